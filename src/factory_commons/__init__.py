@@ -1,0 +1,3 @@
+"""Factory Commons: an affordable smart factory and a commons for small manufacturers."""
+
+__version__ = "0.1.0"

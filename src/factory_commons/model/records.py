@@ -1,0 +1,221 @@
+"""Typed, validated shop-floor records: states, counts, signals, alarms, orders, quality.
+
+Every record names its machine by its ISA-95 path. Timestamps may carry a time zone; they
+are normalised to UTC. A naive timestamp is taken as UTC.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .hierarchy import check_segment, parse_machine_path
+
+
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _machine_path(value: str) -> str:
+    parse_machine_path(value)
+    return value
+
+
+Timestamp = Annotated[datetime, AfterValidator(_to_utc)]
+MachinePath = Annotated[str, AfterValidator(_machine_path)]
+Code = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class MachineState(StrEnum):
+    """What a machine is doing. The KPI mapping turns these into ISO 22400 time elements."""
+
+    RUNNING = "running"
+    IDLE = "idle"
+    SETUP = "setup"
+    UNPLANNED_DOWN = "unplanned_down"
+    PLANNED_STOP = "planned_stop"
+    NO_ORDER = "no_order"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
+    kind: str
+
+
+class StateChange(_Record):
+    """The machine entered `state` at `ts` and stays there until the next state change."""
+
+    kind: Literal["state"] = "state"
+    ts: Timestamp
+    machine: MachinePath
+    state: MachineState
+    reason_code: Code | None = Field(default=None, description="why: breakdown cause, stop reason")
+    order_id: Code | None = Field(default=None, description="production order running now")
+
+
+class PartCount(_Record):
+    """Parts finished since the previous count (increments, not a running total).
+
+    `rework` counts the good parts that needed rework first: they are part of `good`.
+    """
+
+    kind: Literal["count"] = "count"
+    ts: Timestamp
+    machine: MachinePath
+    good: int = Field(ge=0)
+    scrap: int = Field(default=0, ge=0)
+    rework: int = Field(default=0, ge=0)
+    scrap_reason: Code | None = None
+    order_id: Code | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PartCount:
+        if self.rework > self.good:
+            raise ValueError(f"rework ({self.rework}) cannot exceed good ({self.good})")
+        if self.good + self.scrap == 0:
+            raise ValueError("a count must have good or scrap parts (both are 0)")
+        return self
+
+
+class Signal(_Record):
+    """One numeric sample of a machine signal (load, vibration, temperature, ...)."""
+
+    kind: Literal["signal"] = "signal"
+    ts: Timestamp
+    machine: MachinePath
+    name: Code
+    value: float
+    unit: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_segment(v, "signal name")
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError(f"value must be a finite number, got {v}")
+        return v
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Alarm(_Record):
+    """An alarm raised (active=True) or cleared (active=False) on a machine."""
+
+    kind: Literal["alarm"] = "alarm"
+    ts: Timestamp
+    machine: MachinePath
+    code: Code
+    severity: Severity = Severity.WARNING
+    message: str = ""
+    active: bool = True
+
+
+class ProductionOrder(_Record):
+    """A production order: what to make, how many, and how fast it could ideally be made."""
+
+    kind: Literal["order"] = "order"
+    order_id: Code
+    product: Code
+    quantity: int = Field(gt=0)
+    ideal_cycle_time_s: float = Field(gt=0, description="ISO 22400 PRU: planned run time per unit")
+    machine: MachinePath | None = None
+    planned_start: Timestamp | None = None
+    due: Timestamp | None = None
+
+    @field_validator("ideal_cycle_time_s")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("ideal_cycle_time_s must be finite")
+        return v
+
+
+class QualityMeasurement(_Record):
+    """One measured quality characteristic of a part or sample, with its spec limits."""
+
+    kind: Literal["quality"] = "quality"
+    ts: Timestamp
+    machine: MachinePath
+    characteristic: Code
+    value: float
+    lsl: float | None = Field(default=None, description="lower spec limit")
+    usl: float | None = Field(default=None, description="upper spec limit")
+    target: float | None = None
+    unit: str | None = None
+    sample_id: str | None = None
+    order_id: Code | None = None
+
+    @model_validator(mode="after")
+    def _limits(self) -> QualityMeasurement:
+        for name in ("value", "lsl", "usl", "target"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v}")
+        if self.lsl is not None and self.usl is not None and self.lsl >= self.usl:
+            raise ValueError(f"lsl ({self.lsl}) must be below usl ({self.usl})")
+        return self
+
+
+Record = StateChange | PartCount | Signal | Alarm | ProductionOrder | QualityMeasurement
+RECORD_TYPES: dict[str, type[_Record]] = {
+    "state": StateChange,
+    "count": PartCount,
+    "signal": Signal,
+    "alarm": Alarm,
+    "order": ProductionOrder,
+    "quality": QualityMeasurement,
+}
+
+
+class RecordError(ValueError):
+    """A record was rejected; the message names the field and why."""
+
+
+def explain(error: ValidationError, where: str = "") -> str:
+    """One readable line per problem: '<where> field <loc>: <why> (got <input>)'."""
+    lines = []
+    for e in error.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(record)"
+        msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+        lines.append(f"{where}field '{loc}': {msg}{shown}")
+    return "; ".join(lines)
+
+
+def parse_record(data: dict, where: str = "") -> Record:
+    """Build a record from a dict with a 'kind' key, raising RecordError naming the field."""
+    if not isinstance(data, dict):
+        raise RecordError(f"{where}a record must be an object, got {type(data).__name__}")
+    kind = data.get("kind")
+    cls = RECORD_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise RecordError(
+            f"{where}field 'kind': must be one of {', '.join(RECORD_TYPES)}, got {kind!r}"
+        )
+    try:
+        return cls.model_validate(data)  # type: ignore[return-value]
+    except ValidationError as e:
+        raise RecordError(explain(e, where)) from None

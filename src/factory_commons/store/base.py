@@ -1,0 +1,196 @@
+"""The one Store interface that collectors, KPIs, the CLI and the server read and write through.
+
+Backends (the embedded DuckDB file, PostgreSQL, a remote owner process) implement the
+abstract methods; validation, grouping of row records into batches and the public read API
+live here so that every backend behaves the same.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from ..model.calendar import ShiftCalendar
+from ..model.hierarchy import Machine
+from ..model.records import ProductionOrder, Record
+from .schema import READ_VIEWS
+from .validate import BatchError, prepare
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    kind: str
+    received: int
+    written: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.written
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long raw signals stay before they are rolled up into 1-minute aggregates.
+
+    Raw signals older than `raw_signal_days` are downsampled to `signals_1m` and deleted;
+    aggregates older than `aggregate_days` are deleted (None keeps them for ever). Events
+    (states, counts, alarms, quality) are small and kept for `event_days` (None: for ever).
+    """
+
+    raw_signal_days: float = 30
+    aggregate_days: float | None = 5 * 365
+    event_days: float | None = None
+
+
+@dataclass
+class RetentionReport:
+    downsampled_rows: int = 0
+    aggregates_written: int = 0
+    deleted: dict[str, int] = field(default_factory=dict)
+
+
+class Store(ABC):
+    """Write batches of records, read ranges, list the hierarchy, run pushed-down SQL."""
+
+    #: SQL dialect of `query`: "duckdb" or "postgresql". KPI code uses it for the few
+    #: constructs that differ between engines.
+    dialect: str = "duckdb"
+
+    # -- writing -------------------------------------------------------------------------
+    def write(self, records: Iterable[Record]) -> dict[str, WriteResult]:
+        """Write row records of any kinds; each kind is one idempotent batch."""
+        by_kind: dict[str, list[dict]] = defaultdict(list)
+        for r in records:
+            by_kind[r.kind].append(r.model_dump(exclude={"kind"}, mode="python"))
+        return {kind: self.write_table(kind, rows) for kind, rows in by_kind.items()}
+
+    def write_table(self, kind: str, data) -> WriteResult:
+        """Write a columnar batch (Arrow table, pandas frame or list of dicts) of one kind.
+
+        The batch is validated first; any bad row rejects the whole batch with a BatchError
+        naming rows, fields and reasons, and nothing is written. Rows already stored (same
+        key) are skipped, so writing a batch twice changes nothing.
+        """
+        table, problems = prepare(kind, data)
+        if problems:
+            raise BatchError(kind, problems, table.num_rows)
+        if table.num_rows == 0:
+            return WriteResult(kind, 0, 0)
+        return self._write_valid(kind, table)
+
+    def write_orders(self, orders: Iterable[ProductionOrder]) -> WriteResult:
+        return self.write(orders).get("order", WriteResult("order", 0, 0))
+
+    @abstractmethod
+    def _write_valid(self, kind: str, table: pa.Table) -> WriteResult:
+        """Store a validated, normalised batch idempotently (backend-specific)."""
+
+    # -- hierarchy and calendars -----------------------------------------------------------
+    @abstractmethod
+    def register_machines(self, machines: Iterable[Machine]) -> None:
+        """Add machines or update their attributes (display name, calendar, ...)."""
+
+    @abstractmethod
+    def machines(self) -> list[Machine]:
+        """Every machine, ordered by path."""
+
+    def hierarchy(self) -> dict:
+        """Nested dict enterprise -> site -> area -> line -> [machine]."""
+        tree: dict = {}
+        for m in self.machines():
+            e, s, a, line, mach = m.path.split("/")
+            tree.setdefault(e, {}).setdefault(s, {}).setdefault(a, {}).setdefault(line, []).append(
+                mach
+            )
+        return tree
+
+    def save_calendar(self, calendar: ShiftCalendar) -> None:
+        self.query_write(
+            "calendars", [{"name": calendar.name, "definition": calendar.model_dump_json()}]
+        )
+
+    def calendars(self) -> dict[str, ShiftCalendar]:
+        t = self.query("SELECT name, definition FROM calendars ORDER BY name")
+        return {
+            n: ShiftCalendar.model_validate(json.loads(d))
+            for n, d in zip(
+                t.column("name").to_pylist(), t.column("definition").to_pylist(), strict=True
+            )
+        }
+
+    @abstractmethod
+    def query_write(self, table: str, rows: list[dict]) -> None:
+        """Upsert small configuration rows (calendars) by primary key."""
+
+    # -- reading -------------------------------------------------------------------------
+    def read(
+        self,
+        kind: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        machines: Iterable[str] | None = None,
+    ) -> pa.Table:
+        """Records of one kind with ts in [start, end), optionally for some machine paths."""
+        view = READ_VIEWS.get(kind)
+        if view is None:
+            raise ValueError(f"unknown kind {kind!r}; known kinds: {', '.join(READ_VIEWS)}")
+        where, params = [], []
+        ts_col = "planned_start" if kind == "order" else "ts"
+        if start is not None:
+            where.append(f"{ts_col} >= ?")
+            params.append(_naive_utc(start))
+        if end is not None:
+            where.append(f"{ts_col} < ?")
+            params.append(_naive_utc(end))
+        if machines is not None:
+            ms = list(machines)
+            where.append(f"machine IN ({', '.join('?' for _ in ms)})" if ms else "FALSE")
+            params += ms
+        sql = f"SELECT * FROM {view}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        order = "order_id" if kind == "order" else "machine, ts"
+        return self.query(sql + f" ORDER BY {order}", params)
+
+    @abstractmethod
+    def query(
+        self, sql: str, params: list | None = None, tables: dict[str, pa.Table] | None = None
+    ) -> pa.Table:
+        """Run read-only SQL in the store; `tables` are Arrow tables visible by name."""
+
+    # -- maintenance -----------------------------------------------------------------------
+    @abstractmethod
+    def export_parquet(self, directory: str | Path) -> dict[str, int]:
+        """Write every table to DIRECTORY/<table>.parquet; returns rows per table."""
+
+    @abstractmethod
+    def import_parquet(self, directory: str | Path) -> dict[str, int]:
+        """Load an export back idempotently; returns rows added per table."""
+
+    @abstractmethod
+    def apply_retention(
+        self, policy: RetentionPolicy, now: datetime | None = None
+    ) -> RetentionReport:
+        """Downsample and delete old data according to the policy."""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends
+        pass
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _naive_utc(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value

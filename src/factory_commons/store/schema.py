@@ -1,0 +1,260 @@
+"""The store's tables: one declaration used for DDL, columnar validation and Parquet export.
+
+Fact tables hold machine (or series) ids, not paths; the `v_*` views give people and Grafana
+the readable form. Types are portable between DuckDB and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from ..model.records import MachineState, Severity
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    arrow: pa.DataType
+    sql: str
+    required: bool = False
+    choices: tuple[str, ...] | None = None
+    min_value: float | None = None
+    finite: bool = False
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """A time-stamped fact table, written idempotently on its key."""
+
+    kind: str  # record kind, as in model.records.RECORD_TYPES
+    table: str
+    input_columns: tuple[Column, ...]  # what callers pass (machine path, not id)
+    key: tuple[str, ...]  # identity of a row, after machine/series ids are resolved
+    id_column: str = "machine_id"  # the column that watermarks are kept per
+    extra_ddl: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def stored_columns(self) -> list[tuple[str, str]]:
+        cols = [(self.id_column, "INTEGER")]
+        for c in self.input_columns:
+            if c.name in ("machine", "name", "unit") and self.kind == "signal":
+                continue
+            if c.name == "machine":
+                continue
+            cols.append((c.name, c.sql))
+        return cols
+
+
+TS = Column("ts", pa.timestamp("us"), "TIMESTAMP", required=True)
+MACHINE = Column("machine", pa.string(), "VARCHAR", required=True)
+ORDER = Column("order_id", pa.string(), "VARCHAR")
+
+EVENT_TABLES: dict[str, EventTable] = {
+    "signal": EventTable(
+        kind="signal",
+        table="signals",
+        input_columns=(
+            MACHINE,
+            Column("name", pa.string(), "VARCHAR", required=True),
+            TS,
+            Column("value", pa.float64(), "DOUBLE", required=True, finite=True),
+            Column("unit", pa.string(), "VARCHAR"),
+        ),
+        key=("series_id", "ts"),
+        id_column="series_id",
+    ),
+    "state": EventTable(
+        kind="state",
+        table="states",
+        input_columns=(
+            MACHINE,
+            TS,
+            Column(
+                "state",
+                pa.string(),
+                "VARCHAR",
+                required=True,
+                choices=tuple(s.value for s in MachineState),
+            ),
+            Column("reason_code", pa.string(), "VARCHAR"),
+            ORDER,
+        ),
+        key=("machine_id", "ts"),
+    ),
+    "count": EventTable(
+        kind="count",
+        table="counts",
+        input_columns=(
+            MACHINE,
+            TS,
+            Column("good", pa.int64(), "BIGINT", required=True, min_value=0),
+            Column("scrap", pa.int64(), "BIGINT", min_value=0),
+            Column("rework", pa.int64(), "BIGINT", min_value=0),
+            Column("scrap_reason", pa.string(), "VARCHAR"),
+            ORDER,
+        ),
+        key=("machine_id", "ts", "order_id", "scrap_reason"),
+    ),
+    "alarm": EventTable(
+        kind="alarm",
+        table="alarms",
+        input_columns=(
+            MACHINE,
+            TS,
+            Column("code", pa.string(), "VARCHAR", required=True),
+            Column(
+                "severity",
+                pa.string(),
+                "VARCHAR",
+                choices=tuple(s.value for s in Severity),
+            ),
+            Column("message", pa.string(), "VARCHAR"),
+            Column("active", pa.bool_(), "BOOLEAN"),
+        ),
+        key=("machine_id", "ts", "code", "active"),
+    ),
+    "quality": EventTable(
+        kind="quality",
+        table="quality",
+        input_columns=(
+            MACHINE,
+            TS,
+            Column("characteristic", pa.string(), "VARCHAR", required=True),
+            Column("value", pa.float64(), "DOUBLE", required=True, finite=True),
+            Column("lsl", pa.float64(), "DOUBLE", finite=True),
+            Column("usl", pa.float64(), "DOUBLE", finite=True),
+            Column("target", pa.float64(), "DOUBLE", finite=True),
+            Column("unit", pa.string(), "VARCHAR"),
+            Column("sample_id", pa.string(), "VARCHAR"),
+            ORDER,
+        ),
+        key=("machine_id", "ts", "characteristic", "sample_id"),
+    ),
+}
+
+ORDER_COLUMNS = (
+    Column("order_id", pa.string(), "VARCHAR", required=True),
+    Column("product", pa.string(), "VARCHAR", required=True),
+    Column("quantity", pa.int64(), "BIGINT", required=True, min_value=1),
+    Column("ideal_cycle_time_s", pa.float64(), "DOUBLE", required=True, finite=True),
+    Column("machine", pa.string(), "VARCHAR"),
+    Column("planned_start", pa.timestamp("us"), "TIMESTAMP"),
+    Column("due", pa.timestamp("us"), "TIMESTAMP"),
+)
+
+# Default values for optional input columns when a caller leaves them out.
+DEFAULTS = {
+    ("count", "scrap"): 0,
+    ("count", "rework"): 0,
+    ("alarm", "severity"): "warning",
+    ("alarm", "message"): "",
+    ("alarm", "active"): True,
+}
+
+BASE_DDL = """
+CREATE TABLE IF NOT EXISTS machines (
+    machine_id INTEGER PRIMARY KEY,
+    path VARCHAR NOT NULL UNIQUE,
+    enterprise VARCHAR NOT NULL,
+    site VARCHAR NOT NULL,
+    area VARCHAR NOT NULL,
+    line VARCHAR NOT NULL,
+    machine VARCHAR NOT NULL,
+    display_name VARCHAR,
+    kind VARCHAR,
+    calendar VARCHAR,
+    default_ideal_cycle_time_s DOUBLE PRECISION
+);
+CREATE TABLE IF NOT EXISTS series (
+    series_id INTEGER PRIMARY KEY,
+    machine_id INTEGER NOT NULL,
+    name VARCHAR NOT NULL,
+    unit VARCHAR,
+    UNIQUE (machine_id, name)
+);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id VARCHAR PRIMARY KEY,
+    product VARCHAR NOT NULL,
+    quantity BIGINT NOT NULL,
+    ideal_cycle_time_s DOUBLE PRECISION NOT NULL,
+    machine_id INTEGER,
+    planned_start TIMESTAMP,
+    due TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS calendars (
+    name VARCHAR PRIMARY KEY,
+    definition VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS watermarks (
+    tbl VARCHAR NOT NULL,
+    id INTEGER NOT NULL,
+    max_ts TIMESTAMP NOT NULL,
+    PRIMARY KEY (tbl, id)
+);
+CREATE TABLE IF NOT EXISTS signals_1m (
+    series_id INTEGER NOT NULL,
+    ts TIMESTAMP NOT NULL,
+    n BIGINT NOT NULL,
+    min DOUBLE PRECISION,
+    max DOUBLE PRECISION,
+    mean DOUBLE PRECISION
+);
+"""
+
+VIEWS_DDL = """
+CREATE OR REPLACE VIEW v_signals AS
+    SELECT m.path AS machine, s.name, x.ts, x.value, s.unit
+    FROM signals x JOIN series s USING (series_id) JOIN machines m USING (machine_id);
+CREATE OR REPLACE VIEW v_signals_1m AS
+    SELECT m.path AS machine, s.name, x.ts, x.n, x.min, x.max, x.mean, s.unit
+    FROM signals_1m x JOIN series s USING (series_id) JOIN machines m USING (machine_id);
+CREATE OR REPLACE VIEW v_states AS
+    SELECT m.path AS machine, x.ts, x.state, x.reason_code, x.order_id
+    FROM states x JOIN machines m USING (machine_id);
+CREATE OR REPLACE VIEW v_counts AS
+    SELECT m.path AS machine, x.ts, x.good, x.scrap, x.rework, x.scrap_reason, x.order_id
+    FROM counts x JOIN machines m USING (machine_id);
+CREATE OR REPLACE VIEW v_alarms AS
+    SELECT m.path AS machine, x.ts, x.code, x.severity, x.message, x.active
+    FROM alarms x JOIN machines m USING (machine_id);
+CREATE OR REPLACE VIEW v_quality AS
+    SELECT m.path AS machine, x.ts, x.characteristic, x.value, x.lsl, x.usl, x.target,
+           x.unit, x.sample_id, x.order_id
+    FROM quality x JOIN machines m USING (machine_id);
+CREATE OR REPLACE VIEW v_orders AS
+    SELECT o.order_id, o.product, o.quantity, o.ideal_cycle_time_s, m.path AS machine,
+           o.planned_start, o.due
+    FROM orders o LEFT JOIN machines m USING (machine_id);
+"""
+
+# Every table that export/import moves, in an order that keeps ids consistent.
+ALL_TABLES = (
+    "machines",
+    "series",
+    "calendars",
+    "orders",
+    "signals",
+    "signals_1m",
+    "states",
+    "counts",
+    "alarms",
+    "quality",
+    "watermarks",
+)
+
+READ_VIEWS = {
+    "signal": "v_signals",
+    "signal_1m": "v_signals_1m",
+    "state": "v_states",
+    "count": "v_counts",
+    "alarm": "v_alarms",
+    "quality": "v_quality",
+    "order": "v_orders",
+}
+
+
+def event_ddl(spec: EventTable) -> str:
+    cols = ",\n    ".join(f"{n} {t}" for n, t in spec.stored_columns)
+    return f"CREATE TABLE IF NOT EXISTS {spec.table} (\n    {cols}\n);"
