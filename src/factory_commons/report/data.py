@@ -1,0 +1,49 @@
+"""Gather the KPI tables one report needs, so the terminal and HTML reports show the same numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from ..kpi import LOSS_COLUMNS, KpiConfig, compute_kpis
+from ..kpi.downtime import downtime_pareto
+from ..store.base import Store
+
+
+@dataclass
+class ReportData:
+    start: datetime
+    end: datetime
+    plant: pd.DataFrame  # one row
+    by_line: pd.DataFrame
+    by_machine: pd.DataFrame
+    by_day: pd.DataFrame
+    by_line_day: pd.DataFrame
+    pareto: pd.DataFrame
+    names: dict[str, str]  # machine path -> display name
+
+    @property
+    def losses(self) -> list[tuple[str, float]]:
+        """Plant losses in seconds, largest first."""
+        row = self.plant.iloc[0]
+        pairs = [(c, float(row[c])) for c in LOSS_COLUMNS]
+        return sorted(pairs, key=lambda p: -p[1])
+
+
+def gather(store: Store, start: datetime, end: datetime, config: KpiConfig | None = None) -> ReportData:
+    config = config or KpiConfig()
+    by_machine = compute_kpis(store, start, end, ("machine",), config)
+    by_day = compute_kpis(store, start, end, ("day",), config)
+    return ReportData(
+        start=start,
+        end=end,
+        plant=compute_kpis(store, start, end, (), config),
+        by_line=compute_kpis(store, start, end, ("line",), config),
+        by_machine=by_machine,
+        by_day=by_day[by_day["day"].notna()].sort_values("day"),
+        by_line_day=compute_kpis(store, start, end, ("line", "day"), config),
+        pareto=downtime_pareto(store, start, end, config.micro_stop_threshold_s),
+        names={m.path: m.display_name or m.path.rsplit("/", 1)[-1] for m in store.machines()},
+    )

@@ -1,0 +1,118 @@
+"""The HTML report: one self-contained file (inline SVG, no scripts, no CDN) a person opens in a browser."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+import jinja2
+
+from ..i18n import label
+from . import svg
+from .console import hours, pct
+from .data import ReportData
+
+TEMPLATE = jinja2.Template(
+    """<!doctype html>
+<html lang="ko"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+body{font-family:system-ui,'Noto Sans KR','Malgun Gothic',sans-serif;margin:0;background:#f8fafc;color:#0f172a}
+main{max-width:1100px;margin:auto;padding:24px}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+.cards{display:flex;gap:12px;flex-wrap:wrap}
+.card{background:#fff;border-radius:10px;padding:14px 18px;box-shadow:0 1px 3px #0002;min-width:150px}
+.card b{display:block;font-size:1.8rem}
+section{background:#fff;border-radius:10px;padding:12px 18px;box-shadow:0 1px 3px #0002;margin-top:16px}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{padding:4px 8px;border-bottom:1px solid #e2e8f0;text-align:right}
+th:first-child,td:first-child{text-align:left}
+.note{color:#64748b;font-size:.85rem}
+</style></head><body><main>
+<h1>{{ title }}</h1>
+<p>{{ period_label }}: {{ start }} – {{ end }} (UTC)</p>
+<div class="cards">{% for name, value in cards %}<div class="card">{{ name }}<b>{{ value }}</b></div>{% endfor %}</div>
+<section><h2>{{ trend_title }}</h2>{{ trend_svg }}</section>
+<section><h2>{{ waterfall_title }}</h2>{{ waterfall_svg }}
+<p class="note">{{ waterfall_note }}</p></section>
+<section><h2>{{ pareto_title }}</h2>{{ pareto_svg }}</section>
+{% for t in tables %}<section><h2>{{ t.title }}</h2><table><tr>{% for h in t.head %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table></section>{% endfor %}
+<p class="note">Factory Commons · ISO 22400-2 · docs/kpi.md</p>
+</main></body></html>""",
+    autoescape=False,
+)
+
+
+def _table(title: str, df, key: str, names: dict[str, str]) -> dict:
+    head = [label(key)] + [label(k) for k in ("oee", "availability", "effectiveness", "quality_ratio")]
+    head += [
+        label("produced_quantity"),
+        label("scrap_ratio"),
+        label("mtbf_s") + " (h)",
+        label("mttr_s") + " (h)",
+    ]
+    rows = []
+    for _, r in df.iterrows():
+        name = str(r[key])
+        shown = names.get(name, name.rsplit("/", 1)[-1] if "/" in name else name)
+        rows.append(
+            [escape(shown)]
+            + [pct(r[k]) for k in ("oee", "availability", "effectiveness", "quality_ratio")]
+            + [
+                f"{int(r['produced_quantity']):,}",
+                pct(r["scrap_ratio"]),
+                hours(r["mtbf_s"]),
+                hours(r["mttr_s"]),
+            ]
+        )
+    return {"title": title, "head": head, "rows": rows}
+
+
+def write_html(data: ReportData, path: str | Path) -> Path:
+    path = Path(path)
+    p = data.plant.iloc[0]
+    days = [str(d) for d in data.by_day["day"]]
+    series = {label("oee", "ko") + " (전체 plant)": list(data.by_day["oee"])}
+    for line, g in data.by_line_day.dropna(subset=["day"]).groupby("line"):
+        by = dict(zip(g["day"].astype(str), g["oee"], strict=True))
+        series[line.rsplit("/", 1)[-1]] = [by.get(d) for d in days]
+    steps = [(label(k), sec / 3600) for k, sec in data.losses]
+    pbt = float(p["planned_busy_time_s"]) / 3600
+    pareto = data.pareto.head(10)
+    html = TEMPLATE.render(
+        title=escape(label("report_title")),
+        period_label=escape(label("period")),
+        start=f"{data.start:%Y-%m-%d %H:%M}",
+        end=f"{data.end:%Y-%m-%d %H:%M}",
+        cards=[
+            (escape(label(k)), pct(p[k])) for k in ("oee", "availability", "effectiveness", "quality_ratio")
+        ],
+        trend_title=escape(label("oee_trend")),
+        trend_svg=svg.line_chart(days, series, label("oee_trend")),
+        waterfall_title=escape(label("loss_waterfall")),
+        waterfall_svg=svg.waterfall(
+            label("planned_busy_time_s"),
+            pbt,
+            steps,
+            label("fully_productive"),
+            label("loss_waterfall"),
+        ),
+        waterfall_note=escape(
+            "계획가동시간에서 6대 손실을 빼면 완전생산시간이 됩니다 (OEE = 완전생산시간 / 계획가동시간). "
+            "Planned busy time minus the six big losses is fully productive time; OEE is their ratio."
+        ),
+        pareto_title=escape(label("downtime_pareto")),
+        pareto_svg=svg.pareto(
+            [f"{r} ({s})" for r, s in zip(pareto["reason"], pareto["state"], strict=True)],
+            [v / 3600 for v in pareto["seconds"]],
+            label("downtime_pareto"),
+        ),
+        tables=[
+            _table(label("oee_by_line"), data.by_line.sort_values("line"), "line", {}),
+            _table(label("oee_by_machine"), data.by_machine.sort_values("machine"), "machine", data.names),
+        ],
+    )
+    path.write_text(html, encoding="utf-8")
+    return path

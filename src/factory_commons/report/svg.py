@@ -1,0 +1,140 @@
+"""Small dependency-free SVG charts (line, waterfall, Pareto) for self-contained HTML reports.
+
+Charts are drawn server-side so that a report opens on a shop PC with no internet and no
+JavaScript libraries.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777")
+
+
+def _frame(width: int, height: int, body: str, title: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="{escape(title)}">'
+        f"<style>text{{font:12px sans-serif;fill:#334155}}</style>{body}</svg>"
+    )
+
+
+def line_chart(
+    x_labels: list[str],
+    series: dict[str, list[float | None]],
+    title: str,
+    y_max: float = 1.0,
+    percent: bool = True,
+    width: int = 760,
+    height: int = 280,
+) -> str:
+    """One line per series over shared x labels; None leaves a gap."""
+    left, right, top, bottom = 48, 140, 16, 36
+    pw, ph = width - left - right, height - top - bottom
+    n = max(len(x_labels), 1)
+
+    def x(i: int) -> float:
+        return left + (pw * i / (n - 1) if n > 1 else pw / 2)
+
+    def y(v: float) -> float:
+        return top + ph * (1 - min(max(v / y_max, 0), 1))
+
+    parts = []
+    for k in range(0, 5):
+        v = y_max * k / 4
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e2e8f0"/>')
+        lab = f"{v:.0%}" if percent else f"{v:.3g}"
+        parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{lab}</text>')
+    step = max(1, n // 8)
+    for i in range(0, n, step):
+        parts.append(
+            f'<text x="{x(i):.1f}" y="{height - 12}" text-anchor="middle">{escape(x_labels[i])}</text>'
+        )
+    for j, (name, values) in enumerate(series.items()):
+        color = PALETTE[j % len(PALETTE)]
+        path, pen = [], "M"
+        for i, v in enumerate(values):
+            if v is None or v != v:
+                pen = "M"
+                continue
+            path.append(f"{pen}{x(i):.1f},{y(v):.1f}")
+            pen = "L"
+        parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{color}" stroke-width="2"/>')
+        ly = top + 14 + 18 * j
+        parts.append(f'<rect x="{left + pw + 12}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
+        parts.append(f'<text x="{left + pw + 28}" y="{ly}">{escape(name)}</text>')
+    return _frame(width, height, "".join(parts), title)
+
+
+def waterfall(
+    start_label: str,
+    start: float,
+    steps: list[tuple[str, float]],
+    end_label: str,
+    title: str,
+    unit: str = "h",
+    width: int = 760,
+    height: int = 300,
+) -> str:
+    """Start bar, one falling bar per loss, end bar: start - sum(losses) = end."""
+    left, top, bottom = 56, 16, 70
+    bars = [(start_label, 0.0, start, "#2563eb")]
+    level = start
+    for name, loss in steps:
+        bars.append((name, level - loss, level, "#dc2626"))
+        level -= loss
+    bars.append((end_label, 0.0, level, "#16a34a"))
+    pw, ph = width - left - 16, height - top - bottom
+    bw = pw / len(bars)
+    top_v = max(start, 1e-9)
+
+    def y(v: float) -> float:
+        return top + ph * (1 - v / top_v)
+
+    parts = [f'<line x1="{left}" x2="{left + pw}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#94a3b8"/>']
+    for i, (name, lo, hi, color) in enumerate(bars):
+        x0 = left + i * bw + bw * 0.15
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{y(hi):.1f}" width="{bw * 0.7:.1f}" '
+            f'height="{max(y(lo) - y(hi), 0.5):.1f}" fill="{color}"/>'
+        )
+        parts.append(
+            f'<text x="{x0 + bw * 0.35:.1f}" y="{y(hi) - 4:.1f}" text-anchor="middle">{hi - lo:.1f}{unit}</text>'
+        )
+        parts.append(
+            f'<text transform="translate({x0 + bw * 0.35:.1f},{height - bottom + 14}) rotate(20)" '
+            f'text-anchor="start">{escape(name)}</text>'
+        )
+    return _frame(width, height, "".join(parts), title)
+
+
+def pareto(
+    labels: list[str], values: list[float], title: str, unit: str = "h", width: int = 760, height: int = 300
+) -> str:
+    """Bars largest first with the cumulative share as a line."""
+    left, right, top, bottom = 56, 48, 16, 80
+    pw, ph = width - left - right, height - top - bottom
+    n = max(len(values), 1)
+    bw = pw / n
+    vmax = max(values) if values else 1.0
+    total = sum(values) or 1.0
+    parts = []
+    cum, pts = 0.0, []
+    for i, (name, v) in enumerate(zip(labels, values, strict=True)):
+        x0 = left + i * bw + bw * 0.15
+        h = ph * v / vmax
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{top + ph - h:.1f}" width="{bw * 0.7:.1f}" height="{h:.1f}" fill="#d97706"/>'
+        )
+        parts.append(
+            f'<text x="{x0 + bw * 0.35:.1f}" y="{top + ph - h - 4:.1f}" text-anchor="middle">{v:.1f}{unit}</text>'
+        )
+        parts.append(
+            f'<text transform="translate({x0 + bw * 0.2:.1f},{top + ph + 14}) rotate(25)">{escape(name)}</text>'
+        )
+        cum += v
+        pts.append(f"{x0 + bw * 0.35:.1f},{top + ph * (1 - cum / total):.1f}")
+    if pts:
+        parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="#1e293b" stroke-width="2"/>')
+        parts.append(f'<text x="{left + pw + 6}" y="{top + 8}">100%</text>')
+    return _frame(width, height, "".join(parts), title)
