@@ -1,0 +1,567 @@
+"""One process owns the store file; the others talk to it over Arrow Flight on localhost.
+
+DuckDB lets one process at a time open a database file while it writes, so the collector,
+the server and the CLI cannot each open `factory.duckdb`. Instead the first process to open
+the file owns it: it serves the store over Arrow Flight on 127.0.0.1 and writes where to find
+it, with a random token, next to the file (`<file>.owner.json`, mode 0600). Every other
+process that opens the same path gets a `RemoteStore`, which speaks the same `Store`
+interface and forwards each call to the owner: batches go over as Arrow record batches
+(`do_put`), query results come back as Arrow record batches (`do_get`), everything small is a
+JSON action (`do_action`). When the owner closes, it removes the owner file and releases the
+lock, and the next process to open the path becomes the owner.
+
+`open_store` in `factory_commons.store` does the choosing; see docs/store.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import contextlib
+import dataclasses
+import hmac
+import json
+import os
+import re
+import secrets
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from ..model.hierarchy import Machine
+from .base import RetentionPolicy, RetentionReport, Store, WriteResult
+from .duckdb import DuckDBStore, StoreLockedError
+from .validate import BatchError, RowProblem, to_arrow
+
+OWNER_SUFFIX = ".owner.json"
+_ERROR_KEY = b"factory_commons.remote_error"
+_CHUNK_ROWS = 128 * 1024
+_STAGE_TTL_S = 600.0
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class RemoteStoreError(RuntimeError):
+    """The owner process failed a call with an error that has no local equivalent."""
+
+
+class StoreOwnerGoneError(ConnectionError):
+    """The process that owns the store cannot be reached any more."""
+
+
+# -- errors across the wire ------------------------------------------------------------------
+def _error_payload(exc: BaseException) -> dict:
+    cls = type(exc)
+    payload: dict = {"module": cls.__module__, "type": cls.__qualname__, "message": str(exc)}
+    try:
+        json.dumps(list(exc.args))
+        payload["args"] = list(exc.args)
+    except (TypeError, ValueError):
+        payload["args"] = [str(exc)]
+    if isinstance(exc, BatchError):
+        payload["kind"] = exc.kind
+        payload["problems"] = [[p.row, p.field, p.why] for p in exc.problems]
+    return payload
+
+
+def _exception_class(module: str, name: str) -> type[BaseException] | None:
+    """Only exception classes we know; anything else becomes a RemoteStoreError."""
+    if module == "builtins":
+        cls = getattr(builtins, name, None)
+    elif module == "duckdb" or module.startswith("_duckdb") or module.startswith("duckdb."):
+        cls = getattr(duckdb, name, None)
+    else:
+        known = {
+            "BatchError": BatchError,
+            "StoreLockedError": StoreLockedError,
+            "RemoteStoreError": RemoteStoreError,
+            "StoreOwnerGoneError": StoreOwnerGoneError,
+        }
+        cls = known.get(name) if module.startswith("factory_commons") else None
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        return cls
+    return None
+
+
+def _exception_from(payload: dict) -> BaseException:
+    cls = _exception_class(payload.get("module", ""), payload.get("type", ""))
+    message = payload.get("message", "")
+    if cls is BatchError:
+        exc = BatchError.__new__(BatchError)
+        ValueError.__init__(exc, *payload.get("args", [message]))
+        exc.kind = payload.get("kind")
+        exc.problems = [RowProblem(int(r), f, w) for r, f, w in payload.get("problems", [])]
+        return exc
+    if cls is not None:
+        try:
+            return cls(*payload.get("args", [message]))
+        except Exception:  # noqa: BLE001 - constructors with other signatures
+            try:
+                return cls(message)
+            except Exception:  # noqa: BLE001
+                pass
+    return RemoteStoreError(f"{payload.get('type', 'error')} in the owner process: {message}")
+
+
+# -- values across the wire ------------------------------------------------------------------
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot send {type(value).__name__} to the store owner")
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, default=_json_default).encode()
+
+
+def _ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _encode_params(params) -> dict | None:
+    """SQL parameters keep their types (datetimes, decimals, lists) as a one-row Arrow table."""
+    if params is None:
+        return None
+    if isinstance(params, dict):
+        names, values, named = list(params), list(params.values()), True
+    else:
+        values = list(params)
+        names, named = [f"p{i}" for i in range(len(values))], False
+    table = pa.table({n: pa.array([v]) for n, v in zip(names, values, strict=True)})
+    return {"named": named, "ipc": base64.b64encode(_ipc_bytes(table)).decode()}
+
+
+def _decode_params(encoded: dict | None):
+    if encoded is None:
+        return None
+    table = pa.ipc.open_stream(base64.b64decode(encoded["ipc"])).read_all()
+    row = {name: table.column(name)[0].as_py() for name in table.column_names}
+    return row if encoded["named"] else list(row.values())
+
+
+# -- the owner side --------------------------------------------------------------------------
+class _TokenCheck(flight.ServerMiddlewareFactory):
+    def __init__(self, token: str):
+        self._expected = f"Bearer {token}".encode()
+
+    def start_call(self, info, headers):
+        given = (headers.get("authorization") or [""])[0]
+        if isinstance(given, str):
+            given = given.encode()
+        if not hmac.compare_digest(given, self._expected):
+            raise flight.FlightUnauthenticatedError("factory_commons store: wrong or missing token")
+        return None
+
+
+class _StoreFlightService(flight.FlightServerBase):
+    def __init__(self, store: Store, location: str, token: str):
+        super().__init__(location, middleware={"auth": _TokenCheck(token)})
+        self.store = store
+        self._staged: dict[str, tuple[float, pa.Table]] = {}
+        self._staged_lock = threading.Lock()
+
+    # actions: small requests and answers as JSON ------------------------------------------
+    def list_actions(self, context):
+        return [(name[4:], "") for name in dir(self) if name.startswith("_op_")]
+
+    def do_action(self, context, action):
+        try:
+            handler = getattr(self, f"_op_{action.type}", None)
+            if handler is None:
+                raise ValueError(f"unknown store action {action.type!r}")
+            body = json.loads(action.body.to_pybytes() or b"{}")
+            reply = {"ok": handler(**body)}
+        except Exception as e:  # noqa: BLE001 - every error goes back to the caller
+            reply = {"error": _error_payload(e)}
+        return [flight.Result(_dumps(reply))]
+
+    def _op_info(self) -> dict:
+        return {
+            "dialect": self.store.dialect,
+            "path": getattr(self.store, "path", None),
+            "pid": os.getpid(),
+            "protocol": 1,
+        }
+
+    def _op_register_machines(self, machines: list[dict]) -> None:
+        self.store.register_machines([Machine.model_validate(m) for m in machines])
+
+    def _op_machines(self) -> list[dict]:
+        return [m.model_dump(mode="json") for m in self.store.machines()]
+
+    def _op_query_write(self, table: str, rows: list[dict]) -> None:
+        self.store.query_write(table, rows)
+
+    def _op_export_parquet(self, directory: str) -> dict[str, int]:
+        return self.store.export_parquet(directory)
+
+    def _op_import_parquet(self, directory: str) -> dict[str, int]:
+        return self.store.import_parquet(directory)
+
+    def _op_apply_retention(self, policy: dict, now: str | None) -> dict:
+        report = self.store.apply_retention(
+            RetentionPolicy(**policy), datetime.fromisoformat(now) if now else None
+        )
+        return dataclasses.asdict(report)
+
+    def _op_drop_staged(self, handles: list[str]) -> None:
+        with self._staged_lock:
+            for h in handles:
+                self._staged.pop(h, None)
+
+    # batches in ------------------------------------------------------------------------------
+    def do_put(self, context, descriptor, reader, writer):
+        try:
+            req = json.loads(descriptor.command)
+            table = reader.read_all()
+            if req["op"] == "write_table":
+                r = self.store.write_table(req["kind"], table)
+                reply = {"ok": {"kind": r.kind, "received": r.received, "written": r.written}}
+            elif req["op"] == "stage":
+                handle = uuid.uuid4().hex
+                now = time.monotonic()
+                with self._staged_lock:
+                    for h, (t0, _) in list(self._staged.items()):
+                        if now - t0 > _STAGE_TTL_S:
+                            del self._staged[h]
+                    self._staged[handle] = (now, table)
+                reply = {"ok": handle}
+            else:
+                raise ValueError(f"unknown put operation {req['op']!r}")
+        except Exception as e:  # noqa: BLE001
+            reply = {"error": _error_payload(e)}
+        writer.write(pa.py_buffer(_dumps(reply)))
+
+    # results out -----------------------------------------------------------------------------
+    def do_get(self, context, ticket):
+        handles: list[str] = []
+        try:
+            req = json.loads(ticket.ticket)
+            tables = {}
+            handles = list(req.get("tables", {}).values())
+            with self._staged_lock:
+                for name, h in req.get("tables", {}).items():
+                    if h not in self._staged:
+                        raise RemoteStoreError(f"table {name!r} was not staged (or expired)")
+                    tables[name] = self._staged[h][1]
+            result = self.store.query(req["sql"], _decode_params(req.get("params")), tables or None)
+        except Exception as e:  # noqa: BLE001
+            result = pa.table({}).replace_schema_metadata({_ERROR_KEY: _dumps(_error_payload(e))})
+        finally:
+            with self._staged_lock:
+                for h in handles:
+                    self._staged.pop(h, None)
+        return flight.RecordBatchStream(result)
+
+
+class FlightStoreServer:
+    """Serve any Store over Arrow Flight on localhost, from gRPC threads in the background.
+
+    Every call must carry `token` (generated when not given). The store must be safe to
+    call from several threads (DuckDBStore serialises with its lock).
+    """
+
+    def __init__(self, store: Store, host: str = "127.0.0.1", port: int = 0, token: str | None = None):
+        if host not in _LOCAL_HOSTS:
+            raise ValueError(f"the store is served on this machine only (127.0.0.1), not on {host!r}")
+        self.store = store
+        self.host = "127.0.0.1" if host == "localhost" else host
+        self.token = token or secrets.token_urlsafe(32)
+        bind = f"[{self.host}]" if ":" in self.host else self.host
+        self._service = _StoreFlightService(store, f"grpc+tcp://{bind}:{port}", self.token)
+        self.port = self._service.port
+        self.location = f"grpc+tcp://{bind}:{self.port}"
+        self._closed = False
+
+    def shutdown(self) -> None:
+        """Stop accepting calls; waits for calls in flight to finish."""
+        if not self._closed:
+            self._closed = True
+            self._service.shutdown()
+
+    close = shutdown
+
+    def __enter__(self) -> FlightStoreServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+
+# -- the caller side -------------------------------------------------------------------------
+class RemoteStore(Store):
+    """A Store whose every call runs in the owner process, reached over Arrow Flight."""
+
+    def __init__(self, location: str, token: str, *, path: str | None = None, timeout: float = 10.0):
+        self.location = location
+        self._client = flight.FlightClient(location)
+        self._headers = [(b"authorization", f"Bearer {token}".encode())]
+        self._closed = False
+        info = self._action("info", {}, timeout=timeout)
+        self.dialect = info["dialect"]
+        self.path = path or info.get("path")
+        self.owner_pid = info["pid"]
+
+    def __repr__(self) -> str:
+        return f"RemoteStore({self.path!r} via pid {self.owner_pid} at {self.location})"
+
+    def _options(self, timeout: float | None = None) -> flight.FlightCallOptions:
+        if self._closed:
+            raise ValueError("this store is closed")
+        return flight.FlightCallOptions(headers=self._headers, timeout=timeout)
+
+    @contextlib.contextmanager
+    def _transport(self) -> Iterator[None]:
+        try:
+            yield
+        except flight.FlightUnauthenticatedError:
+            raise PermissionError(
+                f"the store owner at {self.location} rejected the token; is the owner file current?"
+            ) from None
+        except flight.FlightUnavailableError as e:
+            raise StoreOwnerGoneError(
+                f"the process that owns store {getattr(self, 'path', None) or ''} "
+                f"(pid {getattr(self, 'owner_pid', '?')}, {self.location}) cannot be reached: {e}; "
+                "open the store again"
+            ) from None
+        except flight.FlightError as e:
+            raise RemoteStoreError(f"store owner at {self.location}: {e}") from None
+
+    @staticmethod
+    def _unwrap(reply: dict):
+        if "error" in reply:
+            raise _exception_from(reply["error"])
+        return reply.get("ok")
+
+    def _action(self, name: str, body: dict, timeout: float | None = None):
+        with self._transport():
+            results = list(self._client.do_action(flight.Action(name, _dumps(body)), self._options(timeout)))
+        return self._unwrap(json.loads(results[0].body.to_pybytes()))
+
+    def _put(self, request: dict, table: pa.Table):
+        with self._transport():
+            writer, meta = self._client.do_put(
+                flight.FlightDescriptor.for_command(_dumps(request)), table.schema, self._options()
+            )
+            try:
+                writer.write_table(table, max_chunksize=_CHUNK_ROWS)
+                writer.done_writing()
+                buf = meta.read()
+            finally:
+                writer.close()
+        if buf is None:
+            raise RemoteStoreError(f"store owner at {self.location} sent no reply")
+        return self._unwrap(json.loads(buf.to_pybytes()))
+
+    # -- writing -------------------------------------------------------------------------------
+    def write_table(self, kind: str, data) -> WriteResult:
+        """Validated and written by the owner; a BatchError comes back as a BatchError."""
+        r = self._put({"op": "write_table", "kind": kind}, to_arrow(data))
+        return WriteResult(r["kind"], r["received"], r["written"])
+
+    def _write_valid(self, kind: str, table: pa.Table) -> WriteResult:
+        return self.write_table(kind, table)
+
+    # -- hierarchy and calendars ---------------------------------------------------------------
+    def register_machines(self, machines: Iterable[Machine]) -> None:
+        self._action("register_machines", {"machines": [m.model_dump(mode="json") for m in machines]})
+
+    def machines(self) -> list[Machine]:
+        return [Machine.model_validate(m) for m in self._action("machines", {})]
+
+    def query_write(self, table: str, rows: list[dict]) -> None:
+        self._action("query_write", {"table": table, "rows": rows})
+
+    # -- reading -------------------------------------------------------------------------------
+    def query(
+        self, sql: str, params: list | None = None, tables: dict[str, pa.Table] | None = None
+    ) -> pa.Table:
+        staged = {name: self._put({"op": "stage"}, to_arrow(t)) for name, t in (tables or {}).items()}
+        ticket = {"sql": sql, "params": _encode_params(params), "tables": staged}
+        with self._transport():
+            reader = self._client.do_get(flight.Ticket(_dumps(ticket)), self._options())
+            table = reader.read_all()
+        meta = table.schema.metadata or {}
+        if _ERROR_KEY in meta:
+            raise _exception_from(json.loads(meta[_ERROR_KEY]))
+        return table
+
+    # -- maintenance ---------------------------------------------------------------------------
+    def export_parquet(self, directory: str | Path) -> dict[str, int]:
+        # the owner runs in another working directory: send an absolute path
+        return self._action("export_parquet", {"directory": str(Path(directory).resolve())})
+
+    def import_parquet(self, directory: str | Path) -> dict[str, int]:
+        return self._action("import_parquet", {"directory": str(Path(directory).resolve())})
+
+    def apply_retention(self, policy: RetentionPolicy, now: datetime | None = None) -> RetentionReport:
+        r = self._action(
+            "apply_retention",
+            {"policy": dataclasses.asdict(policy), "now": now.isoformat() if now else None},
+        )
+        return RetentionReport(**r)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(Exception):
+                self._client.close()
+
+
+# -- ownership of a store file ---------------------------------------------------------------
+def owner_file(path: str | Path) -> Path:
+    return Path(f"{path}{OWNER_SUFFIX}")
+
+
+def read_owner_file(path: str | Path) -> dict | None:
+    """The owner record next to store file PATH, or None when absent or unreadable."""
+    try:
+        info = json.loads(owner_file(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not {"host", "port", "token", "pid"} <= info.keys():
+        return None
+    return info
+
+
+def _write_owner_file(path: str | Path, info: dict) -> Path:
+    target = owner_file(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(info, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _remove_owner_file(target: Path, token: str) -> None:
+    """Remove the owner file if it is still ours (a later owner may have replaced it)."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(target.read_text()).get("token") == token:
+            target.unlink()
+
+
+class ServedDuckDBStore(DuckDBStore):
+    """A DuckDB file opened by its owner, served to other processes while it is open."""
+
+    def __init__(self, path: str | Path, threads: int | None = None, host: str = "127.0.0.1"):
+        super().__init__(path, threads)
+        try:
+            self.server = FlightStoreServer(self, host=host)
+            info = {
+                "host": self.server.host,
+                "port": self.server.port,
+                "token": self.server.token,
+                "pid": os.getpid(),
+                "path": str(Path(self.path).resolve()),
+                "since": datetime.now().astimezone().isoformat(timespec="seconds"),
+            }
+            self.owner_file = _write_owner_file(self.path, info)
+        except BaseException:
+            super().close()
+            raise
+        # a process that forgets to close still stops serving and leaves no owner file at exit
+        self._finalizer = weakref.finalize(self, _stop_serving, self.owner_file, self.server)
+
+    def close(self) -> None:
+        server, self.server = getattr(self, "server", None), None
+        if server is not None:
+            self._finalizer()  # waits for calls in flight
+        super().close()
+
+
+def _stop_serving(target: Path, server: FlightStoreServer) -> None:
+    _remove_owner_file(target, server.token)  # the file first, so that nobody new connects
+    server.shutdown()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _describe_pid(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        cmd = ""
+    return f"process {pid}" + (f" ({cmd[:120]})" if cmd else "")
+
+
+def open_shared(path: str | Path, serve: bool = True, wait: float = 5.0, threads: int | None = None) -> Store:
+    """Open store file PATH: own it when free, else reach its owner (see `open_store`)."""
+    path = str(path)
+    deadline = time.monotonic() + wait
+    delay = 0.02
+    while True:
+        try:
+            return ServedDuckDBStore(path, threads) if serve else DuckDBStore(path, threads)
+        except StoreLockedError as e:
+            locked = e
+        info = read_owner_file(path)
+        why: str
+        if info is None:
+            why = f"there is no owner file {owner_file(path)}, so it does not serve the store"
+        else:
+            try:
+                return RemoteStore(
+                    f"grpc+tcp://{info['host']}:{info['port']}",
+                    info["token"],
+                    path=path,
+                    timeout=max(0.5, min(5.0, deadline - time.monotonic())),
+                )
+            except (StoreOwnerGoneError, PermissionError, RemoteStoreError) as e:
+                pid = int(info["pid"])
+                if not _pid_alive(pid):
+                    why = f"the owner file {owner_file(path)} is stale: it names process {pid}, which is not running"
+                else:
+                    why = f"{_describe_pid(pid)} named in {owner_file(path)} does not answer ({e})"
+        if time.monotonic() >= deadline:
+            m = re.search(r"PID (\d+)", str(locked))
+            holder = _describe_pid(int(m.group(1))) if m else "another process"
+            raise StoreLockedError(
+                f"store {path} is locked by {holder}, and {why}. Open the store in that process "
+                "with factory_commons.store.open_store(..., serve=True) so that others can reach it, "
+                "or stop it."
+            ) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+__all__ = [
+    "FlightStoreServer",
+    "RemoteStore",
+    "RemoteStoreError",
+    "ServedDuckDBStore",
+    "StoreOwnerGoneError",
+    "open_shared",
+    "owner_file",
+    "read_owner_file",
+]
