@@ -509,7 +509,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _describe_pid(pid: int) -> str:
     try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        cmd = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split())
     except OSError:
         cmd = ""
     return f"process {pid}" + (f" ({cmd[:120]})" if cmd else "")
