@@ -9,6 +9,7 @@ limited to the batch's ids and time range. Both paths give the same result.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 from ..model.hierarchy import LEVELS, Machine, parse_machine_path
 from .base import RetentionPolicy, RetentionReport, Store, WriteResult
 from .schema import ALL_TABLES, BASE_DDL, EVENT_TABLES, VIEWS_DDL, EventTable, event_ddl
+from .validate import as_dictionary, dictionary_indices
 
 
 class StoreLockedError(RuntimeError):
@@ -55,9 +57,7 @@ class DuckDBStore(Store):
         )
         self._series_ids: dict[tuple[int, str], int] = {
             (m, n): s
-            for s, m, n in self._con.execute(
-                "SELECT series_id, machine_id, name FROM series"
-            ).fetchall()
+            for s, m, n in self._con.execute("SELECT series_id, machine_id, name FROM series").fetchall()
         }
 
     # -- machines --------------------------------------------------------------------------
@@ -109,44 +109,59 @@ class DuckDBStore(Store):
 
     @staticmethod
     def _encode(arr: pa.ChunkedArray) -> tuple[np.ndarray, list]:
-        enc = pc.dictionary_encode(arr).combine_chunks()
-        return enc.indices.to_numpy(zero_copy_only=False), enc.dictionary.to_pylist()
+        """Row indices (int32, -1 where null) into the distinct values of a string column."""
+        enc = as_dictionary(arr)  # free when prepare() already dictionary-encoded it
+        if enc is None:
+            enc = pc.dictionary_encode(arr.cast(pa.string())).combine_chunks()
+        return dictionary_indices(enc), enc.dictionary.to_pylist()
 
     def _machine_column(self, arr: pa.ChunkedArray) -> np.ndarray:
         idx, values = self._encode(arr)
-        return self._ids_for_paths(values)[idx]
+        lut = np.append(self._ids_for_paths(values), np.int32(0))  # index -1 (null) -> 0
+        return lut[idx]
 
     def _series_column(self, table: pa.Table) -> np.ndarray:
         m_idx, m_vals = self._encode(table.column("machine"))
         n_idx, n_vals = self._encode(table.column("name"))
         m_ids = self._ids_for_paths(m_vals)
-        code = m_idx.astype(np.int64) * len(n_vals) + n_idx
-        size = len(m_vals) * len(n_vals)
-        if size <= 4 * len(code) + 1024:
-            present = np.flatnonzero(np.bincount(code, minlength=size))
-        else:
-            present = np.unique(code)
-        lut = np.zeros(size if size <= 4 * len(code) + 1024 else 0, dtype=np.int32)
-        mapping: dict[int, int] = {}
-        units = table.column("unit")
-        for c in present.tolist():
-            key = (int(m_ids[c // len(n_vals)]), n_vals[c % len(n_vals)])
+        width = max(len(n_vals), 1)
+        code = m_idx.astype(np.int64) * width + n_idx
+        size = len(m_vals) * width
+        dense = size <= 4 * len(code) + 1024
+        present = np.flatnonzero(np.bincount(code, minlength=size)) if dense else np.unique(code)
+        sids = np.zeros(len(present), dtype=np.int32)
+        new: list[tuple[int, int, tuple[int, str]]] = []
+        for k, c in enumerate(present.tolist()):
+            key = (int(m_ids[c // width]), n_vals[c % width])
             sid = self._series_ids.get(key)
             if sid is None:
-                first = int(np.argmax(code == c))
+                new.append((k, c, key))
+            else:
+                sids[k] = sid
+        if new:
+            codes, first = np.unique(code, return_index=True)
+            first_row = dict(zip(codes.tolist(), first.tolist(), strict=True))
+            units = table.column("unit")
+            rows = []
+            for k, c, key in new:
                 sid = len(self._series_ids) + 1
-                self._con.execute(
-                    "INSERT INTO series VALUES (?, ?, ?, ?)",
-                    [sid, key[0], key[1], units[first].as_py()],
-                )
                 self._series_ids[key] = sid
-            mapping[c] = sid
-        if len(lut):
-            lut[list(mapping)] = list(mapping.values())
+                sids[k] = sid
+                rows.append((sid, key[0], key[1], units[first_row[c]].as_py()))
+            self._con.executemany("INSERT INTO series VALUES (?, ?, ?, ?)", rows)
+        if dense:
+            lut = np.zeros(size, dtype=np.int32)
+            lut[present] = sids
             return lut[code]
-        keys = np.array(list(mapping), dtype=np.int64)
-        vals = np.array(list(mapping.values()), dtype=np.int32)
-        return vals[np.searchsorted(keys, code)]
+        return sids[np.searchsorted(present, code)]
+
+    def _reload_ids(self) -> None:
+        """Re-read the id caches after a rolled-back transaction may have left them ahead."""
+        self._machine_ids = dict(self._con.execute("SELECT path, machine_id FROM machines").fetchall())
+        self._series_ids = {
+            (m, n): s
+            for s, m, n in self._con.execute("SELECT series_id, machine_id, name FROM series").fetchall()
+        }
 
     # -- writing ---------------------------------------------------------------------------
     def _write_valid(self, kind: str, table: pa.Table) -> WriteResult:
@@ -169,43 +184,81 @@ class DuckDBStore(Store):
                 self._con.commit()
             except BaseException:
                 self._con.rollback()
+                self._reload_ids()
                 raise
         return WriteResult(kind, table.num_rows, written)
 
     def _insert_events(self, spec: EventTable, batch: pa.Table, ids: np.ndarray) -> int:
-        con, idc, t = self._con, spec.id_column, spec.table
-        ts = batch.column("ts").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        """Append the rows whose key is not stored yet; keep the per-id watermarks.
+
+        Fast path (a collector sending new data): every row is newer than the watermark of its
+        id and the batch is sorted by (ts, id) or (id, ts) without repeats, so it is appended
+        as is. Otherwise the rows at or below their watermark are anti-joined against the
+        stored rows in their time range, and repeated keys inside the batch keep the first row.
+        """
+        con, t = self._con, spec.table
+        n = batch.num_rows
+        ts = _ts_micros(batch.column("ts"))
         unique = _provably_unique(ids, ts)
-        con.register("_batch", batch)
+        # per-id newest ts of the batch, and the stored watermarks of the same ids
+        size = int(ids.max()) + 1
+        hi = np.full(size, _NONE, dtype=np.int64)
+        np.maximum.at(hi, ids, ts)
+        wm = np.full(size, _NONE, dtype=np.int64)
+        got = con.execute(
+            "SELECT id, epoch_us(max_ts) AS us FROM watermarks WHERE tbl = ? AND id < ?", [t, size]
+        ).fetchnumpy()
+        if len(got["id"]):
+            wm[np.asarray(got["id"], dtype=np.int64)] = np.asarray(got["us"], dtype=np.int64)
+        old = ts <= wm[ids]  # rows that may already be stored
+        cols = ", ".join(c for c, _ in spec.stored_columns)
         try:
-            stale = con.execute(
-                f"SELECT count(*), min(b.lo), max(b.hi) FROM "
-                f"(SELECT {idc} AS id, min(ts) AS lo, max(ts) AS hi FROM _batch GROUP BY 1) b "
-                f"JOIN watermarks w ON w.tbl = ? AND w.id = b.id WHERE b.lo <= w.max_ts",
-                [t],
-            ).fetchone()
-            cols = ", ".join(n for n, _ in spec.stored_columns)
-            if unique and stale[0] == 0:
+            if unique and not old.any():
+                con.register("_batch", batch)
                 con.execute(f"INSERT INTO {t} SELECT {cols} FROM _batch")
-                written = batch.num_rows
+                written = n
             else:
                 key = ", ".join(spec.key)
-                src = "_batch" if unique else f"(SELECT DISTINCT ON ({key}) * FROM _batch)"
                 match = " AND ".join(f"x.{k} IS NOT DISTINCT FROM b.{k}" for k in spec.key)
-                lo, hi = (ts.min(), ts.max())
-                written = con.execute(
-                    f"INSERT INTO {t} SELECT {', '.join('b.' + n for n, _ in spec.stored_columns)} "
+                written = 0
+                if unique:
+                    fresh = batch.filter(pa.array(~old))
+                    if fresh.num_rows:
+                        con.register("_batch", fresh)
+                        con.execute(f"INSERT INTO {t} SELECT {cols} FROM _batch")
+                        con.unregister("_batch")
+                        written += fresh.num_rows
+                    check, src = batch.filter(pa.array(old)), "_batch"
+                    lo, top = int(ts[old].min()), int(ts[old].max())
+                else:
+                    check = batch.append_column("_row", pa.array(np.arange(n, dtype=np.int64)))
+                    src = f"(SELECT DISTINCT ON ({key}) * FROM _batch ORDER BY {key}, _row)"
+                    lo, top = int(ts.min()), int(ts.max())
+                con.register("_batch", check)
+                written += con.execute(
+                    f"INSERT INTO {t} SELECT {', '.join('b.' + c for c, _ in spec.stored_columns)} "
                     f"FROM {src} b WHERE NOT EXISTS (SELECT 1 FROM {t} x WHERE {match} "
                     f"AND x.ts BETWEEN make_timestamp(?) AND make_timestamp(?))",
-                    [int(lo), int(hi)],
+                    [lo, top],
                 ).fetchone()[0]
-            con.execute(
-                f"INSERT INTO watermarks SELECT ?, {idc}, max(ts) FROM _batch GROUP BY {idc} "
-                "ON CONFLICT (tbl, id) DO UPDATE SET max_ts = greatest(watermarks.max_ts, excluded.max_ts)",
-                [t],
-            )
+            moved = np.flatnonzero(hi > wm)
+            if len(moved):
+                marks = pa.table(
+                    {
+                        "id": pa.array(moved.astype(np.int32)),
+                        "max_ts": pa.array(hi[moved], pa.int64()).cast(pa.timestamp("us")),
+                    }
+                )
+                con.register("_marks", marks)
+                con.execute(
+                    "INSERT INTO watermarks SELECT ?, id, max_ts FROM _marks ON CONFLICT (tbl, id) "
+                    "DO UPDATE SET max_ts = greatest(watermarks.max_ts, excluded.max_ts)",
+                    [t],
+                )
+                con.unregister("_marks")
         finally:
-            con.unregister("_batch")
+            with contextlib.suppress(Exception):
+                con.unregister("_batch")
         return int(written)
 
     def _write_orders(self, table: pa.Table) -> WriteResult:
@@ -280,9 +333,7 @@ class DuckDBStore(Store):
     def import_parquet(self, directory: str | Path) -> dict[str, int]:
         src = Path(directory)
         if not (src / "machines.parquet").exists():
-            raise FileNotFoundError(
-                f"{src}: no machines.parquet here; is this a Factory Commons export?"
-            )
+            raise FileNotFoundError(f"{src}: no machines.parquet here; is this a Factory Commons export?")
         machines = pq.read_table(src / "machines.parquet")
         self.register_machines(
             Machine(
@@ -320,9 +371,7 @@ class DuckDBStore(Store):
                         f"{path.format('signals')} x JOIN s USING (series_id) JOIN m USING (machine_id)"
                     )
                 else:
-                    cols = ", ".join(
-                        "x." + c.name for c in spec.input_columns if c.name != "machine"
-                    )
+                    cols = ", ".join("x." + c.name for c in spec.input_columns if c.name != "machine")
                     sel = (
                         f"SELECT m.path AS machine, {cols} FROM {path.format(spec.table)} x "
                         f"JOIN m USING (machine_id)"
@@ -359,9 +408,7 @@ class DuckDBStore(Store):
             finally:
                 self._con.unregister("_agg")
 
-    def apply_retention(
-        self, policy: RetentionPolicy, now: datetime | None = None
-    ) -> RetentionReport:
+    def apply_retention(self, policy: RetentionPolicy, now: datetime | None = None) -> RetentionReport:
         now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
         report = RetentionReport()
         con = self._con
@@ -377,9 +424,7 @@ class DuckDBStore(Store):
                     "FROM signals WHERE ts < ? GROUP BY 1, 2",
                     [cutoff],
                 )
-                report.downsampled_rows = con.execute(
-                    "SELECT coalesce(sum(n), 0) FROM _new"
-                ).fetchone()[0]
+                report.downsampled_rows = con.execute("SELECT coalesce(sum(n), 0) FROM _new").fetchone()[0]
                 # merge late raw rows into buckets that were aggregated before
                 con.execute(
                     "UPDATE signals_1m a SET n = a.n + b.n, min = least(a.min, b.min), "
@@ -420,15 +465,24 @@ class DuckDBStore(Store):
                 self._con = None  # type: ignore[assignment]
 
 
+_NONE = np.iinfo(np.int64).min  # "no watermark yet"
+
+
+def _ts_micros(col: pa.ChunkedArray) -> np.ndarray:
+    """A timestamp[us] column without nulls as int64 microseconds, without a copy when possible."""
+    arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return arr.to_numpy(zero_copy_only=False).view(np.int64)
+
+
 def _provably_unique(ids: np.ndarray, ts: np.ndarray) -> bool:
-    """True when (id, ts) pairs are strictly increasing in (id, ts) or (ts, id) order: O(n)."""
+    """True when (id, ts) pairs are strictly increasing in (ts, id) or (id, ts) order: O(n)."""
     if len(ids) < 2:
         return True
-    d_id = np.diff(ids.astype(np.int64))
     d_ts = np.diff(ts)
-    if bool(np.all((d_id > 0) | ((d_id == 0) & (d_ts > 0)))):
+    d_id = np.diff(ids.astype(np.int64, copy=False))
+    if bool(np.all((d_ts > 0) | ((d_ts == 0) & (d_id > 0)))):  # time-major, as collectors send
         return True
-    return bool(np.all((d_ts > 0) | ((d_ts == 0) & (d_id > 0))))
+    return bool(np.all((d_id > 0) | ((d_id == 0) & (d_ts > 0))))
 
 
 def _sq(p) -> str:

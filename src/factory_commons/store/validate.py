@@ -7,6 +7,7 @@ why, without a Python loop over rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -91,10 +92,9 @@ def prepare(kind: str, data) -> tuple[pa.Table, list[RowProblem]]:
     known = {c.name for c in cols}
     extra = [c for c in table.column_names if c not in known | {"kind"}]
     if extra:
-        problems.append(
-            RowProblem(0, extra[0], f"unknown column for {kind} (known: {', '.join(known)})")
-        )
+        problems.append(RowProblem(0, extra[0], f"unknown column for {kind} (known: {', '.join(known)})"))
     out: dict[str, pa.ChunkedArray] = {}
+    checks = _value_checks(kind)
     for col in cols:
         if col.name not in table.column_names:
             default = DEFAULTS.get((kind, col.name))
@@ -105,33 +105,38 @@ def prepare(kind: str, data) -> tuple[pa.Table, list[RowProblem]]:
                 out[col.name] = pa.chunked_array([pa.array([default] * n, type=col.arrow)])
             continue
         arr = table.column(col.name)
+        default = DEFAULTS.get((kind, col.name))
+        if pa.types.is_string(col.arrow) and (pa.types.is_dictionary(arr.type) or col.name in checks):
+            # Strings that name things (machine paths, signal names) repeat a few values
+            # millions of times: keep them dictionary-encoded and check each distinct value once.
+            enc = as_dictionary(arr) if default is None or not arr.null_count else None
+            if enc is not None:
+                out[col.name] = pa.chunked_array([enc], type=enc.type)
+                problems += _check_dictionary(col, enc, checks.get(col.name))
+                continue
         if pa.types.is_dictionary(arr.type):
             arr = arr.cast(arr.type.value_type)
         try:
             if col.arrow == pa.timestamp("us"):
                 cast = _cast_ts(arr)
             else:
-                cast = pc.cast(arr, col.arrow)
+                cast = arr if arr.type == col.arrow else pc.cast(arr, col.arrow)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as e:
             problems.append(RowProblem(0, col.name, f"cannot read as {col.arrow}: {e}"))
             out[col.name] = pa.chunked_array([pa.nulls(n, col.arrow)])
             continue
         # values that became null on conversion (bad timestamps) are reported as such
-        newly_null = pc.and_(pc.is_null(cast), pc.is_valid(arr))
-        if pc.any(newly_null).as_py():
+        if cast.null_count != arr.null_count:
+            newly_null = pc.and_(pc.is_null(cast), pc.is_valid(arr))
             for i in _rows(newly_null):
-                problems.append(
-                    RowProblem(i, col.name, f"cannot read {arr[i].as_py()!r} as {col.arrow}")
-                )
-        default = DEFAULTS.get((kind, col.name))
+                problems.append(RowProblem(i, col.name, f"cannot read {arr[i].as_py()!r} as {col.arrow}"))
         if default is not None and cast.null_count:
             cast = pc.fill_null(cast, pa.scalar(default, col.arrow))
         out[col.name] = cast
         problems += _check_column(col, cast)
+        if col.name in checks:
+            problems += _check_values(cast, col.name, checks[col.name])
     result = pa.table(out)
-    problems += _check_machines(result)
-    if kind == "signal":
-        problems += _check_segments(result.column("name"), "name", "signal name")
     if kind == "count":
         over = pc.greater(result.column("rework"), result.column("good"))
         problems += [RowProblem(i, "rework", "rework cannot exceed good") for i in _rows(over)]
@@ -144,7 +149,19 @@ def prepare(kind: str, data) -> tuple[pa.Table, list[RowProblem]]:
     return result, problems
 
 
+def _value_checks(kind: str) -> dict[str, Callable[[str], object]]:
+    """Per-value checks of string columns that name things; each raises ValueError with why."""
+    checks: dict[str, Callable[[str], object]] = {"machine": parse_machine_path}
+    if kind == "signal":
+        checks["name"] = lambda v: check_segment(v, "signal name")
+    return checks
+
+
 def _rows(mask) -> list[int]:
+    if isinstance(mask, np.ndarray):
+        return np.flatnonzero(mask).tolist()
+    if not mask.null_count and not pc.any(mask).as_py():
+        return []
     mask = pc.fill_null(mask, False)
     return np.flatnonzero(mask.to_numpy(zero_copy_only=False)).tolist()
 
@@ -153,24 +170,23 @@ def _check_column(col: Column, arr: pa.ChunkedArray) -> list[RowProblem]:
     problems: list[RowProblem] = []
     if col.required and arr.null_count:
         problems += [RowProblem(i, col.name, "value is missing") for i in _rows(pc.is_null(arr))]
-    if col.finite:
+    if col.finite and arr.null_count < len(arr) and not pc.all(pc.is_finite(arr)).as_py():
         bad = pc.invert(pc.is_finite(arr))
         problems += [
-            RowProblem(i, col.name, f"must be a finite number, got {arr[i].as_py()}")
-            for i in _rows(bad)
+            RowProblem(i, col.name, f"must be a finite number, got {arr[i].as_py()}") for i in _rows(bad)
         ]
     if col.min_value is not None:
-        bad = pc.less(arr, col.min_value)
-        problems += [
-            RowProblem(i, col.name, f"must be >= {col.min_value:g}, got {arr[i].as_py()}")
-            for i in _rows(bad)
-        ]
+        low = pc.min(arr).as_py()
+        if low is not None and low < col.min_value:
+            bad = pc.less(arr, col.min_value)
+            problems += [
+                RowProblem(i, col.name, f"must be >= {col.min_value:g}, got {arr[i].as_py()}")
+                for i in _rows(bad)
+            ]
     if col.choices is not None:
         bad = pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, pa.array(col.choices))))
         problems += [
-            RowProblem(
-                i, col.name, f"must be one of {', '.join(col.choices)}, got {arr[i].as_py()!r}"
-            )
+            RowProblem(i, col.name, f"must be one of {', '.join(col.choices)}, got {arr[i].as_py()!r}")
             for i in _rows(bad)
         ]
     if pa.types.is_string(col.arrow) and col.required:
@@ -179,32 +195,94 @@ def _check_column(col: Column, arr: pa.ChunkedArray) -> list[RowProblem]:
     return problems
 
 
-def _check_segments(arr: pa.ChunkedArray, field: str, level: str) -> list[RowProblem]:
-    problems: list[RowProblem] = []
-    uniq = pc.unique(arr.drop_null())
+def _check_values(arr: pa.ChunkedArray, field: str, check: Callable[[str], object]) -> list[RowProblem]:
+    """Run `check` once per distinct non-empty value; report every row holding a bad one."""
     bad: dict[str, str] = {}
-    for v in uniq.to_pylist():
+    for v in pc.unique(arr.drop_null()).to_pylist():
+        if v == "":
+            continue  # reported as empty by _check_column
         try:
-            check_segment(v, level)
+            check(v)
         except ValueError as e:
             bad[v] = str(e)
-    if bad:
-        mask = pc.is_in(arr, pa.array(list(bad)))
-        problems += [RowProblem(i, field, bad[arr[i].as_py()]) for i in _rows(mask)]
-    return problems
-
-
-def _check_machines(table: pa.Table) -> list[RowProblem]:
-    if "machine" not in table.column_names:
-        return []
-    arr = table.column("machine")
-    bad: dict[str, str] = {}
-    for path in pc.unique(arr.drop_null()).to_pylist():
-        try:
-            parse_machine_path(path)
-        except ValueError as e:
-            bad[path] = str(e)
     if not bad:
         return []
     mask = pc.is_in(arr, pa.array(list(bad)))
-    return [RowProblem(i, "machine", bad[arr[i].as_py()]) for i in _rows(mask)]
+    return [RowProblem(i, field, bad[arr[i].as_py()]) for i in _rows(mask)]
+
+
+_DICT_TYPE = pa.dictionary(pa.int32(), pa.string())
+
+
+def as_dictionary(arr: pa.ChunkedArray) -> pa.DictionaryArray | None:
+    """One dictionary<int32, string> array whose dictionary holds only values used by a row.
+
+    None when the input cannot be kept encoded (nulls inside the dictionary, non-string values).
+    """
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        if not (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)):
+            return None
+        if t != _DICT_TYPE:
+            try:
+                arr = arr.cast(_DICT_TYPE)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return None
+        chunks = arr.chunks
+        if any(c.dictionary.null_count for c in chunks):
+            return None
+        if not chunks:
+            return pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
+        if len(chunks) > 1 and not all(c.dictionary.equals(chunks[0].dictionary) for c in chunks[1:]):
+            arr = arr.unify_dictionaries()
+        enc = arr.combine_chunks() if len(chunks) > 1 else chunks[0]
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        enc = pc.dictionary_encode(arr.cast(pa.string()) if t != pa.string() else arr)
+        enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+        if enc.type != _DICT_TYPE:
+            enc = enc.cast(_DICT_TYPE)
+        return enc  # dictionary_encode only keeps values that occur
+    else:
+        return None
+    # drop dictionary values no row uses, so that no one validates or registers them
+    idx = enc.indices
+    used = np.bincount(idx.drop_null().to_numpy(zero_copy_only=False), minlength=len(enc.dictionary)).astype(
+        bool
+    )
+    if not used.all():
+        new_pos = pa.array(np.cumsum(used, dtype=np.int32) - 1)
+        enc = pa.DictionaryArray.from_arrays(pc.take(new_pos, idx), enc.dictionary.filter(pa.array(used)))
+    return enc
+
+
+def dictionary_indices(enc: pa.DictionaryArray) -> np.ndarray:
+    """The indices of a dictionary array as int32, -1 where the row is null."""
+    idx = enc.indices
+    if idx.null_count:
+        idx = pc.fill_null(idx, -1)
+    return idx.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+
+
+def _check_dictionary(
+    col: Column, enc: pa.DictionaryArray, check: Callable[[str], object] | None
+) -> list[RowProblem]:
+    """The checks of _check_column (and `check`) on each dictionary value, reported per row."""
+    problems: list[RowProblem] = []
+    idx = dictionary_indices(enc)
+    if col.required and enc.null_count:
+        problems += [RowProblem(i, col.name, "value is missing") for i in np.flatnonzero(idx < 0).tolist()]
+    why: dict[int, str] = {}
+    for j, v in enumerate(enc.dictionary.to_pylist()):
+        if v == "" and col.required:
+            why[j] = "must not be empty"
+        elif col.choices is not None and v not in col.choices:
+            why[j] = f"must be one of {', '.join(col.choices)}, got {v!r}"
+        elif check is not None and v != "":
+            try:
+                check(v)
+            except ValueError as e:
+                why[j] = str(e)
+    if why:
+        rows = np.flatnonzero(np.isin(idx, np.fromiter(why, dtype=np.int32)))
+        problems += [RowProblem(i, col.name, why[int(idx[i])]) for i in rows.tolist()]
+    return problems
