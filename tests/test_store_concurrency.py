@@ -423,3 +423,41 @@ def test_owner_gone_is_a_connection_error():
         remote.machines()
     remote.close()
     store.close()
+
+
+OWNER = """
+import sys
+from factory_commons.store import open_store
+st = open_store(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+st.close()
+"""
+
+
+@pytest.mark.parametrize("how", ["closes", "is killed"])
+def test_when_the_owner_leaves_the_next_call_takes_over(tmp_path: Path, how: str):
+    db = tmp_path / "handover.duckdb"
+    owner = _spawn(OWNER, db, cwd=tmp_path, stdin=subprocess.PIPE)
+    try:
+        assert owner.stdout.readline().strip() == "ready"
+        st = open_store(db)
+        assert isinstance(st, RemoteStore) and st.owner_pid == owner.pid
+        assert st.write_table("signal", _signals(100)).written == 100
+    finally:
+        if how == "closes":
+            owner.stdin.write("\n")
+            owner.stdin.flush()
+            _finish(owner)
+        else:
+            owner.kill()
+            owner.communicate()
+    try:
+        # the owner has gone: this process becomes the owner and serves the file now
+        assert st.write_table("signal", _signals(200)).written == 100
+        assert read_owner_file(db)["pid"] == os.getpid()
+        assert st.read("signal").num_rows == 200
+        assert "owned here" in repr(st)
+    finally:
+        st.close()
+    assert not owner_file(db).exists()

@@ -19,6 +19,7 @@ import base64
 import builtins
 import contextlib
 import dataclasses
+import functools
 import hmac
 import json
 import os
@@ -304,20 +305,90 @@ class FlightStoreServer:
 
 
 # -- the caller side -------------------------------------------------------------------------
-class RemoteStore(Store):
-    """A Store whose every call runs in the owner process, reached over Arrow Flight."""
+def _failover(method):
+    """When the owner has gone, open the path again (reaching the next owner or becoming it)
+    and repeat the call once: every write is idempotent, so a repeat double-counts nothing."""
+    name = method.__name__
 
-    def __init__(self, location: str, token: str, *, path: str | None = None, timeout: float = 10.0):
+    @functools.wraps(method)
+    def call(self: RemoteStore, *args, **kwargs):
+        if self._local is not None:
+            return getattr(self._local, name)(*args, **kwargs)
+        try:
+            return method(self, *args, **kwargs)
+        except StoreOwnerGoneError:
+            if not self._reopen():
+                raise
+        if self._local is not None:
+            return getattr(self._local, name)(*args, **kwargs)
+        return method(self, *args, **kwargs)
+
+    return call
+
+
+class RemoteStore(Store):
+    """A Store whose every call runs in the owner process, reached over Arrow Flight.
+
+    Opened by `open_store` (with `reopen=True`), it survives its owner: when the owner has
+    closed or died, the next call opens the path again and goes to the new owner, or makes
+    this process the owner (the store is then local and served from here).
+    """
+
+    def __init__(
+        self,
+        location: str,
+        token: str,
+        *,
+        path: str | None = None,
+        timeout: float = 10.0,
+        reopen: bool = False,
+        serve: bool = True,
+    ):
+        self._local: Store | None = None
+        self._closed = False
+        self._connect(location, token, timeout)
+        self.path = path or self._info.get("path")
+        self._reopen_ok = reopen and path is not None
+        self._serve = serve
+        self._reopen_lock = threading.Lock()
+
+    def _connect(self, location: str, token: str, timeout: float | None) -> None:
         self.location = location
         self._client = flight.FlightClient(location)
         self._headers = [(b"authorization", f"Bearer {token}".encode())]
-        self._closed = False
-        info = self._action("info", {}, timeout=timeout)
-        self.dialect = info["dialect"]
-        self.path = path or info.get("path")
-        self.owner_pid = info["pid"]
+        try:
+            self._info = self._action("info", {}, timeout=timeout)
+        except BaseException:
+            self._client.close()
+            raise
+        self.dialect = self._info["dialect"]
+        self.owner_pid = self._info["pid"]
+
+    def _reopen(self) -> bool:
+        if not self._reopen_ok or self._closed:
+            return False
+        with self._reopen_lock:
+            if self._local is not None:
+                return True
+            old = self._client
+            store = open_shared(self.path, serve=self._serve)
+            if isinstance(store, RemoteStore):
+                if store.location == self.location and store.owner_pid == self.owner_pid:
+                    store.close()
+                    return False
+                self._client, self._headers, self.location = store._client, store._headers, store.location
+                self.owner_pid, self.dialect = store.owner_pid, store.dialect
+                store._closed = True  # its client is ours now
+            else:
+                self._local = store
+                self.dialect = store.dialect
+            with contextlib.suppress(Exception):
+                old.close()
+            return True
 
     def __repr__(self) -> str:
+        if self._local is not None:
+            return f"RemoteStore({self.path!r}, now owned here)"
         return f"RemoteStore({self.path!r} via pid {self.owner_pid} at {self.location})"
 
     def _options(self, timeout: float | None = None) -> flight.FlightCallOptions:
@@ -369,6 +440,7 @@ class RemoteStore(Store):
         return self._unwrap(json.loads(buf.to_pybytes()))
 
     # -- writing -------------------------------------------------------------------------------
+    @_failover
     def write_table(self, kind: str, data) -> WriteResult:
         """Validated and written by the owner; a BatchError comes back as a BatchError."""
         r = self._put({"op": "write_table", "kind": kind}, to_arrow(data))
@@ -378,16 +450,20 @@ class RemoteStore(Store):
         return self.write_table(kind, table)
 
     # -- hierarchy and calendars ---------------------------------------------------------------
+    @_failover
     def register_machines(self, machines: Iterable[Machine]) -> None:
         self._action("register_machines", {"machines": [m.model_dump(mode="json") for m in machines]})
 
+    @_failover
     def machines(self) -> list[Machine]:
         return [Machine.model_validate(m) for m in self._action("machines", {})]
 
+    @_failover
     def query_write(self, table: str, rows: list[dict]) -> None:
         self._action("query_write", {"table": table, "rows": rows})
 
     # -- reading -------------------------------------------------------------------------------
+    @_failover
     def query(
         self, sql: str, params: list | None = None, tables: dict[str, pa.Table] | None = None
     ) -> pa.Table:
@@ -402,13 +478,16 @@ class RemoteStore(Store):
         return table
 
     # -- maintenance ---------------------------------------------------------------------------
+    @_failover
     def export_parquet(self, directory: str | Path) -> dict[str, int]:
         # the owner runs in another working directory: send an absolute path
         return self._action("export_parquet", {"directory": str(Path(directory).resolve())})
 
+    @_failover
     def import_parquet(self, directory: str | Path) -> dict[str, int]:
         return self._action("import_parquet", {"directory": str(Path(directory).resolve())})
 
+    @_failover
     def apply_retention(self, policy: RetentionPolicy, now: datetime | None = None) -> RetentionReport:
         r = self._action(
             "apply_retention",
@@ -421,6 +500,8 @@ class RemoteStore(Store):
             self._closed = True
             with contextlib.suppress(Exception):
                 self._client.close()
+            if self._local is not None:
+                self._local.close()
 
 
 # -- ownership of a store file ---------------------------------------------------------------
@@ -536,6 +617,8 @@ def open_shared(path: str | Path, serve: bool = True, wait: float = 5.0, threads
                     info["token"],
                     path=path,
                     timeout=max(0.5, min(5.0, deadline - time.monotonic())),
+                    reopen=True,
+                    serve=serve,
                 )
             except (StoreOwnerGoneError, PermissionError, RemoteStoreError) as e:
                 pid = int(info["pid"])
