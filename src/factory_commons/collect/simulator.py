@@ -210,11 +210,11 @@ LINES: tuple[LineSpec, ...] = (
         micro_reasons=("chip_clearing", "door_interlock", "tool_offset_check"),
         mtbf_h=55.0,
         mttr_median_min=50.0,
-        setup_median_min=35.0,
+        setup_median_min=45.0,
         run_vibration=1.6,
         run_temperature=41.0,
         thermal_tau_min=25.0,
-        micro_every_min=40.0,
+        micro_every_min=30.0,
         order_hours=(3.0, 12.0),
     ),
     LineSpec(
@@ -238,11 +238,11 @@ LINES: tuple[LineSpec, ...] = (
         micro_reasons=("misfeed", "double_blank", "light_curtain"),
         mtbf_h=45.0,
         mttr_median_min=40.0,
-        setup_median_min=25.0,
+        setup_median_min=35.0,
         run_vibration=3.0,
         run_temperature=47.0,
         thermal_tau_min=40.0,
-        micro_every_min=25.0,
+        micro_every_min=15.0,
         order_hours=(2.0, 8.0),
     ),
     LineSpec(
@@ -264,11 +264,11 @@ LINES: tuple[LineSpec, ...] = (
         micro_reasons=("nozzle_cleaning", "wire_stick", "fixture_clamp"),
         mtbf_h=70.0,
         mttr_median_min=35.0,
-        setup_median_min=20.0,
+        setup_median_min=25.0,
         run_vibration=0.9,
         run_temperature=37.0,
         thermal_tau_min=20.0,
-        micro_every_min=35.0,
+        micro_every_min=25.0,
         order_hours=(3.0, 10.0),
     ),
 )
@@ -277,6 +277,7 @@ ENTERPRISE, SITE = "acme", "changwon"
 CALENDAR_NAME = "changwon-2shift"
 AMBIENT_C = 24.0
 MICRO_STOP_MAX_S = 90
+WAIT_EVERY_H = 8.0  # mean running hours between waits for material
 LOOKAHEAD_DAYS = 2  # simulate past the end so that drifts near the end are true
 
 
@@ -527,7 +528,7 @@ class FactorySimulator:
         after_off = True
         ttf = rng.exponential(mtbf_s)
         micro = rng.exponential(line.micro_every_min * 60)
-        wait = rng.exponential(12 * 3600)
+        wait = rng.exponential(WAIT_EVERY_H * 3600)
         per_day: dict[str, int] = {}
         last_repair_end = t0 - 86400
 
@@ -558,7 +559,7 @@ class FactorySimulator:
             if order is None:
                 if not gap_checked:
                     gap_checked = True
-                    if orders and rng.random() < 0.2:
+                    if orders and rng.random() < 0.25:
                         pending.append([NO_ORDER, "no_order", int(rng.uniform(600, 7200))])
                         continue
                 gap_checked = False
@@ -588,7 +589,7 @@ class FactorySimulator:
                 startup_k = int(rng.poisson(2.0))
                 continue
             # running
-            factor = slow + rng.gamma(2.0, 0.035)
+            factor = slow + rng.gamma(2.0, 0.05)
             finish = math.ceil(order["work"] * factor)
             options = (seg_end - t, finish, math.ceil(ttf), math.ceil(micro), math.ceil(wait))
             which = int(np.argmin(options))
@@ -627,9 +628,9 @@ class FactorySimulator:
                 pending.insert(0, [DOWN, code, d])
                 micro = rng.exponential(line.micro_every_min * 60)
             elif wait <= 0:
-                d = int(min(rng.lognormal(math.log(15 * 60), 0.5), 2 * 3600))
+                d = int(min(rng.lognormal(math.log(20 * 60), 0.5), 2 * 3600))
                 pending.insert(0, [IDLE, "waiting_material", d])
-                wait = rng.exponential(12 * 3600)
+                wait = rng.exponential(WAIT_EVERY_H * 3600)
 
         st = np.array(states, dtype=object) if states else np.empty((0, 5), dtype=object)
         state_t = st[:, 0].astype(np.int64)
