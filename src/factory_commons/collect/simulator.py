@@ -385,7 +385,7 @@ class FactorySimulator:
         quality_interval_s: int = 1800,
         count_interval_s: int = 60,
         calendar: ShiftCalendar | None = None,
-        machines: list[MachineSpec] | None = None,
+        specs: list[MachineSpec] | None = None,
     ):
         if days < 1:
             raise ValueError(f"days must be at least 1, got {days}")
@@ -403,7 +403,7 @@ class FactorySimulator:
         self.signal_interval_s = int(signal_interval_s)
         self.quality_interval_s = int(quality_interval_s)
         self.count_interval_s = int(count_interval_s)
-        self.specs = machines or default_machines()
+        self.specs = specs or default_machines()
         self._bounds = [int((start + timedelta(days=i)).timestamp()) for i in range(self.days + 1)]
         self._histories: list[_History] | None = None
 
@@ -624,8 +624,11 @@ class FactorySimulator:
                 startup_k = int(rng.poisson(1.0))
             elif micro <= 0:
                 d = int(min(max(rng.lognormal(math.log(30), 0.5), 5), MICRO_STOP_MAX_S))
-                code = line.micro_reasons[int(rng.integers(len(line.micro_reasons)))]
-                pending.insert(0, [DOWN, code, d])
+                if rng.random() < 0.2:  # the operator checks a part, the machine waits
+                    pending.insert(0, [IDLE, "operator_check", d])
+                else:
+                    code = line.micro_reasons[int(rng.integers(len(line.micro_reasons)))]
+                    pending.insert(0, [DOWN, code, d])
                 micro = rng.exponential(line.micro_every_min * 60)
             elif wait <= 0:
                 d = int(min(rng.lognormal(math.log(20 * 60), 0.5), 2 * 3600))
@@ -835,7 +838,7 @@ class FactorySimulator:
         hour = ((gf + offset) % 86400) / 3600.0
         ambient = 2.0 * np.sin(2 * np.pi * (hour - 9.0) / 24.0)  # warmest mid-afternoon
         parts, warnings = [], []
-        for h in hs:
+        for m_pos, h in enumerate(hs):
             line = h.spec.line
             rng = np.random.default_rng([self.seed, h.spec.index, 2, day])
             n = len(grid)
@@ -876,16 +879,16 @@ class FactorySimulator:
             # high-temperature warning with hysteresis, on the noiseless temperature
             limit = line.run_temperature + 8.0
             level = np.where(clean > limit, 1.0, np.where(clean < limit - 5.0, 0.0, np.nan))
-            level = np.concatenate([[warn_carry[h.spec.index]], level])
+            level = np.concatenate([[warn_carry[m_pos]], level])
             pos = np.where(np.isnan(level), 0, np.arange(len(level)))
             level = level[np.maximum.accumulate(pos)]
             edges = np.flatnonzero(np.diff(level) != 0)
-            warn_carry[h.spec.index] = level[-1]
+            warn_carry[m_pos] = level[-1]
             for e in edges:
                 up = bool(level[e + 1] == 1.0)
                 warnings.append(
                     (
-                        h.spec.index,
+                        h.spec.path,
                         int(grid[e]),
                         "high_temperature",
                         "warning",
@@ -903,7 +906,7 @@ class FactorySimulator:
             for j in range(a, b):
                 rows.append(
                     (
-                        h.spec.index,
+                        h.spec.path,
                         int(h.alarm_t[j]),
                         c["code"][j],
                         c["severity"][j],
@@ -912,9 +915,8 @@ class FactorySimulator:
                     )
                 )
         rows.sort(key=lambda r: (r[0], r[1], r[2], r[5]))
-        paths = [s.path for s in self.specs]
         cols = {
-            "machine": [paths[r[0]] for r in rows],
+            "machine": [r[0] for r in rows],
             "ts": np.array([r[1] for r in rows], np.int64) * 1_000_000,
             "code": [r[2] for r in rows],
             "severity": [r[3] for r in rows],
