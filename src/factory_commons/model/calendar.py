@@ -52,7 +52,7 @@ class Shift(BaseModel):
     @model_validator(mode="after")
     def _breaks_inside(self) -> Shift:
         for b in self.breaks:
-            off = _span(self.start, b.start)
+            off = _offset(self.start, b.start)
             if off + _span(b.start, b.end) > self.length:
                 raise ValueError(
                     f"break {b.name!r} ({b.start}-{b.end}) is not inside shift "
@@ -66,6 +66,11 @@ def _span(a: time, b: time) -> timedelta:
     da = timedelta(hours=a.hour, minutes=a.minute, seconds=a.second)
     db = timedelta(hours=b.hour, minutes=b.minute, seconds=b.second)
     return db - da if db > da else db - da + timedelta(days=1)
+
+
+def _offset(a: time, b: time) -> timedelta:
+    """How long after a (a shift's start) b comes: 0 when b == a, unlike _span's full day."""
+    return timedelta(0) if a == b else _span(a, b)
 
 
 class ShiftCalendar(BaseModel):
@@ -127,11 +132,12 @@ class ShiftCalendar(BaseModel):
             sh = next(x for x in self.shifts if x.name == name)
             s_u, e_u = s.astimezone(UTC), e.astimezone(UTC)
             events.append((s_u, "work", name, day))
-            for b in sorted(sh.breaks, key=lambda b: _span(sh.start, b.start)):
-                b_s = s + _span(sh.start, b.start) if b.start != sh.start else s
+            for b in sorted(sh.breaks, key=lambda b: _offset(sh.start, b.start)):
+                b_s = s + _offset(sh.start, b.start)
                 b_e = b_s + _span(b.start, b.end)
                 events.append((b_s.astimezone(UTC), "break", name, day))
-                events.append((b_e.astimezone(UTC), "work", name, day))
+                if b_e.astimezone(UTC) < e_u:  # a break that ends the shift is followed by 'off'
+                    events.append((b_e.astimezone(UTC), "work", name, day))
             events.append((e_u, "off", None, None))
         events.sort(key=lambda ev: ev[0])
         # When one shift ends exactly where the next starts, keep the later event at that instant.

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -82,10 +83,16 @@ class PartCount(_Record):
     scrap_reason: Code | None = None
     order_id: Code | None = None
 
+    @field_validator("rework")
+    @classmethod
+    def _rework(cls, v: int, info: ValidationInfo) -> int:
+        good = info.data.get("good")
+        if good is not None and v > good:
+            raise ValueError(f"rework ({v}) cannot exceed good ({good})")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> PartCount:
-        if self.rework > self.good:
-            raise ValueError(f"rework ({self.rework}) cannot exceed good ({self.good})")
         if self.good + self.scrap == 0:
             raise ValueError("a count must have good or scrap parts (both are 0)")
         return self
@@ -104,7 +111,7 @@ class Signal(_Record):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return check_segment(v, "signal name")
+        return check_segment(v, "signal")
 
     @field_validator("value")
     @classmethod
@@ -167,15 +174,20 @@ class QualityMeasurement(_Record):
     sample_id: str | None = None
     order_id: Code | None = None
 
-    @model_validator(mode="after")
-    def _limits(self) -> QualityMeasurement:
-        for name in ("value", "lsl", "usl", "target"):
-            v = getattr(self, name)
-            if v is not None and not math.isfinite(v):
-                raise ValueError(f"{name} must be a finite number, got {v}")
-        if self.lsl is not None and self.usl is not None and self.lsl >= self.usl:
-            raise ValueError(f"lsl ({self.lsl}) must be below usl ({self.usl})")
-        return self
+    @field_validator("value", "lsl", "usl", "target")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"must be a finite number, got {v}")
+        return v
+
+    @field_validator("usl")
+    @classmethod
+    def _limits(cls, v: float | None, info: ValidationInfo) -> float | None:
+        lsl = info.data.get("lsl")
+        if v is not None and lsl is not None and lsl >= v:
+            raise ValueError(f"lsl ({lsl}) must be below usl ({v})")
+        return v
 
 
 Record = StateChange | PartCount | Signal | Alarm | ProductionOrder | QualityMeasurement

@@ -153,7 +153,7 @@ def _value_checks(kind: str) -> dict[str, Callable[[str], object]]:
     """Per-value checks of string columns that name things; each raises ValueError with why."""
     checks: dict[str, Callable[[str], object]] = {"machine": parse_machine_path}
     if kind == "signal":
-        checks["name"] = lambda v: check_segment(v, "signal name")
+        checks["name"] = lambda v: check_segment(v, "signal")
     return checks
 
 
