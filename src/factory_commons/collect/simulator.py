@@ -310,7 +310,7 @@ def default_calendar(name: str = CALENDAR_NAME, timezone: str = "Asia/Seoul") ->
     )
 
 
-def default_machines() -> list[MachineSpec]:
+def default_machines(calendar: str = CALENDAR_NAME) -> list[MachineSpec]:
     specs: list[MachineSpec] = []
     rng = np.random.default_rng(20261005)  # fixed: the factory's layout does not depend on the seed
     for line, n in zip(LINES, MACHINES_PER_LINE, strict=True):
@@ -322,7 +322,7 @@ def default_machines() -> list[MachineSpec]:
                 path=f"{ENTERPRISE}/{SITE}/{line.area}/{line.line}/{prefix}-{k:02d}",
                 display_name=f"{line.display} {k}호기",
                 kind=line.kind,
-                calendar=CALENDAR_NAME,
+                calendar=calendar,
                 default_ideal_cycle_time_s=round(ideal, 2),
             )
             specs.append(
@@ -374,7 +374,15 @@ class _History:
 
 
 class FactorySimulator:
-    """A seeded small factory (acme / changwon): 12 machines on CNC, press and welding lines."""
+    """A seeded small factory (acme / changwon): 12 machines on CNC, press and welding lines.
+
+    `start` is the first simulated instant (a naive datetime is plant-local time); day i is
+    the 24 h from start + i days. `signal_interval_s` spaces the sensor samples (load,
+    vibration, temperature per machine), `count_interval_s` the part-count groups and
+    `quality_interval_s` the quality samples. The events are simulated once, on first use,
+    for the whole range (plus two days, so that drifts near the end are real); the tables
+    of each day are built when `iter_days` reaches it.
+    """
 
     def __init__(
         self,
@@ -403,7 +411,7 @@ class FactorySimulator:
         self.signal_interval_s = int(signal_interval_s)
         self.quality_interval_s = int(quality_interval_s)
         self.count_interval_s = int(count_interval_s)
-        self.specs = specs or default_machines()
+        self.specs = specs or default_machines(self._calendar.name)
         self._bounds = [int((start + timedelta(days=i)).timestamp()) for i in range(self.days + 1)]
         self._histories: list[_History] | None = None
 
