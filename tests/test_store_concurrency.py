@@ -461,3 +461,13 @@ def test_when_the_owner_leaves_the_next_call_takes_over(tmp_path: Path, how: str
     finally:
         st.close()
     assert not owner_file(db).exists()
+
+
+def test_two_opens_in_one_process_keep_the_file_announced(tmp_path: Path):
+    db = tmp_path / "twice.duckdb"
+    a, b = open_store(db), open_store(db)  # DuckDB shares the database inside a process
+    assert read_owner_file(db)["port"] == b.server.port
+    b.close()
+    assert read_owner_file(db)["port"] == a.server.port
+    a.close()
+    assert not owner_file(db).exists()

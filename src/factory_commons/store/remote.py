@@ -544,6 +544,12 @@ def _remove_owner_file(target: Path, token: str) -> None:
             target.unlink()
 
 
+# servers of this process per store file: DuckDB shares one database between connections
+# of a process, so a second open_store of a path here also succeeds and serves it
+_SERVING: dict[str, list[FlightStoreServer]] = {}
+_SERVING_LOCK = threading.Lock()
+
+
 class ServedDuckDBStore(DuckDBStore):
     """A DuckDB file opened by its owner, served to other processes while it is open."""
 
@@ -551,20 +557,15 @@ class ServedDuckDBStore(DuckDBStore):
         super().__init__(path, threads)
         try:
             self.server = FlightStoreServer(self, host=host)
-            info = {
-                "host": self.server.host,
-                "port": self.server.port,
-                "token": self.server.token,
-                "pid": os.getpid(),
-                "path": str(Path(self.path).resolve()),
-                "since": datetime.now().astimezone().isoformat(timespec="seconds"),
-            }
-            self.owner_file = _write_owner_file(self.path, info)
+            self.owner_file = owner_file(self.path)
+            with _SERVING_LOCK:
+                _write_owner_file(self.path, _owner_info(self.server, self.path))
+                _SERVING.setdefault(str(self.owner_file.resolve()), []).append(self.server)
         except BaseException:
             super().close()
             raise
         # a process that forgets to close still stops serving and leaves no owner file at exit
-        self._finalizer = weakref.finalize(self, _stop_serving, self.owner_file, self.server)
+        self._finalizer = weakref.finalize(self, _stop_serving, self.owner_file, self.path, self.server)
 
     def close(self) -> None:
         server, self.server = getattr(self, "server", None), None
@@ -573,8 +574,30 @@ class ServedDuckDBStore(DuckDBStore):
         super().close()
 
 
-def _stop_serving(target: Path, server: FlightStoreServer) -> None:
-    _remove_owner_file(target, server.token)  # the file first, so that nobody new connects
+def _owner_info(server: FlightStoreServer, path: str) -> dict:
+    return {
+        "host": server.host,
+        "port": server.port,
+        "token": server.token,
+        "pid": os.getpid(),
+        "path": str(Path(path).resolve()),
+        "since": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def _stop_serving(target: Path, path: str, server: FlightStoreServer) -> None:
+    # the file first, so that nobody new connects; another open store of this process
+    # takes over the announcement
+    with _SERVING_LOCK:
+        others = _SERVING.get(str(target.resolve()), [])
+        with contextlib.suppress(ValueError):
+            others.remove(server)
+        if others:
+            with contextlib.suppress(OSError):
+                _write_owner_file(path, _owner_info(others[-1], path))
+        else:
+            _SERVING.pop(str(target.resolve()), None)
+            _remove_owner_file(target, server.token)
     server.shutdown()
 
 
