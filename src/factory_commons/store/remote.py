@@ -373,9 +373,9 @@ class RemoteStore(Store):
             old = self._client
             store = open_shared(self.path, serve=self._serve)
             if isinstance(store, RemoteStore):
-                if store.location == self.location and store.owner_pid == self.owner_pid:
+                if store.location == self.location:  # another thread reconnected already
                     store.close()
-                    return False
+                    return True
                 self._client, self._headers, self.location = store._client, store._headers, store.location
                 self.owner_pid, self.dialect = store.owner_pid, store.dialect
                 store._closed = True  # its client is ours now
@@ -467,8 +467,9 @@ class RemoteStore(Store):
     def query(
         self, sql: str, params: list | None = None, tables: dict[str, pa.Table] | None = None
     ) -> pa.Table:
+        encoded = _encode_params(params)
         staged = {name: self._put({"op": "stage"}, to_arrow(t)) for name, t in (tables or {}).items()}
-        ticket = {"sql": sql, "params": _encode_params(params), "tables": staged}
+        ticket = {"sql": sql, "params": encoded, "tables": staged}
         with self._transport():
             reader = self._client.do_get(flight.Ticket(_dumps(ticket)), self._options())
             table = reader.read_all()
