@@ -19,19 +19,25 @@ def hours(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v / 3600:,.1f}"
 
 
+def head(key: str, suffix: str = "") -> str:
+    """A column header on two lines: Korean above English, so narrow terminals stay readable."""
+    return f"{label(key, 'ko')}\n{label(key, 'en')}{suffix}"
+
+
 def _kpi_table(title: str, df, key: str, names: dict[str, str] | None = None) -> Table:
     t = Table(title=title, title_justify="left")
-    t.add_column(label(key))
+    t.add_column(head(key), no_wrap=True)
     for k in ("oee", "availability", "effectiveness", "quality_ratio"):
-        t.add_column(label(k), justify="right")
-    t.add_column(label("produced_quantity"), justify="right")
-    t.add_column(label("mtbf_s") + " (h)", justify="right")
+        t.add_column(head(k), justify="right")
+    t.add_column(head("produced_quantity"), justify="right")
+    t.add_column(head("mtbf_s", " h"), justify="right")
     for _, r in df.iterrows():
         name = str(r[key])
-        if names:
-            name = f"{names.get(name, name)} ({name.rsplit('/', 1)[-1]})"
-        elif "/" in name:
-            name = name.rsplit("/", 1)[-1]
+        short = name.rsplit("/", 1)[-1]
+        if names and name in names:
+            name = names[name]
+        else:
+            name = short
         t.add_row(
             name,
             pct(r["oee"]),
