@@ -25,7 +25,8 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 import numpy as np
