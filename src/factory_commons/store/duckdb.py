@@ -348,6 +348,9 @@ class DuckDBStore(Store):
         added: dict[str, int] = {}
         if (src / "calendars.parquet").exists():
             rows = pq.read_table(src / "calendars.parquet").to_pylist()
+            with self._lock:
+                have = dict(self._con.execute("SELECT name, definition FROM calendars").fetchall())
+            rows = [r for r in rows if have.get(r["name"]) != r["definition"]]
             self.query_write("calendars", rows)
             added["calendars"] = len(rows)
         con = duckdb.connect()

@@ -61,10 +61,47 @@ def to_arrow(data) -> pa.Table:
     if isinstance(data, pd.DataFrame):
         return pa.Table.from_pandas(data, preserve_index=False)
     if isinstance(data, list):
-        return pa.Table.from_pylist(data) if data else pa.table({})
+        # every key of every row: from_pylist alone would take the columns of the first row
+        # only and silently drop a field (or a misspelt one) that first appears later
+        keys: dict[str, None] = {}
+        for i, row in enumerate(data):
+            if not isinstance(row, dict):
+                raise TypeError(f"row {i + 1} of the batch is a {type(row).__name__}, not a dict")
+            if len(row) != len(keys) or not row.keys() <= keys.keys():
+                keys.update(dict.fromkeys(row))
+        return pa.table({k: _column([row.get(k) for row in data]) for k in keys})
     if isinstance(data, dict):
         return pa.table(data)
     raise TypeError(f"cannot read a batch from {type(data).__name__}")
+
+
+def _column(values: list) -> pa.Array:
+    """One column of row dicts; mixed types (a number, then a word) become strings, so that
+    prepare reports the rows it cannot read instead of the whole batch failing here."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _cast(arr: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    if arr.type == target:
+        return arr
+    if target == pa.timestamp("us"):
+        return _cast_ts(arr)
+    try:
+        return pc.cast(arr, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            raise
+        if not (pa.types.is_integer(target) or pa.types.is_floating(target)):
+            raise
+    # words among numbers: the unreadable ones become null and are reported per row
+    num = pd.to_numeric(arr.to_pandas(), errors="coerce")
+    if pa.types.is_integer(target):
+        whole = num.isna() | (num == num.round())
+        num = num.where(whole).astype("Int64")
+    return pa.chunked_array([pa.array(num, type=target, from_pandas=True)])
 
 
 def _cast_ts(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -86,6 +123,9 @@ def _cast_ts(arr: pa.ChunkedArray) -> pa.ChunkedArray:
 def prepare(kind: str, data) -> tuple[pa.Table, list[RowProblem]]:
     """Normalise a batch to the declared columns and list its problems (empty when valid)."""
     table = to_arrow(data)
+    if table.num_columns == 0 and table.num_rows == 0:  # an empty list: nothing to check
+        empty = pa.schema([(c.name, c.arrow) for c in columns_for(kind)])
+        return empty.empty_table(), []
     n = table.num_rows
     problems: list[RowProblem] = []
     cols = columns_for(kind)
@@ -117,10 +157,7 @@ def prepare(kind: str, data) -> tuple[pa.Table, list[RowProblem]]:
         if pa.types.is_dictionary(arr.type):
             arr = arr.cast(arr.type.value_type)
         try:
-            if col.arrow == pa.timestamp("us"):
-                cast = _cast_ts(arr)
-            else:
-                cast = arr if arr.type == col.arrow else pc.cast(arr, col.arrow)
+            cast = _cast(arr, col.arrow)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as e:
             problems.append(RowProblem(0, col.name, f"cannot read as {col.arrow}: {e}"))
             out[col.name] = pa.chunked_array([pa.nulls(n, col.arrow)])
@@ -145,6 +182,9 @@ def prepare(kind: str, data) -> tuple[pa.Table, list[RowProblem]]:
     if kind == "quality":
         bad = pc.greater_equal(result.column("lsl"), result.column("usl"))
         problems += [RowProblem(i, "lsl", "lsl must be below usl") for i in _rows(bad)]
+    # one problem per row and field: the first found ("cannot read 'x'" before "missing")
+    seen: set[tuple[int, str]] = set()
+    problems = [p for p in problems if (p.row, p.field) not in seen and not seen.add((p.row, p.field))]
     problems.sort(key=lambda p: p.row)
     return result, problems
 
