@@ -211,11 +211,9 @@ class DuckDBStore(Store):
         if len(got["id"]):
             wm[np.asarray(got["id"], dtype=np.int64)] = np.asarray(got["us"], dtype=np.int64)
         old = ts <= wm[ids]  # rows that may already be stored
-        cols = ", ".join(c for c, _ in spec.stored_columns)
         try:
             if unique and not old.any():
-                con.register("_batch", batch)
-                con.execute(f"INSERT INTO {t} SELECT {cols} FROM _batch")
+                con.from_arrow(batch).insert_into(t)  # columns are in table order
                 written = n
             else:
                 key = ", ".join(spec.key)
@@ -224,9 +222,7 @@ class DuckDBStore(Store):
                 if unique:
                     fresh = batch.filter(pa.array(~old))
                     if fresh.num_rows:
-                        con.register("_batch", fresh)
-                        con.execute(f"INSERT INTO {t} SELECT {cols} FROM _batch")
-                        con.unregister("_batch")
+                        con.from_arrow(fresh).insert_into(t)
                         written += fresh.num_rows
                     check, src = batch.filter(pa.array(old)), "_batch"
                     lo, top = int(ts[old].min()), int(ts[old].max())
@@ -243,19 +239,20 @@ class DuckDBStore(Store):
                 ).fetchone()[0]
             moved = np.flatnonzero(hi > wm)
             if len(moved):
-                marks = pa.table(
-                    {
-                        "id": pa.array(moved.astype(np.int32)),
-                        "max_ts": pa.array(hi[moved], pa.int64()).cast(pa.timestamp("us")),
-                    }
-                )
-                con.register("_marks", marks)
-                con.execute(
-                    "INSERT INTO watermarks SELECT ?, id, max_ts FROM _marks ON CONFLICT (tbl, id) "
-                    "DO UPDATE SET max_ts = greatest(watermarks.max_ts, excluded.max_ts)",
-                    [t],
-                )
-                con.unregister("_marks")
+                known = wm[moved] != _NONE
+                marks = "(SELECT unnest(?::INTEGER[]) AS id, make_timestamp(unnest(?::BIGINT[])) AS max_ts)"
+                if known.any():  # an UPDATE costs less than an upsert, and is the usual case
+                    con.execute(
+                        f"UPDATE watermarks w SET max_ts = greatest(w.max_ts, m.max_ts) FROM {marks} m "
+                        "WHERE w.tbl = ? AND w.id = m.id",
+                        [moved[known].tolist(), hi[moved[known]].tolist(), t],
+                    )
+                if not known.all():
+                    con.execute(
+                        f"INSERT INTO watermarks SELECT ?, id, max_ts FROM {marks} ON CONFLICT (tbl, id) "
+                        "DO UPDATE SET max_ts = greatest(watermarks.max_ts, excluded.max_ts)",
+                        [t, moved[~known].tolist(), hi[moved[~known]].tolist()],
+                    )
         finally:
             with contextlib.suppress(Exception):
                 con.unregister("_batch")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -189,11 +190,25 @@ def prepare(kind: str, data) -> tuple[pa.Table, list[RowProblem]]:
     return result, problems
 
 
+@lru_cache(maxsize=1 << 16)
+def _path_ok(value: str) -> None:
+    parse_machine_path(value)  # only values that pass are cached: a bad one raises each time
+
+
+@lru_cache(maxsize=1 << 16)
+def _signal_name_ok(value: str) -> None:
+    check_segment(value, "signal")
+
+
 def _value_checks(kind: str) -> dict[str, Callable[[str], object]]:
-    """Per-value checks of string columns that name things; each raises ValueError with why."""
-    checks: dict[str, Callable[[str], object]] = {"machine": parse_machine_path}
+    """Per-value checks of string columns that name things; each raises ValueError with why.
+
+    A collector sends the same few machine paths and signal names in every batch, so values
+    that passed once are remembered.
+    """
+    checks: dict[str, Callable[[str], object]] = {"machine": _path_ok}
     if kind == "signal":
-        checks["name"] = lambda v: check_segment(v, "signal")
+        checks["name"] = _signal_name_ok
     return checks
 
 
