@@ -357,7 +357,7 @@ class DuckDBStore(Store):
             con.register("s", series)
             path = f"read_parquet('{_sq(src)}/{{}}.parquet')"
             if (src / "orders.parquet").exists():
-                t = con.execute(
+                t = con.sql(
                     f"SELECT o.order_id, o.product, o.quantity, o.ideal_cycle_time_s, m.path AS machine, "
                     f"o.planned_start, o.due FROM {path.format('orders')} o LEFT JOIN m USING (machine_id)"
                 ).to_arrow_table()
@@ -376,10 +376,10 @@ class DuckDBStore(Store):
                         f"SELECT m.path AS machine, {cols} FROM {path.format(spec.table)} x "
                         f"JOIN m USING (machine_id)"
                     )
-                t = con.execute(sel).to_arrow_table()
+                t = con.sql(sel).to_arrow_table()
                 added[spec.table] = self.write_table(kind, t).written if t.num_rows else 0
             if (src / "signals_1m.parquet").exists():
-                t = con.execute(
+                t = con.sql(
                     f"SELECT m.path AS machine, s.name, s.unit, x.ts, x.n, x.min, x.max, x.mean FROM "
                     f"{path.format('signals_1m')} x JOIN s USING (series_id) JOIN m USING (machine_id)"
                 ).to_arrow_table()
