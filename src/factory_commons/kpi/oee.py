@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..model.calendar import CALENDAR_SCHEMA, timeline_table
 from ..store.base import Store
@@ -73,9 +74,6 @@ KPI_COLUMNS = (
 
 #: Calendar name used for machines that are planned around the clock (no calendar).
 ALWAYS = "__always_planned__"
-_NO_SHIFT = ""  # sentinels that keep NULLs out of the forward fill
-_NO_DAY = date(1900, 1, 1)
-_NO_ORDER = ""
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -129,141 +127,247 @@ def _timeline(
     return pa.concat_tables(parts), used
 
 
-def _forward_fill_duckdb(col: str) -> str:
-    return f"last_value({col} IGNORE NULLS) OVER w"
+# Element codes: small integers keep the window's payload narrow.
+CODES = {"production": 1, "setup": 2, "down": 3, "delay": 4, "planned_downtime": 5}
+MICRO = 6
 
 
-def _forward_fill_sql(dialect: str, cols: Sequence[str]) -> tuple[str, str]:
-    """(select list of filled columns, extra CTE or '') for the dialect."""
+def _forward_fill(dialect: str, cols: Sequence[str]) -> tuple[str, str]:
+    """(CTE body that adds f_<col> forward-filled per machine plus `nxt`, the next event's ts).
+
+    The stream `ev` has machine_id, ts, k (0 calendar, 1 state, 2 count) and the columns to
+    fill, NULL where an event does not carry them.
+    """
     if dialect == "duckdb":
-        return ", ".join(f"{_forward_fill_duckdb(c)} AS f_{c}" for c in cols), ""
+        return _forward_fill_duckdb(cols)
     if dialect == "postgresql":
         return _forward_fill_postgresql(cols)
     raise ValueError(f"unsupported SQL dialect {dialect!r}")
 
 
-def _forward_fill_postgresql(cols: Sequence[str]) -> tuple[str, str]:
-    """Portable forward fill (PostgreSQL has no IGNORE NULLS): a running count of non-NULL
-    values numbers the groups, and each group takes its first (only non-NULL) value.
-
-    Returns expressions to use on top of the `ev` CTE after a `grp` CTE adds g_<col> columns.
-    """
-    grp = ", ".join(f"count({c}) OVER w AS g_{c}" for c in cols)
-    filled = ", ".join(f"max({c}) OVER (PARTITION BY machine_id, g_{c}) AS f_{c}" for c in cols)
-    return filled, grp
-
-
-def _build_sql(dialect: str, group_by: Sequence[str]) -> str:
-    fill_cols = ("status", "shift", "day", "cls", "ord")
-    group_exprs = {
-        "machine": "path",
-        "line": "line_path",
-        "shift": "nullif(f_shift, '')",
-        "day": f"nullif(f_day, DATE '{_NO_DAY.isoformat()}')",
-        "order": "nullif(ord2, '')",
-    }
-    sel_groups = "".join(f"{group_exprs[g]} AS g_{g}, " for g in group_by)
-    group_clause = ("GROUP BY " + ", ".join(f"g_{g}" for g in group_by)) if group_by else ""
-    filled, extra = _forward_fill_sql(dialect, fill_cols)
-    if dialect == "duckdb":
-        fill_cte = f"""
+def _forward_fill_duckdb(cols: Sequence[str]) -> tuple[str, str]:
+    filled = ", ".join(f"last_value({c} IGNORE NULLS) OVER w AS f_{c}" for c in cols)
+    return (
+        f"""
     ff AS (
-        SELECT machine_id, ts, k, good, scrap, rework, startup_scrap, c_ord, failure, repair_s,
-               {filled},
-               lead(ts) OVER w AS nxt
+        SELECT ev.*, {filled}, lead(ts) OVER w AS nxt
         FROM ev
         WINDOW w AS (PARTITION BY machine_id ORDER BY ts, k ROWS UNBOUNDED PRECEDING)
-    )"""
-    else:
-        fill_cte = f"""
+    )""",
+        "",
+    )
+
+
+def _forward_fill_postgresql(cols: Sequence[str]) -> tuple[str, str]:
+    """Portable forward fill for engines without IGNORE NULLS (PostgreSQL): a running count of
+    the non-NULL values numbers the groups; each group takes its one non-NULL value. Slower
+    (about 6x in DuckDB), so DuckDB uses `_forward_fill_duckdb`."""
+    groups = ", ".join(f"count({c}) OVER w AS g_{c}" for c in cols)
+    filled = ", ".join(f"max({c}) OVER (PARTITION BY machine_id, g_{c}) AS f_{c}" for c in cols)
+    return (
+        f"""
     ev_g AS (
-        SELECT ev.*, {extra}
+        SELECT ev.*, {groups}, lead(ts) OVER w AS nxt
         FROM ev
         WINDOW w AS (PARTITION BY machine_id ORDER BY ts, k ROWS UNBOUNDED PRECEDING)
     ),
     ff AS (
-        SELECT machine_id, ts, k, good, scrap, rework, startup_scrap, c_ord, failure, repair_s,
-               {filled},
-               lead(ts) OVER (PARTITION BY machine_id ORDER BY ts, k) AS nxt
+        SELECT ev_g.*, {filled}
         FROM ev_g
-    )"""
-    # Parameters, in order: end (episode), start, threshold, start, end,
-    # start (cal clip), start (state clip), start (failure), end (repair), start, end (counts), end (seg)
-    return f"""
+    )""",
+        "",
+    )
+
+
+def _lit(value) -> str:
+    """A SQL literal for a value we produced (timestamp, number, bool): standard SQL, no user text."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}'"
+    if isinstance(value, int | float):
+        return repr(float(value))
+    raise TypeError(f"no SQL literal for {value!r}")
+
+
+def _build_sql(
+    dialect: str,
+    group_by: Sequence[str],
+    s: datetime,
+    e: datetime,
+    config: KpiConfig,
+    orderless_counts: bool = True,
+) -> tuple[str, list]:
+    """The KPI query and its parameters.
+
+    What travels through the forward-fill window is kept as narrow as the grouping allows
+    (the window's sort dominates the cost): counts and failures only join the event stream
+    when they need the calendar (shift, day) or the state's order; otherwise they are
+    aggregated straight from their tables. `orderless_counts`: some counts in the window have
+    no order_id, so they need the order of the state in force.
+    """
+    p = _lit
+    groups = set(group_by)
+    by_calendar = bool({"shift", "day"} & groups)
+    by_order = "order" in groups
+    all_counts_in_stream = by_calendar or by_order
+    counts_in_stream = all_counts_in_stream or orderless_counts
+    failures_in_stream = by_calendar
+    ord_string = by_order or orderless_counts
+    # the state's order: its id where needed, else only whether there is one
+    ord_expr = "coalesce(order_id, '')" if ord_string else "order_id IS NOT NULL"
+    ord_type = "VARCHAR" if ord_string else "BOOLEAN"
+    has_ord = "ff.f_ord <> ''" if ord_string else "ff.f_ord"
+    fill_cte, _ = _forward_fill(dialect, ("ci", "cls", "ord"))
+    el_sql = " ".join(f"WHEN '{k}' THEN {v}" for k, v in CODES.items())
+    down, delay, prod, pdt = CODES["down"], CODES["delay"], CODES["production"], CODES["planned_downtime"]
+    gcols = "".join(f"g_{g}, " for g in group_by)
+    seg_group = {
+        "machine": "m.path",
+        "line": "m.line_path",
+        "shift": "t.shift",
+        "day": "t.day",
+        "order": "nullif(ff.f_ord, '')",
+    }
+    g_seg = "".join(f"{seg_group[g]} AS g_{g}, " for g in group_by)
+    g_cnt = "".join(f"{dict(seg_group, order='ff.ord2')[g]} AS g_{g}, " for g in group_by)
+    direct = {"machine": "m.path", "line": "m.line_path", "order": "x.order_id"}
+    g_dir = "".join(f"{direct.get(g, 'NULL')} AS g_{g}, " for g in group_by)
+
+    fail_cols = "failure, repair_s, " if failures_in_stream else ""
+    cnt_cols = "good, scrap, rework, scrap_reason, c_ord, " if counts_in_stream else ""
+    null_cnt = (
+        "CAST(NULL AS BIGINT) AS good, CAST(NULL AS BIGINT) AS scrap, CAST(NULL AS BIGINT) AS rework, "
+        "CAST(NULL AS VARCHAR) AS scrap_reason, CAST(NULL AS VARCHAR) AS c_ord, "
+        if counts_in_stream
+        else ""
+    )
+    null_fail = "0 AS failure, CAST(NULL AS DOUBLE PRECISION) AS repair_s, " if failures_in_stream else ""
+    is_failure = f"cls = {down} AND ts >= {{}}"
+
+    ev_parts = [
+        f"""
+        SELECT m.machine_id, greatest(t.ts, {p(s)}) AS ts, 0 AS k, t.ci,
+               CAST(NULL AS INTEGER) AS cls, CAST(NULL AS {ord_type}) AS ord, {null_fail}{null_cnt}
+               0 AS dummy
+        FROM m JOIN _timeline t ON t.calendar = m.cal"""
+    ]
+    state_fail = (
+        f"CASE WHEN {is_failure.format(p(s))} THEN 1 ELSE 0 END, "
+        f"CASE WHEN {is_failure.format(p(s))} THEN dur_s END, "
+        if failures_in_stream
+        else ""
+    )
+    ev_parts.append(
+        f"""
+        SELECT machine_id, greatest(ts, {p(s)}), 1, NULL, cls, {ord_expr}, {state_fail}
+               {"NULL, NULL, NULL, NULL, NULL, " if counts_in_stream else ""}0
+        FROM ep"""
+    )
+    if counts_in_stream:
+        ev_parts.append(
+            f"""
+        SELECT c.machine_id, c.ts, 2, NULL, NULL, NULL, {"0, NULL, " if failures_in_stream else ""}
+               c.good, c.scrap, c.rework, c.scrap_reason, c.order_id, 0
+        FROM counts c
+        WHERE c.ts >= {p(s)} AND c.ts < {p(e)} {"" if all_counts_in_stream else "AND c.order_id IS NULL"}
+          AND c.machine_id IN (SELECT machine_id FROM m)"""
+        )
+
+    cnt_sources = []
+    if counts_in_stream:
+        cnt_sources.append(
+            f"""
+        SELECT {g_cnt} ff.good, ff.scrap, ff.rework, ff.scrap_reason, ff.ord2, m.m_pru
+        FROM (SELECT ff.*, coalesce(c_ord, {"nullif(f_ord, '')" if ord_string else "NULL"}) AS ord2
+              FROM ff WHERE k = 2) ff
+        JOIN m USING (machine_id)
+        JOIN _timeline t ON t.ci = ff.f_ci"""
+        )
+    if not all_counts_in_stream:
+        cnt_sources.append(
+            f"""
+        SELECT {g_dir} x.good, x.scrap, x.rework, x.scrap_reason, x.order_id AS ord2, m.m_pru
+        FROM counts x JOIN m USING (machine_id)
+        WHERE x.order_id IS NOT NULL AND x.ts >= {p(s)} AND x.ts < {p(e)}"""
+        )
+    fail_source = ""
+    if not failures_in_stream:
+        fail_source = f"""
+        UNION ALL
+        SELECT {g_dir} 0, NULL, FALSE, 1, x.dur_s, NULL, NULL, NULL, NULL, NULL
+        FROM ep x JOIN m USING (machine_id)
+        WHERE x.cls = {down} AND x.ts >= {p(s)}"""
+
+    sql = f"""
     WITH m AS (
         SELECT m.machine_id, m.path,
                m.enterprise || '/' || m.site || '/' || m.area || '/' || m.line AS line_path,
                c.cal, m.default_ideal_cycle_time_s AS m_pru
         FROM machines m JOIN _machine_cal c USING (machine_id)
     ),
+    st0 AS (
+        SELECT s.machine_id, s.ts, s.order_id,
+               CAST(CASE coalesce(r.element, g.element) {el_sql} END AS INTEGER) AS code
+        FROM states s
+        LEFT JOIN _map r ON r.state = s.state AND r.reason_code = s.reason_code
+        LEFT JOIN _map g ON g.state = s.state AND g.reason_code IS NULL
+        WHERE s.machine_id IN (SELECT machine_id FROM m)
+    ),
     st AS (
-        SELECT s.machine_id, s.ts, s.state, s.reason_code, s.order_id,
-               lead(s.ts) OVER (PARTITION BY s.machine_id ORDER BY s.ts) AS nxt
-        FROM states s WHERE s.machine_id IN (SELECT machine_id FROM m)
+        SELECT st0.*, lead(ts) OVER (PARTITION BY machine_id ORDER BY ts) AS nxt FROM st0
     ),
     ep AS (
-        SELECT st.machine_id, st.ts, st.order_id,
-               coalesce(r.element, g.element) AS element,
-               extract(epoch FROM (coalesce(st.nxt, ?) - st.ts)) AS dur_s,
-               st.nxt IS NULL AS open_end
-        FROM st
-        LEFT JOIN _map r ON r.state = st.state AND r.reason_code = st.reason_code
-        LEFT JOIN _map g ON g.state = st.state AND g.reason_code IS NULL
-        WHERE (st.nxt IS NULL OR st.nxt > ?) AND st.ts < ?
-    ),
-    epc AS (
         SELECT machine_id, ts, order_id,
-               CASE WHEN element IN ('down', 'delay') AND NOT open_end AND dur_s < ? THEN 'micro'
-                    ELSE element END AS cls,
-               dur_s
-        FROM ep
+               extract(epoch FROM (coalesce(nxt, {p(e)}) - ts)) AS dur_s,
+               CASE WHEN code IN ({down}, {delay}) AND nxt IS NOT NULL
+                         AND extract(epoch FROM (nxt - ts)) < {p(config.micro_stop_threshold_s)}
+                    THEN {MICRO} ELSE code END AS cls
+        FROM st
+        WHERE (nxt IS NULL OR nxt > {p(s)}) AND ts < {p(e)}
     ),
-    ev AS (
-        SELECT m.machine_id, greatest(t.ts, ?) AS ts, 0 AS k,
-               t.status, coalesce(t.shift, '{_NO_SHIFT}') AS shift,
-               coalesce(t.day, DATE '{_NO_DAY.isoformat()}') AS day,
-               CAST(NULL AS VARCHAR) AS cls, CAST(NULL AS VARCHAR) AS ord,
-               CAST(NULL AS BIGINT) AS good, CAST(NULL AS BIGINT) AS scrap,
-               CAST(NULL AS BIGINT) AS rework, CAST(NULL AS BIGINT) AS startup_scrap,
-               CAST(NULL AS VARCHAR) AS c_ord,
-               0 AS failure, CAST(NULL AS DOUBLE PRECISION) AS repair_s
-        FROM m JOIN _timeline t ON t.calendar = m.cal
-        UNION ALL
-        SELECT machine_id, greatest(ts, ?), 1, NULL, NULL, NULL, cls,
-               coalesce(order_id, '{_NO_ORDER}'), NULL, NULL, NULL, NULL, NULL,
-               CASE WHEN cls = 'down' AND ts >= ? THEN 1 ELSE 0 END,
-               CASE WHEN cls = 'down' AND ts >= ? THEN dur_s END
-        FROM epc
-        UNION ALL
-        SELECT c.machine_id, c.ts, 2, NULL, NULL, NULL, NULL, NULL,
-               c.good, c.scrap, c.rework,
-               CASE WHEN c.scrap_reason IN (SELECT reason FROM _startup) THEN c.scrap ELSE 0 END,
-               c.order_id, 0, NULL
-        FROM counts c
-        WHERE c.ts >= ? AND c.ts < ? AND c.machine_id IN (SELECT machine_id FROM m)
+    ev AS ({" UNION ALL ".join(ev_parts)}
     ),{fill_cte},
     seg AS (
-        SELECT ff.*, m.path, m.line_path, m.m_pru,
-               CASE WHEN k = 2 THEN coalesce(c_ord, f_ord) ELSE f_ord END AS ord2,
-               extract(epoch FROM (coalesce(nxt, ?) - ts)) AS dur,
+        SELECT {g_seg}
+               extract(epoch FROM (coalesce(ff.nxt, {p(e)}) - ff.ts)) AS dur,
                CASE
-                   WHEN f_cls IS NULL THEN 'no_data'
-                   WHEN f_cls = 'production' AND (f_status = 'work' OR ?) THEN 'production'
-                   WHEN f_status = 'off' THEN 'not_scheduled'
-                   WHEN f_status = 'break' THEN 'planned_downtime'
-                   WHEN f_cls = 'production' THEN 'planned_downtime'
-                   ELSE f_cls
-               END AS el
-        FROM ff JOIN m USING (machine_id)
+                   WHEN ff.f_cls IS NULL THEN 'no_data'
+                   WHEN ff.f_cls = {prod} AND (t.status = 'work' OR {p(bool(config.count_running_outside_schedule))})
+                       THEN 'production'
+                   WHEN t.status = 'off' THEN 'not_scheduled'
+                   WHEN t.status = 'break' OR ff.f_cls IN ({prod}, {pdt}) THEN 'planned_downtime'
+                   WHEN ff.f_cls = {MICRO} THEN 'micro'
+                   WHEN ff.f_cls = {CODES["setup"]} THEN 'setup'
+                   WHEN ff.f_cls = {down} THEN 'down'
+                   ELSE 'delay'
+               END AS el,
+               coalesce({has_ord}, FALSE) AS has_order,
+               {"ff.failure, ff.repair_s" if failures_in_stream else "0 AS failure, CAST(NULL AS DOUBLE PRECISION) AS repair_s"}
+        FROM ff JOIN m USING (machine_id) JOIN _timeline t ON t.ci = ff.f_ci
     ),
-    pru AS (
-        SELECT seg.*, CASE WHEN k = 2 THEN coalesce(i.ict, o.ideal_cycle_time_s, m_pru) END AS pru
-        FROM seg
-        LEFT JOIN orders o ON k = 2 AND o.order_id = nullif(seg.ord2, '')
+    cnt_rows AS ({" UNION ALL ".join(cnt_sources)}
+    ),
+    cnt AS (
+        SELECT {gcols} good, scrap, rework,
+               CASE WHEN scrap_reason IN (SELECT reason FROM _startup) THEN scrap ELSE 0 END AS startup,
+               coalesce(i.ict, o.ideal_cycle_time_s, m_pru) AS pru
+        FROM cnt_rows
+        LEFT JOIN orders o ON o.order_id = cnt_rows.ord2
         LEFT JOIN _ict i ON i.product = o.product
+    ),
+    facts AS (
+        SELECT {gcols} dur, el, has_order, failure, repair_s,
+               CAST(NULL AS BIGINT) AS good, CAST(NULL AS BIGINT) AS scrap,
+               CAST(NULL AS BIGINT) AS rework, CAST(NULL AS BIGINT) AS startup,
+               CAST(NULL AS DOUBLE PRECISION) AS pru
+        FROM seg
+        UNION ALL
+        SELECT {gcols} 0, NULL, FALSE, 0, NULL, good, scrap, rework, startup, pru
+        FROM cnt{fail_source}
     )
-    SELECT {sel_groups}
-        sum(dur) AS calendar_time_s,
+    SELECT {gcols}
+        coalesce(sum(dur), 0) AS calendar_time_s,
         coalesce(sum(CASE WHEN el = 'not_scheduled' THEN dur END), 0) AS not_scheduled_s,
         coalesce(sum(CASE WHEN el = 'planned_downtime' THEN dur END), 0) AS planned_downtime_s,
         coalesce(sum(CASE WHEN el IN ('production', 'micro') THEN dur END), 0) AS actual_production_time_s,
@@ -273,19 +377,21 @@ def _build_sql(dialect: str, group_by: Sequence[str]) -> str:
         coalesce(sum(CASE WHEN el = 'micro' THEN dur END), 0) AS micro_stop_time_s,
         coalesce(sum(CASE WHEN el = 'no_data' THEN dur END), 0) AS no_data_s,
         coalesce(sum(CASE WHEN el IN ('production', 'micro', 'setup', 'down', 'delay')
-                          AND ord2 <> '' THEN dur END), 0) AS order_execution_time_s,
+                          AND has_order THEN dur END), 0) AS order_execution_time_s,
         coalesce(sum(good), 0) AS good_quantity,
         coalesce(sum(scrap), 0) AS scrap_quantity,
         coalesce(sum(rework), 0) AS rework_quantity,
-        coalesce(sum(startup_scrap), 0) AS startup_scrap_quantity,
+        coalesce(sum(startup), 0) AS startup_scrap_quantity,
         coalesce(sum((good + scrap) * pru), 0) AS ideal_time_s,
-        coalesce(sum(CASE WHEN k = 2 AND pru IS NULL THEN good + scrap END), 0)
+        coalesce(sum(CASE WHEN good IS NOT NULL AND pru IS NULL THEN good + scrap END), 0)
             AS quantity_without_ideal_time,
         coalesce(sum(failure), 0) AS failures,
         coalesce(sum(repair_s), 0) AS repair_time_s
-    FROM pru
-    {group_clause}
+    FROM facts
+    {("GROUP BY " + gcols.rstrip(", ")) if group_by else ""}
     """
+    del fail_cols, cnt_cols
+    return sql, []
 
 
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
@@ -326,6 +432,8 @@ def compute_kpis(
             raise ValueError(f"unknown machines: {', '.join(sorted(unknown))}")
         mrows = [m for m in mrows if m["path"] in wanted]
     timeline, cal_of = _timeline(store, mrows, s, e, config)
+    timeline = timeline.filter(pc.less(timeline.column("ts"), pa.scalar(e, pa.timestamp("us"))))
+    timeline = timeline.append_column("ci", pa.array(range(timeline.num_rows), pa.int32()))
     machine_cal = pa.table(
         {
             "machine_id": pa.array(list(cal_of), pa.int32()),
@@ -351,21 +459,12 @@ def compute_kpis(
             }
         ),
     }
-    sql = _build_sql(store.dialect, group_by)
-    params = [
-        e,  # open episode end
-        s,
-        e,  # episodes overlapping the window
-        float(config.micro_stop_threshold_s),
-        s,  # calendar clip
-        s,  # state clip
-        s,
-        s,  # failures starting in the window
-        s,
-        e,  # counts
-        e,  # last segment end
-        bool(config.count_running_outside_schedule),
-    ]
+    orderless = (
+        store.query("SELECT count(*) AS n FROM counts WHERE order_id IS NULL AND ts >= ? AND ts < ?", [s, e])
+        .column("n")[0]
+        .as_py()
+    )
+    sql, params = _build_sql(store.dialect, group_by, s, e, config, orderless_counts=orderless > 0)
     raw = store.query(sql, params, tables=tables).to_pandas()
     raw = raw.rename(columns={f"g_{g}": g for g in group_by})
     return _finish(raw, group_by)
