@@ -399,6 +399,8 @@ def test_group_by_machine_and_line():
     assert len(both) == 2
     q1 = one(by_machine, machine=Q1)
     assert q1["ideal_time_s"] == 10 * 100  # machine default PRU
+    # the count without an order takes the order of the state in force (O2: 40 s)
+    assert p1["ideal_time_s"] == 900 * 20 + 400 * 40
     with pytest.raises(ValueError, match="group_by"):
         compute_kpis(st, at(0), at(0, day=2), group_by=("weekday",))
 

@@ -18,6 +18,7 @@ PostgreSQL gets the portable running-count variant in `_forward_fill_postgresql`
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -126,6 +127,9 @@ def _timeline(
         parts.append(_always_timeline(start, end))
     return pa.concat_tables(parts), used
 
+
+#: Use the per-episode query for machine/line/plant groupings (see `_build_fast_sql`).
+FAST_PATH = True
 
 # Element codes: small integers keep the window's payload narrow.
 CODES = {"production": 1, "setup": 2, "down": 3, "delay": 4, "planned_downtime": 5}
@@ -394,6 +398,190 @@ def _build_sql(
     return sql, []
 
 
+def _calendar_buckets(timeline: pa.Table, s: datetime, e: datetime) -> pa.Table:
+    """Calendar intervals with the cumulative work/break/off seconds at their start, one row per
+    hour bucket they overlap, so that SQL finds the interval containing any instant with an
+    equality join on (calendar, hour) instead of a range or ASOF join."""
+    rows: dict[str, list] = {
+        k: [] for k in ("calendar", "bucket", "c_ts", "c_end", "status", "cw", "cb", "co")
+    }
+    epoch = datetime(1970, 1, 1)
+    cal = timeline.column("calendar").to_pylist()
+    ts = timeline.column("ts").to_pylist()
+    status = timeline.column("status").to_pylist()
+    n = len(ts)
+    cum = {"work": 0.0, "break": 0.0, "off": 0.0}
+    for i in range(n):
+        if i == 0 or cal[i] != cal[i - 1]:
+            cum = {"work": 0.0, "break": 0.0, "off": 0.0}
+        c0 = max(ts[i], s)
+        c1 = ts[i + 1] if i + 1 < n and cal[i + 1] == cal[i] else e
+        if c1 <= c0:
+            continue
+        b0 = math.floor((c0 - epoch).total_seconds() / 3600)
+        b1 = math.ceil((c1 - epoch).total_seconds() / 3600) - 1
+        for b in range(b0, b1 + 1):
+            rows["calendar"].append(cal[i])
+            rows["bucket"].append(b)
+            rows["c_ts"].append(c0)
+            rows["c_end"].append(c1)
+            rows["status"].append(status[i])
+            rows["cw"].append(cum["work"])
+            rows["cb"].append(cum["break"])
+            rows["co"].append(cum["off"])
+        cum[status[i]] += (c1 - c0).total_seconds()
+    return pa.table(
+        rows,
+        schema=pa.schema(
+            [
+                ("calendar", pa.string()),
+                ("bucket", pa.int64()),
+                ("c_ts", pa.timestamp("us")),
+                ("c_end", pa.timestamp("us")),
+                ("status", pa.string()),
+                ("cw", pa.float64()),
+                ("cb", pa.float64()),
+                ("co", pa.float64()),
+            ]
+        ),
+    )
+
+
+def _build_fast_sql(group_by: Sequence[str], s: datetime, e: datetime, config: KpiConfig) -> str:
+    """The KPI query for groupings that need no shift, day or state order per instant
+    (machine, line, plant) and counts that all name their order.
+
+    No event stream and no forward fill: an episode's work/break/off seconds are the
+    differences of the calendar's cumulative seconds at its two ends (looked up with an
+    equality join on the hour), so each episode is one row however many shifts it spans.
+    `tests/test_kpi_properties.py` checks it against the streamed query (via groupings) and
+    against a second-by-second reference.
+    """
+    p = _lit
+    el_sql = " ".join(f"WHEN '{k}' THEN {v}" for k, v in CODES.items())
+    down, delay, prod = CODES["down"], CODES["delay"], CODES["production"]
+    gm = {"machine": "m.path", "line": "m.line_path"}
+    g_sel = "".join(f"{gm[g]} AS g_{g}, " for g in group_by)
+    gcols = "".join(f"g_{g}, " for g in group_by)
+    outside = p(bool(config.count_running_outside_schedule))
+    window_s = (e - s).total_seconds()
+
+    def cum(side: str, col: str, status: str) -> str:
+        t = "a" if side == "a" else "b"
+        return (
+            f"({side}c.{col} + CASE WHEN {side}c.status = '{status}' "
+            f"THEN extract(epoch FROM (x.{t} - {side}c.c_ts)) ELSE 0 END)"
+        )
+
+    return f"""
+    WITH m AS (
+        SELECT m.machine_id, m.path,
+               m.enterprise || '/' || m.site || '/' || m.area || '/' || m.line AS line_path,
+               c.cal, m.default_ideal_cycle_time_s AS m_pru
+        FROM machines m JOIN _machine_cal c USING (machine_id)
+    ),
+    st0 AS (
+        SELECT s.machine_id, s.ts, s.order_id IS NOT NULL AS has_order,
+               CAST(CASE coalesce(r.element, g.element) {el_sql} END AS INTEGER) AS code
+        FROM states s
+        LEFT JOIN _map r ON r.state = s.state AND r.reason_code = s.reason_code
+        LEFT JOIN _map g ON g.state = s.state AND g.reason_code IS NULL
+        WHERE s.machine_id IN (SELECT machine_id FROM m)
+    ),
+    st AS (
+        SELECT st0.*, lead(ts) OVER (PARTITION BY machine_id ORDER BY ts) AS nxt FROM st0
+    ),
+    ep AS (
+        SELECT machine_id, ts, has_order, code,
+               greatest(ts, {p(s)}) AS a, least(coalesce(nxt, {p(e)}), {p(e)}) AS b,
+               extract(epoch FROM (coalesce(nxt, {p(e)}) - ts)) AS dur_s,
+               CASE WHEN code IN ({down}, {delay}) AND nxt IS NOT NULL
+                         AND extract(epoch FROM (nxt - ts)) < {p(config.micro_stop_threshold_s)}
+                    THEN {MICRO} ELSE code END AS cls
+        FROM st
+        WHERE (nxt IS NULL OR nxt > {p(s)}) AND ts < {p(e)}
+    ),
+    x AS (
+        SELECT ep.*, m.cal, extract(epoch FROM (ep.b - ep.a)) AS d
+        FROM ep JOIN m USING (machine_id)
+    ),
+    split AS (
+        SELECT x.machine_id, x.cls, x.has_order, x.d,
+               CASE WHEN x.cls = {down} AND x.ts >= {p(s)} THEN 1 ELSE 0 END AS failure,
+               CASE WHEN x.cls = {down} AND x.ts >= {p(s)} THEN x.dur_s END AS repair_s,
+               {cum("b", "cw", "work")} - {cum("a", "cw", "work")} AS w,
+               {cum("b", "cb", "break")} - {cum("a", "cb", "break")} AS br,
+               {cum("b", "co", "off")} - {cum("a", "co", "off")} AS o
+        FROM x
+        JOIN _buckets ac ON ac.calendar = x.cal
+             AND ac.bucket = CAST(floor(extract(epoch FROM x.a) / 3600) AS BIGINT)
+             AND ac.c_ts <= x.a AND x.a < ac.c_end
+        JOIN _buckets bc ON bc.calendar = x.cal
+             AND bc.bucket = CAST(ceil(extract(epoch FROM x.b) / 3600) AS BIGINT) - 1
+             AND bc.c_ts < x.b AND x.b <= bc.c_end
+    ),
+    el AS (
+        SELECT machine_id, has_order, cls, d, w, br, o, failure, repair_s,
+               cls = {prod} AND {outside} AS all_prod
+        FROM split
+    ),
+    facts AS (
+        SELECT {g_sel}
+               CAST(0 AS DOUBLE PRECISION) AS cal_s,
+               CASE WHEN all_prod THEN 0 ELSE o END AS ns,
+               CASE WHEN all_prod THEN 0 WHEN cls IN ({prod}, {CODES["planned_downtime"]}) THEN br + CASE WHEN cls = {prod} THEN 0 ELSE w END ELSE br END AS pdt,
+               CASE WHEN all_prod THEN d WHEN cls IN ({prod}, {MICRO}) THEN w ELSE 0 END AS apt,
+               CASE WHEN cls = {CODES["setup"]} THEN w ELSE 0 END AS setup,
+               CASE WHEN cls = {down} THEN w ELSE 0 END AS down,
+               CASE WHEN cls = {delay} THEN w ELSE 0 END AS delay,
+               CASE WHEN cls = {MICRO} THEN w ELSE 0 END AS micro,
+               CAST(0 AS DOUBLE PRECISION) AS nodata,
+               CASE WHEN NOT has_order THEN 0 WHEN all_prod THEN d
+                    WHEN cls = {CODES["planned_downtime"]} THEN 0 ELSE w END AS aoet,
+               CAST(NULL AS BIGINT) AS good, CAST(NULL AS BIGINT) AS scrap,
+               CAST(NULL AS BIGINT) AS rework, CAST(NULL AS BIGINT) AS startup,
+               CAST(NULL AS DOUBLE PRECISION) AS pru, failure, repair_s
+        FROM el JOIN m USING (machine_id)
+        UNION ALL
+        SELECT {g_sel} {window_s!r}, 0, 0, 0, 0, 0, 0, 0,
+               greatest(0, extract(epoch FROM (least(coalesce(f.first_ts, {p(e)}), {p(e)}) - {p(s)}))),
+               0, NULL, NULL, NULL, NULL, NULL, 0, NULL
+        FROM m LEFT JOIN (SELECT machine_id, min(ts) AS first_ts FROM states GROUP BY machine_id) f
+             USING (machine_id)
+        UNION ALL
+        SELECT {g_sel} 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, c.good, c.scrap, c.rework,
+               CASE WHEN c.scrap_reason IN (SELECT reason FROM _startup) THEN c.scrap ELSE 0 END,
+               coalesce(i.ict, o.ideal_cycle_time_s, m.m_pru), 0, NULL
+        FROM counts c JOIN m USING (machine_id)
+        LEFT JOIN orders o ON o.order_id = c.order_id
+        LEFT JOIN _ict i ON i.product = o.product
+        WHERE c.ts >= {p(s)} AND c.ts < {p(e)}
+    )
+    SELECT {gcols}
+        sum(cal_s) AS calendar_time_s,
+        sum(ns) AS not_scheduled_s,
+        sum(pdt) AS planned_downtime_s,
+        sum(apt) AS actual_production_time_s,
+        sum(setup) AS setup_time_s,
+        sum(down) AS down_time_s,
+        sum(delay) AS delay_time_s,
+        sum(micro) AS micro_stop_time_s,
+        sum(nodata) AS no_data_s,
+        sum(aoet) AS order_execution_time_s,
+        coalesce(sum(good), 0) AS good_quantity,
+        coalesce(sum(scrap), 0) AS scrap_quantity,
+        coalesce(sum(rework), 0) AS rework_quantity,
+        coalesce(sum(startup), 0) AS startup_scrap_quantity,
+        coalesce(sum((good + scrap) * pru), 0) AS ideal_time_s,
+        coalesce(sum(CASE WHEN good IS NOT NULL AND pru IS NULL THEN good + scrap END), 0)
+            AS quantity_without_ideal_time,
+        sum(failure) AS failures,
+        coalesce(sum(repair_s), 0) AS repair_time_s
+    FROM facts
+    {("GROUP BY " + gcols.rstrip(", ")) if group_by else ""}
+    """
+
+
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
     num = num.astype(float)
     den = den.astype(float)
@@ -464,7 +652,11 @@ def compute_kpis(
         .column("n")[0]
         .as_py()
     )
-    sql, params = _build_sql(store.dialect, group_by, s, e, config, orderless_counts=orderless > 0)
+    if FAST_PATH and not ({"shift", "day", "order"} & set(group_by)) and orderless == 0:
+        tables["_buckets"] = _calendar_buckets(timeline, s, e)
+        sql, params = _build_fast_sql(group_by, s, e, config), []
+    else:
+        sql, params = _build_sql(store.dialect, group_by, s, e, config, orderless_counts=orderless > 0)
     raw = store.query(sql, params, tables=tables).to_pandas()
     raw = raw.rename(columns={f"g_{g}": g for g in group_by})
     return _finish(raw, group_by)
@@ -472,6 +664,9 @@ def compute_kpis(
 
 def _finish(raw: pd.DataFrame, group_by: tuple[str, ...]) -> pd.DataFrame:
     df = raw.copy()
+    for c in df.columns:
+        if c not in group_by:
+            df[c] = df[c].astype(float)
     df["planned_operation_time_s"] = df["calendar_time_s"] - df["not_scheduled_s"] - df["no_data_s"]
     df["planned_busy_time_s"] = df["planned_operation_time_s"] - df["planned_downtime_s"]
     for q in ("good_quantity", "scrap_quantity", "rework_quantity", "failures"):
