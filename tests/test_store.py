@@ -454,6 +454,12 @@ def test_batch_error_names_row_and_field_and_nothing_is_written(store):
             "quantity",
             ">= 1",
         ),
+        (
+            "order",
+            {"order_id": "WO", "product": "p", "quantity": 1, "ideal_cycle_time_s": 1.0, "machine": ""},
+            "machine",
+            "5 levels",
+        ),
     ],
 )
 def test_each_bad_field_is_reported(store, kind, row, field, why):

@@ -173,7 +173,7 @@ def prepare(kind: str, data) -> tuple[pa.Table, list[RowProblem]]:
         out[col.name] = cast
         problems += _check_column(col, cast)
         if col.name in checks:
-            problems += _check_values(cast, col.name, checks[col.name])
+            problems += _check_values(cast, col.name, checks[col.name], skip_empty=col.required)
     result = pa.table(out)
     if kind == "count":
         over = pc.greater(result.column("rework"), result.column("good"))
@@ -250,11 +250,13 @@ def _check_column(col: Column, arr: pa.ChunkedArray) -> list[RowProblem]:
     return problems
 
 
-def _check_values(arr: pa.ChunkedArray, field: str, check: Callable[[str], object]) -> list[RowProblem]:
-    """Run `check` once per distinct non-empty value; report every row holding a bad one."""
+def _check_values(
+    arr: pa.ChunkedArray, field: str, check: Callable[[str], object], skip_empty: bool
+) -> list[RowProblem]:
+    """Run `check` once per distinct value; report every row holding a bad one."""
     bad: dict[str, str] = {}
     for v in pc.unique(arr.drop_null()).to_pylist():
-        if v == "":
+        if v == "" and skip_empty:
             continue  # reported as empty by _check_column
         try:
             check(v)
@@ -332,7 +334,7 @@ def _check_dictionary(
             why[j] = "must not be empty"
         elif col.choices is not None and v not in col.choices:
             why[j] = f"must be one of {', '.join(col.choices)}, got {v!r}"
-        elif check is not None and v != "":
+        elif check is not None:
             try:
                 check(v)
             except ValueError as e:
