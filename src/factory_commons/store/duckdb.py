@@ -3,8 +3,11 @@
 Idempotency without a per-row key check: each fact table keeps a watermark (latest ts) per
 machine or series. A batch whose rows are all newer than the watermarks of their machines,
 and that holds no duplicate keys (checked in O(n) when it is sorted by id/ts or ts/id), is
-appended as is. Any other batch takes the slow path: an anti-join against stored rows,
-limited to the batch's ids and time range. Both paths give the same result.
+appended as is. In a batch without repeated keys that reaches back (a replay, an overlap, a
+late machine), the rows newer than their watermark are appended and only the others are
+anti-joined against the stored rows in their time range. A batch that may repeat keys is
+de-duplicated first (the first row of a key wins) and anti-joined as a whole. All paths give
+the same result: the first write of a key wins, and writing rows again adds nothing.
 """
 
 from __future__ import annotations
