@@ -39,13 +39,14 @@ STATES = ("running", "idle", "setup", "unplanned_down", "planned_stop", "no_orde
 episode = st.tuples(
     st.sampled_from(STATES),
     st.sampled_from([None, "waiting_material", "other"]),
-    st.one_of(st.integers(1, 300), st.integers(300, 7200)),
+    # whole half hours too, so that state changes fall on shift and break boundaries
+    st.one_of(st.integers(1, 300), st.integers(300, 7200), st.sampled_from([1800, 3600, 5400])),
 )
 
 
 @st.composite
 def scenarios(draw):
-    first = draw(st.integers(0, 12 * 3600))
+    first = draw(st.one_of(st.integers(0, 12 * 3600), st.sampled_from([0, 8 * 3600, 12 * 3600])))
     eps = draw(st.lists(episode, min_size=1, max_size=20))
     pru = draw(st.sampled_from([5.0, 10.0, 30.0]))
     counts = []
