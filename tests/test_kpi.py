@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from factory_commons.kpi import LOSS_COLUMNS, KpiConfig, KpiConfigError, compute_kpis
@@ -385,6 +386,23 @@ def test_group_by_shift_and_day():
     assert df["calendar_time_s"].sum() == 2 * 86400
     by_day = compute_kpis(st, at(0), at(0, day=3), group_by=("day",), machines=[Q1])
     assert set(by_day["day"].dropna()) == {at(0).date(), at(0, day=2).date()}
+
+
+@pytest.mark.parametrize("make", ["two_shift_store", "worked_example_store"])
+@pytest.mark.parametrize("groups", [("machine",), ("line",), ("shift", "day"), ("order",), ()])
+def test_streamed_query_and_postgresql_forward_fill_agree(make, groups, monkeypatch):
+    """The per-episode query, the streamed query and its portable (PostgreSQL) forward fill,
+    run here on DuckDB, give the same numbers."""
+    from factory_commons.kpi import oee
+
+    st = globals()[make]()
+    base = compute_kpis(st, at(0), at(0, day=3), group_by=groups)
+    monkeypatch.setattr(oee, "FAST_PATH", False)
+    streamed = compute_kpis(st, at(0), at(0, day=3), group_by=groups)
+    monkeypatch.setattr(st, "dialect", "postgresql")
+    portable = compute_kpis(st, at(0), at(0, day=3), group_by=groups)
+    pd.testing.assert_frame_equal(base, streamed)
+    pd.testing.assert_frame_equal(base, portable)
 
 
 def test_group_by_machine_and_line():
