@@ -84,7 +84,7 @@ def _naive_utc(value: datetime) -> datetime:
 def _always_timeline(start: datetime, end: datetime) -> pa.Table:
     """24/7 work, with a boundary at each UTC midnight so that 'day' is the UTC date."""
     first = datetime.combine(start.date(), datetime.min.time())
-    ts = [start if first == start else first]
+    ts = [first]
     while ts[-1] + timedelta(days=1) < end:
         ts.append(datetime.combine(ts[-1].date() + timedelta(days=1), datetime.min.time()))
     n = len(ts)
@@ -658,7 +658,7 @@ def _finish(raw: pd.DataFrame, group_by: tuple[str, ...]) -> pd.DataFrame:
     df = raw.copy()
     for c in df.columns:
         if c not in group_by:
-            df[c] = df[c].astype(float)
+            df[c] = df[c].astype(float).fillna(0.0)  # a plant with no machines sums to NULL
     df["planned_operation_time_s"] = df["calendar_time_s"] - df["not_scheduled_s"] - df["no_data_s"]
     df["planned_busy_time_s"] = df["planned_operation_time_s"] - df["planned_downtime_s"]
     for q in ("good_quantity", "scrap_quantity", "rework_quantity", "failures"):
