@@ -103,3 +103,12 @@ def test_readme_first_block_holds_two_commands_and_ci_runs_the_second():
     assert "pytest" in lines[1]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "sed -n 2p" in ci and "README.md" in ci
+
+
+def test_kpi_bad_config_is_reported_not_a_traceback(demo_dir: Path, tmp_path: Path):
+    cfg = tmp_path / "kpi.toml"
+    cfg.write_text("micro_stop_threshold_s = -5\n", encoding="utf-8")
+    result = runner.invoke(app, ["kpi", "--store", str(demo_dir / "demo.duckdb"), "--config", str(cfg)])
+    assert result.exit_code == 2
+    assert "micro_stop_threshold_s" in result.output
+    assert "Traceback" not in result.output

@@ -133,7 +133,7 @@ def kpi(
     """ISO 22400 KPIs (OEE, availability, ...) for a date range and grouping. / KPI 계산."""
     from rich.table import Table
 
-    from .kpi import KpiConfig, compute_kpis
+    from .kpi import KpiConfig, KpiConfigError, compute_kpis
     from .report.console import pct
 
     groups = () if by == "plant" else tuple(g.strip() for g in by.split(",") if g.strip())
@@ -147,7 +147,11 @@ def kpi(
     if fmt not in ("table", "csv", "json"):
         err.print(f"[red]--format must be table, csv or json, not {fmt!r}[/]")
         raise typer.Exit(2)
-    cfg = KpiConfig.from_toml(config) if config else KpiConfig()
+    try:
+        cfg = KpiConfig.from_toml(config) if config else KpiConfig()
+    except KpiConfigError as e:
+        err.print(f"[red]KPI 설정 오류 / KPI config error:[/] {e}")
+        raise typer.Exit(2) from None
     with _open(store) as st:
         s = _parse_day(start, "--from")
         e = _parse_day(end, "--to")

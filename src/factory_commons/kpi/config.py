@@ -68,7 +68,7 @@ class KpiConfig(BaseModel):
         description="'state' or 'state:reason_code' -> time element, merged over the defaults",
     )
     startup_scrap_reasons: tuple[str, ...] = Field(
-        default=(), description="scrap reasons counted as reduced yield (startup losses)"
+        default=("startup",), description="scrap reasons counted as reduced yield (startup losses)"
     )
     ideal_cycle_times: dict[str, float] = Field(
         default_factory=dict, description="product -> ideal cycle time (s), overrides orders"

@@ -5,27 +5,40 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow as pa
 
 from ..model.calendar import timeline_table
 from ..store.base import Store
+from .config import KpiConfig
 
-LOSS_STATES = ("unplanned_down", "idle", "setup")
+#: time elements whose time is lost inside planned busy time (see docs/kpi.md)
+LOSS_ELEMENTS = ("setup", "down", "delay")
 
 
 def downtime_pareto(
     store: Store,
     start: datetime,
     end: datetime,
-    micro_stop_threshold_s: float = 120.0,
+    config: KpiConfig | None = None,
     machines: list[str] | None = None,
 ) -> pd.DataFrame:
     """Stop time inside scheduled work time, by state and reason, largest first.
 
-    Episodes of unplanned_down, idle and setup are cut to the calendar's work periods (a
-    machine with no calendar is scheduled around the clock). Stops shorter than the
-    micro-stop threshold are gathered under the reason 'micro_stop'. Columns: state, reason,
-    episodes, seconds, share, cumulative_share.
+    Episodes whose state (and reason) the KPI config maps to setup, down or delay are cut to
+    the calendar's work periods (a machine with no calendar is scheduled around the clock).
+    Down and delay stops shorter than the micro-stop threshold are gathered under the reason
+    'micro_stop'. Columns: state, reason, episodes, seconds, share, cumulative_share.
     """
+    config = config or KpiConfig()
+    micro_stop_threshold_s = config.micro_stop_threshold_s
+    rows = config.mapping_rows()
+    mapping = pa.table(
+        {
+            "m_state": [r[0] for r in rows],
+            "m_reason": pa.array([r[1] for r in rows], pa.string()),
+            "m_element": [r[2] for r in rows],
+        }
+    )
     s, e = _naive(start), _naive(end)
     cals = list(store.calendars().values())
     timeline = timeline_table(cals, start, end)
@@ -43,16 +56,22 @@ def downtime_pareto(
                status
         FROM _timeline
     ),
+    mapped AS (
+        SELECT ep.*, coalesce(r.m_element, d.m_element) AS element
+        FROM ep
+        LEFT JOIN _mapping r ON r.m_state = ep.state AND r.m_reason = ep.reason_code
+        LEFT JOIN _mapping d ON d.m_state = ep.state AND d.m_reason IS NULL
+    ),
     cut AS (
         SELECT ep.*, m.calendar,
                extract(epoch FROM (ep.nxt - ep.ts)) AS episode_s,
                greatest(ep.ts, ?) AS c0, least(ep.nxt, ?) AS c1
-        FROM ep JOIN machines m USING (machine_id)
-        WHERE ep.nxt > ? AND ep.ts < ? AND ep.state IN {LOSS_STATES!r} {where_m}
+        FROM mapped ep JOIN machines m USING (machine_id)
+        WHERE ep.nxt > ? AND ep.ts < ? AND ep.element IN {LOSS_ELEMENTS!r} {where_m}
     ),
     parts AS (
         SELECT cut.state,
-               CASE WHEN cut.state <> 'setup' AND cut.episode_s < ? THEN 'micro_stop'
+               CASE WHEN cut.element <> 'setup' AND cut.episode_s < ? THEN 'micro_stop'
                     ELSE coalesce(cut.reason_code, '(none)') END AS reason,
                cut.machine_id, cut.ts,
                CASE WHEN w.calendar IS NULL AND cut.calendar IS NULL
@@ -67,7 +86,7 @@ def downtime_pareto(
     """
     # parameter order follows the placeholders above
     ordered = [e, e, s, e, s, e, *(machines or []), micro_stop_threshold_s]
-    df = store.query(sql, ordered, tables={"_timeline": timeline}).to_pandas()
+    df = store.query(sql, ordered, tables={"_timeline": timeline, "_mapping": mapping}).to_pandas()
     total = df["seconds"].sum()
     df["share"] = df["seconds"] / total if total else 0.0
     df["cumulative_share"] = df["share"].cumsum()

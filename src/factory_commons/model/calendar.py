@@ -88,9 +88,7 @@ class ShiftCalendar(BaseModel):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {v!r} (use an IANA name like Asia/Seoul)"
-            ) from None
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name like Asia/Seoul)") from None
         return v
 
     @model_validator(mode="after")
@@ -116,9 +114,7 @@ class ShiftCalendar(BaseModel):
                         yield start, start + sh.length, sh.name, day
             day += timedelta(days=1)
 
-    def timeline(
-        self, start: datetime, end: datetime
-    ) -> list[tuple[datetime, str, str | None, date | None]]:
+    def timeline(self, start: datetime, end: datetime) -> list[tuple[datetime, str, str | None, date | None]]:
         """Boundary events (ts UTC, status, shift, production day) covering [start, end).
 
         The first event is at or before `start`, so every instant in the range has a status.

@@ -16,9 +16,7 @@ def check_segment(value: str, level: str) -> str:
         raise ValueError(f"{level} name {value!r} has leading or trailing spaces")
     bad = sorted(set(value) & _FORBIDDEN)
     if bad:
-        raise ValueError(
-            f"{level} name {value!r} contains {''.join(bad)!r}, not allowed in a topic"
-        )
+        raise ValueError(f"{level} name {value!r} contains {''.join(bad)!r}, not allowed in a topic")
     return value
 
 
@@ -29,8 +27,7 @@ def parse_machine_path(path: str) -> tuple[str, str, str, str, str]:
     parts = path.split("/")
     if len(parts) != len(LEVELS):
         raise ValueError(
-            f"machine path {path!r} must have {len(LEVELS)} levels "
-            f"({'/'.join(LEVELS)}), found {len(parts)}"
+            f"machine path {path!r} must have {len(LEVELS)} levels ({'/'.join(LEVELS)}), found {len(parts)}"
         )
     for part, level in zip(parts, LEVELS, strict=True):
         check_segment(part, level)

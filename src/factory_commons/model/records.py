@@ -224,9 +224,7 @@ def parse_record(data: dict, where: str = "") -> Record:
     kind = data.get("kind")
     cls = RECORD_TYPES.get(kind)  # type: ignore[arg-type]
     if cls is None:
-        raise RecordError(
-            f"{where}field 'kind': must be one of {', '.join(RECORD_TYPES)}, got {kind!r}"
-        )
+        raise RecordError(f"{where}field 'kind': must be one of {', '.join(RECORD_TYPES)}, got {kind!r}")
     try:
         return cls.model_validate(data)  # type: ignore[return-value]
     except ValidationError as e:

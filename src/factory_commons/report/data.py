@@ -44,6 +44,6 @@ def gather(store: Store, start: datetime, end: datetime, config: KpiConfig | Non
         by_machine=by_machine,
         by_day=by_day[by_day["day"].notna()].sort_values("day"),
         by_line_day=compute_kpis(store, start, end, ("line", "day"), config),
-        pareto=downtime_pareto(store, start, end, config.micro_stop_threshold_s),
+        pareto=downtime_pareto(store, start, end, config),
         names={m.path: m.display_name or m.path.rsplit("/", 1)[-1] for m in store.machines()},
     )

@@ -106,23 +106,17 @@ class Store(ABC):
         tree: dict = {}
         for m in self.machines():
             e, s, a, line, mach = m.path.split("/")
-            tree.setdefault(e, {}).setdefault(s, {}).setdefault(a, {}).setdefault(line, []).append(
-                mach
-            )
+            tree.setdefault(e, {}).setdefault(s, {}).setdefault(a, {}).setdefault(line, []).append(mach)
         return tree
 
     def save_calendar(self, calendar: ShiftCalendar) -> None:
-        self.query_write(
-            "calendars", [{"name": calendar.name, "definition": calendar.model_dump_json()}]
-        )
+        self.query_write("calendars", [{"name": calendar.name, "definition": calendar.model_dump_json()}])
 
     def calendars(self) -> dict[str, ShiftCalendar]:
         t = self.query("SELECT name, definition FROM calendars ORDER BY name")
         return {
             n: ShiftCalendar.model_validate(json.loads(d))
-            for n, d in zip(
-                t.column("name").to_pylist(), t.column("definition").to_pylist(), strict=True
-            )
+            for n, d in zip(t.column("name").to_pylist(), t.column("definition").to_pylist(), strict=True)
         }
 
     @abstractmethod
@@ -175,9 +169,7 @@ class Store(ABC):
         """Load an export back idempotently; returns rows added per table."""
 
     @abstractmethod
-    def apply_retention(
-        self, policy: RetentionPolicy, now: datetime | None = None
-    ) -> RetentionReport:
+    def apply_retention(self, policy: RetentionPolicy, now: datetime | None = None) -> RetentionReport:
         """Downsample and delete old data according to the policy."""
 
     def close(self) -> None:  # noqa: B027 - optional for backends
