@@ -70,11 +70,17 @@ def _table(title: str, df, key: str, names: dict[str, str]) -> dict:
     return {"title": title, "head": head, "rows": rows}
 
 
+def _short(reason: str, state: str) -> str:
+    """A Pareto bar label: the reason, with the state where a reason is shared (micro_stop)."""
+    text = f"{reason} ({state})" if reason == "micro_stop" else reason
+    return text if len(text) <= 26 else text[:25] + "…"
+
+
 def write_html(data: ReportData, path: str | Path) -> Path:
     path = Path(path)
     p = data.plant.iloc[0]
     days = [str(d) for d in data.by_day["day"]]
-    series = {label("oee", "ko") + " (전체 plant)": list(data.by_day["oee"])}
+    series = {"전체 Plant": list(data.by_day["oee"])}
     for line, g in data.by_line_day.dropna(subset=["day"]).groupby("line"):
         by = dict(zip(g["day"].astype(str), g["oee"], strict=True))
         series[line.rsplit("/", 1)[-1]] = [by.get(d) for d in days]
@@ -105,7 +111,7 @@ def write_html(data: ReportData, path: str | Path) -> Path:
         ),
         pareto_title=escape(label("downtime_pareto")),
         pareto_svg=svg.pareto(
-            [f"{r} ({s})" for r, s in zip(pareto["reason"], pareto["state"], strict=True)],
+            [_short(r, s) for r, s in zip(pareto["reason"], pareto["state"], strict=True)],
             [v / 3600 for v in pareto["seconds"]],
             label("downtime_pareto"),
         ),

@@ -15,7 +15,7 @@ def _frame(width: int, height: int, body: str, title: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="100%" role="img" aria-label="{escape(title)}">'
-        f"<style>text{{font:12px sans-serif;fill:#334155}}</style>{body}</svg>"
+        f"<style>text{{font:12px 'Malgun Gothic','Noto Sans KR','Noto Sans CJK KR',sans-serif;fill:#334155}}</style>{body}</svg>"
     )
 
 
@@ -74,17 +74,17 @@ def waterfall(
     title: str,
     unit: str = "h",
     width: int = 760,
-    height: int = 300,
+    height: int = 380,
 ) -> str:
     """Start bar, one falling bar per loss, end bar: start - sum(losses) = end."""
-    left, top, bottom = 56, 16, 70
+    left, top, bottom = 56, 20, 120
     bars = [(start_label, 0.0, start, "#2563eb")]
     level = start
     for name, loss in steps:
         bars.append((name, level - loss, level, "#dc2626"))
         level -= loss
     bars.append((end_label, 0.0, level, "#16a34a"))
-    pw, ph = width - left - 16, height - top - bottom
+    pw, ph = width - left - 150, height - top - bottom
     bw = pw / len(bars)
     top_v = max(start, 1e-9)
 
@@ -102,17 +102,17 @@ def waterfall(
             f'<text x="{x0 + bw * 0.35:.1f}" y="{y(hi) - 4:.1f}" text-anchor="middle">{hi - lo:.1f}{unit}</text>'
         )
         parts.append(
-            f'<text transform="translate({x0 + bw * 0.35:.1f},{height - bottom + 14}) rotate(20)" '
+            f'<text transform="translate({x0 + bw * 0.35:.1f},{height - bottom + 14}) rotate(35)" '
             f'text-anchor="start">{escape(name)}</text>'
         )
     return _frame(width, height, "".join(parts), title)
 
 
 def pareto(
-    labels: list[str], values: list[float], title: str, unit: str = "h", width: int = 760, height: int = 300
+    labels: list[str], values: list[float], title: str, unit: str = "h", width: int = 760, height: int = 380
 ) -> str:
     """Bars largest first with the cumulative share as a line."""
-    left, right, top, bottom = 56, 48, 16, 80
+    left, right, top, bottom = 56, 110, 20, 120
     pw, ph = width - left - right, height - top - bottom
     n = max(len(values), 1)
     bw = pw / n
@@ -130,7 +130,7 @@ def pareto(
             f'<text x="{x0 + bw * 0.35:.1f}" y="{top + ph - h - 4:.1f}" text-anchor="middle">{v:.1f}{unit}</text>'
         )
         parts.append(
-            f'<text transform="translate({x0 + bw * 0.2:.1f},{top + ph + 14}) rotate(25)">{escape(name)}</text>'
+            f'<text transform="translate({x0 + bw * 0.2:.1f},{top + ph + 14}) rotate(35)">{escape(name)}</text>'
         )
         cum += v
         pts.append(f"{x0 + bw * 0.35:.1f},{top + ph * (1 - cum / total):.1f}")
