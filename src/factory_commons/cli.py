@@ -134,7 +134,7 @@ def kpi(
     from rich.table import Table
 
     from .kpi import KpiConfig, KpiConfigError, compute_kpis
-    from .report.console import pct
+    from .report.console import head, pct
 
     groups = () if by == "plant" else tuple(g.strip() for g in by.split(",") if g.strip())
     allowed = {"machine", "line", "shift", "day", "order"}
@@ -171,11 +171,11 @@ def kpi(
         return
     t = Table(title=f"{label('oee')} {s:%Y-%m-%d} – {e:%Y-%m-%d}")
     for g in groups:
-        t.add_column(label(g))
+        t.add_column(head(g), no_wrap=True)
     for k in ("oee", "availability", "effectiveness", "quality_ratio", "produced_quantity", "scrap_ratio"):
-        t.add_column(label(k), justify="right")
+        t.add_column(head(k), justify="right")
     for _, r in df.iterrows():
-        cells = [str(r[g]) for g in groups]
+        cells = [str(r[g]).rsplit("/", 1)[-1] if g in ("machine", "line") else str(r[g]) for g in groups]
         cells += [pct(r[k]) for k in ("oee", "availability", "effectiveness", "quality_ratio")]
         cells += [f"{int(r['produced_quantity']):,}", pct(r["scrap_ratio"])]
         t.add_row(*cells)
