@@ -220,3 +220,30 @@ def test_signal_interval_is_configurable():
 def test_naive_start_is_plant_local_time():
     a = FactorySimulator(seed=3, start=datetime(2026, 10, 5), days=1)
     assert a.start == START
+
+
+def test_a_shorter_run_is_a_prefix_of_a_longer_one():
+    """Same seed and start: the first days do not depend on how many days are simulated, so
+    simulating 3 days and then 6 into one store gives the 6-day history, nothing mixed."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2026, 10, 5, tzinfo=ZoneInfo("Asia/Seoul"))
+    short = dict(FactorySimulator(seed=11, start=start, days=3).iter_days())
+    long = dict(FactorySimulator(seed=11, start=start, days=6).iter_days())
+    for day in range(3):
+        for kind, table in short[day].items():
+            assert table.equals(long[day][kind]), f"day {day} {kind} differs"
+
+
+def test_writing_a_longer_run_over_a_shorter_one_equals_the_longer_run():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2026, 10, 5, tzinfo=ZoneInfo("Asia/Seoul"))
+    both, once = DuckDBStore(), DuckDBStore()
+    FactorySimulator(seed=5, start=start, days=2).write_to(both)
+    FactorySimulator(seed=5, start=start, days=4).write_to(both)
+    FactorySimulator(seed=5, start=start, days=4).write_to(once)
+    for kind in ("state", "count", "signal", "alarm", "quality"):
+        assert both.read(kind).equals(once.read(kind)), kind

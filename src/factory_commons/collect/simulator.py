@@ -503,7 +503,11 @@ class FactorySimulator:
     def _simulate_machine(self, spec: MachineSpec, segments, t0: int, t1: int) -> _History:
         line = spec.line
         rng = np.random.default_rng([self.seed, spec.index, 1])
-        seg_t, seg_work, seg_reason = self._with_maintenance(spec, segments, rng, t0)
+        # maintenance has its own random stream, so that a longer run does not shift the draws of
+        # the event loop: a run of N days is then a prefix of every longer run (same seed, start)
+        seg_t, seg_work, seg_reason = self._with_maintenance(
+            spec, segments, np.random.default_rng([self.seed, spec.index, 2]), t0
+        )
         n_seg = len(seg_t)
         modes = line.modes
         mode_p = np.array([m.weight for m in modes])
@@ -758,11 +762,16 @@ class FactorySimulator:
         # process defects, more frequent while the machine is degrading
         dv, dtemp, _dl = hist.drift_at(pt)
         p_defect = 0.006 * (1.0 + 3.0 * np.minimum(dv + dtemp / 10.0, 1.5))
-        defect = (rng.random(len(pt)) < p_defect) & ~startup
-        which = rng.integers(len(line.scrap_reasons), size=len(pt))
+        # one stream per draw, so that the draws of a part do not depend on how many parts a
+        # longer run makes (prefix stability, see _simulate_machine)
+        spec_index = hist.spec.index
+        defect = (np.random.default_rng([self.seed, spec_index, 3]).random(len(pt)) < p_defect) & ~startup
+        which = np.random.default_rng([self.seed, spec_index, 4]).integers(
+            len(line.scrap_reasons), size=len(pt)
+        )
         reasons = np.array(("", "startup", *line.scrap_reasons), dtype=object)
         reason = np.where(startup, 1, np.where(defect, 2 + which, 0))
-        rework = (rng.random(len(pt)) < 0.01) & (reason == 0)
+        rework = (np.random.default_rng([self.seed, spec_index, 5]).random(len(pt)) < 0.01) & (reason == 0)
         # group by (interval, order, reason); the count's time is its last part's
         bucket = ((pt - self._bounds[0]) // self.count_interval_s).astype(np.int64)
         n_r = len(reasons)
