@@ -175,11 +175,19 @@ def kpi(
     for k in ("oee", "availability", "effectiveness", "quality_ratio", "produced_quantity", "scrap_ratio"):
         t.add_column(head(k), justify="right")
     for _, r in df.iterrows():
-        cells = [str(r[g]).rsplit("/", 1)[-1] if g in ("machine", "line") else str(r[g]) for g in groups]
+        cells = [_group_cell(g, r[g]) for g in groups]
         cells += [pct(r[k]) for k in ("oee", "availability", "effectiveness", "quality_ratio")]
         cells += [f"{int(r['produced_quantity']):,}", pct(r["scrap_ratio"])]
         t.add_row(*cells)
     console.print(t)
+
+
+def _group_cell(group: str, value) -> str:
+    """A group value as shown: the last level of a path; time outside every shift named as such."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "계획외 unscheduled" if group in ("shift", "day") else "–"
+    text = str(value)
+    return text.rsplit("/", 1)[-1] if group in ("machine", "line") else text
 
 
 @app.command()
