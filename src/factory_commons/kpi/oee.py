@@ -189,6 +189,43 @@ def _lit(value) -> str:
     raise TypeError(f"no SQL literal for {value!r}")
 
 
+def _episodes_ctes(s: datetime, e: datetime, config: KpiConfig) -> str:
+    """The CTEs both KPI queries start from: machines with their calendar (m), state changes
+    mapped to time-element codes (st0, st), and episodes in the window (ep) with their full
+    length and class (a down or delay episode shorter than the threshold is a micro-stop)."""
+    p = _lit
+    el_sql = " ".join(f"WHEN '{k}' THEN {v}" for k, v in CODES.items())
+    down, delay = CODES["down"], CODES["delay"]
+    return f"""
+    WITH m AS (
+        SELECT m.machine_id, m.path,
+               m.enterprise || '/' || m.site || '/' || m.area || '/' || m.line AS line_path,
+               c.cal, m.default_ideal_cycle_time_s AS m_pru
+        FROM machines m JOIN _machine_cal c USING (machine_id)
+    ),
+    st0 AS (
+        SELECT s.machine_id, s.ts, s.order_id,
+               CAST(CASE coalesce(r.element, g.element) {el_sql} END AS INTEGER) AS code
+        FROM states s
+        LEFT JOIN _map r ON r.state = s.state AND r.reason_code = s.reason_code
+        LEFT JOIN _map g ON g.state = s.state AND g.reason_code IS NULL
+        WHERE s.machine_id IN (SELECT machine_id FROM m)
+    ),
+    st AS (
+        SELECT st0.*, lead(ts) OVER (PARTITION BY machine_id ORDER BY ts) AS nxt FROM st0
+    ),
+    ep AS (
+        SELECT machine_id, ts, order_id, order_id IS NOT NULL AS has_order, code,
+               greatest(ts, {p(s)}) AS a, least(coalesce(nxt, {p(e)}), {p(e)}) AS b,
+               extract(epoch FROM (coalesce(nxt, {p(e)}) - ts)) AS dur_s,
+               CASE WHEN code IN ({down}, {delay}) AND nxt IS NOT NULL
+                         AND extract(epoch FROM (nxt - ts)) < {p(config.micro_stop_threshold_s)}
+                    THEN {MICRO} ELSE code END AS cls
+        FROM st
+        WHERE (nxt IS NULL OR nxt > {p(s)}) AND ts < {p(e)}
+    ),"""
+
+
 def _build_sql(
     dialect: str,
     group_by: Sequence[str],
@@ -218,8 +255,7 @@ def _build_sql(
     ord_type = "VARCHAR" if ord_string else "INTEGER"
     has_ord = "ff.f_ord <> ''" if ord_string else "ff.f_ord = 1"
     fill_cte = _forward_fill(dialect, ("ci", "cls", "ord"))
-    el_sql = " ".join(f"WHEN '{k}' THEN {v}" for k, v in CODES.items())
-    down, delay, prod, pdt = CODES["down"], CODES["delay"], CODES["production"], CODES["planned_downtime"]
+    down, prod, pdt = CODES["down"], CODES["production"], CODES["planned_downtime"]
     gcols = "".join(f"g_{g}, " for g in group_by)
     seg_group = {
         "machine": "m.path",
@@ -297,32 +333,7 @@ def _build_sql(
         WHERE x.cls = {down} AND x.ts >= {p(s)}"""
 
     sql = f"""
-    WITH m AS (
-        SELECT m.machine_id, m.path,
-               m.enterprise || '/' || m.site || '/' || m.area || '/' || m.line AS line_path,
-               c.cal, m.default_ideal_cycle_time_s AS m_pru
-        FROM machines m JOIN _machine_cal c USING (machine_id)
-    ),
-    st0 AS (
-        SELECT s.machine_id, s.ts, s.order_id,
-               CAST(CASE coalesce(r.element, g.element) {el_sql} END AS INTEGER) AS code
-        FROM states s
-        LEFT JOIN _map r ON r.state = s.state AND r.reason_code = s.reason_code
-        LEFT JOIN _map g ON g.state = s.state AND g.reason_code IS NULL
-        WHERE s.machine_id IN (SELECT machine_id FROM m)
-    ),
-    st AS (
-        SELECT st0.*, lead(ts) OVER (PARTITION BY machine_id ORDER BY ts) AS nxt FROM st0
-    ),
-    ep AS (
-        SELECT machine_id, ts, order_id,
-               extract(epoch FROM (coalesce(nxt, {p(e)}) - ts)) AS dur_s,
-               CASE WHEN code IN ({down}, {delay}) AND nxt IS NOT NULL
-                         AND extract(epoch FROM (nxt - ts)) < {p(config.micro_stop_threshold_s)}
-                    THEN {MICRO} ELSE code END AS cls
-        FROM st
-        WHERE (nxt IS NULL OR nxt > {p(s)}) AND ts < {p(e)}
-    ),
+    {_episodes_ctes(s, e, config)}
     ev AS ({" UNION ALL ".join(ev_parts)}
     ),{fill_cte},
     seg AS (
@@ -450,7 +461,6 @@ def _build_fast_sql(group_by: Sequence[str], s: datetime, e: datetime, config: K
     against a second-by-second reference.
     """
     p = _lit
-    el_sql = " ".join(f"WHEN '{k}' THEN {v}" for k, v in CODES.items())
     down, delay, prod = CODES["down"], CODES["delay"], CODES["production"]
     gm = {"machine": "m.path", "line": "m.line_path"}
     g_sel = "".join(f"{gm[g]} AS g_{g}, " for g in group_by)
@@ -466,33 +476,7 @@ def _build_fast_sql(group_by: Sequence[str], s: datetime, e: datetime, config: K
         )
 
     return f"""
-    WITH m AS (
-        SELECT m.machine_id, m.path,
-               m.enterprise || '/' || m.site || '/' || m.area || '/' || m.line AS line_path,
-               c.cal, m.default_ideal_cycle_time_s AS m_pru
-        FROM machines m JOIN _machine_cal c USING (machine_id)
-    ),
-    st0 AS (
-        SELECT s.machine_id, s.ts, s.order_id IS NOT NULL AS has_order,
-               CAST(CASE coalesce(r.element, g.element) {el_sql} END AS INTEGER) AS code
-        FROM states s
-        LEFT JOIN _map r ON r.state = s.state AND r.reason_code = s.reason_code
-        LEFT JOIN _map g ON g.state = s.state AND g.reason_code IS NULL
-        WHERE s.machine_id IN (SELECT machine_id FROM m)
-    ),
-    st AS (
-        SELECT st0.*, lead(ts) OVER (PARTITION BY machine_id ORDER BY ts) AS nxt FROM st0
-    ),
-    ep AS (
-        SELECT machine_id, ts, has_order, code,
-               greatest(ts, {p(s)}) AS a, least(coalesce(nxt, {p(e)}), {p(e)}) AS b,
-               extract(epoch FROM (coalesce(nxt, {p(e)}) - ts)) AS dur_s,
-               CASE WHEN code IN ({down}, {delay}) AND nxt IS NOT NULL
-                         AND extract(epoch FROM (nxt - ts)) < {p(config.micro_stop_threshold_s)}
-                    THEN {MICRO} ELSE code END AS cls
-        FROM st
-        WHERE (nxt IS NULL OR nxt > {p(s)}) AND ts < {p(e)}
-    ),
+    {_episodes_ctes(s, e, config)}
     x AS (
         SELECT ep.*, m.cal, extract(epoch FROM (ep.b - ep.a)) AS d
         FROM ep JOIN m USING (machine_id)
