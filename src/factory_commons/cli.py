@@ -276,3 +276,17 @@ def version() -> None:
     from . import __version__
 
     print(__version__)
+
+
+def _register_feature_commands() -> None:
+    """Each feature package owns its commands; they are added here, in one place."""
+    from .ai.cli import register as register_ai
+    from .collect.cli import register as register_collect
+    from .spc.cli import register as register_spc
+
+    register_collect(app)
+    register_spc(app)
+    register_ai(app)
+
+
+_register_feature_commands()

@@ -1,0 +1,1 @@
+"""Manufacturing AI: anomaly detection on machine signals and remaining-useful-life models."""
