@@ -48,6 +48,15 @@ VALID = {
         "lsl": 9.9,
         "usl": 10.1,
     },
+    "anomaly": {
+        "kind": "anomaly",
+        "ts": T,
+        "machine": M,
+        "detector": "pca",
+        "score": 12.5,
+        "threshold": 4.0,
+        "evidence": {"vibration": 0.75, "load": 0.25},
+    },
 }
 
 

@@ -5,6 +5,7 @@ from .hierarchy import LEVELS, Machine, parse_machine_path, uns_topic
 from .records import (
     RECORD_TYPES,
     Alarm,
+    AnomalyAlert,
     MachineState,
     PartCount,
     ProductionOrder,
@@ -21,6 +22,7 @@ __all__ = [
     "LEVELS",
     "RECORD_TYPES",
     "Alarm",
+    "AnomalyAlert",
     "Machine",
     "MachineState",
     "PartCount",

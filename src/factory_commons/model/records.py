@@ -6,6 +6,7 @@ are normalised to UTC. A naive timestamp is taken as UTC.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -190,7 +191,54 @@ class QualityMeasurement(_Record):
         return v
 
 
-Record = StateChange | PartCount | Signal | Alarm | ProductionOrder | QualityMeasurement
+class AnomalyAlert(_Record):
+    """An anomaly detector flagged a machine from `ts` (the first anomalous sample) to `ts_end`.
+
+    `evidence` says which signals contributed and how much: a JSON object signal -> share of
+    the score (shares are in [0, 1] and sum to 1). A dict is accepted and stored as JSON text.
+    """
+
+    kind: Literal["anomaly"] = "anomaly"
+    ts: Timestamp
+    machine: MachinePath
+    detector: Code = Field(description="method and model that raised it, e.g. 'pca:press-01'")
+    score: float = Field(description="peak anomaly score of the episode")
+    threshold: float = Field(description="the detector's alarm threshold")
+    ts_end: Timestamp | None = Field(default=None, description="last anomalous sample of the episode")
+    evidence: str = Field(default="{}", description='JSON object signal -> share, e.g. {"vibration": 0.8}')
+    message: str = ""
+
+    @field_validator("score", "threshold")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError(f"must be a finite number, got {v}")
+        return v
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _evidence(cls, v: object) -> str:
+        return check_evidence(v)
+
+
+def check_evidence(value: object) -> str:
+    """Anomaly evidence as canonical JSON text; ValueError saying why when it is not signal -> share."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"evidence is not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"evidence must be an object signal -> share, got {type(value).__name__}")
+    for name, share in value.items():
+        if isinstance(share, bool) or not isinstance(share, int | float) or not math.isfinite(share):
+            raise ValueError(f"evidence for {name!r} must be a finite number, got {share!r}")
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"evidence for {name!r} must be a share between 0 and 1, got {share}")
+    return json.dumps(value, ensure_ascii=False)
+
+
+Record = StateChange | PartCount | Signal | Alarm | ProductionOrder | QualityMeasurement | AnomalyAlert
 RECORD_TYPES: dict[str, type[_Record]] = {
     "state": StateChange,
     "count": PartCount,
@@ -198,6 +246,7 @@ RECORD_TYPES: dict[str, type[_Record]] = {
     "alarm": Alarm,
     "order": ProductionOrder,
     "quality": QualityMeasurement,
+    "anomaly": AnomalyAlert,
 }
 
 

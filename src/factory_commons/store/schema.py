@@ -132,6 +132,21 @@ EVENT_TABLES: dict[str, EventTable] = {
         ),
         key=("machine_id", "ts", "characteristic", "sample_id"),
     ),
+    "anomaly": EventTable(
+        kind="anomaly",
+        table="anomalies",
+        input_columns=(
+            MACHINE,
+            TS,
+            Column("detector", pa.string(), "VARCHAR", required=True),
+            Column("score", pa.float64(), "DOUBLE", required=True, finite=True),
+            Column("threshold", pa.float64(), "DOUBLE", required=True, finite=True),
+            Column("ts_end", pa.timestamp("us"), "TIMESTAMP"),
+            Column("evidence", pa.string(), "VARCHAR"),
+            Column("message", pa.string(), "VARCHAR"),
+        ),
+        key=("machine_id", "ts", "detector"),
+    ),
 }
 
 ORDER_COLUMNS = (
@@ -151,6 +166,8 @@ DEFAULTS = {
     ("alarm", "severity"): "warning",
     ("alarm", "message"): "",
     ("alarm", "active"): True,
+    ("anomaly", "evidence"): "{}",
+    ("anomaly", "message"): "",
 }
 
 BASE_DDL = """
@@ -223,6 +240,9 @@ CREATE OR REPLACE VIEW v_quality AS
     SELECT m.path AS machine, x.ts, x.characteristic, x.value, x.lsl, x.usl, x.target,
            x.unit, x.sample_id, x.order_id
     FROM quality x JOIN machines m USING (machine_id);
+CREATE OR REPLACE VIEW v_anomalies AS
+    SELECT m.path AS machine, x.ts, x.detector, x.score, x.threshold, x.ts_end, x.evidence, x.message
+    FROM anomalies x JOIN machines m USING (machine_id);
 CREATE OR REPLACE VIEW v_orders AS
     SELECT o.order_id, o.product, o.quantity, o.ideal_cycle_time_s, m.path AS machine,
            o.planned_start, o.due
@@ -241,6 +261,7 @@ ALL_TABLES = (
     "counts",
     "alarms",
     "quality",
+    "anomalies",
     "watermarks",
 )
 
@@ -251,6 +272,7 @@ READ_VIEWS = {
     "count": "v_counts",
     "alarm": "v_alarms",
     "quality": "v_quality",
+    "anomaly": "v_anomalies",
     "order": "v_orders",
 }
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model.hierarchy import check_segment, parse_machine_path
+from ..model.records import check_evidence
 from .schema import DEFAULTS, EVENT_TABLES, ORDER_COLUMNS, Column
 
 
@@ -209,6 +210,8 @@ def _value_checks(kind: str) -> dict[str, Callable[[str], object]]:
     checks: dict[str, Callable[[str], object]] = {"machine": _path_ok}
     if kind == "signal":
         checks["name"] = _signal_name_ok
+    if kind == "anomaly":
+        checks["evidence"] = check_evidence
     return checks
 
 
