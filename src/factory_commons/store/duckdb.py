@@ -293,8 +293,17 @@ class DuckDBStore(Store):
         return WriteResult("order", table.num_rows, int(n))
 
     def query_write(self, table: str, rows: list[dict]) -> None:
+        if table == "collect_events":
+            cols = ("event_id", "logged_at", "source", "event", "machine", "start_ts", "end_ts", "rows", "detail")
+            with self._lock:
+                for r in rows:
+                    self._con.execute(
+                        f"INSERT OR IGNORE INTO collect_events VALUES ({', '.join('?' * len(cols))})",
+                        [r.get(c) for c in cols],
+                    )
+            return
         if table != "calendars":
-            raise ValueError(f"query_write supports only calendars, not {table!r}")
+            raise ValueError(f"query_write supports only calendars and collect_events, not {table!r}")
         with self._lock:
             for r in rows:
                 self._con.execute(
@@ -353,6 +362,10 @@ class DuckDBStore(Store):
             rows = [r for r in rows if have.get(r["name"]) != r["definition"]]
             self.query_write("calendars", rows)
             added["calendars"] = len(rows)
+        if (src / "collect_events.parquet").exists():
+            rows = pq.read_table(src / "collect_events.parquet").to_pylist()
+            self.query_write("collect_events", rows)
+            added["collect_events"] = len(rows)
         con = duckdb.connect()
         try:
             con.register("m", machines)

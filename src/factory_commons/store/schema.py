@@ -210,6 +210,17 @@ CREATE TABLE IF NOT EXISTS watermarks (
     max_ts TIMESTAMP NOT NULL,
     PRIMARY KEY (tbl, id)
 );
+CREATE TABLE IF NOT EXISTS collect_events (
+    event_id VARCHAR PRIMARY KEY,
+    logged_at TIMESTAMP NOT NULL,
+    source VARCHAR NOT NULL,
+    event VARCHAR NOT NULL,
+    machine VARCHAR,
+    start_ts TIMESTAMP,
+    end_ts TIMESTAMP,
+    rows BIGINT,
+    detail VARCHAR
+);
 CREATE TABLE IF NOT EXISTS signals_1m (
     series_id INTEGER NOT NULL,
     ts TIMESTAMP NOT NULL,
@@ -263,6 +274,7 @@ ALL_TABLES = (
     "quality",
     "anomalies",
     "watermarks",
+    "collect_events",
 )
 
 READ_VIEWS = {
