@@ -1,0 +1,171 @@
+"""The one connector interface: connect, collect into the buffer, heal, report health.
+
+Every connector (MQTT, Sparkplug B, OPC UA, Modbus TCP) is a `Connector`: `run(stop)` runs
+in its own thread until `stop` is set, and never gives up. It connects, subscribes or polls,
+and hands rows to the durable `Buffer` (never to the store directly), so that a store or
+broker outage loses nothing. When a link fails it reports `retrying` with the reason and
+tries again after an exponential backoff with jitter (`Backoff`), resubscribing from scratch.
+`Health` is what the CLI's status line and the server read: state, reason, points,
+errors and the age of the last value.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from .mapping import PointConverter, PointMapping, ValueRejected
+
+if TYPE_CHECKING:
+    from .buffer import Buffer
+
+
+class HealthState(StrEnum):
+    STARTING = "starting"
+    CONNECTED = "connected"
+    RETRYING = "retrying"
+    STALE = "stale"  # connected, but the source said its data is no longer current (death, no updates)
+    FAILED = "failed"  # a configuration problem that retrying cannot fix
+    STOPPED = "stopped"
+
+
+HEALTH_LABELS = {
+    HealthState.STARTING: "시작 중 / starting",
+    HealthState.CONNECTED: "연결됨 / connected",
+    HealthState.RETRYING: "재시도 중 / retrying",
+    HealthState.STALE: "오래된 값 / stale",
+    HealthState.FAILED: "실패 / failed",
+    HealthState.STOPPED: "정지 / stopped",
+}
+
+
+@dataclass
+class Health:
+    """A connector's current condition, safe to read from another thread."""
+
+    source: str
+    kind: str
+    state: HealthState = HealthState.STARTING
+    reason: str = ""
+    since: float = field(default_factory=time.time)
+    points: int = 0
+    errors: int = 0
+    last_value_at: float | None = None  # wall-clock time a value last arrived
+    last_error: str = ""
+    reconnects: int = 0
+
+    def age_s(self, now: float | None = None) -> float | None:
+        if self.last_value_at is None:
+            return None
+        return (now or time.time()) - self.last_value_at
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["state"] = self.state.value
+        d["last_value_age_s"] = self.age_s()
+        return d
+
+
+class Backoff:
+    """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s, ... capped at `maximum`."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0, factor: float = 2.0) -> None:
+        self.initial, self.maximum, self.factor = initial, maximum, factor
+        self.attempt = 0
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        cap = min(self.maximum, self.initial * self.factor**self.attempt)
+        self.attempt += 1
+        return random.uniform(cap / 2, cap)
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Sleep for the next delay; return True if `stop` was set meanwhile."""
+        return stop.wait(self.next_delay())
+
+
+class Connector(ABC):
+    """Base class: subclasses implement `collect_once`; `run` keeps it alive for ever."""
+
+    kind: str = "connector"
+
+    def __init__(self, name: str, buffer: Buffer, points: dict[str, PointMapping] | None = None) -> None:
+        self.name = name
+        self.buffer = buffer
+        self.health = Health(source=name, kind=self.kind)
+        self.backoff = Backoff()
+        self._lock = threading.Lock()
+        self.points = points or {}
+        saved = buffer.get_state(f"converters:{name}") or {}
+        self.converters = {key: PointConverter(m, saved.get(key)) for key, m in self.points.items()}
+
+    # -- health --------------------------------------------------------------------------
+    def set_health(self, state: HealthState, reason: str = "") -> None:
+        with self._lock:
+            if state != self.health.state or reason != self.health.reason:
+                self.health.state, self.health.reason, self.health.since = state, reason, time.time()
+            if state == HealthState.RETRYING:
+                self.health.last_error = reason
+
+    def count_error(self, reason: str) -> None:
+        with self._lock:
+            self.health.errors += 1
+            self.health.last_error = reason
+
+    # -- output --------------------------------------------------------------------------
+    def convert(self, key: str, raw: Any, ts: datetime) -> tuple[str, dict] | None:
+        """Apply the mapping configured under `key`; a bad value is counted and recorded, not raised."""
+        conv = self.converters[key]
+        try:
+            return conv.convert(raw, ts)
+        except ValueRejected as e:
+            self.count_error(str(e))
+            self.buffer.reject(self.name, conv.mapping.kind, {"key": key, "raw": repr(raw)}, str(e))
+            return None
+
+    def emit(self, rows: list[tuple[str, dict]], late: bool = False) -> None:
+        """Hand converted rows to the durable buffer (grouped by kind) and count them."""
+        if not rows:
+            return
+        by_kind: dict[str, list[dict]] = {}
+        for kind, row in rows:
+            by_kind.setdefault(kind, []).append(row)
+        states = {k: c.state_dict() for k, c in self.converters.items() if c.last is not None}
+        self.buffer.put_many(self.name, by_kind, late=late, state={f"converters:{self.name}": states})
+        with self._lock:
+            self.health.points += len(rows)
+            self.health.last_value_at = time.time()
+
+    # -- life cycle ----------------------------------------------------------------------
+    @abstractmethod
+    def collect_once(self, stop: threading.Event) -> None:
+        """Connect and collect until the link fails (raise) or `stop` is set (return)."""
+
+    def run(self, stop: threading.Event) -> None:
+        """Collect until `stop` is set, reconnecting with backoff after every failure."""
+        while not stop.is_set():
+            try:
+                self.collect_once(stop)
+            except ConfigurationProblem as e:
+                self.set_health(HealthState.FAILED, str(e))
+                return
+            except Exception as e:  # noqa: BLE001 - any link failure is retried
+                reason = f"{type(e).__name__}: {e}"
+                self.set_health(HealthState.RETRYING, reason)
+                with self._lock:
+                    self.health.reconnects += 1
+                if self.backoff.wait(stop):
+                    break
+        self.set_health(HealthState.STOPPED)
+
+
+class ConfigurationProblem(Exception):
+    """Raised by a connector for a problem that retrying cannot fix (bad node id, wrong type)."""

@@ -1,0 +1,174 @@
+"""Moves rows from the durable buffer into the store, and survives the store going away.
+
+The forwarder takes the oldest pending puts, writes them kind by kind with
+`Store.write_table` (validated, idempotent), and deletes them from the buffer only after
+the store has them. If the store cannot be reached it reports `retrying`, keeps everything
+in the buffer and tries again with backoff, reopening the store. Rows the store rejects
+(a bad value that got past a connector) go to the buffer's rejects with the store's reason;
+the rest of the batch is written. Data that reaches the store more than `late_after_s`
+after it arrived, or that a source marked as historical, is recorded as a `late` event, so
+a KPI that was computed before it arrived can be recomputed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..store.base import Store
+from ..store.validate import BatchError, to_arrow
+from .buffer import Buffer, Pending, from_micros
+from .connector import Backoff, Health, HealthState
+
+
+def _table(rows: list[dict]) -> pa.Table:
+    """Rows from the buffer as an Arrow table; `ts` (epoch microseconds) becomes a timestamp."""
+    table = to_arrow(rows)
+    if "ts" in table.column_names and pa.types.is_integer(table.schema.field("ts").type):
+        i = table.column_names.index("ts")
+        table = table.set_column(i, "ts", pc.cast(table.column("ts"), pa.timestamp("us")))
+    return table
+
+
+class Forwarder:
+    """Runs in its own thread: buffer -> store, for ever, until `stop` is set and the buffer is drained."""
+
+    def __init__(
+        self,
+        buffer: Buffer,
+        open_store: Callable[[], Store],
+        max_rows: int = 50_000,
+        late_after_s: float = 60.0,
+    ) -> None:
+        self.buffer = buffer
+        self._open_store = open_store
+        self.store: Store | None = None
+        self.max_rows = max_rows
+        self.late_after_s = late_after_s
+        self.health = Health(source="store", kind="forwarder")
+        self.backoff = Backoff(maximum=10.0)
+        self.written = 0
+        self.duplicates = 0
+        self.rejected = 0
+
+    def _set(self, state: HealthState, reason: str = "") -> None:
+        if state != self.health.state or reason != self.health.reason:
+            self.health.state, self.health.reason, self.health.since = state, reason, time.time()
+        if state == HealthState.RETRYING:
+            self.health.last_error = reason
+
+    def _store(self) -> Store:
+        if self.store is None:
+            self.store = self._open_store()
+        return self.store
+
+    def _drop_store(self) -> None:
+        if self.store is not None:
+            try:
+                self.store.close()
+            except Exception:  # noqa: BLE001 - it is already broken
+                pass
+        self.store = None
+
+    # -- one step ----------------------------------------------------------------------------
+    def forward_once(self) -> int:
+        """Forward one batch of pending puts and the pending events; return the rows handled."""
+        store = self._store()
+        events = self.buffer.unforwarded_events()
+        if events:
+            store.query_write("collect_events", events)
+            self.buffer.mark_events_forwarded([e["event_id"] for e in events])
+        batch = self.buffer.take(self.max_rows)
+        if not batch:
+            return 0
+        by_kind: dict[str, list[Pending]] = {}
+        for p in batch:
+            by_kind.setdefault(p.kind, []).append(p)
+        handled = 0
+        for kind, puts in by_kind.items():
+            rows = [r for p in puts for r in p.rows]
+            handled += len(rows)
+            self._write(store, kind, puts, rows)
+        self._log_late(batch)
+        self.buffer.ack([p.id for p in batch])
+        return handled
+
+    def _write(self, store: Store, kind: str, puts: list[Pending], rows: list[dict]) -> None:
+        try:
+            result = store.write_table(kind, _table(rows))
+        except BatchError as e:
+            bad = {p.row for p in e.problems}
+            reasons: dict[int, list[str]] = {}
+            for p in e.problems:
+                reasons.setdefault(p.row, []).append(f"{p.field}: {p.why}")
+            source_of = [p.source for p in puts for _ in p.rows]
+            for i in sorted(bad):
+                self.buffer.reject(source_of[i], kind, rows[i], "; ".join(reasons[i]))
+            self.rejected += len(bad)
+            good = [r for i, r in enumerate(rows) if i not in bad]
+            if good:
+                result = store.write_table(kind, _table(good))
+            else:
+                return
+        self.written += result.written
+        self.duplicates += result.duplicates
+
+    def _log_late(self, batch: list[Pending]) -> None:
+        now = time.time()
+        late: dict[tuple[str, str], list[Pending]] = {}
+        for p in batch:
+            if p.late or now - p.received_at > self.late_after_s:
+                late.setdefault((p.source, p.kind), []).append(p)
+        for (source, kind), puts in late.items():
+            ts = [r["ts"] for p in puts for r in p.rows if isinstance(r.get("ts"), int)]
+            delay = now - min(p.received_at for p in puts)
+            historical = any(p.late for p in puts)
+            why = (
+                "source sent it as historical"
+                if historical
+                else f"reached the store {delay:.0f} s after arrival"
+            )
+            self.buffer.log_event(
+                source,
+                "late",
+                start=from_micros(min(ts)) if ts else None,
+                end=from_micros(max(ts)) if ts else None,
+                rows=sum(len(p.rows) for p in puts),
+                detail=f"{kind}: {why} / 늦게 도착한 데이터",
+            )
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, drain: bool = True) -> None:
+        """Forward until `stop` is set; then, if `drain`, forward what is left while the store answers."""
+        while True:
+            stopping = stop.is_set()
+            try:
+                n = self.forward_once()
+                self._set(HealthState.CONNECTED)
+                self.backoff.reset()
+                if n:
+                    self.health.points += n
+                    self.health.last_value_at = time.time()
+                if stopping and (n == 0 or not drain):
+                    break
+                if n == 0:
+                    stop.wait(0.2)
+            except Exception as e:  # noqa: BLE001 - the store is away: keep everything, retry
+                self.health.errors += 1
+                self._set(HealthState.RETRYING, f"{type(e).__name__}: {e}")
+                self._drop_store()
+                if stopping:
+                    break
+                if self.backoff.wait(stop):
+                    continue
+        self._drop_store()
+        self._set(HealthState.STOPPED)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
