@@ -117,7 +117,9 @@ def load_model(directory: str | Path) -> Estimator:
         raise ModelFileError(f"{manifest_path}: field 'method' is missing")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
-        raise ModelFileError(f"{manifest_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
+        raise ModelFileError(
+            f"{manifest_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})"
+        )
     cls = ESTIMATORS.get(manifest["method"])
     if cls is None:
         known = ", ".join(sorted(ESTIMATORS)) or "none"
