@@ -68,7 +68,7 @@ class PointMapping(BaseModel):
     @field_validator("machine")
     @classmethod
     def _machine(cls, v: str) -> str:
-        return parse_machine_path(v).path
+        return "/".join(parse_machine_path(v))
 
     @field_validator("state_codes", "reason_codes", mode="before")
     @classmethod

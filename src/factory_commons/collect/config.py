@@ -1,0 +1,218 @@
+"""The plant configuration file (TOML) that `factory-commons collect --config plant.toml` runs.
+
+One `[collector]` table says where the store, the durable buffer and the health file are;
+then one array-of-tables per source kind (`[[mqtt]]`, `[[sparkplug]]`, `[[opcua]]`,
+`[[modbus]]`), each with a unique `name`, its connection settings and its points: how each
+topic, metric, node or register maps to a machine and a kind of record (a `PointMapping`).
+Everything is checked before anything starts; a problem is reported as
+`plant.toml: [[opcua]] "press-plc" points."ns=2;s=X".kind: ...` (file, key, why).
+See docs/connect.md for a worked example.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .mapping import MappingError, PointMapping
+
+SOURCE_KINDS = ("mqtt", "sparkplug", "opcua", "modbus")
+
+
+def _explain(e: ValidationError, where: str) -> str:
+    problems = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        problems.append(f"{where}.{loc}: {err['msg']}" if loc else f"{where}: {err['msg']}")
+    return "; ".join(problems)
+
+
+class CollectorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(default="factory.duckdb", description="store file (or later a database URL)")
+    buffer: str | None = Field(default=None, description="buffer file; default <store>.buffer.sqlite")
+    health_file: str | None = Field(default=None, description="health JSON; default <store>.health.json")
+    late_after_s: float = Field(default=60.0, gt=0, description="rows that reach the store later are 'late'")
+    buffer_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+
+
+class _Source(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    enabled: bool = True
+
+
+class MqttSource(_Source):
+    """Plain JSON records (or bare values mapped by `points`) on Unified-Namespace topics."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = None
+    topics: list[str] = Field(default_factory=list, description="topic filters carrying JSON records")
+    qos: Literal[0, 1, 2] = 1
+    points: dict[str, PointMapping] = Field(
+        default_factory=dict, description="topic -> mapping of a bare value"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> MqttSource:
+        if not self.topics and not self.points:
+            raise ValueError("needs 'topics' (JSON records) or 'points' (topic -> mapping), or both")
+        return self
+
+
+class SparkplugSource(_Source):
+    """Sparkplug B edge nodes of one group; points map `node/device/metric` (or `node/metric`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = None
+    group: str = Field(min_length=1)
+    points: dict[str, PointMapping] = Field(default_factory=dict)
+
+
+class OpcUaSource(_Source):
+    """Subscriptions to OPC UA nodes; points map a node id to a mapping."""
+
+    endpoint: str = Field(pattern=r"^opc\.tcp://")
+    interval_ms: int = Field(default=500, ge=10)
+    username: str | None = None
+    password: str | None = None
+    points: dict[str, PointMapping] = Field(min_length=1)
+
+
+class ModbusPoint(PointMapping):
+    """A PointMapping plus where the value lives in the device."""
+
+    address: int = Field(ge=0, le=65535)
+    table: Literal["holding", "input", "coil", "discrete"] = Field(
+        default="holding", description="Modbus primary table"
+    )
+    dtype: Literal["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "bool"] = (
+        "uint16"
+    )
+    byte_order: Literal["big", "little"] = "big"
+    word_order: Literal["big", "little"] = "big"
+
+
+class ModbusSource(_Source):
+    """Polled registers and coils of one Modbus TCP device."""
+
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+    unit: int = Field(default=1, ge=0, le=255)
+    interval_s: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=3.0, gt=0)
+    points: list[ModbusPoint] = Field(min_length=1)
+
+
+SOURCE_MODELS: dict[str, type[_Source]] = {
+    "mqtt": MqttSource,
+    "sparkplug": SparkplugSource,
+    "opcua": OpcUaSource,
+    "modbus": ModbusSource,
+}
+
+
+class PlantConfig(BaseModel):
+    """A whole plant.toml, validated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = "<memory>"
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
+    sources: list[tuple[str, Any]] = Field(default_factory=list)  # (kind, validated source model)
+
+    @property
+    def store(self) -> str:
+        return self.collector.store
+
+    @property
+    def buffer(self) -> str:
+        return self.collector.buffer or f"{self.collector.store}.buffer.sqlite"
+
+    @property
+    def health_file(self) -> str:
+        return self.collector.health_file or f"{self.collector.store}.health.json"
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> PlantConfig:
+        p = Path(path)
+        if not p.is_file():
+            raise MappingError(f"{p}: 설정 파일이 없습니다 / config file not found")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise MappingError(f"{p}: not UTF-8 text ({e}); save the file as UTF-8") from None
+        except tomllib.TOMLDecodeError as e:
+            raise MappingError(f"{p}: TOML 문법 오류 / not valid TOML: {e}") from None
+        return cls.from_dict(data, str(p))
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "<config>") -> PlantConfig:
+        unknown = [k for k in data if k not in ("collector", *SOURCE_KINDS)]
+        if unknown:
+            known = ", ".join(["collector", *SOURCE_KINDS])
+            raise MappingError(
+                f"{where}: unknown section(s) {', '.join(map(repr, unknown))} (known: {known})"
+            )
+        try:
+            collector = CollectorSettings.model_validate(data.get("collector", {}))
+        except ValidationError as e:
+            raise MappingError(_explain(e, f"{where}: [collector]")) from None
+        sources: list[tuple[str, Any]] = []
+        names: dict[str, str] = {}
+        for kind in SOURCE_KINDS:
+            entries = data.get(kind, [])
+            if isinstance(entries, dict):
+                entries = [entries]
+            if not isinstance(entries, list):
+                raise MappingError(f"{where}: [[{kind}]] must be an array of tables")
+            for i, entry in enumerate(entries):
+                label = f"{where}: [[{kind}]] #{i + 1}"
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    label = f'{where}: [[{kind}]] "{entry["name"]}"'
+                if not isinstance(entry, dict):
+                    raise MappingError(f"{label}: expected a table")
+                _check_points(entry.get("points"), label)
+                try:
+                    source = SOURCE_MODELS[kind].model_validate(entry)
+                except ValidationError as e:
+                    raise MappingError(_explain(e, label)) from None
+                if source.name in names:
+                    raise MappingError(
+                        f"{label}.name: {source.name!r} is used twice (also in [[{names[source.name]}]])"
+                    )
+                names[source.name] = kind
+                if source.enabled:
+                    sources.append((kind, source))
+        if not sources:
+            raise MappingError(
+                f"{where}: no enabled source: add an [[mqtt]], [[sparkplug]], [[opcua]] or [[modbus]] table"
+            )
+        return cls(path=where, collector=collector, sources=sources)
+
+
+def _check_points(points: Any, label: str) -> None:
+    """Validate each point on its own first, so an error names the point's key."""
+    if isinstance(points, dict):
+        for key, value in points.items():
+            PointMapping.parse(value, f'{label} points."{key}"')
+    elif isinstance(points, list):
+        for i, value in enumerate(points):
+            if not isinstance(value, dict):
+                raise MappingError(f"{label} points #{i + 1}: expected a table")
+            try:
+                ModbusPoint.model_validate(value)
+            except ValidationError as e:
+                addr = value.get("address", "?")
+                raise MappingError(_explain(e, f"{label} points #{i + 1} (address {addr})")) from None

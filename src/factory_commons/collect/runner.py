@@ -1,0 +1,154 @@
+"""Runs a plant configuration: every connector and the forwarder in their own threads.
+
+`Collector(config)` opens the durable buffer, builds one connector per enabled source,
+starts them and the forwarder, and writes the health of each to a JSON file every second
+(atomically), where the CLI's status line and the server read it. `stop()` stops the
+connectors first, then lets the forwarder drain what the store can still take; whatever it
+cannot stays in the buffer for the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .buffer import Buffer
+from .config import PlantConfig
+from .connector import Connector, Health
+from .forwarder import Forwarder
+
+
+def build_connector(kind: str, source: Any, buffer: Buffer) -> Connector:
+    """The connector for one validated source table of the plant configuration."""
+    if kind == "mqtt":
+        from .mqtt import MqttConnector
+
+        return MqttConnector.from_source(source, buffer)
+    if kind == "sparkplug":
+        from .mqtt import SparkplugConnector
+
+        return SparkplugConnector.from_source(source, buffer)
+    if kind == "opcua":
+        from .opcua import OpcUaConnector
+
+        return OpcUaConnector.from_source(source, buffer)
+    if kind == "modbus":
+        from .modbus import ModbusConnector
+
+        return ModbusConnector.from_source(source, buffer)
+    raise ValueError(f"unknown source kind {kind!r}")
+
+
+def _default_open_store(path: str):
+    from ..store import open_store
+
+    return lambda: open_store(path)
+
+
+class Collector:
+    """Connectors + forwarder + health file for one plant configuration."""
+
+    def __init__(
+        self,
+        config: PlantConfig,
+        open_store: Callable[[], Any] | None = None,
+        connectors: list[Callable[[Buffer], Connector]] | None = None,
+    ) -> None:
+        """`connectors` (factories taking the buffer) replaces the configured sources, for tests and embedding."""
+        self.config = config
+        self.buffer = Buffer(config.buffer, synchronous=config.collector.buffer_synchronous)
+        self.forwarder = Forwarder(
+            self.buffer,
+            open_store or _default_open_store(config.store),
+            late_after_s=config.collector.late_after_s,
+        )
+        if connectors is None:
+            self.connectors = [build_connector(kind, source, self.buffer) for kind, source in config.sources]
+        else:
+            self.connectors = [make(self.buffer) for make in connectors]
+        self._stop_connectors = threading.Event()
+        self._stop_forwarder = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._health_thread: threading.Thread | None = None
+        self.started_at = time.time()
+        self.final: dict | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        for c in self.connectors:
+            t = threading.Thread(
+                target=c.run, args=(self._stop_connectors,), name=f"collect-{c.name}", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+        ft = threading.Thread(
+            target=self.forwarder.run, args=(self._stop_forwarder,), name="forwarder", daemon=True
+        )
+        ft.start()
+        self._forwarder_thread = ft
+        self._health_thread = threading.Thread(target=self._write_health_loop, name="health", daemon=True)
+        self._health_thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop_connectors.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._stop_forwarder.set()
+        self._forwarder_thread.join(timeout)
+        self.write_health()
+        self.final = self.snapshot()
+        self.buffer.close()
+
+    def __enter__(self) -> Collector:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- health ------------------------------------------------------------------------------
+    def healths(self) -> list[Health]:
+        return [c.health for c in self.connectors] + [self.forwarder.health]
+
+    def snapshot(self) -> dict:
+        return {
+            "written_at": time.time(),
+            "pid": os.getpid(),
+            "config": self.config.path,
+            "store": self.config.store,
+            "buffer": self.config.buffer,
+            "pending_rows": self.buffer.pending_rows(),
+            "rejected": self.buffer.rejected_count(),
+            "written": self.forwarder.written,
+            "duplicates": self.forwarder.duplicates,
+            "sources": [h.to_dict() for h in self.healths()],
+        }
+
+    def write_health(self) -> None:
+        path = Path(self.config.health_file)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(self.snapshot(), ensure_ascii=False, indent=1), encoding="utf-8")
+            tmp.replace(path)
+        except Exception:  # noqa: BLE001 - health reporting must never stop collection
+            pass
+
+    def _write_health_loop(self) -> None:
+        while not self._stop_forwarder.wait(1.0):
+            self.write_health()
+
+
+def read_health(path: str | Path) -> dict | None:
+    """The last health snapshot a collector wrote (None if there is none)."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, OSError):
+        return None
