@@ -1,0 +1,90 @@
+"""Gaps that cannot be recovered, recorded instead of filled in silently.
+
+OPC UA subscriptions and Modbus polls read current values: what a machine did while the link
+was down is lost. `GapTracker` remembers, per machine, the last moment its values were known
+(the last value, or the last time the link was seen alive), and when the link comes back
+records a `gap` event with that moment as start and the first value afterwards as end.
+The last-known moments are kept in the buffer's durable state, so a collector that was
+stopped or killed and started again records the time it was not running as a gap too.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from .buffer import Buffer, from_micros, to_micros
+
+
+class GapTracker:
+    """Per-machine "last known" times for one source, and the gap events they imply."""
+
+    def __init__(self, buffer: Buffer, source: str, persist_every_s: float = 1.0) -> None:
+        self.buffer = buffer
+        self.source = source
+        self.key = f"gaps:{source}"
+        self.persist_every_s = persist_every_s
+        self._known: dict[str, datetime] = {}  # machine -> last moment its values were known
+        self._open: dict[str, tuple[datetime, str]] = {}  # machine -> (gap start, why)
+        self._saved_at = 0.0
+        self._dirty = False
+        saved = buffer.get_state(self.key) or {}
+        for machine, us in saved.items():
+            start = from_micros(int(us))
+            self._known[machine] = start
+            self._open[machine] = (start, "collector was not running / 수집기가 실행되지 않음")
+
+    @property
+    def open_gaps(self) -> dict[str, datetime]:
+        """Machines whose gap is still open (the link is down or no value has arrived since)."""
+        return {m: start for m, (start, _) in self._open.items()}
+
+    def alive(self, at: datetime | None = None) -> None:
+        """The link was seen working at `at`: values of every machine with no open gap are still known."""
+        at = at or datetime.now(UTC)
+        for machine, known in self._known.items():
+            if machine not in self._open and at > known:
+                self._known[machine] = at
+        self._dirty = True
+        self._maybe_persist()
+
+    def seen(self, machine: str, ts: datetime) -> None:
+        """A value of `machine` timed `ts` arrived; closes the machine's open gap, if any."""
+        now = datetime.now(UTC)
+        opened = self._open.pop(machine, None)
+        if opened is not None:
+            start, why = opened
+            end = (
+                ts if ts > start else now
+            )  # an unchanged value re-sent after reconnecting keeps its old time
+            if end > start:
+                self.buffer.log_event(
+                    self.source,
+                    "gap",
+                    machine=machine,
+                    start=start,
+                    end=end,
+                    detail=f"값을 복구할 수 없음 / values not recoverable: {why}",
+                )
+        known = self._known.get(machine)
+        latest = max(ts, now) if opened is not None else ts
+        if known is None or latest > known:
+            self._known[machine] = latest
+        self._dirty = True
+        self._maybe_persist()
+
+    def lost(self, why: str) -> None:
+        """The link failed: every machine whose values were known gets an open gap from then."""
+        for machine, known in self._known.items():
+            self._open.setdefault(machine, (known, why))
+        self.persist()
+
+    def persist(self) -> None:
+        """Save the last-known times now (also called on a clean stop)."""
+        self.buffer.set_state(self.key, {m: to_micros(t) for m, t in self._known.items()})
+        self._saved_at = time.monotonic()
+        self._dirty = False
+
+    def _maybe_persist(self) -> None:
+        if self._dirty and time.monotonic() - self._saved_at >= self.persist_every_s:
+            self.persist()
