@@ -319,3 +319,35 @@ def test_collector_runs_connectors_heals_and_reports_health(tmp_path: Path):
     assert {s["source"]: s["state"] for s in health["sources"]} == {"counter": "stopped", "store": "stopped"}
     store = DuckDBStore(tmp_path / "s.duckdb")
     assert store.query("SELECT sum(good) AS g FROM counts").to_pylist()[0]["g"] == 38
+
+
+# -- command line ---------------------------------------------------------------------------------
+def test_collect_command_reports_config_errors_before_starting(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from factory_commons.cli import app
+
+    p = tmp_path / "plant.toml"
+    p.write_text(
+        "[[opcua]]\nname='o'\nendpoint='opc.tcp://h:1'\n[opcua.points.n]\nmachine='a/b/c/d/e'\nkind='sound'\n"
+    )
+    result = CliRunner().invoke(app, ["collect", "--config", str(p)])
+    assert result.exit_code == 2
+    assert "configuration error" in result.output and 'points."n".kind' in result.output
+    assert not (tmp_path / "factory.duckdb.buffer.sqlite").exists()  # nothing started
+
+
+def test_collect_events_lists_gaps(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from factory_commons.cli import app
+
+    path = tmp_path / "s.duckdb"
+    with Buffer(tmp_path / "b.sqlite") as b:
+        b.log_event("plc-1", "gap", machine=M, start=T0, end=T0 + timedelta(minutes=3), detail="연결 끊김")
+        f = Forwarder(b, lambda: DuckDBStore(path))
+        f.forward_once()
+        f.close()
+    result = CliRunner().invoke(app, ["collect-events", "--store", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "gap" in result.output and "plc-1" in result.output and "08:03:00" in result.output

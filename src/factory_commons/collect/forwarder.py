@@ -67,6 +67,10 @@ class Forwarder:
             self.store = self._open_store()
         return self.store
 
+    def close(self) -> None:
+        """Close the store this forwarder opened (it is reopened on the next write)."""
+        self._drop_store()
+
     def _drop_store(self) -> None:
         if self.store is not None:
             try:
