@@ -1,0 +1,345 @@
+"""MQTT connector: plain JSON on Unified-Namespace topics, acknowledged only once it is on disk.
+
+Two ways a message becomes records:
+
+- **UNS record topics** (`topics`, e.g. `"acme/#"`): the topic is
+  `<enterprise>/<site>/<area>/<line>/<machine>/<kind>[/<name>]` as `model.hierarchy.uns_topic`
+  builds it, the payload a JSON record (the model's JSON Schema, `factory-commons schema`),
+  or a list of them. `machine`, `kind` and the name (signal name, quality characteristic,
+  alarm code) may be left out of the payload: they come from the topic. A bare number on a
+  `signal` or `quality` topic is a sample. A missing `ts` is the time of arrival.
+- **Mapped topics** (`points`: topic filter -> `PointMapping`): the payload is a bare value
+  (`42.5`, `"RUN"`, `true`) or `{"value": ..., "ts": ...}`, converted by the mapping (scaling,
+  state codes, counter totals).
+
+Durability: a persistent session (fixed client id, clean start off, a session expiry), QoS 1
+subscriptions and manual acknowledgement. Messages are committed to the `Buffer` in small
+groups and acknowledged only after the commit, so a collector killed at any moment gets every
+unacknowledged message again from the broker; the store's keys drop the ones it already has.
+A message that cannot be used is recorded in the buffer's rejects with the reason (never
+dropped silently) and acknowledged, so it is not redelivered for ever.
+
+For exactly-once storage after a crash, give records a `ts` in the payload: a redelivered
+message without one gets a new arrival time and would be a second sample.
+
+The broker must keep queued messages for an offline collector: in Mosquitto set
+`persistence true` and raise `max_queued_messages` (default 1000 per client).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ..model.hierarchy import parse_machine_path
+from ..model.records import RECORD_TYPES, RecordError, parse_record
+from .connector import Connector, HealthState
+from .mapping import PointMapping
+
+if TYPE_CHECKING:
+    from .buffer import Buffer
+
+#: the field of each record kind that the last topic level names
+NAME_FIELD = {"signal": "name", "quality": "characteristic", "alarm": "code", "anomaly": "detector"}
+Rows = list[tuple[str, dict]]
+
+
+class MessageRejected(ValueError):
+    """One message cannot be used; the message says why (recorded in the buffer's rejects)."""
+
+
+def parse_ts(value: Any, where: str = "ts") -> datetime:
+    """A payload timestamp: ISO 8601 text (naive = UTC) or epoch seconds (milliseconds if > 1e11)."""
+    if isinstance(value, bool) or value is None:
+        raise MessageRejected(f"{where}: not a timestamp: {value!r}")
+    if isinstance(value, int | float):
+        seconds = value / 1000 if abs(value) > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise MessageRejected(f"{where}: {value!r} is out of range") from None
+    if isinstance(value, str):
+        try:
+            ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise MessageRejected(f"{where}: {value!r} is not an ISO 8601 time") from None
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    raise MessageRejected(f"{where}: not a timestamp: {value!r}")
+
+
+def load_json(payload: bytes) -> Any:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MessageRejected(f"payload is not UTF-8 text ({e})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise MessageRejected(f"payload is not JSON: {e}") from None
+    except RecursionError:
+        raise MessageRejected("payload is not JSON: nested too deeply") from None
+
+
+def _preview(payload: bytes, limit: int = 500) -> str:
+    text = payload[:limit].decode("utf-8", errors="replace")
+    return text + ("..." if len(payload) > limit else "")
+
+
+class MqttConnector(Connector):
+    """Subscribes to UNS record topics and mapped topics on one broker; see the module docstring."""
+
+    kind = "mqtt"
+
+    def __init__(
+        self,
+        name: str,
+        buffer: Buffer,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        topics: list[str] | None = None,
+        points: dict[str, PointMapping] | None = None,
+        client_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        qos: int = 1,
+        keepalive: int = 30,
+        batch_max: int = 500,
+        session_expiry_s: int = 7 * 86_400,
+        receive_maximum: int = 1000,
+        tls: bool = False,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        super().__init__(name, buffer, points)
+        self.host, self.port = host, port
+        self.topics = list(topics or [])
+        self.client_id = client_id or f"factory-commons-{name}"
+        self.username, self.password = username, password
+        self.qos = qos
+        self.keepalive = keepalive
+        self.batch_max = batch_max
+        self.session_expiry_s = session_expiry_s
+        self.receive_maximum = receive_maximum
+        self.tls = tls
+        self.connect_timeout_s = connect_timeout_s
+        self.client: mqtt.Client | None = None
+        self._route_cache: dict[str, str | None] = {}
+        self.messages = 0  # messages handled (stored or rejected) by this process
+
+    # -- what to subscribe, how to read a message (overridden by Sparkplug) ---------------------
+    def subscriptions(self) -> list[str]:
+        return list(dict.fromkeys([*self.points, *self.topics]))
+
+    def on_connected(self, client: mqtt.Client) -> None:
+        """Called in the collector thread once connected and subscribed."""
+
+    def idle(self) -> None:
+        """Called about every 0.2 s when no message arrived."""
+
+    def handle(self, topic: str, payload: bytes, received: datetime) -> tuple[Rows, Rows]:
+        """One message -> (rows, historical rows); raise MessageRejected for an unusable message."""
+        key = self._route(topic)
+        if key is not None:
+            return self._mapped(key, payload, received), []
+        return self._records(topic, payload, received), []
+
+    def _route(self, topic: str) -> str | None:
+        if topic in self._route_cache:
+            return self._route_cache[topic]
+        key = next((f for f in self.points if mqtt.topic_matches_sub(f, topic)), None)
+        if len(self._route_cache) < 100_000:
+            self._route_cache[topic] = key
+        return key
+
+    def _mapped(self, key: str, payload: bytes, received: datetime) -> Rows:
+        data = load_json(payload)
+        ts = received
+        if isinstance(data, dict):
+            if "value" not in data:
+                raise MessageRejected("an object payload on a mapped topic needs 'value' (and may have 'ts')")
+            extra = set(data) - {"value", "ts"}
+            if extra:
+                raise MessageRejected(f"unexpected keys {sorted(extra)} (allowed: value, ts)")
+            if "ts" in data:
+                ts = parse_ts(data["ts"])
+            data = data["value"]
+        if isinstance(data, dict | list) or data is None:
+            raise MessageRejected(
+                f"a mapped topic needs a number, text or true/false, got {json.dumps(data)[:80]}"
+            )
+        row = self.convert(key, data, ts)  # a rejected value is recorded by convert
+        return [row] if row is not None else []
+
+    def _records(self, topic: str, payload: bytes, received: datetime) -> Rows:
+        parts = topic.split("/")
+        if len(parts) not in (6, 7):
+            raise MessageRejected(
+                "topic matches no mapping and is not enterprise/site/area/line/machine/kind[/name]"
+            )
+        machine, kind = "/".join(parts[:5]), parts[5]
+        name = parts[6] if len(parts) == 7 else None
+        try:
+            parse_machine_path(machine)
+        except ValueError as e:
+            raise MessageRejected(f"topic: {e}") from None
+        if kind not in RECORD_TYPES or kind == "order":
+            known = ", ".join(k for k in RECORD_TYPES if k != "order")
+            raise MessageRejected(f"topic level 6 {kind!r} is not a record kind ({known})")
+        data = load_json(payload)
+        items = data if isinstance(data, list) else [data]
+        rows: Rows = []
+        for i, item in enumerate(items):
+            where = f"record {i}: " if isinstance(data, list) else ""
+            if isinstance(item, int | float) and not isinstance(item, bool) and kind in ("signal", "quality"):
+                item = {"value": item}
+            if not isinstance(item, dict):
+                raise MessageRejected(f"{where}a record must be a JSON object, got {json.dumps(item)[:80]}")
+            rec = dict(item)
+            for field, value in (("kind", kind), ("machine", machine), (NAME_FIELD.get(kind), name)):
+                if field is None or value is None:
+                    continue
+                if field in rec and rec[field] != value:
+                    raise MessageRejected(
+                        f"{where}field '{field}' is {rec[field]!r} but the topic says {value!r}"
+                    )
+                rec[field] = value
+            if "ts" not in rec:
+                rec["ts"] = received
+            elif isinstance(rec["ts"], int | float) and not isinstance(rec["ts"], bool):
+                rec["ts"] = parse_ts(rec["ts"], f"{where}field 'ts'")
+            try:
+                record = parse_record(rec, where)
+            except RecordError as e:
+                raise MessageRejected(str(e)) from None
+            rows.append((kind, record.model_dump(exclude={"kind"}, mode="python")))
+        return rows
+
+    # -- one group of messages: commit, then acknowledge --------------------------------------
+    def process(self, messages: list[Any]) -> None:
+        """Convert and commit a group of messages (one transaction for the rows); reject the bad ones."""
+        received = datetime.now(UTC)
+        rows: Rows = []
+        late: Rows = []
+        for m in messages:
+            try:
+                r, h = self.handle(m.topic, m.payload, received)
+                rows += r
+                late += h
+            except MessageRejected as e:
+                self._reject(m.topic, m.payload, str(e))
+            except Exception as e:  # noqa: BLE001 - one bad message must not stop the collector
+                self._reject(m.topic, m.payload, f"{type(e).__name__}: {e}")
+        self.emit(rows)
+        self.emit(late, late=True)
+        self.messages += len(messages)
+
+    def _reject(self, topic: str, payload: bytes, reason: str) -> None:
+        self.count_error(reason)
+        self.buffer.reject(self.name, self.kind, {"topic": topic, "payload": _preview(payload)}, reason)
+
+    # -- the connection -------------------------------------------------------------------------
+    def _client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            reconnect_on_failure=False,  # Connector.run reconnects, with a fresh client
+            manual_ack=True,
+        )
+        if self.username is not None:
+            client.username_pw_set(self.username, self.password)
+        if self.tls:
+            client.tls_set()
+        client.max_queued_messages_set(0)
+        return client
+
+    def collect_once(self, stop: threading.Event) -> None:
+        inbox: queue.Queue = queue.Queue()
+        connected = threading.Event()
+        problem: dict[str, str] = {}
+        filters = self.subscriptions()
+
+        def on_connect(client, userdata, flags, reason_code, properties) -> None:
+            if reason_code.is_failure:
+                problem["refused"] = f"broker refused the connection: {reason_code}"
+                inbox.put(None)
+                return
+            if filters:
+                client.subscribe([(f, SubscribeOptions(qos=self.qos)) for f in filters])
+            connected.set()
+
+        def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:
+            bad = [f"{f}: {rc}" for f, rc in zip(filters, reason_codes, strict=False) if rc.is_failure]
+            if bad:
+                self.count_error("subscription refused: " + "; ".join(bad))
+
+        def on_disconnect(client, userdata, flags, reason_code, properties) -> None:
+            problem.setdefault("lost", f"connection lost: {reason_code}")
+            inbox.put(None)
+
+        def on_message(client, userdata, message) -> None:
+            inbox.put(message)
+
+        client = self._client()
+        client.on_connect, client.on_subscribe = on_connect, on_subscribe
+        client.on_disconnect, client.on_message = on_disconnect, on_message
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        props.ReceiveMaximum = self.receive_maximum
+        client.connect(self.host, self.port, self.keepalive, clean_start=False, properties=props)
+        client.loop_start()
+        try:
+            deadline = time.monotonic() + self.connect_timeout_s
+            while not connected.is_set():
+                if problem:
+                    raise ConnectionError(problem.get("refused") or problem["lost"])
+                if stop.is_set():
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"no answer from {self.host}:{self.port} in {self.connect_timeout_s:.0f} s"
+                    )
+                connected.wait(0.05)
+            self.client = client
+            self.set_health(HealthState.CONNECTED, f"{self.host}:{self.port}")
+            self.backoff.reset()
+            self.on_connected(client)
+            self._pump(client, inbox, problem, stop)
+        finally:
+            self.client = None
+            client.disconnect()
+            client.loop_stop()
+
+    def _pump(self, client: mqtt.Client, inbox: queue.Queue, problem: dict, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if problem:
+                raise ConnectionError(problem.get("refused") or problem["lost"])
+            try:
+                first = inbox.get(timeout=0.2)
+            except queue.Empty:
+                self.idle()
+                continue
+            group = [first]
+            while len(group) < self.batch_max:
+                try:
+                    group.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            messages = [m for m in group if m is not None]
+            if not messages:
+                continue
+            self.process(messages)  # committed when this returns
+            for m in messages:
+                if m.qos > 0:
+                    rc = client.ack(m.mid, m.qos)
+                    if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                        self.count_error(f"acknowledging message {m.mid}: {rc}")
