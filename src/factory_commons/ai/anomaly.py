@@ -253,8 +253,8 @@ class ZScoreDetector(WindowedDetector):
 class PcaT2QDetector(WindowedDetector):
     """PCA with Hotelling's T² (inside the model) and Q / SPE (outside), each over its 99th pct.
 
-    T² is split per signal by whitening in signal space (u = P diag(1/sqrt(lambda)) P' z, so
-    |u|² = T²); Q by the squared residual of each signal.
+    T² is split per signal by the usual variable contributions z_j (P diag(1/lambda) P' z)_j,
+    negative ones set to 0 and the rest rescaled to sum to T²; Q by each signal's squared residual.
     """
 
     core_params = ("variance",)
@@ -282,9 +282,12 @@ class PcaT2QDetector(WindowedDetector):
         D = Z - self.center_
         P = self.components_
         T = D @ P
-        u = (T / np.sqrt(self.eigenvalues_)) @ P.T
+        t2 = (T**2 / self.eigenvalues_).sum(axis=1, keepdims=True)
+        c = np.maximum(D * ((T / self.eigenvalues_) @ P.T), 0.0)  # z_j (P L^-1 P' z)_j, negatives dropped
+        total = c.sum(axis=1, keepdims=True)
+        c = np.divide(c * t2, total, out=np.zeros_like(c), where=total > 0)
         r = D - T @ P.T
-        return u**2, r**2
+        return c, r**2
 
     def _parts(self, Z: np.ndarray) -> np.ndarray:
         t2, q = self._t2q_parts(Z)
