@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .connector import ConfigurationProblem, Connector, HealthState
+from .connector import Connector, HealthState
 from .gaps import GapTracker
-from .mapping import PointMapping, ValueRejected
+from .mapping import MappingError, PointMapping, ValueRejected
 
 if TYPE_CHECKING:
     from .buffer import Buffer
@@ -247,13 +247,13 @@ class ModbusConnector(Connector):
         max_gap: int = 8,
     ) -> None:
         if not points:
-            raise ConfigurationProblem(f"modbus {name}: no points configured / 설정된 포인트 없음")
+            raise MappingError(f"modbus {name}: no points configured / 설정된 포인트 없음")
         keys = [p.key for p in points]
         dup = sorted({k for k in keys if keys.count(k) > 1})
         if dup:
-            raise ConfigurationProblem(f"modbus {name}: the same point twice: {', '.join(dup)}")
+            raise MappingError(f"modbus {name}: the same point twice: {', '.join(dup)}")
         if not interval_s > 0:
-            raise ConfigurationProblem(f"modbus {name}: interval_s must be > 0")
+            raise MappingError(f"modbus {name}: interval_s must be > 0")
         super().__init__(name, buffer, {p.key: p.mapping for p in points})
         self.host, self.port, self.unit = host, port, unit
         self.interval_s, self.timeout_s = interval_s, timeout_s
@@ -263,6 +263,41 @@ class ModbusConnector(Connector):
         self.polls = 0
         self._refused: dict[str, str] = {}  # point key -> reason last recorded (rejects only on change)
         self._bad_value: dict[str, Any] = {}  # point key -> raw value last rejected
+
+    @classmethod
+    def from_source(cls, source: Any, buffer: Buffer) -> ModbusConnector:
+        """Build from a validated `[[modbus]]` table of the plant configuration (flat points)."""
+        points = []
+        for i, p in enumerate(source.points):
+            mapping = PointMapping(**{f: getattr(p, f) for f in PointMapping.model_fields})
+            extra = {f: getattr(p, f) for f in ("bit", "unit") if getattr(p, f, None) is not None}
+            try:
+                points.append(
+                    ModbusPoint(
+                        table=p.table,
+                        address=p.address,
+                        dtype=p.dtype,
+                        byte_order=p.byte_order,
+                        word_order=p.word_order,
+                        mapping=mapping,
+                        **extra,
+                    )
+                )
+            except ValidationError as e:
+                why = "; ".join(err["msg"] for err in e.errors())
+                raise MappingError(
+                    f'[[modbus]] "{source.name}" points #{i + 1} (address {p.address}): {why}'
+                ) from None
+        return cls(
+            source.name,
+            buffer,
+            source.host,
+            points,
+            port=source.port,
+            unit=source.unit,
+            interval_s=source.interval_s,
+            timeout_s=source.timeout_s,
+        )
 
     # -- reading --------------------------------------------------------------------------------
     def _request(self, client: Any, read: Read, address: int, count: int) -> list:
