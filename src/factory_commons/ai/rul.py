@@ -1,0 +1,256 @@
+"""Remaining useful life from degrading signals: windowed features and a LightGBM ensemble.
+
+`GbmRul` takes rows `unit, time, op_1..op_k, signal_1..signal_m` (sorted by unit and time; see
+rul_features.py) and predicts, for every row, the remaining life in the unit of `time` (cycles,
+hours) from that unit's history up to the row.
+
+How it learns, and what it promises:
+
+- Targets are clipped piece-wise linear: min(true RUL, `r_early`). Early in life the signals do
+  not show how far away the failure is, so the model predicts at most `r_early` (C-MAPSS
+  practice: R_early = 125 cycles; state it with every figure).
+- Units (engines, runs between repairs) are split into `n_folds` groups by a seeded shuffle.
+  One LightGBM model per fold is trained on the other folds' units and early-stopped on its
+  own held-out units; the point estimate is the mean of the fold models. Nothing else is
+  used for stopping or tuning, so an evaluation file stays unseen.
+- The band comes from the out-of-fold residuals (each row predicted by the model that did not
+  see its unit), grouped into bins of the predicted value, because errors grow with the
+  predicted life: the interval for coverage c is the prediction plus the (1-c)/2 and (1+c)/2
+  quantiles of its bin's residuals (split-conformal style, per bin). It covers the clipped
+  target min(RUL, r_early); an upper bound at r_early means "at least that".
+
+Metrics (standard C-MAPSS protocol, Saxena et al. 2008): `rmse` and the PHM08 `phm08_score`.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from typing import Any, Self
+
+import numpy as np
+
+from .base import RulModel, register
+from .rul_features import ConditionNormaliser, FeatureConfig, build_features, check_rows
+
+DEFAULT_LGB: dict[str, Any] = {
+    "objective": "regression",
+    "learning_rate": 0.02,
+    "num_leaves": 31,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.6,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbosity": -1,
+    "num_threads": 2,
+    "deterministic": True,
+    "force_row_wise": True,
+}
+
+
+def rmse(pred: np.ndarray, true: np.ndarray) -> float:
+    """Root mean squared error."""
+    d = np.asarray(pred, dtype=np.float64) - np.asarray(true, dtype=np.float64)
+    return float(np.sqrt(np.mean(d**2)))
+
+
+def phm08_score(pred: np.ndarray, true: np.ndarray) -> float:
+    """PHM08 scoring function: sum of exp(-d/13)-1 for early (d<0), exp(d/10)-1 for late, d = pred - true."""
+    d = np.asarray(pred, dtype=np.float64) - np.asarray(true, dtype=np.float64)
+    return float(np.sum(np.where(d < 0, np.exp(-d / 13.0) - 1.0, np.exp(d / 10.0) - 1.0)))
+
+
+def unit_folds(units: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Fold number per row: whole units are assigned to folds by a seeded shuffle."""
+    uniq = np.unique(units)
+    if len(uniq) < n_folds:
+        raise ValueError(f"need at least {n_folds} units (one per validation fold), got {len(uniq)}")
+    perm = np.random.default_rng(seed).permutation(len(uniq))
+    fold_of = np.empty(len(uniq), dtype=np.int64)
+    fold_of[perm] = np.arange(len(uniq)) % n_folds
+    return fold_of[np.searchsorted(uniq, units)]
+
+
+@register("gbm_rul")
+class GbmRul(RulModel):
+    """Windowed features + LightGBM fold ensemble + binned out-of-fold residual band."""
+
+    def __init__(
+        self,
+        n_ops: int = 0,
+        r_early: float = 125.0,
+        n_folds: int = 5,
+        seed: int = 0,
+        max_rounds: int = 4000,
+        early_stopping: int = 200,
+        n_bins: int = 5,
+        lgb_params: dict[str, Any] | None = None,
+        features: FeatureConfig | None = None,
+    ):
+        if r_early <= 0:
+            raise ValueError(f"r_early must be positive, got {r_early}")
+        if n_folds < 2:
+            raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+        self.r_early = float(r_early)
+        self.n_folds = int(n_folds)
+        self.seed = int(seed)
+        self.max_rounds = int(max_rounds)
+        self.early_stopping = int(early_stopping)
+        self.n_bins = int(n_bins)
+        self.lgb_params = {**DEFAULT_LGB, **(lgb_params or {})}
+        self.features = features or FeatureConfig(n_ops=n_ops)
+        if features is not None and features.n_ops != n_ops and n_ops:
+            raise ValueError(f"n_ops={n_ops} disagrees with features.n_ops={features.n_ops}")
+        self.norm: ConditionNormaliser | None = None
+        self.boosters: list[Any] = []
+        self.bin_edges = np.zeros(0)
+        self.residuals: list[np.ndarray] = []
+        self.info: dict[str, Any] = {}
+
+    # -- learning ----------------------------------------------------------------------------
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Self:
+        """Learn from rows X (unit, time, settings, signals) and their true remaining life y."""
+        import lightgbm as lgb
+
+        if y is None:
+            raise ValueError("GbmRul needs the true remaining life y of every row")
+        k = self.features.n_ops
+        X = check_rows(X, k)
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != (len(X),):
+            raise ValueError(f"y must have one value per row: {len(X)} rows, y has shape {y.shape}")
+        if not np.isfinite(y).all() or (y < 0).any():
+            raise ValueError(
+                f"row {int(np.flatnonzero(~(np.isfinite(y) & (y >= 0)))[0])}: y must be finite and >= 0"
+            )
+        t0 = _time.perf_counter()
+        self.norm = ConditionNormaliser().fit(X[:, 2 : 2 + k], X[:, 2 + k :], seed=self.seed)
+        F = build_features(X, self.norm, self.features)
+        target = np.minimum(y, self.r_early)
+        folds = unit_folds(X[:, 0], self.n_folds, self.seed)
+        oof = np.zeros(len(X))
+        self.boosters, rounds = [], []
+        for f in range(self.n_folds):
+            tr, va = folds != f, folds == f
+            params = {**self.lgb_params, "seed": self.seed + 101 * f}
+            booster = lgb.train(
+                params,
+                lgb.Dataset(F[tr], target[tr]),
+                num_boost_round=self.max_rounds,
+                valid_sets=[lgb.Dataset(F[va], target[va])],
+                callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
+            )
+            oof[va] = np.clip(booster.predict(F[va], num_iteration=booster.best_iteration), 0, self.r_early)
+            rounds.append(int(booster.best_iteration))
+            self.boosters.append(booster)
+        self._calibrate(oof, target)
+        self.info = {
+            "rows": int(len(X)),
+            "units": int(len(np.unique(X[:, 0]))),
+            "conditions": int(self.norm.n_conditions),
+            "signals_kept": int(self.norm.keep.sum()),
+            "features": int(F.shape[1]),
+            "rounds": rounds,
+            "oof_rmse_clipped": rmse(oof, target),
+            "train_seconds": round(_time.perf_counter() - t0, 2),
+        }
+        self._oof = oof
+        return self
+
+    def _calibrate(self, pred: np.ndarray, target: np.ndarray) -> None:
+        qs = np.linspace(0, 1, self.n_bins + 1)[1:-1]
+        self.bin_edges = np.unique(np.quantile(pred, qs))
+        b = np.searchsorted(self.bin_edges, pred, side="right")
+        res = target - pred
+        rng = np.random.default_rng(self.seed)
+        self.residuals = []
+        for i in range(len(self.bin_edges) + 1):
+            r = res[b == i]
+            if len(r) > 5000:  # keep the saved model small; quantiles barely move
+                r = rng.choice(r, 5000, replace=False)
+            self.residuals.append(np.sort(r))
+
+    # -- predicting --------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if self.norm is None or not self.boosters:
+            raise ValueError("the model is not fitted; call fit() or load a saved model")
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Remaining life for every row, from its unit's rows up to it (0..r_early)."""
+        self._check_fitted()
+        X = check_rows(X, self.features.n_ops)
+        F = build_features(X, self.norm, self.features)
+        p = np.mean([b.predict(F, num_iteration=b.best_iteration) for b in self.boosters], axis=0)
+        return np.clip(p, 0.0, self.r_early)
+
+    def predict_interval(self, X: np.ndarray, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+        """Band that holds min(true RUL, r_early) with probability `coverage` (from validation units)."""
+        if not 0 < coverage < 1:
+            raise ValueError(f"coverage must be between 0 and 1, got {coverage}")
+        p = self.predict(X)
+        return self.interval_around(p, coverage)
+
+    def interval_around(self, p: np.ndarray, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+        """The band for point predictions `p` already computed (saves predicting twice)."""
+        b = np.searchsorted(self.bin_edges, p, side="right")
+        lo, hi = np.empty(len(p)), np.empty(len(p))
+        a = (1 - coverage) / 2
+        for i, r in enumerate(self.residuals):
+            sel = b == i
+            if sel.any():
+                lo[sel] = p[sel] + np.quantile(r, a)
+                hi[sel] = p[sel] + np.quantile(r, 1 - a)
+        return np.clip(lo, 0.0, self.r_early), np.clip(hi, 0.0, self.r_early)
+
+    def last_rows(self, X: np.ndarray) -> np.ndarray:
+        """Index of each unit's last row (where the standard protocol predicts)."""
+        unit = np.asarray(X)[:, 0]
+        return np.append(np.flatnonzero(np.diff(unit) != 0), len(unit) - 1)
+
+    # -- saving ------------------------------------------------------------------------------
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._check_fitted()
+        params = {
+            "r_early": self.r_early,
+            "n_folds": self.n_folds,
+            "seed": self.seed,
+            "max_rounds": self.max_rounds,
+            "early_stopping": self.early_stopping,
+            "n_bins": self.n_bins,
+            "lgb_params": self.lgb_params,
+            "features": self.features.to_json(),
+            "boosters": [b.model_to_string() for b in self.boosters],
+            "info": self.info,
+        }
+        arrays = {f"norm_{k}": v for k, v in self.norm.get_state().items()}
+        arrays["bin_edges"] = self.bin_edges
+        for i, r in enumerate(self.residuals):
+            arrays[f"residuals_{i}"] = r
+        return params, arrays
+
+    def set_state(self, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        import lightgbm as lgb
+
+        try:
+            self.__init__(
+                r_early=params["r_early"],
+                n_folds=params["n_folds"],
+                seed=params["seed"],
+                max_rounds=params["max_rounds"],
+                early_stopping=params["early_stopping"],
+                n_bins=params["n_bins"],
+                lgb_params=params["lgb_params"],
+                features=FeatureConfig.from_json(params["features"]),
+            )
+            self.norm = ConditionNormaliser.from_state(
+                {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}
+            )
+            self.boosters = [lgb.Booster(model_str=s) for s in params["boosters"]]
+            self.bin_edges = np.asarray(arrays["bin_edges"], dtype=np.float64)
+            n = len(self.bin_edges) + 1
+            self.residuals = [np.asarray(arrays[f"residuals_{i}"], dtype=np.float64) for i in range(n)]
+        except KeyError as e:
+            from .base import ModelFileError
+
+            raise ModelFileError(f"gbm_rul model: field {e.args[0]!r} is missing") from None
+        self.info = dict(params.get("info", {}))

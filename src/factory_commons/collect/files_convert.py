@@ -1,0 +1,470 @@
+"""One chunk of file rows -> columnar record batches, and every rejected row with its column and why.
+
+A row is imported whole or rejected whole: when any of its cells cannot be read, or the
+store's validation refuses a record made from it, none of its records is written. The
+batches are what `Store.write_table` takes (machine paths, timestamps in UTC), with the row
+each record came from so that a store-side problem can be traced back to a line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+
+from ..model.hierarchy import parse_machine_path
+from ..model.records import MachineState
+from ..store.validate import prepare
+from .files_mapping import ColumnMapping, FileMapping
+from .files_read import Chunk
+from .files_values import MISSING, NAT, SEVERITY_WORDS, Times, blank, codes, flags, numbers, texts, times
+
+_STATES = {s.value: s.value for s in MachineState}
+
+
+@dataclass
+class Converted:
+    """Record batches of one chunk and the rows rejected in it."""
+
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    sources: dict[str, np.ndarray] = field(default_factory=dict)  # kind -> row of each record
+    rejected: dict[int, tuple[str, str]] = field(default_factory=dict)  # row -> (column, why)
+    after: list[tuple[str, int, str]] = field(default_factory=list)  # (machine, ts µs, state)
+    no_parts: int = 0  # rows whose counts were all 0 (nothing to record)
+    machines: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Col:
+    """One mapped column, read: values, which cells hold something."""
+
+    name: str
+    spec: ColumnMapping
+    values: object  # np.ndarray (numbers) or list
+    present: np.ndarray
+    extra: list | None = None  # reason codes from a state column's reason_codes
+
+
+class _Rejects:
+    def __init__(self, n: int):
+        self.bad = np.zeros(n, bool)
+        self.why: dict[int, tuple[str, str]] = {}
+
+    def add(self, mask: np.ndarray, column: str, why) -> None:
+        new = mask & ~self.bad
+        for i in np.flatnonzero(new).tolist():
+            self.why[i] = (column, why(i) if callable(why) else why)
+        self.bad |= new
+
+    def one(self, i: int, column: str, why: str) -> None:
+        if not self.bad[i]:
+            self.bad[i] = True
+            self.why[i] = (column, why)
+
+
+class Converter:
+    """Applies a FileMapping to chunks of rows; keeps counter totals between chunks."""
+
+    def __init__(self, mapping: FileMapping, header: list[str], strict_width: bool, carry: dict | None = None):
+        self.m = mapping
+        self.header = header
+        self.index: dict[str, int] = {}
+        for i, name in enumerate(header):
+            self.index.setdefault(name, i)
+        self.strict_width = strict_width
+        self.zone = ZoneInfo(mapping.timezone)
+        self.carry: dict[str, int] = dict(carry or {})  # "machine|column" -> last counter total
+        self.paths: list[str] = []
+        self._path_idx: dict[str, int] = {}
+        self.display: dict[str, str] = {}  # path -> name used in the file
+        for name, path in mapping.machines.items():
+            self.display.setdefault(path, name)
+        self.roles: dict[tuple[str, str], list[str]] = {}
+        for name, col in mapping.columns.items():
+            self.roles.setdefault(col.role, []).append(name)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _path_id(self, path: str) -> int:
+        i = self._path_idx.get(path)
+        if i is None:
+            i = self._path_idx[path] = len(self.paths)
+            self.paths.append(path)
+        return i
+
+    def _cells(self, rows: list[list], name: str) -> list:
+        j = self.index[name]
+        return [r[j] if j < len(r) else None for r in rows]
+
+    def _times(self, rows: list[list], name: str, rej: _Rejects, required: bool) -> Times:
+        t = times(self._cells(rows, name), self.m.time_format, self.zone)
+        fmt = "" if self.m.time_format == "auto" else f" (time_format {self.m.time_format!r})"
+        cells = self._cells(rows, name)
+        rej.add(t.local_gap, name, lambda i: f"시각 오류 / {cells[i]!r} is skipped or repeated by a DST change")
+        rej.add(t.bad, name, lambda i: f"시각 오류 / cannot read {cells[i]!r} as a time{fmt}")
+        if required:
+            rej.add(t.empty, name, "값 없음 / the time is missing")
+        return t
+
+    def _machines(self, rows: list[list], rej: _Rejects) -> np.ndarray:
+        n = len(rows)
+        if self.m.machine:
+            return np.full(n, self._path_id(self.m.machine), np.int32)
+        if not self.m.machine_column:
+            return np.full(n, -1, np.int32)
+        name = self.m.machine_column
+        out = np.full(n, -1, np.int32)
+        known: dict[str, int | str] = {}
+        for i, v in enumerate(texts(self._cells(rows, name))):
+            if v is None:
+                rej.one(i, name, "값 없음 / the machine is missing")
+                continue
+            got = known.get(v)
+            if got is None:
+                path = self.m.machines.get(v)
+                if path is None:
+                    try:
+                        parse_machine_path(v)
+                        path = v
+                    except ValueError:
+                        got = f"알 수 없는 설비 / unknown machine {v!r}: add it under [machines] in the mapping"
+                if path is not None:
+                    got = self._path_id(path)
+                    self.display.setdefault(path, v)
+                known[v] = got
+            if isinstance(got, str):
+                rej.one(i, name, got)
+            else:
+                out[i] = got
+        return out
+
+    def _read(self, rows: list[list], name: str, spec: ColumnMapping, rej: _Rejects) -> _Col:
+        kind, fld = spec.role
+        cells = self._cells(rows, name)
+        if (kind, fld) in (("signal", "value"), ("count", "good"), ("count", "scrap"), ("count", "rework")):
+            vals, empty, bad = numbers(cells)
+            rej.add(bad, name, lambda i: f"숫자 아님 / not a number: {cells[i]!r}")
+            vals = vals * spec.scale + spec.offset
+            if kind == "count":
+                with np.errstate(invalid="ignore"):
+                    rounded = np.round(vals, 6)
+                    wrong = ~empty & ~bad & ((rounded < 0) | (rounded != np.floor(rounded)))
+                rej.add(wrong, name, lambda i: f"개수 오류 / a count must be a whole number >= 0, got {cells[i]!r}")
+                vals = np.where(wrong | empty | bad, 0, rounded)
+            return _Col(name, spec, vals, ~empty & ~bad)
+        text = texts(cells)
+        present = np.fromiter((t is not None for t in text), bool, len(text))
+        extra = None
+        if (kind, fld) == ("state", "state"):
+            got = codes(text, spec.state_codes, None) if spec.state_codes is not None else codes(text, {}, _STATES)
+            if spec.reason_codes is not None:
+                extra = [spec.reason_codes.get(t) if t is not None else None for t in text]
+            known = ", ".join(sorted(spec.state_codes)) if spec.state_codes is not None else ", ".join(_STATES)
+            what = "state_codes" if spec.state_codes is not None else "machine states"
+            miss = np.fromiter((g is MISSING for g in got), bool, len(got))
+            rej.add(miss, name, lambda i: f"알 수 없는 상태 / {text[i]!r} is not in {what} ({known})")
+            return _Col(name, spec, got, present & ~miss, extra)
+        if (kind, fld) == ("alarm", "severity"):
+            got = codes(text, spec.codes or {}, SEVERITY_WORDS)
+        elif (kind, fld) == ("alarm", "active"):
+            got = flags(text, spec.codes)
+        else:
+            got = [(spec.codes.get(t, t) if spec.codes else t) if t is not None else None for t in text]
+        miss = np.fromiter((g is MISSING for g in got), bool, len(got))
+        rej.add(miss, name, lambda i: f"알 수 없는 값 / {text[i]!r} is not understood for {kind}.{fld}")
+        return _Col(name, spec, got, present & ~miss)
+
+    # -- a chunk ---------------------------------------------------------------------------
+    def convert(self, chunk: Chunk) -> Converted:
+        rows = chunk.rows
+        n = len(rows)
+        rej = _Rejects(n)
+        for i, why in chunk.problems.items():
+            rej.one(i, "", why)
+        width = len(self.header)
+        for i, cells in enumerate(rows):
+            if len(cells) < width and (self.strict_width or not cells):
+                rej.one(i, "", f"열 개수 / expected {width} columns, found {len(cells)}")
+            elif len(cells) > width and any(not blank(c) for c in cells[width:]):
+                rej.one(i, "", f"열 개수 / expected {width} columns, found {len(cells)}")
+        for i in np.flatnonzero(rej.bad).tolist():
+            if chunk.end_lines[i] > chunk.lines[i] and rej.why[i][1].startswith("열 개수"):
+                col, why = rej.why[i]
+                rej.why[i] = (col, f"{why} (the row runs to line {chunk.end_lines[i]}: an unclosed quote?)")
+        m = self.m
+        if m.shape == "intervals":
+            start = self._times(rows, m.start, rej, required=True)
+            end = self._times(rows, m.end, rej, required=False) if m.end else None
+            t0, t1 = start.ts, (end.ts if end else np.full(n, NAT))
+            with np.errstate(invalid="ignore"):
+                backwards = ~np.isnat(t0) & ~np.isnat(t1) & (t1 < t0)
+            rej.add(backwards, m.end or "", "구간 오류 / the interval ends before it starts")
+        else:
+            t0 = t1 = self._times(rows, m.time, rej, required=True).ts
+        machine = self._machines(rows, rej)
+        cols = {name: self._read(rows, name, spec, rej) for name, spec in m.columns.items()}
+        self._presence(cols, t1, n, rej)
+        out = Converted()
+        for _ in range(3):  # store-side problems reject rows; rebuilding without them is final
+            carry = dict(self.carry)
+            out = self._build(cols, machine, t0, t1, ~rej.bad, carry)
+            problems = self._validate(out)
+            if not problems:
+                break
+            for i, (column, why) in problems.items():
+                rej.one(i, column, why)
+        self.carry = carry
+        out.rejected = rej.why
+        return out
+
+    def _presence(self, cols: dict[str, _Col], end: np.ndarray, n: int, rej: _Rejects) -> None:
+        """Reject rows with a detail but not the value it belongs to, and rows with nothing."""
+        m = self.m
+        anything = np.zeros(n, bool)
+        main_of = {"state": [("state", "state")], "alarm": [("alarm", "code")], "signal": [("signal", "value")]}
+        main_of["count"] = [("count", "good"), ("count", "scrap"), ("count", "rework")]
+        for kind, mains in main_of.items():
+            main = np.zeros(n, bool)
+            for role in mains:
+                for name in self.roles.get(role, []):
+                    main |= cols[name].present
+            if kind == "state" and m.shape == "intervals" and m.state is not None:
+                main |= True
+            anything |= main
+            for (k, fld), names in self.roles.items():
+                if k != kind or (k, fld) in mains:
+                    continue
+                for name in names:
+                    first = self.roles.get(mains[0], ["?"])[0]
+                    rej.add(cols[name].present & ~main, name, f"값 없음 / has a value but '{first}' is empty")
+            if kind == "count" and m.shape == "intervals":
+                rej.add(main & np.isnat(end), m.end or "", "값 없음 / counts need the interval's end time")
+        signal_names = self.roles.get(("signal", "name"), [])
+        if signal_names:
+            named = cols[signal_names[0]].present
+            for name in self.roles.get(("signal", "value"), []):
+                if cols[name].spec.name is None:
+                    rej.add(cols[name].present & ~named, signal_names[0], "값 없음 / the signal name is missing")
+        rej.add(~anything, "", "빈 행 / no value in any mapped column")
+
+    def _machine_of(self, kind_roles: list[tuple[str, str]], machine: np.ndarray) -> np.ndarray:
+        """Per row machine ids for a kind: the row's machine, else its main column's machine."""
+        if (machine >= 0).all() or self.m.machine_column:
+            return machine
+        for role in kind_roles:
+            for name in self.roles.get(role, []):
+                spec = self.m.columns[name]
+                if spec.machine:
+                    return np.full(len(machine), self._path_id(spec.machine), np.int32)
+        return machine
+
+    def _dict(self, ids: np.ndarray) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(ids, pa.int32()), pa.array(self.paths, pa.string()))
+
+    def _build(
+        self, cols: dict[str, _Col], machine: np.ndarray, t0: np.ndarray, t1: np.ndarray, ok: np.ndarray, carry
+    ) -> Converted:
+        out = Converted()
+        m = self.m
+        ivl = m.shape == "intervals"
+
+        def one(role: tuple[str, str]) -> _Col | None:
+            names = self.roles.get(role)
+            return cols[names[0]] if names else None
+
+        def pick(col: _Col | None, mask: np.ndarray) -> list:
+            if col is None:
+                return [None] * int(mask.sum())
+            vals = col.values
+            return [vals[i] for i in np.flatnonzero(mask).tolist()]
+
+        order_col = one(("order_id", "order_id"))
+        # signals ----------------------------------------------------------------------------
+        value_cols = [cols[n] for n in self.roles.get(("signal", "value"), [])]
+        if value_cols:
+            k = len(value_cols)
+            vals = np.column_stack([c.values for c in value_cols])
+            present = np.column_stack([c.present for c in value_cols]) & ok[:, None]
+            flat = present.ravel()
+            rows = np.repeat(np.arange(len(ok)), k)[flat]
+            which = np.tile(np.arange(k), len(ok))[flat]
+            col_machine = np.array(
+                [self._path_id(c.spec.machine) if c.spec.machine else -1 for c in value_cols], np.int32
+            )
+            mach = np.where(col_machine[which] >= 0, col_machine[which], machine[rows])
+            name_col = one(("signal", "name"))
+            if name_col is not None and any(c.spec.name is None for c in value_cols):
+                row_names = np.array(name_col.values, dtype=object)
+                names = pa.array(
+                    [c.spec.name or row_names[r] for c, r in zip(np.array(value_cols)[which], rows, strict=True)]
+                    if k > 1
+                    else row_names[rows].tolist(),
+                    pa.string(),
+                )
+            else:
+                names = pa.DictionaryArray.from_arrays(
+                    pa.array(which.astype(np.int32)), pa.array([c.spec.name for c in value_cols], pa.string())
+                )
+            unit_col = one(("signal", "unit"))
+            if unit_col is not None:
+                units = pa.array(np.array(unit_col.values, dtype=object)[rows].tolist(), pa.string())
+            else:
+                units = pa.DictionaryArray.from_arrays(
+                    pa.array(which.astype(np.int32)), pa.array([c.spec.unit for c in value_cols], pa.string())
+                )
+            out.tables["signal"] = pa.table(
+                {
+                    "machine": self._dict(mach),
+                    "name": names,
+                    "ts": pa.array(t0[rows]),
+                    "value": pa.array(vals.ravel()[flat]),
+                    "unit": units,
+                }
+            )
+            out.sources["signal"] = rows
+            out.machines.update(self.paths[i] for i in np.unique(mach).tolist())
+        # states -----------------------------------------------------------------------------
+        state_col = one(("state", "state"))
+        if state_col is not None or (ivl and m.state is not None):
+            has = ok & (state_col.present if state_col is not None else True)
+            if ivl and m.state is not None:
+                has = ok.copy()
+            mach = self._machine_of([("state", "state")], machine)
+            if state_col is not None:
+                st = [v if v is not None else (m.state.value if m.state else None) for v in pick(state_col, has)]
+            else:
+                st = [m.state.value] * int(has.sum())
+            reason = pick(one(("state", "reason_code")), has)
+            if state_col is not None and state_col.extra is not None:
+                from_code = pick(_Col("", state_col.spec, state_col.extra, state_col.present), has)
+                reason = [r if r is not None else c for r, c in zip(reason, from_code, strict=True)]
+            orders = [a or b for a, b in zip(pick(one(("state", "order_id")), has), pick(order_col, has), strict=True)]
+            rows = np.flatnonzero(has)
+            out.tables["state"] = pa.table(
+                {
+                    "machine": self._dict(mach[rows]),
+                    "ts": pa.array(t0[rows]),
+                    "state": pa.array(st, pa.string()),
+                    "reason_code": pa.array(reason, pa.string()),
+                    "order_id": pa.array(orders, pa.string()),
+                }
+            )
+            out.sources["state"] = rows
+            out.machines.update(self.paths[i] for i in np.unique(mach[rows]).tolist())
+            if ivl and m.state_after is not None:
+                after = rows[~np.isnat(t1[rows])]
+                us = t1[after].astype(np.int64).tolist()
+                out.after = [(self.paths[mach[r]], t, m.state_after.value) for r, t in zip(after, us, strict=True)]
+        # counts -----------------------------------------------------------------------------
+        count_roles = [("count", "good"), ("count", "scrap"), ("count", "rework")]
+        count_cols = {role[1]: one(role) for role in count_roles}
+        if any(count_cols.values()):
+            has = ok.copy()
+            present = np.zeros(len(ok), bool)
+            for c in count_cols.values():
+                if c is not None:
+                    present |= c.present
+            has &= present
+            mach = self._machine_of(count_roles, machine)
+            rows = np.flatnonzero(has)
+            amounts = {}
+            for fld, c in count_cols.items():
+                if c is None:
+                    amounts[fld] = np.zeros(len(rows), np.int64)
+                    continue
+                v = np.asarray(c.values)[rows].astype(np.int64)
+                if c.spec.counter == "total":
+                    v = self._increments(v, c.present[rows], mach[rows], c.name, carry)
+                else:
+                    v = np.where(c.present[rows], v, 0)
+                amounts[fld] = v
+            some = (amounts["good"] + amounts["scrap"]) > 0
+            out.no_parts = int((~some).sum())
+            rows = rows[some]
+            mask = np.zeros(len(ok), bool)
+            mask[rows] = True
+            orders = [
+                a or b for a, b in zip(pick(one(("count", "order_id")), mask), pick(order_col, mask), strict=True)
+            ]
+            out.tables["count"] = pa.table(
+                {
+                    "machine": self._dict(mach[rows]),
+                    "ts": pa.array(t1[rows]),
+                    "good": pa.array(amounts["good"][some]),
+                    "scrap": pa.array(amounts["scrap"][some]),
+                    "rework": pa.array(amounts["rework"][some]),
+                    "scrap_reason": pa.array(pick(one(("count", "scrap_reason")), mask), pa.string()),
+                    "order_id": pa.array(orders, pa.string()),
+                }
+            )
+            out.sources["count"] = rows
+            out.machines.update(self.paths[i] for i in np.unique(mach[rows]).tolist())
+        # alarms -----------------------------------------------------------------------------
+        code_col = one(("alarm", "code"))
+        if code_col is not None:
+            has = ok & code_col.present
+            mach = self._machine_of([("alarm", "code")], machine)
+            rows = np.flatnonzero(has)
+            sev = [s or "warning" for s in pick(one(("alarm", "severity")), has)]
+            msg = [s or "" for s in pick(one(("alarm", "message")), has)]
+            act = [True if a is None else a for a in pick(one(("alarm", "active")), has)]
+            code = pick(code_col, has)
+            ts = t0[rows]
+            if ivl:  # raised at the start, cleared at the end
+                ended = ~np.isnat(t1[rows])
+                e = np.flatnonzero(ended)
+                rows = np.concatenate([rows, rows[e]])
+                ts = np.concatenate([ts, t1[rows[len(ts) :]]])
+                sev += [sev[i] for i in e]
+                msg += [msg[i] for i in e]
+                code += [code[i] for i in e]
+                act = [True] * len(act) + [False] * len(e)
+            out.tables["alarm"] = pa.table(
+                {
+                    "machine": self._dict(mach[rows]),
+                    "ts": pa.array(ts),
+                    "code": pa.array(code, pa.string()),
+                    "severity": pa.array(sev, pa.string()),
+                    "message": pa.array(msg, pa.string()),
+                    "active": pa.array(act, pa.bool_()),
+                }
+            )
+            out.sources["alarm"] = rows
+            out.machines.update(self.paths[i] for i in np.unique(mach[rows]).tolist())
+        return out
+
+    def _increments(self, total: np.ndarray, present: np.ndarray, mach: np.ndarray, column: str, carry) -> np.ndarray:
+        """Running totals -> parts since the previous total of the same machine (0 for the first,
+        which only sets the baseline; a smaller total means the counter was reset)."""
+        out = np.zeros(len(total), np.int64)
+        for i in np.flatnonzero(present).tolist():
+            key = f"{self.paths[mach[i]]}|{column}"
+            v = int(total[i])
+            prev = carry.get(key)
+            carry[key] = v
+            if prev is not None:
+                out[i] = v - prev if v >= prev else v
+        return out
+
+    def _validate(self, out: Converted) -> dict[int, tuple[str, str]]:
+        """The store's own checks on each batch, traced back to rows and file columns."""
+        problems: dict[int, tuple[str, str]] = {}
+        for kind, table in out.tables.items():
+            _, found = prepare(kind, table)
+            for p in found:
+                row = int(out.sources[kind][p.row])
+                problems.setdefault(row, (self._column_of(kind, p.field), f"저장소 검증 / {p.why}"))
+        return problems
+
+    def _column_of(self, kind: str, fld: str) -> str:
+        """The file column a record field came from (for messages)."""
+        if fld == "machine":
+            return self.m.machine_column or "machine"
+        if fld == "ts":
+            return self.m.time or self.m.start or ""
+        names = self.roles.get((kind, fld)) or self.roles.get((kind, {"signal": "value"}.get(kind, fld)))
+        if names:
+            return names[0]
+        main = {"count": "good", "state": "state", "alarm": "code", "signal": "value"}[kind]
+        return (self.roles.get((kind, main)) or [""])[0]

@@ -1,0 +1,329 @@
+"""Reading CSV and Excel files row by row with the line numbers a person sees in an editor.
+
+CSV: the encoding is detected (UTF-8 with or without BOM, else CP949, which covers EUC-KR)
+unless the mapping gives one; bytes that are not valid in it are kept (surrogate escapes) so
+that the row is rejected and written back to the rejects file byte for byte. The delimiter
+is sniffed from the header line among `,`, `;` and tab. Excel (.xlsx, .xlsm): openpyxl in
+read-only mode, cells as Python values (datetimes, numbers, text).
+
+Lines count from 1 and the header is on `header_row` (1 by default); a CSV row that runs
+over several lines (a quoted line break) is numbered by its first line. Blank rows are not
+data and are skipped.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .files_mapping import FileMapping
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+SAMPLE = 1 << 20
+HEAD_BYTES = 1 << 16
+BOM = codecs.BOM_UTF8
+
+csv.field_size_limit(1 << 26)
+
+
+class FileReadError(ValueError):
+    """The data file cannot be read at all (missing, wrong format, no header)."""
+
+
+@dataclass
+class Chunk:
+    """Consecutive data rows: their first line numbers and their cells."""
+
+    lines: list[int]
+    rows: list[list]
+    end_lines: list[int]  # last physical line of each row (differs for quoted line breaks)
+    position: int  # bytes (CSV) or rows (Excel) read so far, for progress
+    problems: dict[int, str] = field(default_factory=dict)  # row position -> why it is unreadable
+
+
+@dataclass
+class Source:
+    """An opened data file: its kind, encoding, delimiter and header."""
+
+    path: Path
+    kind: str  # "csv" or "excel"
+    header: list[str]
+    header_row: int
+    encoding: str | None = None  # CSV: codec used to read (and to write the rejects file)
+    delimiter: str = ","
+    preamble: list[list] = field(default_factory=list)  # rows above the header
+    sheet: str | None = None
+    total: int | None = None  # bytes (CSV) or rows (Excel)
+
+    @property
+    def unit(self) -> str:
+        return "bytes" if self.kind == "csv" else "rows"
+
+
+def fingerprint(path: Path) -> dict:
+    """What identifies a file's content cheaply: size, mtime and a hash of its first block."""
+    st = path.stat()
+    with path.open("rb") as f:
+        head = hashlib.sha256(f.read(HEAD_BYTES)).hexdigest()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "head_sha256": head}
+
+
+def detect_encoding(path: Path) -> str:
+    """utf-8-sig when the file starts with a BOM; utf-8 when its first non-ASCII bytes are
+    valid UTF-8; otherwise cp949 (a superset of EUC-KR)."""
+    with path.open("rb") as f:
+        first = f.read(SAMPLE)
+        if first.startswith(BOM):
+            return "utf-8-sig"
+        block, carry = first, b""
+        while block:
+            data = carry + block
+            if not data.isascii():
+                dec = codecs.getincrementaldecoder("utf-8")()
+                try:
+                    dec.decode(data, final=False)
+                except UnicodeDecodeError:
+                    return "cp949"
+                return "utf-8"
+            carry = b""
+            block = f.read(SAMPLE)
+    return "utf-8"
+
+
+def sniff_delimiter(line: str) -> str:
+    """The most frequent of , ; tab outside quotes in the header line (comma on a tie)."""
+    counts = {",": 0, ";": 0, "\t": 0}
+    quoted = False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _clean_header(cells: list) -> list[str]:
+    return ["" if c is None else str(c).replace("\ufeff", "").strip() for c in cells]
+
+
+def open_source(path: Path, mapping: FileMapping) -> Source:
+    """Open a data file, detect what must be detected and read the header."""
+    if not path.is_file():
+        raise FileReadError(f"{path}: 파일이 없습니다 / no such file")
+    if path.suffix.lower() == ".xls":
+        raise FileReadError(
+            f"{path}: old .xls files are not read; save it as .xlsx or CSV / xlsx로 저장하세요"
+        )
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        return _open_excel(path, mapping)
+    encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
+    src = Source(path, "csv", [], mapping.header_row, encoding=encoding, total=path.stat().st_size)
+    with _text(path, encoding) as text:
+        first = text.readline()
+        src.delimiter = sniff_delimiter(first) if mapping.delimiter == "auto" else mapping.delimiter
+        text.seek(0)
+        reader = csv.reader(text, delimiter=src.delimiter)
+        for cells in reader:
+            if reader.line_num >= mapping.header_row:
+                src.header = _clean_header(cells)
+                break
+            src.preamble.append(cells)
+    if not any(src.header):
+        raise FileReadError(f"{path}: no header on line {mapping.header_row} / 머리글(열 이름)이 없습니다")
+    return src
+
+
+def _text(path: Path, encoding: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(path.open("rb"), encoding=encoding, errors="surrogateescape", newline="")
+
+
+def _open_excel(path: Path, mapping: FileMapping) -> Source:
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:  # openpyxl raises many kinds for a broken or non-Excel file
+        raise FileReadError(f"{path}: not a readable Excel file ({type(e).__name__}: {e})") from None
+    try:
+        if mapping.sheet is not None and mapping.sheet not in wb.sheetnames:
+            raise FileReadError(f"{path}: no sheet {mapping.sheet!r} (sheets: {', '.join(wb.sheetnames)})")
+        ws = wb[mapping.sheet] if mapping.sheet else wb.worksheets[0]
+        src = Source(path, "excel", [], mapping.header_row, sheet=ws.title, total=ws.max_row)
+        for i, cells in enumerate(ws.iter_rows(max_row=mapping.header_row, values_only=True), start=1):
+            if i == mapping.header_row:
+                src.header = _clean_header(list(cells))
+            else:
+                src.preamble.append(["" if c is None else c for c in cells])
+    finally:
+        wb.close()
+    while src.header and not src.header[-1]:
+        src.header.pop()
+    if not any(src.header):
+        raise FileReadError(f"{path}: no header on row {mapping.header_row} / 머리글(열 이름)이 없습니다")
+    return src
+
+
+def read_chunks(src: Source, after_line: int, chunk_rows: int) -> Iterator[Chunk]:
+    """Data rows below the header in chunks, skipping rows whose first line is <= after_line."""
+    rows = _excel_rows(src) if src.kind == "excel" else _csv_rows(src)
+    chunk = Chunk([], [], [], 0)
+    for line, end, cells, position, problem in rows:
+        if line <= after_line:
+            continue
+        if problem:
+            chunk.problems[len(chunk.rows)] = problem
+        chunk.lines.append(line)
+        chunk.end_lines.append(end)
+        chunk.rows.append(cells)
+        if len(chunk.rows) >= chunk_rows:
+            chunk.position = position
+            yield _mark_undecodable(src, chunk)
+            chunk = Chunk([], [], [], 0)
+    chunk.position = src.total or 0
+    if chunk.rows:
+        yield _mark_undecodable(src, chunk)
+
+
+def _mark_undecodable(src: Source, chunk: Chunk) -> Chunk:
+    """Rows holding bytes that are not valid in the encoding (kept as surrogate escapes)."""
+    if src.kind == "csv" and _SURROGATE.search("\x1f".join("\x1f".join(r) for r in chunk.rows)):
+        for i, cells in enumerate(chunk.rows):
+            if i not in chunk.problems and any(_SURROGATE.search(c) for c in cells):
+                chunk.problems[i] = f"인코딩 오류 / bytes not valid in {src.encoding}"
+    return chunk
+
+
+def _csv_rows(src: Source) -> Iterator[tuple[int, int, list, int, str | None]]:
+    assert src.encoding is not None
+    raw = src.path.open("rb")
+    text = io.TextIOWrapper(raw, encoding=src.encoding, errors="surrogateescape", newline="")
+    try:
+        reader = csv.reader(text, delimiter=src.delimiter)
+        previous = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                line = previous + 1
+                previous = reader.line_num
+                if line > src.header_row:
+                    yield line, previous, [], raw.tell(), f"CSV 형식 오류 / unreadable CSV row: {e}"
+                continue
+            line = previous + 1
+            previous = reader.line_num
+            if line <= src.header_row or not any(c.strip() for c in cells):
+                continue
+            yield line, previous, cells, raw.tell(), None
+    finally:
+        text.close()
+
+
+def _excel_rows(src: Source) -> Iterator[tuple[int, int, list, int, str | None]]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
+    try:
+        ws = wb[src.sheet] if src.sheet else wb.worksheets[0]
+        start = src.header_row + 1
+        for i, cells in enumerate(ws.iter_rows(min_row=start, values_only=True), start=start):
+            values = list(cells)
+            while values and (values[-1] is None or values[-1] == ""):
+                values.pop()
+            if not any(v is not None and (not isinstance(v, str) or v.strip()) for v in values):
+                continue
+            yield i, i, values, i, None
+    finally:
+        wb.close()
+
+
+def rejects_path(path: Path) -> Path:
+    return path.with_name(path.name + ".rejects.csv")
+
+
+LINE_HEADER = "행 line"
+WHY_HEADER = "거부 사유 / rejected because"
+
+
+class RejectsWriter:
+    """Appends rejected rows to `<file>.rejects.csv` in the input's encoding and delimiter.
+
+    Columns: the line number, why, then the row's cells as they were, under the input's
+    header (the rows above the header too), so that the file can be fixed in a spreadsheet
+    and imported again with the same mapping. The file is created at the first rejected row;
+    `truncate_to` cuts it back to what a resumed import had committed.
+    """
+
+    def __init__(self, src: Source, truncate_to: int | None = None):
+        self.src = src
+        self.path = rejects_path(src.path)
+        self.encoding = src.encoding or "utf-8-sig"
+        if self.encoding.lower().replace("_", "-") == "utf-8-sig":
+            self.encoding, self.bom = "utf-8", True
+        else:
+            self.bom = False
+        self.rows = 0
+        if truncate_to:
+            with self.path.open("r+b") as f:
+                f.truncate(truncate_to)
+            self.size = truncate_to
+        else:
+            self.path.unlink(missing_ok=True)
+            self.size = 0
+
+    def write(self, rejected: list[tuple[int, str, list]]) -> None:
+        """Append (line, why, cells) rows and flush them to disk."""
+        if not rejected:
+            return
+        buf = io.StringIO()
+        w = csv.writer(buf, delimiter=self.src.delimiter, lineterminator="\r\n")
+        head = b""
+        if self.size == 0:
+            head = BOM if self.bom else b""
+            for cells in self.src.preamble:
+                w.writerow(["", "", *[_cell(c) for c in cells]])
+            w.writerow([LINE_HEADER, WHY_HEADER, *self.src.header])
+        for line, why, cells in rejected:
+            w.writerow([line, why, *[_cell(c) for c in cells]])
+        data = head + buf.getvalue().encode(self.encoding, errors=_KEEP_BYTES)
+        with self.path.open("ab") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        self.size += len(data)
+        self.rows += len(rejected)
+
+
+def _keep_bytes(e: UnicodeError):
+    """Surrogate escapes go back to the bytes they came from; anything else the encoding
+    cannot hold (it came from a message, not from the file) becomes '?'."""
+    if isinstance(e, UnicodeEncodeError):
+        bad = e.object[e.start : e.end]
+        if all("\udc80" <= ch <= "\udcff" for ch in bad):
+            return bytes(ord(ch) - 0xDC00 for ch in bad), e.end
+        return b"?" * len(bad), e.end
+    raise e
+
+
+_KEEP_BYTES = "fc_keep_bytes"
+codecs.register_error(_KEEP_BYTES, _keep_bytes)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
