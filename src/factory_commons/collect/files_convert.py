@@ -67,7 +67,9 @@ class _Rejects:
 class Converter:
     """Applies a FileMapping to chunks of rows; keeps counter totals between chunks."""
 
-    def __init__(self, mapping: FileMapping, header: list[str], strict_width: bool, carry: dict | None = None):
+    def __init__(
+        self, mapping: FileMapping, header: list[str], strict_width: bool, carry: dict | None = None
+    ):
         self.m = mapping
         self.header = header
         self.index: dict[str, int] = {}
@@ -101,7 +103,9 @@ class Converter:
         t = times(self._cells(rows, name), self.m.time_format, self.zone)
         fmt = "" if self.m.time_format == "auto" else f" (time_format {self.m.time_format!r})"
         cells = self._cells(rows, name)
-        rej.add(t.local_gap, name, lambda i: f"시각 오류 / {cells[i]!r} is skipped or repeated by a DST change")
+        rej.add(
+            t.local_gap, name, lambda i: f"시각 오류 / {cells[i]!r} is skipped or repeated by a DST change"
+        )
         rej.add(t.bad, name, lambda i: f"시각 오류 / cannot read {cells[i]!r} as a time{fmt}")
         if required:
             rej.add(t.empty, name, "값 없음 / the time is missing")
@@ -128,7 +132,9 @@ class Converter:
                         parse_machine_path(v)
                         path = v
                     except ValueError:
-                        got = f"알 수 없는 설비 / unknown machine {v!r}: add it under [machines] in the mapping"
+                        got = (
+                            f"알 수 없는 설비 / unknown machine {v!r}: add it under [machines] in the mapping"
+                        )
                 if path is not None:
                     got = self._path_id(path)
                     self.display.setdefault(path, v)
@@ -150,17 +156,27 @@ class Converter:
                 with np.errstate(invalid="ignore"):
                     rounded = np.round(vals, 6)
                     wrong = ~empty & ~bad & ((rounded < 0) | (rounded != np.floor(rounded)))
-                rej.add(wrong, name, lambda i: f"개수 오류 / a count must be a whole number >= 0, got {cells[i]!r}")
+                rej.add(
+                    wrong,
+                    name,
+                    lambda i: f"개수 오류 / a count must be a whole number >= 0, got {cells[i]!r}",
+                )
                 vals = np.where(wrong | empty | bad, 0, rounded)
             return _Col(name, spec, vals, ~empty & ~bad)
         text = texts(cells)
         present = np.fromiter((t is not None for t in text), bool, len(text))
         extra = None
         if (kind, fld) == ("state", "state"):
-            got = codes(text, spec.state_codes, None) if spec.state_codes is not None else codes(text, {}, _STATES)
+            got = (
+                codes(text, spec.state_codes, None)
+                if spec.state_codes is not None
+                else codes(text, {}, _STATES)
+            )
             if spec.reason_codes is not None:
                 extra = [spec.reason_codes.get(t) if t is not None else None for t in text]
-            known = ", ".join(sorted(spec.state_codes)) if spec.state_codes is not None else ", ".join(_STATES)
+            known = (
+                ", ".join(sorted(spec.state_codes)) if spec.state_codes is not None else ", ".join(_STATES)
+            )
             what = "state_codes" if spec.state_codes is not None else "machine states"
             miss = np.fromiter((g is MISSING for g in got), bool, len(got))
             rej.add(miss, name, lambda i: f"알 수 없는 상태 / {text[i]!r} is not in {what} ({known})")
@@ -222,7 +238,11 @@ class Converter:
         """Reject rows with a detail but not the value it belongs to, and rows with nothing."""
         m = self.m
         anything = np.zeros(n, bool)
-        main_of = {"state": [("state", "state")], "alarm": [("alarm", "code")], "signal": [("signal", "value")]}
+        main_of = {
+            "state": [("state", "state")],
+            "alarm": [("alarm", "code")],
+            "signal": [("signal", "value")],
+        }
         main_of["count"] = [("count", "good"), ("count", "scrap"), ("count", "rework")]
         for kind, mains in main_of.items():
             main = np.zeros(n, bool)
@@ -245,7 +265,9 @@ class Converter:
             named = cols[signal_names[0]].present
             for name in self.roles.get(("signal", "value"), []):
                 if cols[name].spec.name is None:
-                    rej.add(cols[name].present & ~named, signal_names[0], "값 없음 / the signal name is missing")
+                    rej.add(
+                        cols[name].present & ~named, signal_names[0], "값 없음 / the signal name is missing"
+                    )
         rej.add(~anything, "", "빈 행 / no value in any mapped column")
 
     def _machine_of(self, kind_roles: list[tuple[str, str]], machine: np.ndarray) -> np.ndarray:
@@ -263,7 +285,13 @@ class Converter:
         return pa.DictionaryArray.from_arrays(pa.array(ids, pa.int32()), pa.array(self.paths, pa.string()))
 
     def _build(
-        self, cols: dict[str, _Col], machine: np.ndarray, t0: np.ndarray, t1: np.ndarray, ok: np.ndarray, carry
+        self,
+        cols: dict[str, _Col],
+        machine: np.ndarray,
+        t0: np.ndarray,
+        t1: np.ndarray,
+        ok: np.ndarray,
+        carry,
     ) -> Converted:
         out = Converted()
         m = self.m
@@ -297,7 +325,10 @@ class Converter:
             if name_col is not None and any(c.spec.name is None for c in value_cols):
                 row_names = np.array(name_col.values, dtype=object)
                 names = pa.array(
-                    [c.spec.name or row_names[r] for c, r in zip(np.array(value_cols)[which], rows, strict=True)]
+                    [
+                        c.spec.name or row_names[r]
+                        for c, r in zip(np.array(value_cols)[which], rows, strict=True)
+                    ]
                     if k > 1
                     else row_names[rows].tolist(),
                     pa.string(),
@@ -332,14 +363,19 @@ class Converter:
                 has = ok.copy()
             mach = self._machine_of([("state", "state")], machine)
             if state_col is not None:
-                st = [v if v is not None else (m.state.value if m.state else None) for v in pick(state_col, has)]
+                st = [
+                    v if v is not None else (m.state.value if m.state else None) for v in pick(state_col, has)
+                ]
             else:
                 st = [m.state.value] * int(has.sum())
             reason = pick(one(("state", "reason_code")), has)
             if state_col is not None and state_col.extra is not None:
                 from_code = pick(_Col("", state_col.spec, state_col.extra, state_col.present), has)
                 reason = [r if r is not None else c for r, c in zip(reason, from_code, strict=True)]
-            orders = [a or b for a, b in zip(pick(one(("state", "order_id")), has), pick(order_col, has), strict=True)]
+            orders = [
+                a or b
+                for a, b in zip(pick(one(("state", "order_id")), has), pick(order_col, has), strict=True)
+            ]
             rows = np.flatnonzero(has)
             out.tables["state"] = pa.table(
                 {
@@ -355,7 +391,9 @@ class Converter:
             if ivl and m.state_after is not None:
                 after = rows[~np.isnat(t1[rows])]
                 us = t1[after].astype(np.int64).tolist()
-                out.after = [(self.paths[mach[r]], t, m.state_after.value) for r, t in zip(after, us, strict=True)]
+                out.after = [
+                    (self.paths[mach[r]], t, m.state_after.value) for r, t in zip(after, us, strict=True)
+                ]
         # counts -----------------------------------------------------------------------------
         count_roles = [("count", "good"), ("count", "scrap"), ("count", "rework")]
         count_cols = {role[1]: one(role) for role in count_roles}
@@ -385,7 +423,8 @@ class Converter:
             mask = np.zeros(len(ok), bool)
             mask[rows] = True
             orders = [
-                a or b for a, b in zip(pick(one(("count", "order_id")), mask), pick(order_col, mask), strict=True)
+                a or b
+                for a, b in zip(pick(one(("count", "order_id")), mask), pick(order_col, mask), strict=True)
             ]
             out.tables["count"] = pa.table(
                 {
@@ -434,7 +473,9 @@ class Converter:
             out.machines.update(self.paths[i] for i in np.unique(mach[rows]).tolist())
         return out
 
-    def _increments(self, total: np.ndarray, present: np.ndarray, mach: np.ndarray, column: str, carry) -> np.ndarray:
+    def _increments(
+        self, total: np.ndarray, present: np.ndarray, mach: np.ndarray, column: str, carry
+    ) -> np.ndarray:
         """Running totals -> parts since the previous total of the same machine (0 for the first,
         which only sets the baseline; a smaller total means the counter was reset)."""
         out = np.zeros(len(total), np.int64)

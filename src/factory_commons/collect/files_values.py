@@ -268,7 +268,9 @@ def _to_utc(s: pd.Series, fmt: str, zone: ZoneInfo) -> tuple[pd.Series, np.ndarr
             out[~aware] = got
         return out, gap
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        return parsed.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]"), np.zeros(len(s), bool)
+        return parsed.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]"), np.zeros(
+            len(s), bool
+        )
     return _localize(parsed, zone)
 
 
@@ -294,7 +296,9 @@ def _from_numbers(x: np.ndarray, fmt: str) -> tuple[np.ndarray, np.ndarray, np.n
             kind = np.full(len(x), 3)
         else:  # auto: by size (Excel 1954-2119, Unix s 1973-2286, Unix ms 1973-2286)
             kind = np.select(
-                [(x >= 20_000) & (x < 80_000), (x >= 1e8) & (x < 1e10), (x >= 1e11) & (x < 1e13)], [1, 2, 3], 0
+                [(x >= 20_000) & (x < 80_000), (x >= 1e8) & (x < 1e10), (x >= 1e11) & (x < 1e13)],
+                [1, 2, 3],
+                0,
             )
         us = np.select([kind == 1, kind == 2, kind == 3], [x * _US_PER_DAY, x * 1e6, x * 1e3], np.nan)
         bad = ~np.isfinite(us) | (kind == 0) | (np.abs(us) > 9e15) | ((kind == 1) & (x < 1))
@@ -305,4 +309,15 @@ def _from_numbers(x: np.ndarray, fmt: str) -> tuple[np.ndarray, np.ndarray, np.n
     return out, bad, (kind == 1) & ok
 
 
-__all__ = ["MISSING", "NAT", "SEVERITY_WORDS", "Times", "blank", "codes", "flags", "numbers", "texts", "times"]
+__all__ = [
+    "MISSING",
+    "NAT",
+    "SEVERITY_WORDS",
+    "Times",
+    "blank",
+    "codes",
+    "flags",
+    "numbers",
+    "texts",
+    "times",
+]
