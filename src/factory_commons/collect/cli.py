@@ -181,3 +181,6 @@ def register(app: typer.Typer) -> None:
     """Add the collection commands to `app`."""
     app.command("collect")(collect)
     app.command("collect-events")(collect_events)
+    from .files_cli import import_command  # factory-commons import FILE --mapping M
+
+    app.command("import")(import_command)

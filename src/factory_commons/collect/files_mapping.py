@@ -24,11 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..model.hierarchy import check_segment, parse_machine_path
 from ..model.records import MachineState, Severity
+from .mapping import MappingError  # one error type for every collect configuration
 
-
-class MappingError(ValueError):
-    """A mapping file is malformed; the message names the file, the key and why."""
-
+__all__ = ["ColumnMapping", "FileMapping", "MappingError", "code_key", "load_mapping", "parse_mapping"]
 
 #: fields a column can feed, per record kind; the first is the default (the main value)
 FIELDS: dict[str, tuple[str, ...]] = {
