@@ -374,10 +374,12 @@ class ModbusConnector(Connector):
         conv = self.converters[p.key]
         if why is None:
             try:
-                self._bad_value.pop(p.key, None)
-                return conv.convert(raw, ts)
+                row = conv.convert(raw, ts)
             except ValueRejected as e:
                 why = f"{p.where(unit)}: {e}"
+            else:
+                self._bad_value.pop(p.key, None)
+                return row
         self.count_error(why)
         same = p.key in self._bad_value and _same(self._bad_value[p.key], raw)
         if not same:  # a value stuck at NaN or an unknown code is recorded once, not every poll
