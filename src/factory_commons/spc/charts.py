@@ -186,7 +186,7 @@ def _labels(labels, n: int) -> list:
 def _few_warning(m: int, what: str = "subgroups") -> list[str]:
     if m < RECOMMENDED_SUBGROUPS:
         return [
-            f"{what} {m}개: 관리한계를 믿기에는 적습니다 / only {m} {what}; trial limits want "
+            f"{'부분군' if what == 'subgroups' else '값'} {m}개: 관리한계를 믿기에는 적습니다 / only {m} {what}; trial limits want "
             f"{RECOMMENDED_SUBGROUPS}-25"
         ]
     return []
