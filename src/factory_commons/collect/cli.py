@@ -181,6 +181,9 @@ def register(app: typer.Typer) -> None:
     """Add the collection commands to `app`."""
     app.command("collect")(collect)
     app.command("collect-events")(collect_events)
+    from .opcua_browse import browse  # factory-commons browse opc.tcp://host:port
+
+    app.command("browse")(browse)
     from .files_cli import import_command  # factory-commons import FILE --mapping M
 
     app.command("import")(import_command)
