@@ -35,7 +35,7 @@ from .mapping import MappingError, PointMapping, ValueRejected
 if TYPE_CHECKING:
     from .buffer import Buffer
 
-NODE_ID = re.compile(r"^(ns=\d+;|nsu=[^;]+;)?(i|s|g|b)=", re.S)
+NODE_ID = re.compile(r"^(ns=[^;]*;|nsu=[^;]*;)?(i|s|g|b)=", re.S)
 
 
 def is_node_id(spec: str) -> bool:
