@@ -61,6 +61,7 @@ class Source:
     preamble: list[list] = field(default_factory=list)  # rows above the header
     sheet: str | None = None
     total: int | None = None  # bytes (CSV) or rows (Excel)
+    rejects_encoding: str = "utf-8-sig"  # the input's encoding; UTF-8 with BOM for Excel and ASCII
 
     @property
     def unit(self) -> str:
@@ -77,24 +78,20 @@ def fingerprint(path: Path) -> dict:
 
 def detect_encoding(path: Path) -> str:
     """utf-8-sig when the file starts with a BOM; utf-8 when its first non-ASCII bytes are
-    valid UTF-8; otherwise cp949 (a superset of EUC-KR)."""
+    valid UTF-8; otherwise cp949 (a superset of EUC-KR); "ascii" when every byte is ASCII."""
     with path.open("rb") as f:
-        first = f.read(SAMPLE)
-        if first.startswith(BOM):
+        block = f.read(SAMPLE)
+        if block.startswith(BOM):
             return "utf-8-sig"
-        block, carry = first, b""
         while block:
-            data = carry + block
-            if not data.isascii():
-                dec = codecs.getincrementaldecoder("utf-8")()
+            if not block.isascii():
                 try:
-                    dec.decode(data, final=False)
+                    codecs.getincrementaldecoder("utf-8")().decode(block, final=False)
                 except UnicodeDecodeError:
                     return "cp949"
                 return "utf-8"
-            carry = b""
             block = f.read(SAMPLE)
-    return "utf-8"
+    return "ascii"
 
 
 def sniff_delimiter(line: str) -> str:
@@ -128,7 +125,11 @@ def open_source(path: Path, mapping: FileMapping) -> Source:
     if path.suffix.lower() in EXCEL_SUFFIXES:
         return _open_excel(path, mapping)
     encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
+    rejects_encoding = encoding
+    if encoding == "ascii":  # any ASCII-compatible codec reads it; the rejects file holds Korean
+        encoding, rejects_encoding = "utf-8", "utf-8-sig"  # reasons: with a BOM Excel shows them
     src = Source(path, "csv", [], mapping.header_row, encoding=encoding, total=path.stat().st_size)
+    src.rejects_encoding = rejects_encoding
     with _text(path, encoding) as text:
         first = text.readline()
         src.delimiter = sniff_delimiter(first) if mapping.delimiter == "auto" else mapping.delimiter
@@ -269,7 +270,7 @@ class RejectsWriter:
     def __init__(self, src: Source, truncate_to: int | None = None):
         self.src = src
         self.path = rejects_path(src.path)
-        self.encoding = src.encoding or "utf-8-sig"
+        self.encoding = src.rejects_encoding
         if self.encoding.lower().replace("_", "-") == "utf-8-sig":
             self.encoding, self.bom = "utf-8", True
         else:

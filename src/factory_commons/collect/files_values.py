@@ -300,7 +300,9 @@ def _from_numbers(x: np.ndarray, fmt: str) -> tuple[np.ndarray, np.ndarray, np.n
                 [1, 2, 3],
                 0,
             )
-        us = np.select([kind == 1, kind == 2, kind == 3], [x * _US_PER_DAY, x * 1e6, x * 1e3], np.nan)
+        # Excel keeps times to about a millisecond: 0.375 + 1/96 day is 09:15, not 09:14:59.999999
+        excel_us = np.round(x * (_US_PER_DAY / 1000)) * 1000
+        us = np.select([kind == 1, kind == 2, kind == 3], [excel_us, x * 1e6, x * 1e3], np.nan)
         bad = ~np.isfinite(us) | (kind == 0) | (np.abs(us) > 9e15) | ((kind == 1) & (x < 1))
     out = np.full(len(x), NAT)
     ok = ~bad
