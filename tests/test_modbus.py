@@ -15,6 +15,7 @@ import socket
 import struct
 import threading
 import time
+import tomllib
 from datetime import UTC, datetime
 
 import pytest
@@ -165,7 +166,7 @@ def test_plan_reads_groups_near_points_and_respects_limits():
     assert sorted(p.key for r in reads for p in r.points) == sorted(p.key for p in many)
     assert len(reads) == 3  # 300 registers need at least three requests of 125
     # points of another unit are never merged
-    reads = plan_reads([_p(0), _p(1, unit=2)], unit=1)
+    reads = plan_reads([_p(0), _p(1, unit_id=2)], unit=1)
     assert sorted((r.unit, r.address) for r in reads) == [(1, 0), (2, 1)]
 
 
@@ -427,3 +428,30 @@ def test_polls_a_real_server_into_the_store_and_resumes_after_a_restart(sim, tmp
     assert conn.health.errors >= conn.polls  # but counted on every poll
     store.close()
     buf.close()
+
+
+def test_the_worked_configs_in_docs_build_connectors():
+    import re
+    from pathlib import Path
+
+    from factory_commons.collect.config import PlantConfig
+    from factory_commons.collect.opcua import OpcUaConnector
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "connect.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", doc, re.S) if "[[modbus]]" in b or "[[opcua]]" in b]
+    assert len(blocks) >= 2
+    built = {}
+    for block in blocks:
+        for kind, source in PlantConfig.from_dict(tomllib.loads(block), "docs/connect.md").sources:
+            cls = ModbusConnector if kind == "modbus" else OpcUaConnector
+            built[kind] = cls.from_source(source, Buffer(":memory:"))
+    modbus = built["modbus"]
+    assert {p.key for p in modbus.modbus_points} == {
+        "holding:0",
+        "holding:2",
+        "holding:4",
+        "input:10",
+        "coil:5",
+    }
+    assert len(modbus.reads) == 3  # holding 0..5 in one request, input, coil
+    assert len(built["opcua"].points) == 4

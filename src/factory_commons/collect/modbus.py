@@ -143,7 +143,7 @@ class ModbusPoint(BaseModel):
     bit: int | None = Field(
         default=None, ge=0, le=15, description="one bit (0 = least significant) of a register"
     )
-    unit: int | None = Field(default=None, ge=0, le=255, description="unit id, if not the device's")
+    unit_id: int | None = Field(default=None, ge=0, le=255, description="unit id, if not the device's")
     mapping: PointMapping
 
     @model_validator(mode="after")
@@ -167,7 +167,7 @@ class ModbusPoint(BaseModel):
 
     @property
     def key(self) -> str:
-        unit = f"@{self.unit}" if self.unit is not None else ""
+        unit = f"@{self.unit_id}" if self.unit_id is not None else ""
         bit = f".{self.bit}" if self.bit is not None else ""
         return f"{self.table}:{self.address}{bit}{unit}"
 
@@ -202,7 +202,7 @@ def plan_reads(points: list[ModbusPoint], unit: int, max_gap: int = 8) -> list[R
     """
     groups: dict[tuple[int, str], list[ModbusPoint]] = {}
     for p in points:
-        groups.setdefault((p.unit if p.unit is not None else unit, p.table), []).append(p)
+        groups.setdefault((p.unit_id if p.unit_id is not None else unit, p.table), []).append(p)
     reads: list[Read] = []
     for (u, table), pts in sorted(groups.items()):
         limit = MAX_BITS if table in ("coil", "discrete") else MAX_REGISTERS
@@ -270,7 +270,8 @@ class ModbusConnector(Connector):
         points = []
         for i, p in enumerate(source.points):
             mapping = PointMapping(**{f: getattr(p, f) for f in PointMapping.model_fields})
-            extra = {f: getattr(p, f) for f in ("bit", "unit") if getattr(p, f, None) is not None}
+            # `unit` of a config point is the measurement unit; a per-point unit id would be `unit_id`
+            extra = {f: getattr(p, f) for f in ("bit", "unit_id") if getattr(p, f, None) is not None}
             try:
                 points.append(
                     ModbusPoint(
