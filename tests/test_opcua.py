@@ -9,6 +9,7 @@ notices, resubscribes and values keep arriving; the time in between is recorded 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -231,6 +232,88 @@ def test_subscribes_survives_a_server_restart_and_records_the_gap(sim, tmp_path)
     assert timedelta(0) < gaps[0]["end_ts"] - gaps[0]["start_ts"] < timedelta(seconds=60)
     store.close()
     buf.close()
+
+
+class FreezingProxy:
+    """A TCP proxy that can go silent without closing sockets, like a hung PLC or a cut cable."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.frozen = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.socks: list[socket.socket] = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            self.socks += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                while self.frozen.is_set() and not self.closed:
+                    time.sleep(0.05)  # hold the bytes: nothing arrives, nothing is closed
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def thaw(self) -> None:
+        """Drop the stuck connections (as a rebooted switch would) and forward new ones again."""
+        for sock in self.socks:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self.socks = []
+        self.frozen.clear()
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+        self.thaw()
+
+
+def test_a_server_that_hangs_without_closing_is_noticed_by_the_watchdog(sim):
+    proxy = FreezingProxy(sim.port)
+    buf = Buffer(":memory:")
+    url = f"opc.tcp://127.0.0.1:{proxy.port}/fc/"
+    points = {"ns=2;s=Press1.Temp": POINTS["ns=2;s=Press1.Temp"]}
+    conn = OpcUaConnector("hung", buf, url, points, interval_ms=50, timeout_s=1)  # default 1 s watchdog
+    conn.backoff = Backoff(initial=0.1, maximum=0.5)
+    stop = threading.Event()
+    t = threading.Thread(target=conn.run, args=(stop,))
+    t.start()
+    try:
+        assert wait_until(lambda: conn.health.state == HealthState.CONNECTED and conn.health.points >= 1)
+        frozen_at = time.monotonic()
+        proxy.frozen.set()
+        assert wait_until(lambda: conn.health.state == HealthState.RETRYING, timeout=10)
+        noticed = time.monotonic() - frozen_at
+        proxy.thaw()
+        assert wait_until(lambda: conn.health.state == HealthState.CONNECTED, timeout=15)
+        before = conn.health.points
+        sim.write("Temp", 42.0)
+        assert wait_until(lambda: conn.health.points > before)
+        print(f"\nopcua: a hung link was noticed after {noticed:.2f} s")
+        assert noticed < 6  # 1 s watchdog tick + 1 s probe timeout, with slack for a busy machine
+    finally:
+        stop.set()
+        t.join(15)
+        proxy.close()
 
 
 def test_no_node_at_all_fails_with_the_reason_instead_of_retrying(sim, tmp_path):

@@ -10,7 +10,7 @@ monitored item per configured node. A node is named by its node id (`ns=2;s=Pres
 - A node that does not exist is reported with its id (health reason and a reject), the other
   nodes are collected; if no node can be subscribed at all, the connector fails with the list.
 - The client's watchdog reads the server state every `watchdog_s` (default 1 s), so a server
-  that died without closing the socket is noticed within about two seconds. Then the
+  that hangs without closing the socket is noticed within about three seconds. Then the
   connector reports `retrying`, reconnects with backoff and subscribes again from scratch.
 - Values a server had while the link was down cannot be read afterwards (OPC UA serves
   current values): the time is recorded as a `gap` event per machine, from the last moment
