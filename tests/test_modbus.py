@@ -455,3 +455,35 @@ def test_the_worked_configs_in_docs_build_connectors():
     }
     assert len(modbus.reads) == 3  # holding 0..5 in one request, input, coil
     assert len(built["opcua"].points) == 4
+
+
+def test_gap_tracker_records_link_losses_and_time_the_collector_was_not_running(tmp_path):
+    from datetime import timedelta
+
+    from factory_commons.collect.gaps import GapTracker
+
+    t0 = datetime.now(UTC) - timedelta(minutes=10)
+    buf = Buffer(tmp_path / "b.sqlite")
+    gaps = GapTracker(buf, "plc")
+    gaps.seen(M, t0)
+    gaps.seen(M2, t0)
+    gaps.alive(t0 + timedelta(seconds=30))  # the link worked until then: both machines known
+    gaps.lost("ConnectionError: reset")
+    assert set(gaps.open_gaps) == {M, M2}
+    gaps.seen(M, t0 + timedelta(minutes=2))
+    events = buf.events()
+    assert len(events) == 1 and events[0]["machine"] == M and events[0]["event"] == "gap"
+    assert events[0]["end_ts"] - events[0]["start_ts"] == 90_000_000  # 30 s known, 120 s first value (µs)
+    assert "reset" in events[0]["detail"]
+    gaps.persist()
+    buf.close()
+
+    buf = Buffer(tmp_path / "b.sqlite")  # the collector restarts
+    again = GapTracker(buf, "plc")
+    assert set(again.open_gaps) == {M, M2}
+    assert again.open_gaps[M2] == t0 + timedelta(seconds=30)  # still open from the link loss
+    assert again.open_gaps[M] > t0 + timedelta(minutes=2)  # known until its gap closed (arrival time)
+    again.seen(M, t0 + timedelta(minutes=1))  # an old value re-sent after reconnecting: ends now
+    gap = buf.events(1)[0]
+    assert "not running" in gap["detail"] and gap["end_ts"] > gap["start_ts"]
+    assert datetime.now(UTC) - datetime.fromtimestamp(gap["end_ts"] / 1e6, UTC) < timedelta(seconds=30)
