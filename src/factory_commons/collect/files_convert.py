@@ -96,8 +96,14 @@ class Converter:
         return i
 
     def _cells(self, rows: list[list], name: str) -> list:
-        j = self.index[name]
-        return [r[j] if j < len(r) else None for r in rows]
+        """The cells of one column in this chunk (None where a short row has none)."""
+        return list(self._columns[self.index[name]])
+
+    def _transpose(self, rows: list[list]) -> None:
+        width = len(self.header)
+        if any(len(r) != width for r in rows):
+            rows = [r if len(r) == width else (list(r) + [None] * width)[:width] for r in rows]
+        self._columns = list(zip(*rows, strict=True)) if rows else [()] * width
 
     def _times(self, rows: list[list], name: str, rej: _Rejects, required: bool) -> Times:
         t = times(self._cells(rows, name), self.m.time_format, self.zone)
@@ -199,11 +205,14 @@ class Converter:
         for i, why in chunk.problems.items():
             rej.one(i, "", why)
         width = len(self.header)
-        for i, cells in enumerate(rows):
+        lens = np.fromiter(map(len, rows), np.int64, n)
+        for i in np.flatnonzero(lens != width).tolist():
+            cells = rows[i]
             if len(cells) < width and (self.strict_width or not cells):
                 rej.one(i, "", f"열 개수 / expected {width} columns, found {len(cells)}")
             elif len(cells) > width and any(not blank(c) for c in cells[width:]):
                 rej.one(i, "", f"열 개수 / expected {width} columns, found {len(cells)}")
+        self._transpose(rows)
         for i in np.flatnonzero(rej.bad).tolist():
             if chunk.end_lines[i] > chunk.lines[i] and rej.why[i][1].startswith("열 개수"):
                 col, why = rej.why[i]

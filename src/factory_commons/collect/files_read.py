@@ -177,62 +177,109 @@ def _open_excel(path: Path, mapping: FileMapping) -> Source:
 
 def read_chunks(src: Source, after_line: int, chunk_rows: int) -> Iterator[Chunk]:
     """Data rows below the header in chunks, skipping rows whose first line is <= after_line."""
-    rows = _excel_rows(src) if src.kind == "excel" else _csv_rows(src)
+    if src.kind == "csv":
+        yield from _csv_chunks(src, after_line, chunk_rows)
+        return
     chunk = Chunk([], [], [], 0)
-    for line, end, cells, position, problem in rows:
+    for line, cells in _excel_rows(src):
         if line <= after_line:
             continue
-        if problem:
-            chunk.problems[len(chunk.rows)] = problem
         chunk.lines.append(line)
-        chunk.end_lines.append(end)
+        chunk.end_lines.append(line)
         chunk.rows.append(cells)
         if len(chunk.rows) >= chunk_rows:
-            chunk.position = position
-            yield _mark_undecodable(src, chunk)
+            chunk.position = line
+            yield chunk
             chunk = Chunk([], [], [], 0)
     chunk.position = src.total or 0
     if chunk.rows:
-        yield _mark_undecodable(src, chunk)
+        yield chunk
 
 
-def _mark_undecodable(src: Source, chunk: Chunk) -> Chunk:
-    """Rows holding bytes that are not valid in the encoding (kept as surrogate escapes)."""
-    if src.kind == "csv" and _SURROGATE.search("\x1f".join("\x1f".join(r) for r in chunk.rows)):
-        for i, cells in enumerate(chunk.rows):
+_UNDECODABLE = [0]  # bytes not valid in the encoding seen so far (by every reader)
+
+
+def _note_undecodable(e: UnicodeError):
+    _UNDECODABLE[0] += 1
+    return codecs.lookup_error("surrogateescape")(e)
+
+
+codecs.register_error("fc_note_undecodable", _note_undecodable)
+
+
+def _csv_chunks(src: Source, after_line: int, chunk_rows: int) -> Iterator[Chunk]:
+    """The CSV reader loop: line numbers from the reader, blank lines skipped, rows with
+    undecodable bytes (kept as surrogate escapes) or CSV errors marked as problems.
+
+    The loop only collects cells and end lines; where each row starts, which rows are blank
+    and which were committed before (resume) are worked out per chunk.
+    """
+    assert src.encoding is not None
+    raw = src.path.open("rb")
+    text = io.TextIOWrapper(raw, encoding=src.encoding, errors="fc_note_undecodable", newline="")
+    skip_to = max(after_line, src.header_row)
+    previous = 0  # last line of the record before this chunk
+    seen = _UNDECODABLE[0]
+    try:
+        reader = csv.reader(text, delimiter=src.delimiter)
+        for _ in reader:  # the header and the lines above it
+            if reader.line_num >= src.header_row:
+                break
+        previous = reader.line_num
+        done = False
+        while not done:
+            rows: list[list] = []
+            ends: list[int] = []
+            errors: dict[int, str] = {}
+            add_row, add_end = rows.append, ends.append
+            while True:
+                try:
+                    for cells in reader:
+                        add_row(cells)
+                        add_end(reader.line_num)
+                        if len(rows) >= chunk_rows:
+                            break
+                    else:
+                        done = True
+                    break
+                except csv.Error as e:  # rare (a field over the size limit): keep the place
+                    errors[len(rows)] = f"CSV 형식 오류 / unreadable CSV row: {e}"
+                    add_row([])
+                    add_end(reader.line_num)
+            # the decoder reads ahead: once a bad byte was met, every later chunk is searched
+            chunk = _csv_chunk(src, rows, ends, previous, skip_to, errors, _UNDECODABLE[0] != seen)
+            previous = ends[-1] if ends else previous
+            chunk.position = raw.tell() if not done else (src.total or 0)
+            if chunk.rows:
+                yield chunk
+    finally:
+        text.close()
+
+
+def _csv_chunk(
+    src: Source, rows: list, ends: list, previous: int, skip_to: int, errors: dict, undecodable: bool
+) -> Chunk:
+    starts = [previous + 1, *(e + 1 for e in ends[:-1])]
+    keep = [
+        i
+        for i, r in enumerate(rows)
+        if starts[i] > skip_to and (i in errors or (r and (r[0].strip() or any(c.strip() for c in r))))
+    ]
+    if len(keep) != len(rows):
+        rows = [rows[i] for i in keep]
+        chunk = Chunk([starts[i] for i in keep], rows, [ends[i] for i in keep], 0)
+        errors = {j: errors[i] for j, i in enumerate(keep) if i in errors}
+    else:
+        chunk = Chunk(starts, rows, ends, 0)
+    chunk.problems.update(errors)
+    if undecodable:
+        for i, cells in enumerate(rows):
             if i not in chunk.problems and any(_SURROGATE.search(c) for c in cells):
                 chunk.problems[i] = f"인코딩 오류 / bytes not valid in {src.encoding}"
     return chunk
 
 
-def _csv_rows(src: Source) -> Iterator[tuple[int, int, list, int, str | None]]:
-    assert src.encoding is not None
-    raw = src.path.open("rb")
-    text = io.TextIOWrapper(raw, encoding=src.encoding, errors="surrogateescape", newline="")
-    try:
-        reader = csv.reader(text, delimiter=src.delimiter)
-        previous = 0
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:
-                line = previous + 1
-                previous = reader.line_num
-                if line > src.header_row:
-                    yield line, previous, [], raw.tell(), f"CSV 형식 오류 / unreadable CSV row: {e}"
-                continue
-            line = previous + 1
-            previous = reader.line_num
-            if line <= src.header_row or not any(c.strip() for c in cells):
-                continue
-            yield line, previous, cells, raw.tell(), None
-    finally:
-        text.close()
-
-
-def _excel_rows(src: Source) -> Iterator[tuple[int, int, list, int, str | None]]:
+def _excel_rows(src: Source) -> Iterator[tuple[int, list]]:
     import openpyxl
 
     wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
@@ -245,7 +292,7 @@ def _excel_rows(src: Source) -> Iterator[tuple[int, int, list, int, str | None]]
                 values.pop()
             if not any(v is not None and (not isinstance(v, str) or v.strip()) for v in values):
                 continue
-            yield i, i, values, i, None
+            yield i, values
     finally:
         wb.close()
 

@@ -167,6 +167,10 @@ def times(values: list, fmt: str, zone: ZoneInfo) -> Times:
     empty = np.zeros(n, bool)
     bad = np.zeros(n, bool)
     gap = np.zeros(n, bool)
+    if fmt not in ("excel", "unix_s", "unix_ms"):
+        fast = _string_times(values, fmt, zone)
+        if fast is not None:
+            return fast
     str_idx: list[int] = []
     strs: list[str] = []
     num_idx: list[int] = []
@@ -219,6 +223,32 @@ def times(values: list, fmt: str, zone: ZoneInfo) -> Times:
             gap[idx[local][skipped]] = True
         ts[idx] = got
         bad[idx[nbad | np.isnat(got)]] = True
+    return Times(ts, empty, bad, gap)
+
+
+def _string_times(values: list, fmt: str, zone: ZoneInfo) -> Times | None:
+    """A column of text cells (a CSV) read in bulk; None when it holds other values."""
+    try:
+        arr = pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None
+    arr = pc.utf8_trim_whitespace(arr)
+    empty = pc.fill_null(pc.equal(pc.utf8_length(arr), 0), True).to_numpy(zero_copy_only=False)
+    if fmt == "auto":  # numbers written as text (Excel serials, Unix times) take the slow path
+        numeric = pc.match_substring_regex(arr, r"^[+-]?\d+(\.\d*)?$")
+        plain_date = pc.is_in(pc.utf8_length(arr), pa.array([8, 12, 14], pa.int32()))
+        if pc.any(pc.and_(numeric, pc.invert(plain_date))).as_py():
+            return None
+    keep = np.flatnonzero(~empty)
+    ts = np.full(len(values), NAT)
+    bad = np.zeros(len(values), bool)
+    gap = np.zeros(len(values), bool)
+    if len(keep):
+        strs = arr.take(pa.array(keep)) if len(keep) < len(values) else arr
+        utc, skipped = _parse_strings(pd.Series(strs.to_pylist(), dtype=object), fmt, zone)
+        ts[keep] = utc.to_numpy(dtype="datetime64[us]", na_value=NAT)
+        gap[keep[skipped]] = True
+        bad[keep[utc.isna().to_numpy()]] = True
     return Times(ts, empty, bad, gap)
 
 
