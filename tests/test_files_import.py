@@ -695,3 +695,20 @@ def test_fuzz_broken_rows_are_rejected_whole_and_good_rows_imported(tmp_path_fac
         assert all(r["거부 사유 / rejected because"] for r in rej)
     else:
         assert not rejects_path(path).exists()
+
+
+# -- the docs show the tested examples ---------------------------------------------------------------
+def test_docs_files_section_shows_the_example_mappings_verbatim():
+    import re
+
+    doc = (ROOT / "docs" / "connect.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Files: CSV and Excel") :]
+    section = section[: section.find("\n## ", 10)] if "\n## " in section[10:] else section
+    blocks = re.findall(r"```toml\n(.*?)```", section, re.S)
+    examples = {p.name: p.read_text(encoding="utf-8") for p in (EXAMPLES / "mappings").glob("*.toml")}
+    assert sorted(blocks) == sorted(examples.values())
+    for name in examples:  # each example is imported by a test above
+        assert f"examples/mappings/{name}" in section
+    for data in (EXAMPLES / "data").iterdir():
+        assert f"examples/data/{data.name}" in section
+        assert data.name in Path(__file__).read_text(encoding="utf-8")
