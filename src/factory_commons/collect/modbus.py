@@ -18,6 +18,7 @@ The decoding functions (`decode_registers`, `encode_value`) are pure and tested 
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 import threading
@@ -255,6 +256,7 @@ class ModbusConnector(Connector):
         if not interval_s > 0:
             raise MappingError(f"modbus {name}: interval_s must be > 0")
         super().__init__(name, buffer, {p.key: p.mapping for p in points})
+        _quiet_library_logs("pymodbus")
         self.host, self.port, self.unit = host, port, unit
         self.interval_s, self.timeout_s = interval_s, timeout_s
         self.modbus_points = list(points)
@@ -444,3 +446,11 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     return a == b
+
+
+def _quiet_library_logs(name: str) -> None:
+    """pymodbus logs every link failure with a traceback; the connector reports them in its health
+    instead, so unless the application configured that logger, only critical messages get through."""
+    logger = logging.getLogger(name)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.CRITICAL)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import threading
 import time
@@ -95,6 +96,7 @@ class OpcUaConnector(Connector):
             elif not spec.strip("/ "):
                 raise MappingError(f"opcua {name}: an empty node id or browse path")
         super().__init__(name, buffer, points)
+        _quiet_library_logs("asyncua")
         self.endpoint = endpoint
         self.interval_ms = interval_ms
         self.username, self.password = username, password
@@ -290,3 +292,11 @@ class OpcUaConnector(Connector):
             self.count_error(reason)
             self.buffer.reject(self.name, mapping.kind, {"key": key, "raw": repr(val)}, reason)
             return None
+
+
+def _quiet_library_logs(name: str) -> None:
+    """asyncua logs every link failure with a traceback; the connector reports them in its health
+    instead, so unless the application configured that logger, only critical messages get through."""
+    logger = logging.getLogger(name)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.CRITICAL)
