@@ -135,6 +135,22 @@ class MqttConnector(Connector):
         self._route_cache: dict[str, str | None] = {}
         self.messages = 0  # messages handled (stored or rejected) by this process
 
+    @classmethod
+    def from_source(cls, source: Any, buffer: Buffer) -> MqttConnector:
+        """Build from a validated `[[mqtt]]` table of the plant configuration."""
+        return cls(
+            source.name,
+            buffer,
+            host=source.host,
+            port=source.port,
+            topics=list(source.topics),
+            points=dict(source.points),
+            client_id=source.client_id,
+            username=source.username,
+            password=source.password,
+            qos=source.qos,
+        )
+
     # -- what to subscribe, how to read a message (overridden by Sparkplug) ---------------------
     def subscriptions(self) -> list[str]:
         return list(dict.fromkeys([*self.points, *self.topics]))
@@ -343,3 +359,12 @@ class MqttConnector(Connector):
                     rc = client.ack(m.mid, m.qos)
                     if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
                         self.count_error(f"acknowledging message {m.mid}: {rc}")
+
+
+def __getattr__(name: str) -> Any:
+    """`from .mqtt import SparkplugConnector` works too (it lives in collect/sparkplug/connector.py)."""
+    if name == "SparkplugConnector":
+        from .sparkplug.connector import SparkplugConnector
+
+        return SparkplugConnector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,8 @@ and handles the edge nodes of one group:
 - Sequence numbers 0..255 per edge node: a gap (or data from a node never born) is recorded
   as a `gap` event and answered with a rebirth request, NCMD `Node Control/Rebirth` = true.
 
-`metrics` maps "<edge node>" or "<edge node>/<device>" to {metric name: PointMapping}.
+`points` maps "<edge node>/<device>/<metric name>" (device metrics) or "<edge node>/<metric name>"
+(node metrics) to a PointMapping; metric names may contain '/', edge node and device ids cannot.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 NAMESPACE = "spBv1.0"
 REBIRTH_METRIC = "Node Control/Rebirth"
-_SEP = "::"
 
 
 @dataclass
@@ -62,7 +62,7 @@ class SparkplugConnector(MqttConnector):
         name: str,
         buffer: Buffer,
         group: str,
-        metrics: dict[str, dict[str, PointMapping]] | None = None,
+        points: dict[str, PointMapping] | None = None,
         host: str = "127.0.0.1",
         port: int = 1883,
         rebirth_interval_s: float = 2.0,
@@ -70,8 +70,6 @@ class SparkplugConnector(MqttConnector):
     ) -> None:
         if not group or set(group) & set("/+#"):
             raise ValueError(f"Sparkplug group id {group!r} must be non-empty without '/', '+' or '#'")
-        self.metrics = metrics or {}
-        points = {f"{src}{_SEP}{metric}": m for src, ms in self.metrics.items() for metric, m in ms.items()}
         super().__init__(name, buffer, host=host, port=port, topics=[], points=points, **mqtt_options)
         self.group = group
         self.rebirth_interval_s = rebirth_interval_s
@@ -81,18 +79,29 @@ class SparkplugConnector(MqttConnector):
         self.gaps = 0
         self._plock = threading.Lock()
 
+    @classmethod
+    def from_source(cls, source: Any, buffer: Buffer) -> SparkplugConnector:
+        """Build from a validated `[[sparkplug]]` table of the plant configuration."""
+        return cls(
+            source.name,
+            buffer,
+            group=source.group,
+            points=dict(source.points),
+            host=source.host,
+            port=source.port,
+            client_id=source.client_id,
+            username=source.username,
+            password=source.password,
+        )
+
     # -- configuration helpers -------------------------------------------------------------------
     def subscriptions(self) -> list[str]:
         return [f"{NAMESPACE}/{self.group}/#"]
 
     def machines_of(self, node: str, device: str | None) -> list[str]:
         """Machines fed by a node (all its devices too) or by one device."""
-        out: set[str] = set()
-        for src, ms in self.metrics.items():
-            n, _, d = src.partition("/")
-            if n == node and (device is None or d == device):
-                out.update(m.machine for m in ms.values())
-        return sorted(out)
+        prefix = f"{node}/" if device is None else f"{node}/{device}/"
+        return sorted({m.machine for key, m in self.points.items() if key.startswith(prefix)})
 
     def _state_key(self, node: str) -> str:
         return f"sparkplug:{self.name}:{self.group}/{node}"
@@ -258,7 +267,7 @@ class SparkplugConnector(MqttConnector):
                 self._reject(topic, payload, f"{src}: alias {m.alias} is not in the birth message")
                 self.request_rebirth(node, f"unknown alias {m.alias}")
                 continue
-            key = f"{src}{_SEP}{name}"
+            key = f"{src}/{name}"
             if key not in self.converters or m.is_null or m.is_transient:
                 continue
             ms = m.timestamp or p.timestamp
