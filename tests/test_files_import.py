@@ -712,3 +712,32 @@ def test_docs_files_section_shows_the_example_mappings_verbatim():
     for data in (EXAMPLES / "data").iterdir():
         assert f"examples/data/{data.name}" in section
         assert data.name in Path(__file__).read_text(encoding="utf-8")
+
+
+def test_long_signal_log_and_store_side_rejections_name_the_column(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "시각,설비,신호,값,단위\n"
+        "2026-11-23 08:00:00,프레스1,온도,41.5,°C\n"
+        "2026-11-23 08:00:00,프레스1,진동,1.2,mm/s\n"
+        "2026-11-23 08:00:01,프레스1,,3,\n"  # line 4: no signal name
+        "2026-11-23 08:00:02,프레스1,bad/name,3,\n",  # line 5: the store refuses the name
+        encoding="utf-8",
+    )
+    m = {
+        "shape": "events",
+        "time": "시각",
+        "machine_column": "설비",
+        "machines": {"프레스1": PRESS},
+        "columns": {
+            "신호": {"kind": "signal", "field": "name"},
+            "값": {"kind": "signal"},
+            "단위": {"kind": "signal", "field": "unit"},
+        },
+    }
+    store = DuckDBStore()
+    s = import_file(path, parse_mapping(m), store)
+    assert {r.line: r.column for r in s.first_rejections} == {4: "신호", 5: "신호"}
+    assert "'/'" in s.first_rejections[1].why
+    got = [(r["name"], r["value"], r["unit"]) for r in rows_of(store, "signal")]
+    assert sorted(got) == [("온도", 41.5, "°C"), ("진동", 1.2, "mm/s")]
