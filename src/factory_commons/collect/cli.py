@@ -84,7 +84,8 @@ def collect(
     try:
         collector = Collector(plant)
     except (MappingError, ValueError, ImportError) as e:
-        err.print(f"[red]설정 오류 / configuration error:[/] {e}")
+        where = "" if str(e).startswith(plant.path) else f"{plant.path}: "
+        err.print(f"[red]설정 오류 / configuration error:[/] {where}{e}")
         raise typer.Exit(2) from None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
