@@ -290,3 +290,6 @@ def _register_feature_commands() -> None:
 
 
 _register_feature_commands()
+
+if __name__ == "__main__":
+    app()
