@@ -44,7 +44,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from ..model.hierarchy import parse_machine_path
 from ..model.records import RECORD_TYPES, RecordError, parse_record
 from .connector import Connector, HealthState
-from .mapping import PointMapping
+from .mapping import PointMapping, ValueRejected
 
 if TYPE_CHECKING:
     from .buffer import Buffer
@@ -192,7 +192,10 @@ class MqttConnector(Connector):
             raise MessageRejected(
                 f"a mapped topic needs a number, text or true/false, got {json.dumps(data)[:80]}"
             )
-        row = self.convert(key, data, ts)  # a rejected value is recorded by convert
+        try:
+            row = self.converters[key].convert(data, ts)
+        except ValueRejected as e:
+            raise MessageRejected(f"{key}: {e}") from None
         return [row] if row is not None else []
 
     def _records(self, topic: str, payload: bytes, received: datetime) -> Rows:
@@ -212,6 +215,8 @@ class MqttConnector(Connector):
             raise MessageRejected(f"topic level 6 {kind!r} is not a record kind ({known})")
         data = load_json(payload)
         items = data if isinstance(data, list) else [data]
+        if not items:
+            raise MessageRejected("an empty list holds no record")
         rows: Rows = []
         for i, item in enumerate(items):
             where = f"record {i}: " if isinstance(data, list) else ""
