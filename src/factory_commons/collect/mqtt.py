@@ -133,6 +133,7 @@ class MqttConnector(Connector):
         self.connect_timeout_s = connect_timeout_s
         self.client: mqtt.Client | None = None
         self._route_cache: dict[str, str | None] = {}
+        self._topic_cache: dict[str, tuple[str, str, str | None]] = {}
         self.messages = 0  # messages handled (stored or rejected) by this process
 
     @classmethod
@@ -199,6 +200,18 @@ class MqttConnector(Connector):
         return [row] if row is not None else []
 
     def _records(self, topic: str, payload: bytes, received: datetime) -> Rows:
+        machine, kind, name = self._topic_parts(topic)
+        data = load_json(payload)
+        items = data if isinstance(data, list) else [data]
+        if not items:
+            raise MessageRejected("an empty list holds no record")
+        return self._build(items, data, machine, kind, name, received)
+
+    def _topic_parts(self, topic: str) -> tuple[str, str, str | None]:
+        """(machine path, record kind, name) of a UNS topic, checked once per topic."""
+        cached = self._topic_cache.get(topic)
+        if cached is not None:
+            return cached
         parts = topic.split("/")
         if len(parts) not in (6, 7):
             raise MessageRejected(
@@ -213,10 +226,13 @@ class MqttConnector(Connector):
         if kind not in RECORD_TYPES or kind == "order":
             known = ", ".join(k for k in RECORD_TYPES if k != "order")
             raise MessageRejected(f"topic level 6 {kind!r} is not a record kind ({known})")
-        data = load_json(payload)
-        items = data if isinstance(data, list) else [data]
-        if not items:
-            raise MessageRejected("an empty list holds no record")
+        if len(self._topic_cache) < 100_000:
+            self._topic_cache[topic] = (machine, kind, name)
+        return machine, kind, name
+
+    def _build(
+        self, items: list, data: Any, machine: str, kind: str, name: str | None, received: datetime
+    ) -> Rows:
         rows: Rows = []
         for i, item in enumerate(items):
             where = f"record {i}: " if isinstance(data, list) else ""
