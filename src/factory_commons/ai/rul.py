@@ -30,11 +30,11 @@ from typing import Any, Self
 import numpy as np
 
 from .base import RulModel, register
-from .rul_features import ConditionNormaliser, FeatureConfig, build_features, check_rows
+from .rul_features import ConditionNormaliser, FeatureConfig, build_features, check_rows, normalise
 
 DEFAULT_LGB: dict[str, Any] = {
     "objective": "regression",
-    "learning_rate": 0.02,
+    "learning_rate": 0.05,
     "num_leaves": 31,
     "min_data_in_leaf": 40,
     "feature_fraction": 0.6,
@@ -60,6 +60,14 @@ def phm08_score(pred: np.ndarray, true: np.ndarray) -> float:
     return float(np.sum(np.where(d < 0, np.exp(-d / 13.0) - 1.0, np.exp(d / 10.0) - 1.0)))
 
 
+def _ridge(z: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Intercept and weights of a ridge regression of y on z (the linear health index)."""
+    a = np.column_stack([np.ones(len(z)), z])
+    reg = alpha * np.eye(a.shape[1])
+    reg[0, 0] = 0.0
+    return np.linalg.solve(a.T @ a + reg, a.T @ y)
+
+
 def unit_folds(units: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     """Fold number per row: whole units are assigned to folds by a seeded shuffle."""
     uniq = np.unique(units)
@@ -82,8 +90,9 @@ class GbmRul(RulModel):
         n_folds: int = 5,
         seed: int = 0,
         max_rounds: int = 4000,
-        early_stopping: int = 200,
+        early_stopping: int = 100,
         n_bins: int = 5,
+        health_index: bool = True,
         lgb_params: dict[str, Any] | None = None,
         features: FeatureConfig | None = None,
     ):
@@ -97,12 +106,14 @@ class GbmRul(RulModel):
         self.max_rounds = int(max_rounds)
         self.early_stopping = int(early_stopping)
         self.n_bins = int(n_bins)
+        self.health_index = bool(health_index)
         self.lgb_params = {**DEFAULT_LGB, **(lgb_params or {})}
         self.features = features or FeatureConfig(n_ops=n_ops)
         if features is not None and features.n_ops != n_ops and n_ops:
             raise ValueError(f"n_ops={n_ops} disagrees with features.n_ops={features.n_ops}")
         self.norm: ConditionNormaliser | None = None
         self.boosters: list[Any] = []
+        self.hi_weights: list[np.ndarray] = []
         self.bin_edges = np.zeros(0)
         self.residuals: list[np.ndarray] = []
         self.info: dict[str, Any] = {}
@@ -126,21 +137,25 @@ class GbmRul(RulModel):
         t0 = _time.perf_counter()
         self.norm = ConditionNormaliser().fit(X[:, 2 : 2 + k], X[:, 2 + k :], seed=self.seed)
         F = build_features(X, self.norm, self.features)
+        _, z = normalise(X, self.norm, self.features)
         target = np.minimum(y, self.r_early)
         folds = unit_folds(X[:, 0], self.n_folds, self.seed)
         oof = np.zeros(len(X))
-        self.boosters, rounds = [], []
+        self.boosters, self.hi_weights, rounds = [], [], []
         for f in range(self.n_folds):
             tr, va = folds != f, folds == f
+            if self.health_index:
+                self.hi_weights.append(_ridge(z[tr], target[tr]))
+            Ff = self._with_hi(X, F, z, f)
             params = {**self.lgb_params, "seed": self.seed + 101 * f}
             booster = lgb.train(
                 params,
-                lgb.Dataset(F[tr], target[tr]),
+                lgb.Dataset(Ff[tr], target[tr]),
                 num_boost_round=self.max_rounds,
-                valid_sets=[lgb.Dataset(F[va], target[va])],
+                valid_sets=[lgb.Dataset(Ff[va], target[va])],
                 callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
             )
-            oof[va] = np.clip(booster.predict(F[va], num_iteration=booster.best_iteration), 0, self.r_early)
+            oof[va] = np.clip(booster.predict(Ff[va], num_iteration=booster.best_iteration), 0, self.r_early)
             rounds.append(int(booster.best_iteration))
             self.boosters.append(booster)
         self._calibrate(oof, target)
@@ -149,13 +164,22 @@ class GbmRul(RulModel):
             "units": int(len(np.unique(X[:, 0]))),
             "conditions": int(self.norm.n_conditions),
             "signals_kept": int(self.norm.keep.sum()),
-            "features": int(F.shape[1]),
+            "features": int(Ff.shape[1]),
             "rounds": rounds,
             "oof_rmse_clipped": rmse(oof, target),
             "train_seconds": round(_time.perf_counter() - t0, 2),
         }
-        self._oof = oof
+        self.oof_ = oof  # out-of-fold predictions of the training rows (not saved)
         return self
+
+    def _with_hi(self, X: np.ndarray, F: np.ndarray, z: np.ndarray, fold: int) -> np.ndarray:
+        """Append the windowed features of fold `fold`'s health index (a ridge fit of the signals)."""
+        if not self.health_index:
+            return F
+        hi = z @ self.hi_weights[fold][1:] + self.hi_weights[fold][0]
+        cfg = self.features
+        n = len(cfg.ewm_spans) + len(cfg.mean_windows) + len(cfg.std_windows) + len(cfg.slope_windows) + 1
+        return np.hstack([F, build_features(X, self.norm, cfg, z=hi[:, None])[:, 1 : 1 + n]])
 
     def _calibrate(self, pred: np.ndarray, target: np.ndarray) -> None:
         qs = np.linspace(0, 1, self.n_bins + 1)[1:-1]
@@ -180,7 +204,14 @@ class GbmRul(RulModel):
         self._check_fitted()
         X = check_rows(X, self.features.n_ops)
         F = build_features(X, self.norm, self.features)
-        p = np.mean([b.predict(F, num_iteration=b.best_iteration) for b in self.boosters], axis=0)
+        _, z = normalise(X, self.norm, self.features)
+        p = np.mean(
+            [
+                b.predict(self._with_hi(X, F, z, f), num_iteration=b.best_iteration)
+                for f, b in enumerate(self.boosters)
+            ],
+            axis=0,
+        )
         return np.clip(p, 0.0, self.r_early)
 
     def predict_interval(self, X: np.ndarray, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
@@ -217,6 +248,7 @@ class GbmRul(RulModel):
             "max_rounds": self.max_rounds,
             "early_stopping": self.early_stopping,
             "n_bins": self.n_bins,
+            "health_index": self.health_index,
             "lgb_params": self.lgb_params,
             "features": self.features.to_json(),
             "boosters": [b.model_to_string() for b in self.boosters],
@@ -224,6 +256,8 @@ class GbmRul(RulModel):
         }
         arrays = {f"norm_{k}": v for k, v in self.norm.get_state().items()}
         arrays["bin_edges"] = self.bin_edges
+        for i, w in enumerate(self.hi_weights):
+            arrays[f"hi_weights_{i}"] = w
         for i, r in enumerate(self.residuals):
             arrays[f"residuals_{i}"] = r
         return params, arrays
@@ -239,6 +273,7 @@ class GbmRul(RulModel):
                 max_rounds=params["max_rounds"],
                 early_stopping=params["early_stopping"],
                 n_bins=params["n_bins"],
+                health_index=params["health_index"],
                 lgb_params=params["lgb_params"],
                 features=FeatureConfig.from_json(params["features"]),
             )
@@ -246,6 +281,8 @@ class GbmRul(RulModel):
                 {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}
             )
             self.boosters = [lgb.Booster(model_str=s) for s in params["boosters"]]
+            if self.health_index:
+                self.hi_weights = [np.asarray(arrays[f"hi_weights_{i}"]) for i in range(len(self.boosters))]
             self.bin_edges = np.asarray(arrays["bin_edges"], dtype=np.float64)
             n = len(self.bin_edges) + 1
             self.residuals = [np.asarray(arrays[f"residuals_{i}"], dtype=np.float64) for i in range(n)]

@@ -238,9 +238,20 @@ def feature_names(signals: list[str], n_cond: int, cfg: FeatureConfig) -> list[s
     return names
 
 
-def build_features(X: np.ndarray, norm: ConditionNormaliser, cfg: FeatureConfig) -> np.ndarray:
-    """Feature matrix for rows X (unit, time, settings, signals), one row per input row."""
+def normalise(X: np.ndarray, norm: ConditionNormaliser, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Condition per row and the kept signals standardised within their condition."""
     k = cfg.n_ops
-    cond, z = norm.transform(X[:, 2 : 2 + k], X[:, 2 + k :])
+    return norm.transform(X[:, 2 : 2 + k], X[:, 2 + k :])
+
+
+def build_features(
+    X: np.ndarray, norm: ConditionNormaliser, cfg: FeatureConfig, z: np.ndarray | None = None
+) -> np.ndarray:
+    """Feature matrix for rows X (unit, time, settings, signals), one row per input row.
+
+    `z` replaces the normalised signals (e.g. a health index made from them).
+    """
+    cond, zn = normalise(X, norm, cfg)
+    z = zn if z is None else z
     out = [unit_features(z[a:b], X[a:b, 1], cond[a:b], norm.n_conditions, cfg) for a, b in _segments(X[:, 0])]
     return np.vstack(out)
