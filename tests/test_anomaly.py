@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from factory_commons.ai.anomaly import DETECTORS, causal_mean, make_detector
 from factory_commons.ai.anomaly_alerts import OnlineDetector, alerts_from_frame
 from factory_commons.ai.anomaly_store import (
+    breakdowns_in_store,
     detect_machine,
     false_alerts,
     lead_times,
@@ -205,7 +206,12 @@ def test_cli_train_and_detect(plant, tmp_path):
     assert "이상 감지 / anomalies" in r.output and "stored:" in r.output
     with DuckDBStore(path) as store:
         stored = store.read("anomaly", machines=[machine]).to_pylist()
+        trained_to = datetime.fromisoformat(load_models(models)[machine].meta["train_to"])
+        downs = breakdowns_in_store(store, [machine], trained_to)
     assert stored and all(json.loads(a["evidence"]) for a in stored)
+    assert downs, "the test plant should break down after the training days"
+    assert "warnings before breakdowns" in r.output
+    assert "breakdowns warned of: " in " ".join(r.output.split())
     r = runner.invoke(app, ["ai", "detect", "--store", str(path), "--model", str(tmp_path / "none")])
     assert r.exit_code == 2 and "model folder not found" in " ".join(r.output.split())
     r = runner.invoke(

@@ -171,3 +171,89 @@ def false_alerts(alerts: list[AnomalyAlert], breakdowns) -> list[AnomalyAlert]:
 
 def alerts_frame(alerts: list[AnomalyAlert]) -> pd.DataFrame:
     return pd.DataFrame([a.model_dump() for a in alerts])
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """An unplanned stop long enough to be a breakdown, read from the store's states."""
+
+    machine: str
+    start: datetime
+    end: datetime | None
+    reason_code: str | None
+
+
+def breakdowns_in_store(
+    store: Store,
+    machines: list[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    min_minutes: float = 15.0,
+) -> list[Breakdown]:
+    """`unplanned_down` episodes of at least `min_minutes` (short micro-stops are left out)."""
+    if not machines:
+        return []
+    marks = ", ".join("?" * len(machines))
+    rows = store.query(
+        f"""
+        SELECT machine, ts, next_ts, reason_code FROM (
+            SELECT machine, ts, state, reason_code, lead(ts) OVER (PARTITION BY machine ORDER BY ts) AS next_ts
+            FROM v_states WHERE machine IN ({marks})
+        ) s
+        WHERE state = 'unplanned_down'
+        ORDER BY machine, ts
+        """,
+        list(machines),
+    ).to_pylist()
+    out = []
+    for r in rows:
+        b_start = _aware(r["ts"])
+        b_end = _aware(r["next_ts"]) if r["next_ts"] is not None else None
+        if b_end is not None and (b_end - b_start).total_seconds() < min_minutes * 60:
+            continue
+        if (start is not None and b_start < _aware(start)) or (end is not None and b_start >= _aware(end)):
+            continue
+        out.append(Breakdown(r["machine"], b_start, b_end, r["reason_code"]))
+    return out
+
+
+@dataclass(frozen=True)
+class Warning:
+    """How long before a breakdown the first alert came (None: no alert in the look-back window)."""
+
+    machine: str
+    breakdown: datetime
+    reason_code: str | None
+    first_alert: datetime | None
+
+    @property
+    def lead(self) -> timedelta | None:
+        return None if self.first_alert is None else self.breakdown - self.first_alert
+
+
+def warnings_before(
+    alerts: list[AnomalyAlert], breakdowns: list[Breakdown], lookback: timedelta = timedelta(hours=48)
+) -> list[Warning]:
+    """For each breakdown, the first alert of its machine within `lookback` before it.
+
+    Alerts before the end of the machine's previous breakdown do not count: they belong to that
+    one. This needs no ground truth, so it works on a real shop's history as on the simulator's.
+    """
+    out = []
+    by_machine: dict[str, list[Breakdown]] = {}
+    for b in sorted(breakdowns, key=lambda b: b.start):
+        by_machine.setdefault(b.machine, []).append(b)
+    for machine, items in by_machine.items():
+        previous_end: datetime | None = None
+        for b in items:
+            window_start = b.start - lookback
+            if previous_end is not None:
+                window_start = max(window_start, previous_end)
+            hits = [
+                _aware(a.ts)
+                for a in alerts
+                if a.machine == machine and window_start <= _aware(a.ts) < b.start
+            ]
+            out.append(Warning(machine, b.start, b.reason_code, min(hits) if hits else None))
+            previous_end = b.end or b.start
+    return out

@@ -7,6 +7,7 @@ imported inside the commands so that `factory-commons --help` stays fast.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -78,7 +79,7 @@ def detect(
 
     from ..cli import _open, _parse_day, err
     from .anomaly_alerts import describe
-    from .anomaly_store import detect_machine, load_models
+    from .anomaly_store import breakdowns_in_store, detect_machine, load_models, warnings_before
     from .base import ModelFileError
 
     t0, t1 = _parse_day(start, "--from"), _parse_day(end, "--to")
@@ -96,6 +97,10 @@ def detect(
                 err.print(f"[red]{path}: {e}[/]")
                 raise typer.Exit(2) from None
         written = st.write(alerts).get("anomaly") if write and alerts else None
+        # breakdowns after the training period, and how long before each the first alert came
+        trained_to = [m.meta["train_to"] for m in models.values() if m.meta.get("train_to")]
+        since = t0 or (datetime.fromisoformat(min(trained_to)) if trained_to else None)
+        warnings = warnings_before(alerts, breakdowns_in_store(st, list(models), since, t1))
     table = Table(title=f"이상 감지 / anomalies: {len(alerts)}")
     for col in (
         "설비 / machine",
@@ -121,6 +126,28 @@ def detect(
         out.print(
             f"저장 / stored: {written.written} new anomaly records ({written.duplicates} already there)"
         )
+    if warnings:
+        lead = Table(title="고장 전 경보 / warnings before breakdowns (48 h look-back)")
+        for col in (
+            "설비 / machine",
+            "고장 / breakdown (UTC)",
+            "사유 / reason",
+            "첫 경보 / first alert",
+            "선행 / lead",
+        ):
+            lead.add_column(col)
+        for w in warnings:
+            hours = "" if w.lead is None else f"{w.lead.total_seconds() / 3600:.1f} h"
+            lead.add_row(
+                w.machine.rsplit("/", 1)[-1],
+                f"{w.breakdown:%Y-%m-%d %H:%M}",
+                w.reason_code or "",
+                f"{w.first_alert:%Y-%m-%d %H:%M}" if w.first_alert else "[red]없음 / none[/]",
+                hours,
+            )
+        flagged = sum(w.first_alert is not None for w in warnings)
+        out.print(lead)
+        out.print(f"경보 후 고장 / breakdowns warned of: {flagged} / {len(warnings)}")
 
 
 def register(app: typer.Typer) -> None:
