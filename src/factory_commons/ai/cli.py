@@ -150,6 +150,103 @@ def detect(
         out.print(f"경보 후 고장 / breakdowns warned of: {flagged} / {len(warnings)}")
 
 
+@ai_app.command("train-rul")
+def train_rul(
+    store: Annotated[str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")],
+    machine: MachinesOpt = None,
+    model: ModelOpt = Path("models/rul"),
+    reasons: Annotated[
+        str | None,
+        typer.Option(
+            help="wear-type breakdown reasons, comma-separated (default: the demo plant's) / 마모성 고장 사유"
+        ),
+    ] = None,
+    r_early: Annotated[float, typer.Option(help="R_early in hours: the longest RUL the model states")] = 48.0,
+) -> None:
+    """Train a remaining-useful-life model on the store's runs to failure. / 잔여 수명 모델 학습."""
+    from rich.console import Console
+
+    from ..cli import _open, err
+    from .base import save_model
+    from .rul_store import train_store
+
+    wear = [r.strip() for r in reasons.split(",") if r.strip()] if reasons else None
+    with _open(store) as st:
+        try:
+            fitted = train_store(st, machine, wear, r_early=r_early)
+        except ValueError as e:
+            err.print(f"[red]학습 실패 / training failed: {e}[/]")
+            raise typer.Exit(2) from None
+    save_model(fitted, model)
+    i = fitted.info
+    Console().print(
+        f"학습 완료 / trained gbm_rul: {i['store']['failures']} runs to failure, {i['units']} runs, {i['rows']} hours, "
+        f"validation RMSE {i['oof_rmse_clipped']:.1f} h (held-out runs, target clipped at {fitted.r_early:g} h), "
+        f"{i['train_seconds']:.0f} s -> {model}"
+    )
+
+
+@ai_app.command("rul")
+def rul(
+    store: Annotated[str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")],
+    machine: MachinesOpt = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="model folder from train-rul (default: train on the store now)"),
+    ] = None,
+    coverage: Annotated[float, typer.Option(help="share the band should hold / 구간 신뢰수준")] = 0.8,
+) -> None:
+    """Remaining useful life per machine in hours, with a band. / 설비별 잔여 수명(시간)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..cli import _open, err
+    from .base import ModelFileError, load_model
+    from .rul import GbmRul
+    from .rul_store import predict_store, train_store
+
+    if not 0 < coverage < 1:
+        err.print(f"[red]--coverage must be between 0 and 1, got {coverage}[/]")
+        raise typer.Exit(2)
+    with _open(store) as st:
+        try:
+            if model is not None:
+                fitted = load_model(model)
+                if not isinstance(fitted, GbmRul):
+                    raise ModelFileError(f"{model}: method {fitted.method!r} is not a RUL model")
+            else:
+                fitted = train_store(st)
+            estimates = predict_store(st, fitted, machine, coverage)
+        except (ValueError, ModelFileError) as e:
+            err.print(f"[red]잔여 수명 오류 / RUL failed: {e}[/]")
+            raise typer.Exit(2) from None
+    cap = fitted.r_early
+    table = Table(
+        title=f"잔여 수명 / remaining useful life (h, {coverage:.0%} band; at most {cap:g} h is stated)"
+    )
+    for col in (
+        "설비 / machine",
+        "기준 시각 / at (UTC)",
+        "가동 / run h",
+        "RUL h",
+        "구간 / band h",
+        "상태 / status",
+    ):
+        table.add_column(col)
+    for e in sorted(estimates, key=lambda e: e.rul_h):
+        status = "[yellow]마모 징후 / wearing[/]" if e.wearing else "이상 없음 / no sign of wear"
+        rul_text = f"{e.rul_h:.0f}" if e.wearing else f">= {e.rul_h:.0f}"
+        table.add_row(
+            e.machine.rsplit("/", 1)[-1],
+            f"{e.at:%Y-%m-%d %H:%M}",
+            f"{e.run_hours:.0f}",
+            rul_text,
+            f"{e.low_h:.0f}-{e.high_h:.0f}",
+            status,
+        )
+    Console(width=140).print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add the `ai` command group to `app` (once it has commands)."""
     if ai_app.registered_commands:
