@@ -1,0 +1,722 @@
+"""The shared-server store: PostgreSQL (15+) through psycopg 3, behind the same Store interface.
+
+Schema: created and upgraded by the versioned migrations in `store/migrations`, inside one
+PostgreSQL schema (default `public`; one per firm or per test if you like), recorded in its
+`schema_migrations` table.
+
+Writes: a validated batch is copied into a temporary table (binary COPY for all-numeric
+batches such as signals, CSV COPY otherwise) and moved with INSERT ... SELECT ... ON CONFLICT
+DO NOTHING onto the unique index of the table's key, all in one transaction: the first write
+of a key wins, writing rows again adds nothing, and a failed batch leaves nothing behind
+(machines and series it would have created included). Rows of a batch that may repeat a key
+are inserted in batch order, so the first row of a key wins, as in DuckDB. Machine and
+series ids are numbered 1, 2, ... as in DuckDB, under an advisory lock so that several
+processes writing to one database agree. Per-id watermarks are kept as in DuckDB.
+
+Reads: `query` takes DuckDB-style `?` placeholders and returns an Arrow table; `tables=`
+Arrow tables are copied into temporary tables of the same names for the one query. NUMERIC
+results (PostgreSQL's type for sums of integers and for `extract(epoch ...)`) come back as
+float64; timestamps stay naive UTC.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from psycopg import sql as psql
+from psycopg.types.numeric import FloatLoader
+
+from ..model.hierarchy import Machine, parse_machine_path
+from .base import RetentionPolicy, RetentionReport, Store, WriteResult
+from .migrations import migrations
+from .schema import ALL_TABLES, EVENT_TABLES, EventTable
+from .validate import as_dictionary, dictionary_indices
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_FETCH_ROWS = 100_000
+
+#: PostgreSQL type OIDs -> Arrow types of query results (others are inferred from the values).
+_ARROW_OF_OID: dict[int, pa.DataType] = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    26: pa.int64(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1700: pa.float64(),  # NUMERIC, loaded as float
+    18: pa.string(),
+    19: pa.string(),
+    25: pa.string(),
+    1042: pa.string(),
+    1043: pa.string(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+}
+
+
+def _sql_type(t: pa.DataType) -> str:
+    """The PostgreSQL column type for an Arrow type (temporary tables of `tables=` and batches)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t):
+        return "SMALLINT"
+    if pa.types.is_int32(t) or pa.types.is_uint16(t):
+        return "INTEGER"
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_floating(t):
+        return "DOUBLE PRECISION"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP" if t.tz is None else "TIMESTAMPTZ"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
+        return 'TEXT COLLATE "C"'
+    raise TypeError(f"no PostgreSQL column type for Arrow type {t}")
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """(libpq URL, schema) from a URL that may carry `?schema=NAME` (not a libpq parameter)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+def _placeholders(sql: str) -> str:
+    """DuckDB-style `?` placeholders outside quotes -> psycopg `%s`; every `%` doubled."""
+    out, quote = [], None
+    for ch in sql:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            out.append("%s")
+            continue
+        out.append("%%" if ch == "%" else ch)
+    return "".join(out)
+
+
+class PostgresStore(Store):
+    """A Store in one schema of a PostgreSQL database (see the module docstring)."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, schema: str | None = None, connect_timeout: float = 10):
+        url, url_schema = split_url(url)
+        self.schema = schema or url_schema or "public"
+        if not _SCHEMA_NAME.match(self.schema):
+            raise ValueError(
+                f"schema {self.schema!r}: use lower-case letters, digits and _ "
+                "(스키마 이름은 영문 소문자, 숫자, _ 만 씁니다)"
+            )
+        self.url = url
+        self._con = psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout))
+        self._con.adapters.register_loader("numeric", FloatLoader)
+        self._lock = threading.RLock()
+        ident = psql.Identifier(self.schema)
+        with self._lock:
+            self._con.execute("SET TIME ZONE 'UTC'")
+            self._con.execute(psql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+            self._con.execute(psql.SQL("SET search_path TO {}").format(ident))
+            self.applied = self._migrate()
+            self._reload_ids()
+
+    # -- migrations ------------------------------------------------------------------------
+    def _migrate(self) -> list[int]:
+        """Apply the migrations not yet recorded, in order, one transaction each; their versions."""
+        con, applied = self._con, []
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        for m in migrations():
+            with con.transaction(), con.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"fc.migrate.{self.schema}"])
+                cur.execute("SELECT 1 FROM schema_migrations WHERE version = %s", [m.version])
+                if cur.fetchone():
+                    continue
+                if m.sql is not None:
+                    cur.execute(m.sql)
+                else:
+                    m.apply(cur)
+                cur.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", [m.version, m.name]
+                )
+                applied.append(m.version)
+        return applied
+
+    def migrations_applied(self) -> list[tuple[int, str]]:
+        """(version, name) of every migration recorded in this schema."""
+        with self._lock:
+            return self._con.execute(
+                "SELECT version, name FROM schema_migrations ORDER BY version"
+            ).fetchall()
+
+    # -- machines and series ---------------------------------------------------------------
+    def _reload_ids(self) -> None:
+        """Re-read the id caches (after a rolled-back transaction may have left them ahead)."""
+        self._machine_ids: dict[str, int] = dict(
+            self._con.execute("SELECT path, machine_id FROM machines").fetchall()
+        )
+        self._series_ids: dict[tuple[int, str], int] = {
+            (m, n): s
+            for s, m, n in self._con.execute("SELECT series_id, machine_id, name FROM series").fetchall()
+        }
+
+    def _lock_ids(self) -> None:
+        """Serialise id numbering between processes until the transaction ends."""
+        self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"fc.ids.{self.schema}"])
+
+    def register_machines(self, machines: Iterable[Machine]) -> None:
+        ms = list(machines)
+        with self._lock:
+            try:
+                with self._con.transaction():
+                    self._register(ms)
+            except BaseException:
+                self._reload_ids()
+                raise
+
+    def _register(self, ms: list[Machine]) -> None:
+        con = self._con
+        for m in ms:
+            parse_machine_path(m.path)
+        if any(m.path not in self._machine_ids for m in ms):
+            self._lock_ids()
+            self._machine_ids.update(con.execute("SELECT path, machine_id FROM machines").fetchall())
+        new, updates = [], []
+        nxt = max(self._machine_ids.values(), default=0) + 1
+        for m in ms:
+            mid = self._machine_ids.get(m.path)
+            attrs = [m.display_name, m.kind, m.calendar, m.default_ideal_cycle_time_s]
+            if mid is None:
+                self._machine_ids[m.path] = nxt
+                new.append([nxt, m.path, *parse_machine_path(m.path), *attrs])
+                nxt += 1
+            elif any(a is not None for a in attrs):
+                updates.append([*attrs, mid])
+        with con.cursor() as cur:
+            if new:
+                cur.executemany(
+                    "INSERT INTO machines VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", new
+                )
+            if updates:
+                cur.executemany(
+                    "UPDATE machines SET display_name = coalesce(%s, display_name), "
+                    "kind = coalesce(%s, kind), calendar = coalesce(%s, calendar), "
+                    "default_ideal_cycle_time_s = coalesce(%s, default_ideal_cycle_time_s) "
+                    "WHERE machine_id = %s",
+                    updates,
+                )
+
+    def machines(self) -> list[Machine]:
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT path, display_name, kind, calendar, default_ideal_cycle_time_s "
+                "FROM machines ORDER BY path"
+            ).fetchall()
+        return [
+            Machine(path=p, display_name=d, kind=k, calendar=c, default_ideal_cycle_time_s=i)
+            for p, d, k, c, i in rows
+        ]
+
+    def _ids_for_paths(self, paths: list) -> np.ndarray:
+        new = [p for p in paths if p is not None and p not in self._machine_ids]
+        if new:
+            self._register([Machine(path=p) for p in new])
+        return np.array([self._machine_ids.get(p, 0) if p else 0 for p in paths], dtype=np.int32)
+
+    @staticmethod
+    def _encode(arr: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+        """Row indices (int32, -1 where null) into the distinct values of a string column."""
+        enc = as_dictionary(arr)
+        if enc is None:
+            import pyarrow.compute as pc
+
+            enc = pc.dictionary_encode(arr.cast(pa.string())).combine_chunks()
+        return dictionary_indices(enc), enc.dictionary.to_pylist()
+
+    def _machine_column(self, arr: pa.ChunkedArray) -> np.ndarray:
+        idx, values = self._encode(arr)
+        lut = np.append(self._ids_for_paths(values), np.int32(0))  # index -1 (null) -> 0
+        return lut[idx]
+
+    def _series_column(self, table: pa.Table) -> np.ndarray:
+        """The series id of each row (machine, name), numbering new series as DuckDB does."""
+        m_idx, m_vals = self._encode(table.column("machine"))
+        n_idx, n_vals = self._encode(table.column("name"))
+        m_ids = self._ids_for_paths(m_vals)
+        width = max(len(n_vals), 1)
+        code = m_idx.astype(np.int64) * width + n_idx
+        present, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        keys = [(int(m_ids[c // width]), n_vals[c % width]) for c in present.tolist()]
+        if any(k not in self._series_ids for k in keys):
+            self._lock_ids()
+            self._series_ids.update(
+                {
+                    (m, n): s
+                    for s, m, n in self._con.execute(
+                        "SELECT series_id, machine_id, name FROM series"
+                    ).fetchall()
+                }
+            )
+            nxt = max(self._series_ids.values(), default=0) + 1
+            units = table.column("unit") if "unit" in table.column_names else None
+            rows = []
+            for k, key in enumerate(keys):
+                if key not in self._series_ids:
+                    self._series_ids[key] = nxt
+                    unit = units[int(first[k])].as_py() if units is not None else None
+                    rows.append((nxt, key[0], key[1], unit))
+                    nxt += 1
+            with self._con.cursor() as cur:
+                cur.executemany("INSERT INTO series VALUES (%s, %s, %s, %s)", rows)
+        sids = np.array([self._series_ids[k] for k in keys], dtype=np.int32)
+        return sids[inverse.reshape(-1)]
+
+    # -- writing ---------------------------------------------------------------------------
+    def _write_valid(self, kind: str, table: pa.Table) -> WriteResult:
+        with self._lock:
+            try:
+                with self._con.transaction():
+                    if kind == "order":
+                        written = self._write_orders(table)
+                    else:
+                        spec = EVENT_TABLES[kind]
+                        ids = (
+                            self._series_column(table)
+                            if spec.id_column == "series_id"
+                            else self._machine_column(table.column("machine"))
+                        )
+                        cols = {spec.id_column: pa.array(ids, type=pa.int32())}
+                        for name, _ in spec.stored_columns[1:]:
+                            cols[name] = table.column(name)
+                        written = self._insert_events(spec, pa.table(cols), ids)
+            except BaseException:
+                self._reload_ids()
+                raise
+        return WriteResult(kind, table.num_rows, written)
+
+    def _insert_events(self, spec: EventTable, batch: pa.Table, ids: np.ndarray) -> int:
+        """Insert the rows whose key is not stored yet (first write wins); move the watermarks."""
+        t = spec.table
+        ts = _ts_micros(batch.column("ts"))
+        if not _provably_unique(ids, ts):  # repeated keys inside the batch: the first row wins
+            batch = batch.append_column("_row", pa.array(np.arange(batch.num_rows, dtype=np.int64)))
+        cols = ", ".join(c for c, _ in spec.stored_columns)
+        order = " ORDER BY _row" if "_row" in batch.column_names else ""
+        with self._con.cursor() as cur:
+            self._load_temp(cur, "_batch", batch)
+            cur.execute(f"INSERT INTO {t} ({cols}) SELECT {cols} FROM _batch{order} ON CONFLICT DO NOTHING")
+            written = cur.rowcount
+            cur.execute("DROP TABLE _batch")
+            # per-id newest ts of the batch -> watermarks (only ever moved forward)
+            size = int(ids.max()) + 1
+            hi = np.full(size, _NONE, dtype=np.int64)
+            np.maximum.at(hi, ids, ts)
+            present = np.flatnonzero(hi != _NONE)
+            cur.execute(
+                "INSERT INTO watermarks (tbl, id, max_ts) "
+                "SELECT %s, i, u FROM unnest(%s::integer[], %s::timestamp[]) AS x(i, u) "
+                "ON CONFLICT (tbl, id) DO UPDATE SET max_ts = excluded.max_ts "
+                "WHERE excluded.max_ts > watermarks.max_ts",
+                [t, present.tolist(), pa.array(hi[present], pa.timestamp("us")).to_pylist()],
+            )
+        return written
+
+    def _write_orders(self, table: pa.Table) -> int:
+        """Orders are updatable: a row that differs from the stored order replaces it."""
+        mids = (
+            self._machine_column(table.column("machine"))
+            if table.column("machine").null_count < table.num_rows
+            else np.zeros(table.num_rows, np.int32)
+        )
+        batch = (
+            table.drop_columns(["machine"])
+            .append_column("machine_id", pa.array(np.where(mids == 0, None, mids), type=pa.int32()))
+            .append_column("_row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        )
+        cols = ["order_id", "product", "quantity", "ideal_cycle_time_s", "machine_id", "planned_start", "due"]
+        same = " AND ".join(f"o.{c} IS NOT DISTINCT FROM b.{c}" for c in cols)
+        update = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+        with self._con.cursor() as cur:
+            self._load_temp(cur, "_orders", batch)
+            cur.execute(
+                f"INSERT INTO orders ({', '.join(cols)}) "
+                f"SELECT DISTINCT ON (order_id) {', '.join('b.' + c for c in cols)} FROM _orders b "
+                f"WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE {same}) ORDER BY order_id, _row "
+                f"ON CONFLICT (order_id) DO UPDATE SET {update}"
+            )
+            n = cur.rowcount
+            cur.execute("DROP TABLE _orders")
+        return n
+
+    def query_write(self, table: str, rows: list[dict]) -> None:
+        if table == "collect_events":
+            cols = (
+                "event_id",
+                "logged_at",
+                "source",
+                "event",
+                "machine",
+                "start_ts",
+                "end_ts",
+                "rows",
+                "detail",
+            )
+            stmt = (
+                f"INSERT INTO collect_events ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
+                "ON CONFLICT DO NOTHING"
+            )
+            args = [[_naive(r.get(c)) for c in cols] for r in rows]
+        elif table == "calendars":
+            stmt = (
+                "INSERT INTO calendars (name, definition) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition"
+            )
+            args = [[r["name"], r["definition"]] for r in rows]
+        else:
+            raise ValueError(f"query_write supports only calendars and collect_events, not {table!r}")
+        if not args:
+            return
+        with self._lock, self._con.transaction(), self._con.cursor() as cur:
+            cur.executemany(stmt, args)
+
+    # -- temporary tables ------------------------------------------------------------------
+    def _load_temp(self, cur: psycopg.Cursor, name: str, table: pa.Table) -> None:
+        """Create temporary table NAME (dropped at commit) and COPY the Arrow table into it."""
+        fields = [(f.name, _sql_type(f.type)) for f in table.schema]
+        ident = psql.Identifier(name)
+        cols = psql.SQL(", ").join(
+            psql.SQL("{} {}").format(psql.Identifier(n), psql.SQL(t)) for n, t in fields
+        )
+        cur.execute(psql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(ident, cols))
+        if table.num_rows == 0:
+            return
+        binary = _binary_copy(table)
+        fmt = "BINARY" if binary is not None else "CSV"
+        with cur.copy(psql.SQL("COPY {} FROM STDIN (FORMAT " + fmt + ")").format(ident)) as cp:
+            if binary is not None:
+                cp.write(binary)
+            else:
+                for chunk in _csv_chunks(table):
+                    cp.write(chunk)
+
+    # -- reading ---------------------------------------------------------------------------
+    def query(
+        self, sql: str, params: list | None = None, tables: dict[str, pa.Table] | None = None
+    ) -> pa.Table:
+        args = [_naive(p) for p in params] if params else None
+        text = _placeholders(sql) if args else sql
+        with self._lock, self._con.transaction(), self._con.cursor() as cur:
+            for name, t in (tables or {}).items():
+                self._load_temp(cur, name, t)
+            cur.execute(text, args)
+            if cur.description is None:
+                return pa.table({})
+            result = _to_arrow(cur.description, cur.fetchall())
+            for name in tables or {}:
+                cur.execute(psql.SQL("DROP TABLE {}").format(psql.Identifier(name)))
+            return result
+
+    def _batches(self, sql: str) -> Iterator[pa.Table]:
+        """A large result in pieces, through a server-side cursor (call inside a transaction)."""
+        with self._con.cursor(name="fc_export") as cur:
+            cur.execute(sql)
+            while True:
+                rows = cur.fetchmany(_FETCH_ROWS)
+                yield _to_arrow(cur.description, rows)
+                if len(rows) < _FETCH_ROWS:
+                    return
+
+    # -- maintenance -----------------------------------------------------------------------
+    def export_parquet(self, directory: str | Path) -> dict[str, int]:
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        counts: dict[str, int] = {}
+        with self._lock, self._con.transaction():
+            self._con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot
+            for t in ALL_TABLES:
+                if t == "watermarks":
+                    continue
+                target, tmp = out / f"{t}.parquet", out / f".{t}.parquet.tmp"
+                writer, n = None, 0
+                try:
+                    for part in self._batches(f"SELECT * FROM {t}"):
+                        if writer is None:
+                            writer = pq.ParquetWriter(tmp, part.schema)
+                        if part.num_rows:
+                            writer.write_table(part)
+                            n += part.num_rows
+                finally:
+                    if writer is not None:
+                        writer.close()
+                tmp.replace(target)
+                counts[t] = n
+        return counts
+
+    def import_parquet(self, directory: str | Path) -> dict[str, int]:
+        import duckdb
+
+        src = Path(directory)
+        if not (src / "machines.parquet").exists():
+            raise FileNotFoundError(f"{src}: no machines.parquet here; is this a Factory Commons export?")
+        machines = pq.read_table(src / "machines.parquet")
+        self.register_machines(
+            Machine(
+                path=r["path"],
+                display_name=r["display_name"],
+                kind=r["kind"],
+                calendar=r["calendar"],
+                default_ideal_cycle_time_s=r["default_ideal_cycle_time_s"],
+            )
+            for r in machines.to_pylist()
+        )
+        added: dict[str, int] = {}
+        if (src / "calendars.parquet").exists():
+            rows = pq.read_table(src / "calendars.parquet").to_pylist()
+            cur_cals = self.query("SELECT name, definition FROM calendars")
+            have = dict(zip(*(cur_cals.column(c).to_pylist() for c in ("name", "definition")), strict=True))
+            rows = [r for r in rows if have.get(r["name"]) != r["definition"]]
+            self.query_write("calendars", rows)
+            added["calendars"] = len(rows)
+        if (src / "collect_events.parquet").exists():
+            rows = pq.read_table(src / "collect_events.parquet").to_pylist()
+            with self._lock:
+                before = self._count("collect_events")
+                self.query_write("collect_events", rows)
+                added["collect_events"] = self._count("collect_events") - before
+        con = duckdb.connect()
+        try:
+            con.register("m", machines)
+            con.register("s", pq.read_table(src / "series.parquet"))
+            path = "read_parquet('" + str(src).replace("'", "''") + "/{}.parquet')"
+            if (src / "orders.parquet").exists():
+                t = con.sql(
+                    f"SELECT o.order_id, o.product, o.quantity, o.ideal_cycle_time_s, m.path AS machine, "
+                    f"o.planned_start, o.due FROM {path.format('orders')} o LEFT JOIN m USING (machine_id)"
+                ).to_arrow_table()
+                added["orders"] = self.write_table("order", t).written
+            for kind, spec in EVENT_TABLES.items():
+                if not (src / f"{spec.table}.parquet").exists():
+                    continue
+                if kind == "signal":
+                    sel = (
+                        f"SELECT m.path AS machine, s.name, x.ts, x.value, s.unit FROM "
+                        f"{path.format('signals')} x JOIN s USING (series_id) JOIN m USING (machine_id)"
+                    )
+                else:
+                    cols = ", ".join("x." + c.name for c in spec.input_columns if c.name != "machine")
+                    sel = (
+                        f"SELECT m.path AS machine, {cols} FROM {path.format(spec.table)} x "
+                        f"JOIN m USING (machine_id)"
+                    )
+                t = con.sql(sel).to_arrow_table()
+                added[spec.table] = self.write_table(kind, t).written if t.num_rows else 0
+            if (src / "signals_1m.parquet").exists():
+                t = con.sql(
+                    f"SELECT m.path AS machine, s.name, s.unit, x.ts, x.n, x.min, x.max, x.mean FROM "
+                    f"{path.format('signals_1m')} x JOIN s USING (series_id) JOIN m USING (machine_id)"
+                ).to_arrow_table()
+                added["signals_1m"] = self._import_aggregates(t)
+        finally:
+            con.close()
+        return added
+
+    def _count(self, table: str) -> int:
+        return self._con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def _import_aggregates(self, t: pa.Table) -> int:
+        if t.num_rows == 0:
+            return 0
+        with self._lock:
+            try:
+                with self._con.transaction(), self._con.cursor() as cur:
+                    sids = self._series_column(t)
+                    batch = pa.table(
+                        {
+                            "series_id": pa.array(sids, pa.int32()),
+                            **{c: t.column(c) for c in ("ts", "n", "min", "max", "mean")},
+                        }
+                    )
+                    self._load_temp(cur, "_agg", batch)
+                    cur.execute(
+                        "INSERT INTO signals_1m (series_id, ts, n, min, max, mean) "
+                        "SELECT series_id, ts, n, min, max, mean FROM _agg ON CONFLICT DO NOTHING"
+                    )
+                    n = cur.rowcount
+                    cur.execute("DROP TABLE _agg")
+                    return n
+            except BaseException:
+                self._reload_ids()
+                raise
+
+    def apply_retention(self, policy: RetentionPolicy, now: datetime | None = None) -> RetentionReport:
+        now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        report = RetentionReport()
+        cutoff = (now - timedelta(days=policy.raw_signal_days)).replace(second=0, microsecond=0)
+        with self._lock, self._con.transaction(), self._con.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE _new ON COMMIT DROP AS SELECT series_id, date_trunc('minute', ts) AS ts, "
+                "count(*) AS n, min(value) AS min, max(value) AS max, avg(value) AS mean "
+                "FROM signals WHERE ts < %s GROUP BY 1, 2",
+                [cutoff],
+            )
+            cur.execute("SELECT coalesce(sum(n), 0)::bigint FROM _new")
+            report.downsampled_rows = cur.fetchone()[0]
+            # merge late raw rows into buckets that were aggregated before
+            cur.execute(
+                "UPDATE signals_1m a SET n = a.n + b.n, min = least(a.min, b.min), "
+                "max = greatest(a.max, b.max), mean = (a.mean * a.n + b.mean * b.n) / (a.n + b.n) "
+                "FROM _new b WHERE a.series_id = b.series_id AND a.ts = b.ts"
+            )
+            cur.execute(
+                "INSERT INTO signals_1m (series_id, ts, n, min, max, mean) "
+                "SELECT series_id, ts, n, min, max, mean FROM _new ON CONFLICT DO NOTHING"
+            )
+            report.aggregates_written = cur.rowcount
+            cur.execute("DROP TABLE _new")
+            cur.execute("DELETE FROM signals WHERE ts < %s", [cutoff])
+            report.deleted["signals"] = cur.rowcount
+            if policy.aggregate_days is not None:
+                cur.execute(
+                    "DELETE FROM signals_1m WHERE ts < %s", [now - timedelta(days=policy.aggregate_days)]
+                )
+                report.deleted["signals_1m"] = cur.rowcount
+            if policy.event_days is not None:
+                for spec in EVENT_TABLES.values():
+                    if spec.kind != "signal":
+                        cur.execute(
+                            f"DELETE FROM {spec.table} WHERE ts < %s",
+                            [now - timedelta(days=policy.event_days)],
+                        )
+                        report.deleted[spec.table] = cur.rowcount
+        return report
+
+    def drop_schema(self) -> None:
+        """Drop this store's schema and everything in it (tests, removing a tenant); closes the store."""
+        if self.schema == "public":
+            raise ValueError("refusing to drop the public schema")
+        drop = psql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psql.Identifier(self.schema))
+        with self._lock:
+            if self._con.closed:
+                with psycopg.connect(self.url, autocommit=True) as con:
+                    con.execute(drop)
+            else:
+                self._con.execute(drop)
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None and not self._con.closed:
+                self._con.close()
+
+
+_NONE = np.iinfo(np.int64).min  # "no watermark yet"
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 - 1970-01-01 in microseconds
+
+
+def _naive(value):
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _ts_micros(col: pa.ChunkedArray) -> np.ndarray:
+    arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return arr.to_numpy(zero_copy_only=False).view(np.int64)
+
+
+def _provably_unique(ids: np.ndarray, ts: np.ndarray) -> bool:
+    """True when (id, ts) pairs are strictly increasing in (ts, id) or (id, ts) order: O(n)."""
+    if len(ids) < 2:
+        return True
+    d_ts = np.diff(ts)
+    d_id = np.diff(ids.astype(np.int64, copy=False))
+    if bool(np.all((d_ts > 0) | ((d_ts == 0) & (d_id > 0)))):
+        return True
+    return bool(np.all((d_id > 0) | ((d_id == 0) & (d_ts > 0))))
+
+
+#: big-endian binary COPY layouts of the fixed-width Arrow types
+_BINARY = {
+    pa.int32(): (">i4", 4),
+    pa.int64(): (">i8", 8),
+    pa.float64(): (">f8", 8),
+    pa.timestamp("us"): (">i8", 8),
+}
+
+
+def _binary_copy(table: pa.Table) -> bytes | None:
+    """The table in PostgreSQL's binary COPY format, built with numpy, when every column is a
+    fixed-width type without NULLs (signals: series id, ts, value); else None."""
+    if any(f.type not in _BINARY for f in table.schema) or any(c.null_count for c in table.columns):
+        return None
+    fields: list[tuple[str, str]] = [("n", ">i2")]
+    for i, f in enumerate(table.schema):
+        fields += [(f"l{i}", ">i4"), (f"v{i}", _BINARY[f.type][0])]
+    rows = np.empty(table.num_rows, dtype=np.dtype(fields))
+    rows["n"] = table.num_columns
+    for i, (f, col) in enumerate(zip(table.schema, table.columns, strict=True)):
+        rows[f"l{i}"] = _BINARY[f.type][1]
+        values = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        if pa.types.is_timestamp(f.type):
+            rows[f"v{i}"] = values.to_numpy(zero_copy_only=False).view(np.int64) - _PG_EPOCH_US
+        else:
+            rows[f"v{i}"] = values.to_numpy(zero_copy_only=False)
+    header = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+    return header + rows.tobytes() + b"\xff\xff"
+
+
+def _csv_chunks(table: pa.Table) -> Iterator[bytes]:
+    """The table as CSV for COPY (NULL unquoted and empty, empty strings quoted), in pieces."""
+    cols = []
+    for c in table.columns:
+        if pa.types.is_dictionary(c.type):
+            c = c.cast(c.type.value_type)
+        if pa.types.is_null(c.type):
+            c = c.cast(pa.string())
+        cols.append(c)
+    plain = pa.table(cols, names=table.column_names)
+    for batch in plain.to_batches(max_chunksize=200_000):
+        buf = io.BytesIO()
+        pacsv.write_csv(batch, buf, pacsv.WriteOptions(include_header=False))
+        yield buf.getvalue()
+
+
+def _to_arrow(description, rows: list[tuple]) -> pa.Table:
+    """Fetched rows -> an Arrow table typed from the result's column types."""
+    names = [d.name for d in description]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    arrays = []
+    for d, values in zip(description, columns, strict=True):
+        t = _ARROW_OF_OID.get(d.type_code)
+        if t is not None:
+            arrays.append(pa.array(values, type=t))
+        elif values:
+            arrays.append(pa.array(values))
+        else:
+            arrays.append(pa.array([], pa.null()))
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+__all__ = ["PostgresStore", "split_url"]
