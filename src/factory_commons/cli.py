@@ -31,7 +31,8 @@ SEOUL = ZoneInfo("Asia/Seoul")
 def _open(path: str, must_exist: bool = True):
     from .store import open_store
 
-    if must_exist and path != ":memory:" and not Path(path).exists():
+    is_url = path.startswith(("postgresql://", "postgres://"))
+    if must_exist and path != ":memory:" and not is_url and not Path(path).exists():
         err.print(f"[red]저장소가 없습니다 / store not found:[/] {path}")
         raise typer.Exit(2)
     return open_store(path)

@@ -13,8 +13,14 @@ def open_store(target: str = "factory.duckdb", serve: bool = True, wait: float =
     `<file>.owner.json`. A process that finds the file locked reads that announcement and
     gets a RemoteStore: the same interface, each call run by the owner. `wait` is how long
     to keep trying while an owner is still starting or just closing. ":memory:" gives a
-    private in-memory store. See docs/store.md ("One store, many processes").
+    private in-memory store. A `postgresql://...` URL (optionally with `?schema=NAME`) opens
+    a PostgresStore, which many processes can share directly. See docs/store.md ("One store,
+    many processes") and docs/server.md.
     """
+    if str(target).startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(str(target))
     if str(target).startswith(":memory:"):
         return DuckDBStore(target)
     from .remote import open_shared
