@@ -9,15 +9,14 @@ import pytest
 from factory_commons.kpi import KpiConfig
 from factory_commons.kpi.downtime import downtime_pareto
 from factory_commons.model import Machine, Shift, ShiftCalendar, StateChange
-from factory_commons.store import DuckDBStore
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 M1, M2 = "a/b/c/d/m1", "a/b/c/d/m2"
 
 
 @pytest.fixture()
-def store():
-    s = DuckDBStore()
+def store(store_factory):
+    s = store_factory()  # DuckDB and PostgreSQL
     everyday = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     s.save_calendar(
         ShiftCalendar(

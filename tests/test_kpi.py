@@ -50,8 +50,17 @@ def at(h: int, m: int = 0, s: int = 0, day: int = 1) -> datetime:
     return datetime(2024, 1, day, h, m, s)
 
 
+#: makes an empty store; every test runs once per backend (DuckDB, PostgreSQL), see `_backend`
+_new_store = DuckDBStore
+
+
+@pytest.fixture(autouse=True)
+def _backend(store_factory, monkeypatch):
+    monkeypatch.setitem(globals(), "_new_store", store_factory)
+
+
 def store_with(*records, machines=(), calendars=(DAY,)) -> DuckDBStore:
-    st = DuckDBStore(":memory:")
+    st = _new_store()
     for c in calendars:
         st.save_calendar(c)
     st.register_machines(machines)
