@@ -167,14 +167,15 @@ class SparkplugConnector(MqttConnector):
 
     def _mark_dead(self, node: str, device: str | None, why: str) -> None:
         src = node if device is None else f"{node}/{device}"
-        self.dead.add(src)
-        if device is None:
-            self.dead.update(f"{node}/{d}" for d in self._node(node).aliases if d)
         now = datetime.now(UTC)
         for m in self.machines_of(node, device):
             self.buffer.log_event(
                 self.name, "stale", machine=m, start=now, detail=f"{self.group}/{src}: {why} / 데이터 중단"
             )
+        dead = {src}
+        if device is None:
+            dead.update(f"{node}/{d}" for d in self._node(node).aliases if d)
+        self.dead |= dead
         self._update_health()
 
     def _revive(self, node: str, device: str | None) -> None:
