@@ -1,7 +1,8 @@
 """Shared fixtures: a store factory over both backends (DuckDB in memory, PostgreSQL).
 
 PostgreSQL tests use their own database `fc_test_<random>` on FC_TEST_POSTGRES (default
-postgresql://postgres@127.0.0.1:5432/test), one schema per store, dropped afterwards. When
+postgresql://postgres@127.0.0.1:5432/test), dropped at the end; each store gets a schema of
+its own (emptied and reused by later tests). When
 PostgreSQL does not answer they are skipped with the reason, unless FC_REQUIRE_POSTGRES=1
 (then they fail).
 """
@@ -41,10 +42,34 @@ def pg_url() -> Iterator[str]:
         admin.close()
 
 
-def new_pg_store(url: str):
-    from factory_commons.store.postgres import PostgresStore
+class _SchemaPool:
+    """Migrated schemas of the test database, emptied and reused: creating a schema costs about
+    0.2 s of DDL, emptying one a few milliseconds."""
 
-    return PostgresStore(url, schema=f"t_{uuid.uuid4().hex[:16]}")
+    def __init__(self, url: str):
+        self.url, self.free = url, []
+
+    def store(self):
+        from factory_commons.store.postgres import PostgresStore
+
+        schema = self.free.pop() if self.free else f"t_{uuid.uuid4().hex[:16]}"
+        return PostgresStore(self.url, schema=schema)
+
+    def give_back(self, store) -> None:
+        import psycopg
+
+        from factory_commons.store.schema import ALL_TABLES
+
+        store.close()
+        with psycopg.connect(self.url, autocommit=True) as con, con.transaction():
+            for t in ALL_TABLES:
+                con.execute(f'DELETE FROM "{store.schema}".{t}')
+        self.free.append(store.schema)
+
+
+@pytest.fixture(scope="session")
+def pg_schemas(pg_url) -> _SchemaPool:
+    return _SchemaPool(pg_url)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -56,16 +81,16 @@ def backend(request) -> str:
 def store_factory(request, backend) -> Iterator[Callable[[], Store]]:
     """A function that makes a fresh, empty store of the test's backend (closed afterwards)."""
     made: list[Store] = []
-    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    pool = request.getfixturevalue("pg_schemas") if backend == "postgresql" else None
 
     def make() -> Store:
-        s = new_pg_store(url) if url else DuckDBStore(":memory:")
+        s = pool.store() if pool else DuckDBStore(":memory:")
         made.append(s)
         return s
 
     yield make
     for s in made:
-        if url:
-            s.drop_schema()
+        if pool:
+            pool.give_back(s)
         else:
             s.close()

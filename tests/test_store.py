@@ -23,10 +23,8 @@ T0 = datetime(2026, 3, 2, 6, 0)  # naive = UTC, as the store reads it back
 
 
 @pytest.fixture
-def store():
-    s = DuckDBStore(":memory:")
-    yield s
-    s.close()
+def store(store_factory):
+    return store_factory()  # DuckDB in memory and PostgreSQL (tests/conftest.py)
 
 
 def ts(seconds: float) -> datetime:
