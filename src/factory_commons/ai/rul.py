@@ -93,6 +93,7 @@ class GbmRul(RulModel):
         max_rounds: int = 4000,
         early_stopping: int = 100,
         n_bins: int = 5,
+        n_repeats: int = 1,
         health_index: bool = True,
         lgb_params: dict[str, Any] | None = None,
         features: FeatureConfig | None = None,
@@ -107,6 +108,7 @@ class GbmRul(RulModel):
         self.max_rounds = int(max_rounds)
         self.early_stopping = int(early_stopping)
         self.n_bins = int(n_bins)
+        self.n_repeats = int(n_repeats)
         self.health_index = bool(health_index)
         self.lgb_params = {**DEFAULT_LGB, **(lgb_params or {})}
         self.features = features or FeatureConfig(n_ops=n_ops)
@@ -140,26 +142,28 @@ class GbmRul(RulModel):
         F = build_features(X, self.norm, self.features)
         _, z = normalise(X, self.norm, self.features)
         target = np.minimum(y, self.r_early)
-        folds = unit_folds(X[:, 0], self.n_folds, self.seed)
         oof = np.zeros(len(X))
         self.boosters, self.hi_weights, rounds = [], [], []
-        for f in range(self.n_folds):
-            tr, va = folds != f, folds == f
-            if self.health_index:
-                self.hi_weights.append(_ridge(z[tr], target[tr]))
-            Ff = self._with_hi(X, F, z, f)
-            params = {**self.lgb_params, "seed": self.seed + 101 * f}
-            dtrain = lgb.Dataset(Ff[tr], target[tr], params={"max_bin": params.get("max_bin", 255)})
-            booster = lgb.train(
-                params,
-                dtrain,
-                num_boost_round=self.max_rounds,
-                valid_sets=[lgb.Dataset(Ff[va], target[va], reference=dtrain)],
-                callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
-            )
-            oof[va] = np.clip(booster.predict(Ff[va], num_iteration=booster.best_iteration), 0, self.r_early)
-            rounds.append(int(booster.best_iteration))
-            self.boosters.append(booster)
+        for rep in range(self.n_repeats):  # each repeat: another seeded split of the units into folds
+            folds = unit_folds(X[:, 0], self.n_folds, self.seed + rep)
+            for f in range(self.n_folds):
+                tr, va = folds != f, folds == f
+                if self.health_index:
+                    self.hi_weights.append(_ridge(z[tr], target[tr]))
+                Ff = self._with_hi(X, F, z, len(self.boosters))
+                params = {**self.lgb_params, "seed": self.seed + 101 * f + 7 * rep}
+                dtrain = lgb.Dataset(Ff[tr], target[tr], params={"max_bin": params.get("max_bin", 255)})
+                booster = lgb.train(
+                    params,
+                    dtrain,
+                    num_boost_round=self.max_rounds,
+                    valid_sets=[lgb.Dataset(Ff[va], target[va], reference=dtrain)],
+                    callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
+                )
+                p = booster.predict(Ff[va], num_iteration=booster.best_iteration)
+                oof[va] += np.clip(p, 0, self.r_early) / self.n_repeats
+                rounds.append(int(booster.best_iteration))
+                self.boosters.append(booster)
         self._calibrate(oof, target)
         self.info = {
             "rows": int(len(X)),
@@ -250,6 +254,7 @@ class GbmRul(RulModel):
             "max_rounds": self.max_rounds,
             "early_stopping": self.early_stopping,
             "n_bins": self.n_bins,
+            "n_repeats": self.n_repeats,
             "health_index": self.health_index,
             "lgb_params": self.lgb_params,
             "features": self.features.to_json(),
@@ -275,6 +280,7 @@ class GbmRul(RulModel):
                 max_rounds=params["max_rounds"],
                 early_stopping=params["early_stopping"],
                 n_bins=params["n_bins"],
+                n_repeats=params.get("n_repeats", 1),
                 health_index=params["health_index"],
                 lgb_params=params["lgb_params"],
                 features=FeatureConfig.from_json(params["features"]),
