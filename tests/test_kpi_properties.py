@@ -11,11 +11,13 @@ import math
 from datetime import datetime, time, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from factory_commons.kpi import LOSS_COLUMNS, KpiConfig, compute_kpis, oee
+from factory_commons.kpi.downtime import downtime_pareto
 from factory_commons.model import Machine, PartCount, PlannedBreak, Shift, ShiftCalendar, StateChange
 from factory_commons.store import DuckDBStore
 
@@ -75,8 +77,8 @@ def scenarios(draw):
     }
 
 
-def build(sc) -> tuple[DuckDBStore, KpiConfig]:
-    store = DuckDBStore(":memory:")
+def build(sc, make=DuckDBStore) -> tuple[DuckDBStore, KpiConfig]:
+    store = make()
     store.save_calendar(DAY)
     store.register_machines([Machine(path=M, calendar=sc["calendar"], default_ideal_cycle_time_s=sc["pru"])])
     recs = []
@@ -154,12 +156,25 @@ def reference(sc, cfg: KpiConfig) -> dict[str, float]:
 
 
 FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: examples per backend: PostgreSQL costs a schema and a round trip per query, so it gets fewer
+EXAMPLES = {"duckdb": 1.0, "postgresql": 0.2}
 
 
-@FAST
-@given(scenarios())
-def test_matches_second_by_second_reference(sc):
-    store, cfg = build(sc)
+def per_backend(backend: str, n: int) -> settings:
+    return settings(FAST, max_examples=max(3, int(n * EXAMPLES[backend])))
+
+
+def test_matches_second_by_second_reference(store_factory, backend):
+    @per_backend(backend, 50)
+    @given(scenarios())
+    def check(sc):
+        _matches_reference(sc, store_factory)
+
+    check()
+
+
+def _matches_reference(sc, make):
+    store, cfg = build(sc, make)
     ref = reference(sc, cfg)
     # both queries: per-episode (machine/line/plant) and the forward-filled event stream
     for fast in (True, False):
@@ -172,10 +187,17 @@ def test_matches_second_by_second_reference(sc):
             assert r[k] == pytest.approx(v, abs=1e-6), (fast, k)
 
 
-@FAST
-@given(scenarios())
-def test_ratios_identities_and_losses(sc):
-    store, cfg = build(sc)
+def test_ratios_identities_and_losses(store_factory, backend):
+    @per_backend(backend, 50)
+    @given(scenarios())
+    def check(sc):
+        _ratios_identities_and_losses(sc, store_factory)
+
+    check()
+
+
+def _ratios_identities_and_losses(sc, make):
+    store, cfg = build(sc, make)
     end = T0 + timedelta(seconds=WINDOW_S)
     r = compute_kpis(store, T0, end, config=cfg).iloc[0]
     # every second is in exactly one time element
@@ -229,10 +251,17 @@ ADDITIVE = (
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios(), st.integers(0, WINDOW_S - 3600), st.integers(1800, 2 * 86400))
-def test_groupings_partition_any_window(sc, offset, length):
-    store, cfg = build(sc)
+def test_groupings_partition_any_window(store_factory, backend):
+    @per_backend(backend, 25)
+    @given(scenarios(), st.integers(0, WINDOW_S - 3600), st.integers(1800, 2 * 86400))
+    def check(sc, offset, length):
+        _groupings_partition_any_window(sc, offset, length, store_factory)
+
+    check()
+
+
+def _groupings_partition_any_window(sc, offset, length, make):
+    store, cfg = build(sc, make)
     s = T0 + timedelta(seconds=offset)
     e = s + timedelta(seconds=length)
     plant = compute_kpis(store, s, e, group_by=(), config=cfg).iloc[0]
@@ -241,3 +270,37 @@ def test_groupings_partition_any_window(sc, offset, length):
         df = compute_kpis(store, s, e, group_by=groups, config=cfg)
         for k in ADDITIVE:
             assert df[k].sum() == pytest.approx(plant[k], abs=1e-6), (groups, k)
+
+
+def test_postgresql_gives_the_numbers_duckdb_gives(pg_schemas):
+    """Random scenarios written to both backends: every grouping and the Pareto agree."""
+
+    @settings(FAST, max_examples=8)
+    @given(scenarios(), st.integers(0, WINDOW_S - 3600), st.integers(1800, 2 * 86400))
+    def check(sc, offset, length):
+        _same_on_both(sc, offset, length, pg_schemas)
+
+    check()
+
+
+def _same_on_both(sc, offset, length, pool):
+    duck, cfg = build(sc)
+    pg, _ = build(sc, pool.store)
+    try:
+        s = T0 + timedelta(seconds=offset)
+        e = s + timedelta(seconds=length)
+        for groups in ((), ("line",), ("shift", "day"), ("order",), ("machine", "day")):
+            for fast in (True, False) if groups == () else (True,):  # fast: per-episode query
+                oee.FAST_PATH = fast
+                try:
+                    a = compute_kpis(duck, s, e, group_by=groups, config=cfg)
+                    b = compute_kpis(pg, s, e, group_by=groups, config=cfg)
+                finally:
+                    oee.FAST_PATH = True
+                pd.testing.assert_frame_equal(a, b, rtol=1e-9, obj=f"{groups} fast={fast}")
+        pd.testing.assert_frame_equal(
+            downtime_pareto(duck, s, e, cfg), downtime_pareto(pg, s, e, cfg), rtol=1e-9
+        )
+    finally:
+        duck.close()
+        pool.give_back(pg)
