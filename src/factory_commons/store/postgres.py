@@ -135,7 +135,6 @@ class PostgresStore(Store):
         ident = psql.Identifier(self.schema)
         with self._lock:
             self._con.execute("SET TIME ZONE 'UTC'")
-            self._con.execute(psql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
             self._con.execute(psql.SQL("SET search_path TO {}").format(ident))
             self.applied = self._migrate()
             self._reload_ids()
@@ -144,13 +143,18 @@ class PostgresStore(Store):
     def _migrate(self) -> list[int]:
         """Apply the migrations not yet recorded, in order, one transaction each; their versions."""
         con, applied = self._con, []
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-            "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-        )
+        lock = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+        key = f"fc.migrate.{self.schema}"
+        with con.transaction():  # IF NOT EXISTS alone races with another process doing the same
+            con.execute(lock, [key])
+            con.execute(psql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psql.Identifier(self.schema)))
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
         for m in migrations():
             with con.transaction(), con.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"fc.migrate.{self.schema}"])
+                cur.execute(lock, [key])
                 cur.execute("SELECT 1 FROM schema_migrations WHERE version = %s", [m.version])
                 if cur.fetchone():
                     continue
