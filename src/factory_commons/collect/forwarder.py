@@ -50,6 +50,7 @@ class Forwarder:
         self.store: Store | None = None
         self.max_rows = max_rows
         self.late_after_s = late_after_s
+        self.small_batch_wait_s = 0.05
         self.health = Health(source="store", kind="forwarder")
         self.backoff = Backoff(maximum=10.0)
         self.written = 0
@@ -162,6 +163,9 @@ class Forwarder:
                     break
                 if n == 0:
                     stop.wait(0.2)
+                elif n < self.max_rows // 10 and not stopping:
+                    # a small batch: let a few more arrive, since each store write has a fixed cost
+                    stop.wait(self.small_batch_wait_s)
             except Exception as e:  # noqa: BLE001 - the store is away: keep everything, retry
                 self.health.errors += 1
                 self._set(HealthState.RETRYING, f"{type(e).__name__}: {e}")
