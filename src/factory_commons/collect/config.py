@@ -102,7 +102,9 @@ class ModbusPoint(PointMapping):
     )
     byte_order: Literal["big", "little"] = "big"
     word_order: Literal["big", "little"] = "big"
-    bit: int | None = Field(default=None, ge=0, le=15, description="one bit of a register (0 = least significant)")
+    bit: int | None = Field(
+        default=None, ge=0, le=15, description="one bit of a register (0 = least significant)"
+    )
     unit_id: int | None = Field(default=None, ge=0, le=255, description="Modbus unit id, if not the device's")
 
 

@@ -294,7 +294,17 @@ class DuckDBStore(Store):
 
     def query_write(self, table: str, rows: list[dict]) -> None:
         if table == "collect_events":
-            cols = ("event_id", "logged_at", "source", "event", "machine", "start_ts", "end_ts", "rows", "detail")
+            cols = (
+                "event_id",
+                "logged_at",
+                "source",
+                "event",
+                "machine",
+                "start_ts",
+                "end_ts",
+                "rows",
+                "detail",
+            )
             with self._lock:
                 for r in rows:
                     self._con.execute(
