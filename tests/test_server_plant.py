@@ -1,0 +1,82 @@
+"""A two-firm plant behind the API, shared by the server tests: acme and beta, an outside expert."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+
+from factory_commons.model import Machine, PartCount, StateChange
+from factory_commons.server import Accounts, create_app
+from factory_commons.store import Store
+
+T0 = datetime(2024, 3, 4, tzinfo=UTC)
+PASSWORD = "correct horse 1"
+A1, A2, A3 = "acme/s1/a1/l1/m1", "acme/s1/a1/l1/m2", "acme/s1/a1/l2/m3"
+B1 = "beta/s1/a1/l1/m1"
+
+
+@dataclass
+class Clock:
+    now: datetime = T0 + timedelta(days=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Plant:
+    store: Store
+    accounts: Accounts
+    clock: Clock
+    app: object
+    emails: dict[str, str] = field(default_factory=dict)  # "acme:owner" -> e-mail
+
+    def client(self, who: str) -> TestClient:
+        """A client logged in (session cookie) as `who` ("acme:owner", "expert", ...)."""
+        c = TestClient(self.app)
+        r = c.post("/api/auth/login", json={"email": self.emails[who], "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        return c
+
+    def bearer(self, who: str) -> TestClient:
+        """A client with an API token of `who` and no cookies."""
+        user = self.accounts.user_by_email(self.emails[who])
+        token = self.accounts.create_token(user.id, "test", self.clock())
+        return TestClient(self.app, headers={"Authorization": f"Bearer {token}"})
+
+
+def fill(store: Store) -> None:
+    store.register_machines([Machine(path=p) for p in (A1, A2, A3, B1)])
+    rows = []
+    for p in (A1, A2, A3, B1):
+        rows += [
+            StateChange(ts=T0, machine=p, state="running"),
+            StateChange(ts=T0 + timedelta(hours=2), machine=p, state="unplanned_down"),
+            StateChange(ts=T0 + timedelta(hours=3), machine=p, state="running"),
+            PartCount(ts=T0 + timedelta(hours=1), machine=p, good=10, scrap=1),
+        ]
+    store.write(rows)
+
+
+def make_plant(
+    store: Store, roles: tuple[str, ...] = ("owner", "engineer", "operator", "regional_analyst")
+) -> Plant:
+    fill(store)
+    accounts = Accounts(":memory:")
+    clock = Clock()
+    plant = Plant(store, accounts, clock, create_app(store, accounts, clock=clock))
+    for name in ("acme", "beta"):
+        firm = accounts.create_firm(name, [name])
+        for role in roles:
+            email = f"{role}@{name}.example"
+            accounts.create_user(firm.id, email, f"{name} {role}", role, PASSWORD)
+            plant.emails[f"{name}:{role}"] = email
+    hub = accounts.create_firm("hub", [])
+    accounts.create_user(hub.id, "expert@uni.example", "김박사", "expert", PASSWORD)
+    accounts.create_user(hub.id, "admin@hub.example", "hub admin", "hub_admin", PASSWORD)
+    plant.emails["expert"] = "expert@uni.example"
+    plant.emails["hub_admin"] = "admin@hub.example"
+    return plant
