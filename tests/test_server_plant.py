@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from factory_commons.model import Machine, PartCount, StateChange
@@ -65,7 +66,7 @@ def make_plant(
     store: Store, roles: tuple[str, ...] = ("owner", "engineer", "operator", "regional_analyst")
 ) -> Plant:
     fill(store)
-    accounts = Accounts(":memory:")
+    accounts = Accounts(":memory:", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     clock = Clock()
     plant = Plant(store, accounts, clock, create_app(store, accounts, clock=clock))
     for name in ("acme", "beta"):
@@ -76,7 +77,9 @@ def make_plant(
             plant.emails[f"{name}:{role}"] = email
     hub = accounts.create_firm("hub", [])
     accounts.create_user(hub.id, "expert@uni.example", "김박사", "expert", PASSWORD)
+    accounts.create_user(hub.id, "expert2@uni.example", "이박사", "expert", PASSWORD)
     accounts.create_user(hub.id, "admin@hub.example", "hub admin", "hub_admin", PASSWORD)
     plant.emails["expert"] = "expert@uni.example"
+    plant.emails["expert2"] = "expert2@uni.example"
     plant.emails["hub_admin"] = "admin@hub.example"
     return plant

@@ -110,14 +110,18 @@ class AccountError(ValueError):
 
 
 class Accounts:
-    """The accounts database; thread-safe (one connection behind a lock)."""
+    """The accounts database; thread-safe (one connection behind a lock).
 
-    def __init__(self, path: str = ":memory:"):
+    `hasher` defaults to argon2id with argon2-cffi's current recommended parameters; tests pass
+    a cheaper one.
+    """
+
+    def __init__(self, path: str = ":memory:", hasher: PasswordHasher | None = None):
         self.path = str(path)
         self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._con.execute("PRAGMA foreign_keys = ON")
         self._lock = threading.RLock()
-        self._hasher = PasswordHasher()
+        self._hasher = hasher or PasswordHasher()
         with self._lock:
             self._con.executescript(_DDL)
 
