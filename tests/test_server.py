@@ -174,3 +174,28 @@ def test_users_are_created_within_the_firm(plant):
     )
     assert hub.get("/api/records/state", params=DAY).status_code == 403  # no shop-floor data
     assert len(hub.get("/api/firms").json()) == 3 and len(owner.get("/api/firms").json()) == 1
+
+
+def test_cli_users_create_then_login(tmp_path):
+    from typer.testing import CliRunner
+
+    from factory_commons.cli import app
+    from factory_commons.server import Accounts, create_app
+
+    store = str(tmp_path / "plant.duckdb")
+    args = ["users", "create", "--firm", "acme", "--enterprise", "acme", "--email", "kim@acme.kr"]
+    r = CliRunner().invoke(
+        app, [*args, "--role", "owner", "--password-stdin", "--store", store], input="pw-12345678\n"
+    )
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, [*args, "--role", "boss", "--password-stdin", "--store", store], input="x\n")
+    assert r.exit_code == 2
+    acc = Accounts(store + ".accounts.sqlite")
+    with DuckDBStore(tmp_path / "other.duckdb") as st:
+        c = TestClient(create_app(st, acc))
+        assert (
+            c.post("/api/auth/login", json={"email": "kim@acme.kr", "password": "pw-12345678"}).status_code
+            == 200
+        )
+        assert c.get("/api/auth/me").json()["role"] == "owner"
+    acc.close()

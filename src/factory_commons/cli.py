@@ -283,11 +283,13 @@ def _register_feature_commands() -> None:
     """Each feature package owns its commands; they are added here, in one place."""
     from .ai.cli import register as register_ai
     from .collect.cli import register as register_collect
+    from .server.cli import register as register_server
     from .spc.cli import register as register_spc
 
     register_collect(app)
     register_spc(app)
     register_ai(app)
+    register_server(app)
 
 
 _register_feature_commands()
