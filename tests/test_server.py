@@ -108,7 +108,13 @@ def test_kpi_downtime_hierarchy_alarms(plant):
     assert [a["code"] for a in c.get("/api/alarms", params=DAY).json()["rows"]] == ["E1"]
 
 
-def test_stop_reason_lands_in_the_pareto(plant):
+@pytest.fixture
+def any_plant(store_factory):
+    return make_plant(store_factory())  # DuckDB and PostgreSQL
+
+
+def test_stop_reason_lands_in_the_pareto(any_plant):
+    plant = any_plant
     c = plant.client("acme:operator")
     plant.clock.now = T0 + timedelta(hours=2, minutes=30)  # A1 is down now
     r = c.post("/api/stop-reasons", json={"machine": A1, "reason_code": "공구 파손"})

@@ -14,16 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from test_server_plant import A1, A2, A3, B1, T0, make_plant
 
-from factory_commons.store import DuckDBStore
-
 DAY = {"start": T0.isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}
 
 
 @pytest.fixture
-def plant(tmp_path):
-    store = DuckDBStore(tmp_path / "plant.duckdb")
-    yield make_plant(store)
-    store.close()
+def plant(store_factory):
+    return make_plant(store_factory())  # DuckDB and PostgreSQL
 
 
 def _grant(
