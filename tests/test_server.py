@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from test_server_plant import A1, A2, B1, PASSWORD, T0, make_plant
+from test_server_plant import A1, A2, B1, PASSWORD, T0, accounts_db_for, make_plant
 
 from factory_commons.store import DuckDBStore
 
@@ -109,8 +109,12 @@ def test_kpi_downtime_hierarchy_alarms(plant):
 
 
 @pytest.fixture
-def any_plant(store_factory):
-    return make_plant(store_factory())  # DuckDB and PostgreSQL
+def any_plant(request, store_factory, backend):
+    plant = make_plant(
+        store_factory(), accounts_db=accounts_db_for(request, backend)
+    )  # DuckDB and PostgreSQL
+    yield plant
+    plant.accounts.close()
 
 
 def test_stop_reason_lands_in_the_pareto(any_plant):
@@ -205,3 +209,20 @@ def test_cli_users_create_then_login(tmp_path):
         )
         assert c.get("/api/auth/me").json()["role"] == "owner"
     acc.close()
+
+
+def test_accounts_in_postgresql_share_the_store_database(pg_url):
+    import psycopg
+
+    from factory_commons.server import Accounts
+
+    acc = Accounts(f"{pg_url}?schema=pgacc")
+    firm = acc.create_firm("한빛정밀", ["hanbit"])
+    acc.create_user(firm.id, "park@hanbit.kr", "박", "owner", PASSWORD)
+    again = Accounts(f"{pg_url}?schema=pgacc")  # the tables exist: opening again changes nothing
+    assert again.authenticate("park@hanbit.kr", PASSWORD).firm_id == firm.id
+    assert again.authenticate("park@hanbit.kr", "wrong-password") is None
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT email FROM pgacc_accounts.users").fetchall() == [("park@hanbit.kr",)]
+    acc.close()
+    again.close()

@@ -12,14 +12,18 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from test_server_plant import A1, A2, A3, B1, T0, make_plant
+from test_server_plant import A1, A2, A3, B1, T0, accounts_db_for, make_plant
 
 DAY = {"start": T0.isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}
 
 
 @pytest.fixture
-def plant(store_factory):
-    return make_plant(store_factory())  # DuckDB and PostgreSQL
+def plant(request, store_factory, backend):
+    plant = make_plant(
+        store_factory(), accounts_db=accounts_db_for(request, backend)
+    )  # DuckDB and PostgreSQL
+    yield plant
+    plant.accounts.close()
 
 
 def _grant(

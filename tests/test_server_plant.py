@@ -49,6 +49,15 @@ class Plant:
         return TestClient(self.app, headers={"Authorization": f"Bearer {token}"})
 
 
+def accounts_db_for(request, backend: str) -> str:
+    """In-memory SQLite for DuckDB; a fresh accounts schema in the test database for PostgreSQL."""
+    if backend != "postgresql":
+        return ":memory:"
+    import uuid
+
+    return f"{request.getfixturevalue('pg_url')}?schema=a{uuid.uuid4().hex[:12]}"
+
+
 def fill(store: Store) -> None:
     store.register_machines([Machine(path=p) for p in (A1, A2, A3, B1)])
     rows = []
@@ -63,10 +72,13 @@ def fill(store: Store) -> None:
 
 
 def make_plant(
-    store: Store, roles: tuple[str, ...] = ("owner", "engineer", "operator", "regional_analyst")
+    store: Store,
+    roles: tuple[str, ...] = ("owner", "engineer", "operator", "regional_analyst"),
+    accounts_db: str = ":memory:",
 ) -> Plant:
+    """The plant on `store`, with its accounts in `accounts_db` (SQLite path or PostgreSQL URL)."""
     fill(store)
-    accounts = Accounts(":memory:", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    accounts = Accounts(accounts_db, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     clock = Clock()
     plant = Plant(store, accounts, clock, create_app(store, accounts, clock=clock))
     for name in ("acme", "beta"):

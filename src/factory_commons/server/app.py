@@ -179,8 +179,11 @@ def _utc(value: datetime) -> datetime:
 
 
 def default_accounts_path(store_target: str) -> str:
-    """Where the accounts of a store live by default: beside a DuckDB file, else in the cwd."""
-    if store_target.startswith(("postgresql://", "postgres://")) or store_target.startswith(":memory:"):
+    """Where the accounts of a store live by default: the same PostgreSQL database (schema
+    `fc_accounts`), a SQLite file beside a DuckDB file, or ./factory-accounts.sqlite for :memory:."""
+    if store_target.startswith(("postgresql://", "postgres://")):
+        return store_target
+    if store_target.startswith(":memory:"):
         return str(Path("factory-accounts.sqlite").resolve())
     return f"{store_target}.accounts.sqlite"
 

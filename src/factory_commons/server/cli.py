@@ -25,8 +25,8 @@ AccountsOpt = Annotated[
     str | None,
     typer.Option(
         "--accounts",
-        help="accounts database (SQLite); default: <store>.accounts.sqlite, or "
-        "./factory-accounts.sqlite for PostgreSQL / 계정 데이터베이스",
+        help="accounts database (SQLite file or postgresql:// URL); default: <store>.accounts.sqlite, "
+        "or schema fc_accounts of the --database / 계정 데이터베이스",
     ),
 ]
 
