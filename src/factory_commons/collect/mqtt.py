@@ -380,12 +380,3 @@ class MqttConnector(Connector):
                     rc = client.ack(m.mid, m.qos)
                     if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
                         self.count_error(f"acknowledging message {m.mid}: {rc}")
-
-
-def __getattr__(name: str) -> Any:
-    """`from .mqtt import SparkplugConnector` works too (it lives in collect/sparkplug/connector.py)."""
-    if name == "SparkplugConnector":
-        from .sparkplug.connector import SparkplugConnector
-
-        return SparkplugConnector
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,7 @@ def build_connector(kind: str, source: Any, buffer: Buffer) -> Connector:
 
         return MqttConnector.from_source(source, buffer)
     if kind == "sparkplug":
-        from .mqtt import SparkplugConnector
+        from .sparkplug.connector import SparkplugConnector
 
         return SparkplugConnector.from_source(source, buffer)
     if kind == "opcua":
