@@ -351,3 +351,25 @@ def test_collect_events_lists_gaps(tmp_path: Path):
     result = CliRunner().invoke(app, ["collect-events", "--store", str(path)])
     assert result.exit_code == 0, result.output
     assert "gap" in result.output and "plc-1" in result.output and "08:03:00" in result.output
+
+
+def test_every_worked_plant_config_in_the_docs_builds_its_connectors():
+    import re
+    import tomllib
+
+    from factory_commons.collect.runner import build_connector
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "connect.md").read_text(encoding="utf-8")
+    blocks = [
+        b
+        for b in re.findall(r"```toml\n(.*?)```", doc, re.S)
+        if any(f"[[{k}]]" in b for k in ("mqtt", "sparkplug", "opcua", "modbus"))
+    ]
+    kinds = set()
+    with Buffer(":memory:") as buffer:
+        for block in blocks:
+            for kind, source in PlantConfig.from_dict(tomllib.loads(block), "docs/connect.md").sources:
+                connector = build_connector(kind, source, buffer)
+                assert connector.name == source.name and connector.health.state == HealthState.STARTING
+                kinds.add(kind)
+    assert kinds == {"mqtt", "sparkplug", "opcua", "modbus"}
