@@ -190,7 +190,7 @@ def test_cli_users_create_then_login(tmp_path):
     from typer.testing import CliRunner
 
     from factory_commons.cli import app
-    from factory_commons.server import Accounts, create_app
+    from factory_commons.server import create_app
 
     store = str(tmp_path / "plant.duckdb")
     args = ["users", "create", "--firm", "acme", "--enterprise", "acme", "--email", "kim@acme.kr"]
@@ -200,15 +200,15 @@ def test_cli_users_create_then_login(tmp_path):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(app, [*args, "--role", "boss", "--password-stdin", "--store", store], input="x\n")
     assert r.exit_code == 2
-    acc = Accounts(store + ".accounts.sqlite")
     with DuckDBStore(tmp_path / "other.duckdb") as st:
-        c = TestClient(create_app(st, acc))
+        api = create_app(st, store + ".accounts.sqlite")  # the file `users create` wrote
+        c = TestClient(api)
         assert (
             c.post("/api/auth/login", json={"email": "kim@acme.kr", "password": "pw-12345678"}).status_code
             == 200
         )
         assert c.get("/api/auth/me").json()["role"] == "owner"
-    acc.close()
+        api.state.accounts.close()
 
 
 def test_accounts_in_postgresql_share_the_store_database(pg_url):
@@ -226,3 +226,13 @@ def test_accounts_in_postgresql_share_the_store_database(pg_url):
         assert con.execute("SELECT email FROM pgacc_accounts.users").fetchall() == [("park@hanbit.kr",)]
     acc.close()
     again.close()
+
+
+def test_sessions_expire_and_tokens_do_not_open_other_firms(plant):
+    c = plant.client("acme:operator")
+    assert c.get("/api/auth/me").status_code == 200
+    plant.clock.now = plant.clock.now + timedelta(hours=12, seconds=1)
+    assert c.get("/api/auth/me").status_code == 401
+    b = plant.bearer("beta:owner")
+    assert b.get("/api/records/state", params={"machine": A1, **DAY}).status_code == 403
+    assert {m["path"] for m in b.get("/api/machines").json()} == {B1}

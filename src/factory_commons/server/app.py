@@ -190,12 +190,16 @@ def default_accounts_path(store_target: str) -> str:
 
 def create_app(
     store: Store,
-    accounts: Accounts | None = None,
+    accounts: Accounts | str | None = None,
     clock: Callable[[], datetime] | None = None,
     secure_cookies: bool = False,
 ) -> FastAPI:
-    """The API over `store`; `accounts` defaults to an in-memory database, `clock` to UTC now."""
-    accounts = accounts or Accounts(":memory:")
+    """The API over `store`.
+
+    `accounts` is an Accounts database or where to open one (SQLite path, PostgreSQL URL;
+    default: in memory); `clock` gives the current time (default: UTC now; tests inject one).
+    """
+    accounts = Accounts(accounts) if isinstance(accounts, str) else accounts or Accounts(":memory:")
     now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
     app = FastAPI(
         title="Factory Commons API",
