@@ -70,7 +70,8 @@ def test_csrf_is_required_for_cookie_writes_but_not_for_bearer(plant):
     )
 
 
-def test_records_read_with_range_and_limit(plant):
+def test_records_read_with_range_and_limit(any_plant):
+    plant = any_plant
     c = plant.bearer("acme:operator")
     r = c.get("/api/records/state", params={"machine": A1, **DAY}).json()
     assert [row["state"] for row in r["rows"]] == ["running", "unplanned_down", "running"]
@@ -104,8 +105,15 @@ def test_kpi_downtime_hierarchy_alarms(plant):
     pareto = c.get("/api/downtime", params={**DAY, "machine": A1}).json()
     assert pareto[0]["seconds"] == 3600
     assert c.get("/api/hierarchy").json() == {"acme": {"s1": {"a1": {"l1": ["m1", "m2"], "l2": ["m3"]}}}}
+    later = (T0 + timedelta(hours=1)).isoformat()
     c.post("/api/records/alarm", json=[{"machine": A1, "ts": T0.isoformat(), "code": "E1"}])
-    assert [a["code"] for a in c.get("/api/alarms", params=DAY).json()["rows"]] == ["E1"]
+    c.post("/api/records/alarm", json=[{"machine": A2, "ts": later, "code": "E2", "severity": "critical"}])
+    assert [a["code"] for a in c.get("/api/alarms", params=DAY).json()["rows"]] == [
+        "E2",
+        "E1",
+    ]  # newest first
+    one = c.get("/api/alarms", params={**DAY, "limit": 1}).json()
+    assert [a["code"] for a in one["rows"]] == ["E2"] and one["truncated"]
 
 
 @pytest.fixture

@@ -29,7 +29,9 @@ from .auth import (
     authenticate,
     forbidden,
 )
+from .reads import read_limited
 from .stops import set_stop_reason
+from .web import add_dashboard
 
 #: record kinds readable through the API (each has a machine column, so it can be scoped)
 READ_KINDS = ("signal", "signal_1m", "state", "count", "alarm", "quality", "anomaly")
@@ -298,9 +300,10 @@ def create_app(
             raise HTTPException(404, f"{NOT_FOUND}: kind {kind!r}; kinds: {', '.join(READ_KINDS)}")
         s, e = window(start, end)
         paths = scoped(c, machine)
-        table = store.read(kind, s, e, machines=paths) if paths else None
-        rows = table.slice(0, limit + 1).to_pylist() if table is not None else []
-        rows = [{k: _clean(v) for k, v in r.items()} for r in rows]
+        rows = [
+            {k: _clean(v) for k, v in r.items()}
+            for r in read_limited(store, kind, s, e, paths, limit + 1).to_pylist()
+        ]
         return RecordsOut(kind=kind, rows=rows[:limit], truncated=len(rows) > limit)
 
     @app.post("/api/records/{kind}", response_model=WriteOut, tags=["records"])
@@ -374,8 +377,8 @@ def create_app(
         c.require("read_kpi")
         s, e = window(start, end)
         paths = scoped(c, machine)
-        rows = store.read("alarm", s, e, machines=paths).to_pylist() if paths else []
-        rows = [{k: _clean(v) for k, v in r.items()} for r in rows[::-1][: limit + 1]]
+        table = read_limited(store, "alarm", s, e, paths, limit + 1, newest_first=True)
+        rows = [{k: _clean(v) for k, v in r.items()} for r in table.to_pylist()]
         return RecordsOut(kind="alarm", rows=rows[:limit], truncated=len(rows) > limit)
 
     @app.post("/api/stop-reasons", response_model=StopReasonOut, status_code=201, tags=["records"])
@@ -475,4 +478,5 @@ def create_app(
         c.require("read_audit")
         return [AuditOut(**r) for r in accounts.audit_log(c.firm.id, limit)]
 
+    add_dashboard(app, store, accounts, now, secure_cookies)  # the web pages (server/web.py)
     return app

@@ -1,0 +1,43 @@
+"""Bounded reads for the API: Store.read's query with the limit pushed into the store.
+
+A year of signals must not be loaded to answer "the first 10,000 rows", so the API reads the
+same documented views as `Store.read` with ORDER BY and LIMIT in SQL (both dialects use `?`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from ..store.base import Store
+from ..store.schema import READ_VIEWS
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def read_limited(
+    store: Store,
+    kind: str,
+    start: datetime,
+    end: datetime,
+    machines: list[str],
+    limit: int,
+    newest_first: bool = False,
+) -> pa.Table:
+    """At most `limit` records of `kind` for `machines` with ts in [start, end).
+
+    Ordered by machine and time (as Store.read), or by time, newest first.
+    """
+    if not machines:
+        return pa.table({})
+    view = READ_VIEWS[kind]
+    marks = ", ".join("?" for _ in machines)
+    order = "ts DESC, machine" if newest_first else "machine, ts"
+    sql = (
+        f"SELECT * FROM {view} WHERE ts >= ? AND ts < ? AND machine IN ({marks}) "
+        f"ORDER BY {order} LIMIT {int(limit)}"
+    )
+    return store.query(sql, [_naive(start), _naive(end), *machines])
