@@ -1,0 +1,78 @@
+"""Labels of the web dashboard in Korean and English (KPI names come from factory_commons.i18n)."""
+
+from __future__ import annotations
+
+from ..i18n import LABELS as KPI_LABELS
+
+LANGS = ("ko", "en")
+DEFAULT_LANG = "ko"
+LANG_COOKIE = "lang"
+
+#: the stop reasons offered on the tablet screen: (code, Korean, English); configurable per app
+DEFAULT_STOP_REASONS: tuple[tuple[str, str, str], ...] = (
+    ("die_change", "금형 교체", "Die change"),
+    ("waiting_material", "자재 대기", "Waiting for material"),
+    ("breakdown", "설비 고장", "Breakdown"),
+    ("no_operator", "작업자 부재", "No operator"),
+    ("quality_check", "품질 확인", "Quality check"),
+)
+
+WEB_LABELS: dict[str, tuple[str, str]] = {
+    "app": ("Factory Commons 대시보드", "Factory Commons dashboard"),
+    "overview": ("공장 현황", "Plant overview"),
+    "stops": ("정지 사유 입력", "Stop reasons"),
+    "machine_page": ("설비 상세", "Machine"),
+    "login": ("로그인", "Log in"),
+    "logout": ("로그아웃", "Log out"),
+    "email": ("이메일", "E-mail"),
+    "password": ("비밀번호", "Password"),
+    "login_failed": ("이메일 또는 비밀번호가 틀렸습니다", "Wrong e-mail or password"),
+    "state": ("상태", "State"),
+    "since": ("변경 시각", "Since"),
+    "today_oee": ("오늘 OEE", "Today's OEE"),
+    "no_machines": ("볼 수 있는 설비가 없습니다", "No machines to show"),
+    "no_data": ("데이터가 없습니다", "No data"),
+    "days": ("일", "days"),
+    "last_days": ("최근", "Last"),
+    "signals": ("신호 추이 (최근 1일)", "Signal trends (last day)"),
+    "alarms": ("알람 (최근 1일)", "Alarms (last day)"),
+    "code": ("코드", "Code"),
+    "severity": ("심각도", "Severity"),
+    "message": ("메시지", "Message"),
+    "time": ("시각", "Time"),
+    "episodes": ("횟수", "Episodes"),
+    "stopped_machines": ("멈춘 설비", "Stopped machines"),
+    "no_stopped": ("멈춘 설비가 없습니다", "No machine is stopped"),
+    "current_reason": ("현재 사유", "Current reason"),
+    "recorded": ("정지 사유를 기록했습니다", "Stop reason recorded"),
+    "not_stopped": ("그 설비는 멈춰 있지 않습니다", "That machine is not stopped"),
+    "not_allowed": ("권한이 없습니다", "Not allowed"),
+    "tap_reason": ("정지 사유를 누르세요", "Tap the reason"),
+    "auto_refresh": ("자동 새로고침", "auto refresh"),
+    "running": ("가동", "Running"),
+    "idle": ("대기", "Idle"),
+    "setup": ("작업준비", "Setup"),
+    "unplanned_down": ("비계획 정지", "Unplanned down"),
+    "planned_stop": ("계획 정지", "Planned stop"),
+    "no_order": ("작업 없음", "No order"),
+    "unknown": ("알 수 없음", "Unknown"),
+    "micro_stop": ("순간 정지", "Micro stop"),
+    "(none)": ("사유 없음", "No reason"),
+}
+
+
+def pick_lang(value: str | None) -> str:
+    """A supported language from a cookie or query value, Korean by default."""
+    return value if value in LANGS else DEFAULT_LANG
+
+
+def translator(lang: str, stop_reasons: tuple[tuple[str, str, str], ...] = DEFAULT_STOP_REASONS):
+    """A function key -> label in `lang`: web labels, stop reasons, then KPI labels, else the key."""
+    i = 0 if lang == "ko" else 1
+    table = {**KPI_LABELS, **WEB_LABELS, **{c: (ko, en) for c, ko, en in stop_reasons}}
+
+    def t(key: str) -> str:
+        pair = table.get(key)
+        return pair[i] if pair else key
+
+    return t
