@@ -112,6 +112,12 @@ def test_kpi_downtime_hierarchy_alarms(plant):
         "E2",
         "E1",
     ]  # newest first
+    cleared = (T0 + timedelta(minutes=30)).isoformat()
+    c.post("/api/records/alarm", json=[{"machine": A1, "ts": cleared, "code": "E1", "active": False}])
+    ov = {m["path"]: m for m in c.get("/api/overview").json()}
+    assert set(ov) == {A1, A2, "acme/s1/a1/l2/m3"}
+    assert ov[A1]["state"] == "running" and ov[A1]["since"].startswith("2024-03-04T03:00")
+    assert (ov[A1]["active_alarms"], ov[A2]["active_alarms"]) == (0, 1)
     one = c.get("/api/alarms", params={**DAY, "limit": 1}).json()
     assert [a["code"] for a in one["rows"]] == ["E2"] and one["truncated"]
 

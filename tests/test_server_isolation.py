@@ -60,6 +60,7 @@ def _attacks(plant, b_grant: int, b_firm: int, b_user: int) -> dict[tuple[str, s
     return {
         ("GET", "/api/machines"): {},
         ("GET", "/api/hierarchy"): {},
+        ("GET", "/api/overview"): {},
         ("GET", "/api/records/{kind}"): {"url": "/api/records/state", "params": q},
         ("POST", "/api/records/{kind}"): {"url": "/api/records/count", "json": [row]},
         ("GET", "/api/kpi"): {"params": q},
@@ -99,6 +100,7 @@ def _attacks(plant, b_grant: int, b_firm: int, b_user: int) -> dict[tuple[str, s
 SELF_ONLY = {
     ("GET", "/api/machines"),
     ("GET", "/api/hierarchy"),
+    ("GET", "/api/overview"),
     ("GET", "/api/firms"),
     ("GET", "/api/users"),
     ("GET", "/api/grants"),

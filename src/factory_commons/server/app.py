@@ -29,7 +29,7 @@ from .auth import (
     authenticate,
     forbidden,
 )
-from .reads import read_limited
+from .reads import overview_rows, read_limited
 from .stops import set_stop_reason
 from .web import add_dashboard
 
@@ -72,6 +72,15 @@ class MachineOut(BaseModel):
     display_name: str | None = None
     kind: str | None = None
     calendar: str | None = None
+
+
+class OverviewOut(BaseModel):
+    path: str
+    display_name: str | None = None
+    state: str | None = Field(description="latest state; null when the machine has reported none")
+    since: datetime | None = Field(description="when the latest state began")
+    reason_code: str | None = None
+    active_alarms: int = Field(description="alarm codes whose latest event is active")
 
 
 class RecordsOut(BaseModel):
@@ -284,6 +293,22 @@ def create_app(
             e, s, a, line, m = p.split("/")
             tree.setdefault(e, {}).setdefault(s, {}).setdefault(a, {}).setdefault(line, []).append(m)
         return tree
+
+    @app.get("/api/overview", response_model=list[OverviewOut], tags=["plant"])
+    def overview(c: CallerDep) -> list[OverviewOut]:
+        """The plant at a glance: every visible machine's current state and active alarms."""
+        c.require("read_kpi")
+        ms = [m for m in store.machines() if c.may_read(m.path)]
+        c.audit_reads([m.path for m in ms])
+        rows = overview_rows(store, [m.path for m in ms])
+        return [
+            OverviewOut(
+                path=m.path,
+                display_name=m.display_name,
+                **{k: _clean(v) for k, v in rows[m.path].items()},
+            )
+            for m in ms
+        ]
 
     # -- records -----------------------------------------------------------------------------
     @app.get("/api/records/{kind}", response_model=RecordsOut, tags=["records"])

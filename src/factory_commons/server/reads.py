@@ -41,3 +41,32 @@ def read_limited(
         f"ORDER BY {order} LIMIT {int(limit)}"
     )
     return store.query(sql, [_naive(start), _naive(end), *machines])
+
+
+def overview_rows(store: Store, machines: list[str]) -> dict[str, dict]:
+    """Each machine's latest state (state, since, reason_code) and its count of active alarms."""
+    if not machines:
+        return {}
+    marks = ", ".join("?" for _ in machines)
+    latest = store.query(
+        "SELECT machine, state, reason_code, ts FROM ("
+        " SELECT machine, state, reason_code, ts,"
+        "  row_number() OVER (PARTITION BY machine ORDER BY ts DESC) AS rn"
+        f" FROM v_states WHERE machine IN ({marks})) t WHERE rn = 1",
+        list(machines),
+    ).to_pylist()
+    alarms = store.query(
+        "SELECT machine, count(*) AS n FROM ("
+        " SELECT machine, active,"
+        "  row_number() OVER (PARTITION BY machine, code ORDER BY ts DESC) AS rn"
+        f" FROM v_alarms WHERE machine IN ({marks})) t WHERE rn = 1 AND active GROUP BY machine",
+        list(machines),
+    ).to_pylist()
+    active = {r["machine"]: int(r["n"]) for r in alarms}
+    out = {
+        m: {"state": None, "since": None, "reason_code": None, "active_alarms": active.get(m, 0)}
+        for m in machines
+    }
+    for r in latest:
+        out[r["machine"]].update(state=r["state"], since=r["ts"], reason_code=r["reason_code"])
+    return out
