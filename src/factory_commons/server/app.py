@@ -353,7 +353,7 @@ def create_app(
                     "problems": [{"row": p.row + 1, "field": p.field, "why": p.why} for p in err.problems],
                 },
             ) from None
-        except ValueError as err:
+        except (ValueError, TypeError) as err:  # unknown kind, values Arrow cannot read
             raise HTTPException(422, str(err)) from None
         return WriteOut(kind=kind, received=res.received, written=res.written)
 
