@@ -140,6 +140,7 @@ def downtime_view(store: Store, paths: list[str], at: datetime, days: int, t: Ca
             "reason": t(str(r["reason"])),
             "code": str(r["reason"]),
             "state": t(str(r["state"])),
+            "state_code": str(r["state"]),
             "episodes": int(r["episodes"]),
             "hours": f"{float(r['seconds']) / 3600:.1f}",
             "share": pct(r["share"]),
