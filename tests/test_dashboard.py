@@ -125,6 +125,37 @@ def test_no_page_shows_another_firms_machines(plant):
     assert acme.get(f"/machines/{plant['stopped']}").status_code == 200
 
 
+def test_live_states_and_an_experts_grant(plant):
+    acme = login(TestClient(plant["app"]), "owner@acme.example")
+    live = acme.get("/live.json").json()
+    assert len(live) == len(plant["machines"])
+    assert live[plant["stopped"]] == {
+        "state": "unplanned_down",
+        "label": "비계획 정지",
+        "since": "10-07 14:00",
+    }
+    accounts = plant["accounts"]
+    hub = accounts.create_firm("hub", [])
+    expert = accounts.create_user(hub.id, "expert@uni.example", "김박사", "expert", PASSWORD)
+    owner = accounts.user_by_email("owner@acme.example")
+    grant = accounts.create_grant(
+        owner.firm_id,
+        expert.id,
+        [plant["stopped"]],
+        NOW - timedelta(days=1),
+        NOW + timedelta(days=1),
+        owner.id,
+    )
+    c = login(TestClient(plant["app"]), "expert@uni.example")
+    assert "m1" not in c.get("/").text and c.get("/").text.count('class="machine ') == 1
+    assert c.get(f"/machines/{plant['stopped']}").status_code == 200
+    assert 'class="panel stop"' not in c.get("/stops").text  # grants give read access only
+    assert any(r["grant_id"] == grant.id for r in accounts.audit_log(owner.firm_id))
+    accounts.revoke_grant(grant.id, NOW - timedelta(minutes=1))
+    assert c.get(f"/machines/{plant['stopped']}").status_code == 404
+    assert c.get("/").text.count('class="machine ') == 0
+
+
 # -- in Chromium -----------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:

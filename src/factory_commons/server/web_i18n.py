@@ -58,6 +58,24 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "unknown": ("알 수 없음", "Unknown"),
     "micro_stop": ("순간 정지", "Micro stop"),
     "(none)": ("사유 없음", "No reason"),
+    # reason codes of the demo plant (collect/simulator.py); unknown codes are shown as they are
+    "operator_check": ("작업자 점검", "Operator check"),
+    "changeover": ("품종 교체", "Changeover"),
+    "lunch": ("점심", "Lunch"),
+    "meal": ("식사", "Meal"),
+    "tea": ("휴식", "Tea break"),
+    "off_shift": ("근무 외", "Off shift"),
+    "chip_clearing": ("칩 제거", "Chip clearing"),
+    "door_interlock": ("도어 인터록", "Door interlock"),
+    "double_blank": ("이중 블랭크", "Double blank"),
+    "fixture_clamp": ("지그 클램프", "Fixture clamp"),
+    "hydraulic_leak": ("유압 누유", "Hydraulic leak"),
+    "light_curtain": ("광커튼 작동", "Light curtain"),
+    "misfeed": ("이송 불량", "Misfeed"),
+    "nozzle_cleaning": ("노즐 청소", "Nozzle cleaning"),
+    "tool_offset_check": ("공구 보정 확인", "Tool offset check"),
+    "wire_feed_jam": ("와이어 송급 막힘", "Wire feed jam"),
+    "wire_stick": ("와이어 붙음", "Wire stick"),
 }
 
 
