@@ -65,6 +65,7 @@ def plant(tmp_path_factory) -> Iterator[dict]:
         for role in ("owner", "operator", "regional_analyst"):
             accounts.create_user(firm.id, f"{role}@{name}.example", f"{name} {role}", role, PASSWORD)
     app = create_app(store, accounts, clock=lambda: NOW)
+    app.state.live_refresh_ms = 300
     yield {"store": store, "accounts": accounts, "app": app, "stopped": stopped, "machines": sim.machines()}
     store.close()
 
@@ -274,4 +275,17 @@ def test_browser_firm_b_sees_only_its_machine(browser, server, plant):
     page.goto(f"{server}/machines/{plant['stopped']}")
     assert "not found" in page.locator("#message").inner_text()
     shot(page, "beta-denied")
+    ctx.close()
+
+
+def test_browser_overview_refreshes_live_states(browser, server, plant):
+    ctx, page = browser_login(browser, server, "owner@acme.example")
+    page.goto(f"{server}/")
+    last = sorted(m.path for m in plant["machines"])[-1]
+    state = page.locator(f'.machine[data-path="{last}"] .mstate')
+    assert state.get_attribute("data-state") == "running"
+    plant["store"].write([StateChange(ts=NOW - timedelta(seconds=1), machine=last, state="unplanned_down")])
+    page.wait_for_selector(f'.machine[data-path="{last}"] .mstate[data-state=unplanned_down]', timeout=5000)
+    assert state.inner_text() == "비계획 정지"
+    shot(page, "overview-refreshed-ko")
     ctx.close()

@@ -55,6 +55,7 @@ def add_dashboard(
     """Mount the dashboard pages and their static files on `app` (kept out of the OpenAPI document)."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.stop_reasons = stop_reasons
+    app.state.live_refresh_ms = 10_000  # how often the overview refreshes its live states
     router = APIRouter(include_in_schema=False)
     cookie_kw: dict[str, Any] = {"secure": secure_cookies, "samesite": "lax", "path": "/"}
 
@@ -163,7 +164,9 @@ def add_dashboard(
         if c is None:
             return to_login(request)
         view = overview_view(store, visible_paths(c), now(), DISPLAY_TZ)
-        return render(request, "overview.html", c, page="overview", **view)
+        return render(
+            request, "overview.html", c, page="overview", refresh_ms=app.state.live_refresh_ms, **view
+        )
 
     @router.get("/live.json")
     def live(request: Request) -> Response:

@@ -1,6 +1,8 @@
-// Refresh the live machine states of the plant overview every 10 seconds (no libraries).
+// Refresh the live machine states of the plant overview every few seconds (no libraries);
+// the period comes from the script tag's data-refresh-ms (default 10 s).
 (function () {
   "use strict";
+  const period = Number(document.currentScript.dataset.refreshMs) || 10000;
   async function refresh() {
     try {
       const r = await fetch("/live.json", { credentials: "same-origin" });
@@ -17,5 +19,5 @@
       });
     } catch (e) { /* offline for a moment: try again next time */ }
   }
-  setInterval(refresh, 10000);
+  setInterval(refresh, period);
 })();
