@@ -41,6 +41,32 @@ MAX_LIMIT = 100_000
 
 
 # -- response and request models -------------------------------------------------------------
+class ErrorOut(BaseModel):
+    """Every error answer: FastAPI's validation errors (a list), our messages (a string), batch
+    problems (an object with `message` and `problems`)."""
+
+    detail: str | dict[str, Any] | list[dict[str, Any]]
+
+
+_WHY = {
+    400: "the body is not JSON",
+    401: "not logged in, or an unknown token",
+    403: "the caller's role or firm may not do this (or the CSRF token is missing)",
+    404: "no such object",
+    409: "conflicts with the current state",
+    422: "invalid parameters or body",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: the error codes it may answer, all with ErrorOut."""
+    return {c: {"model": ErrorOut, "description": _WHY[c]} for c in codes}
+
+
+READ_ERRORS = _errors(401, 403, 422)
+WRITE_ERRORS = _errors(400, 401, 403, 422)
+
+
 class UserOut(BaseModel):
     id: int
     firm_id: int
@@ -246,7 +272,7 @@ def create_app(
     MachinesQ = Annotated[list[str] | None, Query(description="machine paths (repeat); default: all visible")]
 
     # -- auth --------------------------------------------------------------------------------
-    @app.post("/api/auth/login", response_model=LoginOut, tags=["auth"])
+    @app.post("/api/auth/login", response_model=LoginOut, responses=_errors(400, 401, 422), tags=["auth"])
     def login(body: LoginIn, response: Response) -> LoginOut:
         user = accounts.authenticate(body.email, body.password)
         if user is None:
@@ -257,7 +283,7 @@ def create_app(
         response.set_cookie(CSRF_COOKIE, csrf, httponly=False, **kw)
         return LoginOut(user=_user_out(user), csrf_token=csrf)
 
-    @app.post("/api/auth/logout", status_code=204, tags=["auth"])
+    @app.post("/api/auth/logout", status_code=204, responses=_errors(401, 403), tags=["auth"])
     def logout(c: CallerDep, request: Request, response: Response) -> Response:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
@@ -267,16 +293,18 @@ def create_app(
         response.status_code = 204
         return response
 
-    @app.get("/api/auth/me", response_model=UserOut, tags=["auth"])
+    @app.get("/api/auth/me", response_model=UserOut, responses=_errors(401), tags=["auth"])
     def me(c: CallerDep) -> UserOut:
         return _user_out(c.user)
 
-    @app.post("/api/auth/tokens", response_model=TokenOut, status_code=201, tags=["auth"])
+    @app.post(
+        "/api/auth/tokens", response_model=TokenOut, status_code=201, responses=WRITE_ERRORS, tags=["auth"]
+    )
     def new_token(c: CallerDep, body: TokenIn) -> TokenOut:
         return TokenOut(token=accounts.create_token(c.user.id, body.name, now()))
 
     # -- plant -------------------------------------------------------------------------------
-    @app.get("/api/machines", response_model=list[MachineOut], tags=["plant"])
+    @app.get("/api/machines", response_model=list[MachineOut], responses=READ_ERRORS, tags=["plant"])
     def machines(c: CallerDep) -> list[MachineOut]:
         c.require("read_kpi")
         ms = [m for m in store.machines() if c.may_read(m.path)]
@@ -285,7 +313,7 @@ def create_app(
             MachineOut(path=m.path, display_name=m.display_name, kind=m.kind, calendar=m.calendar) for m in ms
         ]
 
-    @app.get("/api/hierarchy", response_model=dict[str, Any], tags=["plant"])
+    @app.get("/api/hierarchy", response_model=dict[str, Any], responses=READ_ERRORS, tags=["plant"])
     def hierarchy(c: CallerDep) -> dict[str, Any]:
         c.require("read_kpi")
         tree: dict = {}
@@ -294,7 +322,7 @@ def create_app(
             tree.setdefault(e, {}).setdefault(s, {}).setdefault(a, {}).setdefault(line, []).append(m)
         return tree
 
-    @app.get("/api/overview", response_model=list[OverviewOut], tags=["plant"])
+    @app.get("/api/overview", response_model=list[OverviewOut], responses=READ_ERRORS, tags=["plant"])
     def overview(c: CallerDep) -> list[OverviewOut]:
         """The plant at a glance: every visible machine's current state and active alarms."""
         c.require("read_kpi")
@@ -311,7 +339,12 @@ def create_app(
         ]
 
     # -- records -----------------------------------------------------------------------------
-    @app.get("/api/records/{kind}", response_model=RecordsOut, tags=["records"])
+    @app.get(
+        "/api/records/{kind}",
+        response_model=RecordsOut,
+        responses=_errors(401, 403, 404, 422),
+        tags=["records"],
+    )
     def read_records(
         c: CallerDep,
         kind: str,
@@ -331,7 +364,12 @@ def create_app(
         ]
         return RecordsOut(kind=kind, rows=rows[:limit], truncated=len(rows) > limit)
 
-    @app.post("/api/records/{kind}", response_model=WriteOut, tags=["records"])
+    @app.post(
+        "/api/records/{kind}",
+        response_model=WriteOut,
+        responses=_errors(400, 401, 403, 404, 422),
+        tags=["records"],
+    )
     def write_records(c: CallerDep, kind: str, rows: Annotated[list[dict[str, Any]], Body()]) -> WriteOut:
         c.require("write_records")
         if kind not in WRITE_KINDS:
@@ -358,7 +396,7 @@ def create_app(
         return WriteOut(kind=kind, received=res.received, written=res.written)
 
     # -- KPIs, downtime, alarms --------------------------------------------------------------
-    @app.get("/api/kpi", response_model=list[dict[str, Any]], tags=["kpi"])
+    @app.get("/api/kpi", response_model=list[dict[str, Any]], responses=READ_ERRORS, tags=["kpi"])
     def kpi(
         c: CallerDep,
         start: datetime | None = None,
@@ -379,7 +417,7 @@ def create_app(
         df = compute_kpis(store, s, e, group_by, machines=paths)
         return [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 
-    @app.get("/api/downtime", response_model=list[dict[str, Any]], tags=["kpi"])
+    @app.get("/api/downtime", response_model=list[dict[str, Any]], responses=READ_ERRORS, tags=["kpi"])
     def downtime(
         c: CallerDep, start: datetime | None = None, end: datetime | None = None, machine: MachinesQ = None
     ) -> list[dict[str, Any]]:
@@ -391,7 +429,7 @@ def create_app(
         df = downtime_pareto(store, s, e, machines=paths)
         return [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 
-    @app.get("/api/alarms", response_model=RecordsOut, tags=["kpi"])
+    @app.get("/api/alarms", response_model=RecordsOut, responses=READ_ERRORS, tags=["kpi"])
     def alarms(
         c: CallerDep,
         start: datetime | None = None,
@@ -406,7 +444,13 @@ def create_app(
         rows = [{k: _clean(v) for k, v in r.items()} for r in table.to_pylist()]
         return RecordsOut(kind="alarm", rows=rows[:limit], truncated=len(rows) > limit)
 
-    @app.post("/api/stop-reasons", response_model=StopReasonOut, status_code=201, tags=["records"])
+    @app.post(
+        "/api/stop-reasons",
+        response_model=StopReasonOut,
+        status_code=201,
+        responses=_errors(400, 401, 403, 409, 422),
+        tags=["records"],
+    )
     def stop_reason(c: CallerDep, body: StopReasonIn) -> StopReasonOut:
         c.require("stop_reasons")
         if not c.owns(body.machine):
@@ -426,12 +470,18 @@ def create_app(
         )
 
     # -- firms and users ---------------------------------------------------------------------
-    @app.get("/api/firms", response_model=list[FirmOut], tags=["users"])
+    @app.get("/api/firms", response_model=list[FirmOut], responses=_errors(401), tags=["users"])
     def firms(c: CallerDep) -> list[FirmOut]:
         fs = accounts.firms() if c.user.role == "hub_admin" else [c.firm]
         return [FirmOut(id=f.id, name=f.name, enterprises=list(f.enterprises)) for f in fs]
 
-    @app.post("/api/firms", response_model=FirmOut, status_code=201, tags=["users"])
+    @app.post(
+        "/api/firms",
+        response_model=FirmOut,
+        status_code=201,
+        responses=_errors(400, 401, 403, 409, 422),
+        tags=["users"],
+    )
     def create_firm(c: CallerDep, body: FirmIn) -> FirmOut:
         c.require("manage_firms")
         try:
@@ -440,13 +490,19 @@ def create_app(
             raise HTTPException(409, str(err)) from None
         return FirmOut(id=f.id, name=f.name, enterprises=list(f.enterprises))
 
-    @app.get("/api/users", response_model=list[UserOut], tags=["users"])
+    @app.get("/api/users", response_model=list[UserOut], responses=READ_ERRORS, tags=["users"])
     def users(c: CallerDep) -> list[UserOut]:
         c.require("manage_users")
         us = accounts.users(None if c.user.role == "hub_admin" else c.firm.id)
         return [_user_out(u) for u in us]
 
-    @app.post("/api/users", response_model=UserOut, status_code=201, tags=["users"])
+    @app.post(
+        "/api/users",
+        response_model=UserOut,
+        status_code=201,
+        responses=_errors(400, 401, 403, 409, 422),
+        tags=["users"],
+    )
     def create_user(c: CallerDep, body: UserIn) -> UserOut:
         c.require("manage_users")
         firm_id = c.firm.id
@@ -465,7 +521,9 @@ def create_app(
         return _user_out(u)
 
     # -- grants and audit --------------------------------------------------------------------
-    @app.post("/api/grants", response_model=GrantOut, status_code=201, tags=["grants"])
+    @app.post(
+        "/api/grants", response_model=GrantOut, status_code=201, responses=WRITE_ERRORS, tags=["grants"]
+    )
     def create_grant(c: CallerDep, body: GrantIn) -> GrantOut:
         c.require("grant")
         expert = accounts.user_by_email(body.expert_email)
@@ -481,7 +539,7 @@ def create_app(
             raise HTTPException(422, str(err)) from None
         return _grant_out(g, now())
 
-    @app.get("/api/grants", response_model=list[GrantOut], tags=["grants"])
+    @app.get("/api/grants", response_model=list[GrantOut], responses=READ_ERRORS, tags=["grants"])
     def grants(c: CallerDep) -> list[GrantOut]:
         if c.user.role == "expert":
             gs = accounts.grants_of_expert(c.user.id)
@@ -490,7 +548,12 @@ def create_app(
             gs = accounts.grants_of_firm(c.firm.id)
         return [_grant_out(g, now()) for g in gs]
 
-    @app.post("/api/grants/{grant_id}/revoke", response_model=GrantOut, tags=["grants"])
+    @app.post(
+        "/api/grants/{grant_id}/revoke",
+        response_model=GrantOut,
+        responses=_errors(401, 403, 404, 422),
+        tags=["grants"],
+    )
     def revoke(c: CallerDep, grant_id: int) -> GrantOut:
         c.require("grant")
         g = accounts.grant(grant_id)
@@ -498,7 +561,7 @@ def create_app(
             raise HTTPException(404, NOT_FOUND)
         return _grant_out(accounts.revoke_grant(grant_id, now()), now())  # type: ignore[arg-type]
 
-    @app.get("/api/audit", response_model=list[AuditOut], tags=["grants"])
+    @app.get("/api/audit", response_model=list[AuditOut], responses=READ_ERRORS, tags=["grants"])
     def audit(c: CallerDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[AuditOut]:
         c.require("read_audit")
         return [AuditOut(**r) for r in accounts.audit_log(c.firm.id, limit)]
