@@ -1,0 +1,187 @@
+"""API benchmark: requests per second and p95 latency of the plant overview and the OEE endpoint.
+
+Runnable alone:  python bench/api.py [--days 365 --machines 50 --requests 200 --clients 4]
+                 python bench/api.py --quick          (30 days x 12 machines, a smoke run)
+                 python bench/api.py --backend duckdb (one backend only)
+
+Data: the plant of bench/oee.py (state changes alternating running and stops, about 190 per
+machine and day, part counts, a production order per machine and day, a two-shift calendar),
+written through the Store API into a temporary DuckDB file and into a fresh schema of
+PostgreSQL (FC_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432/test; the schema is
+dropped at the end). No signals: these endpoints do not read them.
+
+Served by `create_app` under uvicorn in a thread on a free port (accounts in SQLite in memory,
+the clock at the end of the data), called with a firm owner's bearer API token by `--clients`
+concurrent httpx clients (threads, keep-alive), `--requests` requests per endpoint after a few
+warm-up requests. Endpoints:
+  overview    GET /api/overview                  every machine's current state and alarms
+  kpi day     GET /api/kpi                       OEE per machine, last 24 h (the default)
+  kpi week    GET /api/kpi?start=-7d             OEE per machine, last 7 days
+Prints a table per backend (requests, rps, median, p95, max in ms); the last line is
+`api_p95_ms: <worst p95 of all rows>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import uvicorn
+from argon2 import PasswordHasher
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from oee import START, generate  # noqa: E402
+
+from factory_commons.server import Accounts, create_app  # noqa: E402
+from factory_commons.store import DuckDBStore  # noqa: E402
+
+PG_URL = os.environ.get("FC_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """uvicorn serving `app` in a daemon thread on a free port."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def measure(base: str, token: str, path: str, params: dict, requests: int, clients: int) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    per_client = max(1, requests // clients)
+
+    def run(_: int) -> list[float]:
+        times = []
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
+            for _ in range(3):  # warm-up: connection, caches
+                c.get(path, params=params).raise_for_status()
+            for _ in range(per_client):
+                t = time.perf_counter()
+                r = c.get(path, params=params)
+                times.append(time.perf_counter() - t)
+                r.raise_for_status()
+        return times
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        times = [t for ts in pool.map(run, range(clients)) for t in ts]
+    wall = time.perf_counter() - t0
+    times.sort()
+    return {
+        "requests": len(times),
+        "rps": len(times) / wall,
+        "median": statistics.median(times) * 1000,
+        "p95": times[min(len(times) - 1, int(0.95 * len(times)))] * 1000,
+        "max": times[-1] * 1000,
+    }
+
+
+def bench_store(name: str, store, args, end: datetime) -> list[tuple[str, dict]]:
+    t = time.perf_counter()
+    sizes = generate(store, args.machines, args.days)
+    gen_s = time.perf_counter() - t
+    print(
+        f"\n{name}: {args.machines} machines x {args.days} days: "
+        + ", ".join(f"{v:,} {k}" for k, v in sizes.items())
+        + f"; generated in {gen_s:.1f} s"
+    )
+    accounts = Accounts(":memory:", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    firm = accounts.create_firm("acme", ["acme"])
+    owner = accounts.create_user(firm.id, "owner@acme.example", "owner", "owner", "bench password 1")
+    token = accounts.create_token(owner.id, "bench", end)
+    app = create_app(store, accounts, clock=lambda: end)
+    endpoints = [
+        ("overview", "/api/overview", {}),
+        ("kpi day", "/api/kpi", {}),
+        ("kpi week", "/api/kpi", {"start": (end - timedelta(days=7)).isoformat(), "end": end.isoformat()}),
+    ]
+    rows = []
+    with Server(app) as base:
+        n = len(httpx.get(f"{base}/api/overview", headers={"Authorization": f"Bearer {token}"}).json())
+        assert n == args.machines, f"overview shows {n} machines, expected {args.machines}"
+        for label, path, params in endpoints:
+            rows.append((label, measure(base, token, path, params, args.requests, args.clients)))
+    print(f"{'endpoint':<10} {'requests':>8} {'rps':>8} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
+    for label, m in rows:
+        print(
+            f"{label:<10} {m['requests']:>8} {m['rps']:>8.1f} {m['median']:>10.1f} {m['p95']:>8.1f} {m['max']:>8.1f}"
+        )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--machines", type=int, default=50)
+    ap.add_argument("--requests", type=int, default=200, help="per endpoint, over all clients")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent clients (threads)")
+    ap.add_argument("--quick", action="store_true", help="30 days x 12 machines, 60 requests")
+    ap.add_argument("--backend", choices=("duckdb", "postgresql", "both"), default="both")
+    args = ap.parse_args()
+    if args.quick:
+        args.days, args.machines, args.requests = 30, 12, 60
+    end = (START + timedelta(days=args.days)).replace(tzinfo=UTC)
+    print(
+        f"api bench: {args.machines} machines, {args.days} days, {args.requests} requests per endpoint, "
+        f"{args.clients} concurrent clients"
+    )
+    results: list[tuple[str, dict]] = []
+    if args.backend in ("duckdb", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = DuckDBStore(Path(tmp) / "bench.duckdb")
+            try:
+                results += bench_store("duckdb", store, args, end)
+            finally:
+                store.close()
+    if args.backend in ("postgresql", "both"):
+        import psycopg
+
+        from factory_commons.store.postgres import PostgresStore
+
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        store = PostgresStore(PG_URL, schema=schema)
+        try:
+            results += bench_store("postgresql", store, args, end)
+        finally:
+            store.close()
+            with psycopg.connect(PG_URL, autocommit=True) as con:
+                con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    print(f"api_p95_ms: {max(m['p95'] for _, m in results):.1f}")
+
+
+if __name__ == "__main__":
+    main()
