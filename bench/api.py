@@ -147,13 +147,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--machines", type=int, default=50)
-    ap.add_argument("--requests", type=int, default=200, help="per endpoint, over all clients")
+    ap.add_argument(
+        "--requests", type=int, default=None, help="per endpoint, over all clients (200; --quick 60)"
+    )
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients (threads)")
     ap.add_argument("--quick", action="store_true", help="30 days x 12 machines, 60 requests")
     ap.add_argument("--backend", choices=("duckdb", "postgresql", "both"), default="both")
     args = ap.parse_args()
     if args.quick:
-        args.days, args.machines, args.requests = 30, 12, 60
+        args.days, args.machines = 30, 12
+    if args.requests is None:
+        args.requests = 60 if args.quick else 200
     end = (START + timedelta(days=args.days)).replace(tzinfo=UTC)
     print(
         f"api bench: {args.machines} machines, {args.days} days, {args.requests} requests per endpoint, "
