@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from .. import __version__
@@ -554,7 +555,7 @@ def create_app(
         responses=_errors(401, 403, 404, 422),
         tags=["grants"],
     )
-    def revoke(c: CallerDep, grant_id: int) -> GrantOut:
+    def revoke(c: CallerDep, grant_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)]) -> GrantOut:
         c.require("grant")
         g = accounts.grant(grant_id)
         if g is None or g.firm_id != c.firm.id:
