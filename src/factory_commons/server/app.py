@@ -59,6 +59,10 @@ _WHY = {
 }
 
 
+#: the longest time window one request may ask for (a KPI over centuries would tie up the server)
+MAX_WINDOW = timedelta(days=3 * 366)
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route: the error codes it may answer, all with ErrorOut."""
     return {c: {"model": ErrorOut, "description": _WHY[c]} for c in codes}
@@ -268,6 +272,11 @@ def create_app(
         s = _utc(start) if start else e - timedelta(days=1)
         if not s < e:
             raise HTTPException(422, "start는 end보다 앞서야 합니다 / start must be before end")
+        if e - s > MAX_WINDOW:
+            raise HTTPException(
+                422,
+                f"기간이 너무 깁니다 (최대 {MAX_WINDOW.days}일) / window too long (at most {MAX_WINDOW.days} days)",
+            )
         return s, e
 
     MachinesQ = Annotated[list[str] | None, Query(description="machine paths (repeat); default: all visible")]
