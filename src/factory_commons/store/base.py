@@ -20,7 +20,7 @@ import pyarrow as pa
 from ..model.calendar import ShiftCalendar
 from ..model.hierarchy import Machine
 from ..model.records import ProductionOrder, Record
-from .schema import READ_VIEWS
+from .schema import EVENT_TABLES, READ_VIEWS
 from .validate import BatchError, prepare
 
 
@@ -164,9 +164,84 @@ class Store(ABC):
     def export_parquet(self, directory: str | Path) -> dict[str, int]:
         """Write every table to DIRECTORY/<table>.parquet; returns rows per table."""
 
-    @abstractmethod
     def import_parquet(self, directory: str | Path) -> dict[str, int]:
-        """Load an export back idempotently; returns rows added per table."""
+        """Load an export back idempotently; returns rows added per table.
+
+        Machine and series ids of the export are resolved to paths and names (an in-memory
+        DuckDB joins the Parquet files), so exports of several stores can be merged; every
+        event table goes through `write_table`, so importing twice adds nothing.
+        """
+        import duckdb
+        import pyarrow.parquet as pq
+
+        src = Path(directory)
+        if not (src / "machines.parquet").exists():
+            raise FileNotFoundError(f"{src}: no machines.parquet here; is this a Factory Commons export?")
+        machines = pq.read_table(src / "machines.parquet")
+        self.register_machines(
+            Machine(
+                path=r["path"],
+                display_name=r["display_name"],
+                kind=r["kind"],
+                calendar=r["calendar"],
+                default_ideal_cycle_time_s=r["default_ideal_cycle_time_s"],
+            )
+            for r in machines.to_pylist()
+        )
+        added: dict[str, int] = {}
+        if (src / "calendars.parquet").exists():
+            rows = pq.read_table(src / "calendars.parquet").to_pylist()
+            current = self.query("SELECT name, definition FROM calendars").to_pylist()
+            have = {r["name"]: r["definition"] for r in current}
+            rows = [r for r in rows if have.get(r["name"]) != r["definition"]]
+            self.query_write("calendars", rows)
+            added["calendars"] = len(rows)
+        if (src / "collect_events.parquet").exists():
+            rows = pq.read_table(src / "collect_events.parquet").to_pylist()
+            count = "SELECT count(*) AS n FROM collect_events"
+            before = self.query(count).column("n")[0].as_py()
+            self.query_write("collect_events", rows)
+            added["collect_events"] = self.query(count).column("n")[0].as_py() - before
+        con = duckdb.connect()
+        try:
+            con.register("m", machines)
+            con.register("s", pq.read_table(src / "series.parquet"))
+            path = "read_parquet('" + str(src).replace("'", "''") + "/{}.parquet')"
+            if (src / "orders.parquet").exists():
+                t = con.sql(
+                    f"SELECT o.order_id, o.product, o.quantity, o.ideal_cycle_time_s, m.path AS machine, "
+                    f"o.planned_start, o.due FROM {path.format('orders')} o LEFT JOIN m USING (machine_id)"
+                ).to_arrow_table()
+                added["orders"] = self.write_table("order", t).written
+            for kind, spec in EVENT_TABLES.items():
+                if not (src / f"{spec.table}.parquet").exists():
+                    continue
+                if kind == "signal":
+                    sel = (
+                        f"SELECT m.path AS machine, s.name, x.ts, x.value, s.unit FROM "
+                        f"{path.format('signals')} x JOIN s USING (series_id) JOIN m USING (machine_id)"
+                    )
+                else:
+                    cols = ", ".join("x." + c.name for c in spec.input_columns if c.name != "machine")
+                    sel = (
+                        f"SELECT m.path AS machine, {cols} FROM {path.format(spec.table)} x "
+                        f"JOIN m USING (machine_id)"
+                    )
+                t = con.sql(sel).to_arrow_table()
+                added[spec.table] = self.write_table(kind, t).written if t.num_rows else 0
+            if (src / "signals_1m.parquet").exists():
+                t = con.sql(
+                    f"SELECT m.path AS machine, s.name, s.unit, x.ts, x.n, x.min, x.max, x.mean FROM "
+                    f"{path.format('signals_1m')} x JOIN s USING (series_id) JOIN m USING (machine_id)"
+                ).to_arrow_table()
+                added["signals_1m"] = self._import_aggregates(t)
+        finally:
+            con.close()
+        return added
+
+    def _import_aggregates(self, t: pa.Table) -> int:
+        """Add 1-minute aggregates (machine, name, unit, ts, n, min, max, mean) not yet stored."""
+        raise NotImplementedError(f"{type(self).__name__} cannot import signal aggregates")
 
     @abstractmethod
     def apply_retention(self, policy: RetentionPolicy, now: datetime | None = None) -> RetentionReport:

@@ -21,7 +21,6 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..model.hierarchy import LEVELS, Machine, parse_machine_path
 from .base import RetentionPolicy, RetentionReport, Store, WriteResult
@@ -348,71 +347,6 @@ class DuckDBStore(Store):
                 tmp.replace(target)
                 counts[t] = self._con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
         return counts
-
-    def import_parquet(self, directory: str | Path) -> dict[str, int]:
-        src = Path(directory)
-        if not (src / "machines.parquet").exists():
-            raise FileNotFoundError(f"{src}: no machines.parquet here; is this a Factory Commons export?")
-        machines = pq.read_table(src / "machines.parquet")
-        self.register_machines(
-            Machine(
-                path=r["path"],
-                display_name=r["display_name"],
-                kind=r["kind"],
-                calendar=r["calendar"],
-                default_ideal_cycle_time_s=r["default_ideal_cycle_time_s"],
-            )
-            for r in machines.to_pylist()
-        )
-        added: dict[str, int] = {}
-        if (src / "calendars.parquet").exists():
-            rows = pq.read_table(src / "calendars.parquet").to_pylist()
-            with self._lock:
-                have = dict(self._con.execute("SELECT name, definition FROM calendars").fetchall())
-            rows = [r for r in rows if have.get(r["name"]) != r["definition"]]
-            self.query_write("calendars", rows)
-            added["calendars"] = len(rows)
-        if (src / "collect_events.parquet").exists():
-            rows = pq.read_table(src / "collect_events.parquet").to_pylist()
-            self.query_write("collect_events", rows)
-            added["collect_events"] = len(rows)
-        con = duckdb.connect()
-        try:
-            con.register("m", machines)
-            series = pq.read_table(src / "series.parquet")
-            con.register("s", series)
-            path = f"read_parquet('{_sq(src)}/{{}}.parquet')"
-            if (src / "orders.parquet").exists():
-                t = con.sql(
-                    f"SELECT o.order_id, o.product, o.quantity, o.ideal_cycle_time_s, m.path AS machine, "
-                    f"o.planned_start, o.due FROM {path.format('orders')} o LEFT JOIN m USING (machine_id)"
-                ).to_arrow_table()
-                added["orders"] = self.write_table("order", t).written
-            for kind, spec in EVENT_TABLES.items():
-                if not (src / f"{spec.table}.parquet").exists():
-                    continue
-                if kind == "signal":
-                    sel = (
-                        f"SELECT m.path AS machine, s.name, x.ts, x.value, s.unit FROM "
-                        f"{path.format('signals')} x JOIN s USING (series_id) JOIN m USING (machine_id)"
-                    )
-                else:
-                    cols = ", ".join("x." + c.name for c in spec.input_columns if c.name != "machine")
-                    sel = (
-                        f"SELECT m.path AS machine, {cols} FROM {path.format(spec.table)} x "
-                        f"JOIN m USING (machine_id)"
-                    )
-                t = con.sql(sel).to_arrow_table()
-                added[spec.table] = self.write_table(kind, t).written if t.num_rows else 0
-            if (src / "signals_1m.parquet").exists():
-                t = con.sql(
-                    f"SELECT m.path AS machine, s.name, s.unit, x.ts, x.n, x.min, x.max, x.mean FROM "
-                    f"{path.format('signals_1m')} x JOIN s USING (series_id) JOIN m USING (machine_id)"
-                ).to_arrow_table()
-                added["signals_1m"] = self._import_aggregates(t)
-        finally:
-            con.close()
-        return added
 
     def _import_aggregates(self, t: pa.Table) -> int:
         if t.num_rows == 0:
