@@ -1,0 +1,1 @@
+"""The commons between factories: profiles, requests, matching, teams, pools, missions."""

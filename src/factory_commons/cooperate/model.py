@@ -1,0 +1,221 @@
+"""The typed objects of the commons: firm profiles, data-backed evidence, requests, matches.
+
+Profiles follow the Open Know-Where (OKW) model: a manufacturing facility with its location,
+equipment (process, working envelope, tolerance), materials and dated certifications. What a
+firm can do is its *provided* capability; a request step is a *required* capability, the
+pattern of the Asset Administration Shell capability template, so the two meet field by field:
+
+    required step            provided equipment
+    process          ==      process
+    material         in      materials
+    envelope_mm      <=      envelope_mm (each axis, sorted)
+    tolerance_mm     >=      tolerance_mm (the shop holds at least as tight)
+    certifications   subset  certifications valid on the due date
+
+Evidence (free capacity, quality record, delivery record) is computed from the firm's own
+shop-floor data and is private until the firm publishes it; `Profile.public()` is the only
+view of a profile that may leave the firm.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from .vocab import check_material, check_process
+
+ProcessCode = Annotated[str, AfterValidator(check_process)]
+MaterialCode = Annotated[str, AfterValidator(check_material)]
+EvidenceKind = Literal["capacity", "quality", "delivery"]
+EVIDENCE_KINDS: tuple[EvidenceKind, ...] = ("capacity", "quality", "delivery")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Model):
+    """A text in Korean and English; either may be empty, not both."""
+
+    ko: str = ""
+    en: str = ""
+
+    @model_validator(mode="after")
+    def _some(self) -> Text:
+        if not (self.ko.strip() or self.en.strip()):
+            raise ValueError("a text needs Korean or English (both are empty)")
+        return self
+
+    def get(self, lang: str) -> str:
+        return (self.ko or self.en) if lang == "ko" else (self.en or self.ko)
+
+
+class Location(_Model):
+    """Where a facility is: city (Seoul, Incheon), district (구/군) and coordinates."""
+
+    city: str
+    district: str
+    address: str = ""
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Certification(_Model):
+    """A certificate with the date somebody last checked it (lapsed logos linger otherwise)."""
+
+    code: str
+    last_checked: date
+    valid_until: date | None = None
+
+    def valid_on(self, day: date) -> bool:
+        return self.valid_until is None or day <= self.valid_until
+
+
+class Equipment(_Model):
+    """One kind of machine at the facility (OKW Equipment): what it does and within what limits."""
+
+    id: str
+    process: ProcessCode
+    name: str = ""
+    make_model: str = ""
+    count: int = Field(default=1, ge=1)
+    materials: tuple[MaterialCode, ...]
+    envelope_mm: tuple[float, float, float] = Field(description="largest work piece: x, y, z in mm")
+    tolerance_mm: float = Field(gt=0, description="tightest tolerance held, ± mm")
+    hourly_rate_krw: int = Field(ge=0, description="price of one machine hour")
+    core: bool = Field(default=True, description="done in house (core) or subcontracted (supplementary)")
+
+
+class Facility(_Model):
+    """The self-described part of a firm's profile (OKW Manufacturing Facility)."""
+
+    firm_id: str
+    name: Text
+    description: Text | None = None
+    location: Location
+    equipment: tuple[Equipment, ...] = ()
+    certifications: tuple[Certification, ...] = ()
+    unspsc: tuple[str, ...] = ()
+    cooperatives: tuple[str, ...] = ()
+    employees: int | None = Field(default=None, ge=0)
+    contact_email: str = ""
+    website: str = ""
+
+    def processes(self) -> set[str]:
+        return {e.process for e in self.equipment}
+
+
+class CapacityWeek(_Model):
+    """Free machine hours for one process in one ISO week: planned time the firm did not use."""
+
+    process: ProcessCode
+    week_start: date  # a Monday
+    free_hours: float = Field(ge=0)
+
+
+class CapacityEvidence(_Model):
+    weeks: tuple[CapacityWeek, ...]
+    period_start: date
+    period_end: date
+    source: str = "kpi"  # computed from the firm's own KPIs, or "declared"
+
+
+class QualityEvidence(_Model):
+    scrap_ratio: float = Field(ge=0, le=1)
+    first_pass_yield: float = Field(ge=0, le=1)
+    units: int = Field(ge=0)
+    period_start: date
+    period_end: date
+    source: str = "kpi"
+
+
+class DeliveryEvidence(_Model):
+    on_time_ratio: float = Field(ge=0, le=1)
+    orders: int = Field(ge=0)
+    period_start: date
+    period_end: date
+    source: str = "kpi"
+
+
+class Evidence(_Model):
+    capacity: CapacityEvidence | None = None
+    quality: QualityEvidence | None = None
+    delivery: DeliveryEvidence | None = None
+
+
+class Profile(_Model):
+    """A firm's whole profile: the facility, its evidence, and which evidence it published."""
+
+    facility: Facility
+    evidence: Evidence = Evidence()
+    published: frozenset[EvidenceKind] = frozenset()
+    published_at: datetime | None = None
+
+    @property
+    def firm_id(self) -> str:
+        return self.facility.firm_id
+
+    def public(self) -> Profile:
+        """The profile as anyone else may see it: unpublished evidence removed."""
+        kept = {k: getattr(self.evidence, k) for k in EVIDENCE_KINDS if k in self.published}
+        return self.model_copy(update={"evidence": Evidence(**kept)})
+
+
+class Step(_Model):
+    """One required capability of a request (AAS: required capability with its properties)."""
+
+    process: ProcessCode
+    material: MaterialCode
+    quantity: int = Field(ge=1)
+    tolerance_mm: float | None = Field(default=None, gt=0, description="± mm the part needs")
+    envelope_mm: tuple[float, float, float] | None = None
+    certifications: tuple[str, ...] = ()
+    machine_hours: float | None = Field(default=None, gt=0, description="estimate; default from vocab")
+
+    def hours(self) -> float:
+        from .vocab import PROCESSES
+
+        if self.machine_hours is not None:
+            return self.machine_hours
+        return self.quantity * PROCESSES[self.process].minutes_per_unit / 60.0
+
+
+class Request(_Model):
+    """A request posted by a consumer, designer or firm: steps in order, due date, budget."""
+
+    id: str
+    requester: str  # a firm id, or "person:<name>" for a consumer or designer
+    title: Text
+    steps: tuple[Step, ...] = Field(min_length=1)
+    due: date
+    posted: date
+    location: Location | None = None
+    max_distance_km: float | None = Field(default=None, gt=0)
+    budget_krw: int | None = Field(default=None, ge=0)
+    confidentiality: Literal["public", "nda"] = "public"
+    unspsc: str | None = None
+
+
+class Factor(_Model):
+    """One scored factor of a match: its raw value in [0, 1], weight, and weighted contribution."""
+
+    name: str
+    value: float
+    weight: float
+    contribution: float
+    note: str = ""
+
+
+class Match(_Model):
+    """One firm ranked for one request step; the contributions add up to the score."""
+
+    request_id: str
+    step: int
+    firm_id: str
+    equipment_id: str
+    score: float
+    factors: tuple[Factor, ...]
+    confidence: float = Field(ge=0, le=1)
+    hard_checks: tuple[str, ...] = ()

@@ -1,0 +1,186 @@
+"""The shared vocabulary of the commons: processes (DIN 8580), materials, certifications, UNSPSC.
+
+Profiles, requests, experts and pools all speak these codes, so a request step for `milling`
+on `aluminium` meets a firm's milling centre field by field. Every entry carries Korean and
+English names; processes also carry the Wikipedia page that Open Know-Where uses to classify
+a process (OKW classifies processes, equipment and materials by Wikipedia URL).
+
+The process list follows the six main groups of DIN 8580 with the common sub-processes of
+small Korean metal and plastics shops. `minutes_per_unit` is a rough default for turning a
+quantity into machine hours when a request does not say; `best_tolerance_mm` is what a good
+shop holds with that process, used by the region generator for plausible equipment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    number: int
+    code: str
+    ko: str
+    en: str
+
+
+DIN8580_GROUPS: dict[int, ProcessGroup] = {
+    g.number: g
+    for g in (
+        ProcessGroup(1, "primary_shaping", "원형 성형(주조·사출)", "Primary shaping"),
+        ProcessGroup(2, "forming", "소성 가공", "Forming"),
+        ProcessGroup(3, "separating", "절삭·분리 가공", "Separating (cutting)"),
+        ProcessGroup(4, "joining", "접합·조립", "Joining"),
+        ProcessGroup(5, "coating", "코팅·도금", "Coating"),
+        ProcessGroup(6, "changing_properties", "재료 특성 변경(열처리)", "Changing material properties"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Process:
+    code: str
+    group: int  # DIN 8580 main group
+    ko: str
+    en: str
+    wikipedia: str
+    best_tolerance_mm: float
+    minutes_per_unit: float
+
+
+_W = "https://en.wikipedia.org/wiki/"
+
+PROCESSES: dict[str, Process] = {
+    p.code: p
+    for p in (
+        Process("casting", 1, "주조", "Casting", _W + "Casting_(metalworking)", 0.5, 6.0),
+        Process("die_casting", 1, "다이캐스팅", "Die casting", _W + "Die_casting", 0.1, 1.0),
+        Process("injection_moulding", 1, "사출 성형", "Injection moulding", _W + "Injection_moulding", 0.05, 0.5),
+        Process("additive_manufacturing", 1, "3D 프린팅", "Additive manufacturing", _W + "3D_printing", 0.1, 30.0),
+        Process("forging", 2, "단조", "Forging", _W + "Forging", 0.5, 2.0),
+        Process("stamping", 2, "프레스 가공", "Stamping", _W + "Stamping_(metalworking)", 0.05, 0.2),
+        Process("sheet_bending", 2, "판금 절곡", "Sheet-metal bending", _W + "Bending_(metalworking)", 0.2, 1.0),
+        Process("deep_drawing", 2, "딥 드로잉", "Deep drawing", _W + "Deep_drawing", 0.1, 0.5),
+        Process("extrusion", 2, "압출", "Extrusion", _W + "Extrusion", 0.2, 0.5),
+        Process("turning", 3, "선반 가공", "Turning", _W + "Turning", 0.01, 4.0),
+        Process("milling", 3, "밀링 가공", "Milling", _W + "Milling_(machining)", 0.01, 8.0),
+        Process("drilling", 3, "드릴링", "Drilling", _W + "Drilling", 0.05, 1.0),
+        Process("grinding", 3, "연삭", "Grinding", _W + "Grinding_(abrasive_cutting)", 0.002, 6.0),
+        Process("edm", 3, "방전 가공", "Electrical discharge machining", _W + "Electrical_discharge_machining", 0.005, 30.0),
+        Process("laser_cutting", 3, "레이저 절단", "Laser cutting", _W + "Laser_cutting", 0.1, 1.5),
+        Process("sheet_cutting", 3, "판금 절단(전단)", "Sheet-metal cutting (shearing)", _W + "Shearing_(manufacturing)", 0.2, 0.3),
+        Process("waterjet_cutting", 3, "워터젯 절단", "Water-jet cutting", _W + "Water_jet_cutter", 0.1, 3.0),
+        Process("welding", 4, "용접", "Welding", _W + "Welding", 0.5, 5.0),
+        Process("brazing", 4, "브레이징", "Brazing", _W + "Brazing", 0.2, 3.0),
+        Process("assembly", 4, "조립", "Assembly", _W + "Assembly_line", 0.5, 5.0),
+        Process("painting", 5, "도장", "Painting", _W + "Industrial_coating", 0.5, 1.0),
+        Process("powder_coating", 5, "분체 도장", "Powder coating", _W + "Powder_coating", 0.5, 1.0),
+        Process("plating", 5, "도금", "Electroplating", _W + "Electroplating", 0.01, 0.5),
+        Process("anodizing", 5, "아노다이징", "Anodizing", _W + "Anodizing", 0.01, 0.5),
+        Process("heat_treatment", 6, "열처리", "Heat treatment", _W + "Heat_treating", 1.0, 0.5),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Material:
+    code: str
+    ko: str
+    en: str
+    wikipedia: str
+    processes: tuple[str, ...]  # the processes that commonly work this material
+
+
+_METAL_CUT = ("turning", "milling", "drilling", "grinding", "edm", "laser_cutting", "waterjet_cutting")
+_SHEET = ("stamping", "sheet_bending", "sheet_cutting", "deep_drawing", "laser_cutting", "welding")
+_FINISH = ("painting", "powder_coating", "plating", "heat_treatment", "assembly", "brazing")
+
+MATERIALS: dict[str, Material] = {
+    m.code: m
+    for m in (
+        Material("steel", "탄소강(SS400·S45C)", "Carbon steel", _W + "Carbon_steel",
+                 _METAL_CUT + _SHEET + _FINISH + ("forging", "casting", "extrusion")),
+        Material("stainless_steel", "스테인리스강(SUS304)", "Stainless steel", _W + "Stainless_steel",
+                 _METAL_CUT + _SHEET + ("forging", "casting", "painting", "heat_treatment", "assembly", "brazing")),
+        Material("aluminium", "알루미늄(AL6061)", "Aluminium", _W + "Aluminium_alloy",
+                 _METAL_CUT + _SHEET + ("die_casting", "casting", "extrusion", "anodizing", "powder_coating",
+                                        "painting", "assembly", "additive_manufacturing")),
+        Material("brass", "황동", "Brass", _W + "Brass",
+                 ("turning", "milling", "drilling", "casting", "forging", "plating", "brazing", "assembly")),
+        Material("copper", "구리", "Copper", _W + "Copper",
+                 ("turning", "milling", "stamping", "plating", "brazing", "edm", "assembly")),
+        Material("titanium", "티타늄", "Titanium", _W + "Titanium_alloys",
+                 ("turning", "milling", "grinding", "edm", "welding", "additive_manufacturing", "anodizing")),
+        Material("cast_iron", "주철", "Cast iron", _W + "Cast_iron",
+                 ("casting", "turning", "milling", "drilling", "grinding", "painting", "heat_treatment")),
+        Material("abs", "ABS 수지", "ABS plastic", _W + "Acrylonitrile_butadiene_styrene",
+                 ("injection_moulding", "additive_manufacturing", "milling", "painting", "assembly")),
+        Material("polycarbonate", "폴리카보네이트(PC)", "Polycarbonate", _W + "Polycarbonate",
+                 ("injection_moulding", "milling", "assembly", "laser_cutting")),
+        Material("polyamide", "나일론(PA66)", "Polyamide (nylon)", _W + "Nylon_66",
+                 ("injection_moulding", "additive_manufacturing", "turning", "milling", "assembly")),
+        Material("pom", "POM(아세탈)", "POM (acetal)", _W + "Polyoxymethylene",
+                 ("injection_moulding", "turning", "milling", "assembly")),
+        Material("polypropylene", "폴리프로필렌(PP)", "Polypropylene", _W + "Polypropylene",
+                 ("injection_moulding", "extrusion", "assembly")),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Certification:
+    code: str
+    ko: str
+    en: str
+
+
+CERTIFICATIONS: dict[str, Certification] = {
+    c.code: c
+    for c in (
+        Certification("ISO 9001", "ISO 9001 품질경영", "ISO 9001 quality management"),
+        Certification("ISO 14001", "ISO 14001 환경경영", "ISO 14001 environmental management"),
+        Certification("IATF 16949", "IATF 16949 자동차 품질경영", "IATF 16949 automotive quality"),
+        Certification("AS9100", "AS9100 항공우주 품질경영", "AS9100 aerospace quality"),
+        Certification("ISO 13485", "ISO 13485 의료기기 품질경영", "ISO 13485 medical devices quality"),
+        Certification("KS", "KS 인증", "Korean Industrial Standards (KS) mark"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class UnspscClass:
+    code: str  # 8 digits: segment, family, class, commodity (00 where a level is not used)
+    ko: str
+    en: str
+
+
+# A few families of the UNSPSC code set that small metal and plastics shops make or serve.
+UNSPSC: dict[str, UnspscClass] = {
+    u.code: u
+    for u in (
+        UnspscClass("31100000", "주물 및 주조 조립품", "Castings and casting assemblies"),
+        UnspscClass("31130000", "단조품", "Forgings"),
+        UnspscClass("31140000", "성형품(사출·몰딩)", "Moldings"),
+        UnspscClass("31160000", "하드웨어(체결류 등)", "Hardware"),
+        UnspscClass("31170000", "베어링·부싱·휠·기어", "Bearings and bushings and wheels and gears"),
+        UnspscClass("31280000", "프레스 및 판금 부품", "Stampings and sheet components"),
+        UnspscClass("73150000", "제조 지원 서비스", "Manufacturing support services"),
+        UnspscClass("73180000", "기계 가공 및 처리 서비스", "Machining and processing services"),
+    )
+}
+
+
+class VocabularyError(ValueError):
+    """A code that is not in the shared vocabulary."""
+
+
+def check_process(code: str, field: str = "process") -> str:
+    if code not in PROCESSES:
+        raise VocabularyError(f"{field}: unknown process {code!r}; known: {', '.join(sorted(PROCESSES))}")
+    return code
+
+
+def check_material(code: str, field: str = "material") -> str:
+    if code not in MATERIALS:
+        raise VocabularyError(f"{field}: unknown material {code!r}; known: {', '.join(sorted(MATERIALS))}")
+    return code
