@@ -123,6 +123,15 @@ class Store(ABC):
     def query_write(self, table: str, rows: list[dict]) -> None:
         """Upsert small configuration rows (calendars) by primary key."""
 
+    @abstractmethod
+    def set_state_reason(self, machine: str, ts: datetime, reason_code: str | None) -> bool:
+        """Set (or clear, with None) the reason code of `machine`'s state change at exactly `ts`.
+
+        The one update of stored events: an operator says afterwards why a machine stopped.
+        Returns False when no state change of that machine has that ts (nothing is written).
+        A backend that keeps aggregates derived from states must bring them up to date here.
+        """
+
     # -- reading -------------------------------------------------------------------------
     def read(
         self,

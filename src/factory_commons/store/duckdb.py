@@ -319,6 +319,17 @@ class DuckDBStore(Store):
                     "INSERT OR REPLACE INTO calendars VALUES (?, ?)", [r["name"], r["definition"]]
                 )
 
+    def set_state_reason(self, machine: str, ts: datetime, reason_code: str | None) -> bool:
+        with self._lock:
+            mid = self._machine_ids.get(machine)
+            if mid is None:
+                return False
+            n = self._con.execute(
+                "UPDATE states SET reason_code = ? WHERE machine_id = ? AND ts = ?",
+                [reason_code, mid, ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts],
+            ).fetchone()
+        return bool(n and n[0])
+
     # -- reading ---------------------------------------------------------------------------
     def query(
         self, sql: str, params: list | None = None, tables: dict[str, pa.Table] | None = None

@@ -405,6 +405,15 @@ class PostgresStore(Store):
         with self._lock, self._con.transaction(), self._con.cursor() as cur:
             cur.executemany(stmt, args)
 
+    def set_state_reason(self, machine: str, ts: datetime, reason_code: str | None) -> bool:
+        with self._lock, self._con.cursor() as cur:
+            cur.execute(
+                "UPDATE states SET reason_code = %s WHERE ts = %s "
+                "AND machine_id = (SELECT machine_id FROM machines WHERE path = %s)",
+                [reason_code, _naive(ts), machine],
+            )
+            return cur.rowcount > 0
+
     # -- temporary tables ------------------------------------------------------------------
     def _load_temp(self, cur: psycopg.Cursor, name: str, table: pa.Table) -> None:
         """Create temporary table NAME (dropped at commit) and COPY the Arrow table into it."""

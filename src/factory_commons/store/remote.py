@@ -208,6 +208,9 @@ class _StoreFlightService(flight.FlightServerBase):
     def _op_query_write(self, table: str, rows: list[dict]) -> None:
         self.store.query_write(table, rows)
 
+    def _op_set_state_reason(self, machine: str, ts: str, reason_code: str | None) -> bool:
+        return self.store.set_state_reason(machine, datetime.fromisoformat(ts), reason_code)
+
     def _op_export_parquet(self, directory: str) -> dict[str, int]:
         return self.store.export_parquet(directory)
 
@@ -461,6 +464,11 @@ class RemoteStore(Store):
     @_failover
     def query_write(self, table: str, rows: list[dict]) -> None:
         self._action("query_write", {"table": table, "rows": rows})
+
+    @_failover
+    def set_state_reason(self, machine: str, ts: datetime, reason_code: str | None) -> bool:
+        body = {"machine": machine, "ts": ts.isoformat(), "reason_code": reason_code}
+        return bool(self._action("set_state_reason", body))
 
     # -- reading -------------------------------------------------------------------------------
     @_failover
