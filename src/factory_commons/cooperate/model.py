@@ -163,6 +163,16 @@ class Profile(_Model):
         return self.model_copy(update={"evidence": Evidence(**kept)})
 
 
+class Cooperative(_Model):
+    """A cooperative (협동조합) of firms: its members and the processes it is focused on."""
+
+    id: str
+    name: Text
+    members: tuple[str, ...] = ()  # firm ids
+    focus: tuple[ProcessCode, ...] = ()
+    location: Location | None = None
+
+
 class Step(_Model):
     """One required capability of a request (AAS: required capability with its properties)."""
 
