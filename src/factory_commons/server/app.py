@@ -22,6 +22,7 @@ from ..kpi.oee import GROUPS, compute_kpis
 from ..store.base import Store
 from ..store.validate import BatchError
 from .accounts import ROLES, AccountError, Accounts, Grant, User
+from ..cooperate.db import CommonsDB
 from .auth import (
     CSRF_COOKIE,
     NOT_FOUND,
@@ -30,6 +31,8 @@ from .auth import (
     authenticate,
     forbidden,
 )
+from .commons_api import commons_router
+from .commons_web import add_commons_pages
 from .reads import overview_rows, read_limited
 from .stops import set_stop_reason
 from .web import add_dashboard
@@ -235,13 +238,17 @@ def create_app(
     accounts: Accounts | str | None = None,
     clock: Callable[[], datetime] | None = None,
     secure_cookies: bool = False,
+    commons: CommonsDB | str | None = None,
 ) -> FastAPI:
     """The API over `store`.
 
     `accounts` is an Accounts database or where to open one (SQLite path, PostgreSQL URL;
-    default: in memory); `clock` gives the current time (default: UTC now; tests inject one).
+    default: in memory); `clock` gives the current time (default: UTC now; tests inject one);
+    `commons` is the commons database or where to open one (default: in memory; see
+    cooperate/db.py `default_commons_path`).
     """
     accounts = Accounts(accounts) if isinstance(accounts, str) else accounts or Accounts(":memory:")
+    commons = CommonsDB(commons) if isinstance(commons, str) else commons or CommonsDB(":memory:")
     now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
     app = FastAPI(
         title="Factory Commons API",
@@ -576,5 +583,8 @@ def create_app(
         c.require("read_audit")
         return [AuditOut(**r) for r in accounts.audit_log(c.firm.id, limit)]
 
+    app.state.commons = commons
+    app.include_router(commons_router(commons, caller, now))  # /api/commons (server/commons_api.py)
     add_dashboard(app, store, accounts, now, secure_cookies)  # the web pages (server/web.py)
+    add_commons_pages(app, commons, accounts, now)  # commons pages and /catalog (server/commons_web.py)
     return app

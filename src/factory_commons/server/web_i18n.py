@@ -23,6 +23,8 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "stops": ("정지 사유 입력", "Stop reasons"),
     "machine_page": ("설비 상세", "Machine"),
     "login": ("로그인", "Log in"),
+    "commons": ("공유 공간", "Commons"),  # the commons pages (server/commons_web.py)
+    "catalog": ("기업 카탈로그", "Firm catalog"),
     "logout": ("로그아웃", "Log out"),
     "email": ("이메일", "E-mail"),
     "password": ("비밀번호", "Password"),

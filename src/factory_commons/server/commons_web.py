@@ -1,0 +1,446 @@
+"""Web pages of the commons (server-rendered, Korean/English) and the public catalog.
+
+Pages: /catalog (no login, phone-friendly: firms with only what they published, search by
+process, material, district or name), /catalog/{firm} (one public profile), /commons/profile
+(my profile, publish/withdraw toggles), /commons/requests (post a request, my requests),
+/commons/requests/{id} (ranked, explained matches: a bar per factor; a team of firms for a
+multi-step request), /commons/pools (join a purchasing pool, settlement) and
+/commons/missions. Logged-in pages use the API's session cookie and CSRF check, like the
+dashboard (server/web.py), and read the commons through the same functions as the API
+(server/commons_api.py), so they see exactly what the API would show the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from ..cooperate.db import CommonsDB
+from ..cooperate.model import EVIDENCE_KINDS, Match, Profile, Step, Text
+from ..cooperate.model import Request as CommonsRequest
+from ..cooperate.vocab import MATERIALS, PROCESSES
+from .accounts import Accounts
+from .auth import CSRF_COOKIE, Caller, authenticate
+from .commons_api import (
+    ACTORS,
+    PROFILE,
+    REQUEST,
+    catalog_entry,
+    firm_key,
+    public_profiles,
+    rank_request,
+    search_catalog,
+    today_of,
+)
+from .web_i18n import LANG_COOKIE, pick_lang, translator
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 30
+
+#: labels of the commons pages: key -> (Korean, English)
+COMMONS_LABELS: dict[str, tuple[str, str]] = {
+    "commons": ("공유 공간", "Commons"),
+    "catalog": ("기업 카탈로그", "Firm catalog"),
+    "catalog_intro": (
+        "서울·인천 제조기업이 직접 공개한 설비와 실적입니다.",
+        "Seoul and Incheon manufacturers, showing only what each firm chose to publish.",
+    ),
+    "search": ("검색", "Search"),
+    "any": ("전체", "Any"),
+    "process": ("공정", "Process"),
+    "material": ("소재", "Material"),
+    "district": ("지역(구)", "District"),
+    "name": ("이름", "Name"),
+    "firms_found": ("개 기업", "firms"),
+    "certifications": ("인증", "Certifications"),
+    "equipment": ("설비", "Equipment"),
+    "envelope": ("최대 크기 (mm)", "Envelope (mm)"),
+    "tolerance": ("공차 (± mm)", "Tolerance (± mm)"),
+    "rate": ("시간당 (원)", "Per hour (KRW)"),
+    "count": ("대수", "Count"),
+    "free_capacity": ("여유 가동 시간", "Free capacity"),
+    "hours_per_week": ("시간/주", "h/week"),
+    "quality_record": ("품질 실적", "Quality record"),
+    "scrap": ("불량률", "Scrap"),
+    "fpy": ("직행률", "First pass yield"),
+    "delivery_record": ("납기 실적", "Delivery record"),
+    "on_time": ("납기 준수율", "On time"),
+    "period": ("기간", "Period"),
+    "not_published": ("공개하지 않음", "Not published"),
+    "published": ("공개", "Published"),
+    "publish": ("공개하기", "Publish"),
+    "withdraw": ("공개 철회", "Withdraw"),
+    "capacity": ("여유 가동 시간", "Free capacity"),
+    "quality": ("품질 실적", "Quality record"),
+    "delivery": ("납기 실적", "Delivery record"),
+    "no_evidence": ("근거 자료 없음", "No evidence yet"),
+    "my_profile": ("내 프로필", "My profile"),
+    "no_profile": (
+        "아직 프로필이 없습니다. API(PUT /api/commons/profile) 또는 CLI로 만드세요.",
+        "No profile yet. Create one with the API (PUT /api/commons/profile) or the CLI.",
+    ),
+    "evidence_note": (
+        "근거 자료는 공개하기 전까지 우리 회사만 봅니다. 철회하면 어디에도 보이지 않습니다.",
+        "Evidence stays with your firm until you publish it; once withdrawn it shows nowhere.",
+    ),
+    "requests": ("의뢰", "Requests"),
+    "new_request": ("새 의뢰", "New request"),
+    "my_requests": ("내 의뢰", "My requests"),
+    "title": ("제목", "Title"),
+    "quantity": ("수량", "Quantity"),
+    "due": ("납기", "Due"),
+    "budget": ("예산 (원)", "Budget (KRW)"),
+    "confidentiality": ("공개 범위", "Confidentiality"),
+    "public": ("공개", "Public"),
+    "nda": ("비밀 유지(NDA)", "NDA"),
+    "step": ("단계", "Step"),
+    "steps": ("단계", "Steps"),
+    "add_step_note": (
+        "여러 단계(예: 선반 → 도금)는 2·3단계 칸을 채우세요.",
+        "For several steps (e.g. turning then plating) fill in steps 2 and 3.",
+    ),
+    "post": ("등록", "Post"),
+    "matches": ("추천 기업", "Matches"),
+    "no_matches": ("조건을 모두 만족하는 기업이 없습니다", "No firm meets every hard constraint"),
+    "rank": ("순위", "Rank"),
+    "firm": ("기업", "Firm"),
+    "score": ("점수", "Score"),
+    "confidence": ("신뢰도", "Confidence"),
+    "factors": ("요인별 기여", "Contribution of each factor"),
+    "hard_checks": ("필수 조건 통과", "Hard constraints met"),
+    "team": ("기업 팀 구성", "Team of firms"),
+    "team_cost": ("총 비용", "Total cost"),
+    "lead_time": ("리드타임", "Lead time"),
+    "transport": ("운송", "Transport"),
+    "days_unit": ("일", "days"),
+    "no_team": ("팀을 구성할 수 없습니다", "No feasible team"),
+    "not_wired": ("이 기능은 아직 준비 중입니다", "This part is not available yet"),
+    "pools": ("공동 구매", "Purchasing pools"),
+    "campaigns": ("공동 마케팅", "Co-marketing"),
+    "missions": ("전문가 미션", "Expert missions"),
+    "bad_input": ("입력이 올바르지 않습니다", "Invalid input"),
+    # factor names of cooperate/match.py (unknown names are shown as they are)
+    "capability_fit": ("역량 적합도", "Capability fit"),
+    "capability": ("역량 적합도", "Capability fit"),
+    "distance": ("거리", "Distance"),
+    "rating": ("평가", "Rating"),
+    "ratings": ("평가", "Ratings"),
+    "price": ("가격", "Price"),
+    "cost": ("비용", "Cost"),
+}
+
+
+def commons_translator(lang: str) -> Callable[[str], str]:
+    """Commons labels, vocabulary names (processes, materials), then the dashboard's labels."""
+    i = 0 if lang == "ko" else 1
+    base = translator(lang)
+    vocab = {c: (p.ko, p.en) for c, p in PROCESSES.items()} | {c: (m.ko, m.en) for c, m in MATERIALS.items()}
+
+    def t(key: str) -> str:
+        pair = COMMONS_LABELS.get(key) or vocab.get(key)
+        return pair[i] if pair else base(key)
+
+    return t
+
+
+def _int(value: str, field: str, lo: int = 0) -> int | None:
+    value = value.strip().replace(",", "")
+    if not value:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"{field}: 숫자가 아닙니다 / not a whole number: {value!r}") from None
+    if n < lo:
+        raise ValueError(f"{field}: {lo} 이상이어야 합니다 / must be at least {lo}")
+    return n
+
+
+def _float(value: str, field: str) -> float | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        raise ValueError(f"{field}: 숫자가 아닙니다 / not a number: {value!r}") from None
+    if not x > 0:
+        raise ValueError(f"{field}: 0보다 커야 합니다 / must be above 0")
+    return x
+
+
+def per_week(capacity: Any) -> dict[str, float]:
+    """Mean free hours per week of each process over the weeks of a capacity evidence."""
+    weeks = {w.week_start for w in capacity.weeks} or {None}
+    total: dict[str, float] = {}
+    for w in capacity.weeks:
+        total[w.process] = total.get(w.process, 0.0) + w.free_hours
+    return {p: h / len(weeks) for p, h in sorted(total.items())}
+
+
+def bars(m: Match) -> list[dict[str, Any]]:
+    """The factors of a match for the template: label data and bar widths (share of the best)."""
+    top = max((f.contribution for f in m.factors), default=0.0) or 1.0
+    return [
+        {
+            "name": f.name,
+            "value": f.value,
+            "weight": f.weight,
+            "contribution": f.contribution,
+            "note": f.note,
+            "width": max(0.0, min(100.0, 100.0 * f.contribution / top)),
+        }
+        for f in m.factors
+    ]
+
+
+def add_commons_pages(
+    app: FastAPI, commons: CommonsDB, accounts: Accounts, now: Callable[[], datetime]
+) -> None:
+    """Mount the commons pages and the public catalog on `app` (kept out of the OpenAPI document)."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    router = APIRouter(include_in_schema=False)
+
+    def page_caller(request: Request) -> Caller | None:
+        try:
+            return authenticate(request, accounts, now())
+        except HTTPException:
+            return None
+
+    def form_caller(request: Request, csrf_token: str) -> Caller:
+        scope = dict(request.scope)
+        headers = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"x-csrf-token"]
+        scope["headers"] = [*headers, (b"x-csrf-token", csrf_token.encode())]
+        return authenticate(Request(scope), accounts, now())
+
+    def to_login(request: Request) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    def render(request: Request, name: str, c: Caller | None, status: int = 200, **ctx: Any) -> HTMLResponse:
+        lang = pick_lang(request.cookies.get(LANG_COOKIE))
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return templates.TemplateResponse(
+            request,
+            name,
+            {
+                "t": commons_translator(lang),
+                "lang": lang,
+                "user": c.user if c else None,
+                "firm": c.firm if c else None,
+                "csrf": request.cookies.get(CSRF_COOKIE, ""),
+                "here": quote(here),
+                "processes": PROCESSES,
+                "materials": MATERIALS,
+                "evidence_kinds": EVIDENCE_KINDS,
+                "per_week": per_week,
+                **ctx,
+            },
+            status_code=status,
+        )
+
+    def message(request: Request, c: Caller | None, text: str, status: int) -> HTMLResponse:
+        return render(request, "message.html", c, status=status, message=text)
+
+    # -- public catalog ----------------------------------------------------------------------
+    @router.get("/catalog", response_class=HTMLResponse)
+    def catalog(
+        request: Request,
+        process: str = "",
+        material: str = "",
+        district: str = "",
+        q: str = "",
+        page: int = 1,
+    ) -> Response:
+        profiles = public_profiles(commons)
+        districts = sorted({p.facility.location.district for p in profiles})
+        process = process if process in PROCESSES else ""
+        material = material if material in MATERIALS else ""
+        district = district if district in districts else ""
+        found = search_catalog(profiles, process or None, material or None, district or None, q[:100])
+        pages = max(1, -(-len(found) // PAGE_SIZE))
+        page = min(max(page, 1), pages)
+        shown = [catalog_entry(p) for p in found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
+        query = {"process": process, "material": material, "district": district, "q": q}
+        return render(
+            request,
+            "commons_catalog.html",
+            page_caller(request),
+            page="catalog",
+            entries=shown,
+            total=len(found),
+            districts=districts,
+            query=query,
+            pageno=page,
+            pages=pages,
+            qs=lambda n: urlencode({**{k: v for k, v in query.items() if v}, "page": n}),
+        )
+
+    @router.get("/catalog/{firm_id}", response_class=HTMLResponse)
+    def catalog_firm(request: Request, firm_id: str) -> Response:
+        c = page_caller(request)
+        p = commons.get(PROFILE, firm_id, Profile)
+        if p is None:
+            return message(request, c, "찾을 수 없습니다 / not found", 404)
+        return render(request, "commons_firm.html", c, page="catalog", p=p.public(), own=False)
+
+    # -- my profile --------------------------------------------------------------------------
+    @router.get("/commons/profile", response_class=HTMLResponse)
+    def my_profile(request: Request, err: str = "") -> Response:
+        c = page_caller(request)
+        if c is None:
+            return to_login(request)
+        p = commons.get(PROFILE, firm_key(c), Profile)
+        return render(
+            request,
+            "commons_firm.html",
+            c,
+            page="profile",
+            p=p,
+            own=True,
+            may_act=c.user.role in ACTORS,
+            err=err[:300],
+        )
+
+    @router.post("/commons/profile/publish")
+    def publish_post(
+        request: Request, kind: str = Form(...), action: str = Form(...), csrf_token: str = Form("")
+    ) -> Response:
+        c = form_caller(request, csrf_token)
+        if c.user.role not in ACTORS or kind not in EVIDENCE_KINDS or action not in ("publish", "withdraw"):
+            return message(request, c, "권한이 없습니다 / not allowed", 403)
+        me = firm_key(c)
+        with commons.transaction():
+            p = commons.get(PROFILE, me, Profile)
+            if p is None or (action == "publish" and getattr(p.evidence, kind) is None):
+                return RedirectResponse("/commons/profile?err=no_evidence", status_code=303)
+            published = p.published | {kind} if action == "publish" else p.published - {kind}
+            update: dict[str, Any] = {"published": frozenset(published)}
+            if action == "publish":
+                update["published_at"] = now()
+            commons.put(PROFILE, me, me, p.model_copy(update=update))
+        return RedirectResponse("/commons/profile", status_code=303)
+
+    # -- requests and matches ----------------------------------------------------------------
+    @router.get("/commons/requests", response_class=HTMLResponse)
+    def requests_page(request: Request) -> Response:
+        c = page_caller(request)
+        if c is None:
+            return to_login(request)
+        mine = commons.all(REQUEST, CommonsRequest, owner=firm_key(c))
+        return render(
+            request,
+            "commons_requests.html",
+            c,
+            page="requests",
+            mine=sorted(mine, key=lambda r: (r.posted, r.id), reverse=True),
+            may_act=c.user.role in ACTORS,
+            today=today_of(now()),
+            error=None,
+            form={},
+        )
+
+    @router.post("/commons/requests")
+    async def requests_post(request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        c = form_caller(request, form.get("csrf_token", ""))
+        if c.user.role not in ACTORS:
+            return message(request, c, "권한이 없습니다 / not allowed", 403)
+        today = today_of(now())
+        try:
+            steps = []
+            for i in (1, 2, 3):
+                proc = form.get(f"process{i}", "").strip()
+                if not proc:
+                    continue
+                steps.append(
+                    Step(
+                        process=proc,
+                        material=form.get(f"material{i}", "").strip(),
+                        quantity=_int(form.get(f"quantity{i}", ""), f"quantity{i}", 1) or 1,
+                        tolerance_mm=_float(form.get(f"tolerance{i}", ""), f"tolerance{i}"),
+                    )
+                )
+            if not steps:
+                raise ValueError("process1: 공정을 고르세요 / choose a process for step 1")
+            due_text = form.get("due", "").strip()
+            try:
+                due = date.fromisoformat(due_text)
+            except ValueError:
+                raise ValueError(f"due: 날짜가 아닙니다 (YYYY-MM-DD) / not a date: {due_text!r}") from None
+            if due < today:
+                raise ValueError(f"due: 납기가 지났습니다 / the due date {due} is before today {today}")
+            title = form.get("title", "").strip()[:200] or f"{steps[0].process} × {steps[0].quantity}"
+            lang = pick_lang(request.cookies.get(LANG_COOKIE))
+            me = firm_key(c)
+            own = commons.get(PROFILE, me, Profile)
+            import secrets
+
+            r = CommonsRequest(
+                id=f"r-{secrets.token_hex(5)}",
+                requester=me,
+                title=Text(ko=title) if lang == "ko" else Text(en=title),
+                steps=tuple(steps),
+                due=due,
+                posted=today,
+                location=own.facility.location if own else None,
+                budget_krw=_int(form.get("budget", ""), "budget"),
+                confidentiality="nda" if form.get("confidentiality") == "nda" else "public",
+            )
+        except (ValueError, ValidationError) as e:
+            why = (
+                "; ".join(f"{'.'.join(str(x) for x in d['loc'])}: {d['msg']}" for d in e.errors())
+                if isinstance(e, ValidationError)
+                else str(e)
+            )
+            mine = commons.all(REQUEST, CommonsRequest, owner=firm_key(c))
+            return render(
+                request,
+                "commons_requests.html",
+                c,
+                status=422,
+                page="requests",
+                mine=mine,
+                may_act=True,
+                today=today,
+                error=why,
+                form=form,
+            )
+        commons.put(REQUEST, r.id, me, r)
+        return RedirectResponse(f"/commons/requests/{quote(r.id)}", status_code=303)
+
+    @router.get("/commons/requests/{request_id}", response_class=HTMLResponse)
+    def request_page(request: Request, request_id: str) -> Response:
+        c = page_caller(request)
+        if c is None:
+            return to_login(request)
+        r = commons.get(REQUEST, request_id, CommonsRequest)
+        if r is None or r.requester != firm_key(c):
+            return message(request, c, "찾을 수 없습니다 / not found", 404)
+        today = today_of(now())
+        names = {p.firm_id: p.facility.name for p in commons.all(PROFILE, Profile)}
+        steps = []
+        for i, _ in enumerate(r.steps):
+            ms = rank_request(commons, r, today, i, 10)
+            steps.append([{"m": m, "bars": bars(m), "name": names.get(m.firm_id)} for m in ms])
+        team = team_of(r, today) if len(r.steps) > 1 else None
+        return render(
+            request, "commons_request.html", c, page="requests", r=r, steps=steps, team=team, names=names
+        )
+
+    def team_of(r: CommonsRequest, today: date) -> Any:
+        try:
+            from ..cooperate.teams import plan_team
+        except ImportError:
+            return "not_wired"
+        return plan_team(r, public_profiles(commons), today)
+
+    app.include_router(router)
