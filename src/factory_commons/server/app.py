@@ -21,6 +21,7 @@ from ..kpi.downtime import downtime_pareto
 from ..kpi.oee import GROUPS, compute_kpis
 from ..store.base import Store
 from ..store.validate import BatchError
+from .account_routes import account_router
 from .accounts import ROLES, AccountError, Accounts, Grant, User
 from ..cooperate.db import CommonsDB
 from .auth import (
@@ -33,6 +34,7 @@ from .auth import (
 )
 from .commons_api import commons_router
 from .commons_web import add_commons_pages
+from .ratelimit import LoginLimiter
 from .reads import overview_rows, read_limited
 from .stops import set_stop_reason
 from .web import add_dashboard
@@ -59,6 +61,7 @@ _WHY = {
     404: "no such object",
     409: "conflicts with the current state",
     422: "invalid parameters or body",
+    429: "too many failed logins; wait the seconds in Retry-After",
 }
 
 
@@ -239,13 +242,15 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     secure_cookies: bool = False,
     commons: CommonsDB | str | None = None,
+    login_limiter: LoginLimiter | None = None,
 ) -> FastAPI:
     """The API over `store`.
 
     `accounts` is an Accounts database or where to open one (SQLite path, PostgreSQL URL;
     default: in memory); `clock` gives the current time (default: UTC now; tests inject one);
     `commons` is the commons database or where to open one (default: in memory; see
-    cooperate/db.py `default_commons_path`).
+    cooperate/db.py `default_commons_path`); `login_limiter` refuses logins after too many
+    failures (default: server/ratelimit.py limits on the same clock).
     """
     accounts = Accounts(accounts) if isinstance(accounts, str) else accounts or Accounts(":memory:")
     commons = CommonsDB(commons) if isinstance(commons, str) else commons or CommonsDB(":memory:")
@@ -256,6 +261,7 @@ def create_app(
         description="공장 데이터 API / shop-floor data, KPIs, users and expert grants. See docs/server.md.",
     )
     app.state.store, app.state.accounts = store, accounts
+    app.state.login_limiter = limiter = login_limiter or LoginLimiter(clock=now)
 
     def caller(request: Request) -> Caller:
         return authenticate(request, accounts, now())
@@ -289,11 +295,24 @@ def create_app(
     MachinesQ = Annotated[list[str] | None, Query(description="machine paths (repeat); default: all visible")]
 
     # -- auth --------------------------------------------------------------------------------
-    @app.post("/api/auth/login", response_model=LoginOut, responses=_errors(400, 401, 422), tags=["auth"])
-    def login(body: LoginIn, response: Response) -> LoginOut:
+    @app.post(
+        "/api/auth/login", response_model=LoginOut, responses=_errors(400, 401, 422, 429), tags=["auth"]
+    )
+    def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
+        address = request.client.host if request.client else None
+        wait = limiter.retry_after(body.email, address)
+        if wait is not None:
+            raise HTTPException(
+                429,
+                f"로그인 실패가 너무 많습니다. {wait}초 후 다시 시도하세요 / too many failed logins; "
+                f"try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
         user = accounts.authenticate(body.email, body.password)
         if user is None:
+            limiter.failed(body.email, address)
             raise HTTPException(401, "이메일 또는 비밀번호가 틀렸습니다 / wrong e-mail or password")
+        limiter.succeeded(body.email)
         token, csrf = accounts.create_session(user.id, now())
         kw = {"secure": secure_cookies, "samesite": "lax", "path": "/"}
         response.set_cookie(SESSION_COOKIE, token, httponly=True, **kw)
@@ -585,6 +604,8 @@ def create_app(
 
     app.state.commons = commons
     app.include_router(commons_router(commons, caller, now))  # /api/commons (server/commons_api.py)
+    reasons = lambda: app.state.stop_reasons  # noqa: E731 - set by add_dashboard below
+    app.include_router(account_router(accounts, caller, now, reasons))  # users, tokens (account_routes.py)
     add_dashboard(app, store, accounts, now, secure_cookies)  # the web pages (server/web.py)
     add_commons_pages(app, commons, accounts, now)  # commons pages and /catalog (server/commons_web.py)
     return app
