@@ -36,7 +36,7 @@ from .commons_api import commons_router
 from .commons_web import add_commons_pages
 from .ratelimit import LoginLimiter
 from .reads import overview_rows, read_limited
-from .stops import set_stop_reason
+from .stops import StopGone, set_stop_reason
 from .web import add_dashboard
 
 #: record kinds readable through the API (each has a machine column, so it can be scoped)
@@ -500,7 +500,10 @@ def create_app(
                 409, "그 시각에 멈춰 있지 않았습니다 / the machine was not stopped at that time"
             )
         current = states[-1]
-        ts = set_stop_reason(store, body.machine, _utc(current["ts"]), current["state"], body.reason_code)
+        try:
+            ts = set_stop_reason(store, body.machine, _utc(current["ts"]), current["state"], body.reason_code)
+        except StopGone:  # removed between the read and the update
+            raise HTTPException(409, "그 정지 기록이 없습니다 / that stop is no longer stored") from None
         return StopReasonOut(
             machine=body.machine, ts=ts, state=current["state"], reason_code=body.reason_code
         )

@@ -1,0 +1,1054 @@
+"""Co-purchasing pools and co-marketing campaigns run by a cooperative (공동구매·공동마케팅).
+
+A **purchasing pool** (`PurchasePool`) buys one material for the members of a cooperative:
+
+* the spec (vocab material code, spec text in Korean/English, unit such as ``kg``),
+* the supplier's price tiers: from ``min_quantity`` of the *total* on, ``unit_price_krw`` per
+  unit (thresholds strictly increasing, prices strictly falling),
+* a minimum total quantity (the target), an optional per-member maximum,
+* a commitment window ``opens <= now < closes`` (timezone-aware datetimes).
+
+Members commit, change or withdraw quantities only while the window is open. Every commitment
+holds a deposit at the *worst* tier price (the first tier), rounded up to whole won, so the
+deposit always covers the final cost. At the close (once; closing again returns the same
+settlement) the pool either
+
+* **settles**: the tier for the total quantity applies, the total cost is
+  ``floor(total quantity x unit price)`` whole won (원 미만 절사), and it is split over the members
+  in proportion to their quantities with the largest-remainder (Hamilton) rule, ties broken by
+  firm id, so the parts add up to the total exactly and each part is within 1 won of its exact
+  proportion; every member gets back ``deposit - cost``; or
+* is **refunded**: the minimum was missed and every deposit comes back in full.
+
+A **campaign** (`Campaign`: joint expo booth, joint catalog, joint market research) uses the
+same commitment and split mechanics for a fixed total cost: participants take shares (one each
+for an equal split, or booth area / catalog pages / ... for a split by shares); it runs when at
+least ``min_participants`` firms joined and together took at least ``min_total_shares``, and its
+results (leads, a report file reference) are readable by its participants and the cooperative
+only (`campaign_results`).
+
+Every change runs inside `CommonsDB.transaction()` (kinds ``"pool"``, ``"campaign"`` and
+``"campaign_result"``), so members committing at the same moment never lose one another's
+commitment. Money is integers (whole won) and `Decimal`; never floats. Errors are
+`CommonsError`: the field, why, in Korean and English, and a ``code`` an API maps to a status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .db import CommonsDB
+from .model import MaterialCode, Text
+from .vocab import MATERIALS
+
+QUANTITY_PLACES = 3  # quantities: up to 3 decimals (0.001 kg)
+PRICE_PLACES = 2  # unit prices: up to 2 decimals of a won
+
+ErrorCode = Literal["invalid", "not_found", "forbidden", "conflict"]
+
+
+class CommonsError(ValueError):
+    """Bad input or a refused action: the field, and why in Korean and English.
+
+    ``code`` tells an API which answer fits: ``invalid`` (422), ``not_found`` (404),
+    ``forbidden`` (403), ``conflict`` (409: closed window, no capacity left, already exists).
+    """
+
+    def __init__(self, field: str, ko: str, en: str, code: ErrorCode = "invalid"):
+        self.field, self.ko, self.en, self.code = field, ko, en, code
+        super().__init__(f"{field}: {en} / {ko}")
+
+    def message(self, lang: str = "en") -> str:
+        return f"{self.field}: {self.ko if lang == 'ko' else self.en}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def to_decimal(value: object, field: str, *, places: int, positive: bool = True) -> Decimal:
+    """A quantity or price as a `Decimal` with at most `places` decimals (floats go via str)."""
+    if isinstance(value, bool):
+        raise CommonsError(field, f"숫자가 아닙니다: {value!r}", f"not a number: {value!r}")
+    try:
+        d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise CommonsError(field, f"숫자가 아닙니다: {value!r}", f"not a number: {value!r}") from None
+    if not d.is_finite():
+        raise CommonsError(field, f"유한한 수여야 합니다: {value!r}", f"must be a finite number: {value!r}")
+    if d < 0:
+        raise CommonsError(field, f"음수일 수 없습니다: {d}", f"cannot be negative: {d}")
+    if positive and d == 0:
+        raise CommonsError(field, "0보다 커야 합니다", "must be greater than 0")
+    if d != d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR):
+        raise CommonsError(
+            field, f"소수점 {places}자리까지만 허용됩니다: {d}", f"at most {places} decimal places: {d}"
+        )
+    return d.normalize() if d != 0 else Decimal(0)
+
+
+def won_floor(x: Decimal | Fraction) -> int:
+    """Whole won, sub-won amounts cut off (원 미만 절사)."""
+    return int(Fraction(x).__floor__())
+
+
+def won_ceil(x: Decimal | Fraction) -> int:
+    """Whole won, rounded up (deposits, so they always cover the cost)."""
+    return int(Fraction(x).__ceil__())
+
+
+def split_cost(total_krw: int, weights: Mapping[str, Decimal | int | Fraction]) -> dict[str, int]:
+    """Split `total_krw` over firms in proportion to `weights`, in whole won, summing exactly.
+
+    Largest-remainder (Hamilton) rule: everyone gets the floor of their exact share
+    ``total x w / sum(w)``; the won left over go one each to the largest remainders, ties to the
+    smaller firm id. Each part differs from its exact share by less than 1 won, and a firm whose
+    exact share is a whole number gets exactly that.
+    """
+    if not isinstance(total_krw, int) or isinstance(total_krw, bool) or total_krw < 0:
+        raise CommonsError("total_krw", "0 이상의 정수(원)여야 합니다", "must be a whole number of won >= 0")
+    if not weights:
+        if total_krw:
+            raise CommonsError("weights", "나눌 대상이 없습니다", "nobody to split the cost over")
+        return {}
+    fw = {k: Fraction(v) for k, v in weights.items()}
+    if any(v < 0 for v in fw.values()):
+        raise CommonsError("weights", "음수 몫이 있습니다", "a weight is negative")
+    whole = sum(fw.values())
+    if whole == 0:
+        raise CommonsError("weights", "몫의 합이 0입니다", "the weights add up to 0")
+    exact = {k: total_krw * v / whole for k, v in fw.items()}
+    parts = {k: int(e.__floor__()) for k, e in exact.items()}
+    left = total_krw - sum(parts.values())
+    order = sorted(exact, key=lambda k: (-(exact[k] - parts[k]), k))
+    for k in order[:left]:
+        parts[k] += 1
+    return parts
+
+
+def _now(now: datetime | None) -> datetime:
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise CommonsError("now", "시간대가 있는 시각이어야 합니다", "must be a timezone-aware datetime")
+    return now
+
+
+def _aware(value: datetime, field: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise CommonsError(
+            field,
+            f"시간대가 있는 날짜·시각이어야 합니다(예: 2026-11-23T09:00+09:00): {value!r}",
+            f"must be a timezone-aware datetime (e.g. 2026-11-23T09:00+09:00): {value!r}",
+        )
+    return value
+
+
+def _window(opens: datetime, closes: datetime) -> None:
+    _aware(opens, "opens")
+    _aware(closes, "closes")
+    if closes <= opens:
+        raise CommonsError(
+            "closes",
+            f"마감({closes})이 시작({opens})보다 뒤여야 합니다",
+            f"closes ({closes}) must be after opens ({opens})",
+        )
+
+
+_WHAT = {"pool": "공동구매", "campaign": "캠페인"}
+
+
+def _check_open(opens: datetime, closes: datetime, state: str, now: datetime, what: str) -> None:
+    if state != "open":
+        raise CommonsError(
+            "state",
+            f"이미 마감된 {_WHAT[what]}입니다({state})",
+            f"the {what} is already closed ({state})",
+            "conflict",
+        )
+    if now < opens:
+        raise CommonsError(
+            "now",
+            f"약정 기간이 아직 시작되지 않았습니다(시작 {opens})",
+            f"the commitment window opens at {opens}",
+            "conflict",
+        )
+    if now >= closes:
+        raise CommonsError(
+            "now",
+            f"약정 기간이 끝났습니다(마감 {closes})",
+            f"the commitment window closed at {closes}",
+            "conflict",
+        )
+
+
+def _members(members: Iterable[str]) -> tuple[str, ...]:
+    out = tuple(sorted({str(m).strip() for m in members}))
+    if not out or any(not m for m in out):
+        raise CommonsError(
+            "members", "조합원(기업 id)이 한 곳 이상 필요합니다", "needs at least one member firm id"
+        )
+    return out
+
+
+def _new_id(prefix: str, given: str | None) -> str:
+    if given is None:
+        return f"{prefix}-{uuid.uuid4().hex[:10]}"
+    if not given.strip() or "/" in given:
+        raise CommonsError("id", f"잘못된 id입니다: {given!r}", f"bad id: {given!r}")
+    return given
+
+
+# ---------------------------------------------------------------- shared records
+
+
+class Commitment(_Model):
+    """One member's current commitment: quantity (or shares) and the deposit it holds."""
+
+    firm_id: str
+    quantity: Decimal
+    deposit_krw: int
+    at: datetime
+
+
+class CommitmentEvent(_Model):
+    """The audit trail: every commit, change and withdrawal with its time."""
+
+    firm_id: str
+    action: Literal["commit", "change", "withdraw"]
+    quantity: Decimal
+    at: datetime
+
+
+class SettlementLine(_Model):
+    """One member at the close: deposit held, final cost, refund; deposit = cost + refund."""
+
+    firm_id: str
+    quantity: Decimal
+    deposit_krw: int
+    cost_krw: int
+    refund_krw: int
+
+
+class Settlement(_Model):
+    """The close of a pool or campaign; every sum reconciles (see `check`)."""
+
+    outcome: Literal["settled", "refunded"]
+    closed_at: datetime
+    total_quantity: Decimal
+    tier: int | None = None  # index of the tier applied (pools)
+    unit_price_krw: Decimal | None = None
+    total_cost_krw: int
+    deposits_krw: int
+    refunds_krw: int
+    lines: tuple[SettlementLine, ...]
+    reason: Text
+
+    def check(self) -> None:
+        """Raise AssertionError unless deposits, costs and refunds reconcile to the won."""
+        assert sum(x.cost_krw for x in self.lines) == self.total_cost_krw
+        assert sum(x.deposit_krw for x in self.lines) == self.deposits_krw
+        assert sum(x.refund_krw for x in self.lines) == self.refunds_krw
+        assert self.deposits_krw == self.total_cost_krw + self.refunds_krw
+        for x in self.lines:
+            assert x.deposit_krw == x.cost_krw + x.refund_krw and x.refund_krw >= 0 and x.cost_krw >= 0
+
+
+def _refund_all(commitments: Sequence[Commitment], now: datetime, total: Decimal, reason: Text) -> Settlement:
+    lines = tuple(
+        SettlementLine(
+            firm_id=c.firm_id,
+            quantity=c.quantity,
+            deposit_krw=c.deposit_krw,
+            cost_krw=0,
+            refund_krw=c.deposit_krw,
+        )
+        for c in commitments
+    )
+    dep = sum(c.deposit_krw for c in commitments)
+    return Settlement(
+        outcome="refunded",
+        closed_at=now,
+        total_quantity=total,
+        total_cost_krw=0,
+        deposits_krw=dep,
+        refunds_krw=dep,
+        lines=lines,
+        reason=reason,
+    )
+
+
+def _settle(
+    commitments: Sequence[Commitment],
+    now: datetime,
+    total_qty: Decimal,
+    total_cost: int,
+    reason: Text,
+    tier: int | None = None,
+    price: Decimal | None = None,
+) -> Settlement:
+    costs = split_cost(total_cost, {c.firm_id: c.quantity for c in commitments})
+    lines = []
+    for c in commitments:
+        cost = costs[c.firm_id]
+        if cost > c.deposit_krw:  # cannot happen with worst-case deposits; refuse to settle wrongly
+            raise CommonsError(
+                "deposit_krw",
+                f"{c.firm_id}의 예치금이 부족합니다",
+                f"deposit of {c.firm_id} is short",
+                "conflict",
+            )
+        lines.append(
+            SettlementLine(
+                firm_id=c.firm_id,
+                quantity=c.quantity,
+                deposit_krw=c.deposit_krw,
+                cost_krw=cost,
+                refund_krw=c.deposit_krw - cost,
+            )
+        )
+    dep = sum(c.deposit_krw for c in commitments)
+    return Settlement(
+        outcome="settled",
+        closed_at=now,
+        total_quantity=total_qty,
+        tier=tier,
+        unit_price_krw=price,
+        total_cost_krw=total_cost,
+        deposits_krw=dep,
+        refunds_krw=dep - total_cost,
+        lines=tuple(lines),
+        reason=reason,
+    )
+
+
+def _recommit(
+    commitments: tuple[Commitment, ...],
+    history: tuple[CommitmentEvent, ...],
+    firm_id: str,
+    quantity: Decimal | None,
+    deposit: int,
+    now: datetime,
+) -> tuple[tuple[Commitment, ...], tuple[CommitmentEvent, ...], Commitment | None]:
+    """Commitments and history after `firm_id` commits/changes to `quantity` (None: withdraws)."""
+    old = next((c for c in commitments if c.firm_id == firm_id), None)
+    rest = tuple(c for c in commitments if c.firm_id != firm_id)
+    if quantity is None:
+        if old is None:
+            raise CommonsError(
+                "firm_id",
+                f"{firm_id}의 약정이 없습니다",
+                f"{firm_id} has no commitment to withdraw",
+                "not_found",
+            )
+        ev = CommitmentEvent(firm_id=firm_id, action="withdraw", quantity=old.quantity, at=now)
+        return rest, history + (ev,), None
+    new = Commitment(firm_id=firm_id, quantity=quantity, deposit_krw=deposit, at=now)
+    ev = CommitmentEvent(firm_id=firm_id, action="change" if old else "commit", quantity=quantity, at=now)
+    return tuple(sorted(rest + (new,), key=lambda c: c.firm_id)), history + (ev,), new
+
+
+# ---------------------------------------------------------------- purchasing pools
+
+
+class PriceTier(_Model):
+    """From `min_quantity` of the pool's total on, the supplier charges `unit_price_krw` per unit."""
+
+    min_quantity: Decimal
+    unit_price_krw: Decimal
+
+
+class PurchasePool(_Model):
+    """A co-purchasing pool of a cooperative (owner of the document: the cooperative id)."""
+
+    id: str
+    cooperative: str
+    members: tuple[str, ...]
+    title: Text
+    material: MaterialCode
+    spec: Text
+    unit: str
+    supplier: str = ""
+    tiers: tuple[PriceTier, ...] = Field(min_length=1)
+    minimum_quantity: Decimal
+    per_member_max: Decimal | None = None
+    opens: datetime
+    closes: datetime
+    created: datetime
+    state: Literal["open", "settled", "refunded"] = "open"
+    commitments: tuple[Commitment, ...] = ()
+    history: tuple[CommitmentEvent, ...] = ()
+    settlement: Settlement | None = None
+
+    @property
+    def total_quantity(self) -> Decimal:
+        return sum((c.quantity for c in self.commitments), Decimal(0))
+
+    def tier_for(self, total: Decimal) -> int | None:
+        """Index of the tier that applies to a total quantity (None below the first threshold)."""
+        idx = None
+        for i, t in enumerate(self.tiers):
+            if total >= t.min_quantity:
+                idx = i
+        return idx
+
+    def deposit_for(self, quantity: Decimal) -> int:
+        """Deposit held for a quantity: at the worst (first, highest) tier price, rounded up."""
+        return won_ceil(quantity * self.tiers[0].unit_price_krw)
+
+    def commitment_of(self, firm_id: str) -> Commitment | None:
+        return next((c for c in self.commitments if c.firm_id == firm_id), None)
+
+
+class PoolProgress(_Model):
+    """What a member sees of an open pool: the total, the tier now, and how far the next is.
+
+    Other members' quantities are not in it (their purchasing volume is their business).
+    """
+
+    pool_id: str
+    state: str
+    total_quantity: Decimal
+    members_committed: int
+    minimum_quantity: Decimal
+    minimum_reached: bool
+    tier: int | None
+    unit_price_krw: Decimal | None
+    next_tier_quantity: Decimal | None  # how much more the total needs for the next tier
+    next_unit_price_krw: Decimal | None
+    own: Commitment | None = None
+
+
+def check_tiers(
+    tiers: Sequence[PriceTier | Mapping | tuple], minimum_quantity: Decimal
+) -> tuple[PriceTier, ...]:
+    """Validate supplier tiers: thresholds strictly increasing, prices strictly falling, the first
+    threshold at or below the pool minimum (so every total that settles has a price)."""
+    out: list[PriceTier] = []
+    if not tiers:
+        raise CommonsError("tiers", "가격 구간이 하나 이상 필요합니다", "needs at least one price tier")
+    for i, t in enumerate(tiers):
+        if isinstance(t, PriceTier):
+            q, p = t.min_quantity, t.unit_price_krw
+        elif isinstance(t, Mapping):
+            q, p = t.get("min_quantity"), t.get("unit_price_krw")
+        else:
+            q, p = t
+        q = to_decimal(q, f"tiers[{i}].min_quantity", places=QUANTITY_PLACES, positive=False)
+        p = to_decimal(p, f"tiers[{i}].unit_price_krw", places=PRICE_PLACES)
+        if out and q <= out[-1].min_quantity:
+            raise CommonsError(
+                f"tiers[{i}].min_quantity",
+                f"구간 수량이 증가하지 않습니다: {q} <= {out[-1].min_quantity}",
+                f"tier thresholds not increasing: {q} <= {out[-1].min_quantity}",
+            )
+        if out and p >= out[-1].unit_price_krw:
+            raise CommonsError(
+                f"tiers[{i}].unit_price_krw",
+                f"수량이 많은 구간의 단가가 더 낮아야 합니다: {p} >= {out[-1].unit_price_krw}",
+                f"a larger tier must have a lower unit price: {p} >= {out[-1].unit_price_krw}",
+            )
+        out.append(PriceTier(min_quantity=q, unit_price_krw=p))
+    if out[0].min_quantity > minimum_quantity:
+        raise CommonsError(
+            "tiers[0].min_quantity",
+            f"첫 구간({out[0].min_quantity})이 최소 수량({minimum_quantity})보다 큽니다: 그 사이 총량의 단가가 없습니다",
+            f"first tier ({out[0].min_quantity}) above the minimum quantity ({minimum_quantity}): "
+            "totals in between would have no price",
+        )
+    return tuple(out)
+
+
+def open_pool(
+    db: CommonsDB,
+    *,
+    cooperative: str,
+    members: Iterable[str],
+    title: Text,
+    material: str,
+    spec: Text,
+    unit: str,
+    tiers: Sequence[PriceTier | Mapping | tuple],
+    minimum_quantity: Decimal | int | str,
+    opens: datetime,
+    closes: datetime,
+    per_member_max: Decimal | int | str | None = None,
+    supplier: str = "",
+    pool_id: str | None = None,
+    now: datetime | None = None,
+) -> PurchasePool:
+    """Open a purchasing pool for the members of `cooperative` and store it (kind ``"pool"``).
+
+    `members` are the cooperative's firm ids at opening (only they may commit). `tiers` are
+    ``PriceTier``s, ``{"min_quantity", "unit_price_krw"}`` mappings or ``(min_quantity, price)``
+    pairs. Raises `CommonsError` naming the field for anything invalid, ``conflict`` if the id exists.
+    """
+    now = _now(now)
+    if not cooperative or not str(cooperative).strip():
+        raise CommonsError("cooperative", "조합 id가 비어 있습니다", "cooperative id is empty")
+    if material not in MATERIALS:
+        raise CommonsError(
+            "material", f"모르는 재료 코드입니다: {material!r}", f"unknown material code: {material!r}"
+        )
+    if not unit or not unit.strip():
+        raise CommonsError("unit", "단위가 비어 있습니다(예: kg)", "unit is empty (e.g. kg)")
+    minimum = to_decimal(minimum_quantity, "minimum_quantity", places=QUANTITY_PLACES)
+    tiers_ok = check_tiers(tiers, minimum)
+    cap = (
+        None
+        if per_member_max is None
+        else to_decimal(per_member_max, "per_member_max", places=QUANTITY_PLACES)
+    )
+    _window(opens, closes)
+    pool = PurchasePool(
+        id=_new_id("pool", pool_id),
+        cooperative=cooperative,
+        members=_members(members),
+        title=title,
+        material=material,
+        spec=spec,
+        unit=unit.strip(),
+        supplier=supplier,
+        tiers=tiers_ok,
+        minimum_quantity=minimum,
+        per_member_max=cap,
+        opens=opens,
+        closes=closes,
+        created=now,
+    )
+    with db.transaction():
+        if db.owner("pool", pool.id) is not None:
+            raise CommonsError(
+                "pool_id", f"이미 있는 공동구매 id입니다: {pool.id}", f"pool id exists: {pool.id}", "conflict"
+            )
+        db.put("pool", pool.id, pool.cooperative, pool)
+    return pool
+
+
+def get_pool(db: CommonsDB, pool_id: str) -> PurchasePool:
+    pool = db.get("pool", pool_id, PurchasePool)
+    if pool is None:
+        raise CommonsError(
+            "pool_id", f"공동구매가 없습니다: {pool_id}", f"no such pool: {pool_id}", "not_found"
+        )
+    return pool
+
+
+def list_pools(db: CommonsDB, cooperative: str | None = None) -> list[PurchasePool]:
+    """All pools (of one cooperative), in id order."""
+    return db.all("pool", PurchasePool, owner=cooperative)
+
+
+def commit(
+    db: CommonsDB, pool_id: str, firm_id: str, quantity: Decimal | int | str, now: datetime | None = None
+) -> Commitment:
+    """Commit `quantity` (or change an existing commitment to it) while the window is open.
+
+    Returns the commitment with the deposit it holds. Refused (`CommonsError`) when the firm is
+    not a member, the quantity is not positive or above the per-member maximum, or the window
+    is not open.
+    """
+    now = _now(now)
+    with db.transaction():
+        pool = get_pool(db, pool_id)
+        if firm_id not in pool.members:
+            raise CommonsError(
+                "firm_id",
+                f"{firm_id}은(는) 조합 {pool.cooperative}의 조합원이 아닙니다",
+                f"{firm_id} is not a member of cooperative {pool.cooperative}",
+                "forbidden",
+            )
+        q = to_decimal(quantity, "quantity", places=QUANTITY_PLACES)
+        if pool.per_member_max is not None and q > pool.per_member_max:
+            raise CommonsError(
+                "quantity",
+                f"조합원당 최대 {pool.per_member_max} {pool.unit}을(를) 넘습니다: {q}",
+                f"above the per-member maximum of {pool.per_member_max} {pool.unit}: {q}",
+            )
+        _check_open(pool.opens, pool.closes, pool.state, now, "pool")
+        cs, hist, new = _recommit(pool.commitments, pool.history, firm_id, q, pool.deposit_for(q), now)
+        db.put(
+            "pool", pool.id, pool.cooperative, pool.model_copy(update={"commitments": cs, "history": hist})
+        )
+    assert new is not None
+    return new
+
+
+def withdraw(db: CommonsDB, pool_id: str, firm_id: str, now: datetime | None = None) -> Commitment:
+    """Withdraw a member's commitment while the window is open; returns what was withdrawn
+    (its deposit is released)."""
+    now = _now(now)
+    with db.transaction():
+        pool = get_pool(db, pool_id)
+        _check_open(pool.opens, pool.closes, pool.state, now, "pool")
+        old = pool.commitment_of(firm_id)
+        cs, hist, _ = _recommit(pool.commitments, pool.history, firm_id, None, 0, now)
+        db.put(
+            "pool", pool.id, pool.cooperative, pool.model_copy(update={"commitments": cs, "history": hist})
+        )
+    assert old is not None
+    return old
+
+
+def settle_pool(pool: PurchasePool, now: datetime) -> Settlement:
+    """The settlement of a pool's current commitments (pure; `close_pool` stores it)."""
+    total = pool.total_quantity
+    if total < pool.minimum_quantity:
+        reason = Text(
+            ko=f"최소 수량 {pool.minimum_quantity} {pool.unit} 미달(총 {total}): 예치금 전액 환불",
+            en=f"minimum of {pool.minimum_quantity} {pool.unit} missed (total {total}): all deposits refunded",
+        )
+        return _refund_all(pool.commitments, now, total, reason)
+    tier = pool.tier_for(total)
+    assert tier is not None  # check_tiers: the first threshold is at or below the minimum
+    price = pool.tiers[tier].unit_price_krw
+    cost = won_floor(total * price)
+    reason = Text(
+        ko=f"총 {total} {pool.unit}: 구간 {tier + 1} 단가 {price}원 적용, 총액 {cost:,}원(원 미만 절사)",
+        en=f"total {total} {pool.unit}: tier {tier + 1} at {price} KRW, total {cost:,} KRW (sub-won cut)",
+    )
+    return _settle(pool.commitments, now, total, cost, reason, tier, price)
+
+
+def close_pool(db: CommonsDB, pool_id: str, now: datetime | None = None) -> Settlement:
+    """Close the pool once its window has ended: settle or refund, store, return the settlement.
+
+    Idempotent: closing a closed pool returns the stored settlement unchanged.
+    """
+    now = _now(now)
+    with db.transaction():
+        pool = get_pool(db, pool_id)
+        if pool.settlement is not None:
+            return pool.settlement
+        if now < pool.closes:
+            raise CommonsError(
+                "now",
+                f"약정 기간이 아직 진행 중입니다(마감 {pool.closes})",
+                f"the commitment window is open until {pool.closes}",
+                "conflict",
+            )
+        s = settle_pool(pool, now)
+        db.put(
+            "pool", pool.id, pool.cooperative, pool.model_copy(update={"state": s.outcome, "settlement": s})
+        )
+    return s
+
+
+def progress(pool: PurchasePool, viewer: str | None = None) -> PoolProgress:
+    """A pool's progress as a member (or anyone) may see it, without others' quantities."""
+    total = pool.total_quantity
+    tier = pool.tier_for(total)
+    nxt = (tier + 1) if tier is not None else 0
+    has_next = nxt < len(pool.tiers)
+    return PoolProgress(
+        pool_id=pool.id,
+        state=pool.state,
+        total_quantity=total,
+        members_committed=len(pool.commitments),
+        minimum_quantity=pool.minimum_quantity,
+        minimum_reached=total >= pool.minimum_quantity,
+        tier=tier,
+        unit_price_krw=None if tier is None else pool.tiers[tier].unit_price_krw,
+        next_tier_quantity=(pool.tiers[nxt].min_quantity - total) if has_next else None,
+        next_unit_price_krw=pool.tiers[nxt].unit_price_krw if has_next else None,
+        own=pool.commitment_of(viewer) if viewer else None,
+    )
+
+
+# ---------------------------------------------------------------- co-marketing campaigns
+
+CampaignKind = Literal["expo_booth", "catalog", "market_research", "other"]
+CAMPAIGN_KINDS: dict[str, Text] = {
+    "expo_booth": Text(ko="공동 전시 부스", en="Joint expo booth"),
+    "catalog": Text(ko="공동 카탈로그", en="Joint catalog"),
+    "market_research": Text(ko="공동 시장 조사", en="Joint market research"),
+    "other": Text(ko="기타 공동 마케팅", en="Other joint marketing"),
+}
+
+
+class Campaign(_Model):
+    """A co-marketing campaign of a cooperative with a fixed total cost split by shares."""
+
+    id: str
+    cooperative: str
+    members: tuple[str, ...]
+    kind: CampaignKind
+    title: Text
+    description: Text | None = None
+    total_cost_krw: int = Field(ge=0)
+    split: Literal["equal", "shares"]
+    share_unit: str = ""  # "m²" of booth area, "pages" of the catalog, ...
+    min_participants: int = Field(ge=1)
+    min_total_shares: Decimal
+    max_total_shares: Decimal | None = None
+    per_member_max_shares: Decimal | None = None
+    opens: datetime
+    closes: datetime
+    created: datetime
+    state: Literal["open", "settled", "refunded"] = "open"
+    commitments: tuple[Commitment, ...] = ()
+    history: tuple[CommitmentEvent, ...] = ()
+    settlement: Settlement | None = None
+
+    @property
+    def total_shares(self) -> Decimal:
+        return sum((c.quantity for c in self.commitments), Decimal(0))
+
+    def deposit_for(self, shares: Decimal) -> int:
+        """Worst case for `shares`: the total split over no more than the minimum total shares."""
+        return won_ceil(Fraction(self.total_cost_krw) * Fraction(shares) / Fraction(self.min_total_shares))
+
+    def participants(self) -> tuple[str, ...]:
+        return tuple(c.firm_id for c in self.commitments)
+
+
+class Lead(_Model):
+    """A contact a campaign produced (a visitor at the booth, a buyer who asked)."""
+
+    name: str
+    country: str = ""
+    contact: str = ""
+    interest: str = ""
+
+
+class CampaignResult(_Model):
+    """A shared result of a campaign: leads and/or a report file reference."""
+
+    id: str
+    campaign_id: str
+    added_by: str
+    added_at: datetime
+    title: Text
+    ref: str = ""  # a file reference (path or URL of the report)
+    leads: tuple[Lead, ...] = ()
+
+
+def open_campaign(
+    db: CommonsDB,
+    *,
+    cooperative: str,
+    members: Iterable[str],
+    kind: str,
+    title: Text,
+    total_cost_krw: int,
+    min_participants: int,
+    opens: datetime,
+    closes: datetime,
+    split: str = "equal",
+    share_unit: str = "",
+    min_total_shares: Decimal | int | str | None = None,
+    max_total_shares: Decimal | int | str | None = None,
+    per_member_max_shares: Decimal | int | str | None = None,
+    description: Text | None = None,
+    campaign_id: str | None = None,
+    now: datetime | None = None,
+) -> Campaign:
+    """Open a campaign and store it (kind ``"campaign"``, owner the cooperative).
+
+    ``split="equal"``: every participant holds one share. ``split="shares"``: participants take
+    shares in `share_unit` (booth m², catalog pages); `min_total_shares` is required then, and
+    `max_total_shares` caps them (the booth's area). It runs when at least `min_participants`
+    joined and the shares reach `min_total_shares`; deposits assume exactly that minimum.
+    """
+    now = _now(now)
+    if kind not in CAMPAIGN_KINDS:
+        raise CommonsError(
+            "kind",
+            f"모르는 캠페인 종류입니다: {kind!r} ({', '.join(CAMPAIGN_KINDS)})",
+            f"unknown campaign kind: {kind!r} ({', '.join(CAMPAIGN_KINDS)})",
+        )
+    if not isinstance(total_cost_krw, int) or isinstance(total_cost_krw, bool) or total_cost_krw <= 0:
+        raise CommonsError(
+            "total_cost_krw",
+            f"양의 정수(원)여야 합니다: {total_cost_krw!r}",
+            f"must be a positive whole number of won: {total_cost_krw!r}",
+        )
+    if not isinstance(min_participants, int) or isinstance(min_participants, bool) or min_participants < 1:
+        raise CommonsError(
+            "min_participants",
+            f"1 이상의 정수여야 합니다: {min_participants!r}",
+            f"must be a whole number >= 1: {min_participants!r}",
+        )
+    if split == "equal":
+        if min_total_shares is not None or max_total_shares is not None or per_member_max_shares is not None:
+            raise CommonsError(
+                "split",
+                "균등 분담에는 몫 한도를 줄 수 없습니다(참여사당 1몫)",
+                "an equal split takes no share limits (one share per participant)",
+            )
+        min_sh, max_sh, cap = Decimal(min_participants), None, Decimal(1)
+    elif split == "shares":
+        if min_total_shares is None:
+            raise CommonsError(
+                "min_total_shares",
+                "몫 분담에는 최소 총 몫이 필요합니다(예금 산정 기준)",
+                "a split by shares needs a minimum of total shares (the deposits assume it)",
+            )
+        min_sh = to_decimal(min_total_shares, "min_total_shares", places=QUANTITY_PLACES)
+        max_sh = (
+            None
+            if max_total_shares is None
+            else to_decimal(max_total_shares, "max_total_shares", places=QUANTITY_PLACES)
+        )
+        if max_sh is not None and max_sh < min_sh:
+            raise CommonsError(
+                "max_total_shares",
+                f"최대 총 몫({max_sh})이 최소({min_sh})보다 작습니다",
+                f"max_total_shares ({max_sh}) is below min_total_shares ({min_sh})",
+            )
+        cap = (
+            None
+            if per_member_max_shares is None
+            else to_decimal(per_member_max_shares, "per_member_max_shares", places=QUANTITY_PLACES)
+        )
+    else:
+        raise CommonsError(
+            "split", f"'equal' 또는 'shares'여야 합니다: {split!r}", f"must be 'equal' or 'shares': {split!r}"
+        )
+    _window(opens, closes)
+    if not cooperative or not str(cooperative).strip():
+        raise CommonsError("cooperative", "조합 id가 비어 있습니다", "cooperative id is empty")
+    mem = _members(members)
+    if len(mem) < min_participants:
+        raise CommonsError(
+            "min_participants",
+            f"조합원 {len(mem)}곳으로는 최소 {min_participants}곳을 채울 수 없습니다",
+            f"{len(mem)} members can never reach {min_participants} participants",
+        )
+    camp = Campaign(
+        id=_new_id("campaign", campaign_id),
+        cooperative=cooperative,
+        members=mem,
+        kind=kind,
+        title=title,
+        description=description,
+        total_cost_krw=total_cost_krw,
+        split=split,
+        share_unit=share_unit,
+        min_participants=min_participants,
+        min_total_shares=min_sh,
+        max_total_shares=max_sh,
+        per_member_max_shares=cap,
+        opens=opens,
+        closes=closes,
+        created=now,
+    )
+    with db.transaction():
+        if db.owner("campaign", camp.id) is not None:
+            raise CommonsError(
+                "campaign_id",
+                f"이미 있는 캠페인 id입니다: {camp.id}",
+                f"campaign id exists: {camp.id}",
+                "conflict",
+            )
+        db.put("campaign", camp.id, camp.cooperative, camp)
+    return camp
+
+
+def get_campaign(db: CommonsDB, campaign_id: str) -> Campaign:
+    camp = db.get("campaign", campaign_id, Campaign)
+    if camp is None:
+        raise CommonsError(
+            "campaign_id",
+            f"캠페인이 없습니다: {campaign_id}",
+            f"no such campaign: {campaign_id}",
+            "not_found",
+        )
+    return camp
+
+
+def list_campaigns(db: CommonsDB, cooperative: str | None = None) -> list[Campaign]:
+    return db.all("campaign", Campaign, owner=cooperative)
+
+
+def join_campaign(
+    db: CommonsDB,
+    campaign_id: str,
+    firm_id: str,
+    shares: Decimal | int | str = 1,
+    now: datetime | None = None,
+) -> Commitment:
+    """Join (or change one's shares in) a campaign while its window is open; returns the
+    commitment and its deposit."""
+    now = _now(now)
+    with db.transaction():
+        camp = get_campaign(db, campaign_id)
+        if firm_id not in camp.members:
+            raise CommonsError(
+                "firm_id",
+                f"{firm_id}은(는) 조합 {camp.cooperative}의 조합원이 아닙니다",
+                f"{firm_id} is not a member of cooperative {camp.cooperative}",
+                "forbidden",
+            )
+        s = to_decimal(shares, "shares", places=QUANTITY_PLACES)
+        if camp.split == "equal" and s != 1:
+            raise CommonsError(
+                "shares",
+                f"균등 분담 캠페인은 참여사당 1몫입니다: {s}",
+                f"an equal-split campaign takes one share per participant: {s}",
+            )
+        if camp.per_member_max_shares is not None and s > camp.per_member_max_shares:
+            raise CommonsError(
+                "shares",
+                f"참여사당 최대 {camp.per_member_max_shares} {camp.share_unit}을(를) 넘습니다: {s}",
+                f"above the per-participant maximum of {camp.per_member_max_shares} {camp.share_unit}: {s}",
+            )
+        _check_open(camp.opens, camp.closes, camp.state, now, "campaign")
+        if camp.max_total_shares is not None:
+            others = sum((c.quantity for c in camp.commitments if c.firm_id != firm_id), Decimal(0))
+            if others + s > camp.max_total_shares:
+                left = camp.max_total_shares - others
+                raise CommonsError(
+                    "shares",
+                    f"남은 몫은 {left} {camp.share_unit}입니다(요청 {s})",
+                    f"only {left} {camp.share_unit} left (asked {s})",
+                    "conflict",
+                )
+        cs, hist, new = _recommit(camp.commitments, camp.history, firm_id, s, camp.deposit_for(s), now)
+        db.put(
+            "campaign",
+            camp.id,
+            camp.cooperative,
+            camp.model_copy(update={"commitments": cs, "history": hist}),
+        )
+    assert new is not None
+    return new
+
+
+def leave_campaign(db: CommonsDB, campaign_id: str, firm_id: str, now: datetime | None = None) -> Commitment:
+    """Leave a campaign while its window is open; the deposit is released."""
+    now = _now(now)
+    with db.transaction():
+        camp = get_campaign(db, campaign_id)
+        _check_open(camp.opens, camp.closes, camp.state, now, "campaign")
+        old = next((c for c in camp.commitments if c.firm_id == firm_id), None)
+        cs, hist, _ = _recommit(camp.commitments, camp.history, firm_id, None, 0, now)
+        db.put(
+            "campaign",
+            camp.id,
+            camp.cooperative,
+            camp.model_copy(update={"commitments": cs, "history": hist}),
+        )
+    assert old is not None
+    return old
+
+
+def settle_campaign(camp: Campaign, now: datetime) -> Settlement:
+    """The settlement of a campaign's current participants (pure; `close_campaign` stores it)."""
+    n, total = len(camp.commitments), camp.total_shares
+    unit = camp.share_unit or ("몫" if camp.split == "equal" else "")
+    if n < camp.min_participants or total < camp.min_total_shares:
+        reason = Text(
+            ko=f"참여 {n}곳/최소 {camp.min_participants}곳, 몫 {total}/최소 {camp.min_total_shares} {unit}: 전액 환불",
+            en=f"{n} of at least {camp.min_participants} participants, {total} of at least "
+            f"{camp.min_total_shares} {camp.share_unit or 'shares'}: all deposits refunded",
+        )
+        return _refund_all(camp.commitments, now, total, reason)
+    reason = Text(
+        ko=f"총액 {camp.total_cost_krw:,}원을 {n}곳이 몫({total} {unit})에 비례해 분담",
+        en=f"{camp.total_cost_krw:,} KRW split over {n} participants by share ({total} "
+        f"{camp.share_unit or 'shares'})",
+    )
+    return _settle(camp.commitments, now, total, camp.total_cost_krw, reason)
+
+
+def close_campaign(db: CommonsDB, campaign_id: str, now: datetime | None = None) -> Settlement:
+    """Close a campaign once its window has ended (idempotent, like `close_pool`)."""
+    now = _now(now)
+    with db.transaction():
+        camp = get_campaign(db, campaign_id)
+        if camp.settlement is not None:
+            return camp.settlement
+        if now < camp.closes:
+            raise CommonsError(
+                "now",
+                f"참여 기간이 아직 진행 중입니다(마감 {camp.closes})",
+                f"the commitment window is open until {camp.closes}",
+                "conflict",
+            )
+        s = settle_campaign(camp, now)
+        db.put(
+            "campaign",
+            camp.id,
+            camp.cooperative,
+            camp.model_copy(update={"state": s.outcome, "settlement": s}),
+        )
+    return s
+
+
+def _may_read_results(camp: Campaign, viewer: str) -> bool:
+    return camp.state == "settled" and (viewer == camp.cooperative or viewer in camp.participants())
+
+
+def add_campaign_result(
+    db: CommonsDB,
+    campaign_id: str,
+    by: str,
+    title: Text,
+    *,
+    ref: str = "",
+    leads: Sequence[Lead | Mapping] = (),
+    result_id: str | None = None,
+    now: datetime | None = None,
+) -> CampaignResult:
+    """Share a result of a settled campaign (the cooperative or a participant adds it)."""
+    now = _now(now)
+    camp = get_campaign(db, campaign_id)
+    if camp.state != "settled":
+        raise CommonsError(
+            "campaign_id",
+            f"진행된(정산된) 캠페인에만 결과를 올릴 수 있습니다({camp.state})",
+            f"results belong to a campaign that ran (settled); this one is {camp.state}",
+            "conflict",
+        )
+    if not _may_read_results(camp, by):
+        raise CommonsError(
+            "by",
+            f"{by}은(는) 이 캠페인의 참여사나 조합이 아닙니다",
+            f"{by} is neither a participant nor the cooperative of this campaign",
+            "forbidden",
+        )
+    if not ref.strip() and not leads:
+        raise CommonsError(
+            "ref",
+            "보고서 파일 참조나 리드 중 하나는 있어야 합니다",
+            "a result needs a report file reference or leads",
+        )
+    res = CampaignResult(
+        id=_new_id("result", result_id),
+        campaign_id=camp.id,
+        added_by=by,
+        added_at=now,
+        title=title,
+        ref=ref.strip(),
+        leads=tuple(x if isinstance(x, Lead) else Lead(**x) for x in leads),
+    )
+    with db.transaction():
+        if db.owner("campaign_result", res.id) is not None:
+            raise CommonsError(
+                "result_id", f"이미 있는 결과 id입니다: {res.id}", f"result id exists: {res.id}", "conflict"
+            )
+        db.put("campaign_result", res.id, camp.id, res)
+    return res
+
+
+def campaign_results(db: CommonsDB, campaign_id: str, viewer: str) -> list[CampaignResult]:
+    """The shared results of a campaign, for its participants and its cooperative only."""
+    camp = get_campaign(db, campaign_id)
+    if not _may_read_results(camp, viewer):
+        raise CommonsError(
+            "viewer",
+            f"{viewer}은(는) 이 캠페인 결과를 볼 수 없습니다(참여사·조합만)",
+            f"{viewer} may not read this campaign's results (participants and the cooperative only)",
+            "forbidden",
+        )
+    return db.all("campaign_result", CampaignResult, owner=camp.id)

@@ -1,0 +1,543 @@
+"""Co-purchasing pools and co-marketing campaigns: tiers, window, deposits, exact split, refunds.
+
+Property tests (hypothesis, derandomized) for the arithmetic; threads for concurrent commitments;
+SQLite and a PostgreSQL schema of its own (dropped after) for the transactional paths.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from factory_commons.cooperate import pools as P
+from factory_commons.cooperate.db import CommonsDB
+from factory_commons.cooperate.model import Text
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+OPENS, CLOSES = T0, T0 + timedelta(days=7)
+DURING, AFTER = T0 + timedelta(days=1), T0 + timedelta(days=8)
+MEMBERS = [f"firm-{i:02d}" for i in range(12)]
+TIERS = [(0, "1250.50"), (1000, "1179.50"), (5000, "1090")]
+PROPS = settings(
+    derandomize=True, deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def make_pool(db: CommonsDB, pool_id: str = "p1", **kw) -> P.PurchasePool:
+    args = dict(
+        cooperative="coop-gc",
+        members=MEMBERS,
+        title=Text(ko="SS400 강판 공동구매", en="SS400 steel plate pool"),
+        material="steel",
+        spec=Text(ko="SS400 열연강판 t3.2", en="SS400 hot-rolled plate t3.2"),
+        unit="kg",
+        tiers=TIERS,
+        minimum_quantity=800,
+        opens=OPENS,
+        closes=CLOSES,
+        pool_id=pool_id,
+        now=T0,
+    )
+    args.update(kw)
+    return P.open_pool(db, **args)
+
+
+@pytest.fixture
+def db():
+    d = CommonsDB(":memory:")
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def pg_target():
+    """A PostgreSQL URL with a schema of this test's own; the schema is dropped after."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(PG, autocommit=True, connect_timeout=3)
+    except Exception as e:  # noqa: BLE001 - PostgreSQL not answering
+        pytest.skip(f"PostgreSQL is not answering at {PG}: {e}")
+    schema = f"pools_{uuid.uuid4().hex[:10]}"
+    try:
+        yield f"{PG}?schema={schema}"
+    finally:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}_commons" CASCADE')
+        admin.close()
+
+
+# ---------------------------------------------------------------- split_cost
+
+
+@PROPS
+@given(
+    total=st.integers(min_value=0, max_value=10**12),
+    weights=st.dictionaries(
+        st.text("abcdefgh가나다", min_size=1, max_size=4),
+        st.decimals(min_value="0.001", max_value="100000", places=3),
+        min_size=1,
+        max_size=25,
+    ),
+)
+def test_split_sums_to_total_and_each_part_is_within_one_won(total, weights):
+    parts = P.split_cost(total, weights)
+    assert set(parts) == set(weights)
+    assert sum(parts.values()) == total
+    whole = sum(Fraction(w) for w in weights.values())
+    for k, w in weights.items():
+        exact = total * Fraction(w) / whole
+        assert abs(parts[k] - exact) < 1, (k, parts[k], exact)
+        if exact.denominator == 1:
+            assert parts[k] == exact
+    assert P.split_cost(total, dict(reversed(list(weights.items())))) == parts  # order does not matter
+
+
+def test_split_ties_go_to_the_smaller_firm_id():
+    assert P.split_cost(100, {"c": 1, "a": 1, "b": 1}) == {"a": 34, "b": 33, "c": 33}
+    assert P.split_cost(2, {"z": 1, "y": 1, "x": 1}) == {"x": 1, "y": 1, "z": 0}
+    # 1000 over 1:2:3 -> 166.67, 333.33, 500: the largest remainder (a: .67) takes the won
+    assert P.split_cost(1000, {"a": 1, "b": 2, "c": 3}) == {"a": 167, "b": 333, "c": 500}
+
+
+@pytest.mark.parametrize(
+    ("total", "weights", "field"),
+    [(-1, {"a": 1}, "total_krw"), (10, {}, "weights"), (10, {"a": 0}, "weights"), (10, {"a": -1}, "weights")],
+)
+def test_split_refuses_bad_input(total, weights, field):
+    with pytest.raises(P.CommonsError) as e:
+        P.split_cost(total, weights)
+    assert e.value.field == field
+
+
+# ---------------------------------------------------------------- pools
+
+
+@PROPS
+@given(
+    thresholds=st.lists(st.integers(min_value=1, max_value=5000), min_size=1, max_size=5, unique=True),
+    offset=st.sampled_from([-1, 0, 1]),
+    pick=st.integers(min_value=0, max_value=4),
+)
+def test_the_tier_applies_exactly_from_its_threshold(thresholds, offset, pick):
+    thresholds = sorted(thresholds)
+    tiers = [(q, 10000 - 100 * i) for i, q in enumerate(thresholds)]
+    d = CommonsDB(":memory:")
+    make_pool(d, tiers=tiers, minimum_quantity=thresholds[0], members=["a"], per_member_max=None)
+    i = min(pick, len(thresholds) - 1)
+    total = thresholds[i] + offset
+    if total < thresholds[0]:
+        total = thresholds[0]
+    P.commit(d, "p1", "a", total, now=DURING)
+    s = P.close_pool(d, "p1", now=AFTER)
+    expect = max(j for j, q in enumerate(thresholds) if total >= q)
+    assert s.outcome == "settled" and s.tier == expect
+    assert s.unit_price_krw == 10000 - 100 * expect
+    assert s.total_cost_krw == total * (10000 - 100 * expect)
+
+
+commit_ops = st.lists(
+    st.tuples(
+        st.sampled_from(MEMBERS[:6]),
+        st.one_of(st.none(), st.decimals(min_value="0.001", max_value="3000", places=3)),
+    ),
+    max_size=25,
+)
+
+
+@PROPS
+@given(ops=commit_ops, minimum=st.integers(min_value=1, max_value=8000))
+def test_settlement_reconciles_and_refunds_equal_deposits_when_the_minimum_is_missed(ops, minimum):
+    d = CommonsDB(":memory:")
+    make_pool(d, minimum_quantity=minimum)
+    expected: dict[str, Decimal] = {}
+    for firm, q in ops:
+        if q is None:
+            if firm in expected:
+                P.withdraw(d, "p1", firm, now=DURING)
+                del expected[firm]
+        else:
+            c = P.commit(d, "p1", firm, q, now=DURING)
+            assert c.deposit_krw == P.won_ceil(q * Decimal("1250.50"))
+            expected[firm] = q
+    pool = P.get_pool(d, "p1")
+    assert {c.firm_id: c.quantity for c in pool.commitments} == expected
+    s = P.close_pool(d, "p1", now=AFTER)
+    s.check()
+    total = sum(expected.values(), Decimal(0))
+    assert s.total_quantity == total
+    deposits = {x.firm_id: x.deposit_krw for x in s.lines}
+    assert deposits == {f: P.won_ceil(q * Decimal("1250.50")) for f, q in expected.items()}
+    if total < minimum:
+        assert s.outcome == "refunded" and P.get_pool(d, "p1").state == "refunded"
+        assert s.total_cost_krw == 0
+        assert all(x.refund_krw == x.deposit_krw for x in s.lines)
+    else:
+        price = dict(((0, Decimal("1250.50")), (1, Decimal("1179.50")), (2, Decimal(1090))))[s.tier]
+        assert s.total_cost_krw == int((total * price).to_integral_value(rounding="ROUND_FLOOR"))
+        for x in s.lines:
+            exact = Fraction(s.total_cost_krw) * Fraction(x.quantity) / Fraction(total)
+            assert abs(x.cost_krw - exact) < 1
+            assert 0 <= x.cost_krw <= x.deposit_krw
+    assert P.close_pool(d, "p1", now=AFTER + timedelta(days=3)) == s  # closes once
+
+
+def test_worked_example_from_the_docs(db):
+    """The numbers in docs/commons/pools.md."""
+    make_pool(db)
+    for firm, q in (("firm-00", 600), ("firm-01", "450.5"), ("firm-02", "1.5")):
+        P.commit(db, "p1", firm, q, now=DURING)
+    c = P.commit(db, "p1", "firm-03", 30, now=DURING)
+    assert c.deposit_krw == 37515
+    assert P.progress(P.get_pool(db, "p1"), "firm-03").next_tier_quantity == Decimal(3918)
+    s = P.close_pool(db, "p1", now=AFTER)
+    assert (s.outcome, s.tier, s.total_quantity, s.total_cost_krw) == ("settled", 1, Decimal(1082), 1276219)
+    got = {x.firm_id: (x.deposit_krw, x.cost_krw, x.refund_krw) for x in s.lines}
+    assert got == {
+        "firm-00": (750300, 707700, 42600),
+        "firm-01": (563351, 531365, 31986),  # 531364.75: the largest remainder takes the last won
+        "firm-02": (1876, 1769, 107),  # 1769.25
+        "firm-03": (37515, 35385, 2130),
+    }
+    s.check()
+
+
+def test_fractional_total_is_cut_to_whole_won_and_split_exactly(db):
+    make_pool(db, tiers=[(0, "999.99")], minimum_quantity=1)
+    for firm, q in (("firm-00", "1.001"), ("firm-01", "1.001"), ("firm-02", "1.001")):
+        P.commit(db, "p1", firm, q, now=DURING)
+    s = P.close_pool(db, "p1", now=AFTER)
+    assert s.total_cost_krw == 3002  # 3.003 x 999.99 = 3002.96997 -> 3002
+    assert [x.cost_krw for x in s.lines] == [1001, 1001, 1000]  # tie: smaller firm ids first
+    s.check()
+
+
+def test_change_and_withdraw_update_the_commitment_and_history(db):
+    make_pool(db)
+    P.commit(db, "p1", "firm-00", 100, now=DURING)
+    c = P.commit(db, "p1", "firm-00", 40, now=DURING + timedelta(hours=1))
+    assert c.quantity == 40 and c.deposit_krw == 50020
+    P.commit(db, "p1", "firm-01", 10, now=DURING)
+    gone = P.withdraw(db, "p1", "firm-00", now=DURING + timedelta(hours=2))
+    assert gone.quantity == 40
+    pool = P.get_pool(db, "p1")
+    assert [c.firm_id for c in pool.commitments] == ["firm-01"]
+    assert [(e.firm_id, e.action, e.quantity) for e in pool.history] == [
+        ("firm-00", "commit", 100),
+        ("firm-00", "change", 40),
+        ("firm-01", "commit", 10),
+        ("firm-00", "withdraw", 40),
+    ]
+
+
+def test_progress_hides_other_members_quantities(db):
+    make_pool(db)
+    P.commit(db, "p1", "firm-00", 700, now=DURING)
+    P.commit(db, "p1", "firm-01", 200, now=DURING)
+    pr = P.progress(P.get_pool(db, "p1"), "firm-01")
+    assert pr.total_quantity == 900 and pr.members_committed == 2 and pr.minimum_reached
+    assert pr.tier == 0 and pr.next_tier_quantity == 100 and pr.next_unit_price_krw == Decimal("1179.5")
+    assert pr.own is not None and pr.own.quantity == 200
+    assert "700" not in pr.model_dump_json().replace("900", "")
+
+
+def err(fn, *a, **kw) -> P.CommonsError:
+    with pytest.raises(P.CommonsError) as e:
+        fn(*a, **kw)
+    assert e.value.ko and e.value.en and e.value.field in str(e.value)
+    return e.value
+
+
+def test_commitments_outside_the_window_or_by_outsiders_are_refused(db):
+    make_pool(db, per_member_max=500)
+    e = err(P.commit, db, "p1", "firm-00", 10, now=OPENS - timedelta(seconds=1))
+    assert (e.field, e.code) == ("now", "conflict") and "opens" in e.en and "시작" in e.ko
+    e = err(P.commit, db, "p1", "firm-00", 10, now=CLOSES)
+    assert e.field == "now" and "closed" in e.en and "끝났습니다" in e.ko
+    e = err(P.commit, db, "p1", "outsider", 10, now=DURING)
+    assert (e.field, e.code) == ("firm_id", "forbidden") and "조합원이 아닙니다" in e.ko
+    assert err(P.commit, db, "p1", "firm-00", -5, now=DURING).en == "cannot be negative: -5"
+    assert "greater than 0" in err(P.commit, db, "p1", "firm-00", 0, now=DURING).en
+    assert "3 decimal" in err(P.commit, db, "p1", "firm-00", "1.0001", now=DURING).en
+    assert "not a number" in err(P.commit, db, "p1", "firm-00", "열 개", now=DURING).en
+    assert "finite" in err(P.commit, db, "p1", "firm-00", float("inf"), now=DURING).en
+    assert "per-member maximum" in err(P.commit, db, "p1", "firm-00", 501, now=DURING).en
+    assert err(P.withdraw, db, "p1", "firm-00", now=DURING).code == "not_found"
+    assert err(P.commit, db, "nope", "firm-00", 1, now=DURING).code == "not_found"
+    assert err(P.close_pool, db, "p1", now=DURING).code == "conflict"
+    P.commit(db, "p1", "firm-00", 500, now=DURING)
+    P.close_pool(db, "p1", now=AFTER)
+    e = err(P.commit, db, "p1", "firm-01", 1, now=DURING)  # closed even if the clock says otherwise
+    assert e.field == "state" and "마감된 공동구매" in e.ko
+    assert err(P.withdraw, db, "p1", "firm-00", now=DURING).field == "state"
+    assert P.get_pool(db, "p1").state == "refunded"  # 500 < 800
+
+
+@pytest.mark.parametrize(
+    ("kw", "field", "words"),
+    [
+        (dict(tiers=[(0, 100), (0, 90)]), "tiers[1].min_quantity", "not increasing"),
+        (dict(tiers=[(100, 100), (50, 90)]), "tiers[1].min_quantity", "not increasing"),
+        (dict(tiers=[(0, 100), (10, 100)]), "tiers[1].unit_price_krw", "lower unit price"),
+        (dict(tiers=[(900, 100)]), "tiers[0].min_quantity", "no price"),
+        (dict(tiers=[]), "tiers", "at least one"),
+        (dict(tiers=[(0, -3)]), "tiers[0].unit_price_krw", "negative"),
+        (dict(tiers=[(0, "1.001")]), "tiers[0].unit_price_krw", "2 decimal"),
+        (dict(minimum_quantity=-1), "minimum_quantity", "negative"),
+        (dict(material="unobtainium"), "material", "unknown material"),
+        (dict(unit=" "), "unit", "empty"),
+        (dict(members=[]), "members", "at least one"),
+        (dict(closes=OPENS), "closes", "after opens"),
+        (dict(opens=datetime(2026, 11, 23, 9)), "opens", "timezone-aware"),
+        (dict(per_member_max=0), "per_member_max", "greater than 0"),
+        (dict(pool_id="a/b"), "id", "bad id"),
+    ],
+)
+def test_opening_a_pool_checks_every_field(db, kw, field, words):
+    e = err(make_pool, db, **kw)
+    assert e.field == field and words in e.en
+
+
+def test_pool_id_is_unique(db):
+    make_pool(db)
+    assert err(make_pool, db).code == "conflict"
+
+
+def test_korean_text_round_trips_through_the_database(tmp_path):
+    d = CommonsDB(str(tmp_path / "c.sqlite"))
+    make_pool(d, title=Text(ko="구로 금속 조합 알루미늄 공동구매"), spec=Text(ko="AL6061-T6 봉재 Ø50"))
+    d.close()
+    pool = P.get_pool(CommonsDB(str(tmp_path / "c.sqlite")), "p1")
+    assert pool.title.get("en") == "구로 금속 조합 알루미늄 공동구매" and "Ø50" in pool.spec.ko
+
+
+def _concurrent_commits(target: str, pool_id: str, firms: list[str], rounds: int) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(firms))
+
+    def member(firm: str) -> None:
+        d = CommonsDB(target)  # a connection of its own, as separate server workers would have
+        try:
+            start.wait()
+            for r in range(1, rounds + 1):
+                P.commit(d, pool_id, firm, r, now=DURING)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            d.close()
+
+    threads = [threading.Thread(target=member, args=(f,)) for f in firms]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_concurrent_commitments_are_never_lost_sqlite(tmp_path):
+    target = str(tmp_path / "pool.sqlite")
+    make_pool(CommonsDB(target))
+    _concurrent_commits(target, "p1", MEMBERS[:8], rounds=5)
+    pool = P.get_pool(CommonsDB(target), "p1")
+    assert {c.firm_id: c.quantity for c in pool.commitments} == {f: 5 for f in MEMBERS[:8]}
+    assert len(pool.history) == 8 * 5
+
+
+def test_concurrent_commitments_are_never_lost_on_one_shared_connection(db):
+    make_pool(db)
+    errors: list[BaseException] = []
+
+    def member(firm: str) -> None:
+        try:
+            for r in range(1, 11):
+                P.commit(db, "p1", firm, r, now=DURING)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=member, args=(f,)) for f in MEMBERS]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    pool = P.get_pool(db, "p1")
+    assert pool.total_quantity == 10 * len(MEMBERS) and len(pool.history) == 10 * len(MEMBERS)
+
+
+def test_pool_on_postgresql_concurrent_and_settled(pg_target):
+    d = CommonsDB(pg_target)
+    make_pool(d, pool_id="pg-pool")
+    _concurrent_commits(pg_target, "pg-pool", MEMBERS[:6], rounds=4)
+    pool = P.get_pool(d, "pg-pool")
+    assert {c.firm_id: c.quantity for c in pool.commitments} == {f: 4 for f in MEMBERS[:6]}
+    assert len(pool.history) == 24
+    P.commit(d, "pg-pool", "firm-07", "1000.25", now=DURING)
+    s = P.close_pool(d, "pg-pool", now=AFTER)
+    s.check()
+    assert s.tier == 1 and s.total_quantity == Decimal("1024.25") and s.total_cost_krw == 1208102
+    again = CommonsDB(pg_target)
+    assert P.close_pool(again, "pg-pool", now=AFTER + timedelta(days=1)) == s
+    assert P.list_pools(again, "coop-gc")[0].state == "settled"
+    again.close()
+    d.close()
+
+
+# ---------------------------------------------------------------- campaigns
+
+
+def make_campaign(db: CommonsDB, cid: str = "c1", **kw) -> P.Campaign:
+    args = dict(
+        cooperative="coop-gc",
+        members=MEMBERS,
+        kind="expo_booth",
+        title=Text(ko="2027 서울 국제 금속 전시회 공동 부스", en="Joint booth, Seoul metal fair 2027"),
+        total_cost_krw=12_000_000,
+        min_participants=3,
+        opens=OPENS,
+        closes=CLOSES,
+        split="shares",
+        share_unit="m²",
+        min_total_shares=18,
+        max_total_shares=36,
+        campaign_id=cid,
+        now=T0,
+    )
+    args.update(kw)
+    return P.open_campaign(db, **args)
+
+
+def test_booth_split_by_area_with_shared_results(db):
+    make_campaign(db)
+    for firm, area in (("firm-00", 9), ("firm-01", 6), ("firm-02", "4.5"), ("firm-03", 3)):
+        P.join_campaign(db, "c1", firm, area, now=DURING)
+    e = err(P.join_campaign, db, "c1", "firm-04", 14, now=DURING)
+    assert e.code == "conflict" and "13.5" in e.en  # 36 - 22.5 left
+    assert P.get_campaign(db, "c1").commitments[0].deposit_krw == 6_000_000  # 12M x 9/18
+    s = P.close_campaign(db, "c1", now=AFTER)
+    s.check()
+    assert s.outcome == "settled" and s.total_cost_krw == 12_000_000
+    got = {x.firm_id: (x.deposit_krw, x.cost_krw, x.refund_krw) for x in s.lines}
+    assert got == {
+        "firm-00": (6_000_000, 4_800_000, 1_200_000),
+        "firm-01": (4_000_000, 3_200_000, 800_000),
+        "firm-02": (3_000_000, 2_400_000, 600_000),
+        "firm-03": (2_000_000, 1_600_000, 400_000),
+    }
+    assert P.campaign_results(db, "c1", "firm-00") == []
+    P.add_campaign_result(
+        db,
+        "c1",
+        "coop-gc",
+        Text(ko="부스 방문 바이어", en="Booth leads"),
+        leads=[{"name": "Hanoi Mech Co.", "country": "VN", "interest": "turning"}],
+        ref="files/expo-2027-report.pdf",
+        result_id="r1",
+        now=AFTER,
+    )
+    for viewer in ("firm-00", "firm-03", "coop-gc"):
+        res = P.campaign_results(db, "c1", viewer)
+        assert [r.id for r in res] == ["r1"] and res[0].leads[0].country == "VN"
+    for outsider in ("firm-05", "stranger"):
+        e = err(P.campaign_results, db, "c1", outsider)
+        assert e.code == "forbidden" and "participants" in e.en
+    assert err(P.add_campaign_result, db, "c1", "firm-05", Text(en="x"), ref="f").code == "forbidden"
+    assert err(P.add_campaign_result, db, "c1", "firm-00", Text(en="x")).field == "ref"
+    assert "r1" not in P.get_campaign(db, "c1").model_dump_json()  # results live apart from the listing
+
+
+def test_equal_split_and_a_campaign_that_does_not_run(db):
+    make_campaign(
+        db,
+        "eq",
+        kind="catalog",
+        split="equal",
+        share_unit="",
+        min_total_shares=None,
+        max_total_shares=None,
+        total_cost_krw=1_000_000,
+        min_participants=3,
+    )
+    for firm in ("firm-02", "firm-00", "firm-01"):
+        c = P.join_campaign(db, "eq", firm, now=DURING)
+        assert c.deposit_krw == 333_334  # 1,000,000 / 3 rounded up
+    assert "one share" in err(P.join_campaign, db, "eq", "firm-03", 2, now=DURING).en
+    s = P.close_campaign(db, "eq", now=AFTER)
+    assert [x.cost_krw for x in s.lines] == [333_334, 333_333, 333_333]
+    s.check()
+    make_campaign(
+        db,
+        "few",
+        kind="market_research",
+        split="equal",
+        min_total_shares=None,
+        max_total_shares=None,
+        total_cost_krw=5_000_000,
+        min_participants=4,
+    )
+    for firm in MEMBERS[:3]:
+        P.join_campaign(db, "few", firm, now=DURING)
+    P.leave_campaign(db, "few", "firm-01", now=DURING)
+    s = P.close_campaign(db, "few", now=AFTER)
+    assert s.outcome == "refunded" and [x.refund_krw for x in s.lines] == [1_250_000, 1_250_000]
+    assert "2 of at least 4" in s.reason.en
+    assert err(P.add_campaign_result, db, "few", "coop-gc", Text(en="x"), ref="f").code == "conflict"
+    assert err(P.campaign_results, db, "few", "firm-00").code == "forbidden"
+
+
+@PROPS
+@given(
+    total=st.integers(min_value=1, max_value=10**9),
+    min_shares=st.integers(min_value=1, max_value=50),
+    joins=st.dictionaries(
+        st.sampled_from(MEMBERS), st.decimals(min_value="0.5", max_value="20", places=1), max_size=12
+    ),
+)
+def test_campaign_split_reconciles_and_never_exceeds_a_deposit(total, min_shares, joins):
+    d = CommonsDB(":memory:")
+    make_campaign(
+        d, total_cost_krw=total, min_total_shares=min_shares, max_total_shares=None, min_participants=2
+    )
+    for firm, sh in joins.items():
+        P.join_campaign(d, "c1", firm, sh, now=DURING)
+    s = P.close_campaign(d, "c1", now=AFTER)
+    s.check()
+    runs = len(joins) >= 2 and sum(joins.values()) >= min_shares
+    assert s.outcome == ("settled" if runs else "refunded")
+    assert s.total_cost_krw == (total if runs else 0)
+    if not runs:
+        assert all(x.refund_krw == x.deposit_krw for x in s.lines)
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        (dict(kind="party"), "kind"),
+        (dict(total_cost_krw=0), "total_cost_krw"),
+        (dict(total_cost_krw=1.5), "total_cost_krw"),
+        (dict(min_participants=0), "min_participants"),
+        (dict(min_participants=13), "min_participants"),
+        (dict(min_total_shares=None), "min_total_shares"),
+        (dict(max_total_shares=10), "max_total_shares"),
+        (dict(split="by_mood"), "split"),
+        (dict(split="equal"), "split"),
+    ],
+)
+def test_opening_a_campaign_checks_every_field(db, kw, field):
+    assert err(make_campaign, db, **kw).field == field
+
+
+def test_campaign_on_postgresql(pg_target):
+    d = CommonsDB(pg_target)
+    make_campaign(d, "pg-c")
+    for firm in MEMBERS[:4]:
+        P.join_campaign(d, "pg-c", firm, 5, now=DURING)
+    s = P.close_campaign(d, "pg-c", now=AFTER)
+    assert s.outcome == "settled" and {x.cost_krw for x in s.lines} == {3_000_000}
+    P.add_campaign_result(d, "pg-c", "firm-00", Text(ko="보고서"), ref="s3://coop/report.pdf", now=AFTER)
+    assert P.campaign_results(d, "pg-c", "firm-03")[0].ref == "s3://coop/report.pdf"
+    assert err(P.campaign_results, d, "pg-c", "firm-09").code == "forbidden"
+    d.close()
