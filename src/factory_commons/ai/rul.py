@@ -80,6 +80,73 @@ def unit_folds(units: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     return fold_of[np.searchsorted(uniq, units)]
 
 
+def check_target(X: np.ndarray, y: np.ndarray | None, who: str) -> np.ndarray:
+    """The true remaining life per row of X, as float64; a clear error if missing or bad."""
+    if y is None:
+        raise ValueError(f"{who} needs the true remaining life y of every row")
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != (len(X),):
+        raise ValueError(f"y must have one value per row: {len(X)} rows, y has shape {y.shape}")
+    if not np.isfinite(y).all() or (y < 0).any():
+        raise ValueError(
+            f"row {int(np.flatnonzero(~(np.isfinite(y) & (y >= 0)))[0])}: y must be finite and >= 0"
+        )
+    return y
+
+
+class ResidualBand:
+    """Uncertainty band from out-of-fold residuals, binned by the predicted value.
+
+    Errors grow with the predicted life, so the residuals (target - prediction) of rows predicted
+    by a model that did not see their unit are grouped into `n_bins` bins of the prediction; the
+    interval for coverage c is the prediction plus the (1-c)/2 and (1+c)/2 quantiles of its bin.
+    """
+
+    def __init__(self, edges: np.ndarray | None = None, residuals: list[np.ndarray] | None = None):
+        self.edges = np.zeros(0) if edges is None else np.asarray(edges, dtype=np.float64)
+        self.residuals = residuals or [np.zeros(1)]
+
+    @classmethod
+    def fit(cls, pred: np.ndarray, target: np.ndarray, n_bins: int, seed: int) -> ResidualBand:
+        qs = np.linspace(0, 1, n_bins + 1)[1:-1]
+        edges = np.unique(np.quantile(pred, qs))
+        b = np.searchsorted(edges, pred, side="right")
+        res = target - pred
+        rng = np.random.default_rng(seed)
+        residuals = []
+        for i in range(len(edges) + 1):
+            r = res[b == i]
+            if len(r) > 5000:  # keep the saved model small; quantiles barely move
+                r = rng.choice(r, 5000, replace=False)
+            residuals.append(np.sort(r) if len(r) else np.zeros(1))
+        return cls(edges, residuals)
+
+    def interval(self, p: np.ndarray, coverage: float, r_early: float) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 < coverage < 1:
+            raise ValueError(f"coverage must be between 0 and 1, got {coverage}")
+        b = np.searchsorted(self.edges, p, side="right")
+        lo, hi = np.empty(len(p)), np.empty(len(p))
+        a = (1 - coverage) / 2
+        for i, r in enumerate(self.residuals):
+            sel = b == i
+            if sel.any():
+                lo[sel] = p[sel] + np.quantile(r, a)
+                hi[sel] = p[sel] + np.quantile(r, 1 - a)
+        return np.clip(lo, 0.0, r_early), np.clip(hi, 0.0, r_early)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"bin_edges": self.edges}
+        out.update({f"residuals_{i}": r for i, r in enumerate(self.residuals)})
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ResidualBand:
+        edges = np.asarray(arrays["bin_edges"], dtype=np.float64)
+        return cls(
+            edges, [np.asarray(arrays[f"residuals_{i}"], dtype=np.float64) for i in range(len(edges) + 1)]
+        )
+
+
 @register("gbm_rul")
 class GbmRul(RulModel):
     """Windowed features + LightGBM fold ensemble + binned out-of-fold residual band."""
@@ -126,17 +193,9 @@ class GbmRul(RulModel):
         """Learn from rows X (unit, time, settings, signals) and their true remaining life y."""
         import lightgbm as lgb
 
-        if y is None:
-            raise ValueError("GbmRul needs the true remaining life y of every row")
         k = self.features.n_ops
         X = check_rows(X, k)
-        y = np.asarray(y, dtype=np.float64)
-        if y.shape != (len(X),):
-            raise ValueError(f"y must have one value per row: {len(X)} rows, y has shape {y.shape}")
-        if not np.isfinite(y).all() or (y < 0).any():
-            raise ValueError(
-                f"row {int(np.flatnonzero(~(np.isfinite(y) & (y >= 0)))[0])}: y must be finite and >= 0"
-            )
+        y = check_target(X, y, "GbmRul")
         t0 = _time.perf_counter()
         self.norm = ConditionNormaliser().fit(X[:, 2 : 2 + k], X[:, 2 + k :], seed=self.seed)
         F = build_features(X, self.norm, self.features)
@@ -188,17 +247,8 @@ class GbmRul(RulModel):
         return np.hstack([F, build_features(X, self.norm, cfg, z=hi[:, None])[:, 1 : 1 + n]])
 
     def _calibrate(self, pred: np.ndarray, target: np.ndarray) -> None:
-        qs = np.linspace(0, 1, self.n_bins + 1)[1:-1]
-        self.bin_edges = np.unique(np.quantile(pred, qs))
-        b = np.searchsorted(self.bin_edges, pred, side="right")
-        res = target - pred
-        rng = np.random.default_rng(self.seed)
-        self.residuals = []
-        for i in range(len(self.bin_edges) + 1):
-            r = res[b == i]
-            if len(r) > 5000:  # keep the saved model small; quantiles barely move
-                r = rng.choice(r, 5000, replace=False)
-            self.residuals.append(np.sort(r))
+        band = ResidualBand.fit(pred, target, self.n_bins, self.seed)
+        self.bin_edges, self.residuals = band.edges, band.residuals
 
     # -- predicting --------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -229,15 +279,7 @@ class GbmRul(RulModel):
 
     def interval_around(self, p: np.ndarray, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
         """The band for point predictions `p` already computed (saves predicting twice)."""
-        b = np.searchsorted(self.bin_edges, p, side="right")
-        lo, hi = np.empty(len(p)), np.empty(len(p))
-        a = (1 - coverage) / 2
-        for i, r in enumerate(self.residuals):
-            sel = b == i
-            if sel.any():
-                lo[sel] = p[sel] + np.quantile(r, a)
-                hi[sel] = p[sel] + np.quantile(r, 1 - a)
-        return np.clip(lo, 0.0, self.r_early), np.clip(hi, 0.0, self.r_early)
+        return ResidualBand(self.bin_edges, self.residuals).interval(p, coverage, self.r_early)
 
     def last_rows(self, X: np.ndarray) -> np.ndarray:
         """Index of each unit's last row (where the standard protocol predicts)."""

@@ -27,9 +27,10 @@ from markupsafe import Markup
 from ..store.base import Store
 from .accounts import Accounts
 from .auth import CSRF_COOKIE, SESSION_COOKIE, Caller, authenticate
-from .stops import set_stop_reason
+from .stops import firm_stop_reasons, set_stop_reason
 from .web_data import downtime_view, live_states, machine_view, oee_view, overview_view
 from .web_i18n import DEFAULT_STOP_REASONS, LANG_COOKIE, WEB_LABELS, pick_lang, translator
+from .web_settings import add_settings_pages
 
 HERE = Path(__file__).parent
 DISPLAY_TZ = ZoneInfo("Asia/Seoul")
@@ -62,6 +63,15 @@ def add_dashboard(
     def lang_of(request: Request) -> str:
         return pick_lang(request.cookies.get(LANG_COOKIE))
 
+    def reasons_of(c: Caller | None) -> StopReasons:
+        """The stop reasons offered to the caller's firm: its own list, else the app's."""
+        default = app.state.stop_reasons
+        return firm_stop_reasons(accounts, c.firm.id, default) if c else default
+
+    def labels_of(c: Caller | None) -> StopReasons:
+        """Reason labels: the app's, then the firm's (codes used before a change keep theirs)."""
+        return (*app.state.stop_reasons, *reasons_of(c)) if c else app.state.stop_reasons
+
     def page_caller(request: Request) -> Caller | None:
         try:
             return authenticate(request, accounts, now())
@@ -86,7 +96,7 @@ def add_dashboard(
             request,
             name,
             {
-                "t": translator(lang, app.state.stop_reasons),
+                "t": translator(lang, labels_of(c)),
                 "lang": lang,
                 "user": c.user if c else None,
                 "firm": c.firm if c else None,
@@ -126,14 +136,26 @@ def add_dashboard(
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not expected or not secrets.compare_digest(expected, csrf_token):
             return render(request, "message.html", None, status=403, message=WEB_LABELS["not_allowed"][0])
+        limiter = getattr(app.state, "login_limiter", None)  # set by create_app (ratelimit.py)
+        address = request.client.host if request.client else None
+        wait = limiter.retry_after(email, address) if limiter else None
+        if wait is not None:
+            msg = f"로그인 실패가 너무 많습니다. {wait}초 후 다시 시도하세요 / too many failed logins; try again in {wait} s"
+            r = render(request, "message.html", None, status=429, message=msg)
+            r.headers["Retry-After"] = str(wait)
+            return r
         user = accounts.authenticate(email, password)
         if user is None:
+            if limiter:
+                limiter.failed(email, address)
             token = secrets.token_urlsafe(24)
             r = render(
                 request, "login.html", None, status=401, next=_safe_next(next), login_csrf=token, failed=True
             )
             r.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, max_age=3600, **cookie_kw)
             return r
+        if limiter:
+            limiter.succeeded(email)
         session, csrf = accounts.create_session(user.id, now())
         r = RedirectResponse(_safe_next(next), status_code=303)
         r.set_cookie(SESSION_COOKIE, session, httponly=True, **cookie_kw)
@@ -173,7 +195,7 @@ def add_dashboard(
         c = page_caller(request)
         if c is None:
             return JSONResponse({"detail": "login required"}, status_code=401)
-        t = translator(lang_of(request), app.state.stop_reasons)
+        t = translator(lang_of(request), labels_of(c))
         states = live_states(store, visible_paths(c), now(), DISPLAY_TZ)
         return JSONResponse(
             {p: {"state": s["state"], "label": t(s["state"]), "since": s["since"]} for p, s in states.items()}
@@ -185,7 +207,7 @@ def add_dashboard(
         if c is None:
             return to_login(request)
         days = min(max(days, 1), 92)
-        t = translator(lang_of(request), app.state.stop_reasons)
+        t = translator(lang_of(request), labels_of(c))
         view = oee_view(store, visible_paths(c), now(), days, t)
         return render(request, "oee.html", c, page="oee", days=days, **view)
 
@@ -195,7 +217,7 @@ def add_dashboard(
         if c is None:
             return to_login(request)
         days = min(max(days, 1), 92)
-        t = translator(lang_of(request), app.state.stop_reasons)
+        t = translator(lang_of(request), labels_of(c))
         view = downtime_view(store, visible_paths(c), now(), days, t)
         return render(request, "downtime.html", c, page="downtime", days=days, **view)
 
@@ -224,7 +246,7 @@ def add_dashboard(
             c,
             page="stops",
             stopped=stopped,
-            reasons=app.state.stop_reasons,
+            reasons=reasons_of(c),
             may_record=c.user.role in ("owner", "engineer", "operator"),
             ok=ok,
             err=err if err in WEB_LABELS else None,
@@ -236,7 +258,7 @@ def add_dashboard(
     ) -> Response:
         c = form_caller(request, csrf_token)
         c.require("stop_reasons")
-        if not c.owns(machine) or reason not in {code for code, _, _ in app.state.stop_reasons}:
+        if not c.owns(machine) or reason not in {code for code, _, _ in reasons_of(c)}:
             return RedirectResponse("/stops?err=not_allowed", status_code=303)
         at = now()
         current = live_states(store, [machine], at, DISPLAY_TZ).get(machine)
@@ -245,5 +267,6 @@ def add_dashboard(
         set_stop_reason(store, machine, current["ts"], current["state"], reason)
         return RedirectResponse(f"/stops?ok={quote(machine)}", status_code=303)
 
+    add_settings_pages(router, accounts, page_caller, form_caller, render, to_login, reasons_of)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -21,6 +21,7 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "app": ("Factory Commons 대시보드", "Factory Commons dashboard"),
     "overview": ("공장 현황", "Plant overview"),
     "stops": ("정지 사유 입력", "Stop reasons"),
+    "settings": ("설정", "Settings"),
     "machine_page": ("설비 상세", "Machine"),
     "login": ("로그인", "Log in"),
     "commons": ("공유 공간", "Commons"),  # the commons pages (server/commons_web.py)
