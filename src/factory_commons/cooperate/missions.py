@@ -272,23 +272,28 @@ class ExpertMatch(_Model):
     missing: tuple[str, ...]
 
 
-def relevance(problem: Problem, expert: Expert) -> ScoreFactor:
-    """Weighted overlap of the problem's skills with the expert's (topics and processes 1, materials 0.5)."""
-    have = set(expert.skills)
-    total = sum(SKILL_WEIGHTS[skill_kind(s)] for s in problem.skills)
-    hit = [s for s in problem.skills if s in have]
-    miss = [s for s in problem.skills if s not in have]
-    value = sum(SKILL_WEIGHTS[skill_kind(s)] for s in hit) / total
-    ko = f"필요 기술 {len(problem.skills)}개 중 {len(hit)}개 보유: " + (
+def relevance_of_skills(needed: tuple[str, ...], have: tuple[str, ...]) -> ScoreFactor:
+    """Weighted overlap of needed skills with those an expert has (topics and processes 1, materials 0.5)."""
+    mine = set(have)
+    total = sum(SKILL_WEIGHTS[skill_kind(s)] for s in needed)
+    hit = [s for s in needed if s in mine]
+    miss = [s for s in needed if s not in mine]
+    value = sum(SKILL_WEIGHTS[skill_kind(s)] for s in hit) / total if total else 0.0
+    ko = f"필요 기술 {len(needed)}개 중 {len(hit)}개 보유: " + (
         ", ".join(skill_label(s, "ko") for s in hit) or "없음"
     )
-    en = f"has {len(hit)} of {len(problem.skills)} needed skills: " + (
+    en = f"has {len(hit)} of {len(needed)} needed skills: " + (
         ", ".join(skill_label(s, "en") for s in hit) or "none"
     )
     if miss:
         ko += " / 부족: " + ", ".join(skill_label(s, "ko") for s in miss)
         en += "; lacks: " + ", ".join(skill_label(s, "en") for s in miss)
     return ScoreFactor(name="relevance", value=round(value, 6), note=Text(ko=ko, en=en))
+
+
+def relevance(problem: Problem, expert: Expert) -> ScoreFactor:
+    """The relevance factor of an expert for a problem (see `relevance_of_skills`)."""
+    return relevance_of_skills(problem.skills, expert.skills)
 
 
 def quality(expert: Expert) -> ScoreFactor:
