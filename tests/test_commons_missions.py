@@ -21,6 +21,7 @@ from factory_commons.cooperate.experts import (
     PastMission,
     generate_experts,
     get_expert,
+    link_user,
     load_experts,
     save_experts,
     skill_kind,
@@ -36,6 +37,7 @@ from factory_commons.cooperate.missions import (
     match_experts,
     missions_for,
     open_problems,
+    problems_for,
     read_mission,
     save_problem,
 )
@@ -482,3 +484,32 @@ def test_expert_reads_scoped_machine_during_mission_and_403_after(tmp_path):
         db.close()
         plant.accounts.close()
         store.close()
+
+
+def test_problems_are_seen_by_the_firm_and_the_experts_only(world):
+    save_problem(world.db, problem("p1"))
+    save_problem(world.db, problem("p2"))
+    ids = lambda u: [p.id for p in problems_for(world.db, world.accounts, u.id)]  # noqa: E731
+    assert ids(world.owner) == ids(world.engineer) == ids(world.xuser) == ["p1", "p2"]
+    assert ids(world.beta_owner) == []
+    accept(world.db, world.accounts, "p1", "x-press", world.owner.id, NOW)
+    assert ids(world.xuser) == ["p1", "p2"]  # open p2, and p1 which it works on
+    assert ids(world.xuser2) == ["p2"]  # p1 is taken
+    assert ids(world.owner) == ["p1", "p2"]
+
+
+def test_link_user_makes_a_generated_expert_acceptable(world):
+    (x,) = generate_experts(seed=1, n=1, today=TODAY)
+    x = x.model_copy(update={"skills": ("spc",)})
+    save_experts(world.db, [x])
+    save_problem(
+        world.db,
+        problem(skills=("spc",), weeks=2, hours_per_week=min(a.hours_per_week for a in x.availability)),
+    )
+    start = x.availability[0].start
+    now = datetime.combine(start, datetime.min.time(), UTC)
+    with pytest.raises(MissionError, match="has no accounts user"):
+        accept(world.db, world.accounts, "p1", x.id, world.owner.id, now)
+    assert link_user(world.db, x.id, world.xuser.id).user_id == world.xuser.id
+    m = accept(world.db, world.accounts, "p1", x.id, world.owner.id, now)
+    assert world.accounts.grant(m.grant_id).expert_id == world.xuser.id

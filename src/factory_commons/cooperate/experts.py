@@ -195,6 +195,14 @@ def get_expert(db: CommonsDB, expert_id: str) -> Expert:
     return e
 
 
+def link_user(db: CommonsDB, expert_id: str, user_id: int) -> Expert:
+    """Tie an expert profile to the accounts user (role "expert") who will receive grants."""
+    with db.transaction():
+        e = get_expert(db, expert_id).model_copy(update={"user_id": user_id})
+        db.put(KIND, e.id, owner_of(e.id), e)
+    return e
+
+
 def record_outcome(db: CommonsDB, expert_id: str, past: PastMission) -> Expert:
     """Append a mission outcome to the expert's record (idempotent per mission id)."""
     with db.transaction():

@@ -241,6 +241,25 @@ def open_problems(db: CommonsDB) -> list[Problem]:
     return [p for p in db.all(PROBLEM_KIND, Problem) if p.status == "open"]
 
 
+def problems_for(db: CommonsDB, accounts: Accounts, user_id: int) -> list[Problem]:
+    """The problems a user may see: their firm's own (any status) for its owner, engineer or
+    operator; open problems, and those they were accepted for, for an expert; none for others.
+
+    Posting a problem shows its title, skills, scope and KPI evidence to the hub's experts,
+    never to other firms.
+    """
+    user = accounts.user(user_id)
+    if user is None:
+        return []
+    if user.role == "expert":
+        mine = {m.problem_id for m in db.all(MISSION_KIND, Mission) if m.expert_user_id == user.id}
+        return [p for p in db.all(PROBLEM_KIND, Problem) if p.status == "open" or p.id in mine]
+    firm = accounts.firm(user.firm_id)
+    if firm is None or user.role not in FIRM_READ_ROLES:
+        return []
+    return problems_of(db, firm.name)
+
+
 def mission_window(problem: Problem, today: date) -> tuple[date, date]:
     """First and last day of the mission if it were accepted `today`."""
     start = max(problem.earliest_start, today)
