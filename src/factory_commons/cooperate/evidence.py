@@ -1,0 +1,268 @@
+"""A firm's evidence for its commons profile, computed from its own Store with the ISO 22400 KPIs.
+
+Three records, each with the period it covers (first and last day, inclusive, plant-local):
+
+* **Free capacity** per process per ISO week, in machine hours. For every machine and every
+  ISO week (Monday 00:00 to Monday 00:00 in the plant's time zone, clipped to the period),
+  the KPI module gives the time elements of planned busy time (PBT = APT + ASUT + ADOT +
+  ADET). The free time is what the plan left unused:
+
+      free_s(machine, week) = PBT − APT − ASUT − ADOT = ADET (actual delay time)
+
+  computed with the firm's KPI configuration, except that the state `no_order` counts as
+  delay (the machine was scheduled and nobody gave it work: that is exactly the capacity a
+  neighbour could use), not as planned downtime. Breaks, planned maintenance and time outside
+  the shifts are not free; breakdowns (ADOT) are not free either, and idle episodes shorter
+  than the micro-stop threshold are part of APT. Then
+
+      free_hours(process, week) = Σ over machines that do the process of free_s / 3600
+
+  A machine that does two processes (a CNC centre that mills and turns) counts its free hours
+  under both: the hours are an either-or offer, not a sum.
+
+* **Quality** over the period: scrap ratio = SQ / PQ and first pass yield = (GQ − RQ) / PQ
+  (the KPI module's formulas; PQ = GQ + SQ), and the number of units PQ. None when nothing
+  was produced.
+
+* **On-time delivery**: the production orders whose due time falls in the period; an order is
+  complete at the time of the count at which its produced quantity (good + scrap) reaches the
+  ordered quantity, and on time when that is at or before the due time (an order not complete
+  by its due time is late). on_time_ratio = on-time orders / orders. None when the store has
+  no order due in the period.
+
+Which machines do which process is a mapping; `SIMULATOR_PROCESSES` is the default for the
+simulated plant (CNC line → milling and turning, press → stamping, welding robots → welding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from ..kpi import KpiConfig, compute_kpis
+from ..store.base import Store
+from .model import CapacityEvidence, CapacityWeek, DeliveryEvidence, Evidence, QualityEvidence
+from .vocab import VocabularyError, check_process
+
+#: Machine kind (or path, or path prefix) -> processes; the simulator's plant by kind.
+SIMULATOR_PROCESSES: dict[str, tuple[str, ...]] = {
+    "cnc": ("milling", "turning"),
+    "press": ("stamping",),
+    "welding_robot": ("welding",),
+}
+
+
+class EvidenceError(ValueError):
+    """Evidence cannot be computed as asked (bad period, bad mapping); the message says why."""
+
+
+def machine_processes(
+    machines: Sequence, mapping: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, tuple]:
+    """Each machine path -> the processes it does, by `mapping`.
+
+    A mapping key is a machine path, a path prefix (`acme/changwon/press` covers every machine
+    below it; the longest prefix wins) or a machine kind (`cnc`); a path beats a prefix, a
+    prefix beats a kind. Machines no key covers are left out.
+    """
+    mapping = SIMULATOR_PROCESSES if mapping is None else mapping
+    clean: dict[str, tuple[str, ...]] = {}
+    for key, procs in mapping.items():
+        if isinstance(procs, str):
+            procs = (procs,)
+        try:
+            clean[key] = tuple(check_process(p, f"mapping[{key!r}]") for p in procs)
+        except VocabularyError as e:
+            raise EvidenceError(str(e)) from None
+    out: dict[str, tuple] = {}
+    for m in machines:
+        path, kind = m.path, m.kind
+        if path in clean:
+            out[path] = clean[path]
+            continue
+        prefixes = [k for k in clean if path.startswith(k.rstrip("/") + "/")]
+        if prefixes:
+            out[path] = clean[max(prefixes, key=len)]
+        elif kind is not None and kind in clean:
+            out[path] = clean[kind]
+    return out
+
+
+def plant_timezone(store: Store) -> str:
+    """The time zone of the first machine calendar in the store (plant-local weeks), else UTC."""
+    cals = store.calendars()
+    for m in store.machines():
+        if m.calendar and m.calendar in cals:
+            return cals[m.calendar].timezone
+    return "UTC"
+
+
+def _as_dt(value: date | datetime, tz: ZoneInfo) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+    return datetime.combine(value, time(0), tzinfo=tz)
+
+
+def _period(start: date | datetime, end: date | datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    s, e = _as_dt(start, tz), _as_dt(end, tz)
+    if not s < e:
+        raise EvidenceError(f"period: start ({s}) must be before end ({e})")
+    return s, e
+
+
+def _days(s: datetime, e: datetime, tz: ZoneInfo) -> tuple[date, date]:
+    """First and last day (inclusive, plant-local) of [s, e)."""
+    return s.astimezone(tz).date(), (e.astimezone(tz) - timedelta(microseconds=1)).date()
+
+
+def free_time_config(config: KpiConfig | None = None) -> KpiConfig:
+    """The firm's KPI configuration with `no_order` counted as delay (free, unused plan)."""
+    base = (config or KpiConfig()).model_dump()
+    base["state_map"] = {**base["state_map"], "no_order": "delay"}
+    return KpiConfig(**base)
+
+
+def last_weeks(today: date, weeks: int = 8) -> tuple[date, date]:
+    """[Monday, Monday) of the `weeks` full ISO weeks before the week of `today`."""
+    if weeks < 1:
+        raise EvidenceError(f"weeks must be at least 1, got {weeks}")
+    end = today - timedelta(days=today.weekday())
+    return end - timedelta(days=7 * weeks), end
+
+
+def capacity_evidence(
+    store: Store,
+    start: date | datetime,
+    end: date | datetime,
+    mapping: Mapping[str, Sequence[str]] | None = None,
+    config: KpiConfig | None = None,
+    tz: str | None = None,
+) -> CapacityEvidence:
+    """Free machine hours per process per ISO week in [start, end) (see the module docstring)."""
+    zone = ZoneInfo(tz or plant_timezone(store))
+    s, e = _period(start, end, zone)
+    procs = machine_processes(store.machines(), mapping)
+    if not procs:
+        raise EvidenceError("mapping: no machine of the store does any process (check the mapping's keys)")
+    cfg = free_time_config(config)
+    weeks: list[CapacityWeek] = []
+    monday = s.astimezone(zone).date()
+    monday -= timedelta(days=monday.weekday())
+    while (ws := datetime.combine(monday, time(0), tzinfo=zone)) < e:
+        a, b = max(ws, s), min(datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone), e)
+        df = compute_kpis(store, a, b, ("machine",), cfg, machines=sorted(procs))
+        free: dict[str, float] = {}
+        for path, delay_s in zip(df["machine"], df["delay_time_s"], strict=True):
+            for p in procs[path]:
+                free[p] = free.get(p, 0.0) + float(delay_s)
+        for p in sorted(free):
+            weeks.append(CapacityWeek(process=p, week_start=monday, free_hours=round(free[p] / 3600.0, 3)))
+        monday += timedelta(days=7)
+    first, last = _days(s, e, zone)
+    return CapacityEvidence(weeks=tuple(weeks), period_start=first, period_end=last, source="kpi")
+
+
+def quality_evidence(
+    store: Store,
+    start: date | datetime,
+    end: date | datetime,
+    config: KpiConfig | None = None,
+    machines: Sequence[str] | None = None,
+    tz: str | None = None,
+) -> QualityEvidence | None:
+    """Scrap ratio and first pass yield over [start, end); None when nothing was produced."""
+    zone = ZoneInfo(tz or plant_timezone(store))
+    s, e = _period(start, end, zone)
+    row = compute_kpis(store, s, e, (), config, machines=list(machines) if machines else None).iloc[0]
+    pq = int(row["produced_quantity"])
+    if pq == 0:
+        return None
+    first, last = _days(s, e, zone)
+    return QualityEvidence(
+        scrap_ratio=float(row["scrap_quantity"]) / pq,
+        first_pass_yield=float(row["good_quantity"] - row["rework_quantity"]) / pq,
+        units=pq,
+        period_start=first,
+        period_end=last,
+        source="kpi",
+    )
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def order_completions(store: Store, order_ids: Sequence[str], until: datetime) -> dict[str, datetime]:
+    """order id -> UTC time of the count at which produced (good + scrap) reached the quantity."""
+    if not order_ids:
+        return {}
+    marks = ", ".join("?" for _ in order_ids)
+    qty = {
+        r["order_id"]: int(r["quantity"])
+        for r in store.query(
+            f"SELECT order_id, quantity FROM v_orders WHERE order_id IN ({marks})", list(order_ids)
+        ).to_pylist()
+    }
+    rows = store.query(
+        f"SELECT order_id, ts, good + scrap AS n FROM v_counts WHERE order_id IN ({marks}) AND ts < ? "
+        "ORDER BY order_id, ts",
+        [*order_ids, _naive_utc(until)],
+    ).to_pylist()
+    done: dict[str, datetime] = {}
+    made: dict[str, int] = {}
+    for r in rows:
+        oid = r["order_id"]
+        if oid in done:
+            continue
+        made[oid] = made.get(oid, 0) + int(r["n"])
+        if made[oid] >= qty[oid]:
+            ts = r["ts"]
+            done[oid] = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    return done
+
+
+def delivery_evidence(
+    store: Store, start: date | datetime, end: date | datetime, tz: str | None = None
+) -> DeliveryEvidence | None:
+    """Share of the orders due in [start, end) completed by their due time; None without orders."""
+    zone = ZoneInfo(tz or plant_timezone(store))
+    s, e = _period(start, end, zone)
+    due = store.query(
+        "SELECT order_id, due FROM v_orders WHERE due >= ? AND due < ? ORDER BY order_id",
+        [_naive_utc(s), _naive_utc(e)],
+    ).to_pylist()
+    if not due:
+        return None
+    done = order_completions(store, [r["order_id"] for r in due], e)
+    on_time = 0
+    for r in due:
+        d = r["due"]
+        d = d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
+        if r["order_id"] in done and done[r["order_id"]] <= d:
+            on_time += 1
+    first, last = _days(s, e, zone)
+    return DeliveryEvidence(
+        on_time_ratio=on_time / len(due), orders=len(due), period_start=first, period_end=last, source="kpi"
+    )
+
+
+def compute_evidence(
+    store: Store,
+    start: date | datetime,
+    end: date | datetime,
+    mapping: Mapping[str, Sequence[str]] | None = None,
+    config: KpiConfig | None = None,
+    tz: str | None = None,
+) -> Evidence:
+    """Capacity, quality and delivery evidence of the store's plant over [start, end).
+
+    Quality covers the machines the mapping assigns a process (the ones the profile offers).
+    """
+    zone = tz or plant_timezone(store)
+    procs = machine_processes(store.machines(), mapping)
+    return Evidence(
+        capacity=capacity_evidence(store, start, end, mapping, config, zone),
+        quality=quality_evidence(store, start, end, config, sorted(procs) or None, zone),
+        delivery=delivery_evidence(store, start, end, zone),
+    )
