@@ -93,6 +93,24 @@ def _attacks(plant, b_grant: int, b_firm: int, b_user: int) -> dict[tuple[str, s
         ("POST", "/api/auth/logout"): {},
         ("GET", "/api/auth/me"): {},
         ("POST", "/api/auth/tokens"): {"json": {"name": "t"}},
+        # managing accounts (server/account_routes.py)
+        ("GET", "/api/users/{user_id}"): {"url": f"/api/users/{b_user}"},
+        ("PATCH", "/api/users/{user_id}"): {
+            "url": f"/api/users/{b_user}",
+            "json": {"role": "operator", "display_name": "sabotage", "active": False},
+        },
+        ("DELETE", "/api/users/{user_id}"): {"url": f"/api/users/{b_user}"},
+        ("POST", "/api/users/{user_id}/password"): {
+            "url": f"/api/users/{b_user}/password",
+            "json": {"password": "sabotage-12345"},
+        },
+        ("GET", "/api/auth/tokens"): {},
+        ("DELETE", "/api/auth/tokens/{token_id}"): {"url": f"/api/auth/tokens/{_b_token_id(plant, b_user)}"},
+        ("GET", "/api/settings/stop-reasons"): {},
+        ("PUT", "/api/settings/stop-reasons"): {
+            "json": {"reasons": [{"code": "sabotage", "ko": "x", "en": "x"}]}
+        },
+        ("DELETE", "/api/settings/stop-reasons"): {},
     }
 
 
@@ -107,9 +125,22 @@ SELF_ONLY = {
     ("GET", "/api/audit"),
     ("GET", "/api/auth/me"),
     ("POST", "/api/auth/tokens"),
+    ("GET", "/api/auth/tokens"),
+    ("GET", "/api/settings/stop-reasons"),
+    ("PUT", "/api/settings/stop-reasons"),
+    ("DELETE", "/api/settings/stop-reasons"),
     ("POST", "/api/auth/logout"),
     ("POST", "/api/auth/login"),
 }
+
+
+def _b_token_id(plant, b_user: int) -> str:
+    """The id of an API token of firm B's owner (made once)."""
+    tokens = plant.accounts.tokens(b_user)
+    if not tokens:
+        plant.accounts.create_token(b_user, "beta script", plant.clock())
+        tokens = plant.accounts.tokens(b_user)
+    return tokens[0]["id"]
 
 
 def _b_state(plant) -> tuple:
@@ -120,6 +151,11 @@ def _b_state(plant) -> tuple:
         [u.email for u in plant.accounts.users(beta.id)],
         [(g.id, g.revoked_at) for g in plant.accounts.grants_of_firm(beta.id)],
         [f.name for f in plant.accounts.firms()],
+        [
+            (u.email, u.role, u.display_name, u.active, plant.accounts.tokens(u.id))
+            for u in plant.accounts.users(beta.id)
+        ],
+        plant.accounts.stop_reasons(beta.id),
     )
 
 
