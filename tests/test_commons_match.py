@@ -222,6 +222,7 @@ def _firm(
     lat=37.46,
     source="kpi",
     certs=(),
+    rate=60000,
 ) -> Profile:
     monday = TODAY - timedelta(days=TODAY.weekday())
     return Profile(
@@ -236,7 +237,7 @@ def _firm(
                     materials=("aluminium",),
                     envelope_mm=(500, 400, 300),
                     tolerance_mm=tol,
-                    hourly_rate_krw=60000,
+                    hourly_rate_krw=rate,
                 ),
             ),
             certifications=certs,

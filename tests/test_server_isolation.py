@@ -167,6 +167,7 @@ def test_firm_a_never_reaches_firm_b(plant, who):
     b_grant = _grant(plant, "beta:owner", [B1], expert="expert2")["id"]  # active, for another expert
     beta = plant.accounts.firm_by_name("beta")
     b_user = plant.accounts.user_by_email(plant.emails["beta:owner"]).id
+    plant.accounts.set_stop_reasons(beta.id, [("b_only", "베타 전용", "only beta")])
     attacks = _attacks(plant, b_grant, beta.id, b_user)
     ops = {
         (m.upper(), p)
