@@ -541,3 +541,31 @@ def test_campaign_on_postgresql(pg_target):
     assert P.campaign_results(d, "pg-c", "firm-03")[0].ref == "s3://coop/report.pdf"
     assert err(P.campaign_results, d, "pg-c", "firm-09").code == "forbidden"
     d.close()
+
+
+def test_docs_example_runs_and_its_table_matches(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "commons" / "pools.md").read_text(encoding="utf-8")
+    code = re.findall(r"```python\n(.*?)```", doc, re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "pools.md", "exec"), scope)
+    s = scope["settlement"]
+    assert s.outcome == "refunded" and s.lines[0].refund_krw == 563351  # 450.5 kg < 800 kg
+    d = CommonsDB(":memory:")
+    make_pool(d)
+    for firm, q in (("firm-00", 600), ("firm-01", "450.5"), ("firm-02", "1.5"), ("firm-03", 30)):
+        P.commit(d, "p1", firm, q, now=DURING)
+    s = P.close_pool(d, "p1", now=AFTER)
+    for x in s.lines:
+        assert f"| {x.firm_id} |" in doc
+        row = next(r for r in doc.splitlines() if r.startswith(f"| {x.firm_id} |"))
+        for n in (x.deposit_krw, x.cost_krw, x.refund_krw):
+            assert f"{n:,}" in row, (x.firm_id, n)
+    assert (
+        f"**{s.total_cost_krw:,}**" in doc
+        and f"**{s.deposits_krw:,}**" in doc
+        and f"**{s.refunds_krw:,}**" in doc
+    )
