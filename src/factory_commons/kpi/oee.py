@@ -189,11 +189,98 @@ def _lit(value) -> str:
     raise TypeError(f"no SQL literal for {value!r}")
 
 
-def _episodes_ctes(s: datetime, e: datetime, config: KpiConfig) -> str:
+#: How far before the window (and after it) the bounds query first looks for each machine's
+#: neighbouring state change, before it falls back to wider and then unbounded scans.
+_LOOKBACK = (timedelta(days=1), timedelta(days=31))
+
+
+def _state_bounds(
+    store: Store, ids: list[int], s: datetime, e: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """(lo, hi): a range of state-change times that holds, for every machine of `ids`, the last
+    change before `s`, every change in [s, e) and the first change at or after `e`.
+
+    The KPI query needs exactly these rows (LEAD over them gives every episode in the window
+    its true end, even one that ends after `e`); reading only them instead of each machine's
+    whole history is what makes a day's KPI cost a day's rows. lo is None when no machine has
+    a change before `s` (read from `s`), hi is None when none has one at or after `e` (read
+    up to `e`). Any wider range gives the same result, so one range serves all machines.
+
+    PostgreSQL: two index probes per machine on the (machine_id, ts) key. DuckDB (no index):
+    a range scan of a day before and after the window, then a month, then unbounded, only for
+    the machines not found yet; machines whose newest change (the write watermark) is before
+    `e` need no search after the window.
+    """
+    if not ids:
+        return None, None
+    id_list = ", ".join(str(int(i)) for i in ids)
+    if store.dialect == "postgresql":
+        row = store.query(
+            "SELECT min(lo) AS lo, max(hi) AS hi FROM ("
+            f" SELECT (SELECT x.ts FROM states x WHERE x.machine_id = m.id AND x.ts < ?"
+            "   ORDER BY x.ts DESC LIMIT 1) AS lo,"
+            "  (SELECT x.ts FROM states x WHERE x.machine_id = m.id AND x.ts >= ?"
+            "   ORDER BY x.ts LIMIT 1) AS hi"
+            f" FROM (SELECT machine_id AS id FROM machines WHERE machine_id IN ({id_list})) m) b",
+            [s, e],
+        ).to_pylist()[0]
+        return row["lo"], row["hi"]
+    lo_of: dict[int, datetime] = {}
+    todo = set(ids)
+    for back in (*_LOOKBACK, None):
+        if not todo:
+            break
+        where = f"machine_id IN ({', '.join(str(i) for i in sorted(todo))}) AND ts < ?"
+        params: list = [s]
+        if back is not None:
+            where += " AND ts >= ?"
+            params.append(s - back)
+        t = store.query(
+            f"SELECT machine_id, max(ts) AS lo FROM states WHERE {where} GROUP BY machine_id", params
+        )
+        lo_of.update(zip(t.column("machine_id").to_pylist(), t.column("lo").to_pylist(), strict=True))
+        todo -= set(lo_of)
+    newer = store.query(
+        f"SELECT id FROM watermarks WHERE tbl = 'states' AND id IN ({id_list}) AND max_ts >= ?", [e]
+    )
+    todo = set(newer.column("id").to_pylist())
+    hi_of: dict[int, datetime] = {}
+    for ahead in (*_LOOKBACK, None):
+        if not todo:
+            break
+        where = f"machine_id IN ({', '.join(str(i) for i in sorted(todo))}) AND ts >= ?"
+        params = [e]
+        if ahead is not None:
+            where += " AND ts < ?"
+            params.append(e + ahead)
+        t = store.query(
+            f"SELECT machine_id, min(ts) AS hi FROM states WHERE {where} GROUP BY machine_id", params
+        )
+        hi_of.update(zip(t.column("machine_id").to_pylist(), t.column("hi").to_pylist(), strict=True))
+        todo -= set(hi_of)
+    return min(lo_of.values(), default=None), max(hi_of.values(), default=None)
+
+
+def _episodes_ctes(
+    s: datetime,
+    e: datetime,
+    config: KpiConfig,
+    ids: Sequence[int] = (),
+    bounds: tuple[datetime | None, datetime | None] = (None, None),
+) -> str:
     """The CTEs both KPI queries start from: machines with their calendar (m), state changes
     mapped to time-element codes (st0, st), and episodes in the window (ep) with their full
-    length and class (a down or delay episode shorter than the threshold is a micro-stop)."""
+    length and class (a down or delay episode shorter than the threshold is a micro-stop).
+
+    `ids` are the machines' ids and `bounds` the range of `_state_bounds`: st0 reads only the
+    state changes in that range (literals, so that the engine prunes with its index or zone
+    maps)."""
     p = _lit
+    lo, hi = bounds
+    id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
+    st_range = f"s.ts >= {p(lo if lo is not None else s)} AND " + (
+        f"s.ts <= {p(hi)}" if hi is not None else f"s.ts < {p(e)}"
+    )
     el_sql = " ".join(f"WHEN '{k}' THEN {v}" for k, v in CODES.items())
     down, delay = CODES["down"], CODES["delay"]
     return f"""
@@ -209,7 +296,7 @@ def _episodes_ctes(s: datetime, e: datetime, config: KpiConfig) -> str:
         FROM states s
         LEFT JOIN _map r ON r.state = s.state AND r.reason_code = s.reason_code
         LEFT JOIN _map g ON g.state = s.state AND g.reason_code IS NULL
-        WHERE s.machine_id IN (SELECT machine_id FROM m)
+        WHERE s.machine_id IN ({id_list}) AND {st_range}
     ),
     st AS (
         SELECT st0.*, lead(ts) OVER (PARTITION BY machine_id ORDER BY ts) AS nxt FROM st0
@@ -233,6 +320,8 @@ def _build_sql(
     e: datetime,
     config: KpiConfig,
     orderless_counts: bool = True,
+    ids: Sequence[int] = (),
+    bounds: tuple[datetime | None, datetime | None] = (None, None),
 ) -> tuple[str, list]:
     """The KPI query and its parameters.
 
@@ -255,6 +344,7 @@ def _build_sql(
     ord_type = "VARCHAR" if ord_string else "INTEGER"
     has_ord = "ff.f_ord <> ''" if ord_string else "ff.f_ord = 1"
     fill_cte = _forward_fill(dialect, ("ci", "cls", "ord"))
+    id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
     down, prod, pdt = CODES["down"], CODES["production"], CODES["planned_downtime"]
     gcols = "".join(f"g_{g}, " for g in group_by)
     seg_group = {
@@ -304,7 +394,7 @@ def _build_sql(
                c.good, c.scrap, c.rework, c.scrap_reason, c.order_id, 0
         FROM counts c
         WHERE c.ts >= {p(s)} AND c.ts < {p(e)} {"" if all_counts_in_stream else "AND c.order_id IS NULL"}
-          AND c.machine_id IN (SELECT machine_id FROM m)"""
+          AND c.machine_id IN ({id_list})"""
         )
 
     cnt_sources = []
@@ -322,7 +412,7 @@ def _build_sql(
             f"""
         SELECT {g_dir} x.good, x.scrap, x.rework, x.scrap_reason, x.order_id AS ord2, m.m_pru
         FROM counts x JOIN m USING (machine_id)
-        WHERE x.order_id IS NOT NULL AND x.ts >= {p(s)} AND x.ts < {p(e)}"""
+        WHERE x.order_id IS NOT NULL AND x.ts >= {p(s)} AND x.ts < {p(e)} AND x.machine_id IN ({id_list})"""
         )
     fail_source = ""
     if not failures_in_stream:
@@ -333,7 +423,7 @@ def _build_sql(
         WHERE x.cls = {down} AND x.ts >= {p(s)}"""
 
     sql = f"""
-    {_episodes_ctes(s, e, config)}
+    {_episodes_ctes(s, e, config, ids, bounds)}
     ev AS ({" UNION ALL ".join(ev_parts)}
     ),{fill_cte},
     seg AS (
@@ -450,7 +540,14 @@ def _calendar_buckets(timeline: pa.Table, s: datetime, e: datetime) -> pa.Table:
     )
 
 
-def _build_fast_sql(group_by: Sequence[str], s: datetime, e: datetime, config: KpiConfig) -> str:
+def _build_fast_sql(
+    group_by: Sequence[str],
+    s: datetime,
+    e: datetime,
+    config: KpiConfig,
+    ids: Sequence[int] = (),
+    bounds: tuple[datetime | None, datetime | None] = (None, None),
+) -> str:
     """The KPI query for groupings that need no shift, day or state order per instant
     (machine, line, plant) and counts that all name their order.
 
@@ -466,6 +563,7 @@ def _build_fast_sql(group_by: Sequence[str], s: datetime, e: datetime, config: K
     g_sel = "".join(f"{gm[g]} AS g_{g}, " for g in group_by)
     gcols = "".join(f"g_{g}, " for g in group_by)
     outside = p(bool(config.count_running_outside_schedule))
+    id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
     window_s = (e - s).total_seconds()
 
     def cum(side: str, col: str, status: str) -> str:
@@ -476,7 +574,7 @@ def _build_fast_sql(group_by: Sequence[str], s: datetime, e: datetime, config: K
         )
 
     return f"""
-    {_episodes_ctes(s, e, config)}
+    {_episodes_ctes(s, e, config, ids, bounds)}
     x AS (
         SELECT ep.*, m.cal, extract(epoch FROM (ep.b - ep.a)) AS d
         FROM ep JOIN m USING (machine_id)
@@ -522,7 +620,7 @@ def _build_fast_sql(group_by: Sequence[str], s: datetime, e: datetime, config: K
         SELECT {g_sel} {window_s!r}, 0, 0, 0, 0, 0, 0, 0,
                greatest(0, extract(epoch FROM (least(coalesce(f.first_ts, {p(e)}), {p(e)}) - {p(s)}))),
                0, NULL, NULL, NULL, NULL, NULL, 0, NULL
-        FROM m LEFT JOIN (SELECT machine_id, min(ts) AS first_ts FROM states GROUP BY machine_id) f
+        FROM m LEFT JOIN (SELECT machine_id, min(ts) AS first_ts FROM st0 GROUP BY machine_id) f
              USING (machine_id)
         UNION ALL
         SELECT {g_sel} 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, c.good, c.scrap, c.rework,
@@ -531,7 +629,7 @@ def _build_fast_sql(group_by: Sequence[str], s: datetime, e: datetime, config: K
         FROM counts c JOIN m USING (machine_id)
         LEFT JOIN orders o ON o.order_id = c.order_id
         LEFT JOIN _ict i ON i.product = o.product
-        WHERE c.ts >= {p(s)} AND c.ts < {p(e)}
+        WHERE c.ts >= {p(s)} AND c.ts < {p(e)} AND c.machine_id IN ({id_list})
     )
     SELECT {gcols}
         sum(cal_s) AS calendar_time_s,
@@ -623,16 +721,23 @@ def compute_kpis(
             }
         ),
     }
+    ids = sorted(cal_of)
+    id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
     orderless = (
-        store.query("SELECT count(*) AS n FROM counts WHERE order_id IS NULL AND ts >= ? AND ts < ?", [s, e])
+        store.query(
+            "SELECT count(*) AS n FROM counts WHERE order_id IS NULL AND ts >= ? AND ts < ? "
+            f"AND machine_id IN ({id_list})",
+            [s, e],
+        )
         .column("n")[0]
         .as_py()
     )
+    bounds = _state_bounds(store, ids, s, e)
     if FAST_PATH and not ({"shift", "day", "order"} & set(group_by)) and orderless == 0:
         tables["_buckets"] = _calendar_buckets(timeline, s, e)
-        sql, params = _build_fast_sql(group_by, s, e, config), []
+        sql, params = _build_fast_sql(group_by, s, e, config, ids, bounds), []
     else:
-        sql, params = _build_sql(store.dialect, group_by, s, e, config, orderless_counts=orderless > 0)
+        sql, params = _build_sql(store.dialect, group_by, s, e, config, orderless > 0, ids, bounds)
     raw = store.query(sql, params, tables=tables).to_pandas()
     raw = raw.rename(columns={f"g_{g}": g for g in group_by})
     return _finish(raw, group_by)
