@@ -513,3 +513,27 @@ def test_link_user_makes_a_generated_expert_acceptable(world):
     assert link_user(world.db, x.id, world.xuser.id).user_id == world.xuser.id
     m = accept(world.db, world.accounts, "p1", x.id, world.owner.id, now)
     assert world.accounts.grant(m.grant_id).expert_id == world.xuser.id
+
+
+def test_mission_starts_at_local_midnight_of_a_later_earliest_start(world):
+    from zoneinfo import ZoneInfo
+
+    seoul = ZoneInfo("Asia/Seoul")
+    now = datetime(2026, 11, 2, 23, 30, tzinfo=seoul)  # 14:30 UTC, still 2 November in Seoul
+    save_problem(world.db, problem(earliest_start=date(2026, 11, 3), weeks=2))
+    m = accept(world.db, world.accounts, "p1", "x-press", world.owner.id, now)
+    assert m.starts == datetime(2026, 11, 3, tzinfo=seoul) and m.expires == m.starts + timedelta(weeks=2)
+    g = world.accounts.grant(m.grant_id)
+    assert not g.active(now) and g.active(datetime(2026, 11, 3, 0, 0, 1, tzinfo=seoul))
+
+
+def test_the_docs_example_runs(capsys):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "commons" / "missions.md").read_text(
+        encoding="utf-8"
+    )
+    (block,) = re.findall(r"```python\n(.*?)```", doc, re.S)
+    exec(compile(block, "docs/commons/missions.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "프레스 1라인 불량률" in out and "relevance=" in out and "trust=" in out
