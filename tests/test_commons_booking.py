@@ -364,3 +364,35 @@ def test_racing_bookings_never_overbook_postgresql(pg_target):
     assert {b.booker for b in B.bookings_of(d, "buyer-0")} <= {"buyer-0"}
     assert B.list_slots(d, "guro-cnc")[0].title.ko == "5축 가공 라인 견학"
     d.close()
+
+
+def test_firms_of_the_generated_region_offer_only_their_measured_hours():
+    from factory_commons.cooperate.region import generate_region
+
+    region = generate_region(seed=7, firms=300, requests=5)
+    now = datetime.combine(region.today, time(9), tzinfo=B.KST)
+    week = region.today + timedelta(days=7 - region.today.weekday())
+    d = CommonsDB(":memory:")
+    offered = refused = 0
+    for p in region.profiles[:150]:
+        eq = p.facility.equipment[0]
+        cap = p.evidence.capacity
+        hours = [w.free_hours for w in cap.weeks if w.process == eq.process] if cap else []
+        if cap is None or cap.source != "kpi" or not hours:
+            e = err(B.offer_machine_hours, d, p.firm_id, eq.id, week, 1, profile=p, now=now)
+            assert e.field in ("capacity", "process") and e.code == "conflict"
+            refused += 1
+            continue
+        left, basis = B.offerable_hours(d, p.firm_id, eq.process, week, profile=p)
+        mean = sum(Decimal(str(h)) for h in hours) / len(hours)
+        assert 0 <= mean - basis.free_hours < Decimal("0.01")
+        if left == 0:
+            continue
+        B.offer_machine_hours(d, p.firm_id, eq.id, week, min(left, 168 * eq.count), profile=p, now=now)
+        assert (
+            err(B.offer_machine_hours, d, p.firm_id, eq.id, week, "0.01", profile=p, now=now).field == "hours"
+        )
+        offered += 1
+    assert offered > 30 and refused > 20
+    for o in B.list_offers(d, week_start=week):
+        assert o.hours <= o.basis.free_hours

@@ -569,3 +569,19 @@ def test_docs_example_runs_and_its_table_matches(tmp_path, monkeypatch):
         and f"**{s.deposits_krw:,}**" in doc
         and f"**{s.refunds_krw:,}**" in doc
     )
+
+
+def test_a_pool_for_a_cooperative_of_the_generated_region():
+    from factory_commons.cooperate.region import generate_region
+
+    region = generate_region(seed=7, firms=300, requests=5)
+    coop = max(region.cooperatives, key=lambda c: len(c.members))
+    outsider = next(p.firm_id for p in region.profiles if p.firm_id not in coop.members)
+    d = CommonsDB(":memory:")
+    make_pool(d, cooperative=coop.id, members=coop.members, minimum_quantity=1000)
+    for i, firm in enumerate(coop.members):
+        P.commit(d, "p1", firm, Decimal(37 + 13 * (i % 7)) + Decimal("0.125"), now=DURING)
+    assert err(P.commit, d, "p1", outsider, 10, now=DURING).code == "forbidden"
+    s = P.close_pool(d, "p1", now=AFTER)
+    s.check()
+    assert s.outcome == "settled" and len(s.lines) == len(coop.members) and s.tier in (1, 2)
