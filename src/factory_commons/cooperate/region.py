@@ -30,7 +30,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from pydantic import TypeAdapter
 
 from .model import (
+    Certification,
     Cooperative,
+    Equipment,
+    Facility,
     Location,
     Profile,
     Request,
@@ -935,3 +938,110 @@ def _generate(seed: int, firms: int, requests: int, today: date) -> Region:
                 index.setdefault((e.process, m), []).append(i)
     reqs = _requests(rng, requests, profiles, today, index)
     return Region(profiles=profiles, cooperatives=coops, requests=reqs, today=today, seed=seed)
+
+
+# -- the simulated factory's own profile ------------------------------------------------------------
+
+# Working envelope (mm), machine-hour rate (KRW) and materials we state for the simulated plant's
+# machine kinds: assumptions written here (the simulator models time and parts, not these).
+_DEMO_EQUIPMENT: dict[str, tuple[tuple[float, float, float], int, tuple[str, ...], str]] = {
+    "milling": (
+        (800.0, 500.0, 500.0),
+        65_000,
+        ("aluminium", "stainless_steel", "steel"),
+        "CNC 가공 라인 / CNC line",
+    ),
+    "turning": (
+        (500.0, 300.0, 300.0),
+        60_000,
+        ("aluminium", "stainless_steel", "steel"),
+        "CNC 가공 라인 / CNC line",
+    ),
+    "stamping": ((1200.0, 800.0, 150.0), 50_000, ("aluminium", "steel"), "프레스 라인 / press line"),
+    "welding": ((2000.0, 1000.0, 800.0), 45_000, ("stainless_steel", "steel"), "용접 로봇 / welding robots"),
+}
+
+
+def demo_firm_profile(
+    store,
+    firm_id: str = "acme",
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    today: date | None = None,
+    published: frozenset | set | tuple = (),
+) -> Profile:
+    """The profile of the simulated factory (acme / changwon) with evidence from its store.
+
+    The facility is placed where the simulator's site is, in the Changwon National Industrial
+    Complex (경상남도 창원시 성산구; approximate coordinates), not in the generated region. Its
+    equipment counts the store's machines by kind (`SIMULATOR_PROCESSES`); each process's
+    tolerance is half the specification width of the characteristic the simulator measures on
+    that line (CNC bore ±0.025 mm, press flange height ±0.1 mm, weld bead ±0.6 mm). Evidence
+    covers [start, end), by default the days the store has state data for. Nothing is
+    published unless `published` says so.
+    """
+    from ..collect.simulator import LINES
+    from .evidence import SIMULATOR_PROCESSES, compute_evidence, plant_timezone
+
+    machines = store.machines()
+    kinds: dict[str, int] = {}
+    for m in machines:
+        kinds[m.kind] = kinds.get(m.kind, 0) + 1
+    tol = {ln.kind: round((ln.characteristic.usl - ln.characteristic.lsl) / 2, 4) for ln in LINES}
+    equipment = []
+    for kind, n in sorted(kinds.items()):
+        for process in SIMULATOR_PROCESSES.get(kind, ()):
+            env, rate, mats, name = _DEMO_EQUIPMENT[process]
+            equipment.append(
+                Equipment(
+                    id=f"{firm_id}-{kind}-{process}",
+                    process=process,
+                    name=name,
+                    count=n,
+                    materials=mats,
+                    envelope_mm=env,
+                    tolerance_mm=max(tol.get(kind, 1.0), PROCESSES[process].best_tolerance_mm),
+                    hourly_rate_krw=rate,
+                )
+            )
+    zone = plant_timezone(store)
+    if start is None or end is None:
+        row = store.query("SELECT min(ts) AS a, max(ts) AS b FROM v_states").to_pylist()[0]
+        if row["a"] is None:
+            raise ValueError("store: no state data, so no evidence period (give start and end)")
+        from zoneinfo import ZoneInfo
+
+        z = ZoneInfo(zone)
+        start = start or row["a"].replace(tzinfo=UTC).astimezone(z).date()
+        end = end or row["b"].replace(tzinfo=UTC).astimezone(z).date() + timedelta(days=1)
+    evidence = compute_evidence(store, start, end, tz=zone)
+    today = today or DEFAULT_TODAY
+    facility = Facility(
+        firm_id=firm_id,
+        name=Text(ko="에이크미 정밀 (시뮬레이션 공장)", en="ACME Precision (simulated factory)"),
+        description=Text(
+            ko="CNC 가공·프레스·용접 로봇 라인을 갖춘 창원의 시뮬레이션 금속가공 공장",
+            en="Simulated metal-working plant in Changwon with CNC, press and robot welding lines",
+        ),
+        location=Location(
+            city="Changwon",
+            district="성산구",
+            address="경상남도 창원시 성산구 (창원국가산업단지)",
+            lat=35.2050,
+            lon=128.6650,
+        ),
+        equipment=tuple(equipment),
+        certifications=(
+            Certification(
+                code="ISO 9001",
+                last_checked=today - timedelta(days=60),
+                valid_until=today + timedelta(days=400),
+            ),
+        ),
+        unspsc=("73180000", "31280000"),
+        employees=45,
+        contact_email="demo@acme.example.kr",
+    )
+    kept = frozenset(k for k in published if getattr(evidence, k) is not None)
+    at = datetime.combine(today, time(9), tzinfo=UTC) if kept else None
+    return Profile(facility=facility, evidence=evidence, published=kept, published_at=at)
