@@ -537,3 +537,27 @@ def test_the_docs_example_runs(capsys):
     exec(compile(block, "docs/commons/missions.md", "exec"), {})
     out = capsys.readouterr().out
     assert "프레스 1라인 불량률" in out and "relevance=" in out and "trust=" in out
+
+
+def test_matches_on_a_generated_population_are_available_relevant_and_ordered():
+    xs = generate_experts(seed=21, n=300, today=TODAY)
+    by_id = {x.id: x for x in xs}
+    for skills, weeks, hours in [
+        (("spc", "stamping"), 8, 8),
+        (("predictive_maintenance", "milling"), 12, 16),
+        (("welding_quality",), 4, 20),
+    ]:
+        p = problem(skills=skills, weeks=weeks, hours_per_week=hours)
+        ms = match_experts(p, xs, TODAY, limit=300)
+        assert ms, skills
+        scores = [m.score for m in ms]
+        assert scores == sorted(scores, reverse=True)
+        for m in ms:
+            x = by_id[m.expert_id]
+            assert x.available(TODAY, weeks, hours) and set(skills) & set(x.skills)
+        listed = {m.expert_id for m in ms}
+        assert all(
+            not (x.available(TODAY, weeks, hours) and set(skills) & set(x.skills))
+            for x in xs
+            if x.id not in listed
+        )
