@@ -179,7 +179,8 @@ def kpi_evidence(
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """An aware datetime: naive ones are taken as UTC, aware ones keep their zone (dates read locally)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 # -- problems ------------------------------------------------------------------------------------
@@ -481,7 +482,12 @@ def accept(
     for i, s in enumerate(problem.scope):
         if s.split("/", 1)[0] not in firm.enterprises:
             raise MissionError(f"scope[{i}]: {s!r} is not a machine of {firm.name}")
-    starts = max(now, datetime.combine(problem.earliest_start, time(0), UTC))
+    # the mission starts now, or at midnight (in now's time zone) of the problem's earliest start
+    starts = (
+        now
+        if problem.earliest_start <= now.date()
+        else datetime.combine(problem.earliest_start, time(0), now.tzinfo)
+    )
     if not expert.available(starts.date(), problem.weeks, problem.hours_per_week):
         raise MissionError(
             f"expert_id: {expert_id!r} is not available {problem.hours_per_week:g} h/week for "
