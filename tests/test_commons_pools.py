@@ -585,3 +585,32 @@ def test_a_pool_for_a_cooperative_of_the_generated_region():
     s = P.close_pool(d, "p1", now=AFTER)
     s.check()
     assert s.outcome == "settled" and len(s.lines) == len(coop.members) and s.tier in (1, 2)
+
+
+def test_calling_a_pool_or_campaign_off_refunds_every_deposit(db):
+    make_pool(db)
+    P.commit(db, "p1", "firm-00", 900, now=DURING)
+    P.commit(db, "p1", "firm-01", 1000, now=DURING)
+    why = Text(ko="공급사 납품 불가", en="the supplier cannot deliver")
+    s = P.cancel_pool(db, "p1", why, now=DURING)
+    s.check()
+    assert s.outcome == "refunded" and [x.refund_krw for x in s.lines] == [1_125_450, 1_250_500]
+    assert P.get_pool(db, "p1").state == "refunded" and s.reason == why
+    assert P.close_pool(db, "p1", now=AFTER) == s == P.cancel_pool(db, "p1", why, now=AFTER)
+    assert err(P.commit, db, "p1", "firm-02", 1, now=DURING).field == "state"
+    make_pool(db, "p2")
+    P.commit(db, "p2", "firm-00", 900, now=DURING)
+    assert P.close_pool(db, "p2", now=AFTER).outcome == "settled"
+    e = err(P.cancel_pool, db, "p2", why, now=AFTER)
+    assert (e.field, e.code) == ("state", "conflict") and "정산된 공동구매" in e.ko
+    make_campaign(db)
+    P.join_campaign(db, "c1", "firm-00", 10, now=DURING)
+    s = P.cancel_campaign(db, "c1", Text(ko="전시회 취소"), now=DURING)
+    assert s.outcome == "refunded" and s.lines[0].refund_krw == s.lines[0].deposit_krw == 6_666_667
+
+
+def test_quantities_print_plainly_and_absurd_ones_are_refused(db):
+    make_pool(db)
+    assert str(P.commit(db, "p1", "firm-00", 1000, now=DURING).quantity) == "1000"
+    assert str(P.commit(db, "p1", "firm-01", "12.500", now=DURING).quantity) == "12.5"
+    assert "too large" in err(P.commit, db, "p1", "firm-02", "1e13", now=DURING).en

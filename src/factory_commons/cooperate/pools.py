@@ -50,6 +50,7 @@ from .vocab import MATERIALS
 
 QUANTITY_PLACES = 3  # quantities: up to 3 decimals (0.001 kg)
 PRICE_PLACES = 2  # unit prices: up to 2 decimals of a won
+MAX_AMOUNT = Decimal(10) ** 12  # no quantity, price or share beyond a trillion
 
 ErrorCode = Literal["invalid", "not_found", "forbidden", "conflict"]
 
@@ -94,7 +95,12 @@ def to_decimal(value: object, field: str, *, places: int, positive: bool = True)
         raise CommonsError(
             field, f"소수점 {places}자리까지만 허용됩니다: {d}", f"at most {places} decimal places: {d}"
         )
-    return d.normalize() if d != 0 else Decimal(0)
+    if d > MAX_AMOUNT:
+        raise CommonsError(
+            field, f"너무 큽니다(최대 {MAX_AMOUNT:,}): {d}", f"too large (at most {MAX_AMOUNT:,}): {d}"
+        )
+    d = d.normalize()
+    return d.quantize(Decimal(1)) if d.as_tuple().exponent > 0 else d  # 1000, not 1E+3
 
 
 def won_floor(x: Decimal | Fraction) -> int:
@@ -643,6 +649,38 @@ def close_pool(db: CommonsDB, pool_id: str, now: datetime | None = None) -> Sett
     return s
 
 
+def _call_off(settlement: Settlement | None, what: str) -> Settlement | None:
+    """The stored settlement when calling off again; refuse calling off a settled one."""
+    if settlement is None:
+        return None
+    if settlement.outcome == "refunded":
+        return settlement
+    raise CommonsError(
+        "state",
+        f"이미 정산된 {_WHAT[what]}은(는) 취소할 수 없습니다",
+        f"the {what} is already settled and cannot be called off",
+        "conflict",
+    )
+
+
+def cancel_pool(db: CommonsDB, pool_id: str, reason: Text, now: datetime | None = None) -> Settlement:
+    """Call a pool off before it settles (the supplier cannot deliver, ...): every deposit back.
+
+    Idempotent like `close_pool`; a pool that already settled cannot be called off.
+    """
+    now = _now(now)
+    with db.transaction():
+        pool = get_pool(db, pool_id)
+        done = _call_off(pool.settlement, "pool")
+        if done is not None:
+            return done
+        s = _refund_all(pool.commitments, now, pool.total_quantity, reason)
+        db.put(
+            "pool", pool.id, pool.cooperative, pool.model_copy(update={"state": s.outcome, "settlement": s})
+        )
+    return s
+
+
 def progress(pool: PurchasePool, viewer: str | None = None) -> PoolProgress:
     """A pool's progress as a member (or anyone) may see it, without others' quantities."""
     total = pool.total_quantity
@@ -976,6 +1014,24 @@ def close_campaign(db: CommonsDB, campaign_id: str, now: datetime | None = None)
                 "conflict",
             )
         s = settle_campaign(camp, now)
+        db.put(
+            "campaign",
+            camp.id,
+            camp.cooperative,
+            camp.model_copy(update={"state": s.outcome, "settlement": s}),
+        )
+    return s
+
+
+def cancel_campaign(db: CommonsDB, campaign_id: str, reason: Text, now: datetime | None = None) -> Settlement:
+    """Call a campaign off before it settles (the fair was cancelled, ...): every deposit back."""
+    now = _now(now)
+    with db.transaction():
+        camp = get_campaign(db, campaign_id)
+        done = _call_off(camp.settlement, "campaign")
+        if done is not None:
+            return done
+        s = _refund_all(camp.commitments, now, camp.total_shares, reason)
         db.put(
             "campaign",
             camp.id,
