@@ -350,6 +350,9 @@ def test_accept_refuses_bad_requests(world):
         accept(world.db, world.accounts, "p1", "x-late", world.owner.id, NOW)
     with pytest.raises(MissionError, match="has no accounts user"):
         accept(world.db, world.accounts, "p1", "x-nouser", world.owner.id, NOW)
+    link_user(world.db, "x-nouser", world.engineer.id)  # a firm's engineer is not an expert
+    with pytest.raises(MissionError, match="is not an active expert"):
+        accept(world.db, world.accounts, "p1", "x-nouser", world.owner.id, NOW)
     save_problem(world.db, problem("p2", scope=("beta/s1/a1/l1",)))
     with pytest.raises(MissionError, match=r"scope\[0\]: 'beta/s1/a1/l1' is not a machine of acme"):
         accept(world.db, world.accounts, "p2", "x-press", world.owner.id, NOW)

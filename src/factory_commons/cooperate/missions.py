@@ -477,8 +477,10 @@ def accept(
     if expert.user_id is None:
         raise MissionError(f"expert_id: expert {expert_id!r} has no accounts user to grant access to")
     xuser = accounts.user(expert.user_id)
-    if xuser is None or xuser.role != "expert":
-        raise MissionError(f"expert_id: accounts user {expert.user_id} of {expert_id!r} is not an expert")
+    if xuser is None or xuser.role != "expert" or not getattr(xuser, "active", True):
+        raise MissionError(
+            f"expert_id: accounts user {expert.user_id} of {expert_id!r} is not an active expert"
+        )
     for i, s in enumerate(problem.scope):
         if s.split("/", 1)[0] not in firm.enterprises:
             raise MissionError(f"scope[{i}]: {s!r} is not a machine of {firm.name}")
