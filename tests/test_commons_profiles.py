@@ -407,3 +407,140 @@ def _three_machine_profile():
         ),
         published=frozenset({"capacity"}),
     )
+
+
+# -- saving, publishing, withdrawing ------------------------------------------------------------------
+
+from factory_commons.cooperate import profiles as prof  # noqa: E402
+from factory_commons.cooperate.db import CommonsDB  # noqa: E402
+from factory_commons.cooperate.region import demo_firm_profile  # noqa: E402
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def _leaks(view_json: str, p, kind: str) -> bool:
+    ev = getattr(p.evidence, kind)
+    return ev is not None and ev.model_dump_json() in view_json
+
+
+def test_publish_and_withdraw_control_every_public_view(plant):
+    db = CommonsDB(":memory:")
+    acme = demo_firm_profile(plant, today=date(2026, 10, 20))
+    assert acme.published == frozenset() and acme.evidence.capacity and acme.evidence.quality
+    assert acme.evidence.delivery is not None
+    prof.save_profile(db, acme)
+    other = _three_machine_profile()
+    prof.save_profile(db, other)
+
+    def views() -> str:
+        pub = prof.public_profiles(db)
+        okw_docs = [
+            okw.dumps(p) for p in (prof.load_profile(db, "acme"), prof.load_profile(db, other.firm_id))
+        ]
+        return "\n".join(
+            [
+                *(p.model_dump_json() for p in pub),
+                prof.public_profile(db, "acme").model_dump_json(),
+                *okw_docs,
+            ]
+        )
+
+    for kind in ("capacity", "quality", "delivery"):
+        assert not _leaks(views(), acme, kind)
+    p = prof.publish(db, "acme", ["capacity", "quality"], now=NOW)
+    assert p.published == {"capacity", "quality"} and p.published_at == NOW
+    v = views()
+    assert _leaks(v, acme, "capacity") and _leaks(v, acme, "quality") and not _leaks(v, acme, "delivery")
+    public_acme = next(x for x in prof.public_profiles(db) if x.firm_id == "acme")
+    assert public_acme.evidence.delivery is None and public_acme.evidence.capacity == acme.evidence.capacity
+    # the other firm published capacity only; its quality never shows
+    assert not _leaks(v, other, "quality") and _leaks(v, other, "capacity")
+
+    later = NOW + timedelta(days=3)
+    p = prof.withdraw(db, "acme", "quality", now=later)
+    assert p.published == {"capacity"} and p.published_at == later
+    assert not _leaks(views(), acme, "quality")
+    p = prof.withdraw(db, "acme", ["capacity"], now=later)
+    assert p.published == frozenset() and p.published_at is None
+    v = views()
+    assert not any(_leaks(v, acme, k) for k in ("capacity", "quality", "delivery"))
+    # the firm itself still has all of it
+    assert prof.load_profile(db, "acme").evidence == acme.evidence
+
+
+def test_profile_errors():
+    db = CommonsDB(":memory:")
+    p = _three_machine_profile()
+    prof.save_profile(db, p)
+    with pytest.raises(prof.ProfileError, match="unknown firm 'nobody'"):
+        prof.publish(db, "nobody", ["capacity"])
+    with pytest.raises(prof.ProfileError, match="unknown firm 'nobody'"):
+        prof.public_profile(db, "nobody")
+    with pytest.raises(prof.ProfileError, match="unknown evidence kind 'salary'"):
+        prof.publish(db, p.firm_id, ["capacity", "salary"])
+    with pytest.raises(prof.ProfileError, match="unknown evidence kind 'c'"):
+        prof.withdraw(db, p.firm_id, "c")
+    with pytest.raises(prof.ProfileError, match="at least one"):
+        prof.publish(db, p.firm_id, [])
+    with pytest.raises(prof.ProfileError, match="no delivery evidence to publish"):
+        prof.publish(db, p.firm_id, ["delivery"])
+    assert prof.load_profile(db, p.firm_id).published == {"capacity"}  # failed calls changed nothing
+    assert prof.get_profile(db, "nobody") is None
+
+
+def test_refresh_evidence_from_the_firms_store(plant):
+    db = CommonsDB(":memory:")
+    acme = demo_firm_profile(plant, start=START, end=date(2026, 10, 10), published={"capacity", "delivery"})
+    prof.save_profile(db, acme)
+    with pytest.raises(prof.ProfileError, match="unknown firm"):
+        prof.refresh_evidence(db, "nobody", plant, START, END)
+    p = prof.refresh_evidence(db, "acme", plant, START, END)
+    assert p.evidence == compute_evidence(plant, START, END)
+    assert p.evidence != acme.evidence and p.published == {"capacity", "delivery"}
+    # default period: the full ISO weeks before today's week (here: the week of 5 October)
+    p = prof.refresh_evidence(db, "acme", plant, today=date(2026, 10, 14), weeks=1)
+    assert (p.evidence.capacity.period_start, p.evidence.capacity.period_end) == (
+        date(2026, 10, 5),
+        date(2026, 10, 11),
+    )
+    assert {w.week_start for w in p.evidence.capacity.weeks} == {date(2026, 10, 5)}
+
+
+def _round_trip(db: CommonsDB, region) -> None:
+    n = prof.save_profiles(db, region.profiles)
+    assert n == len(region.profiles)
+    some = region.profiles[7]
+    assert prof.load_profile(db, some.firm_id) == some
+    assert db.owner("profile", some.firm_id) == some.firm_id
+    pub = prof.public_profiles(db)
+    assert [p.firm_id for p in pub] == sorted(p.firm_id for p in region.profiles)
+    assert pub == sorted((p.public() for p in region.profiles), key=lambda p: p.firm_id)
+    target = next(p for p in region.profiles if "quality" in p.published)
+    prof.withdraw(db, target.firm_id, "quality", now=NOW)
+    assert prof.public_profile(db, target.firm_id).evidence.quality is None
+
+
+def test_commons_db_round_trip_sqlite(tmp_path, region):
+    path = str(tmp_path / "plant.duckdb.commons.sqlite")
+    db = CommonsDB(path)
+    _round_trip(db, region)
+    db.close()
+    again = CommonsDB(path)  # a fresh connection reads the same documents
+    assert prof.load_profile(again, region.profiles[3].firm_id) == region.profiles[3]
+    again.close()
+
+
+def test_commons_db_round_trip_postgresql(pg_url, region):
+    import uuid
+
+    import psycopg
+
+    schema = f"prof_{uuid.uuid4().hex[:10]}"
+    db = CommonsDB(f"{pg_url}?schema={schema}")
+    try:
+        assert db.schema == f"{schema}_commons"
+        _round_trip(db, region)
+    finally:
+        db.close()
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f'DROP SCHEMA IF EXISTS "{schema}_commons" CASCADE')
