@@ -614,3 +614,24 @@ def test_quantities_print_plainly_and_absurd_ones_are_refused(db):
     assert str(P.commit(db, "p1", "firm-00", 1000, now=DURING).quantity) == "1000"
     assert str(P.commit(db, "p1", "firm-01", "12.500", now=DURING).quantity) == "12.5"
     assert "too large" in err(P.commit, db, "p1", "firm-02", "1e13", now=DURING).en
+    assert "too large" in err(P.commit, db, "p1", "firm-02", "1e300", now=DURING).en
+
+
+@PROPS
+@given(
+    value=st.one_of(
+        st.text(max_size=12),
+        st.floats(),
+        st.integers(),
+        st.decimals(allow_nan=True),
+        st.none(),
+        st.booleans(),
+    )
+)
+def test_any_input_is_a_decimal_or_a_clear_error(value):
+    try:
+        d = P.to_decimal(value, "quantity", places=3)
+    except P.CommonsError as e:
+        assert e.field == "quantity" and e.ko and e.en
+    else:
+        assert isinstance(d, Decimal) and 0 < d <= P.MAX_AMOUNT and d == d.quantize(Decimal("0.001"))

@@ -91,13 +91,13 @@ def to_decimal(value: object, field: str, *, places: int, positive: bool = True)
         raise CommonsError(field, f"음수일 수 없습니다: {d}", f"cannot be negative: {d}")
     if positive and d == 0:
         raise CommonsError(field, "0보다 커야 합니다", "must be greater than 0")
-    if d != d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR):
-        raise CommonsError(
-            field, f"소수점 {places}자리까지만 허용됩니다: {d}", f"at most {places} decimal places: {d}"
-        )
     if d > MAX_AMOUNT:
         raise CommonsError(
             field, f"너무 큽니다(최대 {MAX_AMOUNT:,}): {d}", f"too large (at most {MAX_AMOUNT:,}): {d}"
+        )
+    if d != d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR):
+        raise CommonsError(
+            field, f"소수점 {places}자리까지만 허용됩니다: {d}", f"at most {places} decimal places: {d}"
         )
     d = d.normalize()
     return d.quantize(Decimal(1)) if d.as_tuple().exponent > 0 else d  # 1000, not 1E+3
