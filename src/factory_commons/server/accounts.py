@@ -31,11 +31,11 @@ CREATE TABLE IF NOT EXISTS firms (
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY, firm_id INTEGER NOT NULL REFERENCES firms(id),
     email TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL, role TEXT NOT NULL,
-    password_hash TEXT NOT NULL
+    password_hash TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS api_tokens (
     token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),
-    name TEXT NOT NULL, created TEXT NOT NULL
+    name TEXT NOT NULL, created TEXT NOT NULL, last_used TEXT
 );
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),
@@ -51,9 +51,20 @@ CREATE TABLE IF NOT EXISTS audit_log (
     grant_id INTEGER, method TEXT NOT NULL, path TEXT NOT NULL, object TEXT NOT NULL,
     outcome TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS firm_settings (
+    firm_id INTEGER PRIMARY KEY REFERENCES firms(id), stop_reasons TEXT
+);
 """
 
+#: columns added after the first release: (table, column, declaration), added when missing
+_ADDED_COLUMNS = (
+    ("users", "active", "INTEGER NOT NULL DEFAULT 1"),
+    ("api_tokens", "last_used", "TEXT"),
+)
+
 SESSION_HOURS = 12
+#: `last_used` of an API token is written at most this often (not on every request)
+LAST_USED_RESOLUTION_S = 60
 
 
 def _hash_token(token: str) -> str:
@@ -84,6 +95,7 @@ class User:
     email: str
     display_name: str
     role: str
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,10 @@ class Grant:
 
 class AccountError(ValueError):
     """A request the accounts database refuses (duplicate e-mail, unknown role, ...)."""
+
+
+class LastOwnerError(AccountError):
+    """The change would leave a firm without an active owner."""
 
 
 class _Duplicate(Exception):
@@ -152,6 +168,8 @@ class Accounts:
                 for stmt in ddl.split(";"):
                     if stmt.strip():
                         self._con.execute(stmt)
+                for table, column, decl in _ADDED_COLUMNS:
+                    self._con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {decl}")
         else:
             self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._con.execute("PRAGMA foreign_keys = ON")
@@ -159,6 +177,10 @@ class Accounts:
             self._integrity = (sqlite3.IntegrityError,)
             with self._lock:
                 self._con.executescript(ddl)
+                for table, column, decl in _ADDED_COLUMNS:
+                    have = {r[1] for r in self._con.execute(f"PRAGMA table_info({table})")}
+                    if column not in have:
+                        self._con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def close(self) -> None:
         self._con.close()
@@ -229,8 +251,8 @@ class Accounts:
         return User(uid, firm_id, email, display_name, role)
 
     def _user_rows(self, where: str, params: tuple) -> list[User]:
-        sql = f"SELECT id, firm_id, email, display_name, role FROM users {where} ORDER BY id"
-        return [User(*r) for r in self._all(sql, params)]
+        sql = f"SELECT id, firm_id, email, display_name, role, active FROM users {where} ORDER BY id"
+        return [User(*r[:5], bool(r[5])) for r in self._all(sql, params)]
 
     def user(self, user_id: int) -> User | None:
         rows = self._user_rows("WHERE id = ?", (user_id,))
@@ -246,16 +268,106 @@ class Accounts:
         return self._user_rows("WHERE firm_id = ?", (firm_id,))
 
     def authenticate(self, email: str, password: str) -> User | None:
-        rows = self._all("SELECT id, password_hash FROM users WHERE email = ?", (email.strip().lower(),))
+        """The user with this e-mail and password, if active; None otherwise."""
+        rows = self._all(
+            "SELECT id, password_hash, active FROM users WHERE email = ?", (email.strip().lower(),)
+        )
         if not rows:
             self._hasher.hash(password)  # same work whether or not the user exists
             return None
-        uid, h = rows[0]
+        uid, h, active = rows[0]
         try:
             self._hasher.verify(h, password)
         except (VerificationError, InvalidHashError):
             return None
-        return self.user(uid)
+        return self.user(uid) if active else None
+
+    def update_user(
+        self,
+        user_id: int,
+        role: str | None = None,
+        display_name: str | None = None,
+        active: bool | None = None,
+    ) -> User:
+        """Change a user's role, display name or active flag (None: unchanged).
+
+        Deactivating ends the user's sessions and revokes their API tokens at once. A change
+        that would leave the user's firm without an active owner is refused (LastOwnerError).
+        """
+        if role is not None and role not in ROLES:
+            raise AccountError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        if display_name is not None and not display_name.strip():
+            raise AccountError("display_name must not be empty")
+        with self._lock:
+            u = self.user(user_id)
+            if u is None:
+                raise AccountError(f"no user {user_id}")
+            if (role not in (None, "owner") or active is False) and self._is_last_owner(u):
+                raise LastOwnerError(
+                    f"{u.email}: 회사의 마지막 소유자입니다 / the last active owner of the firm cannot be "
+                    "demoted or deactivated"
+                )
+            self._exec(
+                "UPDATE users SET role = ?, display_name = ?, active = ? WHERE id = ?",
+                (
+                    role or u.role,
+                    display_name.strip() if display_name is not None else u.display_name,
+                    int(u.active if active is None else active),
+                    user_id,
+                ),
+            )
+            if active is False:
+                self._exec("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+                self._exec("DELETE FROM api_tokens WHERE user_id = ?", (user_id,))
+        return self.user(user_id)  # type: ignore[return-value]
+
+    def _is_last_owner(self, u: User) -> bool:
+        if u.role != "owner" or not u.active:
+            return False
+        rows = self._all(
+            "SELECT count(*) FROM users WHERE firm_id = ? AND role = 'owner' AND active = 1", (u.firm_id,)
+        )
+        return rows[0][0] <= 1
+
+    def set_password(self, user_id: int, password: str) -> None:
+        """A new password (at least 8 characters); the user's sessions end (API tokens stay)."""
+        if len(password) < 8:
+            raise AccountError("password must have at least 8 characters")
+        if self.user(user_id) is None:
+            raise AccountError(f"no user {user_id}")
+        with self._lock:
+            self._exec(
+                "UPDATE users SET password_hash = ? WHERE id = ?", (self._hasher.hash(password), user_id)
+            )
+            self._exec("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+    def delete_user(self, user_id: int) -> None:
+        """Remove a user who left no trace (no grants given or held, no audit rows).
+
+        A user with history is deactivated instead (AccountError says so), so that the audit log
+        keeps saying who did what.
+        """
+        with self._lock:
+            u = self.user(user_id)
+            if u is None:
+                raise AccountError(f"no user {user_id}")
+            if self._is_last_owner(u):
+                raise LastOwnerError(
+                    f"{u.email}: 회사의 마지막 소유자입니다 / the last active owner of the firm cannot be deleted"
+                )
+            history = self._all(
+                "SELECT (SELECT count(*) FROM grants WHERE expert_id = ? OR created_by = ?)"
+                " + (SELECT count(*) FROM audit_log WHERE user_id = ?)",
+                (user_id, user_id, user_id),
+            )[0][0]
+            if history:
+                raise AccountError(
+                    f"{u.email}: 기록(권한 부여·감사 로그)이 있어 삭제할 수 없습니다. 비활성화하세요 / has grants or "
+                    "audit records; deactivate the user instead"
+                )
+            self._exec("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            self._exec("DELETE FROM api_tokens WHERE user_id = ?", (user_id,))
+            self._exec("DELETE FROM users WHERE id = ?", (user_id,))
 
     # -- sessions and tokens ---------------------------------------------------------------
     def create_session(self, user_id: int, now: datetime) -> tuple[str, str]:
@@ -264,7 +376,7 @@ class Accounts:
 
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         self._exec(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (token_hash, user_id, csrf, created, expires) VALUES (?, ?, ?, ?, ?)",
             (_hash_token(token), user_id, csrf, _iso(now), _iso(now + timedelta(hours=SESSION_HOURS))),
         )
         return token, csrf
@@ -276,7 +388,7 @@ class Accounts:
         if not rows or _dt(rows[0][2]) <= now:
             return None
         user = self.user(rows[0][0])
-        return (user, rows[0][1]) if user else None
+        return (user, rows[0][1]) if user and user.active else None
 
     def end_session(self, token: str) -> None:
         self._exec("DELETE FROM sessions WHERE token_hash = ?", (_hash_token(token),))
@@ -284,13 +396,66 @@ class Accounts:
     def create_token(self, user_id: int, name: str, now: datetime) -> str:
         token = "fct_" + secrets.token_urlsafe(32)
         self._exec(
-            "INSERT INTO api_tokens VALUES (?, ?, ?, ?)", (_hash_token(token), user_id, name, _iso(now))
+            "INSERT INTO api_tokens (token_hash, user_id, name, created) VALUES (?, ?, ?, ?)",
+            (_hash_token(token), user_id, name, _iso(now)),
         )
         return token
 
-    def token_user(self, token: str) -> User | None:
-        rows = self._all("SELECT user_id FROM api_tokens WHERE token_hash = ?", (_hash_token(token),))
-        return self.user(rows[0][0]) if rows else None
+    def token_user(self, token: str, now: datetime | None = None) -> User | None:
+        """The active user of an API token (None for an unknown or revoked token); with `now`,
+        the token's `last_used` is brought up to date (to LAST_USED_RESOLUTION_S)."""
+        h = _hash_token(token)
+        rows = self._all("SELECT user_id, last_used FROM api_tokens WHERE token_hash = ?", (h,))
+        if not rows:
+            return None
+        user = self.user(rows[0][0])
+        if user is None or not user.active:
+            return None
+        last = _dt(rows[0][1])
+        if now is not None and (last is None or (now - last).total_seconds() >= LAST_USED_RESOLUTION_S):
+            self._exec("UPDATE api_tokens SET last_used = ? WHERE token_hash = ?", (_iso(now), h))
+        return user
+
+    def tokens(self, user_id: int) -> list[dict]:
+        """The user's API tokens: id (the first 12 hex digits of the token's hash), name, created,
+        last_used; never the token itself (it is not stored)."""
+        rows = self._all(
+            "SELECT token_hash, name, created, last_used FROM api_tokens WHERE user_id = ? ORDER BY created, name",
+            (user_id,),
+        )
+        return [{"id": h[:12], "name": n, "created": _dt(c), "last_used": _dt(u)} for h, n, c, u in rows]
+
+    def revoke_token(self, user_id: int, token_id: str) -> bool:
+        """Revoke (delete) the user's token with this id; False when the user has none such."""
+        if not (len(token_id) == 12 and all(ch in "0123456789abcdef" for ch in token_id)):
+            return False
+        with self._lock:
+            rows = self._all(
+                "SELECT token_hash FROM api_tokens WHERE user_id = ? AND substr(token_hash, 1, 12) = ?",
+                (user_id, token_id),
+            )
+            for (h,) in rows:
+                self._exec("DELETE FROM api_tokens WHERE token_hash = ?", (h,))
+        return bool(rows)
+
+    # -- firm settings ---------------------------------------------------------------------
+    def stop_reasons(self, firm_id: int) -> list[tuple[str, str, str]] | None:
+        """The firm's stop reasons (code, Korean, English) in order; None: the defaults."""
+        rows = self._all("SELECT stop_reasons FROM firm_settings WHERE firm_id = ?", (firm_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        return [tuple(r) for r in json.loads(rows[0][0])]  # type: ignore[misc]
+
+    def set_stop_reasons(self, firm_id: int, reasons: list[tuple[str, str, str]] | None) -> None:
+        """Store the firm's stop reasons (already validated, see stops.check_stop_reasons); None:
+        back to the defaults."""
+        value = None if reasons is None else json.dumps([list(r) for r in reasons], ensure_ascii=False)
+        with self._lock:
+            self._exec("DELETE FROM firm_settings WHERE firm_id = ?", (firm_id,))
+            if value is not None:
+                self._exec(
+                    "INSERT INTO firm_settings (firm_id, stop_reasons) VALUES (?, ?)", (firm_id, value)
+                )
 
     # -- grants ----------------------------------------------------------------------------
     def create_grant(

@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "write_records": frozenset({"owner", "engineer"}),
     "stop_reasons": frozenset({"owner", "engineer", "operator"}),
     "manage_users": frozenset({"owner", "hub_admin"}),
+    "configure": frozenset({"owner", "engineer"}),
     "manage_firms": frozenset({"hub_admin"}),
     "grant": frozenset({"owner"}),
     "read_audit": frozenset({"owner"}),
@@ -118,7 +119,7 @@ def authenticate(request: Request, accounts: Accounts, now: datetime) -> Caller:
     user: User | None = None
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        user = accounts.token_user(header[7:].strip())
+        user = accounts.token_user(header[7:].strip(), now)
         if user is None:
             raise HTTPException(401, LOGIN_REQUIRED)
     else:
