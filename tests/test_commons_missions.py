@@ -564,3 +564,30 @@ def test_matches_on_a_generated_population_are_available_relevant_and_ordered():
             for x in xs
             if x.id not in listed
         )
+
+
+def test_an_abandoned_mission_lowers_the_experts_quality(world):
+    save_problem(world.db, problem())
+    m = accept(world.db, world.accounts, "p1", "x-press", world.owner.id, NOW)
+    before = match_experts(problem("p9"), [get_expert(world.db, "x-press")], TODAY)[0].factors[1].value
+    later = NOW + timedelta(weeks=3)
+    with pytest.raises(MissionAccessError, match="cannot rate or abandon"):
+        close_mission(
+            world.db, world.accounts, m.id, world.xuser.id, later, text=Text(ko="중단"), outcome="abandoned"
+        )
+    with pytest.raises(MissionError, match="outcome: must be completed or abandoned"):
+        close_mission(
+            world.db, world.accounts, m.id, world.owner.id, later, text=Text(ko="중단"), outcome="lost"
+        )
+    closed = close_mission(
+        world.db,
+        world.accounts,
+        m.id,
+        world.owner.id,
+        later,
+        text=Text(ko="연락 두절로 중단"),
+        outcome="abandoned",
+    )
+    assert closed.outcome == "abandoned" and get_expert(world.db, "x-press").past[-1].outcome == "abandoned"
+    after = match_experts(problem("p9"), [get_expert(world.db, "x-press")], TODAY)[0].factors[1].value
+    assert after < before

@@ -427,6 +427,7 @@ class Mission(_Model):
     closed_by: int | None = None
     report: MissionReport | None = None
     rating: int | None = Field(default=None, ge=1, le=5, description="the firm's rating of the expert")
+    outcome: Literal["completed", "abandoned"] | None = None
 
     def state(self, now: datetime) -> str:
         """'scheduled', 'running', 'ended' (its time ran out) or 'closed' (report kept)."""
@@ -536,16 +537,21 @@ def close_mission(
     findings: list[str] | tuple[str, ...] = (),
     fix: str = "",
     rating: int | None = None,
+    outcome: Literal["completed", "abandoned"] = "completed",
 ) -> Mission:
     """Close a mission with its report; revoke the grant if it still runs; record the outcome.
 
     `closed_by` is the expert's accounts user or a user of the firm (owner, engineer,
-    operator). Only the firm may rate the expert (1–5). The report is stored inside the
-    mission, owned by the firm; the expert's record gets the outcome for later matching.
+    operator). Only the firm may rate the expert (1–5) or close the mission as "abandoned"
+    (the expert did not deliver; it counts as the lowest rating in later matching). The
+    report is stored inside the mission, owned by the firm; the expert's record gets the
+    outcome for later matching.
     """
     now = _utc(now)
     if rating is not None and not 1 <= rating <= 5:
         raise MissionError(f"rating: must be 1 to 5, got {rating}")
+    if outcome not in ("completed", "abandoned"):
+        raise MissionError(f"outcome: must be completed or abandoned, got {outcome!r}")
     with db.transaction():
         mission = _load_mission(db, mission_id)
         if mission.status == "closed":
@@ -553,8 +559,8 @@ def close_mission(
         by_expert = closed_by == mission.expert_user_id
         if not by_expert:
             _firm_user(accounts, mission.firm_id, closed_by, FIRM_READ_ROLES)
-        elif rating is not None:
-            raise MissionAccessError("rating: the expert cannot rate their own mission")
+        elif rating is not None or outcome != "completed":
+            raise MissionAccessError("rating: the expert cannot rate or abandon their own mission")
         report = MissionReport(
             text=text, findings=tuple(findings), fix=fix, author_user_id=closed_by, submitted=now
         )
@@ -568,6 +574,7 @@ def close_mission(
                 "closed_by": closed_by,
                 "report": report,
                 "rating": rating,
+                "outcome": outcome,
             }
         )
         db.put(MISSION_KIND, mission.id, mission.firm_id, mission)
@@ -577,7 +584,13 @@ def close_mission(
         record_outcome(
             db,
             mission.expert_id,
-            PastMission(mission_id=mission.id, firm_id=mission.firm_id, ended=now.date(), rating=rating),
+            PastMission(
+                mission_id=mission.id,
+                firm_id=mission.firm_id,
+                ended=now.date(),
+                outcome=outcome,
+                rating=rating,
+            ),
         )
     return mission
 
