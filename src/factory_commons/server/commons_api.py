@@ -7,24 +7,31 @@ sees only what they published (`Profile.public()`), public requests, and objects
 in. The commons firm id of a caller is the name of its accounts firm.
 
 Objects are kept in the commons database (`cooperate.db.CommonsDB`) under these kinds:
-"profile" (id = firm id), "request". The logic lives in `cooperate/` (matching, teams, pools,
+"profile" (id = firm id), "request"; pools, campaigns, experts, problems and missions keep the
+kinds of their modules. The logic lives in `cooperate/` (matching, teams, pools,
 booking, missions); this module only checks who may do what and translates errors.
 """
 
-
 import secrets
-from collections.abc import Callable
-from datetime import date, datetime
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
+from ..cooperate import missions as ms
+from ..cooperate import pools as pl
 from ..cooperate.db import CommonsDB
+from ..cooperate.experts import Expert, load_experts
 from ..cooperate.model import (
-    EVIDENCE_KINDS,
+    Cooperative,
     EvidenceKind,
     Facility,
     Location,
@@ -34,6 +41,8 @@ from ..cooperate.model import (
     Step,
     Text,
 )
+from ..store.base import Store
+from .accounts import AccountError, Accounts
 from .auth import NOT_FOUND, Caller, forbidden
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -87,6 +96,143 @@ class MatchesOut(BaseModel):
     matches: list[Match]
 
 
+class PoolIn(BaseModel):
+    """A purchasing pool as the cooperative opens it (members: the cooperative's firms)."""
+
+    cooperative: str = Field(min_length=1, max_length=100)
+    title: Text
+    material: str = Field(min_length=1, max_length=50)
+    spec: Text
+    unit: str = Field(min_length=1, max_length=20)
+    supplier: str = Field(default="", max_length=200)
+    tiers: list[pl.PriceTier] = Field(min_length=1, max_length=20)
+    minimum_quantity: Decimal = Field(gt=0, le=10**12)
+    per_member_max: Decimal | None = Field(default=None, gt=0, le=10**12)
+    opens: datetime | None = Field(default=None, description="default: now")
+    closes: datetime
+
+
+class QuantityIn(BaseModel):
+    quantity: Decimal = Field(gt=0, le=10**12, description="units of the pool (or shares of a campaign)")
+
+
+class PoolOut(BaseModel):
+    """A pool as a member sees it: terms and progress, its own commitment, not others'."""
+
+    id: str
+    cooperative: str
+    title: Text
+    material: str
+    spec: Text
+    unit: str
+    supplier: str
+    tiers: list[pl.PriceTier]
+    minimum_quantity: Decimal
+    per_member_max: Decimal | None
+    opens: datetime
+    closes: datetime
+    state: str
+    members: int
+    admin: bool = Field(description="the caller runs this pool for the cooperative")
+    progress: pl.PoolProgress
+
+
+class SettlementOut(BaseModel):
+    """A close: totals for everyone, the lines of the caller's firm (all lines for the cooperative)."""
+
+    outcome: str
+    closed_at: datetime
+    total_quantity: Decimal
+    tier: int | None
+    unit_price_krw: Decimal | None
+    total_cost_krw: int
+    deposits_krw: int
+    refunds_krw: int
+    members: int
+    lines: list[pl.SettlementLine]
+    reason: Text
+
+
+class CampaignIn(BaseModel):
+    cooperative: str = Field(min_length=1, max_length=100)
+    kind: pl.CampaignKind
+    title: Text
+    description: Text | None = None
+    total_cost_krw: int = Field(ge=0, le=10**13)
+    min_participants: int = Field(ge=1, le=10_000)
+    split: Literal["equal", "shares"] = "equal"
+    share_unit: str = Field(default="", max_length=20)
+    min_total_shares: Decimal | None = Field(default=None, gt=0, le=10**9)
+    max_total_shares: Decimal | None = Field(default=None, gt=0, le=10**9)
+    per_member_max_shares: Decimal | None = Field(default=None, gt=0, le=10**9)
+    opens: datetime | None = None
+    closes: datetime
+
+
+class CampaignOut(BaseModel):
+    id: str
+    cooperative: str
+    kind: str
+    title: Text
+    description: Text | None
+    total_cost_krw: int
+    split: str
+    share_unit: str
+    min_participants: int
+    min_total_shares: Decimal
+    max_total_shares: Decimal | None
+    opens: datetime
+    closes: datetime
+    state: str
+    participants: int
+    total_shares: Decimal
+    admin: bool
+    own: pl.Commitment | None
+
+
+class ExpertOut(BaseModel):
+    """An expert as firms see them: skills, experience, region, availability, track record."""
+
+    id: str
+    name: Text
+    kind: str
+    affiliation: str
+    affiliation_verified: bool
+    skills: list[str]
+    years: int
+    city: str
+    district: str
+    availability: list[dict[str, Any]]
+    completed_missions: int
+    mean_rating: float | None
+
+
+class ProblemIn(BaseModel):
+    """A problem for an outside expert; the evidence is computed from the firm's own data."""
+
+    title: Text
+    description: Text | None = None
+    metric: str = Field(min_length=1, max_length=50, description="a KPI name, e.g. scrap_ratio")
+    scope: list[str] = Field(min_length=1, max_length=50, description="your machines or lines")
+    label: Text | None = None
+    days: int = Field(default=30, ge=1, le=366, description="the evidence covers the last N days")
+    skills: list[str] = Field(min_length=1, max_length=30)
+    weeks: int = Field(ge=ms.MIN_WEEKS, le=ms.MAX_WEEKS, description="fixed mission length")
+    hours_per_week: float = Field(default=8, gt=0, le=60)
+    earliest_start: date | None = None
+
+
+class AcceptIn(BaseModel):
+    expert_id: str = Field(min_length=1, max_length=200)
+
+
+class CloseMissionIn(BaseModel):
+    text: Text
+    findings: list[str] = Field(default=[], max_length=50)
+    fix: str = Field(default="", max_length=5000)
+    rating: int | None = Field(default=None, ge=1, le=5)
+
+
 def today_of(now: datetime) -> date:
     return now.astimezone(SEOUL).date()
 
@@ -103,10 +249,177 @@ def act(c: Caller) -> str:
     return firm_key(c)
 
 
+# -- errors of the cooperate modules -----------------------------------------------------------
+_STATUS = {"invalid": 422, "not_found": 404, "forbidden": 403, "conflict": 409}
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """Turn the cooperate modules' errors into answers: field and why, in Korean and English."""
+    try:
+        yield
+    except pl.CommonsError as e:
+        raise HTTPException(_STATUS.get(e.code, 422), f"{e.field}: {e.ko} / {e.en}") from None
+    except ms.MissionAccessError as e:
+        raise forbidden(f"권한이 없습니다 / not allowed: {e}") from None
+    except AccountError as e:
+        raise HTTPException(422, str(e)) from None
+    except ValidationError as e:
+        why = "; ".join(f"{'.'.join(str(x) for x in d['loc'])}: {d['msg']}" for d in e.errors())
+        raise HTTPException(422, f"잘못된 입력 / invalid input: {why}") from None
+    except ValueError as e:  # MissionError, ExpertError, VocabularyError
+        raise HTTPException(422, f"잘못된 입력 / invalid input: {e}") from None
+
+
+def cooperative_members(commons: CommonsDB, cooperative: str) -> list[str]:
+    """The member firms of a cooperative: its stored record and the profiles that name it."""
+    found = {m for c in commons.all("cooperative", Cooperative) if c.id == cooperative for m in c.members}
+    found |= {p.firm_id for p in public_profiles(commons) if cooperative in p.facility.cooperatives}
+    return sorted(found)
+
+
+def runs(c: Caller, cooperative: str) -> bool:
+    """Whether the caller runs `cooperative` (its accounts firm is the cooperative, owner/engineer)."""
+    return c.user.role in ACTORS and firm_key(c) == cooperative
+
+
+def pool_out(pool: pl.PurchasePool, c: Caller) -> PoolOut:
+    return PoolOut(
+        id=pool.id,
+        cooperative=pool.cooperative,
+        title=pool.title,
+        material=pool.material,
+        spec=pool.spec,
+        unit=pool.unit,
+        supplier=pool.supplier,
+        tiers=list(pool.tiers),
+        minimum_quantity=pool.minimum_quantity,
+        per_member_max=pool.per_member_max,
+        opens=pool.opens,
+        closes=pool.closes,
+        state=pool.state,
+        members=len(pool.members),
+        admin=runs(c, pool.cooperative),
+        progress=pl.progress(pool, firm_key(c)),
+    )
+
+
+def settlement_out(s: pl.Settlement, members: int, c: Caller, cooperative: str) -> SettlementOut:
+    me = firm_key(c)
+    lines = list(s.lines) if runs(c, cooperative) else [x for x in s.lines if x.firm_id == me]
+    return SettlementOut(
+        outcome=s.outcome,
+        closed_at=s.closed_at,
+        total_quantity=s.total_quantity,
+        tier=s.tier,
+        unit_price_krw=s.unit_price_krw,
+        total_cost_krw=s.total_cost_krw,
+        deposits_krw=s.deposits_krw,
+        refunds_krw=s.refunds_krw,
+        members=members,
+        lines=lines,
+        reason=s.reason,
+    )
+
+
+def campaign_out(camp: pl.Campaign, c: Caller) -> CampaignOut:
+    return CampaignOut(
+        id=camp.id,
+        cooperative=camp.cooperative,
+        kind=camp.kind,
+        title=camp.title,
+        description=camp.description,
+        total_cost_krw=camp.total_cost_krw,
+        split=camp.split,
+        share_unit=camp.share_unit,
+        min_participants=camp.min_participants,
+        min_total_shares=camp.min_total_shares,
+        max_total_shares=camp.max_total_shares,
+        opens=camp.opens,
+        closes=camp.closes,
+        state=camp.state,
+        participants=len(camp.commitments),
+        total_shares=camp.total_shares,
+        admin=runs(c, camp.cooperative),
+        own=next((x for x in camp.commitments if x.firm_id == firm_key(c)), None),
+    )
+
+
+def expert_out(e: Expert) -> ExpertOut:
+    ratings = [p.rating for p in e.past if p.rating is not None]
+    return ExpertOut(
+        id=e.id,
+        name=e.name,
+        kind=e.kind,
+        affiliation=e.affiliation,
+        affiliation_verified=e.affiliation_verified,
+        skills=list(e.skills),
+        years=e.years,
+        city=e.region.city,
+        district=e.region.district,
+        availability=[a.model_dump(mode="json") for a in e.availability],
+        completed_missions=e.completed(),
+        mean_rating=sum(ratings) / len(ratings) if ratings else None,
+    )
+
+
+def visible_pool(commons: CommonsDB, c: Caller, pool_id: str) -> pl.PurchasePool:
+    """A pool of a cooperative the caller belongs to or runs (404 otherwise)."""
+    pool = commons.get("pool", pool_id, pl.PurchasePool)
+    me = firm_key(c)
+    if pool is None or (me not in pool.members and me != pool.cooperative):
+        raise HTTPException(404, NOT_FOUND)
+    return pool
+
+
+def visible_campaign(commons: CommonsDB, c: Caller, campaign_id: str) -> pl.Campaign:
+    camp = commons.get("campaign", campaign_id, pl.Campaign)
+    me = firm_key(c)
+    if camp is None or (me not in camp.members and me != camp.cooperative):
+        raise HTTPException(404, NOT_FOUND)
+    return camp
+
+
+def own_problem(commons: CommonsDB, c: Caller, problem_id: str) -> ms.Problem:
+    p = commons.get(ms.PROBLEM_KIND, problem_id, ms.Problem)
+    if p is None or p.firm_id != firm_key(c) or c.user.role not in ms.FIRM_READ_ROLES:
+        raise HTTPException(404, NOT_FOUND)
+    return p
+
+
 # -- reading the commons -----------------------------------------------------------------------
+class _PublicView:
+    """The public profiles of one commons database and their match index, rebuilt only when a
+    profile changed (checked by the count and the latest update time of the profile documents)."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.profiles: list[Profile] = []
+        self.by_firm: dict[str, Profile] = {}
+        self.index: Any = None
+
+    def refresh(self, commons: CommonsDB) -> "_PublicView":
+        # CommonsDB has no change counter; one aggregate query over its table stands in for it
+        key = tuple(commons._q("SELECT count(*), max(updated) FROM docs WHERE kind = ?", (PROFILE,))[0])
+        if key != self.key:
+            self.profiles = [p.public() for p in commons.all(PROFILE, Profile)]
+            self.by_firm = {p.firm_id: p for p in self.profiles}
+            self.index, self.key = None, key
+        return self
+
+
+_VIEWS: WeakKeyDictionary[CommonsDB, _PublicView] = WeakKeyDictionary()
+_VIEWS_LOCK = threading.Lock()
+
+
+def public_view(commons: CommonsDB) -> _PublicView:
+    with _VIEWS_LOCK:
+        return _VIEWS.setdefault(commons, _PublicView()).refresh(commons)
+
+
 def public_profiles(commons: CommonsDB) -> list[Profile]:
-    """Every profile as others may see it."""
-    return [p.public() for p in commons.all(PROFILE, Profile)]
+    """Every profile as others may see it (`Profile.public()`)."""
+    return public_view(commons).profiles
 
 
 def catalog_entry(p: Profile) -> CatalogEntry:
@@ -165,16 +478,26 @@ def own_request(commons: CommonsDB, c: Caller, request_id: str) -> Request:
 
 def rank_request(commons: CommonsDB, r: Request, today: date, step: int = 0, limit: int = 20) -> list[Match]:
     """Ranked, explained matches of one step over the public profiles (cooperate.match.rank)."""
-    from ..cooperate.match import rank
+    from ..cooperate.match import MatchIndex
 
-    return rank(r, public_profiles(commons), today, step=step, limit=limit)
+    view = public_view(commons)
+    with _VIEWS_LOCK:
+        if view.index is None:
+            view.index = MatchIndex(view.profiles)
+        index = view.index
+    return index.rank(r, today, step=step, limit=limit)
 
 
 # -- the router ------------------------------------------------------------------------------
 def commons_router(
-    commons: CommonsDB, caller: Callable[..., Caller], now: Callable[[], datetime]
+    commons: CommonsDB,
+    caller: Callable[..., Caller],
+    now: Callable[[], datetime],
+    store: Store,
+    accounts: Accounts,
 ) -> APIRouter:
-    """The /api/commons routes over `commons`; `caller` is the app's authentication dependency."""
+    """The /api/commons routes over `commons`; `caller` is the app's authentication dependency,
+    `store` the firm data that problems' evidence comes from, `accounts` where grants go."""
     from .app import _errors
 
     CallerDep = Annotated[Caller, Depends(caller)]
@@ -310,11 +633,250 @@ def commons_router(
         ms = rank_request(commons, r, today_of(now()), step, limit)
         return MatchesOut(request_id=r.id, step=step, matches=ms)
 
+    # -- purchasing pools --------------------------------------------------------------------
+    @router.get("/pools", response_model=list[PoolOut], responses=READ)
+    def pools(c: CallerDep) -> list[PoolOut]:
+        """The pools of the cooperatives the caller's firm belongs to (or runs)."""
+        me = firm_key(c)
+        return [pool_out(p, c) for p in pl.list_pools(commons) if me in p.members or me == p.cooperative]
+
+    @router.post("/pools", response_model=PoolOut, status_code=201, responses=WRITE)
+    def open_pool(c: CallerDep, body: PoolIn) -> PoolOut:
+        """Open a pool (the cooperative's own account only); its members may then commit."""
+        if not runs(c, body.cooperative):
+            raise forbidden("조합 계정만 열 수 있습니다 / only the cooperative's account may open a pool")
+        with guard():
+            pool = pl.open_pool(
+                commons,
+                cooperative=body.cooperative,
+                members=cooperative_members(commons, body.cooperative),
+                title=body.title,
+                material=body.material,
+                spec=body.spec,
+                unit=body.unit,
+                tiers=body.tiers,
+                minimum_quantity=body.minimum_quantity,
+                opens=body.opens or now(),
+                closes=body.closes,
+                per_member_max=body.per_member_max,
+                supplier=body.supplier,
+                now=now(),
+            )
+        return pool_out(pool, c)
+
+    @router.get("/pools/{pool_id}", response_model=PoolOut, responses=READ)
+    def pool(c: CallerDep, pool_id: IdPath) -> PoolOut:
+        return pool_out(visible_pool(commons, c, pool_id), c)
+
+    @router.post("/pools/{pool_id}/commit", response_model=PoolOut, responses=WRITE)
+    def commit(c: CallerDep, pool_id: IdPath, body: QuantityIn) -> PoolOut:
+        """Commit a quantity (or change the commitment) while the window is open."""
+        me = act(c)
+        visible_pool(commons, c, pool_id)
+        with guard():
+            pl.commit(commons, pool_id, me, body.quantity, now())
+        return pool_out(visible_pool(commons, c, pool_id), c)
+
+    @router.post("/pools/{pool_id}/withdraw", response_model=PoolOut, responses=WRITE)
+    def withdraw_pool(c: CallerDep, pool_id: IdPath) -> PoolOut:
+        me = act(c)
+        p = visible_pool(commons, c, pool_id)
+        if p.commitment_of(me) is None:
+            raise HTTPException(409, "약정한 수량이 없습니다 / your firm has no commitment in this pool")
+        with guard():
+            pl.withdraw(commons, pool_id, me, now())
+        return pool_out(visible_pool(commons, c, pool_id), c)
+
+    @router.post("/pools/{pool_id}/close", response_model=SettlementOut, responses=WRITE)
+    def close_pool(c: CallerDep, pool_id: IdPath) -> SettlementOut:
+        """Close after the window (the cooperative): the tier applies and the cost is split."""
+        p = visible_pool(commons, c, pool_id)
+        if not runs(c, p.cooperative):
+            raise forbidden()
+        with guard():
+            s = pl.close_pool(commons, pool_id, now())
+        return settlement_out(s, len(p.members), c, p.cooperative)
+
+    @router.get("/pools/{pool_id}/settlement", response_model=SettlementOut, responses=READ)
+    def pool_settlement(c: CallerDep, pool_id: IdPath) -> SettlementOut:
+        p = visible_pool(commons, c, pool_id)
+        if p.settlement is None:
+            raise HTTPException(409, "아직 마감되지 않았습니다 / the pool is not closed yet")
+        return settlement_out(p.settlement, len(p.members), c, p.cooperative)
+
+    # -- co-marketing campaigns --------------------------------------------------------------
+    @router.get("/campaigns", response_model=list[CampaignOut], responses=READ)
+    def campaigns(c: CallerDep) -> list[CampaignOut]:
+        me = firm_key(c)
+        return [
+            campaign_out(x, c) for x in pl.list_campaigns(commons) if me in x.members or me == x.cooperative
+        ]
+
+    @router.post("/campaigns", response_model=CampaignOut, status_code=201, responses=WRITE)
+    def open_campaign(c: CallerDep, body: CampaignIn) -> CampaignOut:
+        if not runs(c, body.cooperative):
+            raise forbidden("조합 계정만 열 수 있습니다 / only the cooperative's account may open a campaign")
+        with guard():
+            camp = pl.open_campaign(
+                commons,
+                cooperative=body.cooperative,
+                members=cooperative_members(commons, body.cooperative),
+                kind=body.kind,
+                title=body.title,
+                description=body.description,
+                total_cost_krw=body.total_cost_krw,
+                min_participants=body.min_participants,
+                split=body.split,
+                share_unit=body.share_unit,
+                min_total_shares=body.min_total_shares,
+                max_total_shares=body.max_total_shares,
+                per_member_max_shares=body.per_member_max_shares,
+                opens=body.opens or now(),
+                closes=body.closes,
+                now=now(),
+            )
+        return campaign_out(camp, c)
+
+    @router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses=READ)
+    def campaign(c: CallerDep, campaign_id: IdPath) -> CampaignOut:
+        return campaign_out(visible_campaign(commons, c, campaign_id), c)
+
+    @router.post("/campaigns/{campaign_id}/join", response_model=CampaignOut, responses=WRITE)
+    def join(c: CallerDep, campaign_id: IdPath, body: QuantityIn) -> CampaignOut:
+        me = act(c)
+        visible_campaign(commons, c, campaign_id)
+        with guard():
+            pl.join_campaign(commons, campaign_id, me, body.quantity, now())
+        return campaign_out(visible_campaign(commons, c, campaign_id), c)
+
+    @router.post("/campaigns/{campaign_id}/leave", response_model=CampaignOut, responses=WRITE)
+    def leave(c: CallerDep, campaign_id: IdPath) -> CampaignOut:
+        me = act(c)
+        camp = visible_campaign(commons, c, campaign_id)
+        if me not in camp.participants():
+            raise HTTPException(409, "참여하지 않았습니다 / your firm has not joined this campaign")
+        with guard():
+            pl.leave_campaign(commons, campaign_id, me, now())
+        return campaign_out(visible_campaign(commons, c, campaign_id), c)
+
+    @router.post("/campaigns/{campaign_id}/close", response_model=SettlementOut, responses=WRITE)
+    def close_campaign(c: CallerDep, campaign_id: IdPath) -> SettlementOut:
+        camp = visible_campaign(commons, c, campaign_id)
+        if not runs(c, camp.cooperative):
+            raise forbidden()
+        with guard():
+            s = pl.close_campaign(commons, campaign_id, now())
+        return settlement_out(s, len(camp.members), c, camp.cooperative)
+
+    @router.get("/campaigns/{campaign_id}/results", response_model=list[pl.CampaignResult], responses=READ)
+    def campaign_results(c: CallerDep, campaign_id: IdPath) -> list[pl.CampaignResult]:
+        """Shared results (leads, report) for the participants and the cooperative."""
+        visible_campaign(commons, c, campaign_id)
+        with guard():
+            return pl.campaign_results(commons, campaign_id, firm_key(c))
+
+    # -- experts, problems and missions ------------------------------------------------------
+    @router.get("/experts", response_model=list[ExpertOut], responses=READ)
+    def experts(
+        c: CallerDep,
+        skill: Annotated[str | None, Query(max_length=50)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[ExpertOut]:
+        """Experts with their skills and record (never the firms they worked for)."""
+        xs = [e for e in load_experts(commons) if skill is None or skill in e.skills]
+        return [expert_out(e) for e in xs[:limit]]
+
+    @router.post("/problems", response_model=ms.Problem, status_code=201, responses=WRITE)
+    def post_problem(c: CallerDep, body: ProblemIn) -> ms.Problem:
+        """Post a problem backed by a KPI of your own machines (computed here, not typed in)."""
+        me = act(c)
+        outside = [s for s in body.scope if not c.owns(s)]
+        if outside:
+            raise forbidden(f"권한이 없습니다 / not allowed: not your firm's: {', '.join(outside[:10])}")
+        end = now()
+        with guard():
+            ev = ms.kpi_evidence(
+                store,
+                body.metric,
+                body.scope,
+                end - timedelta(days=body.days),
+                end,
+                label=body.label,
+                now=end,
+            )
+            problem = ms.Problem(
+                id=f"p-{secrets.token_hex(5)}",
+                firm_id=me,
+                title=body.title,
+                description=body.description,
+                evidence=(ev,),
+                skills=tuple(body.skills),
+                weeks=body.weeks,
+                hours_per_week=body.hours_per_week,
+                earliest_start=body.earliest_start or today_of(end),
+                scope=tuple(body.scope),
+                posted=today_of(end),
+            )
+        return ms.save_problem(commons, problem)
+
+    @router.get("/problems", response_model=list[ms.Problem], responses=READ)
+    def problems(c: CallerDep) -> list[ms.Problem]:
+        if c.user.role not in ms.FIRM_READ_ROLES:
+            return []
+        return ms.problems_of(commons, firm_key(c))
+
+    @router.get("/problems/{problem_id}", response_model=ms.Problem, responses=READ)
+    def problem(c: CallerDep, problem_id: IdPath) -> ms.Problem:
+        return own_problem(commons, c, problem_id)
+
+    @router.get("/problems/{problem_id}/experts", response_model=list[ms.ExpertMatch], responses=READ)
+    def problem_experts(
+        c: CallerDep, problem_id: IdPath, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    ) -> list[ms.ExpertMatch]:
+        """Experts for the problem: score = relevance × quality × trust, each with a note."""
+        p = own_problem(commons, c, problem_id)
+        with guard():
+            return ms.match_experts(p, load_experts(commons), today_of(now()), limit=limit)
+
+    @router.post("/problems/{problem_id}/accept", response_model=ms.Mission, status_code=201, responses=WRITE)
+    def accept(c: CallerDep, problem_id: IdPath, body: AcceptIn) -> ms.Mission:
+        """Accept an expert: a mission, and a data grant for exactly its weeks (owner only)."""
+        own_problem(commons, c, problem_id)
+        if c.user.role not in ms.GRANTING_ROLES:
+            raise forbidden()
+        with guard():
+            return ms.accept(commons, accounts, problem_id, body.expert_id, c.user.id, now())
+
+    @router.get("/missions", response_model=list[ms.Mission], responses=READ)
+    def missions(c: CallerDep) -> list[ms.Mission]:
+        """The firm's missions, or, for an expert, the missions they work on."""
+        return ms.missions_for(commons, accounts, c.user.id)
+
+    def readable_mission(c: Caller, mission_id: str) -> ms.Mission:
+        m = commons.get(ms.MISSION_KIND, mission_id, ms.Mission)
+        if m is None or not ms.may_read(m, c.user, accounts):
+            raise HTTPException(404, NOT_FOUND)
+        return m
+
+    @router.get("/missions/{mission_id}", response_model=ms.Mission, responses=READ)
+    def mission(c: CallerDep, mission_id: IdPath) -> ms.Mission:
+        return readable_mission(c, mission_id)
+
+    @router.post("/missions/{mission_id}/close", response_model=ms.Mission, responses=WRITE)
+    def close_mission(c: CallerDep, mission_id: IdPath, body: CloseMissionIn) -> ms.Mission:
+        """Close with the report (kept with the firm); the grant ends now if it still runs."""
+        readable_mission(c, mission_id)
+        with guard():
+            return ms.close_mission(
+                commons,
+                accounts,
+                mission_id,
+                c.user.id,
+                now(),
+                text=body.text,
+                findings=body.findings,
+                fix=body.fix,
+                rating=body.rating,
+            )
+
     return router
-
-
-def evidence_kinds() -> tuple[str, ...]:
-    return EVIDENCE_KINDS
-
-
-__all__ = ["commons_router", "public_profiles", "search_catalog", "catalog_entry", "Any"]

@@ -1,0 +1,501 @@
+"""The commons API (/api/commons): profiles, catalog, requests, matches, pools, campaigns, missions.
+
+The plant of test_server_plant (acme, beta, an expert) plus a generated region of 200 firms,
+a cooperative account whose members are acme and beta, and a firm gamma outside it
+(tests/commons_plant.py). Every operation is walked by the users of beta against acme's
+objects, as tests/test_server_isolation.py does for the plant routes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+from commons_plant import COOP, SECRET_FPY, SECRET_SCRAP, SECRET_UNITS, TODAY, commons_plant
+from fastapi.testclient import TestClient
+from test_server_plant import A1, B1, T0
+
+from factory_commons.store import DuckDBStore
+
+SECRETS = (str(SECRET_SCRAP), str(SECRET_FPY), f'"units":{SECRET_UNITS}')
+
+
+@pytest.fixture
+def plant():
+    store = DuckDBStore(":memory:")
+    yield commons_plant(store)
+    store.close()
+
+
+def _request(c: TestClient, confidentiality: str = "public", steps=None, **kw) -> dict:
+    body = {
+        "title": {"ko": "알루미늄 브래킷 가공", "en": "Aluminium bracket"},
+        "steps": steps
+        or [{"process": "milling", "material": "aluminium", "quantity": 40, "tolerance_mm": 0.05}],
+        "due": str(TODAY + timedelta(days=30)),
+        "location": {"city": "Seoul", "district": "금천구", "lat": 37.4772, "lon": 126.8956},
+        "confidentiality": confidentiality,
+        **kw,
+    }
+    r = c.post("/api/commons/requests", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _pool(plant, _who: str = "coop", **kw) -> dict:
+    body = {
+        "cooperative": COOP,
+        "title": {"ko": "SS400 강판 공동구매", "en": "SS400 sheet co-purchase"},
+        "material": "steel",
+        "spec": {"ko": "SS400 3.2t 1219x2438", "en": "SS400 3.2 mm 1219x2438"},
+        "unit": "kg",
+        "tiers": [
+            {"min_quantity": "1000", "unit_price_krw": "1100"},
+            {"min_quantity": "5000", "unit_price_krw": "1000"},
+        ],
+        "minimum_quantity": "1000",
+        "closes": (plant.clock() + timedelta(days=7)).isoformat(),
+        **kw,
+    }
+    r = plant.client(_who).post("/api/commons/pools", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+# -- profiles and the catalog ------------------------------------------------------------------
+def test_catalog_is_public_and_shows_only_published_evidence(plant):
+    anon = TestClient(plant.app)
+    r = anon.get("/api/commons/catalog", params={"process": "milling", "district": "구로구", "limit": 500})
+    assert r.status_code == 200
+    firms = r.json()["firms"]
+    assert firms and all("milling" in f["processes"] and f["district"] == "구로구" for f in firms)
+    beta = next(f for f in firms if f["firm_id"] == "beta")
+    assert beta["published"] == ["capacity"] and beta["profile"]["evidence"]["quality"] is None
+    for k in ("capacity", "quality", "delivery"):  # generated firms too: nothing unpublished leaves
+        for f in firms:
+            if k not in f["published"]:
+                assert f["profile"]["evidence"][k] is None, (f["firm_id"], k)
+    assert anon.get("/api/commons/firms/beta").json()["evidence"]["quality"] is None
+    assert not any(s in anon.get("/api/commons/catalog", params={"limit": 500}).text for s in SECRETS)
+    # Korean name search
+    assert [f["firm_id"] for f in anon.get("/api/commons/catalog", params={"q": "베타"}).json()["firms"]] == [
+        "beta"
+    ]
+    assert anon.get("/api/commons/catalog", params={"limit": 0}).status_code == 422
+    assert anon.get("/api/commons/profile").status_code == 401
+
+
+def test_profile_put_publish_withdraw(plant):
+    acme = plant.client("acme:owner")
+    mine = acme.get("/api/commons/profile").json()
+    assert mine["evidence"]["delivery"]["orders"] == 40  # own evidence, unpublished, visible to itself
+    facility = mine["facility"] | {"employees": 31}
+    r = acme.put("/api/commons/profile", json=facility)
+    assert r.status_code == 200 and r.json()["facility"]["employees"] == 31
+    assert r.json()["published"] == sorted(["capacity", "quality"]) or set(r.json()["published"]) == {
+        "capacity",
+        "quality",
+    }
+    r = acme.put("/api/commons/profile", json=facility | {"firm_id": "beta"})
+    assert r.status_code == 403 and "firm_id" in r.json()["detail"]
+    op = plant.client("acme:operator")
+    assert op.put("/api/commons/profile", json=facility).status_code == 403
+    assert op.post("/api/commons/profile/publish", json={"kinds": ["delivery"]}).status_code == 403
+    # publish delivery: others see it; withdraw: gone again
+    anon = TestClient(plant.app)
+    assert anon.get("/api/commons/firms/acme").json()["evidence"]["delivery"] is None
+    r = acme.post("/api/commons/profile/publish", json={"kinds": ["delivery"]})
+    assert r.status_code == 200 and "delivery" in r.json()["published"]
+    assert anon.get("/api/commons/firms/acme").json()["evidence"]["delivery"]["orders"] == 40
+    acme.post("/api/commons/profile/withdraw", json={"kinds": ["delivery", "quality"]})
+    seen = anon.get("/api/commons/firms/acme").json()["evidence"]
+    assert seen["delivery"] is None and seen["quality"] is None and seen["capacity"] is not None
+    bad = acme.post("/api/commons/profile/publish", json={"kinds": ["secrets"]})
+    assert bad.status_code == 422
+    # a firm without a profile: 404 with a message in both languages; nothing to publish: 409
+    gamma = plant.client("gamma:owner")
+    r = gamma.get("/api/commons/profile")
+    assert r.status_code == 404 and "프로필" in r.json()["detail"] and "profile" in r.json()["detail"]
+    g = facility | {"firm_id": "gamma"}
+    assert gamma.put("/api/commons/profile", json=g).status_code == 200
+    r = gamma.post("/api/commons/profile/publish", json={"kinds": ["quality"]})
+    assert r.status_code == 409 and "quality" in r.json()["detail"]
+
+
+# -- requests and matches ----------------------------------------------------------------------
+def test_requests_are_scoped_and_nda_stays_with_the_requester(plant):
+    acme, beta = plant.client("acme:owner"), plant.client("beta:owner")
+    public, nda = _request(acme), _request(acme, "nda")
+    assert public["requester"] == "acme" and str(TODAY) == public["posted"]
+    assert {r["id"] for r in acme.get("/api/commons/requests").json()} == {public["id"], nda["id"]}
+    assert beta.get("/api/commons/requests").json() == []
+    opened = {r["id"] for r in beta.get("/api/commons/requests/open").json()}
+    assert public["id"] in opened and nda["id"] not in opened
+    assert beta.get(f"/api/commons/requests/{public['id']}").status_code == 200
+    assert beta.get(f"/api/commons/requests/{nda['id']}").status_code == 404
+    assert beta.get(f"/api/commons/requests/{public['id']}/matches").status_code == 404
+    r = acme.post(
+        "/api/commons/requests",
+        json={
+            "title": {"ko": "지난 납기"},
+            "steps": [{"process": "milling", "material": "aluminium", "quantity": 1}],
+            "due": str(TODAY - timedelta(days=1)),
+        },
+    )
+    assert r.status_code == 422 and "due" in r.json()["detail"] and "납기" in r.json()["detail"]
+    r = acme.post(
+        "/api/commons/requests",
+        json={
+            "title": {"en": "x"},
+            "steps": [{"process": "knitting", "material": "aluminium", "quantity": 1}],
+            "due": str(TODAY),
+        },
+    )
+    assert r.status_code == 422 and "knitting" in r.text
+    assert plant.client("acme:operator").post("/api/commons/requests", json={}).status_code in (403, 422)
+
+
+def test_matches_are_ranked_explained_and_never_use_unpublished_evidence(plant):
+    acme = plant.client("beta:owner")  # beta asks; acme and generated firms answer
+    req = _request(acme, steps=[{"process": "stamping", "material": "steel", "quantity": 500}])
+    r = acme.get(f"/api/commons/requests/{req['id']}/matches", params={"limit": 30})
+    assert r.status_code == 200, r.text
+    ms = r.json()["matches"]
+    assert len(ms) >= 3
+    scores = [m["score"] for m in ms]
+    assert scores == sorted(scores, reverse=True)
+    for m in ms:
+        assert m["firm_id"] != "beta"
+        assert abs(sum(f["contribution"] for f in m["factors"]) - m["score"]) < 1e-9
+        assert 0 <= m["confidence"] <= 1 and m["hard_checks"]
+    assert not any(s in r.text for s in SECRETS)
+    assert acme.get(f"/api/commons/requests/{req['id']}/matches", params={"step": 3}).status_code == 422
+    # acme (who published quality) is matched with its quality record; beta's never shows
+    acme_req = _request(
+        plant.client("acme:owner"), steps=[{"process": "stamping", "material": "steel", "quantity": 500}]
+    )
+    text = (
+        plant.client("acme:owner")
+        .get(f"/api/commons/requests/{acme_req['id']}/matches", params={"limit": 100})
+        .text
+    )
+    assert '"firm_id":"beta"' in text and not any(s in text for s in ("4.2%", "91.9%", "13,579"))
+
+
+# -- pools and campaigns -----------------------------------------------------------------------
+def test_pool_commit_close_and_split(plant):
+    pool = _pool(plant)
+    assert pool["members"] == 2 and pool["admin"] is True
+    acme, beta, gamma = plant.client("acme:owner"), plant.client("beta:owner"), plant.client("gamma:owner")
+    assert acme.post("/api/commons/pools", json={**pool, "cooperative": COOP}).status_code in (403, 422)
+    assert gamma.get(f"/api/commons/pools/{pool['id']}").status_code == 404
+    assert gamma.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "10"}).status_code == 404
+    assert [p["id"] for p in acme.get("/api/commons/pools").json()] == [pool["id"]]
+    r = acme.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "3000.5"})
+    assert r.status_code == 200 and D(r.json()["progress"]["own"]["quantity"]) == D("3000.5")
+    r = beta.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "2400"})
+    prog = r.json()["progress"]
+    assert (
+        D(prog["total_quantity"]) == D("5400.5") and prog["tier"] == 1 and D(prog["own"]["quantity"]) == 2400
+    )
+    assert "3000.5" not in r.text  # beta never sees acme's quantity
+    assert (
+        plant.client("acme:operator")
+        .post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "1"})
+        .status_code
+        == 403
+    )
+    assert acme.post(f"/api/commons/pools/{pool['id']}/close").status_code == 403
+    r = plant.client("coop").post(f"/api/commons/pools/{pool['id']}/close")
+    assert r.status_code == 409 and "창" in r.json()["detail"] or "window" in r.json()["detail"]
+    plant.clock.now = plant.clock.now + timedelta(days=8)
+    acme = plant.client("acme:owner")  # sessions last 12 hours
+    assert acme.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "1"}).status_code == 409
+    s = plant.client("coop").post(f"/api/commons/pools/{pool['id']}/close").json()
+    assert s["outcome"] == "settled" and s["total_cost_krw"] == 5_400_500  # 5400.5 kg x 1000 won
+    assert sum(x["cost_krw"] for x in s["lines"]) == s["total_cost_krw"] and len(s["lines"]) == 2
+    mine = acme.get(f"/api/commons/pools/{pool['id']}/settlement").json()
+    assert [x["firm_id"] for x in mine["lines"]] == ["acme"] and mine["total_cost_krw"] == 5_400_500
+    line = mine["lines"][0]
+    assert line["deposit_krw"] == line["cost_krw"] + line["refund_krw"]
+
+
+def test_pool_missing_its_minimum_refunds_everyone(plant):
+    pool = _pool(plant, minimum_quantity="4000")
+    acme = plant.client("acme:owner")
+    acme.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "100"})
+    plant.clock.now = plant.clock.now + timedelta(days=8)
+    s = plant.client("coop").post(f"/api/commons/pools/{pool['id']}/close").json()
+    assert s["outcome"] == "refunded" and s["total_cost_krw"] == 0
+    assert s["refunds_krw"] == s["deposits_krw"] == 110_000
+
+
+def test_campaign_join_and_equal_split(plant):
+    body = {
+        "cooperative": COOP,
+        "kind": "expo_booth",
+        "title": {"ko": "하노버 메세 공동 부스", "en": "Joint booth at Hannover Messe"},
+        "total_cost_krw": 10_000_001,
+        "min_participants": 2,
+        "closes": (plant.clock() + timedelta(days=3)).isoformat(),
+    }
+    camp = plant.client("coop").post("/api/commons/campaigns", json=body)
+    assert camp.status_code == 201, camp.text
+    cid = camp.json()["id"]
+    for who in ("acme:owner", "beta:owner"):
+        r = plant.client(who).post(f"/api/commons/campaigns/{cid}/join", json={"quantity": "1"})
+        assert r.status_code == 200, r.text
+    assert plant.client("gamma:owner").get(f"/api/commons/campaigns/{cid}").status_code == 404
+    plant.clock.now = plant.clock.now + timedelta(days=4)
+    s = plant.client("coop").post(f"/api/commons/campaigns/{cid}/close").json()
+    assert s["outcome"] == "settled" and sorted(x["cost_krw"] for x in s["lines"]) == [5_000_000, 5_000_001]
+
+
+# -- experts and missions ----------------------------------------------------------------------
+def test_problem_expert_match_accept_opens_an_expiring_grant(plant):
+    acme = plant.client("acme:owner")
+    body = {
+        "title": {"ko": "프레스 불량률 개선", "en": "Press scrap"},
+        "metric": "scrap_ratio",
+        "scope": [A1],
+        "days": 30,
+        "skills": ["stamping", "spc"],
+        "weeks": 2,
+        "hours_per_week": 8,
+    }
+    r = acme.post("/api/commons/problems", json={**body, "scope": [B1]})
+    assert r.status_code == 403
+    r = acme.post("/api/commons/problems", json={**body, "metric": "happiness"})
+    assert r.status_code == 422 and "metric" in r.json()["detail"]
+    r = acme.post("/api/commons/problems", json=body)
+    assert r.status_code == 201, r.text
+    problem = r.json()
+    assert abs(problem["evidence"][0]["value"] - 1 / 11) < 1e-9  # 1 scrap of 11 parts on A1
+    pid = problem["id"]
+    beta = plant.client("beta:owner")
+    assert beta.get(f"/api/commons/problems/{pid}").status_code == 404
+    assert beta.get(f"/api/commons/problems/{pid}/experts").status_code == 404
+    xs = acme.get(f"/api/commons/problems/{pid}/experts").json()
+    assert xs[0]["expert_id"] == "x-kim" and {f["name"] for f in xs[0]["factors"]} == {
+        "relevance",
+        "quality",
+        "trust",
+    }
+    assert (
+        plant.client("acme:engineer")
+        .post(f"/api/commons/problems/{pid}/accept", json={"expert_id": "x-kim"})
+        .status_code
+        == 403
+    )
+    r = acme.post(f"/api/commons/problems/{pid}/accept", json={"expert_id": "x-kim"})
+    assert r.status_code == 201, r.text
+    mission = r.json()
+    expert = plant.client("expert")
+    assert [m["id"] for m in expert.get("/api/commons/missions").json()] == [mission["id"]]
+    assert beta.get(f"/api/commons/missions/{mission['id']}").status_code == 404
+    assert beta.get("/api/commons/missions").json() == []
+    day = {"start": T0.isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}
+    assert expert.get("/api/records/count", params={"machine": A1, **day}).status_code == 200
+    plant.clock.now = plant.clock.now + timedelta(weeks=2, seconds=1)  # the grant ends by itself
+    assert plant.client("expert").get("/api/records/count", params={"machine": A1, **day}).status_code == 403
+    r = plant.client("acme:owner").post(
+        f"/api/commons/missions/{mission['id']}/close",
+        json={"text": {"ko": "금형 클리어런스 조정"}, "fix": "clearance 0.08 mm", "rating": 5},
+    )
+    assert r.status_code == 200 and r.json()["report"]["fix"] == "clearance 0.08 mm"
+    experts = plant.client("acme:owner").get("/api/commons/experts").json()
+    assert experts[0]["completed_missions"] == 1 and "acme" not in str(experts)
+
+
+# -- isolation walk ----------------------------------------------------------------------------
+def _acme_objects(plant) -> dict:
+    """acme's private objects: a commitment in a pool of a cooperative only acme belongs to, a
+    campaign it joined, an NDA request, a problem and its mission."""
+    from factory_commons.cooperate.model import Cooperative, Text
+
+    coop2 = plant.accounts.create_firm("coop-acme", [])
+    plant.accounts.create_user(coop2.id, "office@coop2.example", "coop2", "owner", "correct horse 1")
+    plant.emails["coop2"] = "office@coop2.example"
+    db = plant.app.state.commons
+    db.put(
+        "cooperative",
+        "coop-acme",
+        "coop-acme",
+        Cooperative(id="coop-acme", name=Text(en="c2"), members=("acme",)),
+    )
+    pool = _pool(plant, cooperative="coop-acme", _who="coop2")
+    acme = plant.client("acme:owner")
+    assert (
+        acme.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "777.25"}).status_code == 200
+    )
+    camp = (
+        plant.client("coop2")
+        .post(
+            "/api/commons/campaigns",
+            json={
+                "cooperative": "coop-acme",
+                "kind": "catalog",
+                "title": {"ko": "비밀 카탈로그"},
+                "total_cost_krw": 1_000,
+                "min_participants": 1,
+                "closes": (plant.clock() + timedelta(days=1)).isoformat(),
+            },
+        )
+        .json()
+    )
+    assert acme.post(f"/api/commons/campaigns/{camp['id']}/join", json={"quantity": "1"}).status_code == 200
+    nda = _request(acme, "nda", budget_krw=9_876_543)
+    problem = acme.post(
+        "/api/commons/problems",
+        json={
+            "title": {"ko": "비밀 문제"},
+            "metric": "scrap_ratio",
+            "scope": [A1],
+            "skills": ["spc"],
+            "weeks": 2,
+        },
+    ).json()
+    mission = acme.post(f"/api/commons/problems/{problem['id']}/accept", json={"expert_id": "x-kim"}).json()
+    return {
+        "pool": pool["id"],
+        "campaign": camp["id"],
+        "nda": nda["id"],
+        "problem": problem["id"],
+        "mission": mission["id"],
+    }
+
+
+SELF_ONLY = {  # answer about the caller only, or public data: must not carry acme's private data
+    ("GET", "/api/commons/profile"),
+    ("PUT", "/api/commons/profile"),
+    ("POST", "/api/commons/profile/publish"),
+    ("POST", "/api/commons/profile/withdraw"),
+    ("GET", "/api/commons/catalog"),
+    ("GET", "/api/commons/firms/{firm_id}"),
+    ("GET", "/api/commons/requests"),
+    ("POST", "/api/commons/requests"),
+    ("GET", "/api/commons/requests/open"),
+    ("GET", "/api/commons/pools"),
+    ("GET", "/api/commons/campaigns"),
+    ("GET", "/api/commons/experts"),
+    ("GET", "/api/commons/problems"),
+    ("POST", "/api/commons/problems"),
+    ("GET", "/api/commons/missions"),
+}
+
+
+@pytest.mark.parametrize("who", ["beta:owner", "beta:operator", "gamma:owner"])
+def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
+    o = _acme_objects(plant)
+    attacks = {
+        ("GET", "/api/commons/profile"): {},
+        ("PUT", "/api/commons/profile"): {
+            "json": {
+                "firm_id": "acme",
+                "name": {"en": "pwned"},
+                "location": {"city": "x", "district": "y", "lat": 0, "lon": 0},
+            }
+        },
+        ("POST", "/api/commons/profile/publish"): {"json": {"kinds": ["quality"]}},
+        ("POST", "/api/commons/profile/withdraw"): {"json": {"kinds": ["capacity"]}},
+        ("GET", "/api/commons/catalog"): {"params": {"limit": 500}},
+        ("GET", "/api/commons/firms/{firm_id}"): {"url": "/api/commons/firms/acme"},
+        ("GET", "/api/commons/requests"): {},
+        ("POST", "/api/commons/requests"): {"json": {}},
+        ("GET", "/api/commons/requests/open"): {},
+        ("GET", "/api/commons/requests/{request_id}"): {"url": f"/api/commons/requests/{o['nda']}"},
+        ("GET", "/api/commons/requests/{request_id}/matches"): {
+            "url": f"/api/commons/requests/{o['nda']}/matches"
+        },
+        ("GET", "/api/commons/pools"): {},
+        ("POST", "/api/commons/pools"): {
+            "json": {
+                "cooperative": COOP,
+                "title": {"en": "x"},
+                "material": "steel",
+                "spec": {"en": "x"},
+                "unit": "kg",
+                "tiers": [{"min_quantity": 1, "unit_price_krw": 1}],
+                "minimum_quantity": 1,
+                "closes": (plant.clock() + timedelta(days=1)).isoformat(),
+            }
+        },
+        ("GET", "/api/commons/pools/{pool_id}"): {"url": f"/api/commons/pools/{o['pool']}"},
+        ("POST", "/api/commons/pools/{pool_id}/commit"): {
+            "url": f"/api/commons/pools/{o['pool']}/commit",
+            "json": {"quantity": "1"},
+        },
+        ("POST", "/api/commons/pools/{pool_id}/withdraw"): {
+            "url": f"/api/commons/pools/{o['pool']}/withdraw"
+        },
+        ("POST", "/api/commons/pools/{pool_id}/close"): {"url": f"/api/commons/pools/{o['pool']}/close"},
+        ("GET", "/api/commons/pools/{pool_id}/settlement"): {
+            "url": f"/api/commons/pools/{o['pool']}/settlement"
+        },
+        ("GET", "/api/commons/campaigns"): {},
+        ("POST", "/api/commons/campaigns"): {
+            "json": {
+                "cooperative": COOP,
+                "kind": "catalog",
+                "title": {"en": "x"},
+                "total_cost_krw": 1,
+                "min_participants": 1,
+                "closes": (plant.clock() + timedelta(days=1)).isoformat(),
+            }
+        },
+        ("GET", "/api/commons/campaigns/{campaign_id}"): {"url": f"/api/commons/campaigns/{o['campaign']}"},
+        ("POST", "/api/commons/campaigns/{campaign_id}/join"): {
+            "url": f"/api/commons/campaigns/{o['campaign']}/join",
+            "json": {"quantity": "1"},
+        },
+        ("POST", "/api/commons/campaigns/{campaign_id}/leave"): {
+            "url": f"/api/commons/campaigns/{o['campaign']}/leave"
+        },
+        ("POST", "/api/commons/campaigns/{campaign_id}/close"): {
+            "url": f"/api/commons/campaigns/{o['campaign']}/close"
+        },
+        ("GET", "/api/commons/campaigns/{campaign_id}/results"): {
+            "url": f"/api/commons/campaigns/{o['campaign']}/results"
+        },
+        ("GET", "/api/commons/experts"): {},
+        ("POST", "/api/commons/problems"): {
+            "json": {"title": {"en": "x"}, "metric": "oee", "scope": [A1], "skills": ["spc"], "weeks": 2}
+        },
+        ("GET", "/api/commons/problems"): {},
+        ("GET", "/api/commons/problems/{problem_id}"): {"url": f"/api/commons/problems/{o['problem']}"},
+        ("GET", "/api/commons/problems/{problem_id}/experts"): {
+            "url": f"/api/commons/problems/{o['problem']}/experts"
+        },
+        ("POST", "/api/commons/problems/{problem_id}/accept"): {
+            "url": f"/api/commons/problems/{o['problem']}/accept",
+            "json": {"expert_id": "x-kim"},
+        },
+        ("GET", "/api/commons/missions"): {},
+        ("GET", "/api/commons/missions/{mission_id}"): {"url": f"/api/commons/missions/{o['mission']}"},
+        ("POST", "/api/commons/missions/{mission_id}/close"): {
+            "url": f"/api/commons/missions/{o['mission']}/close",
+            "json": {"text": {"en": "done"}},
+        },
+    }
+    ops = {
+        (m.upper(), p)
+        for p, item in plant.app.openapi()["paths"].items()
+        for m in item
+        if p.startswith("/api/commons/")
+    }
+    assert ops == set(attacks), "every commons operation needs an attack here"
+    db = plant.app.state.commons
+    keys = [("profile", "acme"), ("pool", o["pool"]), ("campaign", o["campaign"]), ("request", o["nda"])]
+    before = {k: db.raw(*k) for k in [*keys, ("mission", o["mission"]), ("problem", o["problem"])]}
+    secrets = ("777.25", "9876543", o["nda"], "비밀 문제", "비밀 카탈로그", "pwned", str(SECRET_SCRAP))
+    c = plant.client(who)
+    for (method, template), req in sorted(attacks.items()):
+        r = c.request(method, req.get("url", template), params=req.get("params"), json=req.get("json"))
+        assert r.status_code < 500, (method, template, r.text)
+        if (method, template) not in SELF_ONLY:
+            assert r.status_code in (403, 404), (who, method, template, r.status_code, r.text)
+        own = who.startswith("beta") and template.startswith("/api/commons/profile")  # beta's own secret
+        leaked = [s for s in secrets if s in r.text and not (own and s == str(SECRET_SCRAP))]
+        assert not leaked, (who, method, template, leaked)
+    assert {k: db.raw(*k) for k in before} == before
