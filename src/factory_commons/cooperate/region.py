@@ -872,7 +872,7 @@ def _requests(
                 requester=requester,
                 title=Text(
                     ko=f"{part_ko} {quantity:,}개, {mat.ko} ({names_ko})",
-                    en=f"{part_en} × {quantity:,}, {mat.en.lower()} ({names_en})",
+                    en=f"{part_en} × {quantity:,}, {mat.en} ({names_en})",
                 ),
                 steps=tuple(steps),
                 due=due,
