@@ -222,14 +222,14 @@ def add_dashboard(
         return render(request, "downtime.html", c, page="downtime", days=days, **view)
 
     @router.get("/machines/{path:path}", response_class=HTMLResponse)
-    def machine(request: Request, path: str) -> Response:
+    def machine(request: Request, path: str, days: int = 1) -> Response:
         c = page_caller(request)
         if c is None:
             return to_login(request)
         if path not in {m.path for m in store.machines()} or not c.may_read(path):
             return not_found(request, c)
         c.audit_reads([path])
-        view = machine_view(store, path, now(), DISPLAY_TZ)
+        view = machine_view(store, path, now(), DISPLAY_TZ, min(max(days, 1), 92))
         return render(request, "machine.html", c, page="machine", path=path, **view)
 
     @router.get("/stops", response_class=HTMLResponse)
