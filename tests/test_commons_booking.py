@@ -396,3 +396,43 @@ def test_firms_of_the_generated_region_offer_only_their_measured_hours():
     assert offered > 30 and refused > 20
     for o in B.list_offers(d, week_start=week):
         assert o.hours <= o.basis.free_hours
+
+
+def test_the_simulated_factory_offers_the_free_hours_its_kpis_measured(db):
+    """Store -> KPI evidence -> profile -> offer: the limit is the measured figure, and a CNC
+    centre that both mills and turns offers its free hours once, not once per process."""
+    from zoneinfo import ZoneInfo
+
+    from factory_commons.collect.simulator import FactorySimulator
+    from factory_commons.cooperate.evidence import capacity_evidence
+    from factory_commons.cooperate.region import demo_firm_profile
+    from factory_commons.store import DuckDBStore
+
+    seoul = ZoneInfo("Asia/Seoul")
+    store = DuckDBStore(":memory:")
+    FactorySimulator(seed=3, start=datetime(2026, 10, 5, tzinfo=seoul), days=2, signal_interval_s=3600,
+                     quality_interval_s=14400).write_to(store)  # fmt: skip
+    p = demo_firm_profile(store)
+    measured = {
+        w.process: w.free_hours for w in capacity_evidence(store, date(2026, 10, 5), date(2026, 10, 7)).weeks
+    }
+    store.close()
+    assert p.evidence.capacity.source == "kpi" and measured["milling"] == measured["turning"] > 0
+    now = datetime(2026, 10, 7, 9, tzinfo=seoul)
+    week = date(2026, 10, 12)  # not measured yet: the mean of the measured weeks (here one)
+    eq = {e.process: e.id for e in p.facility.equipment}
+    left, basis = B.offerable_hours(db, "acme", "milling", week, profile=p)
+    assert (
+        left == basis.free_hours == Decimal(str(measured["milling"])).quantize(Decimal("0.01"), "ROUND_FLOOR")
+    )
+    assert basis.shared_with == ("turning",) and "same machines" in basis.note.en
+    e = err(
+        B.offer_machine_hours, db, "acme", eq["milling"], week, left + Decimal("0.01"), profile=p, now=now
+    )
+    assert f"free {left} h" in e.en
+    B.offer_machine_hours(db, "acme", eq["milling"], week, left - 1, profile=p, now=now)
+    e = err(B.offer_machine_hours, db, "acme", eq["turning"], week, 2, profile=p, now=now)
+    assert "1.00 h left" in e.en  # the turning hours are the milling centre's hours
+    B.offer_machine_hours(db, "acme", eq["turning"], week, 1, profile=p, now=now)
+    stamping, _ = B.offerable_hours(db, "acme", "stamping", week, profile=p)
+    assert stamping == Decimal(str(measured["stamping"])).quantize(Decimal("0.01"), "ROUND_FLOOR")

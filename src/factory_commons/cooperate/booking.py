@@ -32,7 +32,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .db import CommonsDB
-from .model import Profile, Text
+from .model import CapacityWeek, Profile, Text
 from .pools import CommonsError, _new_id, _now, to_decimal, won_floor
 from .vocab import PROCESSES
 
@@ -86,6 +86,7 @@ class CapacityBasis(_Model):
     weeks_measured: int
     source: str
     note: Text
+    shared_with: tuple[str, ...] = ()  # processes measured on the same machines (one limit for all)
 
 
 class MachineOffer(_Model):
@@ -442,6 +443,13 @@ def capacity_basis(
             ko=f"{first}~{last} 실측 {len(weeks)}주 평균 여유 {hours} h/주",
             en=f"mean measured free {hours} h/week over {len(weeks)} weeks {first} to {last}",
         )
+    series = _series(cap.weeks)
+    shared = tuple(p for p in sorted(series) if p != process and series[p] == series[process])
+    if shared:
+        note = Text(
+            ko=f"{note.ko}; {', '.join(shared)} 공정과 같은 설비에서 측정되어 한도를 함께 씁니다",
+            en=f"{note.en}; measured on the same machines as {', '.join(shared)}, which share this limit",
+        )
     return CapacityBasis(
         process=process,
         week_start=week_start,
@@ -449,15 +457,29 @@ def capacity_basis(
         weeks_measured=len(same or weeks),
         source=cap.source,
         note=note,
+        shared_with=shared,
     )
 
 
-def _offered(db: CommonsDB, firm_id: str, process: str, week_start: date) -> Decimal:
+def _series(weeks: Iterable[CapacityWeek]) -> dict[str, dict[date, float]]:
+    """Measured free hours per process and week. Evidence counts a machine that does several
+    processes (a CNC centre milling and turning) under each of them; processes whose figures
+    are equal in every measured week are taken to be the same machines."""
+    out: dict[str, dict[date, float]] = {}
+    for w in weeks:
+        out.setdefault(w.process, {})[w.week_start] = w.free_hours
+    return out
+
+
+def _offered(db: CommonsDB, firm_id: str, basis: CapacityBasis) -> Decimal:
+    """Hours the firm offers in open offers for the basis's process (and the processes that
+    share its machines) in its week."""
+    processes = {basis.process, *basis.shared_with}
     return sum(
         (
             o.hours
             for o in db.all(OFFER, MachineOffer, owner=firm_id)
-            if o.state == "open" and o.process == process and o.week_start == week_start
+            if o.state == "open" and o.process in processes and o.week_start == basis.week_start
         ),
         Decimal(0),
     )
@@ -491,7 +513,7 @@ def offerable_hours(
 ) -> tuple[Decimal, CapacityBasis]:
     """Hours the firm may still offer for a process in a week: measured free minus offered."""
     basis = capacity_basis(_profile(db, firm_id, profile), process, week_start, allow_declared=allow_declared)
-    return max(Decimal(0), basis.free_hours - _offered(db, firm_id, process, week_start)), basis
+    return max(Decimal(0), basis.free_hours - _offered(db, firm_id, basis)), basis
 
 
 def offer_machine_hours(
@@ -545,7 +567,7 @@ def offer_machine_hours(
                 f"{eq.count} machine(s) have {physical} h in a week (asked {h} h)",
             )
         basis = capacity_basis(prof, eq.process, week_start, allow_declared=allow_declared)
-        offered = _offered(db, firm_id, eq.process, week_start)
+        offered = _offered(db, firm_id, basis)
         left = max(Decimal(0), basis.free_hours - offered)
         if h > left:
             pname = PROCESSES[eq.process].ko
