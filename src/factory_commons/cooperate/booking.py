@@ -99,7 +99,7 @@ class MachineOffer(_Model):
     week_start: date  # a Monday
     hours: Decimal
     hourly_rate_krw: int = Field(ge=0)
-    basis: CapacityBasis
+    basis: CapacityBasis  # the firm's measured free hours: private, show it to the firm only
     note: Text | None = None
     created: datetime
     state: Literal["open", "withdrawn"] = "open"
