@@ -183,6 +183,71 @@ def test_matches_are_ranked_explained_and_never_use_unpublished_evidence(plant):
     assert '"firm_id":"beta"' in text and not any(s in text for s in ("4.2%", "91.9%", "13,579"))
 
 
+def test_team_of_firms_for_a_multi_step_request(plant):
+    acme = plant.client("acme:owner")
+    req = _request(
+        acme,
+        steps=[
+            {"process": "milling", "material": "aluminium", "quantity": 50},
+            {"process": "anodizing", "material": "aluminium", "quantity": 50},
+        ],
+    )
+    r = acme.get(f"/api/commons/requests/{req['id']}/team")
+    assert r.status_code == 200, r.text
+    team = r.json()
+    assert team["feasible"] and [s["step"] for s in team["steps"]] == [0, 1]
+    catalog = {
+        f["firm_id"]: f
+        for f in TestClient(plant.app).get("/api/commons/catalog", params={"limit": 500}).json()["firms"]
+    }
+    for s in team["steps"]:
+        assert s["process"] in catalog[s["firm_id"]]["processes"] and s["firm_id"] != "acme"
+    assert team["objective"] >= team["lower_bound"] > 0
+    assert plant.client("beta:owner").get(f"/api/commons/requests/{req['id']}/team").status_code == 404
+
+
+def test_machine_hours_offered_from_measured_capacity_and_booked(plant):
+    acme, beta = plant.client("acme:owner"), plant.client("beta:owner")
+    monday = TODAY + timedelta(days=7 - TODAY.weekday())
+    too_much = acme.post(
+        "/api/commons/offers", json={"equipment_id": "acme-cnc", "week_start": str(monday), "hours": 100}
+    )
+    assert too_much.status_code in (409, 422) and "30" in too_much.json()["detail"]  # 30 h/week measured
+    r = acme.post(
+        "/api/commons/offers", json={"equipment_id": "acme-cnc", "week_start": str(monday), "hours": 12}
+    )
+    assert r.status_code == 201, r.text
+    offer = r.json()
+    assert offer["basis"] is not None
+    seen = [o for o in beta.get("/api/commons/offers").json() if o["id"] == offer["id"]]
+    assert seen and seen[0]["basis"] is None  # the measured figure stays with acme
+    b = beta.post(f"/api/commons/offers/{offer['id']}/book", json={"hours": 5})
+    assert b.status_code == 201 and b.json()["cost_krw"] == 5 * 60_000
+    assert D(acme.get("/api/commons/offers").json()[0]["hours_left"]) == 7
+    assert [x["id"] for x in acme.get("/api/commons/bookings").json()] == [b.json()["id"]]
+    assert (
+        plant.client("gamma:owner").post(f"/api/commons/bookings/{b.json()['id']}/cancel").status_code == 404
+    )
+    assert beta.post(f"/api/commons/bookings/{b.json()['id']}/cancel").json()["state"] == "cancelled"
+
+
+def test_project_partners_are_complementary_firms(plant):
+    acme = plant.client("acme:owner")
+    body = {
+        "title": {"ko": "경량 드론 프레임 공동 개발", "en": "Light drone frame"},
+        "needs": [{"role": "maker", "processes": ["anodizing", "milling"]}],
+    }
+    r = acme.post("/api/commons/projects", json=body)
+    assert r.status_code == 201, r.text
+    partners = acme.get(f"/api/commons/projects/{r.json()['id']}/partners").json()["maker"]
+    assert partners and all(p["candidate_id"] != "acme" for p in partners)
+    assert all("milling" not in p["brings"] for p in partners)  # acme mills itself
+    bad = acme.post(
+        "/api/commons/projects", json={**body, "needs": [{"role": "maker", "processes": ["knitting"]}]}
+    )
+    assert bad.status_code == 422 and "knitting" in bad.text
+
+
 # -- pools and campaigns -----------------------------------------------------------------------
 def test_pool_commit_close_and_split(plant):
     pool = _pool(plant)
@@ -346,6 +411,15 @@ def _acme_objects(plant) -> dict:
     )
     assert acme.post(f"/api/commons/campaigns/{camp['id']}/join", json={"quantity": "1"}).status_code == 200
     nda = _request(acme, "nda", budget_krw=9_876_543)
+    slot = plant.client("coop2").post(
+        "/api/commons/slots",
+        json={"day": str(TODAY + timedelta(days=3)), "start": "10:00", "end": "11:30", "capacity": 5},
+    )
+    assert slot.status_code == 201, slot.text
+    booking = acme.post(
+        f"/api/commons/slots/{slot.json()['id']}/book", json={"party": 3, "note": "비밀 방문"}
+    )
+    assert booking.status_code == 201, booking.text
     problem = acme.post(
         "/api/commons/problems",
         json={
@@ -361,6 +435,7 @@ def _acme_objects(plant) -> dict:
         "pool": pool["id"],
         "campaign": camp["id"],
         "nda": nda["id"],
+        "booking": booking.json()["id"],
         "problem": problem["id"],
         "mission": mission["id"],
     }
@@ -382,6 +457,16 @@ SELF_ONLY = {  # answer about the caller only, or public data: must not carry ac
     ("GET", "/api/commons/problems"),
     ("POST", "/api/commons/problems"),
     ("GET", "/api/commons/missions"),
+    ("POST", "/api/commons/profile/evidence"),
+    ("GET", "/api/commons/profile/okw"),
+    ("PUT", "/api/commons/profile/okw"),
+    ("GET", "/api/commons/slots"),
+    ("POST", "/api/commons/slots"),
+    ("GET", "/api/commons/offers"),
+    ("POST", "/api/commons/offers"),
+    ("GET", "/api/commons/bookings"),
+    ("GET", "/api/commons/projects"),
+    ("POST", "/api/commons/projects"),
 }
 
 
@@ -472,6 +557,32 @@ def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
             "json": {"expert_id": "x-kim"},
         },
         ("GET", "/api/commons/missions"): {},
+        ("POST", "/api/commons/profile/evidence"): {"json": {}},
+        ("GET", "/api/commons/profile/okw"): {"params": {"private": "true"}},
+        ("PUT", "/api/commons/profile/okw"): {"json": {"id": "acme", "name": "pwned"}},
+        ("GET", "/api/commons/requests/{request_id}/team"): {"url": f"/api/commons/requests/{o['nda']}/team"},
+        ("GET", "/api/commons/slots"): {},
+        ("POST", "/api/commons/slots"): {
+            "json": {"day": str(TODAY), "start": "09:00", "end": "08:00", "capacity": 1}
+        },
+        ("POST", "/api/commons/slots/{slot_id}/book"): {"url": "/api/commons/slots/none/book", "json": {}},
+        ("GET", "/api/commons/offers"): {},
+        ("POST", "/api/commons/offers"): {
+            "json": {"equipment_id": "acme-cnc", "week_start": str(TODAY), "hours": 1}
+        },
+        ("POST", "/api/commons/offers/{offer_id}/book"): {
+            "url": "/api/commons/offers/none/book",
+            "json": {"hours": 1},
+        },
+        ("GET", "/api/commons/bookings"): {},
+        ("POST", "/api/commons/bookings/{booking_id}/cancel"): {
+            "url": f"/api/commons/bookings/{o['booking']}/cancel"
+        },
+        ("GET", "/api/commons/projects"): {},
+        ("POST", "/api/commons/projects"): {"json": {"title": {"en": "x"}, "needs": []}},
+        ("GET", "/api/commons/projects/{project_id}/partners"): {
+            "url": "/api/commons/projects/none/partners"
+        },
         ("GET", "/api/commons/missions/{mission_id}"): {"url": f"/api/commons/missions/{o['mission']}"},
         ("POST", "/api/commons/missions/{mission_id}/close"): {
             "url": f"/api/commons/missions/{o['mission']}/close",
@@ -487,8 +598,9 @@ def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
     assert ops == set(attacks), "every commons operation needs an attack here"
     db = plant.app.state.commons
     keys = [("profile", "acme"), ("pool", o["pool"]), ("campaign", o["campaign"]), ("request", o["nda"])]
+    keys.append(("booking", o["booking"]))
     before = {k: db.raw(*k) for k in [*keys, ("mission", o["mission"]), ("problem", o["problem"])]}
-    secrets = ("777.25", "9876543", o["nda"], "비밀 문제", "비밀 카탈로그", "pwned", str(SECRET_SCRAP))
+    secrets = ("777.25", "9876543", o["nda"], o["booking"], "비밀", "pwned", str(SECRET_SCRAP))
     c = plant.client(who)
     for (method, template), req in sorted(attacks.items()):
         r = c.request(method, req.get("url", template), params=req.get("params"), json=req.get("json"))

@@ -26,8 +26,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, ValidationError
 
+from ..cooperate import booking as bk
 from ..cooperate import missions as ms
 from ..cooperate import pools as pl
+from ..cooperate import profiles as pf
+from ..cooperate import projects as pj
 from ..cooperate.db import CommonsDB
 from ..cooperate.experts import Expert, load_experts
 from ..cooperate.model import (
@@ -41,6 +44,8 @@ from ..cooperate.model import (
     Step,
     Text,
 )
+from ..cooperate.okw import from_okw, to_okw
+from ..cooperate.teams import TeamStep, plan_team
 from ..store.base import Store
 from .accounts import AccountError, Accounts
 from .auth import NOT_FOUND, Caller, forbidden
@@ -233,6 +238,78 @@ class CloseMissionIn(BaseModel):
     rating: int | None = Field(default=None, ge=1, le=5)
 
 
+class TeamOut(BaseModel):
+    """A team of firms for a multi-step request (cooperate/teams.py `plan_team`)."""
+
+    request_id: str
+    feasible: bool
+    steps: list[TeamStep]
+    processing_krw: float
+    transport_krw: float
+    delivery_km: float
+    lead_time_days: float
+    objective: float | None = Field(description="cost + lead-time penalty (KRW); null if infeasible")
+    lower_bound: float | None
+    gap: float | None = Field(description="(objective - lower_bound) / lower_bound")
+    proven_optimal: bool
+    method: str
+    reason: str
+
+
+class EvidenceRefreshIn(BaseModel):
+    weeks: int = Field(default=8, ge=1, le=52, description="the last N full ISO weeks")
+
+
+class SlotIn(BaseModel):
+    day: date
+    start: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM, Korean time")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$")
+    capacity: int = Field(ge=1, le=1000)
+    languages: list[str] = Field(default=["ko"], min_length=1, max_length=10)
+    title: Text | None = None
+    note: str = Field(default="", max_length=2000)
+
+
+class VisitIn(BaseModel):
+    party: int = Field(default=1, ge=1, le=1000)
+    note: str = Field(default="", max_length=2000)
+
+
+class OfferIn(BaseModel):
+    equipment_id: str = Field(min_length=1, max_length=200)
+    week_start: date = Field(description="a Monday")
+    hours: Decimal = Field(gt=0, le=168)
+    hourly_rate_krw: int | None = Field(default=None, ge=0, le=10**9)
+    note: Text | None = None
+
+
+class HoursIn(BaseModel):
+    hours: Decimal = Field(gt=0, le=168)
+    note: str = Field(default="", max_length=2000)
+
+
+class OfferOut(BaseModel):
+    """An offer of idle machine hours; the measured basis only for the offering firm."""
+
+    id: str
+    firm_id: str
+    equipment_id: str
+    process: str
+    week_start: date
+    hours: Decimal
+    hours_left: Decimal
+    hourly_rate_krw: int
+    note: Text | None
+    state: str
+    basis: bk.CapacityBasis | None
+
+
+class ProjectIn(BaseModel):
+    title: Text
+    description: Text | None = None
+    needs: list[pj.RoleNeed] = Field(min_length=1, max_length=10)
+
+
 def today_of(now: datetime) -> date:
     return now.astimezone(SEOUL).date()
 
@@ -387,6 +464,56 @@ def own_problem(commons: CommonsDB, c: Caller, problem_id: str) -> ms.Problem:
     return p
 
 
+def offer_out(o: bk.MachineOffer, c: Caller) -> OfferOut:
+    return OfferOut(
+        id=o.id,
+        firm_id=o.firm_id,
+        equipment_id=o.equipment_id,
+        process=o.process,
+        week_start=o.week_start,
+        hours=o.hours,
+        hours_left=o.left,
+        hourly_rate_krw=o.hourly_rate_krw,
+        note=o.note,
+        state=o.state,
+        basis=o.basis if o.firm_id == firm_key(c) else None,
+    )
+
+
+def _finite(x: float) -> float | None:
+    return x if x == x and abs(x) != float("inf") else None
+
+
+def team_out(t: Any) -> TeamOut:
+    return TeamOut(
+        request_id=t.request_id,
+        feasible=t.feasible,
+        steps=list(t.steps),
+        processing_krw=t.processing_krw,
+        transport_krw=t.transport_krw,
+        delivery_km=t.delivery_km,
+        lead_time_days=t.lead_time_days,
+        objective=_finite(t.objective),
+        lower_bound=_finite(t.lower_bound),
+        gap=_finite(t.gap),
+        proven_optimal=t.proven_optimal,
+        method=t.method,
+        reason=t.reason,
+    )
+
+
+def plan_request_team(commons: CommonsDB, r: Request, today: date, time_limit_s: float = 1.0) -> TeamOut:
+    """The cheapest feasible team of firms over the public profiles (cooperate.teams.plan_team)."""
+    from ..cooperate.match import MatchIndex
+
+    view = public_view(commons)
+    with _VIEWS_LOCK:
+        if view.index is None:
+            view.index = MatchIndex(view.profiles)
+        index = view.index
+    return team_out(plan_team(r, index, today, time_limit_s=time_limit_s))
+
+
 # -- reading the commons -----------------------------------------------------------------------
 class _PublicView:
     """The public profiles of one commons database and their match index, rebuilt only when a
@@ -527,24 +654,16 @@ def commons_router(
 
     def set_published(c: Caller, kinds: list[EvidenceKind], publish: bool) -> Profile:
         me = act(c)
-        with commons.transaction():
-            p = commons.get(PROFILE, me, Profile)
-            if p is None:
-                raise HTTPException(404, "프로필이 아직 없습니다 / no profile yet")
-            missing = [k for k in kinds if publish and getattr(p.evidence, k) is None]
-            if missing:
-                raise HTTPException(
-                    409, f"공개할 근거 자료가 없습니다 / no evidence to publish: {', '.join(missing)}"
-                )
-            published = (p.published | set(kinds)) if publish else (p.published - set(kinds))
-            p = p.model_copy(
-                update={
-                    "published": frozenset(published),
-                    "published_at": now() if publish else p.published_at,
-                }
+        p = commons.get(PROFILE, me, Profile)
+        if p is None:
+            raise HTTPException(404, "프로필이 아직 없습니다 / no profile yet")
+        missing = [k for k in kinds if publish and getattr(p.evidence, k) is None]
+        if missing:
+            raise HTTPException(
+                409, f"공개할 근거 자료가 없습니다 / no evidence to publish: {', '.join(missing)}"
             )
-            commons.put(PROFILE, me, me, p)
-        return p
+        with guard():
+            return (pf.publish if publish else pf.withdraw)(commons, me, kinds, now())
 
     @router.post("/profile/publish", response_model=Profile, responses=WRITE)
     def publish(c: CallerDep, body: PublishIn) -> Profile:
@@ -632,6 +751,168 @@ def commons_router(
             )
         ms = rank_request(commons, r, today_of(now()), step, limit)
         return MatchesOut(request_id=r.id, step=step, matches=ms)
+
+    @router.post("/profile/evidence", response_model=Profile, responses=WRITE)
+    def refresh_evidence(c: CallerDep, body: EvidenceRefreshIn) -> Profile:
+        """Recompute capacity, quality and delivery evidence from the firm's own data (what is
+        published does not change)."""
+        me = act(c)
+        if commons.get(PROFILE, me, Profile) is None:
+            raise HTTPException(404, "프로필이 아직 없습니다 / no profile yet")
+        with guard():
+            return pf.refresh_evidence(commons, me, store, weeks=body.weeks, today=today_of(now()))
+
+    @router.get("/profile/okw", response_model=dict[str, Any], responses=READ)
+    def export_okw(
+        c: CallerDep,
+        lang: Literal["ko", "en"] = "en",
+        private: Annotated[bool, Query(description="include unpublished evidence (your own copy)")] = False,
+    ) -> dict[str, Any]:
+        """The firm's profile as an Open Know-Where manufacturing facility (JSON)."""
+        p = commons.get(PROFILE, firm_key(c), Profile)
+        if p is None:
+            raise HTTPException(404, "프로필이 아직 없습니다 / no profile yet")
+        with guard():
+            return to_okw(p, lang=lang, private=private)
+
+    @router.put("/profile/okw", response_model=Profile, responses=WRITE)
+    def import_okw(c: CallerDep, body: dict[str, Any]) -> Profile:
+        """Replace the facility from an OKW document (evidence and publish choices are kept)."""
+        me = act(c)
+        with guard():
+            facility = from_okw(body, firm_id=me).facility
+        if facility.firm_id != me:
+            raise forbidden(f"firm_id는 자기 회사여야 합니다 / firm_id must be your firm's ({me!r})")
+        with commons.transaction():
+            old = commons.get(PROFILE, me, Profile)
+            p = old.model_copy(update={"facility": facility}) if old else Profile(facility=facility)
+            commons.put(PROFILE, me, me, p)
+        return p
+
+    @router.get("/requests/{request_id}/team", response_model=TeamOut, responses=READ)
+    def team(c: CallerDep, request_id: IdPath) -> TeamOut:
+        """A team of firms for the caller's own request: each step to a firm, transport between
+        them, cheapest cost and lead time (with the proven bound and gap)."""
+        r = own_request(commons, c, request_id)
+        return plan_request_team(commons, r, today_of(now()))
+
+    # -- visits and shared machine hours -----------------------------------------------------
+    @router.get("/slots", response_model=list[bk.VisitSlot], responses=READ)
+    def slots(
+        c: CallerDep, firm_id: Annotated[str | None, Query(max_length=200)] = None
+    ) -> list[bk.VisitSlot]:
+        """Bookable visit slots (of one firm)."""
+        return bk.list_slots(commons, firm_id, bookable_only=True, now=now())
+
+    @router.post("/slots", response_model=bk.VisitSlot, status_code=201, responses=WRITE)
+    def new_slot(c: CallerDep, body: SlotIn) -> bk.VisitSlot:
+        """Offer a visit slot at your firm."""
+        me = act(c)
+        with guard():
+            start, end = (datetime.strptime(x, "%H:%M").time() for x in (body.start, body.end))
+            return bk.offer_slot(
+                commons,
+                firm_id=me,
+                day=body.day,
+                start=start,
+                end=end,
+                capacity=body.capacity,
+                languages=body.languages,
+                title=body.title,
+                note=body.note,
+                now=now(),
+            )
+
+    @router.post("/slots/{slot_id}/book", response_model=bk.Booking, status_code=201, responses=WRITE)
+    def book_slot(c: CallerDep, slot_id: IdPath, body: VisitIn) -> bk.Booking:
+        me = act(c)
+        with guard():
+            return bk.book_visit(commons, slot_id, me, body.party, note=body.note, now=now())
+
+    @router.get("/offers", response_model=list[OfferOut], responses=READ)
+    def offers(
+        c: CallerDep,
+        process: Annotated[str | None, Query(max_length=50)] = None,
+        week_start: date | None = None,
+    ) -> list[OfferOut]:
+        """Bookable idle machine hours offered by firms (offered from measured free capacity)."""
+        found = bk.list_offers(commons, process=process, week_start=week_start, bookable_only=True, now=now())
+        return [offer_out(o, c) for o in found]
+
+    @router.post("/offers", response_model=OfferOut, status_code=201, responses=WRITE)
+    def new_offer(c: CallerDep, body: OfferIn) -> OfferOut:
+        """Offer idle hours of one of your machines for one week, within your measured free capacity."""
+        me = act(c)
+        with guard():
+            o = bk.offer_machine_hours(
+                commons,
+                me,
+                body.equipment_id,
+                body.week_start,
+                body.hours,
+                hourly_rate_krw=body.hourly_rate_krw,
+                note=body.note,
+                now=now(),
+            )
+        return offer_out(o, c)
+
+    @router.post("/offers/{offer_id}/book", response_model=bk.Booking, status_code=201, responses=WRITE)
+    def book_offer(c: CallerDep, offer_id: IdPath, body: HoursIn) -> bk.Booking:
+        me = act(c)
+        with guard():
+            return bk.book_machine_hours(commons, offer_id, me, body.hours, note=body.note, now=now())
+
+    @router.get("/bookings", response_model=list[bk.Booking], responses=READ)
+    def bookings(c: CallerDep) -> list[bk.Booking]:
+        """Bookings the caller's firm made, and bookings of its own slots and offers."""
+        me = firm_key(c)
+        seen = {b.id: b for b in bk.bookings_of(commons, me)}
+        seen.update({b.id: b for b in bk.bookings_for(commons, host=me)})
+        return sorted(seen.values(), key=lambda b: (b.starts, b.id))
+
+    @router.post("/bookings/{booking_id}/cancel", response_model=bk.Booking, responses=WRITE)
+    def cancel_booking(c: CallerDep, booking_id: IdPath) -> bk.Booking:
+        me = act(c)
+        b = commons.get(bk.BOOKING, booking_id, bk.Booking)
+        if b is None or me not in (b.booker, b.host):
+            raise HTTPException(404, NOT_FOUND)
+        with guard():
+            return bk.cancel_booking(commons, booking_id, me, now())
+
+    # -- co-R&D projects ---------------------------------------------------------------------
+    @router.get("/projects", response_model=list[pj.Project], responses=READ)
+    def projects(c: CallerDep) -> list[pj.Project]:
+        """Open project posts (public by nature: they seek partners)."""
+        return pj.open_projects(commons)
+
+    @router.post("/projects", response_model=pj.Project, status_code=201, responses=WRITE)
+    def post_project(c: CallerDep, body: ProjectIn) -> pj.Project:
+        me = act(c)
+        with guard():
+            p = pj.Project(
+                id=f"prj-{secrets.token_hex(5)}",
+                firm_id=me,
+                title=body.title,
+                description=body.description,
+                needs=tuple(body.needs),
+                posted=today_of(now()),
+            )
+        return pj.save_project(commons, p)
+
+    @router.get(
+        "/projects/{project_id}/partners",
+        response_model=dict[str, list[pj.PartnerCandidate]],
+        responses=READ,
+    )
+    def partners(
+        c: CallerDep, project_id: IdPath, limit: Annotated[int, Query(ge=1, le=50)] = 5
+    ) -> dict[str, list[pj.PartnerCandidate]]:
+        """Complementary firms (public profiles only) and experts for each role of a project."""
+        p = commons.get(pj.KIND, project_id, pj.Project)
+        if p is None or (p.status != "open" and p.firm_id != firm_key(c)):
+            raise HTTPException(404, NOT_FOUND)
+        with guard():
+            return pj.recommend_partners(p, public_profiles(commons), load_experts(commons), limit=limit)
 
     # -- purchasing pools --------------------------------------------------------------------
     @router.get("/pools", response_model=list[PoolOut], responses=READ)
