@@ -153,24 +153,58 @@ def downtime_view(store: Store, paths: list[str], at: datetime, days: int, t: Ca
     return {"rows": rows, "pareto": Markup(chart)}
 
 
-def machine_view(store: Store, path: str, at: datetime, tz: ZoneInfo) -> dict:
-    """One SVG line chart per signal over the last day (raw signals, thinned), and the alarms."""
-    start = at - timedelta(days=1)
-    sig = store.read("signal", start, at, machines=[path]).to_pandas()
+def _signal_points(store: Store, path: str, start: datetime, end: datetime) -> dict[str, dict]:
+    """Per signal name: its points in [start, end) and whether some come from the rollup.
+
+    Raw signals are used where they exist; before a signal's first raw point (or for the whole
+    window, when it has none) the 1-minute rollup `signals_1m` (their mean) fills in: raw
+    signals older than the retention period are deleted after they are rolled up (store retention).
+    """
+    raw = store.read("signal", start, end, machines=[path]).to_pandas()
+    first_raw = {str(n): g["ts"].min() for n, g in raw.groupby("name")}
+    agg = store.read("signal_1m", start, end, machines=[path]).to_pandas()
+    out: dict[str, dict] = {}
+    for name, g in agg.groupby("name", sort=True):
+        cut = first_raw.get(str(name))
+        g = g[g["ts"] < cut] if cut is not None else g
+        if len(g):
+            out[str(name)] = {
+                "ts": list(g["ts"]),
+                "value": [float(v) if v is not None else None for v in g["mean"]],
+                "unit": g["unit"].iloc[0],
+                "rollup": True,
+            }
+    for name, g in raw.groupby("name", sort=True):
+        d = out.setdefault(str(name), {"ts": [], "value": [], "unit": None, "rollup": False})
+        d["ts"] += list(g["ts"])
+        d["value"] += [float(v) for v in g["value"]]
+        d["unit"] = g["unit"].iloc[0] or d["unit"]
+    return dict(sorted(out.items()))
+
+
+def machine_view(store: Store, path: str, at: datetime, tz: ZoneInfo, days: int = 1) -> dict:
+    """One SVG line chart per signal over the last `days` (thinned to MAX_POINTS), and the alarms.
+
+    Where raw signals are gone (rolled up by retention) the chart is drawn from the 1-minute
+    means, marked `rollup` so that the page can say so.
+    """
+    start = at - timedelta(days=days)
     charts = []
-    for name, g in sig.groupby("name", sort=True):
-        g = g.sort_values("ts")
-        step = max(1, len(g) // MAX_POINTS)
-        g = g.iloc[::step]
-        values = [float(v) for v in g["value"]]
-        top = max((v for v in values if v == v), default=1.0) or 1.0
-        unit = str(g["unit"].iloc[0]) if "unit" in g and g["unit"].iloc[0] else ""
-        labels = [_utc(ts.to_pydatetime()).astimezone(tz).strftime("%H:%M") for ts in g["ts"]]
-        title = f"{name} ({unit})" if unit else str(name)
+    fmt = "%H:%M" if days <= 1 else "%m-%d %H:%M"
+    for name, d in _signal_points(store, path, start, at).items():
+        pairs = sorted(zip(d["ts"], d["value"], strict=True))
+        step = max(1, len(pairs) // MAX_POINTS)
+        pairs = pairs[::step]
+        values = [v for _, v in pairs]
+        top = max((v for v in values if v is not None and v == v), default=1.0) or 1.0
+        unit = str(d["unit"]) if d["unit"] else ""
+        labels = [_utc(pd.Timestamp(ts).to_pydatetime()).astimezone(tz).strftime(fmt) for ts, _ in pairs]
+        title = f"{name} ({unit})" if unit else name
         chart = svg.line_chart(labels, {title: values}, title, y_max=top * 1.1, percent=False, height=220)
-        charts.append({"name": title, "svg": Markup(chart)})
+        charts.append({"name": title, "svg": Markup(chart), "rollup": d["rollup"]})
     alarms = store.read("alarm", start, at, machines=[path]).to_pylist()[::-1][:100]
     for a in alarms:
         a["when"] = _utc(a["ts"]).astimezone(tz).strftime("%m-%d %H:%M")
     states = live_states(store, [path], at, tz)
-    return {"charts": charts, "alarms": alarms, "live": states.get(path)}
+    rollup = any(c["rollup"] for c in charts)
+    return {"charts": charts, "alarms": alarms, "live": states.get(path), "days": days, "rollup": rollup}
