@@ -130,6 +130,9 @@ def _timeline(
 
 #: Use the per-episode query for machine/line/plant groupings (see `_build_fast_sql`).
 FAST_PATH = True
+#: Read only the state changes the window needs (see `_state_bounds`); False reads every
+#: machine's whole history (the reference that tests/test_kpi_bounded.py compares against).
+BOUNDED_STATES = True
 
 # Element codes: small integers keep the window's payload narrow.
 CODES = {"production": 1, "setup": 2, "down": 3, "delay": 4, "planned_downtime": 5}
@@ -266,7 +269,7 @@ def _episodes_ctes(
     e: datetime,
     config: KpiConfig,
     ids: Sequence[int] = (),
-    bounds: tuple[datetime | None, datetime | None] = (None, None),
+    bounds: tuple[datetime | None, datetime | None] | None = None,
 ) -> str:
     """The CTEs both KPI queries start from: machines with their calendar (m), state changes
     mapped to time-element codes (st0, st), and episodes in the window (ep) with their full
@@ -274,13 +277,15 @@ def _episodes_ctes(
 
     `ids` are the machines' ids and `bounds` the range of `_state_bounds`: st0 reads only the
     state changes in that range (literals, so that the engine prunes with its index or zone
-    maps)."""
+    maps); None reads every state change of the machines (`BOUNDED_STATES = False`)."""
     p = _lit
-    lo, hi = bounds
     id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
-    st_range = f"s.ts >= {p(lo if lo is not None else s)} AND " + (
-        f"s.ts <= {p(hi)}" if hi is not None else f"s.ts < {p(e)}"
-    )
+    st_range = "TRUE"
+    if bounds is not None:
+        lo, hi = bounds
+        st_range = f"s.ts >= {p(lo if lo is not None else s)} AND " + (
+            f"s.ts <= {p(hi)}" if hi is not None else f"s.ts < {p(e)}"
+        )
     el_sql = " ".join(f"WHEN '{k}' THEN {v}" for k, v in CODES.items())
     down, delay = CODES["down"], CODES["delay"]
     return f"""
@@ -321,7 +326,7 @@ def _build_sql(
     config: KpiConfig,
     orderless_counts: bool = True,
     ids: Sequence[int] = (),
-    bounds: tuple[datetime | None, datetime | None] = (None, None),
+    bounds: tuple[datetime | None, datetime | None] | None = None,
 ) -> tuple[str, list]:
     """The KPI query and its parameters.
 
@@ -546,7 +551,7 @@ def _build_fast_sql(
     e: datetime,
     config: KpiConfig,
     ids: Sequence[int] = (),
-    bounds: tuple[datetime | None, datetime | None] = (None, None),
+    bounds: tuple[datetime | None, datetime | None] | None = None,
 ) -> str:
     """The KPI query for groupings that need no shift, day or state order per instant
     (machine, line, plant) and counts that all name their order.
@@ -732,7 +737,7 @@ def compute_kpis(
         .column("n")[0]
         .as_py()
     )
-    bounds = _state_bounds(store, ids, s, e)
+    bounds = _state_bounds(store, ids, s, e) if BOUNDED_STATES else None
     if FAST_PATH and not ({"shift", "day", "order"} & set(group_by)) and orderless == 0:
         tables["_buckets"] = _calendar_buckets(timeline, s, e)
         sql, params = _build_fast_sql(group_by, s, e, config, ids, bounds), []
