@@ -129,6 +129,7 @@ def _check_against_brute_force(profiles, req) -> str:
     best = brute_force(req, profiles)
     if math.isinf(best):
         assert not plan.feasible and not greedy.feasible
+        assert plan.proven_optimal and plan.reason  # no team, proven
         return "infeasible"
     assert plan.feasible and plan.proven_optimal
     _check_plan(req, profiles, plan)

@@ -361,7 +361,9 @@ class _Sparse:
 
 
 def _milp(g: _Graph, alive: list[np.ndarray], edge_keep, time_limit_s: float):
-    """Solve the team MILP over the alive nodes and kept moves; returns (path, obj, bound, optimal)."""
+    """Solve the team MILP over the alive nodes and kept moves: (path, obj, bound, HiGHS status).
+
+    scipy's status: 0 optimal, 1 time limit, 2 proven infeasible."""
     S = len(g.layers)
     col = 0
     xcol: list[dict[int, int]] = []
@@ -439,13 +441,14 @@ def _milp(g: _Graph, alive: list[np.ndarray], edge_keep, time_limit_s: float):
         options={"time_limit": max(0.01, time_limit_s), "mip_rel_gap": 1e-7},
     )
     if res.x is None:
-        return None, np.inf, getattr(res, "mip_dual_bound", None), res.status == 0
+        return None, np.inf, getattr(res, "mip_dual_bound", None), res.status
     path = [max(m, key=lambda n: res.x[m[n]]) for m in xcol]
     bound = res.mip_dual_bound if res.mip_dual_bound is not None else res.fun
-    return path, float(res.fun), float(bound), res.status == 0
+    return path, float(res.fun), float(bound), res.status
 
 
 MAX_FULL_NODES = 150  # per step, when no feasible team is known to prune with
+TIME_OUT = "no team found within the time limit / 제한 시간 안에 팀을 찾지 못함"
 
 
 def _all_moves(s, a, b, mc):
@@ -484,57 +487,55 @@ def plan_team(
         return _plan(
             g, relaxed, lower_bound=lb, proven_optimal=True, method="path", solve_s=time.perf_counter() - t0
         )
-    restricted = False
-    if not np.isfinite(ub):  # no incumbent yet: a restricted MILP over the best nodes per step finds one
-        through = [F[s] + B[s] - g.layers[s].cost for s in range(S)]
-        small = [a[np.argsort(through[s][a], kind="stable")[:30]] for s, a in enumerate(alive)]
-        p, obj, _, _ = _milp(g, small, _all_moves, max(0.05, time_limit_s / 3 - (time.perf_counter() - t0)))
-        if p is not None:
-            best_path, ub = p, obj
-        elif max(len(a) for a in alive) > MAX_FULL_NODES:  # too big to solve whole: the best nodes only
-            alive = [
-                a[np.argsort(through[s][a], kind="stable")[:MAX_FULL_NODES]] for s, a in enumerate(alive)
-            ]
-            restricted = True
-    keep = _all_moves
-    if np.isfinite(ub):  # exact pruning: nodes/moves whose cheapest relaxed team costs more than ub
-        tol = ub * 1e-9 + 1e-6
-        alive = [a[(F[s][a] + B[s][a] - g.layers[s].cost[a]) <= ub + tol] for s, a in enumerate(alive)]
 
-        def keep(s, a, b, mc):
-            return F[s][a][:, None] + mc + B[s + 1][b][None, :] <= ub + tol
+    def left() -> float:
+        return max(0.05, time_limit_s - (time.perf_counter() - t0))
 
-    left = time_limit_s - (time.perf_counter() - t0)
-    p, obj, bound, optimal = _milp(g, alive, keep, max(0.05, left))
-    optimal = optimal and not restricted
-    if bound is not None and np.isfinite(bound) and not restricted:
-        lb = max(lb, bound)
-    if p is not None and (best_path is None or obj < ub):
-        best_path = p
-    if best_path is None:
-        if optimal:
-            return TeamPlan(
-                request_id=request.id,
-                feasible=False,
-                proven_optimal=True,
-                method="milp",
-                reason="no team meets the due date and capacities / 납기·용량을 맞추는 팀 없음",
-                solve_s=time.perf_counter() - t0,
-            )
+    def none(proven: bool, reason: str) -> TeamPlan:
         return TeamPlan(
             request_id=request.id,
             feasible=False,
+            proven_optimal=proven,
             method="milp",
-            reason="no team found within the time limit / 제한 시간 안에 팀을 찾지 못함",
+            reason=reason,
             solve_s=time.perf_counter() - t0,
         )
+
+    no_team = "no team meets the due date and capacities / 납기·용량을 맞추는 팀 없음"
+    if not np.isfinite(ub):  # no incumbent yet: MILPs over the best nodes per step look for one
+        through = [F[s] + B[s] - g.layers[s].cost for s in range(S)]
+        for k in (30, MAX_FULL_NODES):
+            small = [a[np.argsort(through[s][a], kind="stable")[:k]] for s, a in enumerate(alive)]
+            whole = all(len(x) == len(a) for x, a in zip(small, alive, strict=True))
+            p, obj, _, status = _milp(g, small, _all_moves, left() / 2 if k == 30 else left())
+            if p is not None:
+                best_path, ub = p, obj
+                break
+            if whole:  # the restricted set was everything
+                return none(status == 2, no_team if status == 2 else TIME_OUT)
+        else:
+            return none(
+                False, "no team among the best firms per step / 상위 후보 업체로는 팀을 구성할 수 없음"
+            )
+    # exact pruning: nodes and moves whose cheapest relaxed team costs more than the incumbent
+    tol = ub * 1e-9 + 1e-6
+    alive = [a[(F[s][a] + B[s][a] - g.layers[s].cost[a]) <= ub + tol] for s, a in enumerate(alive)]
+
+    def keep(s, a, b, mc):
+        return F[s][a][:, None] + mc + B[s + 1][b][None, :] <= ub + tol
+
+    p, obj, bound, status = _milp(g, alive, keep, left())
+    if bound is not None and np.isfinite(bound):
+        lb = max(lb, bound)
+    if p is not None and obj < ub:
+        best_path = p
     obj = _evaluate(g, best_path)[0]
     lb = min(lb, obj)
     return _plan(
         g,
         best_path,
         lower_bound=lb,
-        proven_optimal=optimal or obj <= lb * (1 + 1e-7),
+        proven_optimal=status == 0 or obj <= lb * (1 + 1e-7),
         method="milp",
         solve_s=time.perf_counter() - t0,
     )
