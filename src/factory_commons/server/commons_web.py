@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,6 +24,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from ..cooperate import missions as ms
+from ..cooperate import pools as pl
+from ..cooperate import profiles as pf
 from ..cooperate.db import CommonsDB
 from ..cooperate.model import EVIDENCE_KINDS, Match, Profile, Step, Text
 from ..cooperate.model import Request as CommonsRequest
@@ -35,8 +39,11 @@ from .commons_api import (
     REQUEST,
     catalog_entry,
     firm_key,
+    plan_request_team,
+    pool_out,
     public_profiles,
     rank_request,
+    runs,
     search_catalog,
     today_of,
 )
@@ -127,6 +134,49 @@ COMMONS_LABELS: dict[str, tuple[str, str]] = {
     "campaigns": ("공동 마케팅", "Co-marketing"),
     "missions": ("전문가 미션", "Expert missions"),
     "bad_input": ("입력이 올바르지 않습니다", "Invalid input"),
+    "gap": ("하한 대비 격차", "gap to the proven bound"),
+    "optimal": ("최적 증명", "proven optimal"),
+    "saved": ("저장했습니다", "Saved"),
+    "no_pools": ("참여할 수 있는 공동 구매가 없습니다", "No pool of your cooperatives"),
+    "state_open": ("모집 중", "Open"),
+    "state_settled": ("정산 완료", "Settled"),
+    "state_refunded": ("환불", "Refunded"),
+    "closes": ("마감", "Closes"),
+    "tier_from": ("구간(총량 기준)", "Tier (total from)"),
+    "unit_price": ("단가", "Unit price"),
+    "pool_total": ("현재 총량", "Total so far"),
+    "members_in": ("개사 참여", "members in"),
+    "minimum": ("최소", "minimum"),
+    "next_tier": ("다음 구간까지", "to the next tier"),
+    "your_commitment": ("우리 회사 약정", "Your commitment"),
+    "deposit": ("예치금", "deposit"),
+    "commit": ("참여(수량 약정)", "Commit"),
+    "settlement": ("정산", "Settlement"),
+    "outcome_settled": ("성사", "settled"),
+    "outcome_refunded": ("최소 미달 — 전액 환불", "minimum missed — refunded"),
+    "total_cost": ("총 비용", "Total cost"),
+    "your_cost": ("우리 회사 부담", "Your share"),
+    "refund": ("환급", "Refund"),
+    "min_participants": ("최소 참여", "min."),
+    "join": ("참여", "Join"),
+    "joined": ("참여 중", "Joined"),
+    "no_campaigns": ("공동 마케팅이 없습니다", "No campaigns"),
+    "no_missions": ("미션이 없습니다", "No missions"),
+    "mission_scheduled": ("예정", "Scheduled"),
+    "mission_running": ("진행 중", "Running"),
+    "mission_ended": ("기간 종료", "Ended"),
+    "mission_closed": ("완료(보고서 보관)", "Closed (report kept)"),
+    "scope": ("데이터 범위", "Data scope"),
+    "problems": ("우리 회사 문제", "Our problems"),
+    "problem_open": ("전문가 모집", "Open"),
+    "problem_matched": ("미션 진행", "Matched"),
+    "problem_closed": ("종료", "Closed"),
+    "weeks": ("주", "weeks"),
+    "week": ("주", "week"),
+    "missions_note": (
+        "미션을 수락하면 그 기간 동안만 지정한 설비 데이터에 접근 권한이 열리고, 기간이 끝나면 저절로 닫힙니다.",
+        "Accepting a mission opens access to the named machines for its weeks only; it closes by itself.",
+    ),
     # factor names of cooperate/match.py (unknown names are shown as they are)
     "capability_fit": ("역량 적합도", "Capability fit"),
     "capability": ("역량 적합도", "Capability fit"),
@@ -186,6 +236,21 @@ def per_week(capacity: Any) -> dict[str, float]:
     return {p: h / len(weeks) for p, h in sorted(total.items())}
 
 
+def _num(x: Any) -> str:
+    """A quantity or amount as people write it: 1,234.5 (no exponent, no trailing zeros)."""
+    d = Decimal(str(x))
+    text = f"{d:,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def note_in(note: str, lang: str) -> str:
+    """The Korean or English half of a "한국어 / English" note."""
+    if " / " not in note:
+        return note
+    ko, en = note.split(" / ", 1)
+    return ko if lang == "ko" else en
+
+
 def bars(m: Match) -> list[dict[str, Any]]:
     """The factors of a match for the template: label data and bar widths (share of the best)."""
     top = max((f.contribution for f in m.factors), default=0.0) or 1.0
@@ -242,6 +307,7 @@ def add_commons_pages(
                 "materials": MATERIALS,
                 "evidence_kinds": EVIDENCE_KINDS,
                 "per_week": per_week,
+                "note_in": note_in,
                 **ctx,
             },
             status_code=status,
@@ -318,15 +384,10 @@ def add_commons_pages(
         if c.user.role not in ACTORS or kind not in EVIDENCE_KINDS or action not in ("publish", "withdraw"):
             return message(request, c, "권한이 없습니다 / not allowed", 403)
         me = firm_key(c)
-        with commons.transaction():
-            p = commons.get(PROFILE, me, Profile)
-            if p is None or (action == "publish" and getattr(p.evidence, kind) is None):
-                return RedirectResponse("/commons/profile?err=no_evidence", status_code=303)
-            published = p.published | {kind} if action == "publish" else p.published - {kind}
-            update: dict[str, Any] = {"published": frozenset(published)}
-            if action == "publish":
-                update["published_at"] = now()
-            commons.put(PROFILE, me, me, p.model_copy(update=update))
+        p = commons.get(PROFILE, me, Profile)
+        if p is None or (action == "publish" and getattr(p.evidence, kind) is None):
+            return RedirectResponse("/commons/profile?err=no_evidence", status_code=303)
+        (pf.publish if action == "publish" else pf.withdraw)(commons, me, [kind], now())
         return RedirectResponse("/commons/profile", status_code=303)
 
     # -- requests and matches ----------------------------------------------------------------
@@ -437,10 +498,107 @@ def add_commons_pages(
         )
 
     def team_of(r: CommonsRequest, today: date) -> Any:
+        return plan_request_team(commons, r, today)
+
+    # -- pools and campaigns -----------------------------------------------------------------
+    @router.get("/commons/pools", response_class=HTMLResponse)
+    def pools_page(request: Request, ok: str = "", err: str = "") -> Response:
+        c = page_caller(request)
+        if c is None:
+            return to_login(request)
+        me = firm_key(c)
+        mine = [p for p in pl.list_pools(commons) if me in p.members or me == p.cooperative]
+        camps = [x for x in pl.list_campaigns(commons) if me in x.members or me == x.cooperative]
+        rows = []
+        for p in mine:
+            out = pool_out(p, c)
+            s = p.settlement
+            own_line = next((x for x in s.lines if x.firm_id == me), None) if s else None
+            reach = float(p.tiers[-1].min_quantity) or 1.0
+            rows.append(
+                {
+                    "p": out,
+                    "settlement": s,
+                    "own_line": own_line,
+                    "all_lines": list(s.lines) if s and runs(c, p.cooperative) else [],
+                    "fill": min(100.0, 100.0 * float(out.progress.total_quantity) / reach),
+                    "open": p.state == "open" and p.opens <= now() < p.closes,
+                }
+            )
+        return render(
+            request,
+            "commons_pools.html",
+            c,
+            page="pools",
+            rows=rows,
+            camps=camps,
+            me=me,
+            may_act=c.user.role in ACTORS,
+            ok=ok[:200],
+            err=err[:500],
+            num=_num,
+        )
+
+    @router.post("/commons/pools/{pool_id}/commit")
+    def pool_commit(
+        request: Request,
+        pool_id: str,
+        quantity: str = Form(""),
+        action: str = Form("commit"),
+        csrf_token: str = Form(""),
+    ) -> Response:
+        c = form_caller(request, csrf_token)
+        if c.user.role not in ACTORS:
+            return message(request, c, "권한이 없습니다 / not allowed", 403)
+        me = firm_key(c)
+        pool = commons.get("pool", pool_id, pl.PurchasePool)
+        if pool is None or me not in pool.members:
+            return message(request, c, "찾을 수 없습니다 / not found", 404)
+        lang = pick_lang(request.cookies.get(LANG_COOKIE))
         try:
-            from ..cooperate.teams import plan_team
-        except ImportError:
-            return "not_wired"
-        return plan_team(r, public_profiles(commons), today)
+            if action == "withdraw":
+                pl.withdraw(commons, pool_id, me, now())
+            else:
+                pl.commit(commons, pool_id, me, quantity.strip().replace(",", "") or "0", now())
+        except pl.CommonsError as e:
+            return RedirectResponse(f"/commons/pools?{urlencode({'err': e.message(lang)})}", status_code=303)
+        return RedirectResponse(
+            f"/commons/pools?{urlencode({'ok': pool_id})}#pool-{pool_id}", status_code=303
+        )
+
+    @router.post("/commons/campaigns/{campaign_id}/join")
+    def campaign_join(
+        request: Request, campaign_id: str, shares: str = Form("1"), csrf_token: str = Form("")
+    ) -> Response:
+        c = form_caller(request, csrf_token)
+        me = firm_key(c)
+        camp = commons.get("campaign", campaign_id, pl.Campaign)
+        if c.user.role not in ACTORS or camp is None or me not in camp.members:
+            return message(request, c, "찾을 수 없습니다 / not found", 404)
+        lang = pick_lang(request.cookies.get(LANG_COOKIE))
+        try:
+            pl.join_campaign(commons, campaign_id, me, shares.strip() or "1", now())
+        except pl.CommonsError as e:
+            return RedirectResponse(f"/commons/pools?{urlencode({'err': e.message(lang)})}", status_code=303)
+        return RedirectResponse(f"/commons/pools?{urlencode({'ok': campaign_id})}", status_code=303)
+
+    # -- missions ----------------------------------------------------------------------------
+    @router.get("/commons/missions", response_class=HTMLResponse)
+    def missions_page(request: Request) -> Response:
+        c = page_caller(request)
+        if c is None:
+            return to_login(request)
+        me = firm_key(c)
+        problems = ms.problems_of(commons, me) if c.user.role in ms.FIRM_READ_ROLES else []
+        missions = ms.missions_for(commons, accounts, c.user.id)
+        return render(
+            request,
+            "commons_missions.html",
+            c,
+            page="missions",
+            problems=problems,
+            missions=missions,
+            at=now(),
+        )
 
     app.include_router(router)
