@@ -44,15 +44,18 @@ def read_limited(
 
 
 def overview_rows(store: Store, machines: list[str]) -> dict[str, dict]:
-    """Each machine's latest state (state, since, reason_code) and its count of active alarms."""
+    """Each machine's latest state (state, since, reason_code) and its count of active alarms.
+
+    The latest state comes from `latest_states`, one row per machine kept by the store's write
+    path (see store/latest.py), so the cost does not grow with the history.
+    """
     if not machines:
         return {}
     marks = ", ".join("?" for _ in machines)
     latest = store.query(
-        "SELECT machine, state, reason_code, ts FROM ("
-        " SELECT machine, state, reason_code, ts,"
-        "  row_number() OVER (PARTITION BY machine ORDER BY ts DESC) AS rn"
-        f" FROM v_states WHERE machine IN ({marks})) t WHERE rn = 1",
+        "SELECT m.path AS machine, l.state, l.reason_code, l.ts"
+        " FROM latest_states l JOIN machines m USING (machine_id)"
+        f" WHERE m.path IN ({marks})",
         list(machines),
     ).to_pylist()
     alarms = store.query(

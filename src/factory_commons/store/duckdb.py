@@ -24,7 +24,19 @@ import pyarrow.compute as pc
 
 from ..model.hierarchy import LEVELS, Machine, parse_machine_path
 from .base import RetentionPolicy, RetentionReport, Store, WriteResult
-from .schema import ALL_TABLES, BASE_DDL, EVENT_TABLES, VIEWS_DDL, EventTable, event_ddl
+from .latest import UPSERT as LATEST_UPSERT
+from .latest import newest_rows
+from .schema import (
+    ALL_TABLES,
+    BASE_DDL,
+    DERIVED_TABLES,
+    EVENT_TABLES,
+    LATEST_STATES_BACKFILL,
+    LATEST_STATES_DDL,
+    VIEWS_DDL,
+    EventTable,
+    event_ddl,
+)
 from .validate import as_dictionary, dictionary_indices
 
 
@@ -54,6 +66,13 @@ class DuckDBStore(Store):
             for spec in EVENT_TABLES.values():
                 self._con.execute(event_ddl(spec))
             self._con.execute(VIEWS_DDL)
+            fresh = not self._con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = current_schema() "
+                "AND table_name = 'latest_states'"
+            ).fetchone()[0]
+            if fresh:  # a new store, or one written before the table existed: fill it
+                self._con.execute(LATEST_STATES_DDL)
+                self._con.execute(LATEST_STATES_BACKFILL)
         self._machine_ids: dict[str, int] = dict(
             self._con.execute("SELECT path, machine_id FROM machines").fetchall()
         )
@@ -183,6 +202,12 @@ class DuckDBStore(Store):
                     cols[name] = table.column(name)
                 batch = pa.table(cols)
                 written = self._insert_events(spec, batch, ids)
+                if spec.table == "states":
+                    self._con.register("_latest", newest_rows(batch, ids, _ts_micros(batch.column("ts"))))
+                    try:
+                        self._con.execute(LATEST_UPSERT)
+                    finally:
+                        self._con.unregister("_latest")
                 self._con.commit()
             except BaseException:
                 self._con.rollback()
@@ -324,10 +349,13 @@ class DuckDBStore(Store):
             mid = self._machine_ids.get(machine)
             if mid is None:
                 return False
+            args = [reason_code, mid, ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts]
             n = self._con.execute(
-                "UPDATE states SET reason_code = ? WHERE machine_id = ? AND ts = ?",
-                [reason_code, mid, ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts],
+                "UPDATE states SET reason_code = ? WHERE machine_id = ? AND ts = ?", args
             ).fetchone()
+            self._con.execute(
+                "UPDATE latest_states SET reason_code = ? WHERE machine_id = ? AND ts = ?", args
+            )
         return bool(n and n[0])
 
     # -- reading ---------------------------------------------------------------------------
@@ -350,7 +378,7 @@ class DuckDBStore(Store):
         counts = {}
         with self._lock:
             for t in ALL_TABLES:
-                if t == "watermarks":
+                if t in DERIVED_TABLES:
                     continue
                 target = out / f"{t}.parquet"
                 tmp = out / f".{t}.parquet.tmp"
@@ -422,6 +450,9 @@ class DuckDBStore(Store):
                                 f"DELETE FROM {spec.table} WHERE ts < ?",
                                 [now - timedelta(days=policy.event_days)],
                             ).fetchone()[0]
+                    con.execute(
+                        "DELETE FROM latest_states WHERE ts < ?", [now - timedelta(days=policy.event_days)]
+                    )
                 con.commit()
             except BaseException:
                 con.rollback()

@@ -39,8 +39,10 @@ from psycopg.types.numeric import FloatLoader
 
 from ..model.hierarchy import Machine, parse_machine_path
 from .base import RetentionPolicy, RetentionReport, Store, WriteResult
+from .latest import UPSERT as LATEST_UPSERT
+from .latest import newest_rows
 from .migrations import migrations
-from .schema import ALL_TABLES, EVENT_TABLES, EventTable
+from .schema import ALL_TABLES, DERIVED_TABLES, EVENT_TABLES, EventTable
 from .validate import as_dictionary, dictionary_indices
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -314,7 +316,14 @@ class PostgresStore(Store):
                         cols = {spec.id_column: pa.array(ids, type=pa.int32())}
                         for name, _ in spec.stored_columns[1:]:
                             cols[name] = table.column(name)
-                        written = self._insert_events(spec, pa.table(cols), ids)
+                        batch = pa.table(cols)
+                        written = self._insert_events(spec, batch, ids)
+                        if spec.table == "states":
+                            with self._con.cursor() as cur:
+                                latest = newest_rows(batch, ids, _ts_micros(batch.column("ts")))
+                                self._load_temp(cur, "_latest", latest)
+                                cur.execute(LATEST_UPSERT)
+                                cur.execute("DROP TABLE _latest")
             except BaseException:
                 self._reload_ids()
                 raise
@@ -406,13 +415,19 @@ class PostgresStore(Store):
             cur.executemany(stmt, args)
 
     def set_state_reason(self, machine: str, ts: datetime, reason_code: str | None) -> bool:
-        with self._lock, self._con.cursor() as cur:
+        with self._lock, self._con.transaction(), self._con.cursor() as cur:
             cur.execute(
                 "UPDATE states SET reason_code = %s WHERE ts = %s "
                 "AND machine_id = (SELECT machine_id FROM machines WHERE path = %s)",
                 [reason_code, _naive(ts), machine],
             )
-            return cur.rowcount > 0
+            n = cur.rowcount
+            cur.execute(
+                "UPDATE latest_states SET reason_code = %s WHERE ts = %s "
+                "AND machine_id = (SELECT machine_id FROM machines WHERE path = %s)",
+                [reason_code, _naive(ts), machine],
+            )
+            return n > 0
 
     # -- temporary tables ------------------------------------------------------------------
     def _load_temp(self, cur: psycopg.Cursor, name: str, table: pa.Table) -> None:
@@ -469,7 +484,7 @@ class PostgresStore(Store):
         with self._lock, self._con.transaction():
             self._con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot
             for t in ALL_TABLES:
-                if t == "watermarks":
+                if t in DERIVED_TABLES:
                     continue
                 target, tmp = out / f"{t}.parquet", out / f".{t}.parquet.tmp"
                 writer, n = None, 0
@@ -552,6 +567,9 @@ class PostgresStore(Store):
                             [now - timedelta(days=policy.event_days)],
                         )
                         report.deleted[spec.table] = cur.rowcount
+                cur.execute(
+                    "DELETE FROM latest_states WHERE ts < %s", [now - timedelta(days=policy.event_days)]
+                )
         return report
 
     def drop_schema(self) -> None:

@@ -260,6 +260,29 @@ CREATE OR REPLACE VIEW v_orders AS
     FROM orders o LEFT JOIN machines m USING (machine_id);
 """
 
+#: Each machine's newest state change (a copy of its row in `states`), kept by the write path
+#: in the same transaction so that the plant overview reads one row per machine instead of
+#: searching a year of states. Derived data: not exported (an import rebuilds it by writing).
+LATEST_STATES_DDL = """
+CREATE TABLE IF NOT EXISTS latest_states (
+    machine_id INTEGER PRIMARY KEY,
+    ts TIMESTAMP NOT NULL,
+    state VARCHAR,
+    reason_code VARCHAR,
+    order_id VARCHAR
+);
+"""
+
+#: Fills `latest_states` from `states` (a store created before the table existed).
+LATEST_STATES_BACKFILL = """
+INSERT INTO latest_states (machine_id, ts, state, reason_code, order_id)
+SELECT DISTINCT ON (machine_id) machine_id, ts, state, reason_code, order_id
+FROM states ORDER BY machine_id, ts DESC
+"""
+
+#: Tables derived from the others by the store itself; export skips them.
+DERIVED_TABLES = ("watermarks", "latest_states")
+
 # Every table that export/import moves, in an order that keeps ids consistent.
 ALL_TABLES = (
     "machines",
@@ -275,6 +298,7 @@ ALL_TABLES = (
     "anomalies",
     "watermarks",
     "collect_events",
+    "latest_states",
 )
 
 READ_VIEWS = {
