@@ -37,7 +37,11 @@ def test_deterministic_per_seed():
     c = generate_region(seed=6, firms=300, requests=40)
     assert a.profiles == b.profiles and a.requests == b.requests and a.cooperatives == b.cooperatives
     assert a.profiles != c.profiles and a.requests != c.requests
-    assert len(generate_region(seed=5, firms=50, requests=5).profiles) == 50
+    a.profile(a.profiles[3].firm_id)  # the lookup cache is not part of equality
+    assert a == b
+    tiny = generate_region(seed=5, firms=1, requests=3)  # too small for chains: single steps only
+    assert len(tiny.profiles) == 1 and len(tiny.requests) == 3
+    assert all(len(r.steps) == 1 for r in tiny.requests)
 
 
 def test_counts_and_ids(region):

@@ -423,7 +423,7 @@ class Region:
     today: date
     seed: int = 7
     districts: tuple[District, ...] = DISTRICTS
-    _by_id: dict[str, Profile] = field(default_factory=dict, repr=False)
+    _by_id: dict[str, Profile] = field(default_factory=dict, repr=False, compare=False)
 
     def profile(self, firm_id: str) -> Profile:
         if not self._by_id:
