@@ -544,3 +544,25 @@ def test_commons_db_round_trip_postgresql(pg_url, region):
         db.close()
         with psycopg.connect(pg_url, autocommit=True) as con:
             con.execute(f'DROP SCHEMA IF EXISTS "{schema}_commons" CASCADE')
+
+
+def test_evidence_is_the_same_on_postgresql(pg_schemas):
+    """Two simulated days in PostgreSQL and in DuckDB give the same evidence."""
+    sim = FactorySimulator(
+        seed=4,
+        start=datetime(2026, 10, 9, tzinfo=SEOUL),
+        days=2,
+        signal_interval_s=3600,
+        quality_interval_s=7200,
+    )
+    pg, duck = pg_schemas.store(), DuckDBStore(":memory:")
+    try:
+        sim.write_to(pg)
+        sim.write_to(duck)
+        a = compute_evidence(pg, date(2026, 10, 9), date(2026, 10, 11))
+        b = compute_evidence(duck, date(2026, 10, 9), date(2026, 10, 11))
+        assert a.capacity.weeks and a.quality.units > 0
+        assert a == b
+    finally:
+        pg_schemas.give_back(pg)
+        duck.close()
