@@ -264,6 +264,10 @@ def test_okw_plain_facility_from_elsewhere():
     assert p.published == frozenset() and p.evidence.capacity is None
     with pytest.raises(okw.OkwError, match="x-fc-firm-id: missing"):
         okw.from_okw(doc)
+    cp949 = okw.loads(json.dumps(doc, ensure_ascii=False).encode("cp949"), firm_id="hanbit")  # Korean Windows
+    assert cp949 == p
+    with pytest.raises(okw.OkwError, match="not UTF-8 or CP949"):
+        okw.loads(b'{"name": "\xff\xff"}', firm_id="x")
 
 
 def _bad(doc: dict, path: list, value) -> dict:
@@ -282,6 +286,11 @@ def _bad(doc: dict, path: list, value) -> dict:
     ("path", "value", "message"),
     [
         (["equipment", 2, "x-fc-process"], "x", r"^equipment\[2\]\.x-fc-process: unknown process 'x'"),
+        (
+            ["equipment", 2, "x-fc-process"],
+            "milling",
+            r"^equipment\[2\]\.x-fc-process: 'milling' does not match",
+        ),
         (
             ["equipment", 1, "manufacturing-process"],
             "https://en.wikipedia.org/wiki/Knitting",

@@ -342,6 +342,18 @@ def _evidence(doc: dict) -> tuple[dict, list, datetime | None]:
     return ev, published, when
 
 
+def _decode(raw: bytes) -> str:
+    """JSON bytes as text: UTF-8 (with or without BOM), else CP949 (Korean Windows files)."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp949")
+    except UnicodeDecodeError as e:
+        raise OkwError("", f"not UTF-8 or CP949 text (byte {e.start})") from None
+
+
 def from_okw(data: dict | str | bytes, firm_id: str | None = None) -> Profile:
     """A Profile from an OKW document (dict or JSON text); `OkwError` names the path and why.
 
@@ -349,7 +361,9 @@ def from_okw(data: dict | str | bytes, firm_id: str | None = None) -> Profile:
     facility from elsewhere). Names without `x-fc-text` become Korean when they contain
     Hangul, English otherwise.
     """
-    if isinstance(data, str | bytes):
+    if isinstance(data, bytes):
+        data = _decode(data)
+    if isinstance(data, str):
         try:
             data = json.loads(data)
         except json.JSONDecodeError as e:
