@@ -61,6 +61,8 @@ COMMONS_LABELS: dict[str, tuple[str, str]] = {
         "Seoul and Incheon manufacturers, showing only what each firm chose to publish.",
     ),
     "search": ("검색", "Search"),
+    "Seoul": ("서울", "Seoul"),
+    "Incheon": ("인천", "Incheon"),
     "any": ("전체", "Any"),
     "process": ("공정", "Process"),
     "material": ("소재", "Material"),

@@ -1,0 +1,262 @@
+"""The commons pages in real headless Chromium (Playwright driving /usr/bin/chromium), and the
+same pages without a browser: post a request and see ranked, explained matches and a team of
+firms; join a purchasing pool and see its settlement; the public catalog on a phone.
+
+The app is the plant of tests/commons_plant.py (a generated region of 200 firms, acme and beta,
+a cooperative) served by uvicorn in a background thread. Screenshots: test-artifacts/commons/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from commons_plant import COOP, SECRET_SCRAP, SECRET_UNITS, TODAY, commons_plant
+from fastapi.testclient import TestClient
+from test_server_plant import PASSWORD
+
+from factory_commons.store import DuckDBStore
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "commons"
+
+
+@pytest.fixture(scope="module")
+def plant():
+    store = DuckDBStore(":memory:")
+    yield commons_plant(store)
+    store.close()
+
+
+def web_login(plant, email: str) -> TestClient:
+    c = TestClient(plant.app)
+    token = c.get("/login").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = c.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token, "next": "/"})
+    assert r.status_code == 200, r.text[:300]
+    return c
+
+
+def open_pool(plant, minutes: int = 60) -> str:
+    body = {
+        "cooperative": COOP,
+        "title": {"ko": "알루미늄 봉재 공동구매", "en": "Aluminium bar co-purchase"},
+        "material": "aluminium",
+        "spec": {"ko": "AL6061 Ø30", "en": "AL6061 30 mm bar"},
+        "unit": "kg",
+        "tiers": [
+            {"min_quantity": 500, "unit_price_krw": 6000},
+            {"min_quantity": 2000, "unit_price_krw": 5500},
+        ],
+        "minimum_quantity": 500,
+        "closes": (plant.clock() + timedelta(minutes=minutes)).isoformat(),
+    }
+    r = plant.client("coop").post("/api/commons/pools", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+# -- without a browser -----------------------------------------------------------------------
+def test_pages_need_login_but_the_catalog_does_not(plant):
+    c = TestClient(plant.app)
+    for path in ("/commons/profile", "/commons/requests", "/commons/pools", "/commons/missions"):
+        r = c.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), path
+    r = c.get("/catalog", params={"process": "milling"})
+    assert r.status_code == 200 and 'data-firm="acme"' in r.text
+    assert c.get("/catalog/no-such-firm").status_code == 404
+    paths = c.get("/openapi.json").json()["paths"]
+    assert not [p for p in paths if p.startswith(("/catalog", "/commons"))]
+
+
+def test_catalog_page_never_shows_unpublished_evidence(plant):
+    c = TestClient(plant.app)
+    beta = c.get("/catalog/beta").text
+    assert "베타금속" in beta and 'data-published="no"' in beta
+    pct = f"{100 * SECRET_SCRAP:.1f}%"
+    assert pct not in beta and f"{SECRET_UNITS:,}" not in beta
+    own = web_login(plant, "owner@beta.example").get("/commons/profile").text
+    assert pct in own  # the firm itself sees its own record, marked unpublished
+
+
+def test_request_form_checks_csrf_and_fields(plant):
+    c = web_login(plant, "owner@acme.example")
+    form = {
+        "process1": "milling",
+        "material1": "aluminium",
+        "quantity1": "10",
+        "due": str(TODAY + timedelta(days=9)),
+    }
+    assert c.post("/commons/requests", data={**form, "csrf_token": "forged"}).status_code == 403
+    token = c.cookies.get("fc_csrf")
+    r = c.post("/commons/requests", data={**form, "quantity1": "ten", "csrf_token": token})
+    assert r.status_code == 422 and "quantity1" in r.text and 'id="request-error"' in r.text
+    r = c.post("/commons/requests", data={**form, "due": "2020-01-01", "csrf_token": token})
+    assert r.status_code == 422 and "due" in r.text
+    r = c.post("/commons/requests", data={**form, "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    url = r.headers["location"]
+    assert c.get(url).status_code == 200
+    assert web_login(plant, "owner@beta.example").get(url).status_code == 404
+    op = web_login(plant, "operator@acme.example")
+    assert (
+        op.post("/commons/requests", data={**form, "csrf_token": op.cookies.get("fc_csrf")}).status_code
+        == 403
+    )
+
+
+# -- in Chromium -----------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(plant) -> Iterator[str]:
+    import uvicorn
+
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(plant.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI installs it")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def browser_login(browser, server: str, email: str, target: str, viewport=(1280, 900)):
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = ctx.new_page()
+    page.goto(f"{server}{target}")
+    assert "/login" in page.url
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{server}{target}")
+    return ctx, page
+
+
+def test_browser_post_a_request_and_see_ranked_explained_matches(browser, server):
+    ctx, page = browser_login(browser, server, "owner@acme.example", "/commons/requests")
+    page.fill("#r-title", "브래킷 가공 후 아노다이징")
+    page.select_option("#r-process1", "milling")
+    page.select_option("#r-material1", "aluminium")
+    page.fill("#r-quantity1", "60")
+    page.select_option("#r-process2", "anodizing")
+    page.select_option("#r-material2", "aluminium")
+    page.fill("#r-quantity2", "60")
+    page.fill("#r-due", str(TODAY + timedelta(days=30)))
+    page.click("#r-post")
+    page.wait_for_url(re.compile(r".*/commons/requests/r-[0-9a-f]+$"))
+    assert page.locator("#request-title").inner_text() == "브래킷 가공 후 아노다이징"
+    for step in (0, 1):
+        matches = page.locator(f"#matches-{step} li.match")
+        assert matches.count() >= (3 if step == 0 else 1), step
+        scores = [float(x) for x in matches.evaluate_all("els => els.map(e => e.dataset.score)")]
+        assert scores == sorted(scores, reverse=True)
+        first = matches.first
+        contributions = first.locator("tr.factor").evaluate_all(
+            "els => els.map(e => +e.dataset.contribution)"
+        )
+        assert len(contributions) >= 5 and abs(sum(contributions) - scores[0]) < 1e-6
+        bar = first.locator("tr.factor .bar").first.bounding_box()
+        assert bar is not None and bar["width"] > 10  # the bars are drawn
+        assert "acme" not in matches.evaluate_all("els => els.map(e => e.dataset.firm)")
+    team = page.locator("#team li.team-step")
+    assert team.count() == 2 and page.locator("#team-cost").inner_text().replace(",", "").isdigit()
+    assert "역량 적합도" in page.locator("#matches-0").inner_text()
+    shot(page, "request-matches-ko")
+    page.click("#lang-en")
+    page.wait_for_load_state()
+    assert "Capability fit" in page.locator("#matches-0").inner_text()
+    assert "Team of firms" in page.locator("#team").inner_text()
+    shot(page, "request-matches-en")
+    page.click("#lang-ko")
+    ctx.close()
+
+
+def test_browser_join_a_pool_and_see_the_settlement(browser, server, plant):
+    pid = open_pool(plant)
+    ctx, page = browser_login(browser, server, "owner@acme.example", "/commons/pools")
+    card = page.locator(f"#pool-{pid}")
+    card.locator("input.qty").fill("1,200")
+    card.locator("button.join").click()
+    page.wait_for_url(re.compile(r".*/commons/pools\?ok=.*"))
+    card = page.locator(f"#pool-{pid}")
+    assert card.locator(".own-qty").inner_text() == "1,200"
+    assert "1,200" in card.locator(".pool-total .total").inner_text()
+    shot(page, "pool-joined")
+    beta = plant.client("beta:owner")
+    assert beta.post(f"/api/commons/pools/{pid}/commit", json={"quantity": "1000"}).status_code == 200
+    page.reload()
+    assert page.locator(f"#pool-{pid} .pool-total .total").inner_text() == "2,200"
+    assert page.locator(f"#pool-{pid} .own-qty").inner_text() == "1,200"  # beta's 1,000 is not shown
+    plant.clock.now = plant.clock.now + timedelta(hours=2)
+    s = plant.client("coop").post(f"/api/commons/pools/{pid}/close").json()
+    assert s["outcome"] == "settled" and s["total_cost_krw"] == 2200 * 5500
+    page.reload()
+    settled = page.locator(f"#pool-{pid} .settlement")
+    assert settled.get_attribute("data-outcome") == "settled"
+    assert page.locator(f"#pool-{pid} .total-cost").inner_text() == f"{2200 * 5500:,}"
+    assert f"{1200 * 5500:,}" in page.locator(f"#pool-{pid} .own-line").inner_text()
+    assert page.locator(f"#pool-{pid} form.commit").count() == 0  # closed: no more commitments
+    shot(page, "pool-settled")
+    ctx.close()
+
+
+def test_browser_catalog_on_a_phone(browser, server):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = ctx.new_page()
+    page.goto(f"{server}/catalog")
+    total = int(page.locator("#catalog-total b").inner_text())
+    assert total >= 200
+    page.select_option("#f-process", "stamping")
+    page.select_option("#f-district", "구로구")
+    page.click("#f-go")
+    page.wait_for_url(re.compile(r".*/catalog\?.*process=stamping.*"))
+    cards = page.locator("a.firm")
+    n = int(page.locator("#catalog-total b").inner_text())
+    assert 0 < n < total and cards.count() == min(n, 30)
+    texts = cards.evaluate_all("els => els.map(e => e.innerText)")
+    assert all("프레스 가공" in t and "구로구" in t for t in texts)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390 + 1, width  # no sideways scrolling on a phone
+    shot(page, "catalog-phone-ko")
+    page.click("#lang-en")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "Firm catalog"
+    assert "Stamping" in cards.first.inner_text()
+    page.locator('a.firm[data-firm="beta"]').click()
+    page.wait_for_url(f"{server}/catalog/beta")
+    quality = page.locator('.ev[data-kind="quality"]')
+    assert quality.get_attribute("data-published") == "no" and "Not published" in quality.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    shot(page, "catalog-firm-phone-en")
+    ctx.close()
