@@ -54,6 +54,7 @@ def serve(
     """API 서버 실행 / run the API server (OpenAPI at /docs and /openapi.json)."""
     import uvicorn
 
+    from ..cooperate.db import default_commons_path
     from ..store import open_store
     from .accounts import Accounts
     from .app import create_app
@@ -69,7 +70,10 @@ def serve(
     console.print(f"Factory Commons API: http://{host}:{port}/docs  (store: {target}, accounts: {acc.path})")
     try:
         uvicorn.run(
-            create_app(st, acc, secure_cookies=secure_cookies), host=host, port=port, log_level="info"
+            create_app(st, acc, secure_cookies=secure_cookies, commons=default_commons_path(target)),
+            host=host,
+            port=port,
+            log_level="info",
         )
     finally:
         acc.close()
