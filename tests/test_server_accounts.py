@@ -91,6 +91,8 @@ def test_deactivated_user_loses_sessions_and_tokens_at_once(plant):
     assert r.status_code == 200 and r.json()["active"] is False
     assert session.get("/api/auth/me").status_code == 401
     assert token.get("/api/machines").status_code == 401
+    listed = {u["email"]: u["active"] for u in owner.get("/api/users").json()}
+    assert listed[plant.emails["acme:engineer"]] is False and listed[plant.emails["acme:owner"]] is True
     assert _login(plant, plant.emails["acme:engineer"]).status_code == 401
     # reactivated: may log in again; the old tokens stay revoked
     assert owner.patch(f"/api/users/{uid}", json={"active": True}).json()["active"] is True

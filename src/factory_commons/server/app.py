@@ -84,6 +84,7 @@ class UserOut(BaseModel):
     email: str
     display_name: str
     role: str
+    active: bool = Field(default=True, description="false: deactivated, cannot log in")
 
 
 class LoginIn(BaseModel):
@@ -197,7 +198,9 @@ class AuditOut(BaseModel):
 
 
 def _user_out(u: User) -> UserOut:
-    return UserOut(id=u.id, firm_id=u.firm_id, email=u.email, display_name=u.display_name, role=u.role)
+    return UserOut(
+        id=u.id, firm_id=u.firm_id, email=u.email, display_name=u.display_name, role=u.role, active=u.active
+    )
 
 
 def _grant_out(g: Grant, now: datetime) -> GrantOut:
