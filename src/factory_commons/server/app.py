@@ -17,13 +17,13 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from .. import __version__
+from ..cooperate.db import CommonsDB
 from ..kpi.downtime import downtime_pareto
 from ..kpi.oee import GROUPS, compute_kpis
 from ..store.base import Store
 from ..store.validate import BatchError
 from .account_routes import account_router
 from .accounts import ROLES, AccountError, Accounts, Grant, User
-from ..cooperate.db import CommonsDB
 from .auth import (
     CSRF_COOKIE,
     NOT_FOUND,
