@@ -65,3 +65,15 @@ def test_set_state_reason_through_a_remote_store():
         remote.close()
         server.shutdown()
         store.close()
+
+
+def test_the_overview_shows_a_reason_set_on_the_current_stop(store_factory):
+    from factory_commons.server.reads import overview_rows
+
+    store = store_factory()
+    _fill(store)
+    assert overview_rows(store, [M1])[M1]["reason_code"] is None
+    assert store.set_state_reason(M1, T0 + timedelta(hours=1), "설비 고장")
+    assert overview_rows(store, [M1])[M1]["reason_code"] == "설비 고장"
+    store.set_state_reason(M1, T0, "older change")  # not the latest: the overview is unchanged
+    assert overview_rows(store, [M1])[M1]["reason_code"] == "설비 고장"
