@@ -186,3 +186,16 @@ def test_requests_are_plausible_and_mostly_satisfiable(region):
         if [s.process for s in r.steps][:3] == ["laser_cutting", "sheet_bending", "welding"]
     )
     assert chain.steps[0].quantity == chain.steps[-1].quantity
+
+
+def test_region_has_experts_in_the_shared_vocabulary():
+    from factory_commons.cooperate.experts import skill_kind
+    from factory_commons.cooperate.region import generate_region
+
+    region = generate_region(seed=3, firms=50, requests=5, experts=40)
+    assert len(region.experts) == 40
+    assert generate_region(seed=3, firms=50, requests=5, experts=40).experts == region.experts
+    assert len({e.id for e in region.experts}) == 40
+    for e in region.experts:
+        assert all(skill_kind(s) in ("process", "material", "topic") for s in e.skills)
+    assert generate_region(seed=3, firms=50, requests=5, experts=0).experts == []

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import TypeAdapter
 
+from .experts import Expert, generate_experts
 from .model import (
     Certification,
     Cooperative,
@@ -415,7 +416,7 @@ PERSONS_EN = (
 
 @dataclass
 class Region:
-    """A generated region: firm profiles, cooperatives and open requests on `today`."""
+    """A generated region: firm profiles, cooperatives, experts and open requests on `today`."""
 
     profiles: list[Profile]
     cooperatives: list[Cooperative]
@@ -423,6 +424,7 @@ class Region:
     today: date
     seed: int = 7
     districts: tuple[District, ...] = DISTRICTS
+    experts: list[Expert] = field(default_factory=list)
     _by_id: dict[str, Profile] = field(default_factory=dict, repr=False, compare=False)
 
     def profile(self, firm_id: str) -> Profile:
@@ -895,20 +897,25 @@ _COUNT_CUM = _cum((4, 3, 2, 1, 0.5))
 
 
 def generate_region(
-    seed: int = 7, firms: int = 2000, requests: int = 300, today: date | None = None
+    seed: int = 7, firms: int = 2000, requests: int = 300, today: date | None = None, experts: int = 150
 ) -> Region:
-    """A deterministic region of `firms` firms, ~22 cooperatives and `requests` open requests."""
+    """A deterministic region of `firms` firms, ~22 cooperatives, `experts` outside experts
+    (cooperate/experts.py) and `requests` open requests."""
     if firms < 1:
         raise ValueError(f"firms must be at least 1, got {firms}")
     if requests < 0:
         raise ValueError(f"requests must be 0 or more, got {requests}")
+    if experts < 0:
+        raise ValueError(f"experts must be 0 or more, got {experts}")
     today = today or DEFAULT_TODAY
     # The region is hundreds of thousands of small objects that all stay alive: the cyclic
     # garbage collector would rescan them again and again (measured: it tripled the time).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _generate(seed, firms, requests, today)
+        region = _generate(seed, firms, requests, today)
+        region.experts = generate_experts(seed, experts, today) if experts else []
+        return region
     finally:
         if was_enabled:
             gc.enable()
