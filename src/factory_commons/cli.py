@@ -97,6 +97,11 @@ def demo(
         data = gather(store, start, start + timedelta(days=days))
         render(data, console)
         html = write_html(data, out / "report.html")
+        t2 = time.perf_counter()
+        from .cooperate.cli import demo_commons  # the commons half (cooperate/cli.py)
+
+        demo_commons(store, start, start + timedelta(days=days), console, seed=seed)
+        console.print(f"({time.perf_counter() - t2:.1f} s)")
     console.print(f"\nHTML 보고서 / report: [bold]{html.resolve()}[/]")
     console.print(f"저장소 / store: {db.resolve()}  (factory-commons kpi --store {db} --by line)")
 
@@ -283,6 +288,7 @@ def _register_feature_commands() -> None:
     """Each feature package owns its commands; they are added here, in one place."""
     from .ai.cli import register as register_ai
     from .collect.cli import register as register_collect
+    from .cooperate.cli import register as register_commons
     from .server.cli import register as register_server
     from .spc.cli import register as register_spc
 
@@ -290,6 +296,7 @@ def _register_feature_commands() -> None:
     register_spc(app)
     register_ai(app)
     register_server(app)
+    register_commons(app)
 
 
 _register_feature_commands()
