@@ -114,7 +114,7 @@ def matches_table(
             name = f"{p.facility.name.get(lang)} ({p.facility.location.district})"
         else:
             name = (
-                f"{p.facility.name.get('ko')} ({p.facility.location.district})\n{p.facility.name.get('en')}"
+                f"{p.facility.name.get('ko')}\n{p.facility.location.district} · {p.facility.name.get('en')}"
             )
         name = f"{i}. {name}"
         if m.firm_id == highlight:
