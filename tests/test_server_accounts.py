@@ -23,7 +23,7 @@ def plant(request, store_factory, backend):
 
 @pytest.fixture
 def web_plant():
-    """DuckDB and SQLite only: for what does not depend on the accounts backend (pages, limits)."""
+    """DuckDB and SQLite only: for what the other tests already run on PostgreSQL (pages, limits, checks)."""
     from factory_commons.store import DuckDBStore
 
     store = DuckDBStore(":memory:")
@@ -44,7 +44,8 @@ def _login(plant, email: str, password: str = PASSWORD, client: TestClient | Non
 
 
 # -- users ---------------------------------------------------------------------------------------
-def test_owner_changes_role_and_name_of_own_firms_user(plant):
+def test_owner_changes_role_and_name_of_own_firms_user(web_plant):
+    plant = web_plant
     owner = plant.client("acme:owner")
     uid = _id(plant, "acme:operator")
     op = plant.client("acme:operator")
@@ -64,7 +65,8 @@ def test_owner_changes_role_and_name_of_own_firms_user(plant):
     )
 
 
-def test_another_firms_users_are_not_found_but_hub_admin_manages_all(plant):
+def test_another_firms_users_are_not_found_but_hub_admin_manages_all(web_plant):
+    plant = web_plant
     owner = plant.client("acme:owner")
     b = _id(plant, "beta:engineer")
     assert owner.patch(f"/api/users/{b}", json={"role": "operator"}).status_code == 404
