@@ -19,6 +19,13 @@ warm-up requests. Endpoints:
   kpi week    GET /api/kpi?start=-7d             OEE per machine, last 7 days
 Prints a table per backend (requests, rps, median, p95, max in ms); the last line is
 `api_p95_ms: <worst p95 of all rows>`.
+
+Baseline in the same run (`--baseline-calls`, default 3; 0 skips it): the computations the
+endpoints did before the speed work, called in-process on the same store (no HTTP): the
+overview's ranking of every state change (`row_number()` over v_states) and the KPI query
+over every machine's whole state history (`oee.BOUNDED_STATES = False`). The bounded KPI
+result is checked against the full-history one for the day and the week (rtol 1e-9: the
+engines may add floats in another order).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import uvicorn
 from argon2 import PasswordHasher
 
@@ -45,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from oee import START, generate  # noqa: E402
 
+from factory_commons.kpi import compute_kpis, oee  # noqa: E402
 from factory_commons.server import Accounts, create_app  # noqa: E402
 from factory_commons.store import DuckDBStore  # noqa: E402
 
@@ -110,6 +119,39 @@ def measure(base: str, token: str, path: str, params: dict, requests: int, clien
     }
 
 
+OLD_OVERVIEW = (
+    "SELECT machine, state, reason_code, ts FROM ("
+    " SELECT machine, state, reason_code, ts,"
+    "  row_number() OVER (PARTITION BY machine ORDER BY ts DESC) AS rn"
+    " FROM v_states) t WHERE rn = 1"
+)
+
+
+def baseline(store, end: datetime, calls: int) -> list[tuple[str, float]]:
+    """Median ms of the pre-optimisation computations, in-process; checks the KPI results agree."""
+
+    def timed(f) -> float:
+        ts = []
+        for _ in range(calls):
+            t = time.perf_counter()
+            f()
+            ts.append((time.perf_counter() - t) * 1000)
+        return statistics.median(ts)
+
+    out = [("overview", timed(lambda: store.query(OLD_OVERVIEW)))]
+    for label, days in (("kpi day", 1), ("kpi week", 7)):
+        s = end - timedelta(days=days)
+        bounded = compute_kpis(store, s, end)
+        try:
+            oee.BOUNDED_STATES = False
+            full = compute_kpis(store, s, end)
+            out.append((label, timed(lambda s=s: compute_kpis(store, s, end))))
+        finally:
+            oee.BOUNDED_STATES = True
+        pd.testing.assert_frame_equal(bounded, full, rtol=1e-9)  # float sums: order may vary
+    return out
+
+
 def bench_store(name: str, store, args, end: datetime) -> list[tuple[str, dict]]:
     t = time.perf_counter()
     sizes = generate(store, args.machines, args.days)
@@ -140,6 +182,11 @@ def bench_store(name: str, store, args, end: datetime) -> list[tuple[str, dict]]
         print(
             f"{label:<10} {m['requests']:>8} {m['rps']:>8.1f} {m['median']:>10.1f} {m['p95']:>8.1f} {m['max']:>8.1f}"
         )
+    if args.baseline_calls:
+        print(f"baseline (before: full-history queries, in-process, median of {args.baseline_calls} calls):")
+        for label, ms in baseline(store, end, args.baseline_calls):
+            print(f"{label:<10} {ms:>10.1f} ms")
+        print("kpi day and kpi week: bounded result equals the full-history result (rtol 1e-9)")
     return rows
 
 
@@ -153,6 +200,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients (threads)")
     ap.add_argument("--quick", action="store_true", help="30 days x 12 machines, 60 requests")
     ap.add_argument("--backend", choices=("duckdb", "postgresql", "both"), default="both")
+    ap.add_argument(
+        "--baseline-calls", type=int, default=3, help="calls of each pre-optimisation computation (0: none)"
+    )
     args = ap.parse_args()
     if args.quick:
         args.days, args.machines = 30, 12

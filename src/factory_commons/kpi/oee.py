@@ -661,6 +661,15 @@ def _build_fast_sql(
     """
 
 
+def _float_epochs(dialect: str, sql: str) -> str:
+    """PostgreSQL: `extract(epoch ...)` gives NUMERIC (exact decimal, several times slower to
+    add and compare than floats); `date_part('epoch', ...)` gives double precision, the type
+    DuckDB's extract gives. Same SQL text otherwise, so both engines do the same arithmetic."""
+    if dialect == "postgresql":
+        return sql.replace("extract(epoch FROM ", "date_part('epoch', ")
+    return sql
+
+
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
     num = num.astype(float)
     den = den.astype(float)
@@ -743,47 +752,66 @@ def compute_kpis(
         sql, params = _build_fast_sql(group_by, s, e, config, ids, bounds), []
     else:
         sql, params = _build_sql(store.dialect, group_by, s, e, config, orderless > 0, ids, bounds)
-    raw = store.query(sql, params, tables=tables).to_pandas()
+    raw = store.query(_float_epochs(store.dialect, sql), params, tables=tables).to_pandas()
     raw = raw.rename(columns={f"g_{g}": g for g in group_by})
     return _finish(raw, group_by)
 
 
 def _finish(raw: pd.DataFrame, group_by: tuple[str, ...]) -> pd.DataFrame:
-    df = raw.copy()
-    for c in df.columns:
-        if c not in group_by:
-            df[c] = df[c].astype(float).fillna(0.0)  # a plant with no machines sums to NULL
-    df["planned_operation_time_s"] = df["calendar_time_s"] - df["not_scheduled_s"] - df["no_data_s"]
-    df["planned_busy_time_s"] = df["planned_operation_time_s"] - df["planned_downtime_s"]
-    for q in ("good_quantity", "scrap_quantity", "rework_quantity", "failures"):
-        df[q] = df[q].astype("int64")
-    df["produced_quantity"] = df["good_quantity"] + df["scrap_quantity"]
-    pq_, gq, sq = df["produced_quantity"], df["good_quantity"], df["scrap_quantity"]
-    apt, pbt = df["actual_production_time_s"], df["planned_busy_time_s"]
-    ideal = df["ideal_time_s"].astype(float)
+    """Ratios and losses from the summed time elements and quantities, on numpy arrays (one
+    DataFrame built at the end: a request's fixed cost, not a per-column pandas round)."""
 
-    df["availability"] = _ratio(apt, pbt)
-    df["effectiveness"] = _ratio(ideal, apt)
-    df["quality_ratio"] = _ratio(gq, pq_)
-    df["oee"] = df["availability"] * df["effectiveness"] * df["quality_ratio"]
-    df["mtbf_s"] = _ratio(apt, df["failures"])
-    df["mttr_s"] = _ratio(df["repair_time_s"], df["failures"])
-    df["throughput_rate_per_h"] = _ratio(pq_ * 3600.0, df["order_execution_time_s"])
-    df["scrap_ratio"] = _ratio(sq, pq_)
-    df["setup_rate"] = _ratio(df["setup_time_s"], apt + df["setup_time_s"])
-    df["first_pass_yield"] = _ratio(gq - df["rework_quantity"], pq_)
+    def num(c: str) -> np.ndarray:  # a plant with no machines sums to NULL: 0
+        a = raw[c].to_numpy(dtype=float, na_value=np.nan)
+        return np.where(np.isnan(a), 0.0, a)
+
+    def ratio(n: np.ndarray, d: np.ndarray) -> np.ndarray:
+        n, d = n.astype(float), d.astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = n / d
+        return np.where(d != 0, out, np.nan)
+
+    v = {c: num(c) for c in raw.columns if c not in group_by}
+    out: dict[str, object] = {g: raw[g].reset_index(drop=True) for g in group_by}
+    for c in TIME_COLUMNS:
+        if c in v:
+            out[c] = v[c]
+    pot = v["calendar_time_s"] - v["not_scheduled_s"] - v["no_data_s"]
+    pbt = pot - v["planned_downtime_s"]
+    out["planned_operation_time_s"] = pot
+    out["planned_busy_time_s"] = pbt
+    gq, sq, rq, failures = (
+        v[q].astype("int64") for q in ("good_quantity", "scrap_quantity", "rework_quantity", "failures")
+    )
+    pq_ = gq + sq
+    apt, ideal = v["actual_production_time_s"], v["ideal_time_s"]
+    startup = v["startup_scrap_quantity"].astype("int64")
+    out.update(produced_quantity=pq_, good_quantity=gq, scrap_quantity=sq, rework_quantity=rq)
+    out.update(ideal_time_s=ideal, failures=failures, repair_time_s=v["repair_time_s"])
+    out["order_execution_time_s"] = v["order_execution_time_s"]
+    out["startup_scrap_quantity"] = startup
+    out["quantity_without_ideal_time"] = v["quantity_without_ideal_time"].astype("int64")
+    availability, effectiveness, quality = ratio(apt, pbt), ratio(ideal, apt), ratio(gq, pq_)
+    out.update(availability=availability, effectiveness=effectiveness, quality_ratio=quality)
+    out["oee"] = availability * effectiveness * quality
+    out["mtbf_s"] = ratio(apt, failures)
+    out["mttr_s"] = ratio(v["repair_time_s"], failures)
+    out["throughput_rate_per_h"] = ratio(pq_ * 3600.0, v["order_execution_time_s"])
+    out["scrap_ratio"] = ratio(sq, pq_)
+    out["setup_rate"] = ratio(v["setup_time_s"], apt + v["setup_time_s"])
+    out["first_pass_yield"] = ratio(gq - rq, pq_)
 
     # Losses. Quality losses are valued at the group's mean PRU (ideal time / PQ), so that
     # Σ losses = PBT − GQ·PRU = PBT·(1 − OEE) holds exactly even when products are mixed.
-    mean_pru = _ratio(ideal, pq_).fillna(0.0)
-    startup = df["startup_scrap_quantity"].astype(float)
-    df["loss_breakdowns_s"] = df["down_time_s"]
-    df["loss_setup_s"] = df["setup_time_s"]
-    df["loss_idling_s"] = df["delay_time_s"]
-    df["loss_minor_stops_s"] = df["micro_stop_time_s"]
-    df["loss_reduced_speed_s"] = apt - df["micro_stop_time_s"] - ideal
-    df["loss_defects_s"] = (sq - startup) * mean_pru
-    df["loss_reduced_yield_s"] = startup * mean_pru
+    mean_pru = ratio(ideal, pq_)
+    mean_pru = np.where(np.isnan(mean_pru), 0.0, mean_pru)
+    out["loss_breakdowns_s"] = v["down_time_s"]
+    out["loss_setup_s"] = v["setup_time_s"]
+    out["loss_idling_s"] = v["delay_time_s"]
+    out["loss_minor_stops_s"] = v["micro_stop_time_s"]
+    out["loss_reduced_speed_s"] = apt - v["micro_stop_time_s"] - ideal
+    out["loss_defects_s"] = (sq - startup) * mean_pru
+    out["loss_reduced_yield_s"] = startup.astype(float) * mean_pru
 
     cols = [
         *group_by,
@@ -798,11 +826,7 @@ def _finish(raw: pd.DataFrame, group_by: tuple[str, ...]) -> pd.DataFrame:
         *KPI_COLUMNS,
         *LOSS_COLUMNS,
     ]
-    df["startup_scrap_quantity"] = df["startup_scrap_quantity"].astype("int64")
-    df["quantity_without_ideal_time"] = df["quantity_without_ideal_time"].astype("int64")
-    for c in TIME_COLUMNS + ("ideal_time_s", "repair_time_s", "order_execution_time_s"):
-        df[c] = df[c].astype(float)
-    out = df[cols]
+    df = pd.DataFrame({c: out[c] for c in cols})
     if group_by:
-        out = out.sort_values(list(group_by), na_position="last", kind="stable")
-    return out.reset_index(drop=True)
+        df = df.sort_values(list(group_by), na_position="last", kind="stable")
+    return df.reset_index(drop=True)

@@ -137,6 +137,8 @@ class PostgresStore(Store):
         ident = psql.Identifier(self.schema)
         with self._lock:
             self._con.execute("SET TIME ZONE 'UTC'")
+            # KPI queries sort tens of thousands of rows: in memory, not in temp files (4MB default)
+            self._con.execute("SET work_mem = '64MB'")
             self._con.execute(psql.SQL("SET search_path TO {}").format(ident))
             self.applied = self._migrate()
             self._reload_ids()
