@@ -13,7 +13,8 @@ are inserted in batch order, so the first row of a key wins, as in DuckDB. Machi
 series ids are numbered 1, 2, ... as in DuckDB, under an advisory lock so that several
 processes writing to one database agree. Per-id watermarks are kept as in DuckDB.
 
-Reads: `query` takes DuckDB-style `?` placeholders and returns an Arrow table; `tables=`
+Reads: `query` runs on one of `READERS` reader connections (concurrent server requests do not
+queue behind one connection), takes DuckDB-style `?` placeholders and returns an Arrow table; `tables=`
 Arrow tables are copied into temporary tables of the same names for the one query. NUMERIC
 results (PostgreSQL's type for sums of integers and for `extract(epoch ...)`) come back as
 float64; timestamps stay naive UTC.
@@ -22,6 +23,7 @@ float64; timestamps stay naive UTC.
 from __future__ import annotations
 
 import io
+import queue
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -44,6 +46,9 @@ from .latest import newest_rows
 from .migrations import migrations
 from .schema import ALL_TABLES, DERIVED_TABLES, EVENT_TABLES, EventTable
 from .validate import as_dictionary, dictionary_indices
+
+#: Reader connections per store (see `PostgresStore.query`).
+READERS = 4
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _FETCH_ROWS = 100_000
@@ -131,17 +136,27 @@ class PostgresStore(Store):
                 "(스키마 이름은 영문 소문자, 숫자, _ 만 씁니다)"
             )
         self.url = url
-        self._con = psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout))
-        self._con.adapters.register_loader("numeric", FloatLoader)
+        self._timeout = int(connect_timeout)
         self._lock = threading.RLock()
-        ident = psql.Identifier(self.schema)
+        # reads (`query`) run on a few connections of their own, so that concurrent requests of
+        # a server do not queue behind one connection; writes keep the one below
+        self._readers: queue.SimpleQueue[psycopg.Connection] = queue.SimpleQueue()
+        self._reader_slots = threading.BoundedSemaphore(READERS)
+        self._all_readers: list[psycopg.Connection] = []
         with self._lock:
-            self._con.execute("SET TIME ZONE 'UTC'")
-            # KPI queries sort tens of thousands of rows: in memory, not in temp files (4MB default)
-            self._con.execute("SET work_mem = '64MB'")
-            self._con.execute(psql.SQL("SET search_path TO {}").format(ident))
+            self._con = self._connect()
             self.applied = self._migrate()
             self._reload_ids()
+
+    def _connect(self) -> psycopg.Connection:
+        """A connection in UTC with this store's schema on its search_path."""
+        con = psycopg.connect(self.url, autocommit=True, connect_timeout=self._timeout)
+        con.adapters.register_loader("numeric", FloatLoader)
+        con.execute("SET TIME ZONE 'UTC'")
+        # KPI queries sort tens of thousands of rows: in memory, not in temp files (4MB default)
+        con.execute("SET work_mem = '64MB'")
+        con.execute(psql.SQL("SET search_path TO {}").format(psql.Identifier(self.schema)))
+        return con
 
     # -- migrations ------------------------------------------------------------------------
     def _migrate(self) -> list[int]:
@@ -455,18 +470,47 @@ class PostgresStore(Store):
     def query(
         self, sql: str, params: list | None = None, tables: dict[str, pa.Table] | None = None
     ) -> pa.Table:
+        """Read-only SQL on one of up to READERS reader connections (concurrent callers each
+        get one; more wait). Every write commits before it returns, so a read that follows a
+        write sees it."""
         args = [_naive(p) for p in params] if params else None
         text = _placeholders(sql) if args else sql
-        with self._lock, self._con.transaction(), self._con.cursor() as cur:
-            for name, t in (tables or {}).items():
-                self._load_temp(cur, name, t)
-            cur.execute(text, args)
-            if cur.description is None:
-                return pa.table({})
-            result = _to_arrow(cur.description, cur.fetchall())
-            for name in tables or {}:
-                cur.execute(psql.SQL("DROP TABLE {}").format(psql.Identifier(name)))
-            return result
+        con = self._take_reader()
+        try:
+            with con.transaction(), con.cursor() as cur:
+                for name, t in (tables or {}).items():
+                    self._load_temp(cur, name, t)
+                cur.execute(text, args)
+                if cur.description is None:
+                    return pa.table({})
+                result = _to_arrow(cur.description, cur.fetchall())
+                for name in tables or {}:
+                    cur.execute(psql.SQL("DROP TABLE {}").format(psql.Identifier(name)))
+                return result
+        finally:
+            self._give_reader(con)
+
+    def _take_reader(self) -> psycopg.Connection:
+        self._reader_slots.acquire()
+        try:
+            while True:
+                try:
+                    con = self._readers.get_nowait()
+                except queue.Empty:
+                    con = self._connect()
+                    with self._lock:
+                        self._all_readers.append(con)
+                    return con
+                if not con.closed and not con.broken:
+                    return con
+        except BaseException:
+            self._reader_slots.release()
+            raise
+
+    def _give_reader(self, con: psycopg.Connection) -> None:
+        if not con.closed and not con.broken:
+            self._readers.put(con)
+        self._reader_slots.release()
 
     def _batches(self, sql: str) -> Iterator[pa.Table]:
         """A large result in pieces, through a server-side cursor (call inside a transaction)."""
@@ -589,6 +633,10 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         with self._lock:
+            for con in self._all_readers:
+                if not con.closed:
+                    con.close()
+            self._all_readers.clear()
             if self._con is not None and not self._con.closed:
                 self._con.close()
 
