@@ -1,6 +1,7 @@
 """Matching and teams benchmark: rank requests over 10,000 firms; teams against bound and greedy.
 
-Runnable alone:  python bench/match.py [--firms 10000 --requests 1000 --seed 7 --data DB --baseline 30]
+Runnable alone:  python bench/match.py [--firms 10000 --requests 1000 --seed 7 --data DB --baseline 30
+                                        --batch 20 --time-limit 1 --due-factor 1]
 
 Data: `generate_region(seed, firms, requests)` (cooperate/region.py), or with `--data` the
 profiles (kind "profile") and requests (kind "request") of a commons database (a
@@ -27,7 +28,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -71,14 +72,27 @@ def main() -> None:
     ap.add_argument("--baseline", type=int, default=30, help="requests checked by the plain-Python baseline")
     ap.add_argument("--batch", type=int, default=20, help="multi-step requests allocated together")
     ap.add_argument("--time-limit", type=float, default=1.0, help="seconds per team")
+    ap.add_argument(
+        "--due-factor",
+        type=float,
+        default=1.0,
+        help="scale every request's days until due (e.g. 0.5: tighter, the couplings bind more)",
+    )
     args = ap.parse_args()
 
     t0 = time.perf_counter()
     profiles, requests, today, source = load(args)
     t_load = time.perf_counter() - t0
+    if args.due_factor != 1.0:
+        requests = [
+            r.model_copy(
+                update={"due": today + timedelta(days=round((r.due - today).days * args.due_factor))}
+            )
+            for r in requests
+        ]
     n_eq = sum(len(p.facility.equipment) for p in profiles)
     print(
-        f"data: {source}: {len(profiles):,} firms, {n_eq:,} equipment, {len(requests):,} requests "
+        f"data: {source} (due x {args.due_factor:g}): {len(profiles):,} firms, {n_eq:,} equipment, {len(requests):,} requests "
         f"({Counter(len(r.steps) for r in requests)} steps), today {today}; loaded in {t_load:.1f} s"
     )
 
