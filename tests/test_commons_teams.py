@@ -312,3 +312,30 @@ def test_batch_equals_brute_force_on_tiny_instances(seed, days):
     assert batch.proven_optimal
     assert batch.served == served
     assert sum(p.objective for p in batch.plans if p.feasible) == pytest.approx(cost, rel=1e-9, abs=1e-6)
+
+
+def test_due_date_binding_goes_through_the_lagrangian_and_stays_exact():
+    # "slow" is cheaper but needs 6.6 days of its free hours; with the delivery it misses the 7 days
+    slow = _firm("slow", free=8.5, rate=20000)
+    fast = _firm("fast", free=40.0, lat=37.5)
+    step = Step(process="milling", material="aluminium", quantity=60)
+    req = Request(
+        id="due",
+        requester="person:a",
+        title=Text(en="due"),
+        steps=(step, step.model_copy(update={"process": "milling", "quantity": 6})),
+        due=TODAY + timedelta(days=7),
+        posted=TODAY,
+        location=Location(city="Seoul", district="금천구", lat=37.46, lon=126.9),
+    )
+    plan = plan_team(req, [slow, fast], TODAY)
+    assert plan.feasible and plan.proven_optimal and plan.method in ("lagrangian", "milp")
+    assert plan.steps[0].firm_id == "fast"
+    _check_plan(req, [slow, fast], plan)
+    assert plan.objective == pytest.approx(brute_force(req, [slow, fast]))
+    assert plan.lead_time_days <= 7
+    # 2 days: every step alone fits (1.4 days at "fast"), but no team with the delivery does
+    too_soon = req.model_copy(update={"due": TODAY + timedelta(days=2)})
+    none = plan_team(too_soon, [slow, fast], TODAY)
+    assert not none.feasible and none.proven_optimal and "due date" in none.reason
+    assert math.isinf(brute_force(too_soon, [slow, fast]))
