@@ -8,7 +8,7 @@ objects, as tests/test_server_isolation.py does for the plant routes.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -121,6 +121,39 @@ def test_profile_put_publish_withdraw(plant):
     assert gamma.put("/api/commons/profile", json=g).status_code == 200
     r = gamma.post("/api/commons/profile/publish", json={"kinds": ["quality"]})
     assert r.status_code == 409 and "quality" in r.json()["detail"]
+
+
+def test_evidence_from_the_firms_own_machines_only(plant):
+    """On a shared store, acme's evidence covers acme's machines; beta's press and its scrap, and
+    orders (which carry no firm), stay out."""
+    from factory_commons.cli import SEOUL, _simulate_into
+    from factory_commons.cooperate.evidence import quality_evidence
+    from factory_commons.model import Machine, PartCount
+
+    start = datetime(2026, 11, 2, tzinfo=SEOUL)  # a Monday
+    _simulate_into(plant.store, 7, start, 7, 3600)
+    plant.store.register_machines([Machine(path=B1, kind="press")])
+    plant.store.write([PartCount(ts=start + timedelta(days=2), machine=B1, good=10, scrap=90_000)])
+    plant.clock.now = start + timedelta(days=8)
+    r = plant.client("acme:owner").post("/api/commons/profile/evidence", json={"weeks": 1})
+    assert r.status_code == 200, r.text
+    ev = r.json()["evidence"]
+    assert {w["process"] for w in ev["capacity"]["weeks"]} == {"milling", "turning", "stamping", "welding"}
+    sim = [m.path for m in plant.store.machines() if m.kind and m.path.startswith("acme/")]
+    own = quality_evidence(
+        plant.store, start.date(), (start + timedelta(days=7)).date(), machines=sim, tz="Asia/Seoul"
+    )
+    assert ev["quality"]["units"] == own.units and ev["quality"]["scrap_ratio"] < 0.5
+    assert ev["delivery"] is None  # the store is shared: orders cannot be told apart by firm
+    assert r.json()["published"] == ["capacity", "quality"] or set(r.json()["published"]) == {
+        "capacity",
+        "quality",
+    }
+    r = plant.client("beta:owner").post("/api/commons/profile/evidence", json={"weeks": 1})
+    assert r.status_code == 200 and {w["process"] for w in r.json()["evidence"]["capacity"]["weeks"]} <= {
+        "stamping"
+    }
+    assert r.json()["evidence"]["quality"]["scrap_ratio"] > 0.9
 
 
 # -- requests and matches ----------------------------------------------------------------------

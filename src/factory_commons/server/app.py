@@ -613,5 +613,5 @@ def create_app(
     reasons = lambda: app.state.stop_reasons  # noqa: E731 - set by add_dashboard below
     app.include_router(account_router(accounts, caller, now, reasons))  # users, tokens (account_routes.py)
     add_dashboard(app, store, accounts, now, secure_cookies)  # the web pages (server/web.py)
-    add_commons_pages(app, commons, accounts, now)  # commons pages and /catalog (server/commons_web.py)
+    add_commons_pages(app, commons, accounts, now, store)  # commons pages and /catalog (server/commons_web.py)
     return app

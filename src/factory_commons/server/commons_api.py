@@ -35,6 +35,7 @@ from ..cooperate.db import CommonsDB
 from ..cooperate.experts import Expert, load_experts
 from ..cooperate.model import (
     Cooperative,
+    Evidence,
     EvidenceKind,
     Facility,
     Location,
@@ -514,6 +515,46 @@ def plan_request_team(commons: CommonsDB, r: Request, today: date, time_limit_s:
     return team_out(plan_team(r, index, today, time_limit_s=time_limit_s))
 
 
+def firm_evidence(store: Store, owns: Callable[[str], bool], today: date, weeks: int = 8) -> Evidence:
+    """The evidence of one firm from a store that may hold other firms' machines too.
+
+    `cooperate.profiles.refresh_evidence` reads the whole store; on a shared server store that
+    would mix other firms' machines and orders into this firm's figures. Here capacity and
+    quality cover only the firm's own machines (`owns`), and delivery (orders carry no firm) is
+    computed only when every machine of the store is the firm's.
+    """
+    from ..cooperate import evidence as ev
+
+    everything = store.machines()
+    mine = [m for m in everything if owns(m.path)]
+    procs = ev.machine_processes(mine)
+    if not procs:
+        raise ev.EvidenceError(
+            "machines: 공정이 정해진 우리 회사 설비가 없습니다 / none of your machines has a known process "
+            f"(machine kinds: {', '.join(sorted(ev.SIMULATOR_PROCESSES))})"
+        )
+    start, end = ev.last_weeks(today, weeks)
+    zone = ev.plant_timezone(store)
+    mapping = {path: list(p) for path, p in procs.items()}
+    return Evidence(
+        capacity=ev.capacity_evidence(store, start, end, mapping, None, zone),
+        quality=ev.quality_evidence(store, start, end, None, sorted(procs), zone),
+        delivery=ev.delivery_evidence(store, start, end, zone) if len(mine) == len(everything) else None,
+    )
+
+
+def save_evidence(commons: CommonsDB, firm_id: str, evidence: Evidence) -> Profile:
+    """Keep new evidence in the firm's profile; a published kind without evidence any more drops out."""
+    with commons.transaction():
+        p = pf.load_profile(commons, firm_id)
+        kept = frozenset(k for k in p.published if getattr(evidence, k) is not None)
+        p = p.model_copy(
+            update={"evidence": evidence, "published": kept, "published_at": p.published_at if kept else None}
+        )
+        pf.save_profile(commons, p)
+    return p
+
+
 # -- reading the commons -----------------------------------------------------------------------
 class _PublicView:
     """The public profiles of one commons database and their match index, rebuilt only when a
@@ -754,13 +795,13 @@ def commons_router(
 
     @router.post("/profile/evidence", response_model=Profile, responses=WRITE)
     def refresh_evidence(c: CallerDep, body: EvidenceRefreshIn) -> Profile:
-        """Recompute capacity, quality and delivery evidence from the firm's own data (what is
-        published does not change)."""
+        """Recompute capacity, quality and delivery evidence from the firm's own machines over the
+        last full weeks (what is published does not change)."""
         me = act(c)
         if commons.get(PROFILE, me, Profile) is None:
             raise HTTPException(404, "프로필이 아직 없습니다 / no profile yet")
         with guard():
-            return pf.refresh_evidence(commons, me, store, weeks=body.weeks, today=today_of(now()))
+            return save_evidence(commons, me, firm_evidence(store, c.owns, today_of(now()), body.weeks))
 
     @router.get("/profile/okw", response_model=dict[str, Any], responses=READ)
     def export_okw(

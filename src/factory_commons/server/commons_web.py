@@ -31,6 +31,7 @@ from ..cooperate.db import CommonsDB
 from ..cooperate.model import EVIDENCE_KINDS, Match, Profile, Step, Text
 from ..cooperate.model import Request as CommonsRequest
 from ..cooperate.vocab import MATERIALS, PROCESSES
+from ..store.base import Store
 from .accounts import Accounts
 from .auth import CSRF_COOKIE, Caller, authenticate
 from .commons_api import (
@@ -38,12 +39,14 @@ from .commons_api import (
     PROFILE,
     REQUEST,
     catalog_entry,
+    firm_evidence,
     firm_key,
     plan_request_team,
     pool_out,
     public_profiles,
     rank_request,
     runs,
+    save_evidence,
     search_catalog,
     today_of,
 )
@@ -91,6 +94,11 @@ COMMONS_LABELS: dict[str, tuple[str, str]] = {
     "quality": ("품질 실적", "Quality record"),
     "delivery": ("납기 실적", "Delivery record"),
     "no_evidence": ("근거 자료 없음", "No evidence yet"),
+    "refresh_evidence": ("우리 공장 데이터로 다시 계산", "Recompute from our shop-floor data"),
+    "evidence_refreshed": (
+        "근거 자료를 다시 계산했습니다 (공개 여부는 그대로)",
+        "Evidence recomputed (what is published is unchanged)",
+    ),
     "my_profile": ("내 프로필", "My profile"),
     "no_profile": (
         "아직 프로필이 없습니다. API(PUT /api/commons/profile) 또는 CLI로 만드세요.",
@@ -270,7 +278,7 @@ def bars(m: Match) -> list[dict[str, Any]]:
 
 
 def add_commons_pages(
-    app: FastAPI, commons: CommonsDB, accounts: Accounts, now: Callable[[], datetime]
+    app: FastAPI, commons: CommonsDB, accounts: Accounts, now: Callable[[], datetime], store: Store
 ) -> None:
     """Mount the commons pages and the public catalog on `app` (kept out of the OpenAPI document)."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -362,7 +370,7 @@ def add_commons_pages(
 
     # -- my profile --------------------------------------------------------------------------
     @router.get("/commons/profile", response_class=HTMLResponse)
-    def my_profile(request: Request, err: str = "") -> Response:
+    def my_profile(request: Request, err: str = "", ok: str = "") -> Response:
         c = page_caller(request)
         if c is None:
             return to_login(request)
@@ -376,6 +384,7 @@ def add_commons_pages(
             own=True,
             may_act=c.user.role in ACTORS,
             err=err[:300],
+            ok=bool(ok),
         )
 
     @router.post("/commons/profile/publish")
@@ -391,6 +400,21 @@ def add_commons_pages(
             return RedirectResponse("/commons/profile?err=no_evidence", status_code=303)
         (pf.publish if action == "publish" else pf.withdraw)(commons, me, [kind], now())
         return RedirectResponse("/commons/profile", status_code=303)
+
+    @router.post("/commons/profile/evidence")
+    def evidence_post(request: Request, csrf_token: str = Form("")) -> Response:
+        """Recompute the evidence from the firm's own store (what is published does not change)."""
+        c = form_caller(request, csrf_token)
+        if c.user.role not in ACTORS:
+            return message(request, c, "권한이 없습니다 / not allowed", 403)
+        me = firm_key(c)
+        if commons.get(PROFILE, me, Profile) is None:
+            return RedirectResponse("/commons/profile", status_code=303)
+        try:
+            save_evidence(commons, me, firm_evidence(store, c.owns, today_of(now())))
+        except ValueError as e:
+            return RedirectResponse(f"/commons/profile?{urlencode({'err': str(e)[:300]})}", status_code=303)
+        return RedirectResponse("/commons/profile?ok=1", status_code=303)
 
     # -- requests and matches ----------------------------------------------------------------
     @router.get("/commons/requests", response_class=HTMLResponse)
