@@ -286,13 +286,17 @@ def _batch_brute_force(reqs, profiles) -> tuple[int, float]:
         options.append(teams)
     best = (0, 0.0)
     for combo in itertools.product(*options):
-        load: dict[tuple[str, str], float] = {}
+        load: dict[tuple[str, str], list[tuple[int, float]]] = {}
         for req, choice in zip(reqs, combo, strict=True):
             if choice is not None:
                 for (fid, _), stp in zip(choice[0], req.steps, strict=True):
-                    load[(fid, stp.process)] = load.get((fid, stp.process), 0.0) + stp.hours()
-        days = (reqs[0].due - TODAY).days / 7
-        if any(h > weekly_free_hours(by[f].public(), proc) * days + 1e-9 for (f, proc), h in load.items()):
+                    load.setdefault((fid, stp.process), []).append(((req.due - TODAY).days, stp.hours()))
+        # capacity by due date: work due by day d fits in the free hours until d
+        if any(
+            sum(h for due, h in items if due <= d) > weekly_free_hours(by[f].public(), proc) * d / 7 + 1e-9
+            for (f, proc), items in load.items()
+            for d, _ in items
+        ):
             continue
         served = sum(c is not None for c in combo)
         cost = sum(c[1] for c in combo if c is not None)
@@ -306,7 +310,11 @@ def _batch_brute_force(reqs, profiles) -> tuple[int, float]:
 @example(seed=66, days=8)  # HiGHS with presolve returned a non-optimal allocation as optimal here
 def test_batch_equals_brute_force_on_tiny_instances(seed, days):
     profiles = toy_profiles(seed, 4, procs=("milling", "turning"), mats=("steel",))
-    reqs = [team_request(seed * 7 + k, 1 + k % 2, days=days, procs=("milling", "turning")) for k in range(3)]
+    # different due dates: shared capacity is counted by due date
+    reqs = [
+        team_request(seed * 7 + k, 1 + k % 2, days=days + 3 * k * (seed % 2), procs=("milling", "turning"))
+        for k in range(3)
+    ]
     batch = allocate_batch(reqs, profiles, TODAY, candidates_per_step=50)
     served, cost = _batch_brute_force(reqs, profiles)
     assert batch.proven_optimal

@@ -621,7 +621,8 @@ def allocate_batch(
     candidates_per_step: int = 25,
     costs: TeamCosts = TeamCosts(),
 ) -> BatchPlan:
-    """Teams for several requests at once, sharing every firm's free capacity per process.
+    """Teams for several requests at once, sharing every firm's free capacity per process
+    (counted by due date: work due by day d fits in the free hours until d).
 
     Each request is served by a full team or not at all; an unserved request costs a penalty
     larger than all teams together (so serving more requests always comes first). Candidates: per
@@ -656,8 +657,8 @@ def allocate_batch(
     xmap: dict[tuple[int, int, int], int] = {}
     zcol: dict[int, int] = {}
     worst_all = 0.0
-    cap_groups: dict[tuple[int, str], list[tuple[int, float]]] = {}
-    cap_val: dict[tuple[int, str], float] = {}
+    # per (firm, process): (column, hours, days until that request's due, free hours by then)
+    cap_groups: dict[tuple[int, str], list[tuple[int, float, int, float]]] = {}
     for i, g in enumerate(graphs):
         if g is None:
             continue
@@ -673,8 +674,7 @@ def allocate_batch(
                 xmap[(i, s, int(n))] = col
                 c.append(float(layer.cost[n]))
                 key = (int(layer.firm[n]), layer.process)
-                cap_groups.setdefault(key, []).append((col, layer.hours))
-                cap_val[key] = float(layer.cap[n])
+                cap_groups.setdefault(key, []).append((col, layer.hours, g.days_left, float(layer.cap[n])))
                 col += 1
             for n in alive[s]:  # one node per step when served
                 A.add(r, xmap[(i, s, int(n))], 1.0)
@@ -712,11 +712,15 @@ def allocate_batch(
     unserved = 2.0 * worst_all + 1.0
     for i in zcol:
         c[zcol[i]] = -unserved
-    for key, items in cap_groups.items():
-        for k, h in items:
-            A.add(r, k, h)
-        A.bound(-np.inf, cap_val[key])
-        r += 1
+    # shared capacity, by due date: the hours of all requests due by day d fit in the free
+    # hours until d, for every due day d among them (earliest-due-first can then run them all)
+    for items in cap_groups.values():
+        for d in sorted({it[2] for it in items}):
+            for k, h, due, _ in items:
+                if due <= d:
+                    A.add(r, k, h)
+            A.bound(-np.inf, next(it[3] for it in items if it[2] == d))
+            r += 1
     const = unserved * len(zcol)
     plans: list[TeamPlan] = []
     if col == 0:
