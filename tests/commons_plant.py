@@ -27,6 +27,7 @@ from factory_commons.cooperate.model import (
     Text,
 )
 from factory_commons.cooperate.region import Region, generate_region
+from factory_commons.server import create_app
 from factory_commons.store import Store
 
 COOP = "coop-geumcheon"
@@ -91,9 +92,13 @@ def evidence(scrap: float, fpy: float, units: int, free: float) -> Evidence:
     )
 
 
-def commons_plant(store: Store, firms: int = 200) -> Plant:
-    """make_plant plus the commons: the region's profiles, acme and beta, a cooperative, an expert."""
+def commons_plant(store: Store, firms: int = 200, commons: str | None = None) -> Plant:
+    """make_plant plus the commons: the region's profiles, acme and beta, a cooperative, an expert.
+
+    `commons`: where the commons database is (a PostgreSQL URL; default: in memory)."""
     plant = make_plant(store)
+    if commons is not None:
+        plant.app = create_app(store, plant.accounts, clock=plant.clock, commons=commons)
     db = plant.app.state.commons
     db.put_many("profile", [(p.firm_id, p.firm_id, p) for p in region(firms).profiles])
     acme = Profile(

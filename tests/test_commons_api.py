@@ -406,6 +406,44 @@ def test_problem_expert_match_accept_opens_an_expiring_grant(plant):
     assert experts[0]["completed_missions"] == 1 and "acme" not in str(experts)
 
 
+def test_the_commons_on_postgresql(pg_url):
+    """The same flows with the commons database in a PostgreSQL schema (dropped afterwards)."""
+    import uuid
+
+    import psycopg
+
+    schema = f"c{uuid.uuid4().hex[:12]}"
+    store = DuckDBStore(":memory:")
+    plant = commons_plant(store, commons=f"{pg_url}?schema={schema}")
+    try:
+        assert plant.app.state.commons.schema == f"{schema}_commons"
+        acme, beta = plant.client("acme:owner"), plant.client("beta:owner")
+        nda = _request(acme, "nda", steps=[{"process": "stamping", "material": "steel", "quantity": 100}])
+        ms = acme.get(f"/api/commons/requests/{nda['id']}/matches").json()["matches"]
+        assert ms and all(abs(sum(f["contribution"] for f in m["factors"]) - m["score"]) < 1e-9 for m in ms)
+        assert beta.get(f"/api/commons/requests/{nda['id']}").status_code == 404
+        pool = _pool(plant)
+        assert (
+            acme.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "600"}).status_code == 200
+        )
+        assert (
+            beta.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "500"}).status_code == 200
+        )
+        plant.clock.now = plant.clock.now + timedelta(days=8)
+        s = plant.client("coop").post(f"/api/commons/pools/{pool['id']}/close").json()
+        assert s["outcome"] == "settled" and s["total_cost_krw"] == 1100 * 1100
+        assert sum(x["cost_krw"] for x in s["lines"]) == s["total_cost_krw"]
+        r = TestClient(plant.app).get("/api/commons/catalog", params={"q": "베타"}).json()
+        assert [f["firm_id"] for f in r["firms"]] == ["beta"] and r["firms"][0]["profile"]["evidence"][
+            "quality"
+        ] is None
+    finally:
+        plant.app.state.commons.close()
+        store.close()
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f'DROP SCHEMA IF EXISTS "{schema}_commons" CASCADE')
+
+
 # -- isolation walk ----------------------------------------------------------------------------
 def _acme_objects(plant) -> dict:
     """acme's private objects: a commitment in a pool of a cooperative only acme belongs to, a
