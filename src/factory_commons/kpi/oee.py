@@ -228,40 +228,77 @@ def _state_bounds(
             [s, e],
         ).to_pylist()[0]
         return row["lo"], row["hi"]
-    lo_of: dict[int, datetime] = {}
-    todo = set(ids)
-    for back in (*_LOOKBACK, None):
-        if not todo:
-            break
-        where = f"machine_id IN ({', '.join(str(i) for i in sorted(todo))}) AND ts < ?"
-        params: list = [s]
-        if back is not None:
-            where += " AND ts >= ?"
-            params.append(s - back)
-        t = store.query(
-            f"SELECT machine_id, max(ts) AS lo FROM states WHERE {where} GROUP BY machine_id", params
-        )
-        lo_of.update(zip(t.column("machine_id").to_pylist(), t.column("lo").to_pylist(), strict=True))
-        todo -= set(lo_of)
-    newer = store.query(
+    lo_of = _nearest(store, ids, s, before=True)
+    hi_of = _nearest(store, _newer_than(store, ids, e), e, before=False)
+    return min(lo_of.values(), default=None), max(hi_of.values(), default=None)
+
+
+def _newer_than(store: Store, ids: Sequence[int], e: datetime) -> list[int]:
+    """The machines of `ids` whose newest state change (write watermark) is at or after `e`;
+    only they can have a change at or after `e`."""
+    if not ids:
+        return []
+    id_list = ", ".join(str(int(i)) for i in ids)
+    t = store.query(
         f"SELECT id FROM watermarks WHERE tbl = 'states' AND id IN ({id_list}) AND max_ts >= ?", [e]
     )
-    todo = set(newer.column("id").to_pylist())
-    hi_of: dict[int, datetime] = {}
-    for ahead in (*_LOOKBACK, None):
+    return sorted(t.column("id").to_pylist())
+
+
+def _nearest(
+    store: Store,
+    ids: Sequence[int],
+    at: datetime,
+    before: bool,
+    steps: Sequence[timedelta | None] = (*_LOOKBACK, None),
+) -> dict[int, datetime]:
+    """Per machine of `ids`: its last state change before `at` (before=True) or its first at or
+    after `at`, searched in ranges of `steps` from `at` (None: unbounded), each only for the
+    machines not found yet. Machines without one are left out."""
+    found: dict[int, datetime] = {}
+    todo = set(ids)
+    for step in steps:
         if not todo:
             break
-        where = f"machine_id IN ({', '.join(str(i) for i in sorted(todo))}) AND ts >= ?"
-        params = [e]
-        if ahead is not None:
-            where += " AND ts < ?"
-            params.append(e + ahead)
-        t = store.query(
-            f"SELECT machine_id, min(ts) AS hi FROM states WHERE {where} GROUP BY machine_id", params
+        where = (
+            f"machine_id IN ({', '.join(str(i) for i in sorted(todo))}) AND ts {'<' if before else '>='} ?"
         )
-        hi_of.update(zip(t.column("machine_id").to_pylist(), t.column("hi").to_pylist(), strict=True))
-        todo -= set(hi_of)
-    return min(lo_of.values(), default=None), max(hi_of.values(), default=None)
+        params: list = [at]
+        if step is not None:
+            where += f" AND ts {'>=' if before else '<'} ?"
+            params.append(at - step if before else at + step)
+        agg = "max" if before else "min"
+        t = store.query(
+            f"SELECT machine_id, {agg}(ts) AS x FROM states WHERE {where} GROUP BY machine_id", params
+        )
+        found.update(zip(t.column("machine_id").to_pylist(), t.column("x").to_pylist(), strict=True))
+        todo -= set(found)
+    return found
+
+
+def _duckdb_state_slice(store: Store, ids: Sequence[int], s: datetime, e: datetime) -> pa.Table:
+    """DuckDB: the state changes of `_state_bounds`' range in one scan, as an Arrow table that
+    the KPI query reads instead of `states` (DuckDB has no index to probe, so every search is
+    a scan; this way a request scans `states` once instead of twice).
+
+    First read a day before `s` to a day after `e`; machines with no change in the day before
+    (or, when their watermark says they have one, in the day after) are searched further out
+    with `_nearest`, and the slice is read again with the range widened to cover them."""
+    cols = "machine_id, ts, state, reason_code, order_id"
+    id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
+    a, b = s - _LOOKBACK[0], e + _LOOKBACK[0]
+    sql = f"SELECT {cols} FROM states WHERE machine_id IN ({id_list}) AND ts >= ? AND ts {{}} ?"
+    t = store.query(sql.format("<"), [a, b])
+    mid = t.column("machine_id").to_numpy()
+    ts = t.column("ts").to_numpy()
+    with_lo = set(mid[ts < np.datetime64(s, "us")].tolist())
+    with_hi = set(mid[ts >= np.datetime64(e, "us")].tolist())
+    lo = _nearest(store, [i for i in ids if i not in with_lo], a, True, steps=(_LOOKBACK[1], None))
+    newer = [i for i in _newer_than(store, ids, e) if i not in with_hi]
+    hi = _nearest(store, newer, b, False, steps=(_LOOKBACK[1], None))
+    if lo or hi:
+        t = store.query(sql.format("<="), [min(lo.values(), default=a), max(hi.values(), default=b)])
+    return t
 
 
 def _episodes_ctes(
@@ -270,6 +307,7 @@ def _episodes_ctes(
     config: KpiConfig,
     ids: Sequence[int] = (),
     bounds: tuple[datetime | None, datetime | None] | None = None,
+    states_from: str = "states",
 ) -> str:
     """The CTEs both KPI queries start from: machines with their calendar (m), state changes
     mapped to time-element codes (st0, st), and episodes in the window (ep) with their full
@@ -277,7 +315,9 @@ def _episodes_ctes(
 
     `ids` are the machines' ids and `bounds` the range of `_state_bounds`: st0 reads only the
     state changes in that range (literals, so that the engine prunes with its index or zone
-    maps); None reads every state change of the machines (`BOUNDED_STATES = False`)."""
+    maps); None reads every state change of the machines (`BOUNDED_STATES = False`).
+    `states_from` names the relation with the state changes: `states`, or on DuckDB the
+    `_states` slice of `_duckdb_state_slice`."""
     p = _lit
     id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
     st_range = "TRUE"
@@ -298,7 +338,7 @@ def _episodes_ctes(
     st0 AS (
         SELECT s.machine_id, s.ts, s.order_id,
                CAST(CASE coalesce(r.element, g.element) {el_sql} END AS INTEGER) AS code
-        FROM states s
+        FROM {states_from} s
         LEFT JOIN _map r ON r.state = s.state AND r.reason_code = s.reason_code
         LEFT JOIN _map g ON g.state = s.state AND g.reason_code IS NULL
         WHERE s.machine_id IN ({id_list}) AND {st_range}
@@ -327,6 +367,7 @@ def _build_sql(
     orderless_counts: bool = True,
     ids: Sequence[int] = (),
     bounds: tuple[datetime | None, datetime | None] | None = None,
+    states_from: str = "states",
 ) -> tuple[str, list]:
     """The KPI query and its parameters.
 
@@ -428,7 +469,7 @@ def _build_sql(
         WHERE x.cls = {down} AND x.ts >= {p(s)}"""
 
     sql = f"""
-    {_episodes_ctes(s, e, config, ids, bounds)}
+    {_episodes_ctes(s, e, config, ids, bounds, states_from)}
     ev AS ({" UNION ALL ".join(ev_parts)}
     ),{fill_cte},
     seg AS (
@@ -552,6 +593,7 @@ def _build_fast_sql(
     config: KpiConfig,
     ids: Sequence[int] = (),
     bounds: tuple[datetime | None, datetime | None] | None = None,
+    states_from: str = "states",
 ) -> str:
     """The KPI query for groupings that need no shift, day or state order per instant
     (machine, line, plant) and counts that all name their order.
@@ -579,7 +621,7 @@ def _build_fast_sql(
         )
 
     return f"""
-    {_episodes_ctes(s, e, config, ids, bounds)}
+    {_episodes_ctes(s, e, config, ids, bounds, states_from)}
     x AS (
         SELECT ep.*, m.cal, extract(epoch FROM (ep.b - ep.a)) AS d
         FROM ep JOIN m USING (machine_id)
@@ -746,12 +788,18 @@ def compute_kpis(
         .column("n")[0]
         .as_py()
     )
-    bounds = _state_bounds(store, ids, s, e) if BOUNDED_STATES else None
+    bounds, states_from = None, "states"
+    if BOUNDED_STATES and store.dialect == "duckdb":
+        tables["_states"], states_from = _duckdb_state_slice(store, ids, s, e), "_states"
+    elif BOUNDED_STATES:
+        bounds = _state_bounds(store, ids, s, e)
     if FAST_PATH and not ({"shift", "day", "order"} & set(group_by)) and orderless == 0:
         tables["_buckets"] = _calendar_buckets(timeline, s, e)
-        sql, params = _build_fast_sql(group_by, s, e, config, ids, bounds), []
+        sql, params = _build_fast_sql(group_by, s, e, config, ids, bounds, states_from), []
     else:
-        sql, params = _build_sql(store.dialect, group_by, s, e, config, orderless > 0, ids, bounds)
+        sql, params = _build_sql(
+            store.dialect, group_by, s, e, config, orderless > 0, ids, bounds, states_from
+        )
     raw = store.query(_float_epochs(store.dialect, sql), params, tables=tables).to_pandas()
     raw = raw.rename(columns={f"g_{g}": g for g in group_by})
     return _finish(raw, group_by)
