@@ -156,6 +156,24 @@ def test_evidence_from_the_firms_own_machines_only(plant):
     assert r.json()["evidence"]["quality"]["scrap_ratio"] > 0.9
 
 
+def test_okw_export_and_import_of_the_own_profile(plant):
+    beta = plant.client("beta:owner")
+    public = beta.get("/api/commons/profile/okw").text
+    private = beta.get("/api/commons/profile/okw", params={"private": "true", "lang": "ko"}).text
+    assert str(SECRET_SCRAP) not in public and str(SECRET_SCRAP) in private
+    doc = beta.get("/api/commons/profile/okw").json()
+    r = beta.put("/api/commons/profile/okw", json=doc)
+    assert r.status_code == 200, r.text
+    p = r.json()
+    assert (
+        p["facility"]["firm_id"] == "beta" and p["evidence"]["quality"]["scrap_ratio"] == SECRET_SCRAP
+    )  # kept
+    assert {e["process"] for e in p["facility"]["equipment"]} == {"milling", "stamping"}
+    bad = beta.put("/api/commons/profile/okw", json={"title": 5})
+    assert bad.status_code == 422 and "invalid" in bad.text
+    assert plant.client("gamma:owner").get("/api/commons/profile/okw").status_code == 404
+
+
 # -- requests and matches ----------------------------------------------------------------------
 def test_requests_are_scoped_and_nda_stays_with_the_requester(plant):
     acme, beta = plant.client("acme:owner"), plant.client("beta:owner")
