@@ -133,6 +133,9 @@ FAST_PATH = True
 #: Read only the state changes the window needs (see `_state_bounds`); False reads every
 #: machine's whole history (the reference that tests/test_kpi_bounded.py compares against).
 BOUNDED_STATES = True
+#: DuckDB reads windows up to this long as Arrow slices (`_duckdb_state_slice`); longer ones
+#: filter `states` in the query (`_state_bounds`), so a three-year KPI is not copied to memory.
+SLICE_MAX = timedelta(days=31)
 
 # Element codes: small integers keep the window's payload narrow.
 CODES = {"production": 1, "setup": 2, "down": 3, "delay": 4, "planned_downtime": 5}
@@ -368,6 +371,7 @@ def _build_sql(
     ids: Sequence[int] = (),
     bounds: tuple[datetime | None, datetime | None] | None = None,
     states_from: str = "states",
+    counts_from: str = "counts",
 ) -> tuple[str, list]:
     """The KPI query and its parameters.
 
@@ -438,7 +442,7 @@ def _build_sql(
             f"""
         SELECT c.machine_id, c.ts, 2, NULL, NULL, NULL, {"0, NULL, " if failures_in_stream else ""}
                c.good, c.scrap, c.rework, c.scrap_reason, c.order_id, 0
-        FROM counts c
+        FROM {counts_from} c
         WHERE c.ts >= {p(s)} AND c.ts < {p(e)} {"" if all_counts_in_stream else "AND c.order_id IS NULL"}
           AND c.machine_id IN ({id_list})"""
         )
@@ -457,7 +461,7 @@ def _build_sql(
         cnt_sources.append(
             f"""
         SELECT {g_dir} x.good, x.scrap, x.rework, x.scrap_reason, x.order_id AS ord2, m.m_pru
-        FROM counts x JOIN m USING (machine_id)
+        FROM {counts_from} x JOIN m USING (machine_id)
         WHERE x.order_id IS NOT NULL AND x.ts >= {p(s)} AND x.ts < {p(e)} AND x.machine_id IN ({id_list})"""
         )
     fail_source = ""
@@ -594,6 +598,7 @@ def _build_fast_sql(
     ids: Sequence[int] = (),
     bounds: tuple[datetime | None, datetime | None] | None = None,
     states_from: str = "states",
+    counts_from: str = "counts",
 ) -> str:
     """The KPI query for groupings that need no shift, day or state order per instant
     (machine, line, plant) and counts that all name their order.
@@ -673,7 +678,7 @@ def _build_fast_sql(
         SELECT {g_sel} 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, c.good, c.scrap, c.rework,
                CASE WHEN c.scrap_reason IN (SELECT reason FROM _startup) THEN c.scrap ELSE 0 END,
                coalesce(i.ict, o.ideal_cycle_time_s, m.m_pru), 0, NULL
-        FROM counts c JOIN m USING (machine_id)
+        FROM {counts_from} c JOIN m USING (machine_id)
         LEFT JOIN orders o ON o.order_id = c.order_id
         LEFT JOIN _ict i ON i.product = o.product
         WHERE c.ts >= {p(s)} AND c.ts < {p(e)} AND c.machine_id IN ({id_list})
@@ -779,26 +784,33 @@ def compute_kpis(
     }
     ids = sorted(cal_of)
     id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
-    orderless = (
-        store.query(
-            "SELECT count(*) AS n FROM counts WHERE order_id IS NULL AND ts >= ? AND ts < ? "
-            f"AND machine_id IN ({id_list})",
-            [s, e],
-        )
-        .column("n")[0]
-        .as_py()
-    )
-    bounds, states_from = None, "states"
-    if BOUNDED_STATES and store.dialect == "duckdb":
+    bounds, states_from, counts_from = None, "states", "counts"
+    if BOUNDED_STATES and store.dialect == "duckdb" and e - s <= SLICE_MAX:
+        # DuckDB has no index: read the window's states and counts once each, as Arrow slices
         tables["_states"], states_from = _duckdb_state_slice(store, ids, s, e), "_states"
-    elif BOUNDED_STATES:
-        bounds = _state_bounds(store, ids, s, e)
+        tables["_counts"] = store.query(
+            f"SELECT * FROM counts WHERE machine_id IN ({id_list}) AND ts >= ? AND ts < ?", [s, e]
+        )
+        counts_from = "_counts"
+        orderless = tables["_counts"].column("order_id").null_count
+    else:
+        if BOUNDED_STATES:
+            bounds = _state_bounds(store, ids, s, e)
+        orderless = (
+            store.query(
+                "SELECT count(*) AS n FROM counts WHERE order_id IS NULL AND ts >= ? AND ts < ? "
+                f"AND machine_id IN ({id_list})",
+                [s, e],
+            )
+            .column("n")[0]
+            .as_py()
+        )
     if FAST_PATH and not ({"shift", "day", "order"} & set(group_by)) and orderless == 0:
         tables["_buckets"] = _calendar_buckets(timeline, s, e)
-        sql, params = _build_fast_sql(group_by, s, e, config, ids, bounds, states_from), []
+        sql, params = _build_fast_sql(group_by, s, e, config, ids, bounds, states_from, counts_from), []
     else:
         sql, params = _build_sql(
-            store.dialect, group_by, s, e, config, orderless > 0, ids, bounds, states_from
+            store.dialect, group_by, s, e, config, orderless > 0, ids, bounds, states_from, counts_from
         )
     raw = store.query(_float_epochs(store.dialect, sql), params, tables=tables).to_pandas()
     raw = raw.rename(columns={f"g_{g}": g for g in group_by})
