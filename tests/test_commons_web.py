@@ -111,6 +111,41 @@ def test_request_form_checks_csrf_and_fields(plant):
     )
 
 
+def test_missions_page_lists_experts_and_accepting_opens_a_grant(plant):
+    from test_server_plant import A1
+
+    owner = plant.client("acme:owner")
+    body = {
+        "title": {"ko": "프레스 불량 개선"},
+        "metric": "scrap_ratio",
+        "scope": [A1],
+        "days": 366,
+        "skills": ["stamping", "spc"],
+        "weeks": 2,
+    }
+    r = owner.post("/api/commons/problems", json=body)
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    web = web_login(plant, "owner@acme.example")
+    page = web.get("/commons/missions").text
+    assert f'data-problem="{pid}"' in page and 'data-expert="x-kim"' in page and "관련성" in page
+    engineer = web_login(plant, "engineer@acme.example")
+    assert 'class="accept"' not in engineer.get("/commons/missions").text  # only the owner grants
+    data = {"expert_id": "x-kim", "csrf_token": engineer.cookies.get("fc_csrf")}
+    assert engineer.post(f"/commons/problems/{pid}/accept", data=data).status_code == 404
+    other = web_login(plant, "owner@beta.example")
+    data = {"expert_id": "x-kim", "csrf_token": other.cookies.get("fc_csrf")}
+    assert other.post(f"/commons/problems/{pid}/accept", data=data).status_code == 404
+    data = {"expert_id": "x-kim", "csrf_token": web.cookies.get("fc_csrf")}
+    r = web.post(f"/commons/problems/{pid}/accept", data=data, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/commons/missions"
+    grants = owner.get("/api/grants").json()
+    assert len(grants) == 1 and grants[0]["scope"] == [A1] and grants[0]["active"]
+    expert_page = web_login(plant, "expert@uni.example").get("/commons/missions").text
+    assert f'data-mission="m-{pid}"' in expert_page
+    assert f"m-{pid}" not in other.get("/commons/missions").text
+
+
 # -- in Chromium -----------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:

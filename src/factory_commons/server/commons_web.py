@@ -28,6 +28,7 @@ from ..cooperate import missions as ms
 from ..cooperate import pools as pl
 from ..cooperate import profiles as pf
 from ..cooperate.db import CommonsDB
+from ..cooperate.experts import load_experts
 from ..cooperate.model import EVIDENCE_KINDS, Match, Profile, Step, Text
 from ..cooperate.model import Request as CommonsRequest
 from ..cooperate.vocab import MATERIALS, PROCESSES
@@ -182,6 +183,11 @@ COMMONS_LABELS: dict[str, tuple[str, str]] = {
     "problem_matched": ("미션 진행", "Matched"),
     "problem_closed": ("종료", "Closed"),
     "weeks": ("주", "weeks"),
+    "experts_for": ("추천 전문가 (관련성 × 역량 × 신뢰)", "Experts (relevance × quality × trust)"),
+    "accept": ("수락 (기간 한정 데이터 권한 부여)", "Accept (opens time-limited data access)"),
+    "relevance": ("관련성", "Relevance"),
+    "trust": ("신뢰", "Trust"),
+    "no_experts": ("조건에 맞는 전문가가 없습니다", "No available expert with these skills"),
     "week": ("주", "week"),
     "missions_note": (
         "미션을 수락하면 그 기간 동안만 지정한 설비 데이터에 접근 권한이 열리고, 기간이 끝나면 저절로 닫힙니다.",
@@ -610,13 +616,19 @@ def add_commons_pages(
 
     # -- missions ----------------------------------------------------------------------------
     @router.get("/commons/missions", response_class=HTMLResponse)
-    def missions_page(request: Request) -> Response:
+    def missions_page(request: Request, err: str = "") -> Response:
         c = page_caller(request)
         if c is None:
             return to_login(request)
         me = firm_key(c)
         problems = ms.problems_of(commons, me) if c.user.role in ms.FIRM_READ_ROLES else []
         missions = ms.missions_for(commons, accounts, c.user.id)
+        experts = load_experts(commons)
+        names = {e.id: e.name for e in experts}
+        today = today_of(now())
+        candidates = {
+            p.id: ms.match_experts(p, experts, today, limit=3) for p in problems if p.status == "open"
+        }
         return render(
             request,
             "commons_missions.html",
@@ -624,7 +636,26 @@ def add_commons_pages(
             page="missions",
             problems=problems,
             missions=missions,
+            candidates=candidates,
+            expert_names=names,
+            may_accept=c.user.role in ms.GRANTING_ROLES,
             at=now(),
+            err=err[:500],
         )
+
+    @router.post("/commons/problems/{problem_id}/accept")
+    def accept_post(
+        request: Request, problem_id: str, expert_id: str = Form(...), csrf_token: str = Form("")
+    ) -> Response:
+        """The owner accepts an expert: a mission and a data grant for exactly its weeks."""
+        c = form_caller(request, csrf_token)
+        problem = commons.get(ms.PROBLEM_KIND, problem_id, ms.Problem)
+        if problem is None or problem.firm_id != firm_key(c) or c.user.role not in ms.GRANTING_ROLES:
+            return message(request, c, "찾을 수 없습니다 / not found", 404)
+        try:
+            ms.accept(commons, accounts, problem_id, expert_id, c.user.id, now())
+        except ValueError as e:
+            return RedirectResponse(f"/commons/missions?{urlencode({'err': str(e)[:300]})}", status_code=303)
+        return RedirectResponse("/commons/missions", status_code=303)
 
     app.include_router(router)
