@@ -790,8 +790,9 @@ def commons_router(
             raise HTTPException(
                 422, f"step: 요청의 단계는 {len(r.steps)}개입니다 / the request has {len(r.steps)} steps"
             )
-        ms = rank_request(commons, r, today_of(now()), step, limit)
-        return MatchesOut(request_id=r.id, step=step, matches=ms)
+        with guard():
+            found = rank_request(commons, r, today_of(now()), step, limit)
+        return MatchesOut(request_id=r.id, step=step, matches=found)
 
     @router.post("/profile/evidence", response_model=Profile, responses=WRITE)
     def refresh_evidence(c: CallerDep, body: EvidenceRefreshIn) -> Profile:
@@ -835,7 +836,8 @@ def commons_router(
         """A team of firms for the caller's own request: each step to a firm, transport between
         them, cheapest cost and lead time (with the proven bound and gap)."""
         r = own_request(commons, c, request_id)
-        return plan_request_team(commons, r, today_of(now()))
+        with guard():
+            return plan_request_team(commons, r, today_of(now()))
 
     # -- visits and shared machine hours -----------------------------------------------------
     @router.get("/slots", response_model=list[bk.VisitSlot], responses=READ)
