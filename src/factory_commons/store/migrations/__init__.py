@@ -8,7 +8,7 @@ an advisory lock, so that several processes opening one database at once apply e
 once. Migrations are Python modules rather than .sql files so that they are installed with
 the package without package-data rules.
 
-To add one: create `v0002_<what>.py` next to `v0001_initial.py` (the next free number),
+To add one: create `v0003_<what>.py` next to `v0002_latest_states.py` (the next free number),
 never edit a migration that has been released, and keep `store/schema.py` (the DuckDB DDL)
 in step; `tests/test_store_postgres.py` checks that both backends have the same tables and
 columns. See docs/server.md.
