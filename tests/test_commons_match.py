@@ -459,3 +459,33 @@ def test_ratings_persist_in_postgres():
         db.close()
         with psycopg.connect(base, autocommit=True) as con:
             con.execute(f'DROP SCHEMA IF EXISTS "{schema}_commons" CASCADE')
+
+
+def test_on_the_generated_region_index_equals_plain_python_and_private_data_stays_out():
+    from factory_commons.cooperate.region import generate_region
+
+    region = generate_region(seed=3, firms=300, requests=40)
+    ix = MatchIndex(region.profiles)
+    by = {p.firm_id: p for p in region.profiles}
+    ranked_steps = hidden = 0
+    for req in region.requests:
+        for s, stp in enumerate(req.steps):
+            c = ix.candidates(req, s, region.today)
+            got = {(ix.firm_ids[f], e) for f, e in zip(c.firm.tolist(), c.eq_id.tolist(), strict=True)}
+            want = {
+                (p.firm_id, e.id)
+                for p in region.profiles
+                for e in p.facility.equipment
+                if e.process == stp.process and not hard_failures(req, s, p, e.id, region.today)
+            }
+            assert got == want, (req.id, s)
+            for m in ix.rank(req, region.today, step=s, limit=50):
+                ranked_steps += 1
+                prof = by[m.firm_id]
+                assert "capacity" in prof.published
+                f = {x.name: x for x in m.factors}
+                for kind in ("quality", "delivery"):
+                    if kind not in prof.published:
+                        hidden += 1
+                        assert f[kind].value == 0.5 and "not published" in f[kind].note
+    assert ranked_steps > 100 and hidden > 10
