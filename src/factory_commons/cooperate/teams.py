@@ -567,7 +567,7 @@ def plan_team(
 
     no_team = "no team meets the due date and capacities / 납기·용량을 맞추는 팀 없음"
     if not np.isfinite(ub):  # no incumbent yet: MILPs over the best nodes per step look for one
-        through = [F[s] + B[s] - g.layers[s].cost for s in range(S)]
+        through = [F[s] + B[s] - w[s] for s in range(S)]  # cheapest (Lagrangian) team through a node
         for k in (30, MAX_FULL_NODES):
             small = [a[np.argsort(through[s][a], kind="stable")[:k]] for s, a in enumerate(alive)]
             whole = all(len(x) == len(a) for x, a in zip(small, alive, strict=True))
