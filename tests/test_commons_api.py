@@ -234,6 +234,45 @@ def test_matches_are_ranked_explained_and_never_use_unpublished_evidence(plant):
     assert '"firm_id":"beta"' in text and not any(s in text for s in ("4.2%", "91.9%", "13,579"))
 
 
+def test_award_and_two_sided_ratings_feed_the_rating_factor(plant):
+    acme, beta = plant.client("acme:owner"), plant.client("beta:owner")
+    steps = [{"process": "stamping", "material": "steel", "quantity": 300}]
+    req = _request(acme, steps=steps)
+    assert (
+        acme.post(
+            f"/api/commons/requests/{req['id']}/award", json={"ordered": True, "supplier": "nobody"}
+        ).status_code
+        == 422
+    )
+    assert beta.post(f"/api/commons/requests/{req['id']}/award", json={"ordered": False}).status_code == 404
+    r = acme.post(f"/api/commons/requests/{req['id']}/award", json={"ordered": True, "supplier": "beta"})
+    assert r.status_code == 200 and r.json()["supplier"] == "beta"
+    five = {"quality": 5, "on_time": 5, "communication": 5}
+    assert (
+        plant.client("gamma:owner")
+        .post(f"/api/commons/requests/{req['id']}/rating", json={"scores": five})
+        .status_code
+        == 404
+    )
+    r = acme.post(
+        f"/api/commons/requests/{req['id']}/rating", json={"scores": five, "comment": "정확한 납기"}
+    )
+    assert r.status_code == 201 and r.json()["ratee"] == "beta" and r.json()["ratee_role"] == "supplier"
+    again = acme.post(f"/api/commons/requests/{req['id']}/rating", json={"scores": five})
+    assert again.status_code == 422 and "already rated" in again.text
+    bad = beta.post(f"/api/commons/requests/{req['id']}/rating", json={"scores": five})
+    assert bad.status_code == 422 and "specification" in bad.text  # a buyer is rated on other criteria
+    ok = beta.post(
+        f"/api/commons/requests/{req['id']}/rating",
+        json={"scores": {"specification": 4, "payment": 5, "communication": 4}},
+    )
+    assert ok.status_code == 201 and ok.json()["ratee"] == "acme"
+    other = _request(plant.client("acme:owner"), steps=steps)
+    ms = acme.get(f"/api/commons/requests/{other['id']}/matches", params={"limit": 100}).json()["matches"]
+    rating = {m["firm_id"]: next(f for f in m["factors"] if f["name"] == "rating") for m in ms}
+    assert rating["beta"]["value"] > 0.5 and all(rating[f]["value"] == 0.5 for f in rating if f != "beta")
+
+
 def test_team_of_firms_for_a_multi_step_request(plant):
     acme = plant.client("acme:owner")
     req = _request(
@@ -649,6 +688,14 @@ def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
         ("POST", "/api/commons/profile/evidence"): {"json": {}},
         ("GET", "/api/commons/profile/okw"): {"params": {"private": "true"}},
         ("PUT", "/api/commons/profile/okw"): {"json": {"id": "acme", "name": "pwned"}},
+        ("POST", "/api/commons/requests/{request_id}/award"): {
+            "url": f"/api/commons/requests/{o['nda']}/award",
+            "json": {"ordered": False},
+        },
+        ("POST", "/api/commons/requests/{request_id}/rating"): {
+            "url": f"/api/commons/requests/{o['nda']}/rating",
+            "json": {"scores": {"quality": 1, "on_time": 1, "communication": 1}},
+        },
         ("GET", "/api/commons/requests/{request_id}/team"): {"url": f"/api/commons/requests/{o['nda']}/team"},
         ("GET", "/api/commons/slots"): {},
         ("POST", "/api/commons/slots"): {

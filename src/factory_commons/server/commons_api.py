@@ -31,6 +31,7 @@ from ..cooperate import missions as ms
 from ..cooperate import pools as pl
 from ..cooperate import profiles as pf
 from ..cooperate import projects as pj
+from ..cooperate import ratings as rt
 from ..cooperate.db import CommonsDB
 from ..cooperate.experts import Expert, load_experts
 from ..cooperate.model import (
@@ -309,6 +310,22 @@ class ProjectIn(BaseModel):
     title: Text
     description: Text | None = None
     needs: list[pj.RoleNeed] = Field(min_length=1, max_length=10)
+
+
+class AwardIn(BaseModel):
+    """How the caller's request ended: an order to a supplier, or none."""
+
+    ordered: bool
+    supplier: str | None = Field(default=None, max_length=200)
+    value_krw: int | None = Field(default=None, ge=0, le=10**13)
+
+
+class RatingIn(BaseModel):
+    """A rating of the other side of an ordered request, 1-5 per criterion (supplier: quality,
+    on_time, communication; buyer: specification, payment, communication)."""
+
+    scores: dict[str, int]
+    comment: str = Field(default="", max_length=2000)
 
 
 def today_of(now: datetime) -> date:
@@ -653,7 +670,7 @@ def rank_request(commons: CommonsDB, r: Request, today: date, step: int = 0, lim
         if view.index is None:
             view.index = MatchIndex(view.profiles)
         index = view.index
-    return index.rank(r, today, step=step, limit=limit)
+    return index.rank(r, today, step=step, limit=limit, ratings=rt.load_book(commons))
 
 
 # -- the router ------------------------------------------------------------------------------
@@ -838,6 +855,52 @@ def commons_router(
         r = own_request(commons, c, request_id)
         with guard():
             return plan_request_team(commons, r, today_of(now()))
+
+    # -- awards and two-sided ratings --------------------------------------------------------
+    @router.post("/requests/{request_id}/award", response_model=rt.Award, responses=WRITE)
+    def award(c: CallerDep, request_id: IdPath, body: AwardIn) -> rt.Award:
+        """Record how the caller's request ended (this gives the buyer's award rate)."""
+        me = act(c)
+        r = own_request(commons, c, request_id)
+        if body.supplier is not None and commons.get(PROFILE, body.supplier, Profile) is None:
+            raise HTTPException(422, f"supplier: 없는 기업입니다 / no firm {body.supplier!r} in the commons")
+        with guard():
+            a = rt.Award(
+                request_id=r.id,
+                buyer=me,
+                ordered=body.ordered,
+                supplier=body.supplier,
+                day=today_of(now()),
+                value_krw=body.value_krw,
+            )
+            rt.save_award(commons, a)
+        return a
+
+    @router.post("/requests/{request_id}/rating", response_model=rt.Rating, status_code=201, responses=WRITE)
+    def rate(c: CallerDep, request_id: IdPath, body: RatingIn) -> rt.Rating:
+        """Rate the other side of an ordered request: the buyer rates the supplier, the supplier
+        rates the buyer (once each)."""
+        me = act(c)
+        r = commons.get(REQUEST, request_id, Request)
+        a = commons.get("award", request_id, rt.Award)
+        if r is None or a is None or me not in (r.requester, a.supplier):
+            raise HTTPException(404, NOT_FOUND)
+        if not a.ordered:
+            raise HTTPException(409, "주문으로 이어지지 않은 의뢰입니다 / the request led to no order")
+        ratee, role = (a.supplier, "supplier") if me == r.requester else (r.requester, "buyer")
+        with guard():
+            rating = rt.Rating(
+                id=f"rt-{secrets.token_hex(5)}",
+                request_id=r.id,
+                rater=me,
+                ratee=ratee,
+                ratee_role=role,
+                scores=body.scores,
+                day=today_of(now()),
+                comment=body.comment,
+            )
+            rt.save_rating(commons, rating)
+        return rating
 
     # -- visits and shared machine hours -----------------------------------------------------
     @router.get("/slots", response_model=list[bk.VisitSlot], responses=READ)
