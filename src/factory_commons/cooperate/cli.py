@@ -285,6 +285,7 @@ def match_cmd(
 ) -> None:
     """의뢰에 맞는 기업 순위와 근거 / rank firms for a request, with every factor explained."""
     from .match import rank
+    from .ratings import load_book
 
     lang = _lang(lang)
     day = _day(today, "--today") or date.today()
@@ -293,13 +294,14 @@ def match_cmd(
         from ..server.commons_api import public_profiles
 
         profiles = public_profiles(db)
+        book = load_book(db)
         r = _request_from_options(db, request, process, material, quantity, district, _day(due, "--due"), day)
     finally:
         db.close()
     if step >= len(r.steps):
         err.print(f"[red]--step: 의뢰의 단계는 {len(r.steps)}개 / the request has {len(r.steps)} steps[/]")
         raise typer.Exit(2)
-    ms = rank(r, profiles, day, step=step, limit=limit)
+    ms = rank(r, profiles, day, step=step, limit=limit, ratings=book)
     names = {p.firm_id: p for p in profiles}
     s = r.steps[step]
     title = f"{r.title.get(lang)} — {s.process} / {s.material} × {s.quantity:,}"
