@@ -38,6 +38,7 @@ from .auth import CSRF_COOKIE, Caller, authenticate
 from .commons_api import (
     ACTORS,
     PROFILE,
+    SEOUL,
     REQUEST,
     catalog_entry,
     firm_evidence,
@@ -324,6 +325,7 @@ def add_commons_pages(
                 "evidence_kinds": EVIDENCE_KINDS,
                 "per_week": per_week,
                 "note_in": note_in,
+                "local": lambda dt, fmt="%Y-%m-%d %H:%M": dt.astimezone(SEOUL).strftime(fmt),
                 **ctx,
             },
             status_code=status,
