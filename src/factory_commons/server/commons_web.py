@@ -38,8 +38,8 @@ from .auth import CSRF_COOKIE, Caller, authenticate
 from .commons_api import (
     ACTORS,
     PROFILE,
-    SEOUL,
     REQUEST,
+    SEOUL,
     catalog_entry,
     firm_evidence,
     firm_key,
