@@ -378,7 +378,22 @@ def runs(c: Caller, cooperative: str) -> bool:
     return c.user.role in ACTORS and firm_key(c) == cooperative
 
 
+def plain(value: Any) -> Any:
+    """Decimals as people write them ("2400", not "2.4E+3") throughout a model, list or tuple."""
+    if isinstance(value, Decimal):
+        return Decimal(format(value, "f"))
+    if isinstance(value, BaseModel):
+        return value.model_copy(update={k: plain(v) for k, v in value})
+    if isinstance(value, list | tuple):
+        return type(value)(plain(v) for v in value)
+    return value
+
+
 def pool_out(pool: pl.PurchasePool, c: Caller) -> PoolOut:
+    return plain(_pool_out(pool, c))
+
+
+def _pool_out(pool: pl.PurchasePool, c: Caller) -> PoolOut:
     return PoolOut(
         id=pool.id,
         cooperative=pool.cooperative,
@@ -402,22 +417,28 @@ def pool_out(pool: pl.PurchasePool, c: Caller) -> PoolOut:
 def settlement_out(s: pl.Settlement, members: int, c: Caller, cooperative: str) -> SettlementOut:
     me = firm_key(c)
     lines = list(s.lines) if runs(c, cooperative) else [x for x in s.lines if x.firm_id == me]
-    return SettlementOut(
-        outcome=s.outcome,
-        closed_at=s.closed_at,
-        total_quantity=s.total_quantity,
-        tier=s.tier,
-        unit_price_krw=s.unit_price_krw,
-        total_cost_krw=s.total_cost_krw,
-        deposits_krw=s.deposits_krw,
-        refunds_krw=s.refunds_krw,
-        members=members,
-        lines=lines,
-        reason=s.reason,
+    return plain(
+        SettlementOut(
+            outcome=s.outcome,
+            closed_at=s.closed_at,
+            total_quantity=s.total_quantity,
+            tier=s.tier,
+            unit_price_krw=s.unit_price_krw,
+            total_cost_krw=s.total_cost_krw,
+            deposits_krw=s.deposits_krw,
+            refunds_krw=s.refunds_krw,
+            members=members,
+            lines=lines,
+            reason=s.reason,
+        )
     )
 
 
 def campaign_out(camp: pl.Campaign, c: Caller) -> CampaignOut:
+    return plain(_campaign_out(camp, c))
+
+
+def _campaign_out(camp: pl.Campaign, c: Caller) -> CampaignOut:
     return CampaignOut(
         id=camp.id,
         cooperative=camp.cooperative,
@@ -483,6 +504,10 @@ def own_problem(commons: CommonsDB, c: Caller, problem_id: str) -> ms.Problem:
 
 
 def offer_out(o: bk.MachineOffer, c: Caller) -> OfferOut:
+    return plain(_offer_out(o, c))
+
+
+def _offer_out(o: bk.MachineOffer, c: Caller) -> OfferOut:
     return OfferOut(
         id=o.id,
         firm_id=o.firm_id,
