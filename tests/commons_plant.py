@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from fastapi.testclient import TestClient
 from test_server_plant import PASSWORD, T0, Plant, make_plant
 
 from factory_commons.cooperate.experts import Availability, Expert, save_experts
@@ -137,3 +138,38 @@ def commons_plant(store: Store, firms: int = 200, commons: str | None = None) ->
         ],
     )
     return plant
+
+
+def post_request(c: TestClient, confidentiality: str = "public", steps=None, **kw) -> dict:
+    body = {
+        "title": {"ko": "알루미늄 브래킷 가공", "en": "Aluminium bracket"},
+        "steps": steps
+        or [{"process": "milling", "material": "aluminium", "quantity": 40, "tolerance_mm": 0.05}],
+        "due": str(TODAY + timedelta(days=30)),
+        "location": {"city": "Seoul", "district": "금천구", "lat": 37.4772, "lon": 126.8956},
+        "confidentiality": confidentiality,
+        **kw,
+    }
+    r = c.post("/api/commons/requests", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def open_pool(plant, _who: str = "coop", **kw) -> dict:
+    body = {
+        "cooperative": COOP,
+        "title": {"ko": "SS400 강판 공동구매", "en": "SS400 sheet co-purchase"},
+        "material": "steel",
+        "spec": {"ko": "SS400 3.2t 1219x2438", "en": "SS400 3.2 mm 1219x2438"},
+        "unit": "kg",
+        "tiers": [
+            {"min_quantity": "1000", "unit_price_krw": "1100"},
+            {"min_quantity": "5000", "unit_price_krw": "1000"},
+        ],
+        "minimum_quantity": "1000",
+        "closes": (plant.clock() + timedelta(days=7)).isoformat(),
+        **kw,
+    }
+    r = plant.client(_who).post("/api/commons/pools", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()

@@ -173,7 +173,7 @@ def test_firm_a_never_reaches_firm_b(plant, who):
         (m.upper(), p)
         for p, item in plant.app.openapi()["paths"].items()
         for m in item
-        if not p.startswith("/api/commons/")  # walked by tests/test_commons_api.py
+        if not p.startswith("/api/commons/")  # walked by tests/test_commons_isolation.py
     }
     assert ops == set(attacks), "every operation needs an attack in _attacks (and nothing else)"
     before = _b_state(plant)

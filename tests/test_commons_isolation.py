@@ -1,0 +1,271 @@
+"""Another firm never reaches a firm's private commons objects: every /api/commons operation of
+the OpenAPI document is called by beta's owner and operator and by gamma (outside the
+cooperative) against acme's objects (an NDA request, a pool and a campaign of a cooperative
+only acme belongs to, a booking, a problem and its mission); the answer is 403 or 404 (or, for
+routes about the caller only, carries none of acme's data) and acme's documents are unchanged.
+The idea of tests/test_server_isolation.py, for the commons routes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from commons_plant import COOP, SECRET_SCRAP, TODAY, commons_plant, open_pool, post_request
+from test_server_plant import A1
+
+from factory_commons.store import DuckDBStore
+
+
+@pytest.fixture
+def plant():
+    store = DuckDBStore(":memory:")
+    yield commons_plant(store)
+    store.close()
+
+
+def _acme_objects(plant) -> dict:
+    """acme's private objects: a commitment in a pool of a cooperative only acme belongs to, a
+    campaign it joined, an NDA request, a problem and its mission."""
+    from factory_commons.cooperate.model import Cooperative, Text
+
+    coop2 = plant.accounts.create_firm("coop-acme", [])
+    plant.accounts.create_user(coop2.id, "office@coop2.example", "coop2", "owner", "correct horse 1")
+    plant.emails["coop2"] = "office@coop2.example"
+    db = plant.app.state.commons
+    db.put(
+        "cooperative",
+        "coop-acme",
+        "coop-acme",
+        Cooperative(id="coop-acme", name=Text(en="c2"), members=("acme",)),
+    )
+    pool = open_pool(plant, cooperative="coop-acme", _who="coop2")
+    acme = plant.client("acme:owner")
+    assert (
+        acme.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "777.25"}).status_code == 200
+    )
+    camp = (
+        plant.client("coop2")
+        .post(
+            "/api/commons/campaigns",
+            json={
+                "cooperative": "coop-acme",
+                "kind": "catalog",
+                "title": {"ko": "비밀 카탈로그"},
+                "total_cost_krw": 1_000,
+                "min_participants": 1,
+                "closes": (plant.clock() + timedelta(days=1)).isoformat(),
+            },
+        )
+        .json()
+    )
+    assert acme.post(f"/api/commons/campaigns/{camp['id']}/join", json={"quantity": "1"}).status_code == 200
+    nda = post_request(acme, "nda", budget_krw=9_876_543)
+    slot = plant.client("coop2").post(
+        "/api/commons/slots",
+        json={"day": str(TODAY + timedelta(days=3)), "start": "10:00", "end": "11:30", "capacity": 5},
+    )
+    assert slot.status_code == 201, slot.text
+    booking = acme.post(
+        f"/api/commons/slots/{slot.json()['id']}/book", json={"party": 3, "note": "비밀 방문"}
+    )
+    assert booking.status_code == 201, booking.text
+    problem = acme.post(
+        "/api/commons/problems",
+        json={
+            "title": {"ko": "비밀 문제"},
+            "metric": "scrap_ratio",
+            "scope": [A1],
+            "skills": ["spc"],
+            "weeks": 2,
+        },
+    ).json()
+    mission = acme.post(f"/api/commons/problems/{problem['id']}/accept", json={"expert_id": "x-kim"}).json()
+    return {
+        "pool": pool["id"],
+        "campaign": camp["id"],
+        "nda": nda["id"],
+        "booking": booking.json()["id"],
+        "problem": problem["id"],
+        "mission": mission["id"],
+    }
+
+
+SELF_ONLY = {  # answer about the caller only, or public data: must not carry acme's private data
+    ("GET", "/api/commons/profile"),
+    ("PUT", "/api/commons/profile"),
+    ("POST", "/api/commons/profile/publish"),
+    ("POST", "/api/commons/profile/withdraw"),
+    ("GET", "/api/commons/catalog"),
+    ("GET", "/api/commons/firms/{firm_id}"),
+    ("GET", "/api/commons/requests"),
+    ("POST", "/api/commons/requests"),
+    ("GET", "/api/commons/requests/open"),
+    ("GET", "/api/commons/pools"),
+    ("GET", "/api/commons/campaigns"),
+    ("GET", "/api/commons/experts"),
+    ("GET", "/api/commons/problems"),
+    ("POST", "/api/commons/problems"),
+    ("GET", "/api/commons/missions"),
+    ("POST", "/api/commons/profile/evidence"),
+    ("GET", "/api/commons/profile/okw"),
+    ("PUT", "/api/commons/profile/okw"),
+    ("GET", "/api/commons/slots"),
+    ("POST", "/api/commons/slots"),
+    ("GET", "/api/commons/offers"),
+    ("POST", "/api/commons/offers"),
+    ("GET", "/api/commons/bookings"),
+    ("GET", "/api/commons/projects"),
+    ("POST", "/api/commons/projects"),
+}
+
+
+@pytest.mark.parametrize("who", ["beta:owner", "beta:operator", "gamma:owner"])
+def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
+    o = _acme_objects(plant)
+    attacks = {
+        ("GET", "/api/commons/profile"): {},
+        ("PUT", "/api/commons/profile"): {
+            "json": {
+                "firm_id": "acme",
+                "name": {"en": "pwned"},
+                "location": {"city": "x", "district": "y", "lat": 0, "lon": 0},
+            }
+        },
+        ("POST", "/api/commons/profile/publish"): {"json": {"kinds": ["quality"]}},
+        ("POST", "/api/commons/profile/withdraw"): {"json": {"kinds": ["capacity"]}},
+        ("GET", "/api/commons/catalog"): {"params": {"limit": 500}},
+        ("GET", "/api/commons/firms/{firm_id}"): {"url": "/api/commons/firms/acme"},
+        ("GET", "/api/commons/requests"): {},
+        ("POST", "/api/commons/requests"): {"json": {}},
+        ("GET", "/api/commons/requests/open"): {},
+        ("GET", "/api/commons/requests/{request_id}"): {"url": f"/api/commons/requests/{o['nda']}"},
+        ("GET", "/api/commons/requests/{request_id}/matches"): {
+            "url": f"/api/commons/requests/{o['nda']}/matches"
+        },
+        ("GET", "/api/commons/pools"): {},
+        ("POST", "/api/commons/pools"): {
+            "json": {
+                "cooperative": COOP,
+                "title": {"en": "x"},
+                "material": "steel",
+                "spec": {"en": "x"},
+                "unit": "kg",
+                "tiers": [{"min_quantity": 1, "unit_price_krw": 1}],
+                "minimum_quantity": 1,
+                "closes": (plant.clock() + timedelta(days=1)).isoformat(),
+            }
+        },
+        ("GET", "/api/commons/pools/{pool_id}"): {"url": f"/api/commons/pools/{o['pool']}"},
+        ("POST", "/api/commons/pools/{pool_id}/commit"): {
+            "url": f"/api/commons/pools/{o['pool']}/commit",
+            "json": {"quantity": "1"},
+        },
+        ("POST", "/api/commons/pools/{pool_id}/withdraw"): {
+            "url": f"/api/commons/pools/{o['pool']}/withdraw"
+        },
+        ("POST", "/api/commons/pools/{pool_id}/close"): {"url": f"/api/commons/pools/{o['pool']}/close"},
+        ("GET", "/api/commons/pools/{pool_id}/settlement"): {
+            "url": f"/api/commons/pools/{o['pool']}/settlement"
+        },
+        ("GET", "/api/commons/campaigns"): {},
+        ("POST", "/api/commons/campaigns"): {
+            "json": {
+                "cooperative": COOP,
+                "kind": "catalog",
+                "title": {"en": "x"},
+                "total_cost_krw": 1,
+                "min_participants": 1,
+                "closes": (plant.clock() + timedelta(days=1)).isoformat(),
+            }
+        },
+        ("GET", "/api/commons/campaigns/{campaign_id}"): {"url": f"/api/commons/campaigns/{o['campaign']}"},
+        ("POST", "/api/commons/campaigns/{campaign_id}/join"): {
+            "url": f"/api/commons/campaigns/{o['campaign']}/join",
+            "json": {"quantity": "1"},
+        },
+        ("POST", "/api/commons/campaigns/{campaign_id}/leave"): {
+            "url": f"/api/commons/campaigns/{o['campaign']}/leave"
+        },
+        ("POST", "/api/commons/campaigns/{campaign_id}/close"): {
+            "url": f"/api/commons/campaigns/{o['campaign']}/close"
+        },
+        ("GET", "/api/commons/campaigns/{campaign_id}/results"): {
+            "url": f"/api/commons/campaigns/{o['campaign']}/results"
+        },
+        ("GET", "/api/commons/experts"): {},
+        ("POST", "/api/commons/problems"): {
+            "json": {"title": {"en": "x"}, "metric": "oee", "scope": [A1], "skills": ["spc"], "weeks": 2}
+        },
+        ("GET", "/api/commons/problems"): {},
+        ("GET", "/api/commons/problems/{problem_id}"): {"url": f"/api/commons/problems/{o['problem']}"},
+        ("GET", "/api/commons/problems/{problem_id}/experts"): {
+            "url": f"/api/commons/problems/{o['problem']}/experts"
+        },
+        ("POST", "/api/commons/problems/{problem_id}/accept"): {
+            "url": f"/api/commons/problems/{o['problem']}/accept",
+            "json": {"expert_id": "x-kim"},
+        },
+        ("GET", "/api/commons/missions"): {},
+        ("POST", "/api/commons/profile/evidence"): {"json": {}},
+        ("GET", "/api/commons/profile/okw"): {"params": {"private": "true"}},
+        ("PUT", "/api/commons/profile/okw"): {"json": {"id": "acme", "name": "pwned"}},
+        ("POST", "/api/commons/requests/{request_id}/award"): {
+            "url": f"/api/commons/requests/{o['nda']}/award",
+            "json": {"ordered": False},
+        },
+        ("POST", "/api/commons/requests/{request_id}/rating"): {
+            "url": f"/api/commons/requests/{o['nda']}/rating",
+            "json": {"scores": {"quality": 1, "on_time": 1, "communication": 1}},
+        },
+        ("GET", "/api/commons/requests/{request_id}/team"): {"url": f"/api/commons/requests/{o['nda']}/team"},
+        ("GET", "/api/commons/slots"): {},
+        ("POST", "/api/commons/slots"): {
+            "json": {"day": str(TODAY), "start": "09:00", "end": "08:00", "capacity": 1}
+        },
+        ("POST", "/api/commons/slots/{slot_id}/book"): {"url": "/api/commons/slots/none/book", "json": {}},
+        ("GET", "/api/commons/offers"): {},
+        ("POST", "/api/commons/offers"): {
+            "json": {"equipment_id": "acme-cnc", "week_start": str(TODAY), "hours": 1}
+        },
+        ("POST", "/api/commons/offers/{offer_id}/book"): {
+            "url": "/api/commons/offers/none/book",
+            "json": {"hours": 1},
+        },
+        ("GET", "/api/commons/bookings"): {},
+        ("POST", "/api/commons/bookings/{booking_id}/cancel"): {
+            "url": f"/api/commons/bookings/{o['booking']}/cancel"
+        },
+        ("GET", "/api/commons/projects"): {},
+        ("POST", "/api/commons/projects"): {"json": {"title": {"en": "x"}, "needs": []}},
+        ("GET", "/api/commons/projects/{project_id}/partners"): {
+            "url": "/api/commons/projects/none/partners"
+        },
+        ("GET", "/api/commons/missions/{mission_id}"): {"url": f"/api/commons/missions/{o['mission']}"},
+        ("POST", "/api/commons/missions/{mission_id}/close"): {
+            "url": f"/api/commons/missions/{o['mission']}/close",
+            "json": {"text": {"en": "done"}},
+        },
+    }
+    ops = {
+        (m.upper(), p)
+        for p, item in plant.app.openapi()["paths"].items()
+        for m in item
+        if p.startswith("/api/commons/")
+    }
+    assert ops == set(attacks), "every commons operation needs an attack here"
+    db = plant.app.state.commons
+    keys = [("profile", "acme"), ("pool", o["pool"]), ("campaign", o["campaign"]), ("request", o["nda"])]
+    keys.append(("booking", o["booking"]))
+    before = {k: db.raw(*k) for k in [*keys, ("mission", o["mission"]), ("problem", o["problem"])]}
+    secrets = ("777.25", "9876543", o["nda"], o["booking"], "비밀", "pwned", str(SECRET_SCRAP))
+    c = plant.client(who)
+    for (method, template), req in sorted(attacks.items()):
+        r = c.request(method, req.get("url", template), params=req.get("params"), json=req.get("json"))
+        assert r.status_code < 500, (method, template, r.text)
+        if (method, template) not in SELF_ONLY:
+            assert r.status_code in (403, 404), (who, method, template, r.status_code, r.text)
+        own = who.startswith("beta") and template.startswith("/api/commons/profile")  # beta's own secret
+        leaked = [s for s in secrets if s in r.text and not (own and s == str(SECRET_SCRAP))]
+        assert not leaked, (who, method, template, leaked)
+    assert {k: db.raw(*k) for k in before} == before
