@@ -617,6 +617,24 @@ def test_quantities_print_plainly_and_absurd_ones_are_refused(db):
     assert "too large" in err(P.commit, db, "p1", "firm-02", "1e300", now=DURING).en
 
 
+def test_every_pool_model_leaves_decimals_without_an_exponent(db):
+    """Whatever Decimal goes in (2.4E+3 included), str() and JSON of pools.py's models say 2400."""
+    tier = P.PriceTier(min_quantity=Decimal("2.4E+3"), unit_price_krw=Decimal("1.1E+3"))
+    assert (str(tier.min_quantity), str(tier.unit_price_krw)) == ("2400", "1100")
+    assert tier.model_dump_json() == '{"min_quantity":"2400","unit_price_krw":"1100"}'
+    make_pool(db, tiers=[(0, "2.5E+3"), ("1E+3", "2E+3")], minimum_quantity="8E+2")
+    P.commit(db, "p1", "firm-00", Decimal("2.4E+3"), now=DURING)
+    P.commit(db, "p1", "firm-01", Decimal("0.5"), now=DURING)
+    pool = db.get("pool", "p1", P.PurchasePool)
+    prog = P.progress(pool, "firm-00")
+    s = P.close_pool(db, "p1", now=AFTER)
+    texts = [pool.model_dump_json(), prog.model_dump_json(), s.model_dump_json()]
+    texts += [str(x) for x in (pool.minimum_quantity, pool.total_quantity, prog.own.quantity, s.total_quantity)]
+    assert not [t for t in texts if "E+" in t], texts
+    assert '"minimum_quantity":"800"' in texts[0] and '"total_quantity":"2400.5"' in texts[1]
+    assert str(s.unit_price_krw) == "2000"
+
+
 @PROPS
 @given(
     value=st.one_of(

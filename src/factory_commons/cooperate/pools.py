@@ -40,9 +40,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from .db import CommonsDB
 from .model import MaterialCode, Text
@@ -53,6 +53,20 @@ PRICE_PLACES = 2  # unit prices: up to 2 decimals of a won
 MAX_AMOUNT = Decimal(10) ** 12  # no quantity, price or share beyond a trillion
 
 ErrorCode = Literal["invalid", "not_found", "forbidden", "conflict"]
+
+
+def plain_decimal(d: Decimal) -> Decimal:
+    """The same number without an exponent: 2400, not 2.4E+3 (trailing decimals kept)."""
+    return d.quantize(Decimal(1)) if d.is_finite() and d.as_tuple().exponent > 0 else d
+
+
+#: a quantity, share or price of this module: its str() and its JSON carry no exponent
+#: ("2400", never "2.4E+3"), so every model of pools.py leaves it as people write numbers
+Amount = Annotated[
+    Decimal,
+    AfterValidator(plain_decimal),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+]
 
 
 class CommonsError(ValueError):
@@ -221,7 +235,7 @@ class Commitment(_Model):
     """One member's current commitment: quantity (or shares) and the deposit it holds."""
 
     firm_id: str
-    quantity: Decimal
+    quantity: Amount
     deposit_krw: int
     at: datetime
 
@@ -231,7 +245,7 @@ class CommitmentEvent(_Model):
 
     firm_id: str
     action: Literal["commit", "change", "withdraw"]
-    quantity: Decimal
+    quantity: Amount
     at: datetime
 
 
@@ -239,7 +253,7 @@ class SettlementLine(_Model):
     """One member at the close: deposit held, final cost, refund; deposit = cost + refund."""
 
     firm_id: str
-    quantity: Decimal
+    quantity: Amount
     deposit_krw: int
     cost_krw: int
     refund_krw: int
@@ -250,9 +264,9 @@ class Settlement(_Model):
 
     outcome: Literal["settled", "refunded"]
     closed_at: datetime
-    total_quantity: Decimal
+    total_quantity: Amount
     tier: int | None = None  # index of the tier applied (pools)
-    unit_price_krw: Decimal | None = None
+    unit_price_krw: Amount | None = None
     total_cost_krw: int
     deposits_krw: int
     refunds_krw: int
@@ -369,8 +383,8 @@ def _recommit(
 class PriceTier(_Model):
     """From `min_quantity` of the pool's total on, the supplier charges `unit_price_krw` per unit."""
 
-    min_quantity: Decimal
-    unit_price_krw: Decimal
+    min_quantity: Amount
+    unit_price_krw: Amount
 
 
 class PurchasePool(_Model):
@@ -385,8 +399,8 @@ class PurchasePool(_Model):
     unit: str
     supplier: str = ""
     tiers: tuple[PriceTier, ...] = Field(min_length=1)
-    minimum_quantity: Decimal
-    per_member_max: Decimal | None = None
+    minimum_quantity: Amount
+    per_member_max: Amount | None = None
     opens: datetime
     closes: datetime
     created: datetime
@@ -423,14 +437,14 @@ class PoolProgress(_Model):
 
     pool_id: str
     state: str
-    total_quantity: Decimal
+    total_quantity: Amount
     members_committed: int
-    minimum_quantity: Decimal
+    minimum_quantity: Amount
     minimum_reached: bool
     tier: int | None
-    unit_price_krw: Decimal | None
-    next_tier_quantity: Decimal | None  # how much more the total needs for the next tier
-    next_unit_price_krw: Decimal | None
+    unit_price_krw: Amount | None
+    next_tier_quantity: Amount | None  # how much more the total needs for the next tier
+    next_unit_price_krw: Amount | None
     own: Commitment | None = None
 
 
@@ -726,9 +740,9 @@ class Campaign(_Model):
     split: Literal["equal", "shares"]
     share_unit: str = ""  # "m²" of booth area, "pages" of the catalog, ...
     min_participants: int = Field(ge=1)
-    min_total_shares: Decimal
-    max_total_shares: Decimal | None = None
-    per_member_max_shares: Decimal | None = None
+    min_total_shares: Amount
+    max_total_shares: Amount | None = None
+    per_member_max_shares: Amount | None = None
     opens: datetime
     closes: datetime
     created: datetime

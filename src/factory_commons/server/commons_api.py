@@ -134,8 +134,8 @@ class PoolOut(BaseModel):
     unit: str
     supplier: str
     tiers: list[pl.PriceTier]
-    minimum_quantity: Decimal
-    per_member_max: Decimal | None
+    minimum_quantity: pl.Amount
+    per_member_max: pl.Amount | None
     opens: datetime
     closes: datetime
     state: str
@@ -149,9 +149,9 @@ class SettlementOut(BaseModel):
 
     outcome: str
     closed_at: datetime
-    total_quantity: Decimal
+    total_quantity: pl.Amount
     tier: int | None
-    unit_price_krw: Decimal | None
+    unit_price_krw: pl.Amount | None
     total_cost_krw: int
     deposits_krw: int
     refunds_krw: int
@@ -186,13 +186,13 @@ class CampaignOut(BaseModel):
     split: str
     share_unit: str
     min_participants: int
-    min_total_shares: Decimal
-    max_total_shares: Decimal | None
+    min_total_shares: pl.Amount
+    max_total_shares: pl.Amount | None
     opens: datetime
     closes: datetime
     state: str
     participants: int
-    total_shares: Decimal
+    total_shares: pl.Amount
     admin: bool
     own: pl.Commitment | None
 
@@ -390,10 +390,6 @@ def plain(value: Any) -> Any:
 
 
 def pool_out(pool: pl.PurchasePool, c: Caller) -> PoolOut:
-    return plain(_pool_out(pool, c))
-
-
-def _pool_out(pool: pl.PurchasePool, c: Caller) -> PoolOut:
     return PoolOut(
         id=pool.id,
         cooperative=pool.cooperative,
@@ -417,28 +413,22 @@ def _pool_out(pool: pl.PurchasePool, c: Caller) -> PoolOut:
 def settlement_out(s: pl.Settlement, members: int, c: Caller, cooperative: str) -> SettlementOut:
     me = firm_key(c)
     lines = list(s.lines) if runs(c, cooperative) else [x for x in s.lines if x.firm_id == me]
-    return plain(
-        SettlementOut(
-            outcome=s.outcome,
-            closed_at=s.closed_at,
-            total_quantity=s.total_quantity,
-            tier=s.tier,
-            unit_price_krw=s.unit_price_krw,
-            total_cost_krw=s.total_cost_krw,
-            deposits_krw=s.deposits_krw,
-            refunds_krw=s.refunds_krw,
-            members=members,
-            lines=lines,
-            reason=s.reason,
-        )
+    return SettlementOut(
+        outcome=s.outcome,
+        closed_at=s.closed_at,
+        total_quantity=s.total_quantity,
+        tier=s.tier,
+        unit_price_krw=s.unit_price_krw,
+        total_cost_krw=s.total_cost_krw,
+        deposits_krw=s.deposits_krw,
+        refunds_krw=s.refunds_krw,
+        members=members,
+        lines=lines,
+        reason=s.reason,
     )
 
 
 def campaign_out(camp: pl.Campaign, c: Caller) -> CampaignOut:
-    return plain(_campaign_out(camp, c))
-
-
-def _campaign_out(camp: pl.Campaign, c: Caller) -> CampaignOut:
     return CampaignOut(
         id=camp.id,
         cooperative=camp.cooperative,
