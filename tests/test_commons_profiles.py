@@ -575,3 +575,116 @@ def test_evidence_is_the_same_on_postgresql(pg_schemas):
     finally:
         pg_schemas.give_back(pg)
         duck.close()
+
+
+# -- firm scope: a shared (server) store holds other firms' machines and orders -------------------
+
+
+def _sim(seed: int) -> FactorySimulator:
+    return FactorySimulator(
+        seed=seed,
+        start=datetime(2026, 10, 8, tzinfo=SEOUL),
+        days=3,
+        signal_interval_s=3600,
+        quality_interval_s=7200,
+        count_interval_s=600,
+    )
+
+
+def _renamed(table: pa.Table, prefix: str) -> pa.Table:
+    """The same rows for another firm: machines under enterprise `prefix`, order ids prefixed."""
+    cols = {}
+    for name in table.schema.names:
+        col = table[name].to_pylist()
+        if name == "machine":
+            col = [None if v is None else prefix + v.split("/", 1)[1] for v in col]
+        elif name == "order_id":
+            col = [None if v is None else f"{prefix}{v}" for v in col]
+        cols[name] = pa.array(col, type=table.schema.field(name).type)
+    return pa.table(cols, schema=table.schema)
+
+
+@pytest.fixture(scope="module")
+def stores():
+    """(acme alone, shared): three simulated days of acme, and in a second store the same days
+    plus another firm's (seed 9, enterprise "other", its own orders), like a server's store."""
+    alone, shared = DuckDBStore(":memory:"), DuckDBStore(":memory:")
+    acme, other = _sim(3), _sim(9)
+    for store in (alone, shared):
+        store.register_machines(acme.machines())
+        store.save_calendar(acme._calendar)
+    shared.register_machines(
+        [m.model_copy(update={"path": "other/" + m.path.split("/", 1)[1]}) for m in other.machines()]
+    )
+    for (_, a), (_, b) in zip(acme.iter_days(), other.iter_days(), strict=True):
+        for kind in ("state", "count", "order"):
+            alone.write_table(kind, a[kind])
+            shared.write_table(kind, a[kind])
+            shared.write_table(kind, _renamed(b[kind], "other/"))
+    yield alone, shared
+    alone.close()
+    shared.close()
+
+
+def test_firm_scope_on_a_shared_store_equals_the_firm_alone(stores):
+    from factory_commons.cooperate.evidence import delivery_evidence, quality_evidence, scoped_machines
+
+    plant, shared_store = stores
+    alone = compute_evidence(plant, START, END)
+    assert alone.delivery is not None and alone.quality is not None and alone.capacity.weeks
+    assert compute_evidence(shared_store, START, END, scope=["acme"]) == alone
+    assert compute_evidence(shared_store, START, END, scope=["acme/"]) == alone  # a prefix with its slash
+    # the whole shared store mixes the other firm in: more orders, other figures (so the scope matters)
+    mixed = compute_evidence(shared_store, START, END)
+    assert mixed.delivery.orders > alone.delivery.orders and mixed.quality.units > alone.quality.units
+    assert mixed.capacity != alone.capacity
+    other = compute_evidence(shared_store, START, END, scope=["other"])
+    assert other.delivery.orders + alone.delivery.orders == mixed.delivery.orders
+    assert other.quality.units + alone.quality.units == mixed.quality.units
+    # machine paths work as a scope too; a scope without machines has no quality or delivery
+    presses = [m.path for m in scoped_machines(shared_store, ["acme/changwon/press"])]
+    assert len(presses) == 4 and all(p.startswith("acme/changwon/press/") for p in presses)
+    assert quality_evidence(shared_store, START, END, scope=["nobody"]) is None
+    assert delivery_evidence(shared_store, START, END, scope=["nobody"]) is None
+    with pytest.raises(EvidenceError, match="no machine of the store does any process"):
+        compute_evidence(shared_store, START, END, scope=["nobody"])
+    with pytest.raises(EvidenceError, match="scope: name at least one"):
+        compute_evidence(shared_store, START, END, scope=[])
+
+
+def test_refresh_evidence_and_the_api_use_the_firm_scope(stores):
+    from factory_commons.cooperate.evidence import last_weeks
+    from factory_commons.server.commons_api import firm_evidence
+
+    plant, shared_store = stores
+    db = CommonsDB(":memory:")
+    prof.save_profile(
+        db, demo_firm_profile(plant, start=START, end=date(2026, 10, 10), published={"delivery"})
+    )
+    p = prof.refresh_evidence(db, "acme", shared_store, START, END, scope=["acme"])
+    assert p.evidence == compute_evidence(plant, START, END) and p.published == {"delivery"}
+    # the server's refresh (POST /api/commons/profile/evidence): the firm's enterprises, delivery included
+    today = date(2026, 10, 14)
+    start, end = last_weeks(today, 1)
+    ev = firm_evidence(shared_store, ("acme",), today, weeks=1)
+    assert ev == compute_evidence(plant, start, end) and ev.delivery is not None
+    with pytest.raises(EvidenceError, match="none of your machines"):
+        firm_evidence(shared_store, ("gamma",), today, weeks=1)
+
+
+def test_version_changes_with_every_change_of_its_kind():
+    db = CommonsDB(":memory:")
+    empty = db.version("profile")
+    assert empty == db.version("profile") and isinstance(empty, str)
+    region_profiles = generate_region(seed=3, firms=5, requests=1, today=date(2026, 10, 14)).profiles
+    prof.save_profiles(db, region_profiles[:3])
+    v1 = db.version("profile")
+    assert v1 != empty and db.version("profile") == v1
+    other = db.version("request")
+    prof.save_profile(db, region_profiles[0])  # replaced: same count, newer update
+    v2 = db.version("profile")
+    assert v2 != v1 and db.version("request") == other  # kinds are independent
+    db.delete("profile", region_profiles[1].firm_id)
+    v3 = db.version("profile")
+    assert v3 not in (v1, v2)
+    db.close()

@@ -144,6 +144,16 @@ class CommonsDB:
             rows = self._q("SELECT body FROM docs WHERE kind = ? AND owner = ? ORDER BY id", (kind, owner))
         return [model.model_validate_json(r[0]) for r in rows]
 
+    def version(self, kind: str) -> str:
+        """A change marker of one kind: the number of its documents and the latest update time.
+
+        Every put stamps the document with the current time and a delete lowers the count, so the
+        marker differs after any change of the kind; a cache of the kind is valid while it is the
+        same. Markers of different kinds are independent.
+        """
+        n, last = self._q("SELECT count(*), max(updated) FROM docs WHERE kind = ?", (kind,))[0]
+        return f"{n}:{last or ''}"
+
     def ids(self, kind: str) -> list[str]:
         return [r[0] for r in self._q("SELECT id FROM docs WHERE kind = ? ORDER BY id", (kind,))]
 

@@ -32,6 +32,13 @@ Three records, each with the period it covers (first and last day, inclusive, pl
 
 Which machines do which process is a mapping; `SIMULATOR_PROCESSES` is the default for the
 simulated plant (CNC line → milling and turning, press → stamping, welding robots → welding).
+
+**Firm scope.** A server store holds many firms. Every function takes `scope`: the firm's
+machine paths or path prefixes (its ISA-95 enterprises, e.g. `["acme"]`). With a scope only
+those machines count — capacity and quality cover the firm's machines, delivery the orders
+assigned to them (counted with their counts on those machines), and the plant time zone is the
+one of the firm's calendars — so a firm's evidence on a shared store equals what its store
+alone gives. Without a scope the whole store is the firm (a single-shop install).
 """
 
 from __future__ import annotations
@@ -55,6 +62,23 @@ SIMULATOR_PROCESSES: dict[str, tuple[str, ...]] = {
 
 class EvidenceError(ValueError):
     """Evidence cannot be computed as asked (bad period, bad mapping); the message says why."""
+
+
+def in_scope(path: str, scope: Sequence[str] | None) -> bool:
+    """Whether a machine path is one of `scope`'s paths or below one of its prefixes (None: all)."""
+    if scope is None:
+        return True
+    return any(path == k or path.startswith(k.rstrip("/") + "/") for k in scope)
+
+
+def scoped_machines(store: Store, scope: Sequence[str] | None = None) -> list:
+    """The store's machines within the firm scope (all of them without a scope)."""
+    if scope is not None:
+        if isinstance(scope, str):
+            scope = [scope]
+        if not [k for k in scope if k.strip("/")]:
+            raise EvidenceError("scope: name at least one machine path or enterprise of the firm")
+    return [m for m in store.machines() if in_scope(m.path, scope)]
 
 
 def machine_processes(
@@ -89,10 +113,10 @@ def machine_processes(
     return out
 
 
-def plant_timezone(store: Store) -> str:
-    """The time zone of the first machine calendar in the store (plant-local weeks), else UTC."""
+def plant_timezone(store: Store, scope: Sequence[str] | None = None) -> str:
+    """The time zone of the first machine calendar (of the scope) in the store, else UTC."""
     cals = store.calendars()
-    for m in store.machines():
+    for m in scoped_machines(store, scope):
         if m.calendar and m.calendar in cals:
             return cals[m.calendar].timezone
     return "UTC"
@@ -138,11 +162,12 @@ def capacity_evidence(
     mapping: Mapping[str, Sequence[str]] | None = None,
     config: KpiConfig | None = None,
     tz: str | None = None,
+    scope: Sequence[str] | None = None,
 ) -> CapacityEvidence:
-    """Free machine hours per process per ISO week in [start, end) (see the module docstring)."""
-    zone = ZoneInfo(tz or plant_timezone(store))
+    """Free machine hours per process per ISO week in [start, end) of the firm scope's machines."""
+    zone = ZoneInfo(tz or plant_timezone(store, scope))
     s, e = _period(start, end, zone)
-    procs = machine_processes(store.machines(), mapping)
+    procs = machine_processes(scoped_machines(store, scope), mapping)
     if not procs:
         raise EvidenceError("mapping: no machine of the store does any process (check the mapping's keys)")
     cfg = free_time_config(config)
@@ -170,11 +195,18 @@ def quality_evidence(
     config: KpiConfig | None = None,
     machines: Sequence[str] | None = None,
     tz: str | None = None,
+    scope: Sequence[str] | None = None,
 ) -> QualityEvidence | None:
-    """Scrap ratio and first pass yield over [start, end); None when nothing was produced."""
-    zone = ZoneInfo(tz or plant_timezone(store))
+    """Scrap ratio and first pass yield over [start, end) of `machines` (default: every machine
+    of the firm scope); None when nothing was produced."""
+    zone = ZoneInfo(tz or plant_timezone(store, scope))
     s, e = _period(start, end, zone)
-    row = compute_kpis(store, s, e, (), config, machines=list(machines) if machines else None).iloc[0]
+    paths = [p for p in machines if in_scope(p, scope)] if machines else None
+    if paths is None and scope is not None:
+        paths = sorted(m.path for m in scoped_machines(store, scope))
+    if paths is not None and not paths:
+        return None
+    row = compute_kpis(store, s, e, (), config, machines=paths).iloc[0]
     pq = int(row["produced_quantity"])
     if pq == 0:
         return None
@@ -193,8 +225,11 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def order_completions(store: Store, order_ids: Sequence[str], until: datetime) -> dict[str, datetime]:
-    """order id -> UTC time of the count at which produced (good + scrap) reached the quantity."""
+def order_completions(
+    store: Store, order_ids: Sequence[str], until: datetime, scope: Sequence[str] | None = None
+) -> dict[str, datetime]:
+    """order id -> UTC time of the count at which produced (good + scrap) reached the quantity
+    (counts on the firm scope's machines only)."""
     if not order_ids:
         return {}
     marks = ", ".join("?" for _ in order_ids)
@@ -205,10 +240,11 @@ def order_completions(store: Store, order_ids: Sequence[str], until: datetime) -
         ).to_pylist()
     }
     rows = store.query(
-        f"SELECT order_id, ts, good + scrap AS n FROM v_counts WHERE order_id IN ({marks}) AND ts < ? "
-        "ORDER BY order_id, ts",
+        f"SELECT order_id, ts, good + scrap AS n, machine FROM v_counts WHERE order_id IN ({marks}) "
+        "AND ts < ? ORDER BY order_id, ts",
         [*order_ids, _naive_utc(until)],
     ).to_pylist()
+    rows = [r for r in rows if in_scope(r["machine"], scope)]
     done: dict[str, datetime] = {}
     made: dict[str, int] = {}
     for r in rows:
@@ -223,18 +259,27 @@ def order_completions(store: Store, order_ids: Sequence[str], until: datetime) -
 
 
 def delivery_evidence(
-    store: Store, start: date | datetime, end: date | datetime, tz: str | None = None
+    store: Store,
+    start: date | datetime,
+    end: date | datetime,
+    tz: str | None = None,
+    scope: Sequence[str] | None = None,
 ) -> DeliveryEvidence | None:
-    """Share of the orders due in [start, end) completed by their due time; None without orders."""
-    zone = ZoneInfo(tz or plant_timezone(store))
+    """Share of the orders due in [start, end) completed by their due time; None without orders.
+
+    With a firm scope only the orders assigned to its machines count (an order with no machine
+    belongs to no firm of a shared store and is left out)."""
+    zone = ZoneInfo(tz or plant_timezone(store, scope))
     s, e = _period(start, end, zone)
     due = store.query(
-        "SELECT order_id, due FROM v_orders WHERE due >= ? AND due < ? ORDER BY order_id",
+        "SELECT order_id, due, machine FROM v_orders WHERE due >= ? AND due < ? ORDER BY order_id",
         [_naive_utc(s), _naive_utc(e)],
     ).to_pylist()
+    if scope is not None:
+        due = [r for r in due if r["machine"] is not None and in_scope(r["machine"], scope)]
     if not due:
         return None
-    done = order_completions(store, [r["order_id"] for r in due], e)
+    done = order_completions(store, [r["order_id"] for r in due], e, scope)
     on_time = 0
     for r in due:
         d = r["due"]
@@ -254,15 +299,17 @@ def compute_evidence(
     mapping: Mapping[str, Sequence[str]] | None = None,
     config: KpiConfig | None = None,
     tz: str | None = None,
+    scope: Sequence[str] | None = None,
 ) -> Evidence:
-    """Capacity, quality and delivery evidence of the store's plant over [start, end).
+    """Capacity, quality and delivery evidence of the firm's plant over [start, end).
 
+    `scope`: the firm's machine paths or enterprises on a shared store (None: the whole store).
     Quality covers the machines the mapping assigns a process (the ones the profile offers).
     """
-    zone = tz or plant_timezone(store)
-    procs = machine_processes(store.machines(), mapping)
+    zone = tz or plant_timezone(store, scope)
+    procs = machine_processes(scoped_machines(store, scope), mapping)
     return Evidence(
-        capacity=capacity_evidence(store, start, end, mapping, config, zone),
-        quality=quality_evidence(store, start, end, config, sorted(procs) or None, zone),
-        delivery=delivery_evidence(store, start, end, zone),
+        capacity=capacity_evidence(store, start, end, mapping, config, zone, scope),
+        quality=quality_evidence(store, start, end, config, sorted(procs) or None, zone, scope),
+        delivery=delivery_evidence(store, start, end, zone, scope),
     )

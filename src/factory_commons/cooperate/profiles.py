@@ -7,6 +7,7 @@ so evidence the firm did not publish never leaves it.
 
     save_profile(db, profile)
     refresh_evidence(db, "acme", store)              # last 8 ISO weeks from the firm's KPIs
+    refresh_evidence(db, "acme", shared, scope=["acme"])  # a server store: acme's machines only
     publish(db, "acme", ["capacity", "quality"])      # published_at = now
     withdraw(db, "acme", ["quality"])                 # gone from every public view at once
     public_profiles(db)                               # what buyers and other firms see
@@ -122,18 +123,21 @@ def refresh_evidence(
     mapping: Mapping[str, Sequence[str]] | None = None,
     config: KpiConfig | None = None,
     tz: str | None = None,
+    scope: Sequence[str] | None = None,
 ) -> Profile:
     """Recompute the firm's evidence from its store and keep it in the profile.
 
     The period is [start, end), by default the `weeks` full ISO weeks before `today`'s week.
-    What is published does not change (see the module docstring).
+    `scope`: the firm's machine paths or enterprises when the store is shared with other firms
+    (a server store); only those machines and their orders count. None: the whole store is the
+    firm's. What is published does not change (see the module docstring).
     """
     if (start is None) != (end is None):
         raise ProfileError("period: give both start and end, or neither (the last full weeks)")
     if start is None:
         start, end = last_weeks(today or datetime.now(UTC).date(), weeks)
     load_profile(db, firm_id)  # unknown firm: fail before the (slower) KPI work
-    evidence = compute_evidence(store, start, end, mapping, config, tz)
+    evidence = compute_evidence(store, start, end, mapping, config, tz, scope)
     with db.transaction():
         p = load_profile(db, firm_id)
         kept = frozenset(k for k in p.published if getattr(evidence, k) is not None)

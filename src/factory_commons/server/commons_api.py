@@ -14,7 +14,7 @@ booking, missions); this module only checks who may do what and translates error
 
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -547,32 +547,20 @@ def plan_request_team(commons: CommonsDB, r: Request, today: date, time_limit_s:
     return team_out(plan_team(r, index, today, time_limit_s=time_limit_s))
 
 
-def firm_evidence(store: Store, owns: Callable[[str], bool], today: date, weeks: int = 8) -> Evidence:
-    """The evidence of one firm from a store that may hold other firms' machines too.
-
-    `cooperate.profiles.refresh_evidence` reads the whole store; on a shared server store that
-    would mix other firms' machines and orders into this firm's figures. Here capacity and
-    quality cover only the firm's own machines (`owns`), and delivery (orders carry no firm) is
-    computed only when every machine of the store is the firm's.
-    """
+def firm_evidence(store: Store, enterprises: Sequence[str], today: date, weeks: int = 8) -> Evidence:
+    """The evidence of one firm from a store that may hold other firms' machines too: capacity,
+    quality and delivery of the firm's own machines and orders only (its enterprises are the
+    firm scope of `cooperate.evidence`), over the last `weeks` full ISO weeks."""
     from ..cooperate import evidence as ev
 
-    everything = store.machines()
-    mine = [m for m in everything if owns(m.path)]
-    procs = ev.machine_processes(mine)
-    if not procs:
+    scope = sorted(enterprises)
+    if not scope or not ev.machine_processes(ev.scoped_machines(store, scope)):
         raise ev.EvidenceError(
             "machines: 공정이 정해진 우리 회사 설비가 없습니다 / none of your machines has a known process "
             f"(machine kinds: {', '.join(sorted(ev.SIMULATOR_PROCESSES))})"
         )
     start, end = ev.last_weeks(today, weeks)
-    zone = ev.plant_timezone(store)
-    mapping = {path: list(p) for path, p in procs.items()}
-    return Evidence(
-        capacity=ev.capacity_evidence(store, start, end, mapping, None, zone),
-        quality=ev.quality_evidence(store, start, end, None, sorted(procs), zone),
-        delivery=ev.delivery_evidence(store, start, end, zone) if len(mine) == len(everything) else None,
-    )
+    return ev.compute_evidence(store, start, end, scope=scope)
 
 
 def save_evidence(commons: CommonsDB, firm_id: str, evidence: Evidence) -> Profile:
@@ -593,14 +581,13 @@ class _PublicView:
     profile changed (checked by the count and the latest update time of the profile documents)."""
 
     def __init__(self) -> None:
-        self.key: tuple | None = None
+        self.key: str | None = None
         self.profiles: list[Profile] = []
         self.by_firm: dict[str, Profile] = {}
         self.index: Any = None
 
     def refresh(self, commons: CommonsDB) -> "_PublicView":
-        # CommonsDB has no change counter; one aggregate query over its table stands in for it
-        key = tuple(commons._q("SELECT count(*), max(updated) FROM docs WHERE kind = ?", (PROFILE,))[0])
+        key = commons.version(PROFILE)
         if key != self.key:
             self.profiles = [p.public() for p in commons.all(PROFILE, Profile)]
             self.by_firm = {p.firm_id: p for p in self.profiles}
@@ -834,7 +821,9 @@ def commons_router(
         if commons.get(PROFILE, me, Profile) is None:
             raise HTTPException(404, "프로필이 아직 없습니다 / no profile yet")
         with guard():
-            return save_evidence(commons, me, firm_evidence(store, c.owns, today_of(now()), body.weeks))
+            return save_evidence(
+                commons, me, firm_evidence(store, c.firm.enterprises, today_of(now()), body.weeks)
+            )
 
     @router.get("/profile/okw", response_model=dict[str, Any], responses=READ)
     def export_okw(

@@ -419,7 +419,7 @@ def add_commons_pages(
         if commons.get(PROFILE, me, Profile) is None:
             return RedirectResponse("/commons/profile", status_code=303)
         try:
-            save_evidence(commons, me, firm_evidence(store, c.owns, today_of(now())))
+            save_evidence(commons, me, firm_evidence(store, c.firm.enterprises, today_of(now())))
         except ValueError as e:
             return RedirectResponse(f"/commons/profile?{urlencode({'err': str(e)[:300]})}", status_code=303)
         return RedirectResponse("/commons/profile?ok=1", status_code=303)
