@@ -613,6 +613,11 @@ def _build_fast_sql(
     down, delay, prod = CODES["down"], CODES["delay"], CODES["production"]
     gm = {"machine": "m.path", "line": "m.line_path"}
     g_sel = "".join(f"{gm[g]} AS g_{g}, " for g in group_by)
+    # the episodes carry their machine's path and line from the first join with m on, so no
+    # later join is needed (PostgreSQL misestimates the hour-bucket joins at one row and
+    # would loop over m for every episode)
+    carried = {"machine": "m_path", "line": "m_line"}
+    g_el = "".join(f"{carried[g]} AS g_{g}, " for g in group_by)
     gcols = "".join(f"g_{g}, " for g in group_by)
     outside = p(bool(config.count_running_outside_schedule))
     id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
@@ -628,11 +633,12 @@ def _build_fast_sql(
     return f"""
     {_episodes_ctes(s, e, config, ids, bounds, states_from)}
     x AS (
-        SELECT ep.*, m.cal, extract(epoch FROM (ep.b - ep.a)) AS d
+        SELECT ep.*, m.cal, m.path AS m_path, m.line_path AS m_line,
+               extract(epoch FROM (ep.b - ep.a)) AS d
         FROM ep JOIN m USING (machine_id)
     ),
     split AS (
-        SELECT x.machine_id, x.cls, x.has_order, x.d,
+        SELECT x.machine_id, x.m_path, x.m_line, x.cls, x.has_order, x.d,
                CASE WHEN x.cls = {down} AND x.ts >= {p(s)} THEN 1 ELSE 0 END AS failure,
                CASE WHEN x.cls = {down} AND x.ts >= {p(s)} THEN x.dur_s END AS repair_s,
                {cum("b", "cw", "work")} - {cum("a", "cw", "work")} AS w,
@@ -647,12 +653,12 @@ def _build_fast_sql(
              AND bc.c_ts < x.b AND x.b <= bc.c_end
     ),
     el AS (
-        SELECT machine_id, has_order, cls, d, w, br, o, failure, repair_s,
+        SELECT machine_id, m_path, m_line, has_order, cls, d, w, br, o, failure, repair_s,
                cls = {prod} AND {outside} AS all_prod
         FROM split
     ),
     facts AS (
-        SELECT {g_sel}
+        SELECT {g_el}
                CAST(0 AS DOUBLE PRECISION) AS cal_s,
                CASE WHEN all_prod THEN 0 ELSE o END AS ns,
                CASE WHEN all_prod THEN 0 WHEN cls IN ({prod}, {CODES["planned_downtime"]}) THEN br + CASE WHEN cls = {prod} THEN 0 ELSE w END ELSE br END AS pdt,
@@ -667,7 +673,7 @@ def _build_fast_sql(
                CAST(NULL AS BIGINT) AS good, CAST(NULL AS BIGINT) AS scrap,
                CAST(NULL AS BIGINT) AS rework, CAST(NULL AS BIGINT) AS startup,
                CAST(NULL AS DOUBLE PRECISION) AS pru, failure, repair_s
-        FROM el JOIN m USING (machine_id)
+        FROM el
         UNION ALL
         SELECT {g_sel} {window_s!r}, 0, 0, 0, 0, 0, 0, 0,
                greatest(0, extract(epoch FROM (least(coalesce(f.first_ts, {p(e)}), {p(e)}) - {p(s)}))),
