@@ -98,8 +98,8 @@ def test_profile_put_publish_withdraw(plant):
 
 
 def test_evidence_from_the_firms_own_machines_only(plant):
-    """On a shared store, acme's evidence covers acme's machines; beta's press and its scrap, and
-    orders (which carry no firm), stay out."""
+    """On a shared store, acme's evidence covers acme's machines and their orders; beta's press, its
+    scrap and acme's orders stay out of each other's evidence."""
     from factory_commons.cli import SEOUL, _simulate_into
     from factory_commons.cooperate.evidence import quality_evidence
     from factory_commons.model import Machine, PartCount
@@ -118,7 +118,13 @@ def test_evidence_from_the_firms_own_machines_only(plant):
         plant.store, start.date(), (start + timedelta(days=7)).date(), machines=sim, tz="Asia/Seoul"
     )
     assert ev["quality"]["units"] == own.units and ev["quality"]["scrap_ratio"] < 0.5
-    assert ev["delivery"] is None  # the store is shared: orders cannot be told apart by firm
+    # delivery: the orders of acme's machines (the firm scope), never another firm's
+    from factory_commons.cooperate.evidence import delivery_evidence
+
+    week = (start.date(), (start + timedelta(days=7)).date())
+    own_delivery = delivery_evidence(plant.store, *week, tz="Asia/Seoul", scope=["acme"])
+    assert own_delivery.orders > 0 and ev["delivery"]["orders"] == own_delivery.orders
+    assert ev["delivery"]["on_time_ratio"] == own_delivery.on_time_ratio
     assert r.json()["published"] == ["capacity", "quality"] or set(r.json()["published"]) == {
         "capacity",
         "quality",
@@ -128,6 +134,7 @@ def test_evidence_from_the_firms_own_machines_only(plant):
         "stamping"
     }
     assert r.json()["evidence"]["quality"]["scrap_ratio"] > 0.9
+    assert r.json()["evidence"]["delivery"] is None  # beta has no orders; acme's are not beta's
 
 
 def test_okw_export_and_import_of_the_own_profile(plant):
