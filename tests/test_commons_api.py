@@ -277,6 +277,44 @@ def test_team_of_firms_for_a_multi_steppost_request(plant):
     assert plant.client("beta:owner").get(f"/api/commons/requests/{req['id']}/team").status_code == 404
 
 
+def test_batch_of_own_requests_allocated_under_shared_capacity(plant):
+    acme = plant.client("acme:owner")
+    steps = [
+        {"process": "milling", "material": "aluminium", "quantity": 50},
+        {"process": "anodizing", "material": "aluminium", "quantity": 50},
+    ]
+    ids = [post_request(acme, steps=steps)["id"] for _ in range(2)]
+    ids.append(post_request(acme, "nda")["id"])  # one step, NDA: still the firm's own
+    r = acme.post("/api/commons/requests/allocate", json={"request_ids": ids, "time_limit_s": 5})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert [t["request_id"] for t in out["teams"]] == ids and out["served"] == sum(
+        t["feasible"] for t in out["teams"]
+    )
+    assert out["served"] == 3 and out["objective"] >= out["lower_bound"]
+    catalog = {
+        f["firm_id"]: f
+        for f in TestClient(plant.app).get("/api/commons/catalog", params={"limit": 500}).json()["firms"]
+    }
+    for t in out["teams"]:
+        assert t["method"] == "batch" and t["proven_optimal"] == out["proven_optimal"]
+        assert t["objective"] >= t["lower_bound"] - 1e-6 and t["gap"] >= -1e-9
+        assert t["gap"] == pytest.approx((t["objective"] - t["lower_bound"]) / t["lower_bound"])
+        for s in t["steps"]:
+            assert s["process"] in catalog[s["firm_id"]]["processes"]
+    # each request alone is never more expensive than in the batch (its bound holds)
+    alone = acme.get(f"/api/commons/requests/{ids[0]}/team").json()
+    assert alone["objective"] <= out["teams"][0]["objective"] + 1e-6
+    # scoped like the other request routes: another firm's request is not found, operators may not act
+    beta = plant.client("beta:owner")
+    assert beta.post("/api/commons/requests/allocate", json={"request_ids": ids[:1]}).status_code == 404
+    op = plant.client("acme:operator")
+    assert op.post("/api/commons/requests/allocate", json={"request_ids": ids[:1]}).status_code == 403
+    dup = acme.post("/api/commons/requests/allocate", json={"request_ids": [ids[0], ids[0]]})
+    assert dup.status_code == 422 and "request_ids" in dup.json()["detail"]
+    assert acme.post("/api/commons/requests/allocate", json={"request_ids": []}).status_code == 422
+
+
 def test_machine_hours_offered_from_measured_capacity_and_booked(plant):
     acme, beta = plant.client("acme:owner"), plant.client("beta:owner")
     monday = TODAY + timedelta(days=7 - TODAY.weekday())

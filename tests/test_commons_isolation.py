@@ -219,6 +219,7 @@ def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
             "json": {"scores": {"quality": 1, "on_time": 1, "communication": 1}},
         },
         ("GET", "/api/commons/requests/{request_id}/team"): {"url": f"/api/commons/requests/{o['nda']}/team"},
+        ("POST", "/api/commons/requests/allocate"): {"json": {"request_ids": [o["nda"]]}},
         ("GET", "/api/commons/slots"): {},
         ("POST", "/api/commons/slots"): {
             "json": {"day": str(TODAY), "start": "09:00", "end": "08:00", "capacity": 1}

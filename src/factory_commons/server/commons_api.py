@@ -47,7 +47,7 @@ from ..cooperate.model import (
     Text,
 )
 from ..cooperate.okw import from_okw, to_okw
-from ..cooperate.teams import TeamStep, plan_team
+from ..cooperate.teams import TeamStep, allocate_batch, plan_team
 from ..store.base import Store
 from .accounts import AccountError, Accounts
 from .auth import NOT_FOUND, Caller, forbidden
@@ -256,6 +256,29 @@ class TeamOut(BaseModel):
     proven_optimal: bool
     method: str
     reason: str
+
+
+class BatchIn(BaseModel):
+    """Several of the caller's own requests, allocated together under shared capacity."""
+
+    request_ids: list[str] = Field(min_length=1, max_length=20, description="your own request ids")
+    time_limit_s: float = Field(default=5.0, gt=0, le=30, description="solver time limit (seconds)")
+
+
+class BatchOut(BaseModel):
+    """Teams for several requests at once (cooperate/teams.py `allocate_batch`).
+
+    Per request: its team and cost (`objective`), `lower_bound` = the proven bound of the request
+    planned alone (capacity shared with the batch can only cost more), `gap` against it, and
+    `proven_optimal` = the whole allocation is proven optimal (HiGHS MILP)."""
+
+    served: int = Field(description="requests with a team")
+    objective: float | None = Field(description="the batch objective (KRW, unserved penalties included)")
+    lower_bound: float | None
+    gap: float | None
+    proven_optimal: bool
+    candidates_per_step: int
+    teams: list[TeamOut]
 
 
 class EvidenceRefreshIn(BaseModel):
@@ -535,16 +558,55 @@ def team_out(t: Any) -> TeamOut:
     )
 
 
-def plan_request_team(commons: CommonsDB, r: Request, today: date, time_limit_s: float = 1.0) -> TeamOut:
-    """The cheapest feasible team of firms over the public profiles (cooperate.teams.plan_team)."""
+def public_index(commons: CommonsDB) -> Any:
+    """The match index over the public profiles (built once per change of the profiles)."""
     from ..cooperate.match import MatchIndex
 
     view = public_view(commons)
     with _VIEWS_LOCK:
         if view.index is None:
             view.index = MatchIndex(view.profiles)
-        index = view.index
-    return team_out(plan_team(r, index, today, time_limit_s=time_limit_s))
+        return view.index
+
+
+def plan_request_team(commons: CommonsDB, r: Request, today: date, time_limit_s: float = 1.0) -> TeamOut:
+    """The cheapest feasible team of firms over the public profiles (cooperate.teams.plan_team)."""
+    return team_out(plan_team(r, public_index(commons), today, time_limit_s=time_limit_s))
+
+
+def allocate_requests(
+    commons: CommonsDB, requests: Sequence[Request], today: date, time_limit_s: float = 5.0
+) -> BatchOut:
+    """Teams for several requests under shared capacity over the public profiles
+    (cooperate.teams.allocate_batch), each with the proven bound of the request planned alone."""
+    index = public_index(commons)
+    try:
+        batch = allocate_batch(requests, index, today, time_limit_s=time_limit_s)
+    except RuntimeError as e:
+        raise HTTPException(
+            409, f"배정을 시간 안에 찾지 못했습니다 / no allocation within the time limit: {e}"
+        ) from None
+    teams = []
+    for r, plan in zip(requests, batch.plans, strict=True):
+        t = team_out(plan).model_copy(update={"proven_optimal": batch.proven_optimal})
+        if plan.feasible:
+            bound = plan_team(r, index, today, time_limit_s=1.0).lower_bound
+            gap = (plan.objective - bound) / bound if bound > 0 else None
+            t = t.model_copy(
+                update={"lower_bound": _finite(bound), "gap": None if gap is None else _finite(gap)}
+            )
+        else:
+            t = t.model_copy(update={"lower_bound": None, "gap": None})
+        teams.append(t)
+    return BatchOut(
+        served=batch.served,
+        objective=_finite(batch.objective),
+        lower_bound=_finite(batch.lower_bound),
+        gap=_finite(batch.gap),
+        proven_optimal=batch.proven_optimal,
+        candidates_per_step=batch.candidates_per_step,
+        teams=teams,
+    )
 
 
 def firm_evidence(store: Store, enterprises: Sequence[str], today: date, weeks: int = 8) -> Evidence:
@@ -665,13 +727,7 @@ def own_request(commons: CommonsDB, c: Caller, request_id: str) -> Request:
 
 def rank_request(commons: CommonsDB, r: Request, today: date, step: int = 0, limit: int = 20) -> list[Match]:
     """Ranked, explained matches of one step over the public profiles (cooperate.match.rank)."""
-    from ..cooperate.match import MatchIndex
-
-    view = public_view(commons)
-    with _VIEWS_LOCK:
-        if view.index is None:
-            view.index = MatchIndex(view.profiles)
-        index = view.index
+    index = public_index(commons)
     return index.rank(r, today, step=step, limit=limit, ratings=rt.load_book(commons))
 
 
@@ -859,6 +915,19 @@ def commons_router(
         r = own_request(commons, c, request_id)
         with guard():
             return plan_request_team(commons, r, today_of(now()))
+
+    @router.post("/requests/allocate", response_model=BatchOut, responses=WRITE)
+    def allocate(c: CallerDep, body: BatchIn) -> BatchOut:
+        """Allocate several of the caller's own requests (a firm's, or a cooperative's for its
+        members) together: teams of firms that share every firm's free capacity, with the cost,
+        the proven bound and gap of each request."""
+        act(c)
+        ids = list(dict.fromkeys(body.request_ids))
+        if len(ids) != len(body.request_ids):
+            raise HTTPException(422, "request_ids: 같은 의뢰가 두 번 있습니다 / a request id appears twice")
+        rs = [own_request(commons, c, i) for i in ids]
+        with guard():
+            return allocate_requests(commons, rs, today_of(now()), body.time_limit_s)
 
     # -- awards and two-sided ratings --------------------------------------------------------
     @router.post("/requests/{request_id}/award", response_model=rt.Award, responses=WRITE)
