@@ -1,4 +1,4 @@
-"""`factory-commons commons region|catalog|match|team` and the demo's commons half."""
+"""`factory-commons commons region|catalog|match|team|allocate` and the demo's commons half."""
 
 from __future__ import annotations
 
@@ -114,6 +114,28 @@ def test_team_for_a_multi_step_request(commons):
     )
     assert r.exit_code in (0, 1), r.output
     assert ("총 비용" in r.output) if r.exit_code == 0 else ("no feasible team" in r.output)
+
+
+def test_allocate_several_requests_together(commons):
+    db = CommonsDB(commons)
+    try:
+        rs = db.all("request", Request)[:4]
+    finally:
+        db.close()
+    args = ["commons", "allocate", "--commons", commons, "--today", TODAY, "--lang", "en"]
+    for r in rs:
+        args += ["--request", r.id]
+    out = runner.invoke(app, args)
+    assert out.exit_code in (0, 1), out.output
+    served = int(out.output.split("Allocation: ")[1].split("/")[0])
+    assert out.output.split("Allocation: ")[1].startswith(f"{served}/{len(rs)}")
+    assert (out.exit_code == 0) == (served == len(rs)) and all(r.id in out.output for r in rs)
+    dup = runner.invoke(
+        app, ["commons", "allocate", "--commons", commons, "--request", rs[0].id, "--request", rs[0].id]
+    )
+    assert dup.exit_code == 2 and "--request" in dup.output
+    unknown = runner.invoke(app, ["commons", "allocate", "--commons", commons, "--request", "no-such"])
+    assert unknown.exit_code == 2 and "no-such" in unknown.output
 
 
 def test_demo_commons_half_publishes_and_matches(tmp_path: Path):

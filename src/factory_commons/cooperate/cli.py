@@ -369,6 +369,66 @@ def team_cmd(
     )
 
 
+@commons_app.command("allocate")
+def allocate_cmd(
+    request: Annotated[
+        list[str], typer.Option(help="stored request ids, the option repeated / 의뢰 id (여러 번)")
+    ],
+    store: StoreOpt = "factory.duckdb",
+    commons: CommonsOpt = None,
+    today: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: today")] = None,
+    time_limit: Annotated[
+        float, typer.Option(help="solver time limit, seconds / 제한 시간(초)", min=0.1)
+    ] = 5.0,
+    lang: LangOpt = "ko",
+) -> None:
+    """여러 의뢰를 공유 용량 안에서 함께 배정 / allocate several requests together under shared capacity."""
+    from fastapi import HTTPException
+
+    from ..server.commons_api import allocate_requests
+
+    lang = _lang(lang)
+    ko = lang == "ko"
+    day = _day(today, "--today") or date.today()
+    if len(set(request)) != len(request):
+        raise typer.BadParameter(
+            "같은 의뢰가 두 번 있습니다 / a request id appears twice", param_hint="--request"
+        )
+    db = _open(store, commons)
+    try:
+        rs = [_request_from_options(db, r, None, None, 1, None, None, day) for r in request]
+        try:
+            out = allocate_requests(db, rs, day, time_limit)
+        except HTTPException as e:
+            console.print(str(e.detail))
+            raise typer.Exit(1) from None
+    finally:
+        db.close()
+    table = Table(title=f"{'배정' if ko else 'Allocation'}: {out.served}/{len(rs)}", title_justify="left")
+    for col in (
+        ("의뢰", "Request"),
+        ("팀", "Team"),
+        ("비용(원)", "Cost (KRW)"),
+        ("하한", "Bound"),
+        ("격차", "Gap"),
+    ):
+        table.add_column(col[0] if ko else col[1])
+    for r, t in zip(rs, out.teams, strict=True):
+        team = " → ".join(f"{st.process}@{st.firm_id}" for st in t.steps) if t.feasible else t.reason
+        cost = f"{t.objective:,.0f}" if t.objective is not None else "—"
+        bound = f"{t.lower_bound:,.0f}" if t.lower_bound is not None else "—"
+        gap = f"{t.gap:.2%}" if t.gap is not None else "—"
+        table.add_row(f"{r.id} {r.title.get(lang)}", team, cost, bound, gap)
+    console.print(table)
+    console.print(
+        f"{'배정 최적 증명' if ko else 'allocation proven optimal'}: {'예' if ko else 'yes'}"
+        if out.proven_optimal
+        else f"{'시간 제한 안의 최선' if ko else 'best within the time limit'} (gap {out.gap or 0:.2%})"
+    )
+    if out.served < len(rs):
+        raise typer.Exit(1)
+
+
 # -- the demo ----------------------------------------------------------------------------------
 def demo_facility(store: Store, firm_id: str) -> Profile:
     """The simulated plant as a commons profile: one equipment entry per process its machines do."""
