@@ -622,6 +622,9 @@ def test_every_pool_model_leaves_decimals_without_an_exponent(db):
     tier = P.PriceTier(min_quantity=Decimal("2.4E+3"), unit_price_krw=Decimal("1.1E+3"))
     assert (str(tier.min_quantity), str(tier.unit_price_krw)) == ("2400", "1100")
     assert tier.model_dump_json() == '{"min_quantity":"2400","unit_price_krw":"1100"}'
+    big = P.PriceTier(min_quantity=3.549969990325114e38, unit_price_krw=Decimal("1E+1000000000"))
+    assert str(big.min_quantity) == "354996999032511400000000000000000000000"  # beyond 28 digits
+    assert str(big.unit_price_krw) == "1E+1000000000"  # absurd: left alone (to_decimal refuses it)
     make_pool(db, tiers=[(0, "2.5E+3"), ("1E+3", "2E+3")], minimum_quantity="8E+2")
     P.commit(db, "p1", "firm-00", Decimal("2.4E+3"), now=DURING)
     P.commit(db, "p1", "firm-01", Decimal("0.5"), now=DURING)

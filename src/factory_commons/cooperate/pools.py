@@ -38,7 +38,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Annotated, Literal
 
@@ -56,8 +56,13 @@ ErrorCode = Literal["invalid", "not_found", "forbidden", "conflict"]
 
 
 def plain_decimal(d: Decimal) -> Decimal:
-    """The same number without an exponent: 2400, not 2.4E+3 (trailing decimals kept)."""
-    return d.quantize(Decimal(1)) if d.is_finite() and d.as_tuple().exponent > 0 else d
+    """The same number without an exponent: 2400, not 2.4E+3 (trailing decimals kept).
+
+    Numbers far beyond MAX_AMOUNT (exponent above 40) stay as they are: they are refused by
+    `to_decimal` anyway, and writing out 1E+1000000000 would take a gigabyte."""
+    if not d.is_finite() or not 0 < (e := d.as_tuple().exponent) <= 40:
+        return d
+    return d.quantize(Decimal(1), context=Context(prec=len(d.as_tuple().digits) + e + 1))
 
 
 #: a quantity, share or price of this module: its str() and its JSON carry no exponent
