@@ -3,7 +3,10 @@ content types, responses that match their declared schemas.
 
 The app runs on a DuckDB store with the two-firm plant of test_server_plant (acme, beta, an
 outside expert), called with a bearer API token as acme's owner (every operation, writes
-included) and as the expert holding an active grant on one acme line (every read).
+included) and as the expert holding an active grant on one acme line (every read). The commons
+is seeded (tests/commons_plant.py: 60 generated firms, acme's and beta's profiles, a cooperative
+and an expert) with a request of acme, a purchasing pool acme committed to and an offer of idle
+machine hours, so the commons routes run over real documents, not an empty database.
 Generation is bounded (a few examples per operation, no shrinking) so the file stays fast.
 """
 
@@ -13,6 +16,7 @@ from datetime import timedelta
 
 import pytest
 import schemathesis
+from commons_plant import TODAY, commons_plant, open_pool, post_request
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -20,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from test_server_plant import T0, make_plant
+from test_server_plant import T0
 
 from factory_commons.store import DuckDBStore
 
@@ -39,7 +43,14 @@ def _plant():
     """Built at import: Schemathesis needs the app to load the schema when it collects the tests
     (its pytest `from_fixture` loader fails on this pytest version with "'Function' object has
     no attribute '_nodeid'")."""
-    p = make_plant(DuckDBStore(":memory:"))
+    p = commons_plant(DuckDBStore(":memory:"), firms=60)
+    acme = p.client("acme:owner")
+    post_request(acme, steps=[{"process": "milling", "material": "aluminium", "quantity": 40}] * 2)
+    pool = open_pool(p)
+    assert acme.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "1500"}).status_code == 200
+    monday = TODAY + timedelta(days=7 - TODAY.weekday())
+    offer = {"equipment_id": "acme-cnc", "week_start": str(monday), "hours": 10}
+    assert acme.post("/api/commons/offers", json=offer).status_code == 201
     owner = p.accounts.user_by_email(p.emails["acme:owner"])
     expert = p.accounts.user_by_email(p.emails["expert"])
     p.accounts.create_grant(owner.firm_id, expert.id, [GRANTED], T0, T0 + timedelta(days=30), owner.id)
