@@ -8,6 +8,7 @@ The idea of tests/test_server_isolation.py, for the commons routes.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -270,3 +271,144 @@ def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
         leaked = [s for s in secrets if s in r.text and not (own and s == str(SECRET_SCRAP))]
         assert not leaked, (who, method, template, leaked)
     assert {k: db.raw(*k) for k in before} == before
+
+
+# -- a firm that publishes nothing: its private evidence reaches no other firm, anywhere -------------
+
+X = "xfirm"
+#: X's private figures: values found nowhere else, each checked with digit boundaries
+X_FREE, X_SCRAP, X_FPY, X_UNITS = 97.5313, 0.0314159, 0.8765432, 246_813
+X_ON_TIME, X_ORDERS, X_QTY, X_BUDGET = 0.7777123, 9_137, "4321.987", 8_642_531
+MARKERS = [str(X_FREE), str(X_SCRAP), str(X_FPY), str(X_UNITS), f"{X_UNITS:,}", str(X_ON_TIME)]
+MARKERS += [str(X_ORDERS), f"{X_ORDERS:,}", X_QTY, str(X_BUDGET), f"{X_BUDGET:,}"]
+
+
+def _x_evidence():
+    from factory_commons.cooperate.model import (
+        CapacityEvidence,
+        CapacityWeek,
+        DeliveryEvidence,
+        Evidence,
+        QualityEvidence,
+    )
+
+    start = TODAY - timedelta(days=TODAY.weekday() + 28)
+    weeks = tuple(
+        CapacityWeek(process=p, week_start=start + timedelta(weeks=k), free_hours=X_FREE)
+        for k in range(4)
+        for p in ("milling", "stamping")
+    )
+    return Evidence(
+        capacity=CapacityEvidence(weeks=weeks, period_start=start, period_end=TODAY),
+        quality=QualityEvidence(
+            scrap_ratio=X_SCRAP, first_pass_yield=X_FPY, units=X_UNITS, period_start=start, period_end=TODAY
+        ),
+        delivery=DeliveryEvidence(
+            on_time_ratio=X_ON_TIME, orders=X_ORDERS, period_start=start, period_end=TODAY
+        ),
+    )
+
+
+def _found(text: str) -> list[str]:
+    import re
+
+    return [m for m in MARKERS if re.search(rf"(?<![\d.,]){re.escape(m)}(?![\d])", text)]
+
+
+def test_a_firm_that_publishes_nothing_is_never_seen_through_its_private_data(plant):
+    """X (a firm of the region beside acme) publishes nothing; every surface another firm sees —
+    ranked matches and their explanations, a team plan, a batch allocation, the catalog (HTML and
+    JSON), every GET of /api/commons, the commons pages — is free of X's private figures and is
+    byte for byte what it is when X has no evidence at all. X's own public OKW export too."""
+    from commons_plant import facility
+    from fastapi.testclient import TestClient
+
+    from factory_commons.cooperate.model import Evidence, Profile
+
+    db = plant.app.state.commons
+    firm = plant.accounts.create_firm(X, [X])
+    plant.accounts.create_user(firm.id, "owner@x.example", "X owner", "owner", "correct horse 1")
+    plant.emails["x:owner"] = "owner@x.example"
+    fac = facility(X, "엑스정밀", "X Precision", "금천구", 37.4780, 126.8960)
+    db.put("profile", X, X, Profile(facility=fac, evidence=_x_evidence(), published=frozenset()))
+    xc, acme = plant.client("x:owner"), plant.client("acme:owner")
+    pool = open_pool(plant)  # X is a member (its profile names the cooperative)
+    assert xc.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": X_QTY}).status_code == 200
+    post_request(xc, "nda", budget_krw=X_BUDGET)
+    assert acme.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "1000"}).status_code == 200
+    one = post_request(acme)
+    two = post_request(
+        acme,
+        steps=[
+            {"process": "milling", "material": "aluminium", "quantity": 50},
+            {"process": "stamping", "material": "steel", "quantity": 50},
+        ],
+    )
+    ids = {
+        "firm_id": X,
+        "request_id": one["id"],
+        "pool_id": pool["id"],
+        "campaign_id": "none",
+        "problem_id": "none",
+        "mission_id": "none",
+        "project_id": "none",
+    }
+    gets = sorted(
+        p
+        for p, item in plant.app.openapi()["paths"].items()
+        if p.startswith("/api/commons/") and "get" in item
+    )
+    pages = ["/catalog", f"/catalog?q={X}", f"/catalog/{X}", f"/commons/requests/{one['id']}"]
+    pages += [f"/commons/requests/{two['id']}", "/commons/requests", "/commons/pools", "/commons/missions"]
+
+    clients = {who: plant.client(who) for who in ("acme:owner", "beta:operator", "gamma:owner")}
+
+    def surfaces() -> dict[str, str]:
+        out: dict[str, str] = {}
+        for who, c in clients.items():
+            for template in gets:
+                url = template.format(**ids)
+                r = c.get(url, params={"limit": 500} if template.endswith("/catalog") else None)
+                assert r.status_code < 500, (who, url, r.text)
+                out[f"{who} GET {url}"] = r.text
+            for page in pages:
+                r = c.get(page)
+                assert r.status_code < 500, (who, page)
+                out[f"{who} page {page}"] = r.text
+        out["matches step 1"] = acme.get(
+            f"/api/commons/requests/{two['id']}/matches", params={"step": 1}
+        ).text
+        out["team"] = acme.get(f"/api/commons/requests/{two['id']}/team").text
+        batch = acme.post("/api/commons/requests/allocate", json={"request_ids": [one["id"], two["id"]]})
+        assert batch.status_code == 200, batch.text
+        out["allocate"] = batch.text
+        anon = TestClient(plant.app)
+        out["anon catalog json"] = anon.get("/api/commons/catalog", params={"limit": 500, "q": X}).text
+        out["anon catalog html"] = anon.get("/catalog", params={"q": X}).text
+        out["anon firm"] = anon.get(f"/api/commons/firms/{X}").text
+        for lang in ("ko", "en"):
+            out[f"x okw public {lang}"] = xc.get("/api/commons/profile/okw", params={"lang": lang}).text
+        return out
+
+    with_secrets = surfaces()
+    # the walk reaches X (in the catalog) and real matches and teams of other firms; X itself is
+    # never ranked: a firm that did not publish capacity fails that hard constraint
+    assert X in with_secrets["anon catalog json"] and "엑스정밀" in with_secrets["anon catalog html"]
+    ranked = json.loads(with_secrets[f"acme:owner GET /api/commons/requests/{one['id']}/matches"])["matches"]
+    assert ranked and X not in {m["firm_id"] for m in ranked}
+    assert (
+        json.loads(with_secrets["team"])["feasible"] and json.loads(with_secrets["allocate"])["served"] == 2
+    )
+    # the markers are really in X's own private copy (so their absence elsewhere means something)
+    private = (
+        xc.get("/api/commons/profile/okw", params={"private": "true"}).text
+        + xc.get("/api/commons/profile").text
+    )
+    assert set(_found(private)) >= {str(X_SCRAP), str(X_FPY), str(X_ON_TIME), str(X_FREE)}
+    leaks = {k: _found(v) for k, v in with_secrets.items() if _found(v)}
+    assert not leaks, leaks
+    # and nothing another firm sees depends on X's private data: the same without it
+    db.put("profile", X, X, Profile(facility=fac, evidence=Evidence(), published=frozenset()))
+    without = surfaces()
+    changed = [k for k in with_secrets if with_secrets[k] != without[k]]
+    assert not changed, changed
