@@ -360,6 +360,7 @@ def test_a_firm_that_publishes_nothing_is_never_seen_through_its_private_data(pl
     )
     pages = ["/catalog", f"/catalog?q={X}", f"/catalog/{X}", f"/commons/requests/{one['id']}"]
     pages += [f"/commons/requests/{two['id']}", "/commons/requests", "/commons/pools", "/commons/missions"]
+    pages += ["/commons/booking", "/commons/projects"]
 
     clients = {who: plant.client(who) for who in ("acme:owner", "beta:operator", "gamma:owner")}
 

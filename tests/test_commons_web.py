@@ -146,6 +146,136 @@ def test_missions_page_lists_experts_and_accepting_opens_a_grant(plant):
     assert f"m-{pid}" not in other.get("/commons/missions").text
 
 
+def _form_post(c: TestClient, url: str, data: dict) -> tuple[str, str]:
+    """Post a commons form; (the page it sends back to, its ok/err text)."""
+    r = c.post(url, data={**data, "csrf_token": c.cookies.get("fc_csrf")}, follow_redirects=False)
+    assert r.status_code == 303, (url, r.status_code, r.text[:300])
+    from urllib.parse import parse_qs, urlsplit
+
+    q = parse_qs(urlsplit(r.headers["location"]).query)
+    return r.headers["location"], (q.get("err") or q.get("ok") or [""])[0]
+
+
+def test_booking_page_offer_machine_hours_book_them_and_see_what_is_left(plant):
+    acme, beta = web_login(plant, "owner@acme.example"), web_login(plant, "owner@beta.example")
+    page = acme.get("/commons/booking")
+    assert (
+        page.status_code == 200 and 'data-nav="booking"' in page.text and 'data-nav="projects"' in page.text
+    )
+    monday = TODAY + timedelta(days=7 - TODAY.weekday())
+    offer = {"equipment_id": "acme-cnc", "week_start": str(monday), "hours": "100"}
+    where, why = _form_post(acme, "/commons/offers", offer)
+    assert "err=" in where and "30" in why  # beyond the measured 30 h a week
+    where, offer_id = _form_post(acme, "/commons/offers", {**offer, "hours": "12"})
+    assert "ok=" in where and offer_id.startswith(("o", "mo"))
+    assert f'data-offer="{offer_id}" data-left="12"' in beta.get("/commons/booking").text
+    where, why = _form_post(beta, f"/commons/offers/{offer_id}/book", {"hours": "13"})
+    assert "err=" in where and "hours" in why
+    where, booking = _form_post(beta, f"/commons/offers/{offer_id}/book", {"hours": "5"})
+    assert "ok=" in where
+    text = beta.get("/commons/booking").text
+    assert f'data-offer="{offer_id}" data-left="7"' in text and f'data-booking="{booking}"' in text
+    assert "300,000 원" in text  # 5 h at acme's 60,000 won an hour
+    own = acme.get("/commons/booking").text
+    assert f'data-booking="{booking}"' in own and "beta" in own  # the host sees who booked
+    # visit slots: acme opens one, beta books two places, three are left
+    where, why = _form_post(
+        acme,
+        "/commons/slots",
+        {"day": str(TODAY + timedelta(days=3)), "start": "25:00", "end": "11:30", "capacity": "5"},
+    )
+    assert "err=" in where and why.startswith("start")
+    slot = {
+        "day": str(TODAY + timedelta(days=3)),
+        "start": "10:00",
+        "end": "11:30",
+        "capacity": "5",
+        "title": "라인 견학",
+    }
+    where, slot_id = _form_post(acme, "/commons/slots", slot)
+    assert "ok=" in where
+    _form_post(beta, f"/commons/slots/{slot_id}/book", {"party": "2"})
+    text = beta.get("/commons/booking").text
+    assert f'data-slot="{slot_id}" data-left="3"' in text and "라인 견학" in text
+    # forged CSRF and a role that may not act are refused
+    assert (
+        beta.post(f"/commons/offers/{offer_id}/book", data={"hours": "1", "csrf_token": "x"}).status_code
+        == 403
+    )
+    op = web_login(plant, "operator@beta.example")
+    r = op.post(
+        f"/commons/offers/{offer_id}/book", data={"hours": "1", "csrf_token": op.cookies.get("fc_csrf")}
+    )
+    assert r.status_code == 403
+    assert 'class="book"' not in op.get("/commons/booking").text
+
+
+def test_projects_page_posts_a_project_and_recommends_partners_per_role(plant):
+    acme = web_login(plant, "owner@acme.example")
+    where, why = _form_post(
+        acme, "/commons/projects", {"title": "x", "role1": "maker", "processes1": "knitting"}
+    )
+    assert "err=" in where and "knitting" in why
+    where, why = _form_post(acme, "/commons/projects", {"title": "x"})
+    assert "err=" in where and why.startswith("role1")
+    data = {
+        "title": "경량 브래킷 공동 개발",
+        "description": "알루미늄 브래킷 경량화",
+        "role1": "maker",
+        "processes1": "welding, anodizing",
+        "role2": "engineer",
+        "skills2": "spc",
+    }
+    where, pid = _form_post(acme, "/commons/projects", data)
+    assert "ok=" in where
+    page = acme.get("/commons/projects").text
+    part = page.split(f'data-project="{pid}"', 1)[1]
+    assert "경량 브래킷 공동 개발" in page and 'data-role="maker"' in part and 'data-role="engineer"' in part
+    makers = part.split('data-role="maker"', 1)[1].split('data-role="engineer"', 1)[0]
+    assert makers.count('class="partner"') >= 1 and 'data-candidate="acme"' not in makers
+    assert 'data-kind="expert"' in part.split('data-role="engineer"', 1)[1]  # Dr. Kim knows SPC
+    other = web_login(plant, "owner@beta.example").get("/commons/projects").text
+    assert f'data-project="{pid}"' in other.split('id="open-projects"', 1)[1]
+    from factory_commons.server.web_i18n import LANG_COOKIE
+
+    acme.cookies.set(LANG_COOKIE, "en")
+    assert "Recommended partners" in acme.get("/commons/projects").text
+
+
+def test_missions_page_posts_a_problem_with_evidence_computed_on_the_server(plant):
+    from datetime import timedelta as td
+
+    from test_server_plant import A1, B1
+
+    from factory_commons.cooperate import missions as ms
+
+    web = web_login(plant, "owner@acme.example")
+    page = web.get("/commons/missions").text
+    assert 'id="problem-form"' in page and f'value="{A1}"' in page and B1 not in page
+    data = {
+        "title": "프레스 불량",
+        "metric": "scrap_ratio",
+        "days": "366",
+        "skills": "stamping, spc",
+        "weeks": "2",
+    }
+    where, why = _form_post(web, "/commons/problems", {**data, "scope": B1})
+    assert "err=" in where and "not your firm" in why
+    where, why = _form_post(web, "/commons/problems", {**data, "scope": A1, "metric": "happiness"})
+    assert "err=" in where and "metric" in why
+    where, pid = _form_post(web, "/commons/problems", {**data, "scope": A1})
+    assert "ok=" in where and pid.startswith("p-")
+    problem = next(
+        p for p in plant.client("acme:owner").get("/api/commons/problems").json() if p["id"] == pid
+    )
+    end = plant.clock()
+    expected = ms.kpi_evidence(plant.store, "scrap_ratio", [A1], end - td(days=366), end, now=end)
+    assert problem["evidence"][0]["value"] == expected.value and problem["scope"] == [A1]
+    assert f'data-problem="{pid}"' in web.get("/commons/missions").text
+    op = web_login(plant, "operator@acme.example")
+    assert 'id="problem-form"' not in op.get("/commons/missions").text
+
+
 # -- in Chromium -----------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:

@@ -625,6 +625,33 @@ def firm_evidence(store: Store, enterprises: Sequence[str], today: date, weeks: 
     return ev.compute_evidence(store, start, end, scope=scope)
 
 
+def create_problem(commons: CommonsDB, store: Store, c: Caller, body: ProblemIn, end: datetime) -> ms.Problem:
+    """Post the caller's firm's problem with its KPI evidence computed here from its own machines
+    (the last `body.days` days before `end`); 403 for machines that are not the firm's."""
+    me = firm_key(c)
+    outside = [s for s in body.scope if not c.owns(s)]
+    if outside:
+        raise forbidden(f"권한이 없습니다 / not allowed: not your firm's: {', '.join(outside[:10])}")
+    with guard():
+        ev = ms.kpi_evidence(
+            store, body.metric, body.scope, end - timedelta(days=body.days), end, label=body.label, now=end
+        )
+        problem = ms.Problem(
+            id=f"p-{secrets.token_hex(5)}",
+            firm_id=me,
+            title=body.title,
+            description=body.description,
+            evidence=(ev,),
+            skills=tuple(body.skills),
+            weeks=body.weeks,
+            hours_per_week=body.hours_per_week,
+            earliest_start=body.earliest_start or today_of(end),
+            scope=tuple(body.scope),
+            posted=today_of(end),
+        )
+    return ms.save_problem(commons, problem)
+
+
 def save_evidence(commons: CommonsDB, firm_id: str, evidence: Evidence) -> Profile:
     """Keep new evidence in the firm's profile; a published kind without evidence any more drops out."""
     with commons.transaction():
@@ -1249,35 +1276,8 @@ def commons_router(
     @router.post("/problems", response_model=ms.Problem, status_code=201, responses=WRITE)
     def post_problem(c: CallerDep, body: ProblemIn) -> ms.Problem:
         """Post a problem backed by a KPI of your own machines (computed here, not typed in)."""
-        me = act(c)
-        outside = [s for s in body.scope if not c.owns(s)]
-        if outside:
-            raise forbidden(f"권한이 없습니다 / not allowed: not your firm's: {', '.join(outside[:10])}")
-        end = now()
-        with guard():
-            ev = ms.kpi_evidence(
-                store,
-                body.metric,
-                body.scope,
-                end - timedelta(days=body.days),
-                end,
-                label=body.label,
-                now=end,
-            )
-            problem = ms.Problem(
-                id=f"p-{secrets.token_hex(5)}",
-                firm_id=me,
-                title=body.title,
-                description=body.description,
-                evidence=(ev,),
-                skills=tuple(body.skills),
-                weeks=body.weeks,
-                hours_per_week=body.hours_per_week,
-                earliest_start=body.earliest_start or today_of(end),
-                scope=tuple(body.scope),
-                posted=today_of(end),
-            )
-        return ms.save_problem(commons, problem)
+        act(c)
+        return create_problem(commons, store, c, body, now())
 
     @router.get("/problems", response_model=list[ms.Problem], responses=READ)
     def problems(c: CallerDep) -> list[ms.Problem]:

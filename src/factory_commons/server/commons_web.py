@@ -4,16 +4,19 @@ Pages: /catalog (no login, phone-friendly: firms with only what they published, 
 process, material, district or name), /catalog/{firm} (one public profile), /commons/profile
 (my profile, publish/withdraw toggles), /commons/requests (post a request, my requests),
 /commons/requests/{id} (ranked, explained matches: a bar per factor; a team of firms for a
-multi-step request), /commons/pools (join a purchasing pool, settlement) and
-/commons/missions. Logged-in pages use the API's session cookie and CSRF check, like the
+multi-step request), /commons/pools (join a purchasing pool, settlement), /commons/booking
+(visit slots and idle machine hours: offer, book, what is left), /commons/projects (co-R&D
+posts and recommended partners per role) and /commons/missions (post a problem whose KPI
+evidence the server computes; experts; accept). Logged-in pages use the API's session cookie and CSRF check, like the
 dashboard (server/web.py), and read the commons through the same functions as the API
 (server/commons_api.py), so they see exactly what the API would show the caller.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from ..cooperate import booking as bk
 from ..cooperate import missions as ms
 from ..cooperate import pools as pl
 from ..cooperate import profiles as pf
+from ..cooperate import projects as pj
 from ..cooperate.db import CommonsDB
 from ..cooperate.experts import load_experts
 from ..cooperate.model import EVIDENCE_KINDS, Match, Profile, Step, Text
@@ -40,9 +45,12 @@ from .commons_api import (
     PROFILE,
     REQUEST,
     SEOUL,
+    ProblemIn,
     catalog_entry,
+    create_problem,
     firm_evidence,
     firm_key,
+    offer_out,
     plan_request_team,
     pool_out,
     public_profiles,
@@ -194,6 +202,59 @@ COMMONS_LABELS: dict[str, tuple[str, str]] = {
         "미션을 수락하면 그 기간 동안만 지정한 설비 데이터에 접근 권한이 열리고, 기간이 끝나면 저절로 닫힙니다.",
         "Accepting a mission opens access to the named machines for its weeks only; it closes by itself.",
     ),
+    "booking": ("방문·설비 예약", "Visits and machine hours"),
+    "machine_hours": ("유휴 설비 시간", "Idle machine hours"),
+    "offers_note": (
+        "각 기업이 실제 측정한 여유 가동 시간 안에서만 내놓은 시간입니다. 남은 시간만큼 예약할 수 있습니다.",
+        "Hours offered within each firm's measured free capacity; book up to what is left.",
+    ),
+    "no_offers": ("예약할 수 있는 설비 시간이 없습니다", "No machine hours to book"),
+    "week_of": ("주 (월요일)", "Week of (Monday)"),
+    "hours_left": ("남은 시간", "Hours left"),
+    "hours": ("시간", "Hours"),
+    "measured_free": ("측정된 여유", "measured free"),
+    "book": ("예약", "Book"),
+    "yours": ("우리 회사", "yours"),
+    "offer_hours": ("우리 설비 시간 내놓기", "Offer hours of our machine"),
+    "rate_default": ("비우면 설비 단가", "empty: the equipment's rate"),
+    "offer": ("내놓기", "Offer"),
+    "visits": ("공장 방문", "Factory visits"),
+    "no_slots": ("예약할 수 있는 방문 시간이 없습니다", "No visit slots to book"),
+    "when": ("일시", "When"),
+    "seats_left": ("남은 자리", "Places left"),
+    "party": ("인원", "Party"),
+    "offer_slot": ("방문 시간 열기", "Open a visit slot"),
+    "day": ("날짜", "Day"),
+    "from": ("시작", "From"),
+    "to": ("끝", "To"),
+    "seats": ("정원", "Places"),
+    "bookings": ("예약 내역", "Bookings"),
+    "kind_visit": ("방문", "Visit"),
+    "kind_machine_hours": ("설비 시간", "Machine hours"),
+    "booked_by": ("예약한 곳", "booked by"),
+    "projects": ("공동 R&D", "Co-R&D projects"),
+    "new_project": ("새 공동 R&D 과제", "New co-R&D project"),
+    "description": ("설명", "Description"),
+    "roles_note": (
+        "찾는 역할(디자이너, 엔지니어, 제조 파트너, 연구실 ...)과 필요한 공정·기술을 쉼표로 적으세요.",
+        "Name the roles you seek and the processes or skills each needs, separated by commas.",
+    ),
+    "role": ("역할", "Role"),
+    "skills": ("기술", "Skills"),
+    "my_projects": ("우리 회사 과제", "Our projects"),
+    "partners_for": ("추천 파트너", "Recommended partners"),
+    "no_partners": ("추천할 파트너가 없습니다", "No partner to recommend"),
+    "brings": ("보완", "brings"),
+    "no_projects": ("과제가 없습니다", "No projects yet"),
+    "open_projects": ("파트너를 찾는 다른 과제", "Other projects seeking partners"),
+    "new_problem": ("전문가에게 문제 올리기", "Post a problem for an expert"),
+    "problem_note": (
+        "근거 수치는 고른 설비의 데이터로 서버가 계산합니다 (직접 입력하지 않습니다).",
+        "The evidence is computed on the server from the machines you choose (not typed in).",
+    ),
+    "metric": ("지표", "Metric"),
+    "last_days": ("최근 일수", "Last days"),
+    "no_machines": ("우리 회사 설비가 없습니다", "Your firm has no machines here"),
     # factor names of cooperate/match.py (unknown names are shown as they are)
     "capability_fit": ("역량 적합도", "Capability fit"),
     "capability": ("역량 적합도", "Capability fit"),
@@ -266,6 +327,20 @@ def note_in(note: str, lang: str) -> str:
         return note
     ko, en = note.split(" / ", 1)
     return ko if lang == "ko" else en
+
+
+def _date(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{field}: 날짜가 아닙니다 (YYYY-MM-DD) / not a date: {value!r}") from None
+
+
+def _hhmm(value: str, field: str) -> time:
+    try:
+        return datetime.strptime(value.strip(), "%H:%M").time()
+    except ValueError:
+        raise ValueError(f"{field}: 시각이 아닙니다 (HH:MM) / not a time: {value!r}") from None
 
 
 def bars(m: Match) -> list[dict[str, Any]]:
@@ -477,8 +552,6 @@ def add_commons_pages(
             lang = pick_lang(request.cookies.get(LANG_COOKIE))
             me = firm_key(c)
             own = commons.get(PROFILE, me, Profile)
-            import secrets
-
             r = CommonsRequest(
                 id=f"r-{secrets.token_hex(5)}",
                 requester=me,
@@ -618,7 +691,7 @@ def add_commons_pages(
 
     # -- missions ----------------------------------------------------------------------------
     @router.get("/commons/missions", response_class=HTMLResponse)
-    def missions_page(request: Request, err: str = "") -> Response:
+    def missions_page(request: Request, err: str = "", ok: str = "") -> Response:
         c = page_caller(request)
         if c is None:
             return to_login(request)
@@ -641,8 +714,12 @@ def add_commons_pages(
             candidates=candidates,
             expert_names=names,
             may_accept=c.user.role in ms.GRANTING_ROLES,
+            may_post=c.user.role in ACTORS,
+            metrics=ms.METRICS,
+            own_machines=sorted(m.path for m in store.machines() if c.owns(m.path)),
             at=now(),
             err=err[:500],
+            ok=ok[:200],
         )
 
     @router.post("/commons/problems/{problem_id}/accept")
@@ -659,5 +736,225 @@ def add_commons_pages(
         except ValueError as e:
             return RedirectResponse(f"/commons/missions?{urlencode({'err': str(e)[:300]})}", status_code=303)
         return RedirectResponse("/commons/missions", status_code=303)
+
+    def back(path: str, lang: str, e: Exception | None = None, ok: str = "") -> RedirectResponse:
+        """Back to a page with the error of a cooperate module (field and why) or an ok mark."""
+        if e is None:
+            return RedirectResponse(f"{path}?{urlencode({'ok': ok})}", status_code=303)
+        text = e.message(lang) if isinstance(e, pl.CommonsError) else str(e)
+        return RedirectResponse(f"{path}?{urlencode({'err': text[:300]})}", status_code=303)
+
+    # -- visits and shared machine hours -----------------------------------------------------
+    @router.get("/commons/booking", response_class=HTMLResponse)
+    def booking_page(request: Request, ok: str = "", err: str = "") -> Response:
+        c = page_caller(request)
+        if c is None:
+            return to_login(request)
+        me = firm_key(c)
+        own = commons.get(PROFILE, me, Profile)
+        names = {p.firm_id: p.facility.name for p in public_profiles(commons)}
+        seen = {b.id: b for b in bk.bookings_of(commons, me)}
+        seen.update({b.id: b for b in bk.bookings_for(commons, host=me)})
+        today = today_of(now())
+        return render(
+            request,
+            "commons_booking.html",
+            c,
+            page="booking",
+            me=me,
+            slots=bk.list_slots(commons, bookable_only=True, now=now()),
+            offers=[offer_out(o, c) for o in bk.list_offers(commons, bookable_only=True, now=now())],
+            bookings=sorted(seen.values(), key=lambda b: (b.starts, b.id)),
+            equipment=list(own.facility.equipment) if own else [],
+            names=names,
+            may_act=c.user.role in ACTORS,
+            next_monday=today + timedelta(days=7 - today.weekday()),
+            today=today,
+            ok=ok[:200],
+            err=err[:500],
+            num=_num,
+        )
+
+    @router.post("/commons/slots")
+    async def slot_post(request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        c = form_caller(request, form.get("csrf_token", ""))
+        if c.user.role not in ACTORS:
+            return message(request, c, "권한이 없습니다 / not allowed", 403)
+        lang = pick_lang(request.cookies.get(LANG_COOKIE))
+        try:
+            day = _date(form.get("day", ""), "day")
+            start, end = (_hhmm(form.get(k, ""), k) for k in ("start", "end"))
+            title = form.get("title", "").strip()[:200]
+            slot = bk.offer_slot(
+                commons,
+                firm_id=firm_key(c),
+                day=day,
+                start=start,
+                end=end,
+                capacity=_int(form.get("capacity", ""), "capacity", 1) or 1,
+                languages=[x.strip() for x in form.get("languages", "ko").split(",") if x.strip()] or ["ko"],
+                title=(Text(ko=title) if lang == "ko" else Text(en=title)) if title else None,
+                now=now(),
+            )
+        except (ValueError, ValidationError) as e:
+            return back("/commons/booking", lang, e)
+        return back("/commons/booking", lang, ok=slot.id)
+
+    @router.post("/commons/slots/{slot_id}/book")
+    def slot_book(
+        request: Request, slot_id: str, party: str = Form("1"), csrf_token: str = Form("")
+    ) -> Response:
+        c = form_caller(request, csrf_token)
+        if c.user.role not in ACTORS:
+            return message(request, c, "권한이 없습니다 / not allowed", 403)
+        lang = pick_lang(request.cookies.get(LANG_COOKIE))
+        try:
+            b = bk.book_visit(commons, slot_id, firm_key(c), _int(party, "party", 1) or 1, now=now())
+        except ValueError as e:
+            return back("/commons/booking", lang, e)
+        return back("/commons/booking", lang, ok=b.id)
+
+    @router.post("/commons/offers")
+    async def offer_post(request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        c = form_caller(request, form.get("csrf_token", ""))
+        if c.user.role not in ACTORS:
+            return message(request, c, "권한이 없습니다 / not allowed", 403)
+        lang = pick_lang(request.cookies.get(LANG_COOKIE))
+        try:
+            o = bk.offer_machine_hours(
+                commons,
+                firm_key(c),
+                form.get("equipment_id", "").strip(),
+                _date(form.get("week_start", ""), "week_start"),
+                form.get("hours", "").strip().replace(",", "") or "0",
+                hourly_rate_krw=_int(form.get("rate", ""), "rate"),
+                now=now(),
+            )
+        except (ValueError, ValidationError) as e:
+            return back("/commons/booking", lang, e)
+        return back("/commons/booking", lang, ok=o.id)
+
+    @router.post("/commons/offers/{offer_id}/book")
+    def offer_book(
+        request: Request, offer_id: str, hours: str = Form(""), csrf_token: str = Form("")
+    ) -> Response:
+        c = form_caller(request, csrf_token)
+        if c.user.role not in ACTORS:
+            return message(request, c, "권한이 없습니다 / not allowed", 403)
+        lang = pick_lang(request.cookies.get(LANG_COOKIE))
+        try:
+            b = bk.book_machine_hours(
+                commons, offer_id, firm_key(c), hours.strip().replace(",", "") or "0", now=now()
+            )
+        except ValueError as e:
+            return back("/commons/booking", lang, e)
+        return back("/commons/booking", lang, ok=b.id)
+
+    # -- co-R&D projects ---------------------------------------------------------------------
+    @router.get("/commons/projects", response_class=HTMLResponse)
+    def projects_page(request: Request, ok: str = "", err: str = "") -> Response:
+        c = page_caller(request)
+        if c is None:
+            return to_login(request)
+        me = firm_key(c)
+        mine = [p for p in commons.all(pj.KIND, pj.Project) if p.firm_id == me]
+        others = [p for p in pj.open_projects(commons) if p.firm_id != me]
+        profiles, experts = public_profiles(commons), load_experts(commons)
+        partners = {
+            p.id: pj.recommend_partners(p, profiles, experts, limit=3) for p in mine if p.status == "open"
+        }
+        return render(
+            request,
+            "commons_projects.html",
+            c,
+            page="projects",
+            mine=mine,
+            others=others,
+            partners=partners,
+            roles=pj.ROLES,
+            may_act=c.user.role in ACTORS,
+            ok=ok[:200],
+            err=err[:500],
+        )
+
+    @router.post("/commons/projects")
+    async def project_post(request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        c = form_caller(request, form.get("csrf_token", ""))
+        if c.user.role not in ACTORS:
+            return message(request, c, "권한이 없습니다 / not allowed", 403)
+        lang = pick_lang(request.cookies.get(LANG_COOKIE))
+
+        def text(v: str) -> Text:
+            return Text(ko=v) if lang == "ko" else Text(en=v)
+
+        try:
+            title = form.get("title", "").strip()[:200]
+            if not title:
+                raise ValueError("title: 제목을 쓰세요 / give the project a title")
+            needs = []
+            for i in (1, 2, 3):
+                role = form.get(f"role{i}", "").strip()
+                if not role:
+                    continue
+                split = [x.strip() for x in form.get(f"processes{i}", "").split(",") if x.strip()]
+                skills = [x.strip() for x in form.get(f"skills{i}", "").split(",") if x.strip()]
+                needs.append(pj.RoleNeed(role=role, processes=tuple(split), skills=tuple(skills)))
+            if not needs:
+                raise ValueError("role1: 필요한 역할을 하나 이상 고르세요 / choose at least one role")
+            desc = form.get("description", "").strip()[:5000]
+            p = pj.save_project(
+                commons,
+                pj.Project(
+                    id=f"prj-{secrets.token_hex(5)}",
+                    firm_id=firm_key(c),
+                    title=text(title),
+                    description=text(desc) if desc else None,
+                    needs=tuple(needs),
+                    posted=today_of(now()),
+                ),
+            )
+        except (ValueError, ValidationError) as e:
+            why = (
+                "; ".join(f"{'.'.join(str(x) for x in d['loc'])}: {d['msg']}" for d in e.errors())
+                if isinstance(e, ValidationError)
+                else str(e)
+            )
+            return back("/commons/projects", lang, ValueError(why))
+        return back("/commons/projects", lang, ok=p.id)
+
+    # -- a problem for an outside expert -------------------------------------------------------
+    @router.post("/commons/problems")
+    async def problem_post(request: Request) -> Response:
+        """Post a problem; its KPI evidence is computed here from the firm's own machines."""
+        form = await request.form()
+        c = form_caller(request, str(form.get("csrf_token", "")))
+        if c.user.role not in ACTORS:
+            return message(request, c, "권한이 없습니다 / not allowed", 403)
+        lang = pick_lang(request.cookies.get(LANG_COOKIE))
+        title = str(form.get("title", "")).strip()[:200]
+        try:
+            body = ProblemIn(
+                title=Text(ko=title) if lang == "ko" else Text(en=title),
+                metric=str(form.get("metric", "")),
+                scope=[str(x) for x in form.getlist("scope")],
+                days=_int(str(form.get("days", "")), "days", 1) or 30,
+                skills=[x.strip() for x in str(form.get("skills", "")).split(",") if x.strip()],
+                weeks=_int(str(form.get("weeks", "")), "weeks", 1) or 4,
+                hours_per_week=_float(str(form.get("hours_per_week", "")), "hours_per_week") or 8,
+            )
+            p = create_problem(commons, store, c, body, now())
+        except HTTPException as e:
+            return back("/commons/missions", lang, ValueError(str(e.detail)))
+        except ValidationError as e:
+            why = "; ".join(f"{'.'.join(str(x) for x in d['loc'])}: {d['msg']}" for d in e.errors())
+            return back("/commons/missions", lang, ValueError(why))
+        except ValueError as e:
+            return back("/commons/missions", lang, e)
+        return RedirectResponse(
+            f"/commons/missions?{urlencode({'ok': p.id})}#problem-{p.id}", status_code=303
+        )
 
     app.include_router(router)
