@@ -396,6 +396,41 @@ def test_browser_join_a_pool_and_see_the_settlement(browser, server, plant):
     ctx.close()
 
 
+def test_browser_offer_and_book_machine_hours(browser, server):
+    monday = TODAY + timedelta(days=14 - TODAY.weekday())
+    ctx, page = browser_login(browser, server, "owner@acme.example", "/commons/booking")
+    page.select_option("#o-equipment", "acme-cnc")
+    page.fill("#o-week", str(monday))
+    page.fill("#o-hours", "8")
+    page.click("#o-post")
+    page.wait_for_url(re.compile(r".*/commons/booking\?ok=.*"))
+    offer_id = page.locator("#booking-ok").get_attribute("data-id")
+    row = page.locator(f'tr[data-offer="{offer_id}"]')
+    assert (
+        row.locator(".left").inner_text() == "8" and row.locator("form.book-hours").count() == 0
+    )  # own offer
+    ctx.close()
+    ctx, page = browser_login(browser, server, "owner@beta.example", "/commons/booking")
+    row = page.locator(f'tr[data-offer="{offer_id}"]')
+    assert (
+        row.get_attribute("data-left") == "8" and "Acme" in row.inner_text() or "에이크미" in row.inner_text()
+    )
+    row.locator("input.hours").fill("3")
+    row.locator("button.book").click()
+    page.wait_for_url(re.compile(r".*/commons/booking\?ok=.*"))
+    row = page.locator(f'tr[data-offer="{offer_id}"]')
+    assert row.locator(".left").inner_text() == "5"  # what is left for the next firm
+    booking = page.locator("#booking-ok").get_attribute("data-id")
+    assert "180,000" in page.locator(f'#bookings li[data-booking="{booking}"]').inner_text()  # 3 h x 60,000
+    row.locator("input.hours").fill("6")
+    row.locator("button.book").click()
+    page.wait_for_url(re.compile(r".*/commons/booking\?err=.*"))
+    assert page.locator("#booking-err").is_visible()
+    assert page.locator(f'tr[data-offer="{offer_id}"] .left').inner_text() == "5"
+    shot(page, "machine-hours-booked")
+    ctx.close()
+
+
 def test_browser_catalog_on_a_phone(browser, server):
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = ctx.new_page()
