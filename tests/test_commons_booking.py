@@ -436,3 +436,16 @@ def test_the_simulated_factory_offers_the_free_hours_its_kpis_measured(db):
     B.offer_machine_hours(db, "acme", eq["turning"], week, 1, profile=p, now=now)
     stamping, _ = B.offerable_hours(db, "acme", "stamping", week, profile=p)
     assert stamping == Decimal(str(measured["stamping"])).quantize(Decimal("0.01"), "ROUND_FLOOR")
+
+
+def test_hours_leave_the_models_without_an_exponent():
+    """Booking models use pools.Amount: "30", never "3E+1", in str() and JSON."""
+    basis = B.CapacityBasis(
+        process="milling",
+        week_start=date(2026, 11, 30),
+        free_hours=Decimal("3E+1"),
+        weeks_measured=1,
+        source="kpi",
+        note=Text(en="x"),
+    )
+    assert str(basis.free_hours) == "30" and '"free_hours":"30"' in basis.model_dump_json()

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .db import CommonsDB
 from .model import CapacityWeek, Profile, Text
-from .pools import CommonsError, _new_id, _now, to_decimal, won_floor
+from .pools import Amount, CommonsError, _new_id, _now, to_decimal, won_floor
 from .vocab import PROCESSES
 
 KST = timezone(timedelta(hours=9), "KST")
@@ -82,7 +82,7 @@ class CapacityBasis(_Model):
 
     process: str
     week_start: date
-    free_hours: Decimal  # measured, cut to 0.01 h
+    free_hours: Amount  # measured, cut to 0.01 h
     weeks_measured: int
     source: str
     note: Text
@@ -97,13 +97,13 @@ class MachineOffer(_Model):
     equipment_id: str
     process: str
     week_start: date  # a Monday
-    hours: Decimal
+    hours: Amount
     hourly_rate_krw: int = Field(ge=0)
     basis: CapacityBasis  # the firm's measured free hours: private, show it to the firm only
     note: Text | None = None
     created: datetime
     state: Literal["open", "withdrawn"] = "open"
-    booked_hours: Decimal = Decimal(0)
+    booked_hours: Amount = Decimal(0)
 
     @property
     def left(self) -> Decimal:
@@ -126,7 +126,7 @@ class Booking(_Model):
     target: str  # slot or offer id
     host: str  # the firm that offered
     booker: str  # a firm id, or "person:<name>" for a customer
-    quantity: Decimal  # visitors, or machine hours
+    quantity: Amount  # visitors, or machine hours
     starts: datetime
     ends: datetime
     cost_krw: int = 0  # machine hours x the offer's hourly rate, sub-won cut

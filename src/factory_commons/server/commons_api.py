@@ -321,8 +321,8 @@ class OfferOut(BaseModel):
     equipment_id: str
     process: str
     week_start: date
-    hours: Decimal
-    hours_left: Decimal
+    hours: pl.Amount
+    hours_left: pl.Amount
     hourly_rate_krw: int
     note: Text | None
     state: str
@@ -399,17 +399,6 @@ def cooperative_members(commons: CommonsDB, cooperative: str) -> list[str]:
 def runs(c: Caller, cooperative: str) -> bool:
     """Whether the caller runs `cooperative` (its accounts firm is the cooperative, owner/engineer)."""
     return c.user.role in ACTORS and firm_key(c) == cooperative
-
-
-def plain(value: Any) -> Any:
-    """Decimals as people write them ("2400", not "2.4E+3") throughout a model, list or tuple."""
-    if isinstance(value, Decimal):
-        return Decimal(format(value, "f"))
-    if isinstance(value, BaseModel):
-        return value.model_copy(update={k: plain(v) for k, v in value})
-    if isinstance(value, list | tuple):
-        return type(value)(plain(v) for v in value)
-    return value
 
 
 def pool_out(pool: pl.PurchasePool, c: Caller) -> PoolOut:
@@ -517,10 +506,6 @@ def own_problem(commons: CommonsDB, c: Caller, problem_id: str) -> ms.Problem:
 
 
 def offer_out(o: bk.MachineOffer, c: Caller) -> OfferOut:
-    return plain(_offer_out(o, c))
-
-
-def _offer_out(o: bk.MachineOffer, c: Caller) -> OfferOut:
     return OfferOut(
         id=o.id,
         firm_id=o.firm_id,
