@@ -8,7 +8,7 @@ How it learns, and what it promises:
 
 - Targets are clipped piece-wise linear: min(true RUL, `r_early`). Early in life the signals do
   not show how far away the failure is, so the model predicts at most `r_early` (C-MAPSS
-  practice: R_early = 125 cycles; state it with every figure).
+  practice: R_early = 125-130 cycles, bench/cmapss.py uses 130; state it with every figure).
 - Units (engines, runs between repairs) are split into `n_folds` groups by a seeded shuffle.
   One LightGBM model per fold is trained on the other folds' units and early-stopped on its
   own held-out units; the point estimate is the mean of the fold models. Nothing else is
