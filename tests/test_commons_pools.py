@@ -632,7 +632,9 @@ def test_every_pool_model_leaves_decimals_without_an_exponent(db):
     prog = P.progress(pool, "firm-00")
     s = P.close_pool(db, "p1", now=AFTER)
     texts = [pool.model_dump_json(), prog.model_dump_json(), s.model_dump_json()]
-    texts += [str(x) for x in (pool.minimum_quantity, pool.total_quantity, prog.own.quantity, s.total_quantity)]
+    texts += [
+        str(x) for x in (pool.minimum_quantity, pool.total_quantity, prog.own.quantity, s.total_quantity)
+    ]
     assert not [t for t in texts if "E+" in t], texts
     assert '"minimum_quantity":"800"' in texts[0] and '"total_quantity":"2400.5"' in texts[1]
     assert str(s.unit_price_krw) == "2000"
