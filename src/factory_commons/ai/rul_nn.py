@@ -213,6 +213,8 @@ class CnnRul(RulModel):
                 waited += 1
                 if waited >= cfg.patience:
                     break
+        if best_state is None:  # the held-out loss was never finite: keep the last weights
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         net.load_state_dict(best_state)
         p = _predict_net(net, W[va])
         return {k: v.numpy().copy() for k, v in best_state.items()}, best_epoch, p
