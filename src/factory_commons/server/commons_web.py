@@ -232,6 +232,8 @@ COMMONS_LABELS: dict[str, tuple[str, str]] = {
     "kind_visit": ("방문", "Visit"),
     "kind_machine_hours": ("설비 시간", "Machine hours"),
     "booked_by": ("예약한 곳", "booked by"),
+    "booking_active": ("예약됨", "booked"),
+    "booking_cancelled": ("취소됨", "cancelled"),
     "projects": ("공동 R&D", "Co-R&D projects"),
     "new_project": ("새 공동 R&D 과제", "New co-R&D project"),
     "description": ("설명", "Description"),
