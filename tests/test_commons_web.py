@@ -176,6 +176,7 @@ def test_booking_page_offer_machine_hours_book_them_and_see_what_is_left(plant):
     text = beta.get("/commons/booking").text
     assert f'data-offer="{offer_id}" data-left="7"' in text and f'data-booking="{booking}"' in text
     assert "300,000 원" in text  # 5 h at acme's 60,000 won an hour
+    assert "예약됨" in text and "booking_active" not in text
     own = acme.get("/commons/booking").text
     assert f'data-booking="{booking}"' in own and "beta" in own  # the host sees who booked
     # visit slots: acme opens one, beta books two places, three are left
