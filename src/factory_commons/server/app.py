@@ -609,9 +609,13 @@ def create_app(
         return [AuditOut(**r) for r in accounts.audit_log(c.firm.id, limit)]
 
     app.state.commons = commons
-    app.include_router(commons_router(commons, caller, now, store, accounts))  # /api/commons (server/commons_api.py)
+    app.include_router(
+        commons_router(commons, caller, now, store, accounts)
+    )  # /api/commons (server/commons_api.py)
     reasons = lambda: app.state.stop_reasons  # noqa: E731 - set by add_dashboard below
     app.include_router(account_router(accounts, caller, now, reasons))  # users, tokens (account_routes.py)
     add_dashboard(app, store, accounts, now, secure_cookies)  # the web pages (server/web.py)
-    add_commons_pages(app, commons, accounts, now, store)  # commons pages and /catalog (server/commons_web.py)
+    add_commons_pages(
+        app, commons, accounts, now, store
+    )  # commons pages and /catalog (server/commons_web.py)
     return app
