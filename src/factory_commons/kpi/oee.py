@@ -136,6 +136,10 @@ BOUNDED_STATES = True
 #: DuckDB reads windows up to this long as Arrow slices (`_duckdb_state_slice`); longer ones
 #: filter `states` in the query (`_state_bounds`), so a three-year KPI is not copied to memory.
 SLICE_MAX = timedelta(days=31)
+#: Sum whole hours from the store's hourly rollup for machine/line/plant groupings (see
+#: kpi/rollup.py); False computes every request from the raw rows (the reference that
+#: tests/test_kpi_rollup.py compares against).
+ROLLUP = True
 
 # Element codes: small integers keep the window's payload narrow.
 CODES = {"production": 1, "setup": 2, "down": 3, "delay": 4, "planned_downtime": 5}
@@ -311,6 +315,7 @@ def _episodes_ctes(
     ids: Sequence[int] = (),
     bounds: tuple[datetime | None, datetime | None] | None = None,
     states_from: str = "states",
+    open_end: datetime | None = None,
 ) -> str:
     """The CTEs both KPI queries start from: machines with their calendar (m), state changes
     mapped to time-element codes (st0, st), and episodes in the window (ep) with their full
@@ -320,7 +325,9 @@ def _episodes_ctes(
     state changes in that range (literals, so that the engine prunes with its index or zone
     maps); None reads every state change of the machines (`BOUNDED_STATES = False`).
     `states_from` names the relation with the state changes: `states`, or on DuckDB the
-    `_states` slice of `_duckdb_state_slice`."""
+    `_states` slice of `_duckdb_state_slice`. `open_end`: where the last, still open episode
+    of a machine ends for its repair time (default `e`; kpi/rollup.py computes parts of a
+    window and passes the window's end)."""
     p = _lit
     id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
     st_range = "TRUE"
@@ -352,7 +359,7 @@ def _episodes_ctes(
     ep AS (
         SELECT machine_id, ts, order_id, order_id IS NOT NULL AS has_order, code,
                greatest(ts, {p(s)}) AS a, least(coalesce(nxt, {p(e)}), {p(e)}) AS b,
-               extract(epoch FROM (coalesce(nxt, {p(e)}) - ts)) AS dur_s,
+               extract(epoch FROM (coalesce(nxt, {p(open_end or e)}) - ts)) AS dur_s,
                CASE WHEN code IN ({down}, {delay}) AND nxt IS NOT NULL
                          AND extract(epoch FROM (nxt - ts)) < {p(config.micro_stop_threshold_s)}
                     THEN {MICRO} ELSE code END AS cls
@@ -760,6 +767,12 @@ def compute_kpis(
         if unknown:
             raise ValueError(f"unknown machines: {', '.join(sorted(unknown))}")
         mrows = [m for m in mrows if m["path"] in wanted]
+    if ROLLUP and getattr(store, "kpi_rollup", False) and set(group_by) <= {"machine", "line"}:
+        from .rollup import compute_from_rollup
+
+        raw = compute_from_rollup(store, s, e, group_by, config, mrows)
+        if raw is not None:
+            return _finish(raw, group_by)
     timeline, cal_of = _timeline(store, mrows, s, e, config)
     timeline = timeline.filter(pc.less(timeline.column("ts"), pa.scalar(e, pa.timestamp("us"))))
     timeline = timeline.append_column("ci", pa.array(range(timeline.num_rows), pa.int32()))
@@ -823,6 +836,21 @@ def compute_kpis(
     return _finish(raw, group_by)
 
 
+#: The summed times of the KPI query's raw result (seconds).
+_SECONDS = (
+    "calendar_time_s",
+    "not_scheduled_s",
+    "planned_downtime_s",
+    "actual_production_time_s",
+    "setup_time_s",
+    "down_time_s",
+    "delay_time_s",
+    "micro_stop_time_s",
+    "no_data_s",
+    "order_execution_time_s",
+)
+
+
 def _finish(raw: pd.DataFrame, group_by: tuple[str, ...]) -> pd.DataFrame:
     """Ratios and losses from the summed time elements and quantities, on numpy arrays (one
     DataFrame built at the end: a request's fixed cost, not a per-column pandas round)."""
@@ -838,6 +866,12 @@ def _finish(raw: pd.DataFrame, group_by: tuple[str, ...]) -> pd.DataFrame:
         return np.where(d != 0, out, np.nan)
 
     v = {c: num(c) for c in raw.columns if c not in group_by}
+    # times to whole microseconds, the resolution of timestamps: float noise of the sums goes,
+    # so equal elements give equal sums (a zero planned busy time is exactly 0, whichever way
+    # it was summed: the full query or hours of the rollup, kpi/rollup.py)
+    for c in (*_SECONDS, "repair_time_s"):
+        if c in v:
+            v[c] = np.round(v[c] * 1e6) / 1e6
     out: dict[str, object] = {g: raw[g].reset_index(drop=True) for g in group_by}
     for c in TIME_COLUMNS:
         if c in v:

@@ -62,6 +62,9 @@ class Store(ABC):
     #: SQL dialect of `query`: "duckdb" or "postgresql". KPI code uses it for the few
     #: constructs that differ between engines.
     dialect: str = "duckdb"
+    #: Whether the store keeps the hourly KPI rollup (`kpi_hours`, see store/rollup.py and
+    #: kpi/rollup.py): it then invalidates hours on every write and offers `kpi_rollup_save`.
+    kpi_rollup: bool = False
 
     # -- writing -------------------------------------------------------------------------
     def write(self, records: Iterable[Record]) -> dict[str, WriteResult]:
@@ -131,6 +134,12 @@ class Store(ABC):
         Returns False when no state change of that machine has that ts (nothing is written).
         A backend that keeps aggregates derived from states must bring them up to date here.
         """
+
+    def kpi_rollup_save(self, rows: pa.Table, versions: dict[int, int]) -> int:
+        """Store computed KPI hours (columns of store/rollup.py's COLUMNS) for the machines
+        whose rollup version is still the one in `versions` (read before computing them);
+        returns rows stored. Only for stores with `kpi_rollup`."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no KPI rollup")
 
     # -- reading -------------------------------------------------------------------------
     def read(

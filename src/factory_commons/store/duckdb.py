@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model.hierarchy import LEVELS, Machine, parse_machine_path
+from . import rollup
 from .base import RetentionPolicy, RetentionReport, Store, WriteResult
 from .latest import UPSERT as LATEST_UPSERT
 from .latest import newest_rows
@@ -46,6 +47,7 @@ class StoreLockedError(RuntimeError):
 
 class DuckDBStore(Store):
     dialect = "duckdb"
+    kpi_rollup = True
 
     def __init__(self, path: str | Path = ":memory:", threads: int | None = None):
         self.path = str(path)
@@ -73,6 +75,7 @@ class DuckDBStore(Store):
             if fresh:  # a new store, or one written before the table existed: fill it
                 self._con.execute(LATEST_STATES_DDL)
                 self._con.execute(LATEST_STATES_BACKFILL)
+            self._con.execute(rollup.ddl("duckdb"))
         self._machine_ids: dict[str, int] = dict(
             self._con.execute("SELECT path, machine_id FROM machines").fetchall()
         )
@@ -201,6 +204,7 @@ class DuckDBStore(Store):
                 for name, _ in spec.stored_columns[1:]:
                     cols[name] = table.column(name)
                 batch = pa.table(cols)
+                newest = self._newest_states(ids) if spec.table == "states" else {}
                 written = self._insert_events(spec, batch, ids)
                 if spec.table == "states":
                     self._con.register("_latest", newest_rows(batch, ids, _ts_micros(batch.column("ts"))))
@@ -208,12 +212,77 @@ class DuckDBStore(Store):
                         self._con.execute(LATEST_UPSERT)
                     finally:
                         self._con.unregister("_latest")
+                if written and spec.table in ("states", "counts"):
+                    self._invalidate_rollup(spec.table, ids, _ts_micros(batch.column("ts")), newest)
                 self._con.commit()
             except BaseException:
                 self._con.rollback()
                 self._reload_ids()
                 raise
         return WriteResult(kind, table.num_rows, written)
+
+    def _newest_states(self, ids: np.ndarray) -> dict[int, int]:
+        """Each machine's newest stored state change (microseconds) before a write."""
+        uniq = np.unique(ids).tolist()
+        rows = self._con.execute(
+            "SELECT machine_id, epoch_us(ts) FROM latest_states WHERE machine_id IN "
+            "(SELECT unnest(?::INTEGER[]))",
+            [uniq],
+        ).fetchall()
+        return dict(rows)
+
+    def _invalidate_rollup(self, table: str, ids: np.ndarray, ts: np.ndarray, newest: dict[int, int]) -> None:
+        """Raise the versions and drop the KPI hours a state or count batch can change (see
+        store/rollup.py); inside the write's transaction."""
+        first = rollup.first_per_id(ids, ts)
+        dirty = first
+        if table == "states":
+            late = {m: t for m, t in first.items() if not (m in newest and t > newest[m])}
+            previous: dict[int, int] = {}
+            if late:
+                self._con.register("_first", rollup.id_ts_table(late, "t"))
+                try:
+                    got = self._con.execute(
+                        f"SELECT id, epoch_us(prev) FROM ({rollup.PREVIOUS_CHANGE}) p"
+                    ).fetchall()
+                finally:
+                    self._con.unregister("_first")
+                previous = {i: p for i, p in got if p is not None}
+            dirty = rollup.state_dirty_from(first, newest, previous)
+        self._dirty_rollup(dirty)
+
+    def _dirty_rollup(self, dirty: dict[int, int] | None) -> None:
+        """Invalidate the hours of `dirty` ({machine id: from, microseconds}); None: all."""
+        if dirty is None:
+            for stmt in rollup.INVALIDATE_ALL:
+                self._con.execute(stmt)
+            return
+        self._con.register("_dirty", rollup.id_ts_table(dirty, "from_ts"))
+        try:
+            for stmt in rollup.INVALIDATE:
+                self._con.execute(stmt)
+        finally:
+            self._con.unregister("_dirty")
+
+    def kpi_rollup_save(self, rows: pa.Table, versions: dict[int, int]) -> int:
+        """Store computed KPI hours for the machines whose version is still `versions`' one."""
+        if rows.num_rows == 0:
+            return 0
+        with self._lock:
+            con = self._con
+            con.begin()
+            try:
+                con.register("_kh", rows.select(list(rollup.COLUMNS)))
+                con.register("_exp", rollup.versions_table(versions))
+                n = con.execute(rollup.SAVE).fetchone()[0]
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+            finally:
+                con.unregister("_kh")
+                con.unregister("_exp")
+        return int(n)
 
     def _insert_events(self, spec: EventTable, batch: pa.Table, ids: np.ndarray) -> int:
         """Append the rows whose key is not stored yet; keep the per-id watermarks.
@@ -308,6 +377,8 @@ class DuckDBStore(Store):
             del changed
             n = con.execute("SELECT count(*) FROM _changed").fetchone()[0]
             con.execute(f"INSERT OR REPLACE INTO orders SELECT {cols} FROM _changed")
+            if n:
+                self._dirty_rollup(None)
             con.execute("DROP TABLE _changed")
             con.unregister("_orders")
             con.commit()
@@ -356,6 +427,8 @@ class DuckDBStore(Store):
             self._con.execute(
                 "UPDATE latest_states SET reason_code = ? WHERE machine_id = ? AND ts = ?", args
             )
+            if n and n[0]:
+                self._dirty_rollup({mid: rollup.micros(args[2])})
         return bool(n and n[0])
 
     # -- reading ---------------------------------------------------------------------------
@@ -453,6 +526,7 @@ class DuckDBStore(Store):
                     con.execute(
                         "DELETE FROM latest_states WHERE ts < ?", [now - timedelta(days=policy.event_days)]
                     )
+                    self._dirty_rollup(None)
                 con.commit()
             except BaseException:
                 con.rollback()

@@ -40,6 +40,7 @@ from psycopg import sql as psql
 from psycopg.types.numeric import FloatLoader
 
 from ..model.hierarchy import Machine, parse_machine_path
+from . import rollup
 from .base import RetentionPolicy, RetentionReport, Store, WriteResult
 from .latest import UPSERT as LATEST_UPSERT
 from .latest import newest_rows
@@ -126,6 +127,7 @@ class PostgresStore(Store):
     """A Store in one schema of a PostgreSQL database (see the module docstring)."""
 
     dialect = "postgresql"
+    kpi_rollup = True
 
     def __init__(self, url: str, schema: str | None = None, connect_timeout: float = 10):
         url, url_schema = split_url(url)
@@ -334,6 +336,7 @@ class PostgresStore(Store):
                         for name, _ in spec.stored_columns[1:]:
                             cols[name] = table.column(name)
                         batch = pa.table(cols)
+                        newest = self._newest_states(ids) if spec.table == "states" else {}
                         written = self._insert_events(spec, batch, ids)
                         if spec.table == "states":
                             with self._con.cursor() as cur:
@@ -341,10 +344,72 @@ class PostgresStore(Store):
                                 self._load_temp(cur, "_latest", latest)
                                 cur.execute(LATEST_UPSERT)
                                 cur.execute("DROP TABLE _latest")
+                        if written and spec.table in ("states", "counts"):
+                            self._invalidate_rollup(spec.table, ids, _ts_micros(batch.column("ts")), newest)
             except BaseException:
                 self._reload_ids()
                 raise
         return WriteResult(kind, table.num_rows, written)
+
+    def _newest_states(self, ids: np.ndarray) -> dict[int, int]:
+        """Each machine's newest stored state change (microseconds) before a write."""
+        rows = self._con.execute(
+            "SELECT machine_id, ts FROM latest_states WHERE machine_id = ANY(%s)", [np.unique(ids).tolist()]
+        ).fetchall()
+        return {i: rollup.micros(t) for i, t in rows}
+
+    def _invalidate_rollup(self, table: str, ids: np.ndarray, ts: np.ndarray, newest: dict[int, int]) -> None:
+        """Raise the versions and drop the KPI hours a state or count batch can change (see
+        store/rollup.py); inside the write's transaction."""
+        first = rollup.first_per_id(ids, ts)
+        dirty = first
+        if table == "states":
+            late = {m: t for m, t in first.items() if not (m in newest and t > newest[m])}
+            previous: dict[int, int] = {}
+            if late:
+                with self._con.cursor() as cur:
+                    self._load_temp(cur, "_first", rollup.id_ts_table(late, "t"))
+                    cur.execute(rollup.PREVIOUS_CHANGE)
+                    previous = {i: rollup.micros(p) for i, p in cur.fetchall() if p is not None}
+                    cur.execute("DROP TABLE _first")
+            dirty = rollup.state_dirty_from(first, newest, previous)
+        self._dirty_rollup(dirty)
+
+    def _dirty_rollup(self, dirty: dict[int, int] | None) -> None:
+        """Invalidate the hours of `dirty` ({machine id: from, microseconds}); None: all.
+        Call inside a transaction."""
+        with self._con.cursor() as cur:
+            if dirty is None:
+                for stmt in rollup.INVALIDATE_ALL:
+                    cur.execute(stmt)
+                return
+            self._load_temp(cur, "_dirty", rollup.id_ts_table(dirty, "from_ts"))
+            for stmt in rollup.INVALIDATE:
+                cur.execute(stmt)
+            cur.execute("DROP TABLE _dirty")
+
+    def kpi_rollup_save(self, rows: pa.Table, versions: dict[int, int]) -> int:
+        """Store computed KPI hours for the machines whose version is still `versions`' one:
+        the version rows are held FOR SHARE, so a write that raises one waits, and one that
+        raised it first makes the check fail (store/rollup.py)."""
+        if rows.num_rows == 0:
+            return 0
+        with self._lock, self._con.transaction(), self._con.cursor() as cur:
+            self._load_temp(cur, "_exp", rollup.versions_table(versions))
+            cur.execute(
+                "INSERT INTO kpi_versions (machine_id, ver) SELECT id, 0 FROM _exp ORDER BY id "
+                "ON CONFLICT DO NOTHING"
+            )
+            cur.execute(
+                "SELECT machine_id FROM kpi_versions WHERE machine_id IN (SELECT id FROM _exp) "
+                "ORDER BY machine_id FOR SHARE"
+            )
+            self._load_temp(cur, "_kh", rows.select(list(rollup.COLUMNS)))
+            cur.execute(rollup.SAVE)
+            n = cur.rowcount
+            cur.execute("DROP TABLE _kh")
+            cur.execute("DROP TABLE _exp")
+        return n
 
     def _insert_events(self, spec: EventTable, batch: pa.Table, ids: np.ndarray) -> int:
         """Insert the rows whose key is not stored yet (first write wins); move the watermarks."""
@@ -398,6 +463,8 @@ class PostgresStore(Store):
             )
             n = cur.rowcount
             cur.execute("DROP TABLE _orders")
+        if n:
+            self._dirty_rollup(None)
         return n
 
     def query_write(self, table: str, rows: list[dict]) -> None:
@@ -444,6 +511,9 @@ class PostgresStore(Store):
                 "AND machine_id = (SELECT machine_id FROM machines WHERE path = %s)",
                 [reason_code, _naive(ts), machine],
             )
+            if n > 0:
+                cur.execute("SELECT machine_id FROM machines WHERE path = %s", [machine])
+                self._dirty_rollup({cur.fetchone()[0]: rollup.micros(_naive(ts))})
             return n > 0
 
     # -- temporary tables ------------------------------------------------------------------
@@ -619,6 +689,7 @@ class PostgresStore(Store):
                 cur.execute(
                     "DELETE FROM latest_states WHERE ts < %s", [now - timedelta(days=policy.event_days)]
                 )
+                self._dirty_rollup(None)
         return report
 
     def drop_schema(self) -> None:

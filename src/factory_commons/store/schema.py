@@ -280,8 +280,9 @@ SELECT DISTINCT ON (machine_id) machine_id, ts, state, reason_code, order_id
 FROM states ORDER BY machine_id, ts DESC
 """
 
-#: Tables derived from the others by the store itself; export skips them.
-DERIVED_TABLES = ("watermarks", "latest_states")
+#: Tables derived from the others by the store itself; export skips them (kpi_hours and
+#: kpi_versions: the hourly KPI rollup of store/rollup.py, refilled on read).
+DERIVED_TABLES = ("watermarks", "latest_states", "kpi_hours", "kpi_versions")
 
 # Every table that export/import moves, in an order that keeps ids consistent.
 ALL_TABLES = (
@@ -299,6 +300,8 @@ ALL_TABLES = (
     "watermarks",
     "collect_events",
     "latest_states",
+    "kpi_hours",
+    "kpi_versions",
 )
 
 READ_VIEWS = {

@@ -1,0 +1,411 @@
+"""KPIs for machine/line/plant groupings from an exact hourly rollup (`kpi_hours`).
+
+A request [s, e) is cut at whole UTC hours: the hours inside it are read from `kpi_hours`
+where the store has them, and everything else (the partial hours at both edges, hours not
+rolled up yet, hours the machine's still open last episode reaches) is computed by one SQL
+query per contiguous run of such pieces, which gives one row per (machine, piece). The
+request's sums are the sums of its pieces, so the result equals `compute_kpis`' full query
+(see docs/kpi.md, "Hourly rollup", for why every element is additive and how the store keeps
+the hours exact; tests/test_kpi_rollup.py checks it on random data, windows and writes).
+
+A piece's row holds the time elements the full query sums, split at the piece's bounds:
+an episode's class (micro-stop or not) and repair time come from its whole length, not the
+clipped one, and a failure belongs to the piece where the episode starts, exactly as the
+window query treats an episode that the window cuts. Only hours before the machine's newest
+state change are stored (their episodes are all closed), together with a fingerprint of the
+KPI config, the machine's calendar and its default ideal cycle time, and only when the
+machine's rollup version has not moved since before the computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..store.base import Store
+from ..store.rollup import COLUMNS, VALUE_COLUMNS
+from . import oee
+from .config import KpiConfig
+
+HOUR = timedelta(hours=1)
+
+#: rollup value column -> the column name of the KPI query's raw result
+RAW_NAMES = {
+    "cal_us": "calendar_time_s",
+    "ns_us": "not_scheduled_s",
+    "pdt_us": "planned_downtime_s",
+    "apt_us": "actual_production_time_s",
+    "setup_us": "setup_time_s",
+    "down_us": "down_time_s",
+    "delay_us": "delay_time_s",
+    "micro_us": "micro_stop_time_s",
+    "nodata_us": "no_data_s",
+    "aoet_us": "order_execution_time_s",
+    "good": "good_quantity",
+    "scrap": "scrap_quantity",
+    "rework": "rework_quantity",
+    "startup": "startup_scrap_quantity",
+    "ideal": "ideal_time_s",
+    "qwi": "quantity_without_ideal_time",
+    "failures": "failures",
+    "repair_us": "repair_time_s",
+}
+VALUES = [c for c, _ in VALUE_COLUMNS]
+
+
+def _floor_hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(t: datetime) -> datetime:
+    f = _floor_hour(t)
+    return f if f == t else f + HOUR
+
+
+def pieces(s: datetime, e: datetime) -> list[tuple[datetime, datetime]]:
+    """[s, e) cut at every whole UTC hour: the partial edge pieces and the whole hours."""
+    out, a = [], s
+    while a < e:
+        b = min(_floor_hour(a) + HOUR, e)
+        out.append((a, b))
+        a = b
+    return out
+
+
+def fingerprint(config: KpiConfig, calendar: str, definition: str | None, pru: float | None) -> str:
+    """What a machine's hours depend on besides its events: the KPI config, the machine's
+    calendar (name and definition) and its default ideal cycle time."""
+    text = json.dumps([config.model_dump(mode="json"), calendar, definition, pru], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def hourly_sql(
+    s: datetime,
+    e: datetime,
+    open_end: datetime,
+    config: KpiConfig,
+    ids: Sequence[int],
+    bounds: tuple[datetime | None, datetime | None] | None,
+    states_from: str,
+    counts_from: str,
+) -> str:
+    """Per (machine, piece of `_pieces`) of [s, e): the sums of `_build_fast_sql`, plus the
+    number of counts without an order (the fast query's precondition). `_pieces` (h0, h1, hb)
+    cuts [s, e) at hours; hb is the hour number of h0."""
+    p = oee._lit
+    codes = oee.CODES
+    down, delay, prod, pdt = codes["down"], codes["delay"], codes["production"], codes["planned_downtime"]
+    micro = oee.MICRO
+    outside = p(bool(config.count_running_outside_schedule))
+    id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
+
+    def hb(col: str, end: bool = False) -> str:
+        if end:
+            return f"CAST(ceil(extract(epoch FROM {col}) / 3600) AS BIGINT) - 1"
+        return f"CAST(floor(extract(epoch FROM {col}) / 3600) AS BIGINT)"
+
+    def us(col: str, name: str) -> str:  # a piece's seconds as whole microseconds
+        return f"CAST(round(coalesce(sum({col}), 0) * 1000000) AS BIGINT) AS {name}"
+
+    def cum(side: str, col: str, status: str) -> str:
+        return (
+            f"({side}c.{col} + CASE WHEN {side}c.status = '{status}' "
+            f"THEN extract(epoch FROM (x.{side} - {side}c.c_ts)) ELSE 0 END)"
+        )
+
+    return f"""
+    {oee._episodes_ctes(s, e, config, ids, bounds, states_from, open_end=open_end)}
+    epm AS (
+        SELECT ep.machine_id, ep.ts, ep.has_order, ep.cls, ep.dur_s, ep.a, ep.b, m.cal,
+               {hb("ep.a")} AS hb_a, {hb("ep.b", end=True)} AS hb_b
+        FROM ep JOIN m USING (machine_id)
+    ),
+    x AS (
+        SELECT epm.machine_id, epm.ts, epm.has_order, epm.cls, epm.dur_s, epm.cal, h.h0,
+               epm.a, least(epm.b, h.h1) AS b
+        FROM epm JOIN _pieces h ON h.hb = epm.hb_a AND h.h0 <= epm.a AND epm.a < h.h1
+        UNION ALL
+        SELECT epm.machine_id, epm.ts, epm.has_order, epm.cls, epm.dur_s, epm.cal, h.h0,
+               h.h0 AS a, least(epm.b, h.h1) AS b
+        FROM (SELECT * FROM epm WHERE hb_b > hb_a) epm
+        JOIN _pieces h ON h.hb > epm.hb_a AND h.hb <= epm.hb_b AND h.h0 > epm.a AND h.h0 < epm.b
+    ),
+    split AS (
+        SELECT x.machine_id, x.h0, x.cls, x.has_order, extract(epoch FROM (x.b - x.a)) AS d,
+               CASE WHEN x.cls = {down} AND x.ts >= x.h0 THEN 1 ELSE 0 END AS failure,
+               CASE WHEN x.cls = {down} AND x.ts >= x.h0 THEN x.dur_s ELSE 0 END AS repair_s,
+               {cum("b", "cw", "work")} - {cum("a", "cw", "work")} AS w,
+               {cum("b", "cb", "break")} - {cum("a", "cb", "break")} AS br,
+               {cum("b", "co", "off")} - {cum("a", "co", "off")} AS o
+        FROM x
+        JOIN _buckets ac ON ac.calendar = x.cal AND ac.bucket = {hb("x.a")}
+             AND ac.c_ts <= x.a AND x.a < ac.c_end
+        JOIN _buckets bc ON bc.calendar = x.cal AND bc.bucket = {hb("x.b", end=True)}
+             AND bc.c_ts < x.b AND x.b <= bc.c_end
+    ),
+    el AS (
+        SELECT machine_id, h0, has_order, cls, d, w, br, o, failure, repair_s,
+               cls = {prod} AND {outside} AS all_prod
+        FROM split
+    ),
+    facts AS (
+        SELECT machine_id, h0,
+               CAST(0 AS DOUBLE PRECISION) AS cal_s,
+               CASE WHEN all_prod THEN 0 ELSE o END AS ns,
+               CASE WHEN all_prod THEN 0 WHEN cls IN ({prod}, {pdt}) THEN br + CASE WHEN cls = {prod} THEN 0 ELSE w END ELSE br END AS pdt,
+               CASE WHEN all_prod THEN d WHEN cls IN ({prod}, {micro}) THEN w ELSE 0 END AS apt,
+               CASE WHEN cls = {codes["setup"]} THEN w ELSE 0 END AS setup,
+               CASE WHEN cls = {down} THEN w ELSE 0 END AS down,
+               CASE WHEN cls = {delay} THEN w ELSE 0 END AS delay,
+               CASE WHEN cls = {micro} THEN w ELSE 0 END AS micro,
+               CAST(0 AS DOUBLE PRECISION) AS nodata,
+               CASE WHEN NOT has_order THEN 0 WHEN all_prod THEN d
+                    WHEN cls = {pdt} THEN 0 ELSE w END AS aoet,
+               CAST(NULL AS BIGINT) AS good, CAST(NULL AS BIGINT) AS scrap,
+               CAST(NULL AS BIGINT) AS rework, CAST(NULL AS BIGINT) AS startup,
+               CAST(NULL AS DOUBLE PRECISION) AS pru, failure, repair_s, 0 AS orderless
+        FROM el
+        UNION ALL
+        SELECT m.machine_id, h.h0, extract(epoch FROM (h.h1 - h.h0)), 0, 0, 0, 0, 0, 0, 0,
+               greatest(0, extract(epoch FROM (least(coalesce(f.first_ts, h.h1), h.h1) - h.h0))),
+               0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0
+        FROM m CROSS JOIN _pieces h
+        LEFT JOIN (SELECT machine_id, min(ts) AS first_ts FROM st0 GROUP BY machine_id) f
+             USING (machine_id)
+        UNION ALL
+        SELECT c.machine_id, h.h0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, c.good, c.scrap, c.rework,
+               CASE WHEN c.scrap_reason IN (SELECT reason FROM _startup) THEN c.scrap ELSE 0 END,
+               coalesce(i.ict, o.ideal_cycle_time_s, m.m_pru), 0, 0,
+               CASE WHEN c.order_id IS NULL THEN 1 ELSE 0 END
+        FROM {counts_from} c JOIN m USING (machine_id)
+        JOIN _pieces h ON h.hb = {hb("c.ts")} AND h.h0 <= c.ts AND c.ts < h.h1
+        LEFT JOIN orders o ON o.order_id = c.order_id
+        LEFT JOIN _ict i ON i.product = o.product
+        WHERE c.ts >= {p(s)} AND c.ts < {p(e)} AND c.machine_id IN ({id_list})
+    )
+    SELECT machine_id, h0,
+        {us("cal_s", "cal_us")}, {us("ns", "ns_us")}, {us("pdt", "pdt_us")}, {us("apt", "apt_us")},
+        {us("setup", "setup_us")}, {us("down", "down_us")}, {us("delay", "delay_us")},
+        {us("micro", "micro_us")}, {us("nodata", "nodata_us")}, {us("aoet", "aoet_us")},
+        coalesce(sum(good), 0) AS good, coalesce(sum(scrap), 0) AS scrap,
+        coalesce(sum(rework), 0) AS rework, coalesce(sum(startup), 0) AS startup,
+        coalesce(sum((good + scrap) * pru), 0) AS ideal,
+        coalesce(sum(CASE WHEN good IS NOT NULL AND pru IS NULL THEN good + scrap END), 0) AS qwi,
+        sum(failure) AS failures, {us("repair_s", "repair_us")},
+        sum(orderless) AS orderless
+    FROM facts
+    GROUP BY machine_id, h0
+    """
+
+
+def _pieces_table(run: list[tuple[datetime, datetime]]) -> pa.Table:
+    epoch = datetime(1970, 1, 1)
+    return pa.table(
+        {
+            "h0": pa.array([a for a, _ in run], pa.timestamp("us")),
+            "h1": pa.array([b for _, b in run], pa.timestamp("us")),
+            "hb": pa.array(
+                [int((_floor_hour(a) - epoch).total_seconds()) // 3600 for a, _ in run], pa.int64()
+            ),
+        }
+    )
+
+
+def _compute_run(
+    store: Store,
+    run: list[tuple[datetime, datetime]],
+    open_end: datetime,
+    config: KpiConfig,
+    ids: list[int],
+    timeline: pa.Table,
+    tables: dict[str, pa.Table],
+) -> pd.DataFrame:
+    """Rows (machine_id, h0, values) of the pieces of one contiguous run for machines `ids`."""
+    s, e = run[0][0], run[-1][1]
+    id_list = ", ".join(str(int(i)) for i in ids)
+    t = dict(tables)
+    t["_machine_cal"] = tables["_machine_cal"].filter(
+        pc.is_in(tables["_machine_cal"].column("machine_id"), pa.array(ids, pa.int32()))
+    )
+    tl = timeline.filter(pc.less(timeline.column("ts"), pa.scalar(e, pa.timestamp("us"))))
+    t["_buckets"] = oee._calendar_buckets(tl, s, e)
+    t["_pieces"] = _pieces_table(run)
+    bounds, states_from, counts_from = None, "states", "counts"
+    if store.dialect == "duckdb" and e - s <= oee.SLICE_MAX:
+        t["_states"], states_from = oee._duckdb_state_slice(store, ids, s, e), "_states"
+        t["_counts"] = store.query(
+            f"SELECT * FROM counts WHERE machine_id IN ({id_list}) AND ts >= ? AND ts < ?", [s, e]
+        )
+        counts_from = "_counts"
+    else:
+        bounds = oee._state_bounds(store, ids, s, e)
+    sql = hourly_sql(s, e, open_end, config, ids, bounds, states_from, counts_from)
+    return store.query(oee._float_epochs(store.dialect, sql), [], tables=t).to_pandas()
+
+
+def compute_from_rollup(
+    store: Store,
+    s: datetime,
+    e: datetime,
+    group_by: tuple[str, ...],
+    config: KpiConfig,
+    mrows: list[dict],
+) -> pd.DataFrame | None:
+    """The raw sums `oee._finish` takes, for machine/line/plant groupings of `mrows` over
+    [s, e), from the rollup; None when the window holds no whole hour or counts without an
+    order (then the caller runs the full query)."""
+    whole = [(a, b) for a, b in pieces(s, e) if b - a == HOUR]
+    if not whole or not mrows:
+        return None
+    ids = sorted(int(m["machine_id"]) for m in mrows)
+    id_list = ", ".join(str(i) for i in ids)
+    # versions first: hours computed from here on are stored only if no write moved them
+    info = store.query(
+        "SELECT m.machine_id, coalesce(v.ver, 0) AS ver, l.ts AS newest, m.path, "
+        "m.enterprise || '/' || m.site || '/' || m.area || '/' || m.line AS line_path, "
+        "m.default_ideal_cycle_time_s AS pru FROM machines m "
+        "LEFT JOIN kpi_versions v ON v.machine_id = m.machine_id "
+        "LEFT JOIN latest_states l ON l.machine_id = m.machine_id "
+        f"WHERE m.machine_id IN ({id_list}) ORDER BY m.machine_id"
+    ).to_pylist()
+    timeline, cal_of = oee._timeline(store, mrows, s, e, config)
+    cals = store.calendars()
+    fp_of = {
+        r["machine_id"]: fingerprint(
+            config,
+            cal_of[r["machine_id"]],
+            cals[cal_of[r["machine_id"]]].model_dump_json() if cal_of[r["machine_id"]] in cals else None,
+            r["pru"],
+        )
+        for r in info
+    }
+    cached = store.query(
+        f"SELECT * FROM kpi_hours WHERE machine_id IN ({id_list}) AND hour_ts >= ? AND hour_ts < ?",
+        [whole[0][0], whole[-1][1]],
+    ).to_pandas()
+    have: set[tuple[int, datetime]] = set()
+    if len(cached):
+        fps = cached["machine_id"].map(fp_of)
+        cached = cached[cached["fp"] == fps]
+        have = set(
+            zip(cached["machine_id"].tolist(), cached["hour_ts"].dt.to_pydatetime().tolist(), strict=True)
+        )
+    all_pieces = pieces(s, e)
+    need = [pc_ for pc_ in all_pieces if any((m, pc_[0]) not in have for m in ids)]
+    runs: list[list[tuple[datetime, datetime]]] = []
+    for pc_ in need:
+        if runs and runs[-1][-1][1] == pc_[0]:
+            runs[-1].append(pc_)
+        else:
+            runs.append([pc_])
+    tables = _side_tables(config, cal_of)
+    computed = []
+    for run in runs:
+        run_ids = [m for m in ids if any((m, a) not in have for a, _ in run)]
+        computed.append(_compute_run(store, run, e, config, run_ids, timeline, tables))
+    comp = (
+        pd.concat(computed, ignore_index=True)
+        if computed
+        else pd.DataFrame(columns=["machine_id", "h0", *VALUES])
+    )
+    if len(comp):
+        comp["h0"] = pd.to_datetime(comp["h0"])
+    done = (
+        set(zip(comp["machine_id"].tolist(), comp["h0"].dt.to_pydatetime().tolist(), strict=True))
+        if len(comp)
+        else set()
+    )
+    _save(store, comp, info, fp_of, done & {(m, a) for m in ids for a, _ in whole} - have)
+    if len(cached):
+        keep = [
+            (m, h) not in done
+            for m, h in zip(cached["machine_id"], cached["hour_ts"].dt.to_pydatetime(), strict=True)
+        ]
+        cached = cached[np.array(keep, dtype=bool)]
+    parts = [comp[["machine_id", *VALUES]]]
+    if len(cached):
+        parts.append(cached[["machine_id", *VALUES]])
+    rows = pd.concat(parts, ignore_index=True)
+    if len(rows) != len(ids) * len(all_pieces):
+        raise RuntimeError(
+            f"KPI rollup: {len(rows)} pieces for {len(ids)} machines x {len(all_pieces)} pieces"
+        )
+    if rows["orderless"].astype(float).sum() > 0:
+        return None
+    per_machine = rows.groupby("machine_id")[VALUES].sum()
+    meta = pd.DataFrame(info).set_index("machine_id")
+    per_machine = per_machine.join(meta[["path", "line_path"]])
+    cols = {"machine": "path", "line": "line_path"}
+    vals = [c for c in VALUES if c != "orderless"]
+    per_machine[vals] = per_machine[vals].astype({c: "int64" for c in vals if c != "ideal"})
+    if group_by:
+        raw = per_machine.groupby([cols[g] for g in group_by])[vals].sum().reset_index()
+        raw = raw.rename(columns={cols[g]: g for g in group_by})
+    else:
+        raw = per_machine[vals].sum().to_frame().T
+    for c in vals:
+        if c.endswith("_us"):
+            raw[c] = raw[c].astype("int64") / 1e6
+    return raw.rename(columns=RAW_NAMES)
+
+
+def _side_tables(config: KpiConfig, cal_of: dict[int, str]) -> dict[str, pa.Table]:
+    """The small relations the KPI query reads besides the store's tables (as in compute_kpis)."""
+    mapping = config.mapping_rows()
+    return {
+        "_machine_cal": pa.table(
+            {
+                "machine_id": pa.array(list(cal_of), pa.int32()),
+                "cal": pa.array(list(cal_of.values()), pa.string()),
+            }
+        ),
+        "_map": pa.table(
+            {
+                "state": [r[0] for r in mapping],
+                "reason_code": pa.array([r[1] for r in mapping], pa.string()),
+                "element": [r[2] for r in mapping],
+            }
+        ),
+        "_startup": pa.table({"reason": pa.array(list(config.startup_scrap_reasons), pa.string())}),
+        "_ict": pa.table(
+            {
+                "product": pa.array(list(config.ideal_cycle_times), pa.string()),
+                "ict": pa.array(list(config.ideal_cycle_times.values()), pa.float64()),
+            }
+        ),
+    }
+
+
+def _save(
+    store: Store,
+    comp: pd.DataFrame,
+    info: list[dict],
+    fp_of: dict[int, str],
+    new: set[tuple[int, datetime]],
+) -> None:
+    """Store the computed whole hours that lie before their machine's newest state change."""
+    if not new:
+        return
+    newest = {r["machine_id"]: r["newest"] for r in info}
+    keys = list(zip(comp["machine_id"].tolist(), comp["h0"].dt.to_pydatetime().tolist(), strict=True))
+    ok = [(m, h) in new and newest.get(m) is not None and h + HOUR <= newest[m] for m, h in keys]
+    sel = comp[np.array(ok, dtype=bool)]
+    if not len(sel):
+        return
+    data = {
+        "fp": pa.array([fp_of[m] for m in sel["machine_id"]], pa.string()),
+        "machine_id": pa.array(sel["machine_id"].astype("int32")),
+        "hour_ts": pa.array(sel["h0"].dt.to_pydatetime(), pa.timestamp("us")),
+    }
+    for c, typ in VALUE_COLUMNS:
+        data[c] = pa.array(sel[c].astype("int64" if typ == "BIGINT" else "float64"))
+    rows = pa.table(data).select(list(COLUMNS))
+    versions = {r["machine_id"]: int(r["ver"]) for r in info if r["machine_id"] in set(sel["machine_id"])}
+    store.kpi_rollup_save(rows, versions)
