@@ -141,7 +141,14 @@ def _windows(rng: np.random.Generator, k: int) -> list[tuple[datetime, datetime]
     return out
 
 
-def test_random_windows_equal_the_full_query(store_factory):
+@pytest.fixture(params=["sql", "python"])
+def runs_in(request, monkeypatch) -> str:
+    """Compute the pieces not stored with `hourly_sql` only, or in Python only (`_run_rows`)."""
+    monkeypatch.setattr(kr, "PY_MAX", timedelta(0) if request.param == "sql" else timedelta(days=3650))
+    return request.param
+
+
+def test_random_windows_equal_the_full_query(store_factory, runs_in):
     store = store_factory()
     rng = np.random.default_rng(11)
     _fill(store, rng)
@@ -158,13 +165,16 @@ def test_warm_requests_compute_only_edges_and_open_hours(store_factory, monkeypa
     s, e = T0 + timedelta(hours=2, minutes=13), T0 + timedelta(days=2, hours=4, minutes=41)
     _check(store, s, e)
     seen: list[list] = []
-    real = kr._compute_run
 
-    def spy(store_, run, *args, **kw):
-        seen.append(run)
-        return real(store_, run, *args, **kw)
+    def spy(real):
+        def f(store_, run, *args, **kw):
+            seen.append(run)
+            return real(store_, run, *args, **kw)
 
-    monkeypatch.setattr(kr, "_compute_run", spy)
+        return f
+
+    monkeypatch.setattr(kr, "_compute_run", spy(kr._compute_run))
+    monkeypatch.setattr(kr, "_run_rows", spy(kr._run_rows))
     _kpis(store, s, e)
     computed = [p for run in seen for p in run]
     whole = [p for p in kr.pieces(s, e) if p[1] - p[0] == kr.HOUR]
@@ -172,7 +182,7 @@ def test_warm_requests_compute_only_edges_and_open_hours(store_factory, monkeypa
     assert computed[0][0] == s and computed[-1][1] == e  # the partial edge hours always are
 
 
-def test_every_write_keeps_the_rollup_exact(store_factory):
+def test_every_write_keeps_the_rollup_exact(store_factory, runs_in):
     store = store_factory()
     rng = np.random.default_rng(23)
     tables = _fill(store, rng)
@@ -220,6 +230,15 @@ def test_every_write_keeps_the_rollup_exact(store_factory):
             [{"machine": p, "ts": last + timedelta(seconds=50), "state": "idle", "order_id": "O2"}],
         )
     _check(store, s, e)
+
+    # a window that ends right after an open stop began: not a micro-stop (its end is unknown),
+    # and its repair time runs to the window's end
+    last = tables[PATHS[3]].column("ts")[-1].as_py() + timedelta(seconds=50)
+    _check(store, last - timedelta(hours=5, minutes=7), last + timedelta(seconds=30))
+    store.write_table(
+        "state", [{"machine": PATHS[3], "ts": last + timedelta(seconds=5), "state": "unplanned_down"}]
+    )
+    _check(store, last - timedelta(hours=5, minutes=7), last + timedelta(seconds=30))
 
     # stop-reason edits on the 24/7 machine: an idle stop into planned downtime (idle:r1) and back
     lo, hi = s + timedelta(hours=1), e - timedelta(hours=2)

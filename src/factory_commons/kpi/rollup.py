@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -35,6 +36,12 @@ from . import oee
 from .config import KpiConfig
 
 HOUR = timedelta(hours=1)
+#: Runs of pieces up to this long are computed in Python from their raw rows (`_run_rows`:
+#: a few plain reads, no big query to plan); longer ones (a cold rollup) by `hourly_sql`.
+#: Both give the same whole microseconds; tests/test_kpi_rollup.py runs each against the
+#: full query.
+PY_MAX = timedelta(hours=6)
+_EPOCH = datetime(1970, 1, 1)
 
 #: rollup value column -> the column name of the KPI query's raw result
 RAW_NAMES = {
@@ -250,6 +257,155 @@ def _compute_run(
     return store.query(oee._float_epochs(store.dialect, sql), [], tables=t).to_pandas()
 
 
+def _us(t: datetime) -> int:
+    d = t - _EPOCH
+    return (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def _cal_bounds(timeline: pa.Table) -> dict[str, tuple[list[int], list[str]]]:
+    """Per calendar: its boundaries (microseconds, ascending) and the status from each on."""
+    out: dict[str, tuple[list[int], list[str]]] = {}
+    cal = timeline.column("calendar").to_pylist()
+    ts = timeline.column("ts").to_pylist()
+    st = timeline.column("status").to_pylist()
+    for c, t, x in zip(cal, ts, st, strict=True):
+        b, sts = out.setdefault(c, ([], []))
+        b.append(_us(t))
+        sts.append(x)
+    return out
+
+
+def _split(bounds: list[int], statuses: list[str], a: int, b: int) -> dict[str, int]:
+    """Microseconds of [a, b) in each calendar status."""
+    out = {"work": 0, "break": 0, "off": 0}
+    i = bisect_right(bounds, a) - 1
+    if i < 0:
+        raise ValueError("calendar timeline starts after the piece")
+    while a < b:
+        end = min(b, bounds[i + 1]) if i + 1 < len(bounds) else b
+        out[statuses[i]] += end - a
+        a, i = end, i + 1
+    return out
+
+
+def _run_rows(
+    store: Store,
+    run: list[tuple[datetime, datetime]],
+    open_end: datetime,
+    config: KpiConfig,
+    ids: list[int],
+    timeline: pa.Table,
+    cal_of: dict[int, str],
+    pru_of: dict[int, float | None],
+) -> pd.DataFrame:
+    """What `_compute_run` gives, computed in Python from the run's state changes (the same
+    rows the query reads: `_duckdb_state_slice` or `_state_bounds`) and counts: a few plain
+    reads instead of one big query, for the short runs at a request's edges. Integer
+    microseconds throughout, so each piece's times are exact."""
+    s, e = run[0][0], run[-1][1]
+    id_list = ", ".join(str(int(i)) for i in ids)
+    cols = "machine_id, ts, state, reason_code, order_id"
+    if store.dialect == "duckdb" and e - s <= oee.SLICE_MAX:
+        st = oee._duckdb_state_slice(store, ids, s, e)
+    else:
+        lo, hi = oee._state_bounds(store, ids, s, e)
+        where, params = "ts >= ?", [lo if lo is not None else s]
+        where += " AND ts <= ?" if hi is not None else " AND ts < ?"
+        params.append(hi if hi is not None else e)
+        st = store.query(f"SELECT {cols} FROM states WHERE machine_id IN ({id_list}) AND {where}", params)
+    cnt = store.query(
+        "SELECT c.machine_id, c.ts, c.good, c.scrap, c.rework, c.scrap_reason, c.order_id, o.product, "
+        "o.ideal_cycle_time_s AS oict FROM counts c LEFT JOIN orders o ON o.order_id = c.order_id "
+        f"WHERE c.machine_id IN ({id_list}) AND c.ts >= ? AND c.ts < ?",
+        [s, e],
+    ).to_pylist()
+    codes, micro = oee.CODES, oee.MICRO
+    down, delay, prod, pdt_c, setup = (
+        codes[k] for k in ("down", "delay", "production", "planned_downtime", "setup")
+    )
+    element = {(st_, r): el for st_, r, el in config.mapping_rows()}
+    thr, outside = config.micro_stop_threshold_s, bool(config.count_running_outside_schedule)
+    startup = set(config.startup_scrap_reasons)
+    cals = _cal_bounds(timeline)
+    S, E, OPEN = _us(s), _us(e), _us(open_end)
+    h0s = [_us(a) for a, _ in run]
+    h1s = [_us(b) for _, b in run]
+    n = len(run)
+    acc = {m: [dict.fromkeys(VALUES, 0) | {"ideal": 0.0} for _ in range(n)] for m in ids}
+
+    by_m: dict[int, list[tuple[int, str, str | None, str | None]]] = {m: [] for m in ids}
+    for r in st.to_pylist():
+        if r["machine_id"] in by_m:
+            by_m[r["machine_id"]].append((_us(r["ts"]), r["state"], r["reason_code"], r["order_id"]))
+    for m in ids:
+        rows = sorted(by_m[m])
+        bounds, statuses = cals[cal_of[m]]
+        first = rows[0][0] if rows else None
+        for k in range(n):
+            row = acc[m][k]
+            row["cal_us"] = h1s[k] - h0s[k]
+            f = h1s[k] if first is None else min(first, h1s[k])
+            row["nodata_us"] = max(0, f - h0s[k])
+        for i, (ts, state, reason, order) in enumerate(rows):
+            nxt = rows[i + 1][0] if i + 1 < len(rows) else None
+            if not ((nxt is None or nxt > S) and ts < E):
+                continue
+            el = element.get((state, reason)) if reason is not None else None
+            el = el or element.get((state, None))
+            code = codes[el] if el is not None else None
+            cls = micro if code in (down, delay) and nxt is not None and (nxt - ts) / 1e6 < thr else code
+            a, b = max(ts, S), min(E if nxt is None else nxt, E)
+            dur = (OPEN if nxt is None else nxt) - ts
+            all_prod = cls == prod and outside
+            for k in range(max(0, bisect_right(h0s, a) - 1), n):
+                if h0s[k] >= b:
+                    break
+                a2, b2 = max(a, h0s[k]), min(b, h1s[k])
+                if b2 <= a2:
+                    continue
+                d = b2 - a2
+                c = _split(bounds, statuses, a2, b2)
+                w, br, o = c["work"], c["break"], c["off"]
+                row = acc[m][k]
+                if cls == down and ts >= h0s[k]:
+                    row["failures"] += 1
+                    row["repair_us"] += dur
+                row["ns_us"] += 0 if all_prod else o
+                row["pdt_us"] += (
+                    0 if all_prod else (br + (0 if cls == prod else w) if cls in (prod, pdt_c) else br)
+                )
+                row["apt_us"] += d if all_prod else (w if cls in (prod, micro) else 0)
+                row["setup_us"] += w if cls == setup else 0
+                row["down_us"] += w if cls == down else 0
+                row["delay_us"] += w if cls == delay else 0
+                row["micro_us"] += w if cls == micro else 0
+                if order is not None:
+                    row["aoet_us"] += d if all_prod else (0 if cls == pdt_c else w)
+    for c in cnt:
+        m = c["machine_id"]
+        if m not in acc:
+            continue
+        k = bisect_right(h0s, _us(c["ts"])) - 1
+        row = acc[m][k]
+        good, scrap = c["good"], c["scrap"]
+        row["good"] += good or 0
+        row["scrap"] += scrap or 0
+        row["rework"] += c["rework"] or 0
+        if c["scrap_reason"] in startup:
+            row["startup"] += scrap or 0
+        ict = config.ideal_cycle_times.get(c["product"]) if c["product"] is not None else None
+        pru = ict if ict is not None else c["oict"] if c["oict"] is not None else pru_of.get(m)
+        if good is not None and scrap is not None:
+            if pru is None:
+                row["qwi"] += good + scrap
+            else:
+                row["ideal"] += (good + scrap) * pru
+        if c["order_id"] is None:
+            row["orderless"] += 1
+    out = [{"machine_id": m, "h0": run[k][0], **acc[m][k]} for m in ids for k in range(n)]
+    return pd.DataFrame(out, columns=["machine_id", "h0", *VALUES])
+
+
 def compute_from_rollup(
     store: Store,
     s: datetime,
@@ -309,7 +465,11 @@ def compute_from_rollup(
     computed = []
     for run in runs:
         run_ids = [m for m in ids if any((m, a) not in have for a, _ in run)]
-        computed.append(_compute_run(store, run, e, config, run_ids, timeline, tables))
+        if run[-1][1] - run[0][0] <= PY_MAX:
+            pru_of = {r["machine_id"]: r["pru"] for r in info}
+            computed.append(_run_rows(store, run, e, config, run_ids, timeline, cal_of, pru_of))
+        else:
+            computed.append(_compute_run(store, run, e, config, run_ids, timeline, tables))
     comp = (
         pd.concat(computed, ignore_index=True)
         if computed
