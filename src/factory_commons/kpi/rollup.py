@@ -288,6 +288,24 @@ def _split(bounds: list[int], statuses: list[str], a: int, b: int) -> dict[str, 
     return out
 
 
+def _neighbourhood(st: pa.Table, s: datetime, e: datetime) -> pa.Table:
+    """The state changes of `st` in [s, e) plus each machine's last one before s and first
+    one at or after e (what the episodes of [s, e) need), sorted by machine and ts."""
+    if st.num_rows == 0:
+        return st
+    mid = st.column("machine_id").to_numpy()
+    ts = st.column("ts").to_numpy()
+    order = np.lexsort((ts, mid))
+    mid, ts = mid[order], ts[order]
+    before, after = ts < np.datetime64(s, "us"), ts >= np.datetime64(e, "us")
+    same_next = np.r_[mid[1:] == mid[:-1], False]
+    same_prev = np.r_[False, mid[1:] == mid[:-1]]
+    last_before = before & ~(same_next & np.r_[before[1:], False])
+    first_after = after & ~(same_prev & np.r_[False, after[:-1]])
+    keep = (~before & ~after) | last_before | first_after
+    return st.take(pa.array(order[keep]))
+
+
 def _run_rows(
     store: Store,
     run: list[tuple[datetime, datetime]],
@@ -313,6 +331,7 @@ def _run_rows(
         where += " AND ts <= ?" if hi is not None else " AND ts < ?"
         params.append(hi if hi is not None else e)
         st = store.query(f"SELECT {cols} FROM states WHERE machine_id IN ({id_list}) AND {where}", params)
+    st = _neighbourhood(st, s, e)
     cnt = store.query(
         "SELECT c.machine_id, c.ts, c.good, c.scrap, c.rework, c.scrap_reason, c.order_id, o.product, "
         "o.ideal_cycle_time_s AS oict FROM counts c LEFT JOIN orders o ON o.order_id = c.order_id "
@@ -338,7 +357,7 @@ def _run_rows(
         if r["machine_id"] in by_m:
             by_m[r["machine_id"]].append((_us(r["ts"]), r["state"], r["reason_code"], r["order_id"]))
     for m in ids:
-        rows = sorted(by_m[m])
+        rows = by_m[m]
         bounds, statuses = cals[cal_of[m]]
         first = rows[0][0] if rows else None
         for k in range(n):
@@ -442,17 +461,7 @@ def compute_from_rollup(
         )
         for r in info
     }
-    cached = store.query(
-        f"SELECT * FROM kpi_hours WHERE machine_id IN ({id_list}) AND hour_ts >= ? AND hour_ts < ?",
-        [whole[0][0], whole[-1][1]],
-    ).to_pandas()
-    have: set[tuple[int, datetime]] = set()
-    if len(cached):
-        fps = cached["machine_id"].map(fp_of)
-        cached = cached[cached["fp"] == fps]
-        have = set(
-            zip(cached["machine_id"].tolist(), cached["hour_ts"].dt.to_pydatetime().tolist(), strict=True)
-        )
+    have, cached = _stored(store, ids, fp_of, whole)
     all_pieces = pieces(s, e)
     need = [pc_ for pc_ in all_pieces if any((m, pc_[0]) not in have for m in ids)]
     runs: list[list[tuple[datetime, datetime]]] = []
@@ -462,11 +471,11 @@ def compute_from_rollup(
         else:
             runs.append([pc_])
     tables = _side_tables(config, cal_of)
+    pru_of = {r["machine_id"]: r["pru"] for r in info}
     computed = []
     for run in runs:
         run_ids = [m for m in ids if any((m, a) not in have for a, _ in run)]
         if run[-1][1] - run[0][0] <= PY_MAX:
-            pru_of = {r["machine_id"]: r["pru"] for r in info}
             computed.append(_run_rows(store, run, e, config, run_ids, timeline, cal_of, pru_of))
         else:
             computed.append(_compute_run(store, run, e, config, run_ids, timeline, tables))
@@ -477,34 +486,24 @@ def compute_from_rollup(
     )
     if len(comp):
         comp["h0"] = pd.to_datetime(comp["h0"])
-    done = (
-        set(zip(comp["machine_id"].tolist(), comp["h0"].dt.to_pydatetime().tolist(), strict=True))
-        if len(comp)
-        else set()
-    )
-    _save(store, comp, info, fp_of, done & {(m, a) for m in ids for a, _ in whole} - have)
-    if len(cached):
-        keep = [
-            (m, h) not in done
-            for m, h in zip(cached["machine_id"], cached["hour_ts"].dt.to_pydatetime(), strict=True)
-        ]
-        cached = cached[np.array(keep, dtype=bool)]
-    parts = [comp[["machine_id", *VALUES]]]
-    if len(cached):
-        parts.append(cached[["machine_id", *VALUES]])
-    rows = pd.concat(parts, ignore_index=True)
-    if len(rows) != len(ids) * len(all_pieces):
+        keys = list(zip(comp["machine_id"].tolist(), comp["h0"].dt.to_pydatetime().tolist(), strict=True))
+        whole_keys = {(m, a) for m in ids for a, _ in whole}
+        _save(store, comp, keys, info, fp_of, {k for k in keys if k in whole_keys and k not in have})
+        # a run computes all of its pieces for its machines; the stored ones are read instead
+        comp = comp[np.array([k not in have for k in keys], dtype=bool)]
+    if len(comp) + len(have) != len(ids) * len(all_pieces):
         raise RuntimeError(
-            f"KPI rollup: {len(rows)} pieces for {len(ids)} machines x {len(all_pieces)} pieces"
+            f"KPI rollup: {len(comp) + len(have)} pieces for {len(ids)} machines x {len(all_pieces)} pieces"
         )
+    rows = pd.concat([comp[["machine_id", *VALUES]], cached], ignore_index=True)
     if rows["orderless"].astype(float).sum() > 0:
         return None
-    per_machine = rows.groupby("machine_id")[VALUES].sum()
+    vals = [c for c in VALUES if c != "orderless"]
+    rows = rows.astype({c: "int64" for c in vals if c != "ideal"} | {"ideal": "float64"})
+    per_machine = rows.groupby("machine_id")[vals].sum()
     meta = pd.DataFrame(info).set_index("machine_id")
     per_machine = per_machine.join(meta[["path", "line_path"]])
     cols = {"machine": "path", "line": "line_path"}
-    vals = [c for c in VALUES if c != "orderless"]
-    per_machine[vals] = per_machine[vals].astype({c: "int64" for c in vals if c != "ideal"})
     if group_by:
         raw = per_machine.groupby([cols[g] for g in group_by])[vals].sum().reset_index()
         raw = raw.rename(columns={cols[g]: g for g in group_by})
@@ -514,6 +513,41 @@ def compute_from_rollup(
         if c.endswith("_us"):
             raw[c] = raw[c].astype("int64") / 1e6
     return raw.rename(columns=RAW_NAMES)
+
+
+def _stored(
+    store: Store, ids: list[int], fp_of: dict[int, str], whole: list[tuple[datetime, datetime]]
+) -> tuple[set[tuple[int, datetime]], pd.DataFrame]:
+    """The stored hours of [first whole hour, last whole hour] for the machines' current
+    fingerprints: the (machine, hour) keys and their sums per machine (machine_id, VALUES).
+
+    Usually each machine's stored hours are a run from the first hour on (hours are
+    dropped from a point onward): then one aggregate query gives both. Otherwise (gaps) the
+    rows are read and summed here."""
+    id_list = ", ".join(str(i) for i in ids)
+    h0, h1 = whole[0][0], whole[-1][1]
+    sums = ", ".join(
+        f"CAST(sum({c}) AS {'DOUBLE PRECISION' if c == 'ideal' else 'BIGINT'}) AS {c}" for c in VALUES
+    )
+    agg = store.query(
+        f"SELECT machine_id, fp, count(*) AS n, min(hour_ts) AS lo, max(hour_ts) AS hi, {sums} "
+        f"FROM kpi_hours WHERE machine_id IN ({id_list}) AND hour_ts >= ? AND hour_ts < ? "
+        "GROUP BY machine_id, fp",
+        [h0, h1],
+    ).to_pylist()
+    agg = [r for r in agg if fp_of.get(r["machine_id"]) == r["fp"]]
+    if all(r["lo"] == h0 and r["n"] == (r["hi"] - h0) // HOUR + 1 for r in agg):
+        have = {(r["machine_id"], h0 + i * HOUR) for r in agg for i in range(r["n"])}
+        return have, pd.DataFrame(
+            [{"machine_id": r["machine_id"], **{c: r[c] for c in VALUES}} for r in agg],
+            columns=["machine_id", *VALUES],
+        )
+    rows = store.query(
+        f"SELECT * FROM kpi_hours WHERE machine_id IN ({id_list}) AND hour_ts >= ? AND hour_ts < ?", [h0, h1]
+    ).to_pandas()
+    rows = rows[rows["fp"] == rows["machine_id"].map(fp_of)]
+    have = set(zip(rows["machine_id"].tolist(), rows["hour_ts"].dt.to_pydatetime().tolist(), strict=True))
+    return have, rows[["machine_id", *VALUES]]
 
 
 def _side_tables(config: KpiConfig, cal_of: dict[int, str]) -> dict[str, pa.Table]:
@@ -546,6 +580,7 @@ def _side_tables(config: KpiConfig, cal_of: dict[int, str]) -> dict[str, pa.Tabl
 def _save(
     store: Store,
     comp: pd.DataFrame,
+    keys: list[tuple[int, datetime]],
     info: list[dict],
     fp_of: dict[int, str],
     new: set[tuple[int, datetime]],
@@ -554,7 +589,6 @@ def _save(
     if not new:
         return
     newest = {r["machine_id"]: r["newest"] for r in info}
-    keys = list(zip(comp["machine_id"].tolist(), comp["h0"].dt.to_pydatetime().tolist(), strict=True))
     ok = [(m, h) in new and newest.get(m) is not None and h + HOUR <= newest[m] for m, h in keys]
     sel = comp[np.array(ok, dtype=bool)]
     if not len(sel):
