@@ -101,10 +101,16 @@ def _always_timeline(start: datetime, end: datetime) -> pa.Table:
 
 
 def _timeline(
-    store: Store, machine_rows: list[dict], start: datetime, end: datetime, config: KpiConfig
+    store: Store,
+    machine_rows: list[dict],
+    start: datetime,
+    end: datetime,
+    config: KpiConfig,
+    cals: dict | None = None,
 ) -> tuple[pa.Table, dict[int, str]]:
-    """The calendar timeline table and each machine's calendar name in it."""
-    cals = store.calendars()
+    """The calendar timeline table and each machine's calendar name in it (`cals`: the
+    store's calendars, when the caller has read them)."""
+    cals = store.calendars() if cals is None else cals
     if config.default_calendar is not None and config.default_calendar not in cals:
         raise ValueError(
             f"default_calendar {config.default_calendar!r} is not in the store "

@@ -450,8 +450,8 @@ def compute_from_rollup(
         "LEFT JOIN latest_states l ON l.machine_id = m.machine_id "
         f"WHERE m.machine_id IN ({id_list}) ORDER BY m.machine_id"
     ).to_pylist()
-    timeline, cal_of = oee._timeline(store, mrows, s, e, config)
     cals = store.calendars()
+    timeline, cal_of = oee._timeline(store, mrows, s, e, config, cals)
     fp_of = {
         r["machine_id"]: fingerprint(
             config,
@@ -463,7 +463,7 @@ def compute_from_rollup(
     }
     have, cached = _stored(store, ids, fp_of, whole)
     all_pieces = pieces(s, e)
-    need = [pc_ for pc_ in all_pieces if any((m, pc_[0]) not in have for m in ids)]
+    need = [pc_ for pc_ in all_pieces if not have.all_have(ids, pc_[0])]
     runs: list[list[tuple[datetime, datetime]]] = []
     for pc_ in need:
         if runs and runs[-1][-1][1] == pc_[0]:
@@ -474,7 +474,7 @@ def compute_from_rollup(
     pru_of = {r["machine_id"]: r["pru"] for r in info}
     computed = []
     for run in runs:
-        run_ids = [m for m in ids if any((m, a) not in have for a, _ in run)]
+        run_ids = [m for m in ids if have.lacks(m, run)]
         if run[-1][1] - run[0][0] <= PY_MAX:
             computed.append(_run_rows(store, run, e, config, run_ids, timeline, cal_of, pru_of))
         else:
@@ -487,8 +487,8 @@ def compute_from_rollup(
     if len(comp):
         comp["h0"] = pd.to_datetime(comp["h0"])
         keys = list(zip(comp["machine_id"].tolist(), comp["h0"].dt.to_pydatetime().tolist(), strict=True))
-        whole_keys = {(m, a) for m in ids for a, _ in whole}
-        _save(store, comp, keys, info, fp_of, {k for k in keys if k in whole_keys and k not in have})
+        starts = {a for a, _ in whole}
+        _save(store, comp, keys, info, fp_of, {k for k in keys if k[1] in starts and k not in have})
         # a run computes all of its pieces for its machines; the stored ones are read instead
         comp = comp[np.array([k not in have for k in keys], dtype=bool)]
     if len(comp) + len(have) != len(ids) * len(all_pieces):
@@ -515,9 +515,39 @@ def compute_from_rollup(
     return raw.rename(columns=RAW_NAMES)
 
 
+class _Have:
+    """The stored hours of a request: per machine a run [first whole hour, upto) (`upto`), or
+    any set of (machine, hour) keys (`keys`)."""
+
+    def __init__(self, h0: datetime, upto: dict[int, datetime] | None, keys: set | None):
+        self.h0, self.upto, self.keys = h0, upto, keys
+
+    def __contains__(self, key: tuple[int, datetime]) -> bool:
+        if self.keys is not None:
+            return key in self.keys
+        return self.h0 <= key[1] < self.upto.get(key[0], self.h0)
+
+    def __len__(self) -> int:
+        if self.keys is not None:
+            return len(self.keys)
+        return sum((u - self.h0) // HOUR for u in self.upto.values())
+
+    def all_have(self, ids: list[int], h: datetime) -> bool:
+        """Whether every machine of `ids` has the piece starting at h stored."""
+        if self.keys is None:
+            return self.h0 <= h < min((self.upto.get(m, self.h0) for m in ids), default=self.h0)
+        return all((m, h) in self.keys for m in ids)
+
+    def lacks(self, m: int, run: list[tuple[datetime, datetime]]) -> bool:
+        """Whether machine m lacks a piece of the contiguous `run`."""
+        if self.keys is None:
+            return not (self.h0 <= run[0][0] and run[-1][0] < self.upto.get(m, self.h0))
+        return any((m, a) not in self.keys for a, _ in run)
+
+
 def _stored(
     store: Store, ids: list[int], fp_of: dict[int, str], whole: list[tuple[datetime, datetime]]
-) -> tuple[set[tuple[int, datetime]], pd.DataFrame]:
+) -> tuple[_Have, pd.DataFrame]:
     """The stored hours of [first whole hour, last whole hour] for the machines' current
     fingerprints: the (machine, hour) keys and their sums per machine (machine_id, VALUES).
 
@@ -537,7 +567,7 @@ def _stored(
     ).to_pylist()
     agg = [r for r in agg if fp_of.get(r["machine_id"]) == r["fp"]]
     if all(r["lo"] == h0 and r["n"] == (r["hi"] - h0) // HOUR + 1 for r in agg):
-        have = {(r["machine_id"], h0 + i * HOUR) for r in agg for i in range(r["n"])}
+        have = _Have(h0, {r["machine_id"]: h0 + r["n"] * HOUR for r in agg}, None)
         return have, pd.DataFrame(
             [{"machine_id": r["machine_id"], **{c: r[c] for c in VALUES}} for r in agg],
             columns=["machine_id", *VALUES],
@@ -546,8 +576,8 @@ def _stored(
         f"SELECT * FROM kpi_hours WHERE machine_id IN ({id_list}) AND hour_ts >= ? AND hour_ts < ?", [h0, h1]
     ).to_pandas()
     rows = rows[rows["fp"] == rows["machine_id"].map(fp_of)]
-    have = set(zip(rows["machine_id"].tolist(), rows["hour_ts"].dt.to_pydatetime().tolist(), strict=True))
-    return have, rows[["machine_id", *VALUES]]
+    keys = set(zip(rows["machine_id"].tolist(), rows["hour_ts"].dt.to_pydatetime().tolist(), strict=True))
+    return _Have(h0, None, keys), rows[["machine_id", *VALUES]]
 
 
 def _side_tables(config: KpiConfig, cal_of: dict[int, str]) -> dict[str, pa.Table]:
