@@ -75,10 +75,11 @@ CREATE TABLE IF NOT EXISTS kpi_versions (
 
 
 #: Raise the versions of the machines of relation `_dirty` (id, from_ts) and delete their
-#: hours from the hour of from_ts on. Versions first: PostgreSQL then holds the version rows
+#: hours from the hour of from_ts on. Versions first (in id order, as `save` locks them, so
+#: that two transactions cannot wait for each other): PostgreSQL then holds the version rows
 #: a concurrent `save` waits for.
 INVALIDATE = (
-    "INSERT INTO kpi_versions (machine_id, ver) SELECT id, 1 FROM _dirty "
+    "INSERT INTO kpi_versions (machine_id, ver) SELECT id, 1 FROM _dirty ORDER BY id "
     "ON CONFLICT (machine_id) DO UPDATE SET ver = kpi_versions.ver + 1",
     "DELETE FROM kpi_hours WHERE EXISTS (SELECT 1 FROM _dirty d WHERE d.id = kpi_hours.machine_id "
     "AND kpi_hours.hour_ts >= date_trunc('hour', d.from_ts))",
