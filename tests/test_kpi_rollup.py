@@ -325,3 +325,40 @@ def test_windows_without_a_whole_hour_use_the_full_query(store_factory, minutes)
     s = T0 + timedelta(hours=7, minutes=minutes)
     _check(store, s, s + timedelta(minutes=40))
     assert _n_hours(store) == 0
+
+
+def test_concurrent_writes_and_reads_leave_no_stale_hour(store_factory):
+    """Readers fill the rollup while a writer inserts late state changes into hours they
+    read: whatever the interleaving, the stored hours afterwards give the full query's
+    numbers (a save whose versions moved stores nothing; a write deletes what was saved)."""
+    import threading
+
+    store = store_factory()
+    rng = np.random.default_rng(31)
+    tables = _fill(store, rng)
+    s, e = T0 + timedelta(hours=2, minutes=11), T0 + timedelta(days=2, hours=20)
+    late = [
+        (p, t + timedelta(seconds=0.5))
+        for p in PATHS
+        for t in tables[p].column("ts").to_pylist()[::4]
+        if s < t < e
+    ]
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(6):
+                _kpis(store, s, e)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for r in readers:
+        r.start()
+    for p, t in late:
+        store.write_table("state", [{"machine": p, "ts": t, "state": "unplanned_down"}])
+    for r in readers:
+        r.join()
+    assert not errors
+    assert len(late) >= 10
+    _check(store, s, e)
