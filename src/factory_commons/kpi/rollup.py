@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -495,24 +496,57 @@ def compute_from_rollup(
         raise RuntimeError(
             f"KPI rollup: {len(comp) + len(have)} pieces for {len(ids)} machines x {len(all_pieces)} pieces"
         )
-    rows = pd.concat([comp[["machine_id", *VALUES]], cached], ignore_index=True)
-    if rows["orderless"].astype(float).sum() > 0:
-        return None
+    return _group_sums([comp, cached], ids, info, group_by)
+
+
+def _group_sums(
+    parts: list[pd.DataFrame], ids: list[int], info: list[dict], group_by: tuple[str, ...]
+) -> pd.DataFrame | None:
+    """The raw sums of `oee._finish` from piece rows (machine_id, VALUES): per group of
+    `group_by` (machine path, line path; () the plant), sorted by the group keys as pandas'
+    groupby sorts them; None when a row has counts without an order. Plain numpy: integer
+    sums are exact, the ideal time is summed with `math.fsum` (correctly rounded)."""
     vals = [c for c in VALUES if c != "orderless"]
-    rows = rows.astype({c: "int64" for c in vals if c != "ideal"} | {"ideal": "float64"})
-    per_machine = rows.groupby("machine_id")[vals].sum()
-    meta = pd.DataFrame(info).set_index("machine_id")
-    per_machine = per_machine.join(meta[["path", "line_path"]])
+    ints = [c for c in vals if c != "ideal"]
+    parts = [p for p in parts if len(p)]
+    mid = (
+        np.concatenate([p["machine_id"].to_numpy(dtype=np.int64) for p in parts])
+        if parts
+        else np.zeros(0, np.int64)
+    )
+    if parts and any(p["orderless"].to_numpy(dtype=float).sum() > 0 for p in parts):
+        return None
+    ids_a = np.asarray(ids, dtype=np.int64)
+    idx = np.searchsorted(ids_a, mid)
+    mat = np.zeros((len(ids), len(ints)), np.int64)
+    if parts:
+        np.add.at(mat, idx, np.concatenate([p[ints].to_numpy(dtype=np.int64) for p in parts]))
+    ideal_rows: list[list[float]] = [[] for _ in ids]
+    for i, x in zip(
+        idx.tolist(),
+        np.concatenate([p["ideal"].to_numpy(dtype=float) for p in parts]).tolist() if parts else [],
+        strict=True,
+    ):
+        ideal_rows[i].append(x)
+    present = sorted(set(idx.tolist()))  # as groupby: only machines with rows
+    meta = {r["machine_id"]: r for r in info}
     cols = {"machine": "path", "line": "line_path"}
-    if group_by:
-        raw = per_machine.groupby([cols[g] for g in group_by])[vals].sum().reset_index()
-        raw = raw.rename(columns={cols[g]: g for g in group_by})
-    else:
-        raw = per_machine[vals].sum().to_frame().T
-    for c in vals:
-        if c.endswith("_us"):
-            raw[c] = raw[c].astype("int64") / 1e6
-    return raw.rename(columns=RAW_NAMES)
+    groups: dict[tuple, list[int]] = {}
+    for i in present:
+        key = tuple(meta[ids[i]][cols[g]] for g in group_by)
+        groups.setdefault(key, []).append(i)
+    keys = sorted(groups) if group_by else [()]
+    if not group_by:
+        groups = {(): present}
+    out: dict[str, object] = {g: [k[j] for k in keys] for j, g in enumerate(group_by)}
+    sums = np.array([mat[groups[k]].sum(axis=0) for k in keys], dtype=np.int64).reshape(len(keys), len(ints))
+    for j, c in enumerate(ints):
+        out[RAW_NAMES[c]] = sums[:, j] / 1e6 if c.endswith("_us") else sums[:, j]
+    out[RAW_NAMES["ideal"]] = np.array(
+        [math.fsum(x for i in groups[k] for x in ideal_rows[i]) for k in keys], dtype=float
+    )
+    order = [*group_by, *(RAW_NAMES[c] for c in vals)]
+    return pd.DataFrame(out)[order]
 
 
 class _Have:
