@@ -422,7 +422,9 @@ def _run_rows(
                 row["ideal"] += (good + scrap) * pru
         if c["order_id"] is None:
             row["orderless"] += 1
-    out = [{"machine_id": m, "h0": run[k][0], **acc[m][k]} for m in ids for k in range(n)]
+    cells = [(m, k) for m in ids for k in range(n)]
+    out = {"machine_id": [m for m, _ in cells], "h0": [run[k][0] for _, k in cells]}
+    out |= {c: [acc[m][k][c] for m, k in cells] for c in VALUES}
     return pd.DataFrame(out, columns=["machine_id", "h0", *VALUES])
 
 
@@ -453,15 +455,16 @@ def compute_from_rollup(
     ).to_pylist()
     cals = store.calendars()
     timeline, cal_of = oee._timeline(store, mrows, s, e, config, cals)
-    fp_of = {
-        r["machine_id"]: fingerprint(
-            config,
-            cal_of[r["machine_id"]],
-            cals[cal_of[r["machine_id"]]].model_dump_json() if cal_of[r["machine_id"]] in cals else None,
-            r["pru"],
-        )
-        for r in info
-    }
+    fps: dict[tuple, str] = {}  # machines sharing calendar and ideal cycle time: one hash
+    fp_of = {}
+    for r in info:
+        cal = cal_of[r["machine_id"]]
+        key = (cal, r["pru"])
+        if key not in fps:
+            fps[key] = fingerprint(
+                config, cal, cals[cal].model_dump_json() if cal in cals else None, r["pru"]
+            )
+        fp_of[r["machine_id"]] = fps[key]
     have, cached = _stored(store, ids, fp_of, whole)
     all_pieces = pieces(s, e)
     need = [pc_ for pc_ in all_pieces if not have.all_have(ids, pc_[0])]
@@ -520,7 +523,11 @@ def _group_sums(
     idx = np.searchsorted(ids_a, mid)
     mat = np.zeros((len(ids), len(ints)), np.int64)
     if parts:
-        np.add.at(mat, idx, np.concatenate([p[ints].to_numpy(dtype=np.int64) for p in parts]))
+        np.add.at(
+            mat,
+            idx,
+            np.concatenate([np.column_stack([p[c].to_numpy(dtype=np.int64) for c in ints]) for p in parts]),
+        )
     ideal_rows: list[list[float]] = [[] for _ in ids]
     for i, x in zip(
         idx.tolist(),
@@ -602,10 +609,8 @@ def _stored(
     agg = [r for r in agg if fp_of.get(r["machine_id"]) == r["fp"]]
     if all(r["lo"] == h0 and r["n"] == (r["hi"] - h0) // HOUR + 1 for r in agg):
         have = _Have(h0, {r["machine_id"]: h0 + r["n"] * HOUR for r in agg}, None)
-        return have, pd.DataFrame(
-            [{"machine_id": r["machine_id"], **{c: r[c] for c in VALUES}} for r in agg],
-            columns=["machine_id", *VALUES],
-        )
+        cols = {c: [r[c] for r in agg] for c in ("machine_id", *VALUES)}
+        return have, pd.DataFrame(cols, columns=["machine_id", *VALUES])
     rows = store.query(
         f"SELECT * FROM kpi_hours WHERE machine_id IN ({id_list}) AND hour_ts >= ? AND hour_ts < ?", [h0, h1]
     ).to_pandas()
