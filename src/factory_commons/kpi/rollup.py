@@ -90,7 +90,17 @@ def pieces(s: datetime, e: datetime) -> list[tuple[datetime, datetime]]:
 def fingerprint(config: KpiConfig, calendar: str, definition: str | None, pru: float | None) -> str:
     """What a machine's hours depend on besides its events: the KPI config, the machine's
     calendar (name and definition) and its default ideal cycle time."""
-    text = json.dumps([config.model_dump(mode="json"), calendar, definition, pru], sort_keys=True)
+    return _fingerprint(_config_json(config), calendar, definition, pru)
+
+
+def _config_json(config: KpiConfig) -> str:
+    return json.dumps(config.model_dump(mode="json"), sort_keys=True)
+
+
+def _fingerprint(config_json: str, calendar: str, definition: str | None, pru: float | None) -> str:
+    """`fingerprint` with the config's JSON given: the text of
+    json.dumps([config, calendar, definition, pru], sort_keys=True), built from its parts."""
+    text = f"[{config_json}, {json.dumps(calendar)}, {json.dumps(definition)}, {json.dumps(pru)}]"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -455,15 +465,14 @@ def compute_from_rollup(
     ).to_pylist()
     cals = store.calendars()
     timeline, cal_of = oee._timeline(store, mrows, s, e, config, cals)
+    cfg = _config_json(config)
     fps: dict[tuple, str] = {}  # machines sharing calendar and ideal cycle time: one hash
     fp_of = {}
     for r in info:
         cal = cal_of[r["machine_id"]]
         key = (cal, r["pru"])
         if key not in fps:
-            fps[key] = fingerprint(
-                config, cal, cals[cal].model_dump_json() if cal in cals else None, r["pru"]
-            )
+            fps[key] = _fingerprint(cfg, cal, cals[cal].model_dump_json() if cal in cals else None, r["pru"])
         fp_of[r["machine_id"]] = fps[key]
     have, cached = _stored(store, ids, fp_of, whole)
     all_pieces = pieces(s, e)
@@ -503,21 +512,22 @@ def compute_from_rollup(
 
 
 def _group_sums(
-    parts: list[pd.DataFrame], ids: list[int], info: list[dict], group_by: tuple[str, ...]
+    parts: list, ids: list[int], info: list[dict], group_by: tuple[str, ...]
 ) -> pd.DataFrame | None:
     """The raw sums of `oee._finish` from piece rows (machine_id, VALUES): per group of
     `group_by` (machine path, line path; () the plant), sorted by the group keys as pandas'
     groupby sorts them; None when a row has counts without an order. Plain numpy: integer
-    sums are exact, the ideal time is summed with `math.fsum` (correctly rounded)."""
+    sums are exact, the ideal time is summed with `math.fsum` (correctly rounded). A part is a
+    DataFrame or a dict of columns (lists or arrays)."""
     vals = [c for c in VALUES if c != "orderless"]
     ints = [c for c in vals if c != "ideal"]
-    parts = [p for p in parts if len(p)]
+    parts = [p for p in parts if len(p["machine_id"])]
     mid = (
-        np.concatenate([p["machine_id"].to_numpy(dtype=np.int64) for p in parts])
+        np.concatenate([np.asarray(p["machine_id"], dtype=np.int64) for p in parts])
         if parts
         else np.zeros(0, np.int64)
     )
-    if parts and any(p["orderless"].to_numpy(dtype=float).sum() > 0 for p in parts):
+    if parts and any(np.asarray(p["orderless"], dtype=float).sum() > 0 for p in parts):
         return None
     ids_a = np.asarray(ids, dtype=np.int64)
     idx = np.searchsorted(ids_a, mid)
@@ -526,12 +536,14 @@ def _group_sums(
         np.add.at(
             mat,
             idx,
-            np.concatenate([np.column_stack([p[c].to_numpy(dtype=np.int64) for c in ints]) for p in parts]),
+            np.concatenate(
+                [np.column_stack([np.asarray(p[c], dtype=np.int64) for c in ints]) for p in parts]
+            ),
         )
     ideal_rows: list[list[float]] = [[] for _ in ids]
     for i, x in zip(
         idx.tolist(),
-        np.concatenate([p["ideal"].to_numpy(dtype=float) for p in parts]).tolist() if parts else [],
+        np.concatenate([np.asarray(p["ideal"], dtype=float) for p in parts]).tolist() if parts else [],
         strict=True,
     ):
         ideal_rows[i].append(x)
@@ -553,7 +565,7 @@ def _group_sums(
         [math.fsum(x for i in groups[k] for x in ideal_rows[i]) for k in keys], dtype=float
     )
     order = [*group_by, *(RAW_NAMES[c] for c in vals)]
-    return pd.DataFrame(out)[order]
+    return pd.DataFrame(out, columns=order)
 
 
 class _Have:
@@ -588,7 +600,7 @@ class _Have:
 
 def _stored(
     store: Store, ids: list[int], fp_of: dict[int, str], whole: list[tuple[datetime, datetime]]
-) -> tuple[_Have, pd.DataFrame]:
+) -> tuple[_Have, pd.DataFrame | dict[str, list]]:
     """The stored hours of [first whole hour, last whole hour] for the machines' current
     fingerprints: the (machine, hour) keys and their sums per machine (machine_id, VALUES).
 
@@ -609,8 +621,7 @@ def _stored(
     agg = [r for r in agg if fp_of.get(r["machine_id"]) == r["fp"]]
     if all(r["lo"] == h0 and r["n"] == (r["hi"] - h0) // HOUR + 1 for r in agg):
         have = _Have(h0, {r["machine_id"]: h0 + r["n"] * HOUR for r in agg}, None)
-        cols = {c: [r[c] for r in agg] for c in ("machine_id", *VALUES)}
-        return have, pd.DataFrame(cols, columns=["machine_id", *VALUES])
+        return have, {c: [r[c] for r in agg] for c in ("machine_id", *VALUES)}
     rows = store.query(
         f"SELECT * FROM kpi_hours WHERE machine_id IN ({id_list}) AND hour_ts >= ? AND hour_ts < ?", [h0, h1]
     ).to_pandas()
