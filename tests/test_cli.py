@@ -69,7 +69,11 @@ def test_export_then_import_round_trip(demo_dir: Path, tmp_path: Path):
     assert "states: +0" in again.output
     a = runner.invoke(app, ["kpi", "--store", store, "--by", "machine", "--format", "csv"]).output
     b = runner.invoke(app, ["kpi", "--store", copy, "--by", "machine", "--format", "csv"]).output
-    assert a == b
+    # the same KPIs; the original store may answer from its hourly rollup and the copy from raw
+    # rows, so float sums may differ in the last bits (summation order), nothing more
+    fa, fb = (pd.read_csv(io.StringIO(x)) for x in (a, b))
+    assert list(fa.columns) == list(fb.columns) and len(fa) == len(fb) > 0
+    pd.testing.assert_frame_equal(fa, fb, check_exact=False, rtol=1e-9, atol=1e-9)
 
 
 def test_schema_prints_every_record_kind():
