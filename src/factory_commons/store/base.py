@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from ..model.calendar import ShiftCalendar
 from ..model.hierarchy import Machine
 from ..model.records import ProductionOrder, Record
 from .schema import EVENT_TABLES, READ_VIEWS
-from .validate import BatchError, prepare
+from .validate import BatchError, encode_strings, prepare
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,17 @@ class Store(ABC):
     @abstractmethod
     def apply_retention(self, policy: RetentionPolicy, now: datetime | None = None) -> RetentionReport:
         """Downsample and delete old data according to the policy."""
+
+    def _ids_for_paths(self, paths: list[str]) -> np.ndarray:
+        """The backend's int32 machine ids for `paths` (0 for an empty path); backends that
+        write by machine id implement it."""
+        raise NotImplementedError
+
+    def _machine_column(self, arr: pa.ChunkedArray) -> np.ndarray:
+        """The machine id of each row of a machine-path column (0 where null)."""
+        idx, values = encode_strings(arr)
+        lut = np.append(self._ids_for_paths(values), np.int32(0))  # index -1 (null) -> 0
+        return lut[idx]
 
     def close(self) -> None:  # noqa: B027 - optional for backends
         pass

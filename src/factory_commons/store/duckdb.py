@@ -20,7 +20,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..model.hierarchy import LEVELS, Machine, parse_machine_path
 from . import rollup
@@ -38,7 +37,7 @@ from .schema import (
     EventTable,
     event_ddl,
 )
-from .validate import as_dictionary, dictionary_indices
+from .validate import encode_strings
 
 
 class StoreLockedError(RuntimeError):
@@ -131,22 +130,9 @@ class DuckDBStore(Store):
             self.register_machines(Machine(path=p) for p in new)
         return np.array([self._machine_ids.get(p, 0) if p else 0 for p in paths], dtype=np.int32)
 
-    @staticmethod
-    def _encode(arr: pa.ChunkedArray) -> tuple[np.ndarray, list]:
-        """Row indices (int32, -1 where null) into the distinct values of a string column."""
-        enc = as_dictionary(arr)  # free when prepare() already dictionary-encoded it
-        if enc is None:
-            enc = pc.dictionary_encode(arr.cast(pa.string())).combine_chunks()
-        return dictionary_indices(enc), enc.dictionary.to_pylist()
-
-    def _machine_column(self, arr: pa.ChunkedArray) -> np.ndarray:
-        idx, values = self._encode(arr)
-        lut = np.append(self._ids_for_paths(values), np.int32(0))  # index -1 (null) -> 0
-        return lut[idx]
-
     def _series_column(self, table: pa.Table) -> np.ndarray:
-        m_idx, m_vals = self._encode(table.column("machine"))
-        n_idx, n_vals = self._encode(table.column("name"))
+        m_idx, m_vals = encode_strings(table.column("machine"))
+        n_idx, n_vals = encode_strings(table.column("name"))
         m_ids = self._ids_for_paths(m_vals)
         width = max(len(n_vals), 1)
         code = m_idx.astype(np.int64) * width + n_idx

@@ -46,7 +46,7 @@ from .latest import UPSERT as LATEST_UPSERT
 from .latest import newest_rows
 from .migrations import migrations
 from .schema import ALL_TABLES, DERIVED_TABLES, EVENT_TABLES, EventTable
-from .validate import as_dictionary, dictionary_indices
+from .validate import encode_strings
 
 #: Reader connections per store (see `PostgresStore.query`).
 READERS = 4
@@ -270,25 +270,10 @@ class PostgresStore(Store):
             self._register([Machine(path=p) for p in new])
         return np.array([self._machine_ids.get(p, 0) if p else 0 for p in paths], dtype=np.int32)
 
-    @staticmethod
-    def _encode(arr: pa.ChunkedArray) -> tuple[np.ndarray, list]:
-        """Row indices (int32, -1 where null) into the distinct values of a string column."""
-        enc = as_dictionary(arr)
-        if enc is None:
-            import pyarrow.compute as pc
-
-            enc = pc.dictionary_encode(arr.cast(pa.string())).combine_chunks()
-        return dictionary_indices(enc), enc.dictionary.to_pylist()
-
-    def _machine_column(self, arr: pa.ChunkedArray) -> np.ndarray:
-        idx, values = self._encode(arr)
-        lut = np.append(self._ids_for_paths(values), np.int32(0))  # index -1 (null) -> 0
-        return lut[idx]
-
     def _series_column(self, table: pa.Table) -> np.ndarray:
         """The series id of each row (machine, name), numbering new series as DuckDB does."""
-        m_idx, m_vals = self._encode(table.column("machine"))
-        n_idx, n_vals = self._encode(table.column("name"))
+        m_idx, m_vals = encode_strings(table.column("machine"))
+        n_idx, n_vals = encode_strings(table.column("name"))
         m_ids = self._ids_for_paths(m_vals)
         width = max(len(n_vals), 1)
         code = m_idx.astype(np.int64) * width + n_idx

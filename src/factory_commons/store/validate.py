@@ -346,3 +346,11 @@ def _check_dictionary(
         rows = np.flatnonzero(np.isin(idx, np.fromiter(why, dtype=np.int32)))
         problems += [RowProblem(i, col.name, why[int(idx[i])]) for i in rows.tolist()]
     return problems
+
+
+def encode_strings(arr: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """Row indices (int32, -1 where null) into the distinct values of a string column."""
+    enc = as_dictionary(arr)  # free when prepare() already dictionary-encoded it
+    if enc is None:
+        enc = pc.dictionary_encode(arr.cast(pa.string())).combine_chunks()
+    return dictionary_indices(enc), enc.dictionary.to_pylist()
