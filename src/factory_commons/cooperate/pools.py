@@ -392,20 +392,13 @@ class PriceTier(_Model):
     unit_price_krw: Amount
 
 
-class PurchasePool(_Model):
-    """A co-purchasing pool of a cooperative (owner of the document: the cooperative id)."""
+class _CommitmentWindow(_Model):
+    """What pools and campaigns share: a cooperative's members commit while the window is open,
+    every action is kept in the history, and the close leaves one settlement."""
 
     id: str
     cooperative: str
     members: tuple[str, ...]
-    title: Text
-    material: MaterialCode
-    spec: Text
-    unit: str
-    supplier: str = ""
-    tiers: tuple[PriceTier, ...] = Field(min_length=1)
-    minimum_quantity: Amount
-    per_member_max: Amount | None = None
     opens: datetime
     closes: datetime
     created: datetime
@@ -414,9 +407,28 @@ class PurchasePool(_Model):
     history: tuple[CommitmentEvent, ...] = ()
     settlement: Settlement | None = None
 
+    def commitment_of(self, firm_id: str) -> Commitment | None:
+        return next((c for c in self.commitments if c.firm_id == firm_id), None)
+
+    def _committed(self) -> Decimal:
+        return sum((c.quantity for c in self.commitments), Decimal(0))
+
+
+class PurchasePool(_CommitmentWindow):
+    """A co-purchasing pool of a cooperative (owner of the document: the cooperative id)."""
+
+    title: Text
+    material: MaterialCode
+    spec: Text
+    unit: str
+    supplier: str = ""
+    tiers: tuple[PriceTier, ...] = Field(min_length=1)
+    minimum_quantity: Amount
+    per_member_max: Amount | None = None
+
     @property
     def total_quantity(self) -> Decimal:
-        return sum((c.quantity for c in self.commitments), Decimal(0))
+        return self._committed()
 
     def tier_for(self, total: Decimal) -> int | None:
         """Index of the tier that applies to a total quantity (None below the first threshold)."""
@@ -429,9 +441,6 @@ class PurchasePool(_Model):
     def deposit_for(self, quantity: Decimal) -> int:
         """Deposit held for a quantity: at the worst (first, highest) tier price, rounded up."""
         return won_ceil(quantity * self.tiers[0].unit_price_krw)
-
-    def commitment_of(self, firm_id: str) -> Commitment | None:
-        return next((c for c in self.commitments if c.firm_id == firm_id), None)
 
 
 class PoolProgress(_Model):
@@ -732,12 +741,9 @@ CAMPAIGN_KINDS: dict[str, Text] = {
 }
 
 
-class Campaign(_Model):
+class Campaign(_CommitmentWindow):
     """A co-marketing campaign of a cooperative with a fixed total cost split by shares."""
 
-    id: str
-    cooperative: str
-    members: tuple[str, ...]
     kind: CampaignKind
     title: Text
     description: Text | None = None
@@ -748,17 +754,10 @@ class Campaign(_Model):
     min_total_shares: Amount
     max_total_shares: Amount | None = None
     per_member_max_shares: Amount | None = None
-    opens: datetime
-    closes: datetime
-    created: datetime
-    state: Literal["open", "settled", "refunded"] = "open"
-    commitments: tuple[Commitment, ...] = ()
-    history: tuple[CommitmentEvent, ...] = ()
-    settlement: Settlement | None = None
 
     @property
     def total_shares(self) -> Decimal:
-        return sum((c.quantity for c in self.commitments), Decimal(0))
+        return self._committed()
 
     def deposit_for(self, shares: Decimal) -> int:
         """Worst case for `shares`: the total split over no more than the minimum total shares."""
