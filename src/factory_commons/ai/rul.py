@@ -80,6 +80,12 @@ def unit_folds(units: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     return fold_of[np.searchsorted(uniq, units)]
 
 
+def unit_weights(units: np.ndarray) -> np.ndarray:
+    """Row weights under which every unit counts equally (1 / its rows, scaled to mean 1)."""
+    _, inv, counts = np.unique(units, return_inverse=True, return_counts=True)
+    return len(units) / (len(counts) * counts[inv].astype(np.float64))
+
+
 def check_target(X: np.ndarray, y: np.ndarray | None, who: str) -> np.ndarray:
     """The true remaining life per row of X, as float64; a clear error if missing or bad."""
     if y is None:
@@ -162,6 +168,7 @@ class GbmRul(RulModel):
         n_bins: int = 5,
         n_repeats: int = 1,
         health_index: bool = True,
+        unit_weight: bool = False,
         lgb_params: dict[str, Any] | None = None,
         features: FeatureConfig | None = None,
     ):
@@ -177,6 +184,7 @@ class GbmRul(RulModel):
         self.n_bins = int(n_bins)
         self.n_repeats = int(n_repeats)
         self.health_index = bool(health_index)
+        self.unit_weight = bool(unit_weight)
         self.lgb_params = {**DEFAULT_LGB, **(lgb_params or {})}
         self.features = features or FeatureConfig(n_ops=n_ops)
         if features is not None and features.n_ops != n_ops and n_ops:
@@ -202,6 +210,7 @@ class GbmRul(RulModel):
         _, z = normalise(X, self.norm, self.features)
         target = np.minimum(y, self.r_early)
         oof = np.zeros(len(X))
+        w = unit_weights(X[:, 0]) if self.unit_weight else None
         self.boosters, self.hi_weights, rounds = [], [], []
         for rep in range(self.n_repeats):  # each repeat: another seeded split of the units into folds
             folds = unit_folds(X[:, 0], self.n_folds, self.seed + rep)
@@ -211,12 +220,15 @@ class GbmRul(RulModel):
                     self.hi_weights.append(_ridge(z[tr], target[tr]))
                 Ff = self._with_hi(X, F, z, len(self.boosters))
                 params = {**self.lgb_params, "seed": self.seed + 101 * f + 7 * rep}
-                dtrain = lgb.Dataset(Ff[tr], target[tr], params={"max_bin": params.get("max_bin", 255)})
+                wtr, wva = (None, None) if w is None else (w[tr], w[va])
+                dtrain = lgb.Dataset(
+                    Ff[tr], target[tr], weight=wtr, params={"max_bin": params.get("max_bin", 255)}
+                )
                 booster = lgb.train(
                     params,
                     dtrain,
                     num_boost_round=self.max_rounds,
-                    valid_sets=[lgb.Dataset(Ff[va], target[va], reference=dtrain)],
+                    valid_sets=[lgb.Dataset(Ff[va], target[va], weight=wva, reference=dtrain)],
                     callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
                 )
                 p = booster.predict(Ff[va], num_iteration=booster.best_iteration)
@@ -298,6 +310,7 @@ class GbmRul(RulModel):
             "n_bins": self.n_bins,
             "n_repeats": self.n_repeats,
             "health_index": self.health_index,
+            "unit_weight": self.unit_weight,
             "lgb_params": self.lgb_params,
             "features": self.features.to_json(),
             "boosters": [b.model_to_string() for b in self.boosters],
@@ -324,6 +337,7 @@ class GbmRul(RulModel):
                 n_bins=params["n_bins"],
                 n_repeats=params.get("n_repeats", 1),
                 health_index=params["health_index"],
+                unit_weight=params.get("unit_weight", False),
                 lgb_params=params["lgb_params"],
                 features=FeatureConfig.from_json(params["features"]),
             )

@@ -1,0 +1,153 @@
+"""Remaining useful life from two different learners, averaged with a weight chosen on held-out units.
+
+`BlendRul` trains `GbmRul` (windowed features + LightGBM, rul.py) and `CnnRul` (1-D CNN over
+sliding windows, rul_nn.py) on the same rows, then predicts w * gbm + (1 - w) * cnn.
+
+- The weight w is chosen inside `fit`, from the two models' out-of-fold predictions (each
+  training row predicted by fold models that did not see its unit): the w on a grid of 0, 0.05,
+  ..., 1 with the lowest RMSE against the true remaining life (not clipped) at the rows whose
+  true life is at most `horizon`. Nothing but the training rows is used.
+- Both models split the units with the same seed, so their out-of-fold predictions come from
+  the same held-out units (GbmRul's further repeats use other splits).
+- The band: out-of-fold residuals of the blend, binned by the predicted value (`ResidualBand`).
+
+Saving: the two models' states side by side (parameters under "gbm" and "cnn", arrays prefixed
+"gbm." and "cnn."), nothing pickled. Needs PyTorch (the `deep` extra), as CnnRul does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import numpy as np
+
+from .base import ModelFileError, RulModel, register
+from .rul import GbmRul, ResidualBand, check_target, rmse
+from .rul_features import check_rows
+from .rul_nn import CnnRul, NetConfig
+
+WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
+
+
+def choose_weight(a: np.ndarray, b: np.ndarray, y: np.ndarray, horizon: float) -> tuple[float, float]:
+    """Weight w of `a` in w * a + (1 - w) * b with the lowest RMSE against y where y <= horizon."""
+    sel = y <= horizon
+    if not sel.any():
+        raise ValueError(f"no training row has a true remaining life <= {horizon:g}")
+    errs = [rmse(w * a[sel] + (1 - w) * b[sel], y[sel]) for w in WEIGHT_GRID]
+    i = int(np.argmin(errs))
+    return float(WEIGHT_GRID[i]), float(errs[i])
+
+
+@register("blend_rul")
+class BlendRul(RulModel):
+    """GbmRul and CnnRul, averaged with a weight chosen on their out-of-fold predictions."""
+
+    def __init__(
+        self,
+        n_ops: int = 0,
+        r_early: float = 125.0,
+        seed: int = 0,
+        n_folds: int = 5,
+        n_repeats: int = 1,
+        horizon: float = 150.0,
+        n_bins: int = 5,
+        net: NetConfig | None = None,
+        gbm_params: dict[str, Any] | None = None,
+    ):
+        if horizon <= 0:
+            raise ValueError(f"horizon must be positive, got {horizon}")
+        self.n_ops = int(n_ops)
+        self.r_early = float(r_early)
+        self.seed = int(seed)
+        self.horizon = float(horizon)
+        self.n_bins = int(n_bins)
+        self.gbm = GbmRul(
+            n_ops=n_ops,
+            r_early=r_early,
+            seed=seed,
+            n_folds=n_folds,
+            n_repeats=n_repeats,
+            **(gbm_params or {}),
+        )
+        self.cnn = CnnRul(n_ops=n_ops, r_early=r_early, seed=seed, n_folds=n_folds, n_bins=n_bins, net=net)
+        self.weight = 0.5
+        self.band = ResidualBand()
+        self.info: dict[str, Any] = {}
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Self:
+        """Fit both models on rows X and true remaining life y, then choose the weight."""
+        X = check_rows(X, self.n_ops)
+        y = check_target(X, y, "BlendRul")
+        self.gbm.fit(X, y)
+        self.cnn.fit(X, y)
+        self.weight, err = choose_weight(self.gbm.oof_, self.cnn.oof_, y, self.horizon)
+        oof = self.weight * self.gbm.oof_ + (1 - self.weight) * self.cnn.oof_
+        target = np.minimum(y, self.r_early)
+        self.band = ResidualBand.fit(oof, target, self.n_bins, self.seed)
+        self.info = {
+            **self.gbm.info,
+            "weight_gbm": self.weight,
+            "oof_rmse_horizon": err,
+            "oof_rmse_clipped": rmse(oof, target),
+            "train_seconds": round(self.gbm.info["train_seconds"] + self.cnn.info["train_seconds"], 2),
+        }
+        self.oof_ = oof  # out-of-fold predictions of the training rows (not saved)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not self.gbm.boosters or not self.cnn.states:
+            raise ValueError("the model is not fitted; call fit() or load a saved model")
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Remaining life for every row, from its unit's rows up to it (0..r_early)."""
+        self._check_fitted()
+        p = self.weight * self.gbm.predict(X) + (1 - self.weight) * self.cnn.predict(X)
+        return np.clip(p, 0.0, self.r_early)
+
+    def predict_interval(self, X: np.ndarray, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+        """Band that holds min(true RUL, r_early) with probability `coverage` (from validation units)."""
+        return self.interval_around(self.predict(X), coverage)
+
+    def interval_around(self, p: np.ndarray, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+        """The band for point predictions `p` already computed."""
+        return self.band.interval(p, coverage, self.r_early)
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._check_fitted()
+        gp, ga = self.gbm.get_state()
+        cp, ca = self.cnn.get_state()
+        params = {
+            "n_ops": self.n_ops,
+            "r_early": self.r_early,
+            "seed": self.seed,
+            "horizon": self.horizon,
+            "n_bins": self.n_bins,
+            "weight": self.weight,
+            "gbm": gp,
+            "cnn": cp,
+            "info": self.info,
+        }
+        arrays = {**{f"gbm.{k}": v for k, v in ga.items()}, **{f"cnn.{k}": v for k, v in ca.items()}}
+        arrays.update(self.band.arrays())
+        return params, arrays
+
+    def set_state(self, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        try:
+            self.__init__(
+                n_ops=params["n_ops"],
+                r_early=params["r_early"],
+                seed=params["seed"],
+                n_folds=params["gbm"]["n_folds"],
+                horizon=params["horizon"],
+                n_bins=params["n_bins"],
+            )
+            self.weight = float(params["weight"])
+            self.gbm = GbmRul.__new__(GbmRul)
+            self.gbm.set_state(params["gbm"], {k[4:]: v for k, v in arrays.items() if k.startswith("gbm.")})
+            self.cnn = CnnRul.__new__(CnnRul)
+            self.cnn.set_state(params["cnn"], {k[4:]: v for k, v in arrays.items() if k.startswith("cnn.")})
+            self.band = ResidualBand.from_arrays(arrays)
+        except KeyError as e:
+            raise ModelFileError(f"blend_rul model: field {e.args[0]!r} is missing") from None
+        self.info = dict(params.get("info", {}))
