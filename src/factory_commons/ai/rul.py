@@ -169,11 +169,17 @@ class GbmRul(RulModel):
         n_repeats: int = 1,
         health_index: bool = True,
         unit_weight: bool = False,
+        drop_beyond: bool = False,
+        labels: tuple[tuple[float, bool], ...] | None = None,
         lgb_params: dict[str, Any] | None = None,
         features: FeatureConfig | None = None,
     ):
         if r_early <= 0:
             raise ValueError(f"r_early must be positive, got {r_early}")
+        # labels: (cap, drop) per repeat, in turn; default: one, (r_early, drop_beyond)
+        labels = tuple((float(c), bool(d)) for c, d in (labels or ((r_early, drop_beyond),)))
+        if any(not 0 < c <= r_early for c, _ in labels):
+            raise ValueError(f"each label cap must be in (0, r_early={r_early:g}], got {labels}")
         if n_folds < 2:
             raise ValueError(f"n_folds must be at least 2, got {n_folds}")
         self.r_early = float(r_early)
@@ -185,6 +191,9 @@ class GbmRul(RulModel):
         self.n_repeats = int(n_repeats)
         self.health_index = bool(health_index)
         self.unit_weight = bool(unit_weight)
+        self.drop_beyond = bool(drop_beyond)
+        self.labels = labels
+        self.caps: list[float] = []  # per booster: the cap of the label it learned
         self.lgb_params = {**DEFAULT_LGB, **(lgb_params or {})}
         self.features = features or FeatureConfig(n_ops=n_ops)
         if features is not None and features.n_ops != n_ops and n_ops:
@@ -208,14 +217,19 @@ class GbmRul(RulModel):
         self.norm = ConditionNormaliser().fit(X[:, 2 : 2 + k], X[:, 2 + k :], seed=self.seed)
         F = build_features(X, self.norm, self.features)
         _, z = normalise(X, self.norm, self.features)
-        target = np.minimum(y, self.r_early)
         oof = np.zeros(len(X))
         w = unit_weights(X[:, 0]) if self.unit_weight else None
-        self.boosters, self.hi_weights, rounds = [], [], []
+        self.boosters, self.hi_weights, self.caps, rounds = [], [], [], []
         for rep in range(self.n_repeats):  # each repeat: another seeded split of the units into folds
             folds = unit_folds(X[:, 0], self.n_folds, self.seed + rep)
+            # this repeat's label: min(RUL, cap); with drop, rows further than cap from failure
+            # are left out of its training and early stopping instead of being labelled cap
+            cap, drop = self.labels[rep % len(self.labels)]
+            target = np.minimum(y, cap)
+            use = y <= cap if drop else np.ones(len(X), dtype=bool)
             for f in range(self.n_folds):
-                tr, va = folds != f, folds == f
+                held = folds == f
+                tr, va = (folds != f) & use, held & use
                 if self.health_index:
                     self.hi_weights.append(_ridge(z[tr], target[tr]))
                 Ff = self._with_hi(X, F, z, len(self.boosters))
@@ -231,11 +245,15 @@ class GbmRul(RulModel):
                     valid_sets=[lgb.Dataset(Ff[va], target[va], weight=wva, reference=dtrain)],
                     callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
                 )
-                p = booster.predict(Ff[va], num_iteration=booster.best_iteration)
-                oof[va] += np.clip(p, 0, self.r_early) / self.n_repeats
+                p = booster.predict(Ff[held], num_iteration=booster.best_iteration)
+                oof[held] += np.clip(p, 0, cap) / self.n_repeats
                 rounds.append(int(booster.best_iteration))
                 self.boosters.append(booster)
-        self._calibrate(oof, target)
+                self.caps.append(cap)
+        # the band covers min(RUL, r_early); rows beyond r_early only where no label drops them
+        target = np.minimum(y, self.r_early)
+        use = y <= self.r_early if any(d for _, d in self.labels) else np.ones(len(X), dtype=bool)
+        self._calibrate(oof[use], target[use])
         self.info = {
             "rows": int(len(X)),
             "units": int(len(np.unique(X[:, 0]))),
@@ -243,7 +261,7 @@ class GbmRul(RulModel):
             "signals_kept": int(self.norm.keep.sum()),
             "features": int(Ff.shape[1]),
             "rounds": rounds,
-            "oof_rmse_clipped": rmse(oof, target),
+            "oof_rmse_clipped": rmse(oof[use], target[use]),
             "train_seconds": round(_time.perf_counter() - t0, 2),
         }
         self.oof_ = oof  # out-of-fold predictions of the training rows (not saved)
@@ -273,10 +291,11 @@ class GbmRul(RulModel):
         X = check_rows(X, self.features.n_ops)
         F = build_features(X, self.norm, self.features)
         _, z = normalise(X, self.norm, self.features)
+        caps = self.caps or [self.r_early] * len(self.boosters)
         p = np.mean(
             [
-                b.predict(self._with_hi(X, F, z, f), num_iteration=b.best_iteration)
-                for f, b in enumerate(self.boosters)
+                np.clip(b.predict(self._with_hi(X, F, z, f), num_iteration=b.best_iteration), 0.0, cap)
+                for f, (b, cap) in enumerate(zip(self.boosters, caps, strict=True))
             ],
             axis=0,
         )
@@ -311,6 +330,9 @@ class GbmRul(RulModel):
             "n_repeats": self.n_repeats,
             "health_index": self.health_index,
             "unit_weight": self.unit_weight,
+            "drop_beyond": self.drop_beyond,
+            "labels": [list(x) for x in self.labels],
+            "caps": self.caps,
             "lgb_params": self.lgb_params,
             "features": self.features.to_json(),
             "boosters": [b.model_to_string() for b in self.boosters],
@@ -338,6 +360,8 @@ class GbmRul(RulModel):
                 n_repeats=params.get("n_repeats", 1),
                 health_index=params["health_index"],
                 unit_weight=params.get("unit_weight", False),
+                drop_beyond=params.get("drop_beyond", False),
+                labels=params.get("labels"),
                 lgb_params=params["lgb_params"],
                 features=FeatureConfig.from_json(params["features"]),
             )
@@ -345,6 +369,7 @@ class GbmRul(RulModel):
                 {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}
             )
             self.boosters = [lgb.Booster(model_str=s) for s in params["boosters"]]
+            self.caps = [float(c) for c in params.get("caps", [self.r_early] * len(self.boosters))]
             if self.health_index:
                 self.hi_weights = [np.asarray(arrays[f"hi_weights_{i}"]) for i in range(len(self.boosters))]
             self.bin_edges = np.asarray(arrays["bin_edges"], dtype=np.float64)

@@ -124,6 +124,7 @@ class CnnRul(RulModel):
         seed: int = 0,
         n_bins: int = 5,
         net: NetConfig | None = None,
+        drop_beyond: bool = False,
     ):
         if r_early <= 0:
             raise ValueError(f"r_early must be positive, got {r_early}")
@@ -135,6 +136,7 @@ class CnnRul(RulModel):
         self.seed = int(seed)
         self.n_bins = int(n_bins)
         self.net = net or NetConfig()
+        self.drop_beyond = bool(drop_beyond)  # rows further than r_early from failure: not learned from
         self.norm: ConditionNormaliser | None = None
         self.states: list[dict[str, np.ndarray]] = []
         self.band = ResidualBand()
@@ -163,29 +165,32 @@ class CnnRul(RulModel):
         target = np.minimum(y, self.r_early)
         T = torch.from_numpy((target / self.r_early).astype(np.float32))
         folds = unit_folds(X[:, 0], self.n_folds, self.seed)
+        use = y <= self.r_early if self.drop_beyond else np.ones(len(X), dtype=bool)
         oof = np.zeros(len(X))
         self.states, epochs = [], []
         for f in range(self.n_folds):
-            tr = torch.from_numpy(np.flatnonzero(folds != f))
-            va = np.flatnonzero(folds == f)
-            state, best_epoch, p = self._train_one(W, T, tr, torch.from_numpy(va), self.seed + 101 * f)
-            oof[va] = np.clip(p * self.r_early, 0, self.r_early)
+            tr = torch.from_numpy(np.flatnonzero((folds != f) & use))
+            va = torch.from_numpy(np.flatnonzero((folds == f) & use))
+            held = np.flatnonzero(folds == f)
+            state, best_epoch, p = self._train_one(W, T, tr, va, torch.from_numpy(held), self.seed + 101 * f)
+            oof[held] = np.clip(p * self.r_early, 0, self.r_early)
             self.states.append(state)
             epochs.append(best_epoch)
-        self.band = ResidualBand.fit(oof, target, self.n_bins, self.seed)
+        self.band = ResidualBand.fit(oof[use], target[use], self.n_bins, self.seed)
         self.info = {
             "rows": int(len(X)),
             "units": int(len(np.unique(X[:, 0]))),
             "conditions": int(self.norm.n_conditions),
             "signals_kept": int(self.norm.keep.sum()),
             "best_epochs": epochs,
-            "oof_rmse_clipped": rmse(oof, target),
+            "oof_rmse_clipped": rmse(oof[use], target[use]),
             "train_seconds": round(_time.perf_counter() - t0, 2),
         }
         self.oof_ = oof  # out-of-fold predictions of the training rows (not saved)
         return self
 
-    def _train_one(self, W, T, tr, va, seed: int) -> tuple[dict[str, np.ndarray], int, np.ndarray]:
+    def _train_one(self, W, T, tr, va, held, seed: int) -> tuple[dict[str, np.ndarray], int, np.ndarray]:
+        """Train one network on rows tr, keep its best epoch on rows va; predict rows held."""
         import torch
 
         cfg = self.net
@@ -216,7 +221,7 @@ class CnnRul(RulModel):
         if best_state is None:  # the held-out loss was never finite: keep the last weights
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         net.load_state_dict(best_state)
-        p = _predict_net(net, W[va])
+        p = _predict_net(net, W[held])
         return {k: v.numpy().copy() for k, v in best_state.items()}, best_epoch, p
 
     # -- predicting --------------------------------------------------------------------------
@@ -264,6 +269,7 @@ class CnnRul(RulModel):
             "seed": self.seed,
             "n_bins": self.n_bins,
             "net": self.net.to_json(),
+            "drop_beyond": self.drop_beyond,
             "n_nets": len(self.states),
             "weight_names": list(self.states[0]),
             "info": self.info,
@@ -284,6 +290,7 @@ class CnnRul(RulModel):
                 seed=params["seed"],
                 n_bins=params["n_bins"],
                 net=NetConfig.from_json(params["net"]),
+                drop_beyond=params.get("drop_beyond", False),
             )
             self.norm = ConditionNormaliser.from_state(
                 {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}
