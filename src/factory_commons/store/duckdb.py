@@ -421,14 +421,17 @@ class DuckDBStore(Store):
     def query(
         self, sql: str, params: list | None = None, tables: dict[str, pa.Table] | None = None
     ) -> pa.Table:
+        # The cursor is a connection of its own to the same database: it reads the committed
+        # state (writes run in transactions on the main connection), so concurrent readers
+        # run side by side instead of queueing on the store's lock; only making it is locked.
         with self._lock:
             cur = self._con.cursor()
-            try:
-                for name, t in (tables or {}).items():
-                    cur.register(name, t)
-                return cur.sql(sql, params=params or None).to_arrow_table()
-            finally:
-                cur.close()
+        try:
+            for name, t in (tables or {}).items():
+                cur.register(name, t)
+            return cur.sql(sql, params=params or None).to_arrow_table()
+        finally:
+            cur.close()
 
     # -- maintenance -----------------------------------------------------------------------
     def export_parquet(self, directory: str | Path) -> dict[str, int]:
@@ -519,6 +522,38 @@ class DuckDBStore(Store):
                 raise
             con.execute("CHECKPOINT")
         return report
+
+    def optimize(self) -> dict[str, int]:
+        """Rewrite the event tables (all but raw signals) and the KPI hours in time order.
+
+        DuckDB has no index for a time range: it skips the row groups whose min/max time
+        (zone map) lies outside the range and scans the rest. Data collected live arrives in
+        time order, so recent rows sit together; a backfill or import that writes a year per
+        machine leaves every row group spanning the whole year, and every read of the last
+        hour then scans the whole table. After the rewrite such a read touches one or two row
+        groups (bench/api.py prints both). One transaction: readers see the old order or the new."""
+        order = {  # raw signals are left as they are: the biggest table, read per series
+            spec.table: ", ".join(["ts", *(k for k in spec.key if k != "ts")])
+            for spec in EVENT_TABLES.values()
+            if spec.kind != "signal"
+        }
+        order["kpi_hours"] = "hour_ts, machine_id"
+        done: dict[str, int] = {}
+        with self._lock:
+            con = self._con
+            con.begin()
+            try:
+                for table, key in order.items():
+                    con.execute(f"CREATE TEMP TABLE _ordered AS SELECT * FROM {table} ORDER BY {key}")
+                    con.execute(f"DELETE FROM {table}")
+                    done[table] = con.execute(f"INSERT INTO {table} SELECT * FROM _ordered").fetchone()[0]
+                    con.execute("DROP TABLE _ordered")
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+            con.execute("CHECKPOINT")
+        return done
 
     def close(self) -> None:
         with self._lock:
