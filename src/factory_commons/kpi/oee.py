@@ -289,14 +289,18 @@ def _nearest(
     return found
 
 
-def _duckdb_state_slice(store: Store, ids: Sequence[int], s: datetime, e: datetime) -> pa.Table:
+def _duckdb_state_slice(
+    store: Store, ids: Sequence[int], s: datetime, e: datetime, newest: dict[int, datetime] | None = None
+) -> pa.Table:
     """DuckDB: the state changes of `_state_bounds`' range in one scan, as an Arrow table that
     the KPI query reads instead of `states` (DuckDB has no index to probe, so every search is
     a scan; this way a request scans `states` once instead of twice).
 
     First read a day before `s` to a day after `e`; machines with no change in the day before
     (or, when their watermark says they have one, in the day after) are searched further out
-    with `_nearest`, and the slice is read again with the range widened to cover them."""
+    with `_nearest`, and the slice is read again with the range widened to cover them.
+    `newest`: each machine's newest state change, when the caller has read it (instead of
+    asking the watermarks)."""
     cols = "machine_id, ts, state, reason_code, order_id"
     id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
     a, b = s - _LOOKBACK[0], e + _LOOKBACK[0]
@@ -307,7 +311,11 @@ def _duckdb_state_slice(store: Store, ids: Sequence[int], s: datetime, e: dateti
     with_lo = set(mid[ts < np.datetime64(s, "us")].tolist())
     with_hi = set(mid[ts >= np.datetime64(e, "us")].tolist())
     lo = _nearest(store, [i for i in ids if i not in with_lo], a, True, steps=(_LOOKBACK[1], None))
-    newer = [i for i in _newer_than(store, ids, e) if i not in with_hi]
+    if newest is None:
+        newer = _newer_than(store, ids, e)
+    else:
+        newer = [i for i in ids if newest.get(i) is not None and newest[i] >= e]
+    newer = [i for i in newer if i not in with_hi]
     hi = _nearest(store, newer, b, False, steps=(_LOOKBACK[1], None))
     if lo or hi:
         t = store.query(sql.format("<="), [min(lo.values(), default=a), max(hi.values(), default=b)])
@@ -766,14 +774,20 @@ def compute_kpis(
     if not s < e:
         raise ValueError(f"start ({s}) must be before end ({e})")
 
-    mrows = store.query("SELECT machine_id, path, calendar FROM machines ORDER BY path").to_pylist()
+    from_rollup = ROLLUP and getattr(store, "kpi_rollup", False) and set(group_by) <= {"machine", "line"}
+    if from_rollup:  # what the rollup needs about each machine, in the same read
+        from .rollup import MACHINE_INFO
+
+        mrows = store.query(MACHINE_INFO).to_pylist()
+    else:
+        mrows = store.query("SELECT machine_id, path, calendar FROM machines ORDER BY path").to_pylist()
     if machines is not None:
         wanted = set(machines)
         unknown = wanted - {m["path"] for m in mrows}
         if unknown:
             raise ValueError(f"unknown machines: {', '.join(sorted(unknown))}")
         mrows = [m for m in mrows if m["path"] in wanted]
-    if ROLLUP and getattr(store, "kpi_rollup", False) and set(group_by) <= {"machine", "line"}:
+    if from_rollup:
         from .rollup import compute_from_rollup
 
         raw = compute_from_rollup(store, s, e, group_by, config, mrows)

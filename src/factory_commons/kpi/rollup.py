@@ -68,6 +68,19 @@ RAW_NAMES = {
 VALUES = [c for c, _ in VALUE_COLUMNS]
 
 
+#: Each machine with what the rollup needs: its rollup version (read first: hours computed
+#: from then on are stored only if no write moved it), its newest state change, its line and
+#: its default ideal cycle time. compute_kpis reads its machine rows with this query when the
+#: rollup can answer.
+MACHINE_INFO = (
+    "SELECT m.machine_id, m.path, m.calendar, coalesce(v.ver, 0) AS ver, l.ts AS newest, "
+    "m.enterprise || '/' || m.site || '/' || m.area || '/' || m.line AS line_path, "
+    "m.default_ideal_cycle_time_s AS pru FROM machines m "
+    "LEFT JOIN kpi_versions v ON v.machine_id = m.machine_id "
+    "LEFT JOIN latest_states l ON l.machine_id = m.machine_id ORDER BY m.path"
+)
+
+
 def _floor_hour(t: datetime) -> datetime:
     return t.replace(minute=0, second=0, microsecond=0)
 
@@ -326,16 +339,18 @@ def _run_rows(
     timeline: pa.Table,
     cal_of: dict[int, str],
     pru_of: dict[int, float | None],
+    newest: dict[int, datetime] | None = None,
 ) -> pd.DataFrame:
     """What `_compute_run` gives, computed in Python from the run's state changes (the same
     rows the query reads: `_duckdb_state_slice` or `_state_bounds`) and counts: a few plain
     reads instead of one big query, for the short runs at a request's edges. Integer
-    microseconds throughout, so each piece's times are exact."""
+    microseconds throughout, so each piece's times are exact. `newest`: each machine's newest
+    state change, as read with MACHINE_INFO."""
     s, e = run[0][0], run[-1][1]
     id_list = ", ".join(str(int(i)) for i in ids)
     cols = "machine_id, ts, state, reason_code, order_id"
     if store.dialect == "duckdb" and e - s <= oee.SLICE_MAX:
-        st = oee._duckdb_state_slice(store, ids, s, e)
+        st = oee._duckdb_state_slice(store, ids, s, e, newest)
     else:
         lo, hi = oee._state_bounds(store, ids, s, e)
         where, params = "ts >= ?", [lo if lo is not None else s]
@@ -453,16 +468,7 @@ def compute_from_rollup(
     if not whole or not mrows:
         return None
     ids = sorted(int(m["machine_id"]) for m in mrows)
-    id_list = ", ".join(str(i) for i in ids)
-    # versions first: hours computed from here on are stored only if no write moved them
-    info = store.query(
-        "SELECT m.machine_id, coalesce(v.ver, 0) AS ver, l.ts AS newest, m.path, "
-        "m.enterprise || '/' || m.site || '/' || m.area || '/' || m.line AS line_path, "
-        "m.default_ideal_cycle_time_s AS pru FROM machines m "
-        "LEFT JOIN kpi_versions v ON v.machine_id = m.machine_id "
-        "LEFT JOIN latest_states l ON l.machine_id = m.machine_id "
-        f"WHERE m.machine_id IN ({id_list}) ORDER BY m.machine_id"
-    ).to_pylist()
+    info = mrows  # read by compute_kpis with MACHINE_INFO, before anything else
     cals = store.calendars()
     timeline, cal_of = oee._timeline(store, mrows, s, e, config, cals)
     cfg = _config_json(config)
@@ -485,11 +491,12 @@ def compute_from_rollup(
             runs.append([pc_])
     tables = _side_tables(config, cal_of)
     pru_of = {r["machine_id"]: r["pru"] for r in info}
+    newest = {r["machine_id"]: r["newest"] for r in info}
     computed = []
     for run in runs:
         run_ids = [m for m in ids if have.lacks(m, run)]
         if run[-1][1] - run[0][0] <= PY_MAX:
-            computed.append(_run_rows(store, run, e, config, run_ids, timeline, cal_of, pru_of))
+            computed.append(_run_rows(store, run, e, config, run_ids, timeline, cal_of, pru_of, newest))
         else:
             computed.append(_compute_run(store, run, e, config, run_ids, timeline, tables))
     comp = (

@@ -279,12 +279,13 @@ def create_app(
     def all_paths() -> list[str]:
         return [m.path for m in store.machines()]
 
-    def scoped(c: Caller, machine: list[str] | None) -> list[str]:
-        """The machines a read covers: those asked for (each checked) or all visible ones."""
+    def scoped(c: Caller, machine: list[str] | None, known: list[str] | None = None) -> list[str]:
+        """The machines a read covers: those asked for (each checked) or all visible ones
+        (`known`: the store's machine paths, when the caller has read them)."""
         if machine:
             c.check_read(machine)
             return list(dict.fromkeys(machine))
-        paths = c.visible(all_paths())
+        paths = c.visible(all_paths() if known is None else known)
         c.audit_reads(paths)
         return paths
 
@@ -453,9 +454,10 @@ def create_app(
         group_by = tuple(by) if by is not None else ("machine",)
         if any(g not in GROUPS for g in group_by) or len(set(group_by)) != len(group_by):
             raise HTTPException(422, f"by: distinct names from {', '.join(GROUPS)}")
-        paths = scoped(c, machine)
-        known = set(all_paths())
-        paths = [p for p in paths if p in known]
+        known = all_paths()
+        paths = scoped(c, machine, known)
+        known_set = set(known)
+        paths = [p for p in paths if p in known_set]
         if not paths:
             return []
         df = compute_kpis(store, s, e, group_by, machines=paths)
