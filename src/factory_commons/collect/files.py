@@ -57,6 +57,8 @@ __all__ = [
 
 STATE_VERSION = 1
 CHUNK_ROWS = 50_000
+#: an import that writes at least this many rows is a backfill: `Store.optimize` runs after it
+OPTIMIZE_AFTER_ROWS = 100_000
 KINDS = ("signal", "state", "count", "alarm")
 
 
@@ -283,6 +285,8 @@ def import_file(
         # the others coincide with the next interval's start (or were imported before)
         summary.written["state"] = summary.written.get("state", 0) + r.written
     sp.unlink(missing_ok=True)
+    if sum(summary.written.values()) >= OPTIMIZE_AFTER_ROWS:
+        store.optimize()  # a backfill: keep the store's time-range reads cheap
     if summary.rows_rejected:
         summary.rejects_file = str(rejects.path)
     elif rejects_size == 0:

@@ -188,7 +188,8 @@ class Store(ABC):
 
         Machine and series ids of the export are resolved to paths and names (an in-memory
         DuckDB joins the Parquet files), so exports of several stores can be merged; every
-        event table goes through `write_table`, so importing twice adds nothing.
+        event table goes through `write_table`, so importing twice adds nothing. Ends with
+        `optimize` when event rows were added.
         """
         import duckdb
         import pyarrow.parquet as pq
@@ -256,6 +257,8 @@ class Store(ABC):
                 added["signals_1m"] = self._import_aggregates(t)
         finally:
             con.close()
+        if any(added.get(spec.table) for spec in EVENT_TABLES.values()):
+            self.optimize()  # a bulk load: keep time-range reads cheap
         return added
 
     def _import_aggregates(self, t: pa.Table) -> int:
@@ -265,6 +268,12 @@ class Store(ABC):
     @abstractmethod
     def apply_retention(self, policy: RetentionPolicy, now: datetime | None = None) -> RetentionReport:
         """Downsample and delete old data according to the policy."""
+
+    def optimize(self) -> dict[str, int]:
+        """Maintenance after a bulk load (an import, a backfill, retention): make time-range
+        reads of the event tables cheap again. Returns the rows touched per table; nothing
+        stored changes. A backend without such upkeep does nothing."""
+        return {}
 
     def _ids_for_paths(self, paths: list[str]) -> np.ndarray:
         """The backend's int32 machine ids for `paths` (0 for an empty path); backends that

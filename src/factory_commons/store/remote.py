@@ -223,6 +223,9 @@ class _StoreFlightService(flight.FlightServerBase):
         )
         return dataclasses.asdict(report)
 
+    def _op_optimize(self) -> dict[str, int]:
+        return self.store.optimize()
+
     def _op_drop_staged(self, handles: list[str]) -> None:
         with self._staged_lock:
             for h in handles:
@@ -503,6 +506,10 @@ class RemoteStore(Store):
             {"policy": dataclasses.asdict(policy), "now": now.isoformat() if now else None},
         )
         return RetentionReport(**r)
+
+    @_failover
+    def optimize(self) -> dict[str, int]:
+        return self._action("optimize", {})
 
     def close(self) -> None:
         if not self._closed:
