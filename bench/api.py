@@ -22,8 +22,11 @@ warm-up requests. Endpoints:
   overview    GET /api/overview                  every machine's current state and alarms
   kpi day     GET /api/kpi                       OEE per machine, last 24 h (the default)
   kpi week    GET /api/kpi?start=-7d             OEE per machine, last 7 days
-Prints a table per backend (requests, rps, median, p95, max in ms); the last line is
-`api_p95_ms: <worst p95 of all rows>`.
+Prints two tables per backend (requests, rps, median, p95, max in ms): with `--clients`
+concurrent clients (the server saturated: latency includes queueing behind the other clients'
+requests on 2 cores) and with one client (each request alone: the server's own latency). The
+last line is `api_p95_ms: <worst p95 of the concurrent rows>`; the line before it gives the
+worst p95 with one client.
 
 Baseline in the same run (`--baseline-calls`, default 3; 0 skips it): the computations the
 endpoints did before the speed work, called in-process on the same store (no HTTP): the
@@ -134,6 +137,9 @@ def _measure(base: str, token: str, path: str, params: dict, requests: int, clie
     }
 
 
+ALONE: list[tuple[str, dict]] = []  # the 1-client rows of every backend (printed, not in api_p95_ms)
+
+
 def _ms(f) -> float:
     t = time.perf_counter()
     f()
@@ -212,11 +218,21 @@ def bench_store(name: str, store, args, end: datetime) -> list[tuple[str, dict]]
         assert n == args.machines, f"overview shows {n} machines, expected {args.machines}"
         for label, path, params in endpoints:
             rows.append((label, measure(base, token, path, params, args.requests, args.clients)))
-    print(f"{'endpoint':<10} {'requests':>8} {'rps':>8} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
-    for label, m in rows:
-        print(
-            f"{label:<10} {m['requests']:>8} {m['rps']:>8.1f} {m['median']:>10.1f} {m['p95']:>8.1f} {m['max']:>8.1f}"
-        )
+        alone = [
+            (label, measure(base, token, path, params, args.requests, 1)) for label, path, params in endpoints
+        ]
+    for title, table in (
+        (f"{args.clients} concurrent clients", rows),
+        ("1 client (one request at a time)", alone),
+    ):
+        print(title)
+        print(f"{'endpoint':<10} {'requests':>8} {'rps':>8} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
+        for label, m in table:
+            print(
+                f"{label:<10} {m['requests']:>8} {m['rps']:>8.1f} {m['median']:>10.1f} "
+                f"{m['p95']:>8.1f} {m['max']:>8.1f}"
+            )
+    ALONE.extend(alone)
     if args.baseline_calls:
         print(f"baseline (before: full-history queries, in-process, median of {args.baseline_calls} calls):")
         for label, ms in baseline(store, end, args.baseline_calls):
@@ -269,6 +285,7 @@ def main() -> None:
             store.close()
             with psycopg.connect(PG_URL, autocommit=True) as con:
                 con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    print(f"worst p95 with 1 client: {max(m['p95'] for _, m in ALONE):.1f} ms")
     print(f"api_p95_ms: {max(m['p95'] for _, m in results):.1f}")
 
 

@@ -473,12 +473,13 @@ def compute_from_rollup(
     timeline, cal_of = oee._timeline(store, mrows, s, e, config, cals)
     cfg = _config_json(config)
     fps: dict[tuple, str] = {}  # machines sharing calendar and ideal cycle time: one hash
+    cal_json = {c: cals[c].model_dump_json() if c in cals else None for c in set(cal_of.values())}
     fp_of = {}
     for r in info:
         cal = cal_of[r["machine_id"]]
         key = (cal, r["pru"])
         if key not in fps:
-            fps[key] = _fingerprint(cfg, cal, cals[cal].model_dump_json() if cal in cals else None, r["pru"])
+            fps[key] = _fingerprint(cfg, cal, cal_json[cal], r["pru"])
         fp_of[r["machine_id"]] = fps[key]
     have, cached = _stored(store, ids, fp_of, whole)
     all_pieces = pieces(s, e)
