@@ -284,3 +284,31 @@ def test_cli_rul_needs_runs_to_failure(tmp_path: Path, sim_store: Path):
     assert "needs at" in r.output and "least 5" in r.output
     r = runner.invoke(app, ["ai", "rul", "--store", str(sim_store), "--model", str(tmp_path / "none")])
     assert r.exit_code == 2 and "model.json is missing" in r.output
+
+
+def test_labels_alternate_over_repeats_and_survive_saving(tmp_path: Path):
+    X, y = make_units(16, seed=8)
+    kw = dict(n_ops=1, n_folds=3, seed=1, max_rounds=80, early_stopping=10, lgb_params=FAST)
+    model = GbmRul(
+        **kw, r_early=R_EARLY, n_repeats=2, labels=((40.0, False), (R_EARLY, True)), features=SMALL_FEATURES
+    ).fit(X, y)
+    assert model.caps == [40.0] * 3 + [R_EARLY] * 3
+    p = model.predict(X)
+    assert (p >= 0).all() and (p <= R_EARLY).all()
+    assert p.max() > 40.0  # the models learning the unclipped label go beyond the other cap
+    loaded = load_model(save_model(model, tmp_path / "labels"))
+    assert loaded.caps == model.caps and loaded.labels == model.labels
+    assert np.array_equal(loaded.predict(X), p)
+    with pytest.raises(ValueError, match="label cap"):
+        GbmRul(n_ops=1, r_early=50.0, labels=((60.0, False),))
+
+
+def test_drop_beyond_leaves_far_rows_out():
+    X, y = make_units(16, seed=9)
+    kw = dict(n_ops=1, n_folds=3, seed=1, max_rounds=80, early_stopping=10, lgb_params=FAST)
+    clip = GbmRul(**kw, r_early=40.0, features=SMALL_FEATURES).fit(X, y)
+    drop = GbmRul(**kw, r_early=40.0, drop_beyond=True, features=SMALL_FEATURES).fit(X, y)
+    healthy = y > 80  # far from failure: labelled 40 by the clipped model, never seen by the other
+    assert clip.predict(X)[healthy].mean() > drop.predict(X)[healthy].mean()
+    near = y <= 40
+    assert rmse(drop.oof_[near], y[near]) < rmse(clip.oof_[near], y[near]) + 2.0

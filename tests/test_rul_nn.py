@@ -113,3 +113,12 @@ def test_bad_input_is_rejected():
         CnnRul(n_ops=1).predict(X)
     with pytest.raises(ValueError, match="r_early"):
         CnnRul(r_early=0)
+
+
+def test_drop_beyond_is_learned_and_saved(tmp_path: Path):
+    X, y = make_units(12, seed=6)
+    m = CnnRul(n_ops=1, r_early=40.0, n_folds=3, seed=1, net=TINY, drop_beyond=True).fit(X, y)
+    assert m.oof_.shape == (len(X),)  # every row gets an out-of-fold prediction, dropped or not
+    loaded = load_model(save_model(m, tmp_path / "drop"))
+    assert isinstance(loaded, CnnRul) and loaded.drop_beyond
+    np.testing.assert_allclose(loaded.predict(X), m.predict(X), atol=1e-5)
