@@ -7,6 +7,8 @@ inside the commands so that `factory-commons --help` stays fast.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +43,33 @@ def _accounts_path(store: str, database: str | None, accounts: str | None) -> st
     return accounts or default_accounts_path(database or store)
 
 
+_WORKER_ENV = "FACTORY_COMMONS_SERVE"
+
+
+def _warn_if_no_users(acc) -> None:
+    if not acc.users():
+        err.print(
+            "[yellow]사용자가 없습니다. 먼저 만드세요 / no users yet; create one first:[/] "
+            "factory-commons users create --firm NAME --enterprise NAME --email E --role owner"
+        )
+
+
+def worker_app():
+    """The app of one `serve --workers N` process: its own store, accounts and commons, from
+    the settings `serve` put in the environment (uvicorn imports this in each worker)."""
+    from ..cooperate.db import default_commons_path
+    from ..store import open_store
+    from .accounts import Accounts
+    from .app import create_app
+
+    cfg = json.loads(os.environ[_WORKER_ENV])
+    st = open_store(cfg["target"])
+    acc = Accounts(cfg["accounts"])
+    return create_app(
+        st, acc, secure_cookies=cfg["secure_cookies"], commons=default_commons_path(cfg["target"])
+    )
+
+
 def serve(
     store: StoreOpt = "factory.duckdb",
     database: DatabaseOpt = None,
@@ -50,6 +79,12 @@ def serve(
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="mark cookies Secure (behind HTTPS) / HTTPS 전용 쿠키")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="server processes; more than 1 needs --database (PostgreSQL) / 서버 프로세스 수"
+        ),
+    ] = 1,
 ) -> None:
     """API 서버 실행 / run the API server (OpenAPI at /docs and /openapi.json)."""
     import uvicorn
@@ -60,13 +95,35 @@ def serve(
     from .app import create_app
 
     target = database or store
-    st = open_store(target)
-    acc = Accounts(_accounts_path(store, database, accounts))
-    if not acc.users():
+    if workers > 1 and database is None:
         err.print(
-            "[yellow]사용자가 없습니다. 먼저 만드세요 / no users yet; create one first:[/] "
-            "factory-commons users create --firm NAME --enterprise NAME --email E --role owner"
+            "[red]--workers > 1 needs --database postgresql://...: a DuckDB file is written by one "
+            "process / DuckDB 저장소는 프로세스 하나만 쓸 수 있습니다[/]"
         )
+        raise typer.Exit(2)
+    acc_path = _accounts_path(store, database, accounts)
+    if workers > 1:  # each worker process opens its own store, accounts and commons (worker_app)
+        acc = Accounts(acc_path)
+        try:
+            _warn_if_no_users(acc)
+        finally:
+            acc.close()
+        console.print(f"Factory Commons API: http://{host}:{port}/docs  ({workers} workers, store: {target})")
+        os.environ[_WORKER_ENV] = json.dumps(
+            {"target": target, "accounts": acc_path, "secure_cookies": secure_cookies}
+        )
+        uvicorn.run(
+            "factory_commons.server.cli:worker_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+        )
+        return
+    st = open_store(target)
+    acc = Accounts(acc_path)
+    _warn_if_no_users(acc)
     console.print(f"Factory Commons API: http://{host}:{port}/docs  (store: {target}, accounts: {acc.path})")
     try:
         uvicorn.run(
