@@ -14,14 +14,15 @@ time range skips most row groups; PostgreSQL: ANALYZE), as import-parquet and la
 run it; one KPI computation is timed before and after it.
 No signals: these endpoints do not read them.
 
-Served by `create_app` under uvicorn in a thread on a free port (accounts in SQLite in memory,
-the clock at the end of the data), called with a firm owner's bearer API token by `--clients`
-concurrent httpx clients (threads, keep-alive) in a separate process (so that they do not
-compete with the server for Python's lock), `--requests` requests per endpoint after a few
-warm-up requests. Endpoints:
+Served by the real command in a child process on a free port: `factory-commons serve --store
+FILE` on DuckDB (one process: a DuckDB file is written by one) and `factory-commons serve
+--database URL --workers N` on PostgreSQL (`--pg-workers`, default the machine's cores), with
+the accounts in a SQLite file. Called with a firm owner's bearer API token by `--clients`
+concurrent httpx clients (threads, keep-alive) in another process, `--requests` requests per
+endpoint after a few warm-up requests. Endpoints:
   overview    GET /api/overview                  every machine's current state and alarms
-  kpi day     GET /api/kpi                       OEE per machine, last 24 h (the default)
-  kpi week    GET /api/kpi?start=-7d             OEE per machine, last 7 days
+  kpi day     GET /api/kpi?start=-1d&end=E       OEE per machine, the data's last 24 h
+  kpi week    GET /api/kpi?start=-7d&end=E       OEE per machine, the data's last 7 days
 Prints two tables per backend (requests, rps, median, p95, max in ms): with `--clients`
 concurrent clients (the server saturated: latency includes queueing behind the other clients'
 requests on 2 cores) and with one client (each request alone: the server's own latency). The
@@ -44,9 +45,9 @@ import multiprocessing
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -55,7 +56,6 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
-import uvicorn
 from argon2 import PasswordHasher
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oee import START, generate  # noqa: E402
 
 from factory_commons.kpi import compute_kpis, oee  # noqa: E402
-from factory_commons.server import Accounts, create_app  # noqa: E402
+from factory_commons.server import Accounts  # noqa: E402
 from factory_commons.store import DuckDBStore  # noqa: E402
 
 PG_URL = os.environ.get("FC_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -76,27 +76,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Server:
-    """uvicorn serving `app` in a daemon thread on a free port."""
+class ServeProcess:
+    """`factory-commons serve` (the real command) in a child process on a free port."""
 
-    def __init__(self, app):
+    def __init__(self, serve_args: list[str]):
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "factory_commons.cli",
+            "serve",
+            *serve_args,
+            "--port",
+            str(self.port),
+        ]
+        self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/api/overview", timeout=5)
+                return base
+            except httpx.TransportError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.__exit__()
+                    raise RuntimeError(f"{' '.join(self.cmd)} did not start") from None
+                time.sleep(0.2)
 
     def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        assert self.proc is not None
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def measure(base: str, token: str, path: str, params: dict, requests: int, clients: int) -> dict:
@@ -179,7 +196,10 @@ def baseline(store, end: datetime, calls: int) -> list[tuple[str, float]]:
     return out
 
 
-def bench_store(name: str, store, args, end: datetime) -> list[tuple[str, dict]]:
+def bench_store(
+    name: str, open_store, serve_args: list[str], tmp: Path, args, end: datetime
+) -> list[tuple[str, dict]]:
+    store = open_store()
     t = time.perf_counter()
     sizes = generate(store, args.machines, args.days)
     gen_s = time.perf_counter() - t
@@ -202,18 +222,22 @@ def bench_store(name: str, store, args, end: datetime) -> list[tuple[str, dict]]
         f"store.optimize() after the load: {opt_s:.1f} s; one 'kpi day' computation in-process "
         f"(rollup warm, median of 5): {before:.1f} ms before, {after:.1f} ms after"
     )
-    accounts = Accounts(":memory:", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    store.close()  # the server opens it (a DuckDB file is written by one process)
+    acc_path = tmp / f"{name}.accounts.sqlite"
+    accounts = Accounts(str(acc_path), hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     firm = accounts.create_firm("acme", ["acme"])
     owner = accounts.create_user(firm.id, "owner@acme.example", "owner", "owner", "bench password 1")
     token = accounts.create_token(owner.id, "bench", end)
-    app = create_app(store, accounts, clock=lambda: end)
-    endpoints = [
+    accounts.close()
+    endpoints = [  # the windows end where the data ends (the server's clock is today)
         ("overview", "/api/overview", {}),
-        ("kpi day", "/api/kpi", {}),
+        ("kpi day", "/api/kpi", {"start": (end - timedelta(days=1)).isoformat(), "end": end.isoformat()}),
         ("kpi week", "/api/kpi", {"start": (end - timedelta(days=7)).isoformat(), "end": end.isoformat()}),
     ]
     rows = []
-    with Server(app) as base:
+    serve = [*serve_args, "--accounts", str(acc_path)]
+    print("served by: factory-commons serve " + " ".join(serve))
+    with ServeProcess(serve) as base:
         n = len(httpx.get(f"{base}/api/overview", headers={"Authorization": f"Bearer {token}"}).json())
         assert n == args.machines, f"overview shows {n} machines, expected {args.machines}"
         for label, path, params in endpoints:
@@ -234,9 +258,15 @@ def bench_store(name: str, store, args, end: datetime) -> list[tuple[str, dict]]
             )
     ALONE.extend(alone)
     if args.baseline_calls:
-        print(f"baseline (before: full-history queries, in-process, median of {args.baseline_calls} calls):")
-        for label, ms in baseline(store, end, args.baseline_calls):
-            print(f"{label:<10} {ms:>10.1f} ms")
+        store = open_store()
+        try:
+            print(
+                f"baseline (before: full-history queries, in-process, median of {args.baseline_calls} calls):"
+            )
+            for label, ms in baseline(store, end, args.baseline_calls):
+                print(f"{label:<10} {ms:>10.1f} ms")
+        finally:
+            store.close()
         print("kpi day and kpi week: served (rollup) result equals the full-history result (rtol 1e-9)")
     return rows
 
@@ -252,6 +282,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="30 days x 12 machines, 60 requests")
     ap.add_argument("--backend", choices=("duckdb", "postgresql", "both"), default="both")
     ap.add_argument(
+        "--pg-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="server processes on PostgreSQL (serve --workers; default: the cores); DuckDB has one",
+    )
+    ap.add_argument(
         "--baseline-calls", type=int, default=3, help="calls of each pre-optimisation computation (0: none)"
     )
     args = ap.parse_args()
@@ -265,26 +301,27 @@ def main() -> None:
         f"{args.clients} concurrent clients"
     )
     results: list[tuple[str, dict]] = []
-    if args.backend in ("duckdb", "both"):
-        with tempfile.TemporaryDirectory() as tmp:
-            store = DuckDBStore(Path(tmp) / "bench.duckdb")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        if args.backend in ("duckdb", "both"):
+            path = tmp / "bench.duckdb"
+            results += bench_store(
+                "duckdb", lambda: DuckDBStore(path), ["--store", str(path)], tmp, args, end
+            )
+        if args.backend in ("postgresql", "both"):
+            import psycopg
+
+            from factory_commons.store.postgres import PostgresStore
+
+            schema = f"bench_{uuid.uuid4().hex[:12]}"
+            sep = "&" if "?" in PG_URL else "?"
+            url = f"{PG_URL}{sep}schema={schema}"
+            serve = ["--database", url, "--workers", str(args.pg_workers)]
             try:
-                results += bench_store("duckdb", store, args, end)
+                results += bench_store("postgresql", lambda: PostgresStore(url), serve, tmp, args, end)
             finally:
-                store.close()
-    if args.backend in ("postgresql", "both"):
-        import psycopg
-
-        from factory_commons.store.postgres import PostgresStore
-
-        schema = f"bench_{uuid.uuid4().hex[:12]}"
-        store = PostgresStore(PG_URL, schema=schema)
-        try:
-            results += bench_store("postgresql", store, args, end)
-        finally:
-            store.close()
-            with psycopg.connect(PG_URL, autocommit=True) as con:
-                con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                with psycopg.connect(PG_URL, autocommit=True) as con:
+                    con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     print(f"worst p95 with 1 client: {max(m['p95'] for _, m in ALONE):.1f} ms")
     print(f"api_p95_ms: {max(m['p95'] for _, m in results):.1f}")
 
