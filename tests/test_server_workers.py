@@ -1,5 +1,6 @@
-"""`factory-commons serve --workers N`: several server processes on one PostgreSQL store, each
-answering with the same data and accounts; refused with a clear message on a DuckDB file."""
+"""`factory-commons serve --workers N`: several server processes on one store (a DuckDB file,
+owned by one worker and reached through it by the others, or PostgreSQL), each answering
+with the same data and accounts; refused with a clear message on an in-memory store."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 from factory_commons.cli import app
 from factory_commons.model import Machine
 from factory_commons.server import Accounts
+from factory_commons.store import DuckDBStore
 from factory_commons.store.postgres import PostgresStore
 
 
@@ -28,16 +30,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_workers_need_postgresql(tmp_path):
-    result = CliRunner().invoke(app, ["serve", "--store", str(tmp_path / "f.duckdb"), "--workers", "2"])
+def test_workers_need_a_shared_store():
+    result = CliRunner().invoke(app, ["serve", "--store", ":memory:", "--workers", "2"])
     assert result.exit_code == 2
-    assert "--database" in result.output
+    assert "--workers" in result.output
 
 
-def test_two_workers_serve_one_postgres_store(pg_url, tmp_path):
+@pytest.fixture(params=["duckdb", "postgresql"])
+def store_target(request, tmp_path):
+    """(serve arguments, a function that opens the same store here, cleanup)."""
+    if request.param == "duckdb":
+        path = tmp_path / "plant.duckdb"
+        yield ["--store", str(path)], lambda: DuckDBStore(path)
+        return
+    pg_url = request.getfixturevalue("pg_url")
     schema = f"w_{uuid.uuid4().hex[:12]}"
     url = f"{pg_url}?schema={schema}"
-    store = PostgresStore(url)
+    yield ["--database", url], lambda: PostgresStore(url)
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # the test database goes at the end
+        con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_two_workers_serve_one_store(store_target, tmp_path):
+    serve_args, open_here = store_target
+    store = open_here()
     paths = ["acme/s/a/l1/m1", "acme/s/a/l1/m2"]
     now = datetime.now(UTC).replace(microsecond=0)
     store.register_machines(Machine(path=p) for p in paths)
@@ -57,7 +75,7 @@ def test_two_workers_serve_one_postgres_store(pg_url, tmp_path):
     acc.close()
 
     port = _free_port()
-    cmd = [sys.executable, "-m", "factory_commons.cli", "serve", "--database", url]
+    cmd = [sys.executable, "-m", "factory_commons.cli", "serve", *serve_args]
     cmd += ["--accounts", str(acc_file), "--workers", "2", "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
     try:
@@ -74,11 +92,17 @@ def test_two_workers_serve_one_postgres_store(pg_url, tmp_path):
                 time.sleep(0.2)
         assert r.status_code == 200, r.text
         seen = set()
+        kpis = set()
+        window = {"start": (now - timedelta(hours=2)).isoformat(), "end": now.isoformat()}
         for _ in range(20):  # every answer, from whichever worker, is the same store
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
                 got = c.get("/api/overview").json()
+                kpi = c.get("/api/kpi", params=window)
             seen.add(tuple(sorted((m["path"], m["state"]) for m in got)))
+            assert kpi.status_code == 200, kpi.text
+            kpis.add(tuple(sorted((r["machine"], r["actual_production_time_s"]) for r in kpi.json())))
         assert seen == {tuple((p, "running") for p in paths)}
+        assert kpis == {((paths[0], 300.0), (paths[1], 360.0))}
         assert httpx.get(f"{base}/api/overview", timeout=5).status_code == 401
     finally:
         proc.terminate()
@@ -87,8 +111,4 @@ def test_two_workers_serve_one_postgres_store(pg_url, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             out = proc.communicate()[0].decode(errors="replace")
-        import psycopg
-
-        with psycopg.connect(pg_url, autocommit=True) as con:  # the test database goes at the end
-            con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     assert "2 workers" in out

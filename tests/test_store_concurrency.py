@@ -12,6 +12,7 @@ import time as clock
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
@@ -471,3 +472,26 @@ def test_two_opens_in_one_process_keep_the_file_announced(tmp_path: Path):
     assert read_owner_file(db)["port"] == a.server.port
     a.close()
     assert not owner_file(db).exists()
+
+
+def test_remote_keeps_the_kpi_rollup_through_the_owner(served):
+    """A process that reaches the store through its owner answers KPIs from the hourly rollup
+    too: the hours it computes are saved by the owner, and its numbers equal the full query."""
+    from test_kpi_rollup import T0 as K0
+    from test_kpi_rollup import _check, _fill, _n_hours
+
+    local, _, remote = served
+    assert remote.kpi_rollup and local.kpi_rollup
+    _fill(remote, np.random.default_rng(12))
+    s, e = K0 + timedelta(hours=3, minutes=20), K0 + timedelta(days=2, hours=5)
+    _check(remote, s, e)  # cold through the owner, then from the hours the owner stored
+    n = _n_hours(local)
+    assert n > 0
+    # a save whose versions a write has moved stores nothing, through the owner as well
+    versions = {
+        int(r["machine_id"]): int(r["ver"]) for r in local.query("SELECT * FROM kpi_versions").to_pylist()
+    }
+    assert versions
+    row = local.query("SELECT * FROM kpi_hours LIMIT 1")
+    assert remote.kpi_rollup_save(row, {m: v - 1 for m, v in versions.items()}) == 0
+    assert _n_hours(local) == n

@@ -173,6 +173,8 @@ class Accounts:
         else:
             self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._con.execute("PRAGMA foreign_keys = ON")
+            if self.path != ":memory:":  # server workers share the file: readers never wait for a writer
+                self._con.execute("PRAGMA journal_mode = WAL")
             self._mark = "?"
             self._integrity = (sqlite3.IntegrityError,)
             with self._lock:

@@ -56,7 +56,9 @@ def _warn_if_no_users(acc) -> None:
 
 def worker_app():
     """The app of one `serve --workers N` process: its own store, accounts and commons, from
-    the settings `serve` put in the environment (uvicorn imports this in each worker)."""
+    the settings `serve` put in the environment (uvicorn imports this in each worker). On a
+    DuckDB file the first worker to open it owns it and the others reach it through that one
+    (store/remote.py), so their Python work runs in parallel and the queries in the owner."""
     from ..cooperate.db import default_commons_path
     from ..store import open_store
     from .accounts import Accounts
@@ -82,7 +84,9 @@ def serve(
     workers: Annotated[
         int,
         typer.Option(
-            min=1, help="server processes; more than 1 needs --database (PostgreSQL) / 서버 프로세스 수"
+            min=1,
+            help="server processes (on a DuckDB file the first owns it, the others go through it) "
+            "/ 서버 프로세스 수",
         ),
     ] = 1,
 ) -> None:
@@ -95,10 +99,9 @@ def serve(
     from .app import create_app
 
     target = database or store
-    if workers > 1 and database is None:
+    if workers > 1 and target.startswith(":memory:"):
         err.print(
-            "[red]--workers > 1 needs --database postgresql://...: a DuckDB file is written by one "
-            "process / DuckDB 저장소는 프로세스 하나만 쓸 수 있습니다[/]"
+            "[red]--workers > 1 needs a store file or --database / 메모리 저장소는 프로세스 하나뿐입니다[/]"
         )
         raise typer.Exit(2)
     acc_path = _accounts_path(store, database, accounts)

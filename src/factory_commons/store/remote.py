@@ -194,6 +194,7 @@ class _StoreFlightService(flight.FlightServerBase):
     def _op_info(self) -> dict:
         return {
             "dialect": self.store.dialect,
+            "kpi_rollup": bool(getattr(self.store, "kpi_rollup", False)),
             "path": getattr(self.store, "path", None),
             "pid": os.getpid(),
             "protocol": 1,
@@ -239,6 +240,9 @@ class _StoreFlightService(flight.FlightServerBase):
             if req["op"] == "write_table":
                 r = self.store.write_table(req["kind"], table)
                 reply = {"ok": {"kind": r.kind, "received": r.received, "written": r.written}}
+            elif req["op"] == "kpi_rollup_save":
+                versions = {int(k): int(v) for k, v in req["versions"].items()}
+                reply = {"ok": self.store.kpi_rollup_save(table, versions)}
             elif req["op"] == "stage":
                 handle = uuid.uuid4().hex
                 now = time.monotonic()
@@ -383,7 +387,7 @@ class RemoteStore(Store):
                     store.close()
                     return True
                 self._client, self._headers, self.location = store._client, store._headers, store.location
-                self.owner_pid, self.dialect = store.owner_pid, store.dialect
+                self.owner_pid, self.dialect, self._info = store.owner_pid, store.dialect, store._info
                 store._closed = True  # its client is ours now
             else:
                 self._local = store
@@ -510,6 +514,20 @@ class RemoteStore(Store):
     @_failover
     def optimize(self) -> dict[str, int]:
         return self._action("optimize", {})
+
+    # -- the hourly KPI rollup (kpi/rollup.py) -------------------------------------------------
+    @property
+    def kpi_rollup(self) -> bool:  # type: ignore[override]
+        """Whether the owner's store keeps the hourly KPI rollup (then so does this one)."""
+        if self._local is not None:
+            return bool(getattr(self._local, "kpi_rollup", False))
+        return bool(self._info.get("kpi_rollup", False))
+
+    @_failover
+    def kpi_rollup_save(self, rows: pa.Table, versions: dict[int, int]) -> int:
+        return int(
+            self._put({"op": "kpi_rollup_save", "versions": {str(k): v for k, v in versions.items()}}, rows)
+        )
 
     def close(self) -> None:
         if not self._closed:
