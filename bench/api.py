@@ -15,9 +15,9 @@ run it; one KPI computation is timed before and after it.
 No signals: these endpoints do not read them.
 
 Served by the real command in a child process on a free port: `factory-commons serve --store
-FILE` on DuckDB (one process: a DuckDB file is written by one) and `factory-commons serve
---database URL --workers N` on PostgreSQL (`--pg-workers`, default the machine's cores), with
-the accounts in a SQLite file. Called with a firm owner's bearer API token by `--clients`
+FILE --workers N` on DuckDB (the first worker owns the file, the others reach it through that
+one: store/remote.py) and `factory-commons serve --database URL --workers N` on PostgreSQL, N
+= `--workers` (default the machine's cores), the accounts in a SQLite file. Called with a firm owner's bearer API token by `--clients`
 concurrent httpx clients (threads, keep-alive) in another process, `--requests` requests per
 endpoint after a few warm-up requests. Endpoints:
   overview    GET /api/overview                  every machine's current state and alarms
@@ -282,10 +282,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="30 days x 12 machines, 60 requests")
     ap.add_argument("--backend", choices=("duckdb", "postgresql", "both"), default="both")
     ap.add_argument(
-        "--pg-workers",
+        "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="server processes on PostgreSQL (serve --workers; default: the cores); DuckDB has one",
+        help="server processes (serve --workers; default: the machine's cores)",
     )
     ap.add_argument(
         "--baseline-calls", type=int, default=3, help="calls of each pre-optimisation computation (0: none)"
@@ -305,9 +305,8 @@ def main() -> None:
         tmp = Path(tmp_name)
         if args.backend in ("duckdb", "both"):
             path = tmp / "bench.duckdb"
-            results += bench_store(
-                "duckdb", lambda: DuckDBStore(path), ["--store", str(path)], tmp, args, end
-            )
+            serve = ["--store", str(path), "--workers", str(args.workers)]
+            results += bench_store("duckdb", lambda: DuckDBStore(path), serve, tmp, args, end)
         if args.backend in ("postgresql", "both"):
             import psycopg
 
@@ -316,7 +315,7 @@ def main() -> None:
             schema = f"bench_{uuid.uuid4().hex[:12]}"
             sep = "&" if "?" in PG_URL else "?"
             url = f"{PG_URL}{sep}schema={schema}"
-            serve = ["--database", url, "--workers", str(args.pg_workers)]
+            serve = ["--database", url, "--workers", str(args.workers)]
             try:
                 results += bench_store("postgresql", lambda: PostgresStore(url), serve, tmp, args, end)
             finally:
