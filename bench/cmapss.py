@@ -162,7 +162,7 @@ def run_subset(data: Path, subset: str, seed: int, repeats: int, nn: bool) -> fl
     print(f"prediction time for all {len(Xt):,} test rows: {pred_s:.2f} s (GbmRul)")
     print(f"{'method':<44} {'RMSE':>7} {'score':>9} {'val cut':>8} {'val all':>8} {'train s':>8}  source")
     r = _row(
-        f"ours: GbmRul ({model.n_repeats}x5 folds, labels 130|150) [product]",
+        f"ours: GbmRul ({model.n_repeats}x5, labels 130|150) [product]",
         pred,
         true,
         model.oof_,
