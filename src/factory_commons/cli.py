@@ -281,7 +281,7 @@ def retention(
 def optimize(store: StoreOpt = "factory.duckdb") -> None:
     """Reorder event tables by time after a bulk load, for fast time-range reads. / 대량 적재 후 저장소 정리.
 
-    DuckDB rewrites states, counts, alarms, quality, anomalies and the KPI hours in time
+    DuckDB rewrites states, counts, alarms, quality and anomalies in time
     order; PostgreSQL refreshes its planner statistics (ANALYZE). Nothing stored changes.
     `import-parquet` and `retention` run it by themselves."""
     t0 = time.perf_counter()

@@ -524,7 +524,7 @@ class DuckDBStore(Store):
         return report
 
     def optimize(self) -> dict[str, int]:
-        """Rewrite the event tables (all but raw signals) and the KPI hours in time order.
+        """Rewrite the event tables (all but raw signals) in time order.
 
         DuckDB has no index for a time range: it skips the row groups whose min/max time
         (zone map) lies outside the range and scans the rest. Data collected live arrives in
@@ -537,7 +537,6 @@ class DuckDBStore(Store):
             for spec in EVENT_TABLES.values()
             if spec.kind != "signal"
         }
-        order["kpi_hours"] = "hour_ts, machine_id"
         done: dict[str, int] = {}
         with self._lock:
             con = self._con
