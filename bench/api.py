@@ -319,8 +319,9 @@ def main() -> None:
             try:
                 results += bench_store("postgresql", lambda: PostgresStore(url), serve, tmp, args, end)
             finally:
-                with psycopg.connect(PG_URL, autocommit=True) as con:
-                    con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                with psycopg.connect(PG_URL, autocommit=True) as con:  # the store and serve's commons
+                    for name in (schema, f"{schema}_commons"):
+                        con.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
     print(f"worst p95 with 1 client: {max(m['p95'] for _, m in ALONE):.1f} ms")
     print(f"api_p95_ms: {max(m['p95'] for _, m in results):.1f}")
 
