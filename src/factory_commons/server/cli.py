@@ -54,22 +54,26 @@ def _warn_if_no_users(acc) -> None:
         )
 
 
-def worker_app():
-    """The app of one `serve --workers N` process: its own store, accounts and commons, from
-    the settings `serve` put in the environment (uvicorn imports this in each worker). On a
-    DuckDB file the first worker to open it owns it and the others reach it through that one
-    (store/remote.py), so their Python work runs in parallel and the queries in the owner."""
+def _open_app(target: str, acc_path: str, secure_cookies: bool):
+    """(app, store, accounts) of one server process: the store, its accounts and commons."""
     from ..cooperate.db import default_commons_path
     from ..store import open_store
     from .accounts import Accounts
     from .app import create_app
 
+    st = open_store(target)
+    acc = Accounts(acc_path)
+    app = create_app(st, acc, secure_cookies=secure_cookies, commons=default_commons_path(target))
+    return app, st, acc
+
+
+def worker_app():
+    """The app of one `serve --workers N` process, from the settings `serve` put in the
+    environment (uvicorn imports this in each worker). On a DuckDB file the first worker to
+    open it owns it and the others reach it through that one (store/remote.py), so their
+    Python work runs in parallel and the queries in the owner."""
     cfg = json.loads(os.environ[_WORKER_ENV])
-    st = open_store(cfg["target"])
-    acc = Accounts(cfg["accounts"])
-    return create_app(
-        st, acc, secure_cookies=cfg["secure_cookies"], commons=default_commons_path(cfg["target"])
-    )
+    return _open_app(cfg["target"], cfg["accounts"], cfg["secure_cookies"])[0]
 
 
 def serve(
@@ -93,10 +97,7 @@ def serve(
     """API 서버 실행 / run the API server (OpenAPI at /docs and /openapi.json)."""
     import uvicorn
 
-    from ..cooperate.db import default_commons_path
-    from ..store import open_store
     from .accounts import Accounts
-    from .app import create_app
 
     target = database or store
     if workers > 1 and target.startswith(":memory:"):
@@ -124,17 +125,11 @@ def serve(
             log_level="info",
         )
         return
-    st = open_store(target)
-    acc = Accounts(acc_path)
+    app, st, acc = _open_app(target, acc_path, secure_cookies)
     _warn_if_no_users(acc)
     console.print(f"Factory Commons API: http://{host}:{port}/docs  (store: {target}, accounts: {acc.path})")
     try:
-        uvicorn.run(
-            create_app(st, acc, secure_cookies=secure_cookies, commons=default_commons_path(target)),
-            host=host,
-            port=port,
-            log_level="info",
-        )
+        uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         acc.close()
         st.close()
