@@ -205,6 +205,18 @@ def _lit(value) -> str:
     raise TypeError(f"no SQL literal for {value!r}")
 
 
+def machine_filter(ids: Sequence[int], col: str = "machine_id") -> str:
+    """A SQL condition for `col` in `ids`: a BETWEEN when the ids are one run of consecutive
+    numbers (a request for every machine usually is), else an IN list. DuckDB plans a range
+    in about half the time of a 50-item IN list (about 2 ms a query, bench/kpi_reads.py)."""
+    xs = sorted({int(i) for i in ids})
+    if not xs:
+        return "FALSE"
+    if xs[-1] - xs[0] + 1 == len(xs):
+        return f"{col} BETWEEN {xs[0]} AND {xs[-1]}"
+    return f"{col} IN ({', '.join(str(i) for i in xs)})"
+
+
 #: How far before the window (and after it) the bounds query first looks for each machine's
 #: neighbouring state change, before it falls back to wider and then unbounded scans.
 _LOOKBACK = (timedelta(days=1), timedelta(days=31))
@@ -251,9 +263,8 @@ def _newer_than(store: Store, ids: Sequence[int], e: datetime) -> list[int]:
     only they can have a change at or after `e`."""
     if not ids:
         return []
-    id_list = ", ".join(str(int(i)) for i in ids)
     t = store.query(
-        f"SELECT id FROM watermarks WHERE tbl = 'states' AND id IN ({id_list}) AND max_ts >= ?", [e]
+        f"SELECT id FROM watermarks WHERE tbl = 'states' AND {machine_filter(ids, 'id')} AND max_ts >= ?", [e]
     )
     return sorted(t.column("id").to_pylist())
 
@@ -273,9 +284,7 @@ def _nearest(
     for step in steps:
         if not todo:
             break
-        where = (
-            f"machine_id IN ({', '.join(str(i) for i in sorted(todo))}) AND ts {'<' if before else '>='} ?"
-        )
+        where = f"{machine_filter(todo)} AND ts {'<' if before else '>='} ?"
         params: list = [at]
         if step is not None:
             where += f" AND ts {'>=' if before else '<'} ?"
@@ -302,9 +311,12 @@ def _duckdb_state_slice(
     `newest`: each machine's newest state change, when the caller has read it (instead of
     asking the watermarks)."""
     cols = "machine_id, ts, state, reason_code, order_id"
-    id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
-    a, b = s - _LOOKBACK[0], e + _LOOKBACK[0]
-    sql = f"SELECT {cols} FROM states WHERE machine_id IN ({id_list}) AND ts >= ? AND ts {{}} ?"
+    # a short window (the open hour of a rollup request) looks back as far as it is long, at
+    # least an hour: a day's rows for an hour's window cost more to read than a second query
+    # for the few machines that were quiet that long
+    span = min(_LOOKBACK[0], max(timedelta(hours=1), e - s))
+    a, b = s - span, e + span
+    sql = f"SELECT {cols} FROM states WHERE {machine_filter(ids)} AND ts >= ? AND ts {{}} ?"
     t = store.query(sql.format("<"), [a, b])
     mid = t.column("machine_id").to_numpy()
     ts = t.column("ts").to_numpy()
@@ -828,7 +840,7 @@ def compute_kpis(
         # DuckDB has no index: read the window's states and counts once each, as Arrow slices
         tables["_states"], states_from = _duckdb_state_slice(store, ids, s, e), "_states"
         tables["_counts"] = store.query(
-            f"SELECT * FROM counts WHERE machine_id IN ({id_list}) AND ts >= ? AND ts < ?", [s, e]
+            f"SELECT * FROM counts WHERE {machine_filter(ids)} AND ts >= ? AND ts < ?", [s, e]
         )
         counts_from = "_counts"
         orderless = tables["_counts"].column("order_id").null_count
