@@ -22,6 +22,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -205,14 +206,16 @@ def _lit(value) -> str:
     raise TypeError(f"no SQL literal for {value!r}")
 
 
-def machine_filter(ids: Sequence[int], col: str = "machine_id") -> str:
-    """A SQL condition for `col` in `ids`: a BETWEEN when the ids are one run of consecutive
-    numbers (a request for every machine usually is), else an IN list. DuckDB plans a range
-    in about half the time of a 50-item IN list (about 2 ms a query, bench/kpi_reads.py)."""
+def machine_filter(ids: Sequence[int], dialect: str, col: str = "machine_id") -> str:
+    """A SQL condition for `col` in `ids`. DuckDB: a BETWEEN when the ids are one run of
+    consecutive numbers (a request for every machine usually is; DuckDB plans a range in about
+    half the time of a 50-item IN list, ~2 ms a query), else an IN list. PostgreSQL: always the
+    IN list, which it answers with one probe of the (machine_id, ts) index per machine; a
+    BETWEEN would walk every machine's entries in the range."""
     xs = sorted({int(i) for i in ids})
     if not xs:
         return "FALSE"
-    if xs[-1] - xs[0] + 1 == len(xs):
+    if dialect == "duckdb" and xs[-1] - xs[0] + 1 == len(xs):
         return f"{col} BETWEEN {xs[0]} AND {xs[-1]}"
     return f"{col} IN ({', '.join(str(i) for i in xs)})"
 
@@ -264,7 +267,8 @@ def _newer_than(store: Store, ids: Sequence[int], e: datetime) -> list[int]:
     if not ids:
         return []
     t = store.query(
-        f"SELECT id FROM watermarks WHERE tbl = 'states' AND {machine_filter(ids, 'id')} AND max_ts >= ?", [e]
+        f"SELECT id FROM watermarks WHERE tbl = 'states' AND {machine_filter(ids, store.dialect, 'id')} AND max_ts >= ?",
+        [e],
     )
     return sorted(t.column("id").to_pylist())
 
@@ -284,7 +288,7 @@ def _nearest(
     for step in steps:
         if not todo:
             break
-        where = f"{machine_filter(todo)} AND ts {'<' if before else '>='} ?"
+        where = f"{machine_filter(todo, store.dialect)} AND ts {'<' if before else '>='} ?"
         params: list = [at]
         if step is not None:
             where += f" AND ts {'>=' if before else '<'} ?"
@@ -316,7 +320,7 @@ def _duckdb_state_slice(
     # for the few machines that were quiet that long
     span = min(_LOOKBACK[0], max(timedelta(hours=1), e - s))
     a, b = s - span, e + span
-    sql = f"SELECT {cols} FROM states WHERE {machine_filter(ids)} AND ts >= ? AND ts {{}} ?"
+    sql = f"SELECT {cols} FROM states WHERE {machine_filter(ids, store.dialect)} AND ts >= ? AND ts {{}} ?"
     t = store.query(sql.format("<"), [a, b])
     mid = t.column("machine_id").to_numpy()
     ts = t.column("ts").to_numpy()
@@ -840,7 +844,7 @@ def compute_kpis(
         # DuckDB has no index: read the window's states and counts once each, as Arrow slices
         tables["_states"], states_from = _duckdb_state_slice(store, ids, s, e), "_states"
         tables["_counts"] = store.query(
-            f"SELECT * FROM counts WHERE {machine_filter(ids)} AND ts >= ? AND ts < ?", [s, e]
+            f"SELECT * FROM counts WHERE {machine_filter(ids, store.dialect)} AND ts >= ? AND ts < ?", [s, e]
         )
         counts_from = "_counts"
         orderless = tables["_counts"].column("order_id").null_count
@@ -883,12 +887,16 @@ _SECONDS = (
 )
 
 
-def _finish(raw: pd.DataFrame, group_by: tuple[str, ...]) -> pd.DataFrame:
-    """Ratios and losses from the summed time elements and quantities, on numpy arrays (one
-    DataFrame built at the end: a request's fixed cost, not a per-column pandas round)."""
+def _finish(raw: pd.DataFrame | dict[str, Any], group_by: tuple[str, ...]) -> pd.DataFrame:
+    """Ratios and losses from the summed time elements and quantities (`raw`: the KPI query's
+    result, or the rollup's sums as a dict of columns), on numpy arrays (one DataFrame built
+    at the end: a request's fixed cost, not a per-column pandas round)."""
 
     def num(c: str) -> np.ndarray:  # a plant with no machines sums to NULL: 0
-        a = raw[c].to_numpy(dtype=float, na_value=np.nan)
+        if isinstance(raw, pd.DataFrame):
+            a = raw[c].to_numpy(dtype=float, na_value=np.nan)
+        else:
+            a = np.asarray(raw[c], dtype=float)
         return np.where(np.isnan(a), 0.0, a)
 
     def ratio(n: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -897,14 +905,16 @@ def _finish(raw: pd.DataFrame, group_by: tuple[str, ...]) -> pd.DataFrame:
             out = n / d
         return np.where(d != 0, out, np.nan)
 
-    v = {c: num(c) for c in raw.columns if c not in group_by}
+    v = {c: num(c) for c in raw if c not in group_by}
     # times to whole microseconds, the resolution of timestamps: float noise of the sums goes,
     # so equal elements give equal sums (a zero planned busy time is exactly 0, whichever way
     # it was summed: the full query or hours of the rollup, kpi/rollup.py)
     for c in (*_SECONDS, "repair_time_s"):
         if c in v:
             v[c] = np.round(v[c] * 1e6) / 1e6
-    out: dict[str, object] = {g: raw[g].reset_index(drop=True) for g in group_by}
+    out: dict[str, object] = {
+        g: raw[g].reset_index(drop=True) if isinstance(raw, pd.DataFrame) else list(raw[g]) for g in group_by
+    }
     for c in TIME_COLUMNS:
         if c in v:
             out[c] = v[c]

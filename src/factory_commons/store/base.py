@@ -105,6 +105,11 @@ class Store(ABC):
     def machines(self) -> list[Machine]:
         """Every machine, ordered by path."""
 
+    def machine_paths(self) -> list[str]:
+        """Every machine's path, ordered: `machines()` without building a model per machine
+        (the API checks a request's scope with it on every read)."""
+        return self.query("SELECT path FROM machines ORDER BY path").column("path").to_pylist()
+
     def hierarchy(self) -> dict:
         """Nested dict enterprise -> site -> area -> line -> [machine]."""
         tree: dict = {}
