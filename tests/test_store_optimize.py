@@ -97,6 +97,27 @@ def test_postgres_optimize_gathers_planner_statistics(store_factory, backend):
     assert before != n and estimated() == n
 
 
+def test_postgres_rollup_analyzes_its_hours_after_a_burst(store_factory, backend, monkeypatch):
+    """PostgreSQL: once a process has stored ROLLUP_ANALYZE_ROWS rollup hours, kpi_hours gets
+    planner statistics (the hours arrive in bursts; autovacuum may be off)."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only")
+    from factory_commons.store import postgres
+
+    monkeypatch.setattr(postgres, "ROLLUP_ANALYZE_ROWS", 50)
+    store = store_factory()
+    _fill(store, np.random.default_rng(6))
+
+    def estimated() -> float:
+        q = "SELECT reltuples AS r FROM pg_class WHERE oid = 'kpi_hours'::regclass"
+        return store.query(q).column("r")[0].as_py()
+
+    assert estimated() <= 0  # never analyzed: the planner does not know its size
+    _kpis(store, T0, T0 + timedelta(days=2))  # stores the whole hours of two days
+    n = store.query("SELECT count(*) AS n FROM kpi_hours").column("n")[0].as_py()
+    assert n >= 50 and estimated() == n
+
+
 def test_cli_optimize_and_import_parquet_run_it(tmp_path, monkeypatch):
     path = tmp_path / "plant.duckdb"
     with DuckDBStore(path) as store:

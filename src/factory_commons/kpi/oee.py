@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -774,11 +774,14 @@ def compute_kpis(
     end: datetime,
     group_by: Sequence[str] = ("machine",),
     config: KpiConfig | None = None,
-    machines: list[str] | None = None,
+    machines: list[str] | Callable[[list[str]], list[str]] | None = None,
 ) -> pd.DataFrame:
     """ISO 22400-2 time elements, quantities, KPIs and losses for [start, end), one row per group.
 
     `group_by` is any combination of machine, line, shift, day and order (() for the plant).
+    `machines`: the machine paths to include (unknown ones are an error), or a function that
+    picks them from every machine path of the store (its unknown picks are left out), or None
+    for every machine.
     Times are seconds, quantities integers, ratios NaN where their denominator is 0.
     """
     config = config or KpiConfig()
@@ -791,12 +794,16 @@ def compute_kpis(
         raise ValueError(f"start ({s}) must be before end ({e})")
 
     from_rollup = ROLLUP and getattr(store, "kpi_rollup", False) and set(group_by) <= {"machine", "line"}
-    if from_rollup:  # what the rollup needs about each machine, in the same read
-        from .rollup import MACHINE_INFO
+    cals = None
+    if from_rollup:  # what the rollup needs about each machine and the calendars, in one read
+        from .rollup import machine_info
 
-        mrows = store.query(MACHINE_INFO).to_pylist()
+        mrows, cals = machine_info(store)
     else:
         mrows = store.query("SELECT machine_id, path, calendar FROM machines ORDER BY path").to_pylist()
+    if callable(machines):  # a choice made from the store's paths (the API's scope)
+        known = {m["path"] for m in mrows}
+        machines = [p for p in machines([m["path"] for m in mrows]) if p in known]
     if machines is not None:
         wanted = set(machines)
         unknown = wanted - {m["path"] for m in mrows}
@@ -806,10 +813,10 @@ def compute_kpis(
     if from_rollup:
         from .rollup import compute_from_rollup
 
-        raw = compute_from_rollup(store, s, e, group_by, config, mrows)
+        raw = compute_from_rollup(store, s, e, group_by, config, mrows, cals)
         if raw is not None:
             return _finish(raw, group_by)
-    timeline, cal_of = _timeline(store, mrows, s, e, config)
+    timeline, cal_of = _timeline(store, mrows, s, e, config, cals)
     timeline = timeline.filter(pc.less(timeline.column("ts"), pa.scalar(e, pa.timestamp("us"))))
     timeline = timeline.append_column("ci", pa.array(range(timeline.num_rows), pa.int32()))
     machine_cal = pa.table(

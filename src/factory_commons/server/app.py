@@ -479,13 +479,16 @@ def create_app(
         group_by = tuple(by) if by is not None else ("machine",)
         if any(g not in GROUPS for g in group_by) or len(set(group_by)) != len(group_by):
             raise HTTPException(422, f"by: distinct names from {', '.join(GROUPS)}")
-        known = all_paths()
-        paths = scoped(c, machine, known)
-        known_set = set(known)
-        paths = [p for p in paths if p in known_set]
-        if not paths:
+        chosen: list[str] = []
+
+        def pick(known: list[str]) -> list[str]:  # the scope, from the machine list KPIs read anyway
+            known_set = set(known)
+            chosen.extend(p for p in scoped(c, machine, known) if p in known_set)
+            return chosen
+
+        df = compute_kpis(store, s, e, group_by, machines=pick)
+        if not chosen:
             return []
-        df = compute_kpis(store, s, e, group_by, machines=paths)
         rows = _records(df)
         if all(type(v) in _PLAIN_JSON for r in rows for v in r.values()):
             # plain JSON values are sent as they are: FastAPI's re-encoding of each value

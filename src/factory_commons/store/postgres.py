@@ -53,6 +53,8 @@ READERS = 4
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _FETCH_ROWS = 100_000
+#: ANALYZE kpi_hours once this process has stored this many rollup hours since it last did
+ROLLUP_ANALYZE_ROWS = 1_000
 
 #: PostgreSQL type OIDs -> Arrow types of query results (others are inferred from the values).
 _ARROW_OF_OID: dict[int, pa.DataType] = {
@@ -140,6 +142,7 @@ class PostgresStore(Store):
         self.url = url
         self._timeout = int(connect_timeout)
         self._lock = threading.RLock()
+        self._rollup_unanalyzed = 0  # rollup hours stored since this process last analyzed them
         # reads (`query`) run on a few connections of their own, so that concurrent requests of
         # a server do not queue behind one connection; writes keep the one below
         self._readers: queue.SimpleQueue[psycopg.Connection] = queue.SimpleQueue()
@@ -394,6 +397,14 @@ class PostgresStore(Store):
             n = cur.rowcount
             cur.execute("DROP TABLE _kh")
             cur.execute("DROP TABLE _exp")
+        # the rollup grows in bursts (a first week's request stores 8,400 hours at once): fresh
+        # planner statistics then, instead of waiting for autovacuum (which may be off), keep
+        # the reads of stored hours on the (machine_id, hour_ts) index with a hash aggregate
+        with self._lock:
+            self._rollup_unanalyzed += max(n, 0)
+            if self._rollup_unanalyzed >= ROLLUP_ANALYZE_ROWS:
+                self._con.execute("ANALYZE kpi_hours")
+                self._rollup_unanalyzed = 0
         return n
 
     def _insert_events(self, spec: EventTable, batch: pa.Table, ids: np.ndarray) -> int:
