@@ -152,9 +152,11 @@ def _config_json(config: KpiConfig) -> str:
     return json.dumps(config.model_dump(mode="json"), sort_keys=True)
 
 
+@functools.lru_cache(maxsize=4096)
 def _fingerprint(config_json: str, calendar: str, definition: str | None, pru: float | None) -> str:
     """`fingerprint` with the config's JSON given: the text of
-    json.dumps([config, calendar, definition, pru], sort_keys=True), built from its parts."""
+    json.dumps([config, calendar, definition, pru], sort_keys=True), built from its parts
+    (cached: every request asks again for each machine's)."""
     text = f"[{config_json}, {json.dumps(calendar)}, {json.dumps(definition)}, {json.dumps(pru)}]"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
