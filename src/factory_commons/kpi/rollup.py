@@ -376,6 +376,32 @@ def _neighbourhood(st: pa.Table, s: datetime, e: datetime) -> pa.Table:
     return st.take(pa.array(order[keep]))
 
 
+def _pg_neighbourhood(
+    store: Store, ids: list[int], s: datetime, e: datetime, newest: dict[int, datetime] | None
+) -> pa.Table:
+    """PostgreSQL: exactly the state changes `_neighbourhood` keeps, in one statement: per
+    machine its last change before s and (when its newest change says it has one) its first
+    at or after e, each one probe of the (machine_id, ts) index, and every change in [s, e)
+    (what `_state_bounds` and a range read gave in two)."""
+    cols = "machine_id, ts, state, reason_code, order_id"
+    arr = ", ".join(str(int(i)) for i in ids)
+    after = [i for i in ids if newest is None or (newest.get(i) is not None and newest[i] >= e)]
+    parts = [
+        f"SELECT x.* FROM unnest(ARRAY[{arr}]::int[]) AS m(id) CROSS JOIN LATERAL "
+        f"(SELECT {cols} FROM states WHERE machine_id = m.id AND ts < ? ORDER BY ts DESC LIMIT 1) x",
+        f"SELECT {cols} FROM states WHERE {oee.machine_filter(ids, store.dialect)} AND ts >= ? AND ts < ?",
+    ]
+    params: list = [s, s, e]
+    if after:
+        parts.append(
+            f"SELECT x.* FROM unnest(ARRAY[{', '.join(str(int(i)) for i in after)}]::int[]) AS m(id) "
+            f"CROSS JOIN LATERAL (SELECT {cols} FROM states WHERE machine_id = m.id AND ts >= ? "
+            "ORDER BY ts LIMIT 1) x"
+        )
+        params.append(e)
+    return store.query(" UNION ALL ".join(f"({p})" for p in parts), params)
+
+
 def _run_rows(
     store: Store,
     run: list[tuple[datetime, datetime]],
@@ -396,6 +422,8 @@ def _run_rows(
     cols = "machine_id, ts, state, reason_code, order_id"
     if store.dialect == "duckdb" and e - s <= oee.SLICE_MAX:
         st = oee._duckdb_state_slice(store, ids, s, e, newest)
+    elif store.dialect == "postgresql":
+        st = _pg_neighbourhood(store, ids, s, e, newest)
     else:
         lo, hi = oee._state_bounds(store, ids, s, e)
         where, params = "ts >= ?", [lo if lo is not None else s]
