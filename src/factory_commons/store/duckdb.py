@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +39,10 @@ from .schema import (
     event_ddl,
 )
 from .validate import encode_strings
+
+# `query` fetches a DB-API result as Arrow (see there); DuckDB warns that this copies the rows
+# once more, which for a request's small results costs far less than the relation it avoids
+warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
 
 
 class StoreLockedError(RuntimeError):
@@ -424,12 +429,14 @@ class DuckDBStore(Store):
         # The cursor is a connection of its own to the same database: it reads the committed
         # state (writes run in transactions on the main connection), so concurrent readers
         # run side by side instead of queueing on the store's lock; only making it is locked.
+        # `execute` runs the statement at once; `sql()` first builds a lazy relation, which in
+        # DuckDB 2.0's Python layer cost about 5 ms of CPU per KPI request of four small reads
         with self._lock:
             cur = self._con.cursor()
         try:
             for name, t in (tables or {}).items():
                 cur.register(name, t)
-            return cur.sql(sql, params=params or None).to_arrow_table()
+            return cur.execute(sql, params or None).to_arrow_table()
         finally:
             cur.close()
 
