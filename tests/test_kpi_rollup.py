@@ -368,3 +368,88 @@ def test_concurrent_writes_and_reads_leave_no_stale_hour(store_factory):
     assert not errors
     assert len(late) >= 10
     _check(store, s, e)
+
+
+def _n_days(store, machine_id: int | None = None) -> int:
+    where = "" if machine_id is None else f" WHERE machine_id = {machine_id}"
+    return store.query(f"SELECT count(*) AS n FROM kpi_days{where}").column("n")[0].as_py()
+
+
+def test_daily_level_holds_whole_days_and_goes_with_their_hours(store_factory):
+    """`kpi_days`: a row per machine and UTC day whose 24 hours are stored, read instead of
+    the hours; windows inside one day (hours after them stored) and across days equal the full
+    query; a late write drops the machine's days from its day on; a machine without day rows
+    is read from its hours; and a store whose hours predate the daily level gets its days."""
+    store = store_factory()
+    tables = _fill(store, np.random.default_rng(31))
+    s, e = T0 + timedelta(hours=2, minutes=13), T0 + timedelta(days=4, hours=1)
+    _check(store, s, e)  # stores the whole hours, and with them the whole days
+    days = store.query(
+        "SELECT machine_id, day_ts, count(*) AS n FROM kpi_days GROUP BY machine_id, day_ts"
+    ).to_pylist()
+    assert days and all(r["n"] == 1 for r in days)
+    for r in days:  # each day row is the sum of its machine's 24 stored hours
+        hours = store.query(
+            "SELECT count(*) AS n, sum(apt_us) AS apt, sum(good) AS good FROM kpi_hours "
+            "WHERE machine_id = ? AND hour_ts >= ? AND hour_ts < ?",
+            [r["machine_id"], r["day_ts"], r["day_ts"] + timedelta(days=1)],
+        ).to_pylist()[0]
+        row = store.query(
+            "SELECT apt_us, good FROM kpi_days WHERE machine_id = ? AND day_ts = ?",
+            [r["machine_id"], r["day_ts"]],
+        ).to_pylist()[0]
+        assert hours["n"] == 24 and (hours["apt"], hours["good"]) == (row["apt_us"], row["good"])
+
+    # windows inside one day, with stored hours after their end, and across whole days
+    _check(store, T0 + timedelta(days=1, hours=10, minutes=5), T0 + timedelta(days=1, hours=14), times=1)
+    _check(store, T0 + timedelta(days=1), T0 + timedelta(days=3), times=1)
+    _check(store, T0 + timedelta(days=1, minutes=1), T0 + timedelta(days=3, hours=23, minutes=59), times=1)
+
+    # a late state change on day 2 of the first machine: its days from day 2 on go, others stay
+    mid = store.query("SELECT machine_id FROM machines WHERE path = ?", [PATHS[0]]).column(0)[0].as_py()
+    others = _n_days(store) - _n_days(store, mid)
+    late_ts = T0 + timedelta(days=2, hours=5, seconds=1.5)
+    assert late_ts > tables[PATHS[0]].column("ts")[0].as_py()
+    store.write_table(
+        "state", [{"machine": PATHS[0], "ts": late_ts, "state": "unplanned_down", "order_id": "O1"}]
+    )
+    left = store.query("SELECT max(day_ts) AS d FROM kpi_days WHERE machine_id = ?", [mid]).column(0)[0]
+    assert left.as_py() is None or left.as_py() < T0 + timedelta(days=2)
+    assert _n_days(store) - _n_days(store, mid) == others
+    _check(store, s, e)
+
+    # day rows missing while the hours are there (as after an upgrade): read from the hours
+    with_days = _kpis(store, s, e)
+    _delete_days(store, mid)
+    assert _n_days(store, mid) == 0
+    pd.testing.assert_frame_equal(_kpis(store, s, e), with_days, rtol=1e-9)
+    _check(store, s, e, times=1)
+
+
+def _delete_days(store, machine_id: int) -> None:
+    """Drop a machine's day rows behind the store's back (a store from before the daily level)."""
+    mark = "?" if store.dialect == "duckdb" else "%s"
+    with store._lock:
+        store._con.execute(f"DELETE FROM kpi_days WHERE machine_id = {mark}", [machine_id])
+
+
+def test_daily_level_backfilled_from_stored_hours(tmp_path):
+    """DuckDB: a store file with hours but no kpi_days table (written before the daily level
+    existed) gets its day rows from those hours when it is opened."""
+    from factory_commons.store import DuckDBStore
+
+    path = tmp_path / "old.duckdb"
+    store = DuckDBStore(path)
+    _fill(store, np.random.default_rng(37))
+    _check(store, T0, T0 + timedelta(days=3))
+    n = _n_days(store)
+    assert n > 0
+    with store._lock:
+        store._con.execute("DROP TABLE kpi_days")
+    store.close()
+    store = DuckDBStore(path)
+    try:
+        assert _n_days(store) == n
+        _check(store, T0, T0 + timedelta(days=3), times=1)
+    finally:
+        store.close()

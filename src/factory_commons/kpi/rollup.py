@@ -38,6 +38,7 @@ from . import oee
 from .config import KpiConfig
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 #: Runs of pieces up to this long are computed in Python from their raw rows (`_run_rows`:
 #: a few plain reads, no big query to plan); longer ones (a cold rollup) by `hourly_sql`.
 #: Both give the same whole microseconds; tests/test_kpi_rollup.py runs each against the
@@ -121,6 +122,10 @@ def machine_info(store: Store) -> tuple[list[dict], dict[str, ShiftCalendar]]:
         r["ver"] = ver.get(r["machine_id"], 0)
         r["newest"] = newest.get(r["machine_id"])
     return rows, dict(sorted(cals.items()))
+
+
+def _floor_day(t: datetime) -> datetime:
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _floor_hour(t: datetime) -> datetime:
@@ -692,56 +697,126 @@ def _stored(
     store: Store, ids: list[int], fp_of: dict[int, str], whole: list[tuple[datetime, datetime]]
 ) -> tuple[_Have, dict[str, np.ndarray]]:
     """The stored hours of [first whole hour, last whole hour] for the machines' current
-    fingerprints: the (machine, hour) keys and their rows (machine_id, VALUES).
+    fingerprints: the (machine, hour) keys and the rows that sum them (machine_id, VALUES).
 
-    Usually each machine's stored hours are a run from the first hour on (hours are dropped
-    from a point onward): then `_Have` keeps one bound per machine, else the set of keys.
-    PostgreSQL sums them per machine in SQL (rows cross psycopg one Python value at a time:
-    a day of 50 machines read as rows cost 10 ms, as sums 1-2 ms) and reads the rows only when
-    the stored hours have gaps. DuckDB reads the rows and they are summed in numpy
-    (`_group_sums`): its GROUP BY with twenty sums cost 8-10 ms a request, the plain read 2 ms."""
+    The whole UTC days inside the window come from `kpi_days` (one row for a machine's 24
+    stored hours), the hours before and after them from `kpi_hours`; a machine without the
+    day row of a day it has hours of gets those hours instead. Usually each machine's stored
+    hours are a run from the first hour on (hours and days are dropped from a point onward):
+    then `_Have` keeps one bound per machine, else the set of keys. PostgreSQL sums each part
+    per machine in SQL (rows cross psycopg one Python value at a time: a day of 50 machines
+    read as rows cost 10 ms, as sums 1-2 ms) and reads rows only when that is not a run from
+    the first hour. DuckDB reads the rows and they are summed in numpy (`_group_sums`): its
+    GROUP BY with twenty sums cost more than the plain read."""
     h0, h1 = whole[0][0], whole[-1][1]
+    d0 = h0 if h0 == _floor_day(h0) else _floor_day(h0) + DAY
+    d1 = max(_floor_day(h1), d0)  # the whole days [d0, d1) (none when d0 == d1)
+    a, b = min(d0, h1), max(d1, min(d0, h1))  # the hours [h0, a) before them, [b, h1) after
     if store.dialect == "postgresql":
-        sums = ", ".join(
-            f"CAST(sum({c}) AS {'DOUBLE PRECISION' if c == 'ideal' else 'BIGINT'}) AS {c}" for c in VALUES
-        )
-        agg = store.query(
-            f"SELECT machine_id, fp, count(*) AS n, min(hour_ts) AS lo, max(hour_ts) AS hi, {sums} "
-            f"FROM kpi_hours WHERE {oee.machine_filter(ids, store.dialect)} AND hour_ts >= ? "
-            "AND hour_ts < ? GROUP BY machine_id, fp",
-            [h0, h1],
-        ).to_pylist()
-        agg = [r for r in agg if fp_of.get(r["machine_id"]) == r["fp"]]
-        if all(r["lo"] == h0 and r["n"] == (r["hi"] - h0) // HOUR + 1 for r in agg):
-            have = _Have(h0, {r["machine_id"]: h0 + r["n"] * HOUR for r in agg}, None)
-            return have, {c: np.asarray([r[c] for r in agg]) for c in ("machine_id", *VALUES)}
+        fast = _stored_sums(store, ids, fp_of, h0, h1, (a, d0, d1, b))
+        if fast is not None:
+            return fast
+    mf = oee.machine_filter(ids, store.dialect)
+    cols = ", ".join(VALUES)
     t = store.query(
-        f"SELECT machine_id, fp, hour_ts, {', '.join(VALUES)} FROM kpi_hours "
-        f"WHERE {oee.machine_filter(ids, store.dialect)} AND hour_ts >= ? AND hour_ts < ?",
-        [h0, h1],
+        f"SELECT 1 AS day, machine_id, fp, day_ts AS ts, {cols} FROM kpi_days "
+        f"WHERE {mf} AND day_ts >= ? AND day_ts < ? UNION ALL "
+        f"SELECT 0, machine_id, fp, hour_ts, {cols} FROM kpi_hours WHERE {mf} "
+        "AND ((hour_ts >= ? AND hour_ts < ?) OR (hour_ts >= ? AND hour_ts < ?))",
+        [d0, d1, h0, a, b, h1],
     )
     ids_a = np.asarray(ids, dtype=np.int64)
     fps = sorted(set(fp_of.values()))
     want = np.array([fps.index(fp_of[m]) if m in fp_of else -1 for m in ids], dtype=np.int64)
-    mid = t.column("machine_id").to_numpy().astype(np.int64)
-    idx = np.searchsorted(ids_a, mid)
-    code = pc.fill_null(pc.index_in(t.column("fp"), value_set=pa.array(fps, pa.string())), -2)
-    keep = code.to_numpy(zero_copy_only=False) == want[idx]
-    mid, idx = mid[keep], idx[keep]
-    hour = (t.column("hour_ts").to_numpy()[keep] - np.datetime64(h0, "us")) // np.timedelta64(1, "h")
-    rows = {"machine_id": mid}
+
+    def current(t: pa.Table) -> tuple[pa.Table, np.ndarray]:  # rows of the current fingerprints
+        idx = np.searchsorted(ids_a, t.column("machine_id").to_numpy().astype(np.int64))
+        code = pc.fill_null(pc.index_in(t.column("fp"), value_set=pa.array(fps, pa.string())), -2)
+        keep = code.to_numpy(zero_copy_only=False) == want[idx]
+        return t.filter(pa.array(keep)), idx[keep]
+
+    t, idx = current(t)
+    is_day = t.column("day").to_numpy().astype(bool)
+    n_days = (d1 - d0) // DAY
+    lacking = np.bincount(idx[is_day], minlength=len(ids)) < n_days
+    if n_days and lacking.any():  # their hours of the days they have no day row of
+        inner = store.query(
+            f"SELECT 0 AS day, machine_id, fp, hour_ts AS ts, {cols} FROM kpi_hours "
+            f"WHERE {oee.machine_filter(ids_a[lacking].tolist(), store.dialect)} AND hour_ts >= ? AND hour_ts < ?",
+            [d0, d1],
+        )
+        inner, inner_idx = current(inner.cast(t.schema))
+        t, idx = pa.concat_tables([t, inner]), np.concatenate([idx, inner_idx])
+        is_day = t.column("day").to_numpy().astype(bool)
+    off = (t.column("ts").to_numpy() - np.datetime64(h0, "us")) // np.timedelta64(1, "h")
+    n_hours = (h1 - h0) // HOUR
+    cov = np.zeros((len(ids), n_hours), dtype=bool)
+    for j in range(24):  # days first: an hour inside a stored day is counted by the day row
+        cov[idx[is_day], off[is_day] + j] = True
+    keep = is_day.copy()
+    hrs = np.flatnonzero(~is_day)
+    keep[hrs] = ~cov[idx[hrs], off[hrs]]
+    cov[idx[hrs], off[hrs]] = True
+    rows = {"machine_id": ids_a[idx[keep]]}
     rows |= {c: t.column(c).to_numpy(zero_copy_only=False)[keep] for c in VALUES}
-    n = np.bincount(idx, minlength=len(ids))
-    hi = np.full(len(ids), -1, np.int64)
-    np.maximum.at(hi, idx, hour)
-    lo = np.full(len(ids), np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(lo, idx, hour)
-    has = n > 0
-    if np.all((lo[has] == 0) & (n[has] == hi[has] + 1)):
-        upto = {int(m): h0 + int(k) * HOUR for m, k in zip(ids_a[has], n[has], strict=True)}
-        return _Have(h0, upto, None), rows
-    keys = {(int(m), h0 + int(k) * HOUR) for m, k in zip(mid, hour, strict=True)}
+    n = cov.sum(axis=1)
+    upto = np.where(cov.all(axis=1), n_hours, np.argmin(cov, axis=1))
+    if np.all(upto == n):
+        return _Have(h0, {int(m): h0 + int(k) * HOUR for m, k in zip(ids_a, n, strict=True) if k}, None), rows
+    m_i, h_i = np.nonzero(cov)
+    keys = {(int(ids_a[m]), h0 + int(k) * HOUR) for m, k in zip(m_i, h_i, strict=True)}
     return _Have(h0, None, keys), rows
+
+
+def _stored_sums(
+    store: Store,
+    ids: list[int],
+    fp_of: dict[int, str],
+    h0: datetime,
+    h1: datetime,
+    bounds: tuple[datetime, datetime, datetime, datetime],
+) -> tuple[_Have, dict[str, np.ndarray]] | None:
+    """`_stored` from per-machine sums of its three parts (hours [h0, a), days [d0, d1),
+    hours [b, h1); `bounds` = (a, d0, d1, b)), when every machine's stored hours are a run
+    from h0; else None."""
+    a, d0, d1, b = bounds
+    mf = oee.machine_filter(ids, store.dialect)
+    sums = ", ".join(
+        f"CAST(sum({c}) AS {'DOUBLE PRECISION' if c == 'ideal' else 'BIGINT'}) AS {c}" for c in VALUES
+    )
+    agg = store.query(
+        f"SELECT machine_id, fp, CASE WHEN hour_ts < ? THEN 0 ELSE 2 END AS part, count(*) AS n, "
+        f"min(hour_ts) AS lo, max(hour_ts) AS hi, {sums} FROM kpi_hours WHERE {mf} "
+        "AND ((hour_ts >= ? AND hour_ts < ?) OR (hour_ts >= ? AND hour_ts < ?)) GROUP BY 1, 2, 3 UNION ALL "
+        f"SELECT machine_id, fp, 1, count(*), min(day_ts), max(day_ts), {sums} FROM kpi_days "
+        f"WHERE {mf} AND day_ts >= ? AND day_ts < ? GROUP BY 1, 2",
+        [a, h0, a, b, h1, d0, d1],
+    ).to_pylist()
+    agg = [r for r in agg if fp_of.get(r["machine_id"]) == r["fp"]]
+    parts: dict[int, dict[int, dict]] = {}
+    for r in agg:
+        parts.setdefault(r["machine_id"], {})[r["part"]] = r
+    full = {0: (a - h0) // HOUR, 1: (d1 - d0) // DAY, 2: (h1 - b) // HOUR}
+    start = {0: (h0, HOUR), 1: (d0, DAY), 2: (b, HOUR)}
+    upto = {}
+    for m, ps in parts.items():
+        hours = 0
+        for k in (0, 1, 2):
+            p = ps.get(k)
+            if p is None:
+                if any(j in ps for j in range(k + 1, 3)):
+                    return None  # a gap before a later part
+                break
+            first, step = start[k]
+            if p["lo"] != first or p["n"] != (p["hi"] - first) // step + 1:
+                return None  # not a run from the part's start
+            hours += p["n"] * (24 if k == 1 else 1)
+            if p["n"] < full[k]:
+                if any(j in ps for j in range(k + 1, 3)):
+                    return None
+                break
+        upto[m] = h0 + hours * HOUR
+    return _Have(h0, upto, None), {c: np.asarray([r[c] for r in agg]) for c in ("machine_id", *VALUES)}
 
 
 def _side_tables(config: KpiConfig, cal_of: dict[int, str]) -> dict[str, pa.Table]:

@@ -80,6 +80,13 @@ class DuckDBStore(Store):
                 self._con.execute(LATEST_STATES_DDL)
                 self._con.execute(LATEST_STATES_BACKFILL)
             self._con.execute(rollup.ddl("duckdb"))
+            no_days = not self._con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = current_schema() "
+                "AND table_name = 'kpi_days'"
+            ).fetchone()[0]
+            if no_days:  # a new store, or one with hours stored before the daily level existed
+                self._con.execute(rollup.days_ddl("duckdb"))
+                self._con.execute(rollup.BACKFILL_DAYS)
         self._machine_ids: dict[str, int] = dict(
             self._con.execute("SELECT path, machine_id FROM machines").fetchall()
         )
@@ -266,6 +273,7 @@ class DuckDBStore(Store):
                 con.register("_kh", rows.select(list(rollup.COLUMNS)))
                 con.register("_exp", rollup.versions_table(versions))
                 n = con.execute(rollup.SAVE).fetchone()[0]
+                con.execute(rollup.SAVE_DAYS)
                 con.commit()
             except BaseException:
                 con.rollback()

@@ -399,6 +399,7 @@ class PostgresStore(Store):
             self._load_temp(cur, "_kh", rows.select(list(rollup.COLUMNS)))
             cur.execute(rollup.SAVE)
             n = cur.rowcount
+            cur.execute(rollup.SAVE_DAYS)
             cur.execute("DROP TABLE _kh")
             cur.execute("DROP TABLE _exp")
         # the rollup grows in bursts (a first week's request stores 8,400 hours at once): fresh
@@ -408,6 +409,7 @@ class PostgresStore(Store):
             self._rollup_unanalyzed += max(n, 0)
             if self._rollup_unanalyzed >= ROLLUP_ANALYZE_ROWS:
                 self._con.execute("ANALYZE kpi_hours")
+                self._con.execute("ANALYZE kpi_days")
                 self._rollup_unanalyzed = 0
         return n
 

@@ -1,4 +1,4 @@
-"""The hourly KPI rollup's tables (`kpi_hours`, `kpi_versions`) and how writes invalidate them.
+"""The KPI rollup's tables (`kpi_hours`, `kpi_days`, `kpi_versions`) and how writes invalidate them.
 
 `kpi/rollup.py` fills `kpi_hours` lazily on read: one row per (config fingerprint, machine,
 whole UTC hour) with the hour's summed ISO 22400 time elements and counts. The store keeps
@@ -74,8 +74,36 @@ CREATE TABLE IF NOT EXISTS kpi_versions (
 """
 
 
+#: The columns of a day row of `kpi_days`: the sums of one machine's 24 stored hours of a UTC day.
+DAY_COLUMNS = ("fp", "machine_id", "day_ts", *(c for c, _ in VALUE_COLUMNS))
+
+
+def days_ddl(dialect: str) -> str:
+    """CREATE TABLE (IF NOT EXISTS) of `kpi_days`, the daily level of the rollup: a row only
+    for a (fingerprint, machine, UTC day) whose 24 hours are all in `kpi_hours`, with their
+    sums, so that a week's request reads 7 rows per machine instead of 168. It is written and
+    invalidated in the same statements' transactions as the hours (SAVE_DAYS, INVALIDATE),
+    so a day row exists only while its hours do."""
+    pg = dialect == "postgresql"
+    text = 'TEXT COLLATE "C"' if pg else "VARCHAR"
+    vals = ",\n    ".join(
+        f"{c} {'DOUBLE PRECISION' if pg and t == 'DOUBLE' else t} NOT NULL" for c, t in VALUE_COLUMNS
+    )
+    index = "CREATE INDEX IF NOT EXISTS kpi_days_machine_day ON kpi_days (machine_id, day_ts);" if pg else ""
+    return f"""
+CREATE TABLE IF NOT EXISTS kpi_days (
+    fp {text} NOT NULL,
+    machine_id INTEGER NOT NULL,
+    day_ts TIMESTAMP NOT NULL,
+    {vals},
+    PRIMARY KEY (fp, machine_id, day_ts)
+);
+{index}
+"""
+
+
 #: Raise the versions of the machines of relation `_dirty` (id, from_ts) and delete their
-#: hours from the hour of from_ts on. Versions first (in id order, as `save` locks them, so
+#: hours from the hour of from_ts on, and their days from its day on. Versions first (in id order, as `save` locks them, so
 #: that two transactions cannot wait for each other): PostgreSQL then holds the version rows
 #: a concurrent `save` waits for.
 INVALIDATE = (
@@ -83,6 +111,8 @@ INVALIDATE = (
     "ON CONFLICT (machine_id) DO UPDATE SET ver = kpi_versions.ver + 1",
     "DELETE FROM kpi_hours WHERE EXISTS (SELECT 1 FROM _dirty d WHERE d.id = kpi_hours.machine_id "
     "AND kpi_hours.hour_ts >= date_trunc('hour', d.from_ts))",
+    "DELETE FROM kpi_days WHERE EXISTS (SELECT 1 FROM _dirty d WHERE d.id = kpi_days.machine_id "
+    "AND kpi_days.day_ts >= date_trunc('day', d.from_ts))",
 )
 
 #: Store a reader's computed hours (relation `_kh`, columns COLUMNS) for the machines whose
@@ -94,8 +124,32 @@ SAVE = (
     "WHERE coalesce(v.ver, 0) = e.ver ON CONFLICT DO NOTHING"
 )
 
-#: Drop every hour (orders written, retention): versions first, as above.
-INVALIDATE_ALL = ("UPDATE kpi_versions SET ver = ver + 1", "DELETE FROM kpi_hours")
+#: After SAVE, in its transaction: a day row for each (fingerprint, machine, UTC day) of the
+#: saved hours (relation `_kh`) whose 24 hours are now all stored, summed from `kpi_hours`.
+SAVE_DAYS = (
+    f"INSERT INTO kpi_days ({', '.join(DAY_COLUMNS)}) SELECT h.fp, h.machine_id, k.day_ts, "
+    + ", ".join(
+        f"CAST(sum(h.{c}) AS {'DOUBLE PRECISION' if t == 'DOUBLE' else 'BIGINT'})" for c, t in VALUE_COLUMNS
+    )
+    + " FROM kpi_hours h JOIN (SELECT DISTINCT fp, machine_id, date_trunc('day', hour_ts) AS day_ts "
+    "FROM _kh) k ON h.fp = k.fp AND h.machine_id = k.machine_id AND h.hour_ts >= k.day_ts "
+    "AND h.hour_ts < k.day_ts + INTERVAL '1 day' GROUP BY h.fp, h.machine_id, k.day_ts "
+    "HAVING count(*) = 24 ON CONFLICT DO NOTHING"
+)
+
+#: Fill `kpi_days` from the hours already stored (a store that had hours before the daily
+#: level existed: the migration, or DuckDB when it first creates the table).
+BACKFILL_DAYS = (
+    f"INSERT INTO kpi_days ({', '.join(DAY_COLUMNS)}) SELECT fp, machine_id, date_trunc('day', hour_ts), "
+    + ", ".join(
+        f"CAST(sum({c}) AS {'DOUBLE PRECISION' if t == 'DOUBLE' else 'BIGINT'})" for c, t in VALUE_COLUMNS
+    )
+    + " FROM kpi_hours GROUP BY fp, machine_id, date_trunc('day', hour_ts) HAVING count(*) = 24 "
+    "ON CONFLICT DO NOTHING"
+)
+
+#: Drop every hour and day (orders written, retention): versions first, as above.
+INVALIDATE_ALL = ("UPDATE kpi_versions SET ver = ver + 1", "DELETE FROM kpi_hours", "DELETE FROM kpi_days")
 
 #: The state changes that decide where a state batch's invalidation starts: per machine of
 #: relation `_first` (id, t = the batch's earliest ts of that machine), the last stored change

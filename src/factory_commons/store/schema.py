@@ -280,9 +280,9 @@ SELECT DISTINCT ON (machine_id) machine_id, ts, state, reason_code, order_id
 FROM states ORDER BY machine_id, ts DESC
 """
 
-#: Tables derived from the others by the store itself; export skips them (kpi_hours and
-#: kpi_versions: the hourly KPI rollup of store/rollup.py, refilled on read).
-DERIVED_TABLES = ("watermarks", "latest_states", "kpi_hours", "kpi_versions")
+#: Tables derived from the others by the store itself; export skips them (kpi_hours, kpi_days
+#: and kpi_versions: the KPI rollup of store/rollup.py, refilled on read).
+DERIVED_TABLES = ("watermarks", "latest_states", "kpi_hours", "kpi_days", "kpi_versions")
 
 # Every table that export/import moves, in an order that keeps ids consistent.
 ALL_TABLES = (
@@ -301,6 +301,7 @@ ALL_TABLES = (
     "collect_events",
     "latest_states",
     "kpi_hours",
+    "kpi_days",
     "kpi_versions",
 )
 
