@@ -39,6 +39,8 @@ from .config import KpiConfig
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+#: Windows with at least this many whole UTC days read them from `kpi_days` (`_stored`).
+DAYS_FROM = 2 * DAY
 #: Runs of pieces up to this long are computed in Python from their raw rows (`_run_rows`:
 #: a few plain reads, no big query to plan); longer ones (a cold rollup) by `hourly_sql`.
 #: Both give the same whole microseconds; tests/test_kpi_rollup.py runs each against the
@@ -700,31 +702,27 @@ def _stored(
     fingerprints: the (machine, hour) keys and the rows that sum them (machine_id, VALUES).
 
     The whole UTC days inside the window come from `kpi_days` (one row for a machine's 24
-    stored hours), the hours before and after them from `kpi_hours`; a machine without the
-    day row of a day it has hours of gets those hours instead. Usually each machine's stored
-    hours are a run from the first hour on (hours and days are dropped from a point onward):
-    then `_Have` keeps one bound per machine, else the set of keys. PostgreSQL sums each part
-    per machine in SQL (rows cross psycopg one Python value at a time: a day of 50 machines
-    read as rows cost 10 ms, as sums 1-2 ms) and reads rows only when that is not a run from
-    the first hour. DuckDB reads the rows and they are summed in numpy (`_group_sums`): its
-    GROUP BY with twenty sums cost more than the plain read."""
+    stored hours), the other hours from `kpi_hours`: those before the first whole day, and
+    those from the end of each machine's run of day rows on (the newest day is usually not
+    complete yet). Usually each machine's stored hours are a run from the first hour on
+    (hours and days are dropped from a point onward): then `_Have` keeps one bound per
+    machine, else the set of keys. PostgreSQL sums each part per machine in SQL (rows cross
+    psycopg one Python value at a time: a day of 50 machines read as rows cost 10 ms, as sums
+    1-2 ms) and reads rows only when that is not a run from the first hour. DuckDB reads the
+    rows and they are summed in numpy (`_group_sums`): its GROUP BY with twenty sums cost more
+    than the plain read."""
     h0, h1 = whole[0][0], whole[-1][1]
     d0 = h0 if h0 == _floor_day(h0) else _floor_day(h0) + DAY
-    d1 = max(_floor_day(h1), d0)  # the whole days [d0, d1) (none when d0 == d1)
-    a, b = min(d0, h1), max(d1, min(d0, h1))  # the hours [h0, a) before them, [b, h1) after
+    d1 = max(_floor_day(h1), d0)  # the whole days [d0, d1)
+    if d1 - d0 < DAYS_FROM:  # a day's hours are one read; the day rows are worth a second one
+        d0 = d1 = h1
+    a = min(d0, h1)  # the hours [h0, a) come before them
     if store.dialect == "postgresql":
-        fast = _stored_sums(store, ids, fp_of, h0, h1, (a, d0, d1, b))
+        fast = _stored_sums(store, ids, fp_of, h0, h1, a, d0, d1)
         if fast is not None:
             return fast
     mf = oee.machine_filter(ids, store.dialect)
     cols = ", ".join(VALUES)
-    t = store.query(
-        f"SELECT 1 AS day, machine_id, fp, day_ts AS ts, {cols} FROM kpi_days "
-        f"WHERE {mf} AND day_ts >= ? AND day_ts < ? UNION ALL "
-        f"SELECT 0, machine_id, fp, hour_ts, {cols} FROM kpi_hours WHERE {mf} "
-        "AND ((hour_ts >= ? AND hour_ts < ?) OR (hour_ts >= ? AND hour_ts < ?))",
-        [d0, d1, h0, a, b, h1],
-    )
     ids_a = np.asarray(ids, dtype=np.int64)
     fps = sorted(set(fp_of.values()))
     want = np.array([fps.index(fp_of[m]) if m in fp_of else -1 for m in ids], dtype=np.int64)
@@ -735,37 +733,62 @@ def _stored(
         keep = code.to_numpy(zero_copy_only=False) == want[idx]
         return t.filter(pa.array(keep)), idx[keep]
 
-    t, idx = current(t)
-    is_day = t.column("day").to_numpy().astype(bool)
-    n_days = (d1 - d0) // DAY
-    lacking = np.bincount(idx[is_day], minlength=len(ids)) < n_days
-    if n_days and lacking.any():  # their hours of the days they have no day row of
-        inner = store.query(
-            f"SELECT 0 AS day, machine_id, fp, hour_ts AS ts, {cols} FROM kpi_hours "
-            f"WHERE {oee.machine_filter(ids_a[lacking].tolist(), store.dialect)} AND hour_ts >= ? AND hour_ts < ?",
-            [d0, d1],
-        )
-        inner, inner_idx = current(inner.cast(t.schema))
-        t, idx = pa.concat_tables([t, inner]), np.concatenate([idx, inner_idx])
-        is_day = t.column("day").to_numpy().astype(bool)
-    off = (t.column("ts").to_numpy() - np.datetime64(h0, "us")) // np.timedelta64(1, "h")
     n_hours = (h1 - h0) // HOUR
     cov = np.zeros((len(ids), n_hours), dtype=bool)
-    for j in range(24):  # days first: an hour inside a stored day is counted by the day row
-        cov[idx[is_day], off[is_day] + j] = True
-    keep = is_day.copy()
-    hrs = np.flatnonzero(~is_day)
-    keep[hrs] = ~cov[idx[hrs], off[hrs]]
-    cov[idx[hrs], off[hrs]] = True
-    rows = {"machine_id": ids_a[idx[keep]]}
-    rows |= {c: t.column(c).to_numpy(zero_copy_only=False)[keep] for c in VALUES}
+    rows: dict[str, list[np.ndarray]] = {c: [] for c in ("machine_id", *VALUES)}
+    x, ends = a, np.zeros(len(ids), np.int64)
+    if d0 < d1:
+        days, didx = current(
+            store.query(
+                f"SELECT machine_id, fp, day_ts, {cols} FROM kpi_days WHERE {mf} AND day_ts >= ? AND day_ts < ?",
+                [d0, d1],
+            )
+        )
+        doff = (days.column("day_ts").to_numpy() - np.datetime64(h0, "us")) // np.timedelta64(1, "h")
+        for j in range(24):
+            cov[didx, doff + j] = True
+        rows["machine_id"].append(ids_a[didx])
+        for c in VALUES:
+            rows[c].append(days.column(c).to_numpy(zero_copy_only=False))
+        # the hours from x on are read for every machine, x being where the shortest run of
+        # day rows from d0 ends among the machines with any; the machines without day rows
+        # (no data for days, or hours stored before the daily level) also get [a, x)
+        run = cov[:, (d0 - h0) // HOUR : (d1 - h0) // HOUR]
+        ends = np.where(run.all(axis=1), run.shape[1], np.argmin(run, axis=1))
+        if (ends > 0).any():
+            x = d0 + int(ends[ends > 0].min()) * HOUR
+    hours = store.query(
+        f"SELECT machine_id, fp, hour_ts, {cols} FROM kpi_hours WHERE {mf} "
+        "AND ((hour_ts >= ? AND hour_ts < ?) OR (hour_ts >= ? AND hour_ts < ?))",
+        [h0, a, x, h1],
+    )
+    if x > a and (ends == 0).any():
+        lacking = ids_a[ends == 0].tolist()
+        hours = pa.concat_tables(
+            [
+                hours,
+                store.query(
+                    f"SELECT machine_id, fp, hour_ts, {cols} FROM kpi_hours WHERE "
+                    f"{oee.machine_filter(lacking, store.dialect)} AND hour_ts >= ? AND hour_ts < ?",
+                    [a, x],
+                ).cast(hours.schema),
+            ]
+        )
+    hours, hidx = current(hours)
+    hoff = (hours.column("hour_ts").to_numpy() - np.datetime64(h0, "us")) // np.timedelta64(1, "h")
+    fresh = ~cov[hidx, hoff]  # an hour inside a stored day is counted by the day row
+    cov[hidx, hoff] = True
+    rows["machine_id"].append(ids_a[hidx[fresh]])
+    for c in VALUES:
+        rows[c].append(hours.column(c).to_numpy(zero_copy_only=False)[fresh])
+    out = {c: np.concatenate(v) for c, v in rows.items()}
     n = cov.sum(axis=1)
     upto = np.where(cov.all(axis=1), n_hours, np.argmin(cov, axis=1))
     if np.all(upto == n):
-        return _Have(h0, {int(m): h0 + int(k) * HOUR for m, k in zip(ids_a, n, strict=True) if k}, None), rows
+        return _Have(h0, {int(m): h0 + int(k) * HOUR for m, k in zip(ids_a, n, strict=True) if k}, None), out
     m_i, h_i = np.nonzero(cov)
     keys = {(int(ids_a[m]), h0 + int(k) * HOUR) for m, k in zip(m_i, h_i, strict=True)}
-    return _Have(h0, None, keys), rows
+    return _Have(h0, None, keys), out
 
 
 def _stored_sums(
@@ -774,49 +797,62 @@ def _stored_sums(
     fp_of: dict[int, str],
     h0: datetime,
     h1: datetime,
-    bounds: tuple[datetime, datetime, datetime, datetime],
+    a: datetime,
+    d0: datetime,
+    d1: datetime,
 ) -> tuple[_Have, dict[str, np.ndarray]] | None:
-    """`_stored` from per-machine sums of its three parts (hours [h0, a), days [d0, d1),
-    hours [b, h1); `bounds` = (a, d0, d1, b)), when every machine's stored hours are a run
-    from h0; else None."""
-    a, d0, d1, b = bounds
+    """`_stored` from per-machine sums, when every machine's stored hours are a run from h0
+    (else None): its hours [h0, a), its run of days from d0 (to at most d1) and its hours from
+    the end of that run to h1, each summed in SQL."""
     mf = oee.machine_filter(ids, store.dialect)
     sums = ", ".join(
         f"CAST(sum({c}) AS {'DOUBLE PRECISION' if c == 'ideal' else 'BIGINT'}) AS {c}" for c in VALUES
     )
+
+    def current(rows: list[dict]) -> dict[int, dict]:
+        return {r["machine_id"]: r for r in rows if fp_of.get(r["machine_id"]) == r["fp"]}
+
+    days: dict[int, dict] = {}
+    if d0 < d1:
+        days = current(
+            store.query(
+                f"SELECT machine_id, fp, count(*) AS n, min(day_ts) AS lo, max(day_ts) AS hi, {sums} "
+                f"FROM kpi_days WHERE {mf} AND day_ts >= ? AND day_ts < ? GROUP BY machine_id, fp",
+                [d0, d1],
+            ).to_pylist()
+        )
+        if any(r["lo"] != d0 or r["n"] != (r["hi"] - d0) // DAY + 1 for r in days.values()):
+            return None  # a gap in a machine's days
+    # where each machine's hours after its days start: the end of its run of days, else a
+    after = {m: d0 + days[m]["n"] * DAY if m in days else a for m in ids}
     agg = store.query(
-        f"SELECT machine_id, fp, CASE WHEN hour_ts < ? THEN 0 ELSE 2 END AS part, count(*) AS n, "
-        f"min(hour_ts) AS lo, max(hour_ts) AS hi, {sums} FROM kpi_hours WHERE {mf} "
-        "AND ((hour_ts >= ? AND hour_ts < ?) OR (hour_ts >= ? AND hour_ts < ?)) GROUP BY 1, 2, 3 UNION ALL "
-        f"SELECT machine_id, fp, 1, count(*), min(day_ts), max(day_ts), {sums} FROM kpi_days "
-        f"WHERE {mf} AND day_ts >= ? AND day_ts < ? GROUP BY 1, 2",
-        [a, h0, a, b, h1, d0, d1],
+        f"SELECT h.machine_id, h.fp, CASE WHEN h.hour_ts < ? THEN 0 ELSE 2 END AS part, count(*) AS n, "
+        f"min(h.hour_ts) AS lo, max(h.hour_ts) AS hi, {sums.replace('sum(', 'sum(h.')} FROM kpi_hours h "
+        f"JOIN unnest(ARRAY[{', '.join(str(m) for m in ids)}]::int[], ?::timestamp[]) AS b(id, x) "
+        "ON h.machine_id = b.id WHERE (h.hour_ts >= ? AND h.hour_ts < ?) OR (h.hour_ts >= b.x AND h.hour_ts < ?) "
+        "GROUP BY 1, 2, 3",
+        [a, [after[m] for m in ids], h0, a, h1],
     ).to_pylist()
-    agg = [r for r in agg if fp_of.get(r["machine_id"]) == r["fp"]]
-    parts: dict[int, dict[int, dict]] = {}
-    for r in agg:
-        parts.setdefault(r["machine_id"], {})[r["part"]] = r
-    full = {0: (a - h0) // HOUR, 1: (d1 - d0) // DAY, 2: (h1 - b) // HOUR}
-    start = {0: (h0, HOUR), 1: (d0, DAY), 2: (b, HOUR)}
+    lead = current([r for r in agg if r["part"] == 0])
+    tail = current([r for r in agg if r["part"] == 2])
     upto = {}
-    for m, ps in parts.items():
-        hours = 0
-        for k in (0, 1, 2):
-            p = ps.get(k)
-            if p is None:
-                if any(j in ps for j in range(k + 1, 3)):
-                    return None  # a gap before a later part
-                break
-            first, step = start[k]
-            if p["lo"] != first or p["n"] != (p["hi"] - first) // step + 1:
-                return None  # not a run from the part's start
-            hours += p["n"] * (24 if k == 1 else 1)
-            if p["n"] < full[k]:
-                if any(j in ps for j in range(k + 1, 3)):
-                    return None
-                break
-        upto[m] = h0 + hours * HOUR
-    return _Have(h0, upto, None), {c: np.asarray([r[c] for r in agg]) for c in ("machine_id", *VALUES)}
+    for m in ids:
+        p0, p1, p2 = lead.get(m), days.get(m), tail.get(m)
+        n0 = 0 if p0 is None else p0["n"]
+        if p0 is not None and (p0["lo"] != h0 or n0 != (p0["hi"] - h0) // HOUR + 1):
+            return None
+        if (p1 is not None or p2 is not None) and n0 != (a - h0) // HOUR:
+            return None  # hours missing before later ones
+        if p2 is not None:
+            if p2["lo"] != after[m] or p2["n"] != (p2["hi"] - after[m]) // HOUR + 1:
+                return None
+            if p1 is None and after[m] != a and d0 < d1:
+                return None
+        hours = n0 + (0 if p1 is None else 24 * p1["n"]) + (0 if p2 is None else p2["n"])
+        if hours:
+            upto[m] = h0 + hours * HOUR
+    parts = [*lead.values(), *days.values(), *tail.values()]
+    return _Have(h0, upto, None), {c: np.asarray([r[c] for r in parts]) for c in ("machine_id", *VALUES)}
 
 
 def _side_tables(config: KpiConfig, cal_of: dict[int, str]) -> dict[str, pa.Table]:
