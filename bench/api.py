@@ -25,7 +25,9 @@ endpoint after a few warm-up requests. Endpoints:
   kpi week    GET /api/kpi?start=-7d&end=E       OEE per machine, the data's last 7 days
 Prints two tables per backend (requests, rps, median, p95, max in ms): with `--clients`
 concurrent clients (the server saturated: latency includes queueing behind the other clients'
-requests on 2 cores) and with one client (each request alone: the server's own latency). The
+requests on 2 cores), with the CPU time per request of the server's processes and of
+PostgreSQL's (from /proc: steadier than latency on a machine whose speed varies), and with one
+client (each request alone: the server's own latency). The
 last line is `api_p95_ms: <worst p95 of the concurrent rows>`; the line before it gives the
 worst p95 with one client.
 
@@ -154,6 +156,34 @@ def _measure(base: str, token: str, path: str, params: dict, requests: int, clie
     }
 
 
+def cpu_ms(root: int) -> tuple[float, float]:
+    """CPU time so far (ms, user + system) of process `root` with its descendants (the server
+    and its workers), and of every PostgreSQL process; NaN where there is no /proc."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return float("nan"), float("nan")
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, used, pg = {}, {}, 0.0
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent[int(d.name)] = int(fields[1])
+        used[int(d.name)] = (int(fields[11]) + int(fields[12])) * 1000 / tick
+        if cmd.startswith(b"postgres"):
+            pg += used[int(d.name)]
+    tree, grew = {root}, True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(used.get(p, 0.0) for p in tree), pg
+
+
 ALONE: list[tuple[str, dict]] = []  # the 1-client rows of every backend (printed, not in api_p95_ms)
 
 
@@ -237,11 +267,17 @@ def bench_store(
     rows = []
     serve = [*serve_args, "--accounts", str(acc_path)]
     print("served by: factory-commons serve " + " ".join(serve))
-    with ServeProcess(serve) as base:
+    serving = ServeProcess(serve)
+    with serving as base:
         n = len(httpx.get(f"{base}/api/overview", headers={"Authorization": f"Bearer {token}"}).json())
         assert n == args.machines, f"overview shows {n} machines, expected {args.machines}"
         for label, path, params in endpoints:
-            rows.append((label, measure(base, token, path, params, args.requests, args.clients)))
+            srv0, pg0 = cpu_ms(serving.proc.pid)
+            m = measure(base, token, path, params, args.requests, args.clients)
+            srv1, pg1 = cpu_ms(serving.proc.pid)
+            n = m["requests"] + 3 * args.clients  # with the warm-up requests
+            m["server_cpu"], m["pg_cpu"] = (srv1 - srv0) / n, (pg1 - pg0) / n
+            rows.append((label, m))
         alone = [
             (label, measure(base, token, path, params, args.requests, 1)) for label, path, params in endpoints
         ]
@@ -250,11 +286,16 @@ def bench_store(
         ("1 client (one request at a time)", alone),
     ):
         print(title)
-        print(f"{'endpoint':<10} {'requests':>8} {'rps':>8} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
+        cpu = "server_cpu" in table[0][1]
+        print(
+            f"{'endpoint':<10} {'requests':>8} {'rps':>8} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}"
+            + (f" {'server cpu ms/req':>18} {'postgres cpu ms/req':>20}" if cpu else "")
+        )
         for label, m in table:
             print(
                 f"{label:<10} {m['requests']:>8} {m['rps']:>8.1f} {m['median']:>10.1f} "
                 f"{m['p95']:>8.1f} {m['max']:>8.1f}"
+                + (f" {m['server_cpu']:>18.1f} {m['pg_cpu']:>20.1f}" if cpu else "")
             )
     ALONE.extend(alone)
     if args.baseline_calls:
