@@ -829,9 +829,10 @@ def _stored_sums(
         f"SELECT h.machine_id, h.fp, CASE WHEN h.hour_ts < ? THEN 0 ELSE 2 END AS part, count(*) AS n, "
         f"min(h.hour_ts) AS lo, max(h.hour_ts) AS hi, {sums.replace('sum(', 'sum(h.')} FROM kpi_hours h "
         f"JOIN (VALUES {', '.join(f'({int(m)}, {oee._lit(after[m])})' for m in ids)}) AS b(id, x) "
-        "ON h.machine_id = b.id WHERE (h.hour_ts >= ? AND h.hour_ts < ?) OR (h.hour_ts >= b.x AND h.hour_ts < ?) "
-        "GROUP BY 1, 2, 3",
-        [a, h0, a, h1],
+        f"ON h.machine_id = b.id WHERE {mf.replace('machine_id', 'h.machine_id')} "
+        "AND ((h.hour_ts >= ? AND h.hour_ts < ?) OR (h.hour_ts >= ? AND h.hour_ts < ?)) "  # for the index
+        "AND ((h.hour_ts >= ? AND h.hour_ts < ?) OR (h.hour_ts >= b.x AND h.hour_ts < ?)) GROUP BY 1, 2, 3",
+        [a, h0, a, min(after.values(), default=a), h1, h0, a, h1],
     ).to_pylist()
     lead = current([r for r in agg if r["part"] == 0])
     tail = current([r for r in agg if r["part"] == 2])
