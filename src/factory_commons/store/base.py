@@ -21,7 +21,7 @@ import pyarrow as pa
 from ..model.calendar import ShiftCalendar
 from ..model.hierarchy import Machine
 from ..model.records import ProductionOrder, Record
-from .schema import EVENT_TABLES, READ_VIEWS
+from .schema import EVENT_TABLES, READ_ORDER, READ_VIEWS
 from .validate import BatchError, encode_strings, prepare
 
 
@@ -174,8 +174,7 @@ class Store(ABC):
         sql = f"SELECT * FROM {view}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        order = "order_id" if kind == "order" else "machine, ts"
-        return self.query(sql + f" ORDER BY {order}", params)
+        return self.query(sql + f" ORDER BY {READ_ORDER[kind]}", params)
 
     @abstractmethod
     def query(

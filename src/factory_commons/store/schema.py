@@ -316,6 +316,18 @@ READ_VIEWS = {
     "order": "v_orders",
 }
 
+#: The order `Store.read` returns each kind in: its key, so that equal data read equal.
+READ_ORDER = {
+    "signal": "machine, ts, name",
+    "signal_1m": "machine, ts, name",
+    "state": "machine, ts",
+    "count": "machine, ts, order_id, scrap_reason",
+    "alarm": "machine, ts, code, active",
+    "quality": "machine, ts, characteristic, sample_id",
+    "anomaly": "machine, ts, detector",
+    "order": "order_id",
+}
+
 
 def event_ddl(spec: EventTable) -> str:
     cols = ",\n    ".join(f"{n} {t}" for n, t in spec.stored_columns)
