@@ -576,7 +576,6 @@ def compute_from_rollup(
             runs[-1].append(pc_)
         else:
             runs.append([pc_])
-    tables = _side_tables(config, cal_of)
     pru_of = {r["machine_id"]: r["pru"] for r in info}
     newest = {r["machine_id"]: r["newest"] for r in info}
     computed = []
@@ -585,6 +584,7 @@ def compute_from_rollup(
         if run[-1][1] - run[0][0] <= PY_MAX:
             computed.append(_run_rows(store, run, e, config, run_ids, timeline, cal_of, pru_of, newest))
         else:
+            tables = _side_tables(config, cal_of)  # only a cold run's query reads them
             computed.append(_compute_run(store, run, e, config, run_ids, timeline, tables))
     comp = {
         c: np.concatenate([x[c] for x in computed]) if computed else np.zeros(0)
