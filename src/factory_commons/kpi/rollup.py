@@ -23,7 +23,6 @@ import functools
 import hashlib
 import json
 import math
-from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -352,19 +351,6 @@ def _cal_bounds(timeline: pa.Table) -> dict[str, tuple[list[int], list[str]]]:
     return out
 
 
-def _split(bounds: list[int], statuses: list[str], a: int, b: int) -> dict[str, int]:
-    """Microseconds of [a, b) in each calendar status."""
-    out = {"work": 0, "break": 0, "off": 0}
-    i = bisect_right(bounds, a) - 1
-    if i < 0:
-        raise ValueError("calendar timeline starts after the piece")
-    while a < b:
-        end = min(b, bounds[i + 1]) if i + 1 < len(bounds) else b
-        out[statuses[i]] += end - a
-        a, i = end, i + 1
-    return out
-
-
 def _neighbourhood(st: pa.Table, s: datetime, e: datetime) -> pa.Table:
     """The state changes of `st` in [s, e) plus each machine's last one before s and first
     one at or after e (what the episodes of [s, e) need), sorted by machine and ts."""
@@ -409,6 +395,41 @@ def _pg_neighbourhood(
     return store.query(" UNION ALL ".join(f"({p})" for p in parts), params)
 
 
+_STATUS = {"work": 0, "break": 1, "off": 2}
+#: The elements `_episode_sums` gives (the rest of VALUES come from the counts and the pieces).
+_EPISODE_VALUES = (
+    "ns_us",
+    "pdt_us",
+    "apt_us",
+    "setup_us",
+    "down_us",
+    "delay_us",
+    "micro_us",
+    "aoet_us",
+    "failures",
+    "repair_us",
+)
+
+
+def _int_column(t: pa.Table, name: str, fill: int | None = None) -> np.ndarray:
+    """Column `name` of `t` as int64 (nulls as `fill`)."""
+    col = t.column(name)
+    if fill is not None:
+        col = col.fill_null(fill)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _us_column(t: pa.Table, name: str) -> np.ndarray:
+    """Timestamp column `name` of `t` as int64 microseconds since the epoch (UTC)."""
+    return t.column(name).to_numpy(zero_copy_only=False).astype("datetime64[us]").astype(np.int64)
+
+
+def _isum(cell: np.ndarray, v: np.ndarray, cells: int) -> np.ndarray:
+    """Sums of the whole numbers `v` per cell: exact while each sum is below 2**53 (a
+    microsecond count of 285 years)."""
+    return np.bincount(cell, v, cells).astype(np.int64)
+
+
 def _run_rows(
     store: Store,
     run: list[tuple[datetime, datetime]],
@@ -420,7 +441,7 @@ def _run_rows(
     pru_of: dict[int, float | None],
     newest: dict[int, datetime] | None = None,
 ) -> dict[str, np.ndarray]:
-    """What `_compute_run` gives, computed in Python from the run's state changes (the same
+    """What `_compute_run` gives, computed in numpy from the run's state changes (the same
     rows the query reads: `_duckdb_state_slice` or `_state_bounds`) and counts: a few plain
     reads instead of one big query, for the short runs at a request's edges. Integer
     microseconds throughout, so each piece's times are exact. `newest`: each machine's newest
@@ -445,96 +466,158 @@ def _run_rows(
         "o.ideal_cycle_time_s AS oict FROM counts c LEFT JOIN orders o ON o.order_id = c.order_id "
         f"WHERE {oee.machine_filter(ids, store.dialect, 'c.machine_id')} AND c.ts >= ? AND c.ts < ?",
         [s, e],
-    ).to_pylist()
+    )
+    ids_a = np.asarray(ids, dtype=np.int64)
+    edges = np.array([_us(a) for a, _ in run] + [_us(e)], dtype=np.int64)
+    n = len(run)
+    out = _episode_sums(st, ids_a, edges, _us(s), _us(e), _us(open_end), config, timeline, cal_of)
+    # calendar time, and the time before each machine's first state change
+    h0, h1 = np.tile(edges[:-1], len(ids)), np.tile(edges[1:], len(ids))
+    out["cal_us"] = h1 - h0
+    mid = _int_column(st, "machine_id")
+    first = np.full(len(ids), np.iinfo(np.int64).max, np.int64)
+    if len(mid):
+        ts = _us_column(st, "ts")
+        np.minimum.at(first, np.searchsorted(ids_a, mid[np.isin(mid, ids_a)]), ts[np.isin(mid, ids_a)])
+    out["nodata_us"] = np.maximum(0, np.minimum(np.repeat(first, n), h1) - h0)
+    out |= _count_sums(cnt, ids_a, edges, config, pru_of)
+    return {
+        "machine_id": np.repeat(ids_a, n),
+        "h0": np.tile(np.array([a for a, _ in run], dtype="datetime64[us]"), len(ids)),
+    } | {c: out[c].astype(float) if c == "ideal" else out[c] for c in VALUES}
+
+
+def _count_sums(
+    cnt: pa.Table, ids: np.ndarray, edges: np.ndarray, config: KpiConfig, pru_of: dict[int, float | None]
+) -> dict[str, np.ndarray]:
+    """Per (machine, piece) cell: the count elements of the count rows `cnt` (with their
+    order's product and ideal cycle time). The ideal time is summed in the rows' order, as
+    the SQL query's per-piece sum is."""
+    n = len(edges) - 1
+    cells = len(ids) * n
+    mid = _int_column(cnt, "machine_id")
+    keep = np.isin(mid, ids)
+    if not keep.all():
+        cnt, mid = cnt.filter(pa.array(keep)), mid[keep]
+    out = {c: np.zeros(cells, np.int64) for c in ("good", "scrap", "rework", "startup", "qwi", "orderless")}
+    out["ideal"] = np.zeros(cells, float)
+    if not len(mid):
+        return out
+    cell = np.searchsorted(ids, mid) * n + np.searchsorted(edges, _us_column(cnt, "ts"), "right") - 1
+    g, sc = _int_column(cnt, "good", 0), _int_column(cnt, "scrap", 0)
+    out["good"], out["scrap"] = _isum(cell, g, cells), _isum(cell, sc, cells)
+    out["rework"] = _isum(cell, _int_column(cnt, "rework", 0), cells)
+    reasons = set(config.startup_scrap_reasons)
+    startup = np.array([r in reasons for r in cnt.column("scrap_reason").to_pylist()], dtype=bool)
+    out["startup"] = _isum(cell, np.where(startup, sc, 0), cells)
+    out["orderless"] = _isum(cell, ~np.asarray(cnt.column("order_id").is_valid()), cells)
+    ict = config.ideal_cycle_times
+    pru = [
+        ict.get(p) if p is not None and ict.get(p) is not None else o if o is not None else pru_of.get(m)
+        for p, o, m in zip(
+            cnt.column("product").to_pylist(), cnt.column("oict").to_pylist(), mid.tolist(), strict=True
+        )
+    ]
+    both = np.asarray(cnt.column("good").is_valid()) & np.asarray(cnt.column("scrap").is_valid())
+    known = np.array([p is not None for p in pru], dtype=bool)
+    qty = g + sc
+    out["qwi"] = _isum(cell, np.where(both & ~known, qty, 0), cells)
+    ideal = np.array([p if p is not None else 0.0 for p in pru], dtype=float) * qty
+    out["ideal"] = np.bincount(cell[both & known], ideal[both & known], cells)
+    return out
+
+
+def _episode_sums(
+    st: pa.Table,
+    ids: np.ndarray,
+    edges: np.ndarray,
+    S: int,
+    E: int,
+    OPEN: int,
+    config: KpiConfig,
+    timeline: pa.Table,
+    cal_of: dict[int, str],
+) -> dict[str, np.ndarray]:
+    """Per (machine, piece) cell (machine index * pieces + piece): the time elements of the
+    state changes `st` (sorted by machine and ts) over the pieces `edges` (microseconds, the
+    pieces' starts and the last end). Each episode is cut at the pieces' bounds and at its
+    calendar's bounds; every cut segment is one array row, and the cells are summed with
+    `np.bincount` (float sums of whole microseconds below 2**53: exact)."""
+    n, cells = len(edges) - 1, len(ids) * (len(edges) - 1)
+    out = {c: np.zeros(cells, np.int64) for c in _EPISODE_VALUES}
+    mid = _int_column(st, "machine_id")
+    keep = np.isin(mid, ids)
+    if not keep.all():
+        st, mid = st.filter(pa.array(keep)), mid[keep]
+    if not len(mid):
+        return out
+    ts = _us_column(st, "ts")
+    has_next = np.r_[mid[1:] == mid[:-1], False]
+    nxt = np.where(has_next, np.r_[ts[1:], 0], 0)
+    live = (~has_next | (nxt > S)) & (ts < E)
     codes, micro = oee.CODES, oee.MICRO
     down, delay, prod, pdt_c, setup = (
         codes[k] for k in ("down", "delay", "production", "planned_downtime", "setup")
     )
     element = {(st_, r): el for st_, r, el in config.mapping_rows()}
-    thr, outside = config.micro_stop_threshold_s, bool(config.count_running_outside_schedule)
-    startup = set(config.startup_scrap_reasons)
+    keys = list(zip(st.column("state").to_pylist(), st.column("reason_code").to_pylist(), strict=True))
+    code_of: dict[tuple, int] = {}
+    for key in set(keys):
+        el = element.get(key) if key[1] is not None else None
+        el = el or element.get((key[0], None))
+        code_of[key] = codes[el] if el is not None else 0
+    code = np.array([code_of[k] for k in keys], dtype=np.int64)
+    short = has_next & ((nxt - ts) / 1e6 < config.micro_stop_threshold_s)
+    cls = np.where(((code == down) | (code == delay)) & short, micro, code)
+    a = np.maximum(ts, S)
+    b = np.where(has_next, np.minimum(nxt, E), E)
+    live &= b > a
+    dur = np.where(has_next, nxt, OPEN) - ts
+    all_prod = (cls == prod) & bool(config.count_running_outside_schedule)
+    has_order = np.asarray(st.column("order_id").is_valid(), dtype=bool)
+    mi = np.searchsorted(ids, mid)
+    # a failure belongs to the piece where its episode starts, inside the run
+    fail = live & (cls == down) & (ts >= S)
+    fcell = mi[fail] * n + np.searchsorted(edges, ts[fail], "right") - 1
+    out["failures"] += np.bincount(fcell, minlength=cells)  # (int counts)
+    out["repair_us"] += _isum(fcell, dur[fail], cells)
     cals = _cal_bounds(timeline)
-    S, E, OPEN = _us(s), _us(e), _us(open_end)
-    h0s = [_us(a) for a, _ in run]
-    h1s = [_us(b) for _, b in run]
-    n = len(run)
-    acc = {m: [dict.fromkeys(VALUES, 0) | {"ideal": 0.0} for _ in range(n)] for m in ids}
-
-    by_m: dict[int, list[tuple[int, str, str | None, str | None]]] = {m: [] for m in ids}
-    for r in st.to_pylist():
-        if r["machine_id"] in by_m:
-            by_m[r["machine_id"]].append((_us(r["ts"]), r["state"], r["reason_code"], r["order_id"]))
-    for m in ids:
-        rows = by_m[m]
-        bounds, statuses = cals[cal_of[m]]
-        first = rows[0][0] if rows else None
-        for k in range(n):
-            row = acc[m][k]
-            row["cal_us"] = h1s[k] - h0s[k]
-            f = h1s[k] if first is None else min(first, h1s[k])
-            row["nodata_us"] = max(0, f - h0s[k])
-        for i, (ts, state, reason, order) in enumerate(rows):
-            nxt = rows[i + 1][0] if i + 1 < len(rows) else None
-            if not ((nxt is None or nxt > S) and ts < E):
-                continue
-            el = element.get((state, reason)) if reason is not None else None
-            el = el or element.get((state, None))
-            code = codes[el] if el is not None else None
-            cls = micro if code in (down, delay) and nxt is not None and (nxt - ts) / 1e6 < thr else code
-            a, b = max(ts, S), min(E if nxt is None else nxt, E)
-            dur = (OPEN if nxt is None else nxt) - ts
-            all_prod = cls == prod and outside
-            for k in range(max(0, bisect_right(h0s, a) - 1), n):
-                if h0s[k] >= b:
-                    break
-                a2, b2 = max(a, h0s[k]), min(b, h1s[k])
-                if b2 <= a2:
-                    continue
-                d = b2 - a2
-                c = _split(bounds, statuses, a2, b2)
-                w, br, o = c["work"], c["break"], c["off"]
-                row = acc[m][k]
-                if cls == down and ts >= h0s[k]:
-                    row["failures"] += 1
-                    row["repair_us"] += dur
-                row["ns_us"] += 0 if all_prod else o
-                row["pdt_us"] += (
-                    0 if all_prod else (br + (0 if cls == prod else w) if cls in (prod, pdt_c) else br)
-                )
-                row["apt_us"] += d if all_prod else (w if cls in (prod, micro) else 0)
-                row["setup_us"] += w if cls == setup else 0
-                row["down_us"] += w if cls == down else 0
-                row["delay_us"] += w if cls == delay else 0
-                row["micro_us"] += w if cls == micro else 0
-                if order is not None:
-                    row["aoet_us"] += d if all_prod else (0 if cls == pdt_c else w)
-    for c in cnt:
-        m = c["machine_id"]
-        if m not in acc:
-            continue
-        k = bisect_right(h0s, _us(c["ts"])) - 1
-        row = acc[m][k]
-        good, scrap = c["good"], c["scrap"]
-        row["good"] += good or 0
-        row["scrap"] += scrap or 0
-        row["rework"] += c["rework"] or 0
-        if c["scrap_reason"] in startup:
-            row["startup"] += scrap or 0
-        ict = config.ideal_cycle_times.get(c["product"]) if c["product"] is not None else None
-        pru = ict if ict is not None else c["oict"] if c["oict"] is not None else pru_of.get(m)
-        if good is not None and scrap is not None:
-            if pru is None:
-                row["qwi"] += good + scrap
-            else:
-                row["ideal"] += (good + scrap) * pru
-        if c["order_id"] is None:
-            row["orderless"] += 1
-    cells = [acc[m][k] for m in ids for k in range(n)]
-    out = {
-        "machine_id": np.repeat(np.asarray(ids, dtype=np.int64), n),
-        "h0": np.tile(np.array([a for a, _ in run], dtype="datetime64[us]"), len(ids)),
-    }
-    out |= {c: np.array([row[c] for row in cells], dtype=float if c == "ideal" else np.int64) for c in VALUES}
+    cal_m = np.array([cal_of[int(m)] for m in ids], dtype=object)[mi]
+    for cal in set(cal_m[live].tolist()):
+        sel = np.flatnonzero(live & (cal_m == cal))
+        bounds, statuses = cals[cal]
+        cb = np.asarray(bounds, dtype=np.int64)
+        B = np.union1d(cb, edges)
+        si = np.searchsorted(cb, B, "right") - 1
+        status = np.array([_STATUS[x] for x in statuses], dtype=np.int64)[np.maximum(si, 0)]
+        status[si < 0] = -1
+        hour = np.searchsorted(edges, B, "right") - 1
+        j0 = np.searchsorted(B, a[sel], "right") - 1
+        j1 = np.searchsorted(B, b[sel], "left")
+        count = j1 - j0
+        rep = np.repeat(np.arange(len(sel)), count)
+        j = j0[rep] + np.arange(len(rep)) - np.repeat(np.cumsum(count) - count, count)
+        if (status[j] < 0).any():
+            raise ValueError("calendar timeline starts after the piece")
+        ep = sel[rep]
+        d = np.minimum(B[j + 1], b[ep]) - np.maximum(B[j], a[ep])
+        w = np.where(status[j] == 0, d, 0)
+        br = np.where(status[j] == 1, d, 0)
+        off = np.where(status[j] == 2, d, 0)
+        c, ap = cls[ep], all_prod[ep]
+        cell = mi[ep] * n + hour[j]
+        parts = {
+            "ns_us": np.where(ap, 0, off),
+            "pdt_us": np.where(ap, 0, np.where(c == pdt_c, br + w, br)),
+            "apt_us": np.where(ap, d, np.where((c == prod) | (c == micro), w, 0)),
+            "setup_us": np.where(c == setup, w, 0),
+            "down_us": np.where(c == down, w, 0),
+            "delay_us": np.where(c == delay, w, 0),
+            "micro_us": np.where(c == micro, w, 0),
+            "aoet_us": np.where(has_order[ep], np.where(ap, d, np.where(c == pdt_c, 0, w)), 0),
+        }
+        for k, v in parts.items():
+            out[k] += _isum(cell, v, cells)
     return out
 
 
