@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from .. import __version__
 from ..cooperate.db import CommonsDB
@@ -220,7 +219,9 @@ def _grant_out(g: Grant, now: datetime) -> GrantOut:
 
 
 #: value types that JSON renders as they are (`kpi` sends such rows without re-encoding)
-_PLAIN_JSON = (str, int, float, bool, type(None))
+#: Rows as JSON bytes, written by pydantic-core: a tenth of the time of `json.dumps` (and of
+#: FastAPI's re-encoding of each value) for the KPI table of 50 machines (bench/api.py)
+_ROWS_JSON = TypeAdapter(list[dict[str, Any]])
 
 
 def _clean(value: Any) -> Any:
@@ -489,12 +490,7 @@ def create_app(
         df = compute_kpis(store, s, e, group_by, machines=pick)
         if not chosen:
             return []
-        rows = _records(df)
-        if all(type(v) in _PLAIN_JSON for r in rows for v in r.values()):
-            # plain JSON values are sent as they are: FastAPI's re-encoding of each value
-            # (~4 ms for 50 machines) is a request's fixed cost (bench/api.py)
-            return JSONResponse(rows)
-        return rows
+        return Response(_ROWS_JSON.dump_json(_records(df)), media_type="application/json")
 
     @app.get("/api/downtime", response_model=list[dict[str, Any]], responses=READ_ERRORS, tags=["kpi"])
     def downtime(
