@@ -8,14 +8,21 @@ last 24 hours `--calls` times and each store query it makes (median ms per reque
 first words of the SQL); then runs `store.optimize()` and times the same again. Both columns
 come from the same run and the same store; the results must be equal (checked). The last line
 is `kpi_request_ms: <the whole request after optimize>`.
+
+Then the same request from 1 and from 2 threads of this process at once for `--seconds` each
+(requests per second and CPU cores used, from getrusage): how much of a request runs beside
+another in one process, as a server's request threads do. A machine with 2 free cores and
+work that released Python's lock would show about twice the 1-thread rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
@@ -58,11 +65,33 @@ def timed_calls(store: DuckDBStore, calls: int, s, e) -> tuple[float, dict[str, 
     return statistics.median(totals), {k: sum(v) / calls for k, v in per.items()}, result
 
 
+def parallel(store: DuckDBStore, s, e, threads: int, seconds: float) -> tuple[float, float]:
+    """(requests per second, CPU cores used) with `threads` threads requesting at once."""
+    done = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def work(i: int) -> None:
+        while time.perf_counter() < stop:
+            compute_kpis(store, s, e)
+            done[i] += 1
+
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    r1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - t0
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    return sum(done) / wall, cpu / wall
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--machines", type=int, default=50)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--calls", type=int, default=15)
+    ap.add_argument("--seconds", type=float, default=5.0, help="per row of the threads table")
     args = ap.parse_args()
     end = START + timedelta(days=args.days)
     s = end - timedelta(days=1)
@@ -79,6 +108,7 @@ def main() -> None:
             store.optimize()
             print(f"store.optimize(): {time.perf_counter() - t:.1f} s")
             after_total, after, r1 = timed_calls(store, args.calls, s, end)
+            rates = [(n, *parallel(store, s, end, n, args.seconds)) for n in (1, 2)]
         finally:
             store.close()
     pd.testing.assert_frame_equal(r0, r1)
@@ -90,6 +120,10 @@ def main() -> None:
     for k in dict.fromkeys([*before, *after]):
         print(f"{k:<50} {before.get(k, 0):>8.1f} {after.get(k, 0):>8.1f}")
     print("results before and after are equal")
+    print(f"the same request from threads of one process at once, {args.seconds:.0f} s each:")
+    print(f"{'threads':<8} {'requests/s':>11} {'CPU cores used':>15}")
+    for n, rps, cores in rates:
+        print(f"{n:<8} {rps:>11.1f} {cores:>15.2f}")
     print(f"kpi_request_ms: {after_total:.1f}")
 
 
