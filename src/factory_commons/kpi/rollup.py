@@ -476,9 +476,9 @@ def _run_rows(
     out["cal_us"] = h1 - h0
     mid = _int_column(st, "machine_id")
     first = np.full(len(ids), np.iinfo(np.int64).max, np.int64)
-    if len(mid):
-        ts = _us_column(st, "ts")
-        np.minimum.at(first, np.searchsorted(ids_a, mid[np.isin(mid, ids_a)]), ts[np.isin(mid, ids_a)])
+    mine = np.isin(mid, ids_a)
+    if mine.any():
+        np.minimum.at(first, np.searchsorted(ids_a, mid[mine]), _us_column(st, "ts")[mine])
     out["nodata_us"] = np.maximum(0, np.minimum(np.repeat(first, n), h1) - h0)
     out |= _count_sums(cnt, ids_a, edges, config, pru_of)
     return {
@@ -491,8 +491,7 @@ def _count_sums(
     cnt: pa.Table, ids: np.ndarray, edges: np.ndarray, config: KpiConfig, pru_of: dict[int, float | None]
 ) -> dict[str, np.ndarray]:
     """Per (machine, piece) cell: the count elements of the count rows `cnt` (with their
-    order's product and ideal cycle time). The ideal time is summed in the rows' order, as
-    the SQL query's per-piece sum is."""
+    order's product and ideal cycle time); the ideal time is summed in the rows' order."""
     n = len(edges) - 1
     cells = len(ids) * n
     mid = _int_column(cnt, "machine_id")
@@ -579,7 +578,7 @@ def _episode_sums(
     # a failure belongs to the piece where its episode starts, inside the run
     fail = live & (cls == down) & (ts >= S)
     fcell = mi[fail] * n + np.searchsorted(edges, ts[fail], "right") - 1
-    out["failures"] += np.bincount(fcell, minlength=cells)  # (int counts)
+    out["failures"] += np.bincount(fcell, minlength=cells)
     out["repair_us"] += _isum(fcell, dur[fail], cells)
     cals = _cal_bounds(timeline)
     cal_m = np.array([cal_of[int(m)] for m in ids], dtype=object)[mi]
