@@ -34,7 +34,7 @@ import numpy as np
 from .base import ModelFileError, RulModel, register
 from .rul import ResidualBand, check_target, rmse, unit_folds
 from .rul_features import ConditionNormaliser, check_rows
-from .rul_nn import drift
+from .rul_nn import drift, pack_arrays, unpack_arrays
 
 
 @dataclass(frozen=True)
@@ -293,12 +293,7 @@ class GruRul(RulModel):
             "weight_names": list(self.states[0]),
             "info": self.info,
         }
-        arrays = {f"norm_{k}": v for k, v in self.norm.get_state().items()}
-        arrays.update(self.band.arrays())
-        for i, s in enumerate(self.states):
-            for k, v in s.items():
-                arrays[f"net{i}.{k}"] = v
-        return params, arrays
+        return params, pack_arrays(self.norm, self.band, self.states)
 
     def set_state(self, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         try:
@@ -312,15 +307,7 @@ class GruRul(RulModel):
                 n_bins=params["n_bins"],
                 net=GruConfig.from_json(params["net"]),
             )
-            self.norm = ConditionNormaliser.from_state(
-                {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}
-            )
-            names = params["weight_names"]
-            self.states = [
-                {k: np.asarray(arrays[f"net{i}.{k}"], dtype=np.float32) for k in names}
-                for i in range(int(params["n_nets"]))
-            ]
-            self.band = ResidualBand.from_arrays(arrays)
+            self.norm, self.states, self.band = unpack_arrays(params, arrays)
         except KeyError as e:
             raise ModelFileError(f"gru_rul model: field {e.args[0]!r} is missing") from None
         except TypeError as e:

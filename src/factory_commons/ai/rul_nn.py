@@ -274,12 +274,7 @@ class CnnRul(RulModel):
             "weight_names": list(self.states[0]),
             "info": self.info,
         }
-        arrays = {f"norm_{k}": v for k, v in self.norm.get_state().items()}
-        arrays.update(self.band.arrays())
-        for i, s in enumerate(self.states):
-            for k, v in s.items():
-                arrays[f"net{i}.{k}"] = v
-        return params, arrays
+        return params, pack_arrays(self.norm, self.band, self.states)
 
     def set_state(self, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         try:
@@ -292,20 +287,41 @@ class CnnRul(RulModel):
                 net=NetConfig.from_json(params["net"]),
                 drop_beyond=params.get("drop_beyond", False),
             )
-            self.norm = ConditionNormaliser.from_state(
-                {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}
-            )
-            names = params["weight_names"]
-            self.states = [
-                {k: np.asarray(arrays[f"net{i}.{k}"], dtype=np.float32) for k in names}
-                for i in range(int(params["n_nets"]))
-            ]
-            self.band = ResidualBand.from_arrays(arrays)
+            self.norm, self.states, self.band = unpack_arrays(params, arrays)
         except KeyError as e:
             raise ModelFileError(f"cnn_rul model: field {e.args[0]!r} is missing") from None
         except TypeError as e:
             raise ModelFileError(f"cnn_rul model: bad network config ({e})") from None
         self.info = dict(params.get("info", {}))
+
+
+def pack_arrays(
+    norm: ConditionNormaliser, band: ResidualBand, states: list[dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """The arrays a fitted network model saves (`CnnRul`, `GruRul`): its normaliser, its band
+    and each network's weights as `net{i}.{name}`; the params name the weights and count the
+    networks (`weight_names`, `n_nets`)."""
+    arrays = {f"norm_{k}": v for k, v in norm.get_state().items()}
+    arrays.update(band.arrays())
+    for i, s in enumerate(states):
+        for k, v in s.items():
+            arrays[f"net{i}.{k}"] = v
+    return arrays
+
+
+def unpack_arrays(
+    params: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> tuple[ConditionNormaliser, list[dict[str, np.ndarray]], ResidualBand]:
+    """What `pack_arrays` wrote (KeyError names a missing field)."""
+    norm = ConditionNormaliser.from_state(
+        {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}
+    )
+    names = params["weight_names"]
+    states = [
+        {k: np.asarray(arrays[f"net{i}.{k}"], dtype=np.float32) for k in names}
+        for i in range(int(params["n_nets"]))
+    ]
+    return norm, states, ResidualBand.from_arrays(arrays)
 
 
 def _predict_net(net, W) -> np.ndarray:
