@@ -165,7 +165,8 @@ def check_rows(X: np.ndarray, n_ops: int) -> np.ndarray:
     return X
 
 
-def _segments(unit: np.ndarray) -> list[tuple[int, int]]:
+def unit_segments(unit: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) row ranges of each unit, for rows sorted by unit (`check_rows`)."""
     cuts = np.flatnonzero(np.diff(unit) != 0) + 1
     starts = np.concatenate([[0], cuts])
     ends = np.concatenate([cuts, [len(unit)]])
@@ -257,5 +258,7 @@ def build_features(
     """
     cond, zn = normalise(X, norm, cfg)
     z = zn if z is None else z
-    out = [unit_features(z[a:b], X[a:b, 1], cond[a:b], norm.n_conditions, cfg) for a, b in _segments(X[:, 0])]
+    out = [
+        unit_features(z[a:b], X[a:b, 1], cond[a:b], norm.n_conditions, cfg) for a, b in unit_segments(X[:, 0])
+    ]
     return np.vstack(out)

@@ -33,7 +33,7 @@ import numpy as np
 
 from .base import ModelFileError, RulModel, register
 from .rul import ResidualBand, check_target, rmse, unit_folds
-from .rul_features import ConditionNormaliser, check_rows
+from .rul_features import ConditionNormaliser, check_rows, unit_segments
 from .rul_nn import drift, pack_arrays, unpack_arrays
 
 
@@ -78,9 +78,8 @@ def _build_net(n_in: int, cfg: GruConfig):
 
 
 def _segments(unit: np.ndarray) -> list[np.ndarray]:
-    cuts = np.flatnonzero(np.diff(unit) != 0) + 1
-    bounds = np.concatenate([[0], cuts, [len(unit)]])
-    return [np.arange(a, b) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+    """Each unit's row indices (rows sorted by unit)."""
+    return [np.arange(a, b) for a, b in unit_segments(unit)]
 
 
 @register("gru_rul")

@@ -30,7 +30,7 @@ import numpy as np
 
 from .base import ModelFileError, RulModel, register
 from .rul import ResidualBand, check_target, rmse, unit_folds
-from .rul_features import ConditionNormaliser, check_rows
+from .rul_features import ConditionNormaliser, check_rows, unit_segments
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,8 @@ def _build_net(n_in: int, cfg: NetConfig):
 
 def drift(X: np.ndarray, z: np.ndarray, rows: int) -> np.ndarray:
     """z minus the mean of its unit's first `rows` rows (fewer while the unit is younger): causal."""
-    unit = X[:, 0]
-    cuts = np.flatnonzero(np.diff(unit) != 0) + 1
     out = np.empty_like(z)
-    for a, b in zip(
-        np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [len(X)]]).tolist(), strict=True
-    ):
+    for a, b in unit_segments(X[:, 0]):
         c = np.cumsum(z[a:b], axis=0)
         k = np.minimum(np.arange(1, b - a + 1), rows)
         out[a:b] = z[a:b] - c[k - 1] / k[:, None]
@@ -97,13 +93,10 @@ def windows(X: np.ndarray, z: np.ndarray, window: int, age_scale: float) -> np.n
 
     Channels: the columns of z, then (if age_scale > 0) the time since the unit's first row / age_scale.
     """
-    unit, t = X[:, 0], X[:, 1]
-    cuts = np.flatnonzero(np.diff(unit) != 0) + 1
-    starts = np.concatenate([[0], cuts])
-    ends = np.concatenate([cuts, [len(X)]])
+    t = X[:, 1]
     n_ch = z.shape[1] + (1 if age_scale > 0 else 0)
     out = np.empty((len(X), n_ch, window), dtype=np.float32)
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+    for a, b in unit_segments(X[:, 0]):
         cols = [z[a:b], (t[a:b] - t[a])[:, None] / age_scale] if age_scale > 0 else [z[a:b]]
         feats = np.column_stack(cols).astype(np.float32)
         padded = np.vstack([np.repeat(feats[:1], window - 1, axis=0), feats])
