@@ -95,6 +95,37 @@ def test_fit_is_deterministic():
     np.testing.assert_array_equal(a.oof_, b.oof_)
 
 
+def test_repeats_are_the_mean_of_single_runs_on_other_splits(tmp_path: Path):
+    X, y = make_units(9, seed=4)
+    cfg = GruConfig(hidden=4, head=4, epochs=3, patience=3)
+    runs = [GruRul(n_ops=1, cap=CAP, horizon=HORIZON, n_folds=3, seed=s, net=cfg).fit(X, y) for s in (5, 6)]
+    both = GruRul(n_ops=1, cap=CAP, horizon=HORIZON, n_folds=3, seed=5, net=cfg, n_repeats=2).fit(X, y)
+    assert len(both.states) == 6
+    assert not np.allclose(runs[0].oof_, runs[1].oof_)  # the second split really differs
+    np.testing.assert_allclose(both.oof_, (runs[0].oof_ + runs[1].oof_) / 2, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        both.predict(X),
+        np.clip((runs[0].predict(X) + runs[1].predict(X)) / 2, 0, HORIZON),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    save_model(both, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.n_repeats == 2 and len(loaded.states) == 6
+    np.testing.assert_allclose(loaded.predict(X), both.predict(X), rtol=1e-6, atol=1e-5)
+
+
+def test_input_noise_changes_training_and_stays_deterministic():
+    X, y = make_units(9, seed=4)
+    plain = GruConfig(hidden=4, head=4, epochs=3, patience=3)
+    noisy = GruConfig(hidden=4, head=4, epochs=3, patience=3, input_noise=0.5)
+    a = GruRul(n_ops=1, cap=CAP, horizon=HORIZON, n_folds=3, net=noisy).fit(X, y)
+    b = GruRul(n_ops=1, cap=CAP, horizon=HORIZON, n_folds=3, net=noisy).fit(X, y)
+    c = GruRul(n_ops=1, cap=CAP, horizon=HORIZON, n_folds=3, net=plain).fit(X, y)
+    np.testing.assert_array_equal(a.oof_, b.oof_)
+    assert not np.allclose(a.oof_, c.oof_)
+
+
 def test_bad_input_is_rejected():
     X, y = make_units(6, seed=4)
     with pytest.raises(ValueError, match="one value per row"):
@@ -105,3 +136,5 @@ def test_bad_input_is_rejected():
         GruRul(cap=200.0, horizon=150.0)
     with pytest.raises(ValueError, match="age_scale"):
         GruRul(age_scale=0.0)
+    with pytest.raises(ValueError, match="n_repeats"):
+        GruRul(n_repeats=0)

@@ -12,10 +12,13 @@ change an earlier prediction, so a unit's history can be of any length, 31 rows 
 - Two heads, as `GbmRul`'s two labels: one learns min(RUL, `cap`) on every row, the other the
   true RUL of the rows at most `horizon` from failure (rows further away do not count in its
   loss); the prediction is the mean of the two, each clipped to its own range.
-- Validation: the units are split into `n_folds` groups by a seeded shuffle (`unit_folds`, the
-  same as GbmRul's first repeat); one network per fold is trained on the other folds' units,
-  and the epoch with the lowest RMSE on its own held-out units (against the true RUL, at rows
-  at most `horizon` from failure) is kept. The point estimate is the mean of the fold networks.
+- Validation: the units are split into `n_folds` groups by a seeded shuffle (`unit_folds`, as
+  GbmRul's repeats); one network per fold is trained on the other folds' units, and the epoch
+  with the lowest RMSE on its own held-out units (against the true RUL, at rows at most
+  `horizon` from failure) is kept. With `n_repeats` > 1 this is done again on other splits
+  (seeds `seed`, `seed` + 1, ...; the networks start from other random weights too). The point
+  estimate is the mean of all networks; a training row's out-of-fold prediction is the mean
+  over the repeats of the network that did not see its unit.
 - The band: out-of-fold residuals binned by the predicted value (`ResidualBand`, as in rul.py),
   against min(RUL, horizon) on rows at most `horizon` from failure.
 
@@ -51,6 +54,7 @@ class GruConfig:
     weight_decay: float = 1e-4
     clip_grad: float = 1.0
     baseline_rows: int = 20
+    input_noise: float = 0.0  # std of Gaussian noise added to the inputs while training (0: none)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +100,7 @@ class GruRul(RulModel):
         seed: int = 0,
         n_bins: int = 5,
         net: GruConfig | None = None,
+        n_repeats: int = 1,
     ):
         if not 0 < cap <= horizon:
             raise ValueError(f"need 0 < cap <= horizon, got cap={cap}, horizon={horizon}")
@@ -103,6 +108,8 @@ class GruRul(RulModel):
             raise ValueError(f"age_scale must be positive, got {age_scale}")
         if n_folds < 2:
             raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+        if n_repeats < 1:
+            raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
         self.n_ops = int(n_ops)
         self.cap = float(cap)
         self.horizon = float(horizon)
@@ -110,6 +117,7 @@ class GruRul(RulModel):
         self.age_scale = float(age_scale)
         self.n_folds = int(n_folds)
         self.seed = int(seed)
+        self.n_repeats = int(n_repeats)
         self.n_bins = int(n_bins)
         self.net = net or GruConfig()
         self.norm: ConditionNormaliser | None = None
@@ -161,17 +169,19 @@ class GruRul(RulModel):
         T = torch.from_numpy(self._padded(tgt.astype(np.float32), segs))
         M = torch.from_numpy(self._padded(msk, segs))  # padding rows have mask 0
         units = np.array([X[s[0], 0] for s in segs])
-        folds = unit_folds(units, self.n_folds, self.seed)
         oof = np.zeros(len(X))
         self.states, epochs = [], []
-        for f in range(self.n_folds):
-            tr, va = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
-            state, best_epoch = self._train_one(S, T, M, segs, y, tr, va, self.seed * 1000 + f)
-            net = self._net_from(state)
-            for i, p in zip(va.tolist(), self._predict_units(net, S, segs, va), strict=True):
-                oof[segs[i]] = p
-            self.states.append(state)
-            epochs.append(best_epoch)
+        for rep in range(self.n_repeats):
+            split = self.seed + rep
+            folds = unit_folds(units, self.n_folds, split)
+            for f in range(self.n_folds):
+                tr, va = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
+                state, best_epoch = self._train_one(S, T, M, segs, y, tr, va, split * 1000 + f)
+                net = self._net_from(state)
+                for i, p in zip(va.tolist(), self._predict_units(net, S, segs, va), strict=True):
+                    oof[segs[i]] += p / self.n_repeats
+                self.states.append(state)
+                epochs.append(best_epoch)
         near = y <= self.horizon
         self.band = ResidualBand.fit(oof[near], y[near], self.n_bins, self.seed)
         self.info = {
@@ -207,7 +217,10 @@ class GruRul(RulModel):
                 n = max(len(segs[j]) for j in b)
                 opt.zero_grad()
                 m = M[b, :n]
-                loss = (((net(S[b, :n]) - T[b, :n]) ** 2) * m).sum() / m.sum().clamp(min=1.0)
+                xb = S[b, :n]
+                if cfg.input_noise > 0:
+                    xb = xb + cfg.input_noise * torch.randn(xb.shape, generator=gen)
+                loss = (((net(xb) - T[b, :n]) ** 2) * m).sum() / m.sum().clamp(min=1.0)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
                 opt.step()
@@ -286,6 +299,7 @@ class GruRul(RulModel):
             "age_scale": self.age_scale,
             "n_folds": self.n_folds,
             "seed": self.seed,
+            "n_repeats": self.n_repeats,
             "n_bins": self.n_bins,
             "net": self.net.to_json(),
             "n_nets": len(self.states),
@@ -305,6 +319,7 @@ class GruRul(RulModel):
                 seed=params["seed"],
                 n_bins=params["n_bins"],
                 net=GruConfig.from_json(params["net"]),
+                n_repeats=params.get("n_repeats", 1),
             )
             self.norm, self.states, self.band = unpack_arrays(params, arrays)
         except KeyError as e:
