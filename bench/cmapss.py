@@ -59,6 +59,7 @@ HORIZON = 150.0  # the other label: true RUL on rows at most this far from failu
 LABELS = ((R_EARLY, False), (HORIZON, True))
 CUTS_PER_UNIT = 10
 GRU_NET: Any = None  # GruConfig for GruRul; None: its defaults (chosen on validation, docs/ai.md)
+GRU_REPEATS = 3  # seeded 5-fold splits for GruRul (networks: 5 x this); chosen on validation, docs/ai.md
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmapss"
 
 # (method, source) -> subset -> (RMSE, score); from ../shared/data/cmapss/README.md
@@ -123,7 +124,9 @@ def _row(
     return r
 
 
-def run_subset(data: Path, subset: str, seed: int, repeats: int, nn: bool) -> float:
+def run_subset(
+    data: Path, subset: str, seed: int, repeats: int, nn: bool, gru_repeats: int = GRU_REPEATS
+) -> float:
     train = read_split(data / f"train_{subset}.txt")
     X, y = train.matrix(), train.rul()
     cut = cut_rows(X[:, 0], y, seed=seed)  # validation cut points of the training units
@@ -136,8 +139,10 @@ def run_subset(data: Path, subset: str, seed: int, repeats: int, nn: bool) -> fl
         from factory_commons.ai.rul_gru import GruRul
 
         t0 = time.perf_counter()
-        gru = GruRul(n_ops=3, cap=R_EARLY, horizon=HORIZON, seed=seed, net=GRU_NET).fit(X, y)
-        others.append(("GruRul (GRU, 5 folds, heads 130|150)", gru, time.perf_counter() - t0))
+        gru = GruRul(
+            n_ops=3, cap=R_EARLY, horizon=HORIZON, seed=seed, net=GRU_NET, n_repeats=gru_repeats
+        ).fit(X, y)
+        others.append((f"GruRul ({gru_repeats}x5, heads 130|150)", gru, time.perf_counter() - t0))
 
     test = read_split(data / f"test_{subset}.txt")  # read only now: never seen by training
     true = read_rul(data / f"RUL_{subset}.txt", n_units=len(test.units))
@@ -208,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, default=4, help="seeded 5-fold splits of the training units (models: 5 x this)"
     )
     ap.add_argument(
+        "--gru-repeats",
+        type=int,
+        default=GRU_REPEATS,
+        help="seeded 5-fold splits for GruRul (networks: 5 x this)",
+    )
+    ap.add_argument(
         "--no-nn", action="store_true", help="skip GruRul and the blend (GbmRul alone is then the headline)"
     )
     args = ap.parse_args(argv)
@@ -227,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     last = float("nan")
     for sub in subsets:
         try:
-            last = run_subset(args.data, sub, args.seed, args.repeats, nn)
+            last = run_subset(args.data, sub, args.seed, args.repeats, nn, args.gru_repeats)
         except CmapssFormatError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -75,10 +75,11 @@ def test_bench_headline_is_the_blend_with_the_gru(bench, tmp_path: Path, capsys,
     _write_units(tmp_path / "train_FD001.txt", 10, rng, truncate=False)
     ruls = _write_units(tmp_path / "test_FD001.txt", 6, rng, truncate=True)
     (tmp_path / "RUL_FD001.txt").write_text("\n".join(str(r) for r in ruls) + "\n", encoding="ascii")
-    assert bench.main(["--data", str(tmp_path), "--subset", "FD001", "--repeats", "1"]) == 0
+    argv = ["--data", str(tmp_path), "--subset", "FD001", "--repeats", "1", "--gru-repeats", "2"]
+    assert bench.main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     blend = next(x for x in lines if "GruRul [headline]" in x)
-    assert any(x.startswith("ours: GruRul") for x in lines)
+    assert any(x.startswith("ours: GruRul (2x5,") for x in lines)
     assert not any("[product, headline]" in x for x in lines)
     # the last line is the headline's (the blend's) test RMSE
     assert lines[-1] == f"cmapss_rmse: {float(blend.split()[7]):.2f}", (blend, lines[-1])

@@ -44,7 +44,7 @@ from .rul_nn import drift, pack_arrays, unpack_arrays
 class GruConfig:
     """Network shape and training schedule (rows are cycles or hours)."""
 
-    hidden: int = 64
+    hidden: int = 128
     head: int = 32
     dropout: float = 0.2
     epochs: int = 120
