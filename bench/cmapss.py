@@ -26,11 +26,11 @@ Operating conditions are found by clustering the training file's settings, so th
 unchanged on subsets with six conditions (FD002, FD004) and on any folder in the same format.
 
 Beside the product's method (GbmRul, fixed in code) it trains `GruRul` (src/factory_commons/ai/rul_gru.py,
-a GRU over each unit's whole history with two heads for the same two labels, 5 unit folds,
-PyTorch on one CPU thread) and their blend w * GbmRul + (1 - w) * GruRul, w chosen on the
-out-of-fold predictions (`choose_weight` in rul_blend.py, training units only). **The blend is
-the headline** (chosen on validation: docs/ai.md); `--no-nn`, or no PyTorch, leaves GbmRul alone
-as the headline.
+a GRU over each unit's whole history with two heads for the same two labels, 3 seeded shuffles x
+5 unit folds: `GRU_REPEATS`, `--gru-repeats`; PyTorch on one CPU thread) and their blend
+w * GbmRul + (1 - w) * GruRul, w chosen on the out-of-fold predictions of the training units
+(`BlendRul` in rul_blend.py trains the two and chooses w). **The blend is the headline** (chosen
+on validation: docs/ai.md); `--no-nn`, or no PyTorch, leaves GbmRul alone as the headline.
 
 Printed beside the published figures from ../shared/data/cmapss/README.md (authors' own
 numbers, not re-run here). The last line is `cmapss_rmse: <value>`: the headline's test RMSE on the
@@ -51,7 +51,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from factory_commons.ai.cmapss import CmapssFormatError, read_rul, read_split  # noqa: E402
 from factory_commons.ai.rul import GbmRul, phm08_score, rmse  # noqa: E402
-from factory_commons.ai.rul_blend import choose_weight  # noqa: E402
 
 R_EARLY = 130.0  # clipped label, chosen on validation RMSE (125: 10.92/11.70, 130: 10.45/11.42, 140: 10.61)
 HORIZON = 150.0  # the other label: true RUL on rows at most this far from failure; the validation horizon
@@ -130,19 +129,24 @@ def run_subset(
     train = read_split(data / f"train_{subset}.txt")
     X, y = train.matrix(), train.rul()
     cut = cut_rows(X[:, 0], y, seed=seed)  # validation cut points of the training units
-    t0 = time.perf_counter()
-    model = GbmRul(n_ops=3, r_early=HORIZON, labels=LABELS, seed=seed, n_repeats=repeats).fit(X, y)
-    train_s = time.perf_counter() - t0
-    info = model.info
-    others: list[tuple[str, Any, float]] = []
-    if nn:
-        from factory_commons.ai.rul_gru import GruRul
+    blend: Any = None
+    if nn:  # BlendRul trains GbmRul (the same as below) and GruRul, and chooses their weight
+        from factory_commons.ai.rul_blend import BlendRul
 
-        t0 = time.perf_counter()
-        gru = GruRul(
-            n_ops=3, cap=R_EARLY, horizon=HORIZON, seed=seed, net=GRU_NET, n_repeats=gru_repeats
+        blend = BlendRul(
+            n_ops=3,
+            cap=R_EARLY,
+            horizon=HORIZON,
+            seed=seed,
+            n_repeats=repeats,
+            gru_repeats=gru_repeats,
+            net=GRU_NET,
         ).fit(X, y)
-        others.append((f"GruRul ({gru_repeats}x5, heads 130|150)", gru, time.perf_counter() - t0))
+        model = blend.gbm
+    else:
+        model = GbmRul(n_ops=3, r_early=HORIZON, labels=LABELS, seed=seed, n_repeats=repeats).fit(X, y)
+    train_s = model.info["train_seconds"]
+    info = model.info
 
     test = read_split(data / f"test_{subset}.txt")  # read only now: never seen by training
     true = read_rul(data / f"RUL_{subset}.txt", n_units=len(test.units))
@@ -170,7 +174,7 @@ def run_subset(
     print(f"prediction time for all {len(Xt):,} test rows: {pred_s:.2f} s (GbmRul)")
     print(f"{'method':<44} {'RMSE':>7} {'score':>9} {'val cut':>8} {'val all':>8} {'train s':>8}  source")
     r = _row(
-        f"ours: GbmRul ({model.n_repeats}x5, labels 130|150) [product{'' if others else ', headline'}]",
+        f"ours: GbmRul ({model.n_repeats}x5, labels 130|150) [product{'' if blend else ', headline'}]",
         pred,
         true,
         model.oof_,
@@ -179,19 +183,22 @@ def run_subset(
         train_s,
         f"this run (LightGBM, {model.lgb_params['num_threads']} thread)",
     )
-    for name, other, secs in others:
-        p = other.predict(Xt)[last]
-        _row(f"ours: {name}", p, true, other.oof_, y, cut, secs, "this run (PyTorch, 1 thread)")
-        w, _ = choose_weight(model.oof_, other.oof_, y, HORIZON)
+    if blend is not None:
+        gru = blend.gru
+        p = gru.predict(Xt)[last]
+        gru_s = gru.info["train_seconds"]
+        name = f"ours: GruRul ({gru.n_repeats}x5, heads 130|150)"
+        _row(name, p, true, gru.oof_, y, cut, gru_s, "this run (PyTorch, 1 thread)")
+        w = blend.weight
         r = _row(
             f"ours: {w:.2f} GbmRul + {1 - w:.2f} GruRul [headline]",
-            w * pred + (1 - w) * p,
+            blend.mix(pred, p),
             true,
-            w * model.oof_ + (1 - w) * other.oof_,
+            blend.oof_,
             y,
             cut,
-            train_s + secs,
-            "this run (w on out-of-fold)",
+            train_s + gru_s,
+            "this run (BlendRul, w on out-of-fold)",
         )
     for (name, source), figs in PUBLISHED.items():
         if subset in figs:

@@ -1,4 +1,4 @@
-"""The GbmRul + CnnRul blend on tiny generated data: weight from held-out units, saves without pickle."""
+"""The GbmRul + GruRul blend on tiny generated data: weight from held-out units, saves without pickle."""
 
 from __future__ import annotations
 
@@ -10,19 +10,31 @@ import pytest
 
 pytest.importorskip("torch")
 
-from test_rul import R_EARLY, SMALL_FEATURES, make_units  # noqa: E402
-from test_rul_nn import TINY  # noqa: E402
+from test_rul import SMALL_FEATURES, make_units  # noqa: E402
+from test_rul_gru import TINY  # noqa: E402
 
 from factory_commons.ai.base import ModelFileError, load_model, save_model  # noqa: E402
 from factory_commons.ai.rul import rmse  # noqa: E402
 from factory_commons.ai.rul_blend import BlendRul, choose_weight  # noqa: E402
+
+CAP, HORIZON = 40.0, 50.0
 
 
 @pytest.fixture(scope="module")
 def fitted() -> BlendRul:
     X, y = make_units(24, seed=1)
     gbm = {"features": SMALL_FEATURES, "max_rounds": 300, "early_stopping": 30}
-    return BlendRul(n_ops=1, r_early=R_EARLY, seed=3, n_folds=3, net=TINY, gbm_params=gbm).fit(X, y)
+    return BlendRul(
+        n_ops=1,
+        cap=CAP,
+        horizon=HORIZON,
+        seed=3,
+        n_folds=3,
+        n_repeats=2,
+        gru_repeats=1,
+        net=TINY,
+        gbm_params=gbm,
+    ).fit(X, y)
 
 
 def test_choose_weight_finds_the_better_mix():
@@ -43,10 +55,21 @@ def test_blend_is_the_weighted_mean_and_learns(fitted: BlendRul):
     w = fitted.weight
     assert 0.0 <= w <= 1.0
     p = fitted.predict(X)
-    both = w * fitted.gbm.predict(X) + (1 - w) * fitted.cnn.predict(X)
-    np.testing.assert_allclose(p, np.clip(both, 0, R_EARLY))
-    target = np.minimum(y, R_EARLY)
-    assert rmse(p, target) < 0.6 * rmse(np.full(len(target), target.mean()), target)
+    both = w * fitted.gbm.predict(X) + (1 - w) * fitted.gru.predict(X)
+    np.testing.assert_allclose(p, np.clip(both, 0, HORIZON))
+    near = y <= HORIZON
+    assert rmse(p[near], y[near]) < 0.6 * rmse(np.full(near.sum(), y[near].mean()), y[near])
+    # the weight is the best on the grid for the two models' out-of-fold predictions
+    Xt, yt = make_units(24, seed=1)
+    sel = yt <= HORIZON
+    err = rmse(fitted.oof_[sel], yt[sel])
+    assert err == pytest.approx(fitted.info["oof_rmse_horizon"])
+    for other in {0.0, 1.0, max(w - 0.05, 0.0), min(w + 0.05, 1.0)}:
+        mixed = other * fitted.gbm.oof_ + (1 - other) * fitted.gru.oof_
+        assert err <= rmse(mixed[sel], yt[sel]) + 1e-12
+    # both models use the two labels: the GBM's repeats alternate the cap and the horizon
+    assert sorted(set(fitted.gbm.caps)) == [CAP, HORIZON]
+    assert fitted.gru.cap == CAP and fitted.gru.horizon == HORIZON
     lo, hi = fitted.predict_interval(X, 0.8)
     assert (lo <= hi).all()
     assert fitted.info["weight_gbm"] == w
@@ -60,7 +83,7 @@ def test_save_load_round_trip_without_pickle(fitted: BlendRul, tmp_path: Path):
     assert manifest["params"]["weight"] == fitted.weight
     with np.load(folder / "arrays.npz", allow_pickle=False) as data:
         assert any(k.startswith("gbm.") for k in data.files)
-        assert any(k.startswith("cnn.") for k in data.files)
+        assert any(k.startswith("gru.") for k in data.files)
     loaded = load_model(folder)
     assert isinstance(loaded, BlendRul)
     np.testing.assert_allclose(loaded.predict(X), fitted.predict(X), atol=1e-5)
