@@ -303,6 +303,23 @@ def test_labels_alternate_over_repeats_and_survive_saving(tmp_path: Path):
         GbmRul(n_ops=1, r_early=50.0, labels=((60.0, False),))
 
 
+def test_inner_stop_keeps_held_out_targets_out_of_their_own_predictions(tmp_path: Path):
+    """With inner_stop, a fold's out-of-fold predictions do not change when its units' targets do."""
+    X, y = make_units(15, seed=10)
+    fold0 = unit_folds(X[:, 0], 3, seed=1) == 0
+    y2 = y.copy()
+    y2[fold0] = y[fold0] * 1.5 + 20  # other targets for the held-out units of fold 0 only
+    kw = dict(n_ops=1, r_early=R_EARLY, n_folds=3, seed=1, max_rounds=200, early_stopping=10, lgb_params=FAST)
+    for inner in (False, True):
+        a = GbmRul(**kw, inner_stop=inner, features=SMALL_FEATURES).fit(X, y)
+        b = GbmRul(**kw, inner_stop=inner, features=SMALL_FEATURES).fit(X, y2)
+        same = np.array_equal(a.oof_[fold0], b.oof_[fold0])
+        # held-out early stopping lets those targets pick the rounds; the inner fifth does not
+        assert same == inner, (inner, a.info["rounds"], b.info["rounds"])
+    loaded = load_model(save_model(a, tmp_path / "inner"))
+    assert loaded.inner_stop and np.array_equal(loaded.predict(X), a.predict(X))
+
+
 def test_drop_beyond_leaves_far_rows_out():
     X, y = make_units(16, seed=9)
     kw = dict(n_ops=1, n_folds=3, seed=1, max_rounds=80, early_stopping=10, lgb_params=FAST)

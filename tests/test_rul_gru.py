@@ -126,6 +126,21 @@ def test_input_noise_changes_training_and_stays_deterministic():
     assert not np.allclose(a.oof_, c.oof_)
 
 
+def test_inner_stop_keeps_held_out_targets_out_of_their_own_predictions():
+    from factory_commons.ai.rul import unit_folds
+
+    X, y = make_units(12, seed=4)
+    fold0 = unit_folds(X[:, 0], 3, 0) == 0
+    y2 = y.copy()
+    y2[fold0] = 0.0  # other targets for the held-out units of fold 0 only
+    for inner in (False, True):
+        cfg = GruConfig(hidden=4, head=4, epochs=12, patience=12, inner_stop=inner)
+        a = GruRul(n_ops=1, cap=CAP, horizon=HORIZON, n_folds=3, net=cfg).fit(X, y)
+        b = GruRul(n_ops=1, cap=CAP, horizon=HORIZON, n_folds=3, net=cfg).fit(X, y2)
+        same = np.array_equal(a.oof_[fold0], b.oof_[fold0])
+        assert same == inner, (inner, a.info["best_epochs"], b.info["best_epochs"])
+
+
 def test_bad_input_is_rejected():
     X, y = make_units(6, seed=4)
     with pytest.raises(ValueError, match="one value per row"):

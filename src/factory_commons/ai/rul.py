@@ -172,6 +172,7 @@ class GbmRul(RulModel):
         labels: tuple[tuple[float, bool], ...] | None = None,
         lgb_params: dict[str, Any] | None = None,
         features: FeatureConfig | None = None,
+        inner_stop: bool = False,
     ):
         if r_early <= 0:
             raise ValueError(f"r_early must be positive, got {r_early}")
@@ -191,6 +192,9 @@ class GbmRul(RulModel):
         self.health_index = bool(health_index)
         self.drop_beyond = bool(drop_beyond)
         self.labels = labels
+        # early-stop each fold model on a seeded fifth of its own training units instead of the
+        # fold's held-out units, so the out-of-fold predictions did not pick the rounds
+        self.inner_stop = bool(inner_stop)
         self.caps: list[float] = []  # per booster: the cap of the label it learned
         self.lgb_params = {**DEFAULT_LGB, **(lgb_params or {})}
         self.features = features or FeatureConfig(n_ops=n_ops)
@@ -227,6 +231,11 @@ class GbmRul(RulModel):
             for f in range(self.n_folds):
                 held = folds == f
                 tr, va = (folds != f) & use, held & use
+                if self.inner_stop:
+                    rest = np.unique(X[folds != f, 0])
+                    rng = np.random.default_rng(self.seed + 101 * f + 7 * rep)
+                    inner = np.isin(X[:, 0], rng.permutation(rest)[: max(1, len(rest) // 5)])
+                    tr, va = (folds != f) & ~inner & use, (folds != f) & inner & use
                 if self.health_index:
                     self.hi_weights.append(_ridge(z[tr], target[tr]))
                 Ff = self._with_hi(X, F, z, len(self.boosters))
@@ -324,6 +333,7 @@ class GbmRul(RulModel):
             "n_repeats": self.n_repeats,
             "health_index": self.health_index,
             "drop_beyond": self.drop_beyond,
+            "inner_stop": self.inner_stop,
             "labels": [list(x) for x in self.labels],
             "caps": self.caps,
             "lgb_params": self.lgb_params,
@@ -356,6 +366,7 @@ class GbmRul(RulModel):
                 labels=params.get("labels"),
                 lgb_params=params["lgb_params"],
                 features=FeatureConfig.from_json(params["features"]),
+                inner_stop=params.get("inner_stop", False),
             )
             self.norm = ConditionNormaliser.from_state(
                 {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}

@@ -55,6 +55,9 @@ class GruConfig:
     clip_grad: float = 1.0
     baseline_rows: int = 20
     input_noise: float = 0.0  # std of Gaussian noise added to the inputs while training (0: none)
+    # early-stop each network on a seeded fifth of its own training units instead of the fold's
+    # held-out units, so that the out-of-fold predictions were not used to pick the epoch
+    inner_stop: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,7 +179,12 @@ class GruRul(RulModel):
             folds = unit_folds(units, self.n_folds, split)
             for f in range(self.n_folds):
                 tr, va = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
-                state, best_epoch = self._train_one(S, T, M, segs, y, tr, va, split * 1000 + f)
+                stop = va
+                if self.net.inner_stop:
+                    pick = np.random.default_rng(split * 1000 + f).permutation(len(tr))
+                    n_stop = max(1, len(tr) // 5)
+                    tr, stop = np.sort(tr[pick[n_stop:]]), np.sort(tr[pick[:n_stop]])
+                state, best_epoch = self._train_one(S, T, M, segs, y, tr, stop, split * 1000 + f)
                 net = self._net_from(state)
                 for i, p in zip(va.tolist(), self._predict_units(net, S, segs, va), strict=True):
                     oof[segs[i]] += p / self.n_repeats
