@@ -86,6 +86,16 @@ def unit_folds(units: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     return fold_of[np.searchsorted(uniq, units)]
 
 
+def stop_units(units: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded fifth (at least one) of a fold's training `units`, held back to pick when to stop.
+
+    With `inner_stop`, GbmRul and GruRul early-stop on these instead of on the fold's held-out
+    units, so the out-of-fold predictions play no part in choosing the rounds or the epoch.
+    """
+    pick = np.random.default_rng(seed).permutation(len(units))
+    return units[pick[: max(1, len(units) // 5)]]
+
+
 def check_target(X: np.ndarray, y: np.ndarray | None, who: str) -> np.ndarray:
     """The true remaining life per row of X, as float64; a clear error if missing or bad."""
     if y is None:
@@ -232,9 +242,9 @@ class GbmRul(RulModel):
                 held = folds == f
                 tr, va = (folds != f) & use, held & use
                 if self.inner_stop:
-                    rest = np.unique(X[folds != f, 0])
-                    rng = np.random.default_rng(self.seed + 101 * f + 7 * rep)
-                    inner = np.isin(X[:, 0], rng.permutation(rest)[: max(1, len(rest) // 5)])
+                    inner = np.isin(
+                        X[:, 0], stop_units(np.unique(X[folds != f, 0]), self.seed + 101 * f + 7 * rep)
+                    )
                     tr, va = (folds != f) & ~inner & use, (folds != f) & inner & use
                 if self.health_index:
                     self.hi_weights.append(_ridge(z[tr], target[tr]))

@@ -38,7 +38,7 @@ from typing import Any, Self
 import numpy as np
 
 from .base import ModelFileError, RulModel, register
-from .rul import ResidualBand, check_target, rmse, unit_folds
+from .rul import ResidualBand, check_target, rmse, stop_units, unit_folds
 from .rul_features import ConditionNormaliser, check_rows, unit_segments
 from .rul_nn import drift, pack_arrays, unpack_arrays
 
@@ -184,9 +184,8 @@ class GruRul(RulModel):
                 tr, va = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
                 stop = va
                 if self.net.inner_stop:
-                    pick = np.random.default_rng(split * 1000 + f).permutation(len(tr))
-                    n_stop = max(1, len(tr) // 5)
-                    tr, stop = np.sort(tr[pick[n_stop:]]), np.sort(tr[pick[:n_stop]])
+                    stop = np.sort(stop_units(tr, split * 1000 + f))
+                    tr = np.setdiff1d(tr, stop)
                 state, best_epoch = self._train_one(S, T, M, segs, y, tr, stop, split * 1000 + f)
                 net = self._net_from(state)
                 for i, p in zip(va.tolist(), self._predict_units(net, S, segs, va), strict=True):
