@@ -17,11 +17,11 @@ change an earlier prediction, so a unit's history can be of any length, 31 rows 
   is the one with the lowest RMSE (against the true RUL, at rows at most `horizon` from failure)
   on a seeded fifth of those training units, held back from its training (`inner_stop`, the
   default); the fold's own held-out units only give the out-of-fold predictions. Picking the
-  epoch on the held-out units instead (`inner_stop=False`) made the out-of-fold RMSE look 0.5-1.1
-  better than it is on C-MAPSS (docs/ai.md, fourth round). With `n_repeats` > 1 this is done again on other splits
-  (seeds `seed`, `seed` + 1, ...; the networks start from other random weights too). The point
-  estimate is the mean of all networks; a training row's out-of-fold prediction is the mean
-  over the repeats of the network that did not see its unit.
+  epoch on the held-out units instead (`inner_stop=False`) made the out-of-fold RMSE look
+  0.5-1.1 better than it is on C-MAPSS (docs/ai.md, fourth round). With `n_repeats` > 1 this
+  is done again on other splits (seeds `seed`, `seed` + 1, ...; the networks start from other
+  random weights too). The point estimate is the mean of all networks; a training row's
+  out-of-fold prediction is the mean over the repeats of the network that did not see its unit.
 - The band: out-of-fold residuals binned by the predicted value (`ResidualBand`, as in rul.py),
   against min(RUL, horizon) on rows at most `horizon` from failure.
 
