@@ -91,6 +91,11 @@ def test_save_load_round_trip_without_pickle(fitted: BlendRul, tmp_path: Path):
     lo2, hi2 = fitted.predict_interval(X)
     np.testing.assert_allclose(lo1, lo2, atol=1e-5)
     np.testing.assert_allclose(hi1, hi2, atol=1e-5)
+    old = json.loads(json.dumps(manifest))
+    old["params"]["cnn"] = old["params"].pop("gru")  # the layout of the GbmRul + CnnRul version
+    (folder / "model.json").write_text(json.dumps(old), encoding="utf-8")
+    with pytest.raises(ModelFileError, match="older version.*train it again"):
+        load_model(folder)
     del manifest["params"]["weight"]
     (folder / "model.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(ModelFileError, match="weight"):

@@ -152,6 +152,11 @@ class BlendRul(RulModel):
         return params, arrays
 
     def set_state(self, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        if "cnn" in params:
+            raise ModelFileError(
+                "blend_rul model: saved by an older version that paired GbmRul with CnnRul; "
+                "train it again (it now pairs GbmRul with GruRul)"
+            )
         try:
             self.__init__(
                 n_ops=params["n_ops"],
