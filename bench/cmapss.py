@@ -27,9 +27,9 @@ unchanged on subsets with six conditions (FD002, FD004) and on any folder in the
 
 Beside the product's method (GbmRul, fixed in code) it trains `GruRul` (src/factory_commons/ai/rul_gru.py,
 a GRU over each unit's whole history with two heads for the same two labels, 3 seeded shuffles x
-5 unit folds: `GRU_REPEATS`, `--gru-repeats`; each network early-stopped on a held-back fifth of
-its own training units, so its out-of-fold figures are not flattered; PyTorch on one CPU
-thread) and their blend
+5 unit folds: `GRU_REPEATS`, `--gru-repeats`; each network trained through its whole 120-epoch
+cosine schedule on its 4 folds' units, the last weights kept: no held-out figure picks an epoch,
+so its out-of-fold figures are not flattered; PyTorch on one CPU thread) and their blend
 w * GbmRul + (1 - w) * GruRul, w chosen on the out-of-fold predictions of the training units
 (`BlendRul` in rul_blend.py trains the two and chooses w). **The blend is the headline** (chosen
 on validation: docs/ai.md); `--no-nn`, or no PyTorch, leaves GbmRul alone as the headline.

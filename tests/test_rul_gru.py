@@ -126,19 +126,31 @@ def test_input_noise_changes_training_and_stays_deterministic():
     assert not np.allclose(a.oof_, c.oof_)
 
 
-def test_inner_stop_keeps_held_out_targets_out_of_their_own_predictions():
+def test_only_held_out_stopping_lets_held_out_targets_reach_their_own_predictions():
+    """A fold's out-of-fold predictions must not change when only its units' targets do."""
     from factory_commons.ai.rul import unit_folds
 
     X, y = make_units(12, seed=4)
     fold0 = unit_folds(X[:, 0], 3, 0) == 0
     y2 = y.copy()
     y2[fold0] = 0.0  # other targets for the held-out units of fold 0 only
-    for inner in (False, True):
-        cfg = GruConfig(hidden=4, head=4, epochs=12, patience=12, inner_stop=inner)
+    for stop in ("held_out", "inner", "none"):
+        cfg = GruConfig(hidden=4, head=4, epochs=12, patience=12, stop=stop)
         a = GruRul(n_ops=1, cap=CAP, horizon=HORIZON, n_folds=3, net=cfg).fit(X, y)
         b = GruRul(n_ops=1, cap=CAP, horizon=HORIZON, n_folds=3, net=cfg).fit(X, y2)
         same = np.array_equal(a.oof_[fold0], b.oof_[fold0])
-        assert same == inner, (inner, a.info["best_epochs"], b.info["best_epochs"])
+        assert same == (stop != "held_out"), (stop, a.info["best_epochs"], b.info["best_epochs"])
+        if stop == "none":  # the whole schedule, last weights
+            assert a.info["best_epochs"] == [12, 12, 12]
+
+
+def test_stop_mode_is_checked_and_old_files_map_to_it():
+    with pytest.raises(ValueError, match="GruConfig.stop must be one of none, inner, held_out"):
+        GruConfig(stop="best")
+    old = {**GruConfig().to_json()}
+    del old["stop"]
+    assert GruConfig.from_json({**old, "inner_stop": True}).stop == "inner"
+    assert GruConfig.from_json({**old, "inner_stop": False}).stop == "held_out"
 
 
 def test_bad_input_is_rejected():

@@ -13,12 +13,14 @@ change an earlier prediction, so a unit's history can be of any length, 31 rows 
   true RUL of the rows at most `horizon` from failure (rows further away do not count in its
   loss); the prediction is the mean of the two, each clipped to its own range.
 - Validation: the units are split into `n_folds` groups by a seeded shuffle (`unit_folds`, as
-  GbmRul's repeats); one network per fold is trained on the other folds' units. The epoch kept
-  is the one with the lowest RMSE (against the true RUL, at rows at most `horizon` from failure)
-  on a seeded fifth of those training units, held back from its training (`inner_stop`, the
-  default); the fold's own held-out units only give the out-of-fold predictions. Picking the
-  epoch on the held-out units instead (`inner_stop=False`) made the out-of-fold RMSE look
-  0.5-1.1 better than it is on C-MAPSS (docs/ai.md, fourth round). With `n_repeats` > 1 this
+  GbmRul's repeats); one network per fold is trained on the other folds' units, through the
+  whole cosine schedule (`GruConfig.epochs`), and keeps its last weights (`stop="none"`, the
+  default): no held-out figure picks anything, so the fold's held-out units give honest
+  out-of-fold predictions. `stop="inner"` keeps instead the epoch with the lowest RMSE (against
+  the true RUL, at rows at most `horizon` from failure) on a seeded fifth of the training units,
+  held back from training (so each network learns from fewer units); `stop="held_out"` picks it
+  on the fold's held-out units, which made the out-of-fold RMSE look 0.5-1.1 better than it is
+  on C-MAPSS (docs/ai.md, fourth and fifth rounds). With `n_repeats` > 1 this
   is done again on other splits (seeds `seed`, `seed` + 1, ...; the networks start from other
   random weights too). The point estimate is the mean of all networks; a training row's
   out-of-fold prediction is the mean over the repeats of the network that did not see its unit.
@@ -42,6 +44,8 @@ from .rul import ResidualBand, check_target, rmse, stop_units, unit_folds
 from .rul_features import ConditionNormaliser, check_rows, unit_segments
 from .rul_nn import drift, pack_arrays, unpack_arrays
 
+STOP_MODES = ("none", "inner", "held_out")
+
 
 @dataclass(frozen=True)
 class GruConfig:
@@ -58,15 +62,24 @@ class GruConfig:
     clip_grad: float = 1.0
     baseline_rows: int = 20
     input_noise: float = 0.0  # std of Gaussian noise added to the inputs while training (0: none)
-    # early-stop each network on a seeded fifth of its own training units instead of the fold's
-    # held-out units, so that the out-of-fold predictions were not used to pick the epoch
-    inner_stop: bool = True
+    # which weights each network keeps (STOP_MODES): "none" trains the whole cosine schedule and
+    # keeps the last weights; "inner" keeps the epoch best on a seeded fifth of its own training
+    # units (held back from training); "held_out" the epoch best on the fold's held-out units,
+    # which flatters the out-of-fold figures (docs/ai.md, fourth round)
+    stop: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.stop not in STOP_MODES:
+            raise ValueError(f"GruConfig.stop must be one of {', '.join(STOP_MODES)}; got {self.stop!r}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> GruConfig:
+        d = dict(d)
+        if "inner_stop" in d:  # files saved before `stop` replaced the flag
+            d["stop"] = "inner" if d.pop("inner_stop") else "held_out"
         return cls(**d)
 
 
@@ -182,10 +195,12 @@ class GruRul(RulModel):
             folds = unit_folds(units, self.n_folds, split)
             for f in range(self.n_folds):
                 tr, va = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
-                stop = va
-                if self.net.inner_stop:
+                stop = None
+                if self.net.stop == "inner":
                     stop = np.sort(stop_units(tr, split * 1000 + f))
                     tr = np.setdiff1d(tr, stop)
+                elif self.net.stop == "held_out":
+                    stop = va
                 state, best_epoch = self._train_one(S, T, M, segs, y, tr, stop, split * 1000 + f)
                 net = self._net_from(state)
                 for i, p in zip(va.tolist(), self._predict_units(net, S, segs, va), strict=True):
@@ -206,8 +221,11 @@ class GruRul(RulModel):
         self.oof_ = oof  # out-of-fold predictions of the training rows (not saved)
         return self
 
-    def _train_one(self, S, T, M, segs, y, tr, va, seed: int) -> tuple[dict[str, np.ndarray], int]:
-        """Train one network on units tr; keep the epoch with the lowest held-out RMSE on units va."""
+    def _train_one(
+        self, S, T, M, segs, y, tr: np.ndarray, va: np.ndarray | None, seed: int
+    ) -> tuple[dict[str, np.ndarray], int]:
+        """Train one network on units tr; keep the epoch with the lowest RMSE on units va
+        (None: train the whole schedule and keep the last weights)."""
         import torch
 
         cfg = self.net
@@ -216,9 +234,10 @@ class GruRul(RulModel):
         net = _build_net(S.shape[2], cfg)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
-        vy = np.concatenate([y[segs[i]] for i in va])
-        near = vy <= self.horizon
-        best, best_epoch, best_state, waited = np.inf, 0, None, 0
+        if va is not None:
+            vy = np.concatenate([y[segs[i]] for i in va])
+            near = vy <= self.horizon
+        best, best_epoch, best_state, waited = np.inf, cfg.epochs, None, 0
         for epoch in range(cfg.epochs):
             net.train()
             order = tr[torch.randperm(len(tr), generator=gen).numpy()]
@@ -235,6 +254,8 @@ class GruRul(RulModel):
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
                 opt.step()
             sched.step()
+            if va is None:
+                continue
             p = np.concatenate(self._predict_units(net, S, segs, va))
             val = rmse(p[near], vy[near]) if near.any() else rmse(p, np.minimum(vy, self.horizon))
             if val < best:
@@ -244,7 +265,7 @@ class GruRul(RulModel):
                 waited += 1
                 if waited >= cfg.patience:
                     break
-        if best_state is None:  # the held-out RMSE was never finite: keep the last weights
+        if best_state is None:  # no stopping units, or their RMSE was never finite: the last weights
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         return {k: v.numpy().copy() for k, v in best_state.items()}, best_epoch
 
