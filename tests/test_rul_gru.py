@@ -84,6 +84,11 @@ def test_save_load_round_trip_without_pickle(fitted: GruRul, held_out, tmp_path:
     (tmp_path / "m" / "model.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelFileError, match="weight_names"):
         load_model(tmp_path / "m")
+    manifest["params"]["weight_names"] = list(fitted.states[0])
+    manifest["params"]["net"]["stop"] = "sometimes"
+    (tmp_path / "m" / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="bad network config.*GruConfig.stop must be one of"):
+        load_model(tmp_path / "m")
 
 
 def test_fit_is_deterministic():
@@ -151,6 +156,7 @@ def test_stop_mode_is_checked_and_old_files_map_to_it():
     del old["stop"]
     assert GruConfig.from_json({**old, "inner_stop": True}).stop == "inner"
     assert GruConfig.from_json({**old, "inner_stop": False}).stop == "held_out"
+    assert GruConfig.from_json(old).stop == "held_out"  # saved before inner_stop existed
 
 
 def test_bad_input_is_rejected():

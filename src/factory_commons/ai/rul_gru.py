@@ -78,8 +78,8 @@ class GruConfig:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> GruConfig:
         d = dict(d)
-        if "inner_stop" in d:  # files saved before `stop` replaced the flag
-            d["stop"] = "inner" if d.pop("inner_stop") else "held_out"
+        if "stop" not in d:  # saved before `stop`: with the inner_stop flag, or before it (held-out)
+            d["stop"] = "inner" if d.pop("inner_stop", False) else "held_out"
         return cls(**d)
 
 
@@ -355,6 +355,6 @@ class GruRul(RulModel):
             self.norm, self.states, self.band = unpack_arrays(params, arrays)
         except KeyError as e:
             raise ModelFileError(f"gru_rul model: field {e.args[0]!r} is missing") from None
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise ModelFileError(f"gru_rul model: bad network config ({e})") from None
         self.info = dict(params.get("info", {}))
