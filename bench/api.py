@@ -66,8 +66,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from oee import START, generate  # noqa: E402
 
+from factory_commons.accounts import Accounts  # noqa: E402
 from factory_commons.kpi import compute_kpis, oee  # noqa: E402
-from factory_commons.server import Accounts  # noqa: E402
 from factory_commons.store import DuckDBStore  # noqa: E402
 
 PG_URL = os.environ.get("FC_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

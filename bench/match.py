@@ -3,7 +3,7 @@
 Runnable alone:  python bench/match.py [--firms 10000 --requests 1000 --seed 7 --data DB --baseline 30
                                         --batch 20 --copies 8 --time-limit 1 --due-factor 1]
 
-Data: `generate_region(seed, firms, requests)` (cooperate/region.py), or with `--data` the
+Data: `generate_region(seed, firms, requests)` (cooperate/sample.py), or with `--data` the
 profiles (kind "profile") and requests (kind "request") of a commons database (a
 `.commons.sqlite` file or a PostgreSQL URL), ranked as of `--today` (default: the region's day).
 
@@ -56,7 +56,7 @@ def load(args) -> tuple[list[Profile], list[Request], date, str]:
         requests = db.all("request", Request)[: args.requests]
         today = date.fromisoformat(args.today) if args.today else date.today()
         return profiles, requests, today, f"{args.data}"
-    from factory_commons.cooperate.region import generate_region
+    from factory_commons.cooperate.sample import generate_region
 
     region = generate_region(seed=args.seed, firms=args.firms, requests=args.requests)
     today = date.fromisoformat(args.today) if args.today else region.today

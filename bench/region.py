@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from factory_commons.cooperate import region as R  # noqa: E402
+from factory_commons.cooperate import sample as R  # noqa: E402
 
 
 def timed(fn, repeat: int) -> tuple[list[float], list[float], object]:

@@ -27,7 +27,7 @@ from factory_commons.cooperate.model import (
     QualityEvidence,
     Text,
 )
-from factory_commons.cooperate.region import Region, generate_region
+from factory_commons.cooperate.sample import Region, generate_region
 from factory_commons.server import create_app
 from factory_commons.store import Store
 

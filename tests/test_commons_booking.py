@@ -367,7 +367,7 @@ def test_racing_bookings_never_overbook_postgresql(pg_target):
 
 
 def test_firms_of_the_generated_region_offer_only_their_measured_hours():
-    from factory_commons.cooperate.region import generate_region
+    from factory_commons.cooperate.sample import generate_region
 
     region = generate_region(seed=7, firms=300, requests=5)
     now = datetime.combine(region.today, time(9), tzinfo=B.KST)
@@ -405,7 +405,7 @@ def test_the_simulated_factory_offers_the_free_hours_its_kpis_measured(db):
 
     from factory_commons.collect.simulator import FactorySimulator
     from factory_commons.cooperate.evidence import capacity_evidence
-    from factory_commons.cooperate.region import demo_firm_profile
+    from factory_commons.cooperate.sample import demo_firm_profile
     from factory_commons.store import DuckDBStore
 
     seoul = ZoneInfo("Asia/Seoul")

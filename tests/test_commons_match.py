@@ -42,7 +42,7 @@ MATS = ("steel", "aluminium", "stainless_steel")
 
 
 def toy_profiles(seed: int, n: int, *, procs=PROCS, mats=MATS) -> list[Profile]:
-    """A small random region near Seoul (tests only; the real builder is cooperate/region.py)."""
+    """A small random region near Seoul (tests only; the real builder is cooperate/sample.py)."""
     rnd = random.Random(seed)
     out = []
     for i in range(n):
@@ -462,7 +462,7 @@ def test_ratings_persist_in_postgres():
 
 
 def test_on_the_generated_region_index_equals_plain_python_and_private_data_stays_out():
-    from factory_commons.cooperate.region import generate_region
+    from factory_commons.cooperate.sample import generate_region
 
     region = generate_region(seed=3, firms=300, requests=40)
     ix = MatchIndex(region.profiles)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from test_server_plant import A1, A3, PASSWORD, T0, make_plant
 
+from factory_commons.accounts import Accounts
 from factory_commons.collect.simulator import FactorySimulator
 from factory_commons.cooperate.db import CommonsDB
 from factory_commons.cooperate.experts import (
@@ -42,7 +43,6 @@ from factory_commons.cooperate.missions import (
     save_problem,
 )
 from factory_commons.cooperate.model import Location, Text
-from factory_commons.server import Accounts
 from factory_commons.store import DuckDBStore
 
 PRESS = "acme/changwon/press/press-1"

@@ -572,7 +572,7 @@ def test_docs_example_runs_and_its_table_matches(tmp_path, monkeypatch):
 
 
 def test_a_pool_for_a_cooperative_of_the_generated_region():
-    from factory_commons.cooperate.region import generate_region
+    from factory_commons.cooperate.sample import generate_region
 
     region = generate_region(seed=7, firms=300, requests=5)
     coop = max(region.cooperatives, key=lambda c: len(c.members))

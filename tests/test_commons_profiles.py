@@ -205,7 +205,7 @@ def test_no_orders_means_no_delivery_evidence():
 # -- Open Know-Where ------------------------------------------------------------------------------
 
 from factory_commons.cooperate import okw  # noqa: E402
-from factory_commons.cooperate.region import generate_region  # noqa: E402
+from factory_commons.cooperate.sample import generate_region  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -422,7 +422,7 @@ def _three_machine_profile():
 
 from factory_commons.cooperate import profiles as prof  # noqa: E402
 from factory_commons.cooperate.db import CommonsDB  # noqa: E402
-from factory_commons.cooperate.region import demo_firm_profile  # noqa: E402
+from factory_commons.cooperate.sample import demo_firm_profile  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -653,8 +653,7 @@ def test_firm_scope_on_a_shared_store_equals_the_firm_alone(stores):
 
 
 def test_refresh_evidence_and_the_api_use_the_firm_scope(stores):
-    from factory_commons.cooperate.evidence import last_weeks
-    from factory_commons.server.commons_api import firm_evidence
+    from factory_commons.cooperate.evidence import firm_evidence, last_weeks
 
     plant, shared_store = stores
     db = CommonsDB(":memory:")

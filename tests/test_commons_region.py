@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 
 from factory_commons.cooperate.model import Request
-from factory_commons.cooperate.region import DEFAULT_TODAY, DISTRICTS, RATE_KRW, generate_region
+from factory_commons.cooperate.sample import DEFAULT_TODAY, DISTRICTS, RATE_KRW, generate_region
 from factory_commons.cooperate.vocab import CERTIFICATIONS, MATERIALS, PROCESSES, UNSPSC
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
@@ -190,7 +190,7 @@ def test_requests_are_plausible_and_mostly_satisfiable(region):
 
 def test_region_has_experts_in_the_shared_vocabulary():
     from factory_commons.cooperate.experts import skill_kind
-    from factory_commons.cooperate.region import generate_region
+    from factory_commons.cooperate.sample import generate_region
 
     region = generate_region(seed=3, firms=50, requests=5, experts=40)
     assert len(region.experts) == 40

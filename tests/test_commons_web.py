@@ -237,7 +237,7 @@ def test_projects_page_posts_a_project_and_recommends_partners_per_role(plant):
     assert 'data-kind="expert"' in part.split('data-role="engineer"', 1)[1]  # Dr. Kim knows SPC
     other = web_login(plant, "owner@beta.example").get("/commons/projects").text
     assert f'data-project="{pid}"' in other.split('id="open-projects"', 1)[1]
-    from factory_commons.server.web_i18n import LANG_COOKIE
+    from factory_commons.server.web.i18n import LANG_COOKIE
 
     acme.cookies.set(LANG_COOKIE, "en")
     assert "Recommended partners" in acme.get("/commons/projects").text

@@ -22,9 +22,10 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from factory_commons.accounts import Accounts
 from factory_commons.collect.simulator import FactorySimulator
 from factory_commons.model import Machine, StateChange
-from factory_commons.server import Accounts, create_app
+from factory_commons.server import create_app
 from factory_commons.store import DuckDBStore
 
 CHROMIUM = "/usr/bin/chromium"

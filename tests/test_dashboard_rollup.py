@@ -54,7 +54,7 @@ def test_raw_points_follow_the_rollup_of_the_same_signal(store_factory):
     plant.store.write(
         Signal(ts=recent + timedelta(minutes=i), machine=A1, name="temp", value=40.0) for i in range(10)
     )
-    from factory_commons.server.web_data import _signal_points
+    from factory_commons.server.web.dashboard_data import _signal_points
 
     pts = _signal_points(plant.store, A1, T0, plant.clock.now)["temp"]
     assert pts["rollup"] and len(pts["ts"]) == 40

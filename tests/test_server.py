@@ -230,7 +230,7 @@ def test_cli_users_create_then_login(tmp_path):
 def test_accounts_in_postgresql_share_the_store_database(pg_url):
     import psycopg
 
-    from factory_commons.server import Accounts
+    from factory_commons.accounts import Accounts
 
     acc = Accounts(f"{pg_url}?schema=pgacc")
     firm = acc.create_firm("한빛정밀", ["hanbit"])

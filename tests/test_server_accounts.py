@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from test_server_plant import PASSWORD, T0, accounts_db_for, make_plant
 
-from factory_commons.server.accounts import AccountError, Accounts, LastOwnerError
+from factory_commons.accounts import AccountError, Accounts, LastOwnerError
 from factory_commons.server.ratelimit import LoginLimiter
 
 

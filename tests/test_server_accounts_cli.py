@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from typer.testing import CliRunner
 
+from factory_commons.accounts import Accounts
 from factory_commons.cli import app
-from factory_commons.server.accounts import Accounts
 
 PW = "pw-12345678"
 

@@ -93,7 +93,7 @@ def _attacks(plant, b_grant: int, b_firm: int, b_user: int) -> dict[tuple[str, s
         ("POST", "/api/auth/logout"): {},
         ("GET", "/api/auth/me"): {},
         ("POST", "/api/auth/tokens"): {"json": {"name": "t"}},
-        # managing accounts (server/account_routes.py)
+        # managing accounts (server/api/accounts.py)
         ("GET", "/api/users/{user_id}"): {"url": f"/api/users/{b_user}"},
         ("PATCH", "/api/users/{user_id}"): {
             "url": f"/api/users/{b_user}",

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from factory_commons.accounts import Accounts
 from factory_commons.model import Machine, PartCount, StateChange
-from factory_commons.server import Accounts, create_app
+from factory_commons.server import create_app
 from factory_commons.store import Store
 
 T0 = datetime(2024, 3, 4, tzinfo=UTC)

@@ -17,9 +17,9 @@ import pytest
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
+from factory_commons.accounts import Accounts
 from factory_commons.cli import app
 from factory_commons.model import Machine
-from factory_commons.server import Accounts
 from factory_commons.store import DuckDBStore
 from factory_commons.store.postgres import PostgresStore
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.tree import Tree
 
+from .cli_common import SEOUL, StoreOpt, console, err, open_store_or_exit, parse_day
 from .i18n import label
 
 app = typer.Typer(
@@ -21,32 +20,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
-
-StoreOpt = Annotated[str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")]
-SEOUL = ZoneInfo("Asia/Seoul")
-
-
-def _open(path: str, must_exist: bool = True):
-    from .store import open_store
-
-    is_url = path.startswith(("postgresql://", "postgres://"))
-    if must_exist and path != ":memory:" and not is_url and not Path(path).exists():
-        err.print(f"[red]저장소가 없습니다 / store not found:[/] {path}")
-        raise typer.Exit(2)
-    return open_store(path)
-
-
-def _parse_day(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        d = date.fromisoformat(value)
-    except ValueError:
-        err.print(f"[red]{option}: 날짜 형식 오류 / not a date (YYYY-MM-DD):[/] {value!r}")
-        raise typer.Exit(2) from None
-    return datetime(d.year, d.month, d.day, tzinfo=SEOUL)
 
 
 def _simulate_into(store, seed: int, start: datetime, days: int, signal_interval_s: int) -> dict:
@@ -86,7 +59,7 @@ def demo(
         f.unlink(missing_ok=True)
     start = datetime.now(SEOUL).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
     t0 = time.perf_counter()
-    with _open(str(db), must_exist=False) as store:
+    with open_store_or_exit(str(db), must_exist=False) as store:
         summary = _simulate_into(store, seed, start, days, 60)
         t1 = time.perf_counter()
         console.print(
@@ -117,10 +90,10 @@ def simulate(
     signal_interval: Annotated[int, typer.Option(help="seconds between sensor samples")] = 60,
 ) -> None:
     """Simulate the demo factory into a store (writes are idempotent). / 시뮬레이션 데이터를 저장."""
-    first = _parse_day(start, "--start") or datetime.now(SEOUL).replace(
+    first = parse_day(start, "--start") or datetime.now(SEOUL).replace(
         hour=0, minute=0, second=0, microsecond=0
     ) - timedelta(days=days)
-    with _open(store, must_exist=False) as st:
+    with open_store_or_exit(store, must_exist=False) as st:
         summary = _simulate_into(st, seed, first, days, signal_interval)
     console.print(", ".join(f"{k} {v:,}" for k, v in summary.items()))
 
@@ -158,9 +131,9 @@ def kpi(
     except KpiConfigError as e:
         err.print(f"[red]KPI 설정 오류 / KPI config error:[/] {e}")
         raise typer.Exit(2) from None
-    with _open(store) as st:
-        s = _parse_day(start, "--from")
-        e = _parse_day(end, "--to")
+    with open_store_or_exit(store) as st:
+        s = parse_day(start, "--from")
+        e = parse_day(end, "--to")
         if s is None or e is None:
             rng = st.query("SELECT min(ts) AS lo, max(ts) AS hi FROM states").to_pylist()[0]
             if rng["lo"] is None:
@@ -202,7 +175,7 @@ def export(
     store: StoreOpt = "factory.duckdb",
 ) -> None:
     """Export every table to Parquet files. / 모든 테이블을 Parquet로 내보내기."""
-    with _open(store) as st:
+    with open_store_or_exit(store) as st:
         counts = st.export_parquet(out)
     for t, n in counts.items():
         console.print(f"{t}: {n:,}")
@@ -215,7 +188,7 @@ def import_parquet(
     store: StoreOpt = "factory.duckdb",
 ) -> None:
     """Load a Parquet export into a store (idempotent). / Parquet 가져오기."""
-    with _open(store, must_exist=False) as st:
+    with open_store_or_exit(store, must_exist=False) as st:
         try:
             added = st.import_parquet(folder)
         except FileNotFoundError as e:
@@ -243,7 +216,7 @@ def schema(
 @app.command()
 def machines(store: StoreOpt = "factory.duckdb") -> None:
     """Show the ISA-95 hierarchy of a store. / 설비 계층 보기."""
-    with _open(store) as st:
+    with open_store_or_exit(store) as st:
         ms = st.machines()
     root = Tree("Factory Commons")
     nodes: dict[str, Tree] = {}
@@ -268,7 +241,7 @@ def retention(
     """Downsample old signals to 1-minute aggregates and delete old raw data. / 보존 정책 적용."""
     from .store import RetentionPolicy
 
-    with _open(store) as st:
+    with open_store_or_exit(store) as st:
         rep = st.apply_retention(RetentionPolicy(raw_signal_days=raw_days, aggregate_days=aggregate_days))
         st.optimize()
     console.print(
@@ -285,7 +258,7 @@ def optimize(store: StoreOpt = "factory.duckdb") -> None:
     order; PostgreSQL refreshes its planner statistics (ANALYZE). Nothing stored changes.
     `import-parquet` and `retention` run it by themselves."""
     t0 = time.perf_counter()
-    with _open(store) as st:
+    with open_store_or_exit(store) as st:
         done = st.optimize()
     for t, n in done.items():
         console.print(f"{t}: {n:,}")
@@ -302,6 +275,7 @@ def version() -> None:
 
 def _register_feature_commands() -> None:
     """Each feature package owns its commands; they are added here, in one place."""
+    from .accounts.cli import register as register_accounts
     from .ai.cli import register as register_ai
     from .collect.cli import register as register_collect
     from .cooperate.cli import register as register_commons
@@ -312,6 +286,7 @@ def _register_feature_commands() -> None:
     register_spc(app)
     register_ai(app)
     register_server(app)
+    register_accounts(app)
     register_commons(app)
 
 

@@ -40,16 +40,16 @@ def train(
     """Train anomaly detectors on a period of normal operation. / 정상 구간으로 이상 감지 모델 학습."""
     from rich.console import Console
 
-    from ..cli import _open, _parse_day, err
+    from ..cli_common import err, open_store_or_exit, parse_day
     from .anomaly import DETECTORS
     from .anomaly_store import train_machine
 
     if detector not in DETECTORS:
         err.print(f"[red]--detector: unknown {detector!r}; known: {', '.join(DETECTORS)}[/]")
         raise typer.Exit(2)
-    t0, t1 = _parse_day(start, "--from"), _parse_day(end, "--to")
+    t0, t1 = parse_day(start, "--from"), parse_day(end, "--to")
     out = Console()
-    with _open(store) as st:
+    with open_store_or_exit(store) as st:
         paths = machine or [m.path for m in st.machines()]
         for path in paths:
             try:
@@ -77,19 +77,19 @@ def detect(
     from rich.console import Console
     from rich.table import Table
 
-    from ..cli import _open, _parse_day, err
+    from ..cli_common import err, open_store_or_exit, parse_day
     from .anomaly_alerts import describe
     from .anomaly_store import breakdowns_in_store, detect_machine, load_models, warnings_before
     from .base import ModelFileError
 
-    t0, t1 = _parse_day(start, "--from"), _parse_day(end, "--to")
+    t0, t1 = parse_day(start, "--from"), parse_day(end, "--to")
     try:
         models = load_models(model, machine)
     except ModelFileError as e:
         err.print(f"[red]모델 오류 / model error: {e}[/]")
         raise typer.Exit(2) from None
     alerts = []
-    with _open(store) as st:
+    with open_store_or_exit(store) as st:
         for path, fitted in models.items():
             try:
                 alerts += detect_machine(st, path, fitted, t0, t1)
@@ -166,12 +166,12 @@ def train_rul(
     """Train a remaining-useful-life model on the store's runs to failure. / 잔여 수명 모델 학습."""
     from rich.console import Console
 
-    from ..cli import _open, err
+    from ..cli_common import err, open_store_or_exit
     from .base import save_model
     from .rul_store import train_store
 
     wear = [r.strip() for r in reasons.split(",") if r.strip()] if reasons else None
-    with _open(store) as st:
+    with open_store_or_exit(store) as st:
         try:
             fitted = train_store(st, machine, wear, r_early=r_early)
         except ValueError as e:
@@ -200,7 +200,7 @@ def rul(
     from rich.console import Console
     from rich.table import Table
 
-    from ..cli import _open, err
+    from ..cli_common import err, open_store_or_exit
     from .base import ModelFileError, load_model
     from .rul import GbmRul
     from .rul_store import predict_store, train_store
@@ -208,7 +208,7 @@ def rul(
     if not 0 < coverage < 1:
         err.print(f"[red]--coverage must be between 0 and 1, got {coverage}[/]")
         raise typer.Exit(2)
-    with _open(store) as st:
+    with open_store_or_exit(store) as st:
         try:
             if model is not None:
                 fitted = load_model(model)

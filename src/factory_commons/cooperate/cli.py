@@ -151,7 +151,7 @@ def region_cmd(
 ) -> None:
     """가상 지역(서울·인천 기업, 조합, 의뢰, 전문가) 생성 / generate a region into the commons."""
     from .experts import generate_experts, save_experts
-    from .region import generate_region
+    from .sample import generate_region
 
     if firms < 1 or requests < 0 or experts < 0:
         err.print("[red]--firms는 1 이상, --requests·--experts는 0 이상 / --firms >= 1, others >= 0[/]")
@@ -186,7 +186,7 @@ def catalog_cmd(
     lang: LangOpt = "ko",
 ) -> None:
     """공개 카탈로그 검색 (공개한 정보만) / search the public catalog (published data only)."""
-    from ..server.commons_api import public_profiles, search_catalog
+    from .catalog import public_profiles, search_catalog
     from .vocab import MATERIALS, PROCESSES
 
     lang = _lang(lang)
@@ -248,7 +248,7 @@ def _request_from_options(
         raise typer.Exit(2) from None
     location = None
     if district:
-        from .region import DISTRICTS
+        from .sample import DISTRICTS
 
         d = next((d for d in DISTRICTS if district in (d.ko, d.en)), None)
         if d is None:
@@ -291,7 +291,7 @@ def match_cmd(
     day = _day(today, "--today") or date.today()
     db = _open(store, commons)
     try:
-        from ..server.commons_api import public_profiles
+        from .catalog import public_profiles
 
         profiles = public_profiles(db)
         book = load_book(db)
@@ -329,7 +329,7 @@ def team_cmd(
     day = _day(today, "--today") or date.today()
     db = _open(store, commons)
     try:
-        from ..server.commons_api import public_profiles
+        from .catalog import public_profiles
 
         profiles = public_profiles(db)
         r = _request_from_options(db, request, None, None, 1, None, None, day)
@@ -383,9 +383,8 @@ def allocate_cmd(
     lang: LangOpt = "ko",
 ) -> None:
     """여러 의뢰를 공유 용량 안에서 함께 배정 / allocate several requests together under shared capacity."""
-    from fastapi import HTTPException
-
-    from ..server.commons_api import allocate_requests
+    from .catalog import allocate_requests
+    from .pools import CommonsError
 
     lang = _lang(lang)
     ko = lang == "ko"
@@ -399,8 +398,8 @@ def allocate_cmd(
         rs = [_request_from_options(db, r, None, None, 1, None, None, day) for r in request]
         try:
             out = allocate_requests(db, rs, day, time_limit)
-        except HTTPException as e:
-            console.print(str(e.detail))
+        except CommonsError as e:
+            console.print(e.message(lang))
             raise typer.Exit(1) from None
     finally:
         db.close()
@@ -483,7 +482,7 @@ def demo_commons(store: Store, start: datetime, end: datetime, out_console: Cons
     from .evidence import compute_evidence
     from .match import rank
     from .model import Location, Request, Step, Text
-    from .region import generate_region
+    from .sample import generate_region
 
     today = end.date()
     firm = "demo-factory"

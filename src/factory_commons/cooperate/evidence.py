@@ -313,3 +313,17 @@ def compute_evidence(
         quality=quality_evidence(store, start, end, config, sorted(procs) or None, zone, scope),
         delivery=delivery_evidence(store, start, end, zone, scope),
     )
+
+
+def firm_evidence(store: Store, enterprises: Sequence[str], today: date, weeks: int = 8) -> Evidence:
+    """The evidence of one firm from a store that may hold other firms' machines too: capacity,
+    quality and delivery of the firm's own machines and orders only (its enterprises are the
+    firm scope of `cooperate.evidence`), over the last `weeks` full ISO weeks."""
+    scope = sorted(enterprises)
+    if not scope or not machine_processes(scoped_machines(store, scope)):
+        raise EvidenceError(
+            "machines: 공정이 정해진 우리 회사 설비가 없습니다 / none of your machines has a known process "
+            f"(machine kinds: {', '.join(sorted(SIMULATOR_PROCESSES))})"
+        )
+    start, end = last_weeks(today, weeks)
+    return compute_evidence(store, start, end, scope=scope)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..accounts import Accounts, Firm, User
 from ..kpi import KpiConfig, compute_kpis
 from .db import CommonsDB
 from .experts import (
@@ -42,8 +43,7 @@ from .experts import (
 )
 from .model import Text
 
-if TYPE_CHECKING:  # imported lazily: the server imports the commons, not the other way round
-    from ..server.accounts import Accounts, Firm, User
+if TYPE_CHECKING:
     from ..store.base import Store
 
 PROBLEM_KIND = "problem"

@@ -1,6 +1,7 @@
-"""The API server: FastAPI app over a Store, with firms, users, roles, expert grants and audit."""
+"""The HTTP layer: thin routers (`api/`) and server-rendered pages (`web/`) over the domain
+packages, composed by `create_app` (app.py). Logic lives in the domain packages; nothing
+below `server/` imports it."""
 
-from .accounts import ROLES, AccountError, Accounts
 from .app import create_app
 
-__all__ = ["ROLES", "AccountError", "Accounts", "create_app"]
+__all__ = ["create_app"]

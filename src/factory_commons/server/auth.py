@@ -17,7 +17,7 @@ from datetime import datetime
 
 from fastapi import HTTPException, Request
 
-from .accounts import Accounts, Firm, Grant, User
+from ..accounts import Accounts, Firm, Grant, User
 
 #: permission -> roles that have it (see docs/server.md, "Firms, users and roles")
 PERMISSIONS: dict[str, frozenset[str]] = {

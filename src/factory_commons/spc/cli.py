@@ -58,7 +58,7 @@ def spc(
     """Control chart, Nelson / Western Electric rules and capability. / 관리도·이상 판정·공정능력."""
     from rich.console import Console
 
-    from ..cli import _open, _parse_day
+    from ..cli_common import open_store_or_exit, parse_day
     from .analysis import analyze
     from .charts import SpcError
     from .data import resolve_machine
@@ -79,8 +79,8 @@ def spc(
     if system is None:
         err.print(f"[red]--rules must be nelson or western-electric, not {rules!r}[/]")
         raise typer.Exit(2)
-    s, e = _parse_day(start, "--from"), _parse_day(end, "--to")
-    with _open(store) as st:
+    s, e = parse_day(start, "--from"), parse_day(end, "--to")
+    with open_store_or_exit(store) as st:
         try:
             path = resolve_machine(st, machine)
             report = analyze(

@@ -8,8 +8,8 @@ multi-step request), /commons/pools (join a purchasing pool, settlement), /commo
 (visit slots and idle machine hours: offer, book, what is left), /commons/projects (co-R&D
 posts and recommended partners per role) and /commons/missions (post a problem whose KPI
 evidence the server computes; experts; accept). Logged-in pages use the API's session cookie and CSRF check, like the
-dashboard (server/web.py), and read the commons through the same functions as the API
-(server/commons_api.py), so they see exactly what the API would show the caller.
+dashboard (server/web/dashboard.py), and read the commons through the same functions as the API
+(server/api/commons.py, cooperate/catalog.py), so they see exactly what the API would show the caller.
 """
 
 from __future__ import annotations
@@ -27,42 +27,44 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from ..cooperate import booking as bk
-from ..cooperate import missions as ms
-from ..cooperate import pools as pl
-from ..cooperate import profiles as pf
-from ..cooperate import projects as pj
-from ..cooperate.db import CommonsDB
-from ..cooperate.experts import load_experts
-from ..cooperate.model import EVIDENCE_KINDS, Match, Profile, Step, Text
-from ..cooperate.model import Request as CommonsRequest
-from ..cooperate.vocab import MATERIALS, PROCESSES
-from ..store.base import Store
-from .accounts import Accounts
-from .auth import CSRF_COOKIE, Caller, authenticate
-from .commons_api import (
-    ACTORS,
+from ...accounts import Accounts
+from ...cooperate import booking as bk
+from ...cooperate import missions as ms
+from ...cooperate import pools as pl
+from ...cooperate import profiles as pf
+from ...cooperate import projects as pj
+from ...cooperate.catalog import (
     PROFILE,
     REQUEST,
+    plan_request_team,
+    public_profiles,
+    rank_request,
+    save_evidence,
+    search_catalog,
+)
+from ...cooperate.db import CommonsDB
+from ...cooperate.evidence import firm_evidence
+from ...cooperate.experts import load_experts
+from ...cooperate.model import EVIDENCE_KINDS, Match, Profile, Step, Text
+from ...cooperate.model import Request as CommonsRequest
+from ...cooperate.vocab import MATERIALS, PROCESSES
+from ...store.base import Store
+from ..api.commons import (
+    ACTORS,
     SEOUL,
     ProblemIn,
     catalog_entry,
     create_problem,
-    firm_evidence,
     firm_key,
     offer_out,
-    plan_request_team,
     pool_out,
-    public_profiles,
-    rank_request,
     runs,
-    save_evidence,
-    search_catalog,
     today_of,
 )
-from .web_i18n import LANG_COOKIE, pick_lang, translator
+from ..auth import CSRF_COOKIE, Caller, authenticate
+from .i18n import LANG_COOKIE, pick_lang, translator
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent.parent  # server/: templates/ and static/
 PAGE_SIZE = 30
 
 #: labels of the commons pages: key -> (Korean, English)

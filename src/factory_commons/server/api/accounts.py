@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from .accounts import ROLES, AccountError, Accounts, User
-from .auth import NOT_FOUND, Caller, forbidden
-from .stops import check_stop_reasons, firm_stop_reasons
+from ...accounts import ROLES, AccountError, Accounts, User
+from ...accounts.stop_reasons import check_stop_reasons, firm_stop_reasons
+from ..auth import NOT_FOUND, Caller, forbidden
+from .common import errors
 
 UserId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 TokenId = Annotated[str, PathParam(min_length=1, max_length=64)]
@@ -83,7 +84,6 @@ def account_router(
     now: Callable[[], datetime],
     default_reasons: Callable[[], tuple[tuple[str, str, str], ...]],
 ) -> APIRouter:
-    from .app import _errors  # here, not at import: app.py imports this module
 
     router = APIRouter()
     CallerDep = Annotated[Caller, Depends(caller)]
@@ -105,7 +105,7 @@ def account_router(
     @router.patch(
         "/api/users/{user_id}",
         response_model=ManagedUserOut,
-        responses=_errors(400, 401, 403, 404, 409, 422),
+        responses=errors(400, 401, 403, 404, 409, 422),
         tags=["users"],
     )
     def update_user(c: CallerDep, user_id: UserId, body: UserPatchIn) -> ManagedUserOut:
@@ -130,7 +130,7 @@ def account_router(
     @router.post(
         "/api/users/{user_id}/password",
         status_code=204,
-        responses=_errors(400, 401, 403, 404, 422),
+        responses=errors(400, 401, 403, 404, 422),
         tags=["users"],
     )
     def reset_password(c: CallerDep, user_id: UserId, body: PasswordIn) -> Response:
@@ -143,7 +143,7 @@ def account_router(
         return Response(status_code=204)
 
     @router.delete(
-        "/api/users/{user_id}", status_code=204, responses=_errors(401, 403, 404, 409, 422), tags=["users"]
+        "/api/users/{user_id}", status_code=204, responses=errors(401, 403, 404, 409, 422), tags=["users"]
     )
     def delete_user(c: CallerDep, user_id: UserId) -> Response:
         """Delete a user without history (grants, audit rows); otherwise deactivate them (409 says so)."""
@@ -159,20 +159,20 @@ def account_router(
     @router.get(
         "/api/users/{user_id}",
         response_model=ManagedUserOut,
-        responses=_errors(401, 403, 404, 422),
+        responses=errors(401, 403, 404, 422),
         tags=["users"],
     )
     def get_user(c: CallerDep, user_id: UserId) -> ManagedUserOut:
         return _managed(target(c, user_id))
 
     # -- the caller's API tokens -------------------------------------------------------------
-    @router.get("/api/auth/tokens", response_model=list[TokenInfoOut], responses=_errors(401), tags=["auth"])
+    @router.get("/api/auth/tokens", response_model=list[TokenInfoOut], responses=errors(401), tags=["auth"])
     def my_tokens(c: CallerDep) -> list[TokenInfoOut]:
         """The caller's API tokens (never the secret: it is stored only hashed)."""
         return [TokenInfoOut(**t) for t in accounts.tokens(c.user.id)]
 
     @router.delete(
-        "/api/auth/tokens/{token_id}", status_code=204, responses=_errors(401, 403, 404, 422), tags=["auth"]
+        "/api/auth/tokens/{token_id}", status_code=204, responses=errors(401, 403, 404, 422), tags=["auth"]
     )
     def revoke_token(c: CallerDep, token_id: TokenId) -> Response:
         """Revoke one of the caller's tokens: it fails with 401 from now on."""
@@ -190,7 +190,7 @@ def account_router(
     @router.get(
         "/api/settings/stop-reasons",
         response_model=StopReasonsOut,
-        responses=_errors(401, 403),
+        responses=errors(401, 403),
         tags=["settings"],
     )
     def get_stop_reasons(c: CallerDep) -> StopReasonsOut:
@@ -201,7 +201,7 @@ def account_router(
     @router.put(
         "/api/settings/stop-reasons",
         response_model=StopReasonsOut,
-        responses=_errors(400, 401, 403, 422),
+        responses=errors(400, 401, 403, 422),
         tags=["settings"],
     )
     def put_stop_reasons(c: CallerDep, body: StopReasonsIn) -> StopReasonsOut:
@@ -226,7 +226,7 @@ def account_router(
     @router.delete(
         "/api/settings/stop-reasons",
         response_model=StopReasonsOut,
-        responses=_errors(401, 403),
+        responses=errors(401, 403),
         tags=["settings"],
     )
     def reset_stop_reasons(c: CallerDep) -> StopReasonsOut:

@@ -24,15 +24,15 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from ..store.base import Store
-from .accounts import Accounts
-from .auth import CSRF_COOKIE, SESSION_COOKIE, Caller, authenticate
-from .stops import firm_stop_reasons, set_stop_reason
-from .web_data import downtime_view, live_states, machine_view, oee_view, overview_view
-from .web_i18n import DEFAULT_STOP_REASONS, LANG_COOKIE, WEB_LABELS, pick_lang, translator
-from .web_settings import add_settings_pages
+from ...accounts import Accounts
+from ...accounts.stop_reasons import DEFAULT_STOP_REASONS, firm_stop_reasons, set_stop_reason
+from ...store.base import Store
+from ..auth import CSRF_COOKIE, SESSION_COOKIE, Caller, authenticate
+from .dashboard_data import downtime_view, live_states, machine_view, oee_view, overview_view
+from .i18n import LANG_COOKIE, WEB_LABELS, pick_lang, translator
+from .settings import add_settings_pages
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent.parent  # server/: templates/ and static/
 DISPLAY_TZ = ZoneInfo("Asia/Seoul")
 LOGIN_CSRF_COOKIE = "fc_login_csrf"
 StopReasons = tuple[tuple[str, str, str], ...]

@@ -18,6 +18,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -529,3 +530,13 @@ class Accounts:
         )
         keys = ("id", "ts", "user_id", "user_email", "grant_id", "method", "path", "object", "outcome")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def default_accounts_path(store_target: str) -> str:
+    """Where the accounts of a store live by default: the same PostgreSQL database (schema
+    `fc_accounts`), a SQLite file beside a DuckDB file, or ./factory-accounts.sqlite for :memory:."""
+    if store_target.startswith(("postgresql://", "postgres://")):
+        return store_target
+    if store_target.startswith(":memory:"):
+        return str(Path("factory-accounts.sqlite").resolve())
+    return f"{store_target}.accounts.sqlite"

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from .accounts import Accounts
-from .auth import PERMISSIONS, Caller
-from .stops import check_stop_reasons, parse_reason_lines
+from ...accounts import Accounts
+from ...accounts.stop_reasons import check_stop_reasons, parse_reason_lines
+from ..auth import PERMISSIONS, Caller
 
 StopReasons = tuple[tuple[str, str, str], ...]
 

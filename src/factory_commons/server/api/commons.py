@@ -13,30 +13,41 @@ booking, missions); this module only checks who may do what and translates error
 """
 
 import secrets
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
-from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, ValidationError
 
-from ..cooperate import booking as bk
-from ..cooperate import missions as ms
-from ..cooperate import pools as pl
-from ..cooperate import profiles as pf
-from ..cooperate import projects as pj
-from ..cooperate import ratings as rt
-from ..cooperate.db import CommonsDB
-from ..cooperate.experts import Expert, load_experts
-from ..cooperate.model import (
+from ...accounts import AccountError, Accounts
+from ...cooperate import booking as bk
+from ...cooperate import missions as ms
+from ...cooperate import pools as pl
+from ...cooperate import profiles as pf
+from ...cooperate import projects as pj
+from ...cooperate import ratings as rt
+from ...cooperate.catalog import (
+    PROFILE,
+    REQUEST,
+    BatchOut,
+    TeamOut,
+    allocate_requests,
+    plan_request_team,
+    public_profiles,
+    rank_request,
+    save_evidence,
+    search_catalog,
+)
+from ...cooperate.db import CommonsDB
+from ...cooperate.evidence import firm_evidence
+from ...cooperate.experts import Expert, load_experts
+from ...cooperate.model import (
     Cooperative,
-    Evidence,
     EvidenceKind,
     Facility,
     Location,
@@ -46,14 +57,12 @@ from ..cooperate.model import (
     Step,
     Text,
 )
-from ..cooperate.okw import from_okw, to_okw
-from ..cooperate.teams import TeamStep, allocate_batch, plan_team
-from ..store.base import Store
-from .accounts import AccountError, Accounts
-from .auth import NOT_FOUND, Caller, forbidden
+from ...cooperate.okw import from_okw, to_okw
+from ...store.base import Store
+from ..auth import NOT_FOUND, Caller, forbidden
+from .common import errors
 
 SEOUL = ZoneInfo("Asia/Seoul")
-PROFILE, REQUEST = "profile", "request"
 #: roles that may act for their firm in the commons (post requests, publish, commit)
 ACTORS = frozenset({"owner", "engineer"})
 
@@ -240,45 +249,11 @@ class CloseMissionIn(BaseModel):
     rating: int | None = Field(default=None, ge=1, le=5)
 
 
-class TeamOut(BaseModel):
-    """A team of firms for a multi-step request (cooperate/teams.py `plan_team`)."""
-
-    request_id: str
-    feasible: bool
-    steps: list[TeamStep]
-    processing_krw: float
-    transport_krw: float
-    delivery_km: float
-    lead_time_days: float
-    objective: float | None = Field(description="cost + lead-time penalty (KRW); null if infeasible")
-    lower_bound: float | None
-    gap: float | None = Field(description="(objective - lower_bound) / lower_bound")
-    proven_optimal: bool
-    method: str
-    reason: str
-
-
 class BatchIn(BaseModel):
     """Several of the caller's own requests, allocated together under shared capacity."""
 
     request_ids: list[str] = Field(min_length=1, max_length=20, description="your own request ids")
     time_limit_s: float = Field(default=5.0, gt=0, le=30, description="solver time limit (seconds)")
-
-
-class BatchOut(BaseModel):
-    """Teams for several requests at once (cooperate/teams.py `allocate_batch`).
-
-    Per request: its team and cost (`objective`), `lower_bound` = the proven bound of the request
-    planned alone (capacity shared with the batch can only cost more), `gap` against it, and
-    `proven_optimal` = the whole allocation is proven optimal (HiGHS MILP)."""
-
-    served: int = Field(description="requests with a team")
-    objective: float | None = Field(description="the batch objective (KRW, unserved penalties included)")
-    lower_bound: float | None
-    gap: float | None
-    proven_optimal: bool
-    candidates_per_step: int
-    teams: list[TeamOut]
 
 
 class EvidenceRefreshIn(BaseModel):
@@ -521,95 +496,6 @@ def offer_out(o: bk.MachineOffer, c: Caller) -> OfferOut:
     )
 
 
-def _finite(x: float) -> float | None:
-    return x if x == x and abs(x) != float("inf") else None
-
-
-def team_out(t: Any) -> TeamOut:
-    return TeamOut(
-        request_id=t.request_id,
-        feasible=t.feasible,
-        steps=list(t.steps),
-        processing_krw=t.processing_krw,
-        transport_krw=t.transport_krw,
-        delivery_km=t.delivery_km,
-        lead_time_days=t.lead_time_days,
-        objective=_finite(t.objective),
-        lower_bound=_finite(t.lower_bound),
-        gap=_finite(t.gap),
-        proven_optimal=t.proven_optimal,
-        method=t.method,
-        reason=t.reason,
-    )
-
-
-def public_index(commons: CommonsDB) -> Any:
-    """The match index over the public profiles (built once per change of the profiles)."""
-    from ..cooperate.match import MatchIndex
-
-    view = public_view(commons)
-    with _VIEWS_LOCK:
-        if view.index is None:
-            view.index = MatchIndex(view.profiles)
-        return view.index
-
-
-def plan_request_team(commons: CommonsDB, r: Request, today: date, time_limit_s: float = 1.0) -> TeamOut:
-    """The cheapest feasible team of firms over the public profiles (cooperate.teams.plan_team)."""
-    return team_out(plan_team(r, public_index(commons), today, time_limit_s=time_limit_s))
-
-
-def allocate_requests(
-    commons: CommonsDB, requests: Sequence[Request], today: date, time_limit_s: float = 5.0
-) -> BatchOut:
-    """Teams for several requests under shared capacity over the public profiles
-    (cooperate.teams.allocate_batch), each with the proven bound of the request planned alone."""
-    index = public_index(commons)
-    try:
-        batch = allocate_batch(requests, index, today, time_limit_s=time_limit_s)
-    except RuntimeError as e:
-        raise HTTPException(
-            409, f"배정을 시간 안에 찾지 못했습니다 / no allocation within the time limit: {e}"
-        ) from None
-    teams = []
-    for r, plan in zip(requests, batch.plans, strict=True):
-        t = team_out(plan).model_copy(update={"proven_optimal": batch.proven_optimal})
-        if plan.feasible:
-            bound = plan_team(r, index, today, time_limit_s=1.0).lower_bound
-            gap = (plan.objective - bound) / bound if bound > 0 else None
-            t = t.model_copy(
-                update={"lower_bound": _finite(bound), "gap": None if gap is None else _finite(gap)}
-            )
-        else:
-            t = t.model_copy(update={"lower_bound": None, "gap": None})
-        teams.append(t)
-    return BatchOut(
-        served=batch.served,
-        objective=_finite(batch.objective),
-        lower_bound=_finite(batch.lower_bound),
-        gap=_finite(batch.gap),
-        proven_optimal=batch.proven_optimal,
-        candidates_per_step=batch.candidates_per_step,
-        teams=teams,
-    )
-
-
-def firm_evidence(store: Store, enterprises: Sequence[str], today: date, weeks: int = 8) -> Evidence:
-    """The evidence of one firm from a store that may hold other firms' machines too: capacity,
-    quality and delivery of the firm's own machines and orders only (its enterprises are the
-    firm scope of `cooperate.evidence`), over the last `weeks` full ISO weeks."""
-    from ..cooperate import evidence as ev
-
-    scope = sorted(enterprises)
-    if not scope or not ev.machine_processes(ev.scoped_machines(store, scope)):
-        raise ev.EvidenceError(
-            "machines: 공정이 정해진 우리 회사 설비가 없습니다 / none of your machines has a known process "
-            f"(machine kinds: {', '.join(sorted(ev.SIMULATOR_PROCESSES))})"
-        )
-    start, end = ev.last_weeks(today, weeks)
-    return ev.compute_evidence(store, start, end, scope=scope)
-
-
 def create_problem(commons: CommonsDB, store: Store, c: Caller, body: ProblemIn, end: datetime) -> ms.Problem:
     """Post the caller's firm's problem with its KPI evidence computed here from its own machines
     (the last `body.days` days before `end`); 403 for machines that are not the firm's."""
@@ -637,50 +523,7 @@ def create_problem(commons: CommonsDB, store: Store, c: Caller, body: ProblemIn,
     return ms.save_problem(commons, problem)
 
 
-def save_evidence(commons: CommonsDB, firm_id: str, evidence: Evidence) -> Profile:
-    """Keep new evidence in the firm's profile; a published kind without evidence any more drops out."""
-    with commons.transaction():
-        p = pf.load_profile(commons, firm_id)
-        kept = frozenset(k for k in p.published if getattr(evidence, k) is not None)
-        p = p.model_copy(
-            update={"evidence": evidence, "published": kept, "published_at": p.published_at if kept else None}
-        )
-        pf.save_profile(commons, p)
-    return p
-
-
 # -- reading the commons -----------------------------------------------------------------------
-class _PublicView:
-    """The public profiles of one commons database and their match index, rebuilt only when a
-    profile changed (checked by the count and the latest update time of the profile documents)."""
-
-    def __init__(self) -> None:
-        self.key: str | None = None
-        self.profiles: list[Profile] = []
-        self.by_firm: dict[str, Profile] = {}
-        self.index: Any = None
-
-    def refresh(self, commons: CommonsDB) -> "_PublicView":
-        key = commons.version(PROFILE)
-        if key != self.key:
-            self.profiles = [p.public() for p in commons.all(PROFILE, Profile)]
-            self.by_firm = {p.firm_id: p for p in self.profiles}
-            self.index, self.key = None, key
-        return self
-
-
-_VIEWS: WeakKeyDictionary[CommonsDB, _PublicView] = WeakKeyDictionary()
-_VIEWS_LOCK = threading.Lock()
-
-
-def public_view(commons: CommonsDB) -> _PublicView:
-    with _VIEWS_LOCK:
-        return _VIEWS.setdefault(commons, _PublicView()).refresh(commons)
-
-
-def public_profiles(commons: CommonsDB) -> list[Profile]:
-    """Every profile as others may see it (`Profile.public()`)."""
-    return public_view(commons).profiles
 
 
 def catalog_entry(p: Profile) -> CatalogEntry:
@@ -698,30 +541,6 @@ def catalog_entry(p: Profile) -> CatalogEntry:
     )
 
 
-def search_catalog(
-    profiles: list[Profile],
-    process: str | None = None,
-    material: str | None = None,
-    district: str | None = None,
-    q: str | None = None,
-) -> list[Profile]:
-    """Public profiles that fit the search (each filter optional; `q` matches names, Korean too)."""
-    out = []
-    needle = (q or "").strip().lower()
-    for p in profiles:
-        f = p.facility
-        if process and process not in f.processes():
-            continue
-        if material and not any(material in e.materials for e in f.equipment):
-            continue
-        if district and district not in (f.location.district, f.location.city):
-            continue
-        if needle and needle not in f"{f.name.ko} {f.name.en} {f.firm_id}".lower():
-            continue
-        out.append(p)
-    return out
-
-
 def visible_request(commons: CommonsDB, c: Caller, request_id: str) -> Request:
     """A request the caller may read: its own, or another's public one (404 otherwise)."""
     r = commons.get(REQUEST, request_id, Request)
@@ -737,12 +556,6 @@ def own_request(commons: CommonsDB, c: Caller, request_id: str) -> Request:
     return r
 
 
-def rank_request(commons: CommonsDB, r: Request, today: date, step: int = 0, limit: int = 20) -> list[Match]:
-    """Ranked, explained matches of one step over the public profiles (cooperate.match.rank)."""
-    index = public_index(commons)
-    return index.rank(r, today, step=step, limit=limit, ratings=rt.load_book(commons))
-
-
 # -- the router ------------------------------------------------------------------------------
 def commons_router(
     commons: CommonsDB,
@@ -753,11 +566,10 @@ def commons_router(
 ) -> APIRouter:
     """The /api/commons routes over `commons`; `caller` is the app's authentication dependency,
     `store` the firm data that problems' evidence comes from, `accounts` where grants go."""
-    from .app import _errors
 
     CallerDep = Annotated[Caller, Depends(caller)]
     router = APIRouter(prefix="/api/commons", tags=["commons"])
-    READ, WRITE = _errors(401, 403, 404, 422), _errors(400, 401, 403, 404, 409, 422)
+    READ, WRITE = errors(401, 403, 404, 422), errors(400, 401, 403, 404, 409, 422)
 
     # -- profile -----------------------------------------------------------------------------
     @router.get("/profile", response_model=Profile, responses=READ)
@@ -804,7 +616,7 @@ def commons_router(
         return set_published(c, body.kinds, False)
 
     # -- catalog (public) --------------------------------------------------------------------
-    @router.get("/catalog", response_model=CatalogOut, responses=_errors(422))
+    @router.get("/catalog", response_model=CatalogOut, responses=errors(422))
     def catalog(
         process: Annotated[str | None, Query(max_length=50)] = None,
         material: Annotated[str | None, Query(max_length=50)] = None,
@@ -817,7 +629,7 @@ def commons_router(
         found = search_catalog(public_profiles(commons), process, material, district, q)
         return CatalogOut(total=len(found), firms=[catalog_entry(p) for p in found[offset : offset + limit]])
 
-    @router.get("/firms/{firm_id}", response_model=Profile, responses=_errors(404, 422))
+    @router.get("/firms/{firm_id}", response_model=Profile, responses=errors(404, 422))
     def firm(firm_id: IdPath) -> Profile:
         """One firm's public profile (no login)."""
         p = commons.get(PROFILE, firm_id, Profile)

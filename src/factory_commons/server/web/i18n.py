@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from ..i18n import LABELS as KPI_LABELS
+from ...accounts.stop_reasons import DEFAULT_STOP_REASONS
+from ...i18n import KPI, STATES
 
 LANGS = ("ko", "en")
 DEFAULT_LANG = "ko"
 LANG_COOKIE = "lang"
-
-#: the stop reasons offered on the tablet screen: (code, Korean, English); configurable per app
-DEFAULT_STOP_REASONS: tuple[tuple[str, str, str], ...] = (
-    ("die_change", "금형 교체", "Die change"),
-    ("waiting_material", "자재 대기", "Waiting for material"),
-    ("breakdown", "설비 고장", "Breakdown"),
-    ("no_operator", "작업자 부재", "No operator"),
-    ("quality_check", "품질 확인", "Quality check"),
-)
 
 WEB_LABELS: dict[str, tuple[str, str]] = {
     "app": ("Factory Commons 대시보드", "Factory Commons dashboard"),
@@ -24,7 +16,7 @@ WEB_LABELS: dict[str, tuple[str, str]] = {
     "settings": ("설정", "Settings"),
     "machine_page": ("설비 상세", "Machine"),
     "login": ("로그인", "Log in"),
-    "commons": ("공유 공간", "Commons"),  # the commons pages (server/commons_web.py)
+    "commons": ("공유 공간", "Commons"),  # the commons pages (server/web/commons.py)
     "catalog": ("기업 카탈로그", "Firm catalog"),
     "logout": ("로그아웃", "Log out"),
     "email": ("이메일", "E-mail"),
@@ -92,12 +84,17 @@ def pick_lang(value: str | None) -> str:
 
 
 def translator(lang: str, stop_reasons: tuple[tuple[str, str, str], ...] = DEFAULT_STOP_REASONS):
-    """A function key -> label in `lang`: web labels, stop reasons, then KPI labels, else the key."""
+    """A function key -> label in `lang`: web labels, the firm's stop reasons, then the state
+    and reason-code names and the KPI labels of the catalogs (factory_commons.i18n), else the key."""
     i = 0 if lang == "ko" else 1
-    table = {**KPI_LABELS, **WEB_LABELS, **{c: (ko, en) for c, ko, en in stop_reasons}}
+    table = {**WEB_LABELS, **{c: (ko, en) for c, ko, en in stop_reasons}}
 
     def t(key: str) -> str:
         pair = table.get(key)
-        return pair[i] if pair else key
+        if pair:
+            return pair[i]
+        if STATES.has(key):
+            return STATES.get(key, lang)
+        return KPI.get(key, lang)
 
     return t

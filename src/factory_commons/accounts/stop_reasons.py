@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..store.base import Store
-from .accounts import Accounts
+from .db import Accounts
 
 
 class StopGone(LookupError):
@@ -26,6 +26,16 @@ def set_stop_reason(
     if not store.set_state_reason(machine, stop_start, reason_code):
         raise StopGone(f"{machine}: no {state} state change at {stop_start.isoformat()}")
     return stop_start
+
+
+#: the stop reasons offered on the tablet screen: (code, Korean, English); configurable per app
+DEFAULT_STOP_REASONS: tuple[tuple[str, str, str], ...] = (
+    ("die_change", "금형 교체", "Die change"),
+    ("waiting_material", "자재 대기", "Waiting for material"),
+    ("breakdown", "설비 고장", "Breakdown"),
+    ("no_operator", "작업자 부재", "No operator"),
+    ("quality_check", "품질 확인", "Quality check"),
+)
 
 
 # -- the reasons an operator can pick ---------------------------------------------------------

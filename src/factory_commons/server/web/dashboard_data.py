@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from markupsafe import Markup
 
-from ..kpi import LOSS_COLUMNS, compute_kpis
-from ..kpi.downtime import downtime_pareto
-from ..report import svg
-from ..store.base import Store
+from ...kpi import LOSS_COLUMNS, compute_kpis
+from ...kpi.downtime import downtime_pareto
+from ...report import svg
+from ...store.base import Store
 
 KPI_KEYS = ("oee", "availability", "effectiveness", "quality_ratio")
 MAX_POINTS = 300

@@ -1,0 +1,43 @@
+"""What every command group of the `factory-commons` command line shares: the consoles, the
+--store option, opening a store (exit 2 with a message when it is missing) and reading a day.
+
+The main app (`cli.py`) and each domain's `cli.py` import from here, so that no domain's
+commands need the main app and the main app can register them without an import cycle.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+
+console = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")]
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+def open_store_or_exit(path: str, must_exist: bool = True):
+    from .store import open_store
+
+    is_url = path.startswith(("postgresql://", "postgres://"))
+    if must_exist and path != ":memory:" and not is_url and not Path(path).exists():
+        err.print(f"[red]저장소가 없습니다 / store not found:[/] {path}")
+        raise typer.Exit(2)
+    return open_store(path)
+
+
+def parse_day(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]{option}: 날짜 형식 오류 / not a date (YYYY-MM-DD):[/] {value!r}")
+        raise typer.Exit(2) from None
+    return datetime(d.year, d.month, d.day, tzinfo=SEOUL)
