@@ -1,4 +1,4 @@
-"""The KPI query reads only the state changes a window needs (kpi/oee.py `_state_bounds`); this
+"""The KPI query reads only the state changes a window needs (kpi/inputs.py `state_bounds`); this
 checks that it gives exactly the numbers of reading every machine's whole history, on DuckDB
 and PostgreSQL, for random windows over random data with long gaps (the bounds search falls
 back from a day to a month to unbounded), changes after the window, late and out-of-order
@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from factory_commons.kpi import compute_kpis, oee
+from factory_commons.kpi import compute_kpis, inputs, oee
 from factory_commons.model import Machine, PlannedBreak, Shift, ShiftCalendar
 from factory_commons.store import RetentionPolicy
 
@@ -134,18 +134,18 @@ def test_bounds_cover_the_neighbouring_changes(store_factory):
     store.write_table("state", rows)
     ids = [1, 2]
     s, e = T0 + timedelta(days=41), T0 + timedelta(days=42)
-    assert oee._state_bounds(store, ids, s, e) == (T0 + timedelta(days=40), T0 + timedelta(days=80))
+    assert inputs.state_bounds(store, ids, s, e) == (T0 + timedelta(days=40), T0 + timedelta(days=80))
     # m2's only change (day 45) is the earliest "last change before" of the two machines
-    assert oee._state_bounds(store, ids, T0 + timedelta(days=81), T0 + timedelta(days=82)) == (
+    assert inputs.state_bounds(store, ids, T0 + timedelta(days=81), T0 + timedelta(days=82)) == (
         T0 + timedelta(days=45),
         None,
     )
-    assert oee._state_bounds(store, [1], T0 + timedelta(days=81), T0 + timedelta(days=82)) == (
+    assert inputs.state_bounds(store, [1], T0 + timedelta(days=81), T0 + timedelta(days=82)) == (
         T0 + timedelta(days=80),
         None,
     )
-    assert oee._state_bounds(store, ids, T0 - timedelta(days=2), T0 - timedelta(days=1)) == (
+    assert inputs.state_bounds(store, ids, T0 - timedelta(days=2), T0 - timedelta(days=1)) == (
         None,
         T0 + timedelta(days=45),  # the latest of the machines' first changes after the window
     )
-    assert oee._state_bounds(store, [], s, e) == (None, None)
+    assert inputs.state_bounds(store, [], s, e) == (None, None)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from factory_commons.kpi import KpiConfig, compute_kpis, oee
+from factory_commons.kpi import KpiConfig, compute_kpis, oee, piece_sums
 from factory_commons.kpi import rollup as kr
 from factory_commons.model import Machine, PlannedBreak, Shift, ShiftCalendar
 from factory_commons.store import RetentionPolicy
@@ -143,7 +143,7 @@ def _windows(rng: np.random.Generator, k: int) -> list[tuple[datetime, datetime]
 
 @pytest.fixture(params=["sql", "python"])
 def runs_in(request, monkeypatch) -> str:
-    """Compute the pieces not stored with `hourly_sql` only, or in Python only (`_run_rows`)."""
+    """Compute the pieces not stored with `hourly_sql` only, or in Python only (`run_rows`)."""
     monkeypatch.setattr(kr, "PY_MAX", timedelta(0) if request.param == "sql" else timedelta(days=3650))
     return request.param
 
@@ -173,8 +173,8 @@ def test_warm_requests_compute_only_edges_and_open_hours(store_factory, monkeypa
 
         return f
 
-    monkeypatch.setattr(kr, "_compute_run", spy(kr._compute_run))
-    monkeypatch.setattr(kr, "_run_rows", spy(kr._run_rows))
+    monkeypatch.setattr(piece_sums, "compute_run", spy(piece_sums.compute_run))
+    monkeypatch.setattr(piece_sums, "run_rows", spy(piece_sums.run_rows))
     _kpis(store, s, e)
     computed = [p for run in seen for p in run]
     whole = [p for p in kr.pieces(s, e) if p[1] - p[0] == kr.HOUR]

@@ -23,7 +23,6 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -33,19 +32,20 @@ import pyarrow.compute as pc
 from ..model.calendar import ShiftCalendar
 from ..store.base import Store
 from ..store.rollup import COLUMNS, VALUE_COLUMNS
-from . import oee
+from . import piece_sums
 from .config import KpiConfig
+from .inputs import calendar_timeline, lit, machine_filter, side_tables
+from .piece_sums import VALUES
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 #: Windows with at least this many whole UTC days read them from `kpi_days` (`_stored`).
 DAYS_FROM = 2 * DAY
-#: Runs of pieces up to this long are computed in Python from their raw rows (`_run_rows`:
+#: Runs of pieces up to this long are computed in Python from their raw rows (`run_rows`:
 #: a few plain reads, no big query to plan); longer ones (a cold rollup) by `hourly_sql`.
 #: Both give the same whole microseconds; tests/test_kpi_rollup.py runs each against the
 #: full query.
 PY_MAX = timedelta(hours=6)
-_EPOCH = datetime(1970, 1, 1)
 
 #: rollup value column -> the column name of the KPI query's raw result
 RAW_NAMES = {
@@ -68,7 +68,6 @@ RAW_NAMES = {
     "failures": "failures",
     "repair_us": "repair_time_s",
 }
-VALUES = [c for c, _ in VALUE_COLUMNS]
 
 
 #: What a rollup request reads about the machines and calendars, in one statement (one
@@ -167,459 +166,6 @@ def _fingerprint(config_json: str, calendar: str, definition: str | None, pru: f
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def hourly_sql(
-    s: datetime,
-    e: datetime,
-    open_end: datetime,
-    config: KpiConfig,
-    ids: Sequence[int],
-    bounds: tuple[datetime | None, datetime | None] | None,
-    states_from: str,
-    counts_from: str,
-) -> str:
-    """Per (machine, piece of `_pieces`) of [s, e): the sums of `_build_fast_sql`, plus the
-    number of counts without an order (the fast query's precondition). `_pieces` (h0, h1, hb)
-    cuts [s, e) at hours; hb is the hour number of h0."""
-    p = oee._lit
-    codes = oee.CODES
-    down, delay, prod, pdt = codes["down"], codes["delay"], codes["production"], codes["planned_downtime"]
-    micro = oee.MICRO
-    outside = p(bool(config.count_running_outside_schedule))
-    id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
-
-    def hb(col: str, end: bool = False) -> str:
-        if end:
-            return f"CAST(ceil(extract(epoch FROM {col}) / 3600) AS BIGINT) - 1"
-        return f"CAST(floor(extract(epoch FROM {col}) / 3600) AS BIGINT)"
-
-    def us(col: str, name: str) -> str:  # a piece's seconds as whole microseconds
-        return f"CAST(round(coalesce(sum({col}), 0) * 1000000) AS BIGINT) AS {name}"
-
-    def cum(side: str, col: str, status: str) -> str:
-        return (
-            f"({side}c.{col} + CASE WHEN {side}c.status = '{status}' "
-            f"THEN extract(epoch FROM (x.{side} - {side}c.c_ts)) ELSE 0 END)"
-        )
-
-    return f"""
-    {oee._episodes_ctes(s, e, config, ids, bounds, states_from, open_end=open_end)}
-    epm AS (
-        SELECT ep.machine_id, ep.ts, ep.has_order, ep.cls, ep.dur_s, ep.a, ep.b, m.cal,
-               {hb("ep.a")} AS hb_a, {hb("ep.b", end=True)} AS hb_b
-        FROM ep JOIN m USING (machine_id)
-    ),
-    x AS (
-        SELECT epm.machine_id, epm.ts, epm.has_order, epm.cls, epm.dur_s, epm.cal, h.h0,
-               epm.a, least(epm.b, h.h1) AS b
-        FROM epm JOIN _pieces h ON h.hb = epm.hb_a AND h.h0 <= epm.a AND epm.a < h.h1
-        UNION ALL
-        SELECT epm.machine_id, epm.ts, epm.has_order, epm.cls, epm.dur_s, epm.cal, h.h0,
-               h.h0 AS a, least(epm.b, h.h1) AS b
-        FROM (SELECT * FROM epm WHERE hb_b > hb_a) epm
-        JOIN _pieces h ON h.hb > epm.hb_a AND h.hb <= epm.hb_b AND h.h0 > epm.a AND h.h0 < epm.b
-    ),
-    split AS (
-        SELECT x.machine_id, x.h0, x.cls, x.has_order, extract(epoch FROM (x.b - x.a)) AS d,
-               CASE WHEN x.cls = {down} AND x.ts >= x.h0 THEN 1 ELSE 0 END AS failure,
-               CASE WHEN x.cls = {down} AND x.ts >= x.h0 THEN x.dur_s ELSE 0 END AS repair_s,
-               {cum("b", "cw", "work")} - {cum("a", "cw", "work")} AS w,
-               {cum("b", "cb", "break")} - {cum("a", "cb", "break")} AS br,
-               {cum("b", "co", "off")} - {cum("a", "co", "off")} AS o
-        FROM x
-        JOIN _buckets ac ON ac.calendar = x.cal AND ac.bucket = {hb("x.a")}
-             AND ac.c_ts <= x.a AND x.a < ac.c_end
-        JOIN _buckets bc ON bc.calendar = x.cal AND bc.bucket = {hb("x.b", end=True)}
-             AND bc.c_ts < x.b AND x.b <= bc.c_end
-    ),
-    el AS (
-        SELECT machine_id, h0, has_order, cls, d, w, br, o, failure, repair_s,
-               cls = {prod} AND {outside} AS all_prod
-        FROM split
-    ),
-    facts AS (
-        SELECT machine_id, h0,
-               CAST(0 AS DOUBLE PRECISION) AS cal_s,
-               CASE WHEN all_prod THEN 0 ELSE o END AS ns,
-               CASE WHEN all_prod THEN 0 WHEN cls IN ({prod}, {pdt}) THEN br + CASE WHEN cls = {prod} THEN 0 ELSE w END ELSE br END AS pdt,
-               CASE WHEN all_prod THEN d WHEN cls IN ({prod}, {micro}) THEN w ELSE 0 END AS apt,
-               CASE WHEN cls = {codes["setup"]} THEN w ELSE 0 END AS setup,
-               CASE WHEN cls = {down} THEN w ELSE 0 END AS down,
-               CASE WHEN cls = {delay} THEN w ELSE 0 END AS delay,
-               CASE WHEN cls = {micro} THEN w ELSE 0 END AS micro,
-               CAST(0 AS DOUBLE PRECISION) AS nodata,
-               CASE WHEN NOT has_order THEN 0 WHEN all_prod THEN d
-                    WHEN cls = {pdt} THEN 0 ELSE w END AS aoet,
-               CAST(NULL AS BIGINT) AS good, CAST(NULL AS BIGINT) AS scrap,
-               CAST(NULL AS BIGINT) AS rework, CAST(NULL AS BIGINT) AS startup,
-               CAST(NULL AS DOUBLE PRECISION) AS pru, failure, repair_s, 0 AS orderless
-        FROM el
-        UNION ALL
-        SELECT m.machine_id, h.h0, extract(epoch FROM (h.h1 - h.h0)), 0, 0, 0, 0, 0, 0, 0,
-               greatest(0, extract(epoch FROM (least(coalesce(f.first_ts, h.h1), h.h1) - h.h0))),
-               0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0
-        FROM m CROSS JOIN _pieces h
-        LEFT JOIN (SELECT machine_id, min(ts) AS first_ts FROM st0 GROUP BY machine_id) f
-             USING (machine_id)
-        UNION ALL
-        SELECT c.machine_id, h.h0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, c.good, c.scrap, c.rework,
-               CASE WHEN c.scrap_reason IN (SELECT reason FROM _startup) THEN c.scrap ELSE 0 END,
-               coalesce(i.ict, o.ideal_cycle_time_s, m.m_pru), 0, 0,
-               CASE WHEN c.order_id IS NULL THEN 1 ELSE 0 END
-        FROM {counts_from} c JOIN m USING (machine_id)
-        JOIN _pieces h ON h.hb = {hb("c.ts")} AND h.h0 <= c.ts AND c.ts < h.h1
-        LEFT JOIN orders o ON o.order_id = c.order_id
-        LEFT JOIN _ict i ON i.product = o.product
-        WHERE c.ts >= {p(s)} AND c.ts < {p(e)} AND c.machine_id IN ({id_list})
-    )
-    SELECT machine_id, h0,
-        {us("cal_s", "cal_us")}, {us("ns", "ns_us")}, {us("pdt", "pdt_us")}, {us("apt", "apt_us")},
-        {us("setup", "setup_us")}, {us("down", "down_us")}, {us("delay", "delay_us")},
-        {us("micro", "micro_us")}, {us("nodata", "nodata_us")}, {us("aoet", "aoet_us")},
-        coalesce(sum(good), 0) AS good, coalesce(sum(scrap), 0) AS scrap,
-        coalesce(sum(rework), 0) AS rework, coalesce(sum(startup), 0) AS startup,
-        coalesce(sum((good + scrap) * pru), 0) AS ideal,
-        coalesce(sum(CASE WHEN good IS NOT NULL AND pru IS NULL THEN good + scrap END), 0) AS qwi,
-        sum(failure) AS failures, {us("repair_s", "repair_us")},
-        sum(orderless) AS orderless
-    FROM facts
-    GROUP BY machine_id, h0
-    """
-
-
-def _pieces_table(run: list[tuple[datetime, datetime]]) -> pa.Table:
-    epoch = datetime(1970, 1, 1)
-    return pa.table(
-        {
-            "h0": pa.array([a for a, _ in run], pa.timestamp("us")),
-            "h1": pa.array([b for _, b in run], pa.timestamp("us")),
-            "hb": pa.array(
-                [int((_floor_hour(a) - epoch).total_seconds()) // 3600 for a, _ in run], pa.int64()
-            ),
-        }
-    )
-
-
-def _compute_run(
-    store: Store,
-    run: list[tuple[datetime, datetime]],
-    open_end: datetime,
-    config: KpiConfig,
-    ids: list[int],
-    timeline: pa.Table,
-    tables: dict[str, pa.Table],
-) -> dict[str, np.ndarray]:
-    """Rows (machine_id, h0, values) of the pieces of one contiguous run for machines `ids`,
-    as columns."""
-    s, e = run[0][0], run[-1][1]
-    id_list = ", ".join(str(int(i)) for i in ids)
-    t = dict(tables)
-    t["_machine_cal"] = tables["_machine_cal"].filter(
-        pc.is_in(tables["_machine_cal"].column("machine_id"), pa.array(ids, pa.int32()))
-    )
-    tl = timeline.filter(pc.less(timeline.column("ts"), pa.scalar(e, pa.timestamp("us"))))
-    t["_buckets"] = oee._calendar_buckets(tl, s, e)
-    t["_pieces"] = _pieces_table(run)
-    bounds, states_from, counts_from = None, "states", "counts"
-    if store.dialect == "duckdb" and e - s <= oee.SLICE_MAX:
-        t["_states"], states_from = oee._duckdb_state_slice(store, ids, s, e), "_states"
-        t["_counts"] = store.query(
-            f"SELECT * FROM counts WHERE machine_id IN ({id_list}) AND ts >= ? AND ts < ?", [s, e]
-        )
-        counts_from = "_counts"
-    else:
-        bounds = oee._state_bounds(store, ids, s, e)
-    sql = hourly_sql(s, e, open_end, config, ids, bounds, states_from, counts_from)
-    out = store.query(oee._float_epochs(store.dialect, sql), [], tables=t)
-    return {c: out.column(c).to_numpy(zero_copy_only=False) for c in ("machine_id", "h0", *VALUES)}
-
-
-def _us(t: datetime) -> int:
-    d = t - _EPOCH
-    return (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
-
-
-def _cal_bounds(timeline: pa.Table) -> dict[str, tuple[list[int], list[str]]]:
-    """Per calendar: its boundaries (microseconds, ascending) and the status from each on."""
-    out: dict[str, tuple[list[int], list[str]]] = {}
-    cal = timeline.column("calendar").to_pylist()
-    ts = timeline.column("ts").to_pylist()
-    st = timeline.column("status").to_pylist()
-    for c, t, x in zip(cal, ts, st, strict=True):
-        b, sts = out.setdefault(c, ([], []))
-        b.append(_us(t))
-        sts.append(x)
-    return out
-
-
-def _neighbourhood(st: pa.Table, s: datetime, e: datetime) -> pa.Table:
-    """The state changes of `st` in [s, e) plus each machine's last one before s and first
-    one at or after e (what the episodes of [s, e) need), sorted by machine and ts."""
-    if st.num_rows == 0:
-        return st
-    mid = st.column("machine_id").to_numpy()
-    ts = st.column("ts").to_numpy()
-    order = np.lexsort((ts, mid))
-    mid, ts = mid[order], ts[order]
-    before, after = ts < np.datetime64(s, "us"), ts >= np.datetime64(e, "us")
-    same_next = np.r_[mid[1:] == mid[:-1], False]
-    same_prev = np.r_[False, mid[1:] == mid[:-1]]
-    last_before = before & ~(same_next & np.r_[before[1:], False])
-    first_after = after & ~(same_prev & np.r_[False, after[:-1]])
-    keep = (~before & ~after) | last_before | first_after
-    return st.take(pa.array(order[keep]))
-
-
-def _pg_neighbourhood(
-    store: Store, ids: list[int], s: datetime, e: datetime, newest: dict[int, datetime] | None
-) -> pa.Table:
-    """PostgreSQL: exactly the state changes `_neighbourhood` keeps, in one statement: per
-    machine its last change before s and (when its newest change says it has one) its first
-    at or after e, each one probe of the (machine_id, ts) index, and every change in [s, e)
-    (what `_state_bounds` and a range read gave in two)."""
-    cols = "machine_id, ts, state, reason_code, order_id"
-    arr = ", ".join(str(int(i)) for i in ids)
-    after = [i for i in ids if newest is None or (newest.get(i) is not None and newest[i] >= e)]
-    parts = [
-        f"SELECT x.* FROM unnest(ARRAY[{arr}]::int[]) AS m(id) CROSS JOIN LATERAL "
-        f"(SELECT {cols} FROM states WHERE machine_id = m.id AND ts < ? ORDER BY ts DESC LIMIT 1) x",
-        f"SELECT {cols} FROM states WHERE {oee.machine_filter(ids, store.dialect)} AND ts >= ? AND ts < ?",
-    ]
-    params: list = [s, s, e]
-    if after:
-        parts.append(
-            f"SELECT x.* FROM unnest(ARRAY[{', '.join(str(int(i)) for i in after)}]::int[]) AS m(id) "
-            f"CROSS JOIN LATERAL (SELECT {cols} FROM states WHERE machine_id = m.id AND ts >= ? "
-            "ORDER BY ts LIMIT 1) x"
-        )
-        params.append(e)
-    return store.query(" UNION ALL ".join(f"({p})" for p in parts), params)
-
-
-_STATUS = {"work": 0, "break": 1, "off": 2}
-#: The elements `_episode_sums` gives (the rest of VALUES come from the counts and the pieces).
-_EPISODE_VALUES = (
-    "ns_us",
-    "pdt_us",
-    "apt_us",
-    "setup_us",
-    "down_us",
-    "delay_us",
-    "micro_us",
-    "aoet_us",
-    "failures",
-    "repair_us",
-)
-
-
-def _int_column(t: pa.Table, name: str, fill: int | None = None) -> np.ndarray:
-    """Column `name` of `t` as int64 (nulls as `fill`)."""
-    col = t.column(name)
-    if fill is not None:
-        col = col.fill_null(fill)
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _us_column(t: pa.Table, name: str) -> np.ndarray:
-    """Timestamp column `name` of `t` as int64 microseconds since the epoch (UTC)."""
-    return t.column(name).to_numpy(zero_copy_only=False).astype("datetime64[us]").astype(np.int64)
-
-
-def _isum(cell: np.ndarray, v: np.ndarray, cells: int) -> np.ndarray:
-    """Sums of the whole numbers `v` per cell: exact while each sum is below 2**53 (a
-    microsecond count of 285 years)."""
-    return np.bincount(cell, v, cells).astype(np.int64)
-
-
-def _run_rows(
-    store: Store,
-    run: list[tuple[datetime, datetime]],
-    open_end: datetime,
-    config: KpiConfig,
-    ids: list[int],
-    timeline: pa.Table,
-    cal_of: dict[int, str],
-    pru_of: dict[int, float | None],
-    newest: dict[int, datetime] | None = None,
-) -> dict[str, np.ndarray]:
-    """What `_compute_run` gives, computed in numpy from the run's state changes (the same
-    rows the query reads: `_duckdb_state_slice` or `_state_bounds`) and counts: a few plain
-    reads instead of one big query, for the short runs at a request's edges. Integer
-    microseconds throughout, so each piece's times are exact. `newest`: each machine's newest
-    state change, as read with MACHINE_INFO."""
-    s, e = run[0][0], run[-1][1]
-    cols = "machine_id, ts, state, reason_code, order_id"
-    if store.dialect == "duckdb" and e - s <= oee.SLICE_MAX:
-        st = oee._duckdb_state_slice(store, ids, s, e, newest)
-    elif store.dialect == "postgresql":
-        st = _pg_neighbourhood(store, ids, s, e, newest)
-    else:
-        lo, hi = oee._state_bounds(store, ids, s, e)
-        where, params = "ts >= ?", [lo if lo is not None else s]
-        where += " AND ts <= ?" if hi is not None else " AND ts < ?"
-        params.append(hi if hi is not None else e)
-        st = store.query(
-            f"SELECT {cols} FROM states WHERE {oee.machine_filter(ids, store.dialect)} AND {where}", params
-        )
-    st = _neighbourhood(st, s, e)
-    cnt = store.query(
-        "SELECT c.machine_id, c.ts, c.good, c.scrap, c.rework, c.scrap_reason, c.order_id, o.product, "
-        "o.ideal_cycle_time_s AS oict FROM counts c LEFT JOIN orders o ON o.order_id = c.order_id "
-        f"WHERE {oee.machine_filter(ids, store.dialect, 'c.machine_id')} AND c.ts >= ? AND c.ts < ?",
-        [s, e],
-    )
-    ids_a = np.asarray(ids, dtype=np.int64)
-    edges = np.array([_us(a) for a, _ in run] + [_us(e)], dtype=np.int64)
-    n = len(run)
-    out = _episode_sums(st, ids_a, edges, _us(s), _us(e), _us(open_end), config, timeline, cal_of)
-    # calendar time, and the time before each machine's first state change
-    h0, h1 = np.tile(edges[:-1], len(ids)), np.tile(edges[1:], len(ids))
-    out["cal_us"] = h1 - h0
-    mid = _int_column(st, "machine_id")
-    first = np.full(len(ids), np.iinfo(np.int64).max, np.int64)
-    mine = np.isin(mid, ids_a)
-    if mine.any():
-        np.minimum.at(first, np.searchsorted(ids_a, mid[mine]), _us_column(st, "ts")[mine])
-    out["nodata_us"] = np.maximum(0, np.minimum(np.repeat(first, n), h1) - h0)
-    out |= _count_sums(cnt, ids_a, edges, config, pru_of)
-    return {
-        "machine_id": np.repeat(ids_a, n),
-        "h0": np.tile(np.array([a for a, _ in run], dtype="datetime64[us]"), len(ids)),
-    } | {c: out[c].astype(float) if c == "ideal" else out[c] for c in VALUES}
-
-
-def _count_sums(
-    cnt: pa.Table, ids: np.ndarray, edges: np.ndarray, config: KpiConfig, pru_of: dict[int, float | None]
-) -> dict[str, np.ndarray]:
-    """Per (machine, piece) cell: the count elements of the count rows `cnt` (with their
-    order's product and ideal cycle time); the ideal time is summed in the rows' order."""
-    n = len(edges) - 1
-    cells = len(ids) * n
-    mid = _int_column(cnt, "machine_id")
-    keep = np.isin(mid, ids)
-    if not keep.all():
-        cnt, mid = cnt.filter(pa.array(keep)), mid[keep]
-    out = {c: np.zeros(cells, np.int64) for c in ("good", "scrap", "rework", "startup", "qwi", "orderless")}
-    out["ideal"] = np.zeros(cells, float)
-    if not len(mid):
-        return out
-    cell = np.searchsorted(ids, mid) * n + np.searchsorted(edges, _us_column(cnt, "ts"), "right") - 1
-    g, sc = _int_column(cnt, "good", 0), _int_column(cnt, "scrap", 0)
-    out["good"], out["scrap"] = _isum(cell, g, cells), _isum(cell, sc, cells)
-    out["rework"] = _isum(cell, _int_column(cnt, "rework", 0), cells)
-    reasons = set(config.startup_scrap_reasons)
-    startup = np.array([r in reasons for r in cnt.column("scrap_reason").to_pylist()], dtype=bool)
-    out["startup"] = _isum(cell, np.where(startup, sc, 0), cells)
-    out["orderless"] = _isum(cell, ~np.asarray(cnt.column("order_id").is_valid()), cells)
-    ict = config.ideal_cycle_times
-    pru = [
-        ict.get(p) if p is not None and ict.get(p) is not None else o if o is not None else pru_of.get(m)
-        for p, o, m in zip(
-            cnt.column("product").to_pylist(), cnt.column("oict").to_pylist(), mid.tolist(), strict=True
-        )
-    ]
-    both = np.asarray(cnt.column("good").is_valid()) & np.asarray(cnt.column("scrap").is_valid())
-    known = np.array([p is not None for p in pru], dtype=bool)
-    qty = g + sc
-    out["qwi"] = _isum(cell, np.where(both & ~known, qty, 0), cells)
-    ideal = np.array([p if p is not None else 0.0 for p in pru], dtype=float) * qty
-    out["ideal"] = np.bincount(cell[both & known], ideal[both & known], cells)
-    return out
-
-
-def _episode_sums(
-    st: pa.Table,
-    ids: np.ndarray,
-    edges: np.ndarray,
-    S: int,
-    E: int,
-    OPEN: int,
-    config: KpiConfig,
-    timeline: pa.Table,
-    cal_of: dict[int, str],
-) -> dict[str, np.ndarray]:
-    """Per (machine, piece) cell (machine index * pieces + piece): the time elements of the
-    state changes `st` (sorted by machine and ts) over the pieces `edges` (microseconds, the
-    pieces' starts and the last end). Each episode is cut at the pieces' bounds and at its
-    calendar's bounds; every cut segment is one array row, and the cells are summed with
-    `np.bincount` (float sums of whole microseconds below 2**53: exact)."""
-    n, cells = len(edges) - 1, len(ids) * (len(edges) - 1)
-    out = {c: np.zeros(cells, np.int64) for c in _EPISODE_VALUES}
-    mid = _int_column(st, "machine_id")
-    keep = np.isin(mid, ids)
-    if not keep.all():
-        st, mid = st.filter(pa.array(keep)), mid[keep]
-    if not len(mid):
-        return out
-    ts = _us_column(st, "ts")
-    has_next = np.r_[mid[1:] == mid[:-1], False]
-    nxt = np.where(has_next, np.r_[ts[1:], 0], 0)
-    live = (~has_next | (nxt > S)) & (ts < E)
-    codes, micro = oee.CODES, oee.MICRO
-    down, delay, prod, pdt_c, setup = (
-        codes[k] for k in ("down", "delay", "production", "planned_downtime", "setup")
-    )
-    element = {(st_, r): el for st_, r, el in config.mapping_rows()}
-    keys = list(zip(st.column("state").to_pylist(), st.column("reason_code").to_pylist(), strict=True))
-    code_of: dict[tuple, int] = {}
-    for key in set(keys):
-        el = element.get(key) if key[1] is not None else None
-        el = el or element.get((key[0], None))
-        code_of[key] = codes[el] if el is not None else 0
-    code = np.array([code_of[k] for k in keys], dtype=np.int64)
-    short = has_next & ((nxt - ts) / 1e6 < config.micro_stop_threshold_s)
-    cls = np.where(((code == down) | (code == delay)) & short, micro, code)
-    a = np.maximum(ts, S)
-    b = np.where(has_next, np.minimum(nxt, E), E)
-    live &= b > a
-    dur = np.where(has_next, nxt, OPEN) - ts
-    all_prod = (cls == prod) & bool(config.count_running_outside_schedule)
-    has_order = np.asarray(st.column("order_id").is_valid(), dtype=bool)
-    mi = np.searchsorted(ids, mid)
-    # a failure belongs to the piece where its episode starts, inside the run
-    fail = live & (cls == down) & (ts >= S)
-    fcell = mi[fail] * n + np.searchsorted(edges, ts[fail], "right") - 1
-    out["failures"] += np.bincount(fcell, minlength=cells)
-    out["repair_us"] += _isum(fcell, dur[fail], cells)
-    cals = _cal_bounds(timeline)
-    cal_m = np.array([cal_of[int(m)] for m in ids], dtype=object)[mi]
-    for cal in set(cal_m[live].tolist()):
-        sel = np.flatnonzero(live & (cal_m == cal))
-        bounds, statuses = cals[cal]
-        cb = np.asarray(bounds, dtype=np.int64)
-        B = np.union1d(cb, edges)
-        si = np.searchsorted(cb, B, "right") - 1
-        status = np.array([_STATUS[x] for x in statuses], dtype=np.int64)[np.maximum(si, 0)]
-        status[si < 0] = -1
-        hour = np.searchsorted(edges, B, "right") - 1
-        j0 = np.searchsorted(B, a[sel], "right") - 1
-        j1 = np.searchsorted(B, b[sel], "left")
-        count = j1 - j0
-        rep = np.repeat(np.arange(len(sel)), count)
-        j = j0[rep] + np.arange(len(rep)) - np.repeat(np.cumsum(count) - count, count)
-        if (status[j] < 0).any():
-            raise ValueError("calendar timeline starts after the piece")
-        ep = sel[rep]
-        d = np.minimum(B[j + 1], b[ep]) - np.maximum(B[j], a[ep])
-        w = np.where(status[j] == 0, d, 0)
-        br = np.where(status[j] == 1, d, 0)
-        off = np.where(status[j] == 2, d, 0)
-        c, ap = cls[ep], all_prod[ep]
-        cell = mi[ep] * n + hour[j]
-        parts = {
-            "ns_us": np.where(ap, 0, off),
-            "pdt_us": np.where(ap, 0, np.where(c == pdt_c, br + w, br)),
-            "apt_us": np.where(ap, d, np.where((c == prod) | (c == micro), w, 0)),
-            "setup_us": np.where(c == setup, w, 0),
-            "down_us": np.where(c == down, w, 0),
-            "delay_us": np.where(c == delay, w, 0),
-            "micro_us": np.where(c == micro, w, 0),
-            "aoet_us": np.where(has_order[ep], np.where(ap, d, np.where(c == pdt_c, 0, w)), 0),
-        }
-        for k, v in parts.items():
-            out[k] += _isum(cell, v, cells)
-    return out
-
-
 def compute_from_rollup(
     store: Store,
     s: datetime,
@@ -629,7 +175,7 @@ def compute_from_rollup(
     mrows: list[dict],
     cals: dict[str, ShiftCalendar],
 ) -> dict[str, object] | None:
-    """The raw sums `oee._finish` takes, for machine/line/plant groupings of `mrows` over
+    """The raw sums `formulas.finish` takes, for machine/line/plant groupings of `mrows` over
     [s, e), from the rollup; None when the window holds no whole hour or counts without an
     order (then the caller runs the full query)."""
     whole = [(a, b) for a, b in pieces(s, e) if b - a == HOUR]
@@ -637,7 +183,7 @@ def compute_from_rollup(
         return None
     ids = sorted(int(m["machine_id"]) for m in mrows)
     info = mrows  # read by compute_kpis with `machine_info`, before anything else
-    timeline, cal_of = oee._timeline(store, mrows, s, e, config, cals)
+    timeline, cal_of = calendar_timeline(store, mrows, s, e, config, cals)
     cfg = _config_json(config)
     fps: dict[tuple, str] = {}  # machines sharing calendar and ideal cycle time: one hash
     cal_json = {c: cals[c].model_dump_json() if c in cals else None for c in set(cal_of.values())}
@@ -664,10 +210,12 @@ def compute_from_rollup(
     for run in runs:
         run_ids = [m for m in ids if have.lacks(m, run)]
         if run[-1][1] - run[0][0] <= PY_MAX:
-            computed.append(_run_rows(store, run, e, config, run_ids, timeline, cal_of, pru_of, newest))
+            computed.append(
+                piece_sums.run_rows(store, run, e, config, run_ids, timeline, cal_of, pru_of, newest)
+            )
         else:
-            tables = _side_tables(config, cal_of)  # only a cold run's query reads them
-            computed.append(_compute_run(store, run, e, config, run_ids, timeline, tables))
+            tables = side_tables(config, cal_of)  # only a cold run's query reads them
+            computed.append(piece_sums.compute_run(store, run, e, config, run_ids, timeline, tables))
     comp = {
         c: np.concatenate([x[c] for x in computed]) if computed else np.zeros(0)
         for c in ("machine_id", "h0", *VALUES)
@@ -692,7 +240,7 @@ def compute_from_rollup(
 def _group_sums(
     parts: list, ids: list[int], info: list[dict], group_by: tuple[str, ...]
 ) -> dict[str, object] | None:
-    """The raw sums of `oee._finish` from piece rows (machine_id, VALUES): per group of
+    """The raw sums of `formulas.finish` from piece rows (machine_id, VALUES): per group of
     `group_by` (machine path, line path; () the plant), sorted by the group keys as pandas'
     groupby sorts them; None when a row has counts without an order. Plain numpy: integer
     sums are exact, the ideal time is summed with `math.fsum` (correctly rounded). A part is a
@@ -803,7 +351,7 @@ def _stored(
         fast = _stored_sums(store, ids, fp_of, h0, h1, a, d0, d1)
         if fast is not None:
             return fast
-    mf = oee.machine_filter(ids, store.dialect)
+    mf = machine_filter(ids, store.dialect)
     cols = ", ".join(VALUES)
     ids_a = np.asarray(ids, dtype=np.int64)
     fps = sorted(set(fp_of.values()))
@@ -851,7 +399,7 @@ def _stored(
                 hours,
                 store.query(
                     f"SELECT machine_id, fp, hour_ts, {cols} FROM kpi_hours WHERE "
-                    f"{oee.machine_filter(lacking, store.dialect)} AND hour_ts >= ? AND hour_ts < ?",
+                    f"{machine_filter(lacking, store.dialect)} AND hour_ts >= ? AND hour_ts < ?",
                     [a, x],
                 ).cast(hours.schema),
             ]
@@ -886,7 +434,7 @@ def _stored_sums(
     """`_stored` from per-machine sums, when every machine's stored hours are a run from h0
     (else None): its hours [h0, a), its run of days from d0 (to at most d1) and its hours from
     the end of that run to h1, each summed in SQL."""
-    mf = oee.machine_filter(ids, store.dialect)
+    mf = machine_filter(ids, store.dialect)
     sums = ", ".join(
         f"CAST(sum({c}) AS {'DOUBLE PRECISION' if c == 'ideal' else 'BIGINT'}) AS {c}" for c in VALUES
     )
@@ -910,7 +458,7 @@ def _stored_sums(
     agg = store.query(
         f"SELECT h.machine_id, h.fp, CASE WHEN h.hour_ts < ? THEN 0 ELSE 2 END AS part, count(*) AS n, "
         f"min(h.hour_ts) AS lo, max(h.hour_ts) AS hi, {sums.replace('sum(', 'sum(h.')} FROM kpi_hours h "
-        f"JOIN (VALUES {', '.join(f'({int(m)}, {oee._lit(after[m])})' for m in ids)}) AS b(id, x) "
+        f"JOIN (VALUES {', '.join(f'({int(m)}, {lit(after[m])})' for m in ids)}) AS b(id, x) "
         f"ON h.machine_id = b.id WHERE {mf.replace('machine_id', 'h.machine_id')} "
         "AND ((h.hour_ts >= ? AND h.hour_ts < ?) OR (h.hour_ts >= ? AND h.hour_ts < ?)) "  # for the index
         "AND ((h.hour_ts >= ? AND h.hour_ts < ?) OR (h.hour_ts >= b.x AND h.hour_ts < ?)) GROUP BY 1, 2, 3",
@@ -936,33 +484,6 @@ def _stored_sums(
             upto[m] = h0 + hours * HOUR
     parts = [*lead.values(), *days.values(), *tail.values()]
     return _Have(h0, upto, None), {c: np.asarray([r[c] for r in parts]) for c in ("machine_id", *VALUES)}
-
-
-def _side_tables(config: KpiConfig, cal_of: dict[int, str]) -> dict[str, pa.Table]:
-    """The small relations the KPI query reads besides the store's tables (as in compute_kpis)."""
-    mapping = config.mapping_rows()
-    return {
-        "_machine_cal": pa.table(
-            {
-                "machine_id": pa.array(list(cal_of), pa.int32()),
-                "cal": pa.array(list(cal_of.values()), pa.string()),
-            }
-        ),
-        "_map": pa.table(
-            {
-                "state": [r[0] for r in mapping],
-                "reason_code": pa.array([r[1] for r in mapping], pa.string()),
-                "element": [r[2] for r in mapping],
-            }
-        ),
-        "_startup": pa.table({"reason": pa.array(list(config.startup_scrap_reasons), pa.string())}),
-        "_ict": pa.table(
-            {
-                "product": pa.array(list(config.ideal_cycle_times), pa.string()),
-                "ict": pa.array(list(config.ideal_cycle_times.values()), pa.float64()),
-            }
-        ),
-    }
 
 
 def _save(
