@@ -12,11 +12,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.tree import Tree
 
-from .cli_common import SEOUL, StoreOpt, console, err, open_store_or_exit, parse_day
+from .cli_common import CLI, SEOUL, StoreOpt, cli_text, console, err, open_store_or_exit, parse_day
 from .i18n import label
 
 app = typer.Typer(
-    help="Factory Commons: 공장 데이터 수집·표준화·KPI / shop-floor data, ISO 22400 KPIs and more.",
+    help="Factory Commons: " + cli_text("app_help"),
     no_args_is_help=True,
     add_completion=False,
 )
@@ -39,19 +39,19 @@ def _simulate_into(store, seed: int, start: datetime, days: int, signal_interval
     return summary
 
 
-@app.command()
+@app.command(help=cli_text("cmd_demo"))
 def demo(
-    days: Annotated[int, typer.Option(help="days to simulate / 시뮬레이션 일수")] = 21,
-    seed: Annotated[int, typer.Option(help="random seed")] = 7,
-    out: Annotated[Path, typer.Option(help="output folder / 결과 폴더")] = Path("factory-commons-demo"),
+    days: Annotated[int, typer.Option(help=cli_text("opt_days"))] = 21,
+    seed: Annotated[int, typer.Option(help=cli_text("opt_seed"))] = 7,
+    out: Annotated[Path, typer.Option(help=cli_text("opt_demo_out"))] = Path("factory-commons-demo"),
 ) -> None:
-    """Simulate a small factory, store it, and report OEE and losses. / 데모 공장 시뮬레이션과 보고서."""
+    """Simulate a small factory, store it, and report OEE and losses."""
     from .report.console import render
     from .report.data import gather
     from .report.html import write_html
 
     if days < 1:
-        err.print("[red]--days must be at least 1 / 1일 이상이어야 합니다[/]")
+        err.print(f"[red]--days: {cli_text('at_least_one_day')}[/]")
         raise typer.Exit(2)
     out.mkdir(parents=True, exist_ok=True)
     db = out / "demo.duckdb"
@@ -63,7 +63,7 @@ def demo(
         summary = _simulate_into(store, seed, start, days, 60)
         t1 = time.perf_counter()
         console.print(
-            "저장 완료 / stored: "
+            f"{cli_text('stored')}: "
             + ", ".join(f"{k} {v:,}" for k, v in summary.items())
             + f" ({t1 - t0:.1f} s)"
         )
@@ -75,21 +75,19 @@ def demo(
 
         demo_commons(store, start, start + timedelta(days=days), console, seed=seed)
         console.print(f"({time.perf_counter() - t2:.1f} s)")
-    console.print(f"\nHTML 보고서 / report: [bold]{html.resolve()}[/]")
-    console.print(f"저장소 / store: {db.resolve()}  (factory-commons kpi --store {db} --by line)")
+    console.print(f"\n{cli_text('html_report')}: [bold]{html.resolve()}[/]")
+    console.print(f"{cli_text('store')}: {db.resolve()}  (factory-commons kpi --store {db} --by line)")
 
 
-@app.command()
+@app.command(help=cli_text("cmd_simulate"))
 def simulate(
     store: StoreOpt = "factory.duckdb",
-    days: Annotated[int, typer.Option(help="days to simulate")] = 7,
-    seed: Annotated[int, typer.Option(help="random seed")] = 7,
-    start: Annotated[
-        str | None, typer.Option(help="first day YYYY-MM-DD (Asia/Seoul); default: days ago")
-    ] = None,
-    signal_interval: Annotated[int, typer.Option(help="seconds between sensor samples")] = 60,
+    days: Annotated[int, typer.Option(help=cli_text("opt_days"))] = 7,
+    seed: Annotated[int, typer.Option(help=cli_text("opt_seed"))] = 7,
+    start: Annotated[str | None, typer.Option(help=cli_text("opt_start_day"))] = None,
+    signal_interval: Annotated[int, typer.Option(help=cli_text("opt_signal_interval"))] = 60,
 ) -> None:
-    """Simulate the demo factory into a store (writes are idempotent). / 시뮬레이션 데이터를 저장."""
+    """Simulate the demo factory into a store (writes are idempotent)."""
     first = parse_day(start, "--start") or datetime.now(SEOUL).replace(
         hour=0, minute=0, second=0, microsecond=0
     ) - timedelta(days=days)
@@ -98,18 +96,16 @@ def simulate(
     console.print(", ".join(f"{k} {v:,}" for k, v in summary.items()))
 
 
-@app.command()
+@app.command(help=cli_text("cmd_kpi"))
 def kpi(
     store: StoreOpt = "factory.duckdb",
-    start: Annotated[str | None, typer.Option("--from", help="first day YYYY-MM-DD (Asia/Seoul)")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="day after the last YYYY-MM-DD")] = None,
-    by: Annotated[
-        str, typer.Option(help="grouping: machine, line, shift, day, order, comma-separated, or plant")
-    ] = "machine",
-    config: Annotated[Path | None, typer.Option(help="KPI config TOML (state mapping, thresholds)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    start: Annotated[str | None, typer.Option("--from", help=cli_text("opt_from"))] = None,
+    end: Annotated[str | None, typer.Option("--to", help=cli_text("opt_to"))] = None,
+    by: Annotated[str, typer.Option(help=cli_text("opt_by"))] = "machine",
+    config: Annotated[Path | None, typer.Option(help=cli_text("opt_kpi_config"))] = None,
+    fmt: Annotated[str, typer.Option("--format", help=cli_text("opt_format_table_csv_json"))] = "table",
 ) -> None:
-    """ISO 22400 KPIs (OEE, availability, ...) for a date range and grouping. / KPI 계산."""
+    """ISO 22400 KPIs (OEE, availability, ...) for a date range and grouping."""
     from rich.table import Table
 
     from .kpi import KpiConfig, KpiConfigError, compute_kpis
@@ -120,16 +116,16 @@ def kpi(
     bad = [g for g in groups if g not in allowed]
     if bad:
         err.print(
-            f"[red]--by: 알 수 없는 그룹 / unknown grouping {bad}; use {', '.join(sorted(allowed))} or plant[/]"
+            f"[red]--by: {cli_text('unknown_grouping', bad=bad, allowed=', '.join(sorted(allowed)))}[/]"
         )
         raise typer.Exit(2)
     if fmt not in ("table", "csv", "json"):
-        err.print(f"[red]--format must be table, csv or json, not {fmt!r}[/]")
+        err.print(f"[red]--format: {cli_text('must_be_one_of', allowed='table, csv, json', got=fmt)}[/]")
         raise typer.Exit(2)
     try:
         cfg = KpiConfig.from_toml(config) if config else KpiConfig()
     except KpiConfigError as e:
-        err.print(f"[red]KPI 설정 오류 / KPI config error:[/] {e}")
+        err.print(f"[red]{cli_text('kpi_config_error')}:[/] {e}")
         raise typer.Exit(2) from None
     with open_store_or_exit(store) as st:
         s = parse_day(start, "--from")
@@ -137,7 +133,7 @@ def kpi(
         if s is None or e is None:
             rng = st.query("SELECT min(ts) AS lo, max(ts) AS hi FROM states").to_pylist()[0]
             if rng["lo"] is None:
-                err.print("[yellow]상태 데이터가 없습니다 / no state data in this store[/]")
+                err.print(f"[yellow]{cli_text('no_state_data')}[/]")
                 raise typer.Exit(1)
             s = s or rng["lo"].replace(tzinfo=UTC)
             e = e or rng["hi"].replace(tzinfo=UTC) + timedelta(seconds=1)
@@ -164,17 +160,17 @@ def kpi(
 def _group_cell(group: str, value) -> str:
     """A group value as shown: the last level of a path; time outside every shift named as such."""
     if value is None or (isinstance(value, float) and value != value):
-        return "계획외 unscheduled" if group in ("shift", "day") else "–"
+        return CLI.both("unscheduled") if group in ("shift", "day") else "–"
     text = str(value)
     return text.rsplit("/", 1)[-1] if group in ("machine", "line") else text
 
 
-@app.command()
+@app.command(help=cli_text("cmd_export"))
 def export(
-    out: Annotated[Path, typer.Argument(help="folder for the Parquet files / 내보낼 폴더")],
+    out: Annotated[Path, typer.Argument(help=cli_text("opt_export_out"))],
     store: StoreOpt = "factory.duckdb",
 ) -> None:
-    """Export every table to Parquet files. / 모든 테이블을 Parquet로 내보내기."""
+    """Export every table to Parquet files."""
     with open_store_or_exit(store) as st:
         counts = st.export_parquet(out)
     for t, n in counts.items():
@@ -182,12 +178,12 @@ def export(
     console.print(f"→ {out.resolve()}")
 
 
-@app.command("import-parquet")
+@app.command("import-parquet", help=cli_text("cmd_import_parquet"))
 def import_parquet(
-    folder: Annotated[Path, typer.Argument(help="folder written by export")],
+    folder: Annotated[Path, typer.Argument(help=cli_text("opt_import_folder"))],
     store: StoreOpt = "factory.duckdb",
 ) -> None:
-    """Load a Parquet export into a store (idempotent). / Parquet 가져오기."""
+    """Load a Parquet export into a store (idempotent)."""
     with open_store_or_exit(store, must_exist=False) as st:
         try:
             added = st.import_parquet(folder)
@@ -198,24 +194,24 @@ def import_parquet(
         console.print(f"{t}: +{n:,}")
 
 
-@app.command()
+@app.command(help=cli_text("cmd_schema"))
 def schema(
-    kind: Annotated[str | None, typer.Argument(help="one record kind, default all")] = None,
+    kind: Annotated[str | None, typer.Argument(help=cli_text("opt_schema_kind"))] = None,
 ) -> None:
-    """Print the JSON Schema of every record. / 레코드 JSON 스키마 출력."""
+    """Print the JSON Schema of every record."""
     from .model import RECORD_TYPES, Machine, ShiftCalendar
 
     models = {**RECORD_TYPES, "machine": Machine, "shift_calendar": ShiftCalendar}
     if kind is not None and kind not in models:
-        err.print(f"[red]unknown kind {kind!r}; known: {', '.join(models)}[/]")
+        err.print(f"[red]{cli_text('unknown_kind', kind=kind, known=', '.join(models))}[/]")
         raise typer.Exit(2)
     chosen = {kind: models[kind]} if kind else models
     print(json.dumps({k: m.model_json_schema() for k, m in chosen.items()}, indent=2, ensure_ascii=False))
 
 
-@app.command()
+@app.command(help=cli_text("cmd_machines"))
 def machines(store: StoreOpt = "factory.duckdb") -> None:
-    """Show the ISA-95 hierarchy of a store. / 설비 계층 보기."""
+    """Show the ISA-95 hierarchy of a store."""
     with open_store_or_exit(store) as st:
         ms = st.machines()
     root = Tree("Factory Commons")
@@ -232,27 +228,28 @@ def machines(store: StoreOpt = "factory.duckdb") -> None:
     console.print(root)
 
 
-@app.command()
+@app.command(help=cli_text("cmd_retention"))
 def retention(
     store: StoreOpt = "factory.duckdb",
-    raw_days: Annotated[float, typer.Option(help="keep raw signals this many days")] = 30,
-    aggregate_days: Annotated[float, typer.Option(help="keep 1-minute aggregates this many days")] = 5 * 365,
+    raw_days: Annotated[float, typer.Option(help=cli_text("opt_raw_days"))] = 30,
+    aggregate_days: Annotated[float, typer.Option(help=cli_text("opt_aggregate_days"))] = 5 * 365,
 ) -> None:
-    """Downsample old signals to 1-minute aggregates and delete old raw data. / 보존 정책 적용."""
+    """Downsample old signals to 1-minute aggregates and delete old raw data."""
     from .store import RetentionPolicy
 
     with open_store_or_exit(store) as st:
         rep = st.apply_retention(RetentionPolicy(raw_signal_days=raw_days, aggregate_days=aggregate_days))
         st.optimize()
     console.print(
-        f"downsampled {rep.downsampled_rows:,} raw rows into {rep.aggregates_written:,} new 1-minute buckets; "
-        f"deleted {rep.deleted}"
+        cli_text(
+            "retention_done", rows=rep.downsampled_rows, buckets=rep.aggregates_written, deleted=rep.deleted
+        )
     )
 
 
-@app.command()
+@app.command(help=cli_text("cmd_optimize") + "\n\n" + CLI.both("cmd_optimize_detail", "\n\n"))
 def optimize(store: StoreOpt = "factory.duckdb") -> None:
-    """Reorder event tables by time after a bulk load, for fast time-range reads. / 대량 적재 후 저장소 정리.
+    """Reorder event tables by time after a bulk load, for fast time-range reads.
 
     DuckDB rewrites states, counts, alarms, quality and anomalies in time
     order; PostgreSQL refreshes its planner statistics (ANALYZE). Nothing stored changes.
@@ -262,10 +259,10 @@ def optimize(store: StoreOpt = "factory.duckdb") -> None:
         done = st.optimize()
     for t, n in done.items():
         console.print(f"{t}: {n:,}")
-    console.print(f"정리 완료 / optimized in {time.perf_counter() - t0:.1f} s")
+    console.print(f"{cli_text('optimized')}: {time.perf_counter() - t0:.1f} s")
 
 
-@app.command()
+@app.command(help=cli_text("cmd_version"))
 def version() -> None:
     """Print the version."""
     from . import __version__

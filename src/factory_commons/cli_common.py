@@ -3,6 +3,9 @@
 
 The main app (`cli.py`) and each domain's `cli.py` import from here, so that no domain's
 commands need the main app and the main app can register them without an import cycle.
+
+The command line's own texts (help, messages) are in the `cli` catalog and shown in both
+languages, "Korean / English": `cli_text(key, name=value)` fills the `{name}` fields of both.
 """
 
 from __future__ import annotations
@@ -15,10 +18,21 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
+from .i18n import Catalog
+
+CLI = Catalog("cli")
+
+
+def cli_text(key: str, **values) -> str:
+    """A text of the `cli` catalog in both languages ("Korean / English"), `{name}` fields filled."""
+    text = CLI.both(key, " / ")
+    return text.format(**values) if values else text
+
+
 console = Console()
 err = Console(stderr=True)
 
-StoreOpt = Annotated[str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")]
+StoreOpt = Annotated[str, typer.Option("--store", "-s", help=cli_text("opt_store"))]
 SEOUL = ZoneInfo("Asia/Seoul")
 
 
@@ -27,7 +41,7 @@ def open_store_or_exit(path: str, must_exist: bool = True):
 
     is_url = path.startswith(("postgresql://", "postgres://"))
     if must_exist and path != ":memory:" and not is_url and not Path(path).exists():
-        err.print(f"[red]저장소가 없습니다 / store not found:[/] {path}")
+        err.print(f"[red]{cli_text('store_not_found')}:[/] {path}")
         raise typer.Exit(2)
     return open_store(path)
 
@@ -38,6 +52,6 @@ def parse_day(value: str | None, option: str) -> datetime | None:
     try:
         d = date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]{option}: 날짜 형식 오류 / not a date (YYYY-MM-DD):[/] {value!r}")
+        err.print(f"[red]{option}: {cli_text('not_a_date')}:[/] {value!r}")
         raise typer.Exit(2) from None
     return datetime(d.year, d.month, d.day, tzinfo=SEOUL)

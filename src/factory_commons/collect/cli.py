@@ -14,25 +14,34 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from ..cli_common import CLI, cli_text
+from ..i18n import STATES
+
 console = Console()
 err = Console(stderr=True)
 
 
-def _status_table(snapshot: dict, rates: dict[str, float]) -> Table:
-    from .connector import HEALTH_LABELS, HealthState
+def _heads(t: Table, keys: tuple[str, ...], max_width: dict[str, int] | None = None) -> None:
+    """Columns headed Korean over English."""
+    for key in keys:
+        t.add_column(CLI.both(key, "\n"), max_width=(max_width or {}).get(key))
 
-    t = Table(title=f"수집 상태 / collection status — {snapshot['config']}", title_justify="left")
-    for header in (
-        "소스\nsource",
-        "종류\nkind",
-        "상태\nstate",
-        "점/초\npoints/s",
-        "합계\npoints",
-        "마지막 값\nlast value",
-        "오류\nerrors",
-        "사유\nreason",
-    ):
-        t.add_column(header)
+
+def _status_table(snapshot: dict, rates: dict[str, float]) -> Table:
+    t = Table(title=f"{cli_text('collection_status')} — {snapshot['config']}", title_justify="left")
+    _heads(
+        t,
+        (
+            "col_source",
+            "col_kind",
+            "col_state",
+            "col_points_per_s",
+            "col_points_total",
+            "col_last_value",
+            "col_errors",
+            "col_reason",
+        ),
+    )
     colors = {"connected": "green", "retrying": "yellow", "stale": "magenta", "failed": "red"}
     for h in snapshot["sources"]:
         age = h.get("last_value_age_s")
@@ -40,7 +49,7 @@ def _status_table(snapshot: dict, rates: dict[str, float]) -> Table:
         t.add_row(
             h["source"],
             h["kind"],
-            f"[{colors.get(state, 'white')}]{HEALTH_LABELS[HealthState(state)]}[/]",
+            f"[{colors.get(state, 'white')}]{STATES.both(state, ' / ')}[/]",
             f"{rates.get(h['source'], 0.0):,.0f}",
             f"{h['points']:,}",
             "-" if age is None else f"{age:.1f} s",
@@ -48,25 +57,19 @@ def _status_table(snapshot: dict, rates: dict[str, float]) -> Table:
             (h["reason"] or h["last_error"] or "")[:60],
         )
     t.caption = (
-        f"버퍼 대기 / pending {snapshot['pending_rows']:,} · 저장 / written {snapshot['written']:,} · "
-        f"중복 / duplicates {snapshot['duplicates']:,} · 거부 / rejected {snapshot['rejected']:,}"
+        f"{cli_text('pending')} {snapshot['pending_rows']:,} · {cli_text('written')} {snapshot['written']:,} · "
+        f"{cli_text('duplicates')} {snapshot['duplicates']:,} · {cli_text('rejected')} {snapshot['rejected']:,}"
     )
     return t
 
 
 def collect(
-    config: Annotated[
-        str, typer.Option("--config", "-c", help="plant configuration (TOML) / 공장 설정 파일")
-    ],
-    store: Annotated[str | None, typer.Option("--store", "-s", help="override [collector].store")] = None,
-    duration: Annotated[
-        float | None, typer.Option(help="stop after this many seconds / 지정 시간 후 종료")
-    ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="no live status line / 상태 표시 없음")
-    ] = False,
+    config: Annotated[str, typer.Option("--config", "-c", help=cli_text("opt_plant_config"))],
+    store: Annotated[str | None, typer.Option("--store", "-s", help=cli_text("opt_store_override"))] = None,
+    duration: Annotated[float | None, typer.Option(help=cli_text("opt_duration"))] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=cli_text("opt_quiet"))] = False,
 ) -> None:
-    """Run the configured connectors into the store, through a durable buffer. / 설정된 설비에서 수집."""
+    """Run the configured connectors into the store, through a durable buffer."""
     import signal
     import threading
 
@@ -77,7 +80,7 @@ def collect(
     try:
         plant = PlantConfig.from_toml(config)
     except MappingError as e:
-        err.print(f"[red]설정 오류 / configuration error:[/] {e}")
+        err.print(f"[red]{cli_text('config_error')}:[/] {e}")
         raise typer.Exit(2) from None
     if store:
         plant.collector.store = store
@@ -85,7 +88,7 @@ def collect(
         collector = Collector(plant)
     except (MappingError, ValueError, ImportError) as e:
         where = "" if str(e).startswith(plant.path) else f"{plant.path}: "
-        err.print(f"[red]설정 오류 / configuration error:[/] {where}{e}")
+        err.print(f"[red]{cli_text('config_error')}:[/] {where}{e}")
         raise typer.Exit(2) from None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -112,9 +115,10 @@ def collect(
         collector.stop()
     final = collector.final or {}
     console.print(
-        f"[green]수집 종료 / collector stopped[/]: 저장 / written {final.get('written', 0):,}, "
-        f"중복 / duplicates {final.get('duplicates', 0):,}, 버퍼 대기 / still buffered {final.get('pending_rows', 0):,}, "
-        f"거부 / rejected {final.get('rejected', 0):,}"
+        f"[green]{cli_text('collector_stopped')}[/]: {cli_text('written')} {final.get('written', 0):,}, "
+        f"{cli_text('duplicates')} {final.get('duplicates', 0):,}, "
+        f"{cli_text('still_buffered')} {final.get('pending_rows', 0):,}, "
+        f"{cli_text('rejected')} {final.get('rejected', 0):,}"
     )
 
 
@@ -130,16 +134,16 @@ class _NoLive:
 
 
 def collect_events(
-    store: Annotated[str, typer.Option("--store", "-s", help="store file / 저장소 파일")] = "factory.duckdb",
-    limit: Annotated[int, typer.Option(help="rows to show / 표시할 행 수")] = 50,
+    store: Annotated[str, typer.Option("--store", "-s", help=cli_text("opt_store_file"))] = "factory.duckdb",
+    limit: Annotated[int, typer.Option(help=cli_text("opt_rows"))] = 50,
 ) -> None:
-    """Show gaps, late data and stale sources recorded by the collector. / 수집 공백·지연·중단 기록."""
+    """Show gaps, late data and stale sources recorded by the collector."""
     from pathlib import Path
 
     from ..store import open_store
 
     if not Path(store).exists():
-        err.print(f"[red]저장소가 없습니다 / store not found:[/] {store}")
+        err.print(f"[red]{cli_text('store_not_found')}:[/] {store}")
         raise typer.Exit(2)
     with open_store(store) as s:
         rows = s.query(
@@ -147,41 +151,42 @@ def collect_events(
             "ORDER BY logged_at DESC LIMIT ?",
             [limit],
         ).to_pylist()
-    t = Table(title="수집 기록 / collection events (UTC)", title_justify="left")
-    for header in (
-        "기록 시각\nlogged",
-        "소스\nsource",
-        "사건\nevent",
-        "설비\nmachine",
-        "시작\nfrom",
-        "끝\nto",
-        "행\nrows",
-        "내용\ndetail",
-    ):
-        t.add_column(header)
+    t = Table(title=cli_text("collection_events"), title_justify="left")
+    _heads(
+        t,
+        (
+            "col_logged",
+            "col_source",
+            "col_event",
+            "col_machine",
+            "col_from",
+            "col_to",
+            "col_rows",
+            "col_detail",
+        ),
+        {"col_event": 6},  # the event's name wraps, the times keep their room
+    )
     for r in rows:
         t.add_row(
             f"{r['logged_at']:%Y-%m-%d %H:%M:%S}",
             r["source"],
-            r["event"],
-            r["machine"] or "",
+            STATES.both(r["event"], "\n"),
+            (r["machine"] or "").rsplit("/", 1)[-1],  # the last level, as in the other tables
             f"{r['start_ts']:%Y-%m-%d %H:%M:%S}" if r["start_ts"] else "",
             f"{r['end_ts']:%Y-%m-%d %H:%M:%S}" if r["end_ts"] else "",
             "" if r["rows"] is None else f"{r['rows']:,}",
             r["detail"] or "",
         )
     if not rows:
-        console.print(
-            "기록 없음: 공백·지연 없이 수집되었습니다 / no gaps, late data or stale sources recorded"
-        )
+        console.print(cli_text("no_collect_events"))
         return
     console.print(t)
 
 
 def register(app: typer.Typer) -> None:
     """Add the collection commands to `app`."""
-    app.command("collect")(collect)
-    app.command("collect-events")(collect_events)
+    app.command("collect", help=cli_text("cmd_collect"))(collect)
+    app.command("collect-events", help=cli_text("cmd_collect_events"))(collect_events)
     from .opcua_browse import browse  # factory-commons browse opc.tcp://host:port
 
     app.command("browse")(browse)

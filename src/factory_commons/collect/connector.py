@@ -27,22 +27,14 @@ if TYPE_CHECKING:
 
 
 class HealthState(StrEnum):
+    """A connector's health; the display names are in the `states` catalog (`i18n.display`)."""
+
     STARTING = "starting"
     CONNECTED = "connected"
     RETRYING = "retrying"
     STALE = "stale"  # connected, but the source said its data is no longer current (death, no updates)
     FAILED = "failed"  # a configuration problem that retrying cannot fix
     STOPPED = "stopped"
-
-
-HEALTH_LABELS = {
-    HealthState.STARTING: "시작 중 / starting",
-    HealthState.CONNECTED: "연결됨 / connected",
-    HealthState.RETRYING: "재시도 중 / retrying",
-    HealthState.STALE: "오래된 값 / stale",
-    HealthState.FAILED: "실패 / failed",
-    HealthState.STOPPED: "정지 / stopped",
-}
 
 
 @dataclass

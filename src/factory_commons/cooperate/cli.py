@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..i18n import Catalog
+
 if TYPE_CHECKING:
     from ..store.base import Store
     from .db import CommonsDB
@@ -40,15 +42,13 @@ CommonsOpt = Annotated[
 ]
 LangOpt = Annotated[str, typer.Option("--lang", help="ko or en / 언어")]
 
-#: factor names of cooperate/match.py -> (Korean, English) column headers
-FACTOR_LABELS: dict[str, tuple[str, str]] = {
-    "capability": ("역량", "Fit"),
-    "capacity": ("여유", "Free"),
-    "quality": ("품질", "Qual"),
-    "delivery": ("납기", "Due"),
-    "distance": ("거리", "Dist"),
-    "rating": ("평가", "Rate"),
-}
+#: names of the match factors (cooperate/match.py WEIGHTS), project roles, expert kinds and topics
+TERMS = Catalog("commons_terms")
+
+
+def factor_label(name: str, lang: str) -> str:
+    """A match factor's short name: 'ko', 'en', or both (Korean over English)."""
+    return TERMS.get(name, lang) if lang in ("ko", "en") else TERMS.both(name, "\n")
 
 
 def _lang(lang: str) -> str:
@@ -101,10 +101,14 @@ def matches_table(
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
     table.add_column(label("기업", "Firm"), min_width=10, max_width=18, no_wrap=True, overflow="ellipsis")
     table.add_column(label("점수", "Score"), justify="right", no_wrap=True, min_width=5)
-    factors = [f.name for f in matches[0].factors] if matches else list(FACTOR_LABELS)
+    if matches:
+        factors = [f.name for f in matches[0].factors]
+    else:
+        from .match import WEIGHTS
+
+        factors = list(WEIGHTS)
     for f in factors:
-        ko, en = FACTOR_LABELS.get(f, (f, f))
-        table.add_column(label(ko, en), justify="right", no_wrap=True, min_width=4)
+        table.add_column(factor_label(f, lang), justify="right", no_wrap=True, min_width=4)
     table.add_column(label("신뢰", "Conf"), justify="right", no_wrap=True, min_width=4)
     for i, m in zip(ranks or range(1, len(matches) + 1), matches, strict=True):
         p = names.get(m.firm_id)
@@ -132,7 +136,7 @@ def matches_table(
 def explain(m: Match, lang: str) -> list[str]:
     """One line per factor: value × weight = contribution, and why."""
     return [
-        f"  {FACTOR_LABELS.get(f.name, (f.name, f.name))[0 if lang == 'ko' else 1]}: "
+        f"  {factor_label(f.name, lang)}: "
         f"{f.value:.2f} × {f.weight:.2f} = {f.contribution:.3f}  {_half(f.note, lang)}"
         for f in m.factors
     ]

@@ -11,8 +11,9 @@ Experts persist in `CommonsDB` under kind "expert", owned by ``expert:<id>`` (th
 own profile). `generate_experts(seed, n)` builds a deterministic, plausible population for the
 demo, tests and benchmarks.
 
-Topic tags are written here (no standard covers them); the Korean names are the terms Korean
-shops use.
+Topic tags are listed here (`TOPIC_CODES`: no standard covers them); their names, and those of
+the expert kinds, are in the `commons_terms` catalog: the Korean names are the terms Korean shops
+use.
 """
 
 from __future__ import annotations
@@ -23,39 +24,50 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..i18n import N_, Catalog
 from .db import CommonsDB
 from .model import Location, Text
 from .vocab import MATERIALS, PROCESSES
 
 KIND = "expert"
 
-#: Topic tags (skills that are not a process or a material): code -> (Korean, English).
-TOPICS: dict[str, tuple[str, str]] = {
-    "spc": ("통계적 공정 관리(SPC)", "Statistical process control (SPC)"),
-    "oee": ("설비 종합 효율(OEE) 개선", "OEE improvement"),
-    "predictive_maintenance": ("예지 보전", "Predictive maintenance"),
-    "welding_quality": ("용접 품질", "Welding quality"),
-    "mould_design": ("금형 설계", "Mould and die design"),
-    "press_die": ("프레스 금형", "Press dies"),
-    "cnc_programming": ("CNC 프로그래밍(CAM)", "CNC programming (CAM)"),
-    "lean": ("린 생산·현장 개선", "Lean production"),
-    "quality_management": ("품질 경영(ISO 9001·IATF)", "Quality management (ISO 9001, IATF)"),
-    "metrology": ("정밀 측정", "Metrology"),
-    "automation": ("공정 자동화(PLC·로봇)", "Automation (PLC, robots)"),
-    "data_analysis": ("데이터 분석", "Data analysis"),
-    "energy_efficiency": ("에너지 절감", "Energy efficiency"),
-    "materials_science": ("재료 공학", "Materials science"),
-    "product_design": ("제품 디자인", "Product design"),
-    "marketing": ("마케팅·판로 개척", "Marketing and sales channels"),
-    "export": ("수출·해외 영업", "Export and overseas sales"),
-}
+#: Topic tags (skills that are not a process or a material); their Korean and English names are
+#: in the `commons_terms` catalog (`topic_label`).
+TOPIC_CODES: tuple[str, ...] = (
+    N_("spc"),
+    N_("oee"),
+    N_("predictive_maintenance"),
+    N_("welding_quality"),
+    N_("mould_design"),
+    N_("press_die"),
+    N_("cnc_programming"),
+    N_("lean"),
+    N_("quality_management"),
+    N_("metrology"),
+    N_("automation"),
+    N_("data_analysis"),
+    N_("energy_efficiency"),
+    N_("materials_science"),
+    N_("product_design"),
+    N_("marketing"),
+    N_("export"),
+)
 
 ExpertKind = Literal["retired_engineer", "graduate_student", "university_lab"]
-EXPERT_KINDS: dict[str, tuple[str, str]] = {
-    "retired_engineer": ("퇴직 기술인", "Retired engineer"),
-    "graduate_student": ("대학원생", "Graduate student"),
-    "university_lab": ("대학 연구실", "University lab"),
-}
+#: The kinds of expert; names in the `commons_terms` catalog (`kind_label`).
+EXPERT_KINDS: tuple[str, ...] = (N_("retired_engineer"), N_("graduate_student"), N_("university_lab"))
+
+TERMS = Catalog("commons_terms")
+
+
+def topic_label(code: str, lang: str = "ko") -> str:
+    """The Korean or English name of a topic tag (the code itself for an unknown one)."""
+    return TERMS.get(code, lang)
+
+
+def kind_label(kind: str, lang: str = "ko") -> str:
+    """The Korean or English name of an expert kind."""
+    return TERMS.get(kind, lang)
 
 
 class ExpertError(ValueError):
@@ -68,11 +80,11 @@ def skill_kind(code: str) -> str:
         return "process"
     if code in MATERIALS:
         return "material"
-    if code in TOPICS:
+    if code in TOPIC_CODES:
         return "topic"
     raise ExpertError(
         f"unknown skill {code!r}: use a process ({', '.join(sorted(PROCESSES))}), "
-        f"a material ({', '.join(sorted(MATERIALS))}) or a topic ({', '.join(sorted(TOPICS))})"
+        f"a material ({', '.join(sorted(MATERIALS))}) or a topic ({', '.join(sorted(TOPIC_CODES))})"
     )
 
 
@@ -85,8 +97,7 @@ def skill_label(code: str, lang: str = "ko") -> str:
     if kind == "material":
         m = MATERIALS[code]
         return m.ko if lang == "ko" else m.en
-    ko, en = TOPICS[code]
-    return ko if lang == "ko" else en
+    return topic_label(code, lang)
 
 
 def check_skills(codes: tuple[str, ...] | list[str], field: str = "skills") -> tuple[str, ...]:

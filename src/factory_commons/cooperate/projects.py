@@ -20,11 +20,13 @@ recommendation. Projects persist in CommonsDB (kind "project", owner = the posti
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..i18n import N_, Catalog
 from .db import CommonsDB
 from .experts import Expert, ExpertError, check_skills, skill_label
 from .missions import quality as expert_quality
@@ -36,13 +38,38 @@ from .vocab import check_process
 KIND = "project"
 
 Role = Literal["designer", "engineer", "maker", "lab", "marketer"]
-ROLES: dict[str, tuple[str, str]] = {
-    "designer": ("디자이너", "Designer"),
-    "engineer": ("엔지니어", "Engineer"),
-    "maker": ("제조 파트너", "Maker"),
-    "lab": ("연구실", "Lab"),
-    "marketer": ("마케터", "Marketer"),
-}
+#: The roles a project can seek; their names are in the `commons_terms` catalog (`role_label`).
+ROLE_CODES: tuple[str, ...] = (N_("designer"), N_("engineer"), N_("maker"), N_("lab"), N_("marketer"))
+TERMS = Catalog("commons_terms")
+
+
+def role_label(role: str, lang: str = "ko") -> str:
+    """The Korean or English name of a project role."""
+    return TERMS.get(role, lang)
+
+
+def role_names() -> dict[str, tuple[str, str]]:
+    """Role code -> (Korean, English) name, in the order of ROLE_CODES (for pages and forms)."""
+    return {r: TERMS.pair(r) for r in ROLE_CODES}
+
+
+class _RoleNames(Mapping[str, tuple[str, str]]):
+    """`ROLES[code]` -> (Korean, English), read from the catalog: kept for the projects page
+    (server/web/commons.py passes `pj.ROLES` to its template); new code uses `role_label`."""
+
+    def __getitem__(self, role: str) -> tuple[str, str]:
+        if role not in ROLE_CODES:
+            raise KeyError(role)
+        return TERMS.pair(role)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ROLE_CODES)
+
+    def __len__(self) -> int:
+        return len(ROLE_CODES)
+
+
+ROLES: Mapping[str, tuple[str, str]] = _RoleNames()
 #: Who may fill a role: firms, and experts of these kinds.
 ROLE_CANDIDATES: dict[str, tuple[bool, tuple[str, ...]]] = {
     "designer": (False, ("retired_engineer", "graduate_student", "university_lab")),

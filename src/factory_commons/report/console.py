@@ -1,4 +1,7 @@
-"""The terminal report: Rich tables of OEE by line and machine, top losses, worst machines."""
+"""The terminal report: Rich tables of OEE by line and machine, top losses, worst machines.
+
+Every label is in both languages (Korean, then English) from the `kpi` catalog; states and
+reason codes are shown by their names from the `states` catalog, never as raw codes."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
-from ..i18n import label
+from ..i18n import display, label
 from .data import ReportData
 
 
@@ -17,6 +20,16 @@ def pct(v) -> str:
 
 def hours(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v / 3600:,.1f}"
+
+
+def state_name(code, lang: str = "both") -> str:
+    """The display name of a state or reason code: 'ko', 'en' or 'both' (Korean, then English);
+    an unknown code as it is, a missing one as "no reason"."""
+    code = code if isinstance(code, str) else None
+    if lang != "both":
+        return display(code, lang)
+    ko, en = display(code, "ko"), display(code, "en")
+    return ko if ko == en else f"{ko} {en}"
 
 
 def head(key: str, suffix: str = "") -> str:
@@ -78,5 +91,7 @@ def render(data: ReportData, console: Console | None = None) -> None:
         for c in ("reason", "hours", "share"):
             t.add_column(label(c), justify="left" if c == "reason" else "right")
         for _, r in data.pareto.head(8).iterrows():
-            t.add_row(f"{r['reason']} ({r['state']})", hours(r["seconds"]), pct(r["share"]))
+            t.add_row(
+                f"{state_name(r['reason'])} ({state_name(r['state'])})", hours(r["seconds"]), pct(r["share"])
+            )
         console.print(t)

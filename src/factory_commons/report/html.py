@@ -9,7 +9,7 @@ import jinja2
 
 from ..i18n import label
 from . import svg
-from .console import hours, pct
+from .console import hours, pct, state_name
 from .data import ReportData
 
 TEMPLATE = jinja2.Template(
@@ -71,8 +71,11 @@ def _table(title: str, df, key: str, names: dict[str, str]) -> dict:
 
 
 def _short(reason: str, state: str) -> str:
-    """A Pareto bar label: the reason, with the state where a reason is shared (micro_stop)."""
-    text = f"{reason} ({state})" if reason == "micro_stop" else reason
+    """A Pareto bar label: the reason's Korean name, with the state's where a reason is shared
+    (micro_stop); a code without a name as it is."""
+    text = state_name(reason, "ko")
+    if reason == "micro_stop":
+        text = f"{text} ({state_name(state, 'ko')})"
     return text if len(text) <= 26 else text[:25] + "…"
 
 
@@ -80,7 +83,7 @@ def write_html(data: ReportData, path: str | Path) -> Path:
     path = Path(path)
     p = data.plant.iloc[0]
     days = [str(d) for d in data.by_day["day"]]
-    series = {"전체 Plant": list(data.by_day["oee"])}
+    series = {label("plant_total"): list(data.by_day["oee"])}
     for line, g in data.by_line_day.dropna(subset=["day"]).groupby("line"):
         by = dict(zip(g["day"].astype(str), g["oee"], strict=True))
         series[line.rsplit("/", 1)[-1]] = [by.get(d) for d in days]
@@ -105,10 +108,7 @@ def write_html(data: ReportData, path: str | Path) -> Path:
             label("fully_productive"),
             label("loss_waterfall"),
         ),
-        waterfall_note=escape(
-            "계획가동시간에서 6대 손실을 빼면 완전생산시간이 됩니다 (OEE = 완전생산시간 / 계획가동시간). "
-            "Planned busy time minus the six big losses is fully productive time; OEE is their ratio."
-        ),
+        waterfall_note=escape(label("waterfall_note")),
         pareto_title=escape(label("downtime_pareto")),
         pareto_svg=svg.pareto(
             [_short(r, s) for r, s in zip(pareto["reason"], pareto["state"], strict=True)],

@@ -33,23 +33,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..i18n import Catalog
 from .constants import c4, d2, d3
 
 #: Fewer subgroups than this still give a chart, but with a warning: Montgomery recommends
 #: 20 to 25 subgroups for trial limits.
 RECOMMENDED_SUBGROUPS = 20
 
-CHART_NAMES: dict[str, tuple[str, str]] = {
-    "xbar": ("평균", "X̄ (subgroup mean)"),
-    "r": ("범위", "R (range)"),
-    "s": ("표준편차", "S (standard deviation)"),
-    "i": ("개별값", "I (individual values)"),
-    "mr": ("이동범위", "MR (moving range)"),
-    "p": ("불량률", "p (fraction nonconforming)"),
-    "np": ("불량수", "np (number nonconforming)"),
-    "c": ("결점수", "c (nonconformities)"),
-    "u": ("단위당 결점수", "u (nonconformities per unit)"),
-}
+#: Chart names (Korean, English) are in the `spc` catalog, keyed by `Chart.name`.
+CHART_TEXTS = Catalog("spc")
 
 
 class SpcError(ValueError):
@@ -75,12 +67,11 @@ class Chart:
 
     @property
     def title(self) -> str:
-        ko, en = CHART_NAMES.get(self.name, (self.name, self.name))
-        return f"{ko} {en}"
+        return CHART_TEXTS.both(self.name)
 
     @property
     def short_title(self) -> str:
-        ko, en = CHART_NAMES.get(self.name, (self.name, self.name))
+        ko, en = CHART_TEXTS.pair(self.name)
         return f"{ko} {en.split(' (')[0]}"
 
     def __len__(self) -> int:

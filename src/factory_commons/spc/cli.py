@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from ..cli_common import CLI, cli_text
+
 CHARTS = ("xbar-r", "xbar-s", "imr", "p", "np", "c", "u")
 
 
@@ -23,6 +25,11 @@ def _fmt(v, digits: int = 6) -> str:
     return str(v)
 
 
+def _head(key: str) -> str:
+    """A column header: Korean above English."""
+    return CLI.both(key, "\n")
+
+
 def _label(v) -> str:
     if hasattr(v, "strftime"):
         from zoneinfo import ZoneInfo
@@ -32,30 +39,22 @@ def _label(v) -> str:
 
 
 def spc(
-    store: Annotated[
-        str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")
-    ] = "factory.duckdb",
-    machine: Annotated[str, typer.Option(help="machine path or its last part, e.g. cnc-01 / 설비")] = ...,
-    characteristic: Annotated[
-        str | None, typer.Option(help="quality characteristic (X̄-R, X̄-S, I-MR) / 품질 특성")
-    ] = None,
-    chart: Annotated[str, typer.Option(help="xbar-r, xbar-s, imr, p, np, c or u / 관리도")] = "xbar-r",
-    start: Annotated[str | None, typer.Option("--from", help="first day YYYY-MM-DD (Asia/Seoul)")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="day after the last YYYY-MM-DD")] = None,
-    subgroup_size: Annotated[
-        int, typer.Option(help="values per subgroup when samples have no shared sample_id / 부분군 크기")
-    ] = 5,
-    by: Annotated[
-        str, typer.Option(help="attribute charts: group part counts by day, shift or order")
-    ] = "day",
-    rules: Annotated[str, typer.Option(help="run rules: nelson or western-electric / 판정 규칙")] = "nelson",
-    lsl: Annotated[float | None, typer.Option(help="lower spec limit (default: as recorded)")] = None,
-    usl: Annotated[float | None, typer.Option(help="upper spec limit (default: as recorded)")] = None,
-    target: Annotated[float | None, typer.Option(help="target (default: as recorded)")] = None,
-    confidence: Annotated[float, typer.Option(help="confidence level of the capability intervals")] = 0.95,
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    store: Annotated[str, typer.Option("--store", "-s", help=cli_text("opt_store"))] = "factory.duckdb",
+    machine: Annotated[str, typer.Option(help=cli_text("opt_spc_machine"))] = ...,
+    characteristic: Annotated[str | None, typer.Option(help=cli_text("opt_spc_characteristic"))] = None,
+    chart: Annotated[str, typer.Option(help=cli_text("opt_spc_chart"))] = "xbar-r",
+    start: Annotated[str | None, typer.Option("--from", help=cli_text("opt_from"))] = None,
+    end: Annotated[str | None, typer.Option("--to", help=cli_text("opt_to"))] = None,
+    subgroup_size: Annotated[int, typer.Option(help=cli_text("opt_spc_subgroup_size"))] = 5,
+    by: Annotated[str, typer.Option(help=cli_text("opt_spc_by"))] = "day",
+    rules: Annotated[str, typer.Option(help=cli_text("opt_spc_rules"))] = "nelson",
+    lsl: Annotated[float | None, typer.Option(help=cli_text("opt_spc_lsl"))] = None,
+    usl: Annotated[float | None, typer.Option(help=cli_text("opt_spc_usl"))] = None,
+    target: Annotated[float | None, typer.Option(help=cli_text("opt_spc_target"))] = None,
+    confidence: Annotated[float, typer.Option(help=cli_text("opt_spc_confidence"))] = 0.95,
+    fmt: Annotated[str, typer.Option("--format", help=cli_text("opt_format_table_json"))] = "table",
 ) -> None:
-    """Control chart, Nelson / Western Electric rules and capability. / 관리도·이상 판정·공정능력."""
+    """Control chart, Nelson / Western Electric rules and capability."""
     from rich.console import Console
 
     from ..cli_common import open_store_or_exit, parse_day
@@ -65,10 +64,10 @@ def spc(
 
     err = Console(stderr=True)
     if chart not in CHARTS:
-        err.print(f"[red]--chart: 알 수 없는 관리도 / unknown chart {chart!r}; use {', '.join(CHARTS)}[/]")
+        err.print(f"[red]--chart: {cli_text('spc_unknown_chart', chart=chart, allowed=', '.join(CHARTS))}[/]")
         raise typer.Exit(2)
     if fmt not in ("table", "json"):
-        err.print(f"[red]--format must be table or json, not {fmt!r}[/]")
+        err.print(f"[red]--format: {cli_text('must_be_one_of', allowed='table, json', got=fmt)}[/]")
         raise typer.Exit(2)
     system = {
         "nelson": "nelson",
@@ -77,7 +76,9 @@ def spc(
         "we": "western_electric",
     }.get(rules)
     if system is None:
-        err.print(f"[red]--rules must be nelson or western-electric, not {rules!r}[/]")
+        err.print(
+            f"[red]--rules: {cli_text('must_be_one_of', allowed='nelson, western-electric', got=rules)}[/]"
+        )
         raise typer.Exit(2)
     s, e = parse_day(start, "--from"), parse_day(end, "--to")
     with open_store_or_exit(store) as st:
@@ -87,7 +88,7 @@ def spc(
                 st, path, characteristic, chart, s, e, subgroup_size, by, system, lsl, usl, target, confidence
             )
         except SpcError as ex:
-            err.print(f"[red]SPC 오류 / SPC error:[/] {ex}")
+            err.print(f"[red]{cli_text('spc_error')}:[/] {ex}")
             raise typer.Exit(1) from None
     if fmt == "json":
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
@@ -108,16 +109,11 @@ def _print_report(report) -> None:
     unit = f" ({report.unit})" if report.unit else ""
     console.print(f"[bold]SPC {report.chart_kind}[/]  {escape(report.machine)}  {escape(what + unit)}")
 
-    limits = Table(title="관리한계 Control limits")
-    for h in (
-        "관리도\nChart",
-        "점 수\nPoints",
-        "중심선\nCL",
-        "관리상한\nUCL",
-        "관리하한\nLCL",
-        "한계 밖\nBeyond",
+    limits = Table(title=CLI.both("spc_control_limits"))
+    for i, key in enumerate(
+        ("spc_col_chart", "spc_col_points", "spc_col_cl", "spc_col_ucl", "spc_col_lcl", "spc_col_beyond")
     ):
-        limits.add_column(h, justify="left" if h.startswith("관리도") else "right")
+        limits.add_column(_head(key), justify="left" if i == 0 else "right")
     for c in r.charts:
         if c.constant_limits:
             cl, ucl, lcl = _fmt(float(c.center[0])), _fmt(float(c.ucl[0])), _fmt(float(c.lcl[0]))
@@ -129,17 +125,11 @@ def _print_report(report) -> None:
     console.print(limits)
     if not isinstance(r, VariablesChart):
         c = r.chart
-        pts = Table(title="부분군별 Per group")
-        for h in (
-            "부분군\nGroup",
-            "크기\nSize",
-            "값\nValue",
-            "중심선\nCL",
-            "관리하한\nLCL",
-            "관리상한\nUCL",
-            "",
+        pts = Table(title=CLI.both("spc_per_group"))
+        for i, key in enumerate(
+            ("spc_col_group", "spc_col_size", "spc_col_value", "spc_col_cl", "spc_col_lcl", "spc_col_ucl", "")
         ):
-            pts.add_column(h, justify="left" if h.startswith("부분군") else "right")
+            pts.add_column(_head(key) if key else "", justify="left" if i == 0 else "right")
         beyond = set(c.beyond_limits())
         for i in range(len(c)):
             size = "–" if c.sizes is None else f"{int(c.sizes[i]):,}"
@@ -153,36 +143,42 @@ def _print_report(report) -> None:
         console.print(pts)
     if isinstance(r, VariablesChart):
         console.print(
-            f"군내 표준편차 σ_within = {_fmt(r.sigma_within)} ({r.sigma_method}, "
+            f"{CLI.get('spc_sigma_within', 'ko')} σ_within = {_fmt(r.sigma_within)} ({r.sigma_method}, "
             f"effective df {r.sigma_df:.1f})"
         )
 
     viol = Table(
-        title=f"이상 판정 Rule violations ({'Nelson' if report.rules == 'nelson' else 'Western Electric'})"
+        title=f"{CLI.both('spc_rule_violations')} ({'Nelson' if report.rules == 'nelson' else 'Western Electric'})"
     )
-    for h in ("규칙\nRule", "설명\nDescription", "관리도\nChart", "신호 시점\nSignal at", "점\nPoints"):
-        viol.add_column(h)
+    for key in (
+        "spc_col_rule",
+        "spc_col_description",
+        "spc_col_chart",
+        "spc_col_signal_at",
+        "spc_col_point_list",
+    ):
+        viol.add_column(_head(key))
     charts = {c.name: c for c in r.charts}
     for v in report.violations:
         c = charts[v.chart]
         pts = v.indices
         shown = ", ".join(str(i) for i in pts) if len(pts) <= 6 else f"{pts[0]}–{pts[-1]} ({len(pts)})"
-        viol.add_row(v.rule.code, v.rule.description, v.chart, _label(c.labels[v.signal_index]), shown)
+        viol.add_row(v.rule.code, v.rule.description, c.short_title, _label(c.labels[v.signal_index]), shown)
     if report.violations:
         console.print(viol)
     else:
-        console.print("이상 판정 없음 / no rule violations")
+        console.print(cli_text("spc_no_violations"))
 
     cap = report.capability
     if cap is not None:
-        t = Table(title=f"공정능력 Capability ({cap.confidence:.0%} CI)")
-        for h in ("지수\nIndex", "값\nValue", "하한\nLower", "상한\nUpper"):
-            t.add_column(h, justify="left" if h.startswith("지수") else "right")
+        t = Table(title=f"{CLI.both('spc_capability')} ({cap.confidence:.0%} CI)")
+        for i, key in enumerate(("spc_col_index", "spc_col_value", "spc_col_lower", "spc_col_upper")):
+            t.add_column(_head(key), justify="left" if i == 0 else "right")
         for i in cap.indices:
             t.add_row(i.name, f"{i.value:.3f}", f"{i.low:.3f}", f"{i.high:.3f}")
         console.print(t)
         console.print(
-            f"n = {cap.n}, 평균 mean = {_fmt(cap.mean)}, σ_within = {_fmt(cap.sigma_within)}, "
+            f"n = {cap.n}, {CLI.both('spc_mean')} = {_fmt(cap.mean)}, σ_within = {_fmt(cap.sigma_within)}, "
             f"σ_overall = {_fmt(cap.sigma_overall)}, LSL = {_fmt(cap.lsl)}, USL = {_fmt(cap.usl)}, "
             f"target = {_fmt(cap.target)}"
         )
@@ -194,4 +190,4 @@ def _print_report(report) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the SPC command to `app`."""
-    app.command("spc")(spc)
+    app.command("spc", help=cli_text("cmd_spc"))(spc)
