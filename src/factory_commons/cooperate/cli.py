@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..cli_common import CLI, cli_text
 from ..i18n import Catalog
 
 if TYPE_CHECKING:
@@ -25,22 +26,13 @@ if TYPE_CHECKING:
 console = Console()
 err = Console(stderr=True)
 commons_app = typer.Typer(
-    help="공유 공간: 지역 생성, 카탈로그, 매칭, 팀 구성 / the commons: region, catalog, matching, teams.",
+    help=cli_text("commons_help"),
     no_args_is_help=True,
 )
 
-StoreOpt = Annotated[
-    str, typer.Option("--store", "-s", help="store file; the commons sits beside it / 저장소 파일")
-]
-CommonsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--commons",
-        help="commons database (SQLite file or postgresql:// URL); default: <store>.commons.sqlite "
-        "/ 공유 공간 데이터베이스",
-    ),
-]
-LangOpt = Annotated[str, typer.Option("--lang", help="ko or en / 언어")]
+StoreOpt = Annotated[str, typer.Option("--store", "-s", help=cli_text("opt_commons_store"))]
+CommonsOpt = Annotated[str | None, typer.Option("--commons", help=cli_text("opt_commons_db"))]
+LangOpt = Annotated[str, typer.Option("--lang", help=cli_text("opt_lang"))]
 
 #: names of the match factors (cooperate/match.py WEIGHTS), project roles, expert kinds and topics
 TERMS = Catalog("commons_terms")
@@ -51,15 +43,34 @@ def factor_label(name: str, lang: str) -> str:
     return TERMS.get(name, lang) if lang in ("ko", "en") else TERMS.both(name, "\n")
 
 
+def _t(key: str, lang: str) -> str:
+    """A `cli` catalog text in `lang` ('ko' or 'en'), or Korean over English ('both')."""
+    return CLI.get(key, lang) if lang in ("ko", "en") else CLI.both(key, "\n")
+
+
+def _process(code: str, lang: str) -> str:
+    from .vocab import PROCESSES
+
+    p = PROCESSES.get(code)
+    return code if p is None else (p.en if lang == "en" else p.ko)
+
+
+def _material(code: str, lang: str) -> str:
+    from .vocab import MATERIALS
+
+    m = MATERIALS.get(code)
+    return code if m is None else (m.en if lang == "en" else m.ko)
+
+
 def _lang(lang: str) -> str:
     if lang not in ("ko", "en"):
-        err.print(f"[red]--lang: ko 또는 en / must be ko or en, not {lang!r}[/]")
+        err.print(f"[red]--lang: {cli_text('lang_must_be', got=lang)}[/]")
         raise typer.Exit(2)
     return lang
 
 
 def _half(note: str, lang: str) -> str:
-    """The Korean or English half of a "한국어 / English" note."""
+    """The Korean or English half of a "Korean / English" note."""
     if " / " not in note:
         return note
     ko, en = note.split(" / ", 1)
@@ -78,7 +89,7 @@ def _day(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]{option}: 날짜가 아닙니다 (YYYY-MM-DD) / not a date: {value!r}[/]")
+        err.print(f"[red]{option}: {cli_text('not_a_date')}: {value!r}[/]")
         raise typer.Exit(2) from None
 
 
@@ -95,12 +106,9 @@ def matches_table(
     `lang` "ko" or "en" labels the columns in one language, "both" in Korean over English."""
     from rich import box
 
-    def label(ko: str, en: str) -> str:
-        return {"ko": ko, "en": en}.get(lang, f"{ko}\n{en}")
-
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-    table.add_column(label("기업", "Firm"), min_width=10, max_width=18, no_wrap=True, overflow="ellipsis")
-    table.add_column(label("점수", "Score"), justify="right", no_wrap=True, min_width=5)
+    table.add_column(_t("col_firm", lang), min_width=10, max_width=18, no_wrap=True, overflow="ellipsis")
+    table.add_column(_t("col_score", lang), justify="right", no_wrap=True, min_width=5)
     if matches:
         factors = [f.name for f in matches[0].factors]
     else:
@@ -109,7 +117,7 @@ def matches_table(
         factors = list(WEIGHTS)
     for f in factors:
         table.add_column(factor_label(f, lang), justify="right", no_wrap=True, min_width=4)
-    table.add_column(label("신뢰", "Conf"), justify="right", no_wrap=True, min_width=4)
+    table.add_column(_t("col_conf", lang), justify="right", no_wrap=True, min_width=4)
     for i, m in zip(ranks or range(1, len(matches) + 1), matches, strict=True):
         p = names.get(m.firm_id)
         if p is None:
@@ -143,22 +151,22 @@ def explain(m: Match, lang: str) -> list[str]:
 
 
 # -- commands --------------------------------------------------------------------------------
-@commons_app.command("region")
+@commons_app.command("region", help=cli_text("cmd_commons_region"))
 def region_cmd(
     store: StoreOpt = "factory.duckdb",
     commons: CommonsOpt = None,
-    firms: Annotated[int, typer.Option(help="firms to generate / 기업 수")] = 2000,
-    requests: Annotated[int, typer.Option(help="requests to generate / 의뢰 수")] = 300,
-    experts: Annotated[int, typer.Option(help="experts to generate / 전문가 수")] = 120,
-    seed: Annotated[int, typer.Option(help="random seed")] = 7,
-    today: Annotated[str | None, typer.Option(help="the region's today YYYY-MM-DD; default: today")] = None,
+    firms: Annotated[int, typer.Option(help=cli_text("opt_gen_firms"))] = 2000,
+    requests: Annotated[int, typer.Option(help=cli_text("opt_gen_requests"))] = 300,
+    experts: Annotated[int, typer.Option(help=cli_text("opt_gen_experts"))] = 120,
+    seed: Annotated[int, typer.Option(help=cli_text("opt_seed"))] = 7,
+    today: Annotated[str | None, typer.Option(help=cli_text("opt_region_today"))] = None,
 ) -> None:
-    """가상 지역(서울·인천 기업, 조합, 의뢰, 전문가) 생성 / generate a region into the commons."""
+    """Generate a region (Seoul and Incheon firms, cooperatives, requests, experts) into the commons."""
     from .experts import generate_experts, save_experts
     from .sample import generate_region
 
     if firms < 1 or requests < 0 or experts < 0:
-        err.print("[red]--firms는 1 이상, --requests·--experts는 0 이상 / --firms >= 1, others >= 0[/]")
+        err.print(f"[red]{cli_text('region_counts')}[/]")
         raise typer.Exit(2)
     day = _day(today, "--today") or date.today()
     region = generate_region(seed=seed, firms=firms, requests=requests, today=day)
@@ -172,24 +180,24 @@ def region_cmd(
         db.close()
     published = sum(1 for p in region.profiles if p.published)
     console.print(
-        f"지역 생성 / region: {len(region.profiles):,} firms ({published:,} publish evidence), "
+        f"{cli_text('region')}: {len(region.profiles):,} firms ({published:,} publish evidence), "
         f"{len(region.cooperatives)} cooperatives, {len(region.requests):,} requests, {experts} experts "
         f"→ {db.target}"
     )
 
 
-@commons_app.command("catalog")
+@commons_app.command("catalog", help=cli_text("cmd_commons_catalog"))
 def catalog_cmd(
     store: StoreOpt = "factory.duckdb",
     commons: CommonsOpt = None,
-    process: Annotated[str | None, typer.Option(help="process code, e.g. milling / 공정")] = None,
-    material: Annotated[str | None, typer.Option(help="material code, e.g. aluminium / 소재")] = None,
-    district: Annotated[str | None, typer.Option(help="district, e.g. 금천구 / 지역")] = None,
-    q: Annotated[str | None, typer.Option(help="name contains / 이름 검색")] = None,
-    limit: Annotated[int, typer.Option(help="rows to show")] = 20,
+    process: Annotated[str | None, typer.Option(help=cli_text("opt_process_code"))] = None,
+    material: Annotated[str | None, typer.Option(help=cli_text("opt_material_code"))] = None,
+    district: Annotated[str | None, typer.Option(help=cli_text("opt_district"))] = None,
+    q: Annotated[str | None, typer.Option(help=cli_text("opt_name_contains"))] = None,
+    limit: Annotated[int, typer.Option(help=cli_text("opt_rows"))] = 20,
     lang: LangOpt = "ko",
 ) -> None:
-    """공개 카탈로그 검색 (공개한 정보만) / search the public catalog (published data only)."""
+    """Search the public catalog (published data only)."""
     from .catalog import public_profiles, search_catalog
     from .vocab import MATERIALS, PROCESSES
 
@@ -197,7 +205,7 @@ def catalog_cmd(
     for name, value, known in (("--process", process, PROCESSES), ("--material", material, MATERIALS)):
         if value is not None and value not in known:
             err.print(
-                f"[red]{name}: 알 수 없는 코드 / unknown code {value!r}; known: {', '.join(sorted(known))}[/]"
+                f"[red]{name}: {cli_text('unknown_code', value=value, known=', '.join(sorted(known)))}[/]"
             )
             raise typer.Exit(2)
     db = _open(store, commons)
@@ -206,9 +214,9 @@ def catalog_cmd(
     finally:
         db.close()
     ko = lang == "ko"
-    table = Table(title=f"{'기업 카탈로그' if ko else 'Firm catalog'}: {len(found):,}", title_justify="left")
-    for col in (("기업", "Firm"), ("지역", "District"), ("공정", "Processes"), ("공개", "Published")):
-        table.add_column(col[0] if ko else col[1])
+    table = Table(title=f"{_t('firm_catalog', lang)}: {len(found):,}", title_justify="left")
+    for col in ("col_firm", "col_district", "col_processes", "col_published"):
+        table.add_column(_t(col, lang))
     for p in found[:limit]:
         procs = sorted(p.facility.processes())
         table.add_row(
@@ -235,13 +243,11 @@ def _request_from_options(
     if request:
         r = db.get("request", request, Request)
         if r is None:
-            err.print(f"[red]--request: 없는 의뢰 / no request {request!r}[/]")
+            err.print(f"[red]--request: {cli_text('no_request', request=request)}[/]")
             raise typer.Exit(2)
         return r
     if not (process and material):
-        err.print(
-            "[red]--request 또는 --process와 --material이 필요합니다 / give --request, or --process and --material[/]"
-        )
+        err.print(f"[red]{cli_text('request_or_process')}[/]")
         raise typer.Exit(2)
     from .vocab import VocabularyError
 
@@ -256,7 +262,7 @@ def _request_from_options(
 
         d = next((d for d in DISTRICTS if district in (d.ko, d.en)), None)
         if d is None:
-            err.print(f"[red]--district: 모르는 구 / unknown district {district!r}[/]")
+            err.print(f"[red]--district: {cli_text('unknown_district', district=district)}[/]")
             raise typer.Exit(2)
         from .model import Location
 
@@ -264,7 +270,9 @@ def _request_from_options(
     return Request(
         id="cli",
         requester="person:cli",
-        title=Text(ko=f"{process} {quantity}", en=f"{process} {quantity}"),
+        title=Text(
+            ko=f"{_process(process, 'ko')} {quantity:,}", en=f"{_process(process, 'en')} {quantity:,}"
+        ),
         steps=(step,),
         due=due or today + timedelta(days=21),
         posted=today,
@@ -272,22 +280,22 @@ def _request_from_options(
     )
 
 
-@commons_app.command("match")
+@commons_app.command("match", help=cli_text("cmd_commons_match"))
 def match_cmd(
     store: StoreOpt = "factory.duckdb",
     commons: CommonsOpt = None,
-    request: Annotated[str | None, typer.Option(help="a stored request id / 의뢰 id")] = None,
-    process: Annotated[str | None, typer.Option(help="or: process code / 공정")] = None,
-    material: Annotated[str | None, typer.Option(help="material code / 소재")] = None,
-    quantity: Annotated[int, typer.Option(help="quantity / 수량", min=1)] = 100,
-    district: Annotated[str | None, typer.Option(help="where the parts go, e.g. 금천구 / 납품 지역")] = None,
-    due: Annotated[str | None, typer.Option(help="due date YYYY-MM-DD; default: in 3 weeks")] = None,
-    step: Annotated[int, typer.Option(help="step of the request (0 = first)", min=0)] = 0,
-    limit: Annotated[int, typer.Option(help="matches to show", min=1)] = 5,
-    today: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: today")] = None,
+    request: Annotated[str | None, typer.Option(help=cli_text("opt_request_id"))] = None,
+    process: Annotated[str | None, typer.Option(help=cli_text("opt_or_process"))] = None,
+    material: Annotated[str | None, typer.Option(help=cli_text("opt_material"))] = None,
+    quantity: Annotated[int, typer.Option(help=cli_text("opt_quantity"), min=1)] = 100,
+    district: Annotated[str | None, typer.Option(help=cli_text("opt_delivery_district"))] = None,
+    due: Annotated[str | None, typer.Option(help=cli_text("opt_due"))] = None,
+    step: Annotated[int, typer.Option(help=cli_text("opt_step"), min=0)] = 0,
+    limit: Annotated[int, typer.Option(help=cli_text("opt_match_limit"), min=1)] = 5,
+    today: Annotated[str | None, typer.Option(help=cli_text("opt_today"))] = None,
     lang: LangOpt = "ko",
 ) -> None:
-    """의뢰에 맞는 기업 순위와 근거 / rank firms for a request, with every factor explained."""
+    """Rank firms for a request, with every factor explained."""
     from .match import rank
     from .ratings import load_book
 
@@ -303,30 +311,34 @@ def match_cmd(
     finally:
         db.close()
     if step >= len(r.steps):
-        err.print(f"[red]--step: 의뢰의 단계는 {len(r.steps)}개 / the request has {len(r.steps)} steps[/]")
+        err.print(f"[red]--step: {cli_text('step_out_of_range', n=len(r.steps))}[/]")
         raise typer.Exit(2)
     ms = rank(r, profiles, day, step=step, limit=limit, ratings=book)
     names = {p.firm_id: p for p in profiles}
     s = r.steps[step]
-    title = f"{r.title.get(lang)} — {s.process} / {s.material} × {s.quantity:,}"
+    title = (
+        f"{r.title.get(lang)} — {_process(s.process, lang)} / {_material(s.material, lang)} × {s.quantity:,}"
+    )
     if not ms:
-        console.print(f"{title}: 조건을 모두 만족하는 기업이 없습니다 / no firm meets every hard constraint")
+        console.print(f"{title}: {cli_text('no_firm_meets')}")
         return
     console.print(matches_table(ms, names, lang, title))
-    console.print("1위의 근거 / why #1:" if lang == "ko" else "Why #1:")
+    console.print(
+        f"{cli_text('why_first')}:" if lang == "ko" else f"{CLI.get('why_first', 'en').capitalize()}:"
+    )
     for line in explain(ms[0], lang):
         console.print(line)
 
 
-@commons_app.command("team")
+@commons_app.command("team", help=cli_text("cmd_commons_team"))
 def team_cmd(
-    request: Annotated[str, typer.Option(help="a stored multi-step request id / 의뢰 id")],
+    request: Annotated[str, typer.Option(help=cli_text("opt_team_request"))],
     store: StoreOpt = "factory.duckdb",
     commons: CommonsOpt = None,
-    today: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: today")] = None,
+    today: Annotated[str | None, typer.Option(help=cli_text("opt_today"))] = None,
     lang: LangOpt = "ko",
 ) -> None:
-    """여러 공정 의뢰의 기업 팀 구성 (비용·리드타임 최소) / a team of firms for a multi-step request."""
+    """A team of firms for a multi-step request (least cost and lead time)."""
     from .teams import plan_team
 
     lang = _lang(lang)
@@ -341,25 +353,17 @@ def team_cmd(
         db.close()
     plan = plan_team(r, profiles, day)
     if not plan.feasible:
-        console.print(f"팀을 구성할 수 없습니다 / no feasible team: {plan.reason}")
+        console.print(f"{cli_text('no_feasible_team')}: {plan.reason}")
         raise typer.Exit(1)
     names = {p.firm_id: p for p in profiles}
-    ko = lang == "ko"
     table = Table(title=r.title.get(lang), title_justify="left")
-    for col in (
-        ("단계", "Step"),
-        ("공정", "Process"),
-        ("기업", "Firm"),
-        ("가공비(원)", "Processing (KRW)"),
-        ("운송 km", "Move km"),
-        ("운송비(원)", "Move (KRW)"),
-    ):
-        table.add_column(col[0] if ko else col[1])
+    for col in ("col_step", "col_process", "col_firm", "col_processing_krw", "col_move_km", "col_move_krw"):
+        table.add_column(_t(col, lang))
     for st in plan.steps:
         p = names.get(st.firm_id)
         table.add_row(
             str(st.step + 1),
-            st.process,
+            _process(st.process, lang),
             p.facility.name.get(lang) if p else st.firm_id,
             f"{st.processing_krw:,.0f}",
             f"{st.move_km:.1f}",
@@ -367,36 +371,29 @@ def team_cmd(
         )
     console.print(table)
     console.print(
-        f"{'총 비용' if ko else 'Total'} {plan.processing_krw + plan.transport_krw:,.0f} 원 · "
-        f"{'리드타임' if ko else 'lead time'} {plan.lead_time_days:.1f} d · gap {plan.gap:.2%}"
-        + (" (proven optimal)" if plan.proven_optimal else "")
+        f"{_t('total_cost', lang)} {plan.processing_krw + plan.transport_krw:,.0f} {_t('krw', lang)} · "
+        f"{_t('lead_time', lang)} {plan.lead_time_days:.1f} d · gap {plan.gap:.2%}"
+        + (f" ({_t('proven_optimal', lang)})" if plan.proven_optimal else "")
     )
 
 
-@commons_app.command("allocate")
+@commons_app.command("allocate", help=cli_text("cmd_commons_allocate"))
 def allocate_cmd(
-    request: Annotated[
-        list[str], typer.Option(help="stored request ids, the option repeated / 의뢰 id (여러 번)")
-    ],
+    request: Annotated[list[str], typer.Option(help=cli_text("opt_allocate_requests"))],
     store: StoreOpt = "factory.duckdb",
     commons: CommonsOpt = None,
-    today: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: today")] = None,
-    time_limit: Annotated[
-        float, typer.Option(help="solver time limit, seconds / 제한 시간(초)", min=0.1)
-    ] = 5.0,
+    today: Annotated[str | None, typer.Option(help=cli_text("opt_today"))] = None,
+    time_limit: Annotated[float, typer.Option(help=cli_text("opt_time_limit"), min=0.1)] = 5.0,
     lang: LangOpt = "ko",
 ) -> None:
-    """여러 의뢰를 공유 용량 안에서 함께 배정 / allocate several requests together under shared capacity."""
+    """Allocate several requests together under shared capacity."""
     from .catalog import allocate_requests
     from .pools import CommonsError
 
     lang = _lang(lang)
-    ko = lang == "ko"
     day = _day(today, "--today") or date.today()
     if len(set(request)) != len(request):
-        raise typer.BadParameter(
-            "같은 의뢰가 두 번 있습니다 / a request id appears twice", param_hint="--request"
-        )
+        raise typer.BadParameter(cli_text("request_twice"), param_hint="--request")
     db = _open(store, commons)
     try:
         rs = [_request_from_options(db, r, None, None, 1, None, None, day) for r in request]
@@ -407,26 +404,24 @@ def allocate_cmd(
             raise typer.Exit(1) from None
     finally:
         db.close()
-    table = Table(title=f"{'배정' if ko else 'Allocation'}: {out.served}/{len(rs)}", title_justify="left")
-    for col in (
-        ("의뢰", "Request"),
-        ("팀", "Team"),
-        ("비용(원)", "Cost (KRW)"),
-        ("하한", "Bound"),
-        ("격차", "Gap"),
-    ):
-        table.add_column(col[0] if ko else col[1])
+    table = Table(title=f"{_t('allocation', lang)}: {out.served}/{len(rs)}", title_justify="left")
+    for col in ("col_request", "col_team", "col_cost_krw", "col_bound", "col_gap"):
+        table.add_column(_t(col, lang))
     for r, t in zip(rs, out.teams, strict=True):
-        team = " → ".join(f"{st.process}@{st.firm_id}" for st in t.steps) if t.feasible else t.reason
+        team = (
+            " → ".join(f"{_process(st.process, lang)}@{st.firm_id}" for st in t.steps)
+            if t.feasible
+            else t.reason
+        )
         cost = f"{t.objective:,.0f}" if t.objective is not None else "—"
         bound = f"{t.lower_bound:,.0f}" if t.lower_bound is not None else "—"
         gap = f"{t.gap:.2%}" if t.gap is not None else "—"
         table.add_row(f"{r.id} {r.title.get(lang)}", team, cost, bound, gap)
     console.print(table)
     console.print(
-        f"{'배정 최적 증명' if ko else 'allocation proven optimal'}: {'예' if ko else 'yes'}"
+        f"{_t('allocation_optimal', lang)}: {_t('yes', lang)}"
         if out.proven_optimal
-        else f"{'시간 제한 안의 최선' if ko else 'best within the time limit'} (gap {out.gap or 0:.2%})"
+        else f"{_t('best_within_limit', lang)} (gap {out.gap or 0:.2%})"
     )
     if out.served < len(rs):
         raise typer.Exit(1)
@@ -472,7 +467,7 @@ def demo_facility(store: Store, firm_id: str) -> Profile:
     return Profile(
         facility=Facility(
             firm_id=firm_id,
-            name=Text(ko="데모정밀(주)", en="Demo Precision Co."),
+            name=Text(ko=CLI.get("demo_firm", "ko"), en=CLI.get("demo_firm", "en")),
             location=Location(city="Seoul", district="금천구", lat=37.4772, lon=126.8956),
             equipment=equipment,
             certifications=(Certification(code="ISO 9001", last_checked=today - timedelta(days=60)),),
@@ -499,7 +494,7 @@ def demo_commons(store: Store, start: datetime, end: datetime, out_console: Cons
     request = Request(
         id="demo-request",
         requester="person:designer",
-        title=Text(ko="SS400 브래킷 프레스 가공", en="SS400 bracket stamping"),
+        title=Text(ko=CLI.get("demo_request_title", "ko"), en=CLI.get("demo_request_title", "en")),
         steps=(Step(process="stamping", material="steel", quantity=2_000, tolerance_mm=0.2),),
         due=today + timedelta(days=21),
         posted=today,
@@ -513,8 +508,8 @@ def demo_commons(store: Store, start: datetime, end: datetime, out_console: Cons
         ms, ranks = [*ms, full[mine - 1]], [*ranks, mine]
     names = {p.firm_id: p for p in profiles}
     out_console.print(
-        f"\n[bold]공유 공간 / The commons[/]: 데모 공장이 프로필을 공개했습니다 / the demo factory published "
-        f"its profile ({', '.join(sorted(kinds)) or 'nothing'}) into a region of {len(region.profiles):,} firms."
+        f"\n[bold]{cli_text('the_commons')}[/]: "
+        + cli_text("demo_published", kinds=", ".join(sorted(kinds)) or "nothing", firms=len(region.profiles))
     )
     cap = evidence.capacity
     if cap is not None:
@@ -523,30 +518,27 @@ def demo_commons(store: Store, start: datetime, end: datetime, out_console: Cons
         for w in cap.weeks:
             per[w.process] = per.get(w.process, 0.0) + w.free_hours / weeks
         out_console.print(
-            "  여유 가동 시간 / free capacity (KPI): "
+            f"  {cli_text('free_capacity')}: "
             + ", ".join(f"{p} {h:.0f} h/week" for p, h in sorted(per.items()))
         )
     if evidence.quality is not None:
         q = evidence.quality
         out_console.print(
-            f"  품질 / quality: scrap {q.scrap_ratio:.1%}, first pass yield {q.first_pass_yield:.1%}"
+            f"  {cli_text('quality')}: scrap {q.scrap_ratio:.1%}, first pass yield {q.first_pass_yield:.1%}"
         )
-    title = (
-        "의뢰 / request: SS400 브래킷 2,000개 프레스 가공, 3주, 구로구 30 km 이내 / "
-        "2,000 SS400 brackets, stamping, 3 weeks, within 30 km of Guro-gu"
-    )
+    title = f"{cli_text('request')}: {cli_text('demo_request')}"
     if ms:
         out_console.print(matches_table(ms, names, "both", title, highlight=firm, ranks=ranks))
     if not ms:
-        out_console.print("조건을 모두 만족하는 기업이 없습니다 / no firm meets every hard constraint")
+        out_console.print(cli_text("no_firm_meets"))
         return
     top = ms[0]
-    out_console.print(f"1위의 근거 / why #1 ({names[top.firm_id].facility.name.get('ko')}):")
+    out_console.print(f"{cli_text('why_first')} ({names[top.firm_id].facility.name.get('ko')}):")
     for ko, en in zip(explain(top, "ko"), explain(top, "en"), strict=True):
         out_console.print(f"{ko}\n    [dim]{en.strip()}[/]")
     out_console.print(
-        f"데모 공장 순위 / the demo factory ranks: {mine if mine else '-'}"
-        + ("" if mine else " (필수 조건 미충족 / a hard constraint failed)")
+        f"{cli_text('demo_rank')}: {mine if mine else '-'}"
+        + ("" if mine else f" ({cli_text('hard_constraint_failed')})")
     )
 
 
