@@ -277,6 +277,37 @@ def test_missions_page_posts_a_problem_with_evidence_computed_on_the_server(plan
     assert 'id="problem-form"' not in op.get("/commons/missions").text
 
 
+def test_pages_speak_one_language_and_show_names_not_codes(plant):
+    """No page shows a snake_case code (a state, a kind, a process) where a catalog names it, and
+    an English page shows no Korean text of the catalogs (firms' own data stays as they wrote it)."""
+    from factory_commons.i18n import Catalog
+
+    c = web_login(plant, "owner@acme.example")
+    form = {"process1": "milling", "material1": "aluminium", "quantity1": "10", "process2": "anodizing"}
+    form |= {"material2": "aluminium", "quantity2": "10", "due": str(TODAY + timedelta(days=30))}
+    r = c.post(
+        "/commons/requests", data={**form, "csrf_token": c.cookies.get("fc_csrf")}, follow_redirects=False
+    )
+    paths = ["/catalog", "/catalog/acme", "/commons/profile", "/commons/requests", r.headers["location"]]
+    paths += ["/commons/pools", "/commons/booking", "/commons/projects", "/commons/missions"]
+    korean = set()
+    for domain in ("web", "commons", "states", "kpi", "commons_terms"):
+        cat = Catalog(domain)
+        korean |= {cat.get(k, "ko") for k in cat.ids() if cat.get(k, "ko") != cat.get(k, "en")}
+    for lang in ("ko", "en"):
+        c.cookies.set("lang", lang)
+        for path in paths:
+            page = c.get(path)
+            assert page.status_code == 200, path
+            html = re.sub(r"<(textarea|script)\b.*?</\1>", "", page.text, flags=re.S)
+            texts = {x.strip() for x in re.findall(r">([^<>]+)<", html) if x.strip()}
+            shown = {w for x in texts for w in re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", x)}
+            assert not shown, (path, lang, shown)
+            if lang == "en":
+                assert not texts & (korean - {"한국어"}), (path, texts & korean)  # 한국어: the switch
+    assert "Hard constraints met: process: Milling" in c.get(r.headers["location"]).text
+
+
 # -- in Chromium -----------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:

@@ -158,6 +158,29 @@ def test_live_states_and_an_experts_grant(plant):
     assert c.get("/").text.count('class="machine ') == 0
 
 
+def test_pages_speak_one_language_and_show_names_not_codes(plant):
+    """English pages hold no Korean but the language switch; no page shows a snake_case code
+    (a state, a reason code) where the catalogs name it."""
+    hangul = re.compile(r"[\uac00-\ud7a3]")
+    visible = re.compile(r">([^<>]+)<")
+    pages = ("/", "/oee", "/downtime", "/stops", "/settings/stop-reasons", f"/machines/{plant['stopped']}")
+    for lang in ("ko", "en"):
+        c = login(TestClient(plant["app"]), "owner@acme.example")
+        c.cookies.set("lang", lang)
+        for path in pages:
+            r = c.get(path)
+            assert r.status_code == 200, path
+            html = r.text.replace(">한국어<", "><")  # the language switch names Korean in Korean
+            html = re.sub(r"<textarea.*?</textarea>", "", html, flags=re.S)  # the firm's list, as typed
+            texts = [x.strip() for x in visible.findall(html) if x.strip()]
+            if lang == "en":
+                assert not [x for x in texts if hangul.search(x)], path
+            shown = {w for x in texts for w in re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", x)}
+            assert not shown, (path, lang, shown)  # e.g. unplanned_down, waiting_material
+    c.cookies.set("lang", "en")
+    assert "Stop reasons of acme" in c.get("/settings/stop-reasons").text
+
+
 # -- in Chromium -----------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
@@ -274,7 +297,7 @@ def test_browser_firm_b_sees_only_its_machine(browser, server, plant):
     assert page.locator(".machine").count() == 1
     assert page.locator(".machine").get_attribute("data-path") == B1
     page.goto(f"{server}/machines/{plant['stopped']}")
-    assert "not found" in page.locator("#message").inner_text()
+    assert page.locator("#message").inner_text() == "찾을 수 없습니다"  # Korean by default
     shot(page, "beta-denied")
     ctx.close()
 
