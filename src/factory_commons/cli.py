@@ -259,7 +259,7 @@ def optimize(store: StoreOpt = "factory.duckdb") -> None:
         done = st.optimize()
     for t, n in done.items():
         console.print(f"{t}: {n:,}")
-    console.print(f"{cli_text('optimized')}: {time.perf_counter() - t0:.1f} s")
+    console.print(cli_text("optimized", seconds=time.perf_counter() - t0))
 
 
 @app.command(help=cli_text("cmd_version"))

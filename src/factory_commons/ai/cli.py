@@ -13,31 +13,30 @@ from typing import Annotated
 
 import typer
 
-ai_app = typer.Typer(
-    help="이상 탐지·잔여 수명 / anomaly detection and remaining useful life", no_args_is_help=True
-)
+from ..cli_common import cli_text
+from ..i18n import STATES
+
+ai_app = typer.Typer(help=cli_text("ai_help"), no_args_is_help=True)
 
 
-MachinesOpt = Annotated[
-    list[str] | None,
-    typer.Option("--machine", "-m", help="machine path (repeatable; default: all) / 설비 경로"),
-]
-FromOpt = Annotated[str | None, typer.Option("--from", help="start day YYYY-MM-DD (Asia/Seoul) / 시작일")]
-ToOpt = Annotated[str | None, typer.Option("--to", help="end day YYYY-MM-DD, exclusive / 종료일(미포함)")]
-ModelOpt = Annotated[Path, typer.Option("--model", help="model folder / 모델 폴더")]
+MachinesOpt = Annotated[list[str] | None, typer.Option("--machine", "-m", help=cli_text("opt_ai_machines"))]
+FromOpt = Annotated[str | None, typer.Option("--from", help=cli_text("opt_ai_from"))]
+ToOpt = Annotated[str | None, typer.Option("--to", help=cli_text("opt_ai_to"))]
+ModelOpt = Annotated[Path, typer.Option("--model", help=cli_text("opt_ai_model"))]
+StoreArg = Annotated[str, typer.Option("--store", "-s", help=cli_text("opt_store"))]
 
 
-@ai_app.command("train")
+@ai_app.command("train", help=cli_text("cmd_ai_train"))
 def train(
-    store: Annotated[str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")],
+    store: StoreArg,
     machine: MachinesOpt = None,
     start: FromOpt = None,
     end: ToOpt = None,
     model: ModelOpt = Path("models"),
-    detector: Annotated[str, typer.Option(help="zscore, pca or knn (default) / 감지 방법")] = "knn",
-    days: Annotated[float, typer.Option(help="days of normal operation when --to is not given")] = 3,
+    detector: Annotated[str, typer.Option(help=cli_text("opt_ai_detector"))] = "knn",
+    days: Annotated[float, typer.Option(help=cli_text("opt_ai_days"))] = 3,
 ) -> None:
-    """Train anomaly detectors on a period of normal operation. / 정상 구간으로 이상 감지 모델 학습."""
+    """Train anomaly detectors on a period of normal operation."""
     from rich.console import Console
 
     from ..cli_common import err, open_store_or_exit, parse_day
@@ -45,7 +44,9 @@ def train(
     from .anomaly_store import train_machine
 
     if detector not in DETECTORS:
-        err.print(f"[red]--detector: unknown {detector!r}; known: {', '.join(DETECTORS)}[/]")
+        err.print(
+            f"[red]--detector: {cli_text('unknown_detector', got=detector, known=', '.join(DETECTORS))}[/]"
+        )
         raise typer.Exit(2)
     t0, t1 = parse_day(start, "--from"), parse_day(end, "--to")
     out = Console()
@@ -55,25 +56,25 @@ def train(
             try:
                 fitted, folder = train_machine(st, path, model, t0, t1, detector=detector, train_days=days)
             except ValueError as e:
-                err.print(f"[red]학습 실패 / training failed: {e}[/]")
+                err.print(f"[red]{cli_text('training_failed')}: {e}[/]")
                 raise typer.Exit(2) from None
             out.print(
-                f"학습 완료 / trained {fitted.method} for {path}: {fitted.meta['train_rows']} rows, "
+                f"{cli_text('trained')} {fitted.method} for {path}: {fitted.meta['train_rows']} rows, "
                 f"{fitted.meta['train_from'][:16]} .. {fitted.meta['train_to'][:16]} UTC, "
                 f"threshold {fitted.threshold:.3g} -> {folder}"
             )
 
 
-@ai_app.command("detect")
+@ai_app.command("detect", help=cli_text("cmd_ai_detect"))
 def detect(
-    store: Annotated[str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")],
+    store: StoreArg,
     machine: MachinesOpt = None,
     start: FromOpt = None,
     end: ToOpt = None,
     model: ModelOpt = Path("models"),
-    write: Annotated[bool, typer.Option(help="store the alerts as anomaly records / 알림 저장")] = True,
+    write: Annotated[bool, typer.Option(help=cli_text("opt_ai_write"))] = True,
 ) -> None:
-    """Score signals, store alerts with their evidence, print them. / 이상 감지 실행·알림 저장."""
+    """Score signals, store alerts with their evidence, print them."""
     from rich.console import Console
     from rich.table import Table
 
@@ -86,7 +87,7 @@ def detect(
     try:
         models = load_models(model, machine)
     except ModelFileError as e:
-        err.print(f"[red]모델 오류 / model error: {e}[/]")
+        err.print(f"[red]{cli_text('model_error')}: {e}[/]")
         raise typer.Exit(2) from None
     alerts = []
     with open_store_or_exit(store) as st:
@@ -101,16 +102,9 @@ def detect(
         trained_to = [m.meta["train_to"] for m in models.values() if m.meta.get("train_to")]
         since = t0 or (datetime.fromisoformat(min(trained_to)) if trained_to else None)
         warnings = warnings_before(alerts, breakdowns_in_store(st, list(models), since, t1))
-    table = Table(title=f"이상 감지 / anomalies: {len(alerts)}")
-    for col in (
-        "설비 / machine",
-        "시작 / start (UTC)",
-        "끝 / end",
-        "점수 / score",
-        "기준 / threshold",
-        "주요 신호 / top signals",
-    ):
-        table.add_column(col)
+    table = Table(title=f"{cli_text('anomalies')}: {len(alerts)}")
+    for col in ("col_machine", "col_start_utc", "col_end", "col_score", "col_threshold", "col_top_signals"):
+        table.add_column(cli_text(col))
     for a in alerts:
         table.add_row(
             a.machine.rsplit("/", 1)[-1],
@@ -123,47 +117,34 @@ def detect(
     out = Console(width=140)
     out.print(table)
     if written is not None:
-        out.print(
-            f"저장 / stored: {written.written} new anomaly records ({written.duplicates} already there)"
-        )
+        out.print(cli_text("stored_anomalies", written=written.written, duplicates=written.duplicates))
     if warnings:
-        lead = Table(title="고장 전 경보 / warnings before breakdowns (48 h look-back)")
-        for col in (
-            "설비 / machine",
-            "고장 / breakdown (UTC)",
-            "사유 / reason",
-            "첫 경보 / first alert",
-            "선행 / lead",
-        ):
-            lead.add_column(col)
+        lead = Table(title=cli_text("warnings_before"))
+        for col in ("col_machine", "col_breakdown_utc", "col_reason", "col_first_alert", "col_lead"):
+            lead.add_column(cli_text(col))
         for w in warnings:
             hours = "" if w.lead is None else f"{w.lead.total_seconds() / 3600:.1f} h"
             lead.add_row(
                 w.machine.rsplit("/", 1)[-1],
                 f"{w.breakdown:%Y-%m-%d %H:%M}",
-                w.reason_code or "",
-                f"{w.first_alert:%Y-%m-%d %H:%M}" if w.first_alert else "[red]없음 / none[/]",
+                STATES.both(w.reason_code, " / ") if w.reason_code else "",
+                f"{w.first_alert:%Y-%m-%d %H:%M}" if w.first_alert else f"[red]{cli_text('none')}[/]",
                 hours,
             )
         flagged = sum(w.first_alert is not None for w in warnings)
         out.print(lead)
-        out.print(f"경보 후 고장 / breakdowns warned of: {flagged} / {len(warnings)}")
+        out.print(f"{cli_text('breakdowns_warned')}: {flagged} / {len(warnings)}")
 
 
-@ai_app.command("train-rul")
+@ai_app.command("train-rul", help=cli_text("cmd_ai_train_rul"))
 def train_rul(
-    store: Annotated[str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")],
+    store: StoreArg,
     machine: MachinesOpt = None,
     model: ModelOpt = Path("models/rul"),
-    reasons: Annotated[
-        str | None,
-        typer.Option(
-            help="wear-type breakdown reasons, comma-separated (default: the demo plant's) / 마모성 고장 사유"
-        ),
-    ] = None,
-    r_early: Annotated[float, typer.Option(help="R_early in hours: the longest RUL the model states")] = 48.0,
+    reasons: Annotated[str | None, typer.Option(help=cli_text("opt_rul_reasons"))] = None,
+    r_early: Annotated[float, typer.Option(help=cli_text("opt_rul_r_early"))] = 48.0,
 ) -> None:
-    """Train a remaining-useful-life model on the store's runs to failure. / 잔여 수명 모델 학습."""
+    """Train a remaining-useful-life model on the store's runs to failure."""
     from rich.console import Console
 
     from ..cli_common import err, open_store_or_exit
@@ -175,28 +156,25 @@ def train_rul(
         try:
             fitted = train_store(st, machine, wear, r_early=r_early)
         except ValueError as e:
-            err.print(f"[red]학습 실패 / training failed: {e}[/]")
+            err.print(f"[red]{cli_text('training_failed')}: {e}[/]")
             raise typer.Exit(2) from None
     save_model(fitted, model)
     i = fitted.info
     Console().print(
-        f"학습 완료 / trained gbm_rul: {i['store']['failures']} runs to failure, {i['units']} runs, {i['rows']} hours, "
+        f"{cli_text('trained')} gbm_rul: {i['store']['failures']} runs to failure, {i['units']} runs, {i['rows']} hours, "
         f"validation RMSE {i['oof_rmse_clipped']:.1f} h (held-out runs, target clipped at {fitted.r_early:g} h), "
         f"{i['train_seconds']:.0f} s -> {model}"
     )
 
 
-@ai_app.command("rul")
+@ai_app.command("rul", help=cli_text("cmd_ai_rul"))
 def rul(
-    store: Annotated[str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")],
+    store: StoreArg,
     machine: MachinesOpt = None,
-    model: Annotated[
-        Path | None,
-        typer.Option("--model", help="model folder from train-rul (default: train on the store now)"),
-    ] = None,
-    coverage: Annotated[float, typer.Option(help="share the band should hold / 구간 신뢰수준")] = 0.8,
+    model: Annotated[Path | None, typer.Option("--model", help=cli_text("opt_rul_model"))] = None,
+    coverage: Annotated[float, typer.Option(help=cli_text("opt_rul_coverage"))] = 0.8,
 ) -> None:
-    """Remaining useful life per machine in hours, with a band. / 설비별 잔여 수명(시간)."""
+    """Remaining useful life per machine in hours, with a band."""
     from rich.console import Console
     from rich.table import Table
 
@@ -206,7 +184,7 @@ def rul(
     from .rul_store import predict_store, train_store
 
     if not 0 < coverage < 1:
-        err.print(f"[red]--coverage must be between 0 and 1, got {coverage}[/]")
+        err.print(f"[red]--coverage: {cli_text('coverage_range', got=coverage)}[/]")
         raise typer.Exit(2)
     with open_store_or_exit(store) as st:
         try:
@@ -218,23 +196,14 @@ def rul(
                 fitted = train_store(st)
             estimates = predict_store(st, fitted, machine, coverage)
         except (ValueError, ModelFileError) as e:
-            err.print(f"[red]잔여 수명 오류 / RUL failed: {e}[/]")
+            err.print(f"[red]{cli_text('rul_failed')}: {e}[/]")
             raise typer.Exit(2) from None
     cap = fitted.r_early
-    table = Table(
-        title=f"잔여 수명 / remaining useful life (h, {coverage:.0%} band; at most {cap:g} h is stated)"
-    )
-    for col in (
-        "설비 / machine",
-        "기준 시각 / at (UTC)",
-        "가동 / run h",
-        "RUL h",
-        "구간 / band h",
-        "상태 / status",
-    ):
-        table.add_column(col)
+    table = Table(title=cli_text("rul_title", coverage=coverage, cap=cap))
+    for col in ("col_machine", "col_at_utc", "col_run_h", "RUL h", "col_band_h", "col_status"):
+        table.add_column(col if col == "RUL h" else cli_text(col))
     for e in sorted(estimates, key=lambda e: e.rul_h):
-        status = "[yellow]마모 징후 / wearing[/]" if e.wearing else "이상 없음 / no sign of wear"
+        status = f"[yellow]{cli_text('wearing')}[/]" if e.wearing else cli_text("no_wear")
         rul_text = f"{e.rul_h:.0f}" if e.wearing else f">= {e.rul_h:.0f}"
         table.add_row(
             e.machine.rsplit("/", 1)[-1],

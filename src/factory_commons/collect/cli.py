@@ -190,6 +190,6 @@ def register(app: typer.Typer) -> None:
     from .opcua_browse import browse  # factory-commons browse opc.tcp://host:port
 
     app.command("browse")(browse)
-    from .files_cli import import_command  # factory-commons import FILE --mapping M
+    from .files_cli import IMPORT_HELP, import_command  # factory-commons import FILE --mapping M
 
-    app.command("import")(import_command)
+    app.command("import", help=IMPORT_HELP)(import_command)

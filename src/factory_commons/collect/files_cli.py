@@ -12,24 +12,25 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ..cli_common import CLI, cli_text
+
 console = Console()
 err = Console(stderr=True)
 
 SHOWN_REASONS = 5
 
 
+IMPORT_HELP = cli_text("cmd_import") + "\n\n" + CLI.both("cmd_import_detail", "\n\n")
+
+
 def import_command(
-    file: Annotated[Path, typer.Argument(help="CSV or Excel (.xlsx) file / 가져올 파일")],
-    mapping: Annotated[Path, typer.Option("--mapping", "-m", help="mapping file (TOML) / 매핑 파일")],
-    store: Annotated[
-        str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")
-    ] = "factory.duckdb",
-    chunk_rows: Annotated[int, typer.Option(help="rows per batch / 한 번에 저장할 행 수")] = 50_000,
-    restart: Annotated[
-        bool, typer.Option("--restart", help="ignore saved progress and read from the top / 처음부터")
-    ] = False,
+    file: Annotated[Path, typer.Argument(help=cli_text("opt_import_file"))],
+    mapping: Annotated[Path, typer.Option("--mapping", "-m", help=cli_text("opt_mapping"))],
+    store: Annotated[str, typer.Option("--store", "-s", help=cli_text("opt_store"))] = "factory.duckdb",
+    chunk_rows: Annotated[int, typer.Option(help=cli_text("opt_chunk_rows"))] = 50_000,
+    restart: Annotated[bool, typer.Option("--restart", help=cli_text("opt_restart"))] = False,
 ) -> None:
-    """Import a CSV or Excel export (events, intervals, wide signals). / CSV·엑셀 파일 가져오기.
+    """Import a CSV or Excel export (events, intervals, wide signals).
 
     Exit status: 0 all rows imported, 1 some rows rejected (see the rejects file), 2 the mapping
     or the file could not be read (nothing imported).
@@ -40,10 +41,10 @@ def import_command(
     from .files import FileReadError, MappingError, import_file, state_path
 
     if chunk_rows < 1:
-        err.print("[red]--chunk-rows must be at least 1 / 1 이상이어야 합니다[/]")
+        err.print(f"[red]--chunk-rows: {cli_text('at_least_one')}[/]")
         raise typer.Exit(2)
     with Progress(
-        TextColumn("[bold]가져오는 중 / importing"),
+        TextColumn(f"[bold]{cli_text('importing')}"),
         BarColumn(),
         TextColumn("{task.fields[done]}"),
         TimeElapsedColumn(),
@@ -73,35 +74,32 @@ def import_command(
                 )
         except (MappingError, FileReadError) as e:
             progress.stop()
-            err.print(f"[red]매핑·파일 오류 / cannot import, nothing written:[/] {e}")
+            err.print(f"[red]{cli_text('cannot_import')}:[/] {e}")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             progress.stop()
             err.print(
-                f"[yellow]중단됨 / interrupted[/]: progress is kept in {state_path(file)}; "
-                "run the same command again to resume / 같은 명령을 다시 실행하면 이어서 가져옵니다"
+                f"[yellow]{cli_text('interrupted')}[/]: {cli_text('resume_hint', path=state_path(file))}"
             )
             raise typer.Exit(130) from None
     s = summary
     if s.resumed_after_line is not None:
-        console.print(f"이어서 가져옴 / resumed after line {s.resumed_after_line:,}")
+        console.print(cli_text("resumed_after", line=s.resumed_after_line))
     kinds = ", ".join(f"{k} {n:,}" for k, n in s.written.items()) or "-"
     console.print(
-        f"[bold]{file}[/]: 읽은 행 / rows read {s.rows_read:,} · 가져온 행 / imported {s.rows_imported:,} · "
-        f"거부 / rejected {s.rows_rejected:,}"
+        f"[bold]{file}[/]: {cli_text('rows_read')} {s.rows_read:,} · {cli_text('imported')} {s.rows_imported:,} · "
+        f"{cli_text('rejected')} {s.rows_rejected:,}"
     )
     console.print(
-        f"  저장 / records written {s.records_written:,} ({kinds}) · "
-        f"중복 건너뜀 / duplicates skipped {s.records_duplicate:,}"
-        + (f" · 수량 0 / rows with no parts {s.rows_no_parts:,}" if s.rows_no_parts else "")
+        f"  {cli_text('records_written')} {s.records_written:,} ({kinds}) · "
+        f"{cli_text('duplicates_skipped')} {s.records_duplicate:,}"
+        + (f" · {cli_text('rows_no_parts')} {s.rows_no_parts:,}" if s.rows_no_parts else "")
         + f" · {s.seconds:.1f} s"
     )
     if s.rows_rejected:
-        console.print(f"[yellow]잘못된 행 / rejected rows[/] → [bold]{s.rejects_file}[/]")
+        console.print(f"[yellow]{cli_text('rejected_rows')}[/] → [bold]{s.rejects_file}[/]")
         for r in s.first_rejections[:SHOWN_REASONS]:
             console.print(f"  {r}", markup=False)
         if s.rows_rejected > SHOWN_REASONS:
-            console.print(
-                f"  … {s.rows_rejected - SHOWN_REASONS:,} more in the rejects file / 나머지는 거부 파일에"
-            )
+            console.print(f"  … {cli_text('more_rejections', n=s.rows_rejected - SHOWN_REASONS)}")
         raise typer.Exit(1)

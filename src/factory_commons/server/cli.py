@@ -14,22 +14,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ..cli_common import cli_text
+
 console = Console()
 err = Console(stderr=True)
 
-StoreOpt = Annotated[str, typer.Option("--store", "-s", help="store file (DuckDB) / 저장소 파일")]
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option("--database", help="PostgreSQL URL (postgresql://...); replaces --store / PostgreSQL 주소"),
-]
-AccountsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--accounts",
-        help="accounts database (SQLite file or postgresql:// URL); default: <store>.accounts.sqlite, "
-        "or schema fc_accounts of the --database / 계정 데이터베이스",
-    ),
-]
+StoreOpt = Annotated[str, typer.Option("--store", "-s", help=cli_text("opt_store"))]
+DatabaseOpt = Annotated[str | None, typer.Option("--database", help=cli_text("opt_database"))]
+AccountsOpt = Annotated[str | None, typer.Option("--accounts", help=cli_text("opt_accounts"))]
 
 
 def _accounts_path(store: str, database: str | None, accounts: str | None) -> str:
@@ -44,7 +36,7 @@ _WORKER_ENV = "FACTORY_COMMONS_SERVE"
 def _warn_if_no_users(acc) -> None:
     if not acc.users():
         err.print(
-            "[yellow]사용자가 없습니다. 먼저 만드세요 / no users yet; create one first:[/] "
+            f"[yellow]{cli_text('no_users_yet')}:[/] "
             "factory-commons users create --firm NAME --enterprise NAME --email E --role owner"
         )
 
@@ -75,30 +67,21 @@ def serve(
     store: StoreOpt = "factory.duckdb",
     database: DatabaseOpt = None,
     accounts: AccountsOpt = None,
-    host: Annotated[str, typer.Option(help="address to listen on / 접속 주소")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port / 포트")] = 8000,
+    host: Annotated[str, typer.Option(help=cli_text("opt_host"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help=cli_text("opt_port"))] = 8000,
     secure_cookies: Annotated[
-        bool, typer.Option("--secure-cookies", help="mark cookies Secure (behind HTTPS) / HTTPS 전용 쿠키")
+        bool, typer.Option("--secure-cookies", help=cli_text("opt_secure_cookies"))
     ] = False,
-    workers: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="server processes (on a DuckDB file the first owns it, the others go through it) "
-            "/ 서버 프로세스 수",
-        ),
-    ] = 1,
+    workers: Annotated[int, typer.Option(min=1, help=cli_text("opt_workers"))] = 1,
 ) -> None:
-    """API 서버 실행 / run the API server (OpenAPI at /docs and /openapi.json)."""
+    """Run the API server (OpenAPI at /docs and /openapi.json)."""
     import uvicorn
 
     from ..accounts import Accounts
 
     target = database or store
     if workers > 1 and target.startswith(":memory:"):
-        err.print(
-            "[red]--workers > 1 needs a store file or --database / 메모리 저장소는 프로세스 하나뿐입니다[/]"
-        )
+        err.print(f"[red]{cli_text('workers_need_file')}[/]")
         raise typer.Exit(2)
     acc_path = _accounts_path(store, database, accounts)
     if workers > 1:  # each worker process opens its own store, accounts and commons (worker_app)
@@ -132,4 +115,4 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     """Add `serve` to `app`."""
-    app.command("serve")(serve)
+    app.command("serve", help=cli_text("cmd_serve"))(serve)
