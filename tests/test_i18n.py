@@ -82,6 +82,10 @@ FUNCTIONS = {
     ("factory_commons.i18n", "label"): "kpi",
     ("factory_commons.i18n", "display"): "states",
     ("factory_commons.cli_common", "cli_text"): "cli",
+    ("factory_commons.report.console", "head"): "kpi",
+    ("factory_commons.spc.charts", "_text"): "spc",
+    ("factory_commons.spc.cli", "_head"): "cli",
+    ("factory_commons.cooperate.cli", "_t"): "cli",
 }
 ANY_DOMAIN = "*"  # N_("code") marks an id of some catalog
 

@@ -40,8 +40,14 @@ from .constants import c4, d2, d3
 #: 20 to 25 subgroups for trial limits.
 RECOMMENDED_SUBGROUPS = 20
 
-#: Chart names (Korean, English) are in the `spc` catalog, keyed by `Chart.name`.
+#: Chart names (Korean, English) are in the `spc` catalog, keyed by `Chart.name`, and so are
+#: the errors and warnings below.
 CHART_TEXTS = Catalog("spc")
+
+
+def _text(key: str, **values) -> str:
+    """An error or warning of the `spc` catalog, "Korean / English", with its fields filled."""
+    return CHART_TEXTS.both(key, " / ").format(**values)
 
 
 class SpcError(ValueError):
@@ -150,16 +156,10 @@ def _jsonable(v):
 def _as_subgroups(subgroups: Sequence[Sequence[float]]) -> list[np.ndarray]:
     groups = [np.asarray(g, dtype=float) for g in subgroups]
     if len(groups) < 2:
-        raise SpcError(
-            f"부분군이 부족합니다 / need at least 2 subgroups, got {len(groups)} "
-            f"(20-25 are recommended for trial limits)"
-        )
+        raise SpcError(_text("err_few_subgroups", got=len(groups)))
     for i, g in enumerate(groups):
         if g.ndim != 1 or len(g) < 2:
-            raise SpcError(
-                f"부분군 크기 오류 / subgroup {i} has {g.size} value(s); X̄-R and X̄-S need at least 2 "
-                f"per subgroup (use the I-MR chart for single values)"
-            )
+            raise SpcError(_text("err_subgroup_size", i=i, n=g.size))
         if not np.all(np.isfinite(g)):
             raise SpcError(f"subgroup {i} has a value that is not a finite number")
     return groups
@@ -176,10 +176,8 @@ def _labels(labels, n: int) -> list:
 
 def _few_warning(m: int, what: str = "subgroups") -> list[str]:
     if m < RECOMMENDED_SUBGROUPS:
-        return [
-            f"{'부분군' if what == 'subgroups' else '값'} {m}개: 관리한계를 믿기에는 적습니다 / only {m} {what}; trial limits want "
-            f"{RECOMMENDED_SUBGROUPS}-25"
-        ]
+        key = "warn_few_subgroups" if what == "subgroups" else "warn_few_values"
+        return [_text(key, m=m, want=RECOMMENDED_SUBGROUPS)]
     return []
 
 
@@ -201,7 +199,7 @@ def xbar_r(subgroups: Sequence[Sequence[float]], labels=None) -> VariablesChart:
     d3n = np.array([d3(k) for k in n])
     sigma = float(np.mean(ranges / d2n))
     if sigma <= 0:
-        raise SpcError("산포가 0입니다 / zero variation: every subgroup range is 0, no limits can be set")
+        raise SpcError(_text("err_zero_range"))
     grand = float(np.sum(n * means) / np.sum(n))
     se = sigma / np.sqrt(n)
     loc = Chart("xbar", means, np.full(m, grand), grand + 3 * se, grand - 3 * se, se, labels, n)
@@ -249,7 +247,7 @@ def xbar_s(subgroups: Sequence[Sequence[float]], labels=None) -> VariablesChart:
         df = float(dof)
         method = "s_pooled/c4"
     if sigma <= 0:
-        raise SpcError("산포가 0입니다 / zero variation: every subgroup standard deviation is 0")
+        raise SpcError(_text("err_zero_std"))
     grand = float(np.sum(n * means) / np.sum(n))
     se = sigma / np.sqrt(n)
     loc = Chart("xbar", means, np.full(m, grand), grand + 3 * se, grand - 3 * se, se, labels, n)
@@ -279,7 +277,7 @@ def imr(values: Sequence[float], labels=None) -> VariablesChart:
     """Individuals and moving-range charts; σ̂ = MR̄ / d2(2)."""
     x = np.asarray(values, dtype=float)
     if x.ndim != 1 or len(x) < 3:
-        raise SpcError(f"값이 부족합니다 / the I-MR chart needs at least 3 values, got {x.size}")
+        raise SpcError(_text("err_imr_few_values", got=x.size))
     if not np.all(np.isfinite(x)):
         raise SpcError("a value is not a finite number")
     labels = _labels(labels, len(x))
@@ -288,7 +286,7 @@ def imr(values: Sequence[float], labels=None) -> VariablesChart:
     d2_2, d3_2 = d2(2), d3(2)
     sigma = mr_bar / d2_2
     if sigma <= 0:
-        raise SpcError("산포가 0입니다 / zero variation: all values are equal")
+        raise SpcError(_text("err_zero_values"))
     mean = float(x.mean())
     k = len(mr)
     m = len(x)
@@ -383,10 +381,7 @@ def np_chart(defectives, sizes, labels=None) -> AttributesChart:
     )
     warnings = _few_warning(len(d))
     if not np.allclose(n, n[0]):
-        warnings.append(
-            "부분군 크기가 다릅니다 / subgroup sizes differ: the np centre line moves with n; "
-            "the p chart is easier to read"
-        )
+        warnings.append(_text("warn_np_sizes_differ"))
     return AttributesChart("np", chart, warnings)
 
 
