@@ -36,7 +36,9 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from factory_commons.kpi import LOSS_COLUMNS, KpiConfig, compute_kpis  # noqa: E402
-from factory_commons.kpi.oee import ALWAYS, _always_timeline, _ratio  # noqa: E402
+from factory_commons.kpi.formulas import series_ratio as _ratio  # noqa: E402
+from factory_commons.kpi.inputs import ALWAYS  # noqa: E402
+from factory_commons.kpi.inputs import always_timeline as _always_timeline  # noqa: E402
 from factory_commons.model import Machine, PlannedBreak, Shift, ShiftCalendar, timeline_table  # noqa: E402
 from factory_commons.store import DuckDBStore  # noqa: E402
 

@@ -15,10 +15,15 @@ every path.
   that second (`time_element`); `TIME_SUMS` says which elements each summed time column
   holds and `BUSY` which make up the order execution time;
 - a count is valued with the PRU of its product (config), else of its order, else the
-  machine's default (`PRU_SQL`, `count_prus`); scrap with a startup reason is startup scrap.
+  machine's default (`PRU_SQL`, `count_prus`); scrap with a startup reason is startup scrap
+  (`startup_sql`, `startup_mask`);
+- time before a machine's first state change is no data (`no_data_sql`, `no_data`).
 
-The SQL forms are generated from these tables (`segment_element_sql`, `element_seconds_sql`,
-`time_sums_sql`) and the numpy form looks them up (`element_seconds`).
+The element of a second is written once, in `time_element`: the SQL of every query is
+generated from it (`segment_element_sql`, `element_seconds_sql`, `time_sums_sql`) and the
+numpy form looks it up (`element_seconds`). The smaller rules (mapping, micro-stop, failure,
+no data, PRU, startup scrap) have an SQL and a numpy form side by side here: change both
+(tests/test_kpi_rollup.py runs the numpy and SQL feeds against the full query).
 """
 
 from __future__ import annotations
@@ -170,6 +175,18 @@ def failure_mask(cls: np.ndarray, ts: np.ndarray, since: int) -> np.ndarray:
 
 
 # -- time elements of a segment or an episode ----------------------------------------------
+
+
+def no_data_sql(first_ts: str, a: str, b: str) -> str:
+    """SQL: the seconds of [a, b) before a machine's first state change `first_ts` (NULL: it
+    has none): its no-data time there (the per-episode and hourly queries; the event stream
+    gets it as segments without a state, `segment_element_sql`)."""
+    return f"greatest(0, extract(epoch FROM (least(coalesce({first_ts}, {b}), {b}) - {a})))"
+
+
+def no_data(first: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """numpy: `no_data_sql` of arrays (`first`: the int64 maximum for a machine without one)."""
+    return np.maximum(0, np.minimum(first, b) - a)
 
 
 def _one_of(expr: str, values: Sequence[int | str]) -> str:

@@ -217,7 +217,7 @@ def run_rows(
     mine = np.isin(mid, ids_a)
     if mine.any():
         np.minimum.at(first, np.searchsorted(ids_a, mid[mine]), _us_column(st, "ts")[mine])
-    out["nodata_us"] = np.maximum(0, np.minimum(np.repeat(first, n), h1) - h0)
+    out["nodata_us"] = elements.no_data(np.repeat(first, n), h0, h1)
     out |= _count_sums(cnt, ids_a, edges, config, pru_of)
     return {
         "machine_id": np.repeat(ids_a, n),

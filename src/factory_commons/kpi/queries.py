@@ -32,6 +32,7 @@ from .elements import (
     element_seconds_sql,
     episode_class_sql,
     failure_sql,
+    no_data_sql,
     quantity_sums_sql,
     segment_element_sql,
     startup_sql,
@@ -468,7 +469,7 @@ def episode_sql(
     facts AS ({_episode_facts(g_el, config)}
         UNION ALL
         SELECT {g_sel} {window_s!r}, 0, 0, 0, 0, 0, 0, 0,
-               greatest(0, extract(epoch FROM (least(coalesce(f.first_ts, {p(e)}), {p(e)}) - {p(s)}))),
+               {no_data_sql("f.first_ts", p(s), p(e))},
                0, NULL, NULL, NULL, NULL, NULL, 0, NULL
         FROM m LEFT JOIN (SELECT machine_id, min(ts) AS first_ts FROM st0 GROUP BY machine_id) f
              USING (machine_id)
@@ -528,7 +529,7 @@ def hourly_sql(
     facts AS ({_episode_facts("machine_id, h0,", config, ", 0 AS orderless")}
         UNION ALL
         SELECT m.machine_id, h.h0, extract(epoch FROM (h.h1 - h.h0)), 0, 0, 0, 0, 0, 0, 0,
-               greatest(0, extract(epoch FROM (least(coalesce(f.first_ts, h.h1), h.h1) - h.h0))),
+               {no_data_sql("f.first_ts", "h.h0", "h.h1")},
                0, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0
         FROM m CROSS JOIN _pieces h
         LEFT JOIN (SELECT machine_id, min(ts) AS first_ts FROM st0 GROUP BY machine_id) f
