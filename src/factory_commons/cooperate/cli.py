@@ -519,7 +519,7 @@ def demo_commons(store: Store, start: datetime, end: datetime, out_console: Cons
             per[w.process] = per.get(w.process, 0.0) + w.free_hours / weeks
         out_console.print(
             f"  {cli_text('free_capacity')}: "
-            + ", ".join(f"{p} {h:.0f} h/week" for p, h in sorted(per.items()))
+            + ", ".join(f"{_process(p, 'ko')} {h:.0f} h/week" for p, h in sorted(per.items()))
         )
     if evidence.quality is not None:
         q = evidence.quality
