@@ -114,7 +114,7 @@ def _pg_neighbourhood(
     """PostgreSQL: exactly the state changes `_neighbourhood` keeps, in one statement: per
     machine its last change before s and (when its newest change says it has one) its first
     at or after e, each one probe of the (machine_id, ts) index, and every change in [s, e)
-    (what `_state_bounds` and a range read gave in two)."""
+    (what `inputs.state_bounds` and a range read gave in two)."""
     cols = "machine_id, ts, state, reason_code, order_id"
     arr = ", ".join(str(int(i)) for i in ids)
     after = [i for i in ids if newest is None or (newest.get(i) is not None and newest[i] >= e)]

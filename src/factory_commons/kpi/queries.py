@@ -56,6 +56,7 @@ def _forward_fill(dialect: str, cols: Sequence[str]) -> str:
 
 
 def _forward_fill_duckdb(cols: Sequence[str]) -> str:
+    """DuckDB's forward fill: `last_value(... IGNORE NULLS)` over each machine's stream."""
     filled = ", ".join(f"last_value({c} IGNORE NULLS) OVER w AS f_{c}" for c in cols)
     return f"""
     ff AS (
