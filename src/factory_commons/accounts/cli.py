@@ -13,23 +13,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ..cli_common import CLI, cli_text
+from ..cli_common import CLI, StoreOpt, cli_text, console, err
+from .db import default_accounts_path
 
-console = Console()
-err = Console(stderr=True)
-
-StoreOpt = Annotated[str, typer.Option("--store", "-s", help=cli_text("opt_store"))]
 DatabaseOpt = Annotated[str | None, typer.Option("--database", help=cli_text("opt_database"))]
 AccountsOpt = Annotated[str | None, typer.Option("--accounts", help=cli_text("opt_accounts"))]
 PasswordStdinOpt = Annotated[bool, typer.Option("--password-stdin", help=cli_text("opt_password_stdin"))]
 
 
-def _accounts_path(store: str, database: str | None, accounts: str | None) -> str:
-    from .db import default_accounts_path
-
+def accounts_path(store: str, database: str | None, accounts: str | None) -> str:
+    """The accounts database: --accounts, else beside the store or in the --database."""
     return accounts or default_accounts_path(database or store)
 
 
@@ -54,7 +49,7 @@ def users_create(
     if role not in ROLES:
         err.print(f"[red]{cli_text('unknown_role')}:[/] {role} ({', '.join(ROLES)})")
         raise typer.Exit(2)
-    acc = Accounts(_accounts_path(store, database, accounts))
+    acc = Accounts(accounts_path(store, database, accounts))
     try:
         f = acc.firm_by_name(firm)
         if f is None:
@@ -85,7 +80,7 @@ def users_list(
     """List firms and users."""
     from . import Accounts
 
-    acc = Accounts(_accounts_path(store, database, accounts))
+    acc = Accounts(accounts_path(store, database, accounts))
     firms = {f.id: f for f in acc.firms()}
     t = Table(
         *(CLI.both(k, "\n") for k in ("col_company", "col_enterprises", "col_email", "col_name", "col_role"))
@@ -110,7 +105,7 @@ def users_token(
 
     from . import Accounts
 
-    acc = Accounts(_accounts_path(store, database, accounts))
+    acc = Accounts(accounts_path(store, database, accounts))
     try:
         user = acc.user_by_email(email)
         if user is None:
@@ -131,7 +126,7 @@ def _user_of(email: str, store: str, database: str | None, accounts: str | None)
     no such user or the accounts database refuses the change."""
     from . import AccountError, Accounts
 
-    acc = Accounts(_accounts_path(store, database, accounts))
+    acc = Accounts(accounts_path(store, database, accounts))
     try:
         user = acc.user_by_email(email)
         if user is None:
@@ -276,7 +271,7 @@ def users_stop_reasons(
     from . import Accounts
     from .stop_reasons import DEFAULT_STOP_REASONS, check_stop_reasons, firm_stop_reasons, parse_reason_lines
 
-    acc = Accounts(_accounts_path(store, database, accounts))
+    acc = Accounts(accounts_path(store, database, accounts))
     try:
         f = acc.firm_by_name(firm)
         if f is None:

@@ -20,7 +20,6 @@ recommendation. Projects persist in CommonsDB (kind "project", owner = the posti
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Literal
 
@@ -53,23 +52,6 @@ def role_names() -> dict[str, tuple[str, str]]:
     return {r: TERMS.pair(r) for r in ROLE_CODES}
 
 
-class _RoleNames(Mapping[str, tuple[str, str]]):
-    """`ROLES[code]` -> (Korean, English), read from the catalog: kept for the projects page
-    (server/web/commons.py passes `pj.ROLES` to its template); new code uses `role_label`."""
-
-    def __getitem__(self, role: str) -> tuple[str, str]:
-        if role not in ROLE_CODES:
-            raise KeyError(role)
-        return TERMS.pair(role)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(ROLE_CODES)
-
-    def __len__(self) -> int:
-        return len(ROLE_CODES)
-
-
-ROLES: Mapping[str, tuple[str, str]] = _RoleNames()
 #: Who may fill a role: firms, and experts of these kinds.
 ROLE_CANDIDATES: dict[str, tuple[bool, tuple[str, ...]]] = {
     "designer": (False, ("retired_engineer", "graduate_student", "university_lab")),

@@ -8,7 +8,10 @@ language is one more folder of catalogs, not a change of code.
 
 Domains, one catalog per kind of text (a translator opens one file):
 - `kpi`: KPI names, losses, report headings (`label`);
-- `states`: machine states and reason codes (`display`: unknown codes are shown as they are);
+- `states`: machine states, reason codes, connector health and collection events (`display`:
+  unknown codes are shown as they are);
+- `spc`: control chart names and the SPC messages;
+- `commons_terms`: the commons' topic tags, expert kinds, project roles and match factors;
 - `web`, `commons`, `cli`: the dashboard, the commons pages and the command line.
 
 Translators: edit the `.po` files, then `python -m factory_commons.i18n compile`;

@@ -1,5 +1,4 @@
-"""Command-line commands for the server: `serve` and `users` (create, list, token, set-role,
-rename, reset-password, deactivate, activate, delete, tokens, revoke-token, stop-reasons).
+"""Command-line command for the server: `serve` (the users commands are accounts/cli.py).
 
 `register(app)` adds them to the main `factory-commons` app. FastAPI and uvicorn are imported
 inside the commands so that `factory-commons --help` stays fast.
@@ -12,23 +11,9 @@ import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from ..cli_common import cli_text
-
-console = Console()
-err = Console(stderr=True)
-
-StoreOpt = Annotated[str, typer.Option("--store", "-s", help=cli_text("opt_store"))]
-DatabaseOpt = Annotated[str | None, typer.Option("--database", help=cli_text("opt_database"))]
-AccountsOpt = Annotated[str | None, typer.Option("--accounts", help=cli_text("opt_accounts"))]
-
-
-def _accounts_path(store: str, database: str | None, accounts: str | None) -> str:
-    from ..accounts.db import default_accounts_path
-
-    return accounts or default_accounts_path(database or store)
-
+from ..accounts.cli import AccountsOpt, DatabaseOpt, StoreOpt, accounts_path
+from ..cli_common import cli_text, console, err
 
 _WORKER_ENV = "FACTORY_COMMONS_SERVE"
 
@@ -83,7 +68,7 @@ def serve(
     if workers > 1 and target.startswith(":memory:"):
         err.print(f"[red]{cli_text('workers_need_file')}[/]")
         raise typer.Exit(2)
-    acc_path = _accounts_path(store, database, accounts)
+    acc_path = accounts_path(store, database, accounts)
     if workers > 1:  # each worker process opens its own store, accounts and commons (worker_app)
         acc = Accounts(acc_path)
         try:

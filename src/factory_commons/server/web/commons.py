@@ -496,7 +496,7 @@ def add_commons_pages(
             "partners": {
                 p.id: pj.recommend_partners(p, profiles, experts, limit=3) for p in mine if p.status == "open"
             },
-            "roles": pj.ROLES,
+            "roles": pj.role_names(),
             "may_act": c.user.role in ACTORS,
         }
 
