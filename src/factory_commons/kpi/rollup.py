@@ -1,9 +1,10 @@
-"""KPIs for machine/line/plant groupings from an exact hourly rollup (`kpi_hours`).
+"""The KPI cache: machine/line/plant sums from an exact hourly rollup (`kpi_hours`, `kpi_days`).
 
-A request [s, e) is cut at whole UTC hours: the hours inside it are read from `kpi_hours`
-where the store has them, and everything else (the partial hours at both edges, hours not
-rolled up yet, hours the machine's still open last episode reaches) is computed by one SQL
-query per contiguous run of such pieces, which gives one row per (machine, piece). The
+This module only caches; it classifies nothing. A request [s, e) is cut at whole UTC hours:
+the hours inside it are read from `kpi_hours` (whole days from `kpi_days`) where the store
+has them, and everything else (the partial hours at both edges, hours not rolled up yet,
+hours the machine's still open last episode reaches) is computed per contiguous run of such
+pieces by `piece_sums` (with the rules of `elements`), one row per (machine, piece). The
 request's sums are the sums of its pieces, so the result equals `compute_kpis`' full query
 (see docs/kpi.md, "Hourly rollup", for why every element is additive and how the store keeps
 the hours exact; tests/test_kpi_rollup.py checks it on random data, windows and writes).
