@@ -113,9 +113,12 @@ class ModbusSource(_Source):
 
     host: str
     port: int = Field(default=502, ge=1, le=65535)
-    unit: int = Field(default=1, ge=0, le=255)
-    interval_s: float = Field(default=1.0, gt=0)
-    timeout_s: float = Field(default=3.0, gt=0)
+    unit: int = Field(default=1, ge=0, le=255, description="unit id (slave id) of points without unit_id")
+    interval_s: float = Field(default=1.0, gt=0, description="seconds between polls")
+    timeout_s: float = Field(default=3.0, gt=0, description="seconds a unit has to answer a request")
+    unit_retry_s: float = Field(
+        default=5.0, gt=0, description="a silent unit is asked again after this while the others are polled"
+    )
     points: list[ModbusPoint] = Field(min_length=1)
 
 

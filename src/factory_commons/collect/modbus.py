@@ -13,6 +13,15 @@ connection turns the health to `retrying`, and the connector reconnects with bac
 records the time without polls as a `gap` event (values of a polled device cannot be
 recovered afterwards).
 
+Units (slave ids) behind one gateway fail on their own: a unit that does not answer in
+`timeout_s` (or that the gateway reports as not answering, exception 10/11) is that unit's
+problem, not the link's. It is marked silent in `unit_health`, its points are rejected once
+with a reason that names the unit id, its machines get a gap, and it is asked again every
+`unit_retry_s` while the other units are polled at their interval. Only when no unit
+answers is the link treated as failed, with a message that names the unit ids to check.
+Machines are watched from the connector's start, so a device that never answered records
+its outage as a gap too.
+
 The decoding functions (`decode_registers`, `encode_value`) are pure and tested separately.
 """
 
@@ -229,6 +238,65 @@ class ModbusRefused(Exception):
         self.code = code
 
 
+#: Modbus exceptions a gateway answers when the unit behind it does not (a silent unit, not a bad point)
+GATEWAY_SILENT = (10, 11)
+
+
+class UnitSilent(Exception):
+    """A unit (slave id) did not answer, while the TCP link to the device or gateway works."""
+
+    def __init__(self, unit: int, why: str) -> None:
+        super().__init__(
+            f"unit {unit} did not answer ({why}); check that unit id {unit} is the device's "
+            f"slave id / 유닛 {unit} 무응답: 장치의 유닛 ID(슬레이브 ID)가 {unit}인지 확인하세요"
+        )
+        self.unit = unit
+
+
+@dataclass
+class UnitHealth:
+    """How one unit (slave id) of a Modbus device or gateway answers."""
+
+    unit: int
+    state: Literal["unknown", "answering", "silent"] = "unknown"
+    reason: str = ""
+    since: float = 0.0  # wall-clock time of the last change of state
+    timeouts: int = 0  # requests this unit left unanswered
+    next_try: float = 0.0  # monotonic time a silent unit is asked again
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unit": self.unit,
+            "state": self.state,
+            "reason": self.reason,
+            "since": self.since,
+            "timeouts": self.timeouts,
+        }
+
+
+class DeviceGaps(GapTracker):
+    """`GapTracker` with what a Modbus device needs beyond it: machines watched from the start
+    (so a device that never answers still records its outage) and gaps of some machines only
+    (those of a silent unit) while the link and the other units work."""
+
+    def watch(self, machines: set[str], at: datetime | None = None) -> None:
+        """Machines not known yet count as known from `at` (the connector's start)."""
+        at = at or datetime.now(UTC)
+        for machine in machines:
+            self._known.setdefault(machine, at)
+        self._dirty = True
+
+    def lost_some(self, machines: set[str], why: str) -> None:
+        """Only these machines lost their values (their unit went silent): open their gaps."""
+        opened = False
+        for machine in machines:
+            if machine in self._known and machine not in self._open:
+                self._open[machine] = (self._known[machine], why)
+                opened = True
+        if opened:
+            self.persist()
+
+
 # -- the connector -------------------------------------------------------------------------------
 class ModbusConnector(Connector):
     """Polls one Modbus TCP device; see the module docstring."""
@@ -246,6 +314,7 @@ class ModbusConnector(Connector):
         interval_s: float = 1.0,
         timeout_s: float = 2.0,
         max_gap: int = 8,
+        unit_retry_s: float = 5.0,
     ) -> None:
         if not points:
             raise MappingError(f"modbus {name}: no points configured / 설정된 포인트 없음")
@@ -261,7 +330,14 @@ class ModbusConnector(Connector):
         self.interval_s, self.timeout_s = interval_s, timeout_s
         self.modbus_points = list(points)
         self.reads = plan_reads(self.modbus_points, unit, max_gap)
-        self.gaps = GapTracker(buffer, name)
+        self.unit_retry_s = unit_retry_s
+        self.unit_health = {u: UnitHealth(u) for u in sorted({r.unit for r in self.reads})}
+        self._machines_of: dict[int, set[str]] = {u: set() for u in self.unit_health}
+        for r in self.reads:
+            self._machines_of[r.unit].update(p.mapping.machine for p in r.points)
+        self.gaps = DeviceGaps(buffer, name)
+        # from the start on, time without values is a gap, even if the device never answers
+        self.gaps.watch(set().union(*self._machines_of.values()))
         self.polls = 0
         self._refused: dict[str, str] = {}  # point key -> reason last recorded (rejects only on change)
         self._bad_value: dict[str, Any] = {}  # point key -> raw value last rejected
@@ -300,6 +376,7 @@ class ModbusConnector(Connector):
             unit=source.unit,
             interval_s=source.interval_s,
             timeout_s=source.timeout_s,
+            unit_retry_s=source.unit_retry_s,
         )
 
     # -- reading --------------------------------------------------------------------------------
@@ -310,10 +387,18 @@ class ModbusConnector(Connector):
             "coil": client.read_coils,
             "discrete": client.read_discrete_inputs,
         }[read.table]
-        rr = fn(address, count=count, device_id=read.unit)
+        try:
+            rr = fn(address, count=count, device_id=read.unit)
+        except Exception as e:
+            if _is_timeout(e, client):  # no answer while the link works: this unit's problem
+                raise UnitSilent(read.unit, f"no answer within {self.timeout_s:g} s") from e
+            raise
         if rr.isError():
+            code = getattr(rr, "exception_code", None)
+            if code in GATEWAY_SILENT:
+                raise UnitSilent(read.unit, f"Modbus exception {code} ({EXCEPTION_NAMES[code]})")
             what = f"{TABLE_LABELS[read.table]} {address}..{address + count - 1} (unit {read.unit})"
-            raise ModbusRefused(getattr(rr, "exception_code", None), what)
+            raise ModbusRefused(code, what)
         data = rr.bits if read.table in ("coil", "discrete") else rr.registers
         if len(data) < count:
             raise ConnectionError(f"short answer: {len(data)} of {count} values")
@@ -340,11 +425,29 @@ class ModbusConnector(Connector):
         return out
 
     def poll(self, client: Any) -> int:
-        """Read every point once and emit what changed; returns the rows emitted."""
+        """Read every point once and emit what changed; returns the rows emitted.
+
+        A unit that does not answer is marked silent and skipped until `unit_retry_s` has
+        passed; the other units are read as usual. Raises `ConnectionError` only when no
+        unit answered at all (naming the units), so that the link is tried anew.
+        """
         ts = datetime.now(UTC)
+        now = time.monotonic()
         rows: list[tuple[str, dict]] = []
+        silent: dict[int, str] = {}  # unit -> why, found silent in this poll
+        answered: set[int] = set()
+        # while another unit answers, a silent one waits its turn; when none answers, ask them all
+        others_answer = any(h.state == "answering" for h in self.unit_health.values())
         for read in self.reads:
-            results = self._read(client, read)
+            uh = self.unit_health[read.unit]
+            if read.unit in silent or (others_answer and uh.state == "silent" and now < uh.next_try):
+                continue
+            try:
+                results = self._read(client, read)
+            except UnitSilent as e:
+                silent[read.unit] = str(e)
+                continue
+            answered.add(read.unit)
             for p in read.points:
                 words, refused = results[p.key]
                 unit = read.unit
@@ -357,8 +460,45 @@ class ModbusConnector(Connector):
                 if row is not None:
                     rows.append(row)
         self.emit(rows)
+        for u in answered:
+            self._unit_answers(u)
+        for u, why in silent.items():
+            self._unit_silent(u, why, now)
         self.polls += 1
+        if silent and not any(uh.state == "answering" for uh in self.unit_health.values()):
+            raise ConnectionError(
+                f"no unit answered at {self.host}:{self.port}: " + "; ".join(silent.values())
+            )
         return len(rows)
+
+    def _unit_answers(self, unit: int) -> None:
+        uh = self.unit_health[unit]
+        if uh.state != "answering":
+            uh.state, uh.reason, uh.since = "answering", "", time.time()
+
+    def _unit_silent(self, unit: int, why: str, now: float) -> None:
+        """Record a silent unit: its points rejected (once), its machines in a gap, asked again later."""
+        uh = self.unit_health[unit]
+        uh.timeouts += 1
+        uh.next_try = now + self.unit_retry_s
+        if uh.state != "silent":
+            uh.state, uh.reason, uh.since = "silent", why, time.time()
+        for read in self.reads:
+            if read.unit == unit:
+                for p in read.points:
+                    self._refuse(p, unit, why)
+        others = set().union(
+            *(m for u, m in self._machines_of.items() if self.unit_health[u].state == "answering")
+        )
+        self.gaps.lost_some(self._machines_of[unit] - others, why)
+
+    def units_summary(self) -> str:
+        """The silent units in a few words for the health line; '' when every unit answers."""
+        quiet = [u for u, h in self.unit_health.items() if h.state == "silent"]
+        if not quiet:
+            return ""
+        ids = ", ".join(str(u) for u in quiet)
+        return f"silent unit(s) {ids} / 무응답 유닛 {ids}"
 
     def _refuse(self, p: ModbusPoint, unit: int, reason: str) -> None:
         self.count_error(reason)
@@ -428,8 +568,10 @@ class ModbusConnector(Connector):
                     raise
                 except Exception as e:  # pymodbus raises ModbusException subclasses for I/O failures
                     raise ConnectionError(f"{type(e).__name__}: {e}") from e
+                where = f"{self.host}:{self.port}"
+                quiet = self.units_summary()
+                self.set_health(HealthState.CONNECTED, f"{where}; {quiet}" if quiet else where)
                 if first:
-                    self.set_health(HealthState.CONNECTED, f"{self.host}:{self.port}")
                     self.backoff.reset()
                     first = False
                 stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
@@ -440,6 +582,17 @@ class ModbusConnector(Connector):
         finally:
             client.close()
             self.gaps.persist()
+
+
+def _is_timeout(e: Exception, client: Any) -> bool:
+    """pymodbus' "No response received" (ModbusIOException) with the socket still open."""
+    from pymodbus.exceptions import ConnectionException, ModbusIOException
+
+    return (
+        isinstance(e, ModbusIOException)
+        and not isinstance(e, ConnectionException)
+        and bool(getattr(client, "connected", False))
+    )
 
 
 def _same(a: Any, b: Any) -> bool:
