@@ -57,6 +57,7 @@ class UaSim:
         self.url = f"opc.tcp://127.0.0.1:{port}/fc/"
         self.vars: dict[str, object] = {}
         self.count_start = 1000
+        self.with_alarm = True  # False: a restarted PLC whose program no longer has Press1.Alarm
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -83,8 +84,11 @@ class UaSim:
                     self.count_start,
                     varianttype=ua.VariantType.UInt32,
                 ),
-                "Alarm": await press.add_variable(ua.NodeId("Press1.Alarm", idx), f"{idx}:Alarm", False),
             }
+            if self.with_alarm:
+                self.vars["Alarm"] = await press.add_variable(
+                    ua.NodeId("Press1.Alarm", idx), f"{idx}:Alarm", False
+                )
             self.loop, self.stopping = asyncio.get_running_loop(), asyncio.Event()
             async with server:
                 ready.set()
@@ -388,3 +392,53 @@ def test_browse_an_unreachable_server_says_so():
     result = CliRunner().invoke(app, ["browse", f"opc.tcp://127.0.0.1:{free_port()}", "--timeout", "2"])
     assert result.exit_code != 0
     assert "연결할 수 없습니다" in result.output and "cannot connect" in result.output
+
+
+class _FakeStop:
+    """A stop event on a fake clock: waiting advances the clock instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.done = False
+
+    def wait(self, seconds: float) -> bool:
+        self.now += seconds
+        return self.done
+
+    def is_set(self) -> bool:
+        return self.done
+
+
+def test_a_device_back_after_ten_minutes_is_tried_again_within_two_seconds(caplog):
+    from factory_commons.collect.connector import Connector
+
+    stop = _FakeStop()
+    back_at = 600.0
+
+    class Device(Connector):
+        kind = "test"
+
+        def __init__(self) -> None:
+            super().__init__("plc", Buffer(":memory:"))
+            self.tries: list[float] = []
+
+        def collect_once(self, stop_event) -> None:
+            self.tries.append(stop.now)
+            if stop.now < back_at:
+                raise ConnectionRefusedError("connection refused")
+            stop.done = True  # connected: the test ends here
+
+    device = Device()
+    device.backoff = Backoff(clock=lambda: stop.now)
+    with caplog.at_level(logging.INFO, logger="factory_commons.collect.connector"):
+        device.run(stop)
+    waits = [b - a for a, b in zip(device.tries, device.tries[1:], strict=False)]
+    recovered = device.tries[-1] - back_at
+    logged = [r for r in caplog.records if "retrying" in r.getMessage()]
+    print(
+        f"\nbackoff: {len(device.tries)} tries in 10 min, longest wait {max(waits):.2f} s, "
+        f"noticed {recovered:.2f} s after the device came back, {len(logged)} log lines"
+    )
+    assert 0 <= recovered <= 2.0
+    assert max(waits) <= 2.0 and waits[0] <= 0.5  # starts fast, never waits long
+    assert len(logged) < 40 < len(device.tries)  # the log follows the exponential schedule

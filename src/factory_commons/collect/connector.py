@@ -4,17 +4,24 @@ Every connector (MQTT, Sparkplug B, OPC UA, Modbus TCP) is a `Connector`: `run(s
 in its own thread until `stop` is set, and never gives up. It connects, subscribes or polls,
 and hands rows to the durable `Buffer` (never to the store directly), so that a store or
 broker outage loses nothing. When a link fails it reports `retrying` with the reason and
-tries again after an exponential backoff with jitter (`Backoff`), resubscribing from scratch.
+tries again (`Backoff`), resubscribing from scratch: the wait between tries grows
+exponentially with jitter but never beyond `probe_max` (2 s), so a device that comes back is
+noticed within seconds however long it was away, while the log line about the failure is
+repeated only on the exponential schedule (0.5 s, 1 s, 2 s, ... 30 s). A
+`ConfigurationProblem` (a wrong node id, a refused password) is not retried: the health turns
+`failed` with the reason.
 `Health` is what the CLI's status line and the server read: state, reason, points,
 errors and the age of the last value.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -24,6 +31,8 @@ from .mapping import PointConverter, PointMapping, ValueRejected
 
 if TYPE_CHECKING:
     from .buffer import Buffer
+
+log = logging.getLogger(__name__)
 
 
 class HealthState(StrEnum):
@@ -65,19 +74,53 @@ class Health:
 
 
 class Backoff:
-    """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s, ... capped at `maximum`."""
+    """When to try a failed link again, and when to say so again.
 
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0, factor: float = 2.0) -> None:
-        self.initial, self.maximum, self.factor = initial, maximum, factor
+    `next_delay()` is an exponential backoff with full jitter (0.5 s, 1 s, 2 s, ... capped at
+    `maximum`), but never longer than `probe_max`: trying a closed port costs nothing, and a
+    plant engineer who restarts a PLC expects the collector back within seconds, not after the
+    backoff has grown to half a minute. `report_due()` keeps the exponential schedule for what
+    is logged (at INFO, on the `factory_commons.collect.connector` logger), so a device that is
+    away for an hour does not fill the log.
+    """
+
+    def __init__(
+        self,
+        initial: float = 0.5,
+        maximum: float = 30.0,
+        factor: float = 2.0,
+        probe_max: float | None = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.initial, self.maximum, self.factor, self.probe_max = initial, maximum, factor, probe_max
+        self.clock = clock
         self.attempt = 0
+        self._reports = 0
+        self._report_at: float | None = None
 
     def reset(self) -> None:
         self.attempt = 0
+        self._reports = 0
+        self._report_at = None
+
+    def _exponential(self, n: int) -> float:
+        return min(self.maximum, self.initial * self.factor**n)
 
     def next_delay(self) -> float:
-        cap = min(self.maximum, self.initial * self.factor**self.attempt)
+        cap = self._exponential(self.attempt)
+        if self.probe_max is not None:
+            cap = min(cap, self.probe_max)
         self.attempt += 1
         return random.uniform(cap / 2, cap)
+
+    def report_due(self) -> bool:
+        """True for the first failure and then after 0.5 s, 1 s, 2 s, ... (capped at `maximum`)."""
+        now = self.clock()
+        if self._report_at is not None and now < self._report_at:
+            return False
+        self._report_at = now + self._exponential(self._reports)
+        self._reports += 1
+        return True
 
     def wait(self, stop: threading.Event) -> bool:
         """Sleep for the next delay; return True if `stop` was set meanwhile."""
@@ -148,16 +191,21 @@ class Connector(ABC):
                 self.collect_once(stop)
             except ConfigurationProblem as e:
                 self.set_health(HealthState.FAILED, str(e))
+                log.info("%s %s: failed, not retried: %s", self.kind, self.name, e)
                 return
             except Exception as e:  # noqa: BLE001 - any link failure is retried
                 reason = f"{type(e).__name__}: {e}"
                 self.set_health(HealthState.RETRYING, reason)
                 with self._lock:
                     self.health.reconnects += 1
+                    tries = self.health.reconnects
+                if self.backoff.report_due():
+                    log.info("%s %s: retrying (try %d): %s", self.kind, self.name, tries, reason)
                 if self.backoff.wait(stop):
                     break
         self.set_health(HealthState.STOPPED)
 
 
 class ConfigurationProblem(Exception):
-    """Raised by a connector for a problem that retrying cannot fix (bad node id, wrong type)."""
+    """Raised by a connector for a problem that retrying cannot fix (bad node id, wrong type,
+    a refused user name or password)."""
