@@ -5,16 +5,33 @@ An `OpcUaConnector` opens a session with asyncua (in its own asyncio loop, insid
 monitored item per configured node. A node is named by its node id (`ns=2;s=Press1.State`,
 `i=2258`) or by a browse path from the Objects folder (`Press1/State`, `2:Press1/2:State`).
 
+- Sampling: each monitored item asks for `sampling_ms` (default 0: every change, as fast as
+  the server can) and a queue of `queue_size` changes per publish (default: enough for the
+  publishing interval); the server may revise both, and the values it grants are in the
+  health reason and the log. A change the server had to drop because the queue overflowed is
+  counted as an error with the node id.
+
 - Timestamps: the value's source timestamp, else the server timestamp, else the time it arrived.
 - A value with a status other than Good is counted and rejected with the node id and status.
 - A node that does not exist is reported with its id (health reason and a reject), the other
   nodes are collected; if no node can be subscribed at all, the connector fails with the list.
 - The client's watchdog reads the server state every `watchdog_s` (default 1 s), so a server
   that hangs without closing the socket is noticed within about three seconds. Then the
-  connector reports `retrying`, reconnects with backoff and subscribes again from scratch.
+  connector reports `retrying`, reconnects (`Backoff`: at most 2 s between tries) and
+  subscribes again from scratch.
+- A refused user name or password stops the source with health `failed` and says so: a
+  server that locks an account after repeated failures must not be retried for ever.
 - Values a server had while the link was down cannot be read afterwards (OPC UA serves
   current values): the time is recorded as a `gap` event per machine, from the last moment
-  its values were known to the first value after reconnecting (see `GapTracker`).
+  its values were known to the first value after reconnecting (see `GapTracker`). "Known" is
+  the last value received, or for a quiet machine the moment a read of the server state was
+  sent, less two publishing intervals: whatever changed before that was already published to
+  us (a read answer cannot overtake a publish answer on the same connection), so values still
+  queued on a server that dies fall inside the gap, not before it.
+- A node that was collected and is missing after a reconnect (a PLC program changed) marks
+  its machine `stale` (a `stale` collection event naming the node, as a Sparkplug death
+  does): its last stored value is no longer known to hold. The next value recorded after it
+  comes back is stored again even if it did not change.
 """
 
 from __future__ import annotations
@@ -22,11 +39,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import threading
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .connector import ConfigurationProblem, Connector, HealthState
@@ -37,6 +54,22 @@ if TYPE_CHECKING:
     from .buffer import Buffer
 
 NODE_ID = re.compile(r"^(ns=[^;]*;|nsu=[^;]*;)?(i|s|g|b)=", re.S)
+log = logging.getLogger(__name__)
+
+# ActivateSession answers that mean "this user name or password is not accepted here"
+AUTH_REFUSED = (
+    "BadUserAccessDenied",
+    "BadIdentityTokenInvalid",
+    "BadIdentityTokenRejected",
+    "BadUserSignatureInvalid",
+)
+OVERFLOW_BITS = 0x0400 | 0x0080  # InfoType DataValue + Overflow: the server's queue dropped values
+
+
+def default_queue_size(interval_ms: float, sampling_ms: float) -> int:
+    """Room for twice the changes one publishing interval can hold (sampling at 10 ms at most),
+    and never less than 100."""
+    return max(100, 2 * math.ceil(interval_ms / max(sampling_ms, 10.0)))
 
 
 def is_node_id(spec: str) -> bool:
@@ -75,6 +108,8 @@ class OpcUaConnector(Connector):
         endpoint: str,
         points: dict[str, PointMapping],
         interval_ms: int = 500,
+        sampling_ms: float = 0.0,
+        queue_size: int | None = None,
         username: str | None = None,
         password: str | None = None,
         watchdog_s: float = 1.0,
@@ -99,6 +134,10 @@ class OpcUaConnector(Connector):
         _quiet_library_logs("asyncua")
         self.endpoint = endpoint
         self.interval_ms = interval_ms
+        self.sampling_ms = float(sampling_ms)
+        self.queue_size = queue_size or default_queue_size(interval_ms, self.sampling_ms)
+        self.revised: dict[str, float] = {}  # what the server granted: publishing_ms, sampling_ms, queue_size
+        self.overflows = 0
         self.username, self.password = username, password
         self.watchdog_s, self.timeout_s, self.flush_s = watchdog_s, timeout_s, flush_s
         self.gaps = GapTracker(buffer, name)
@@ -115,6 +154,8 @@ class OpcUaConnector(Connector):
             source.endpoint,
             dict(source.points),
             interval_ms=source.interval_ms,
+            sampling_ms=source.sampling_ms,
+            queue_size=source.queue_size,
             username=source.username,
             password=source.password,
         )
@@ -138,21 +179,18 @@ class OpcUaConnector(Connector):
 
         client.connection_lost_callback = on_lost
         connected = False
+        confirming: asyncio.Task | None = None
         try:
-            await client.connect()
+            await self._connect(client)
             connected = True
             await self._subscribe(client)
             self.backoff.reset()
-            alive_at = time.monotonic()
+            confirming = asyncio.create_task(self._confirm_alive(client))
             while not stop.is_set():
                 await asyncio.sleep(self.flush_s)
                 self._flush()
                 if lost:
                     raise ConnectionError(f"connection to {self.endpoint} lost: {lost[0]}")
-                if time.monotonic() - alive_at >= self.watchdog_s:
-                    # the client's watchdog would have reported a dead server by now
-                    self.gaps.alive(datetime.now(UTC))
-                    alive_at = time.monotonic()
             self._flush()
         except BaseException as e:
             self._flush()
@@ -160,29 +198,72 @@ class OpcUaConnector(Connector):
                 self.gaps.lost(f"{type(e).__name__}: {e}")
             raise
         finally:
+            if confirming is not None:
+                confirming.cancel()
+                with contextlib.suppress(BaseException):
+                    await confirming
             self._queue.clear()
             self.gaps.persist()
             if connected:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.disconnect(), timeout=2.0)
 
+    async def _connect(self, client: Any) -> None:
+        """Open the session; a refused user name or password is a `ConfigurationProblem`."""
+        from asyncua import ua
+
+        try:
+            await client.connect()
+        except ua.UaStatusCodeError as e:
+            name = type(e).__name__
+            if name not in AUTH_REFUSED:
+                raise
+            who = f"user {self.username!r}" if self.username else "anonymous access / 익명 접속"
+            raise ConfigurationProblem(
+                f"인증 실패 / authentication failed ({name}): the server refused {who}; "
+                "check username and password / 사용자 이름과 비밀번호를 확인하세요 (not retried)"
+            ) from None
+
+    async def _confirm_alive(self, client: Any) -> None:
+        """Every `watchdog_s`, read the server state; when the answer comes, everything the
+        server changed up to two publishing intervals before the read was sent has reached us
+        (answers on one connection come in order), so quiet machines are known up to there."""
+        lag = timedelta(milliseconds=2 * self.revised.get("publishing_ms", self.interval_ms))
+        while True:
+            await asyncio.sleep(self.watchdog_s)
+            sent = datetime.now(UTC)
+            try:
+                await asyncio.wait_for(
+                    client.nodes.server_state.read_value(), timeout=max(self.watchdog_s, 1.0)
+                )
+            except Exception:  # noqa: BLE001 - the client's own watchdog reports a dead link
+                continue
+            self._flush()  # values that came before the answer are seen first
+            self.gaps.alive(sent - lag)
+
     async def _subscribe(self, client: Any) -> None:
+        previously = {key for keys in self._keys.values() for key in keys}
         nodes = await self._resolve(client)
+        self._mark_gone(previously)
         if not nodes:
             raise ConfigurationProblem(self._nothing_subscribed())
 
         def on_value(node_id: str, val: Any, dv: Any) -> None:
             self._queue.append((node_id, val, dv, datetime.now(UTC)))
 
-        sub = await client.create_subscription(self.interval_ms, _Handler(on_value))
+        session = client.uaclient.session
+        with _answers(session, "create_subscription") as created:
+            sub = await client.create_subscription(self.interval_ms, _Handler(on_value))
         unique: dict[str, tuple[Any, list[str]]] = {}  # two keys may name the same node
         for key, node in nodes.items():
             unique.setdefault(node.nodeid.to_string(), (node, []))[1].append(key)
-        results = await sub.subscribe_data_change(
-            [node for node, _ in unique.values()],
-            queuesize=100,  # changes between two publishes are queued, not dropped
-            sampling_interval=float(min(self.interval_ms, 100)),
-        )
+        with _answers(session, "create_monitored_items") as granted:
+            results = await sub.subscribe_data_change(
+                [node for node, _ in unique.values()],
+                queuesize=self.queue_size,  # changes between two publishes are queued, not dropped
+                sampling_interval=self.sampling_ms,
+            )
+        self._note_revised(created, [r for batch in granted for r in batch])
         self._keys = {}
         for (node_id, (_, keys)), result in zip(unique.items(), results, strict=True):
             if isinstance(result, int):
@@ -193,10 +274,63 @@ class OpcUaConnector(Connector):
         if not self._keys:
             raise ConfigurationProblem(self._nothing_subscribed())
         subscribed = sum(len(k) for k in self._keys.values())
-        reason = f"{subscribed} node(s)"
+        reason = f"{subscribed} node(s); {self._revised_text()}"
         if self.bad_nodes:
             reason += f"; {len(self.bad_nodes)} bad / 잘못된 노드: " + ", ".join(self.bad_nodes)
         self.set_health(HealthState.CONNECTED, reason)
+
+    def _note_revised(self, created: list[Any], items: list[Any]) -> None:
+        """Keep and log the publishing interval, sampling interval and queue size the server granted."""
+        revised: dict[str, float] = {"publishing_ms": float(self.interval_ms)}
+        for answer in created:
+            revised["publishing_ms"] = float(getattr(answer, "RevisedPublishingInterval", self.interval_ms))
+        good = [r for r in items if getattr(r, "StatusCode", None) is not None and r.StatusCode.is_good()]
+        if good:
+            revised["sampling_ms"] = max(float(r.RevisedSamplingInterval) for r in good)
+            revised["queue_size"] = min(int(r.RevisedQueueSize) for r in good)
+        self.revised = revised
+        log.info(
+            "opcua %s: publishing %s ms, sampling %s ms (asked %s), queue %s (asked %s)",
+            self.name,
+            revised.get("publishing_ms"),
+            revised.get("sampling_ms"),
+            self.sampling_ms,
+            revised.get("queue_size"),
+            self.queue_size,
+        )
+
+    def _revised_text(self) -> str:
+        r = self.revised
+        text = f"publishing {r.get('publishing_ms', self.interval_ms):g} ms"
+        if "sampling_ms" in r:
+            text += f", sampling {r['sampling_ms']:g} ms, queue {int(r['queue_size'])}"
+            asked = []
+            if self.sampling_ms and r["sampling_ms"] > self.sampling_ms:
+                asked.append(f"sampling {self.sampling_ms:g} ms")
+            if r["queue_size"] < self.queue_size:
+                asked.append(f"queue {self.queue_size}")
+            if asked:
+                text += " (서버가 조정 / revised by the server from " + ", ".join(asked) + ")"
+        return text
+
+    def _mark_gone(self, previously: set[str]) -> None:
+        """Nodes collected in the last session that are missing now: their machines turn stale."""
+        for key in sorted(previously & set(self.bad_nodes)):
+            mapping = self.points[key]
+            what = f"{mapping.kind} {mapping.name}" if mapping.name else mapping.kind
+            self.buffer.log_event(
+                self.name,
+                "stale",
+                machine=mapping.machine,
+                start=datetime.now(UTC),
+                detail=(
+                    f"node {key} ({what}) is gone after a reconnect: {self.bad_nodes[key]}; "
+                    "its last value is unknown / 노드가 사라져 마지막 값을 알 수 없음"
+                ),
+            )
+            conv = self.converters[key]
+            if mapping.kind in ("state", "alarm"):
+                conv.last = None  # whatever comes back is recorded again
 
     def _nothing_subscribed(self) -> str:
         problems = "; ".join(f"{spec}: {why}" for spec, why in self.bad_nodes.items())
@@ -277,6 +411,12 @@ class OpcUaConnector(Connector):
             or arrived
         )
         status = getattr(dv, "StatusCode", None)
+        if status is not None and (getattr(status, "value", 0) & OVERFLOW_BITS) == OVERFLOW_BITS:
+            self.overflows += 1
+            self.count_error(
+                f"node {key}: the server's queue overflowed, values were dropped "
+                f"(queue_size {self.revised.get('queue_size', self.queue_size):g}) / 서버 큐 넘침"
+            )
         if status is not None and not status.is_good():
             reason = f"node {key}: status {status.name} / 상태 불량"
             self.count_error(reason)
@@ -292,6 +432,29 @@ class OpcUaConnector(Connector):
             self.count_error(reason)
             self.buffer.reject(self.name, mapping.kind, {"key": key, "raw": repr(val)}, reason)
             return None
+
+
+@contextlib.contextmanager
+def _answers(session: Any, method: str) -> Iterator[list[Any]]:
+    """Keep what `session.<method>` answers while the block runs: asyncua's high-level calls
+    drop the revised intervals and queue sizes the server granted."""
+    answers: list[Any] = []
+    original = getattr(session, method, None)
+    if original is None:
+        yield answers
+        return
+
+    async def keep(*args: Any, **kwargs: Any) -> Any:
+        answer = await original(*args, **kwargs)
+        answers.append(answer)
+        return answer
+
+    setattr(session, method, keep)
+    try:
+        yield answers
+    finally:
+        with contextlib.suppress(AttributeError):
+            delattr(session, method)  # the class's method again
 
 
 def _quiet_library_logs(name: str) -> None:
