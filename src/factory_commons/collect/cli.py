@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from ..cli_common import CLI, cli_text
@@ -69,7 +70,10 @@ def collect(
     duration: Annotated[float | None, typer.Option(help=cli_text("opt_duration"))] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=cli_text("opt_quiet"))] = False,
 ) -> None:
-    """Run the configured connectors into the store, through a durable buffer."""
+    """Run the configured connectors into the store, through a durable buffer.
+
+    Configuration errors are printed as written (`[[opcua]]`, `[[modbus]]`): the message is
+    escaped, since Rich would read the brackets as markup."""
     import signal
     import threading
 
@@ -80,7 +84,7 @@ def collect(
     try:
         plant = PlantConfig.from_toml(config)
     except MappingError as e:
-        err.print(f"[red]{cli_text('config_error')}:[/] {e}")
+        err.print(f"[red]{cli_text('config_error')}:[/] {escape(str(e))}")
         raise typer.Exit(2) from None
     if store:
         plant.collector.store = store
@@ -88,7 +92,7 @@ def collect(
         collector = Collector(plant)
     except (MappingError, ValueError, ImportError) as e:
         where = "" if str(e).startswith(plant.path) else f"{plant.path}: "
-        err.print(f"[red]{cli_text('config_error')}:[/] {where}{e}")
+        err.print(f"[red]{cli_text('config_error')}:[/] {escape(where + str(e))}")
         raise typer.Exit(2) from None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -189,7 +193,7 @@ def register(app: typer.Typer) -> None:
     app.command("collect-events", help=cli_text("cmd_collect_events"))(collect_events)
     from .opcua_browse import browse  # factory-commons browse opc.tcp://host:port
 
-    app.command("browse")(browse)
+    app.command("browse", help=cli_text("cmd_browse"))(browse)
     from .files_cli import IMPORT_HELP, import_command  # factory-commons import FILE --mapping M
 
     app.command("import", help=IMPORT_HELP)(import_command)

@@ -2,13 +2,19 @@
 
 Prints the address space below the Objects folder (or below `--path`, a browse path or node
 id) as a tree with node ids, browse names, data types and current values; `--toml` prints a
-ready-to-edit `[[opcua]]` table with one point per variable found, for plant.toml.
+ready-to-edit `[[opcua]]` table with one point per variable found, for plant.toml, with a
+kind guessed from the data type and name (`suggest_kind`).
 The server's own diagnostics object (`Server`, i=2253) is not expanded unless asked for.
+The default depth (6) reaches variables a few folders down (Objects/Plant/Line1/Press1/Temp);
+`max_nodes` bounds the walk. A server that wants a user gets `--user` and a password from
+`--password`, the environment variable FC_OPCUA_PASSWORD or `--password-stdin`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import sys
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -17,7 +23,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
+from ..cli_common import cli_text
+
 SERVER_OBJECT = "i=2253"
+DEFAULT_DEPTH = 6
+PASSWORD_ENV = "FC_OPCUA_PASSWORD"
+COUNTER_NAME = re.compile(r"count|counter|parts|pieces|total|qty|수량|생산량|카운트", re.I)
+INTEGER_TYPES = {"SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64"}
 
 
 @dataclass
@@ -58,14 +70,26 @@ async def _describe(client: Any, node: Any) -> Found:
 
 
 async def browse_server(
-    endpoint: str, path: str | None = None, depth: int = 3, timeout: float = 5.0, max_nodes: int = 2000
+    endpoint: str,
+    path: str | None = None,
+    depth: int = DEFAULT_DEPTH,
+    timeout: float = 5.0,
+    max_nodes: int = 2000,
+    user: str | None = None,
+    password: str | None = None,
 ) -> Found:
     """Connect, walk the address space breadth-limited by `depth`, disconnect; return the tree."""
     from asyncua import Client
 
-    from .opcua import OpcUaConnector, is_node_id
+    from .opcua import OpcUaConnector, _quiet_library_logs, is_node_id
 
+    _quiet_library_logs("asyncua")  # no "Requested session timeout ..." warning on the terminal
     client = Client(endpoint, timeout=timeout)
+    client.session_timeout = 60_000  # a browse is short; most servers grant this as asked
+    if user:
+        client.set_user(user)
+    if password:
+        client.set_password(password)
     await asyncio.wait_for(client.connect(), timeout=timeout + 1)
     try:
         if path:
@@ -118,7 +142,7 @@ def render_tree(root: Found, endpoint: str) -> Tree:
         for c in f.children:
             add(branch, c)
         if f.truncated:
-            branch.add("[dim]… (--depth / --path 로 더 보기 / more with --depth or --path)[/]")
+            branch.add(f"[dim]… ({escape(cli_text('browse_more'))})[/]")
 
     add(tree, root)
     return tree
@@ -135,8 +159,23 @@ def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def suggest_kind(v: Found) -> tuple[str, list[str]]:
+    """The kind of record a variable most likely is, and the extra TOML lines it needs:
+    Boolean -> alarm; an integer named like a counter (PartCount, 생산량) -> count with
+    `counter = "total"`; String -> state (a state name); anything else -> signal."""
+    if v.data_type == "Boolean":
+        return "alarm", []
+    if v.data_type in INTEGER_TYPES and COUNTER_NAME.search(v.name):
+        return "count", [
+            'counter = "total"  # a running total; "increment" if it counts since the last value'
+        ]
+    if v.data_type in ("String", "LocalizedText"):
+        return "state", ["# state_codes = { ... }  # if the text is not a state name (running, idle, ...)"]
+    return "signal", []
+
+
 def toml_snippet(root: Found, endpoint: str, name: str = "opcua-1") -> str:
-    """An `[[opcua]]` table with a point per variable: booleans as alarms, the rest as signals."""
+    """An `[[opcua]]` table with a point per variable, each with the kind `suggest_kind` gives."""
     lines = [
         "# plant.toml — 설비 경로(machine)와 종류(kind)를 고쳐 쓰세요 / edit machine and kind",
         "[[opcua]]",
@@ -147,51 +186,70 @@ def toml_snippet(root: Found, endpoint: str, name: str = "opcua-1") -> str:
     for v in _variables(root):
         if v.node_id.startswith("i=") and v.browse_name.startswith("0:"):
             continue  # the server's own standard variables
-        kind = "alarm" if v.data_type == "Boolean" else "signal"
+        kind, extra = suggest_kind(v)
         lines += [
             "",
             f"[opcua.points.{_toml_str(v.node_id)}]  # {v.data_type} = {_short(v.value)}",
             'machine = "<machine>"  # enterprise/site/area/line/machine',
             f'kind = "{kind}"  # signal | state | count | alarm | quality',
-            f"name = {_toml_str(v.name)}",
         ]
+        if kind in ("signal", "alarm", "quality"):
+            lines.append(f"name = {_toml_str(v.name)}")
+        else:
+            lines.append(f"# {v.name}")
+        lines += extra
     return "\n".join(lines) + "\n"
 
 
+def _password(password: str | None, from_stdin: bool) -> str | None:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return password
+
+
 def browse(
-    endpoint: Annotated[str, typer.Argument(help="opc.tcp://host:port[/path]")],
-    depth: Annotated[int, typer.Option(help="levels below the start node / 탐색 깊이")] = 3,
-    path: Annotated[
+    endpoint: Annotated[str, typer.Argument(help="opc.tcp://host:port or opc.tcp://host:port/path")],
+    depth: Annotated[int, typer.Option(help=cli_text("opt_browse_depth"))] = DEFAULT_DEPTH,
+    path: Annotated[str | None, typer.Option(help=cli_text("opt_browse_path"))] = None,
+    toml: Annotated[bool, typer.Option("--toml", help=cli_text("opt_browse_toml"))] = False,
+    timeout: Annotated[float, typer.Option(help=cli_text("opt_browse_timeout"))] = 5.0,
+    user: Annotated[str | None, typer.Option("--user", "-u", help=cli_text("opt_browse_user"))] = None,
+    password: Annotated[
         str | None,
-        typer.Option(help="start at this browse path (Press1/Motor) or node id / 시작 노드"),
+        typer.Option(envvar=PASSWORD_ENV, show_envvar=False, help=cli_text("opt_browse_password")),
     ] = None,
-    toml: Annotated[bool, typer.Option("--toml", help="print a plant.toml snippet / 설정 예시 출력")] = False,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for the server / 대기 시간(초)")] = 5.0,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help=cli_text("opt_browse_password_stdin"))
+    ] = False,
 ) -> None:
     """Show an OPC UA server's nodes, types and values. / OPC UA 서버의 노드 탐색."""
     from asyncua import ua
 
+    from .opcua import AUTH_REFUSED
+
     console, err = Console(), Console(stderr=True)
     if not endpoint.startswith("opc.tcp://"):
-        err.print(
-            f"[red]주소는 opc.tcp:// 로 시작해야 합니다 / the endpoint must start with opc.tcp://:[/] {endpoint}"
-        )
+        err.print(f"[red]{escape(cli_text('browse_bad_endpoint'))}:[/] {escape(endpoint)}")
         raise typer.Exit(2)
+    secret = _password(password, password_stdin)
     try:
-        root = asyncio.run(browse_server(endpoint, path, depth, timeout))
+        root = asyncio.run(browse_server(endpoint, path, depth, timeout, user=user, password=secret))
     except LookupError as e:
-        err.print(f"[red]노드를 찾을 수 없습니다 / node not found:[/] {escape(str(e))}")
+        err.print(f"[red]{escape(cli_text('browse_node_not_found'))}:[/] {escape(str(e))}")
         raise typer.Exit(2) from None
     except ua.UaStatusCodeError as e:
-        err.print(
-            f"[red]서버가 거부했습니다 / the server refused:[/] {escape(type(e).__name__)} {escape(str(e))}"
-        )
+        if type(e).__name__ in AUTH_REFUSED:
+            err.print(f"[red]{escape(cli_text('browse_auth_failed'))}[/] ({escape(type(e).__name__)})")
+        else:
+            err.print(
+                f"[red]{escape(cli_text('browse_refused'))}:[/] {escape(type(e).__name__)} {escape(str(e))}"
+            )
         raise typer.Exit(2) from None
     except (OSError, TimeoutError, ConnectionError, ua.UaError) as e:
         why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         err.print(
-            f"[red]서버에 연결할 수 없습니다 / cannot connect to the server[/] {escape(endpoint)}: {escape(why)}\n"
-            "주소·포트·방화벽을 확인하세요 / check the address, port and firewall"
+            f"[red]{escape(cli_text('browse_cannot_connect'))}[/] {escape(endpoint)}: {escape(why)}\n"
+            f"{escape(cli_text('browse_check_network'))}"
         )
         raise typer.Exit(2) from None
     if toml:
