@@ -177,3 +177,19 @@ def test_a_device_that_never_connected_records_its_outage_as_a_gap():
     assert len(gaps) == 1 and gaps[0]["machine"] == M1
     assert abs(gaps[0]["start_ts"] / 1e6 - started) < 1.0  # from the first try on
     assert "cannot connect" in gaps[0]["detail"]
+
+
+def test_the_state_after_a_gap_is_recorded_again_even_if_unchanged():
+    # the machine may have stopped and restarted while the link was down: the state seen when the
+    # link is back is a new observation, not a repeat (the interop test lost such changes unrecorded)
+    buf = Buffer(":memory:")
+    state = PointMapping(machine=M1, kind="state", state_codes={1: "running", 2: "idle"})
+    conn = ModbusConnector("plc", buf, "127.0.0.1", [ModbusPoint(address=0, mapping=state)])
+    client = ScriptedClient({1: 2})
+    client.connect()
+    assert conn.poll(client) == 1  # idle
+    assert conn.poll(client) == 0  # still idle: polled states are recorded when they change
+    conn.gaps.lost("ConnectionError: reset")
+    assert conn.poll(client) == 1  # idle again after the gap: recorded, and the gap closed
+    assert conn.poll(client) == 0
+    assert [e["machine"] for e in buf.events() if e["event"] == "gap"] == [M1]

@@ -435,6 +435,7 @@ class ModbusConnector(Connector):
         now = time.monotonic()
         rows: list[tuple[str, dict]] = []
         silent: dict[int, str] = {}  # unit -> why, found silent in this poll
+        in_gap = set(self.gaps.open_gaps)  # machines whose values were not known until now
         answered: set[int] = set()
         # while another unit answers, a silent one waits its turn; when none answers, ask them all
         others_answer = any(h.state == "answering" for h in self.unit_health.values())
@@ -455,6 +456,10 @@ class ModbusConnector(Connector):
                     self._refuse(p, unit, refused)
                     continue
                 self._refused.pop(p.key, None)
+                if p.mapping.kind == "state" and p.mapping.machine in in_gap:
+                    # after a gap the state is recorded again, even if it is the one before the gap:
+                    # the machine may have changed state and back meanwhile
+                    self.converters[p.key].last = None
                 row = self._convert(p, unit, words, ts)
                 self.gaps.seen(p.mapping.machine, ts)
                 if row is not None:
