@@ -361,6 +361,8 @@ def test_from_plant_config(tmp_path):
                     "name": "press-opc",
                     "endpoint": "opc.tcp://127.0.0.1:4840",
                     "interval_ms": 250,
+                    "sampling_ms": 25,
+                    "queue_size": 50,
                     "points": {"ns=2;s=Press1.Temp": {"machine": M, "kind": "signal", "name": "온도"}},
                 }
             ]
@@ -369,6 +371,9 @@ def test_from_plant_config(tmp_path):
     ((kind, source),) = cfg.sources
     conn = OpcUaConnector.from_source(source, Buffer(":memory:"))
     assert conn.interval_ms == 250 and list(conn.points) == ["ns=2;s=Press1.Temp"]
+    assert conn.sampling_ms == 25 and conn.queue_size == 50
+    default = OpcUaConnector("d", Buffer(":memory:"), "opc.tcp://h:4840", {"i=2258": POINTS["Press1/Count"]})
+    assert default.sampling_ms == 0 and default.queue_size == 100  # every change; room for 500 ms of them
 
 
 def test_browse_prints_the_address_space_and_a_mapping_snippet(sim):
