@@ -19,7 +19,7 @@ from .api.accounts import account_router
 from .api.commons import commons_router
 from .api.plant import plant_router
 from .api.tenancy import tenancy_router
-from .auth import Caller, authenticate
+from .auth import Caller, api_text, authenticate
 from .ratelimit import LoginLimiter
 from .web.commons import add_commons_pages
 from .web.dashboard import add_dashboard
@@ -47,7 +47,7 @@ def create_app(
     app = FastAPI(
         title="Factory Commons API",
         version=__version__,
-        description="공장 데이터 API / shop-floor data, KPIs, users and expert grants. See docs/server.md.",
+        description=api_text("app_description"),
     )
     app.state.store, app.state.accounts = store, accounts
     app.state.login_limiter = limiter = login_limiter or LoginLimiter(clock=now)

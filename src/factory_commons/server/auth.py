@@ -18,6 +18,16 @@ from datetime import datetime
 from fastapi import HTTPException, Request
 
 from ..accounts import Accounts, Firm, Grant, User
+from ..i18n import Catalog
+
+API = Catalog("api")
+
+
+def api_text(key: str, **values) -> str:
+    """A text of the `api` catalog in both languages ("Korean / English"), `{name}` fields filled."""
+    text = API.both(key, " / ")
+    return text.format(**values) if values else text
+
 
 #: permission -> roles that have it (see docs/server.md, "Firms, users and roles")
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -36,9 +46,9 @@ SESSION_COOKIE = "fc_session"
 CSRF_COOKIE = "fc_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-NOT_ALLOWED = "권한이 없습니다 / not allowed"
-LOGIN_REQUIRED = "로그인이 필요합니다 / login required"
-NOT_FOUND = "찾을 수 없습니다 / not found"
+NOT_ALLOWED = api_text("not_allowed")
+LOGIN_REQUIRED = api_text("login_required")
+NOT_FOUND = api_text("not_found")
 
 
 def forbidden(detail: str = NOT_ALLOWED) -> HTTPException:
@@ -131,7 +141,7 @@ def authenticate(request: Request, accounts: Accounts, now: datetime) -> Caller:
         if request.method not in SAFE_METHODS:
             sent = request.headers.get("x-csrf-token", "")
             if not sent or not secrets.compare_digest(sent, csrf):
-                raise forbidden("CSRF 토큰이 맞지 않습니다 / CSRF token missing or wrong")
+                raise forbidden(api_text("csrf_wrong"))
     firm = accounts.firm(user.firm_id)
     assert firm is not None
     grants = accounts.grants_of_expert(user.id) if user.role == "expert" else []

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from ...accounts import ROLES, AccountError, Accounts, User
 from ...accounts.stop_reasons import check_stop_reasons, firm_stop_reasons
-from ..auth import NOT_FOUND, Caller, forbidden
+from ..auth import NOT_FOUND, Caller, api_text, forbidden
 from .common import errors
 
 UserId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
@@ -54,7 +54,7 @@ class TokenInfoOut(BaseModel):
 
 class StopReasonItem(BaseModel):
     code: str = Field(max_length=1000)
-    ko: str = Field(max_length=1000, description="Korean label / 한국어 이름")
+    ko: str = Field(max_length=1000, description=api_text("field_korean_label"))
     en: str = Field(max_length=1000, description="English label")
 
 
@@ -120,7 +120,7 @@ def account_router(
         if u.id == c.user.id and ((body.role not in (None, u.role)) or body.active is False):
             raise HTTPException(
                 409,
-                "자신의 역할 변경·비활성화는 할 수 없습니다 / you cannot change your own role or deactivate yourself",
+                api_text("cannot_change_self"),
             )
         try:
             return _managed(accounts.update_user(u.id, body.role, body.display_name, body.active))
@@ -149,7 +149,7 @@ def account_router(
         """Delete a user without history (grants, audit rows); otherwise deactivate them (409 says so)."""
         u = target(c, user_id)
         if u.id == c.user.id:
-            raise HTTPException(409, "자신은 삭제할 수 없습니다 / you cannot delete yourself")
+            raise HTTPException(409, api_text("cannot_delete_self"))
         try:
             accounts.delete_user(u.id)
         except AccountError as err:

@@ -59,7 +59,7 @@ from ...cooperate.model import (
 )
 from ...cooperate.okw import from_okw, to_okw
 from ...store.base import Store
-from ..auth import NOT_FOUND, Caller, forbidden
+from ..auth import NOT_FOUND, Caller, api_text, forbidden
 from .common import errors
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -354,14 +354,14 @@ def guard() -> Iterator[None]:
     except pl.CommonsError as e:
         raise HTTPException(_STATUS.get(e.code, 422), f"{e.field}: {e.ko} / {e.en}") from None
     except ms.MissionAccessError as e:
-        raise forbidden(f"권한이 없습니다 / not allowed: {e}") from None
+        raise forbidden(api_text("not_allowed_why", why=e)) from None
     except AccountError as e:
         raise HTTPException(422, str(e)) from None
     except ValidationError as e:
         why = "; ".join(f"{'.'.join(str(x) for x in d['loc'])}: {d['msg']}" for d in e.errors())
-        raise HTTPException(422, f"잘못된 입력 / invalid input: {why}") from None
+        raise HTTPException(422, api_text("invalid_input", why=why)) from None
     except ValueError as e:  # MissionError, ExpertError, VocabularyError
-        raise HTTPException(422, f"잘못된 입력 / invalid input: {e}") from None
+        raise HTTPException(422, api_text("invalid_input", why=e)) from None
 
 
 def cooperative_members(commons: CommonsDB, cooperative: str) -> list[str]:
@@ -502,7 +502,7 @@ def create_problem(commons: CommonsDB, store: Store, c: Caller, body: ProblemIn,
     me = firm_key(c)
     outside = [s for s in body.scope if not c.owns(s)]
     if outside:
-        raise forbidden(f"권한이 없습니다 / not allowed: not your firm's: {', '.join(outside[:10])}")
+        raise forbidden(api_text("not_your_firms", ids=", ".join(outside[:10])))
     with guard():
         ev = ms.kpi_evidence(
             store, body.metric, body.scope, end - timedelta(days=body.days), end, label=body.label, now=end
@@ -577,7 +577,7 @@ def commons_router(
         """The caller's own profile, with all its evidence (published or not)."""
         p = commons.get(PROFILE, firm_key(c), Profile)
         if p is None:
-            raise HTTPException(404, "프로필이 아직 없습니다 / no profile yet: PUT /api/commons/profile")
+            raise HTTPException(404, api_text("no_profile_put"))
         return p
 
     @router.put("/profile", response_model=Profile, responses=WRITE)
@@ -585,7 +585,7 @@ def commons_router(
         """Describe the firm (OKW facility); evidence and publish choices are kept."""
         me = act(c)
         if body.firm_id != me:
-            raise forbidden(f"firm_id는 자기 회사여야 합니다 / firm_id must be your firm's ({me!r})")
+            raise forbidden(api_text("firm_id_not_yours", me=repr(me)))
         with commons.transaction():
             old = commons.get(PROFILE, me, Profile)
             p = old.model_copy(update={"facility": body}) if old else Profile(facility=body)
@@ -596,12 +596,10 @@ def commons_router(
         me = act(c)
         p = commons.get(PROFILE, me, Profile)
         if p is None:
-            raise HTTPException(404, "프로필이 아직 없습니다 / no profile yet")
+            raise HTTPException(404, api_text("no_profile"))
         missing = [k for k in kinds if publish and getattr(p.evidence, k) is None]
         if missing:
-            raise HTTPException(
-                409, f"공개할 근거 자료가 없습니다 / no evidence to publish: {', '.join(missing)}"
-            )
+            raise HTTPException(409, api_text("no_evidence", kinds=", ".join(missing)))
         with guard():
             return (pf.publish if publish else pf.withdraw)(commons, me, kinds, now())
 
@@ -644,9 +642,7 @@ def commons_router(
         me = act(c)
         today = today_of(now())
         if body.due < today:
-            raise HTTPException(
-                422, f"due: 납기가 지났습니다 / the due date {body.due} is before today {today}"
-            )
+            raise HTTPException(422, "due: " + api_text("due_passed", due=body.due, today=today))
         r = Request(
             id=f"r-{secrets.token_hex(5)}",
             requester=me,
@@ -686,9 +682,7 @@ def commons_router(
         """Ranked, explained matches for one step of the caller's own request."""
         r = own_request(commons, c, request_id)
         if step >= len(r.steps):
-            raise HTTPException(
-                422, f"step: 요청의 단계는 {len(r.steps)}개입니다 / the request has {len(r.steps)} steps"
-            )
+            raise HTTPException(422, "step: " + api_text("step_count", n=len(r.steps)))
         with guard():
             found = rank_request(commons, r, today_of(now()), step, limit)
         return MatchesOut(request_id=r.id, step=step, matches=found)
@@ -699,7 +693,7 @@ def commons_router(
         last full weeks (what is published does not change)."""
         me = act(c)
         if commons.get(PROFILE, me, Profile) is None:
-            raise HTTPException(404, "프로필이 아직 없습니다 / no profile yet")
+            raise HTTPException(404, api_text("no_profile"))
         with guard():
             return save_evidence(
                 commons, me, firm_evidence(store, c.firm.enterprises, today_of(now()), body.weeks)
@@ -714,7 +708,7 @@ def commons_router(
         """The firm's profile as an Open Know-Where manufacturing facility (JSON)."""
         p = commons.get(PROFILE, firm_key(c), Profile)
         if p is None:
-            raise HTTPException(404, "프로필이 아직 없습니다 / no profile yet")
+            raise HTTPException(404, api_text("no_profile"))
         with guard():
             return to_okw(p, lang=lang, private=private)
 
@@ -725,7 +719,7 @@ def commons_router(
         with guard():
             facility = from_okw(body, firm_id=me).facility
         if facility.firm_id != me:
-            raise forbidden(f"firm_id는 자기 회사여야 합니다 / firm_id must be your firm's ({me!r})")
+            raise forbidden(api_text("firm_id_not_yours", me=repr(me)))
         with commons.transaction():
             old = commons.get(PROFILE, me, Profile)
             p = old.model_copy(update={"facility": facility}) if old else Profile(facility=facility)
@@ -748,7 +742,7 @@ def commons_router(
         act(c)
         ids = list(dict.fromkeys(body.request_ids))
         if len(ids) != len(body.request_ids):
-            raise HTTPException(422, "request_ids: 같은 의뢰가 두 번 있습니다 / a request id appears twice")
+            raise HTTPException(422, "request_ids: " + api_text("request_id_twice"))
         rs = [own_request(commons, c, i) for i in ids]
         with guard():
             return allocate_requests(commons, rs, today_of(now()), body.time_limit_s)
@@ -760,7 +754,7 @@ def commons_router(
         me = act(c)
         r = own_request(commons, c, request_id)
         if body.supplier is not None and commons.get(PROFILE, body.supplier, Profile) is None:
-            raise HTTPException(422, f"supplier: 없는 기업입니다 / no firm {body.supplier!r} in the commons")
+            raise HTTPException(422, "supplier: " + api_text("no_such_firm", firm=repr(body.supplier)))
         with guard():
             a = rt.Award(
                 request_id=r.id,
@@ -783,7 +777,7 @@ def commons_router(
         if r is None or a is None or me not in (r.requester, a.supplier):
             raise HTTPException(404, NOT_FOUND)
         if not a.ordered:
-            raise HTTPException(409, "주문으로 이어지지 않은 의뢰입니다 / the request led to no order")
+            raise HTTPException(409, api_text("no_order"))
         ratee, role = (a.supplier, "supplier") if me == r.requester else (r.requester, "buyer")
         with guard():
             rating = rt.Rating(
@@ -928,7 +922,7 @@ def commons_router(
     def open_pool(c: CallerDep, body: PoolIn) -> PoolOut:
         """Open a pool (the cooperative's own account only); its members may then commit."""
         if not runs(c, body.cooperative):
-            raise forbidden("조합 계정만 열 수 있습니다 / only the cooperative's account may open a pool")
+            raise forbidden(api_text("coop_only_pool"))
         with guard():
             pool = pl.open_pool(
                 commons,
@@ -966,7 +960,7 @@ def commons_router(
         me = act(c)
         p = visible_pool(commons, c, pool_id)
         if p.commitment_of(me) is None:
-            raise HTTPException(409, "약정한 수량이 없습니다 / your firm has no commitment in this pool")
+            raise HTTPException(409, api_text("no_commitment"))
         with guard():
             pl.withdraw(commons, pool_id, me, now())
         return pool_out(visible_pool(commons, c, pool_id), c)
@@ -985,7 +979,7 @@ def commons_router(
     def pool_settlement(c: CallerDep, pool_id: IdPath) -> SettlementOut:
         p = visible_pool(commons, c, pool_id)
         if p.settlement is None:
-            raise HTTPException(409, "아직 마감되지 않았습니다 / the pool is not closed yet")
+            raise HTTPException(409, api_text("pool_not_closed"))
         return settlement_out(p.settlement, len(p.members), c, p.cooperative)
 
     # -- co-marketing campaigns --------------------------------------------------------------
@@ -999,7 +993,7 @@ def commons_router(
     @router.post("/campaigns", response_model=CampaignOut, status_code=201, responses=WRITE)
     def open_campaign(c: CallerDep, body: CampaignIn) -> CampaignOut:
         if not runs(c, body.cooperative):
-            raise forbidden("조합 계정만 열 수 있습니다 / only the cooperative's account may open a campaign")
+            raise forbidden(api_text("coop_only_campaign"))
         with guard():
             camp = pl.open_campaign(
                 commons,
@@ -1038,7 +1032,7 @@ def commons_router(
         me = act(c)
         camp = visible_campaign(commons, c, campaign_id)
         if me not in camp.participants():
-            raise HTTPException(409, "참여하지 않았습니다 / your firm has not joined this campaign")
+            raise HTTPException(409, api_text("not_joined"))
         with guard():
             pl.leave_campaign(commons, campaign_id, me, now())
         return campaign_out(visible_campaign(commons, c, campaign_id), c)

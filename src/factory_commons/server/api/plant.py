@@ -20,7 +20,7 @@ from ...kpi.downtime import downtime_pareto
 from ...kpi.oee import GROUPS, compute_kpis
 from ...store.base import Store
 from ...store.validate import BatchError
-from ..auth import NOT_FOUND, Caller, forbidden
+from ..auth import NOT_FOUND, Caller, api_text, forbidden
 from ..reads import overview_rows, read_limited
 from .common import READ_ERRORS, errors
 from .common import utc as _utc
@@ -136,12 +136,9 @@ def plant_router(store: Store, caller: Callable[..., Caller], now: Callable[[], 
         e = _utc(end) if end else now()
         s = _utc(start) if start else e - timedelta(days=1)
         if not s < e:
-            raise HTTPException(422, "start는 end보다 앞서야 합니다 / start must be before end")
+            raise HTTPException(422, api_text("start_after_end"))
         if e - s > MAX_WINDOW:
-            raise HTTPException(
-                422,
-                f"기간이 너무 깁니다 (최대 {MAX_WINDOW.days}일) / window too long (at most {MAX_WINDOW.days} days)",
-            )
+            raise HTTPException(422, api_text("window_too_long", days=MAX_WINDOW.days))
         return s, e
 
     MachinesQ = Annotated[list[str] | None, Query(description="machine paths (repeat); default: all visible")]
@@ -223,7 +220,7 @@ def plant_router(store: Store, caller: Callable[..., Caller], now: Callable[[], 
             if isinstance(r.get("machine"), str) and not c.owns(r["machine"])
         ]
         if bad:
-            raise forbidden(f"권한이 없습니다 / not allowed: machines of rows {bad[:20]} are not your firm's")
+            raise forbidden(api_text("rows_not_your_firms", rows=bad[:20]))
         try:
             res = store.write_table(kind, rows)
         except BatchError as err:
@@ -306,14 +303,12 @@ def plant_router(store: Store, caller: Callable[..., Caller], now: Callable[[], 
             "state", None, at + timedelta(microseconds=1), machines=[body.machine]
         ).to_pylist()
         if not states or states[-1]["state"] == "running":
-            raise HTTPException(
-                409, "그 시각에 멈춰 있지 않았습니다 / the machine was not stopped at that time"
-            )
+            raise HTTPException(409, api_text("not_stopped_then"))
         current = states[-1]
         try:
             ts = set_stop_reason(store, body.machine, _utc(current["ts"]), current["state"], body.reason_code)
         except StopGone:  # removed between the read and the update
-            raise HTTPException(409, "그 정지 기록이 없습니다 / that stop is no longer stored") from None
+            raise HTTPException(409, api_text("stop_gone")) from None
         return StopReasonOut(
             machine=body.machine, ts=ts, state=current["state"], reason_code=body.reason_code
         )

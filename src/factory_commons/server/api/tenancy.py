@@ -13,7 +13,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from ...accounts import ROLES, AccountError, Accounts, Grant, User
-from ..auth import CSRF_COOKIE, NOT_FOUND, SESSION_COOKIE, Caller, forbidden
+from ..auth import CSRF_COOKIE, NOT_FOUND, SESSION_COOKIE, Caller, api_text, forbidden
 from ..ratelimit import LoginLimiter
 from .common import READ_ERRORS, WRITE_ERRORS, errors
 from .common import utc as _utc
@@ -138,14 +138,13 @@ def tenancy_router(
         if wait is not None:
             raise HTTPException(
                 429,
-                f"로그인 실패가 너무 많습니다. {wait}초 후 다시 시도하세요 / too many failed logins; "
-                f"try again in {wait} s",
+                api_text("too_many_logins", wait=wait),
                 headers={"Retry-After": str(wait)},
             )
         user = accounts.authenticate(body.email, body.password)
         if user is None:
             limiter.failed(body.email, address)
-            raise HTTPException(401, "이메일 또는 비밀번호가 틀렸습니다 / wrong e-mail or password")
+            raise HTTPException(401, api_text("wrong_login"))
         limiter.succeeded(body.email)
         token, csrf = accounts.create_session(user.id, now())
         kw = {"secure": secure_cookies, "samesite": "lax", "path": "/"}
@@ -232,10 +231,10 @@ def tenancy_router(
         c.require("grant")
         expert = accounts.user_by_email(body.expert_email)
         if expert is None or expert.role != "expert":
-            raise HTTPException(422, "전문가 계정이 아닙니다 / no expert user with that e-mail")
+            raise HTTPException(422, api_text("no_expert"))
         outside = [s for s in body.scope if not c.owns(s)]
         if outside:
-            raise forbidden(f"권한이 없습니다 / not allowed: not your firm's: {', '.join(outside[:10])}")
+            raise forbidden(api_text("not_your_firms", ids=", ".join(outside[:10])))
         starts = _utc(body.starts) if body.starts else now()
         try:
             g = accounts.create_grant(c.firm.id, expert.id, body.scope, starts, _utc(body.expires), c.user.id)
