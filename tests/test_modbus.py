@@ -450,10 +450,13 @@ def test_the_worked_configs_in_docs_build_connectors():
         "holding:0",
         "holding:2",
         "holding:4",
+        "holding:6.3",
         "input:10",
         "coil:5",
+        "input:0@3",
     }
-    assert len(modbus.reads) == 3  # holding 0..5 in one request, input, coil
+    assert len(modbus.reads) == 4  # holding 0..6 in one request, input, coil, and unit 3's input
+    assert modbus.unit_retry_s == 5.0 and sorted(modbus.unit_health) == [1, 3]
     assert len(built["opcua"].points) == 4
 
 
