@@ -447,3 +447,28 @@ def test_a_device_back_after_ten_minutes_is_tried_again_within_two_seconds(caplo
     assert 0 <= recovered <= 2.0
     assert max(waits) <= 2.0 and waits[0] <= 0.5  # starts fast, never waits long
     assert len(logged) < 40 < len(device.tries)  # the log follows the exponential schedule
+
+
+def test_values_the_servers_queue_dropped_are_counted(sim):
+    from asyncua import ua
+
+    points = {"ns=2;s=Press1.Temp": POINTS["ns=2;s=Press1.Temp"]}
+    conn = OpcUaConnector("q", Buffer(":memory:"), sim.url, points, interval_ms=50, queue_size=5)
+    stop = threading.Event()
+    t = threading.Thread(target=conn.run, args=(stop,))
+    t.start()
+    try:
+        assert wait_until(lambda: conn.health.state == HealthState.CONNECTED and conn.health.points >= 1)
+        assert "queue 5" in conn.health.reason
+        var = sim.vars["Temp"]
+        overflow = ua.DataValue(
+            ua.Variant(21.0, ua.VariantType.Double),
+            StatusCode=ua.StatusCode(0x0480),  # Good, with the Overflow info bit of a monitored item
+            SourceTimestamp=datetime.now(UTC),
+        )
+        asyncio.run_coroutine_threadsafe(var.write_value(overflow), sim.loop).result(5)
+        assert wait_until(lambda: conn.overflows == 1 and conn.health.points >= 2)
+        assert "Press1.Temp" in conn.health.last_error and "overflowed" in conn.health.last_error
+    finally:
+        stop.set()
+        t.join(15)
