@@ -121,9 +121,9 @@ def test_both_stacks_every_change_once_every_part_and_gap_with_a_silent_unit(mod
     peer = modbus_peer(settings)
     buf = Buffer(tmp_path / "buffer.sqlite")
     conn = ModbusConnector(
-        "gateway", buf, "127.0.0.1", _points(), port=settings.port, interval_s=0.05, timeout_s=0.15
+        "gateway", buf, "127.0.0.1", _points(), port=settings.port, interval_s=0.05, timeout_s=0.3
     )
-    conn.unit_retry_s = 1.0
+    conn.unit_retry_s = 2.0
     stop, fstop = threading.Event(), threading.Event()
     fwd = Forwarder(buf, lambda: DuckDBStore(tmp_path / "store.duckdb"))
     threads = [
