@@ -23,6 +23,17 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from ..i18n import Catalog
+
+ACCOUNT_TEXTS = Catalog("accounts")
+
+
+def accounts_text(key: str, **values) -> str:
+    """A text of the `accounts` catalog in both languages ("Korean / English"), `{name}` fields filled."""
+    text = ACCOUNT_TEXTS.both(key, " / ")
+    return text.format(**values) if values else text
+
+
 ROLES = ("owner", "engineer", "operator", "expert", "regional_analyst", "hub_admin")
 
 _DDL = """
@@ -306,10 +317,7 @@ class Accounts:
             if u is None:
                 raise AccountError(f"no user {user_id}")
             if (role not in (None, "owner") or active is False) and self._is_last_owner(u):
-                raise LastOwnerError(
-                    f"{u.email}: 회사의 마지막 소유자입니다 / the last active owner of the firm cannot be "
-                    "demoted or deactivated"
-                )
+                raise LastOwnerError(f"{u.email}: {accounts_text('last_owner_demoted')}")
             self._exec(
                 "UPDATE users SET role = ?, display_name = ?, active = ? WHERE id = ?",
                 (
@@ -355,19 +363,14 @@ class Accounts:
             if u is None:
                 raise AccountError(f"no user {user_id}")
             if self._is_last_owner(u):
-                raise LastOwnerError(
-                    f"{u.email}: 회사의 마지막 소유자입니다 / the last active owner of the firm cannot be deleted"
-                )
+                raise LastOwnerError(f"{u.email}: {accounts_text('last_owner_deleted')}")
             history = self._all(
                 "SELECT (SELECT count(*) FROM grants WHERE expert_id = ? OR created_by = ?)"
                 " + (SELECT count(*) FROM audit_log WHERE user_id = ?)",
                 (user_id, user_id, user_id),
             )[0][0]
             if history:
-                raise AccountError(
-                    f"{u.email}: 기록(권한 부여·감사 로그)이 있어 삭제할 수 없습니다. 비활성화하세요 / has grants or "
-                    "audit records; deactivate the user instead"
-                )
+                raise AccountError(f"{u.email}: {accounts_text('user_has_history')}")
             self._exec("DELETE FROM sessions WHERE user_id = ?", (user_id,))
             self._exec("DELETE FROM api_tokens WHERE user_id = ?", (user_id,))
             self._exec("DELETE FROM users WHERE id = ?", (user_id,))

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..i18n import STATES
 from ..store.base import Store
-from .db import Accounts
+from .db import Accounts, accounts_text
 
 
 class StopGone(LookupError):
@@ -30,11 +31,11 @@ def set_stop_reason(
 
 #: the stop reasons offered on the tablet screen: (code, Korean, English); configurable per app
 DEFAULT_STOP_REASONS: tuple[tuple[str, str, str], ...] = (
-    ("die_change", "금형 교체", "Die change"),
-    ("waiting_material", "자재 대기", "Waiting for material"),
-    ("breakdown", "설비 고장", "Breakdown"),
-    ("no_operator", "작업자 부재", "No operator"),
-    ("quality_check", "품질 확인", "Quality check"),
+    ("die_change", *STATES.pair("die_change")),
+    ("waiting_material", *STATES.pair("waiting_material")),
+    ("breakdown", *STATES.pair("breakdown")),
+    ("no_operator", *STATES.pair("no_operator")),
+    ("quality_check", *STATES.pair("quality_check")),
 )
 
 
@@ -63,45 +64,31 @@ def check_stop_reasons(items: list[dict]) -> tuple[list[tuple[str, str, str]], l
     problems: list[ReasonProblem] = []
     reasons: list[tuple[str, str, str]] = []
     if not items:
-        problems.append(ReasonProblem(0, "reasons", "최소 1개가 필요합니다 / at least one reason is needed"))
+        problems.append(ReasonProblem(0, "reasons", accounts_text("reasons_none")))
     if len(items) > MAX_REASONS:
         problems.append(
-            ReasonProblem(MAX_REASONS, "reasons", f"최대 {MAX_REASONS}개 / at most {MAX_REASONS} reasons")
+            ReasonProblem(MAX_REASONS, "reasons", accounts_text("reasons_too_many", max=MAX_REASONS))
         )
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         code, ko, en = (str(item.get(k) or "").strip() for k in ("code", "ko", "en"))
         if not code:
-            problems.append(ReasonProblem(i, "code", "코드가 비어 있습니다 / code is empty"))
+            problems.append(ReasonProblem(i, "code", accounts_text("code_empty")))
         elif len(code) > MAX_CODE or any(ord(ch) < 32 for ch in code):
-            problems.append(
-                ReasonProblem(
-                    i,
-                    "code",
-                    f"코드는 {MAX_CODE}자 이하, 제어 문자 없이 / at most {MAX_CODE} "
-                    "characters, no control characters",
-                )
-            )
+            problems.append(ReasonProblem(i, "code", accounts_text("code_invalid", max=MAX_CODE)))
         elif code in seen:
             problems.append(
                 ReasonProblem(
-                    i,
-                    "code",
-                    f"코드 {code!r} 중복 (항목 {seen[code] + 1}) / duplicate code {code!r} "
-                    f"(also item {seen[code] + 1})",
+                    i, "code", accounts_text("code_duplicate", code=repr(code), item=seen[code] + 1)
                 )
             )
         else:
             seen[code] = i
         for name, label in (("ko", ko), ("en", en)):
             if not label:
-                problems.append(
-                    ReasonProblem(i, name, f"{name} 이름이 비어 있습니다 / {name} label is empty")
-                )
+                problems.append(ReasonProblem(i, name, accounts_text("label_empty", name=name)))
             elif len(label) > MAX_LABEL:
-                problems.append(
-                    ReasonProblem(i, name, f"{MAX_LABEL}자 이하 / at most {MAX_LABEL} characters")
-                )
+                problems.append(ReasonProblem(i, name, accounts_text("label_too_long", max=MAX_LABEL)))
         reasons.append((code, ko, en))
     return reasons, problems
 
@@ -118,10 +105,7 @@ def parse_reason_lines(text: str) -> tuple[list[dict], list[str]]:
         sep = next((s for s in ("|", "\t", ";") if s in line), None)
         parts = [p.strip() for p in line.split(sep)] if sep else [line]
         if len(parts) != 3:
-            errors.append(
-                f"{n}행: '코드 | 한국어 | English' 세 칸이 필요합니다 / line {n}: expected 'code | Korean | "
-                f"English', got {len(parts)} field(s)"
-            )
+            errors.append(accounts_text("line_fields", n=n, got=len(parts)))
             continue
         items.append({"code": parts[0], "ko": parts[1], "en": parts[2], "line": n})
     return items, errors
