@@ -6,11 +6,15 @@ SQLite and a PostgreSQL schema of its own (dropped after) for the transactional 
 
 from __future__ import annotations
 
+import ast
+import re
+import string
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +23,7 @@ from hypothesis import strategies as st
 from factory_commons.cooperate import pools as P
 from factory_commons.cooperate.db import CommonsDB
 from factory_commons.cooperate.model import Text
+from factory_commons.i18n import Catalog
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -658,3 +663,121 @@ def test_any_input_is_a_decimal_or_a_clear_error(value):
         assert e.field == "quantity" and e.ko and e.en
     else:
         assert isinstance(d, Decimal) and 0 < d <= P.MAX_AMOUNT and d == d.quantize(Decimal("0.001"))
+
+
+# ---------------------------------------------------------------- messages from the catalog
+
+COOPERATE = Path(P.__file__).parent
+#: the modules whose messages are in the `commons_errors` catalog
+MESSAGE_MODULES = (
+    "pools",
+    "booking",
+    "match",
+    "missions",
+    "teams",
+    "projects",
+    "model",
+    "evidence",
+    "catalog",
+)
+HANGUL = re.compile("[\uac00-\ud7a3]")
+
+
+def _message_uses() -> list[tuple[str, str, set[str] | None]]:
+    """(where, key, keyword names or None where `**params` is passed) of every literal key given
+    to `CommonsError.of(field, key, ...)`, `msg(key, ...)` or `ERRORS.get/pair(key)`."""
+    out = []
+    for name in MESSAGE_MODULES:
+        tree = ast.parse((COOPERATE / f"{name}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            fn, key = node.func, None
+            if isinstance(fn, ast.Attribute) and fn.attr == "of" and len(node.args) >= 2:
+                key = node.args[1]
+            elif isinstance(fn, ast.Name) and fn.id == "msg" and node.args:
+                key = node.args[0]
+            elif (
+                isinstance(fn, ast.Attribute)
+                and fn.attr in ("get", "pair")
+                and getattr(fn.value, "id", "") == "ERRORS"
+            ):
+                key = node.args[0] if node.args else None
+            else:
+                continue
+            if isinstance(key, ast.Name) and key.id == "key":
+                continue  # CommonsError.of and msg handing their key on
+            assert isinstance(key, ast.Constant), f"{name}.py:{node.lineno}: a message key must be a literal"
+            kws = None if any(k.arg is None for k in node.keywords) else {k.arg for k in node.keywords}
+            if fn.attr == "of" if isinstance(fn, ast.Attribute) else False:
+                kws = None if kws is None else kws - {"code"}
+            out.append((f"{name}.py:{node.lineno}", key.value, kws))
+    return out
+
+
+def _placeholders(text: str) -> set[str]:
+    return {re.split(r"[.\[]", f)[0] for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+
+
+def test_every_commons_message_key_exists_with_the_placeholders_it_is_given():
+    errors = Catalog("commons_errors")
+    uses = _message_uses()
+    assert len(uses) > 150
+    bad = []
+    for where, key, kws in uses:
+        ko, en = errors.pair(key)
+        if not errors.has(key) or not ko or not en:
+            bad.append(f"{where}: no message {key!r}")
+        elif kws is not None and _placeholders(ko) | _placeholders(en) != kws:  # a text may leave one out
+            bad.append(
+                f"{where}: {key!r} given {sorted(kws)}, texts use {_placeholders(ko)} / {_placeholders(en)}"
+            )
+    assert not bad, "\n".join(bad)
+    # every message of the catalog is used
+    assert set(errors.ids()) == {key for _, key, _ in uses}
+
+
+def test_no_korean_text_is_written_in_the_code_of_these_modules():
+    """Korean text comes from the catalog: only docstrings and comments (and schema
+    descriptions) may carry Hangul."""
+    found = []
+    for name in MESSAGE_MODULES:
+        tree = ast.parse((COOPERATE / f"{name}.py").read_text(encoding="utf-8"))
+        docs = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
+        docs |= {
+            id(k.value)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call)
+            for k in n.keywords
+            if k.arg == "description"
+        }
+        for n in ast.walk(tree):
+            if (
+                isinstance(n, ast.Constant)
+                and isinstance(n.value, str)
+                and id(n) not in docs
+                and HANGUL.search(n.value)
+            ):
+                found.append(f"{name}.py:{n.lineno}: {n.value[:40]!r}")
+    assert not found, "\n".join(found)
+
+
+def test_an_error_from_the_catalog_reads_as_before():
+    e = P.CommonsError.of("pool_id", "no_such_pool", "not_found", id="pool-1")
+    assert (e.field, e.code, e.ko, e.en) == (
+        "pool_id",
+        "not_found",
+        "공동구매가 없습니다: pool-1",
+        "no such pool: pool-1",
+    )
+    assert str(e) == "pool_id: no such pool: pool-1 / 공동구매가 없습니다: pool-1"
+    assert e.message("ko") == "pool_id: 공동구매가 없습니다: pool-1"
+    with pytest.raises(P.CommonsError, match=r"too large \(at most 1,000,000,000,000\)"):
+        P.to_decimal("1E+13", "q", places=0)

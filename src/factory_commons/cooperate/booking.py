@@ -32,7 +32,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .db import CommonsDB
-from .model import CapacityWeek, Profile, Text
+from .model import CapacityWeek, Profile, Text, msg
 from .pools import Amount, CommonsError, _new_id, _now, to_decimal, won_floor
 from .vocab import PROCESSES
 
@@ -143,13 +143,16 @@ class Booking(_Model):
 def _party(booker: str, field: str) -> str:
     b = (booker or "").strip()
     if not b:
-        raise CommonsError(field, "예약자 id가 비어 있습니다", "booker id is empty")
+        raise CommonsError.of(field, "booker_empty")
     return b
 
 
 def _not_found(kind: str, id: str) -> CommonsError:
-    ko = {"slot": "방문 일정", "offer": "설비 시간 제공", "booking": "예약"}[kind]
-    return CommonsError(f"{kind}_id", f"{ko}이(가) 없습니다: {id}", f"no such {kind}: {id}", "not_found")
+    if kind == "slot":
+        return CommonsError.of("slot_id", "no_such_slot", "not_found", id=id)
+    if kind == "offer":
+        return CommonsError.of("offer_id", "no_such_offer", "not_found", id=id)
+    return CommonsError.of("booking_id", "no_such_booking", "not_found", id=id)
 
 
 def _get(db: CommonsDB, kind: str, id: str, model: type[BaseModel]):
@@ -161,7 +164,7 @@ def _get(db: CommonsDB, kind: str, id: str, model: type[BaseModel]):
 
 def _check_new(db: CommonsDB, kind: str, id: str) -> None:
     if db.owner(kind, id) is not None:
-        raise CommonsError(f"{kind}_id", f"이미 있는 id입니다: {id}", f"{kind} id exists: {id}", "conflict")
+        raise CommonsError.of(f"{kind}_id", "id_exists", "conflict", kind=kind, id=id)
 
 
 def get_slot(db: CommonsDB, slot_id: str) -> VisitSlot:
@@ -212,30 +215,18 @@ def offer_slot(
     now = _now(now)
     firm_id = _party(firm_id, "firm_id")
     if not isinstance(day, date) or isinstance(day, datetime):
-        raise CommonsError("day", f"날짜여야 합니다: {day!r}", f"must be a date: {day!r}")
+        raise CommonsError.of("day", "not_a_date", value=day)
     for name, t in (("start", start), ("end", end)):
         if not isinstance(t, time):
-            raise CommonsError(
-                name, f"시각(HH:MM)이어야 합니다: {t!r}", f"must be a time of day (HH:MM): {t!r}"
-            )
+            raise CommonsError.of(name, "not_a_time", value=t)
     if end <= start:
-        raise CommonsError(
-            "end",
-            f"끝({end})이 시작({start})보다 뒤여야 합니다",
-            f"end ({end}) must be after start ({start})",
-        )
+        raise CommonsError.of("end", "end_before_start", end=end, start=start)
     if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 500:
-        raise CommonsError(
-            "capacity", f"방문 인원은 1~500명입니다: {capacity!r}", f"visitors must be 1 to 500: {capacity!r}"
-        )
+        raise CommonsError.of("capacity", "visitors_range", value=capacity)
     langs = tuple(dict.fromkeys(str(x).strip().lower() for x in languages))
     bad = [x for x in langs if not _LANG.match(x)]
     if not langs or bad:
-        raise CommonsError(
-            "languages",
-            f"언어는 ISO 639-1 두 글자 코드입니다(예: ko, en): {bad or '없음'}",
-            f"languages are ISO 639-1 two-letter codes (e.g. ko, en): {bad or 'none given'}",
-        )
+        raise CommonsError.of("languages", "bad_languages", bad=bad or msg("none_given"))
     slot = VisitSlot(
         id=_new_id("slot", slot_id),
         firm_id=firm_id,
@@ -249,11 +240,7 @@ def offer_slot(
         created=now,
     )
     if slot.starts <= now:
-        raise CommonsError(
-            "day",
-            f"지난 시각에는 방문 일정을 열 수 없습니다: {slot.starts}",
-            f"a visit slot must start in the future: {slot.starts}",
-        )
+        raise CommonsError.of("day", "slot_in_past", starts=slot.starts)
     with db.transaction():
         _check_new(db, SLOT, slot.id)
         db.put(SLOT, slot.id, firm_id, slot)
@@ -289,55 +276,24 @@ def book_visit(
     now = _now(now)
     visitor = _party(visitor, "visitor")
     if not isinstance(party, int) or isinstance(party, bool) or party < 1:
-        raise CommonsError(
-            "party",
-            f"인원은 1명 이상의 정수입니다: {party!r}",
-            f"party must be a whole number >= 1: {party!r}",
-        )
+        raise CommonsError.of("party", "bad_party", value=party)
     with db.transaction():
         slot = get_slot(db, slot_id)
         if slot.state != "open":
-            raise CommonsError(
-                "slot_id", "취소된 방문 일정입니다", "the visit slot was cancelled", "conflict"
-            )
+            raise CommonsError.of("slot_id", "slot_cancelled", "conflict")
         if now >= slot.starts:
-            raise CommonsError(
-                "now",
-                f"이미 시작된 일정입니다({slot.starts})",
-                f"the visit started at {slot.starts}",
-                "conflict",
-            )
+            raise CommonsError.of("now", "visit_started", "conflict", starts=slot.starts)
         if visitor == slot.firm_id:
-            raise CommonsError(
-                "visitor",
-                "자기 회사 일정은 예약할 수 없습니다",
-                "a firm cannot book its own slot",
-                "forbidden",
-            )
+            raise CommonsError.of("visitor", "own_slot", "forbidden")
         if party > slot.left:
-            raise CommonsError(
-                "party",
-                f"남은 자리는 {slot.left}명입니다(요청 {party}명)",
-                f"only {slot.left} places left (asked {party})",
-                "conflict",
-            )
+            raise CommonsError.of("party", "places_left", "conflict", left=slot.left, party=party)
         for b in bookings_of(db, visitor):
             if b.state != "active" or b.kind != "visit":
                 continue
             if b.target == slot.id:
-                raise CommonsError(
-                    "visitor",
-                    f"이 일정에 이미 예약이 있습니다({b.id})",
-                    f"already booked on this slot ({b.id})",
-                    "conflict",
-                )
+                raise CommonsError.of("visitor", "already_booked", "conflict", booking=b.id)
             if b.starts < slot.ends and slot.starts < b.ends:
-                raise CommonsError(
-                    "visitor",
-                    f"같은 시간에 다른 방문 예약이 있습니다({b.id}, {b.host})",
-                    f"another visit at the same time ({b.id} at {b.host})",
-                    "conflict",
-                )
+                raise CommonsError.of("visitor", "visit_overlaps", "conflict", booking=b.id, host=b.host)
         bk = Booking(
             id=_new_id("bk", booking_id),
             kind="visit",
@@ -362,19 +318,9 @@ def cancel_slot(db: CommonsDB, slot_id: str, by: str, now: datetime | None = Non
     with db.transaction():
         slot = get_slot(db, slot_id)
         if by != slot.firm_id:
-            raise CommonsError(
-                "by",
-                "일정을 연 회사만 취소할 수 있습니다",
-                "only the host firm may cancel a slot",
-                "forbidden",
-            )
+            raise CommonsError.of("by", "only_host_cancels_slot", "forbidden")
         if slot.booked:
-            raise CommonsError(
-                "slot_id",
-                f"예약된 {slot.booked}명이 있습니다: 예약부터 취소하세요",
-                f"{slot.booked} visitors are booked: cancel their bookings first",
-                "conflict",
-            )
+            raise CommonsError.of("slot_id", "slot_has_bookings", "conflict", booked=slot.booked)
         slot = slot.model_copy(update={"state": "cancelled"})
         db.put(SLOT, slot.id, slot.firm_id, slot)
     return slot
@@ -385,11 +331,7 @@ def cancel_slot(db: CommonsDB, slot_id: str, by: str, now: datetime | None = Non
 
 def _monday(week_start: date) -> date:
     if not isinstance(week_start, date) or isinstance(week_start, datetime) or week_start.weekday() != 0:
-        raise CommonsError(
-            "week_start",
-            f"ISO 주의 월요일이어야 합니다: {week_start!r}",
-            f"must be the Monday of an ISO week: {week_start!r}",
-        )
+        raise CommonsError.of("week_start", "not_a_monday", value=week_start)
     return week_start
 
 
@@ -405,51 +347,31 @@ def capacity_basis(
     week_start = _monday(week_start)
     cap = profile.evidence.capacity
     if cap is None:
-        raise CommonsError(
-            "capacity",
-            "여유 용량 근거(KPI)가 없습니다: 먼저 KPI에서 용량 근거를 만드세요",
-            "no capacity evidence: compute it from the firm's KPIs first",
-            "conflict",
-        )
+        raise CommonsError.of("capacity", "no_capacity_evidence", "conflict")
     if cap.source != "kpi" and not allow_declared:
-        raise CommonsError(
+        raise CommonsError.of(
             "capacity",
-            f"용량 근거가 측정값이 아닙니다(출처 {cap.source}): 실측 여유 시간만 제공할 수 있습니다",
-            f"capacity evidence is not measured (source {cap.source}): only measured free hours "
-            "can be offered",
+            "capacity_not_measured",
             "conflict",
+            source=cap.source,
         )
     weeks = [w for w in cap.weeks if w.process == process]
     if not weeks:
-        raise CommonsError(
-            "process",
-            f"{process} 공정의 측정된 여유 시간이 없습니다",
-            f"no measured free hours for process {process}",
-            "conflict",
-        )
+        raise CommonsError.of("process", "no_measured_hours", "conflict", process=process)
     cut = Decimal("0.01")
     same = [w for w in weeks if w.week_start == week_start]
     if same:
         hours = Decimal(str(same[0].free_hours)).quantize(cut, rounding=ROUND_FLOOR)
-        note = Text(
-            ko=f"{week_start} 주 실측 여유 {hours} h",
-            en=f"measured free {hours} h in the week of {week_start}",
-        )
+        note = msg("free_hours_week", week=week_start, hours=hours)
     else:
         total = sum(Decimal(str(w.free_hours)) for w in weeks)
         hours = (total / len(weeks)).quantize(cut, rounding=ROUND_FLOOR)
         first, last = min(w.week_start for w in weeks), max(w.week_start for w in weeks)
-        note = Text(
-            ko=f"{first}~{last} 실측 {len(weeks)}주 평균 여유 {hours} h/주",
-            en=f"mean measured free {hours} h/week over {len(weeks)} weeks {first} to {last}",
-        )
+        note = msg("free_hours_mean", first=first, last=last, weeks=len(weeks), hours=hours)
     series = _series(cap.weeks)
     shared = tuple(p for p in sorted(series) if p != process and series[p] == series[process])
     if shared:
-        note = Text(
-            ko=f"{note.ko}; {', '.join(shared)} 공정과 같은 설비에서 측정되어 한도를 함께 씁니다",
-            en=f"{note.en}; measured on the same machines as {', '.join(shared)}, which share this limit",
-        )
+        note = msg("free_hours_shared", note=note, shared=", ".join(shared))
     return CapacityBasis(
         process=process,
         week_start=week_start,
@@ -489,15 +411,10 @@ def _profile(db: CommonsDB, firm_id: str, profile: Profile | None) -> Profile:
     if profile is None:
         profile = db.get("profile", firm_id, Profile)
         if profile is None:
-            raise CommonsError(
-                "firm_id", f"{firm_id}의 프로필이 없습니다", f"{firm_id} has no profile", "not_found"
-            )
+            raise CommonsError.of("firm_id", "no_profile", "not_found", firm=firm_id)
     if profile.firm_id != firm_id:
-        raise CommonsError(
-            "profile",
-            f"다른 회사의 프로필입니다({profile.firm_id})",
-            f"the profile belongs to {profile.firm_id}, not {firm_id}",
-            "forbidden",
+        raise CommonsError.of(
+            "profile", "other_firms_profile", "forbidden", owner=profile.firm_id, firm=firm_id
         )
     return profile
 
@@ -545,47 +462,34 @@ def offer_machine_hours(
         eq = next((e for e in prof.facility.equipment if e.id == equipment_id), None)
         if eq is None:
             ids = ", ".join(e.id for e in prof.facility.equipment) or "-"
-            raise CommonsError(
-                "equipment_id",
-                f"{firm_id}에 설비 {equipment_id!r}이(가) 없습니다(있는 설비: {ids})",
-                f"{firm_id} has no equipment {equipment_id!r} (it has: {ids})",
-                "not_found",
+            raise CommonsError.of(
+                "equipment_id", "no_equipment", "not_found", firm=firm_id, equipment=equipment_id, ids=ids
             )
         week_end = datetime.combine(week_start, time(0), tzinfo=KST) + timedelta(days=7)
         if week_end <= now:
-            raise CommonsError(
-                "week_start",
-                f"지난 주는 제공할 수 없습니다: {week_start}",
-                f"the week of {week_start} is over",
-                "conflict",
-            )
+            raise CommonsError.of("week_start", "week_over_offer", "conflict", week=week_start)
         physical = WEEK_HOURS * eq.count
         if h > physical:
-            raise CommonsError(
-                "hours",
-                f"설비 {eq.count}대의 한 주는 {physical} h입니다(요청 {h} h)",
-                f"{eq.count} machine(s) have {physical} h in a week (asked {h} h)",
-            )
+            raise CommonsError.of("hours", "above_physical_hours", count=eq.count, physical=physical, hours=h)
         basis = capacity_basis(prof, eq.process, week_start, allow_declared=allow_declared)
         offered = _offered(db, firm_id, basis)
         left = max(Decimal(0), basis.free_hours - offered)
         if h > left:
-            pname = PROCESSES[eq.process].ko
-            raise CommonsError(
+            raise CommonsError.of(
                 "hours",
-                f"실측 여유 시간을 넘습니다: {pname} {week_start} 주 여유 {basis.free_hours} h, 이미 제공 {offered} h, "
-                f"남은 {left} h (요청 {h} h) — {basis.note.ko}",
-                f"more than the measured free hours: {eq.process} week of {week_start} free {basis.free_hours} h, "
-                f"already offered {offered} h, {left} h left (asked {h} h) — {basis.note.en}",
+                "above_free_hours",
                 "conflict",
+                process=Text(ko=PROCESSES[eq.process].ko, en=eq.process),
+                week=week_start,
+                free=basis.free_hours,
+                offered=offered,
+                left=left,
+                hours=h,
+                note=basis.note,
             )
         rate = eq.hourly_rate_krw if hourly_rate_krw is None else hourly_rate_krw
         if not isinstance(rate, int) or isinstance(rate, bool) or rate < 0:
-            raise CommonsError(
-                "hourly_rate_krw",
-                f"0 이상의 정수(원)여야 합니다: {rate!r}",
-                f"must be a whole number of won >= 0: {rate!r}",
-            )
+            raise CommonsError.of("hourly_rate_krw", "not_whole_won_value", value=rate)
         offer = MachineOffer(
             id=_new_id("offer", offer_id),
             firm_id=firm_id,
@@ -643,28 +547,13 @@ def book_machine_hours(
     with db.transaction():
         offer = get_offer(db, offer_id)
         if offer.state != "open":
-            raise CommonsError("offer_id", "철회된 제공입니다", "the offer was withdrawn", "conflict")
+            raise CommonsError.of("offer_id", "offer_withdrawn", "conflict")
         if now >= offer.ends:
-            raise CommonsError(
-                "now",
-                f"제공 주가 끝났습니다({offer.week_start} 주)",
-                f"the week of {offer.week_start} is over",
-                "conflict",
-            )
+            raise CommonsError.of("now", "week_over_booking", "conflict", week=offer.week_start)
         if booker == offer.firm_id:
-            raise CommonsError(
-                "booker",
-                "자기 회사 설비 시간은 예약할 수 없습니다",
-                "a firm cannot book its own offer",
-                "forbidden",
-            )
+            raise CommonsError.of("booker", "own_offer", "forbidden")
         if h > offer.left:
-            raise CommonsError(
-                "hours",
-                f"남은 시간은 {offer.left} h입니다(요청 {h} h)",
-                f"only {offer.left} h left (asked {h} h)",
-                "conflict",
-            )
+            raise CommonsError.of("hours", "hours_left", "conflict", left=offer.left, hours=h)
         bk = Booking(
             id=_new_id("bk", booking_id),
             kind="machine_hours",
@@ -693,21 +582,12 @@ def cancel_booking(db: CommonsDB, booking_id: str, by: str, now: datetime | None
     with db.transaction():
         bk = get_booking(db, booking_id)
         if by not in (bk.booker, bk.host):
-            raise CommonsError(
-                "by",
-                "예약자나 제공 회사만 취소할 수 있습니다",
-                "only the booker or the host may cancel",
-                "forbidden",
-            )
+            raise CommonsError.of("by", "only_parties_cancel", "forbidden")
         if bk.state != "active":
-            raise CommonsError(
-                "booking_id", "이미 취소된 예약입니다", "the booking is already cancelled", "conflict"
-            )
+            raise CommonsError.of("booking_id", "booking_cancelled", "conflict")
         limit = bk.starts if bk.kind == "visit" else bk.ends
         if now >= limit:
-            raise CommonsError(
-                "now", f"{limit} 이후에는 취소할 수 없습니다", f"cannot cancel after {limit}", "conflict"
-            )
+            raise CommonsError.of("now", "too_late_to_cancel", "conflict", limit=limit)
         if bk.kind == "visit":
             slot = get_slot(db, bk.target)
             db.put(
@@ -735,16 +615,9 @@ def withdraw_offer(db: CommonsDB, offer_id: str, by: str, now: datetime | None =
     with db.transaction():
         offer = get_offer(db, offer_id)
         if by != offer.firm_id:
-            raise CommonsError(
-                "by", "제공한 회사만 철회할 수 있습니다", "only the offering firm may withdraw", "forbidden"
-            )
+            raise CommonsError.of("by", "only_host_withdraws", "forbidden")
         if offer.booked_hours:
-            raise CommonsError(
-                "offer_id",
-                f"예약된 {offer.booked_hours} h가 있습니다: 예약부터 취소하세요",
-                f"{offer.booked_hours} h are booked: cancel those bookings first",
-                "conflict",
-            )
+            raise CommonsError.of("offer_id", "offer_has_bookings", "conflict", hours=offer.booked_hours)
         offer = offer.model_copy(update={"state": "withdrawn"})
         db.put(OFFER, offer.id, offer.firm_id, offer)
     return offer

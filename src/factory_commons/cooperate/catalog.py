@@ -107,12 +107,7 @@ def allocate_requests(
     try:
         batch = allocate_batch(requests, index, today, time_limit_s=time_limit_s)
     except RuntimeError as e:
-        raise CommonsError(
-            "time_limit_s",
-            f"배정을 시간 안에 찾지 못했습니다: {e}",
-            f"no allocation within the time limit: {e}",
-            code="conflict",
-        ) from None
+        raise CommonsError.of("time_limit_s", "no_allocation_in_time", "conflict", error=e) from None
     teams = []
     for r, plan in zip(requests, batch.plans, strict=True):
         t = team_out(plan).model_copy(update={"proven_optimal": batch.proven_optimal})

@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 
 from ..kpi import KpiConfig, compute_kpis
 from ..store.base import Store
-from .model import CapacityEvidence, CapacityWeek, DeliveryEvidence, Evidence, QualityEvidence
+from .model import CapacityEvidence, CapacityWeek, DeliveryEvidence, Evidence, QualityEvidence, msg
 from .vocab import VocabularyError, check_process
 
 #: Machine kind (or path, or path prefix) -> processes; the simulator's plant by kind.
@@ -321,9 +321,7 @@ def firm_evidence(store: Store, enterprises: Sequence[str], today: date, weeks: 
     firm scope of `cooperate.evidence`), over the last `weeks` full ISO weeks."""
     scope = sorted(enterprises)
     if not scope or not machine_processes(scoped_machines(store, scope)):
-        raise EvidenceError(
-            "machines: 공정이 정해진 우리 회사 설비가 없습니다 / none of your machines has a known process "
-            f"(machine kinds: {', '.join(sorted(SIMULATOR_PROCESSES))})"
-        )
+        why = msg("no_machine_with_process", kinds=", ".join(sorted(SIMULATOR_PROCESSES)))
+        raise EvidenceError(f"machines: {why.both()}")
     start, end = last_weeks(today, weeks)
     return compute_evidence(store, start, end, scope=scope)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .model import Factor, Match, Profile, Request
+from .model import Factor, Match, Profile, Request, Text, msg
 from .vocab import MATERIALS
 
 if TYPE_CHECKING:
@@ -463,20 +463,26 @@ def _passed(
     request: Request, step: int, today: date, c: Candidates, r: int, ix: MatchIndex
 ) -> tuple[str, ...]:
     st = request.steps[step]
-    out = [f"process/공정: {st.process}", f"material/소재: {st.material}"]
+    out = [_check(msg("check_process"), st.process), _check(msg("check_material"), st.material)]
     if st.envelope_mm is not None:
-        out.append(f"envelope/작업 범위: {_env(c.env[r])} >= {_env(_sorted_env(st.envelope_mm))} mm")
+        out.append(
+            _check(msg("check_envelope"), f"{_env(c.env[r])} >= {_env(_sorted_env(st.envelope_mm))} mm")
+        )
     if st.tolerance_mm is not None:
-        out.append(f"tolerance/공차: ±{c.tol[r]:g} <= ±{st.tolerance_mm:g} mm")
+        out.append(_check(msg("check_tolerance"), f"±{c.tol[r]:g} <= ±{st.tolerance_mm:g} mm"))
     for code in st.certifications:
-        out.append(f"certification/인증: {code} valid on {request.due.isoformat()}")
-    out.append(
-        f"capacity/여유 용량: {_fmt_h(c.weekly_free[r] * weeks_left(today, request.due))} h "
-        f">= {_fmt_h(c.hours)} h"
-    )
+        out.append(_check(msg("check_certification"), f"{code} valid on {request.due.isoformat()}"))
+    free = _fmt_h(c.weekly_free[r] * weeks_left(today, request.due))
+    out.append(_check(msg("check_capacity"), f"{free} h >= {_fmt_h(c.hours)} h"))
     if request.max_distance_km is not None and c.distance_km is not None:
-        out.append(f"distance/거리: {c.distance_km[r]:.1f} <= {request.max_distance_km:g} km")
+        out.append(_check(msg("check_distance"), f"{c.distance_km[r]:.1f} <= {request.max_distance_km:g} km"))
     return tuple(out)
+
+
+def _check(name: Text, value: str) -> str:
+    """A passed hard check as "process/공정: milling": the English name, the Korean name, what
+    was checked (the web pages split it at the slash and the colon)."""
+    return f"{name.en}/{name.ko}: {value}"
 
 
 def _note(
@@ -494,41 +500,30 @@ def _note(
     f = int(c.firm[r])
     if name == "capability":
         if st.tolerance_mm is None:
-            tko, ten = (
-                f"공차 요구 없음(보유 ±{c.tol[r]:g} mm)",
-                f"no tolerance asked (holds ±{c.tol[r]:g} mm)",
-            )
+            tol = msg("note_no_tolerance_asked", held=c.tol[r])
         else:
-            tko = f"공차 ±{c.tol[r]:g} mm 보유(요구 ±{st.tolerance_mm:g})"
-            ten = f"holds ±{c.tol[r]:g} mm for ±{st.tolerance_mm:g} asked"
-        kind = "core" if c.core[r] else "supplementary (subcontracted)"
-        kko = "자체 설비" if c.core[r] else "외주(보조) 설비"
-        return f"{tko}, {kko} / {ten}, {kind}"
+            tol = msg("note_tolerance", held=c.tol[r], asked=st.tolerance_mm)
+        kind = msg("note_core_equipment") if c.core[r] else msg("note_subcontracted_equipment")
+        return msg("note_capability", tolerance=tol, kind=kind).both()
     if name == "capacity":
         fc = c.weekly_free[r] * weeks_left(today, request.due)
         src = "declared" if ix.declared[f] else "KPI"
-        return (
-            f"마감까지 여유 {_fmt_h(fc)}h 중 {_fmt_h(c.hours)}h 필요 ({src}) / "
-            f"{_fmt_h(c.hours)} h needed of {_fmt_h(fc)} h free before due ({src})"
-        )
+        return msg("note_capacity", free=_fmt_h(fc), hours=_fmt_h(c.hours), source=src).both()
     if name == "quality":
         if not backed:
-            return "품질 실적 미공개(중립값) / quality record not published (neutral)"
-        return (
-            f"초도 합격률 {ix.fpy[f]:.1%}, 불량률 {ix.scrap[f]:.1%} / "
-            f"first pass yield {ix.fpy[f]:.1%}, scrap {ix.scrap[f]:.1%}"
-        )
+            return msg("note_quality_unpublished").both()
+        return msg("note_quality", fpy=ix.fpy[f], scrap=ix.scrap[f]).both()
     if name == "delivery":
         if not backed:
-            return "납기 실적 미공개(중립값) / delivery record not published (neutral)"
-        return f"납기 준수율 {ix.on_time[f]:.1%} ({int(ix.orders[f])}건) / on time {ix.on_time[f]:.1%} of {int(ix.orders[f])} orders"
+            return msg("note_delivery_unpublished").both()
+        return msg("note_delivery", on_time=ix.on_time[f], orders=int(ix.orders[f])).both()
     if name == "distance":
         if c.distance_km is None:
-            return "위치 조건 없음 / no location given"
-        return f"거리 {c.distance_km[r]:.1f} km / {c.distance_km[r]:.1f} km away"
+            return msg("note_no_location").both()
+        return msg("note_distance", km=c.distance_km[r]).both()
     if not backed:
-        return "평가 없음(중립값) / no ratings yet (neutral)"
-    return f"구매자 평가 환산 {value:.2f} / buyers' ratings, scaled {value:.2f}"
+        return msg("note_no_ratings").both()
+    return msg("note_ratings", value=value).both()
 
 
 def _reason(
@@ -537,34 +532,25 @@ def _reason(
     st = request.steps[step]
     f = int(t.firm[r])
     if check == "material":
-        return f"소재 {st.material} 미취급 / does not work {st.material}"
+        return msg("fail_material", material=st.material).both()
     if check == "envelope":
-        return (
-            f"작업 범위 부족 {_env(t.env[r])} < {_env(_sorted_env(st.envelope_mm))} mm / "
-            f"envelope too small {_env(t.env[r])} < {_env(_sorted_env(st.envelope_mm))} mm"
-        )
+        return msg("fail_envelope", has=_env(t.env[r]), needs=_env(_sorted_env(st.envelope_mm))).both()
     if check == "tolerance":
-        return f"공차 ±{t.tol[r]:g} > 요구 ±{st.tolerance_mm:g} mm / holds only ±{t.tol[r]:g} for ±{st.tolerance_mm:g} mm"
+        return msg("fail_tolerance", held=t.tol[r], asked=st.tolerance_mm).both()
     if check == "certification":
-        return (
-            f"인증 {', '.join(st.certifications)} 없음 또는 납기일 만료 / "
-            f"certification {', '.join(st.certifications)} missing or lapsed by the due date"
-        )
+        return msg("fail_certification", codes=", ".join(st.certifications)).both()
     if check == "capacity":
         free = ix.free.get(st.process)
         if free is None or np.isnan(free[f]):
-            return "용량 미공개 / capacity not published"
+            return msg("fail_capacity_unpublished").both()
         fc = free[f] * weeks_left(today, request.due)
-        return (
-            f"마감까지 여유 {_fmt_h(fc)}h < 필요 {_fmt_h(st.hours())}h / "
-            f"{_fmt_h(fc)} h free before due < {_fmt_h(st.hours())} h needed"
-        )
+        return msg("fail_capacity", free=_fmt_h(fc), hours=_fmt_h(st.hours())).both()
     if check == "distance":
         d = haversine_km(request.location.lat, request.location.lon, ix.lat[f], ix.lon[f])
-        return f"거리 {d:.1f} km > {request.max_distance_km:g} km / {d:.1f} km away > {request.max_distance_km:g} km"
+        return msg("fail_distance", km=d, max=request.max_distance_km).both()
     if check == "own":
-        return "요청자 본인 / the requester itself"
-    return f"공정 {st.process} 없음 / no {st.process}"
+        return msg("fail_own").both()
+    return msg("fail_process", process=st.process).both()
 
 
 def _index(profiles: Sequence[Profile] | MatchIndex) -> MatchIndex:

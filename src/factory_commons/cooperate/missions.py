@@ -41,7 +41,7 @@ from .experts import (
     skill_kind,
     skill_label,
 )
-from .model import Text
+from .model import ERRORS, Text, msg
 
 if TYPE_CHECKING:
     from ..store.base import Store
@@ -57,15 +57,15 @@ FIRM_READ_ROLES = ("owner", "engineer", "operator")
 
 #: KPIs a problem may cite: code -> (Korean, English, "ratio" or "seconds").
 METRICS: dict[str, tuple[str, str, str]] = {
-    "scrap_ratio": ("불량률", "scrap ratio", "ratio"),
-    "first_pass_yield": ("직행률", "first pass yield", "ratio"),
-    "quality_ratio": ("양품률", "quality ratio", "ratio"),
-    "oee": ("설비 종합 효율(OEE)", "OEE", "ratio"),
-    "availability": ("가동률", "availability", "ratio"),
-    "effectiveness": ("성능 효율", "effectiveness", "ratio"),
-    "setup_rate": ("준비 교체 비율", "setup rate", "ratio"),
-    "mtbf_s": ("평균 고장 간격(MTBF)", "mean time between failures", "seconds"),
-    "mttr_s": ("평균 수리 시간(MTTR)", "mean time to repair", "seconds"),
+    "scrap_ratio": (*ERRORS.pair("metric_scrap_ratio"), "ratio"),
+    "first_pass_yield": (*ERRORS.pair("metric_first_pass_yield"), "ratio"),
+    "quality_ratio": (*ERRORS.pair("metric_quality_ratio"), "ratio"),
+    "oee": (*ERRORS.pair("metric_oee"), "ratio"),
+    "availability": (*ERRORS.pair("metric_availability"), "ratio"),
+    "effectiveness": (*ERRORS.pair("metric_effectiveness"), "ratio"),
+    "setup_rate": (*ERRORS.pair("metric_setup_rate"), "ratio"),
+    "mtbf_s": (*ERRORS.pair("metric_mtbf_s"), "seconds"),
+    "mttr_s": (*ERRORS.pair("metric_mttr_s"), "seconds"),
 }
 
 #: Weight of a needed skill in the relevance factor, by kind.
@@ -122,9 +122,16 @@ class KpiEvidence(_Model):
         ko, en, _ = METRICS[self.metric]
         days = round((self.period_end - self.period_start).total_seconds() / 86400)
         span = f"{self.period_start.date()}–{(self.period_end - timedelta(seconds=1)).date()}"
-        if lang == "ko":
-            return f"{self.label.get('ko')} {ko} {self.formatted()} (최근 {days}일, {span}, 기계 {len(self.machines)}대)"
-        return f"{self.label.get('en')} {en} {self.formatted()} over the last {days} days ({span}, {len(self.machines)} machines)"
+        line = msg(
+            "kpi_evidence",
+            label=Text(ko=self.label.get("ko"), en=self.label.get("en")),
+            metric=Text(ko=ko, en=en),
+            value=self.formatted(),
+            days=days,
+            span=span,
+            machines=len(self.machines),
+        )
+        return line.ko if lang == "ko" else line.en
 
 
 def expand_scope(store: Store, scope: list[str] | tuple[str, ...], field: str = "scope") -> list[str]:
@@ -299,16 +306,19 @@ def relevance_of_skills(needed: tuple[str, ...], have: tuple[str, ...]) -> Score
     hit = [s for s in needed if s in mine]
     miss = [s for s in needed if s not in mine]
     value = sum(SKILL_WEIGHTS[skill_kind(s)] for s in hit) / total if total else 0.0
-    ko = f"필요 기술 {len(needed)}개 중 {len(hit)}개 보유: " + (
-        ", ".join(skill_label(s, "ko") for s in hit) or "없음"
-    )
-    en = f"has {len(hit)} of {len(needed)} needed skills: " + (
-        ", ".join(skill_label(s, "en") for s in hit) or "none"
-    )
+    note = msg("skills_held", needed=len(needed), hit=len(hit), held=skill_labels(hit))
     if miss:
-        ko += " / 부족: " + ", ".join(skill_label(s, "ko") for s in miss)
-        en += "; lacks: " + ", ".join(skill_label(s, "en") for s in miss)
-    return ScoreFactor(name="relevance", value=round(value, 6), note=Text(ko=ko, en=en))
+        note = msg("skills_lacking", note=note, lacks=skill_labels(miss))
+    return ScoreFactor(name="relevance", value=round(value, 6), note=note)
+
+
+def skill_labels(codes: list[str] | tuple[str, ...]) -> Text:
+    """The names of skills, comma-separated, in Korean and English ("없음" / "none" for no skill)."""
+    none = msg("none")
+    return Text(
+        ko=", ".join(skill_label(s, "ko") for s in codes) or none.ko,
+        en=", ".join(skill_label(s, "en") for s in codes) or none.en,
+    )
 
 
 def relevance(problem: Problem, expert: Expert) -> ScoreFactor:
@@ -327,12 +337,12 @@ def quality(expert: Expert) -> ScoreFactor:
     smoothed = (sum(ratings) + PRIOR_WEIGHT * PRIOR_RATING) / (n + PRIOR_WEIGHT)
     if n:
         mean = sum(ratings) / n
-        ko = f"평가 {n}건 평균 {mean:.2f}점 → 보정 {smoothed:.2f}/5 (기본값 {PRIOR_RATING}점 {PRIOR_WEIGHT:g}건 가중)"
-        en = f"{n} ratings, mean {mean:.2f} → smoothed {smoothed:.2f}/5 (prior {PRIOR_RATING} weighted as {PRIOR_WEIGHT:g})"
+        note = msg(
+            "ratings_smoothed", n=n, mean=mean, smoothed=smoothed, prior=PRIOR_RATING, weight=PRIOR_WEIGHT
+        )
     else:
-        ko = f"평가 없음 → 기본값 {PRIOR_RATING}/5"
-        en = f"no ratings yet → prior {PRIOR_RATING}/5"
-    return ScoreFactor(name="quality", value=round(smoothed / 5, 6), note=Text(ko=ko, en=en))
+        note = msg("ratings_none", prior=PRIOR_RATING)
+    return ScoreFactor(name="quality", value=round(smoothed / 5, 6), note=note)
 
 
 def trust(expert: Expert) -> ScoreFactor:
@@ -341,15 +351,11 @@ def trust(expert: Expert) -> ScoreFactor:
     value = (
         0.4 + 0.2 * expert.affiliation_verified + 0.2 * min(done, 5) / 5 + 0.2 * min(expert.years, 20) / 20
     )
-    ver_ko = "소속 확인됨" if expert.affiliation_verified else "소속 미확인"
-    ver_en = "affiliation verified" if expert.affiliation_verified else "affiliation not verified"
+    verified = msg("affiliation_verified") if expert.affiliation_verified else msg("affiliation_not_verified")
     return ScoreFactor(
         name="trust",
         value=round(value, 6),
-        note=Text(
-            ko=f"{ver_ko}, 완료 미션 {done}건, 경력 {expert.years}년",
-            en=f"{ver_en}, {done} completed missions, {expert.years} years of experience",
-        ),
+        note=msg("trust_note", verified=verified, done=done, years=expert.years),
     )
 
 

@@ -24,7 +24,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from ..i18n import Catalog
 from .vocab import check_material, check_process
+
+#: the commons' error and explanation messages: id -> a Korean and an English text whose
+#: `{placeholders}` are filled with `str.format` (see `msg`)
+ERRORS = Catalog("commons_errors")
 
 ProcessCode = Annotated[str, AfterValidator(check_process)]
 MaterialCode = Annotated[str, AfterValidator(check_material)]
@@ -50,6 +55,20 @@ class Text(_Model):
 
     def get(self, lang: str) -> str:
         return (self.ko or self.en) if lang == "ko" else (self.en or self.ko)
+
+    def both(self, sep: str = " / ") -> str:
+        """Korean, then English, in one line ("가능한 업체 없음 / no feasible firm")."""
+        return f"{self.ko}{sep}{self.en}"
+
+
+def msg(key: str, **params: object) -> Text:
+    """The message `key` of the `commons_errors` catalog in Korean and English, its
+    `{placeholders}` filled from `params`; a `Text` parameter gives each language its own value."""
+    ko, en = (
+        {k: getattr(v, lang) if isinstance(v, Text) else v for k, v in params.items()}
+        for lang in ("ko", "en")
+    )
+    return Text(ko=ERRORS.get(key, "ko").format(**ko), en=ERRORS.get(key, "en").format(**en))
 
 
 class Location(_Model):

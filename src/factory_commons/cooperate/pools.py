@@ -45,7 +45,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from .db import CommonsDB
-from .model import MaterialCode, Text
+from .model import MaterialCode, Text, msg
 from .vocab import MATERIALS
 
 QUANTITY_PLACES = 3  # quantities: up to 3 decimals (0.001 kg)
@@ -85,6 +85,13 @@ class CommonsError(ValueError):
         self.field, self.ko, self.en, self.code = field, ko, en, code
         super().__init__(f"{field}: {en} / {ko}")
 
+    @classmethod
+    def of(cls, field: str, key: str, code: ErrorCode = "invalid", **params: object) -> CommonsError:
+        """The error whose texts are the message `key` of the `commons_errors` catalog, its
+        `{placeholders}` filled from `params` (`model.msg`)."""
+        t = msg(key, **params)
+        return cls(field, t.ko, t.en, code)
+
     def message(self, lang: str = "en") -> str:
         return f"{self.field}: {self.ko if lang == 'ko' else self.en}"
 
@@ -99,25 +106,21 @@ class _Model(BaseModel):
 def to_decimal(value: object, field: str, *, places: int, positive: bool = True) -> Decimal:
     """A quantity or price as a `Decimal` with at most `places` decimals (floats go via str)."""
     if isinstance(value, bool):
-        raise CommonsError(field, f"숫자가 아닙니다: {value!r}", f"not a number: {value!r}")
+        raise CommonsError.of(field, "not_a_number", value=value)
     try:
         d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
-        raise CommonsError(field, f"숫자가 아닙니다: {value!r}", f"not a number: {value!r}") from None
+        raise CommonsError.of(field, "not_a_number", value=value) from None
     if not d.is_finite():
-        raise CommonsError(field, f"유한한 수여야 합니다: {value!r}", f"must be a finite number: {value!r}")
+        raise CommonsError.of(field, "not_finite", value=value)
     if d < 0:
-        raise CommonsError(field, f"음수일 수 없습니다: {d}", f"cannot be negative: {d}")
+        raise CommonsError.of(field, "negative", value=d)
     if positive and d == 0:
-        raise CommonsError(field, "0보다 커야 합니다", "must be greater than 0")
+        raise CommonsError.of(field, "not_positive")
     if d > MAX_AMOUNT:
-        raise CommonsError(
-            field, f"너무 큽니다(최대 {MAX_AMOUNT:,}): {d}", f"too large (at most {MAX_AMOUNT:,}): {d}"
-        )
+        raise CommonsError.of(field, "too_large", max=MAX_AMOUNT, value=d)
     if d != d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR):
-        raise CommonsError(
-            field, f"소수점 {places}자리까지만 허용됩니다: {d}", f"at most {places} decimal places: {d}"
-        )
+        raise CommonsError.of(field, "too_many_places", places=places, value=d)
     d = d.normalize()
     return d.quantize(Decimal(1)) if d.as_tuple().exponent > 0 else d  # 1000, not 1E+3
 
@@ -141,17 +144,17 @@ def split_cost(total_krw: int, weights: Mapping[str, Decimal | int | Fraction]) 
     exact share is a whole number gets exactly that.
     """
     if not isinstance(total_krw, int) or isinstance(total_krw, bool) or total_krw < 0:
-        raise CommonsError("total_krw", "0 이상의 정수(원)여야 합니다", "must be a whole number of won >= 0")
+        raise CommonsError.of("total_krw", "not_whole_won")
     if not weights:
         if total_krw:
-            raise CommonsError("weights", "나눌 대상이 없습니다", "nobody to split the cost over")
+            raise CommonsError.of("weights", "nobody_to_split")
         return {}
     fw = {k: Fraction(v) for k, v in weights.items()}
     if any(v < 0 for v in fw.values()):
-        raise CommonsError("weights", "음수 몫이 있습니다", "a weight is negative")
+        raise CommonsError.of("weights", "weight_negative")
     whole = sum(fw.values())
     if whole == 0:
-        raise CommonsError("weights", "몫의 합이 0입니다", "the weights add up to 0")
+        raise CommonsError.of("weights", "weights_zero")
     exact = {k: total_krw * v / whole for k, v in fw.items()}
     parts = {k: int(e.__floor__()) for k, e in exact.items()}
     left = total_krw - sum(parts.values())
@@ -164,17 +167,13 @@ def split_cost(total_krw: int, weights: Mapping[str, Decimal | int | Fraction]) 
 def _now(now: datetime | None) -> datetime:
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
-        raise CommonsError("now", "시간대가 있는 시각이어야 합니다", "must be a timezone-aware datetime")
+        raise CommonsError.of("now", "now_not_aware")
     return now
 
 
 def _aware(value: datetime, field: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
-        raise CommonsError(
-            field,
-            f"시간대가 있는 날짜·시각이어야 합니다(예: 2026-11-23T09:00+09:00): {value!r}",
-            f"must be a timezone-aware datetime (e.g. 2026-11-23T09:00+09:00): {value!r}",
-        )
+        raise CommonsError.of(field, "datetime_not_aware", value=value)
     return value
 
 
@@ -182,46 +181,25 @@ def _window(opens: datetime, closes: datetime) -> None:
     _aware(opens, "opens")
     _aware(closes, "closes")
     if closes <= opens:
-        raise CommonsError(
-            "closes",
-            f"마감({closes})이 시작({opens})보다 뒤여야 합니다",
-            f"closes ({closes}) must be after opens ({opens})",
-        )
+        raise CommonsError.of("closes", "closes_before_opens", closes=closes, opens=opens)
 
 
-_WHAT = {"pool": "공동구매", "campaign": "캠페인"}
+_WHAT = {"pool": msg("what_pool"), "campaign": msg("what_campaign")}
 
 
 def _check_open(opens: datetime, closes: datetime, state: str, now: datetime, what: str) -> None:
     if state != "open":
-        raise CommonsError(
-            "state",
-            f"이미 마감된 {_WHAT[what]}입니다({state})",
-            f"the {what} is already closed ({state})",
-            "conflict",
-        )
+        raise CommonsError.of("state", "already_closed", "conflict", what=_WHAT[what], state=state)
     if now < opens:
-        raise CommonsError(
-            "now",
-            f"약정 기간이 아직 시작되지 않았습니다(시작 {opens})",
-            f"the commitment window opens at {opens}",
-            "conflict",
-        )
+        raise CommonsError.of("now", "window_not_open", "conflict", opens=opens)
     if now >= closes:
-        raise CommonsError(
-            "now",
-            f"약정 기간이 끝났습니다(마감 {closes})",
-            f"the commitment window closed at {closes}",
-            "conflict",
-        )
+        raise CommonsError.of("now", "window_closed", "conflict", closes=closes)
 
 
 def _members(members: Iterable[str]) -> tuple[str, ...]:
     out = tuple(sorted({str(m).strip() for m in members}))
     if not out or any(not m for m in out):
-        raise CommonsError(
-            "members", "조합원(기업 id)이 한 곳 이상 필요합니다", "needs at least one member firm id"
-        )
+        raise CommonsError.of("members", "no_members")
     return out
 
 
@@ -229,7 +207,7 @@ def _new_id(prefix: str, given: str | None) -> str:
     if given is None:
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
     if not given.strip() or "/" in given:
-        raise CommonsError("id", f"잘못된 id입니다: {given!r}", f"bad id: {given!r}")
+        raise CommonsError.of("id", "bad_id", id=given)
     return given
 
 
@@ -326,12 +304,7 @@ def _settle(
     for c in commitments:
         cost = costs[c.firm_id]
         if cost > c.deposit_krw:  # cannot happen with worst-case deposits; refuse to settle wrongly
-            raise CommonsError(
-                "deposit_krw",
-                f"{c.firm_id}의 예치금이 부족합니다",
-                f"deposit of {c.firm_id} is short",
-                "conflict",
-            )
+            raise CommonsError.of("deposit_krw", "deposit_short", "conflict", firm=c.firm_id)
         lines.append(
             SettlementLine(
                 firm_id=c.firm_id,
@@ -369,12 +342,7 @@ def _recommit(
     rest = tuple(c for c in commitments if c.firm_id != firm_id)
     if quantity is None:
         if old is None:
-            raise CommonsError(
-                "firm_id",
-                f"{firm_id}의 약정이 없습니다",
-                f"{firm_id} has no commitment to withdraw",
-                "not_found",
-            )
+            raise CommonsError.of("firm_id", "no_commitment", "not_found", firm=firm_id)
         ev = CommitmentEvent(firm_id=firm_id, action="withdraw", quantity=old.quantity, at=now)
         return rest, history + (ev,), None
     new = Commitment(firm_id=firm_id, quantity=quantity, deposit_krw=deposit, at=now)
@@ -469,7 +437,7 @@ def check_tiers(
     threshold at or below the pool minimum (so every total that settles has a price)."""
     out: list[PriceTier] = []
     if not tiers:
-        raise CommonsError("tiers", "가격 구간이 하나 이상 필요합니다", "needs at least one price tier")
+        raise CommonsError.of("tiers", "no_tiers")
     for i, t in enumerate(tiers):
         if isinstance(t, PriceTier):
             q, p = t.min_quantity, t.unit_price_krw
@@ -480,24 +448,20 @@ def check_tiers(
         q = to_decimal(q, f"tiers[{i}].min_quantity", places=QUANTITY_PLACES, positive=False)
         p = to_decimal(p, f"tiers[{i}].unit_price_krw", places=PRICE_PLACES)
         if out and q <= out[-1].min_quantity:
-            raise CommonsError(
-                f"tiers[{i}].min_quantity",
-                f"구간 수량이 증가하지 않습니다: {q} <= {out[-1].min_quantity}",
-                f"tier thresholds not increasing: {q} <= {out[-1].min_quantity}",
+            raise CommonsError.of(
+                f"tiers[{i}].min_quantity", "tiers_not_increasing", quantity=q, previous=out[-1].min_quantity
             )
         if out and p >= out[-1].unit_price_krw:
-            raise CommonsError(
-                f"tiers[{i}].unit_price_krw",
-                f"수량이 많은 구간의 단가가 더 낮아야 합니다: {p} >= {out[-1].unit_price_krw}",
-                f"a larger tier must have a lower unit price: {p} >= {out[-1].unit_price_krw}",
+            raise CommonsError.of(
+                f"tiers[{i}].unit_price_krw", "tier_price_not_lower", price=p, previous=out[-1].unit_price_krw
             )
         out.append(PriceTier(min_quantity=q, unit_price_krw=p))
     if out[0].min_quantity > minimum_quantity:
-        raise CommonsError(
+        raise CommonsError.of(
             "tiers[0].min_quantity",
-            f"첫 구간({out[0].min_quantity})이 최소 수량({minimum_quantity})보다 큽니다: 그 사이 총량의 단가가 없습니다",
-            f"first tier ({out[0].min_quantity}) above the minimum quantity ({minimum_quantity}): "
-            "totals in between would have no price",
+            "first_tier_above_minimum",
+            first=out[0].min_quantity,
+            minimum=minimum_quantity,
         )
     return tuple(out)
 
@@ -528,13 +492,11 @@ def open_pool(
     """
     now = _now(now)
     if not cooperative or not str(cooperative).strip():
-        raise CommonsError("cooperative", "조합 id가 비어 있습니다", "cooperative id is empty")
+        raise CommonsError.of("cooperative", "cooperative_empty")
     if material not in MATERIALS:
-        raise CommonsError(
-            "material", f"모르는 재료 코드입니다: {material!r}", f"unknown material code: {material!r}"
-        )
+        raise CommonsError.of("material", "unknown_material", material=material)
     if not unit or not unit.strip():
-        raise CommonsError("unit", "단위가 비어 있습니다(예: kg)", "unit is empty (e.g. kg)")
+        raise CommonsError.of("unit", "unit_empty")
     minimum = to_decimal(minimum_quantity, "minimum_quantity", places=QUANTITY_PLACES)
     tiers_ok = check_tiers(tiers, minimum)
     cap = (
@@ -561,9 +523,7 @@ def open_pool(
     )
     with db.transaction():
         if db.owner("pool", pool.id) is not None:
-            raise CommonsError(
-                "pool_id", f"이미 있는 공동구매 id입니다: {pool.id}", f"pool id exists: {pool.id}", "conflict"
-            )
+            raise CommonsError.of("pool_id", "pool_exists", "conflict", id=pool.id)
         db.put("pool", pool.id, pool.cooperative, pool)
     return pool
 
@@ -571,9 +531,7 @@ def open_pool(
 def get_pool(db: CommonsDB, pool_id: str) -> PurchasePool:
     pool = db.get("pool", pool_id, PurchasePool)
     if pool is None:
-        raise CommonsError(
-            "pool_id", f"공동구매가 없습니다: {pool_id}", f"no such pool: {pool_id}", "not_found"
-        )
+        raise CommonsError.of("pool_id", "no_such_pool", "not_found", id=pool_id)
     return pool
 
 
@@ -595,18 +553,13 @@ def commit(
     with db.transaction():
         pool = get_pool(db, pool_id)
         if firm_id not in pool.members:
-            raise CommonsError(
-                "firm_id",
-                f"{firm_id}은(는) 조합 {pool.cooperative}의 조합원이 아닙니다",
-                f"{firm_id} is not a member of cooperative {pool.cooperative}",
-                "forbidden",
+            raise CommonsError.of(
+                "firm_id", "not_a_member", "forbidden", firm=firm_id, cooperative=pool.cooperative
             )
         q = to_decimal(quantity, "quantity", places=QUANTITY_PLACES)
         if pool.per_member_max is not None and q > pool.per_member_max:
-            raise CommonsError(
-                "quantity",
-                f"조합원당 최대 {pool.per_member_max} {pool.unit}을(를) 넘습니다: {q}",
-                f"above the per-member maximum of {pool.per_member_max} {pool.unit}: {q}",
+            raise CommonsError.of(
+                "quantity", "above_member_max", max=pool.per_member_max, unit=pool.unit, quantity=q
             )
         _check_open(pool.opens, pool.closes, pool.state, now, "pool")
         cs, hist, new = _recommit(pool.commitments, pool.history, firm_id, q, pool.deposit_for(q), now)
@@ -637,19 +590,13 @@ def settle_pool(pool: PurchasePool, now: datetime) -> Settlement:
     """The settlement of a pool's current commitments (pure; `close_pool` stores it)."""
     total = pool.total_quantity
     if total < pool.minimum_quantity:
-        reason = Text(
-            ko=f"최소 수량 {pool.minimum_quantity} {pool.unit} 미달(총 {total}): 예치금 전액 환불",
-            en=f"minimum of {pool.minimum_quantity} {pool.unit} missed (total {total}): all deposits refunded",
-        )
+        reason = msg("pool_minimum_missed", minimum=pool.minimum_quantity, unit=pool.unit, total=total)
         return _refund_all(pool.commitments, now, total, reason)
     tier = pool.tier_for(total)
     assert tier is not None  # check_tiers: the first threshold is at or below the minimum
     price = pool.tiers[tier].unit_price_krw
     cost = won_floor(total * price)
-    reason = Text(
-        ko=f"총 {total} {pool.unit}: 구간 {tier + 1} 단가 {price}원 적용, 총액 {cost:,}원(원 미만 절사)",
-        en=f"total {total} {pool.unit}: tier {tier + 1} at {price} KRW, total {cost:,} KRW (sub-won cut)",
-    )
+    reason = msg("pool_settled", total=total, unit=pool.unit, tier=tier + 1, price=price, cost=cost)
     return _settle(pool.commitments, now, total, cost, reason, tier, price)
 
 
@@ -664,12 +611,7 @@ def close_pool(db: CommonsDB, pool_id: str, now: datetime | None = None) -> Sett
         if pool.settlement is not None:
             return pool.settlement
         if now < pool.closes:
-            raise CommonsError(
-                "now",
-                f"약정 기간이 아직 진행 중입니다(마감 {pool.closes})",
-                f"the commitment window is open until {pool.closes}",
-                "conflict",
-            )
+            raise CommonsError.of("now", "window_still_open", "conflict", closes=pool.closes)
         s = settle_pool(pool, now)
         db.put(
             "pool", pool.id, pool.cooperative, pool.model_copy(update={"state": s.outcome, "settlement": s})
@@ -683,12 +625,7 @@ def _call_off(settlement: Settlement | None, what: str) -> Settlement | None:
         return None
     if settlement.outcome == "refunded":
         return settlement
-    raise CommonsError(
-        "state",
-        f"이미 정산된 {_WHAT[what]}은(는) 취소할 수 없습니다",
-        f"the {what} is already settled and cannot be called off",
-        "conflict",
-    )
+    raise CommonsError.of("state", "settled_no_call_off", "conflict", what=_WHAT[what])
 
 
 def cancel_pool(db: CommonsDB, pool_id: str, reason: Text, now: datetime | None = None) -> Settlement:
@@ -734,10 +671,10 @@ def progress(pool: PurchasePool, viewer: str | None = None) -> PoolProgress:
 
 CampaignKind = Literal["expo_booth", "catalog", "market_research", "other"]
 CAMPAIGN_KINDS: dict[str, Text] = {
-    "expo_booth": Text(ko="공동 전시 부스", en="Joint expo booth"),
-    "catalog": Text(ko="공동 카탈로그", en="Joint catalog"),
-    "market_research": Text(ko="공동 시장 조사", en="Joint market research"),
-    "other": Text(ko="기타 공동 마케팅", en="Other joint marketing"),
+    "expo_booth": msg("campaign_kind_expo_booth"),
+    "catalog": msg("campaign_kind_catalog"),
+    "market_research": msg("campaign_kind_market_research"),
+    "other": msg("campaign_kind_other"),
 }
 
 
@@ -817,38 +754,18 @@ def open_campaign(
     """
     now = _now(now)
     if kind not in CAMPAIGN_KINDS:
-        raise CommonsError(
-            "kind",
-            f"모르는 캠페인 종류입니다: {kind!r} ({', '.join(CAMPAIGN_KINDS)})",
-            f"unknown campaign kind: {kind!r} ({', '.join(CAMPAIGN_KINDS)})",
-        )
+        raise CommonsError.of("kind", "unknown_campaign_kind", kind=kind, kinds=", ".join(CAMPAIGN_KINDS))
     if not isinstance(total_cost_krw, int) or isinstance(total_cost_krw, bool) or total_cost_krw <= 0:
-        raise CommonsError(
-            "total_cost_krw",
-            f"양의 정수(원)여야 합니다: {total_cost_krw!r}",
-            f"must be a positive whole number of won: {total_cost_krw!r}",
-        )
+        raise CommonsError.of("total_cost_krw", "not_positive_won", value=total_cost_krw)
     if not isinstance(min_participants, int) or isinstance(min_participants, bool) or min_participants < 1:
-        raise CommonsError(
-            "min_participants",
-            f"1 이상의 정수여야 합니다: {min_participants!r}",
-            f"must be a whole number >= 1: {min_participants!r}",
-        )
+        raise CommonsError.of("min_participants", "not_whole_at_least_1", value=min_participants)
     if split == "equal":
         if min_total_shares is not None or max_total_shares is not None or per_member_max_shares is not None:
-            raise CommonsError(
-                "split",
-                "균등 분담에는 몫 한도를 줄 수 없습니다(참여사당 1몫)",
-                "an equal split takes no share limits (one share per participant)",
-            )
+            raise CommonsError.of("split", "equal_split_no_limits")
         min_sh, max_sh, cap = Decimal(min_participants), None, Decimal(1)
     elif split == "shares":
         if min_total_shares is None:
-            raise CommonsError(
-                "min_total_shares",
-                "몫 분담에는 최소 총 몫이 필요합니다(예금 산정 기준)",
-                "a split by shares needs a minimum of total shares (the deposits assume it)",
-            )
+            raise CommonsError.of("min_total_shares", "shares_need_minimum")
         min_sh = to_decimal(min_total_shares, "min_total_shares", places=QUANTITY_PLACES)
         max_sh = (
             None
@@ -856,30 +773,20 @@ def open_campaign(
             else to_decimal(max_total_shares, "max_total_shares", places=QUANTITY_PLACES)
         )
         if max_sh is not None and max_sh < min_sh:
-            raise CommonsError(
-                "max_total_shares",
-                f"최대 총 몫({max_sh})이 최소({min_sh})보다 작습니다",
-                f"max_total_shares ({max_sh}) is below min_total_shares ({min_sh})",
-            )
+            raise CommonsError.of("max_total_shares", "max_below_min_shares", max=max_sh, min=min_sh)
         cap = (
             None
             if per_member_max_shares is None
             else to_decimal(per_member_max_shares, "per_member_max_shares", places=QUANTITY_PLACES)
         )
     else:
-        raise CommonsError(
-            "split", f"'equal' 또는 'shares'여야 합니다: {split!r}", f"must be 'equal' or 'shares': {split!r}"
-        )
+        raise CommonsError.of("split", "bad_split", split=split)
     _window(opens, closes)
     if not cooperative or not str(cooperative).strip():
-        raise CommonsError("cooperative", "조합 id가 비어 있습니다", "cooperative id is empty")
+        raise CommonsError.of("cooperative", "cooperative_empty")
     mem = _members(members)
     if len(mem) < min_participants:
-        raise CommonsError(
-            "min_participants",
-            f"조합원 {len(mem)}곳으로는 최소 {min_participants}곳을 채울 수 없습니다",
-            f"{len(mem)} members can never reach {min_participants} participants",
-        )
+        raise CommonsError.of("min_participants", "too_few_members", members=len(mem), min=min_participants)
     camp = Campaign(
         id=_new_id("campaign", campaign_id),
         cooperative=cooperative,
@@ -900,12 +807,7 @@ def open_campaign(
     )
     with db.transaction():
         if db.owner("campaign", camp.id) is not None:
-            raise CommonsError(
-                "campaign_id",
-                f"이미 있는 캠페인 id입니다: {camp.id}",
-                f"campaign id exists: {camp.id}",
-                "conflict",
-            )
+            raise CommonsError.of("campaign_id", "campaign_exists", "conflict", id=camp.id)
         db.put("campaign", camp.id, camp.cooperative, camp)
     return camp
 
@@ -913,12 +815,7 @@ def open_campaign(
 def get_campaign(db: CommonsDB, campaign_id: str) -> Campaign:
     camp = db.get("campaign", campaign_id, Campaign)
     if camp is None:
-        raise CommonsError(
-            "campaign_id",
-            f"캠페인이 없습니다: {campaign_id}",
-            f"no such campaign: {campaign_id}",
-            "not_found",
-        )
+        raise CommonsError.of("campaign_id", "no_such_campaign", "not_found", id=campaign_id)
     return camp
 
 
@@ -939,35 +836,27 @@ def join_campaign(
     with db.transaction():
         camp = get_campaign(db, campaign_id)
         if firm_id not in camp.members:
-            raise CommonsError(
-                "firm_id",
-                f"{firm_id}은(는) 조합 {camp.cooperative}의 조합원이 아닙니다",
-                f"{firm_id} is not a member of cooperative {camp.cooperative}",
-                "forbidden",
+            raise CommonsError.of(
+                "firm_id", "not_a_member", "forbidden", firm=firm_id, cooperative=camp.cooperative
             )
         s = to_decimal(shares, "shares", places=QUANTITY_PLACES)
         if camp.split == "equal" and s != 1:
-            raise CommonsError(
-                "shares",
-                f"균등 분담 캠페인은 참여사당 1몫입니다: {s}",
-                f"an equal-split campaign takes one share per participant: {s}",
-            )
+            raise CommonsError.of("shares", "equal_split_one_share", shares=s)
         if camp.per_member_max_shares is not None and s > camp.per_member_max_shares:
-            raise CommonsError(
+            raise CommonsError.of(
                 "shares",
-                f"참여사당 최대 {camp.per_member_max_shares} {camp.share_unit}을(를) 넘습니다: {s}",
-                f"above the per-participant maximum of {camp.per_member_max_shares} {camp.share_unit}: {s}",
+                "above_participant_max",
+                max=camp.per_member_max_shares,
+                unit=camp.share_unit,
+                shares=s,
             )
         _check_open(camp.opens, camp.closes, camp.state, now, "campaign")
         if camp.max_total_shares is not None:
             others = sum((c.quantity for c in camp.commitments if c.firm_id != firm_id), Decimal(0))
             if others + s > camp.max_total_shares:
                 left = camp.max_total_shares - others
-                raise CommonsError(
-                    "shares",
-                    f"남은 몫은 {left} {camp.share_unit}입니다(요청 {s})",
-                    f"only {left} {camp.share_unit} left (asked {s})",
-                    "conflict",
+                raise CommonsError.of(
+                    "shares", "shares_left", "conflict", left=left, unit=camp.share_unit, shares=s
                 )
         cs, hist, new = _recommit(camp.commitments, camp.history, firm_id, s, camp.deposit_for(s), now)
         db.put(
@@ -1001,19 +890,21 @@ def leave_campaign(db: CommonsDB, campaign_id: str, firm_id: str, now: datetime 
 def settle_campaign(camp: Campaign, now: datetime) -> Settlement:
     """The settlement of a campaign's current participants (pure; `close_campaign` stores it)."""
     n, total = len(camp.commitments), camp.total_shares
-    unit = camp.share_unit or ("몫" if camp.split == "equal" else "")
+    word = msg("shares_word")  # the unit when a campaign names none
+    unit = Text(
+        ko=camp.share_unit or (word.ko if camp.split == "equal" else ""), en=camp.share_unit or word.en
+    )
     if n < camp.min_participants or total < camp.min_total_shares:
-        reason = Text(
-            ko=f"참여 {n}곳/최소 {camp.min_participants}곳, 몫 {total}/최소 {camp.min_total_shares} {unit}: 전액 환불",
-            en=f"{n} of at least {camp.min_participants} participants, {total} of at least "
-            f"{camp.min_total_shares} {camp.share_unit or 'shares'}: all deposits refunded",
+        reason = msg(
+            "campaign_minimum_missed",
+            n=n,
+            min_participants=camp.min_participants,
+            total=total,
+            min_shares=camp.min_total_shares,
+            unit=unit,
         )
         return _refund_all(camp.commitments, now, total, reason)
-    reason = Text(
-        ko=f"총액 {camp.total_cost_krw:,}원을 {n}곳이 몫({total} {unit})에 비례해 분담",
-        en=f"{camp.total_cost_krw:,} KRW split over {n} participants by share ({total} "
-        f"{camp.share_unit or 'shares'})",
-    )
+    reason = msg("campaign_settled", cost=camp.total_cost_krw, n=n, total=total, unit=unit)
     return _settle(camp.commitments, now, total, camp.total_cost_krw, reason)
 
 
@@ -1025,12 +916,7 @@ def close_campaign(db: CommonsDB, campaign_id: str, now: datetime | None = None)
         if camp.settlement is not None:
             return camp.settlement
         if now < camp.closes:
-            raise CommonsError(
-                "now",
-                f"참여 기간이 아직 진행 중입니다(마감 {camp.closes})",
-                f"the commitment window is open until {camp.closes}",
-                "conflict",
-            )
+            raise CommonsError.of("now", "participation_still_open", "conflict", closes=camp.closes)
         s = settle_campaign(camp, now)
         db.put(
             "campaign",
@@ -1078,25 +964,11 @@ def add_campaign_result(
     now = _now(now)
     camp = get_campaign(db, campaign_id)
     if camp.state != "settled":
-        raise CommonsError(
-            "campaign_id",
-            f"진행된(정산된) 캠페인에만 결과를 올릴 수 있습니다({camp.state})",
-            f"results belong to a campaign that ran (settled); this one is {camp.state}",
-            "conflict",
-        )
+        raise CommonsError.of("campaign_id", "results_need_settled", "conflict", state=camp.state)
     if not _may_read_results(camp, by):
-        raise CommonsError(
-            "by",
-            f"{by}은(는) 이 캠페인의 참여사나 조합이 아닙니다",
-            f"{by} is neither a participant nor the cooperative of this campaign",
-            "forbidden",
-        )
+        raise CommonsError.of("by", "not_in_campaign", "forbidden", by=by)
     if not ref.strip() and not leads:
-        raise CommonsError(
-            "ref",
-            "보고서 파일 참조나 리드 중 하나는 있어야 합니다",
-            "a result needs a report file reference or leads",
-        )
+        raise CommonsError.of("ref", "result_needs_ref_or_leads")
     res = CampaignResult(
         id=_new_id("result", result_id),
         campaign_id=camp.id,
@@ -1108,9 +980,7 @@ def add_campaign_result(
     )
     with db.transaction():
         if db.owner("campaign_result", res.id) is not None:
-            raise CommonsError(
-                "result_id", f"이미 있는 결과 id입니다: {res.id}", f"result id exists: {res.id}", "conflict"
-            )
+            raise CommonsError.of("result_id", "result_exists", "conflict", id=res.id)
         db.put("campaign_result", res.id, camp.id, res)
     return res
 
@@ -1119,10 +989,5 @@ def campaign_results(db: CommonsDB, campaign_id: str, viewer: str) -> list[Campa
     """The shared results of a campaign, for its participants and its cooperative only."""
     camp = get_campaign(db, campaign_id)
     if not _may_read_results(camp, viewer):
-        raise CommonsError(
-            "viewer",
-            f"{viewer}은(는) 이 캠페인 결과를 볼 수 없습니다(참여사·조합만)",
-            f"{viewer} may not read this campaign's results (participants and the cooperative only)",
-            "forbidden",
-        )
+        raise CommonsError.of("viewer", "may_not_read_results", "forbidden", viewer=viewer)
     return db.all("campaign_result", CampaignResult, owner=camp.id)

@@ -27,11 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..i18n import N_, Catalog
 from .db import CommonsDB
-from .experts import Expert, ExpertError, check_skills, skill_label
+from .experts import Expert, ExpertError, check_skills
 from .missions import quality as expert_quality
-from .missions import relevance_of_skills
+from .missions import relevance_of_skills, skill_labels
 from .missions import trust as expert_trust
-from .model import Profile, Text
+from .model import Profile, Text, msg
 from .vocab import check_process
 
 KIND = "project"
@@ -143,18 +143,14 @@ class PartnerCandidate(_Model):
     brings: tuple[str, ...] = Field(description="processes/skills it adds that the poster lacks or needs")
 
 
-def _factor(name: str, value: float, weight: float, ko: str, en: str) -> PartnerFactor:
+def _factor(name: str, value: float, weight: float, note: Text) -> PartnerFactor:
     return PartnerFactor(
         name=name,
         value=round(value, 6),
         weight=weight,
         contribution=round(value * weight, 6),
-        note=Text(ko=ko, en=en),
+        note=note,
     )
-
-
-def _labels(codes: list[str] | set[str], lang: str) -> str:
-    return ", ".join(skill_label(c, lang) for c in sorted(codes)) or ("없음" if lang == "ko" else "none")
 
 
 def _firm_candidate(
@@ -171,27 +167,24 @@ def _firm_candidate(
     q = pub.evidence.quality
     if q is not None:
         qv = q.first_pass_yield
-        qko = f"직행률 {qv * 100:.1f}% ({q.period_start}–{q.period_end}, 공개 자료)"
-        qen = f"first pass yield {qv * 100:.1f}% ({q.period_start}–{q.period_end}, published)"
+        qnote = msg("partner_quality", fpy=qv * 100, start=q.period_start, end=q.period_end)
     else:
         qv = NEUTRAL_QUALITY
-        qko, qen = "품질 기록 비공개 → 중립값 0.5", "quality record not published → neutral 0.5"
+        qnote = msg("partner_quality_unpublished", neutral=NEUTRAL_QUALITY)
     factors = (
         _factor(
             "coverage",
             coverage,
             FIRM_WEIGHTS["coverage"],
-            f"부족한 공정 {len(gap)}개 중 {len(brings)}개 보유: {_labels(brings, 'ko')}",
-            f"brings {len(brings)} of {len(gap)} missing processes: {_labels(brings, 'en')}",
+            msg("partner_coverage", gap=len(gap), brings=len(brings), processes=skill_labels(sorted(brings))),
         ),
         _factor(
             "complementarity",
             comp,
             FIRM_WEIGHTS["complementarity"],
-            f"보유 공정 {len(theirs)}개 중 {len(fresh)}개가 우리에게 없는 공정",
-            f"{len(fresh)} of its {len(theirs)} processes are ones the poster lacks",
+            msg("partner_complementarity", theirs=len(theirs), fresh=len(fresh)),
         ),
-        _factor("quality", qv, FIRM_WEIGHTS["quality"], qko, qen),
+        _factor("quality", qv, FIRM_WEIGHTS["quality"], qnote),
     )
     return PartnerCandidate(
         role=need.role,

@@ -34,7 +34,12 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
 from .match import MatchIndex, haversine_km, weeks_left
-from .model import Profile, Request
+from .model import Profile, Request, Text, msg
+
+
+def _why(t: Text) -> str:
+    """Why no team: English, then Korean ("no feasible firm / 가능한 업체 없음")."""
+    return f"{t.en} / {t.ko}"
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,7 @@ def _graph(request: Request, ix: MatchIndex, today: date, costs: TeamCosts) -> t
         if len(c.rows) == 0:
             return _Graph(
                 request, [], 0, ix, costs
-            ), f"step {s} ({st.process}): no feasible firm / 가능한 업체 없음"
+            ), f"step {s} ({st.process}): {_why(msg('team_no_feasible_firm'))}"
         # one node per firm: its cheapest equipment (same place, same capacity, same days)
         order = np.lexsort((c.rate, c.firm))
         _, first = np.unique(c.firm[order], return_index=True)
@@ -334,7 +339,7 @@ def greedy_team(
             request_id=request.id,
             feasible=False,
             method="greedy",
-            reason="greedy ran out of capacity or time / 단계별 선택이 용량·납기를 못 맞춤",
+            reason=_why(msg("team_greedy_failed")),
         )
     return _plan(g, path, lower_bound=0.0, method="greedy", solve_s=time.perf_counter() - t0)
 
@@ -463,7 +468,7 @@ def _milp(g: _Graph, alive: list[np.ndarray], edge_keep, time_limit_s: float):
 
 
 MAX_FULL_NODES = 150  # per step, when no feasible team is known to prune with
-TIME_OUT = "no team found within the time limit / 제한 시간 안에 팀을 찾지 못함"
+TIME_OUT = _why(msg("team_time_out"))
 
 
 def _all_moves(s, a, b, mc):
@@ -516,7 +521,7 @@ def plan_team(
                 feasible=False,
                 proven_optimal=True,
                 method="path",
-                reason="no team can deliver by the due date / 납기 안에 끝낼 수 있는 팀 없음",
+                reason=_why(msg("team_not_by_due")),
                 solve_s=time.perf_counter() - t0,
             )
         lo, hi, found = 0.0, max(1.0, costs.lead_day_krw), False
@@ -565,7 +570,7 @@ def plan_team(
             solve_s=time.perf_counter() - t0,
         )
 
-    no_team = "no team meets the due date and capacities / 납기·용량을 맞추는 팀 없음"
+    no_team = _why(msg("team_none_fits"))
     if not np.isfinite(ub):  # no incumbent yet: MILPs over the best nodes per step look for one
         through = [F[s] + B[s] - w[s] for s in range(S)]  # cheapest (Lagrangian) team through a node
         for k in (30, MAX_FULL_NODES):
@@ -578,9 +583,7 @@ def plan_team(
             if whole:  # the restricted set was everything
                 return none(status == 2, no_team if status == 2 else TIME_OUT)
         else:
-            return none(
-                False, "no team among the best firms per step / 상위 후보 업체로는 팀을 구성할 수 없음"
-            )
+            return none(False, _why(msg("team_none_among_best")))
     # exact pruning with the best bound's tables: a node or move whose cheapest team through it
     # (in the Lagrangian, which never exceeds the true cost of a feasible team) costs more than
     # the incumbent cannot be in an optimal team
@@ -764,7 +767,7 @@ def allocate_batch(
                 TeamPlan(
                     request_id=req.id,
                     feasible=False,
-                    reason="not served under shared capacity / 공유 용량으로 배정 안 됨",
+                    reason=_why(msg("team_not_served_shared")),
                 )
             )
             continue
