@@ -738,8 +738,7 @@ def test_every_commons_message_key_exists_with_the_placeholders_it_is_given():
 
 
 def test_no_korean_text_is_written_in_the_code_of_these_modules():
-    """Korean text comes from the catalog: only docstrings and comments (and schema
-    descriptions) may carry Hangul."""
+    """Korean text comes from the catalog: only docstrings and comments may carry Hangul."""
     found = []
     for name in MESSAGE_MODULES:
         tree = ast.parse((COOPERATE / f"{name}.py").read_text(encoding="utf-8"))
@@ -750,13 +749,6 @@ def test_no_korean_text_is_written_in_the_code_of_these_modules():
             and n.body
             and isinstance(n.body[0], ast.Expr)
             and isinstance(n.body[0].value, ast.Constant)
-        }
-        docs |= {
-            id(k.value)
-            for n in ast.walk(tree)
-            if isinstance(n, ast.Call)
-            for k in n.keywords
-            if k.arg == "description"
         }
         for n in ast.walk(tree):
             if (

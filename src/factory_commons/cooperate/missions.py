@@ -94,7 +94,7 @@ class KpiEvidence(_Model):
     """A KPI figure from the firm's own Store: which metric, which machines, which period, value."""
 
     metric: str
-    label: Text = Field(description="what the machines are, e.g. 프레스 2라인 / press line 2")
+    label: Text = Field(description="what the machines are, in Korean and English, e.g. press line 2")
     scope: tuple[str, ...] = Field(min_length=1, description="machine paths or line prefixes asked for")
     machines: tuple[str, ...] = Field(min_length=1, description="the machine paths the figure covers")
     period_start: datetime
