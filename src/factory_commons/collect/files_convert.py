@@ -18,7 +18,7 @@ from ..model.hierarchy import parse_machine_path
 from ..model.records import MachineState
 from ..store.validate import prepare
 from .files_mapping import ColumnMapping, FileMapping
-from .files_read import Chunk
+from .files_read import COLLECT, Chunk, collect_text
 from .files_values import MISSING, NAT, SEVERITY_WORDS, Times, blank, codes, flags, numbers, texts, times
 
 _STATES = {s.value: s.value for s in MachineState}
@@ -109,12 +109,10 @@ class Converter:
         t = times(self._cells(rows, name), self.m.time_format, self.zone)
         fmt = "" if self.m.time_format == "auto" else f" (time_format {self.m.time_format!r})"
         cells = self._cells(rows, name)
-        rej.add(
-            t.local_gap, name, lambda i: f"시각 오류 / {cells[i]!r} is skipped or repeated by a DST change"
-        )
-        rej.add(t.bad, name, lambda i: f"시각 오류 / cannot read {cells[i]!r} as a time{fmt}")
+        rej.add(t.local_gap, name, lambda i: collect_text("reject_dst_time", cell=repr(cells[i])))
+        rej.add(t.bad, name, lambda i: collect_text("reject_bad_time", cell=repr(cells[i]), fmt=fmt))
         if required:
-            rej.add(t.empty, name, "값 없음 / the time is missing")
+            rej.add(t.empty, name, collect_text("reject_no_time"))
         return t
 
     def _machines(self, rows: list[list], rej: _Rejects) -> np.ndarray:
@@ -128,7 +126,7 @@ class Converter:
         known: dict[str, int | str] = {}
         for i, v in enumerate(texts(self._cells(rows, name))):
             if v is None:
-                rej.one(i, name, "값 없음 / the machine is missing")
+                rej.one(i, name, collect_text("reject_no_machine"))
                 continue
             got = known.get(v)
             if got is None:
@@ -138,9 +136,7 @@ class Converter:
                         parse_machine_path(v)
                         path = v
                     except ValueError:
-                        got = (
-                            f"알 수 없는 설비 / unknown machine {v!r}: add it under [machines] in the mapping"
-                        )
+                        got = collect_text("reject_unknown_machine", machine=repr(v))
                 if path is not None:
                     got = self._path_id(path)
                     self.display.setdefault(path, v)
@@ -156,17 +152,13 @@ class Converter:
         cells = self._cells(rows, name)
         if (kind, fld) in (("signal", "value"), ("count", "good"), ("count", "scrap"), ("count", "rework")):
             vals, empty, bad = numbers(cells)
-            rej.add(bad, name, lambda i: f"숫자 아님 / not a number: {cells[i]!r}")
+            rej.add(bad, name, lambda i: collect_text("reject_not_number", cell=repr(cells[i])))
             vals = vals * spec.scale + spec.offset
             if kind == "count":
                 with np.errstate(invalid="ignore"):
                     rounded = np.round(vals, 6)
                     wrong = ~empty & ~bad & ((rounded < 0) | (rounded != np.floor(rounded)))
-                rej.add(
-                    wrong,
-                    name,
-                    lambda i: f"개수 오류 / a count must be a whole number >= 0, got {cells[i]!r}",
-                )
+                rej.add(wrong, name, lambda i: collect_text("reject_bad_count", cell=repr(cells[i])))
                 vals = np.where(wrong | empty | bad, 0, rounded)
             return _Col(name, spec, vals, ~empty & ~bad)
         text = texts(cells)
@@ -185,7 +177,11 @@ class Converter:
             )
             what = "state_codes" if spec.state_codes is not None else "machine states"
             miss = np.fromiter((g is MISSING for g in got), bool, len(got))
-            rej.add(miss, name, lambda i: f"알 수 없는 상태 / {text[i]!r} is not in {what} ({known})")
+            rej.add(
+                miss,
+                name,
+                lambda i: collect_text("reject_unknown_state", text=repr(text[i]), what=what, known=known),
+            )
             return _Col(name, spec, got, present & ~miss, extra)
         if (kind, fld) == ("alarm", "severity"):
             got = codes(text, spec.codes or {}, SEVERITY_WORDS)
@@ -194,7 +190,11 @@ class Converter:
         else:
             got = [(spec.codes.get(t, t) if spec.codes else t) if t is not None else None for t in text]
         miss = np.fromiter((g is MISSING for g in got), bool, len(got))
-        rej.add(miss, name, lambda i: f"알 수 없는 값 / {text[i]!r} is not understood for {kind}.{fld}")
+        rej.add(
+            miss,
+            name,
+            lambda i: collect_text("reject_unknown_value", text=repr(text[i]), kind=kind, field=fld),
+        )
         return _Col(name, spec, got, present & ~miss)
 
     # -- a chunk ---------------------------------------------------------------------------
@@ -209,12 +209,14 @@ class Converter:
         for i in np.flatnonzero(lens != width).tolist():
             cells = rows[i]
             if len(cells) < width and (self.strict_width or not cells):
-                rej.one(i, "", f"열 개수 / expected {width} columns, found {len(cells)}")
+                rej.one(i, "", collect_text("reject_width", width=width, found=len(cells)))
             elif len(cells) > width and any(not blank(c) for c in cells[width:]):
-                rej.one(i, "", f"열 개수 / expected {width} columns, found {len(cells)}")
+                rej.one(i, "", collect_text("reject_width", width=width, found=len(cells)))
         self._transpose(rows)
         for i in np.flatnonzero(rej.bad).tolist():
-            if chunk.end_lines[i] > chunk.lines[i] and rej.why[i][1].startswith("열 개수"):
+            if chunk.end_lines[i] > chunk.lines[i] and rej.why[i][1].startswith(
+                COLLECT.get("reject_width", "ko")
+            ):
                 col, why = rej.why[i]
                 rej.why[i] = (col, f"{why} (the row runs to line {chunk.end_lines[i]}: an unclosed quote?)")
         m = self.m
@@ -224,7 +226,7 @@ class Converter:
             t0, t1 = start.ts, (end.ts if end else np.full(n, NAT))
             with np.errstate(invalid="ignore"):
                 backwards = ~np.isnat(t0) & ~np.isnat(t1) & (t1 < t0)
-            rej.add(backwards, m.end or "", "구간 오류 / the interval ends before it starts")
+            rej.add(backwards, m.end or "", collect_text("reject_backwards"))
         else:
             t0 = t1 = self._times(rows, m.time, rej, required=True).ts
         machine = self._machines(rows, rej)
@@ -266,18 +268,18 @@ class Converter:
                     continue
                 for name in names:
                     first = self.roles.get(mains[0], ["?"])[0]
-                    rej.add(cols[name].present & ~main, name, f"값 없음 / has a value but '{first}' is empty")
+                    rej.add(cols[name].present & ~main, name, collect_text("reject_no_main", column=first))
             if kind == "count" and m.shape == "intervals":
-                rej.add(main & np.isnat(end), m.end or "", "값 없음 / counts need the interval's end time")
+                rej.add(main & np.isnat(end), m.end or "", collect_text("reject_no_end"))
         signal_names = self.roles.get(("signal", "name"), [])
         if signal_names:
             named = cols[signal_names[0]].present
             for name in self.roles.get(("signal", "value"), []):
                 if cols[name].spec.name is None:
                     rej.add(
-                        cols[name].present & ~named, signal_names[0], "값 없음 / the signal name is missing"
+                        cols[name].present & ~named, signal_names[0], collect_text("reject_no_signal_name")
                     )
-        rej.add(~anything, "", "빈 행 / no value in any mapped column")
+        rej.add(~anything, "", collect_text("reject_empty_row"))
 
     def _machine_of(self, kind_roles: list[tuple[str, str]], machine: np.ndarray) -> np.ndarray:
         """Per row machine ids for a kind: the row's machine, else its main column's machine."""
@@ -504,7 +506,9 @@ class Converter:
             _, found = prepare(kind, table)
             for p in found:
                 row = int(out.sources[kind][p.row])
-                problems.setdefault(row, (self._column_of(kind, p.field), f"저장소 검증 / {p.why}"))
+                problems.setdefault(
+                    row, (self._column_of(kind, p.field), collect_text("reject_store", why=p.why))
+                )
         return problems
 
     def _column_of(self, kind: str, fld: str) -> str:

@@ -23,7 +23,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..i18n import Catalog
 from .files_mapping import FileMapping
+
+COLLECT = Catalog("collect")
+
+
+def collect_text(key: str, **values) -> str:
+    """A text of the `collect` catalog in both languages ("Korean / English"), `{name}` fields filled."""
+    text = COLLECT.both(key, " / ")
+    return text.format(**values) if values else text
+
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 SAMPLE = 1 << 20
@@ -117,11 +127,9 @@ def _clean_header(cells: list) -> list[str]:
 def open_source(path: Path, mapping: FileMapping) -> Source:
     """Open a data file, detect what must be detected and read the header."""
     if not path.is_file():
-        raise FileReadError(f"{path}: 파일이 없습니다 / no such file")
+        raise FileReadError(f"{path}: {collect_text('no_such_file')}")
     if path.suffix.lower() == ".xls":
-        raise FileReadError(
-            f"{path}: old .xls files are not read; save it as .xlsx or CSV / xlsx로 저장하세요"
-        )
+        raise FileReadError(f"{path}: {collect_text('old_xls')}")
     if path.suffix.lower() in EXCEL_SUFFIXES:
         return _open_excel(path, mapping)
     encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
@@ -141,7 +149,7 @@ def open_source(path: Path, mapping: FileMapping) -> Source:
                 break
             src.preamble.append(cells)
     if not any(src.header):
-        raise FileReadError(f"{path}: no header on line {mapping.header_row} / 머리글(열 이름)이 없습니다")
+        raise FileReadError(f"{path}: {collect_text('no_header_line', line=mapping.header_row)}")
     return src
 
 
@@ -171,7 +179,7 @@ def _open_excel(path: Path, mapping: FileMapping) -> Source:
     while src.header and not src.header[-1]:
         src.header.pop()
     if not any(src.header):
-        raise FileReadError(f"{path}: no header on row {mapping.header_row} / 머리글(열 이름)이 없습니다")
+        raise FileReadError(f"{path}: {collect_text('no_header_row', row=mapping.header_row)}")
     return src
 
 
@@ -243,7 +251,7 @@ def _csv_chunks(src: Source, after_line: int, chunk_rows: int) -> Iterator[Chunk
                         done = True
                     break
                 except csv.Error as e:  # rare (a field over the size limit): keep the place
-                    errors[len(rows)] = f"CSV 형식 오류 / unreadable CSV row: {e}"
+                    errors[len(rows)] = collect_text("bad_csv_row", why=e)
                     add_row([])
                     add_end(reader.line_num)
             # the decoder reads ahead: once a bad byte was met, every later chunk is searched
@@ -275,7 +283,7 @@ def _csv_chunk(
     if undecodable:
         for i, cells in enumerate(rows):
             if i not in chunk.problems and any(_SURROGATE.search(c) for c in cells):
-                chunk.problems[i] = f"인코딩 오류 / bytes not valid in {src.encoding}"
+                chunk.problems[i] = collect_text("bad_bytes", encoding=src.encoding)
     return chunk
 
 
@@ -301,8 +309,8 @@ def rejects_path(path: Path) -> Path:
     return path.with_name(path.name + ".rejects.csv")
 
 
-LINE_HEADER = "행 line"
-WHY_HEADER = "거부 사유 / rejected because"
+LINE_HEADER = COLLECT.both("rejects_line", " ")
+WHY_HEADER = COLLECT.both("rejects_why", " / ")
 
 
 class RejectsWriter:

@@ -20,10 +20,13 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..i18n import Catalog
 from ..store.base import Store
 from ..store.validate import BatchError, to_arrow
 from .buffer import Buffer, Pending, from_micros
 from .connector import Backoff, Health, HealthState
+
+COLLECT = Catalog("collect")
 
 
 def _table(rows: list[dict]) -> pa.Table:
@@ -144,7 +147,7 @@ class Forwarder:
                 start=from_micros(min(ts)) if ts else None,
                 end=from_micros(max(ts)) if ts else None,
                 rows=sum(len(p.rows) for p in puts),
-                detail=f"{kind}: {why} / 늦게 도착한 데이터",
+                detail=COLLECT.both("late_data", " / ").format(kind=kind, why=why),
             )
 
     # -- the loop ------------------------------------------------------------------------------

@@ -13,7 +13,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from ..i18n import Catalog
 from .buffer import Buffer, from_micros, to_micros
+
+COLLECT = Catalog("collect")
 
 
 class GapTracker:
@@ -32,7 +35,7 @@ class GapTracker:
         for machine, us in saved.items():
             start = from_micros(int(us))
             self._known[machine] = start
-            self._open[machine] = (start, "collector was not running / 수집기가 실행되지 않음")
+            self._open[machine] = (start, COLLECT.both("gap_not_running", " / "))
 
     @property
     def open_gaps(self) -> dict[str, datetime]:
@@ -64,7 +67,7 @@ class GapTracker:
                     machine=machine,
                     start=start,
                     end=end,
-                    detail=f"값을 복구할 수 없음 / values not recoverable: {why}",
+                    detail=COLLECT.both("gap_not_recoverable", " / ").format(why=why),
                 )
         known = self._known.get(machine)
         latest = max(ts, now) if opened is not None else ts

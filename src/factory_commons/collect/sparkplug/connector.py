@@ -28,9 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 
+from ...i18n import Catalog
 from ..connector import HealthState
 from ..mqtt import MessageRejected, MqttConnector, Rows
 from .decode import SparkplugDecodeError, decode_payload, encode_payload
+
+COLLECT = Catalog("collect")
 
 if TYPE_CHECKING:
     from ..buffer import Buffer
@@ -133,7 +136,7 @@ class SparkplugConnector(MqttConnector):
             return
         if self.dead:
             names = ", ".join(sorted(self.dead))
-            self.set_health(HealthState.STALE, f"에지 노드 끊김 / edge node offline: {names}")
+            self.set_health(HealthState.STALE, COLLECT.both("edge_offline", " / ").format(names=names))
         else:
             self.set_health(HealthState.CONNECTED, f"{self.host}:{self.port} group {self.group}")
 
@@ -153,7 +156,9 @@ class SparkplugConnector(MqttConnector):
         client.publish(f"{NAMESPACE}/{self.group}/NCMD/{node}", payload, qos=0)
         self.rebirth_requests += 1
         self.buffer.log_event(
-            self.name, "rebirth", detail=f"{self.group}/{node}: 재전송 요청 / rebirth requested: {why}"
+            self.name,
+            "rebirth",
+            detail=f"{self.group}/{node}: " + COLLECT.both("rebirth_requested", " / ").format(why=why),
         )
         return True
 
@@ -170,7 +175,11 @@ class SparkplugConnector(MqttConnector):
         now = datetime.now(UTC)
         for m in self.machines_of(node, device):
             self.buffer.log_event(
-                self.name, "stale", machine=m, start=now, detail=f"{self.group}/{src}: {why} / 데이터 중단"
+                self.name,
+                "stale",
+                machine=m,
+                start=now,
+                detail=f"{self.group}/{src}: " + COLLECT.both("data_stopped", " / ").format(why=why),
             )
         dead = {src}
         if device is None:
