@@ -12,7 +12,7 @@ from datetime import datetime
 
 from . import charts as ch
 from .capability import Capability, capability_from_chart
-from .charts import AttributesChart, SpcError, VariablesChart
+from .charts import AttributesChart, SpcError, VariablesChart, _text
 from .data import attribute_counts, load_measurements, make_subgroups, spec_limits
 from .rules import Violation, check
 
@@ -88,8 +88,9 @@ def analyze(
             sg = make_subgroups(df, subgroup_size)
             notes += sg.notes
             notes.append(
-                "부분군 / subgroups: "
-                + ("by sample_id" if sg.by == "sample_id" else f"{subgroup_size} consecutive values")
+                _text("note_subgroups_by_sample")
+                if sg.by == "sample_id"
+                else _text("note_subgroups_consecutive", n=subgroup_size)
             )
             fn = ch.xbar_r if chart == "xbar-r" else ch.xbar_s
             result = fn(sg.groups, sg.labels)
@@ -100,7 +101,7 @@ def analyze(
         notes += spec_notes
         cap = None
         if lsl is None and usl is None:
-            notes.append("규격한계 없음 / no spec limits recorded or given: no capability indices")
+            notes.append(_text("note_no_spec_limits"))
         else:
             cap = capability_from_chart(result, lsl, usl, target, confidence)
         report = SpcReport(machine, characteristic, chart, result, [], cap, rules, unit, notes)
@@ -115,11 +116,8 @@ def analyze(
             result = ch.u_chart(data.nonconforming, data.inspected, labels)
         else:
             result = ch.c_chart(data.nonconforming, labels)
-            notes.append(
-                "c 관리도는 검사 단위 크기가 같다고 가정합니다 / the c chart assumes equal "
-                "output per group; with varying output use the u chart"
-            )
-        notes.append(f"불량 = 스크랩 / nonconforming = scrap parts per {by}; inspected = good + scrap")
+            notes.append(_text("note_c_chart_equal_units"))
+        notes.append(_text("note_nonconforming_is_scrap", by=by))
         report = SpcReport(machine, None, chart, result, [], None, rules, None, notes)
     else:
         raise SpcError(f"unknown chart {chart!r}; use one of {', '.join(VARIABLE_CHARTS + ATTRIBUTE_CHARTS)}")

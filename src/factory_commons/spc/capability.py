@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import chi2, norm
 
-from .charts import SpcError, VariablesChart
+from .charts import SpcError, VariablesChart, _text
 
 #: Fewer values than this give a warning: the intervals are wide.
 RECOMMENDED_VALUES = 30
@@ -125,18 +125,18 @@ def process_capability(
     if not 0 < confidence < 1:
         raise SpcError(f"confidence must be between 0 and 1, got {confidence}")
     if lsl is None and usl is None:
-        raise SpcError("규격한계가 없습니다 / no spec limits: give LSL and/or USL (--lsl, --usl)")
+        raise SpcError(_text("err_no_spec_limits"))
     if lsl is not None and usl is not None and not lsl < usl:
         raise SpcError(f"LSL ({lsl}) must be below USL ({usl})")
     if x.ndim != 1 or len(x) < 2:
-        raise SpcError(f"값이 부족합니다 / capability needs at least 2 values, got {x.size}")
+        raise SpcError(_text("err_capability_few_values", got=x.size))
     if not np.all(np.isfinite(x)):
         raise SpcError("a value is not a finite number")
     n = len(x)
     mean = float(x.mean())
     s = float(x.std(ddof=1))
     if s == 0:
-        raise SpcError("산포가 0입니다 / zero variance: every value is the same, capability is undefined")
+        raise SpcError(_text("err_capability_zero_variance"))
     if sigma_within is None:
         sigma_within, sigma_within_df = s, float(n - 1)
     if not sigma_within > 0:
@@ -170,7 +170,7 @@ def process_capability(
 
     warnings = []
     if n < RECOMMENDED_VALUES:
-        warnings.append(f"값 {n}개: 신뢰구간이 넓습니다 / only {n} values: the confidence intervals are wide")
+        warnings.append(_text("warn_capability_few_values", n=n))
     return Capability(
         n=n,
         mean=mean,

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .charts import SpcError
+from .charts import SpcError, _text
 
 DEFAULT_TIMEZONE = "Asia/Seoul"
 
@@ -34,9 +34,7 @@ def resolve_machine(store, name: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise SpcError(
-            f"설비가 없습니다 / no machine {name!r} in this store (see `factory-commons machines`)"
-        )
+        raise SpcError(_text("err_no_machine", name=repr(name)))
     raise SpcError(f"{name!r} names several machines: {', '.join(matches)}; give the full path")
 
 
@@ -51,7 +49,7 @@ def load_measurements(
     t = store.read("quality", start, end, machines=[machine])
     df = t.to_pandas()
     if df.empty:
-        raise SpcError(f"품질 데이터가 없습니다 / no quality records for {machine} in this period")
+        raise SpcError(_text("err_no_quality", machine=machine))
     chosen = df[df["characteristic"] == characteristic]
     if chosen.empty:
         known = ", ".join(sorted(df["characteristic"].unique()))
@@ -147,7 +145,7 @@ def attribute_counts(
         raise SpcError(f"group counts by day, shift or order, not {by!r}")
     df = store.read("count", start, end, machines=[machine]).to_pandas()
     if df.empty:
-        raise SpcError(f"생산 수량 데이터가 없습니다 / no part counts for {machine} in this period")
+        raise SpcError(_text("err_no_counts", machine=machine))
     df["ts"] = pd.to_datetime(df["ts"]).dt.tz_localize(UTC)
     df = df.sort_values("ts", kind="stable")
     cal, tz = _timezone(store, machine)

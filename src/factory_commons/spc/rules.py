@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .charts import Chart
+from .charts import CHART_TEXTS, Chart
 
 
 @dataclass(frozen=True)
@@ -60,51 +60,23 @@ class Rule:
         return f"{self.ko} / {self.en}"
 
 
+#: rule descriptions (Korean, English) are in the `spc` catalog, keyed by the rule's code
 NELSON: dict[int, Rule] = {
-    1: Rule("nelson", 1, "관리한계(3σ) 밖의 점 1개", "one point beyond 3σ"),
-    2: Rule(
-        "nelson", 2, "중심선 한쪽에 연속 9점", "nine points in a row on the same side of the centre line"
-    ),
-    3: Rule("nelson", 3, "연속 6점 증가 또는 감소", "six points in a row steadily increasing or decreasing"),
-    4: Rule("nelson", 4, "연속 14점 교대로 증감", "fourteen points in a row alternating up and down"),
-    5: Rule(
-        "nelson",
-        5,
-        "연속 3점 중 2점이 같은 쪽 2σ 밖",
-        "two of three points in a row beyond 2σ on the same side",
-    ),
-    6: Rule(
-        "nelson",
-        6,
-        "연속 5점 중 4점이 같은 쪽 1σ 밖",
-        "four of five points in a row beyond 1σ on the same side",
-    ),
-    7: Rule(
-        "nelson", 7, "연속 15점이 1σ 안 (산포 감소)", "fifteen points in a row within 1σ of the centre line"
-    ),
-    8: Rule("nelson", 8, "연속 8점이 1σ 밖 (양쪽)", "eight points in a row beyond 1σ, on either side"),
+    1: Rule("nelson", 1, *CHART_TEXTS.pair("rule_n1")),
+    2: Rule("nelson", 2, *CHART_TEXTS.pair("rule_n2")),
+    3: Rule("nelson", 3, *CHART_TEXTS.pair("rule_n3")),
+    4: Rule("nelson", 4, *CHART_TEXTS.pair("rule_n4")),
+    5: Rule("nelson", 5, *CHART_TEXTS.pair("rule_n5")),
+    6: Rule("nelson", 6, *CHART_TEXTS.pair("rule_n6")),
+    7: Rule("nelson", 7, *CHART_TEXTS.pair("rule_n7")),
+    8: Rule("nelson", 8, *CHART_TEXTS.pair("rule_n8")),
 }
 
 WESTERN_ELECTRIC: dict[int, Rule] = {
-    1: Rule("western_electric", 1, "관리한계(3σ) 밖의 점 1개", "one point beyond the 3σ limits"),
-    2: Rule(
-        "western_electric",
-        2,
-        "연속 3점 중 2점이 같은 쪽 2σ 밖",
-        "two of three consecutive points beyond 2σ on the same side",
-    ),
-    3: Rule(
-        "western_electric",
-        3,
-        "연속 5점 중 4점이 같은 쪽 1σ 밖",
-        "four of five consecutive points beyond 1σ on the same side",
-    ),
-    4: Rule(
-        "western_electric",
-        4,
-        "중심선 한쪽에 연속 8점",
-        "eight consecutive points on the same side of the centre line",
-    ),
+    1: Rule("western_electric", 1, *CHART_TEXTS.pair("rule_we1")),
+    2: Rule("western_electric", 2, *CHART_TEXTS.pair("rule_we2")),
+    3: Rule("western_electric", 3, *CHART_TEXTS.pair("rule_we3")),
+    4: Rule("western_electric", 4, *CHART_TEXTS.pair("rule_we4")),
 }
 
 RULE_SETS = {"nelson": NELSON, "western_electric": WESTERN_ELECTRIC, "we": WESTERN_ELECTRIC}
