@@ -20,8 +20,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from ..i18n import Catalog
 from ..model.records import AnomalyAlert
 from .anomaly import WindowedDetector, causal_mean, shares
+
+AI = Catalog("ai")
 
 TOP_SIGNALS = 3
 
@@ -82,7 +85,9 @@ def make_alert(
         threshold=round(threshold, 6),
         ts_end=ts_end,
         evidence=evidence,
-        message=f"이상 감지 / anomaly detected: {describe(evidence)} (score {peak:.3g} > {threshold:.3g})",
+        message=AI.both("anomaly_detected", " / ").format(
+            what=describe(evidence), score=peak, threshold=threshold
+        ),
     )
 
 

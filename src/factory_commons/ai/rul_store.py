@@ -27,9 +27,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from ..i18n import Catalog
 from ..store.base import Store
 from .rul import GbmRul
 from .rul_features import FeatureConfig
+
+AI = Catalog("ai")
 
 R_EARLY_H = 48.0
 MIN_FAILURES = 5
@@ -168,8 +171,9 @@ def train_store(
     X, y, failures, names = training_rows(per, r_early)
     if failures < MIN_FAILURES:
         raise ValueError(
-            f"only {failures} run(s) to failure (breakdowns with reasons {sorted(wear)}); the model needs at "
-            f"least {MIN_FAILURES}. / 고장까지의 이력이 부족합니다."
+            " / ".join(AI.pair("err_few_failures")[::-1]).format(  # English first, as it always was
+                failures=failures, reasons=sorted(wear), least=MIN_FAILURES
+            )
         )
     model = GbmRul(
         n_ops=0,

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from psycopg import sql as psql
 from psycopg.types.numeric import FloatLoader
 
+from ..i18n import Catalog
 from ..model.hierarchy import Machine, parse_machine_path
 from . import rollup
 from .base import RetentionPolicy, RetentionReport, Store, WriteResult
@@ -48,6 +49,8 @@ from .latest import newest_rows
 from .migrations import migrations
 from .schema import ALL_TABLES, DERIVED_TABLES, EVENT_TABLES, EventTable
 from .validate import encode_strings
+
+STORE_TEXTS = Catalog("store")
 
 #: Reader connections per store (see `PostgresStore.query`).
 READERS = 4
@@ -139,10 +142,8 @@ class PostgresStore(Store):
         url, url_schema = split_url(url)
         self.schema = schema or url_schema or "public"
         if not _SCHEMA_NAME.match(self.schema):
-            raise ValueError(
-                f"schema {self.schema!r}: use lower-case letters, digits and _ "
-                "(스키마 이름은 영문 소문자, 숫자, _ 만 씁니다)"
-            )
+            ko, en = STORE_TEXTS.pair("bad_schema_name")
+            raise ValueError(f"schema {self.schema!r}: {en} ({ko})")
         self.url = url
         self._timeout = int(connect_timeout)
         self._lock = threading.RLock()
