@@ -147,7 +147,9 @@ class Forwarder:
                 start=from_micros(min(ts)) if ts else None,
                 end=from_micros(max(ts)) if ts else None,
                 rows=sum(len(p.rows) for p in puts),
-                detail=COLLECT.both("late_data", " / ").format(kind=kind, why=why),
+                detail=" / ".join(COLLECT.pair("late_data")[::-1]).format(
+                    kind=kind, why=why
+                ),  # English first
             )
 
     # -- the loop ------------------------------------------------------------------------------

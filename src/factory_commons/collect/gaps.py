@@ -35,7 +35,7 @@ class GapTracker:
         for machine, us in saved.items():
             start = from_micros(int(us))
             self._known[machine] = start
-            self._open[machine] = (start, COLLECT.both("gap_not_running", " / "))
+            self._open[machine] = (start, " / ".join(COLLECT.pair("gap_not_running")[::-1]))  # English first
 
     @property
     def open_gaps(self) -> dict[str, datetime]:

@@ -179,7 +179,8 @@ class SparkplugConnector(MqttConnector):
                 "stale",
                 machine=m,
                 start=now,
-                detail=f"{self.group}/{src}: " + COLLECT.both("data_stopped", " / ").format(why=why),
+                detail=f"{self.group}/{src}: "
+                + " / ".join(COLLECT.pair("data_stopped")[::-1]).format(why=why),
             )
         dead = {src}
         if device is None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from ...accounts import ROLES, AccountError, Accounts, User
 from ...accounts.stop_reasons import check_stop_reasons, firm_stop_reasons
-from ..auth import NOT_FOUND, Caller, api_text, forbidden
+from ..auth import API, NOT_FOUND, Caller, api_text, forbidden
 from .common import errors
 
 UserId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
@@ -54,7 +54,7 @@ class TokenInfoOut(BaseModel):
 
 class StopReasonItem(BaseModel):
     code: str = Field(max_length=1000)
-    ko: str = Field(max_length=1000, description=api_text("field_korean_label"))
+    ko: str = Field(max_length=1000, description=" / ".join(API.pair("field_korean_label")[::-1]))
     en: str = Field(max_length=1000, description="English label")
 
 
