@@ -463,20 +463,30 @@ def _passed(
     request: Request, step: int, today: date, c: Candidates, r: int, ix: MatchIndex
 ) -> tuple[str, ...]:
     st = request.steps[step]
-    out = [_check(msg("check_process"), st.process), _check(msg("check_material"), st.material)]
+    out = [_check(CHECKS["process"], st.process), _check(CHECKS["material"], st.material)]
     if st.envelope_mm is not None:
-        out.append(
-            _check(msg("check_envelope"), f"{_env(c.env[r])} >= {_env(_sorted_env(st.envelope_mm))} mm")
-        )
+        out.append(_check(CHECKS["envelope"], f"{_env(c.env[r])} >= {_env(_sorted_env(st.envelope_mm))} mm"))
     if st.tolerance_mm is not None:
-        out.append(_check(msg("check_tolerance"), f"±{c.tol[r]:g} <= ±{st.tolerance_mm:g} mm"))
+        out.append(_check(CHECKS["tolerance"], f"±{c.tol[r]:g} <= ±{st.tolerance_mm:g} mm"))
     for code in st.certifications:
-        out.append(_check(msg("check_certification"), f"{code} valid on {request.due.isoformat()}"))
+        out.append(_check(CHECKS["certification"], f"{code} valid on {request.due.isoformat()}"))
     free = _fmt_h(c.weekly_free[r] * weeks_left(today, request.due))
-    out.append(_check(msg("check_capacity"), f"{free} h >= {_fmt_h(c.hours)} h"))
+    out.append(_check(CHECKS["capacity"], f"{free} h >= {_fmt_h(c.hours)} h"))
     if request.max_distance_km is not None and c.distance_km is not None:
-        out.append(_check(msg("check_distance"), f"{c.distance_km[r]:.1f} <= {request.max_distance_km:g} km"))
+        out.append(_check(CHECKS["distance"], f"{c.distance_km[r]:.1f} <= {request.max_distance_km:g} km"))
     return tuple(out)
+
+
+#: the names of the hard checks in the explanations of a match (read once: every result has them)
+CHECKS: dict[str, Text] = {
+    "process": msg("check_process"),
+    "material": msg("check_material"),
+    "envelope": msg("check_envelope"),
+    "tolerance": msg("check_tolerance"),
+    "certification": msg("check_certification"),
+    "capacity": msg("check_capacity"),
+    "distance": msg("check_distance"),
+}
 
 
 def _check(name: Text, value: str) -> str:

@@ -19,6 +19,7 @@ view of a profile that may leave the firm.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -64,11 +65,20 @@ class Text(_Model):
 def msg(key: str, **params: object) -> Text:
     """The message `key` of the `commons_errors` catalog in Korean and English, its
     `{placeholders}` filled from `params`; a `Text` parameter gives each language its own value."""
-    ko, en = (
-        {k: getattr(v, lang) if isinstance(v, Text) else v for k, v in params.items()}
-        for lang in ("ko", "en")
+    ko, en = _texts(key)
+    if not params:
+        return Text(ko=ko, en=en)
+    if not any(isinstance(v, Text) for v in params.values()):
+        return Text(ko=ko.format(**params), en=en.format(**params))
+    return Text(
+        ko=ko.format(**{k: v.ko if isinstance(v, Text) else v for k, v in params.items()}),
+        en=en.format(**{k: v.en if isinstance(v, Text) else v for k, v in params.items()}),
     )
-    return Text(ko=ERRORS.get(key, "ko").format(**ko), en=ERRORS.get(key, "en").format(**en))
+
+
+@functools.cache
+def _texts(key: str) -> tuple[str, str]:
+    return ERRORS.pair(key)  # matching explains every result: read the catalog once per key
 
 
 class Location(_Model):
