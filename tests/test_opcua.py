@@ -472,3 +472,32 @@ def test_values_the_servers_queue_dropped_are_counted(sim):
     finally:
         stop.set()
         t.join(15)
+
+
+def test_a_node_gone_while_the_collector_was_stopped_marks_its_machine_stale(sim, tmp_path):
+    alarm = "2:Press1/2:Alarm"
+    points = {alarm: POINTS[alarm], "ns=2;s=Press1.Temp": POINTS["ns=2;s=Press1.Temp"]}
+
+    def run_until(cond) -> OpcUaConnector:
+        buf = Buffer(tmp_path / "buffer.sqlite")
+        conn = OpcUaConnector("press-opc", buf, sim.url, dict(points), interval_ms=50)
+        stop = threading.Event()
+        t = threading.Thread(target=conn.run, args=(stop,))
+        t.start()
+        try:
+            assert wait_until(lambda: cond(conn))
+        finally:
+            stop.set()
+            t.join(15)
+            buf.close()
+        return conn
+
+    sim.write("Alarm", True)
+    run_until(lambda c: c.converters[alarm].last is True)
+    sim.stop()
+    sim.with_alarm = False
+    sim.start()
+    run_until(lambda c: c.health.state == HealthState.CONNECTED)
+    with Buffer(tmp_path / "buffer.sqlite") as buf:
+        stale = [e for e in buf.events() if e["event"] == "stale"]
+    assert len(stale) == 1 and stale[0]["machine"] == M and "Press1/2:Alarm" in stale[0]["detail"]

@@ -28,8 +28,8 @@ monitored item per configured node. A node is named by its node id (`ns=2;s=Pres
   sent, less two publishing intervals: whatever changed before that was already published to
   us (a read answer cannot overtake a publish answer on the same connection), so values still
   queued on a server that dies fall inside the gap, not before it.
-- A node that was collected and is missing after a reconnect (a PLC program changed) marks
-  its machine `stale` (a `stale` collection event naming the node, as a Sparkplug death
+- A node that was collected and is missing after a reconnect or a collector restart (a PLC
+  program changed) marks its machine `stale` (a `stale` collection event naming the node, as a Sparkplug death
   does): its last stored value is no longer known to hold. The next value recorded after it
   comes back is stored again even if it did not change.
 """
@@ -242,7 +242,9 @@ class OpcUaConnector(Connector):
             self.gaps.alive(sent - lag)
 
     async def _subscribe(self, client: Any) -> None:
+        # collected before: in the last session, or with a value kept from an earlier run
         previously = {key for keys in self._keys.values() for key in keys}
+        previously |= {key for key, conv in self.converters.items() if conv.last is not None}
         nodes = await self._resolve(client)
         self._mark_gone(previously)
         if not nodes:
