@@ -685,7 +685,8 @@ HANGUL = re.compile("[\uac00-\ud7a3]")
 
 def _message_uses() -> list[tuple[str, str, set[str] | None]]:
     """(where, key, keyword names or None where `**params` is passed) of every literal key given
-    to `CommonsError.of(field, key, ...)`, `msg(key, ...)` or `ERRORS.get/pair(key)`."""
+    to `CommonsError.of(field, key, ...)`, `msg`, `msg_pair` or `msg_both(key, ...)` or
+    `ERRORS.get/pair(key)`."""
     out = []
     for name in MESSAGE_MODULES:
         tree = ast.parse((COOPERATE / f"{name}.py").read_text(encoding="utf-8"))
@@ -695,7 +696,7 @@ def _message_uses() -> list[tuple[str, str, set[str] | None]]:
             fn, key = node.func, None
             if isinstance(fn, ast.Attribute) and fn.attr == "of" and len(node.args) >= 2:
                 key = node.args[1]
-            elif isinstance(fn, ast.Name) and fn.id == "msg" and node.args:
+            elif isinstance(fn, ast.Name) and fn.id in ("msg", "msg_pair", "msg_both") and node.args:
                 key = node.args[0]
             elif (
                 isinstance(fn, ast.Attribute)
@@ -707,6 +708,10 @@ def _message_uses() -> list[tuple[str, str, set[str] | None]]:
                 continue
             if isinstance(key, ast.Name) and key.id == "key":
                 continue  # CommonsError.of and msg handing their key on
+            if isinstance(key, ast.IfExp):  # msg_pair("a" if x else "b")
+                for branch in (key.body, key.orelse):
+                    out.append((f"{name}.py:{node.lineno}", branch.value, set()))
+                continue
             assert isinstance(key, ast.Constant), f"{name}.py:{node.lineno}: a message key must be a literal"
             kws = None if any(k.arg is None for k in node.keywords) else {k.arg for k in node.keywords}
             if fn.attr == "of" if isinstance(fn, ast.Attribute) else False:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .model import Factor, Match, Profile, Request, Text, msg
+from .model import Factor, Match, Profile, Request, Text, msg, msg_both, msg_pair
 from .vocab import MATERIALS
 
 if TYPE_CHECKING:
@@ -510,30 +510,30 @@ def _note(
     f = int(c.firm[r])
     if name == "capability":
         if st.tolerance_mm is None:
-            tol = msg("note_no_tolerance_asked", held=c.tol[r])
+            tol = msg_pair("note_no_tolerance_asked", held=c.tol[r])
         else:
-            tol = msg("note_tolerance", held=c.tol[r], asked=st.tolerance_mm)
-        kind = msg("note_core_equipment") if c.core[r] else msg("note_subcontracted_equipment")
-        return msg("note_capability", tolerance=tol, kind=kind).both()
+            tol = msg_pair("note_tolerance", held=c.tol[r], asked=st.tolerance_mm)
+        kind = msg_pair("note_core_equipment" if c.core[r] else "note_subcontracted_equipment")
+        return "{} / {}".format(*msg_pair("note_capability", tolerance=tol, kind=kind))
     if name == "capacity":
         fc = c.weekly_free[r] * weeks_left(today, request.due)
         src = "declared" if ix.declared[f] else "KPI"
-        return msg("note_capacity", free=_fmt_h(fc), hours=_fmt_h(c.hours), source=src).both()
+        return msg_both("note_capacity", free=_fmt_h(fc), hours=_fmt_h(c.hours), source=src)
     if name == "quality":
         if not backed:
-            return msg("note_quality_unpublished").both()
-        return msg("note_quality", fpy=ix.fpy[f], scrap=ix.scrap[f]).both()
+            return msg_both("note_quality_unpublished")
+        return msg_both("note_quality", fpy=ix.fpy[f], scrap=ix.scrap[f])
     if name == "delivery":
         if not backed:
-            return msg("note_delivery_unpublished").both()
-        return msg("note_delivery", on_time=ix.on_time[f], orders=int(ix.orders[f])).both()
+            return msg_both("note_delivery_unpublished")
+        return msg_both("note_delivery", on_time=ix.on_time[f], orders=int(ix.orders[f]))
     if name == "distance":
         if c.distance_km is None:
-            return msg("note_no_location").both()
-        return msg("note_distance", km=c.distance_km[r]).both()
+            return msg_both("note_no_location")
+        return msg_both("note_distance", km=c.distance_km[r])
     if not backed:
-        return msg("note_no_ratings").both()
-    return msg("note_ratings", value=value).both()
+        return msg_both("note_no_ratings")
+    return msg_both("note_ratings", value=value)
 
 
 def _reason(
@@ -542,25 +542,25 @@ def _reason(
     st = request.steps[step]
     f = int(t.firm[r])
     if check == "material":
-        return msg("fail_material", material=st.material).both()
+        return msg_both("fail_material", material=st.material)
     if check == "envelope":
-        return msg("fail_envelope", has=_env(t.env[r]), needs=_env(_sorted_env(st.envelope_mm))).both()
+        return msg_both("fail_envelope", has=_env(t.env[r]), needs=_env(_sorted_env(st.envelope_mm)))
     if check == "tolerance":
-        return msg("fail_tolerance", held=t.tol[r], asked=st.tolerance_mm).both()
+        return msg_both("fail_tolerance", held=t.tol[r], asked=st.tolerance_mm)
     if check == "certification":
-        return msg("fail_certification", codes=", ".join(st.certifications)).both()
+        return msg_both("fail_certification", codes=", ".join(st.certifications))
     if check == "capacity":
         free = ix.free.get(st.process)
         if free is None or np.isnan(free[f]):
-            return msg("fail_capacity_unpublished").both()
+            return msg_both("fail_capacity_unpublished")
         fc = free[f] * weeks_left(today, request.due)
-        return msg("fail_capacity", free=_fmt_h(fc), hours=_fmt_h(st.hours())).both()
+        return msg_both("fail_capacity", free=_fmt_h(fc), hours=_fmt_h(st.hours()))
     if check == "distance":
         d = haversine_km(request.location.lat, request.location.lon, ix.lat[f], ix.lon[f])
-        return msg("fail_distance", km=d, max=request.max_distance_km).both()
+        return msg_both("fail_distance", km=d, max=request.max_distance_km)
     if check == "own":
-        return msg("fail_own").both()
-    return msg("fail_process", process=st.process).both()
+        return msg_both("fail_own")
+    return msg_both("fail_process", process=st.process)
 
 
 def _index(profiles: Sequence[Profile] | MatchIndex) -> MatchIndex:

@@ -19,7 +19,6 @@ view of a profile that may leave the firm.
 
 from __future__ import annotations
 
-import functools
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -62,23 +61,49 @@ class Text(_Model):
         return f"{self.ko}{sep}{self.en}"
 
 
-def msg(key: str, **params: object) -> Text:
-    """The message `key` of the `commons_errors` catalog in Korean and English, its
-    `{placeholders}` filled from `params`; a `Text` parameter gives each language its own value."""
+def msg_pair(key: str, **params: object) -> tuple[str, str]:
+    """The message `key` of the `commons_errors` catalog as (Korean, English), its
+    `{placeholders}` filled from `params`; a `Text` or a (Korean, English) pair parameter gives
+    each language its own value. No `Text` is built: matching makes several notes for every
+    result (bench/match.py), and the catalog check (tests/test_i18n.py) already guarantees
+    both texts."""
     ko, en = _texts(key)
     if not params:
-        return Text(ko=ko, en=en)
-    if not any(isinstance(v, Text) for v in params.values()):
-        return Text(ko=ko.format(**params), en=en.format(**params))
-    return Text(
-        ko=ko.format(**{k: v.ko if isinstance(v, Text) else v for k, v in params.items()}),
-        en=en.format(**{k: v.en if isinstance(v, Text) else v for k, v in params.items()}),
-    )
+        return ko, en
+    ko_params: dict[str, object] = {}
+    en_params: dict[str, object] = {}
+    for k, v in params.items():
+        if isinstance(v, Text):
+            ko_params[k], en_params[k] = v.ko, v.en
+        elif isinstance(v, tuple):
+            ko_params[k], en_params[k] = v
+        else:
+            ko_params[k] = en_params[k] = v
+    return ko.format(**ko_params), en.format(**en_params)
 
 
-@functools.cache
+def msg(key: str, **params: object) -> Text:
+    """`msg_pair` as a `Text` (built without validation, see `msg_pair`)."""
+    ko, en = msg_pair(key, **params)
+    return Text.model_construct(ko=ko, en=en)
+
+
+def msg_both(key: str, sep: str = " / ", **params: object) -> str:
+    """`msg(key, **params).both(sep)`: "Korean / English" in one line, without a `Text`.
+    Plain parameters only (numbers, strings); for a `Text` or pair parameter use `msg_pair`."""
+    ko, en = _TEXTS.get(key) or _texts(key)
+    return f"{ko.format_map(params)}{sep}{en.format_map(params)}" if params else f"{ko}{sep}{en}"
+
+
+_TEXTS: dict[str, tuple[str, str]] = {}
+
+
 def _texts(key: str) -> tuple[str, str]:
-    return ERRORS.pair(key)  # matching explains every result: read the catalog once per key
+    """(Korean, English) of `key`, read from the catalog once (matching explains every result)."""
+    pair = _TEXTS.get(key)
+    if pair is None:
+        pair = _TEXTS[key] = ERRORS.pair(key)
+    return pair
 
 
 class Location(_Model):
