@@ -34,7 +34,21 @@ def test_every_catalog_has_both_texts_and_a_current_mo():
 
 
 def test_the_catalogs_this_code_reads_exist():
-    assert {"kpi", "states", "cli", "spc", "commons_terms"} <= set(domains())
+    assert {
+        "kpi",
+        "states",
+        "cli",
+        "spc",
+        "commons_terms",
+        "commons_errors",
+        "web",
+        "commons",
+        "api",
+        "accounts",
+        "collect",
+        "ai",
+        "store",
+    } <= set(domains())
 
 
 # -- (b) the check can fail ------------------------------------------------------------------
@@ -86,6 +100,13 @@ FUNCTIONS = {
     ("factory_commons.spc.charts", "_text"): "spc",
     ("factory_commons.spc.cli", "_head"): "cli",
     ("factory_commons.cooperate.cli", "_t"): "cli",
+    ("factory_commons.server.auth", "api_text"): "api",
+    ("factory_commons.accounts.db", "accounts_text"): "accounts",
+    ("factory_commons.collect.files_read", "collect_text"): "collect",
+    ("factory_commons.collect.files_read", "_english_first"): "collect",
+    ("factory_commons.cooperate.model", "msg"): "commons_errors",
+    ("factory_commons.cooperate.model", "msg_pair"): "commons_errors",
+    ("factory_commons.cooperate.model", "msg_both"): "commons_errors",
 }
 ANY_DOMAIN = "*"  # N_("code") marks an id of some catalog
 

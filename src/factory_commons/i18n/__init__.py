@@ -12,7 +12,10 @@ Domains, one catalog per kind of text (a translator opens one file):
   unknown codes are shown as they are);
 - `spc`: control chart names and the SPC messages;
 - `commons_terms`: the commons' topic tags, expert kinds, project roles and match factors;
-- `web`, `commons`, `cli`: the dashboard, the commons pages and the command line.
+- `web`, `commons`, `cli`: the dashboard, the commons pages and the command line;
+- errors and explanations, one catalog per part: `api` (HTTP answers), `accounts`,
+  `commons_errors` (pools, booking, matching, missions, teams), `collect` (file import,
+  collection events), `ai`, `store`.
 
 Translators: edit the `.po` files, then `python -m factory_commons.i18n compile`;
 `python -m factory_commons.i18n check` lists ids without a Korean or English text.
