@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .files_read import collect_text
 from .mapping import MappingError, PointMapping
 
 SOURCE_KINDS = ("mqtt", "sparkplug", "opcua", "modbus")
@@ -161,13 +162,13 @@ class PlantConfig(BaseModel):
     def from_toml(cls, path: str | Path) -> PlantConfig:
         p = Path(path)
         if not p.is_file():
-            raise MappingError(f"{p}: 설정 파일이 없습니다 / config file not found")
+            raise MappingError(f"{p}: {collect_text('config_not_found')}")
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except UnicodeDecodeError as e:
             raise MappingError(f"{p}: not UTF-8 text ({e}); save the file as UTF-8") from None
         except tomllib.TOMLDecodeError as e:
-            raise MappingError(f"{p}: TOML 문법 오류 / not valid TOML: {e}") from None
+            raise MappingError(f"{p}: {collect_text('config_bad_toml', error=e)}") from None
         return cls.from_dict(data, str(p))
 
     @classmethod

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .connector import Connector, HealthState
+from .files_read import _english_first
 from .gaps import GapTracker
 from .mapping import MappingError, PointMapping, ValueRejected
 
@@ -70,14 +71,14 @@ TABLE_LABELS = {
 MAX_REGISTERS = 125
 MAX_BITS = 2000
 EXCEPTION_NAMES = {
-    1: "illegal function / 지원하지 않는 기능",
-    2: "illegal data address / 잘못된 주소",
-    3: "illegal data value / 잘못된 값",
-    4: "device failure / 장치 오류",
+    1: _english_first("modbus_illegal_function"),
+    2: _english_first("modbus_illegal_address"),
+    3: _english_first("modbus_illegal_value"),
+    4: _english_first("modbus_device_failure"),
     5: "acknowledge",
-    6: "device busy / 장치 사용 중",
-    10: "gateway path unavailable / 게이트웨이 경로 없음",
-    11: "gateway target failed to respond / 게이트웨이 대상 무응답",
+    6: _english_first("modbus_device_busy"),
+    10: _english_first("modbus_gateway_path"),
+    11: _english_first("modbus_gateway_target"),
 }
 
 
@@ -246,10 +247,7 @@ class UnitSilent(Exception):
     """A unit (slave id) did not answer, while the TCP link to the device or gateway works."""
 
     def __init__(self, unit: int, why: str) -> None:
-        super().__init__(
-            f"unit {unit} did not answer ({why}); check that unit id {unit} is the device's "
-            f"slave id / 유닛 {unit} 무응답: 장치의 유닛 ID(슬레이브 ID)가 {unit}인지 확인하세요"
-        )
+        super().__init__(_english_first("modbus_unit_silent", unit=unit, why=why))
         self.unit = unit
 
 
@@ -317,7 +315,7 @@ class ModbusConnector(Connector):
         unit_retry_s: float = 5.0,
     ) -> None:
         if not points:
-            raise MappingError(f"modbus {name}: no points configured / 설정된 포인트 없음")
+            raise MappingError(f"modbus {name}: {_english_first('modbus_no_points')}")
         keys = [p.key for p in points]
         dup = sorted({k for k in keys if keys.count(k) > 1})
         if dup:
@@ -503,7 +501,7 @@ class ModbusConnector(Connector):
         if not quiet:
             return ""
         ids = ", ".join(str(u) for u in quiet)
-        return f"silent unit(s) {ids} / 무응답 유닛 {ids}"
+        return _english_first("modbus_silent_units", ids=ids)
 
     def _refuse(self, p: ModbusPoint, unit: int, reason: str) -> None:
         self.count_error(reason)
@@ -563,7 +561,7 @@ class ModbusConnector(Connector):
         client = self._client()
         try:
             if not client.connect():
-                raise ConnectionError(f"cannot connect to {self.host}:{self.port} / 연결할 수 없음")
+                raise ConnectionError(_english_first("modbus_cannot_connect", host=self.host, port=self.port))
             first = True
             while not stop.is_set():
                 started = time.monotonic()

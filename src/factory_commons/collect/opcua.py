@@ -47,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .connector import ConfigurationProblem, Connector, HealthState
+from .files_read import _english_first, collect_text
 from .gaps import GapTracker
 from .mapping import MappingError, PointMapping, ValueRejected
 
@@ -119,7 +120,7 @@ class OpcUaConnector(Connector):
         if not endpoint.startswith("opc.tcp://"):
             raise MappingError(f"opcua {name}: endpoint must start with opc.tcp://, got {endpoint!r}")
         if not points:
-            raise MappingError(f"opcua {name}: no points configured / 설정된 노드 없음")
+            raise MappingError(f"opcua {name}: {_english_first('opcua_no_points')}")
         for spec in points:
             if is_node_id(spec):
                 from asyncua import ua
@@ -218,10 +219,10 @@ class OpcUaConnector(Connector):
             name = type(e).__name__
             if name not in AUTH_REFUSED:
                 raise
-            who = f"user {self.username!r}" if self.username else "anonymous access / 익명 접속"
+            who = f"user {self.username!r}" if self.username else _english_first("opcua_anonymous")
             raise ConfigurationProblem(
-                f"인증 실패 / authentication failed ({name}): the server refused {who}; "
-                "check username and password / 사용자 이름과 비밀번호를 확인하세요 (not retried)"
+                f"{collect_text('opcua_auth_failed', error=name, who=who)}; "
+                f"{_english_first('opcua_check_login')} (not retried)"
             ) from None
 
     async def _confirm_alive(self, client: Any) -> None:
@@ -278,7 +279,8 @@ class OpcUaConnector(Connector):
         subscribed = sum(len(k) for k in self._keys.values())
         reason = f"{subscribed} node(s); {self._revised_text()}"
         if self.bad_nodes:
-            reason += f"; {len(self.bad_nodes)} bad / 잘못된 노드: " + ", ".join(self.bad_nodes)
+            bad = ", ".join(self.bad_nodes)
+            reason += f"; {_english_first('opcua_bad_nodes', count=len(self.bad_nodes))}: {bad}"
         self.set_health(HealthState.CONNECTED, reason)
 
     def _note_revised(self, created: list[Any], items: list[Any]) -> None:
@@ -312,7 +314,7 @@ class OpcUaConnector(Connector):
             if r["queue_size"] < self.queue_size:
                 asked.append(f"queue {self.queue_size}")
             if asked:
-                text += " (서버가 조정 / revised by the server from " + ", ".join(asked) + ")"
+                text += f" ({collect_text('opcua_revised', asked=', '.join(asked))})"
         return text
 
     def _mark_gone(self, previously: set[str]) -> None:
@@ -325,10 +327,7 @@ class OpcUaConnector(Connector):
                 "stale",
                 machine=mapping.machine,
                 start=datetime.now(UTC),
-                detail=(
-                    f"node {key} ({what}) is gone after a reconnect: {self.bad_nodes[key]}; "
-                    "its last value is unknown / 노드가 사라져 마지막 값을 알 수 없음"
-                ),
+                detail=_english_first("opcua_node_gone", node=key, what=what, why=self.bad_nodes[key]),
             )
             conv = self.converters[key]
             if mapping.kind in ("state", "alarm"):
@@ -336,7 +335,7 @@ class OpcUaConnector(Connector):
 
     def _nothing_subscribed(self) -> str:
         problems = "; ".join(f"{spec}: {why}" for spec, why in self.bad_nodes.items())
-        return f"no node could be subscribed / 구독할 수 있는 노드 없음: {problems}"
+        return f"{_english_first('opcua_nothing_subscribed')}: {problems}"
 
     def _bad_node(self, spec: str, why: str) -> None:
         first = self.bad_nodes.get(spec) != why
@@ -359,7 +358,7 @@ class OpcUaConnector(Connector):
                 else:
                     node = await self._browse_path(client, spec)
             except ua.UaStatusCodeError as e:
-                self._bad_node(spec, f"{type(e).__name__} / 노드를 찾을 수 없음")
+                self._bad_node(spec, _english_first("opcua_node_not_found", status=type(e).__name__))
                 continue
             except LookupError as e:
                 self._bad_node(spec, str(e))
@@ -386,7 +385,7 @@ class OpcUaConnector(Connector):
                     break
             if match is None:
                 raise LookupError(
-                    f"browse path {spec}: no child {part!r} under {walked} / 경로를 찾을 수 없음"
+                    _english_first("opcua_path_not_found", spec=spec, part=repr(part), walked=walked)
                 )
             node, walked = match, f"{walked}/{part}"
         return node
@@ -415,12 +414,10 @@ class OpcUaConnector(Connector):
         status = getattr(dv, "StatusCode", None)
         if status is not None and (getattr(status, "value", 0) & OVERFLOW_BITS) == OVERFLOW_BITS:
             self.overflows += 1
-            self.count_error(
-                f"node {key}: the server's queue overflowed, values were dropped "
-                f"(queue_size {self.revised.get('queue_size', self.queue_size):g}) / 서버 큐 넘침"
-            )
+            queue_size = self.revised.get("queue_size", self.queue_size)
+            self.count_error(f"node {key}: {_english_first('opcua_queue_overflow', queue_size=queue_size)}")
         if status is not None and not status.is_good():
-            reason = f"node {key}: status {status.name} / 상태 불량"
+            reason = f"node {key}: {_english_first('opcua_bad_status', status=status.name)}"
             self.count_error(reason)
             self.buffer.reject(
                 self.name, mapping.kind, {"key": key, "raw": repr(val), "ts": ts.isoformat()}, reason

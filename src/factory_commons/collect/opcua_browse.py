@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from ..cli_common import cli_text
+from .files_read import collect_text
 
 SERVER_OBJECT = "i=2253"
 DEFAULT_DEPTH = 6
@@ -177,7 +178,7 @@ def suggest_kind(v: Found) -> tuple[str, list[str]]:
 def toml_snippet(root: Found, endpoint: str, name: str = "opcua-1") -> str:
     """An `[[opcua]]` table with a point per variable, each with the kind `suggest_kind` gives."""
     lines = [
-        "# plant.toml — 설비 경로(machine)와 종류(kind)를 고쳐 쓰세요 / edit machine and kind",
+        f"# plant.toml — {collect_text('opcua_toml_header')}",
         "[[opcua]]",
         f"name = {_toml_str(name)}",
         f"endpoint = {_toml_str(endpoint)}",
