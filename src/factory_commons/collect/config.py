@@ -85,9 +85,13 @@ class OpcUaSource(_Source):
     """Subscriptions to OPC UA nodes; points map a node id to a mapping."""
 
     endpoint: str = Field(pattern=r"^opc\.tcp://")
-    interval_ms: int = Field(default=500, ge=10, description="publishing interval: how often the server sends")
+    interval_ms: int = Field(
+        default=500, ge=10, description="publishing interval: how often the server sends"
+    )
     sampling_ms: float = Field(
-        default=0, ge=0, description="how often the server samples each node; 0 = every change, as fast as it can"
+        default=0,
+        ge=0,
+        description="how often the server samples each node; 0 = every change, as fast as it can",
     )
     queue_size: int | None = Field(
         default=None, ge=1, le=100_000, description="changes the server keeps per node between two publishes"
