@@ -13,10 +13,8 @@ write the same JSON-lines log ("start", "listening", every "step" with the value
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -27,13 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from npm_peers import install
+
 PEER_DIR = Path(__file__).resolve().parent / "peers" / "modbus"
 STATES = {1: "running", 2: "idle", 3: "setup"}  # the program's state codes
 WRAP = 2**32
-
-
-class PeerUnavailable(Exception):
-    """node/npm missing or the package could not be installed: the reason to skip with."""
 
 
 def free_port() -> int:
@@ -42,39 +38,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("FC_NPM_CACHE") or Path.home() / ".cache" / "factory-commons" / "npm")
-
-
 def install_npm_peer() -> Path:
-    """The `node_modules` folder with modbus-serial, installed once per package-lock."""
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            raise PeerUnavailable(f"{tool} is not installed (Node.js 18+ runs the npm Modbus peer)")
-    lock = (PEER_DIR / "package-lock.json").read_bytes()
-    target = cache_root() / f"modbus-{hashlib.sha256(lock).hexdigest()[:16]}"
-    modules = target / "node_modules"
-    if (modules / "modbus-serial" / "package.json").is_file():
-        return modules
-    work = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    for name in ("package.json", "package-lock.json"):
-        shutil.copy2(PEER_DIR / name, work / name)
-    cmd = ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"]
-    try:
-        done = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        raise PeerUnavailable(f"{' '.join(cmd)} took over 300 s (is the npm registry reachable?)") from None
-    if done.returncode != 0:
-        shutil.rmtree(work, ignore_errors=True)
-        tail = (done.stderr or done.stdout).strip()[-400:]
-        raise PeerUnavailable(f"{' '.join(cmd)} failed ({done.returncode}): {tail}")
-    try:
-        work.rename(target)
-    except OSError:  # another test process installed it meanwhile
-        shutil.rmtree(work, ignore_errors=True)
-    return modules
+    """The `node_modules` folder with modbus-serial, installed once per package-lock (its
+    serial-port bindings are not built: TCP needs none)."""
+    return install(PEER_DIR, "modbus", ("--ignore-scripts",)) / "node_modules"
 
 
 # -- the machine program both peers serve (see server.js) -----------------------------------------

@@ -2,10 +2,9 @@
 
 The OPC UA tests otherwise start servers built from asyncua, the library the collector uses
 as a client, so a shared misreading of the protocol could not show. `node_opcua_dir()`
-installs `tests/peers/opcua` (package.json and package-lock.json: node-opcua 2.182.2) with
-`npm ci --no-audit --no-fund` once into `~/.cache/factory-commons/npm/opcua-<lock hash>`
-(the root can be moved with FC_NPM_CACHE) and returns that folder; without node or npm, or
-when the install fails, the calling test is skipped with the reason. `NodeOpcUaPeer` starts
+installs `tests/peers/opcua` (package.json and package-lock.json: node-opcua 2.182.2) once
+with `npm_peers.install` and returns that folder (skipped, or failed under FC_REQUIRE_NPM=1,
+without node or npm). `NodeOpcUaPeer` starts
 `tests/peers/opcua/server.js` on a spare loopback port and reads its log: every value the
 server produced, with the source timestamp it gave, so a test can count produced against
 stored.
@@ -14,21 +13,17 @@ stored.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import pytest
+from npm_peers import install
 
 PEER = Path(__file__).parent / "peers" / "opcua"
 INSTALL_TIMEOUT_S = 600
@@ -43,46 +38,9 @@ class Produced:
     ts: datetime  # the source timestamp it gave the value (UTC, millisecond precision)
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("FC_NPM_CACHE", Path.home() / ".cache" / "factory-commons" / "npm"))
-
-
 def node_opcua_dir() -> Path:
     """The folder with node_modules/node-opcua installed from the lock file (installed once)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("node-opcua peer: node and npm are not on PATH (CI has them: Node.js 20)")
-    lock = (PEER / "package-lock.json").read_bytes()
-    target = _cache_root() / f"opcua-{hashlib.sha256(lock).hexdigest()[:16]}"
-    done = target / ".installed"
-    if done.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f"{target.name}.lock", "w") as lockfile:
-        fcntl.flock(lockfile, fcntl.LOCK_EX)  # another test process may be installing it
-        if done.exists():
-            return target
-        work = target.with_name(target.name + ".partial")
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy2(PEER / name, work / name)
-        try:
-            run = subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=work,
-                capture_output=True,
-                text=True,
-                timeout=INSTALL_TIMEOUT_S,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.skip(f"node-opcua peer: npm ci took more than {INSTALL_TIMEOUT_S} s")
-        if run.returncode != 0:
-            pytest.skip(f"node-opcua peer: npm ci failed: {(run.stderr or run.stdout).strip()[-400:]}")
-        shutil.rmtree(target, ignore_errors=True)
-        work.rename(target)
-        done.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    return target
+    return install(PEER, "opcua")
 
 
 def spare_port() -> int:

@@ -103,7 +103,7 @@ FUNCTIONS = {
     ("factory_commons.server.auth", "api_text"): "api",
     ("factory_commons.accounts.db", "accounts_text"): "accounts",
     ("factory_commons.collect.files_read", "collect_text"): "collect",
-    ("factory_commons.collect.files_read", "_english_first"): "collect",
+    ("factory_commons.collect.files_read", "collect_text_english_first"): "collect",
     ("factory_commons.cooperate.model", "msg"): "commons_errors",
     ("factory_commons.cooperate.model", "msg_pair"): "commons_errors",
     ("factory_commons.cooperate.model", "msg_both"): "commons_errors",

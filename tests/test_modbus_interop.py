@@ -14,7 +14,6 @@ npm those tests are skipped with the reason, unless FC_REQUIRE_NPM=1 (then they 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import datetime
@@ -23,7 +22,6 @@ import pytest
 from npm_peers_modbus import (
     NpmModbusPeer,
     PeerSettings,
-    PeerUnavailable,
     PymodbusPeer,
     free_port,
     install_npm_peer,
@@ -54,13 +52,9 @@ def wait_until(cond, timeout: float = 20.0, step: float = 0.02) -> bool:
 
 @pytest.fixture(scope="session")
 def npm_modbus_modules():
-    """modbus-serial installed into the npm cache folder, or a skip that says why."""
-    try:
-        return install_npm_peer()
-    except PeerUnavailable as e:
-        if os.environ.get("FC_REQUIRE_NPM") == "1":
-            pytest.fail(f"the npm Modbus peer is required (FC_REQUIRE_NPM=1) but unavailable: {e}")
-        pytest.skip(f"npm Modbus peer unavailable: {e}")
+    """modbus-serial installed into the npm cache folder, or a skip (a failure under
+    FC_REQUIRE_NPM=1) that says why (npm_peers.install)."""
+    return install_npm_peer()
 
 
 @pytest.fixture(params=["pymodbus", "modbus-serial"])

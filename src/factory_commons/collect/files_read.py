@@ -35,7 +35,7 @@ def collect_text(key: str, **values) -> str:
     return text.format(**values) if values else text
 
 
-def _english_first(key: str, **values) -> str:
+def collect_text_english_first(key: str, **values) -> str:
     """`collect_text` with English first (the few texts that always read so)."""
     return " / ".join(COLLECT.pair(key)[::-1]).format(**values)
 
@@ -134,7 +134,7 @@ def open_source(path: Path, mapping: FileMapping) -> Source:
     if not path.is_file():
         raise FileReadError(f"{path}: {collect_text('no_such_file')}")
     if path.suffix.lower() == ".xls":
-        raise FileReadError(f"{path}: {_english_first('old_xls')}")
+        raise FileReadError(f"{path}: {collect_text_english_first('old_xls')}")
     if path.suffix.lower() in EXCEL_SUFFIXES:
         return _open_excel(path, mapping)
     encoding = detect_encoding(path) if mapping.encoding == "auto" else mapping.encoding
@@ -154,7 +154,9 @@ def open_source(path: Path, mapping: FileMapping) -> Source:
                 break
             src.preamble.append(cells)
     if not any(src.header):
-        raise FileReadError(f"{path}: {_english_first('no_header_line', line=mapping.header_row)}")
+        raise FileReadError(
+            f"{path}: {collect_text_english_first('no_header_line', line=mapping.header_row)}"
+        )
     return src
 
 
@@ -184,7 +186,7 @@ def _open_excel(path: Path, mapping: FileMapping) -> Source:
     while src.header and not src.header[-1]:
         src.header.pop()
     if not any(src.header):
-        raise FileReadError(f"{path}: {_english_first('no_header_row', row=mapping.header_row)}")
+        raise FileReadError(f"{path}: {collect_text_english_first('no_header_row', row=mapping.header_row)}")
     return src
 
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .connector import Connector, HealthState
-from .files_read import _english_first
+from .files_read import collect_text_english_first
 from .gaps import GapTracker
 from .mapping import MappingError, PointMapping, ValueRejected
 
@@ -71,14 +71,14 @@ TABLE_LABELS = {
 MAX_REGISTERS = 125
 MAX_BITS = 2000
 EXCEPTION_NAMES = {
-    1: _english_first("modbus_illegal_function"),
-    2: _english_first("modbus_illegal_address"),
-    3: _english_first("modbus_illegal_value"),
-    4: _english_first("modbus_device_failure"),
+    1: collect_text_english_first("modbus_illegal_function"),
+    2: collect_text_english_first("modbus_illegal_address"),
+    3: collect_text_english_first("modbus_illegal_value"),
+    4: collect_text_english_first("modbus_device_failure"),
     5: "acknowledge",
-    6: _english_first("modbus_device_busy"),
-    10: _english_first("modbus_gateway_path"),
-    11: _english_first("modbus_gateway_target"),
+    6: collect_text_english_first("modbus_device_busy"),
+    10: collect_text_english_first("modbus_gateway_path"),
+    11: collect_text_english_first("modbus_gateway_target"),
 }
 
 
@@ -247,7 +247,7 @@ class UnitSilent(Exception):
     """A unit (slave id) did not answer, while the TCP link to the device or gateway works."""
 
     def __init__(self, unit: int, why: str) -> None:
-        super().__init__(_english_first("modbus_unit_silent", unit=unit, why=why))
+        super().__init__(collect_text_english_first("modbus_unit_silent", unit=unit, why=why))
         self.unit = unit
 
 
@@ -315,7 +315,7 @@ class ModbusConnector(Connector):
         unit_retry_s: float = 5.0,
     ) -> None:
         if not points:
-            raise MappingError(f"modbus {name}: {_english_first('modbus_no_points')}")
+            raise MappingError(f"modbus {name}: {collect_text_english_first('modbus_no_points')}")
         keys = [p.key for p in points]
         dup = sorted({k for k in keys if keys.count(k) > 1})
         if dup:
@@ -501,7 +501,7 @@ class ModbusConnector(Connector):
         if not quiet:
             return ""
         ids = ", ".join(str(u) for u in quiet)
-        return _english_first("modbus_silent_units", ids=ids)
+        return collect_text_english_first("modbus_silent_units", ids=ids)
 
     def _refuse(self, p: ModbusPoint, unit: int, reason: str) -> None:
         self.count_error(reason)
@@ -561,7 +561,9 @@ class ModbusConnector(Connector):
         client = self._client()
         try:
             if not client.connect():
-                raise ConnectionError(_english_first("modbus_cannot_connect", host=self.host, port=self.port))
+                raise ConnectionError(
+                    collect_text_english_first("modbus_cannot_connect", host=self.host, port=self.port)
+                )
             first = True
             while not stop.is_set():
                 started = time.monotonic()

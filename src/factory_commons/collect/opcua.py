@@ -47,7 +47,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .connector import ConfigurationProblem, Connector, HealthState
-from .files_read import _english_first, collect_text
+from .files_read import collect_text, collect_text_english_first
 from .gaps import GapTracker
 from .mapping import MappingError, PointMapping, ValueRejected
 
@@ -120,7 +120,7 @@ class OpcUaConnector(Connector):
         if not endpoint.startswith("opc.tcp://"):
             raise MappingError(f"opcua {name}: endpoint must start with opc.tcp://, got {endpoint!r}")
         if not points:
-            raise MappingError(f"opcua {name}: {_english_first('opcua_no_points')}")
+            raise MappingError(f"opcua {name}: {collect_text_english_first('opcua_no_points')}")
         for spec in points:
             if is_node_id(spec):
                 from asyncua import ua
@@ -219,10 +219,12 @@ class OpcUaConnector(Connector):
             name = type(e).__name__
             if name not in AUTH_REFUSED:
                 raise
-            who = f"user {self.username!r}" if self.username else _english_first("opcua_anonymous")
+            who = (
+                f"user {self.username!r}" if self.username else collect_text_english_first("opcua_anonymous")
+            )
             raise ConfigurationProblem(
                 f"{collect_text('opcua_auth_failed', error=name, who=who)}; "
-                f"{_english_first('opcua_check_login')} (not retried)"
+                f"{collect_text_english_first('opcua_check_login')} (not retried)"
             ) from None
 
     async def _confirm_alive(self, client: Any) -> None:
@@ -280,7 +282,7 @@ class OpcUaConnector(Connector):
         reason = f"{subscribed} node(s); {self._revised_text()}"
         if self.bad_nodes:
             bad = ", ".join(self.bad_nodes)
-            reason += f"; {_english_first('opcua_bad_nodes', count=len(self.bad_nodes))}: {bad}"
+            reason += f"; {collect_text_english_first('opcua_bad_nodes', count=len(self.bad_nodes))}: {bad}"
         self.set_health(HealthState.CONNECTED, reason)
 
     def _note_revised(self, created: list[Any], items: list[Any]) -> None:
@@ -327,7 +329,9 @@ class OpcUaConnector(Connector):
                 "stale",
                 machine=mapping.machine,
                 start=datetime.now(UTC),
-                detail=_english_first("opcua_node_gone", node=key, what=what, why=self.bad_nodes[key]),
+                detail=collect_text_english_first(
+                    "opcua_node_gone", node=key, what=what, why=self.bad_nodes[key]
+                ),
             )
             conv = self.converters[key]
             if mapping.kind in ("state", "alarm"):
@@ -335,7 +339,7 @@ class OpcUaConnector(Connector):
 
     def _nothing_subscribed(self) -> str:
         problems = "; ".join(f"{spec}: {why}" for spec, why in self.bad_nodes.items())
-        return f"{_english_first('opcua_nothing_subscribed')}: {problems}"
+        return f"{collect_text_english_first('opcua_nothing_subscribed')}: {problems}"
 
     def _bad_node(self, spec: str, why: str) -> None:
         first = self.bad_nodes.get(spec) != why
@@ -358,7 +362,9 @@ class OpcUaConnector(Connector):
                 else:
                     node = await self._browse_path(client, spec)
             except ua.UaStatusCodeError as e:
-                self._bad_node(spec, _english_first("opcua_node_not_found", status=type(e).__name__))
+                self._bad_node(
+                    spec, collect_text_english_first("opcua_node_not_found", status=type(e).__name__)
+                )
                 continue
             except LookupError as e:
                 self._bad_node(spec, str(e))
@@ -385,7 +391,9 @@ class OpcUaConnector(Connector):
                     break
             if match is None:
                 raise LookupError(
-                    _english_first("opcua_path_not_found", spec=spec, part=repr(part), walked=walked)
+                    collect_text_english_first(
+                        "opcua_path_not_found", spec=spec, part=repr(part), walked=walked
+                    )
                 )
             node, walked = match, f"{walked}/{part}"
         return node
@@ -415,9 +423,11 @@ class OpcUaConnector(Connector):
         if status is not None and (getattr(status, "value", 0) & OVERFLOW_BITS) == OVERFLOW_BITS:
             self.overflows += 1
             queue_size = self.revised.get("queue_size", self.queue_size)
-            self.count_error(f"node {key}: {_english_first('opcua_queue_overflow', queue_size=queue_size)}")
+            self.count_error(
+                f"node {key}: {collect_text_english_first('opcua_queue_overflow', queue_size=queue_size)}"
+            )
         if status is not None and not status.is_good():
-            reason = f"node {key}: {_english_first('opcua_bad_status', status=status.name)}"
+            reason = f"node {key}: {collect_text_english_first('opcua_bad_status', status=status.name)}"
             self.count_error(reason)
             self.buffer.reject(
                 self.name, mapping.kind, {"key": key, "raw": repr(val), "ts": ts.isoformat()}, reason

@@ -74,7 +74,9 @@ def problems() -> list[str]:
     return out
 
 
-def write_domain(domain: str, texts: Mapping[str, tuple[str, str]], comments: Mapping[str, str] | None = None) -> None:
+def write_domain(
+    domain: str, texts: Mapping[str, tuple[str, str]], comments: Mapping[str, str] | None = None
+) -> None:
     """Write (or overwrite) the Korean and English catalogs of `domain` from {id: (ko, en)},
     keeping the order of `texts`, then compile them."""
     for i, lang in enumerate(LANGS):
