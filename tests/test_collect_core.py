@@ -321,6 +321,91 @@ def test_collector_runs_connectors_heals_and_reports_health(tmp_path: Path):
     assert store.query("SELECT sum(good) AS g FROM counts").to_pylist()[0]["g"] == 38
 
 
+# -- gaps: watch and lost_some --------------------------------------------------------------------
+M2 = "acme/창원/프레스/line-1/press-2"
+
+
+def test_gap_tracker_watch_makes_machines_known_from_the_start_without_touching_known_ones(tmp_path: Path):
+    from factory_commons.collect.buffer import to_micros
+    from factory_commons.collect.gaps import GapTracker
+
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    buf = Buffer(tmp_path / "b.sqlite")
+    gaps = GapTracker(buf, "plc")
+    gaps.seen(M, start + timedelta(minutes=1))
+    gaps.watch({M, M2}, at=start)  # M is known already: it keeps its later time
+    assert gaps.open_gaps == {}  # watching opens no gap
+    gaps.lost("ConnectionError: refused")
+    assert gaps.open_gaps == {M: start + timedelta(minutes=1), M2: start}
+    gaps.seen(M2, start + timedelta(minutes=3))  # a machine that never had a value: gap from the watch
+    (gap,) = buf.events()
+    assert gap["machine"] == M2 and gap["start_ts"] == to_micros(start)
+    assert gap["end_ts"] == to_micros(start + timedelta(minutes=3)) and "refused" in gap["detail"]
+    before = datetime.now(UTC)
+    fresh = GapTracker(Buffer(":memory:"), "plc")
+    fresh.watch({M})  # default: now
+    fresh.lost("x")
+    assert before <= fresh.open_gaps[M] <= datetime.now(UTC)
+    buf.close()
+
+
+def test_gap_tracker_watched_machines_are_saved_with_the_next_persist(tmp_path: Path):
+    from factory_commons.collect.gaps import GapTracker
+
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    buf = Buffer(tmp_path / "b.sqlite")
+    gaps = GapTracker(buf, "plc")
+    gaps.watch({M}, at=start)
+    assert buf.get_state("gaps:plc") is None  # not at once
+    gaps.persist()
+    buf.close()
+    buf = Buffer(tmp_path / "b.sqlite")  # restarted before any value: the outage since the start is open
+    assert GapTracker(buf, "plc").open_gaps == {M: start}
+    buf.close()
+
+
+def test_gap_tracker_lost_some_opens_gaps_of_those_machines_only(tmp_path: Path):
+    from factory_commons.collect.buffer import to_micros
+    from factory_commons.collect.gaps import GapTracker
+
+    t0 = datetime.now(UTC) - timedelta(minutes=10)
+    buf = Buffer(tmp_path / "b.sqlite")
+    gaps = GapTracker(buf, "gw")
+    gaps.seen(M, t0)
+    gaps.seen(M2, t0 + timedelta(seconds=10))
+    gaps.lost_some({M2, "acme/unknown/x/y/z"}, "unit 3 did not answer")  # unknown machines are left out
+    assert gaps.open_gaps == {M2: t0 + timedelta(seconds=10)}
+    assert set(buf.get_state("gaps:gw")) == {M, M2}  # saved at once
+    gaps.lost_some({M2}, "another reason")  # already in a gap: start and reason kept
+    gaps.alive(t0 + timedelta(seconds=30))  # the link works: M is still known, M2 stays in its gap
+    gaps.seen(M2, t0 + timedelta(seconds=50))
+    (gap,) = buf.events()
+    assert gap["machine"] == M2 and gap["start_ts"] == to_micros(t0 + timedelta(seconds=10))
+    assert "unit 3 did not answer" in gap["detail"] and "another" not in gap["detail"]
+    assert gaps.open_gaps == {}
+    gaps.lost("ConnectionError: reset")  # M was known until the link was last alive
+    assert gaps.open_gaps[M] == t0 + timedelta(seconds=30)
+    buf.close()
+
+
+def test_gap_tracker_lost_some_with_nothing_to_open_saves_nothing():
+    from factory_commons.collect.gaps import GapTracker
+
+    buf = Buffer(":memory:")
+    gaps = GapTracker(buf, "gw")
+    gaps.lost_some({M}, "silent")  # never known: no gap, nothing saved
+    assert gaps.open_gaps == {} and buf.get_state("gaps:gw") is None
+
+
+def test_read_health_gives_every_source_details_also_from_an_older_file(tmp_path: Path):
+    path = tmp_path / "h.json"
+    old = {"written_at": 1.0, "sources": [{"source": "plc", "state": "connected"}]}
+    path.write_text(json.dumps(old), encoding="utf-8")
+    assert read_health(path)["sources"] == [{"source": "plc", "state": "connected", "details": {}}]
+    path.write_text("{not json", encoding="utf-8")
+    assert read_health(path) is None and read_health(tmp_path / "none.json") is None
+
+
 # -- command line ---------------------------------------------------------------------------------
 def test_collect_command_reports_config_errors_before_starting(tmp_path: Path):
     from typer.testing import CliRunner

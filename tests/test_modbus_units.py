@@ -193,3 +193,73 @@ def test_the_state_after_a_gap_is_recorded_again_even_if_unchanged():
     assert conn.poll(client) == 1  # idle again after the gap: recorded, and the gap closed
     assert conn.poll(client) == 0
     assert [e["machine"] for e in buf.events() if e["event"] == "gap"] == [M1]
+
+
+# -- the health file ------------------------------------------------------------------------------
+def _wait(cond, timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not cond():
+        time.sleep(0.02)
+    return bool(cond())
+
+
+@pytest.fixture(params=["scripted", "modbus-serial"])
+def silent_unit_gateway(request, tmp_path):
+    """(host, port, client factory or None): a gateway where unit 1 answers and unit 3 is silent,
+    from the scripted client or from modbus-serial's TCP server (a real socket timeout; skipped
+    without node and npm unless FC_REQUIRE_NPM=1)."""
+    if request.param == "scripted":
+        yield 502, lambda: ScriptedClient({1: 42}, silent={3})
+        return
+    from npm_peers_modbus import NpmModbusPeer, PeerSettings, free_port, install_npm_peer
+
+    settings = PeerSettings(port=free_port(), log=tmp_path / "peer.jsonl", units=(1,), silent=(3,))
+    peer = NpmModbusPeer(settings, install_npm_peer())
+    peer.start()
+    try:
+        yield settings.port, None
+    finally:
+        peer.stop()
+
+
+def test_the_health_file_holds_each_units_health_with_a_silent_unit(silent_unit_gateway, tmp_path):
+    from factory_commons.collect.config import PlantConfig
+    from factory_commons.collect.runner import Collector, read_health
+    from factory_commons.store import DuckDBStore
+
+    port, client = silent_unit_gateway
+    cfg = PlantConfig.from_dict(
+        {"collector": {"store": str(tmp_path / "s.duckdb")}, "mqtt": [{"name": "unused", "topics": ["x/#"]}]},
+        "test",
+    )
+
+    def gateway(buffer: Buffer) -> ModbusConnector:
+        points = [_point(0, M1), _point(0, M3, unit_id=3)]
+        conn = ModbusConnector("gw", buffer, "127.0.0.1", points, port=port, interval_s=0.05, timeout_s=0.3)
+        conn.unit_retry_s = 60.0
+        if client is not None:
+            conn._client = client
+        return conn
+
+    def units() -> dict:
+        sources = (read_health(cfg.health_file) or {}).get("sources", [])
+        return next((s["details"].get("units", {}) for s in sources if s["source"] == "gw"), {})
+
+    started = time.time()
+    collector = Collector(cfg, open_store=lambda: DuckDBStore(tmp_path / "s.duckdb"), connectors=[gateway])
+    (conn,) = collector.connectors
+    assert conn.health.details["units"]["3"]["state"] == "unknown"  # before the first poll
+    with collector:
+        assert _wait(lambda: units().get("3", {}).get("state") == "silent")
+        running = read_health(cfg.health_file)
+    gw, store = running["sources"]
+    assert gw["source"] == "gw" and gw["state"] == "connected" and "silent unit(s) 3" in gw["reason"]
+    assert set(gw["details"]["units"]) == {"1", "3"}
+    one, three = gw["details"]["units"]["1"], gw["details"]["units"]["3"]
+    assert one["state"] == "answering" and one["reason"] == "" and one["since"] >= started
+    assert three["state"] == "silent" and three["since"] >= started and three["timeouts"] >= 1
+    assert "unit 3" in three["reason"] and "unit id 3" in three["reason"] and "유닛" in three["reason"]
+    assert store["kind"] == "forwarder" and store["details"] == {}  # no details of its own
+    final = read_health(cfg.health_file)  # written again on stop: the units stay in it
+    assert final["sources"][0]["state"] == "stopped"
+    assert final["sources"][0]["details"]["units"]["3"]["state"] == "silent"

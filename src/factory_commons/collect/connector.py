@@ -11,7 +11,8 @@ repeated only on the exponential schedule (0.5 s, 1 s, 2 s, ... 30 s). A
 `ConfigurationProblem` (a wrong node id, a refused password) is not retried: the health turns
 `failed` with the reason.
 `Health` is what the CLI's status line and the server read: state, reason, points,
-errors and the age of the last value.
+errors and the age of the last value, and `details`: what a connector adds about its own
+parts (a Modbus gateway's units), written into the health file with the rest.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class Health:
     last_value_at: float | None = None  # wall-clock time a value last arrived
     last_error: str = ""
     reconnects: int = 0
+    #: connector-specific, JSON-able (Modbus: {"units": {"3": {"state": "silent", ...}}}); the
+    #: connector replaces the dict under its lock, never changes it in place (it is read from
+    #: the thread that writes the health file)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def age_s(self, now: float | None = None) -> float | None:
         if self.last_value_at is None:

@@ -6,6 +6,11 @@ was down is lost. `GapTracker` remembers, per machine, the last moment its value
 records a `gap` event with that moment as start and the first value afterwards as end.
 The last-known moments are kept in the buffer's durable state, so a collector that was
 stopped or killed and started again records the time it was not running as a gap too.
+
+`lost()` opens a gap for every machine of the source (the link failed); `lost_some()` for some
+machines only (a Modbus unit behind a gateway went silent while the others answer); `watch()`
+makes machines known from the connector's start, so a link that never came up records its
+outage as a gap too.
 """
 
 from __future__ import annotations
@@ -81,6 +86,35 @@ class GapTracker:
         for machine, known in self._known.items():
             self._open.setdefault(machine, (known, why))
         self.persist()
+
+    def watch(self, machines: set[str], at: datetime | None = None) -> None:
+        """Watch `machines` from `at` (default now) before any of their values arrived.
+
+        A machine not known yet counts as known from `at` (a connector's start), so a link
+        that fails before its first value, or never comes up, still records the time since
+        then as a gap. Machines already known (also from the durable state of an earlier run)
+        keep their time. Saved with the next persist, not at once.
+        """
+        at = at or datetime.now(UTC)
+        for machine in machines:
+            self._known.setdefault(machine, at)
+        self._dirty = True
+
+    def lost_some(self, machines: set[str], why: str) -> None:
+        """Only `machines` lost their values (e.g. the Modbus unit behind a gateway that serves
+        them went silent) while the link and the other machines work: open their gaps from the
+        last moment each was known, with `why` as the reason.
+
+        Machines not known yet or already in a gap are left as they are; the state is saved
+        at once if a gap was opened. `seen()` closes each gap as usual.
+        """
+        opened = False
+        for machine in machines:
+            if machine in self._known and machine not in self._open:
+                self._open[machine] = (self._known[machine], why)
+                opened = True
+        if opened:
+            self.persist()
 
     def persist(self) -> None:
         """Save the last-known times now (also called on a clean stop)."""

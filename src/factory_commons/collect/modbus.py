@@ -15,7 +15,8 @@ recovered afterwards).
 
 Units (slave ids) behind one gateway fail on their own: a unit that does not answer in
 `timeout_s` (or that the gateway reports as not answering, exception 10/11) is that unit's
-problem, not the link's. It is marked silent in `unit_health`, its points are rejected once
+problem, not the link's. It is marked silent in `unit_health` (also in the health file, as
+`details["units"]`: unit id -> state, reason, since, timeouts), its points are rejected once
 with a reason that names the unit id, its machines get a gap, and it is asked again every
 `unit_retry_s` while the other units are polled at their interval. Only when no unit
 answers is the link treated as failed, with a message that names the unit ids to check.
@@ -272,29 +273,6 @@ class UnitHealth:
         }
 
 
-class DeviceGaps(GapTracker):
-    """`GapTracker` with what a Modbus device needs beyond it: machines watched from the start
-    (so a device that never answers still records its outage) and gaps of some machines only
-    (those of a silent unit) while the link and the other units work."""
-
-    def watch(self, machines: set[str], at: datetime | None = None) -> None:
-        """Machines not known yet count as known from `at` (the connector's start)."""
-        at = at or datetime.now(UTC)
-        for machine in machines:
-            self._known.setdefault(machine, at)
-        self._dirty = True
-
-    def lost_some(self, machines: set[str], why: str) -> None:
-        """Only these machines lost their values (their unit went silent): open their gaps."""
-        opened = False
-        for machine in machines:
-            if machine in self._known and machine not in self._open:
-                self._open[machine] = (self._known[machine], why)
-                opened = True
-        if opened:
-            self.persist()
-
-
 # -- the connector -------------------------------------------------------------------------------
 class ModbusConnector(Connector):
     """Polls one Modbus TCP device; see the module docstring."""
@@ -330,10 +308,11 @@ class ModbusConnector(Connector):
         self.reads = plan_reads(self.modbus_points, unit, max_gap)
         self.unit_retry_s = unit_retry_s
         self.unit_health = {u: UnitHealth(u) for u in sorted({r.unit for r in self.reads})}
+        self._publish_units()
         self._machines_of: dict[int, set[str]] = {u: set() for u in self.unit_health}
         for r in self.reads:
             self._machines_of[r.unit].update(p.mapping.machine for p in r.points)
-        self.gaps = DeviceGaps(buffer, name)
+        self.gaps = GapTracker(buffer, name)
         # from the start on, time without values is a gap, even if the device never answers
         self.gaps.watch(set().union(*self._machines_of.values()))
         self.polls = 0
@@ -468,6 +447,7 @@ class ModbusConnector(Connector):
         for u, why in silent.items():
             self._unit_silent(u, why, now)
         self.polls += 1
+        self._publish_units()
         if silent and not any(uh.state == "answering" for uh in self.unit_health.values()):
             raise ConnectionError(
                 f"no unit answered at {self.host}:{self.port}: " + "; ".join(silent.values())
@@ -494,6 +474,15 @@ class ModbusConnector(Connector):
             *(m for u, m in self._machines_of.items() if self.unit_health[u].state == "answering")
         )
         self.gaps.lost_some(self._machines_of[unit] - others, why)
+
+    def _publish_units(self) -> None:
+        """Every unit's health into `health.details["units"]` (unit id -> state, reason, since,
+        timeouts), so that the health file the runner writes shows which units answer."""
+        units = {
+            str(u): {k: v for k, v in h.to_dict().items() if k != "unit"} for u, h in self.unit_health.items()
+        }
+        with self._lock:
+            self.health.details = {**self.health.details, "units": units}
 
     def units_summary(self) -> str:
         """The silent units in a few words for the health line; '' when every unit answers."""

@@ -2,7 +2,9 @@
 
 `Collector(config)` opens the durable buffer, builds one connector per enabled source,
 starts them and the forwarder, and writes the health of each to a JSON file every second
-(atomically), where the CLI's status line and the server read it. `stop()` stops the
+(atomically), where the CLI's status line and the server read it: one entry per source in
+`sources`, each with what `Health.to_dict()` holds, including the connector's own `details`
+(a Modbus gateway's units: unit id -> state, reason, since). `stop()` stops the
 connectors first, then lets the forwarder drain what the store can still take; whatever it
 cannot stays in the buffer for the next start.
 """
@@ -144,11 +146,18 @@ class Collector:
 
 
 def read_health(path: str | Path) -> dict | None:
-    """The last health snapshot a collector wrote (None if there is none)."""
+    """The last health snapshot a collector wrote (None if there is none).
+
+    Every source has `details` (the connector's own, e.g. `details["units"]` of a Modbus
+    source), `{}` when it has none or the file was written before sources had details."""
     p = Path(path)
     if not p.is_file():
         return None
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        snapshot = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, OSError):
         return None
+    for source in snapshot.get("sources", []) if isinstance(snapshot, dict) else []:
+        if isinstance(source, dict):
+            source.setdefault("details", {})
+    return snapshot
