@@ -81,6 +81,21 @@ class SparkplugSource(_Source):
     points: dict[str, PointMapping] = Field(default_factory=dict)
 
 
+class OpcUaPoint(PointMapping):
+    """A PointMapping plus, where this node needs it, its own sampling interval and queue size
+    (else the source's)."""
+
+    sampling_ms: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="how often the server samples this node, if not the source's; 0 = every change",
+    )
+    queue_size: int | None = Field(
+        default=None, ge=1, le=100_000, description="changes kept for this node between two publishes"
+    )
+
+
 class OpcUaSource(_Source):
     """Subscriptions to OPC UA nodes; points map a node id to a mapping."""
 
@@ -98,7 +113,7 @@ class OpcUaSource(_Source):
     )
     username: str | None = None
     password: str | None = None
-    points: dict[str, PointMapping] = Field(min_length=1)
+    points: dict[str, OpcUaPoint] = Field(min_length=1)
 
 
 class ModbusPoint(PointMapping):
@@ -201,7 +216,7 @@ class PlantConfig(BaseModel):
                     label = f'{where}: [[{kind}]] "{entry["name"]}"'
                 if not isinstance(entry, dict):
                     raise MappingError(f"{label}: expected a table")
-                _check_points(entry.get("points"), label)
+                _check_points(entry.get("points"), label, OpcUaPoint if kind == "opcua" else PointMapping)
                 try:
                     source = SOURCE_MODELS[kind].model_validate(entry)
                 except ValidationError as e:
@@ -220,11 +235,12 @@ class PlantConfig(BaseModel):
         return cls(path=where, collector=collector, sources=sources)
 
 
-def _check_points(points: Any, label: str) -> None:
-    """Validate each point on its own first, so an error names the point's key."""
+def _check_points(points: Any, label: str, model: type[PointMapping] = PointMapping) -> None:
+    """Validate each point on its own first (with the point model of its source kind), so an
+    error names the point's key."""
     if isinstance(points, dict):
         for key, value in points.items():
-            PointMapping.parse(value, f'{label} points."{key}"')
+            model.parse(value, f'{label} points."{key}"')
     elif isinstance(points, list):
         for i, value in enumerate(points):
             if not isinstance(value, dict):

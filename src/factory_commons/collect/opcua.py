@@ -7,9 +7,11 @@ monitored item per configured node. A node is named by its node id (`ns=2;s=Pres
 
 - Sampling: each monitored item asks for `sampling_ms` (default 0: every change, as fast as
   the server can) and a queue of `queue_size` changes per publish (default: enough for the
-  publishing interval); the server may revise both, and the values it grants are in the
-  health reason and the log. A change the server had to drop because the queue overflowed is
-  counted as an error with the node id.
+  publishing interval); a point may ask for its own (`OpcUaPoint.sampling_ms`, `.queue_size`),
+  and only its node gets them: items are created in groups of equal settings. The server may
+  revise both; the values it grants are in the health reason and the log, for the source's
+  items and, where they differ, per point. A change the server had to drop because the queue
+  overflowed is counted as an error with the node id.
 
 - Timestamps: the value's source timestamp, else the server timestamp, else the time it arrived.
 - A value with a status other than Good is counted and rejected with the node id and status.
@@ -136,8 +138,11 @@ class OpcUaConnector(Connector):
         self.endpoint = endpoint
         self.interval_ms = interval_ms
         self.sampling_ms = float(sampling_ms)
+        self._queue_given = queue_size
         self.queue_size = queue_size or default_queue_size(interval_ms, self.sampling_ms)
         self.revised: dict[str, float] = {}  # what the server granted: publishing_ms, sampling_ms, queue_size
+        self.asked: dict[str, tuple[float, int]] = {}  # node id -> (sampling_ms, queue_size) asked for
+        self.granted: dict[str, tuple[float, int]] = {}  # node id -> what the server granted
         self.overflows = 0
         self.username, self.password = username, password
         self.watchdog_s, self.timeout_s, self.flush_s = watchdog_s, timeout_s, flush_s
@@ -160,6 +165,19 @@ class OpcUaConnector(Connector):
             username=source.username,
             password=source.password,
         )
+
+    def settings(self, key: str) -> tuple[float, int]:
+        """The sampling interval and queue size asked for the node of point `key`: the point's own
+        (an `OpcUaPoint` with `sampling_ms` / `queue_size`), else the source's."""
+        mapping = self.points[key]
+        own_sampling = getattr(mapping, "sampling_ms", None)
+        own_queue = getattr(mapping, "queue_size", None)
+        sampling = self.sampling_ms if own_sampling is None else float(own_sampling)
+        if own_queue is not None:
+            return sampling, int(own_queue)
+        if own_sampling is None or self._queue_given:
+            return sampling, self.queue_size
+        return sampling, default_queue_size(self.interval_ms, sampling)
 
     # -- life cycle --------------------------------------------------------------------------
     def collect_once(self, stop: threading.Event) -> None:
@@ -262,15 +280,30 @@ class OpcUaConnector(Connector):
         unique: dict[str, tuple[Any, list[str]]] = {}  # two keys may name the same node
         for key, node in nodes.items():
             unique.setdefault(node.nodeid.to_string(), (node, []))[1].append(key)
-        with _answers(session, "create_monitored_items") as granted:
-            results = await sub.subscribe_data_change(
-                [node for node, _ in unique.values()],
-                queuesize=self.queue_size,  # changes between two publishes are queued, not dropped
-                sampling_interval=self.sampling_ms,
-            )
-        self._note_revised(created, [r for batch in granted for r in batch])
+        # one request per group of equal settings: a fast point makes only its own node fast
+        groups: dict[tuple[float, int], list[str]] = {}
+        self.asked = {}
+        for node_id, (_, keys) in unique.items():
+            asked = [self.settings(key) for key in keys]  # the fastest and largest of its keys
+            self.asked[node_id] = (min(a[0] for a in asked), max(a[1] for a in asked))
+            groups.setdefault(self.asked[node_id], []).append(node_id)
+        results: dict[str, Any] = {}
+        items: dict[str, Any] = {}
+        for (sampling, queue), node_ids in groups.items():
+            with _answers(session, "create_monitored_items") as granted:
+                handles = await sub.subscribe_data_change(
+                    [unique[node_id][0] for node_id in node_ids],
+                    queuesize=queue,  # changes between two publishes are queued, not dropped
+                    sampling_interval=sampling,
+                )
+            answered = [r for batch in granted for r in batch]
+            results.update(zip(node_ids, handles, strict=True))
+            if len(answered) == len(node_ids):
+                items.update(zip(node_ids, answered, strict=True))
+        self._note_revised(created, items)
         self._keys = {}
-        for (node_id, (_, keys)), result in zip(unique.items(), results, strict=True):
+        for node_id, (_, keys) in unique.items():
+            result = results[node_id]
             if isinstance(result, int):
                 self._keys[node_id] = keys
             else:
@@ -280,20 +313,32 @@ class OpcUaConnector(Connector):
             raise ConfigurationProblem(self._nothing_subscribed())
         subscribed = sum(len(k) for k in self._keys.values())
         reason = f"{subscribed} node(s); {self._revised_text()}"
+        own = self._per_point_text()
+        if own:
+            reason += f"; {collect_text_english_first('opcua_per_point')}: {own}"
         if self.bad_nodes:
             bad = ", ".join(self.bad_nodes)
             reason += f"; {collect_text_english_first('opcua_bad_nodes', count=len(self.bad_nodes))}: {bad}"
         self.set_health(HealthState.CONNECTED, reason)
 
-    def _note_revised(self, created: list[Any], items: list[Any]) -> None:
-        """Keep and log the publishing interval, sampling interval and queue size the server granted."""
+    def _note_revised(self, created: list[Any], items: dict[str, Any]) -> None:
+        """Keep and log the publishing interval the server granted, and the sampling interval and
+        queue size per monitored item; `revised` sums up the items with the source's settings
+        (the slowest sampling and smallest queue granted), or all items if every point has its own."""
         revised: dict[str, float] = {"publishing_ms": float(self.interval_ms)}
         for answer in created:
             revised["publishing_ms"] = float(getattr(answer, "RevisedPublishingInterval", self.interval_ms))
-        good = [r for r in items if getattr(r, "StatusCode", None) is not None and r.StatusCode.is_good()]
-        if good:
-            revised["sampling_ms"] = max(float(r.RevisedSamplingInterval) for r in good)
-            revised["queue_size"] = min(int(r.RevisedQueueSize) for r in good)
+        self.granted = {
+            node_id: (float(r.RevisedSamplingInterval), int(r.RevisedQueueSize))
+            for node_id, r in items.items()
+            if getattr(r, "StatusCode", None) is not None and r.StatusCode.is_good()
+        }
+        source = (self.sampling_ms, self.queue_size)
+        mine = [g for node_id, g in self.granted.items() if self.asked.get(node_id) == source]
+        mine = mine or list(self.granted.values())
+        if mine:
+            revised["sampling_ms"] = max(g[0] for g in mine)
+            revised["queue_size"] = min(g[1] for g in mine)
         self.revised = revised
         log.info(
             "opcua %s: publishing %s ms, sampling %s ms (asked %s), queue %s (asked %s)",
@@ -304,20 +349,57 @@ class OpcUaConnector(Connector):
             revised.get("queue_size"),
             self.queue_size,
         )
+        for node_id, (sampling, queue) in self.granted.items():
+            if self._differs(node_id):
+                log.info(
+                    "opcua %s: node %s: sampling %s ms (asked %s), queue %s (asked %s)",
+                    self.name,
+                    node_id,
+                    sampling,
+                    self.asked[node_id][0],
+                    queue,
+                    self.asked[node_id][1],
+                )
+
+    def _differs(self, node_id: str) -> bool:
+        """The node has settings of its own, asked or granted, unlike the source's summary."""
+        summary = (self.revised.get("sampling_ms"), self.revised.get("queue_size"))
+        return self.asked.get(node_id) != (self.sampling_ms, self.queue_size) or (
+            node_id in self.granted and self.granted[node_id] != summary
+        )
+
+    @staticmethod
+    def _asked_text(asked: tuple[float, int], granted: tuple[float, int]) -> str:
+        """ "(revised by the server from ...)" where the server granted slower sampling or a smaller queue."""
+        parts = []
+        if asked[0] and granted[0] > asked[0]:
+            parts.append(f"sampling {asked[0]:g} ms")
+        if granted[1] < asked[1]:
+            parts.append(f"queue {asked[1]}")
+        return f" ({collect_text('opcua_revised', asked=', '.join(parts))})" if parts else ""
 
     def _revised_text(self) -> str:
         r = self.revised
         text = f"publishing {r.get('publishing_ms', self.interval_ms):g} ms"
         if "sampling_ms" in r:
-            text += f", sampling {r['sampling_ms']:g} ms, queue {int(r['queue_size'])}"
-            asked = []
-            if self.sampling_ms and r["sampling_ms"] > self.sampling_ms:
-                asked.append(f"sampling {self.sampling_ms:g} ms")
-            if r["queue_size"] < self.queue_size:
-                asked.append(f"queue {self.queue_size}")
-            if asked:
-                text += f" ({collect_text('opcua_revised', asked=', '.join(asked))})"
+            granted = (r["sampling_ms"], int(r["queue_size"]))
+            text += f", sampling {granted[0]:g} ms, queue {granted[1]}"
+            text += self._asked_text((self.sampling_ms, self.queue_size), granted)
         return text
+
+    def _per_point_text(self, most: int = 3) -> str:
+        """The points whose granted settings differ from the source's, grouped by what was asked
+        and granted: `sampling 10 ms, queue 1000: ns=2;s=A, ns=2;s=B (+3)`."""
+        groups: dict[tuple, list[str]] = {}
+        for node_id, granted in self.granted.items():
+            if node_id in self._keys and self._differs(node_id):
+                groups.setdefault((self.asked[node_id], granted), []).extend(self._keys[node_id])
+        texts = []
+        for (asked, granted), keys in groups.items():
+            names = ", ".join(keys[:most]) + (f" (+{len(keys) - most})" if len(keys) > most else "")
+            text = f"sampling {granted[0]:g} ms, queue {granted[1]}{self._asked_text(asked, granted)}"
+            texts.append(f"{text}: {names}")
+        return "; ".join(texts)
 
     def _mark_gone(self, previously: set[str]) -> None:
         """Nodes collected in the last session that are missing now: their machines turn stale."""
@@ -422,7 +504,8 @@ class OpcUaConnector(Connector):
         status = getattr(dv, "StatusCode", None)
         if status is not None and (getattr(status, "value", 0) & OVERFLOW_BITS) == OVERFLOW_BITS:
             self.overflows += 1
-            queue_size = self.revised.get("queue_size", self.queue_size)
+            node_id = next((n for n, keys in self._keys.items() if key in keys), None)
+            queue_size = self.granted.get(node_id, (0, self.revised.get("queue_size", self.queue_size)))[1]
             self.count_error(
                 f"node {key}: {collect_text_english_first('opcua_queue_overflow', queue_size=queue_size)}"
             )
