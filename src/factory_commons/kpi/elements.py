@@ -86,6 +86,17 @@ RAW_TIME_COLUMNS = {
 }
 
 
+#: quantity sum -> its column in the KPI query's raw result (`quantity_sums_sql`)
+RAW_QUANTITY_COLUMNS = {
+    "good": "good_quantity",
+    "scrap": "scrap_quantity",
+    "rework": "rework_quantity",
+    "startup": "startup_scrap_quantity",
+    "ideal": "ideal_time_s",
+    "qwi": "quantity_without_ideal_time",
+}
+
+
 def time_element(cls: int | None, status: str, outside: bool) -> str:
     """The time element of a second of an episode of class `cls` (None: no state known yet)
     at calendar status `status`; `outside`: the config's count_running_outside_schedule.
@@ -296,14 +307,7 @@ def quantity_sums_sql(names: Mapping[str, str] | None = None) -> str:
     """SQL aggregates over rows of good, scrap, rework, startup and pru (NULL for rows that are
     not counts): good, scrap, rework and startup quantities, the ideal time and the parts
     without one. `names`: output names (default: the KPI query's raw result columns)."""
-    n = {
-        "good": "good_quantity",
-        "scrap": "scrap_quantity",
-        "rework": "rework_quantity",
-        "startup": "startup_scrap_quantity",
-        "ideal": "ideal_time_s",
-        "qwi": "quantity_without_ideal_time",
-    } | dict(names or {})
+    n = RAW_QUANTITY_COLUMNS | dict(names or {})
     return f"""coalesce(sum(good), 0) AS {n["good"]},
         coalesce(sum(scrap), 0) AS {n["scrap"]},
         coalesce(sum(rework), 0) AS {n["rework"]},

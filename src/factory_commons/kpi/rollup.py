@@ -35,6 +35,7 @@ from ..store.base import Store
 from ..store.rollup import COLUMNS, VALUE_COLUMNS
 from . import piece_sums
 from .config import KpiConfig
+from .elements import RAW_QUANTITY_COLUMNS, RAW_TIME_COLUMNS
 from .inputs import calendar_timeline, lit, machine_filter, side_tables
 from .piece_sums import VALUES
 
@@ -50,22 +51,8 @@ PY_MAX = timedelta(hours=6)
 
 #: rollup value column -> the column name of the KPI query's raw result
 RAW_NAMES = {
-    "cal_us": "calendar_time_s",
-    "ns_us": "not_scheduled_s",
-    "pdt_us": "planned_downtime_s",
-    "apt_us": "actual_production_time_s",
-    "setup_us": "setup_time_s",
-    "down_us": "down_time_s",
-    "delay_us": "delay_time_s",
-    "micro_us": "micro_stop_time_s",
-    "nodata_us": "no_data_s",
-    "aoet_us": "order_execution_time_s",
-    "good": "good_quantity",
-    "scrap": "scrap_quantity",
-    "rework": "rework_quantity",
-    "startup": "startup_scrap_quantity",
-    "ideal": "ideal_time_s",
-    "qwi": "quantity_without_ideal_time",
+    **{f"{c}_us": name for c, name in RAW_TIME_COLUMNS.items()},
+    **RAW_QUANTITY_COLUMNS,
     "failures": "failures",
     "repair_us": "repair_time_s",
 }
