@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loop_thread import start_loop_thread
 from npm_peers import install
 
 PEER_DIR = Path(__file__).resolve().parent / "peers" / "modbus"
@@ -197,9 +198,8 @@ class PymodbusPeer:
 
         self._log(ev="start")
         self._advance()
-        ready, failed = threading.Event(), []
 
-        async def main() -> None:
+        async def main(ready: threading.Event) -> None:
             devices = []
             for unit in self.settings.units:
                 bits = [SimData(0, count=64, values=False, datatype=DataType.BITS)]
@@ -212,17 +212,7 @@ class PymodbusPeer:
             ready.set()
             await server.serving
 
-        def target() -> None:
-            try:
-                asyncio.run(main())
-            except BaseException as e:  # noqa: BLE001 - reported to the test
-                failed.append(e)
-                ready.set()
-
-        self._thread = threading.Thread(target=target, daemon=True)
-        self._thread.start()
-        if not ready.wait(10) or failed:
-            raise RuntimeError(f"pymodbus server did not start: {failed}")
+        self._thread = start_loop_thread(main, "the pymodbus peer", timeout=10)
         self._running.set()
         self._ticker = threading.Thread(target=self._tick, daemon=True)
         self._ticker.start()

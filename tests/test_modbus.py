@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loop_thread import start_loop_thread
 
 from factory_commons.collect.buffer import Buffer
 from factory_commons.collect.connector import Backoff, HealthState
@@ -276,10 +277,7 @@ class ModbusSim:
         from pymodbus.server import ModbusTcpServer
         from pymodbus.simulator import DataType, SimData, SimDevice
 
-        ready = threading.Event()
-        failed: list[BaseException] = []
-
-        async def main() -> None:
+        async def main(ready: threading.Event) -> None:
             bits = [SimData(0, count=64, values=False, datatype=DataType.BITS)]
             regs = [SimData(0, count=200, values=0, datatype=DataType.REGISTERS)]
             device = SimDevice(id=1, simdata=(bits, list(bits), regs, list(regs)), action=self._action)
@@ -289,16 +287,7 @@ class ModbusSim:
             ready.set()
             await server.serving
 
-        def target() -> None:
-            try:
-                asyncio.run(main())
-            except BaseException as e:  # noqa: BLE001 - reported to the test
-                failed.append(e)
-                ready.set()
-
-        self._thread = threading.Thread(target=target, daemon=True)
-        self._thread.start()
-        assert ready.wait(10) and not failed, failed
+        self._thread = start_loop_thread(main, "the pymodbus test server", timeout=10)
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.server.shutdown(), self.loop).result(5)

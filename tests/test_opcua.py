@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from loop_thread import start_loop_thread
 from typer.testing import CliRunner
 
 from factory_commons.cli import app
@@ -63,10 +64,7 @@ class UaSim:
     def start(self) -> None:
         from asyncua import Server, ua
 
-        ready = threading.Event()
-        failed: list[BaseException] = []
-
-        async def main() -> None:
+        async def main(ready: threading.Event) -> None:
             server = Server()
             await server.init()
             server.set_endpoint(self.url)
@@ -94,16 +92,7 @@ class UaSim:
                 ready.set()
                 await self.stopping.wait()
 
-        def target() -> None:
-            try:
-                asyncio.run(main())
-            except BaseException as e:  # noqa: BLE001 - reported to the test
-                failed.append(e)
-                ready.set()
-
-        self._thread = threading.Thread(target=target, daemon=True)
-        self._thread.start()
-        assert ready.wait(30) and not failed, failed
+        self._thread = start_loop_thread(main, "the asyncua test server", timeout=30)
 
     def write(self, name: str, value, source_ts: datetime | None = None, status: str | None = None) -> None:
         from asyncua import ua
