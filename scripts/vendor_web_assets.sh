@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Vendor the dashboard's chart library (uPlot) from the npm registry into
+# src/factory_commons/server/static/vendor/uplot/, so the pages load it from the server itself
+# (no CDN: a shop PC may have no internet). Run it again to change the version:
+#
+#   scripts/vendor_web_assets.sh            # the version pinned below
+#   scripts/vendor_web_assets.sh 1.6.32     # another one
+#
+# It packs the package with `npm pack`, checks the tarball against the registry's integrity
+# (sha512), extracts the minified IIFE build, its CSS and the licence, and writes manifest.json
+# (version, tarball integrity, sha256 of each vendored file) that tests/test_dashboard_vendor.py
+# checks the files against.
+set -euo pipefail
+VERSION="${1:-1.6.32}"
+cd "$(dirname "$0")/.."
+DEST=src/factory_commons/server/static/vendor/uplot
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+INTEGRITY=$(npm view "uplot@$VERSION" dist.integrity)
+(cd "$TMP" && npm pack "uplot@$VERSION" --silent >/dev/null)
+TGZ="$TMP/uplot-$VERSION.tgz"
+ACTUAL="sha512-$(openssl dgst -sha512 -binary "$TGZ" | base64 -w0)"
+if [ "$ACTUAL" != "$INTEGRITY" ]; then
+  echo "uplot@$VERSION: the tarball's sha512 ($ACTUAL) is not the registry's ($INTEGRITY)" >&2
+  exit 1
+fi
+tar -xzf "$TGZ" -C "$TMP" package/dist/uPlot.iife.min.js package/dist/uPlot.min.css package/LICENSE
+mkdir -p "$DEST"
+cp "$TMP/package/dist/uPlot.iife.min.js" "$TMP/package/dist/uPlot.min.css" "$DEST/"
+cp "$TMP/package/LICENSE" "$DEST/LICENSE"
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+cat >"$DEST/manifest.json" <<JSON
+{
+  "package": "uplot",
+  "version": "$VERSION",
+  "tarball_integrity": "$INTEGRITY",
+  "license": "MIT",
+  "files": {
+    "uPlot.iife.min.js": "sha256:$(sha "$DEST/uPlot.iife.min.js")",
+    "uPlot.min.css": "sha256:$(sha "$DEST/uPlot.min.css")",
+    "LICENSE": "sha256:$(sha "$DEST/LICENSE")"
+  }
+}
+JSON
+echo "vendored uplot@$VERSION into $DEST"
