@@ -2,8 +2,10 @@
 
 A `PointMapping` names the machine, the record kind and, per kind, what the value means:
 a signal with scaling and unit, a machine state through a state-code table, a part counter
-(increments, or a running total that is differenced), an alarm bit, or a quality
-measurement. `PointConverter` applies a mapping to a stream of values and keeps the little
+(increments, or a running total that is differenced), an alarm bit, a quality
+measurement, or a clamp-on current sensor (`current`: RMS amps, or raw ADC samples turned into
+RMS at the edge, one phase or three combined; stored as a signal, by default `current` in A,
+for the retrofit inference of `factory_commons.retrofit`). `PointConverter` applies a mapping to a stream of values and keeps the little
 state that needs (the last counter total, the last state, the last alarm bit) so that a
 polled source emits a state change or alarm only when it changes. That state can be saved
 and restored so a restarted collector continues a counter without losing parts.
@@ -17,10 +19,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..i18n import Catalog
 from ..model.hierarchy import parse_machine_path
 from ..model.records import MachineState
 
-KINDS = ("signal", "state", "count", "alarm", "quality")
+RETROFIT = Catalog("retrofit_ui")
+
+KINDS = ("signal", "state", "count", "alarm", "quality", "current")
 
 
 class MappingError(ValueError):
@@ -46,7 +51,7 @@ class PointMapping(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     machine: str = Field(description="ISA-95 machine path enterprise/site/area/line/machine")
-    kind: Literal["signal", "state", "count", "alarm", "quality"] = "signal"
+    kind: Literal["signal", "state", "count", "alarm", "quality", "current"] = "signal"
     name: str | None = Field(default=None, description="signal name, quality characteristic or alarm code")
     unit: str | None = None
     scale: float = 1.0
@@ -64,6 +69,19 @@ class PointMapping(BaseModel):
     severity: Literal["info", "warning", "critical"] = "warning"
     lsl: float | None = None
     usl: float | None = None
+    current_input: Literal["rms", "raw"] = Field(
+        default="rms",
+        description="current: the value is RMS amps, or raw instantaneous samples (ADC counts) "
+        "turned into RMS at the edge (scale and offset make them amps)",
+    )
+    phases: Literal[1, 3] = Field(
+        default=1, description="current: 1, or 3 (the value is a list of the three phases, combined)"
+    )
+    window: int = Field(
+        default=1000,
+        ge=2,
+        description="current, raw: samples per RMS value when the samples arrive one by one",
+    )
 
     @field_validator("machine")
     @classmethod
@@ -76,6 +94,14 @@ class PointMapping(BaseModel):
         if isinstance(v, dict):
             return {_code_key(k): val for k, val in v.items()}
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _current_defaults(cls, data: Any) -> Any:
+        """A current point is stored as the signal `current` in A unless it says otherwise."""
+        if isinstance(data, dict) and data.get("kind") == "current":
+            data = {"name": "current", "unit": "A", **{k: v for k, v in data.items() if v is not None}}
+        return data
 
     @model_validator(mode="after")
     def _complete(self) -> PointMapping:
@@ -123,6 +149,31 @@ class PointMapping(BaseModel):
             raise ValueRejected(f"{self.machine} {self.name or self.kind}: not a finite number: {raw!r}")
         return value
 
+    def current(self, raw: Any) -> float | None:
+        """RMS amps of one current value, or None while raw samples are still being gathered
+        (see `PointConverter`). A three-phase value is a list of the three phases; the phases'
+        RMS are averaged (the one-phase equivalent of a balanced load)."""
+        if self.phases == 3:
+            if isinstance(raw, str):
+                raw = [p for p in raw.replace(";", ",").split(",") if p.strip()]
+            if not isinstance(raw, list | tuple) or len(raw) != 3:
+                why = RETROFIT.both("bad_phases", " / ")
+                raise ValueRejected(f"{self.machine} {self.name}: {why}: {raw!r}")
+            return sum(self._phase_rms(p) for p in raw) / 3.0
+        return self._phase_rms(raw)
+
+    def _phase_rms(self, raw: Any) -> float:
+        if self.current_input == "rms":
+            value = self.number(raw)
+            if value < 0:
+                why = RETROFIT.both("negative_rms", " / ")
+                raise ValueRejected(f"{self.machine} {self.name}: {why}: {raw!r}")
+            return value
+        if not isinstance(raw, list | tuple) or len(raw) < 2:
+            why = RETROFIT.both("raw_needs_list", " / ")
+            raise ValueRejected(f"{self.machine} {self.name}: {why}: {raw!r}")
+        return ac_rms([self.number(x) for x in raw])
+
     def state(self, raw: Any) -> MachineState:
         if self.state_codes is not None:
             key = _code_key(raw)
@@ -139,6 +190,14 @@ class PointMapping(BaseModel):
             raise ValueRejected(f"{self.machine}: {raw!r} is not a machine state ({allowed})") from None
 
 
+def ac_rms(samples: list[float]) -> float:
+    """RMS of instantaneous current samples with their mean removed: a CT carries no direct
+    current, so the mean is the ADC's bias (a mis-set offset) and must not count as amps."""
+    n = len(samples)
+    mean = sum(samples) / n
+    return math.sqrt(sum((x - mean) ** 2 for x in samples) / n)
+
+
 def _ts(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueRejected(f"timestamp {value.isoformat()} has no time zone")
@@ -151,6 +210,7 @@ class PointConverter:
     def __init__(self, mapping: PointMapping, state: dict | None = None) -> None:
         self.mapping = mapping
         self.last: Any = None  # last total, state or alarm bit
+        self.samples: list[float] = []  # raw current samples arriving one by one, until a window
         if state:
             self.last = state.get("last")
 
@@ -169,6 +229,15 @@ class PointConverter:
                 "value": m.number(raw),
                 "unit": m.unit,
             }
+        if m.kind == "current":
+            if m.current_input == "raw" and m.phases == 1 and not isinstance(raw, list | tuple):
+                self.samples.append(m.number(raw))  # one instantaneous sample: RMS per window
+                if len(self.samples) < m.window:
+                    return None
+                value, self.samples = ac_rms(self.samples), []
+            else:
+                value = m.current(raw)
+            return "signal", {"machine": m.machine, "name": m.name, "ts": ts, "value": value, "unit": m.unit}
         if m.kind == "quality":
             row = {
                 "machine": m.machine,

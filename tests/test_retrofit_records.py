@@ -1,0 +1,77 @@
+"""The retrofit's edge and its records: a `current` point mapping (RMS amps or raw samples, one
+or three phases) becomes a `current` signal; an inference becomes the state changes and part
+counts the OEE reads."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from factory_commons.collect.mapping import MappingError, PointConverter, PointMapping, ValueRejected
+
+M = "acme/changwon/legacy/old-1/lathe-01"
+T = datetime(2026, 10, 5, 1, 0, tzinfo=UTC)
+
+
+def _point(**keys) -> PointConverter:
+    return PointConverter(PointMapping.parse({"machine": M, "kind": "current", **keys}, "plant.toml: x"))
+
+
+def test_rms_amps_become_the_current_signal_in_amps():
+    kind, row = _point().convert("12.5", T)
+    assert kind == "signal"
+    assert row == {"machine": M, "name": "current", "ts": T, "value": 12.5, "unit": "A"}
+    kind, row = _point(name="spindle_current", scale=0.1).convert(125, T)
+    assert row["name"] == "spindle_current" and row["value"] == pytest.approx(12.5)
+
+
+def test_three_phases_are_combined_into_their_mean_rms():
+    _, row = _point(phases=3).convert([10.0, 11.0, 12.0], T)
+    assert row["value"] == pytest.approx(11.0)
+    _, row = _point(phases=3).convert("10;11;12", T)  # a CSV cell or a text payload
+    assert row["value"] == pytest.approx(11.0)
+
+
+def _sine(amplitude: float, n: int, bias: float) -> list[float]:
+    return [bias + amplitude * math.sin(2 * math.pi * i / 20) for i in range(n)]
+
+
+def test_raw_adc_samples_become_rms_at_the_edge_bias_removed():
+    # a 12-bit ADC centred at 2048 counts, 0.01 A per count: a 10 A peak sine is 7.07 A RMS
+    point = _point(current_input="raw", scale=0.01, offset=-20.48, window=100)
+    samples = _sine(1000, 100, 2048)
+    _, row = point.convert(samples, T)  # a burst in one value
+    assert row["value"] == pytest.approx(10 / math.sqrt(2), rel=1e-3)
+    out = [point.convert(x, T) for x in samples]  # one sample at a time: one RMS per window
+    assert out[:-1] == [None] * 99 and out[-1][1]["value"] == pytest.approx(7.071, rel=1e-3)
+    # a wrong offset (bias) does not count as current
+    _, row = _point(current_input="raw", scale=0.01).convert(samples, T)
+    assert row["value"] == pytest.approx(7.071, rel=1e-3)
+    _, row = _point(current_input="raw", phases=3).convert([samples, samples, _sine(0, 100, 5)], T)
+    assert row["value"] == pytest.approx(2 * 707.1 / 3, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("keys", "raw", "why"),
+    [
+        ({"phases": 3}, [1.0, 2.0], "phases = 3"),
+        ({}, -3.0, "RMS"),
+        ({"current_input": "raw"}, [1.0], "raw samples"),
+        ({}, "abc", "not a number"),
+    ],
+)
+def test_bad_current_values_are_rejected_in_korean_and_english(keys, raw, why):
+    with pytest.raises(ValueRejected) as e:
+        _point(**keys).convert(raw, T)
+    assert why in str(e.value) and M in str(e.value)
+    if why != "not a number":
+        assert any("\uac00" <= ch <= "\ud7a3" for ch in str(e.value))
+
+
+def test_a_bad_current_mapping_names_the_key():
+    with pytest.raises(MappingError, match=r"plant.toml: x\.phases"):
+        PointMapping.parse({"machine": M, "kind": "current", "phases": 2}, "plant.toml: x")
+    with pytest.raises(MappingError, match=r"plant.toml: x\.window"):
+        PointMapping.parse({"machine": M, "kind": "current", "window": 1}, "plant.toml: x")
