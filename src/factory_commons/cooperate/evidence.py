@@ -238,6 +238,7 @@ def order_completions(
         for r in store.query(
             f"SELECT order_id, quantity FROM v_orders WHERE order_id IN ({marks})", list(order_ids)
         ).to_pylist()
+        if r["quantity"] is not None  # an order without a quantity is never complete
     }
     rows = store.query(
         f"SELECT order_id, ts, good + scrap AS n, machine FROM v_counts WHERE order_id IN ({marks}) "
@@ -249,7 +250,7 @@ def order_completions(
     made: dict[str, int] = {}
     for r in rows:
         oid = r["order_id"]
-        if oid in done:
+        if oid in done or oid not in qty:
             continue
         made[oid] = made.get(oid, 0) + int(r["n"])
         if made[oid] >= qty[oid]:

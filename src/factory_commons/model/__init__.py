@@ -1,7 +1,9 @@
-"""The standard data model: ISA-95 hierarchy, UNS topics, typed records, shift calendars."""
+"""The standard data model: ISA-95 hierarchy, UNS topics, typed records, shift calendars,
+the product master."""
 
 from .calendar import PlannedBreak, Shift, ShiftCalendar, timeline_table
-from .hierarchy import LEVELS, Machine, parse_machine_path, uns_topic
+from .hierarchy import LEVELS, Machine, check_timezone, parse_machine_path, uns_topic
+from .master import DEFAULT_PLANT_TIMEZONE, Product
 from .records import (
     RECORD_TYPES,
     Alarm,
@@ -19,6 +21,7 @@ from .records import (
 )
 
 __all__ = [
+    "DEFAULT_PLANT_TIMEZONE",
     "LEVELS",
     "RECORD_TYPES",
     "Alarm",
@@ -27,6 +30,7 @@ __all__ = [
     "MachineState",
     "PartCount",
     "PlannedBreak",
+    "Product",
     "ProductionOrder",
     "QualityMeasurement",
     "Record",
@@ -36,6 +40,7 @@ __all__ = [
     "ShiftCalendar",
     "Signal",
     "StateChange",
+    "check_timezone",
     "parse_machine_path",
     "parse_record",
     "timeline_table",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 LEVELS = ("enterprise", "site", "area", "line", "machine")
@@ -17,6 +19,17 @@ def check_segment(value: str, level: str) -> str:
     bad = sorted(set(value) & _FORBIDDEN)
     if bad:
         raise ValueError(f"{level} name {value!r} contains {''.join(bad)!r}, not allowed in a topic")
+    return value
+
+
+def check_timezone(value: str) -> str:
+    """An IANA time zone name (Asia/Seoul, Europe/Berlin, UTC); ValueError saying why otherwise."""
+    try:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Asia/Seoul)") from None
     return value
 
 
@@ -54,12 +67,21 @@ class Machine(BaseModel):
     default_ideal_cycle_time_s: float | None = Field(
         default=None, gt=0, description="ideal cycle time when a count names no order or product"
     )
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone its days are cut in; None: its calendar's, else the plant's",
+    )
 
     @field_validator("path")
     @classmethod
     def _valid_path(cls, v: str) -> str:
         parse_machine_path(v)
         return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, v: str | None) -> str | None:
+        return None if v is None else check_timezone(v)
 
     @property
     def levels(self) -> dict[str, str]:

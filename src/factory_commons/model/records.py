@@ -141,21 +141,30 @@ class Alarm(_Record):
 
 
 class ProductionOrder(_Record):
-    """A production order: what to make, how many, and how fast it could ideally be made."""
+    """A production order: what to make, how many, and how fast it could ideally be made.
+
+    `quantity` and `ideal_cycle_time_s` may be unknown (None): an order read from a machine log
+    names only the product. The cycle time then comes from the product master (`Product`) or
+    the machine's `default_ideal_cycle_time_s`.
+    """
 
     kind: Literal["order"] = "order"
     order_id: Code
     product: Code
-    quantity: int = Field(gt=0)
-    ideal_cycle_time_s: float = Field(gt=0, description="ISO 22400 PRU: planned run time per unit")
+    quantity: int | None = Field(default=None, gt=0, description="planned quantity; None: not known")
+    ideal_cycle_time_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="ISO 22400 PRU: planned run time per unit; None: from the product master",
+    )
     machine: MachinePath | None = None
     planned_start: Timestamp | None = None
     due: Timestamp | None = None
 
     @field_validator("ideal_cycle_time_s")
     @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
             raise ValueError("ideal_cycle_time_s must be finite")
         return v
 

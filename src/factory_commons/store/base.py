@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from ..model.calendar import ShiftCalendar
-from ..model.hierarchy import Machine
+from ..model.hierarchy import Machine, check_timezone
+from ..model.master import DEFAULT_PLANT_TIMEZONE, Product
 from ..model.records import ProductionOrder, Record
 from .schema import EVENT_TABLES, READ_ORDER, READ_VIEWS
 from .validate import BatchError, encode_strings, prepare
@@ -128,9 +129,50 @@ class Store(ABC):
             for n, d in zip(t.column("name").to_pylist(), t.column("definition").to_pylist(), strict=True)
         }
 
+    # -- master data: products, time zones --------------------------------------------------
+    def save_products(self, products: Iterable[Product]) -> int:
+        """Add products or replace their cycle time, name and unit (upsert by product code);
+        returns how many were new or changed. A code given twice: the last one wins."""
+        rows = {p.product: p.model_dump() for p in products}
+        have = {p.product: p.model_dump() for p in self.products()}
+        changed = [r for code, r in rows.items() if have.get(code) != r]
+        if changed:
+            self.query_write("products", changed)
+        return len(changed)
+
+    def products(self) -> list[Product]:
+        """The product master, ordered by product code."""
+        t = self.query(
+            "SELECT product, ideal_cycle_time_s, display_name, unit FROM products ORDER BY product"
+        )
+        return [Product.model_validate(r) for r in t.to_pylist()]
+
+    def plant_timezone(self) -> str:
+        """The plant's IANA time zone (the `settings` table), Asia/Seoul when none is set."""
+        t = self.query("SELECT value FROM settings WHERE key = 'plant_timezone'")
+        return t.column("value")[0].as_py() if t.num_rows else DEFAULT_PLANT_TIMEZONE
+
+    def set_plant_timezone(self, tz: str) -> None:
+        """Set the plant's time zone; ValueError when `tz` is not an IANA name."""
+        self.query_write("settings", [{"key": "plant_timezone", "value": check_timezone(tz)}])
+
+    def machine_timezones(self) -> dict[str, str]:
+        """path -> the zone a machine's days are cut in: its own, else its calendar's, else the
+        plant's."""
+        plant = self.plant_timezone()
+        cals = self.calendars()
+        t = self.query("SELECT path, timezone, calendar FROM machines ORDER BY path")
+        out: dict[str, str] = {}
+        for path, tz, cal in zip(
+            *(t.column(c).to_pylist() for c in ("path", "timezone", "calendar")), strict=True
+        ):
+            out[path] = tz or (cals[cal].timezone if cal in cals else plant)
+        return out
+
     @abstractmethod
     def query_write(self, table: str, rows: list[dict]) -> None:
-        """Upsert small configuration rows (calendars) by primary key."""
+        """Upsert small configuration rows (calendars, products, settings, collect events) by
+        primary key."""
 
     @abstractmethod
     def set_state_reason(self, machine: str, ts: datetime, reason_code: str | None) -> bool:
@@ -209,10 +251,20 @@ class Store(ABC):
                 kind=r["kind"],
                 calendar=r["calendar"],
                 default_ideal_cycle_time_s=r["default_ideal_cycle_time_s"],
+                timezone=r.get("timezone"),  # exports older than the column have none
             )
             for r in machines.to_pylist()
         )
         added: dict[str, int] = {}
+        if (src / "products.parquet").exists():
+            products = pq.read_table(src / "products.parquet").to_pylist()
+            added["products"] = self.save_products(Product.model_validate(r) for r in products)
+        if (src / "settings.parquet").exists():
+            rows = pq.read_table(src / "settings.parquet").to_pylist()
+            if any(r["key"] == "plant_timezone" for r in rows):
+                check_timezone(next(r["value"] for r in rows if r["key"] == "plant_timezone"))
+            self.query_write("settings", rows)
+            added["settings"] = len(rows)
         if (src / "calendars.parquet").exists():
             rows = pq.read_table(src / "calendars.parquet").to_pylist()
             current = self.query("SELECT name, definition FROM calendars").to_pylist()

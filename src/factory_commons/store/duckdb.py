@@ -31,6 +31,7 @@ from .schema import (
     ALL_TABLES,
     BASE_DDL,
     DERIVED_TABLES,
+    DUCKDB_UPGRADES,
     EVENT_TABLES,
     LATEST_STATES_BACKFILL,
     LATEST_STATES_DDL,
@@ -69,6 +70,8 @@ class DuckDBStore(Store):
         self._lock = threading.RLock()
         with self._lock:
             self._con.execute(BASE_DDL)
+            for stmt in DUCKDB_UPGRADES:  # a file written by an older version
+                self._con.execute(stmt)
             for spec in EVENT_TABLES.values():
                 self._con.execute(event_ddl(spec))
             self._con.execute(VIEWS_DDL)
@@ -104,7 +107,7 @@ class DuckDBStore(Store):
                 if mid is None:
                     mid = len(self._machine_ids) + 1
                     self._con.execute(
-                        "INSERT INTO machines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO machines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [
                             mid,
                             m.path,
@@ -113,6 +116,7 @@ class DuckDBStore(Store):
                             m.kind,
                             m.calendar,
                             m.default_ideal_cycle_time_s,
+                            m.timezone,
                         ],
                     )
                     self._machine_ids[m.path] = mid
@@ -120,20 +124,20 @@ class DuckDBStore(Store):
                     self._con.execute(
                         "UPDATE machines SET display_name = coalesce(?, display_name), "
                         "kind = coalesce(?, kind), calendar = coalesce(?, calendar), "
-                        "default_ideal_cycle_time_s = coalesce(?, default_ideal_cycle_time_s) "
-                        "WHERE machine_id = ?",
-                        [m.display_name, m.kind, m.calendar, m.default_ideal_cycle_time_s, mid],
+                        "default_ideal_cycle_time_s = coalesce(?, default_ideal_cycle_time_s), "
+                        "timezone = coalesce(?, timezone) WHERE machine_id = ?",
+                        [m.display_name, m.kind, m.calendar, m.default_ideal_cycle_time_s, m.timezone, mid],
                     )
 
     def machines(self) -> list[Machine]:
         with self._lock:
             rows = self._con.execute(
-                "SELECT path, display_name, kind, calendar, default_ideal_cycle_time_s "
+                "SELECT path, display_name, kind, calendar, default_ideal_cycle_time_s, timezone "
                 "FROM machines ORDER BY path"
             ).fetchall()
         return [
-            Machine(path=p, display_name=d, kind=k, calendar=c, default_ideal_cycle_time_s=i)
-            for p, d, k, c, i in rows
+            Machine(path=p, display_name=d, kind=k, calendar=c, default_ideal_cycle_time_s=i, timezone=z)
+            for p, d, k, c, i, z in rows
         ]
 
     def _ids_for_paths(self, paths: list[str]) -> np.ndarray:
@@ -406,13 +410,30 @@ class DuckDBStore(Store):
                         [r.get(c) for c in cols],
                     )
             return
-        if table != "calendars":
-            raise ValueError(f"query_write supports only calendars and collect_events, not {table!r}")
+        if table == "products":
+            cols = ("product", "ideal_cycle_time_s", "display_name", "unit")
+            with self._lock:
+                self._con.begin()
+                try:
+                    for r in rows:
+                        self._con.execute(
+                            "INSERT OR REPLACE INTO products VALUES (?, ?, ?, ?)", [r.get(c) for c in cols]
+                        )
+                    if rows:  # performance may be measured against these cycle times
+                        self._dirty_rollup(None)
+                    self._con.commit()
+                except BaseException:
+                    self._con.rollback()
+                    raise
+            return
+        if table not in ("calendars", "settings"):
+            raise ValueError(
+                f"query_write supports only calendars, products, settings and collect_events, not {table!r}"
+            )
+        key, value = ("name", "definition") if table == "calendars" else ("key", "value")
         with self._lock:
             for r in rows:
-                self._con.execute(
-                    "INSERT OR REPLACE INTO calendars VALUES (?, ?)", [r["name"], r["definition"]]
-                )
+                self._con.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", [r[key], r[value]])
 
     def set_state_reason(self, machine: str, ts: datetime, reason_code: str | None) -> bool:
         with self._lock:

@@ -240,7 +240,7 @@ class PostgresStore(Store):
         nxt = max(self._machine_ids.values(), default=0) + 1
         for m in ms:
             mid = self._machine_ids.get(m.path)
-            attrs = [m.display_name, m.kind, m.calendar, m.default_ideal_cycle_time_s]
+            attrs = [m.display_name, m.kind, m.calendar, m.default_ideal_cycle_time_s, m.timezone]
             if mid is None:
                 self._machine_ids[m.path] = nxt
                 new.append([nxt, m.path, *parse_machine_path(m.path), *attrs])
@@ -250,26 +250,26 @@ class PostgresStore(Store):
         with con.cursor() as cur:
             if new:
                 cur.executemany(
-                    "INSERT INTO machines VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", new
+                    "INSERT INTO machines VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", new
                 )
             if updates:
                 cur.executemany(
                     "UPDATE machines SET display_name = coalesce(%s, display_name), "
                     "kind = coalesce(%s, kind), calendar = coalesce(%s, calendar), "
-                    "default_ideal_cycle_time_s = coalesce(%s, default_ideal_cycle_time_s) "
-                    "WHERE machine_id = %s",
+                    "default_ideal_cycle_time_s = coalesce(%s, default_ideal_cycle_time_s), "
+                    "timezone = coalesce(%s, timezone) WHERE machine_id = %s",
                     updates,
                 )
 
     def machines(self) -> list[Machine]:
         with self._lock:
             rows = self._con.execute(
-                "SELECT path, display_name, kind, calendar, default_ideal_cycle_time_s "
+                "SELECT path, display_name, kind, calendar, default_ideal_cycle_time_s, timezone "
                 "FROM machines ORDER BY path"
             ).fetchall()
         return [
-            Machine(path=p, display_name=d, kind=k, calendar=c, default_ideal_cycle_time_s=i)
-            for p, d, k, c, i in rows
+            Machine(path=p, display_name=d, kind=k, calendar=c, default_ideal_cycle_time_s=i, timezone=z)
+            for p, d, k, c, i, z in rows
         ]
 
     def _ids_for_paths(self, paths: list) -> np.ndarray:
@@ -494,12 +494,29 @@ class PostgresStore(Store):
                 "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition"
             )
             args = [[r["name"], r["definition"]] for r in rows]
+        elif table == "settings":
+            stmt = (
+                "INSERT INTO settings (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
+            args = [[r["key"], r["value"]] for r in rows]
+        elif table == "products":
+            cols = ("product", "ideal_cycle_time_s", "display_name", "unit")
+            stmt = (
+                f"INSERT INTO products ({', '.join(cols)}) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (product) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+            )
+            args = [[r.get(c) for c in cols] for r in rows]
         else:
-            raise ValueError(f"query_write supports only calendars and collect_events, not {table!r}")
+            raise ValueError(
+                f"query_write supports only calendars, products, settings and collect_events, not {table!r}"
+            )
         if not args:
             return
         with self._lock, self._con.transaction(), self._con.cursor() as cur:
             cur.executemany(stmt, args)
+            if table == "products":  # performance may be measured against these cycle times
+                self._dirty_rollup(None)
 
     def optimize(self) -> dict[str, int]:
         """ANALYZE every table: after a bulk load the planner needs fresh statistics to probe

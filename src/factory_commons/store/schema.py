@@ -152,8 +152,10 @@ EVENT_TABLES: dict[str, EventTable] = {
 ORDER_COLUMNS = (
     Column("order_id", pa.string(), "VARCHAR", required=True),
     Column("product", pa.string(), "VARCHAR", required=True),
-    Column("quantity", pa.int64(), "BIGINT", required=True, min_value=1),
-    Column("ideal_cycle_time_s", pa.float64(), "DOUBLE", required=True, finite=True),
+    # quantity and cycle time may be unknown (NULL): the cycle time then comes from the
+    # product master (`products`) or the machine's default
+    Column("quantity", pa.int64(), "BIGINT", min_value=1),
+    Column("ideal_cycle_time_s", pa.float64(), "DOUBLE", finite=True),
     Column("machine", pa.string(), "VARCHAR"),
     Column("planned_start", pa.timestamp("us"), "TIMESTAMP"),
     Column("due", pa.timestamp("us"), "TIMESTAMP"),
@@ -182,7 +184,8 @@ CREATE TABLE IF NOT EXISTS machines (
     display_name VARCHAR,
     kind VARCHAR,
     calendar VARCHAR,
-    default_ideal_cycle_time_s DOUBLE PRECISION
+    default_ideal_cycle_time_s DOUBLE PRECISION,
+    timezone VARCHAR
 );
 CREATE TABLE IF NOT EXISTS series (
     series_id INTEGER PRIMARY KEY,
@@ -194,8 +197,8 @@ CREATE TABLE IF NOT EXISTS series (
 CREATE TABLE IF NOT EXISTS orders (
     order_id VARCHAR PRIMARY KEY,
     product VARCHAR NOT NULL,
-    quantity BIGINT NOT NULL,
-    ideal_cycle_time_s DOUBLE PRECISION NOT NULL,
+    quantity BIGINT,
+    ideal_cycle_time_s DOUBLE PRECISION,
     machine_id INTEGER,
     planned_start TIMESTAMP,
     due TIMESTAMP
@@ -203,6 +206,16 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE TABLE IF NOT EXISTS calendars (
     name VARCHAR PRIMARY KEY,
     definition VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS products (
+    product VARCHAR PRIMARY KEY,
+    ideal_cycle_time_s DOUBLE PRECISION NOT NULL,
+    display_name VARCHAR,
+    unit VARCHAR
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS watermarks (
     tbl VARCHAR NOT NULL,
@@ -280,6 +293,15 @@ SELECT DISTINCT ON (machine_id) machine_id, ts, state, reason_code, order_id
 FROM states ORDER BY machine_id, ts DESC
 """
 
+#: Upgrades of a DuckDB file written by an older version (the PostgreSQL store has migration
+#: v0006 for the same): machines get a time zone, an order's quantity and cycle time may be
+#: unknown. Each statement is safe to run again.
+DUCKDB_UPGRADES = (
+    "ALTER TABLE machines ADD COLUMN IF NOT EXISTS timezone VARCHAR",
+    "ALTER TABLE orders ALTER COLUMN quantity DROP NOT NULL",
+    "ALTER TABLE orders ALTER COLUMN ideal_cycle_time_s DROP NOT NULL",
+)
+
 #: Tables derived from the others by the store itself; export skips them (kpi_hours, kpi_days
 #: and kpi_versions: the KPI rollup of store/rollup.py, refilled on read).
 DERIVED_TABLES = ("watermarks", "latest_states", "kpi_hours", "kpi_days", "kpi_versions")
@@ -289,6 +311,8 @@ ALL_TABLES = (
     "machines",
     "series",
     "calendars",
+    "products",
+    "settings",
     "orders",
     "signals",
     "signals_1m",

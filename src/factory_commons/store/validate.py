@@ -181,6 +181,12 @@ def prepare(kind: str, data) -> tuple[pa.Table, list[RowProblem]]:
         problems += [RowProblem(i, "rework", "rework cannot exceed good") for i in _rows(over)]
         empty = pc.equal(pc.add(result.column("good"), result.column("scrap")), 0)
         problems += [RowProblem(i, "good", "good and scrap are both 0") for i in _rows(empty)]
+    if kind == "order":  # an unknown (null) cycle time is allowed; a known one is > 0
+        bad = pc.less_equal(result.column("ideal_cycle_time_s"), 0)
+        problems += [
+            RowProblem(i, "ideal_cycle_time_s", f"must be > 0, got {result.column('ideal_cycle_time_s')[i]}")
+            for i in _rows(bad)
+        ]
     if kind == "quality":
         bad = pc.greater_equal(result.column("lsl"), result.column("usl"))
         problems += [RowProblem(i, "lsl", "lsl must be below usl") for i in _rows(bad)]
