@@ -13,6 +13,7 @@ read from the data file. See docs/connect.md for worked examples.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import tomllib
@@ -22,11 +23,29 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..i18n import Catalog
 from ..model.hierarchy import check_segment, parse_machine_path
 from ..model.records import MachineState, Severity
 from .mapping import MappingError  # one error type for every collect configuration
 
-__all__ = ["ColumnMapping", "FileMapping", "MappingError", "code_key", "load_mapping", "parse_mapping"]
+__all__ = [
+    "ColumnMapping",
+    "FileMapping",
+    "MappingError",
+    "code_key",
+    "importer_text",
+    "load_mapping",
+    "parse_mapping",
+]
+
+IMPORTER = Catalog("importer")
+
+
+def importer_text(key: str, **values: Any) -> str:
+    """A text of the `importer` catalog in both languages ("Korean / English"), fields filled."""
+    text = IMPORTER.both(key, " / ")
+    return text.format(**values) if values else text
+
 
 #: fields a column can feed, per record kind; the first is the default (the main value)
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -278,7 +297,18 @@ def parse_mapping(data: dict, where: str = "mapping") -> FileMapping:
         for err in e.errors():
             loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = _unknown_key(err["loc"])
             got = err.get("input")
             shown = f" (got {got!r})" if err["type"] != "missing" and not isinstance(got, dict | list) else ""
             problems.append(f"key '{loc}': {msg}{shown}" if loc else msg)
         raise MappingError(f"{where}: " + "; ".join(problems)) from None
+
+
+def _unknown_key(loc: tuple) -> str:
+    """Why a key is refused: the keys that exist at its place, and the closest one."""
+    model = ColumnMapping if len(loc) == 3 and loc[0] == "columns" else FileMapping
+    valid = list(model.model_fields)
+    text = importer_text("unknown_key", valid=", ".join(valid))
+    best = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.7)
+    return f"{text} ({importer_text('did_you_mean', best=best[0])})" if best else text
