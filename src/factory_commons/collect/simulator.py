@@ -8,6 +8,15 @@ load) in the hours before a breakdown of a degrading kind, so that anomaly detec
 remaining-useful-life work have something true to find; `FactorySimulator.breakdowns` is the
 ground truth.
 
+With `legacy=True` the shop also has six old machines without a network port (a lathe, a
+machining center, a mechanical press, an injection machine, a manual welder and a compressor)
+on the line `legacy/legacy-1`. They run through the same event loop, but report only the RMS
+current of one phase from a clamp-on sensor (the signal `current`, in A, every
+`current_interval_s` seconds, for the last `legacy_days` days: the day the sensor was clamped
+on), drawn from their true state timeline and cycles: `legacy_truth()` keeps those (states,
+counts, the electrical off/idle/running timeline, cycle starts) for scoring the retrofit
+inference of `factory_commons.retrofit`.
+
 Everything is drawn from `numpy.random.default_rng` streams derived from the seed, the
 machine and the day, so the same seed gives identical tables, whatever is read first.
 
@@ -358,6 +367,8 @@ class _History:
     orders: list[dict]
     drift: np.ndarray  # rows: fail_t, drift_start_t, vib, temp, load
     breakdowns: list[tuple[int, int, str, int | None]] = field(default_factory=list)
+    part_t: np.ndarray = field(default_factory=lambda: np.empty(0))  # each part's completion, s
+    part_start: np.ndarray = field(default_factory=lambda: np.empty(0))  # each part's cycle start, s
 
     def drift_at(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Summed drift (vibration share, °C, load %) at times t (seconds, sorted)."""
@@ -394,6 +405,9 @@ class FactorySimulator:
         count_interval_s: int = 60,
         calendar: ShiftCalendar | None = None,
         specs: list[MachineSpec] | None = None,
+        legacy: bool = False,
+        legacy_days: int | None = None,
+        current_interval_s: float = 1.0,
     ):
         if days < 1:
             raise ValueError(f"days must be at least 1, got {days}")
@@ -412,12 +426,29 @@ class FactorySimulator:
         self.quality_interval_s = int(quality_interval_s)
         self.count_interval_s = int(count_interval_s)
         self.specs = specs or default_machines(self._calendar.name)
+        self.legacy_specs = legacy_machines(self._calendar.name) if legacy else []
+        if legacy_days is not None and legacy_days < 1:
+            raise ValueError(f"legacy_days must be at least 1, got {legacy_days}")
+        if not 0.05 <= current_interval_s <= 3600:
+            raise ValueError(f"current_interval_s must be within 0.05-3600 s, got {current_interval_s}")
+        self.legacy_days = min(legacy_days or self.days, self.days)
+        self.current_interval_s = float(current_interval_s)
         self._bounds = [int((start + timedelta(days=i)).timestamp()) for i in range(self.days + 1)]
         self._histories: list[_History] | None = None
+        self._legacy: list[_History] = []
 
     # -- the factory ---------------------------------------------------------------------------
     def machines(self) -> list[Machine]:
-        return [s.machine for s in self.specs]
+        return [s.machine for s in (*self.specs, *self.legacy_specs)]
+
+    def legacy_paths(self) -> list[str]:
+        """The machines that report only a current signal (none unless `legacy=True`)."""
+        return [s.path for s in self.legacy_specs]
+
+    @property
+    def sensor_start(self) -> datetime:
+        """When the legacy machines' current sensors were clamped on (their first sample)."""
+        return _dt(self._bounds[self.days - self.legacy_days])
 
     def calendar(self) -> ShiftCalendar:
         return self._calendar
@@ -456,6 +487,8 @@ class FactorySimulator:
             batches["state"] = self._states_table(histories, ta, tb)
             batches["count"] = self._counts_table(histories, ta, tb)
             signal, warnings = self._signals_table(histories, d, ta, tb, warn_carry)
+            if self._legacy and d >= self.days - self.legacy_days:
+                signal = pa.concat_tables([signal, self._current_table(d, ta, tb)])
             batches["signal"] = signal
             batches["alarm"] = self._alarms_table(histories, ta, tb, warnings)
             batches["quality"] = self._quality_table(histories, d, ta, tb)
@@ -480,7 +513,63 @@ class FactorySimulator:
             t1 = self._bounds[-1] + LOOKAHEAD_DAYS * 86400
             segments = self._segments(t0, t1)
             self._histories = [self._simulate_machine(s, segments, t0, t1) for s in self.specs]
+            self._legacy = [self._simulate_machine(s, segments, t0, t1) for s in self.legacy_specs]
         return self._histories
+
+    # -- legacy machines ---------------------------------------------------------------------------
+    def _current_table(self, day: int, ta: int, tb: int) -> pa.Table:
+        """The `current` signal of every legacy machine for one day: samples every
+        `current_interval_s` with a little clock jitter, and now and then a dropout (the sensor
+        gateway misses a few samples)."""
+        parts = []
+        for h in self._legacy:
+            rng = np.random.default_rng([self.seed, h.spec.index, 6, day])
+            step = self.current_interval_s
+            t = np.arange(ta, tb, step, dtype=np.float64)
+            t = t + rng.uniform(0.0, min(0.2, step / 4), len(t))
+            keep = np.ones(len(t), dtype=bool)
+            for s0 in rng.integers(0, len(t), size=int(rng.poisson(6))):
+                keep[s0 : s0 + int(rng.integers(2, max(3, int(60 / step))))] = False
+            t = t[keep]
+            amps = current_trace(h, t, rng, _profile_of(h.spec))
+            n = len(t)
+            parts.append(
+                {
+                    "machine": np.full(n, h.spec.path, dtype=object),
+                    "name": np.full(n, "current", dtype=object),
+                    "ts": np.round(t * 1e6).astype(np.int64),
+                    "value": amps,
+                    "unit": np.full(n, "A", dtype=object),
+                }
+            )
+        return _table("signal", parts)
+
+    def legacy_truth(self, machine: str) -> dict:
+        """What a legacy machine really did while its sensor was on (for scoring the inference):
+        `state` and `count` tables as a networked machine would have reported them (the whole
+        simulated range), `electrical` (ts, state: off/idle/running) and `cycles` (start times,
+        UTC datetime64[us]) from the sensor's start to the end."""
+        self._simulated()
+        h = next((x for x in self._legacy if x.spec.path == machine), None)
+        if h is None:
+            raise KeyError(f"{machine} is not a legacy machine of this simulator")
+        t0, t1 = self._bounds[self.days - self.legacy_days], self._bounds[-1]
+        elec = electrical_states(h.state, h.reason)
+        k0 = max(int(np.searchsorted(h.state_t, t0, side="right")) - 1, 0)
+        k1 = int(np.searchsorted(h.state_t, t1))
+        et, ev = h.state_t[k0:k1].copy(), elec[k0:k1]
+        et[0] = max(et[0], t0)
+        change = np.concatenate([[True], ev[1:] != ev[:-1]])
+        cyc = h.part_start[(h.part_start >= t0) & (h.part_start < t1)]
+        return {
+            "state": self._states_table([h], self._bounds[0], t1),
+            "count": self._counts_table([h], self._bounds[0], t1),
+            "electrical": {
+                "ts": (et[change] * 1_000_000).astype("datetime64[us]"),
+                "state": np.array(ELECTRICAL, dtype=object)[ev[change]],
+            },
+            "cycles": np.round(cyc * 1e6).astype(np.int64).astype("datetime64[us]"),
+        }
 
     def _segments(self, t0: int, t1: int) -> tuple[list[int], list[bool], list[str | None]]:
         """Calendar as boundary times, whether each span is work time, and the stop reason."""
@@ -753,6 +842,10 @@ class FactorySimulator:
         order_of = o[ps]
         sort = np.argsort(pt, kind="stable")
         pt, ps, order_of = pt[sort], ps[sort], order_of[sort]
+        ideal_of = np.array([od["ideal_cycle_time_s"] for od in hist.orders], dtype=np.float64)
+        begin = pt - ideal_of[order_of] * f[ps]
+        hist.part_t = pt
+        hist.part_start = np.maximum(begin, np.concatenate([[-np.inf], pt[:-1]]))
         # startup scrap: the first k parts of a run that follows a changeover or a repair
         first = np.searchsorted(ps, ps, side="left") if np.all(np.diff(ps) >= 0) else None
         if first is None:  # pragma: no cover - parts are in segment order by construction
@@ -981,6 +1074,190 @@ class FactorySimulator:
         return _table("quality", parts)
 
 
+# -- legacy machines: only a clamp-on current sensor ------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentProfile:
+    """How a legacy machine draws current (RMS amps of one phase) in each electrical state.
+
+    `pattern` shapes a production cycle: "cut" (a spindle start, cutting, rapid moves at the
+    end), "stroke" (a flywheel press: one stroke per cycle, then the flywheel recovers), "hydraulic"
+    (injection, hold, cooling near the pump's idle draw, ejection), "arc" (welding arcs with
+    gaps at the idle draw), "load" (a compressor loading and unloading).
+    """
+
+    kind: str  # the trace kind of factory_commons.retrofit.traces
+    pattern: str
+    idle_a: float
+    run_a: float
+
+
+LEGACY_AREA, LEGACY_LINE = "legacy", "legacy-1"
+_NO_MODES = (FailureMode("motor_trip", "모터 트립 / motor trip", 0.6), FailureMode("jam", "걸림 / jam", 0.4))
+_NO_CHAR = Characteristic("dimension", 10.0, 9.9, 10.1, 0.02)
+
+
+def _legacy_line(kind: str, display: str, product: Product, mtbf_h: float, micro_min: float) -> LineSpec:
+    return LineSpec(
+        area=LEGACY_AREA,
+        line=LEGACY_LINE,
+        kind=kind,
+        display=display,
+        products=(product,),
+        modes=_NO_MODES,
+        characteristic=_NO_CHAR,
+        scrap_reasons=("defect",),
+        micro_reasons=("operator_check", "jam"),
+        mtbf_h=mtbf_h,
+        mttr_median_min=30.0,
+        setup_median_min=30.0,
+        run_vibration=1.0,
+        run_temperature=35.0,
+        thermal_tau_min=30.0,
+        micro_every_min=micro_min,
+        order_hours=(2.0, 8.0),
+    )
+
+
+#: (line spec, current profile, short name) of each legacy machine
+LEGACY: tuple[tuple[LineSpec, CurrentProfile, str], ...] = (
+    (
+        _legacy_line("lathe", "범용 선반", Product("PIN-010", "pin / 핀", 85.0, 50.0), 60.0, 40.0),
+        CurrentProfile("lathe", "cut", 2.4, 14.0),
+        "lathe",
+    ),
+    (
+        _legacy_line(
+            "machining_center", "구형 머시닝센터", Product("BLK-020", "block / 블록", 150.0, 60.0), 55.0, 35.0
+        ),
+        CurrentProfile("machining_center", "cut", 4.0, 19.0),
+        "mc",
+    ),
+    (
+        _legacy_line(
+            "mechanical_press", "기계식 프레스", Product("WSH-030", "washer / 와셔", 8.0, 60.0), 45.0, 20.0
+        ),
+        CurrentProfile("mechanical_press", "stroke", 7.0, 11.0),
+        "mpress",
+    ),
+    (
+        _legacy_line("injection", "유압 사출기", Product("CAP-040", "cap / 캡", 32.0, 55.0), 50.0, 30.0),
+        CurrentProfile("injection", "hydraulic", 16.0, 24.0),
+        "inj",
+    ),
+    (
+        _legacy_line("welding", "수동 용접기", Product("FRM-050", "frame / 프레임", 75.0, 45.0), 80.0, 30.0),
+        CurrentProfile("welding", "arc", 1.2, 22.0),
+        "weld",
+    ),
+    (
+        _legacy_line(
+            "compressor", "공기 압축기", Product("AIR-060", "air load / 부하 운전", 90.0, 70.0), 120.0, 60.0
+        ),
+        CurrentProfile("compressor", "load", 5.5, 16.0),
+        "comp",
+    ),
+)
+LEGACY_INDEX0 = 100  # random streams of legacy machines start here (the 12 networked use 0-11)
+#: electrical states of a legacy machine's current, as in the retrofit benchmark format
+ELECTRICAL = ("off", "idle", "running")
+
+
+def legacy_machines(calendar: str = CALENDAR_NAME) -> list[MachineSpec]:
+    """The six old machines that report only a current (line legacy/legacy-1)."""
+    rng = np.random.default_rng(20261006)
+    specs = []
+    for k, (line, _profile, short) in enumerate(LEGACY):
+        speed = float(round(1.0 + rng.uniform(0, 0.05), 3))
+        machine = Machine(
+            path=f"{ENTERPRISE}/{SITE}/{LEGACY_AREA}/{LEGACY_LINE}/{short}-01",
+            display_name=f"{line.display} 1호기",
+            kind=line.kind,
+            calendar=calendar,
+            default_ideal_cycle_time_s=round(line.products[0].ideal_cycle_time_s * speed, 2),
+        )
+        specs.append(
+            MachineSpec(
+                machine=machine,
+                line=line,
+                index=LEGACY_INDEX0 + k,
+                speed_factor=speed,
+                mtbf_h=line.mtbf_h * float(rng.uniform(0.8, 1.25)),
+                mttr_median_min=line.mttr_median_min * float(rng.uniform(0.8, 1.2)),
+            )
+        )
+    return specs
+
+
+def electrical_states(state: np.ndarray, reason: np.ndarray) -> np.ndarray:
+    """What a current sensor can see of each simulated state: 0 off, 1 idle, 2 running.
+
+    Running is running. The machine is switched off outside the shifts, for planned maintenance
+    and when there is no order; in a break, a setup, a breakdown or a short stop it stays
+    powered and draws its idle current.
+    """
+    off_reason = np.isin(reason.astype(object), np.array(["off_shift", "planned_maintenance"], dtype=object))
+    off = ((state == PLANNED) & off_reason) | (state == NO_ORDER)
+    return np.where(state == RUNNING, 2, np.where(off, 0, 1)).astype(np.int8)
+
+
+def _profile_of(spec: MachineSpec) -> CurrentProfile:
+    return LEGACY[spec.index - LEGACY_INDEX0][1]
+
+
+def current_trace(
+    h: _History, t: np.ndarray, rng: np.random.Generator, profile: CurrentProfile
+) -> np.ndarray:
+    """RMS amps at times t (float seconds, sorted) from a machine's true states and cycles."""
+    n = len(t)
+    idx = np.maximum(np.searchsorted(h.state_t, t, side="right") - 1, 0)
+    elec = electrical_states(h.state, h.reason)
+    e = elec[idx]
+    since = t - h.state_t[idx]
+    # how long the machine has been powered: warm-up after a power-on
+    on_t = h.state_t[np.flatnonzero((elec[1:] > 0) & (elec[:-1] == 0)) + 1]
+    k_on = np.searchsorted(on_t, t, side="right") - 1
+    powered_for = np.where(k_on >= 0, t - on_t[np.maximum(k_on, 0)], 1e9)
+    level = np.ones(n) * (1.0 + 0.02 * (h.spec.index % 5))  # this machine's own size
+    idle = profile.idle_a * level * (1.0 + 0.25 * np.exp(-powered_for / 1200.0))  # cold oil, warm-up
+    run = profile.run_a * level
+    # mains voltage: a slow daily sag (the afternoon peak of the industrial park) and wander
+    day_s = (t + 9 * 3600) % 86400
+    mains = 1.0 + 0.03 * np.sin(2 * np.pi * (day_s - 6 * 3600) / 86400) + 0.01 * np.sin(t / 5000.0)
+    # production cycles: where in its cycle each running sample is
+    cs = h.part_start
+    kc = np.searchsorted(cs, t, side="right") - 1
+    ok = kc >= 0
+    start = np.where(ok, cs[np.maximum(kc, 0)], -np.inf)
+    end = np.where(ok, h.part_t[np.maximum(kc, 0)], -np.inf)
+    length = np.maximum(end - start, 1.0)
+    phase = np.where(ok & (t < end), (t - start) / length, (since % 60.0) / 60.0)
+    secs = np.where(ok & (t < end), t - start, since % 60.0)
+    # tool wear: cutting current creeps up through an order, back down after a changeover
+    wear = 1.0 + 0.08 * np.minimum(since / 14400.0, 1.0)
+    p = profile.pattern
+    if p == "cut":
+        cycle = np.where(secs < 1.5, 2.2, np.where(phase > 0.9, 0.45, 1.0 + 0.08 * np.sin(secs / 7.0))) * wear
+        running = np.where(secs < 1.5, run * cycle, np.maximum(run * cycle, idle * 1.3))
+    elif p == "stroke":
+        running = np.where(secs < 1.0, run * 1.9, np.where(secs < 3.0, run * 1.15, run * 0.85))
+    elif p == "hydraulic":
+        running = run * np.select([phase < 0.1, phase < 0.3, phase < 0.7], [1.5, 1.1, 0.85], 1.15)
+    elif p == "arc":
+        # arcs of 4-12 s with gaps of 2-5 s at the welder's idle draw; the last 15 % is fitting
+        arc = (np.sin(secs * 0.55) > -0.35) & (phase < 0.85)
+        running = np.where(arc, run, idle * 1.1)
+    else:  # "load": a compressor loads two thirds of its cycle
+        running = np.where(phase < 0.67, run, idle * 1.15)
+    amps = np.where(e == 2, running, np.where(e == 1, idle, 0.0)) * mains
+    # power-on inrush: the first second after an off -> idle
+    first = (e > 0) & (powered_for < 1.0)
+    amps = np.where(first, np.maximum(amps, 5.0 * profile.idle_a), amps)
+    amps = amps * rng.lognormal(0.0, 0.03, n) + np.abs(rng.normal(0.0, 0.05, n))
+    return np.round(amps, 3)
+
+
 def _dt(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)
 
@@ -1012,6 +1289,10 @@ __all__ = [
     "LineSpec",
     "MachineSpec",
     "Product",
+    "CurrentProfile",
+    "current_trace",
     "default_calendar",
     "default_machines",
+    "electrical_states",
+    "legacy_machines",
 ]
