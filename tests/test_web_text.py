@@ -31,6 +31,7 @@ HANGUL = re.compile(r"[\uac00-\ud7a3]")
 COMMONS_PAGES = {p.name for p in TEMPLATES if p.name.startswith("commons_")}
 DASHBOARD_CATALOGS = (WEB, Catalog("states"), Catalog("kpi"))
 COMMONS_CATALOGS = (COMMONS, WEB, Catalog("states"), Catalog("kpi"), Catalog("commons_terms"))
+UPLOAD_CATALOGS = (Catalog("upload"), *DASHBOARD_CATALOGS)  # the upload pages (web/upload.py)
 
 
 def _without_comments(html: str) -> str:
@@ -71,6 +72,7 @@ def test_every_key_a_template_names_is_in_a_catalog_of_its_pages():
         html = _without_comments(path.read_text(encoding="utf-8"))
         is_commons = path.name in COMMONS_PAGES or path.name == "_macros.html"
         catalogs = COMMONS_CATALOGS if is_commons else DASHBOARD_CATALOGS
+        catalogs = UPLOAD_CATALOGS if path.name.startswith("upload") else catalogs
         for key in re.findall(r"\bt\('([^']+)'[,)]", html):
             if not _known(key, catalogs):
                 missing.append(f"{path.name}: {key}")
@@ -93,7 +95,7 @@ def test_every_key_a_web_module_names_is_in_a_catalog():
         for p in patterns:
             found.update(re.findall(p, source))
     assert {"not_found", "not_allowed", "err_not_integer", "err_no_role", "no_evidence"} <= found
-    assert not [k for k in sorted(found) if not _known(k, COMMONS_CATALOGS)]
+    assert not [k for k in sorted(found) if not _known(k, (*COMMONS_CATALOGS, *UPLOAD_CATALOGS))]
 
 
 def _values(model: type, field: str) -> tuple[str, ...]:

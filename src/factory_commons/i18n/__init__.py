@@ -13,6 +13,7 @@ Domains, one catalog per kind of text (a translator opens one file):
 - `spc`: control chart names and the SPC messages;
 - `commons_terms`: the commons' topic tags, expert kinds, project roles and match factors;
 - `web`, `commons`, `cli`: the dashboard, the commons pages and the command line;
+- `upload`: the upload page (a CSV/Excel file from the browser, server/web/upload.py);
 - errors and explanations, one catalog per part: `api` (HTTP answers), `accounts`,
   `commons_errors` (pools, booking, matching, missions, teams), `collect` (file import,
   collection events), `ai`, `store`.

@@ -23,6 +23,7 @@ from .auth import Caller, api_text, authenticate
 from .ratelimit import LoginLimiter
 from .web.commons import add_commons_pages
 from .web.dashboard import add_dashboard
+from .web.upload import add_upload_pages
 
 
 def create_app(
@@ -63,4 +64,5 @@ def create_app(
     app.include_router(account_router(accounts, caller, now, reasons))  # users, tokens (api/accounts.py)
     add_dashboard(app, store, accounts, now, secure_cookies)  # the web pages (web/dashboard.py)
     add_commons_pages(app, commons, accounts, now, store)  # commons pages and /catalog (web/commons.py)
+    add_upload_pages(app, store, accounts, now)  # /upload: a CSV/Excel file to the firm's store (web/upload.py)
     return app

@@ -1,0 +1,546 @@
+"""The upload page: a person brings a CSV or Excel export to the firm's store from the browser.
+
+GET /upload shows a drop zone and a plain file input; POST /upload (multipart, the session's
+CSRF token in the form) keeps the file in the firm's own temporary folder (at most
+`MAX_BYTES`; the name the browser sent is only shown, never used as a path) and goes to
+GET /upload/{id}: the mapping the guesser proposes (collect/files_guess.py), one row per
+column with its sample values and a role the person can change, the guesser's notes, the
+records the first rows give, the KPIs they would give and the import's warnings. POST
+/upload/{id}/roles keeps a person's corrections (the preview is computed again); POST
+/upload/{id}/accept imports the file into the firm's store (collect/files.py `import_file`,
+the same store the dashboard reads) and shows the summary: rows, rejected rows with line
+and why, the rejects file to download (GET /upload/{id}/rejects.csv) and links to the
+dashboard for the file's days. A product master (product, ideal cycle time) is recognised
+and saved as the firm's products instead (collect/master_files.py).
+
+Only the firm's owners and engineers (permission `write_records`) may upload; machine paths
+are put under the firm's enterprise and every write is checked to be the firm's own. An
+upload id of another firm is not found. Text: the `upload` catalog (then `web`, `states`,
+`kpi`), Korean by default, English by the page's language switch. See docs/server.md,
+"Uploading a file".
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+
+from ...accounts import Accounts
+from ...i18n import KPI, STATES, Catalog
+from ...store.base import Store
+from ..auth import PERMISSIONS, Caller
+from .i18n import WEB, Translate, translator
+from .pages import Form, Pages
+
+UPLOAD = Catalog("upload")
+#: the largest file one upload may hold
+MAX_BYTES = 50 * 1024 * 1024
+#: the file kinds the importer reads (an old .xls must be saved as .xlsx first)
+SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
+#: how long an upload is kept in its temporary folder
+KEEP = timedelta(hours=24)
+#: rows of the file the preview reads
+PREVIEW_ROWS = 50
+#: bytes read at a time from the browser's upload
+BLOCK = 1 << 20
+#: what a column may be said to hold (collect/files_guess.py ColumnGuess.role)
+ROLES = (
+    "ignore",
+    "date",
+    "time",
+    "start",
+    "end",
+    "duration",
+    "machine",
+    "state",
+    "reason",
+    "good",
+    "scrap",
+    "product",
+    "order",
+    "signal",
+)
+_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
+_UNSAFE = re.compile(r"[^\w.\-]+")
+
+
+class UploadError(ValueError):
+    """An upload that is refused: a catalog key of `upload`, its parameters and the HTTP status."""
+
+    def __init__(self, key: str, status: int = 422, **params: object) -> None:
+        super().__init__(key)
+        self.key, self.status, self.params = key, status, params
+
+    def text(self, t: Translate) -> str:
+        return t(self.key, **self.params)
+
+
+@dataclass
+class Upload:
+    """One uploaded file of a firm and what was decided about it (kept as `upload.json`)."""
+
+    id: str
+    firm_id: int
+    user_id: int
+    name: str  # the file's name, made safe (shown, and named in the importer's messages)
+    size: int
+    created: str  # ISO time, UTC
+    roles: dict[str, str] = field(default_factory=dict)  # column -> role a person chose
+    result: dict[str, Any] | None = None  # the last import's summary
+
+
+def safe_name(name: str | None) -> str:
+    """A file name to keep the upload under: the last part of what the browser sent, with
+    anything but letters, digits, '.', '-' and '_' replaced, at most 80 characters."""
+    base = re.split(r"[\\/]", name or "")[-1].strip()
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = _UNSAFE.sub("_", stem).strip("._") or "upload"
+    suffix = _UNSAFE.sub("", suffix).lower()
+    return stem[:70] + (f".{suffix[:8]}" if suffix else "")
+
+
+def check_text(path: Path) -> None:
+    """A CSV must be text: no NUL bytes, and its first megabytes UTF-8 (BOM or not) or CP949
+    (which holds EUC-KR). UploadError `not_text` names the line and byte where it is neither."""
+    with path.open("rb") as f:
+        head = f.read(4 * BLOCK)
+    if b"\x00" in head:
+        nul = head.index(b"\x00")
+        raise UploadError("not_text_nul", line=head.count(b"\n", 0, nul) + 1, byte=nul)
+    best = 0
+    for encoding in ("utf-8-sig", "cp949"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(head, final=len(head) < 4 * BLOCK)
+            return
+        except UnicodeDecodeError as e:
+            best = max(best, e.start)
+    raise UploadError("not_text", line=head.count(b"\n", 0, best) + 1, byte=best)
+
+
+def check_excel(path: Path) -> None:
+    """An .xlsx/.xlsm file is a zip archive (it starts with 'PK')."""
+    with path.open("rb") as f:
+        if f.read(2) != b"PK":
+            raise UploadError("not_excel")
+
+
+class Uploads:
+    """The uploads of every firm under `root`: `root/<firm id>/<upload id>/` holds the file
+    and `upload.json`. A firm only ever looks in its own folder."""
+
+    def __init__(self, root: Path, max_bytes: int = MAX_BYTES, keep: timedelta = KEEP) -> None:
+        self.root, self.max_bytes, self.keep = root, max_bytes, keep
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def folder(self, firm_id: int, upload_id: str) -> Path | None:
+        if not _ID.match(upload_id):
+            return None
+        folder = self.root / str(int(firm_id)) / upload_id
+        return folder if (folder / "upload.json").is_file() else None
+
+    def load(self, firm_id: int, upload_id: str) -> Upload | None:
+        folder = self.folder(firm_id, upload_id)
+        if folder is None:
+            return None
+        up = Upload(**json.loads((folder / "upload.json").read_text(encoding="utf-8")))
+        return up if up.firm_id == firm_id else None
+
+    def file(self, up: Upload) -> Path:
+        return self.root / str(up.firm_id) / up.id / up.name
+
+    def save(self, up: Upload) -> None:
+        folder = self.root / str(up.firm_id) / up.id
+        tmp = folder / "upload.json.tmp"
+        tmp.write_text(json.dumps(asdict(up), ensure_ascii=False), encoding="utf-8")
+        tmp.replace(folder / "upload.json")
+
+    async def receive(self, firm_id: int, user_id: int, upload: Any, now: datetime) -> Upload:
+        """Keep a browser's file (starlette UploadFile) in a new folder of the firm; UploadError
+        when it has no name, is not CSV/Excel, is empty, too big or not readable text."""
+        name = safe_name(getattr(upload, "filename", None))
+        if not getattr(upload, "filename", None):
+            raise UploadError("no_file")
+        if not name.lower().endswith(SUFFIXES):
+            key = "old_xls" if name.lower().endswith(".xls") else "not_csv_excel"
+            raise UploadError(key, suffixes=", ".join(SUFFIXES))
+        self.prune(now)
+        up = Upload(secrets.token_urlsafe(12), int(firm_id), user_id, name, 0, now.isoformat())
+        folder = self.root / str(up.firm_id) / up.id
+        folder.mkdir(parents=True)
+        try:
+            with (folder / name).open("wb") as f:
+                while block := await upload.read(BLOCK):
+                    up.size += len(block)
+                    if up.size > self.max_bytes:
+                        raise UploadError("too_big", status=413, mb=self.max_bytes // (1024 * 1024))
+                    f.write(block)
+            if up.size == 0:
+                raise UploadError("empty")
+            if name.lower().endswith((".xlsx", ".xlsm")):
+                check_excel(folder / name)
+            else:
+                check_text(folder / name)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self.save(up)
+        return up
+
+    def prune(self, now: datetime) -> None:
+        """Remove the uploads older than `keep` (of every firm)."""
+        limit = time.time() - self.keep.total_seconds()
+        for folder in self.root.glob("*/*"):
+            try:
+                if folder.is_dir() and folder.stat().st_mtime < limit:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
+
+
+class FirmStore:
+    """The store as one firm's import sees it: every machine it registers or writes must be
+    under the firm's enterprises (PermissionError otherwise, before that batch is written),
+    and the times it writes are remembered (the file's days, for the dashboard links)."""
+
+    def __init__(self, store: Store, owns: Callable[[str], bool]) -> None:
+        self._store, self._owns = store, owns
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _check(self, paths: Iterable[str]) -> None:
+        foreign = sorted({p for p in paths if not self._owns(p)})
+        if foreign:
+            raise PermissionError(", ".join(foreign[:5]))
+
+    def register_machines(self, machines: Iterable[Any]) -> Any:
+        machines = list(machines)
+        self._check(m.path for m in machines)
+        return self._store.register_machines(machines)
+
+    def write_table(self, kind: str, table: Any) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not isinstance(table, pa.Table):
+            table = pa.Table.from_pylist(list(table))
+        if table.num_rows:
+            self._check(pc.unique(table["machine"]).to_pylist())
+            lo, hi = pc.min_max(table["ts"]).values()
+            lo, hi = _utc(lo.as_py()), _utc(hi.as_py())
+            self.first = lo if self.first is None else min(self.first, lo)
+            self.last = hi if self.last is None else max(self.last, hi)
+        return self._store.write_table(kind, table)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def in_firm(path: str, enterprises: tuple[str, ...]) -> str:
+    """A machine path under the firm's enterprise: a path whose first level is not one of
+    `enterprises` gets the first of them in its place."""
+    first, sep, rest = path.partition("/")
+    if not sep or first in enterprises or not enterprises:
+        return path
+    return f"{enterprises[0]}/{rest}"
+
+
+def firm_mapping(mapping: dict[str, Any], enterprises: tuple[str, ...]) -> dict[str, Any]:
+    """The mapping with every machine path it names put under the firm's enterprise."""
+    out = dict(mapping)
+    if isinstance(out.get("machine"), str):
+        out["machine"] = in_firm(out["machine"], enterprises)
+    if isinstance(out.get("machines"), dict):
+        out["machines"] = {k: in_firm(str(v), enterprises) for k, v in out["machines"].items()}
+    if isinstance(out.get("columns"), dict):
+        cols = {}
+        for name, col in out["columns"].items():
+            if isinstance(col, dict) and isinstance(col.get("machine"), str):
+                col = {**col, "machine": in_firm(col["machine"], enterprises)}
+            cols[name] = col
+        out["columns"] = cols
+    return out
+
+
+def plant_zone(store: Store) -> ZoneInfo:
+    """The plant's time zone (the store's setting where it has one, else Asia/Seoul)."""
+    get = getattr(store, "plant_timezone", None)
+    try:
+        return ZoneInfo(get() if callable(get) else "Asia/Seoul")
+    except Exception:  # noqa: BLE001 - an unknown zone name in the settings: the default
+        return ZoneInfo("Asia/Seoul")
+
+
+def add_upload_pages(
+    app: FastAPI,
+    store: Store,
+    accounts: Accounts,
+    now: Callable[[], datetime],
+    root: Path | None = None,
+    max_bytes: int = MAX_BYTES,
+) -> Uploads:
+    """Mount the upload pages on `app`; uploads are kept under `root` (default: a new
+    temporary folder of this process). Returns the Uploads (tests look into it)."""
+    uploads = Uploads(root or Path(tempfile.mkdtemp(prefix="fc-uploads-")), max_bytes)
+    app.state.uploads = uploads
+    router = APIRouter(include_in_schema=False)
+
+    def translate(lang: str, c: Caller | None) -> Translate:
+        reasons = getattr(app.state, "stop_reasons", ())
+        return translator(lang, reasons, catalogs=(UPLOAD, WEB, STATES, KPI))
+
+    pages = Pages(accounts, now, translate, Markup=Markup)
+
+    def may_import(c: Caller) -> bool:
+        return c.user.role in PERMISSIONS["write_records"] and bool(c.firm.enterprises)
+
+    def refused(request: Request, c: Caller | None) -> Response:
+        return pages.message(request, c, "not_allowed", 403)
+
+    def start_page(request: Request, c: Caller, status: int = 200, error: str = "") -> Response:
+        return pages.render(
+            request,
+            "upload.html",
+            c,
+            status=status,
+            page="upload",
+            error=error,
+            max_mb=uploads.max_bytes // (1024 * 1024),
+            suffixes=", ".join(SUFFIXES),
+        )
+
+    @router.get("/upload", response_class=HTMLResponse)
+    def upload_page(request: Request) -> Response:
+        c = pages.caller(request)
+        if c is None:
+            return pages.to_login(request)
+        if not may_import(c):
+            return refused(request, c)
+        return start_page(request, c)
+
+    @router.post("/upload", response_class=HTMLResponse)
+    async def upload_post(request: Request) -> Response:
+        length = int(request.headers.get("content-length") or 0)
+        if length > uploads.max_bytes + BLOCK:  # refused before the body (and its CSRF token) is read
+            c = pages.caller(Request({**request.scope, "method": "GET"}))  # it only shows the refusal
+            if c is None:
+                return pages.to_login(request)
+            t = pages.t(request, c)
+            err = UploadError("too_big", 413, mb=uploads.max_bytes // (1024 * 1024))
+            return start_page(request, c, 413, err.text(t))
+        form = await request.form()
+        c = pages.form_caller(request, str(form.get("csrf_token") or ""))
+        if not may_import(c):
+            return refused(request, c)
+        try:
+            up = await uploads.receive(c.firm.id, c.user.id, form.get("file"), now())
+        except UploadError as e:
+            return start_page(request, c, e.status, e.text(pages.t(request, c)))
+        finally:
+            await form.close()
+        return RedirectResponse(f"/upload/{up.id}", status_code=303)
+
+    def found(request: Request, upload_id: str, c: Caller | None) -> Upload | Response:
+        """The caller's firm's upload, or the page that says why not."""
+        if c is None:
+            return pages.to_login(request)
+        if not may_import(c):
+            return refused(request, c)
+        up = uploads.load(c.firm.id, upload_id)
+        if up is None or not uploads.file(up).is_file():
+            return pages.message(
+                request, c, "upload_gone", 404, hours=int(uploads.keep.total_seconds() // 3600)
+            )
+        return up
+
+    @router.get("/upload/{upload_id}", response_class=HTMLResponse)
+    def review(request: Request, upload_id: str) -> Response:
+        c = pages.caller(request)
+        up = found(request, upload_id, c)
+        if isinstance(up, Response):
+            return up
+        assert c is not None
+        t = pages.t(request, c)
+        try:
+            ctx = review_context(up, c, t)
+        except UploadError as e:
+            return start_page(request, c, e.status, e.text(t))
+        return pages.render(request, "upload_review.html", c, page="upload", up=up, **ctx)
+
+    @router.post("/upload/{upload_id}/roles", response_class=HTMLResponse)
+    async def roles_post(request: Request, upload_id: str) -> Response:
+        form = Form(await request.form())
+        c = pages.form_caller(request, form.get("csrf_token"))
+        up = found(request, upload_id, c)
+        if isinstance(up, Response):
+            return up
+        proposal = guess(up, {})
+        chosen = {}
+        for i, col in enumerate(proposal.columns):
+            role = form.get(f"role_{i}")
+            if role in ROLES and role != col.role:
+                chosen[col.name] = role
+        up.roles = chosen
+        uploads.save(up)
+        return RedirectResponse(f"/upload/{up.id}#mapping", status_code=303)
+
+    @router.post("/upload/{upload_id}/accept", response_class=HTMLResponse)
+    async def accept_post(request: Request, upload_id: str) -> Response:
+        form = Form(await request.form())
+        c = pages.form_caller(request, form.get("csrf_token"))
+        up = found(request, upload_id, c)
+        if isinstance(up, Response):
+            return up
+        t = pages.t(request, c)
+        try:
+            up.result = accept(up, c, t)
+        except UploadError as e:
+            return start_page(request, c, e.status, e.text(t))
+        uploads.save(up)
+        return RedirectResponse(f"/upload/{up.id}/result", status_code=303)
+
+    @router.get("/upload/{upload_id}/result", response_class=HTMLResponse)
+    def result(request: Request, upload_id: str) -> Response:
+        c = pages.caller(request)
+        up = found(request, upload_id, c)
+        if isinstance(up, Response):
+            return up
+        if up.result is None:
+            return RedirectResponse(f"/upload/{up.id}", status_code=303)
+        return pages.render(request, "upload_result.html", c, page="upload", up=up, r=up.result)
+
+    @router.get("/upload/{upload_id}/rejects.csv")
+    def rejects(request: Request, upload_id: str) -> Response:
+        c = pages.caller(request)
+        up = found(request, upload_id, c)
+        if isinstance(up, Response):
+            return up
+        from ...collect.files import rejects_path
+
+        path = rejects_path(uploads.file(up))
+        if not path.is_file():
+            return pages.message(request, c, "not_found", 404)
+        return FileResponse(path, media_type="text/csv", filename=path.name)
+
+    # -- what the pages show and do ------------------------------------------------------------
+    def guess(up: Upload, roles: dict[str, str]) -> Any:
+        from ...collect.files_guess import guess_mapping, with_roles
+
+        path = uploads.file(up)
+        try:
+            proposal = guess_mapping(path)
+            return with_roles(proposal, roles) if roles else proposal
+        except (ValueError, OSError) as e:  # FileReadError, MappingError, a file openpyxl cannot open
+            raise UploadError("cannot_read", name=up.name, why=str(e)) from None
+
+    def review_context(up: Upload, c: Caller, t: Translate) -> dict[str, Any]:
+        proposal = guess(up, up.roles)
+        ctx: dict[str, Any] = {
+            "proposal": proposal,
+            "kind": proposal.kind,
+            "roles": ROLES,
+            "chosen": up.roles,
+            "size_kb": max(1, round(up.size / 1024)),
+            "rows": PREVIEW_ROWS,
+            "problem": "",
+        }
+        path = uploads.file(up)
+        if proposal.kind == "products":
+            from ...collect.master_files import read_products
+
+            ctx["products"] = master(lambda: read_products(path), up)
+        elif proposal.kind == "machines":
+            from ...collect.master_files import read_machines
+
+            ctx["machines"] = [
+                m.model_copy(update={"path": in_firm(m.path, c.firm.enterprises)})
+                for m in master(lambda: read_machines(path), up)
+            ]
+        else:
+            from ...collect.files_guess import preview
+
+            try:
+                ctx["preview"] = preview(
+                    path, firm_mapping(proposal.mapping, c.firm.enterprises), rows=PREVIEW_ROWS
+                )
+            except ValueError as e:  # MappingError after a person's correction
+                ctx["problem"] = t("mapping_invalid", why=str(e))
+        return ctx
+
+    def master(read: Callable[[], list[Any]], up: Upload) -> list[Any]:
+        try:
+            return read()
+        except (ValueError, OSError) as e:  # MasterFileError names the file, line and column
+            raise UploadError("cannot_read", name=up.name, why=str(e)) from None
+
+    def accept(up: Upload, c: Caller, t: Translate) -> dict[str, Any]:
+        proposal = guess(up, up.roles)
+        path = uploads.file(up)
+        if proposal.kind == "products":
+            from ...collect.master_files import read_products
+
+            products = master(lambda: read_products(path), up)
+            return {"kind": "products", "saved": store.save_products(products)}
+        if proposal.kind == "machines":
+            from ...collect.master_files import read_machines
+
+            ms = [
+                m.model_copy(update={"path": in_firm(m.path, c.firm.enterprises)})
+                for m in master(lambda: read_machines(path), up)
+            ]
+            guarded = FirmStore(store, c.owns)
+            try:
+                guarded.register_machines(ms)
+            except PermissionError as e:
+                raise UploadError("not_firms_machine", 403, paths=str(e)) from None
+            return {"kind": "machines", "saved": len(ms)}
+        from ...collect.files import import_file
+        from ...collect.files_mapping import parse_mapping
+
+        try:
+            mapping = parse_mapping(firm_mapping(proposal.mapping, c.firm.enterprises), up.name)
+        except ValueError as e:
+            raise UploadError("mapping_invalid", why=str(e)) from None
+        guarded = FirmStore(store, c.owns)
+        try:
+            summary = import_file(path, mapping, guarded, store_id=f"firm-{c.firm.id}")
+        except PermissionError as e:
+            raise UploadError("not_firms_machine", 403, paths=str(e)) from None
+        except ValueError as e:  # FileReadError, MappingError
+            raise UploadError("cannot_read", name=up.name, why=str(e)) from None
+        zone = plant_zone(store)
+        days = [d.astimezone(zone).date().isoformat() for d in (guarded.first, guarded.last) if d]
+        return {
+            "kind": "log",
+            **summary.as_dict(),
+            "records_written": summary.records_written,
+            "records_duplicate": summary.records_duplicate,
+            "rejections": [[r.line, r.column, r.why] for r in summary.first_rejections],
+            "has_rejects": bool(summary.rejects_file),
+            "warnings": list(getattr(summary, "warnings", []) or []),
+            "first_day": days[0] if days else None,
+            "last_day": days[-1] if days else None,
+        }
+
+    app.include_router(router)
+    return uploads
