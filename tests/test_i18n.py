@@ -104,10 +104,12 @@ FUNCTIONS = {
     ("factory_commons.accounts.db", "accounts_text"): "accounts",
     ("factory_commons.collect.files_read", "collect_text"): "collect",
     ("factory_commons.collect.files_read", "collect_text_english_first"): "collect",
+    ("factory_commons.collect.files_guess_read", "guess_text"): "guess",
     ("factory_commons.collect.files_mapping", "importer_text"): "importer",
     ("factory_commons.cooperate.model", "msg"): "commons_errors",
     ("factory_commons.cooperate.model", "msg_pair"): "commons_errors",
     ("factory_commons.cooperate.model", "msg_both"): "commons_errors",
+    ("factory_commons.retrofit.text", "retrofit_error"): "retrofit",
 }
 ANY_DOMAIN = "*"  # N_("code") marks an id of some catalog
 

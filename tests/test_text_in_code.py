@@ -23,6 +23,8 @@ HANGUL_RANGE = re.compile("[\uac00-\ud7a3]-[\uac00-\ud7a3]")
 #: file importer recognises in a shop's own spreadsheets (오전/오후, 발생/해제, 경고/심각)
 DATA_MODULES = {
     "collect/files_values.py",
+    "collect/master_words.py",  # the column names and units master files are recognised by
+    "collect/files_guess_words.py",  # the header and state words the import guesser knows
     "cooperate/sample.py",
     "cooperate/vocab.py",
     "cooperate/experts.py",
