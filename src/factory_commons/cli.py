@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.tree import Tree
 
 from .cli_common import CLI, SEOUL, StoreOpt, cli_text, console, err, open_store_or_exit, parse_day
 from .i18n import label
@@ -140,25 +139,6 @@ def schema(
     print(json.dumps({k: m.model_json_schema() for k, m in chosen.items()}, indent=2, ensure_ascii=False))
 
 
-@app.command(help=cli_text("cmd_machines"))
-def machines(store: StoreOpt = "factory.duckdb") -> None:
-    """Show the ISA-95 hierarchy of a store."""
-    with open_store_or_exit(store) as st:
-        ms = st.machines()
-    root = Tree("Factory Commons")
-    nodes: dict[str, Tree] = {}
-    for m in ms:
-        parts = m.path.split("/")
-        parent = root
-        for i in range(1, 5):
-            key = "/".join(parts[:i])
-            if key not in nodes:
-                nodes[key] = parent.add(parts[i - 1])
-            parent = nodes[key]
-        parent.add(f"{parts[4]}  {m.display_name or ''}  [dim]{m.kind or ''}[/]")
-    console.print(root)
-
-
 @app.command(help=cli_text("cmd_retention"))
 def retention(
     store: StoreOpt = "factory.duckdb",
@@ -206,6 +186,7 @@ def _register_feature_commands() -> None:
     from .accounts.cli import register as register_accounts
     from .ai.cli import register as register_ai
     from .collect.cli import register as register_collect
+    from .collect.master_cli import register as register_master
     from .cooperate.cli import register as register_commons
     from .kpi.cli import register as register_kpi
     from .server.cli import register as register_server
@@ -213,6 +194,7 @@ def _register_feature_commands() -> None:
 
     register_kpi(app)
     register_collect(app)
+    register_master(app)
     register_spc(app)
     register_ai(app)
     register_server(app)
