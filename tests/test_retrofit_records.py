@@ -75,3 +75,51 @@ def test_a_bad_current_mapping_names_the_key():
         PointMapping.parse({"machine": M, "kind": "current", "phases": 2}, "plant.toml: x")
     with pytest.raises(MappingError, match=r"plant.toml: x\.window"):
         PointMapping.parse({"machine": M, "kind": "current", "window": 1}, "plant.toml: x")
+
+
+# -- the store keeps where a state came from ---------------------------------------------------
+def _machine():
+    from factory_commons.model import Machine
+
+    return Machine(path=M, default_ideal_cycle_time_s=60.0)
+
+
+def test_inferred_states_and_counts_carry_their_source_and_are_replaced_alone(store_factory):
+    from datetime import timedelta
+
+    from factory_commons.model import PartCount, StateChange
+
+    store = store_factory()
+    store.register_machines([_machine()])
+    reported = StateChange(ts=T, machine=M, state="running")
+    inferred = [
+        StateChange(ts=T + timedelta(minutes=k), machine=M, state=s, source="inferred", confidence=0.9)
+        for k, s in ((10, "idle"), (20, "running"), (30, "planned_stop"))
+    ]
+    counts = [PartCount(ts=T + timedelta(minutes=21), machine=M, good=3, source="inferred")]
+    store.write([reported, *inferred, PartCount(ts=T + timedelta(minutes=5), machine=M, good=2), *counts])
+    rows = store.query("SELECT ts, state, source, confidence FROM states ORDER BY ts").to_pylist()
+    assert [r["source"] for r in rows] == [None, "inferred", "inferred", "inferred"]
+    assert rows[1]["confidence"] == pytest.approx(0.9)
+    assert store.read("state").num_rows == 4  # read() shows them as any state change
+    # a new inference of [T+15 min, T+1 h) replaces only the inferred rows there
+    n = store.delete_inferred(M, T + timedelta(minutes=15), T + timedelta(hours=1))
+    assert n == {"state": 2, "count": 1}
+    left = store.query("SELECT state, source FROM states ORDER BY ts").to_pylist()
+    assert left == [{"state": "running", "source": None}, {"state": "idle", "source": "inferred"}]
+    assert store.query("SELECT sum(good) AS g FROM counts").to_pylist()[0]["g"] == 2
+    latest = store.query("SELECT state FROM latest_states").to_pylist()
+    assert latest == [{"state": "idle"}]  # the newest state left, not the deleted one
+    assert store.delete_inferred("acme/x/y/z/none", T, T + timedelta(hours=1)) == {"state": 0, "count": 0}
+    # the KPIs see the change: idle from T+10 min to the end
+    from factory_commons.kpi import compute_kpis
+
+    k = compute_kpis(store, T, T + timedelta(hours=1)).iloc[0]
+    assert k["actual_production_time_s"] == pytest.approx(600.0)
+
+
+def test_a_confidence_outside_0_1_is_refused():
+    from factory_commons.model import RecordError, parse_record
+
+    with pytest.raises(RecordError, match="confidence"):
+        parse_record({"kind": "state", "ts": T.isoformat(), "machine": M, "state": "idle", "confidence": 1.5})

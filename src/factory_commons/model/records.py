@@ -67,6 +67,12 @@ class StateChange(_Record):
     state: MachineState
     reason_code: Code | None = Field(default=None, description="why: breakdown cause, stop reason")
     order_id: Code | None = Field(default=None, description="production order running now")
+    source: Code | None = Field(
+        default=None, description='"inferred" when derived (from a current sensor), not reported'
+    )
+    confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="how sure an inferred state is, 0-1"
+    )
 
 
 class PartCount(_Record):
@@ -83,6 +89,7 @@ class PartCount(_Record):
     rework: int = Field(default=0, ge=0)
     scrap_reason: Code | None = None
     order_id: Code | None = None
+    source: Code | None = Field(default=None, description='"inferred" when counted from a current sensor')
 
     @field_validator("rework")
     @classmethod

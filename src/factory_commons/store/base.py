@@ -183,6 +183,13 @@ class Store(ABC):
         A backend that keeps aggregates derived from states must bring them up to date here.
         """
 
+    def delete_inferred(self, machine: str, start: datetime, end: datetime) -> dict[str, int]:
+        """Delete `machine`'s inferred state changes and counts (source "inferred") with ts in
+        [start, end), so that a new inference can replace them; returns rows deleted per kind.
+        Reported data is never touched. A backend keeping aggregates of states brings them up
+        to date here."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete inferred data")
+
     def kpi_rollup_save(self, rows: pa.Table, versions: dict[int, int]) -> int:
         """Store computed KPI hours (columns of store/rollup.py's COLUMNS) for the machines
         whose rollup version is still the one in `versions` (read before computing them);

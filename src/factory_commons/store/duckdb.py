@@ -451,6 +451,40 @@ class DuckDBStore(Store):
                 self._dirty_rollup({mid: rollup.micros(args[2])})
         return bool(n and n[0])
 
+    def delete_inferred(self, machine: str, start: datetime, end: datetime) -> dict[str, int]:
+        with self._lock:
+            mid = self._machine_ids.get(machine)
+            if mid is None:
+                return {"state": 0, "count": 0}
+            a, b = (t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t for t in (start, end))
+            con = self._con
+            con.begin()
+            try:
+                prev = con.execute(
+                    "SELECT max(ts) FROM states WHERE machine_id = ? AND ts < ?", [mid, a]
+                ).fetchone()[0]
+                n = {}
+                for kind, table in (("state", "states"), ("count", "counts")):
+                    n[kind] = con.execute(
+                        f"DELETE FROM {table} WHERE machine_id = ? AND source = 'inferred' "
+                        "AND ts >= ? AND ts < ?",
+                        [mid, a, b],
+                    ).fetchone()[0]
+                if n["state"]:
+                    con.execute("DELETE FROM latest_states WHERE machine_id = ?", [mid])
+                    con.execute(
+                        "INSERT INTO latest_states SELECT machine_id, ts, state, reason_code, order_id "
+                        "FROM states WHERE machine_id = ? ORDER BY ts DESC LIMIT 1",
+                        [mid],
+                    )
+                if n["state"] or n["count"]:  # the state before `a` may now last longer
+                    self._dirty_rollup({mid: rollup.micros(prev if prev is not None else a)})
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+        return n
+
     # -- reading ---------------------------------------------------------------------------
     def query(
         self, sql: str, params: list | None = None, tables: dict[str, pa.Table] | None = None

@@ -545,6 +545,33 @@ class PostgresStore(Store):
                 self._dirty_rollup({cur.fetchone()[0]: rollup.micros(_naive(ts))})
             return n > 0
 
+    def delete_inferred(self, machine: str, start: datetime, end: datetime) -> dict[str, int]:
+        mid = self._machine_ids.get(machine)
+        if mid is None:
+            return {"state": 0, "count": 0}
+        a, b = _naive(start), _naive(end)
+        n = {}
+        with self._lock, self._con.transaction(), self._con.cursor() as cur:
+            cur.execute("SELECT max(ts) FROM states WHERE machine_id = %s AND ts < %s", [mid, a])
+            prev = cur.fetchone()[0]
+            for kind, table in (("state", "states"), ("count", "counts")):
+                cur.execute(
+                    f"DELETE FROM {table} WHERE machine_id = %s AND source = 'inferred' "
+                    "AND ts >= %s AND ts < %s",
+                    [mid, a, b],
+                )
+                n[kind] = cur.rowcount
+            if n["state"]:
+                cur.execute("DELETE FROM latest_states WHERE machine_id = %s", [mid])
+                cur.execute(
+                    "INSERT INTO latest_states SELECT machine_id, ts, state, reason_code, order_id "
+                    "FROM states WHERE machine_id = %s ORDER BY ts DESC LIMIT 1",
+                    [mid],
+                )
+            if n["state"] or n["count"]:  # the state before `a` may now last longer
+                self._dirty_rollup({mid: rollup.micros(prev if prev is not None else a)})
+        return n
+
     # -- temporary tables ------------------------------------------------------------------
     def _load_temp(self, cur: psycopg.Cursor, name: str, table: pa.Table) -> None:
         """Create temporary table NAME (dropped at commit) and COPY the Arrow table into it."""

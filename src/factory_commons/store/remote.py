@@ -212,6 +212,9 @@ class _StoreFlightService(flight.FlightServerBase):
     def _op_set_state_reason(self, machine: str, ts: str, reason_code: str | None) -> bool:
         return self.store.set_state_reason(machine, datetime.fromisoformat(ts), reason_code)
 
+    def _op_delete_inferred(self, machine: str, start: str, end: str) -> dict[str, int]:
+        return self.store.delete_inferred(machine, datetime.fromisoformat(start), datetime.fromisoformat(end))
+
     def _op_export_parquet(self, directory: str) -> dict[str, int]:
         return self.store.export_parquet(directory)
 
@@ -476,6 +479,11 @@ class RemoteStore(Store):
     def set_state_reason(self, machine: str, ts: datetime, reason_code: str | None) -> bool:
         body = {"machine": machine, "ts": ts.isoformat(), "reason_code": reason_code}
         return bool(self._action("set_state_reason", body))
+
+    @_failover
+    def delete_inferred(self, machine: str, start: datetime, end: datetime) -> dict[str, int]:
+        body = {"machine": machine, "start": start.isoformat(), "end": end.isoformat()}
+        return dict(self._action("delete_inferred", body))
 
     # -- reading -------------------------------------------------------------------------------
     @_failover

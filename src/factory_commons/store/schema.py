@@ -50,6 +50,10 @@ class EventTable:
 TS = Column("ts", pa.timestamp("us"), "TIMESTAMP", required=True)
 MACHINE = Column("machine", pa.string(), "VARCHAR", required=True)
 ORDER = Column("order_id", pa.string(), "VARCHAR")
+#: where a state change or count came from when it was not reported: "inferred" (the retrofit
+#: inference from a current sensor, factory_commons.retrofit); NULL for reported data. Not in
+#: the v_states / v_counts views (Store.read returns what it always did); query the tables.
+SOURCE = Column("source", pa.string(), "VARCHAR")
 
 EVENT_TABLES: dict[str, EventTable] = {
     "signal": EventTable(
@@ -80,6 +84,8 @@ EVENT_TABLES: dict[str, EventTable] = {
             ),
             Column("reason_code", pa.string(), "VARCHAR"),
             ORDER,
+            SOURCE,
+            Column("confidence", pa.float64(), "DOUBLE", finite=True, min_value=0),
         ),
         key=("machine_id", "ts"),
     ),
@@ -94,6 +100,7 @@ EVENT_TABLES: dict[str, EventTable] = {
             Column("rework", pa.int64(), "BIGINT", min_value=0),
             Column("scrap_reason", pa.string(), "VARCHAR"),
             ORDER,
+            SOURCE,
         ),
         key=("machine_id", "ts", "order_id", "scrap_reason"),
     ),
@@ -300,6 +307,10 @@ DUCKDB_UPGRADES = (
     "ALTER TABLE machines ADD COLUMN IF NOT EXISTS timezone VARCHAR",
     "ALTER TABLE orders ALTER COLUMN quantity DROP NOT NULL",
     "ALTER TABLE orders ALTER COLUMN ideal_cycle_time_s DROP NOT NULL",
+    # v0007: where an inferred state change or count came from, and the state's confidence
+    "ALTER TABLE IF EXISTS states ADD COLUMN IF NOT EXISTS source VARCHAR",
+    "ALTER TABLE IF EXISTS states ADD COLUMN IF NOT EXISTS confidence DOUBLE",
+    "ALTER TABLE IF EXISTS counts ADD COLUMN IF NOT EXISTS source VARCHAR",
 )
 
 #: Tables derived from the others by the store itself; export skips them (kpi_hours, kpi_days
