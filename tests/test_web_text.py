@@ -29,7 +29,7 @@ TEMPLATES = sorted((SERVER / "templates").glob("*.html"))
 MODULES = sorted((SERVER / "web").glob("*.py"))
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 COMMONS_PAGES = {p.name for p in TEMPLATES if p.name.startswith("commons_")}
-DASHBOARD_CATALOGS = (WEB, Catalog("states"), Catalog("kpi"))
+DASHBOARD_CATALOGS = (WEB, Catalog("dashboard"), Catalog("states"), Catalog("kpi"))
 COMMONS_CATALOGS = (COMMONS, WEB, Catalog("states"), Catalog("kpi"), Catalog("commons_terms"))
 UPLOAD_CATALOGS = (Catalog("upload"), *DASHBOARD_CATALOGS)  # the upload pages (web/upload.py)
 

@@ -5,15 +5,19 @@ and machine), /downtime (Pareto), /machines/{path} (signal trends, alarms) and /
 operator's tablet screen). Every page authenticates with the API's session cookie
 (`auth.authenticate`, through server/web/pages.py) and shows only what the caller's `Caller`
 may read; forms carry the session's CSRF token, checked by the API's own double-submit check.
-Korean by default, English on request (cookie `lang`); the text is in the `web`, `states` and
-`kpi` catalogs, a firm's stop reasons as the firm wrote them. See docs/server.md, "The dashboard".
+Korean by default, English on request (cookie `lang`); the text is in the `web`, `dashboard`,
+`states` and `kpi` catalogs, a firm's stop reasons as the firm wrote them. Machines are shown
+by their display names (the path on hover). The overview, /oee, /downtime and the machine page
+show a period: plant-local days `?from=YYYY-MM-DD&to=YYYY-MM-DD`, a preset `?range=` or the
+last `?days=N` (dashboard_range.py); a bad one is named on the page (HTTP 400), never a 500.
+See docs/server.md, "The dashboard".
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,15 +28,19 @@ from markupsafe import Markup
 
 from ...accounts import Accounts
 from ...accounts.stop_reasons import DEFAULT_STOP_REASONS, firm_stop_reasons, set_stop_reason
+from ...i18n import KPI, STATES, Catalog
 from ...store.base import Store
 from ..auth import CSRF_COOKIE, PERMISSIONS, SESSION_COOKIE, Caller
-from .dashboard_data import downtime_view, live_states, machine_view, oee_view, overview_view
-from .i18n import LANG_COOKIE, pick_lang, translator
+from .dashboard_data import downtime_view, live_states, machine_status, machine_view, oee_view, overview_view
+from .dashboard_range import PRESETS, Period, RangeError, machine_names, parse_period, plant_zone, rolling
+from .i18n import LANG_COOKIE, WEB, pick_lang, translator
 from .pages import HERE, Pages, back
 from .pages import Form as PostedForm
 from .settings import add_settings_pages
 
-DISPLAY_TZ = ZoneInfo("Asia/Seoul")
+DISPLAY_TZ = ZoneInfo("Asia/Seoul")  # where the store keeps no plant zone (dashboard_range.plant_zone)
+DASHBOARD = Catalog("dashboard")
+CATALOGS = (WEB, DASHBOARD, STATES, KPI)
 LOGIN_CSRF_COOKIE = "fc_login_csrf"
 #: the errors the stop-reason screen may be sent back with (catalog keys)
 STOP_ERRORS = ("not_allowed", "not_stopped")
@@ -44,15 +52,6 @@ def _safe_next(value: str | None) -> str:
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
     return value
-
-
-def _days(request: Request, default: int, most: int = 92) -> int:
-    """The `days` of a page's query, 1 to `most`."""
-    try:
-        days = int(request.query_params.get("days", default))
-    except ValueError:
-        days = default
-    return min(max(days, 1), most)
 
 
 def add_dashboard(
@@ -78,7 +77,13 @@ def add_dashboard(
         """Reason labels: the app's, then the firm's (codes used before a change keep theirs)."""
         return (*app.state.stop_reasons, *reasons_of(c)) if c else app.state.stop_reasons
 
-    pages = Pages(accounts, now, lambda lang, c: translator(lang, labels_of(c)), Markup=Markup)
+    pages = Pages(
+        accounts,
+        now,
+        lambda lang, c: translator(lang, labels_of(c), CATALOGS),
+        Markup=Markup,
+        presets=PRESETS,
+    )
 
     # -- language, login, logout -------------------------------------------------------------
     @router.get("/lang/{code}")
@@ -148,46 +153,84 @@ def add_dashboard(
         c.audit_reads(paths)
         return paths
 
-    @pages.page(router, "/", "overview.html", "overview")
-    def overview(request: Request, c: Caller) -> dict[str, Any]:
-        view = overview_view(store, visible_paths(c), now(), DISPLAY_TZ)
-        return {"refresh_ms": app.state.live_refresh_ms, **view}
+    def names_of(paths: list[str]) -> dict[str, str]:
+        return machine_names(store.machines(), paths)
+
+    def ranged(path: str, template: str, name: str, default: str | int) -> Callable:
+        """A page over a period: `view(request, caller, period, **path_params)`; the period
+        from the query (else `default`); a bad one is shown above the default's figures, 400."""
+
+        def register(view: Callable[..., dict[str, Any] | Response]) -> Callable:
+            @pages.page(router, path, template, name)
+            def endpoint(request: Request, c: Caller, **params: str) -> dict[str, Any] | Response:
+                at, tz = now(), plant_zone(store)
+                error = None
+                try:
+                    period = parse_period(request.query_params, at, tz, default)
+                except RangeError as e:
+                    t = pages.t(request, c)
+                    error = f"{t('dash_field_' + e.field)}: {t(e.key, **e.params)}"
+                    period = parse_period({}, at, tz, default)
+                out = view(request, c, period, **params)
+                if isinstance(out, Response):
+                    return out
+                ctx = {
+                    "period": period,
+                    "range_query": period.query() if request.query_params else "",
+                    "range_error": error,
+                    **out,
+                }
+                if error:
+                    return pages.render(request, template, c, status=400, page=name, **ctx)
+                return ctx
+
+            endpoint.__name__ = view.__name__
+            return view
+
+        return register
+
+    @ranged("/", "overview.html", "overview", "today")
+    def overview(request: Request, c: Caller, period: Period) -> dict[str, Any]:
+        if period.preset == "today" and period.end - period.start < timedelta(hours=1):
+            period = rolling(1, period.end, period.tz)  # just after midnight: the last 24 hours
+        paths = visible_paths(c)
+        view = overview_view(store, paths, now(), period, names_of(paths), pages.t(request, c))
+        return {"refresh_ms": app.state.live_refresh_ms, "period": period, **view}
 
     @router.get("/live.json")
     def live(request: Request) -> Response:
         c = pages.caller(request)
         if c is None:
             return JSONResponse({"detail": "login required"}, status_code=401)
-        t = pages.t(request, c)
-        states = live_states(store, visible_paths(c), now(), DISPLAY_TZ)
-        return JSONResponse(
-            {p: {"state": s["state"], "label": t(s["state"]), "since": s["since"]} for p, s in states.items()}
-        )
+        status = machine_status(store, visible_paths(c), now(), plant_zone(store), pages.t(request, c))
+        return JSONResponse({p: {k: s[k] for k in ("state", "label", "since")} for p, s in status.items()})
 
-    @pages.page(router, "/oee", "oee.html", "oee")
-    def oee(request: Request, c: Caller) -> dict[str, Any]:
-        days = _days(request, 7)
-        return {"days": days, **oee_view(store, visible_paths(c), now(), days, pages.t(request, c))}
+    @ranged("/oee", "oee.html", "oee", "7d")
+    def oee(request: Request, c: Caller, period: Period) -> dict[str, Any]:
+        paths = visible_paths(c)
+        return oee_view(store, paths, period, names_of(paths), pages.t(request, c))
 
-    @pages.page(router, "/downtime", "downtime.html", "downtime")
-    def downtime(request: Request, c: Caller) -> dict[str, Any]:
-        days = _days(request, 7)
-        return {"days": days, **downtime_view(store, visible_paths(c), now(), days, pages.t(request, c))}
+    @ranged("/downtime", "downtime.html", "downtime", "7d")
+    def downtime(request: Request, c: Caller, period: Period) -> dict[str, Any]:
+        paths = visible_paths(c)
+        return downtime_view(store, paths, period, names_of(paths), pages.t(request, c))
 
-    @pages.page(router, "/machines/{path:path}", "machine.html", "machine")
-    def machine(request: Request, c: Caller, path: str) -> dict[str, Any] | Response:
+    @ranged("/machines/{path:path}", "machine.html", "machine", 1)
+    def machine(request: Request, c: Caller, period: Period, path: str) -> dict[str, Any] | Response:
         if path not in {m.path for m in store.machines()} or not c.may_read(path):
             return pages.message(request, c, "not_found", 404)
         c.audit_reads([path])
-        return {"path": path, **machine_view(store, path, now(), DISPLAY_TZ, _days(request, 1))}
+        view = machine_view(store, path, now(), period, pages.t(request, c))
+        return {"path": path, "machine_name": names_of([path])[path], **view}
 
     @pages.page(router, "/stops", "stops.html", "stops", flash=True)
     def stops(request: Request, c: Caller) -> dict[str, Any]:
         own = [p for p in visible_paths(c) if c.owns(p)]
-        states = live_states(store, own, now(), DISPLAY_TZ)
+        states = live_states(store, own, now(), plant_zone(store))
         err = request.query_params.get("err")
         return {
             "stopped": [(p, s) for p, s in states.items() if s["state"] != "running"],
+            "names": names_of(own),
             "reasons": reasons_of(c),
             "may_record": c.user.role in PERMISSIONS["stop_reasons"],
             "err": err if err in STOP_ERRORS else None,
@@ -198,7 +241,7 @@ def add_dashboard(
         machine, reason = form.get("machine"), form.get("reason")
         if not c.owns(machine) or reason not in {code for code, _, _ in reasons_of(c)}:
             return back("/stops", err="not_allowed")
-        current = live_states(store, [machine], now(), DISPLAY_TZ).get(machine)
+        current = live_states(store, [machine], now(), plant_zone(store)).get(machine)
         if current is None or current["state"] == "running":
             return back("/stops", err="not_stopped")
         set_stop_reason(store, machine, current["ts"], current["state"], reason)

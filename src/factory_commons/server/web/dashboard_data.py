@@ -1,13 +1,16 @@
-"""What the dashboard pages show: live states, OEE, losses, Pareto, signal trends, alarms.
+"""What the dashboard pages show: live states, OEE, the loss tree, Pareto, signal trends, alarms.
 
-Each function takes the machine paths the caller may read (already scoped) and returns plain
-values and SVG strings (report/svg.py) for the templates.
+Each function takes the machine paths the caller may read (already scoped), the period
+(`dashboard_range.Period`: plant-local days) and the names people see for machines, and
+returns plain values for the templates: SVG strings (report/svg.py) for the bar charts and
+the chart data (`chart_data`) that static/charts.js draws with uPlot (hover values, zoom).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,29 +20,52 @@ from markupsafe import Markup
 from ...kpi import LOSS_COLUMNS, compute_kpis
 from ...kpi.downtime import downtime_pareto
 from ...report import svg
+from ...report.loss_tree import loss_tree
 from ...store.base import Store
+from .dashboard_range import Period, local_midnight, short_name
 
 KPI_KEYS = ("oee", "availability", "effectiveness", "quality_ratio")
-MAX_POINTS = 300
+#: the most points of one signal trend sent to the browser (thinned evenly beyond)
+MAX_POINTS = 2000
+#: a machine whose newest state or count is older than this shows "no data since …"
+STALE_AFTER = timedelta(hours=24)
+#: stop time by machine: the time elements of planned busy time lost to stops
+STOP_COLUMNS = ("down_time_s", "setup_time_s", "delay_time_s", "micro_stop_time_s")
+Translate = Callable[..., str]
 
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def pct(value: Any) -> str:
-    """0.853 -> '85.3%'; missing -> '–'."""
+def _num(value: Any) -> float | None:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        return "–"
-    return "–" if v != v else f"{v:.1%}"
+        return None
+    return None if math.isnan(v) else v
+
+
+def pct(value: Any) -> str:
+    """0.853 -> '85.3%'; missing -> '–'."""
+    v = _num(value)
+    return "–" if v is None else f"{v:.1%}"
+
+
+def hours(seconds: Any) -> str:
+    v = _num(seconds)
+    return "–" if v is None else f"{v / 3600:,.1f}"
 
 
 def line_of(path: str) -> str:
     return path.rsplit("/", 1)[0]
 
 
+def local_text(value: datetime, tz: ZoneInfo, fmt: str = "%m-%d %H:%M") -> str:
+    return _utc(value).astimezone(tz).strftime(fmt)
+
+
+# -- live states ------------------------------------------------------------------------------
 def live_states(store: Store, paths: list[str], at: datetime, tz: ZoneInfo) -> dict[str, dict]:
     """The last state change at or before `at` of each machine (looking back 2, then 60 days)."""
     out: dict[str, dict] = {}
@@ -56,59 +82,168 @@ def live_states(store: Store, paths: list[str], at: datetime, tz: ZoneInfo) -> d
                 "state": r["state"],
                 "reason": r.get("reason_code"),
                 "ts": ts,
-                "since": ts.astimezone(tz).strftime("%m-%d %H:%M"),
+                "since": local_text(ts, tz),
             }
     return {p: out[p] for p in paths if p in out}
 
 
-def overview_view(store: Store, paths: list[str], at: datetime, tz: ZoneInfo) -> dict:
-    """Machines grouped by line, each with its live state and today's OEE (since local midnight)."""
-    midnight = at.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = midnight if at - midnight >= timedelta(hours=1) else at - timedelta(days=1)
-    oee: dict[str, float] = {}
-    if paths:
-        df = compute_kpis(store, start, at, ("machine",), machines=paths)
-        oee = dict(zip(df["machine"], df["oee"], strict=True))
+def last_seen(store: Store, paths: list[str], at: datetime) -> dict[str, datetime]:
+    """The newest state change or count of each machine at or before `at` (none: not there)."""
+    if not paths:
+        return {}
+    marks = ", ".join("?" for _ in paths)
+    end = at.astimezone(UTC).replace(tzinfo=None) + timedelta(microseconds=1)
+    out: dict[str, datetime] = {}
+    for view in ("v_states", "v_counts"):
+        rows = store.query(
+            f"SELECT machine, max(ts) AS ts FROM {view} WHERE ts < ? AND machine IN ({marks}) GROUP BY machine",
+            [end, *paths],
+        ).to_pylist()
+        for r in rows:
+            if r["ts"] is not None:
+                ts = _utc(r["ts"])
+                out[r["machine"]] = max(ts, out.get(r["machine"], ts))
+    return out
+
+
+def machine_status(
+    store: Store, paths: list[str], at: datetime, tz: ZoneInfo, t: Translate
+) -> dict[str, dict]:
+    """What a machine tile says about each machine now: its live state, or why there is none.
+
+    `state` is the state code, or "no_data" when the machine has sent nothing for
+    STALE_AFTER (then `label` says since when, plant-local, and `since` names the last state it
+    had) or nothing at all (`label`: no data yet)."""
     states = live_states(store, paths, at, tz)
+    seen = last_seen(store, paths, at)
+    out: dict[str, dict] = {}
+    for p in paths:
+        s, last = states.get(p), seen.get(p)
+        if last is not None and s is not None:
+            last = max(last, s["ts"])
+        if last is None:
+            out[p] = {"state": "no_data", "label": t("dash_no_data_yet"), "since": "", "stale": True}
+        elif at - last > STALE_AFTER:
+            when = local_text(last, tz, "%Y-%m-%d %H:%M")
+            before = t("dash_last_state", state=t(s["state"])) if s else ""
+            out[p] = {
+                "state": "no_data",
+                "label": t("dash_no_data_since", when=when),
+                "since": before,
+                "stale": True,
+            }
+        else:
+            if s is None:  # counts but no state change: nothing to say about its state
+                out[p] = {"state": "unknown", "label": t("dash_no_state"), "since": "", "stale": False}
+            else:
+                out[p] = {"state": s["state"], "label": t(s["state"]), "since": s["since"], "stale": False}
+    return out
+
+
+def _has_data(row: Any) -> bool:
+    """Whether a KPI row saw any state time or part (else: no data in the range)."""
+    return (_num(row["planned_busy_time_s"]) or 0) > 0 or int(row["produced_quantity"]) > 0
+
+
+def overview_view(
+    store: Store, paths: list[str], at: datetime, period: Period, names: dict[str, str], t: Translate
+) -> dict:
+    """Machines grouped by line, each with its live state and the period's OEE."""
+    oee: dict[str, Any] = {}
+    if paths and period.start < period.end:
+        df = compute_kpis(store, period.start, period.end, ("machine",), machines=paths)
+        oee = {r["machine"]: (r["oee"] if _has_data(r) else None) for _, r in df.iterrows()}
+    status = machine_status(store, paths, at, period.tz, t)
     lines: dict[str, list[dict]] = {}
-    for p in sorted(paths):
-        s = states.get(p)
+    for p in sorted(paths, key=lambda x: (line_of(x), names.get(x, x), x)):
+        s = status[p]
         lines.setdefault(line_of(p), []).append(
             {
                 "path": p,
-                "name": p.rsplit("/", 1)[-1],
-                "state": s["state"] if s else "unknown",
-                "since": s["since"] if s else "",
-                "oee": pct(oee.get(p)),
+                "name": names.get(p, short_name(p)),
+                **s,
+                "oee": pct(oee.get(p)) if oee.get(p) is not None else t("dash_no_data_in_range"),
             }
         )
-    return {"lines": lines, "today": start.astimezone(tz).strftime("%Y-%m-%d %H:%M")}
+    return {"lines": lines}
 
 
-def _kpi_rows(df: pd.DataFrame, key: str) -> list[dict]:
+# -- OEE, losses, Pareto --------------------------------------------------------------------
+def _kpi_rows(df: pd.DataFrame, key: str, names: dict[str, str], t: Translate) -> list[dict]:
     rows = []
-    for _, r in df.sort_values(key).iterrows():
-        name = str(r[key])
+    for _, r in df.iterrows():
+        path = str(r[key])
+        empty = not _has_data(r)
         rows.append(
             {
-                "key": name,
-                "name": name.rsplit("/", 1)[-1],
+                "key": path,
+                "name": names.get(path, short_name(path)),
                 **{k: pct(r[k]) for k in KPI_KEYS},
                 "produced": int(r["produced_quantity"]),
+                "empty": empty,
+                "note": t("dash_no_data_in_range") if empty else "",
             }
         )
-    return rows
+    return sorted(rows, key=lambda r: (r["name"], r["key"]))
 
 
-def oee_view(store: Store, paths: list[str], at: datetime, days: int, t: Callable[[str], str]) -> dict:
-    """Plant OEE cards, the loss waterfall, the daily trend and tables by line and machine."""
-    start = at - timedelta(days=days)
+def loss_tree_rows(row: Any, t: Translate) -> list[dict]:
+    """The loss tree of a KPI row as table rows: name, hours, share of planned busy time."""
+    out = []
+    for node in loss_tree(row):
+        out.append(
+            {
+                "key": node.key,
+                "name": t(node.key),
+                "level": node.level,
+                "kind": node.kind,
+                "hours": "–" if node.hours is None else f"{node.hours:,.1f}",
+                "share": pct(node.share),
+                "width": 0.0 if node.share is None else round(max(min(node.share, 1.0), 0.0) * 100, 1),
+            }
+        )
+    return out
+
+
+def day_x(day: Any, tz: ZoneInfo) -> float:
+    """The chart x of a plant-local day: its midnight, in epoch seconds."""
+    d = day if isinstance(day, date) else date.fromisoformat(str(day)[:10])
+    return local_midnight(d, tz).timestamp()
+
+
+def chart_data(
+    x: list[float],
+    series: dict[str, list[float | None]],
+    tz: ZoneInfo,
+    unit: str = "",
+    percent: bool = False,
+    title: str = "",
+    days: bool = False,
+) -> dict:
+    """What static/charts.js draws: x in epoch seconds, one list of y per series (None: a gap)."""
+    return {
+        "title": title,
+        "tz": tz.key,
+        "unit": unit,
+        "percent": percent,
+        "days": days,
+        "x": x,
+        "series": [
+            {"label": name, "values": [None if _num(v) is None else float(v) for v in values]}
+            for name, values in series.items()
+        ],
+    }
+
+
+def oee_view(store: Store, paths: list[str], period: Period, names: dict[str, str], t: Translate) -> dict:
+    """Plant OEE cards, the loss waterfall and tree, the daily trend, tables by line and machine."""
     if not paths:
-        return {"empty": True, "cards": [], "start": start, "end": at}
-    plant = compute_kpis(store, start, at, (), machines=paths).iloc[0]
-    by_day = compute_kpis(store, start, at, ("day",), machines=paths)
+        return {"empty": True, "cards": []}
+    s, e = period.start, period.end
+    plant = compute_kpis(store, s, e, (), machines=paths).iloc[0]
+    by_day = compute_kpis(store, s, e, ("day",), machines=paths)
     by_day = by_day[by_day["day"].notna()].sort_values("day")
-    losses = sorted(((c, float(plant[c])) for c in LOSS_COLUMNS), key=lambda p: -p[1])
+    losses = sorted(((c, _num(plant[c]) or 0.0) for c in LOSS_COLUMNS), key=lambda p: -p[1])
     waterfall = svg.waterfall(
         t("planned_busy_time_s"),
         float(plant["planned_busy_time_s"]) / 3600,
@@ -116,25 +251,36 @@ def oee_view(store: Store, paths: list[str], at: datetime, days: int, t: Callabl
         t("fully_productive"),
         t("loss_waterfall"),
     )
-    trend = svg.line_chart([str(d) for d in by_day["day"]], {t("oee"): list(by_day["oee"])}, t("oee_trend"))
+    trend = chart_data(
+        [day_x(d, period.tz) for d in by_day["day"]],
+        {t(k): list(by_day[k]) for k in KPI_KEYS},
+        period.tz,
+        percent=True,
+        title=t("oee_trend"),
+        days=True,
+    )
+    line_names = {line_of(p): short_name(line_of(p)) for p in paths}
     return {
         "empty": False,
-        "start": start,
-        "end": at,
+        "no_data": not _has_data(plant),
         "cards": [(t(k), pct(plant[k])) for k in KPI_KEYS],
         "waterfall": Markup(waterfall),
-        "trend": Markup(trend),
-        "by_line": _kpi_rows(compute_kpis(store, start, at, ("line",), machines=paths), "line"),
-        "by_machine": _kpi_rows(compute_kpis(store, start, at, ("machine",), machines=paths), "machine"),
+        "tree": loss_tree_rows(plant, t),
+        "trend": trend,
+        "by_line": _kpi_rows(compute_kpis(store, s, e, ("line",), machines=paths), "line", line_names, t),
+        "by_machine": _kpi_rows(compute_kpis(store, s, e, ("machine",), machines=paths), "machine", names, t),
     }
 
 
-def downtime_view(store: Store, paths: list[str], at: datetime, days: int, t: Callable[[str], str]) -> dict:
-    """The downtime Pareto (stop time by state and reason, largest first) and its table."""
-    start = at - timedelta(days=days)
+def downtime_view(
+    store: Store, paths: list[str], period: Period, names: dict[str, str], t: Translate
+) -> dict:
+    """The downtime Pareto by reason (largest first) and its table, stop hours by machine
+    (display names) and the loss tree of the period."""
     if not paths:
-        return {"rows": [], "pareto": Markup("")}
-    df = downtime_pareto(store, start, at, machines=paths).head(15)
+        return {"rows": [], "pareto": Markup(""), "machines": [], "tree": []}
+    s, e = period.start, period.end
+    df = downtime_pareto(store, s, e, machines=paths).head(15)
     rows = [
         {
             "reason": t(str(r["reason"])),
@@ -148,11 +294,36 @@ def downtime_view(store: Store, paths: list[str], at: datetime, days: int, t: Ca
         for _, r in df.iterrows()
     ]
     chart = svg.pareto(
-        [r["reason"] for r in rows], [float(s) / 3600 for s in df["seconds"]], t("downtime_pareto")
+        [r["reason"] for r in rows], [float(x) / 3600 for x in df["seconds"]], t("downtime_pareto")
     )
-    return {"rows": rows, "pareto": Markup(chart)}
+    by_machine = compute_kpis(store, s, e, ("machine",), machines=paths)
+    stops = []
+    for _, r in by_machine.iterrows():
+        sec = sum(_num(r[c]) or 0.0 for c in STOP_COLUMNS)
+        if sec > 0:
+            path = str(r["machine"])
+            stops.append({"key": path, "name": names.get(path, short_name(path)), "seconds": sec})
+    stops.sort(key=lambda x: (-x["seconds"], x["name"]))
+    total = sum(x["seconds"] for x in stops) or 1.0
+    cum = 0.0
+    for x in stops:
+        cum += x["seconds"]
+        x.update(hours=f"{x['seconds'] / 3600:.1f}", share=pct(x["seconds"] / total), cum=pct(cum / total))
+    top = stops[:15]
+    machine_chart = svg.pareto(
+        [x["name"] for x in top], [x["seconds"] / 3600 for x in top], t("dash_stops_by_machine")
+    )
+    plant = compute_kpis(store, s, e, (), machines=paths).iloc[0]
+    return {
+        "rows": rows,
+        "pareto": Markup(chart),
+        "machines": stops,
+        "machine_pareto": Markup(machine_chart) if stops else Markup(""),
+        "tree": loss_tree_rows(plant, t),
+    }
 
 
+# -- one machine ----------------------------------------------------------------------------
 def _signal_points(store: Store, path: str, start: datetime, end: datetime) -> dict[str, dict]:
     """Per signal name: its points in [start, end) and whether some come from the rollup.
 
@@ -182,29 +353,26 @@ def _signal_points(store: Store, path: str, start: datetime, end: datetime) -> d
     return dict(sorted(out.items()))
 
 
-def machine_view(store: Store, path: str, at: datetime, tz: ZoneInfo, days: int = 1) -> dict:
-    """One SVG line chart per signal over the last `days` (thinned to MAX_POINTS), and the alarms.
+def machine_view(store: Store, path: str, at: datetime, period: Period, t: Translate) -> dict:
+    """One interactive trend per signal over the period (thinned to MAX_POINTS), and the alarms.
 
     Where raw signals are gone (rolled up by retention) the chart is drawn from the 1-minute
     means, marked `rollup` so that the page can say so.
     """
-    start = at - timedelta(days=days)
+    tz = period.tz
     charts = []
-    fmt = "%H:%M" if days <= 1 else "%m-%d %H:%M"
-    for name, d in _signal_points(store, path, start, at).items():
+    for name, d in _signal_points(store, path, period.start, period.end).items():
         pairs = sorted(zip(d["ts"], d["value"], strict=True))
-        step = max(1, len(pairs) // MAX_POINTS)
+        step = max(1, math.ceil(len(pairs) / MAX_POINTS))
         pairs = pairs[::step]
-        values = [v for _, v in pairs]
-        top = max((v for v in values if v is not None and v == v), default=1.0) or 1.0
         unit = str(d["unit"]) if d["unit"] else ""
-        labels = [_utc(pd.Timestamp(ts).to_pydatetime()).astimezone(tz).strftime(fmt) for ts, _ in pairs]
         title = f"{name} ({unit})" if unit else name
-        chart = svg.line_chart(labels, {title: values}, title, y_max=top * 1.1, percent=False, height=220)
-        charts.append({"name": title, "svg": Markup(chart), "rollup": d["rollup"]})
-    alarms = store.read("alarm", start, at, machines=[path]).to_pylist()[::-1][:100]
+        x = [_utc(pd.Timestamp(ts).to_pydatetime()).timestamp() for ts, _ in pairs]
+        data = chart_data(x, {name: [v for _, v in pairs]}, tz, unit=unit, title=title)
+        charts.append({"name": title, "data": data, "rollup": d["rollup"]})
+    alarms = store.read("alarm", period.start, period.end, machines=[path]).to_pylist()[::-1][:100]
     for a in alarms:
-        a["when"] = _utc(a["ts"]).astimezone(tz).strftime("%m-%d %H:%M")
-    states = live_states(store, [path], at, tz)
+        a["when"] = local_text(a["ts"], tz)
+    status = machine_status(store, [path], at, tz, t)[path]
     rollup = any(c["rollup"] for c in charts)
-    return {"charts": charts, "alarms": alarms, "live": states.get(path), "days": days, "rollup": rollup}
+    return {"charts": charts, "alarms": alarms, "live": status, "rollup": rollup}
