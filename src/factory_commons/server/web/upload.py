@@ -41,11 +41,15 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from markupsafe import Markup
 
 from ...accounts import Accounts
+from ...collect.files import import_file, rejects_path
+from ...collect.files_guess import ROLES, Proposal, guess_mapping, preview, with_roles
+from ...collect.files_mapping import parse_mapping
+from ...collect.master_files import read_machines, read_products
 from ...i18n import KPI, STATES, Catalog
 from ...store.base import Store
 from ..auth import PERMISSIONS, Caller
 from .i18n import WEB, Translate, translator
-from .pages import Form, Pages
+from .pages import Form, Pages, back
 
 UPLOAD = Catalog("upload")
 #: the largest file one upload may hold
@@ -58,23 +62,12 @@ KEEP = timedelta(hours=24)
 PREVIEW_ROWS = 50
 #: bytes read at a time from the browser's upload
 BLOCK = 1 << 20
-#: what a column may be said to hold (collect/files_guess.py ColumnGuess.role)
-ROLES = (
-    "ignore",
-    "date",
-    "time",
-    "start",
-    "end",
-    "duration",
-    "machine",
-    "state",
-    "reason",
-    "good",
-    "scrap",
-    "product",
-    "order",
-    "signal",
-)
+#: the KPIs of the preview, per machine (names from the `kpi` catalog)
+PREVIEW_KPIS = ("oee", "availability", "effectiveness", "quality_ratio", "produced_quantity", "good_quantity")
+#: record fields the preview does not show
+HIDDEN_FIELDS = ("machine_id", "id", "ingested_at", "seq")
+#: records of each kind the preview shows
+PREVIEW_SHOWN = 10
 _ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 _UNSAFE = re.compile(r"[^\w.\-]+")
 
@@ -232,6 +225,10 @@ class FirmStore:
         if foreign:
             raise PermissionError(", ".join(foreign[:5]))
 
+    def machines(self) -> list[Any]:
+        """The firm's machines only (the guesser keeps their paths for names it finds)."""
+        return [m for m in self._store.machines() if self._owns(m.path)]
+
     def register_machines(self, machines: Iterable[Any]) -> Any:
         machines = list(machines)
         self._check(m.path for m in machines)
@@ -250,6 +247,48 @@ class FirmStore:
             self.first = lo if self.first is None else min(self.first, lo)
             self.last = hi if self.last is None else max(self.last, hi)
         return self._store.write_table(kind, table)
+
+
+def kpi_text(key: str, value: Any, t: Translate) -> str:
+    """A ratio as '85.3%', a quantity as '1,234', an unknown value as the page's word for it."""
+    if value is None or (isinstance(value, float) and value != value):
+        return t("unknown_kpi")
+    if key.endswith("_quantity"):
+        return f"{int(value):,}"
+    return f"{float(value):.1%}"
+
+
+def cell_text(value: Any, zone: ZoneInfo, name: Translate | None = None) -> str:
+    """A record's value for the preview table: times in the plant's zone (a naive time is UTC),
+    a code by its name where `name` is given (a machine state)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return _utc(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+    return name(str(value)) if name else str(value)
+
+
+_HANGUL = re.compile("[\uac00-\ud7a3]")
+
+
+def one_language(text: str, lang: str) -> str:
+    """The part of a "한국어 / English" text in `lang` (the guesser's notes read both): split
+    at the " / " that leaves the most Korean before it and the least after it; a text without
+    one is shown whole."""
+    parts = text.split(" / ")
+    if len(parts) < 2:
+        return text
+
+    def share(s: str) -> float:
+        return len(_HANGUL.findall(s)) / max(1, len(s))
+
+    best = max(
+        range(1, len(parts)), key=lambda k: share(" / ".join(parts[:k])) - share(" / ".join(parts[k:]))
+    )
+    ko, en = " / ".join(parts[:best]), " / ".join(parts[best:])
+    if share(ko) <= share(en):
+        return text
+    return ko if lang == "ko" else en
 
 
 def _utc(value: datetime) -> datetime:
@@ -382,9 +421,11 @@ def add_upload_pages(
         assert c is not None
         t = pages.t(request, c)
         try:
-            ctx = review_context(up, c, t)
+            ctx = review_context(up, c, t, pages.lang(request))
         except UploadError as e:
             return start_page(request, c, e.status, e.text(t))
+        if not ctx["problem"] and request.query_params.get("err"):
+            ctx["problem"] = request.query_params["err"][:500]
         return pages.render(request, "upload_review.html", c, page="upload", up=up, **ctx)
 
     @router.post("/upload/{upload_id}/roles", response_class=HTMLResponse)
@@ -394,12 +435,16 @@ def add_upload_pages(
         up = found(request, upload_id, c)
         if isinstance(up, Response):
             return up
-        proposal = guess(up, {})
+        proposal = guess(up, {}, c)
         chosen = {}
         for i, col in enumerate(proposal.columns):
             role = form.get(f"role_{i}")
             if role in ROLES and role != col.role:
                 chosen[col.name] = role
+        try:
+            guess(up, chosen, c)
+        except UploadError as e:  # a combination the guesser refuses: the roles stay as they were
+            return back(f"/upload/{up.id}", err=e.text(pages.t(request, c)), anchor="#mapping")
         up.roles = chosen
         uploads.save(up)
         return RedirectResponse(f"/upload/{up.id}#mapping", status_code=303)
@@ -427,7 +472,11 @@ def add_upload_pages(
             return up
         if up.result is None:
             return RedirectResponse(f"/upload/{up.id}", status_code=303)
-        return pages.render(request, "upload_result.html", c, page="upload", up=up, r=up.result)
+        lang = pages.lang(request)
+        r = dict(up.result)
+        r["warnings"] = [one_language(w, lang) for w in r.get("warnings", [])]
+        r["rejections"] = [(line, col, one_language(why, lang)) for line, col, why in r.get("rejections", [])]
+        return pages.render(request, "upload_result.html", c, page="upload", up=up, r=r)
 
     @router.get("/upload/{upload_id}/rejects.csv")
     def rejects(request: Request, upload_id: str) -> Response:
@@ -435,57 +484,92 @@ def add_upload_pages(
         up = found(request, upload_id, c)
         if isinstance(up, Response):
             return up
-        from ...collect.files import rejects_path
-
         path = rejects_path(uploads.file(up))
         if not path.is_file():
             return pages.message(request, c, "not_found", 404)
         return FileResponse(path, media_type="text/csv", filename=path.name)
 
     # -- what the pages show and do ------------------------------------------------------------
-    def guess(up: Upload, roles: dict[str, str]) -> Any:
-        from ...collect.files_guess import guess_mapping, with_roles
-
+    def guess(up: Upload, roles: dict[str, str], c: Caller) -> Proposal:
+        """The guesser's proposal for the upload, with a person's corrections; new machines
+        get paths under the firm's enterprise, known machines of the firm keep theirs."""
         path = uploads.file(up)
+        view = FirmStore(store, c.owns)
+        prefix = None if view.machines() else f"{c.firm.enterprises[0]}/plant-1"
         try:
-            proposal = guess_mapping(path)
+            proposal = guess_mapping(path, store=view, prefix=prefix)
             return with_roles(proposal, roles) if roles else proposal
         except (ValueError, OSError) as e:  # FileReadError, MappingError, a file openpyxl cannot open
             raise UploadError("cannot_read", name=up.name, why=str(e)) from None
 
-    def review_context(up: Upload, c: Caller, t: Translate) -> dict[str, Any]:
-        proposal = guess(up, up.roles)
+    def review_context(up: Upload, c: Caller, t: Translate, lang: str) -> dict[str, Any]:
+        proposal = guess(up, up.roles, c)
         ctx: dict[str, Any] = {
-            "proposal": proposal,
             "kind": proposal.kind,
-            "roles": ROLES,
-            "chosen": up.roles,
+            "notes": [one_language(n, lang) for n in proposal.notes],
             "size_kb": max(1, round(up.size / 1024)),
             "rows": PREVIEW_ROWS,
             "problem": "",
         }
         path = uploads.file(up)
         if proposal.kind == "products":
-            from ...collect.master_files import read_products
-
             ctx["products"] = master(lambda: read_products(path), up)
-        elif proposal.kind == "machines":
-            from ...collect.master_files import read_machines
-
-            ctx["machines"] = [
-                m.model_copy(update={"path": in_firm(m.path, c.firm.enterprises)})
-                for m in master(lambda: read_machines(path), up)
-            ]
-        else:
-            from ...collect.files_guess import preview
-
-            try:
-                ctx["preview"] = preview(
-                    path, firm_mapping(proposal.mapping, c.firm.enterprises), rows=PREVIEW_ROWS
-                )
-            except ValueError as e:  # MappingError after a person's correction
-                ctx["problem"] = t("mapping_invalid", why=str(e))
+            return ctx
+        if proposal.kind == "machines":
+            ctx["machines"] = firm_machines(up, c)
+            return ctx
+        ctx |= {
+            "roles": ROLES,
+            "toml": proposal.toml,
+            "columns": [
+                {
+                    "i": i,
+                    "name": col.name,
+                    "samples": " · ".join(col.samples[:5]),
+                    "role": col.role,
+                    "why": one_language(col.why, lang),
+                }
+                for i, col in enumerate(proposal.columns)
+            ],
+            "warnings": [],
+            "kpi_keys": [k for k in PREVIEW_KPIS if KPI.has(k)],
+            "kpi_rows": [],
+            "records": [],
+            "rejections": [],
+        }
+        try:
+            pv = preview(
+                path,
+                firm_mapping(proposal.mapping, c.firm.enterprises),
+                rows=PREVIEW_ROWS,
+                store=FirmStore(store, c.owns),
+            )
+        except (ValueError, OSError) as e:  # MappingError after a person's correction, FileReadError
+            ctx["problem"] = t("mapping_invalid", why=str(e))
+            return ctx
+        ctx["warnings"] = [one_language(w, lang) for w in pv.warnings]
+        ctx["rejections"] = pv.rejections
+        for row in pv.kpis:
+            shown = [kpi_text(k, row.get(k), t) for k in ctx["kpi_keys"]]
+            ctx["kpi_rows"].append({"path": row.get("machine"), "name": row.get("name"), "values": shown})
+        zone = plant_zone(store)
+        for kind, records in pv.records.items():
+            if records:
+                keys = list(dict.fromkeys(k for r in records for k in r if k not in HIDDEN_FIELDS))
+                head = [t(f"field_{k}") if UPLOAD.has(f"field_{k}") else k for k in keys]
+                body = [
+                    [cell_text(r.get(k), zone, t if k == "state" else None) for k in keys]
+                    for r in records[:PREVIEW_SHOWN]
+                ]
+                ctx["records"].append((kind, head, body))
         return ctx
+
+    def firm_machines(up: Upload, c: Caller) -> list[Any]:
+        """The machines of a machine master file, their paths under the firm's enterprise."""
+        known = FirmStore(store, c.owns).machines()
+        prefix = None if known else f"{c.firm.enterprises[0]}/plant-1"
+        read = master(lambda: read_machines(uploads.file(up), prefix=prefix, known=known), up)
+        return [m.model_copy(update={"path": in_firm(m.path, c.firm.enterprises)}) for m in read]
 
     def master(read: Callable[[], list[Any]], up: Upload) -> list[Any]:
         try:
@@ -494,29 +578,19 @@ def add_upload_pages(
             raise UploadError("cannot_read", name=up.name, why=str(e)) from None
 
     def accept(up: Upload, c: Caller, t: Translate) -> dict[str, Any]:
-        proposal = guess(up, up.roles)
+        proposal = guess(up, up.roles, c)
         path = uploads.file(up)
         if proposal.kind == "products":
-            from ...collect.master_files import read_products
-
             products = master(lambda: read_products(path), up)
             return {"kind": "products", "saved": store.save_products(products)}
         if proposal.kind == "machines":
-            from ...collect.master_files import read_machines
-
-            ms = [
-                m.model_copy(update={"path": in_firm(m.path, c.firm.enterprises)})
-                for m in master(lambda: read_machines(path), up)
-            ]
+            ms = firm_machines(up, c)
             guarded = FirmStore(store, c.owns)
             try:
                 guarded.register_machines(ms)
             except PermissionError as e:
                 raise UploadError("not_firms_machine", 403, paths=str(e)) from None
             return {"kind": "machines", "saved": len(ms)}
-        from ...collect.files import import_file
-        from ...collect.files_mapping import parse_mapping
-
         try:
             mapping = parse_mapping(firm_mapping(proposal.mapping, c.firm.enterprises), up.name)
         except ValueError as e:
