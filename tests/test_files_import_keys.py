@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -56,8 +56,12 @@ def rows_of(store, kind: str) -> list[dict]:
 @pytest.mark.parametrize(
     ("extra", "where", "listed"),
     [
-        ({"datum": "일자"}, "datum", ["shape", "time", "columns"]),
-        ({"columns": {"상태": {"kind": "state", "state_code": {}}}}, "columns.상태.state_code", ["state_codes"]),
+        ({"datum": "일자"}, "datum", ["shape", "time", "date", "duration", "columns"]),
+        (
+            {"columns": {"상태": {"kind": "state", "state_code": {}}}},
+            "columns.상태.state_code",
+            ["state_codes"],
+        ),
     ],
 )
 def test_an_unknown_key_is_refused_with_the_valid_keys(extra, where, listed):
@@ -71,3 +75,326 @@ def test_an_unknown_key_is_refused_with_the_valid_keys(extra, where, listed):
         assert key in msg.split("valid keys")[1]
     if where.endswith("state_code"):
         assert "did you mean 'state_codes'?" in msg
+
+
+# -- 2. a date column beside times of day ------------------------------------------------------------
+SHIFT_LOG = [
+    ["일자", "시작", "종료", "구분", "사유", "양품", "불량"],
+    ["2026-11-23", "08:00", "10:00", "가동", "", "240", "3"],
+    ["2026-11-23", "10:00", "10:30", "고장", "스핀들 알람", "", ""],
+    ["2026-11-23", "10:30", "17:00", "가동", "", "700", "5"],
+    ["2026-11-23", "22:00", "06:00", "가동", "", "900", "0"],  # a night shift: ends the next day
+]
+STATES = {"가동": "running", "고장": "unplanned_down", "셋업": "setup", "계획정지": "planned_stop"}
+
+
+def shift_mapping(**extra) -> FileMapping:
+    m = {
+        "shape": "intervals",
+        "date": "일자",
+        "start": "시작",
+        "end": "종료",
+        "machine": CNC,
+        "state_after": "planned_stop",
+        "columns": {
+            "구분": {"kind": "state", "state_codes": STATES},
+            "사유": {"kind": "state", "field": "reason_code"},
+            "양품": {"kind": "count"},
+            "불량": {"kind": "count", "field": "scrap"},
+        },
+    }
+    return parse_mapping(m | extra)
+
+
+def check_shift_log(store) -> None:
+    states = {r["ts"]: (r["state"], r["reason_code"]) for r in rows_of(store, "state")}
+    assert states[utc("2026-11-23 08:00")] == ("running", None)
+    assert states[utc("2026-11-23 10:00")] == ("unplanned_down", "스핀들 알람")
+    assert states[utc("2026-11-23 22:00")] == ("running", None)
+    assert states[utc("2026-11-23 17:00")] == ("planned_stop", None)
+    assert states[utc("2026-11-24 06:00")] == ("planned_stop", None)
+    counts = {r["ts"]: (r["good"], r["scrap"]) for r in rows_of(store, "count")}
+    assert counts == {
+        utc("2026-11-23 10:00"): (240, 3),
+        utc("2026-11-23 17:00"): (700, 5),
+        utc("2026-11-24 06:00"): (900, 0),
+    }
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp949"])
+def test_date_column_with_start_and_end_times_of_day_csv(tmp_path, encoding):
+    path = write_csv(tmp_path / "log.csv", SHIFT_LOG, encoding)
+    store = DuckDBStore()
+    s = import_file(path, shift_mapping(), store)
+    assert s.rows_rejected == 0 and s.rows_read == 4, s.first_rejections
+    check_shift_log(store)
+
+
+def test_date_column_excel_cells_dates_times_and_serials(tmp_path):
+    from datetime import date, time
+
+    rows = [SHIFT_LOG[0]]
+    for i, r in enumerate(SHIFT_LOG[1:]):
+        d, a, b = r[:3]
+        day = date.fromisoformat(d)
+        hh, mm = map(int, a.split(":"))
+        start = time(hh, mm) if i % 2 else (hh * 60 + mm) / 1440  # a time cell, or a fraction
+        end = b  # text beside Excel date cells
+        day_cell = datetime(day.year, day.month, day.day) if i < 2 else (day - date(1899, 12, 30)).days
+        rows.append([day_cell, start, end, *r[3:5], int(r[5]) if r[5] else None, int(r[6]) if r[6] else None])
+    path = write_xlsx(tmp_path / "log.xlsx", rows, {1: "hh:mm"})
+    store = DuckDBStore()
+    s = import_file(path, shift_mapping(), store)
+    assert s.rows_rejected == 0, s.first_rejections
+    check_shift_log(store)
+
+
+def test_start_timestamp_with_end_time_of_day_and_korean_am_pm(tmp_path):
+    path = write_csv(
+        tmp_path / "log.csv",
+        [
+            ["시작", "종료", "구분"],
+            ["2026-11-23 08:00", "오전 10:00", "가동"],
+            ["2026-11-23 22:00", "6:00 AM", "가동"],
+            ["2026/11/24 오후 2:00", "오후 3:30", "고장"],
+        ],
+        "cp949",
+    )
+    m = {
+        "shape": "intervals",
+        "start": "시작",
+        "end": "종료",
+        "machine": CNC,
+        "state_after": "idle",
+        "columns": {"구분": {"kind": "state", "state_codes": STATES}},
+    }
+    store = DuckDBStore()
+    s = import_file(path, parse_mapping(m), store)
+    assert s.rows_rejected == 0, s.first_rejections
+    states = {r["ts"]: r["state"] for r in rows_of(store, "state")}
+    assert states == {
+        utc("2026-11-23 08:00"): "running",
+        utc("2026-11-23 10:00"): "idle",
+        utc("2026-11-23 22:00"): "running",
+        utc("2026-11-24 06:00"): "idle",
+        utc("2026-11-24 14:00"): "unplanned_down",
+        utc("2026-11-24 15:30"): "idle",
+    }
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_events_with_a_date_column_and_a_time_column(tmp_path, kind):
+    rows = [
+        ["날짜", "시각", "상태"],
+        ["2026.11.23", "08:00:00", "running"],
+        ["2026. 11. 23.", "오후 1:15", "idle"],
+        ["2026년 11월 24일", "7:05", "running"],
+        ["20261124", "23:59:59", "idle"],
+    ]
+    path = (
+        write_csv(tmp_path / "e.csv", rows, "cp949")
+        if kind == "csv"
+        else write_xlsx(tmp_path / "e.xlsx", rows)
+    )
+    m = {
+        "shape": "events",
+        "date": "날짜",
+        "time": "시각",
+        "machine": CNC,
+        "columns": {"상태": {"kind": "state"}},
+    }
+    store = DuckDBStore()
+    s = import_file(path, parse_mapping(m), store)
+    assert s.rows_rejected == 0, s.first_rejections
+    assert [r["ts"] for r in rows_of(store, "state")] == [
+        utc("2026-11-23 08:00"),
+        utc("2026-11-23 13:15"),
+        utc("2026-11-24 07:05"),
+        utc("2026-11-24 23:59:59", "%Y-%m-%d %H:%M:%S"),
+    ]
+
+
+def test_date_format_strptime_and_excel(tmp_path):
+    path = write_csv(tmp_path / "e.csv", [["d", "t", "s"], ["23/11/2026", "08:00", "running"]])
+    m = {"shape": "events", "date": "d", "date_format": "%d/%m/%Y", "time": "t", "machine": CNC}
+    m["columns"] = {"s": {"kind": "state"}}
+    store = DuckDBStore()
+    assert import_file(path, parse_mapping(m), store).rows_rejected == 0
+    assert rows_of(store, "state")[0]["ts"] == utc("2026-11-23 08:00")
+    path = write_csv(tmp_path / "x.csv", [["d", "t", "s"], ["46349", "0.375", "running"]])
+    store = DuckDBStore()
+    s = import_file(path, parse_mapping(m | {"date_format": "excel"}), store)
+    assert s.rows_rejected == 0, s.first_rejections
+    assert rows_of(store, "state")[0]["ts"] == utc("2026-11-23 09:00")
+    with pytest.raises(MappingError, match="date_format"):
+        parse_mapping(m | {"date_format": "ymd"})
+
+
+def test_bad_or_missing_dates_reject_the_row_naming_the_date_column(tmp_path):
+    path = write_csv(
+        tmp_path / "e.csv",
+        [
+            ["일자", "시각", "상태"],
+            ["2026-11-23", "08:00", "running"],
+            ["2026-13-45", "09:00", "idle"],  # line 3: not a date
+            ["", "10:00", "idle"],  # line 4: no date for a time of day
+            ["", "2026-11-23 11:00", "running"],  # a full timestamp needs no date
+        ],
+    )
+    m = {
+        "shape": "events",
+        "date": "일자",
+        "time": "시각",
+        "machine": CNC,
+        "columns": {"상태": {"kind": "state"}},
+    }
+    s = import_file(path, parse_mapping(m), DuckDBStore())
+    why = {r.line: (r.column, r.why) for r in s.first_rejections}
+    assert set(why) == {3, 4} and why[3][0] == why[4][0] == "일자"
+    assert "'2026-13-45'" in why[3][1] and "as a date" in why[3][1] and "날짜로" in why[3][1]
+    assert "date is missing" in why[4][1]
+
+
+# -- 6a/6b. times that cannot be right are rejected ------------------------------------------------
+@pytest.mark.parametrize("time_format", ["%H:%M", "auto"])
+def test_time_of_day_without_a_date_is_rejected_with_the_advice_to_map_date(tmp_path, time_format):
+    """Issue 18: `time_format = "%H:%M"` with the date in another column imported every row as
+    1900-01-01 with exit 0. Now each row is rejected and the reason names the date column."""
+    path = write_csv(tmp_path / "log.csv", SHIFT_LOG[:3], "cp949")
+    m = shift_mapping().model_dump(exclude_none=True) | {"time_format": time_format}
+    del m["date"]
+    store = DuckDBStore()
+    s = import_file(path, parse_mapping(m), store)
+    assert s.rows_rejected == 2 and rows_of(store, "state") == [] and rows_of(store, "count") == []
+    r = s.first_rejections[0]
+    assert r.column == "시작" and 'date = "일자"' in r.why and "날짜" in r.why and "time of day" in r.why
+
+
+def test_cli_exits_1_for_times_without_a_date(tmp_path):
+    from typer.testing import CliRunner
+
+    from factory_commons.cli import app
+
+    path = write_csv(tmp_path / "log.csv", SHIFT_LOG, "cp949")
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        'shape = "intervals"\nstart = "시작"\nend = "종료"\ntime_format = "%H:%M"\n'
+        f'machine = "{CNC}"\n[columns."구분"]\nkind = "state"\n'
+        'state_codes = { "가동" = "running", "고장" = "unplanned_down" }\n',
+        encoding="utf-8",
+    )
+    res = CliRunner().invoke(app, ["import", str(path), "-m", str(mapping), "-s", str(tmp_path / "s.duckdb")])
+    assert res.exit_code == 1, res.output
+    assert 'date = "일자"' in res.output
+
+
+def test_times_before_1970_or_in_the_future_are_rejected(tmp_path):
+    future = (datetime.now(SEOUL) + timedelta(days=3)).strftime("%Y-%m-%d %H:%M")
+    path = write_csv(
+        tmp_path / "e.csv",
+        [
+            ["시각", "상태"],
+            ["2026-11-23 08:00", "running"],
+            ["1969-12-31 23:00", "idle"],
+            [future, "idle"],
+            ["0.5", "idle"],  # an Excel time fraction without a day
+        ],
+    )
+    m = {"shape": "events", "time": "시각", "machine": CNC, "columns": {"상태": {"kind": "state"}}}
+    store = DuckDBStore()
+    s = import_file(path, parse_mapping(m), store)
+    why = {r.line: r.why for r in s.first_rejections}
+    assert set(why) == {3, 4, 5}
+    assert "before 1970" in why[3] and "1970년 이전" in why[3]
+    assert "future" in why[4] and "미래" in why[4]
+    assert "date =" in why[5]
+    assert len(rows_of(store, "state")) == 1
+
+
+# -- 3. durations instead of ends --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("unit", "cells", "minutes"),
+    [
+        ("min", ["120", "30", "1:30", "01:30:00"], [120, 30, 90, 90]),
+        ("h", ["2", "0.5", "1:30", "1.5"], [120, 30, 90, 90]),
+        ("s", ["7200", "1800", "0:01:30", "90"], [120, 30, 1.5, 1.5]),
+    ],
+)
+def test_duration_column_instead_of_end(tmp_path, unit, cells, minutes):
+    rows = [["일자", "시작", "시간", "구분", "양품"]]
+    starts = ["08:00", "10:00", "23:00", "12:00"]
+    for s_, c in zip(starts, cells, strict=True):
+        rows.append(["2026-11-23", s_, c, "가동", "10"])
+    path = write_csv(tmp_path / "d.csv", rows, "cp949")
+    m = {
+        "shape": "intervals",
+        "date": "일자",
+        "start": "시작",
+        "duration": "시간",
+        "duration_unit": unit,
+        "machine": CNC,
+        "state_after": "planned_stop",
+        "columns": {"구분": {"kind": "state", "state_codes": STATES}, "양품": {"kind": "count"}},
+    }
+    store = DuckDBStore()
+    s = import_file(path, parse_mapping(m), store)
+    assert s.rows_rejected == 0, s.first_rejections
+    ends = sorted(r["ts"] for r in rows_of(store, "count"))
+    expected = sorted(
+        utc(f"2026-11-23 {a}") + timedelta(minutes=mins) for a, mins in zip(starts, minutes, strict=True)
+    )
+    assert ends == expected
+
+
+def test_duration_excel_cells_and_bad_durations(tmp_path):
+    from datetime import time
+
+    rows = [
+        ["시작", "길이", "구분"],
+        [datetime(2026, 11, 23, 8, 0), time(1, 30), "가동"],  # an h:mm cell
+        [datetime(2026, 11, 23, 10, 0), 45, "가동"],
+        [datetime(2026, 11, 23, 11, 0), -5, "가동"],  # negative
+        [datetime(2026, 11, 23, 12, 0), None, "가동"],  # blank
+        [datetime(2026, 11, 23, 13, 0), "한시간", "가동"],  # unreadable
+    ]
+    path = write_xlsx(tmp_path / "d.xlsx", rows)
+    m = {
+        "shape": "intervals",
+        "start": "시작",
+        "duration": "길이",
+        "machine": CNC,
+        "state_after": "planned_stop",
+        "columns": {"구분": {"kind": "state", "state_codes": STATES}},
+    }
+    store = DuckDBStore()
+    s = import_file(path, parse_mapping(m), store)
+    why = {r.line: (r.column, r.why) for r in s.first_rejections}
+    assert set(why) == {4, 5, 6} and {c for c, _ in why.values()} == {"길이"}
+    assert "negative" in why[4][1] and "음수" in why[4][1]
+    assert "missing" in why[5][1]
+    assert "'한시간'" in why[6][1] and "h:mm" in why[6][1]
+    ends = {r["ts"] for r in rows_of(store, "state") if r["state"] == "planned_stop"}
+    assert ends == {utc("2026-11-23 09:30"), utc("2026-11-23 10:45")}
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ({"end": "b", "duration": "c"}, "not both"),
+        ({"duration_unit": "days"}, "duration_unit"),
+    ],
+)
+def test_duration_mapping_errors(extra, why):
+    m = {"shape": "intervals", "start": "a", "machine": CNC, "columns": {"s": {"kind": "state"}}} | extra
+    with pytest.raises(MappingError, match=why):
+        parse_mapping(m)
+    with pytest.raises(MappingError, match="belong to shape 'intervals'"):
+        parse_mapping(
+            {
+                "shape": "events",
+                "time": "t",
+                "duration": "d",
+                "machine": CNC,
+                "columns": {"s": {"kind": "state"}},
+            }
+        )

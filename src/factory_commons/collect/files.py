@@ -155,7 +155,8 @@ def _load_state(path: Path) -> dict | None:
 def check_columns(src: Source, mapping: FileMapping, where: str) -> None:
     """Every column the mapping names must be in the file's header (MappingError otherwise)."""
     have = set(src.header)
-    keys = {"time": mapping.time, "start": mapping.start, "end": mapping.end}
+    keys = {"time": mapping.time, "start": mapping.start, "end": mapping.end, "date": mapping.date}
+    keys["duration"] = mapping.duration
     keys["machine_column"] = mapping.machine_column
     keys |= {f"columns.{name}": name for name in mapping.columns}
     for key, name in keys.items():

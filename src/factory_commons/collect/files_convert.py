@@ -9,6 +9,7 @@ each record came from so that a store-side problem can be traced back to a line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -17,11 +18,31 @@ import pyarrow as pa
 from ..model.hierarchy import parse_machine_path
 from ..model.records import MachineState
 from ..store.validate import prepare
-from .files_mapping import ColumnMapping, FileMapping
+from .files_mapping import ColumnMapping, FileMapping, importer_text
 from .files_read import COLLECT, Chunk, collect_text
-from .files_values import MISSING, NAT, SEVERITY_WORDS, Times, blank, codes, flags, numbers, texts, times
+from .files_values import (
+    DATE_HEADER,
+    MISSING,
+    NAT,
+    SEVERITY_WORDS,
+    blank,
+    clock_times,
+    codes,
+    dates,
+    durations,
+    flags,
+    local_days,
+    numbers,
+    on_days,
+    texts,
+    times,
+)
 
 _STATES = {s.value: s.value for s in MachineState}
+#: no machine record is older than this (a time before it is a misread cell)
+EARLIEST = np.datetime64("1970-01-01T00:00:00", "us")
+#: a time this far from the median of its chunk is worth a warning
+FAR_DAYS = 30
 
 
 @dataclass
@@ -34,6 +55,8 @@ class Converted:
     after: list[tuple[str, int, str]] = field(default_factory=list)  # (machine, ts µs, state)
     no_parts: int = 0  # rows whose counts were all 0 (nothing to record)
     machines: set[str] = field(default_factory=set)
+    far: list[tuple[str, int, int, str, str, str]] = field(default_factory=list)
+    # (column, rows far from the chunk's median time, first such row, its cell, its time, the median)
 
 
 @dataclass
@@ -105,15 +128,143 @@ class Converter:
             rows = [r if len(r) == width else (list(r) + [None] * width)[:width] for r in rows]
         self._columns = list(zip(*rows, strict=True)) if rows else [()] * width
 
-    def _times(self, rows: list[list], name: str, rej: _Rejects, required: bool) -> Times:
-        t = times(self._cells(rows, name), self.m.time_format, self.zone)
-        fmt = "" if self.m.time_format == "auto" else f" (time_format {self.m.time_format!r})"
+    def _local(self, ts: np.datetime64) -> str:
+        """A UTC time as the plant reads it (for messages)."""
+        when = ts.astype("datetime64[s]").astype(datetime).replace(tzinfo=UTC)
+        return when.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    def _date_hint(self) -> str:
+        """The column that probably holds the dates, for the advice to map `date`."""
+        used = {self.m.time, self.m.start, self.m.end}
+        for name in self.header:
+            if name and name not in used and DATE_HEADER.search(name):
+                return name
+        return importer_text("date_column_placeholder").split(" / ")[0]
+
+    def _dates(self, rows: list[list], rej: _Rejects) -> np.ndarray:
+        """The `date` column's days (NaT where empty or unreadable; unreadable rows rejected)."""
+        name = self.m.date
+        assert name is not None
         cells = self._cells(rows, name)
+        days, _, bad = dates(cells, self.m.date_format)
+        fmt = "" if self.m.date_format == "auto" else f" (date_format {self.m.date_format!r})"
+        rej.add(bad, name, lambda i: importer_text("reject_bad_date", cell=repr(cells[i]), fmt=fmt))
+        return days
+
+    def _times(
+        self,
+        rows: list[list],
+        name: str,
+        rej: _Rejects,
+        required: bool,
+        day: np.ndarray | None = None,
+        after: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """A time column as UTC times. Cells with only a time of day take their day from `day`
+        (the `date` column), else from `after` (an interval's start: the end is the first such
+        time after it); without either they are rejected with the advice to map `date`."""
+        m = self.m
+        cells = self._cells(rows, name)
+        clock = clock_times(cells, m.time_format)
+        some_clock = bool(clock.mask.any())
+        rest = [None if c else v for v, c in zip(cells, clock.mask, strict=True)] if some_clock else cells
+        t = times(rest, m.time_format, self.zone)
+        ts = t.ts
+        fmt = "" if m.time_format == "auto" else f" (time_format {m.time_format!r})"
         rej.add(t.local_gap, name, lambda i: collect_text("reject_dst_time", cell=repr(cells[i])))
         rej.add(t.bad, name, lambda i: collect_text("reject_bad_time", cell=repr(cells[i]), fmt=fmt))
         if required:
-            rej.add(t.empty, name, collect_text("reject_no_time"))
-        return t
+            rej.add(t.empty & ~clock.mask, name, collect_text("reject_no_time"))
+        if some_clock:
+            base = day
+            if base is None and after is not None:
+                base = local_days(after, self.zone)
+            no_date = clock.mask.copy()
+            if base is not None:
+                have = clock.mask & ~np.isnat(base)
+                no_date &= ~have
+                got, gap = on_days(base[have], clock.us[have], self.zone)
+                if after is not None:  # an end before its start is on the next day (a night shift)
+                    with np.errstate(invalid="ignore"):
+                        early = ~np.isnat(got) & ~np.isnat(after[have]) & (got < after[have])
+                    if early.any():
+                        again, gap2 = on_days(base[have][early] + 1, clock.us[have][early], self.zone)
+                        got[early] = again
+                        gap[early] = gap2
+                ts[have] = got
+                gaps = np.zeros(len(cells), bool)
+                gaps[have] = gap
+                rej.add(gaps, name, lambda i: collect_text("reject_dst_time", cell=repr(cells[i])))
+            if m.date:
+                rej.add(no_date, m.date, lambda i: importer_text("reject_no_date", cell=repr(cells[i])))
+            else:
+                hint = self._date_hint()
+                rej.add(
+                    no_date,
+                    name,
+                    lambda i: importer_text("reject_time_no_date", cell=repr(cells[i]), year=1900, date=hint),
+                )
+            ts[no_date] = NAT
+        self._plausible(ts, cells, name, rej)
+        return ts
+
+    def _plausible(self, ts: np.ndarray, cells: list, name: str, rej: _Rejects) -> None:
+        """Reject times that cannot be a machine's: a time of day read on Excel's or strptime's
+        day 0 (year 1900), anything before 1970 or more than a day in the future."""
+        ok = ~np.isnat(ts)
+        if not ok.any():
+            return
+        with np.errstate(invalid="ignore"):
+            old = ok & (ts < EARLIEST)
+            no_day = old & (ts < np.datetime64("1901-01-01T00:00:00", "us"))
+            now = np.datetime64(datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1), "us")
+            future = ok & (ts > now)
+        if no_day.any():
+            hint = self._date_hint()
+            year = lambda i: int(self._local(ts[i])[:4])  # noqa: E731
+            rej.add(
+                no_day,
+                name,
+                lambda i: importer_text("reject_time_no_date", cell=repr(cells[i]), year=year(i), date=hint),
+            )
+        rej.add(
+            old,
+            name,
+            lambda i: importer_text("reject_before_1970", cell=repr(cells[i]), ts=self._local(ts[i])),
+        )
+        rej.add(
+            future, name, lambda i: importer_text("reject_future", cell=repr(cells[i]), ts=self._local(ts[i]))
+        )
+        ts[old | future] = NAT
+
+    def _far(self, ts: np.ndarray, ok: np.ndarray, cells: list, name: str, out: Converted) -> None:
+        """Count the imported times far from the chunk's median (a typo in a year, a wrong
+        format for a few rows)."""
+        good = ok & ~np.isnat(ts)
+        if good.sum() < 3:
+            return
+        median = np.sort(ts[good])[int(good.sum()) // 2]
+        far = good & (np.abs(ts - median) > np.timedelta64(FAR_DAYS, "D"))
+        if far.any():
+            i = int(np.flatnonzero(far)[0])
+            out.far.append(
+                (name, int(far.sum()), i, repr(cells[i]), self._local(ts[i]), self._local(median)[:10])
+            )
+
+    def _ends(self, rows: list[list], t0: np.ndarray, rej: _Rejects) -> np.ndarray:
+        """Interval ends from the `duration` column: start + length."""
+        name = self.m.duration
+        assert name is not None
+        cells = self._cells(rows, name)
+        us, empty, bad, negative = durations(cells, self.m.duration_unit)
+        unit = self.m.duration_unit
+        rej.add(empty, name, importer_text("reject_no_duration"))
+        rej.add(bad, name, lambda i: importer_text("reject_bad_duration", cell=repr(cells[i]), unit=unit))
+        rej.add(negative, name, lambda i: importer_text("reject_negative_duration", cell=repr(cells[i])))
+        ok = ~empty & ~bad & ~negative & ~np.isnat(t0)
+        t1 = np.full(len(t0), NAT)
+        t1[ok] = t0[ok] + us[ok].astype("timedelta64[us]")
+        return t1
 
     def _machines(self, rows: list[list], rej: _Rejects) -> np.ndarray:
         n = len(rows)
@@ -220,15 +371,20 @@ class Converter:
                 col, why = rej.why[i]
                 rej.why[i] = (col, f"{why} (the row runs to line {chunk.end_lines[i]}: an unclosed quote?)")
         m = self.m
+        day = self._dates(rows, rej) if m.date else None
         if m.shape == "intervals":
-            start = self._times(rows, m.start, rej, required=True)
-            end = self._times(rows, m.end, rej, required=False) if m.end else None
-            t0, t1 = start.ts, (end.ts if end else np.full(n, NAT))
+            t0 = self._times(rows, m.start, rej, required=True, day=day)
+            if m.end:
+                t1 = self._times(rows, m.end, rej, required=False, day=day, after=t0)
+            elif m.duration:
+                t1 = self._ends(rows, t0, rej)
+            else:
+                t1 = np.full(n, NAT)
             with np.errstate(invalid="ignore"):
                 backwards = ~np.isnat(t0) & ~np.isnat(t1) & (t1 < t0)
-            rej.add(backwards, m.end or "", collect_text("reject_backwards"))
+            rej.add(backwards, m.end or m.duration or "", collect_text("reject_backwards"))
         else:
-            t0 = t1 = self._times(rows, m.time, rej, required=True).ts
+            t0 = t1 = self._times(rows, m.time, rej, required=True, day=day)
         machine = self._machines(rows, rej)
         cols = {name: self._read(rows, name, spec, rej) for name, spec in m.columns.items()}
         self._presence(cols, t1, n, rej)
@@ -243,6 +399,9 @@ class Converter:
                 rej.one(i, column, why)
         self.carry = carry
         out.rejected = rej.why
+        first = m.time or m.start
+        assert first is not None
+        self._far(t0, ~rej.bad, self._cells(rows, first), first, out)
         return out
 
     def _presence(self, cols: dict[str, _Col], end: np.ndarray, n: int, rej: _Rejects) -> None:

@@ -7,6 +7,10 @@ machine comes from, the encoding, delimiter, time zone and time format. Each map
 says which record kind it feeds and, with `field`, which field of that record (default: the
 main value: the signal value, the state, the good count, the alarm code).
 
+Times may be split: `date` names a column of dates and `time`, `start` and `end` then hold
+times of day (an end before its start is on the next day); `duration` gives interval lengths
+instead of ends.
+
 A malformed mapping raises MappingError naming the file, the key and why, before anything is
 read from the data file. See docs/connect.md for worked examples.
 """
@@ -153,6 +157,16 @@ class FileMapping(BaseModel):
     time: str | None = Field(default=None, description="time column (events, wide)")
     start: str | None = Field(default=None, description="interval start column (intervals)")
     end: str | None = Field(default=None, description="interval end column (intervals)")
+    duration: str | None = Field(
+        default=None, description="column of interval lengths instead of 'end' (intervals)"
+    )
+    duration_unit: Literal["s", "min", "h"] = Field(
+        default="min", description="unit of plain numbers in the duration column (h:mm cells are h:mm)"
+    )
+    date: str | None = Field(
+        default=None, description="column of dates; time/start/end then may hold only times of day"
+    )
+    date_format: str = Field(default="auto", description="auto, a strptime format or excel (serial days)")
     time_format: str = Field(
         default="auto", description="auto, a strptime format, excel (serial days), unix_s or unix_ms"
     )
@@ -196,6 +210,13 @@ class FileMapping(BaseModel):
             raise ValueError(f"unknown time zone {v!r} (e.g. Asia/Seoul, UTC)") from None
         return v
 
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, v: str) -> str:
+        if v not in ("auto", "excel") and "%" not in v:
+            raise ValueError("date_format must be auto, excel or a strptime format such as %Y-%m-%d")
+        return v
+
     @field_validator("encoding")
     @classmethod
     def _encoding(cls, v: str) -> str:
@@ -223,11 +244,15 @@ class FileMapping(BaseModel):
                 raise ValueError("shape 'intervals' needs 'start' (the column of interval starts)")
             if self.time:
                 raise ValueError("shape 'intervals' uses 'start' and 'end', not 'time'")
+            if self.end and self.duration:
+                raise ValueError("give either 'end' (a column of ends) or 'duration' (of lengths), not both")
         else:
             if not self.time:
                 raise ValueError(f"shape '{self.shape}' needs 'time' (the column of timestamps)")
-            if self.start or self.end or self.state or self.state_after:
-                raise ValueError("'start', 'end', 'state' and 'state_after' belong to shape 'intervals'")
+            if self.start or self.end or self.duration or self.state or self.state_after:
+                raise ValueError(
+                    "'start', 'end', 'duration', 'state' and 'state_after' belong to shape 'intervals'"
+                )
         if self.machine and self.machine_column:
             raise ValueError("give either 'machine' (one fixed path) or 'machine_column', not both")
         if not self.columns:
@@ -249,8 +274,8 @@ class FileMapping(BaseModel):
         if self.shape == "intervals" and self.state is None and ("state", "state") not in roles:
             if any(r[0] == "state" for r in roles) or self.state_after:
                 raise ValueError("intervals with states need a state column or a fixed 'state'")
-        if self.state_after and not self.end:
-            raise ValueError("'state_after' needs 'end' (the column of interval ends)")
+        if self.state_after and not (self.end or self.duration):
+            raise ValueError("'state_after' needs 'end' or 'duration' (where intervals end)")
         return self
 
     def _check_column(self, key: str, col: ColumnMapping, roles: list[tuple[str, str]]) -> None:
@@ -268,7 +293,9 @@ class FileMapping(BaseModel):
 
     def column_names(self) -> list[str]:
         """Every column the file must have."""
-        names = [n for n in (self.time, self.start, self.end, self.machine_column) if n]
+        names = [
+            n for n in (self.date, self.time, self.start, self.end, self.duration, self.machine_column) if n
+        ]
         return names + [c for c in self.columns if c not in names]
 
 
