@@ -268,7 +268,7 @@ def cell_text(value: Any, zone: ZoneInfo, name: Translate | None = None) -> str:
     return name(str(value)) if name else str(value)
 
 
-_HANGUL = re.compile("[\uac00-\ud7a3]")
+_HANGUL = re.compile(f"[{chr(0xAC00)}-{chr(0xD7A3)}]")  # Hangul syllables
 
 
 def one_language(text: str, lang: str) -> str:
