@@ -58,7 +58,7 @@ from .files_guess_words import (
     norm,
 )
 from .files_mapping import ColumnMapping, FileMapping, parse_mapping
-from .files_values import texts
+from .files_values import texts, times
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -589,7 +589,15 @@ class _Builder:
                 self.note("note_past_midnight", start=start, end=end, where="date")
 
     def _day_month_note(self, cols: list[str], fmt: str) -> None:
-        if "%d/%m" in fmt or "%m/%d" in fmt:
+        """Say so when the cells read as well with day and month the other way round."""
+        swapped = fmt.replace("%d", "%_").replace("%m", "%d").replace("%_", "%m")
+        if swapped == fmt:
+            return
+        cells = [
+            r[self.t.header.index(c)] for c in cols for r in self.t.rows if self.t.header.index(c) < len(r)
+        ]
+        got = times([c for c in cells if c is not None], swapped, self.zone)
+        if (~got.bad).all():
             self.note("note_day_month", columns=", ".join(cols), fmt=fmt, where="time_format")
 
     def _machines(self, m: dict) -> None:
@@ -814,7 +822,7 @@ class _Builder:
             self.note("note_production_log", where="state")
         if not (m.get("end") or m.get("duration")):
             return
-        codes = [v.get("state_codes", {}) for v in cols.values() if v["kind"] == "state"]
+        codes = [v["state_codes"] for v in cols.values() if v["kind"] == "state" and v.get("state_codes")]
         if has_state and codes and "running" not in codes[0].values():
             m["state_after"] = "running"  # every row is a stop: between them the machine runs
             self.note("note_stops_only", where="state_after")
