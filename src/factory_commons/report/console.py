@@ -66,7 +66,8 @@ def _kpi_table(title: str, df, key: str, names: dict[str, str] | None = None) ->
 def render(data: ReportData, console: Console | None = None) -> None:
     console = console or Console()
     p = data.plant.iloc[0]
-    console.rule(f"{label('report_title')}  {data.start:%Y-%m-%d} – {data.end:%Y-%m-%d}")
+    console.rule(label("report_title"))
+    console.print(f"{label('period')}: {data.period_text()} ({data.zone})")
     console.print(
         f"[bold]{label('oee')}: {pct(p['oee'])}[/]   "
         f"{label('availability')} {pct(p['availability'])} × {label('effectiveness')} "

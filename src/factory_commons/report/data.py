@@ -1,9 +1,13 @@
-"""Gather the KPI tables one report needs, so the terminal and HTML reports show the same numbers."""
+"""Gather the KPI tables one report needs, so the terminal and HTML reports show the same numbers.
+
+The period is shown in the plant's time zone (`Store.plant_timezone()`), machines by their
+display names (else the last segment of their path)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -23,6 +27,16 @@ class ReportData:
     by_line_day: pd.DataFrame
     pareto: pd.DataFrame
     names: dict[str, str]  # machine path -> display name
+    zone: str = "Asia/Seoul"  # the plant's time zone: the period is shown in it
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+    def period_text(self) -> str:
+        """'2026-10-05 00:00 – 2026-10-08 00:00' in the plant's time zone."""
+        s, e = (_aware(v).astimezone(self.tz) for v in (self.start, self.end))
+        return f"{s:%Y-%m-%d %H:%M} – {e:%Y-%m-%d %H:%M}"
 
     @property
     def losses(self) -> list[tuple[str, float]]:
@@ -30,6 +44,11 @@ class ReportData:
         row = self.plant.iloc[0]
         pairs = [(c, float(row[c])) for c in LOSS_COLUMNS]
         return sorted(pairs, key=lambda p: -p[1])
+
+
+def _aware(value: datetime) -> datetime:
+    """A naive time is UTC (as everywhere in the store)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def gather(store: Store, start: datetime, end: datetime, config: KpiConfig | None = None) -> ReportData:
@@ -46,4 +65,5 @@ def gather(store: Store, start: datetime, end: datetime, config: KpiConfig | Non
         by_line_day=compute_kpis(store, start, end, ("line", "day"), config),
         pareto=downtime_pareto(store, start, end, config),
         names={m.path: m.display_name or m.path.rsplit("/", 1)[-1] for m in store.machines()},
+        zone=store.plant_timezone(),
     )

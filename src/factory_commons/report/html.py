@@ -1,4 +1,8 @@
-"""The HTML report: one self-contained file (inline SVG, no scripts, no CDN) a person opens in a browser."""
+"""The HTML report: one self-contained file (inline SVG, no scripts, no CDN) a person opens in a browser.
+
+The period is in the plant's time zone, machines are named by their display names (the path
+in a tooltip), chart labels wrap instead of being cut, and the ISO 22400 loss tree
+(report/loss_tree.py) is a table under the waterfall."""
 
 from __future__ import annotations
 
@@ -7,10 +11,22 @@ from pathlib import Path
 
 import jinja2
 
-from ..i18n import label
+from ..i18n import Catalog, label
 from . import svg
 from .console import hours, pct, state_name
 from .data import ReportData
+from .loss_tree import loss_tree
+
+DASHBOARD = Catalog("dashboard")
+
+
+def _both(key: str, **params: object) -> str:
+    """A label of the kpi catalog, else the dashboard's, in Korean and English."""
+    if key in ("planned_busy_time_s", "fully_productive") or key.startswith("loss_"):
+        return label(key)
+    text = DASHBOARD.both(key)
+    return text.format(**params) if params else text
+
 
 TEMPLATE = jinja2.Template(
     """<!doctype html>
@@ -28,14 +44,22 @@ section{background:#fff;border-radius:10px;padding:12px 18px;box-shadow:0 1px 3p
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{padding:4px 8px;border-bottom:1px solid #e2e8f0;text-align:right}
 th:first-child,td:first-child{text-align:left}
+td:first-child{white-space:nowrap}
 .note{color:#64748b;font-size:.85rem}
+svg{max-width:100%;height:auto}
+.tree .bar{width:30%}.tree .bar span{display:block;height:10px;background:#2563eb;border-radius:2px}
+.tree tr.kind-loss .bar span{background:#dc2626}.tree tr.kind-group .bar span{background:#f87171}
+.tree tr.kind-time td,.tree tr.kind-group td{font-weight:600}
 </style></head><body><main>
 <h1>{{ title }}</h1>
-<p>{{ period_label }}: {{ start }} – {{ end }} (UTC)</p>
+<p id="period">{{ period_label }}: {{ period }}</p>
 <div class="cards">{% for name, value in cards %}<div class="card">{{ name }}<b>{{ value }}</b></div>{% endfor %}</div>
 <section><h2>{{ trend_title }}</h2>{{ trend_svg }}</section>
 <section><h2>{{ waterfall_title }}</h2>{{ waterfall_svg }}
 <p class="note">{{ waterfall_note }}</p></section>
+<section><h2>{{ tree_title }}</h2><table class="tree" id="loss-tree"><tr>{% for h in tree_head %}<th>{{ h }}</th>{% endfor %}<th></th></tr>
+{% for n in tree %}<tr class="kind-{{ n.kind }}"><td style="padding-left:{{ 8 + 20 * n.level }}px">{{ n.name }}</td><td>{{ n.hours }}</td><td>{{ n.share }}</td><td class="bar"><span style="width:{{ n.width }}%"></span></td></tr>{% endfor %}
+</table><p class="note">{{ tree_note }}</p></section>
 <section><h2>{{ pareto_title }}</h2>{{ pareto_svg }}</section>
 {% for t in tables %}<section><h2>{{ t.title }}</h2><table><tr>{% for h in t.head %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table></section>{% endfor %}
@@ -58,7 +82,7 @@ def _table(title: str, df, key: str, names: dict[str, str]) -> dict:
         name = str(r[key])
         shown = names.get(name, name.rsplit("/", 1)[-1] if "/" in name else name)
         rows.append(
-            [escape(shown)]
+            [f'<span title="{escape(name)}">{escape(shown)}</span>']
             + [pct(r[k]) for k in ("oee", "availability", "effectiveness", "quality_ratio")]
             + [
                 f"{int(r['produced_quantity']):,}",
@@ -72,11 +96,28 @@ def _table(title: str, df, key: str, names: dict[str, str]) -> dict:
 
 def _short(reason: str, state: str) -> str:
     """A Pareto bar label: the reason's Korean name, with the state's where a reason is shared
-    (micro_stop); a code without a name as it is."""
+    (micro_stop); a code without a name as it is. Never cut: the chart wraps it."""
     text = state_name(reason, "ko")
     if reason == "micro_stop":
         text = f"{text} ({state_name(state, 'ko')})"
-    return text if len(text) <= 26 else text[:25] + "…"
+    return text
+
+
+def _tree(data: ReportData) -> list[dict]:
+    out = []
+    for node in loss_tree(data.plant.iloc[0]):
+        share = node.share
+        out.append(
+            {
+                "name": escape(_both(node.key)),
+                "level": node.level,
+                "kind": node.kind,
+                "hours": "–" if node.hours is None else f"{node.hours:,.1f}",
+                "share": pct(share),
+                "width": 0.0 if share is None else round(max(min(share, 1.0), 0.0) * 100, 1),
+            }
+        )
+    return out
 
 
 def write_html(data: ReportData, path: str | Path) -> Path:
@@ -92,9 +133,8 @@ def write_html(data: ReportData, path: str | Path) -> Path:
     pareto = data.pareto.head(10)
     html = TEMPLATE.render(
         title=escape(label("report_title")),
-        period_label=escape(label("period")),
-        start=f"{data.start:%Y-%m-%d %H:%M}",
-        end=f"{data.end:%Y-%m-%d %H:%M}",
+        period_label=escape(_both("dash_report_period", zone=data.zone)),
+        period=escape(data.period_text()),
         cards=[
             (escape(label(k)), pct(p[k])) for k in ("oee", "availability", "effectiveness", "quality_ratio")
         ],
@@ -109,6 +149,14 @@ def write_html(data: ReportData, path: str | Path) -> Path:
             label("loss_waterfall"),
         ),
         waterfall_note=escape(label("waterfall_note")),
+        tree_title=escape(_both("dash_loss_tree")),
+        tree_head=[
+            escape(_both("dash_loss_tree_item")),
+            escape(label("hours")),
+            escape(_both("dash_share_of_pbt")),
+        ],
+        tree=_tree(data),
+        tree_note=escape(_both("dash_loss_tree_note")),
         pareto_title=escape(label("downtime_pareto")),
         pareto_svg=svg.pareto(
             [_short(r, s) for r, s in zip(pareto["reason"], pareto["state"], strict=True)],
