@@ -98,7 +98,8 @@ def test_example_shift_intervals(tmp_path):
     for r in raw:  # a start always wins over the previous interval's end state
         assert states[utc(r["시작"], fmt)] == codes[r["구분"]]
     ends = {utc(r["종료"], fmt) for r in raw} - {utc(r["시작"], fmt) for r in raw}
-    assert ends and all(states[t] == "idle" for t in ends)
+    assert ends and all(states[t] == "planned_stop" for t in ends)
+    assert s.warnings == []  # planned_stop after the log: no loss counted after it
     assert len(states) == len(raw) + len(ends)
     counts = {r["ts"]: (r["good"], r["scrap"]) for r in rows_of(store, "count")}
     expected = {utc(r["종료"], fmt): (int(r["양품"]), int(r["불량"])) for r in raw if r["양품"]}

@@ -398,3 +398,68 @@ def test_duration_mapping_errors(extra, why):
                 "columns": {"s": {"kind": "state"}},
             }
         )
+
+
+# -- 6c/6d. warnings that name the file, the column and what to change -------------------------------
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_example_shift_log_counts_the_night_as_planned_not_as_idle(tmp_path):
+    """Issue 18: `state_after = "idle"` copied from the example counted the hours after the shift
+    as idle: availability 0.47 instead of 0.88 for the day. The example now says planned_stop,
+    and a mapping that says idle gets a warning naming the file and what to change."""
+    import shutil
+
+    from factory_commons.collect.files_mapping import load_mapping
+    from factory_commons.kpi import compute_kpis
+
+    path = tmp_path / "shift_intervals.csv"
+    shutil.copy(EXAMPLES / "data" / "shift_intervals.csv", path)
+    day = (datetime(2026, 11, 23, tzinfo=SEOUL), datetime(2026, 11, 24, tzinfo=SEOUL))
+    store = DuckDBStore()
+    s = import_file(path, EXAMPLES / "mappings" / "intervals.toml", store)
+    assert s.warnings == [] and s.as_dict()["warnings"] == []
+    availability = compute_kpis(store, *day)["availability"].iloc[0]
+    assert availability == pytest.approx(423 / 480)  # run 423 min of 480 planned, lunch and night off
+
+    fm, _ = load_mapping(EXAMPLES / "mappings" / "intervals.toml")
+    idle = parse_mapping(fm.model_dump(mode="json", exclude_none=True) | {"state_after": "idle"})
+    store = DuckDBStore()
+    s = import_file(path, idle, store, resume=False)
+    assert len(s.warnings) == 1 and s.as_dict()["warnings"] == s.warnings
+    w = s.warnings[0]
+    assert w.startswith("shift_intervals.csv: ") and 'state_after = "planned_stop"' in w
+    assert "night after the shift" in w and "밤 시간" in w
+    assert compute_kpis(store, *day)["availability"].iloc[0] < 0.6
+
+
+def test_times_far_from_the_others_give_a_warning_with_an_example_line(tmp_path):
+    rows = [["시각", "상태"]] + [[f"2026-11-23 {h:02d}:00", "running"] for h in range(8, 16)]
+    rows[4][0] = "2025-11-23 11:00"  # line 5: a typo in the year
+    rows[6][0] = "2026-01-23 13:00"
+    path = write_csv(tmp_path / "e.csv", rows, "cp949")
+    m = {"shape": "events", "time": "시각", "machine": CNC, "columns": {"상태": {"kind": "state"}}}
+    s = import_file(path, parse_mapping(m), DuckDBStore())
+    assert s.rows_rejected == 0 and s.rows_imported == 8  # imported, but said
+    assert len(s.warnings) == 1
+    w = s.warnings[0]
+    assert w.startswith("e.csv, 열 '시각': 2개 행") and "column '시각': 2 rows" in w
+    assert "line 5: '2025-11-23 11:00'" in w and "30" in w and "time_format" in w
+
+
+def test_cli_prints_the_warnings(tmp_path):
+    from typer.testing import CliRunner
+
+    from factory_commons.cli import app
+
+    rows = [["시각", "상태"]] + [[f"2026-11-23 {h:02d}:00", "running"] for h in range(8, 16)]
+    rows[4][0] = "2025-11-23 11:00"
+    path = write_csv(tmp_path / "e.csv", rows)
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        f'shape = "events"\ntime = "시각"\nmachine = "{CNC}"\n[columns."상태"]\nkind = "state"\n'
+    )
+    res = CliRunner().invoke(app, ["import", str(path), "-m", str(mapping), "-s", str(tmp_path / "s.duckdb")])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "1 rows are more than 30 days away" in out and "line 5" in out

@@ -33,8 +33,8 @@ import pyarrow as pa
 
 from ..model.hierarchy import Machine
 from ..store.base import Store
-from .files_convert import Converter
-from .files_mapping import FileMapping, MappingError, load_mapping
+from .files_convert import FAR_DAYS, Converter
+from .files_mapping import FileMapping, MappingError, importer_text, load_mapping
 from .files_read import (
     FileReadError,
     RejectsWriter,
@@ -60,6 +60,8 @@ CHUNK_ROWS = 50_000
 #: an import that writes at least this many rows is a backfill: `Store.optimize` runs after it
 OPTIMIZE_AFTER_ROWS = 100_000
 KINDS = ("signal", "state", "count", "alarm")
+#: states that, written after a machine's last interval, count as a loss until its next record
+LOSS_AFTER = ("idle", "unplanned_down", "setup")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,9 @@ class ImportSummary:
     encoding: str | None = None
     delimiter: str | None = None
     seconds: float = 0.0
+    #: what the data says that cannot be right, Korean / English, naming the file, the column
+    #: and what to change (the rows were imported)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows_imported(self) -> int:
@@ -116,6 +121,7 @@ class ImportSummary:
             "duplicates": self.duplicates,
             "rejects_file": self.rejects_file,
             "resumed_after_line": self.resumed_after_line,
+            "warnings": self.warnings,
         }
 
 
@@ -213,6 +219,7 @@ def import_file(
     carry: dict = {}
     pending: list = []
     rejects_size = 0
+    far: dict[str, list] = {}  # column -> [rows far from their chunk's median, line, cell, time, median]
     if saved is not None:
         after_line = int(saved["line"])
         carry = saved.get("carry", {})
@@ -224,6 +231,7 @@ def import_file(
         summary.rows_no_parts = totals.get("rows_no_parts", 0)
         summary.written = dict(totals.get("written", {}))
         summary.duplicates = dict(totals.get("duplicates", {}))
+        far = {k: list(v) for k, v in totals.get("far", {}).items()}
         summary.resumed_after_line = after_line
     if rejects_size and not rejects_path(path).exists():
         rejects_size = 0
@@ -251,6 +259,9 @@ def import_file(
             summary.rows_read += len(chunk.rows)
             summary.rows_rejected += len(bad)
             summary.rows_no_parts += out.no_parts
+            for column, count, i, cell, ts, median in out.far:
+                seen = far.setdefault(column, [0, chunk.lines[i], cell, ts, median])
+                seen[0] += count
             after_line = chunk.lines[-1]
             _save_state(
                 sp,
@@ -266,6 +277,7 @@ def import_file(
                         "rows_no_parts": summary.rows_no_parts,
                         "written": summary.written,
                         "duplicates": summary.duplicates,
+                        "far": far,
                     },
                 },
             )
@@ -286,6 +298,7 @@ def import_file(
         # the others coincide with the next interval's start (or were imported before)
         summary.written["state"] = summary.written.get("state", 0) + r.written
     sp.unlink(missing_ok=True)
+    summary.warnings += _warnings(path, fm, far, bool(pending))
     if sum(summary.written.values()) >= OPTIMIZE_AFTER_ROWS:
         store.optimize()  # a backfill: keep the store's time-range reads cheap
     if summary.rows_rejected:
@@ -294,3 +307,26 @@ def import_file(
         rejects.path.unlink(missing_ok=True)
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+def _warnings(path: Path, fm: FileMapping, far: dict[str, list], ends_written: bool) -> list[str]:
+    """What the imported data says that cannot be right (Korean / English, file, column, what
+    to change): times far from the file's others, and end states that count as a loss."""
+    out = []
+    for column, (count, line, cell, ts, median) in far.items():
+        out.append(
+            importer_text(
+                "warn_far_times",
+                file=path.name,
+                column=column,
+                count=count,
+                days=FAR_DAYS,
+                median=median,
+                line=line,
+                cell=cell,
+                ts=ts,
+            )
+        )
+    if ends_written and fm.state_after is not None and fm.state_after.value in LOSS_AFTER:
+        out.append(importer_text("warn_state_after_loss", file=path.name, state=fm.state_after.value))
+    return out
