@@ -167,7 +167,7 @@ def _old_source(name: str) -> str:
         ],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).parent,
+        cwd=Path(__file__).parents[1],
     ).stdout.strip()
     if not rev:
         pytest.skip("needs the git history")
@@ -175,7 +175,7 @@ def _old_source(name: str) -> str:
         ["git", "show", f"{rev}~1:src/factory_commons/store/{name}"],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).parent,
+        cwd=Path(__file__).parents[1],
         check=True,
     ).stdout
 

@@ -75,7 +75,9 @@ def _product_table(products) -> None:
     t = Table(show_lines=False)
     for key in ("col_product", "col_name", "col_cycle_time_s", "col_per_hour", "col_unit"):
         t.add_column(
-            MASTER.both(key, "\n"), justify="right" if key in ("col_cycle_time_s", "col_per_hour") else "left"
+            MASTER.both(key, "\n"),
+            justify="right" if key in ("col_cycle_time_s", "col_per_hour") else "left",
+            overflow="fold",
         )
     for p in products:
         t.add_row(
@@ -215,7 +217,7 @@ def _calendar_table(cals) -> None:
         "col_breaks",
         "col_holidays",
     ):
-        t.add_column(MASTER.both(key, "\n"))
+        t.add_column(MASTER.both(key, "\n"), overflow="fold")
     for c in cals:
         for k, s in enumerate(c.shifts):
             t.add_row(

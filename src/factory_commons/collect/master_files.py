@@ -46,6 +46,7 @@ from .master_words import (
     PRODUCT_COLUMNS,
     RATE_UNITS,
     TIME_UNITS,
+    UNITS_SHOWN,
     WEEKDAY_NAMES,
     norm,
 )
@@ -61,9 +62,12 @@ MAX_SHOWN = 20
 
 
 def master_text(key: str, **values) -> str:
-    """A text of the `master` catalog in both languages ("Korean / English"), fields filled."""
+    """A text of the `master` catalog in both languages ("Korean / English"), fields filled;
+    a value given as a (Korean, English) pair goes into each language's text."""
     ko, en = MASTER.pair(key)
-    return f"{ko.format(**values)} / {en.format(**values)}"
+    in_ko = {k: v[0] if isinstance(v, tuple) else v for k, v in values.items()}
+    in_en = {k: v[1] if isinstance(v, tuple) else v for k, v in values.items()}
+    return f"{ko.format(**in_ko)} / {en.format(**in_en)}"
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,11 @@ def _columns(header: list[str], words: dict[str, frozenset[str]]) -> Columns:
 
 
 def _table(
-    path: Path, sheet: str | None, words: dict[str, frozenset[str]], required: tuple[str, ...], what: str
+    path: Path,
+    sheet: str | None,
+    words: dict[str, frozenset[str]],
+    required: tuple[str, ...],
+    what: tuple[str, str],
 ) -> tuple[Table, Columns]:
     """The header row (the first of the first rows that names every `required` role, else any
     of them) and the data rows below it; MasterFileError naming the columns found."""
@@ -214,17 +222,21 @@ def _table(
     if not rows:
         raise MasterFileError(path, [Problem(None, None, master_text("empty_file"))])
     best = None
+    closest: tuple[int, int, list[str], Columns] | None = None  # the row naming most roles
     for k, (line, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
         header = ["" if c is None else str(c).replace("\ufeff", "").strip() for c in cells]
         cols = _columns(header, words)
         if all(any(r in cols.index for r in req.split("|")) for req in required):
             best = (k, line, header, cols)
             break
+        if closest is None or len(cols.index) > len(closest[3].index):
+            closest = (k, line, header, cols)
     if best is None:
-        line, cells = rows[0]
-        found = ", ".join(str(c).strip() for c in cells if c is not None and str(c).strip()) or "-"
-        missing = [req for req in required]
-        accepted = "; ".join(f"{req}: " + ", ".join(sorted(_shown_names(words, req))) for req in missing)
+        assert closest is not None
+        _, line, header, cols = closest
+        found = ", ".join(h for h in header if h) or "-"
+        missing = [req for req in required if not any(r in cols.index for r in req.split("|"))]
+        accepted = "; ".join(" | ".join(_shown_names(words, req)) for req in missing)
         why = master_text("missing_columns", what=what, found=found, accepted=accepted)
         raise MasterFileError(path, [Problem(line, None, why)])
     k, line, header, cols = best
@@ -232,10 +244,8 @@ def _table(
 
 
 def _shown_names(words: dict[str, frozenset[str]], req: str) -> list[str]:
-    out: list[str] = []
-    for role in req.split("|"):
-        out += sorted(words[role])[:8]
-    return out
+    """A few of the names each role of `req` ("cycle_time|rate") is recognised by."""
+    return [", ".join(sorted(words[role], key=lambda w: (len(w), w))[:8]) for role in req.split("|")]
 
 
 def _cell(cells: list, i: int | None):
@@ -274,7 +284,7 @@ def _number(value) -> tuple[float, str | None]:
 
 
 def _known_units() -> str:
-    return ", ".join(["s", "초", "min", "분", "h", "시간", "/h", "UPH", "/min"])
+    return ", ".join(UNITS_SHOWN)
 
 
 def _seconds(value, unit: str | None, is_rate: bool, rate_per_minute: bool) -> float:
@@ -321,7 +331,7 @@ def read_products_report(path: Path | str, *, sheet: str | None = None) -> Maste
     """`read_products` with notes on how the file was read (columns, units assumed)."""
     path = Path(path)
     table, cols = _table(
-        path, sheet, PRODUCT_COLUMNS, ("product", "cycle_time|rate"), master_text("what_products")
+        path, sheet, PRODUCT_COLUMNS, ("product", "cycle_time|rate"), MASTER.pair("what_products")
     )
     idx = cols.index
     problems: list[Problem] = []
@@ -464,7 +474,7 @@ def read_machines_report(
         by_name.setdefault(m.path.rsplit("/", 1)[-1], m.path)
         if m.display_name:
             by_name.setdefault(m.display_name, m.path)
-    table, cols = _table(path, sheet, MACHINE_COLUMNS, ("machine",), master_text("what_machines"))
+    table, cols = _table(path, sheet, MACHINE_COLUMNS, ("machine",), MASTER.pair("what_machines"))
     idx = cols.index
     notes = [_columns_note(table, cols)]
     problems: list[Problem] = []
@@ -546,7 +556,7 @@ def read_calendars(
     if path.suffix.lower() == ".toml":
         return _calendars_toml(path, timezone)
     table, cols = _table(
-        path, sheet, CALENDAR_COLUMNS, ("shift", "start", "end"), master_text("what_calendars")
+        path, sheet, CALENDAR_COLUMNS, ("shift", "start", "end"), MASTER.pair("what_calendars")
     )
     idx = cols.index
     problems: list[Problem] = []

@@ -174,6 +174,9 @@ CALENDAR_COLUMNS: dict[str, frozenset[str]] = {
     "holidays": _n("휴일", "공휴일", "휴무일", "holidays", "holiday"),
 }
 
+#: the units an error message lists as accepted
+UNITS_SHOWN = ("s", "초", "min", "분", "h", "시간", "/h", "UPH", "/min")
+
 #: a cycle time's unit -> seconds per unit
 TIME_UNITS: dict[str, float] = {
     **dict.fromkeys(_n("s", "sec", "secs", "second", "seconds", "초", "초당"), 1.0),
