@@ -459,8 +459,8 @@ def add_upload_pages(
         t = pages.t(request, c)
         try:
             up.result = accept(up, c, t)
-        except UploadError as e:
-            return start_page(request, c, e.status, e.text(t))
+        except UploadError as e:  # back to the proposal, with what went wrong
+            return back(f"/upload/{up.id}", err=e.text(t))
         uploads.save(up)
         return RedirectResponse(f"/upload/{up.id}/result", status_code=303)
 
