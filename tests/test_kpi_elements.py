@@ -13,6 +13,7 @@ import pytest
 
 from factory_commons.kpi import KpiConfig
 from factory_commons.kpi import elements as el
+from factory_commons.kpi.inputs import ict_table
 
 PROD, SETUP, DOWN, DELAY, PDT = (
     el.CODES[k] for k in ("production", "setup", "down", "delay", "planned_downtime")
@@ -146,29 +147,32 @@ def test_state_codes_and_prus_sql_and_python_agree():
     assert got == el.state_codes(config, states, reasons).tolist()
     assert got == [PROD, DOWN, DELAY, DELAY, DOWN, SETUP, PDT]
 
+    # the config's product PRU, the order's, the product master's, the machine's, in that order
     products, order_prus, machine_prus = (
-        ["P1", "P2", None, "P2"],
-        [5.0, 5.0, None, None],
-        [9.0, 9.0, 9.0, None],
+        ["P1", "P2", None, "P2", "P3", "P1"],
+        [5.0, 5.0, None, None, None, None],
+        [9.0, 9.0, 9.0, None, 9.0, None],
     )
+    master = {"P1": 7.0, "P2": 3.0, "P3": 4.0}
     counts = pa.table(  # one count per row, with its order's product and PRU (alias o in the SQL)
         {
-            "i": range(4),
+            "i": range(6),
             "product": pa.array(products, pa.string()),
             "ideal_cycle_time_s": pa.array(order_prus, pa.float64()),
             "m_pru": pa.array(machine_prus, pa.float64()),
-            "scrap": [1, 2, 3, 4],
-            "reason": pa.array(["warmup", "startup", None, "warmup"], pa.string()),
+            "scrap": [1, 2, 3, 4, 0, 0],
+            "reason": pa.array(["warmup", "startup", None, "warmup", None, None], pa.string()),
         }
     )
     con.register("counts", counts)
-    con.register("_ict", pa.table({"product": ["P1"], "ict": [2.0]}))
+    con.register("_ict", ict_table(config, master))
     con.register("_startup", pa.table({"reason": pa.array(list(config.startup_scrap_reasons), pa.string())}))
     got = con.execute(
         f"SELECT {el.PRU_SQL.format(m_pru='o.m_pru')}, {el.startup_sql('o.scrap', 'o.reason')} "
         "FROM counts o LEFT JOIN _ict i ON i.product = o.product ORDER BY o.i"
     ).fetchall()
-    prus = el.count_prus(config, products, order_prus, machine_prus)
-    assert [r[0] for r in got] == prus == [2.0, 5.0, 9.0, None]
+    prus = el.count_prus(config, products, order_prus, machine_prus, master)
+    assert [r[0] for r in got] == prus == [2.0, 5.0, 9.0, 3.0, 4.0, 2.0]
+    assert el.count_prus(config, products, order_prus, machine_prus)[3:5] == [None, 9.0]
     startup = el.startup_mask(config, counts.column("reason").to_pylist())
-    assert [r[1] for r in got] == np.where(startup, counts.column("scrap"), 0).tolist() == [1, 0, 0, 4]
+    assert [r[1] for r in got] == np.where(startup, counts.column("scrap"), 0).tolist() == [1, 0, 0, 4, 0, 0]

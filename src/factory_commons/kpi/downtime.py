@@ -1,18 +1,31 @@
-"""Downtime analysis: where the scheduled time went, by stop reason (the Pareto a shop acts on)."""
+"""Downtime analysis: where the planned busy time went, by stop reason, machine or state (the
+Pareto a shop acts on).
+
+The same rules as the KPIs (kpi/elements.py, through `queries.pareto_sql`): the seconds a
+stop loses are the seconds the KPIs count as setup, down time, delay or minor stops, so the
+Pareto of a window adds up to `setup_time_s + down_time_s + delay_time_s + micro_stop_time_s`
+of `compute_kpis` for the same window and machines.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from ..model.calendar import timeline_table
 from ..store.base import Store
 from .config import KpiConfig
+from .inputs import calendar_timeline, naive_utc, side_tables, state_bounds
+from .queries import PARETO_GROUPS, calendar_buckets, float_epochs, pareto_sql
 
-#: time elements whose time is lost inside planned busy time (see docs/kpi.md)
+#: time elements whose time is lost inside planned busy time (see docs/kpi.md); minor stops
+#: (short down or delay episodes) are gathered under the reason 'micro_stop'
 LOSS_ELEMENTS = ("setup", "down", "delay")
+#: the groupings of `downtime_pareto`
+BY = tuple(PARETO_GROUPS)
 
 
 def downtime_pareto(
@@ -20,78 +33,40 @@ def downtime_pareto(
     start: datetime,
     end: datetime,
     config: KpiConfig | None = None,
-    machines: list[str] | None = None,
+    machines: Sequence[str] | None = None,
+    by: str = "reason",
 ) -> pd.DataFrame:
-    """Stop time inside scheduled work time, by state and reason, largest first.
+    """Stop time inside planned busy time over [start, end), largest first.
 
-    Episodes whose state (and reason) the KPI config maps to setup, down or delay are cut to
-    the calendar's work periods (a machine with no calendar is scheduled around the clock).
-    Down and delay stops shorter than the micro-stop threshold are gathered under the reason
-    'micro_stop'. Columns: state, reason, episodes, seconds, share, cumulative_share.
-    """
+    `by`: "reason" (columns state, reason; down and delay stops shorter than the micro-stop
+    threshold under the reason 'micro_stop', stops without a reason under '(none)'), "state"
+    or "machine" (the machine path). Then episodes (stops that lost time in the window),
+    seconds, share and cumulative_share (of the window's whole stop time). `machines`: the
+    machine paths to include (None or empty: all)."""
+    if by not in PARETO_GROUPS:
+        raise ValueError(f"by {by!r}: use one of {', '.join(BY)}")
     config = config or KpiConfig()
-    micro_stop_threshold_s = config.micro_stop_threshold_s
-    rows = config.mapping_rows()
-    mapping = pa.table(
-        {
-            "m_state": [r[0] for r in rows],
-            "m_reason": pa.array([r[1] for r in rows], pa.string()),
-            "m_element": [r[2] for r in rows],
-        }
-    )
-    s, e = _naive(start), _naive(end)
-    cals = list(store.calendars().values())
-    timeline = timeline_table(cals, start, end)
-    where_m = ""
+    s, e = naive_utc(start), naive_utc(end)
+    if not s < e:
+        raise ValueError(f"start ({s}) must be before end ({e})")
+    cols = list(PARETO_GROUPS[by])
+    mrows = store.query("SELECT machine_id, path, calendar FROM machines ORDER BY path").to_pylist()
     if machines:
-        where_m = f"AND m.path IN ({', '.join('?' for _ in machines)})"
-    sql = f"""
-    WITH ep AS (
-        SELECT x.machine_id, x.state, x.reason_code, x.ts,
-               coalesce(lead(x.ts) OVER (PARTITION BY x.machine_id ORDER BY x.ts), ?) AS nxt
-        FROM states x
-    ),
-    work AS (
-        SELECT calendar, ts AS w0, coalesce(lead(ts) OVER (PARTITION BY calendar ORDER BY ts), ?) AS w1,
-               status
-        FROM _timeline
-    ),
-    mapped AS (
-        SELECT ep.*, coalesce(r.m_element, d.m_element) AS element
-        FROM ep
-        LEFT JOIN _mapping r ON r.m_state = ep.state AND r.m_reason = ep.reason_code
-        LEFT JOIN _mapping d ON d.m_state = ep.state AND d.m_reason IS NULL
-    ),
-    cut AS (
-        SELECT ep.*, m.calendar,
-               extract(epoch FROM (ep.nxt - ep.ts)) AS episode_s,
-               greatest(ep.ts, ?) AS c0, least(ep.nxt, ?) AS c1
-        FROM mapped ep JOIN machines m USING (machine_id)
-        WHERE ep.nxt > ? AND ep.ts < ? AND ep.element IN {LOSS_ELEMENTS!r} {where_m}
-    ),
-    parts AS (
-        SELECT cut.state,
-               CASE WHEN cut.element <> 'setup' AND cut.episode_s < ? THEN 'micro_stop'
-                    ELSE coalesce(cut.reason_code, '(none)') END AS reason,
-               cut.machine_id, cut.ts,
-               CASE WHEN w.calendar IS NULL AND cut.calendar IS NULL
-                    THEN extract(epoch FROM (cut.c1 - cut.c0))
-                    ELSE extract(epoch FROM (least(cut.c1, w.w1) - greatest(cut.c0, w.w0))) END AS sec
-        FROM cut LEFT JOIN work w
-          ON w.calendar = cut.calendar AND w.status = 'work' AND w.w0 < cut.c1 AND w.w1 > cut.c0
-        WHERE cut.calendar IS NULL OR w.calendar IS NOT NULL
-    )
-    SELECT state, reason, count(DISTINCT (machine_id, ts)) AS episodes, sum(sec) AS seconds
-    FROM parts GROUP BY state, reason HAVING sum(sec) > 0 ORDER BY seconds DESC, reason
-    """
-    # parameter order follows the placeholders above
-    ordered = [e, e, s, e, s, e, *(machines or []), micro_stop_threshold_s]
-    df = store.query(sql, ordered, tables={"_timeline": timeline, "_mapping": mapping}).to_pandas()
-    total = df["seconds"].sum()
+        wanted = set(machines)
+        mrows = [m for m in mrows if m["path"] in wanted]
+    if not mrows:
+        df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        df["episodes"], df["seconds"] = pd.Series(dtype="int64"), pd.Series(dtype=float)
+    else:
+        timeline, cal_of = calendar_timeline(store, mrows, s, e, config)
+        timeline = timeline.filter(pc.less(timeline.column("ts"), pa.scalar(e, pa.timestamp("us"))))
+        ids = sorted(cal_of)
+        tables = {**side_tables(config, cal_of), "_buckets": calendar_buckets(timeline, s, e)}
+        sql = pareto_sql(by, s, e, config, ids, state_bounds(store, ids, s, e))
+        df = store.query(float_epochs(store.dialect, sql), [], tables=tables).to_pandas()
+        df["episodes"] = df["episodes"].astype("int64")
+        df["seconds"] = (df["seconds"].astype(float) * 1e6).round() / 1e6  # whole microseconds
+    total = float(df["seconds"].sum())
     df["share"] = df["seconds"] / total if total else 0.0
     df["cumulative_share"] = df["share"].cumsum()
-    return df
-
-
-def _naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    return df.reset_index(drop=True)

@@ -14,10 +14,14 @@ every path.
 - each second of an episode gets one time element from its class and the calendar status at
   that second (`time_element`); `TIME_SUMS` says which elements each summed time column
   holds and `BUSY` which make up the order execution time;
-- a count is valued with the PRU of its product (config), else of its order, else the
-  machine's default (`PRU_SQL`, `count_prus`); scrap with a startup reason is startup scrap
-  (`startup_sql`, `startup_mask`);
-- time before a machine's first state change is no data (`no_data_sql`, `no_data`).
+- a count is valued with the PRU of its order's product in the config (kpi.toml), else the
+  order's own, else the product's in the store's product master, else the machine's default
+  (`PRU_SQL`, `count_prus`); scrap with a startup reason is startup scrap (`startup_sql`,
+  `startup_mask`);
+- time before a machine's first state change is no data (`no_data_sql`, `no_data`);
+- a count belongs to the window (or piece) [s, e) when s < ts <= e: a count is stamped when
+  its parts are done, at the end of the time that made them, so the parts of a window's last
+  interval are in it and adjacent windows never share a count (`count_in_sql`, `count_piece`).
 
 The element of a second is written once, in `time_element`: the SQL of every query is
 generated from it (`segment_element_sql`, `element_seconds_sql`, `time_sums_sql`) and the
@@ -293,9 +297,23 @@ def element_seconds(
 
 # -- counts ------------------------------------------------------------------------------
 
-#: SQL: a count's PRU (ideal cycle time) from `_ict i` (the config's products), `orders o`
-#: and the machine's default `m_pru`, in that order.
-PRU_SQL = "coalesce(i.ict, o.ideal_cycle_time_s, {m_pru})"
+
+def count_in_sql(ts: str, s: str, e: str) -> str:
+    """SQL: whether a count stamped `ts` belongs to the window (or piece) from `s` to `e`:
+    s < ts <= e (time is [s, e); a count is stamped at the end of the time that made it)."""
+    return f"{ts} > {s} AND {ts} <= {e}"
+
+
+def count_piece(edges: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """numpy: `count_in_sql` for pieces: the index of the piece (edges[i], edges[i + 1]] that
+    holds each count stamped `ts` (-1 or len(edges) - 1: none)."""
+    return np.searchsorted(edges, ts, "left") - 1
+
+
+#: SQL: a count's PRU (ideal cycle time): its order's product in the config (`_ict i`, ict),
+#: the order's own (`orders o`), the product's in the product master (`_ict i`, mict) and the
+#: machine's default `m_pru`, in that order.
+PRU_SQL = "coalesce(i.ict, o.ideal_cycle_time_s, i.mict, {m_pru})"
 
 
 def startup_sql(scrap: str, reason: str) -> str:
@@ -322,14 +340,21 @@ def count_prus(
     products: Sequence[str | None],
     order_prus: Sequence[float | None],
     machine_prus: Sequence[float | None],
+    master: Mapping[str, float] | None = None,
 ) -> list[float | None]:
     """`PRU_SQL` in Python, per count: its product's PRU in the config, else its order's,
-    else its machine's default (None: none known)."""
-    ict = config.ideal_cycle_times
-    return [
-        ict[p] if p is not None and ict.get(p) is not None else o if o is not None else m
-        for p, o, m in zip(products, order_prus, machine_prus, strict=True)
-    ]
+    else its product's in the product master `master`, else its machine's default (None:
+    none known)."""
+    ict, master = config.ideal_cycle_times, master or {}
+    out: list[float | None] = []
+    for p, o, m in zip(products, order_prus, machine_prus, strict=True):
+        for x in (ict.get(p) if p is not None else None, o, master.get(p) if p is not None else None, m):
+            if x is not None:
+                out.append(x)
+                break
+        else:
+            out.append(None)
+    return out
 
 
 def startup_mask(config: KpiConfig, reasons: Sequence[str | None]) -> np.ndarray:

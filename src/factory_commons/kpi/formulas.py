@@ -4,6 +4,11 @@
 pieces) into the result frame: planned operation and busy time, the KPIs (availability,
 effectiveness, quality ratio, OEE, MTBF, MTTR, ...) and the loss columns. The result's
 columns are named here.
+
+When some of a group's parts have no ideal cycle time (`quantity_without_ideal_time` > 0),
+its ideal time is not known: effectiveness, OEE and the losses valued with the ideal cycle
+time (reduced speed, defects, reduced yield) are NaN, never a number that looks measured
+(kpi/plausibility.py says why and how to fix it).
 """
 
 from __future__ import annotations
@@ -123,7 +128,10 @@ def finish(raw: pd.DataFrame | dict[str, Any], group_by: tuple[str, ...]) -> pd.
     out["order_execution_time_s"] = v["order_execution_time_s"]
     out["startup_scrap_quantity"] = startup
     out["quantity_without_ideal_time"] = v["quantity_without_ideal_time"].astype("int64")
-    availability, effectiveness, quality = ratio(apt, pbt), ratio(ideal, apt), ratio(gq, pq_)
+    qwi = v["quantity_without_ideal_time"]
+    unknown = qwi > 0  # parts without an ideal cycle time: the ideal time is not known
+    availability, quality = ratio(apt, pbt), ratio(gq, pq_)
+    effectiveness = np.where(unknown, np.nan, ratio(ideal, apt))
     out.update(availability=availability, effectiveness=effectiveness, quality_ratio=quality)
     out["oee"] = availability * effectiveness * quality
     out["mtbf_s"] = ratio(apt, failures)
@@ -141,9 +149,9 @@ def finish(raw: pd.DataFrame | dict[str, Any], group_by: tuple[str, ...]) -> pd.
     out["loss_setup_s"] = v["setup_time_s"]
     out["loss_idling_s"] = v["delay_time_s"]
     out["loss_minor_stops_s"] = v["micro_stop_time_s"]
-    out["loss_reduced_speed_s"] = apt - v["micro_stop_time_s"] - ideal
-    out["loss_defects_s"] = (sq - startup) * mean_pru
-    out["loss_reduced_yield_s"] = startup.astype(float) * mean_pru
+    out["loss_reduced_speed_s"] = np.where(unknown, np.nan, apt - v["micro_stop_time_s"] - ideal)
+    out["loss_defects_s"] = np.where(unknown, np.nan, (sq - startup) * mean_pru)
+    out["loss_reduced_yield_s"] = np.where(unknown, np.nan, startup.astype(float) * mean_pru)
 
     cols = [
         *group_by,

@@ -9,8 +9,9 @@ only what the window needs").
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
@@ -20,8 +21,20 @@ from ..store.base import Store
 from .config import KpiConfig
 from .elements import mapping_table
 
-#: Calendar name used for machines that are planned around the clock (no calendar).
+#: Calendar name used for machines that are planned around the clock (no calendar); with the
+#: days cut in a zone (`day` grouping), `ALWAYS + "@" + zone` (`always_name`).
 ALWAYS = "__always_planned__"
+
+
+def always_name(zone: str | None) -> str:
+    """The name of the 24/7 calendar whose days are cut at midnight in `zone` (None: ALWAYS,
+    days of UTC, for groupings that have no day)."""
+    return ALWAYS if zone is None else f"{ALWAYS}@{zone}"
+
+
+def is_always(name: str) -> bool:
+    """Whether a calendar name of the timeline is a 24/7 calendar (`always_name`)."""
+    return name == ALWAYS or name.startswith(ALWAYS + "@")
 
 
 def naive_utc(value: datetime) -> datetime:
@@ -29,20 +42,28 @@ def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-def always_timeline(start: datetime, end: datetime) -> pa.Table:
-    """24/7 work, with a boundary at each UTC midnight so that 'day' is the UTC date."""
-    first = datetime.combine(start.date(), datetime.min.time())
-    ts = [first]
-    while ts[-1] + timedelta(days=1) < end:
-        ts.append(datetime.combine(ts[-1].date() + timedelta(days=1), datetime.min.time()))
-    n = len(ts)
+def always_timeline(start: datetime, end: datetime, zone: str = "UTC", name: str = ALWAYS) -> pa.Table:
+    """24/7 work, with a boundary at each midnight of `zone` so that 'day' is the local date
+    there (`start`, `end` and the boundaries: naive UTC)."""
+    tz = ZoneInfo(zone)
+
+    def utc(d) -> datetime:  # local midnight of day d, as naive UTC (DST-safe)
+        return datetime.combine(d, time(0), tz).astimezone(UTC).replace(tzinfo=None)
+
+    day = start.replace(tzinfo=UTC).astimezone(tz).date()
+    if utc(day) > start:  # a midnight that does not exist (DST at 00:00) starts later
+        day -= timedelta(days=1)
+    days = [day]
+    while utc(days[-1] + timedelta(days=1)) < end:
+        days.append(days[-1] + timedelta(days=1))
+    n = len(days)
     return pa.table(
         {
-            "calendar": [ALWAYS] * n,
-            "ts": ts,
+            "calendar": [name] * n,
+            "ts": [utc(d) for d in days],
             "status": ["work"] * n,
             "shift": [None] * n,
-            "day": [t.date() for t in ts],
+            "day": days,
         },
         schema=CALENDAR_SCHEMA,
     )
@@ -56,10 +77,15 @@ def calendar_timeline(
     config: KpiConfig,
     cals: dict | None = None,
     stacklevel: int = 3,
+    zones: Mapping[int, str] | None = None,
 ) -> tuple[pa.Table, dict[int, str]]:
     """The calendar timeline table and each machine's calendar name in it (`cals`: the
     store's calendars, when the caller has read them; `stacklevel`: of the warning about an
-    unknown calendar, so that it names the caller of `compute_kpis`)."""
+    unknown calendar, so that it names the caller of `compute_kpis`).
+
+    A machine without a calendar is planned 24/7; `zones` (machine id -> IANA zone, for the
+    `day` grouping) cuts its days at midnight of its zone (`always_timeline`), else at UTC
+    midnight (groupings without a day: the boundaries are then only where pieces start)."""
     cals = store.calendars() if cals is None else cals
     if config.default_calendar is not None and config.default_calendar not in cals:
         raise ValueError(
@@ -76,11 +102,13 @@ def calendar_timeline(
                 stacklevel=stacklevel,
             )
             name = None
-        used[m["machine_id"]] = name or ALWAYS
-    names = sorted({n for n in used.values() if n != ALWAYS})
+        if name is None:
+            name = always_name(None if zones is None else zones.get(m["machine_id"], "UTC"))
+        used[m["machine_id"]] = name
+    names = sorted({n for n in used.values() if not is_always(n)})
     parts = [timeline_table([cals[n] for n in names], start, end)]
-    if ALWAYS in used.values():
-        parts.append(always_timeline(start, end))
+    for n in sorted({n for n in used.values() if is_always(n)}):
+        parts.append(always_timeline(start, end, n.partition("@")[2] or "UTC", n))
     return pa.concat_tables(parts), used
 
 
@@ -232,10 +260,33 @@ def duckdb_state_slice(
     return t
 
 
-def side_tables(config: KpiConfig, cal_of: dict[int, str]) -> dict[str, pa.Table]:
+def product_cycle_times(store: Store) -> dict[str, float]:
+    """The store's product master: product -> ideal cycle time (s) (`Store.products`)."""
+    t = store.query("SELECT product, ideal_cycle_time_s FROM products")
+    return dict(zip(t.column("product").to_pylist(), t.column("ideal_cycle_time_s").to_pylist(), strict=True))
+
+
+def ict_table(config: KpiConfig, master: Mapping[str, float] | None = None) -> pa.Table:
+    """`_ict`: per product the config's ideal cycle time (`ict`) and the product master's
+    (`mict`), either NULL (see `elements.PRU_SQL` for which wins)."""
+    master = master or {}
+    products = sorted(set(config.ideal_cycle_times) | set(master))
+    return pa.table(
+        {
+            "product": pa.array(products, pa.string()),
+            "ict": pa.array([config.ideal_cycle_times.get(p) for p in products], pa.float64()),
+            "mict": pa.array([master.get(p) for p in products], pa.float64()),
+        }
+    )
+
+
+def side_tables(
+    config: KpiConfig, cal_of: dict[int, str], master: Mapping[str, float] | None = None
+) -> dict[str, pa.Table]:
     """The small relations the KPI queries read besides the store's tables: each machine's
     calendar name (`_machine_cal`), the state mapping (`_map`), the startup scrap reasons
-    (`_startup`) and the config's ideal cycle times by product (`_ict`)."""
+    (`_startup`) and the ideal cycle times by product of the config and of the product master
+    `master` (`_ict`)."""
     return {
         "_machine_cal": pa.table(
             {
@@ -245,10 +296,5 @@ def side_tables(config: KpiConfig, cal_of: dict[int, str]) -> dict[str, pa.Table
         ),
         "_map": mapping_table(config),
         "_startup": pa.table({"reason": pa.array(list(config.startup_scrap_reasons), pa.string())}),
-        "_ict": pa.table(
-            {
-                "product": pa.array(list(config.ideal_cycle_times), pa.string()),
-                "ict": pa.array(list(config.ideal_cycle_times.values()), pa.float64()),
-            }
-        ),
+        "_ict": ict_table(config, master),
     }

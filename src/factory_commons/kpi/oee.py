@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from ..store.base import Store
 from . import rollup
 from .config import KpiConfig
-from .elements import CODES, MICRO
+from .elements import CODES, MICRO, count_in_sql
 from .formulas import (
     KPI_COLUMNS,
     LOSS_COLUMNS,
@@ -45,6 +45,7 @@ from .inputs import (
     duckdb_state_slice,
     machine_filter,
     naive_utc,
+    product_cycle_times,
     side_tables,
     state_bounds,
 )
@@ -108,16 +109,25 @@ def compute_kpis(
 
     from_rollup = ROLLUP and getattr(store, "kpi_rollup", False) and set(group_by) <= {"machine", "line"}
     cals = None
-    if from_rollup:  # what the rollup needs about each machine and the calendars, in one read
-        mrows, cals = rollup.machine_info(store)
+    if from_rollup:  # what the rollup needs about each machine, calendar and product, in one read
+        mrows, cals, master = rollup.machine_info(store)
     else:
         mrows = store.query("SELECT machine_id, path, calendar FROM machines ORDER BY path").to_pylist()
+        master = product_cycle_times(store)
     mrows = _chosen(mrows, machines)
     if from_rollup:
-        raw = rollup.compute_from_rollup(store, s, e, group_by, config, mrows, cals)
+        raw = rollup.compute_from_rollup(store, s, e, group_by, config, mrows, cals, master)
         if raw is not None:
             return finish(raw, group_by)
-    return finish(_query(store, s, e, group_by, config, mrows, cals), group_by)
+    return finish(_query(store, s, e, group_by, config, mrows, cals, master), group_by)
+
+
+def day_zones(store: Store, mrows: list[dict]) -> dict[int, str]:
+    """Machine id -> the IANA zone its days are cut in when it has no calendar: its own zone,
+    else the plant's (`Store.machine_timezones`)."""
+    zones = store.machine_timezones()
+    plant = store.plant_timezone()
+    return {m["machine_id"]: zones.get(m["path"], plant) for m in mrows}
 
 
 def _chosen(mrows: list[dict], machines: list[str] | Callable[[list[str]], list[str]] | None) -> list[dict]:
@@ -142,14 +152,17 @@ def _query(
     config: KpiConfig,
     mrows: list[dict],
     cals: dict | None,
+    master: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """The raw sums of [s, e) from the store's rows in one query: the per-episode query
     (`episode_sql`) for machine/line/plant groupings when every count names its order, else
-    the full query (`stream_sql`)."""
-    timeline, cal_of = calendar_timeline(store, mrows, s, e, config, cals, stacklevel=4)
+    the full query (`stream_sql`). Grouped by day, a machine planned 24/7 has the days of its
+    time zone (`day_zones`)."""
+    zones = day_zones(store, mrows) if "day" in group_by else None
+    timeline, cal_of = calendar_timeline(store, mrows, s, e, config, cals, stacklevel=4, zones=zones)
     timeline = timeline.filter(pc.less(timeline.column("ts"), pa.scalar(e, pa.timestamp("us"))))
     timeline = timeline.append_column("ci", pa.array(range(timeline.num_rows), pa.int32()))
-    tables = {"_timeline": timeline, **side_tables(config, cal_of)}
+    tables = {"_timeline": timeline, **side_tables(config, cal_of, master)}
     ids = sorted(cal_of)
     id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
     bounds, states_from, counts_from = None, "states", "counts"
@@ -157,7 +170,8 @@ def _query(
         # DuckDB has no index: read the window's states and counts once each, as Arrow slices
         tables["_states"], states_from = duckdb_state_slice(store, ids, s, e), "_states"
         tables["_counts"] = store.query(
-            f"SELECT * FROM counts WHERE {machine_filter(ids, store.dialect)} AND ts >= ? AND ts < ?", [s, e]
+            f"SELECT * FROM counts WHERE {machine_filter(ids, store.dialect)} AND {count_in_sql('ts', '?', '?')}",
+            [s, e],
         )
         counts_from = "_counts"
         orderless = tables["_counts"].column("order_id").null_count
@@ -166,7 +180,7 @@ def _query(
             bounds = state_bounds(store, ids, s, e)
         orderless = (
             store.query(
-                "SELECT count(*) AS n FROM counts WHERE order_id IS NULL AND ts >= ? AND ts < ? "
+                f"SELECT count(*) AS n FROM counts WHERE order_id IS NULL AND {count_in_sql('ts', '?', '?')} "
                 f"AND machine_id IN ({id_list})",
                 [s, e],
             )

@@ -62,7 +62,8 @@ def compute_run(
     if store.dialect == "duckdb" and e - s <= SLICE_MAX:
         t["_states"], states_from = duckdb_state_slice(store, ids, s, e), "_states"
         t["_counts"] = store.query(
-            f"SELECT * FROM counts WHERE machine_id IN ({id_list}) AND ts >= ? AND ts < ?", [s, e]
+            f"SELECT * FROM counts WHERE machine_id IN ({id_list}) AND {elements.count_in_sql('ts', '?', '?')}",
+            [s, e],
         )
         counts_from = "_counts"
     else:
@@ -178,12 +179,13 @@ def run_rows(
     cal_of: dict[int, str],
     pru_of: dict[int, float | None],
     newest: dict[int, datetime] | None = None,
+    master: dict[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """What `compute_run` gives, computed in numpy from the run's state changes (the same
     rows the query reads: `duckdb_state_slice` or `state_bounds`) and counts: a few plain
     reads instead of one big query, for the short runs at a request's edges. Integer
     microseconds throughout, so each piece's times are exact. `newest`: each machine's newest
-    state change, as read with MACHINE_INFO."""
+    state change, as read with MACHINE_INFO; `master`: the product master's ideal cycle times."""
     s, e = run[0][0], run[-1][1]
     cols = "machine_id, ts, state, reason_code, order_id"
     if store.dialect == "duckdb" and e - s <= SLICE_MAX:
@@ -202,7 +204,7 @@ def run_rows(
     cnt = store.query(
         "SELECT c.machine_id, c.ts, c.good, c.scrap, c.rework, c.scrap_reason, c.order_id, o.product, "
         "o.ideal_cycle_time_s AS oict FROM counts c LEFT JOIN orders o ON o.order_id = c.order_id "
-        f"WHERE {machine_filter(ids, store.dialect, 'c.machine_id')} AND c.ts >= ? AND c.ts < ?",
+        f"WHERE {machine_filter(ids, store.dialect, 'c.machine_id')} AND {elements.count_in_sql('c.ts', '?', '?')}",
         [s, e],
     )
     ids_a = np.asarray(ids, dtype=np.int64)
@@ -218,7 +220,7 @@ def run_rows(
     if mine.any():
         np.minimum.at(first, np.searchsorted(ids_a, mid[mine]), _us_column(st, "ts")[mine])
     out["nodata_us"] = elements.no_data(np.repeat(first, n), h0, h1)
-    out |= _count_sums(cnt, ids_a, edges, config, pru_of)
+    out |= _count_sums(cnt, ids_a, edges, config, pru_of, master)
     return {
         "machine_id": np.repeat(ids_a, n),
         "h0": np.tile(np.array([a for a, _ in run], dtype="datetime64[us]"), len(ids)),
@@ -226,7 +228,12 @@ def run_rows(
 
 
 def _count_sums(
-    cnt: pa.Table, ids: np.ndarray, edges: np.ndarray, config: KpiConfig, pru_of: dict[int, float | None]
+    cnt: pa.Table,
+    ids: np.ndarray,
+    edges: np.ndarray,
+    config: KpiConfig,
+    pru_of: dict[int, float | None],
+    master: dict[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """Per (machine, piece) cell: the count elements of the count rows `cnt` (with their
     order's product and ideal cycle time); the ideal time is summed in the rows' order."""
@@ -240,7 +247,7 @@ def _count_sums(
     out["ideal"] = np.zeros(cells, float)
     if not len(mid):
         return out
-    cell = np.searchsorted(ids, mid) * n + np.searchsorted(edges, _us_column(cnt, "ts"), "right") - 1
+    cell = np.searchsorted(ids, mid) * n + elements.count_piece(edges, _us_column(cnt, "ts"))
     g, sc = _int_column(cnt, "good", 0), _int_column(cnt, "scrap", 0)
     out["good"], out["scrap"] = _isum(cell, g, cells), _isum(cell, sc, cells)
     out["rework"] = _isum(cell, _int_column(cnt, "rework", 0), cells)
@@ -252,6 +259,7 @@ def _count_sums(
         cnt.column("product").to_pylist(),
         cnt.column("oict").to_pylist(),
         [pru_of.get(m) for m in mid.tolist()],
+        master,
     )
     both = np.asarray(cnt.column("good").is_valid()) & np.asarray(cnt.column("scrap").is_valid())
     known = np.array([p is not None for p in pru], dtype=bool)

@@ -26,9 +26,11 @@ import pyarrow as pa
 
 from .config import KpiConfig
 from .elements import (
+    MICRO,
     PRU_SQL,
     RAW_TIME_COLUMNS,
     TIME_SUMS,
+    count_in_sql,
     element_seconds_sql,
     episode_class_sql,
     failure_sql,
@@ -45,8 +47,10 @@ from .inputs import lit
 def _forward_fill(dialect: str, cols: Sequence[str]) -> str:
     """(CTE body that adds f_<col> forward-filled per machine plus `nxt`, the next event's ts).
 
-    The stream `ev` has machine_id, ts, k (0 calendar, 1 state, 2 count) and the columns to
-    fill, NULL where an event does not carry them.
+    The stream `ev` has machine_id, ts, k (-1 count, 0 calendar, 1 state) and the columns to
+    fill, NULL where an event does not carry them. A count sorts before a calendar boundary or
+    state change at its own instant: it is stamped at the end of the time that made its parts,
+    so it gets that time's shift, day and order (`elements.count_in_sql`).
     """
     if dialect == "duckdb":
         return _forward_fill_duckdb(cols)
@@ -93,6 +97,7 @@ def episodes_ctes(
     bounds: tuple[datetime | None, datetime | None] | None = None,
     states_from: str = "states",
     open_end: datetime | None = None,
+    keep: Sequence[str] = (),
 ) -> str:
     """The CTEs every KPI query starts from: machines with their calendar (m), state changes
     mapped to time-element codes (st0, st), and episodes in the window (ep) with their full
@@ -105,7 +110,8 @@ def episodes_ctes(
     `states_from` names the relation with the state changes: `states`, or on DuckDB the
     `_states` slice of `inputs.duckdb_state_slice`. `open_end`: where the last, still open
     episode of a machine ends for its repair time (default `e`; the rollup computes parts of
-    a window and passes the window's end)."""
+    a window and passes the window's end). `keep`: more columns of the state changes that the
+    episodes carry (the downtime Pareto's state and reason_code)."""
     p = lit
     id_list = ", ".join(str(int(i)) for i in ids) or "NULL"
     st_range = "TRUE"
@@ -115,6 +121,8 @@ def episodes_ctes(
             f"s.ts <= {p(hi)}" if hi is not None else f"s.ts < {p(e)}"
         )
     code, code_joins = state_code_sql("s")
+    kept_st = "".join(f", s.{c}" for c in keep)
+    kept_ep = "".join(f", {c}" for c in keep)
     cls = episode_class_sql(
         "code", "extract(epoch FROM (nxt - ts))", "nxt IS NOT NULL", p(config.micro_stop_threshold_s)
     )
@@ -126,7 +134,7 @@ def episodes_ctes(
         FROM machines m JOIN _machine_cal c USING (machine_id)
     ),
     st0 AS (
-        SELECT s.machine_id, s.ts, s.order_id, {code} AS code
+        SELECT s.machine_id, s.ts, s.order_id, {code} AS code{kept_st}
         FROM {states_from} s
         {code_joins}
         WHERE s.machine_id IN ({id_list}) AND {st_range}
@@ -138,7 +146,7 @@ def episodes_ctes(
         SELECT machine_id, ts, order_id, order_id IS NOT NULL AS has_order, code,
                greatest(ts, {p(s)}) AS a, least(coalesce(nxt, {p(e)}), {p(e)}) AS b,
                extract(epoch FROM (coalesce(nxt, {p(open_end or e)}) - ts)) AS dur_s,
-               {cls} AS cls
+               {cls} AS cls{kept_ep}
         FROM st
         WHERE (nxt IS NULL OR nxt > {p(s)}) AND ts < {p(e)}
     ),"""
@@ -221,10 +229,10 @@ def stream_sql(
     if counts_in_stream:
         ev_parts.append(
             f"""
-        SELECT c.machine_id, c.ts, 2, NULL, NULL, NULL, {"0, NULL, " if failures_in_stream else ""}
+        SELECT c.machine_id, c.ts, -1, NULL, NULL, NULL, {"0, NULL, " if failures_in_stream else ""}
                c.good, c.scrap, c.rework, c.scrap_reason, c.order_id, 0
         FROM {counts_from} c
-        WHERE c.ts >= {p(s)} AND c.ts < {p(e)} {"" if all_counts_in_stream else "AND c.order_id IS NULL"}
+        WHERE {count_in_sql("c.ts", p(s), p(e))} {"" if all_counts_in_stream else "AND c.order_id IS NULL"}
           AND c.machine_id IN ({id_list})"""
         )
 
@@ -234,7 +242,7 @@ def stream_sql(
             f"""
         SELECT {g_cnt} ff.good, ff.scrap, ff.rework, ff.scrap_reason, ff.ord2, m.m_pru
         FROM (SELECT ff.*, coalesce(c_ord, {"nullif(f_ord, '')" if ord_string else "NULL"}) AS ord2
-              FROM ff WHERE k = 2) ff
+              FROM ff WHERE k = -1) ff
         JOIN m USING (machine_id)
         JOIN _timeline t ON t.ci = ff.f_ci"""
         )
@@ -243,7 +251,7 @@ def stream_sql(
             f"""
         SELECT {g_dir} x.good, x.scrap, x.rework, x.scrap_reason, x.order_id AS ord2, m.m_pru
         FROM {counts_from} x JOIN m USING (machine_id)
-        WHERE x.order_id IS NOT NULL AND x.ts >= {p(s)} AND x.ts < {p(e)} AND x.machine_id IN ({id_list})"""
+        WHERE x.order_id IS NOT NULL AND {count_in_sql("x.ts", p(s), p(e))} AND x.machine_id IN ({id_list})"""
         )
     fail_source = ""
     if not failures_in_stream:
@@ -424,7 +432,7 @@ def _count_facts(
         FROM {counts_from} c JOIN m USING (machine_id){piece_join}
         LEFT JOIN orders o ON o.order_id = c.order_id
         LEFT JOIN _ict i ON i.product = o.product
-        WHERE c.ts >= {lit(s)} AND c.ts < {lit(e)} AND c.machine_id IN ({id_list})"""
+        WHERE {count_in_sql("c.ts", lit(s), lit(e))} AND c.machine_id IN ({id_list})"""
 
 
 def episode_sql(
@@ -486,6 +494,57 @@ def episode_sql(
     """
 
 
+#: The downtime Pareto's groupings: per grouping, its columns and their SQL over `split`.
+PARETO_GROUPS = {
+    "reason": {
+        "state": "state",
+        "reason": f"CASE WHEN cls = {MICRO} THEN 'micro_stop' ELSE coalesce(reason_code, '(none)') END",
+    },
+    "state": {"state": "state"},
+    "machine": {"machine": "m_path"},
+}
+
+
+def pareto_sql(
+    by: str,
+    s: datetime,
+    e: datetime,
+    config: KpiConfig,
+    ids: Sequence[int],
+    bounds: tuple[datetime | None, datetime | None] | None,
+) -> str:
+    """The downtime Pareto: the seconds of setup, down, delay and minor stops (the time
+    elements lost inside planned busy time, `elements.element_seconds_sql`) per group of
+    `PARETO_GROUPS[by]`, and the episodes that lost any, largest first.
+
+    The per-episode query's episodes and their split by calendar status (`episodes_ctes`,
+    `_split_cte`), so each second is classified exactly as in the KPIs: a minor stop is a
+    short down or delay episode by its whole length, never the machine's open last one; a
+    stop in a break is planned downtime, outside the shifts not scheduled."""
+    p = lit
+    outside = bool(config.count_running_outside_schedule)
+    secs = element_seconds_sql("cls", {"work": "w", "break": "br", "off": "o"}, "d", "has_order", outside)
+    lost = " + ".join(f"({secs[c]})" for c in ("setup", "down", "delay", "micro"))
+    cols = PARETO_GROUPS[by]
+    sel = ", ".join(f"{expr} AS {name}" for name, expr in cols.items())
+    names = ", ".join(cols)
+    return f"""
+    {episodes_ctes(s, e, config, ids, bounds, keep=("state", "reason_code"))}
+    x AS (
+        SELECT ep.*, m.cal, m.path AS m_path
+        FROM ep JOIN m USING (machine_id)
+    ),{_split_cte("x.machine_id, x.m_path, x.state, x.reason_code", p(s))}
+    lost AS (
+        SELECT {sel}, {lost} AS sec FROM split
+    )
+    SELECT {names}, sum(CASE WHEN sec > 0 THEN 1 ELSE 0 END) AS episodes, sum(sec) AS seconds
+    FROM lost
+    GROUP BY {names}
+    HAVING sum(sec) > 0
+    ORDER BY seconds DESC, {names}
+    """
+
+
 def hourly_sql(
     s: datetime,
     e: datetime,
@@ -507,7 +566,7 @@ def hourly_sql(
         return f"CAST(round(coalesce(sum({col}), 0) * 1000000) AS BIGINT) AS {name}"
 
     times = ", ".join(us(f"{c}_s" if c == "cal" else c, f"{c}_us") for c in RAW_TIME_COLUMNS)
-    piece_join = f"\n        JOIN _pieces h ON h.hb = {_hour_sql('c.ts')} AND h.h0 <= c.ts AND c.ts < h.h1"
+    piece_join = f"\n        JOIN _pieces h ON h.hb = {_hour_sql('c.ts', end=True)} AND {count_in_sql('c.ts', 'h.h0', 'h.h1')}"
     orderless = ",\n               CASE WHEN c.order_id IS NULL THEN 1 ELSE 0 END"
     counts = _count_facts("c.machine_id, h.h0,", counts_from, piece_join, s, e, id_list, orderless)
     return f"""

@@ -61,8 +61,8 @@ RAW_NAMES = {
 #: What a rollup request reads about the machines and calendars, in one statement (one
 #: snapshot): each machine (kind 0: path, calendar, line path, default ideal cycle time), its
 #: rollup version (kind 1; read with the rest: hours computed from then on are stored only if
-#: no write moved it), its newest state change (kind 2) and each calendar's definition (kind
-#: 3). A UNION ALL of plain scans instead of joins: DuckDB plans it in about half the time,
+#: no write moved it), its newest state change (kind 2), each calendar's definition (kind
+#: 3) and the product master's ideal cycle times (kind 4). A UNION ALL of plain scans instead of joins: DuckDB plans it in about half the time,
 #: and it saves the separate calendars read (bench/kpi_reads.py). `machine_info` assembles it.
 MACHINE_INFO = (
     "SELECT 0 AS kind, machine_id, path AS name, calendar AS text, "
@@ -71,8 +71,13 @@ MACHINE_INFO = (
     "FROM machines UNION ALL "
     "SELECT 1, machine_id, NULL, NULL, NULL, NULL, NULL, ver FROM kpi_versions UNION ALL "
     "SELECT 2, machine_id, NULL, NULL, NULL, NULL, ts, NULL FROM latest_states UNION ALL "
-    "SELECT 3, NULL, name, definition, NULL, NULL, NULL, NULL FROM calendars"
+    "SELECT 3, NULL, name, definition, NULL, NULL, NULL, NULL FROM calendars UNION ALL "
+    "SELECT 4, NULL, product, NULL, NULL, ideal_cycle_time_s, NULL, NULL FROM products"
 )
+
+#: The version of the rules a stored hour was computed with, part of its fingerprint: hours
+#: of older rules are never read (2: a count stamped at a piece's end belongs to it).
+RULES = 2
 
 
 @functools.lru_cache(maxsize=256)
@@ -81,15 +86,17 @@ def _calendar(definition: str) -> ShiftCalendar:
     return ShiftCalendar.model_validate(json.loads(definition))
 
 
-def machine_info(store: Store) -> tuple[list[dict], dict[str, ShiftCalendar]]:
+def machine_info(store: Store) -> tuple[list[dict], dict[str, ShiftCalendar], dict[str, float]]:
     """The machines by path, each a dict of machine_id, path, calendar, ver, newest,
-    line_path and pru, and the store's calendars by name: one read (MACHINE_INFO)."""
+    line_path and pru, the store's calendars by name and the product master (product ->
+    ideal cycle time): one read (MACHINE_INFO)."""
     t = store.query(MACHINE_INFO)
     cols = {c: t.column(c).to_pylist() for c in t.column_names}
     machines: dict[int, dict] = {}
     ver: dict[int, int] = {}
     newest: dict[int, datetime] = {}
     cals: dict[str, ShiftCalendar] = {}
+    master: dict[str, float] = {}
     for kind, mid, name, text, line_path, pru, ts, v in zip(*cols.values(), strict=True):
         if kind == 0:
             machines[mid] = {
@@ -103,13 +110,15 @@ def machine_info(store: Store) -> tuple[list[dict], dict[str, ShiftCalendar]]:
             ver[mid] = v
         elif kind == 2:
             newest[mid] = ts
-        else:
+        elif kind == 3:
             cals[name] = _calendar(text)
+        else:
+            master[name] = pru
     rows = sorted(machines.values(), key=lambda r: r["path"])
     for r in rows:
         r["ver"] = ver.get(r["machine_id"], 0)
         r["newest"] = newest.get(r["machine_id"])
-    return rows, dict(sorted(cals.items()))
+    return rows, dict(sorted(cals.items())), master
 
 
 def _floor_day(t: datetime) -> datetime:
@@ -135,14 +144,23 @@ def pieces(s: datetime, e: datetime) -> list[tuple[datetime, datetime]]:
     return out
 
 
-def fingerprint(config: KpiConfig, calendar: str, definition: str | None, pru: float | None) -> str:
-    """What a machine's hours depend on besides its events: the KPI config, the machine's
-    calendar (name and definition) and its default ideal cycle time."""
-    return _fingerprint(_config_json(config), calendar, definition, pru)
+def fingerprint(
+    config: KpiConfig,
+    calendar: str,
+    definition: str | None,
+    pru: float | None,
+    master: dict[str, float] | None = None,
+) -> str:
+    """What a machine's hours depend on besides its events: the KPI config and the product
+    master (with the version of the rules, `RULES`), the machine's calendar (name and
+    definition) and its default ideal cycle time."""
+    return _fingerprint(_config_json(config, master), calendar, definition, pru)
 
 
-def _config_json(config: KpiConfig) -> str:
-    return json.dumps(config.model_dump(mode="json"), sort_keys=True)
+def _config_json(config: KpiConfig, master: dict[str, float] | None = None) -> str:
+    """The config, the product master and `RULES` as one JSON text."""
+    data = {"config": config.model_dump(mode="json"), "products": master or {}, "rules": RULES}
+    return json.dumps(data, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -162,17 +180,19 @@ def compute_from_rollup(
     config: KpiConfig,
     mrows: list[dict],
     cals: dict[str, ShiftCalendar],
+    master: dict[str, float] | None = None,
 ) -> dict[str, object] | None:
     """The raw sums `formulas.finish` takes, for machine/line/plant groupings of `mrows` over
     [s, e), from the rollup; None when the window holds no whole hour or counts without an
-    order (then the caller runs the full query)."""
+    order (then the caller runs the full query). `master`: the product master's ideal cycle
+    times."""
     whole = [(a, b) for a, b in pieces(s, e) if b - a == HOUR]
     if not whole or not mrows:
         return None
     ids = sorted(int(m["machine_id"]) for m in mrows)
     info = mrows  # read by compute_kpis with `machine_info`, before anything else
     timeline, cal_of = calendar_timeline(store, mrows, s, e, config, cals)
-    cfg = _config_json(config)
+    cfg = _config_json(config, master)
     fps: dict[tuple, str] = {}  # machines sharing calendar and ideal cycle time: one hash
     cal_json = {c: cals[c].model_dump_json() if c in cals else None for c in set(cal_of.values())}
     fp_of = {}
@@ -199,10 +219,10 @@ def compute_from_rollup(
         run_ids = [m for m in ids if have.lacks(m, run)]
         if run[-1][1] - run[0][0] <= PY_MAX:
             computed.append(
-                piece_sums.run_rows(store, run, e, config, run_ids, timeline, cal_of, pru_of, newest)
+                piece_sums.run_rows(store, run, e, config, run_ids, timeline, cal_of, pru_of, newest, master)
             )
         else:
-            tables = side_tables(config, cal_of)  # only a cold run's query reads them
+            tables = side_tables(config, cal_of, master)  # only a cold run's query reads them
             computed.append(piece_sums.compute_run(store, run, e, config, run_ids, timeline, tables))
     comp = {
         c: np.concatenate([x[c] for x in computed]) if computed else np.zeros(0)

@@ -103,16 +103,18 @@ CREATE TABLE IF NOT EXISTS kpi_days (
 
 
 #: Raise the versions of the machines of relation `_dirty` (id, from_ts) and delete their
-#: hours from the hour of from_ts on, and their days from its day on. Versions first (in id order, as `save` locks them, so
+#: hours from the hour that holds the instant just before from_ts on, and their days from its
+#: day on (a count stamped at a whole hour belongs to the hour it ends, kpi/elements.py
+#: `count_in_sql`). Versions first (in id order, as `save` locks them, so
 #: that two transactions cannot wait for each other): PostgreSQL then holds the version rows
 #: a concurrent `save` waits for.
 INVALIDATE = (
     "INSERT INTO kpi_versions (machine_id, ver) SELECT id, 1 FROM _dirty ORDER BY id "
     "ON CONFLICT (machine_id) DO UPDATE SET ver = kpi_versions.ver + 1",
     "DELETE FROM kpi_hours WHERE EXISTS (SELECT 1 FROM _dirty d WHERE d.id = kpi_hours.machine_id "
-    "AND kpi_hours.hour_ts >= date_trunc('hour', d.from_ts))",
+    "AND kpi_hours.hour_ts >= date_trunc('hour', d.from_ts - INTERVAL '1 microsecond'))",
     "DELETE FROM kpi_days WHERE EXISTS (SELECT 1 FROM _dirty d WHERE d.id = kpi_days.machine_id "
-    "AND kpi_days.day_ts >= date_trunc('day', d.from_ts))",
+    "AND kpi_days.day_ts >= date_trunc('day', d.from_ts - INTERVAL '1 microsecond'))",
 )
 
 #: Store a reader's computed hours (relation `_kh`, columns COLUMNS) for the machines whose
