@@ -10,7 +10,8 @@ the package without package-data rules.
 
 To add one: create `v0003_<what>.py` next to `v0002_latest_states.py` (the next free number),
 never edit a migration that has been released, and keep `store/schema.py` (the DuckDB DDL)
-in step; `tests/test_store_postgres.py` checks that both backends have the same tables and
+in step (a change to an existing DuckDB table, such as a new column, also goes into
+`schema.DUCKDB_UPGRADES`, run on every open, so that older files are upgraded); `tests/test_store_postgres.py` checks that both backends have the same tables and
 columns. See docs/server.md.
 """
 
