@@ -18,8 +18,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from typer.testing import CliRunner
-
 from exports_data import (
     COUNTS,
     EN_MACHINE,
@@ -34,6 +32,8 @@ from exports_data import (
     STATE_OF,
     write_all,
 )
+from typer.testing import CliRunner
+
 from factory_commons.cli import app
 from factory_commons.collect.files import import_file
 from factory_commons.collect.files_guess import (
