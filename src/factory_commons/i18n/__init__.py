@@ -7,7 +7,8 @@ standard library's `gettext`. A message id is a stable key (`oee`, `loss_setup_s
 language is one more folder of catalogs, not a change of code.
 
 Domains, one catalog per kind of text (a translator opens one file):
-- `kpi`: KPI names, losses, report headings (`label`);
+- `kpi`: KPI names, losses, report headings (`label`); `kpi_cli`: the KPI warnings
+  (kpi/plausibility.py) and the `kpi` and `downtime` commands (kpi/cli.py);
 - `states`: machine states, reason codes, connector health and collection events (`display`:
   unknown codes are shown as they are);
 - `spc`: control chart names and the SPC messages;

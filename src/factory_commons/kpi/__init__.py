@@ -2,6 +2,7 @@
 
 from .config import DEFAULT_STATE_MAP, ELEMENTS, KpiConfig, KpiConfigError
 from .oee import GROUPS, KPI_COLUMNS, LOSS_COLUMNS, QUANTITY_COLUMNS, TIME_COLUMNS, compute_kpis
+from .plausibility import KpiWarning, plausibility
 
 __all__ = [
     "DEFAULT_STATE_MAP",
@@ -13,5 +14,7 @@ __all__ = [
     "TIME_COLUMNS",
     "KpiConfig",
     "KpiConfigError",
+    "KpiWarning",
     "compute_kpis",
+    "plausibility",
 ]
