@@ -463,3 +463,90 @@ def test_cli_prints_the_warnings(tmp_path):
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())
     assert "1 rows are more than 30 days away" in out and "line 5" in out
+
+
+# -- 5. a product column ---------------------------------------------------------------------------
+PRODUCT_LOG = [
+    ["일자", "시작", "종료", "구분", "품번", "양품", "불량"],
+    ["2026-11-23", "08:00", "10:00", "가동", "BRK-100", "230", "2"],
+    ["2026-11-23", "10:00", "10:30", "고장", "BRK-100", "", ""],
+    ["2026-11-23", "10:30", "12:00", "가동", "HUB-7", "85", "1"],
+]
+
+
+def product_mapping(**columns) -> FileMapping:
+    m = shift_mapping().model_dump(mode="json", exclude_none=True)
+    m["columns"] = (
+        {k: v for k, v in m["columns"].items() if k != "사유"} | {"품번": {"kind": "product"}} | columns
+    )
+    return parse_mapping(m)
+
+
+@pytest.mark.parametrize("kind", ["utf-8", "cp949", "xlsx"])
+def test_product_column_gives_orders_and_the_master_gives_performance(tmp_path, kind):
+    from factory_commons.kpi import compute_kpis
+    from factory_commons.model.master import Product
+
+    if kind == "xlsx":
+        rows = [PRODUCT_LOG[0]] + [
+            [*r[:5], int(r[5]) if r[5] else None, int(r[6]) if r[6] else None] for r in PRODUCT_LOG[1:]
+        ]
+        path = write_xlsx(tmp_path / "log.xlsx", rows)
+    else:
+        path = write_csv(tmp_path / "log.csv", PRODUCT_LOG, kind)
+    store = DuckDBStore()
+    store.save_products(
+        [Product(product="BRK-100", ideal_cycle_time_s=30), Product(product="HUB-7", ideal_cycle_time_s=60)]
+    )
+    s = import_file(path, product_mapping(), store)
+    assert s.rows_rejected == 0, s.first_rejections
+    assert s.written["order"] == 2
+    orders = {
+        r["order_id"]: (r["product"], r["quantity"], r["ideal_cycle_time_s"]) for r in rows_of(store, "order")
+    }
+    assert orders == {"BRK-100": ("BRK-100", None, None), "HUB-7": ("HUB-7", None, None)}
+    assert {r["order_id"] for r in rows_of(store, "state")} >= {"BRK-100", "HUB-7"}
+    assert sorted((r["order_id"], r["good"]) for r in rows_of(store, "count")) == [
+        ("BRK-100", 230),
+        ("HUB-7", 85),
+    ]
+    k = compute_kpis(store, datetime(2026, 11, 23, 8, tzinfo=SEOUL), datetime(2026, 11, 23, 12, tzinfo=SEOUL))
+    # ideal time: 232 x 30 s + 86 x 60 s = 12,120 s over 210 min of running (12,600 s)
+    assert k["effectiveness"].iloc[0] == pytest.approx(12_120 / 12_600)
+    again = import_file(path, product_mapping(), store)
+    assert again.written.get("order", 0) == 0 and again.records_written == 0
+
+
+def test_product_column_with_an_order_column_keeps_orders_already_given(tmp_path):
+    from factory_commons.model.records import ProductionOrder
+
+    rows = [
+        [*r[:4], "작업지시", *r[4:]] if i == 0 else [*r[:4], f"WO-{i}" if i != 2 else "", *r[4:]]
+        for i, r in enumerate(PRODUCT_LOG)
+    ]
+    path = write_csv(tmp_path / "log.csv", rows, "cp949")
+    store = DuckDBStore()
+    store.write_orders(
+        [ProductionOrder(order_id="WO-1", product="BRK-100", quantity=500, ideal_cycle_time_s=28)]
+    )
+    s = import_file(path, product_mapping(작업지시={"kind": "order_id"}), store)
+    assert s.rows_rejected == 0, s.first_rejections
+    orders = {
+        r["order_id"]: (r["product"], r["quantity"], r["ideal_cycle_time_s"]) for r in rows_of(store, "order")
+    }
+    assert orders == {
+        "WO-1": ("BRK-100", 500, 28.0),  # given before: not replaced
+        "BRK-100": ("BRK-100", None, None),  # line 3 has no order: its product is its order
+        "WO-3": ("HUB-7", None, None),
+    }
+    assert {(r["ts"], r["order_id"]) for r in rows_of(store, "count")} == {
+        (utc("2026-11-23 10:00"), "WO-1"),
+        (utc("2026-11-23 12:00"), "WO-3"),
+    }
+
+
+def test_product_mapping_errors():
+    with pytest.raises(MappingError, match="kind 'product' has no other field"):
+        product_mapping(품번={"kind": "product", "field": "good"})
+    with pytest.raises(MappingError, match="two columns feed product.product"):
+        product_mapping(제품={"kind": "product"})

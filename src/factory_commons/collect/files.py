@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..model.hierarchy import Machine
+from ..model.records import ProductionOrder
 from ..store.base import Store
 from .files_convert import FAR_DAYS, Converter
 from .files_mapping import FileMapping, MappingError, importer_text, load_mapping
@@ -238,6 +239,7 @@ def import_file(
     rejects = RejectsWriter(src, truncate_to=rejects_size)
     conv = Converter(fm, src.header, strict_width=src.kind == "csv", carry=carry)
     known = {m.path for m in store.machines()}
+    have_orders: set[str] | None = None  # order ids in the store (read when a product column names one)
 
     with _gc_paused():  # millions of short-lived row lists: the cyclic GC would scan them over and over
         for chunk in read_chunks(src, after_line, chunk_rows):
@@ -246,6 +248,16 @@ def import_file(
             if new:
                 store.register_machines(Machine(path=p, display_name=conv.display.get(p)) for p in new)
                 known.update(new)
+            if out.orders:
+                if have_orders is None:
+                    have_orders = _order_ids(store)
+                new_orders = {o: p for o, p in out.orders.items() if o not in have_orders}
+                if new_orders:  # quantity and cycle time unknown: the product master gives the cycle time
+                    r = store.write_orders(
+                        ProductionOrder(order_id=o, product=p) for o, p in new_orders.items()
+                    )
+                    summary.written["order"] = summary.written.get("order", 0) + r.written
+                    have_orders.update(new_orders)
             for kind in KINDS:
                 if kind in out.tables and out.tables[kind].num_rows:
                     r = store.write_table(kind, out.tables[kind])
@@ -330,3 +342,9 @@ def _warnings(path: Path, fm: FileMapping, far: dict[str, list], ends_written: b
     if ends_written and fm.state_after is not None and fm.state_after.value in LOSS_AFTER:
         out.append(importer_text("warn_state_after_loss", file=path.name, state=fm.state_after.value))
     return out
+
+
+def _order_ids(store: Store) -> set[str]:
+    """The orders the store has: a product column adds only new ones, never replacing an order
+    whose quantity or cycle time someone gave."""
+    return {r["order_id"] for r in store.query("SELECT order_id FROM orders").to_pylist()}

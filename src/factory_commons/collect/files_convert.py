@@ -43,6 +43,8 @@ _STATES = {s.value: s.value for s in MachineState}
 EARLIEST = np.datetime64("1970-01-01T00:00:00", "us")
 #: a time this far from the median of its chunk is worth a warning
 FAR_DAYS = 30
+#: the longest order or product code the store keeps
+CODE_MAX = 200
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Converted:
     after: list[tuple[str, int, str]] = field(default_factory=list)  # (machine, ts µs, state)
     no_parts: int = 0  # rows whose counts were all 0 (nothing to record)
     machines: set[str] = field(default_factory=set)
+    orders: dict[str, str] = field(default_factory=dict)  # order id -> product, from the product column
     far: list[tuple[str, int, int, str, str, str]] = field(default_factory=list)
     # (column, rows far from the chunk's median time, first such row, its cell, its time, the median)
 
@@ -315,6 +318,12 @@ class Converter:
         text = texts(cells)
         present = np.fromiter((t is not None for t in text), bool, len(text))
         extra = None
+        if kind in ("product", "order_id"):
+            if spec.codes:
+                text = [spec.codes.get(t, t) if t is not None else None for t in text]  # type: ignore[misc]
+            long = np.fromiter((t is not None and len(t) > CODE_MAX for t in text), bool, len(text))
+            rej.add(long, name, lambda i: importer_text("reject_long_code", max=CODE_MAX))
+            return _Col(name, spec, text, present & ~long)
         if (kind, fld) == ("state", "state"):
             got = (
                 codes(text, spec.state_codes, None)
@@ -478,6 +487,12 @@ class Converter:
             return [vals[i] for i in np.flatnonzero(mask).tolist()]
 
         order_col = one(("order_id", "order_id"))
+        product_col = one(("product", "product"))
+        if product_col is not None:  # the product made in the row: its order, else the product itself
+            made = ok & product_col.present
+            orders = pick(order_col, made)
+            for order, product in zip(orders, pick(product_col, made), strict=True):
+                out.orders.setdefault(order or product, product)
         # signals ----------------------------------------------------------------------------
         value_cols = [cols[n] for n in self.roles.get(("signal", "value"), [])]
         if value_cols:
@@ -543,8 +558,13 @@ class Converter:
                 from_code = pick(_Col("", state_col.spec, state_col.extra, state_col.present), has)
                 reason = [r if r is not None else c for r, c in zip(reason, from_code, strict=True)]
             orders = [
-                a or b
-                for a, b in zip(pick(one(("state", "order_id")), has), pick(order_col, has), strict=True)
+                a or b or c
+                for a, b, c in zip(
+                    pick(one(("state", "order_id")), has),
+                    pick(order_col, has),
+                    pick(product_col, has),
+                    strict=True,
+                )
             ]
             rows = np.flatnonzero(has)
             out.tables["state"] = pa.table(
@@ -593,8 +613,13 @@ class Converter:
             mask = np.zeros(len(ok), bool)
             mask[rows] = True
             orders = [
-                a or b
-                for a, b in zip(pick(one(("count", "order_id")), mask), pick(order_col, mask), strict=True)
+                a or b or c
+                for a, b, c in zip(
+                    pick(one(("count", "order_id")), mask),
+                    pick(order_col, mask),
+                    pick(product_col, mask),
+                    strict=True,
+                )
             ]
             out.tables["count"] = pa.table(
                 {

@@ -81,8 +81,9 @@ class ColumnMapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["signal", "state", "count", "alarm", "order_id"] = Field(
-        description="record kind the column feeds; 'order_id' gives the order of the row's states and counts"
+    kind: Literal["signal", "state", "count", "alarm", "order_id", "product"] = Field(
+        description="record kind the column feeds; 'order_id' gives the order of the row's states and "
+        "counts, 'product' the product made in the row (an order per product, or per order column)"
     )
     field: str | None = Field(default=None, description="field of the record; default the main value")
     machine: str | None = Field(default=None, description="machine path of this column (wide tables)")
@@ -120,9 +121,9 @@ class ColumnMapping(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> ColumnMapping:
-        if self.kind == "order_id":
-            if self.field not in (None, "order_id"):
-                raise ValueError("kind 'order_id' has no other field")
+        if self.kind in ("order_id", "product"):
+            if self.field not in (None, self.kind):
+                raise ValueError(f"kind '{self.kind}' has no other field")
         elif self.field is not None and self.field not in FIELDS[self.kind]:
             raise ValueError(f"field of kind '{self.kind}' must be one of {', '.join(FIELDS[self.kind])}")
         if not (math.isfinite(self.scale) and math.isfinite(self.offset)) or self.scale == 0:
@@ -141,8 +142,8 @@ class ColumnMapping(BaseModel):
     @property
     def role(self) -> tuple[str, str]:
         """(kind, field) this column feeds."""
-        if self.kind == "order_id":
-            return ("order_id", "order_id")
+        if self.kind in ("order_id", "product"):
+            return (self.kind, self.kind)
         return (self.kind, self.field or FIELDS[self.kind][0])
 
 
@@ -259,7 +260,9 @@ class FileMapping(BaseModel):
             raise ValueError("'columns' maps no column: say what at least one column holds")
         roles = [c.role for c in self.columns.values()]
         no_machine = not self.machine and not self.machine_column
-        if no_machine and any(c.machine is None for c in self.columns.values() if c.kind != "order_id"):
+        if no_machine and any(
+            c.machine is None for c in self.columns.values() if c.kind not in ("order_id", "product")
+        ):
             raise ValueError(
                 "say which machine: 'machine' (a path), 'machine_column', or 'machine' per column"
             )
@@ -283,7 +286,7 @@ class FileMapping(BaseModel):
         where = f"columns.{key}"
         if kind == "signal" and field == "value" and col.name is None and ("signal", "name") not in roles:
             raise ValueError(f"{where}: a signal column needs 'name' (or another column with field = 'name')")
-        if kind in ("state", "count", "alarm") and roles.count(col.role) > 1:
+        if kind in ("state", "count", "alarm", "order_id", "product") and roles.count(col.role) > 1:
             raise ValueError(f"{where}: two columns feed {kind}.{field}; map one of them")
         main = {"state": ("state", "state"), "alarm": ("alarm", "code")}.get(kind)
         if main and main not in roles and not (kind == "state" and self.state):
