@@ -189,6 +189,7 @@ def _register_feature_commands() -> None:
     from .collect.master_cli import register as register_master
     from .cooperate.cli import register as register_commons
     from .kpi.cli import register as register_kpi
+    from .retrofit.cli import register as register_retrofit
     from .server.cli import register as register_server
     from .spc.cli import register as register_spc
 
@@ -200,6 +201,7 @@ def _register_feature_commands() -> None:
     register_server(app)
     register_accounts(app)
     register_commons(app)
+    register_retrofit(app)
 
 
 _register_feature_commands()
