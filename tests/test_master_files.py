@@ -71,6 +71,11 @@ def test_korean_cp949_products_with_seconds_in_the_header(tmp_path):
     ]
 
 
+def test_euc_kr_tab_separated(tmp_path):
+    f = _write(tmp_path / "p.tsv", "제품코드\t제품명\t표준시간(초)\nK-1\t너트\t4\n", "euc-kr")
+    assert read_products(f) == [Product(product="K-1", ideal_cycle_time_s=4, display_name="너트")]
+
+
 def test_english_bom_rates_per_hour_and_per_minute(tmp_path):
     f = _write(tmp_path / "p.csv", "\ufeffPart No;Description;UPH\nA-1;Bracket;120\nA-2;Shaft;1,200\n")
     assert [(p.product, p.ideal_cycle_time_s, p.display_name) for p in read_products(f)] == [
@@ -91,6 +96,7 @@ def test_english_bom_rates_per_hour_and_per_minute(tmp_path):
         ("품번,사이클타임", ["P,45초"], 45.0),
         ("품번,시간당 생산량,단위", ["P,60,개/분"], 1.0),
         ("product,ideal cycle time", ["P,12"], 12.0),  # no unit anywhere: seconds
+        ("품번,시간당 생산량(개)", ["P,120"], 30.0),  # the header's unit is the counting unit
     ],
 )
 def test_cycle_time_units(tmp_path, header, cells, seconds):

@@ -233,7 +233,11 @@ def _calendar_table(cals) -> None:
 
 
 @calendars_app.command("import", help=MASTER.both("cmd_calendars_import", " / "))
-def calendars_import(file: FileArg, store: StoreOpt = "factory.duckdb", sheet: SheetOpt = None) -> None:
+def calendars_import(
+    file: Annotated[Path, typer.Argument(help=MASTER.both("opt_calendar_file", " / "))],
+    store: StoreOpt = "factory.duckdb",
+    sheet: SheetOpt = None,
+) -> None:
     """Read shift calendars (CSV, Excel or TOML) and store them (exit 0), or refuse them (exit 2)."""
     from .master_files import MasterFileError, read_calendars
 

@@ -362,6 +362,8 @@ def read_products_report(path: Path | str, *, sheet: str | None = None) -> Maste
             problems.append(Problem(line, names, master_text("no_cycle_time", product=code)))
             continue
         unit = row_unit or cols.header_units.get(role)
+        if role == "rate" and not row_unit and norm(unit or "") not in RATE_UNITS:
+            unit = None  # "시간당 생산량(개)", "UPH (EA)": the header names the counting unit
         if row_unit is not None and cols.names.get("unit"):
             column = f"{cols.names[role]}, {cols.names['unit']}"
         else:
