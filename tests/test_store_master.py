@@ -243,3 +243,24 @@ def test_postgres_schema_of_an_older_version_is_migrated(pg_url):
     finally:
         store.drop_schema()
         store.close()
+
+
+def test_master_data_through_the_owner_of_a_shared_file():
+    """A second process reaches a DuckDB file through its owner (store/remote.py): products,
+    zones and the plant setting travel the same way."""
+    from factory_commons.store.remote import FlightStoreServer, RemoteStore
+
+    store = DuckDBStore()
+    server = FlightStoreServer(store)
+    remote = RemoteStore(server.location, server.token)
+    try:
+        assert remote.save_products([Product(product="P", ideal_cycle_time_s=4)]) == 1
+        remote.set_plant_timezone("Asia/Tokyo")
+        remote.register_machines([Machine(path=M1, timezone="Europe/Berlin"), Machine(path=M2)])
+        assert store.products() == [Product(product="P", ideal_cycle_time_s=4)]
+        assert remote.machine_timezones() == {M1: "Europe/Berlin", M2: "Asia/Tokyo"}
+        assert remote.machines()[0].timezone == "Europe/Berlin"
+    finally:
+        remote.close()
+        server.shutdown()
+        store.close()
