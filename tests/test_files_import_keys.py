@@ -550,3 +550,50 @@ def test_product_mapping_errors():
         product_mapping(품번={"kind": "product", "field": "good"})
     with pytest.raises(MappingError, match="two columns feed product.product"):
         product_mapping(제품={"kind": "product"})
+
+
+# -- 7. a stale Excel dimension, NUL bytes, formulas in the rejects file (issue 20) ------------------
+def test_excel_with_a_stale_dimension_imports_every_row(tmp_path):
+    import re
+    import zipfile
+
+    good = write_xlsx(
+        tmp_path / "good.xlsx",
+        [["시각", "상태"]] + [[f"2026-11-23 {8 + h:02d}:00", "running"] for h in range(10)],
+    )
+    stale = tmp_path / "stale.xlsx"  # a writer that never updates <dimension ref>: A1:B3 for 11 rows
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(stale, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data, n = re.subn(rb'<dimension ref="[^"]+"', b'<dimension ref="A1:B3"', data)
+                assert n == 1
+            zout.writestr(item, data)
+    m = {"shape": "events", "time": "시각", "machine": CNC, "columns": {"상태": {"kind": "state"}}}
+    store = DuckDBStore()
+    s = import_file(stale, parse_mapping(m), store)
+    assert s.rows_read == 10 and s.rows_rejected == 0 and len(rows_of(store, "state")) == 10
+
+
+def test_a_nul_byte_rejects_its_row_and_formulas_in_the_rejects_file_are_inert(tmp_path):
+    from factory_commons.collect.files import rejects_path
+
+    path = tmp_path / "e.csv"
+    path.write_bytes(
+        "시각,상태,메모\r\n"
+        "2026-11-23 08:00,running,ok\r\n"
+        "2026-11-23 09:00,idle,a\x00b\r\n"  # line 3: a NUL byte
+        '2026-11-23 10:00,=HYPERLINK("http://x"),-5\r\n'  # line 4: an unknown state that is a formula
+        "2026-11-23 11:00,running,@SUM(A1)\r\n".encode("cp949")
+    )
+    m = {"shape": "events", "time": "시각", "machine": CNC, "columns": {"상태": {"kind": "state"}}}
+    store = DuckDBStore()
+    s = import_file(path, parse_mapping(m), store)
+    why = {r.line: r.why for r in s.first_rejections}
+    assert set(why) == {3, 4}
+    assert "NUL" in why[3] and "손상" in why[3]
+    assert len(rows_of(store, "state")) == 2
+    rejected = list(csv.reader(io.StringIO(rejects_path(path).read_bytes().decode("cp949"))))
+    row4 = next(r for r in rejected if r[0] == "4")
+    assert row4[3] == '\'=HYPERLINK("http://x")' and row4[4] == "-5"  # a plain number stays a number
+    assert all(not c.startswith(("=", "+", "@")) for r in rejected for c in r)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..i18n import Catalog
-from .files_mapping import FileMapping
+from .files_mapping import FileMapping, importer_text
 
 COLLECT = Catalog("collect")
 
@@ -175,7 +175,10 @@ def _open_excel(path: Path, mapping: FileMapping) -> Source:
         if mapping.sheet is not None and mapping.sheet not in wb.sheetnames:
             raise FileReadError(f"{path}: no sheet {mapping.sheet!r} (sheets: {', '.join(wb.sheetnames)})")
         ws = wb[mapping.sheet] if mapping.sheet else wb.worksheets[0]
+        # the sheet's <dimension ref> may be stale (some writers never update it): read-only
+        # openpyxl would stop at it, so every row is read, and the row count is a hint only
         src = Source(path, "excel", [], mapping.header_row, sheet=ws.title, total=ws.max_row)
+        ws.reset_dimensions()
         for i, cells in enumerate(ws.iter_rows(max_row=mapping.header_row, values_only=True), start=1):
             if i == mapping.header_row:
                 src.header = _clean_header(list(cells))
@@ -287,6 +290,9 @@ def _csv_chunk(
     else:
         chunk = Chunk(starts, rows, ends, 0)
     chunk.problems.update(errors)
+    for i, cells in enumerate(rows):  # a NUL cannot be stored (PostgreSQL refuses it in text)
+        if i not in chunk.problems and "\x00" in "".join(cells):
+            chunk.problems[i] = importer_text("reject_nul")
     if undecodable:
         for i, cells in enumerate(rows):
             if i not in chunk.problems and any(_SURROGATE.search(c) for c in cells):
@@ -300,6 +306,7 @@ def _excel_rows(src: Source) -> Iterator[tuple[int, list]]:
     wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
     try:
         ws = wb[src.sheet] if src.sheet else wb.worksheets[0]
+        ws.reset_dimensions()  # read to the last row, not to a stale <dimension ref>
         start = src.header_row + 1
         for i, cells in enumerate(ws.iter_rows(min_row=start, values_only=True), start=start):
             values = list(cells)
@@ -357,9 +364,9 @@ class RejectsWriter:
             head = BOM if self.bom else b""
             for cells in self.src.preamble:
                 w.writerow(["", "", *[_cell(c) for c in cells]])
-            w.writerow([LINE_HEADER, WHY_HEADER, *self.src.header])
+            w.writerow([LINE_HEADER, WHY_HEADER, *[_inert(h) for h in self.src.header]])
         for line, why, cells in rejected:
-            w.writerow([line, why, *[_cell(c) for c in cells]])
+            w.writerow([line, _inert(why), *[_cell(c) for c in cells]])
         data = head + buf.getvalue().encode(self.encoding, errors=_KEEP_BYTES)
         with self.path.open("ab") as f:
             f.write(data)
@@ -389,4 +396,16 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value)
+    return _inert(str(value))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _inert(text: str) -> str:
+    """A cell that a spreadsheet would run as a formula (=, +, -, @ first) gets a leading
+    single quote, so opening the rejects file in Excel runs nothing; plain numbers (-5) stay."""
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
