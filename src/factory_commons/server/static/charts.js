@@ -68,6 +68,7 @@
     };
     var data = [d.x].concat(d.series.map(function (s) { return s.values; }));
     var plot = new uPlot(opts, data, el);
+    el.uplot = plot; // the page (and the browser test) can read its scales
     el.dataset.drawn = "1";
     window.addEventListener("resize", function () {
       plot.setSize({ width: Math.max(el.clientWidth, 280), height: height });
