@@ -212,3 +212,155 @@ def test_another_firms_upload_id_is_not_found(plant):
         assert r.status_code == 404, path
     assert beta.get("/upload/..%2F..%2Fx").status_code == 404
     assert beta.get("/upload/not-an-id").status_code == 404
+
+
+# -- the whole way: a product master and a CP949 interval log into the firm's store ---------
+PRODUCTS = "품번,사이클타임(초)\r\nP-100,60\r\nP-200,50\r\n".encode("cp949")
+DAY_LOG = [  # date, start, end, machine, state, reason, good, scrap, product
+    ("2026-11-02", "08:00", "10:00", "CNC 1호기", "가동", "", 100, 2, "P-100"),
+    ("2026-11-02", "10:00", "10:30", "CNC 1호기", "비가동", "공구교환", 0, 0, "P-100"),
+    ("2026-11-02", "10:30", "12:00", "CNC 1호기", "가동", "", 80, 1, "P-100"),
+    ("2026-11-02", "12:00", "13:00", "CNC 1호기", "계획정지", "점심", 0, 0, ""),
+    ("2026-11-02", "13:00", "17:00", "CNC 1호기", "가동", "", 200, 5, "P-200"),
+]
+CYCLE_S = {"P-100": 60, "P-200": 50}
+HEADER = "일자,시작시간,종료시간,설비,상태,사유,양품,불량,품번"
+
+
+def day_log_bytes(bad_row: bool = True) -> bytes:
+    lines = [HEADER] + [",".join(str(x) for x in row) for row in DAY_LOG]
+    if bad_row:  # line 7: an end time that is no time
+        lines.append("2026-11-02,17:00,25:99,CNC 1호기,가동,,0,0,P-200")
+    return ("\r\n".join(lines) + "\r\n").encode("cp949")
+
+
+def hand_oee() -> dict[str, float]:
+    """The day's OEE from the rows above, as a person computes it: planned busy time is the
+    logged time less the planned stop; run time the 가동 rows; performance the ideal time of
+    every part made over the run time; quality good over made."""
+    minutes = {
+        row: (int(row[2][:2]) * 60 + int(row[2][3:])) - (int(row[1][:2]) * 60 + int(row[1][3:]))
+        for row in DAY_LOG
+    }
+    busy = sum(m for row, m in minutes.items() if row[4] != "계획정지") * 60
+    run = sum(m for row, m in minutes.items() if row[4] == "가동") * 60
+    made = sum(row[6] + row[7] for row in DAY_LOG)
+    good = sum(row[6] for row in DAY_LOG)
+    ideal = sum((row[6] + row[7]) * CYCLE_S[row[8]] for row in DAY_LOG if row[8])
+    a, p, q = run / busy, ideal / run, good / made
+    return {"availability": a, "effectiveness": p, "quality_ratio": q, "oee": a * p * q}
+
+
+def upload_id(r) -> str:
+    assert r.status_code == 303, r.text[:500]
+    return r.headers["location"].rsplit("/", 1)[1]
+
+
+def test_upload_products_then_a_cp949_log_correct_a_column_and_import(plant):
+    c = login(plant["app"], "owner@acme.example")
+    token = c.cookies.get("fc_csrf")
+    # the product master is recognised as such and saved as products
+    pid = upload_id(send(c, "품목.csv", PRODUCTS))
+    page = c.get(f"/upload/{pid}").text
+    assert 'data-kind="products"' in page and "P-200" in page
+    r = c.post(f"/upload/{pid}/accept", data={"csrf_token": token}, follow_redirects=False)
+    assert r.headers["location"] == f"/upload/{pid}/result"
+    assert 'data-n="2"' in c.get(r.headers["location"]).text
+    assert {p.product: p.ideal_cycle_time_s for p in plant["store"].products()} == CYCLE_S
+
+    # the log: the proposed mapping, the preview and its KPIs
+    lid = upload_id(send(c, "가동기록.csv", day_log_bytes()))
+    page = c.get(f"/upload/{lid}").text
+    assert 'data-kind="log"' in page
+    roles = dict(
+        re.findall(
+            r'<select name="role_\d+" class="role" data-column="([^"]+)">.*?value="(\w+)" selected',
+            page,
+            re.S,
+        )
+    )
+    assert roles == {
+        "일자": "date",
+        "시작시간": "start",
+        "종료시간": "end",
+        "설비": "machine",
+        "상태": "state",
+        "사유": "reason",
+        "양품": "good",
+        "불량": "scrap",
+        "품번": "product",
+    }
+    want = hand_oee()
+    assert kpi_cell(page, "quality_ratio") == f"{want['quality_ratio']:.1%}"
+    # a person says the scrap column is not to be used: the preview is computed again
+    fields = {f"role_{i}": role for i, role in enumerate(roles.values())}
+    fields["role_7"] = "ignore"
+    r = c.post(f"/upload/{lid}/roles", data={"csrf_token": token, **fields}, follow_redirects=False)
+    assert r.status_code == 303
+    page = c.get(f"/upload/{lid}").text
+    assert kpi_cell(page, "quality_ratio") == "100.0%"
+    fields["role_7"] = "scrap"  # and back
+    c.post(f"/upload/{lid}/roles", data={"csrf_token": token, **fields})
+    page = c.get(f"/upload/{lid}").text
+    assert kpi_cell(page, "quality_ratio") == f"{want['quality_ratio']:.1%}"
+    assert kpi_cell(page, "oee") == f"{want['oee']:.1%}"
+
+    # accept: the rows go to the firm's store, the bad row is reported and can be downloaded
+    r = c.post(f"/upload/{lid}/accept", data={"csrf_token": token}, follow_redirects=False)
+    assert r.headers["location"] == f"/upload/{lid}/result"
+    done = c.get(r.headers["location"]).text
+    assert re.search(r'id="rows-read">6<', done) and re.search(r'id="rows-rejected">1<', done)
+    assert re.search(r"<tr><td>7</td><td>종료시간</td><td>[^<]+</td></tr>", done), done
+    assert 'href="/oee?from=2026-11-02&amp;to=2026-11-02"' in done
+    rejects = c.get(f"/upload/{lid}/rejects.csv")
+    assert rejects.status_code == 200 and "25:99" in rejects.content.decode("cp949")
+    machines = {m.path: m.display_name for m in plant["store"].machines()}
+    mine = [p for p in machines if p.startswith("acme/")]
+    assert len(mine) == 1 and machines[mine[0]] == "CNC 1호기"
+
+    # the dashboard shows the same OEE for that day, to this firm only
+    oee = c.get("/oee?from=2026-11-02&to=2026-11-02").text
+    assert f"{want['oee']:.1%}" in oee
+    beta = login(plant["app"], "owner@beta.example")
+    assert "CNC 1호기" not in beta.get("/oee?from=2026-11-02&to=2026-11-02").text
+
+
+def kpi_cell(page: str, key: str) -> str:
+    m = re.search(rf'<td class="kpi-{key}">([^<]*)<', page)
+    assert m, page[-3000:]
+    return m.group(1)
+
+
+def test_an_import_never_writes_to_another_firms_machine(plant):
+    """A machine column naming another firm's path is refused, and nothing of it is written."""
+    c = login(plant["app"], "owner@acme.example")
+    log = b"time,machine,state\r\n2026-11-02 08:00,beta/s1/a1/l1/m1,running\r\n"
+    lid = upload_id(send(c, "log.csv", log))
+    r = c.post(f"/upload/{lid}/accept", data={"csrf_token": c.cookies.get("fc_csrf")}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith(f"/upload/{lid}?err=")
+    assert "another firm (beta/s1/a1/l1/m1)" in re.search(
+        r'id="mapping-problem">([^<]*)<', c.get(r.headers["location"]).text
+    ).group(1)
+    assert plant["store"].read("state", None, None, machines=["beta/s1/a1/l1/m1"]).num_rows == 0
+
+
+def test_the_firms_store_view_refuses_another_firms_machines_before_writing(tmp_path):
+    from factory_commons.server.web.upload import FirmStore
+
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    try:
+        view = FirmStore(store, lambda path: path.startswith("acme/"))
+        rows = [{"machine": "acme/s/a/l/m", "ts": datetime(2026, 11, 2, 1), "state": "running"}]
+        view.register_machines([Machine(path="acme/s/a/l/m")])
+        view.write_table("state", rows)
+        assert view.first == view.last == datetime(2026, 11, 2, 1, tzinfo=UTC)
+        foreign = [*rows, {"machine": "beta/s/a/l/m", "ts": datetime(2026, 11, 2, 2), "state": "running"}]
+        with pytest.raises(PermissionError, match="beta/s/a/l/m"):
+            view.write_table("state", foreign)
+        with pytest.raises(PermissionError):
+            view.register_machines([Machine(path="beta/s/a/l/m")])
+        assert [m.path for m in store.machines()] == ["acme/s/a/l/m"]
+        assert store.read("state", None, None).num_rows == 1  # nothing of the refused batch
+        assert [m.path for m in view.machines()] == ["acme/s/a/l/m"]
+    finally:
+        store.close()
