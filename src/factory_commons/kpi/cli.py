@@ -234,7 +234,7 @@ def downtime(
         if by == "machine":
             cells = [escape(str(r["display_name"] or r["machine"]))]
         else:
-            cells = [escape(f"{r[f'{c}_ko']} {r[f'{c}_en']}") for c in heads]
+            cells = [escape(_both(r[f"{c}_ko"], r[f"{c}_en"])) for c in heads]
         cells += [
             f"{int(r['episodes']):,}",
             f"{r['hours']:,.2f}",
@@ -243,6 +243,11 @@ def downtime(
         ]
         t.add_row(*cells)
     console.print(t)
+
+
+def _both(ko: str, en: str) -> str:
+    """A name in Korean then English, once where both are the same (an unknown code)."""
+    return ko if ko == en else f"{ko} {en}"
 
 
 def _head(key: str) -> str:
