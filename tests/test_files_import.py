@@ -106,6 +106,25 @@ def test_example_shift_intervals(tmp_path):
     assert counts == expected
 
 
+def test_example_operation_log_date_and_times_of_day_with_products(tmp_path):
+    path = _example(tmp_path, "operation_log_cp949.csv")
+    raw = list(csv.DictReader(io.StringIO(path.read_bytes().decode("cp949"))))
+    store = DuckDBStore()
+    s = import_file(path, EXAMPLES / "mappings" / "operation_log.toml", store)
+    assert s.encoding == "cp949" and s.rows_rejected == 0 and s.warnings == []
+    fmt = "%Y-%m-%d %H:%M"
+    starts = {(r["machine"][-6:], r["ts"]): (r["state"], r["order_id"]) for r in rows_of(store, "state")}
+    for r in raw:
+        key = ("cnc-0" + r["설비"][-1], utc(f"{r['일자']} {r['시작']}", fmt))
+        assert starts[key][1] == (r["품번"] or None)
+    night = utc("2026-11-24 02:00", fmt)  # 22:00 -> 02:00 on the 23rd ends on the 24th
+    assert {(r["machine"][-6:], r["good"]) for r in rows_of(store, "count") if r["ts"] == night} == {
+        ("cnc-02", 228)
+    }
+    orders = {r["order_id"]: (r["product"], r["quantity"]) for r in rows_of(store, "order")}
+    assert orders == {"BRK-100": ("BRK-100", None), "HUB-7": ("HUB-7", None)}
+
+
 def test_example_signals_wide(tmp_path):
     path = _example(tmp_path, "signals_wide.csv")
     raw = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")), delimiter=";"))
