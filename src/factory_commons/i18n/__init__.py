@@ -19,7 +19,8 @@ Domains, one catalog per kind of text (a translator opens one file):
   HTML report's period and loss tree (server/web/dashboard*.py, report/);
 - errors and explanations, one catalog per part: `api` (HTTP answers), `accounts`,
   `commons_errors` (pools, booking, matching, missions, teams), `collect` (file import,
-  collection events), `ai`, `store`.
+  collection events), `importer` (the file importer's newer rejections and warnings), `ai`,
+  `store`.
 
 Translators: edit the `.po` files, then `python -m factory_commons.i18n compile`;
 `python -m factory_commons.i18n check` lists ids without a Korean or English text.
