@@ -163,6 +163,42 @@ def test_a_file_above_the_limit_in_the_body_read(plant):
     assert r.status_code == 413 and "larger than 3 MB" in error_of(r)
 
 
+def test_a_body_without_content_length_is_cut_at_the_limit(plant):
+    """A chunked body says nothing of its size: the server counts what it reads."""
+    owner = login(plant["app"], "owner@acme.example")
+    plant["uploads"].max_bytes = 1024 * 1024
+    boundary = "fc-test-boundary"
+    token = owner.cookies.get("fc_csrf")
+
+    def body():
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'.encode()
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        for _ in range(16):  # 4 MB
+            yield b"1,2\n" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = owner.post(
+        "/upload",
+        content=body(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        follow_redirects=False,
+    )
+    assert "content-length" not in {k.lower() for k in r.request.headers}
+    assert r.status_code == 413 and "larger than 1 MB" in error_of(r)
+    assert not list(plant["uploads"].root.glob("*/*"))
+
+
+def test_an_upload_without_a_session_is_not_read(plant):
+    r = TestClient(plant["app"]).post(
+        "/upload", files={"file": ("log.csv", LOG, "text/csv")}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert not list(plant["uploads"].root.glob("*/*"))
+
+
 @pytest.mark.parametrize(
     ("name", "data", "says"),
     [

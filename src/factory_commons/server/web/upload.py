@@ -29,7 +29,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from ...accounts import Accounts
 from ...collect.files import import_file, rejects_path
@@ -291,6 +293,27 @@ def one_language(text: str, lang: str) -> str:
     return ko if lang == "ko" else en
 
 
+async def read_form(request: Request, limit: int, too_big: UploadError) -> FormData:
+    """The form of a post, reading at most `limit` bytes of its body (`too_big` is raised
+    beyond, so a body sent without Content-Length cannot fill the disk); one file at most."""
+
+    async def body() -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit:
+                raise too_big
+            yield chunk
+
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await request.form()  # a post without a file
+    parser = MultiPartParser(request.headers, body(), max_files=1, max_fields=10)
+    try:
+        return await parser.parse()
+    except MultiPartException as e:
+        raise UploadError("bad_form", 400, why=e.message) from None
+
+
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -379,19 +402,21 @@ def add_upload_pages(
 
     @router.post("/upload", response_class=HTMLResponse)
     async def upload_post(request: Request) -> Response:
+        session = pages.caller(Request({**request.scope, "method": "GET"}))  # the CSRF check follows
+        if session is None:
+            return pages.to_login(request)  # nothing of the body is read
+        too_big = UploadError("too_big", 413, mb=uploads.max_bytes // (1024 * 1024))
         length = int(request.headers.get("content-length") or 0)
-        if length > uploads.max_bytes + BLOCK:  # refused before the body (and its CSRF token) is read
-            c = pages.caller(Request({**request.scope, "method": "GET"}))  # it only shows the refusal
-            if c is None:
-                return pages.to_login(request)
-            t = pages.t(request, c)
-            err = UploadError("too_big", 413, mb=uploads.max_bytes // (1024 * 1024))
-            return start_page(request, c, 413, err.text(t))
-        form = await request.form()
-        c = pages.form_caller(request, str(form.get("csrf_token") or ""))
-        if not may_import(c):
-            return refused(request, c)
+        if length > uploads.max_bytes + BLOCK:  # refused before the body is read
+            return start_page(request, session, 413, too_big.text(pages.t(request, session)))
         try:
+            form = await read_form(request, uploads.max_bytes + BLOCK, too_big)
+        except UploadError as e:  # more than the limit, whatever Content-Length said
+            return start_page(request, session, e.status, e.text(pages.t(request, session)))
+        try:
+            c = pages.form_caller(request, str(form.get("csrf_token") or ""))
+            if not may_import(c):
+                return refused(request, c)
             up = await uploads.receive(c.firm.id, c.user.id, form.get("file"), now())
         except UploadError as e:
             return start_page(request, c, e.status, e.text(pages.t(request, c)))
