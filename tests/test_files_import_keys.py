@@ -597,3 +597,24 @@ def test_a_nul_byte_rejects_its_row_and_formulas_in_the_rejects_file_are_inert(t
     row4 = next(r for r in rejected if r[0] == "4")
     assert row4[3] == '\'=HYPERLINK("http://x")' and row4[4] == "-5"  # a plain number stays a number
     assert all(not c.startswith(("=", "+", "@")) for r in rejected for c in r)
+
+
+def test_both_stores_products_night_shift_and_nul_rows(tmp_path, store_factory):
+    """The same file on DuckDB and PostgreSQL (which refuses a NUL in text): no traceback, the
+    NUL row rejected, the others imported once, orders written once."""
+    rows = [*PRODUCT_LOG, ["2026-11-23", "22:00", "06:00", "가동", "HUB-7", "300", "0"]]
+    path = write_csv(tmp_path / "log.csv", rows, "cp949")
+    raw = path.read_bytes().replace(b"HUB-7,85", b"HUB\x00-7,85")  # line 4
+    path.write_bytes(raw)
+    store = store_factory()
+    s = import_file(path, product_mapping(), store)
+    assert [(r.line, r.column) for r in s.first_rejections] == [(4, "")] and "NUL" in s.first_rejections[
+        0
+    ].why
+    assert s.written["order"] == 2
+    assert sorted((r["ts"], r["good"]) for r in rows_of(store, "count")) == [
+        (utc("2026-11-23 10:00"), 230),
+        (utc("2026-11-24 06:00"), 300),
+    ]
+    again = import_file(path, product_mapping(), store, resume=False)
+    assert again.records_written == 0 and again.rows_rejected == 1
