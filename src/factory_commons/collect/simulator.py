@@ -1136,7 +1136,7 @@ LEGACY: tuple[tuple[LineSpec, CurrentProfile, str], ...] = (
     ),
     (
         _legacy_line(
-            "mechanical_press", "기계식 프레스", Product("WSH-030", "washer / 와셔", 8.0, 60.0), 45.0, 20.0
+            "mechanical_press", "기계식 프레스", Product("WSH-030", "washer / 와셔", 4.0, 60.0), 45.0, 20.0
         ),
         CurrentProfile("mechanical_press", "stroke", 7.0, 11.0),
         "mpress",
@@ -1147,7 +1147,7 @@ LEGACY: tuple[tuple[LineSpec, CurrentProfile, str], ...] = (
         "inj",
     ),
     (
-        _legacy_line("welding", "수동 용접기", Product("FRM-050", "frame / 프레임", 75.0, 45.0), 80.0, 30.0),
+        _legacy_line("welding", "수동 용접기", Product("TAB-050", "tab / 탭", 24.0, 45.0), 80.0, 30.0),
         CurrentProfile("welding", "arc", 1.2, 22.0),
         "weld",
     ),
@@ -1229,32 +1229,52 @@ def current_trace(
     cs = h.part_start
     kc = np.searchsorted(cs, t, side="right") - 1
     ok = kc >= 0
-    start = np.where(ok, cs[np.maximum(kc, 0)], -np.inf)
-    end = np.where(ok, h.part_t[np.maximum(kc, 0)], -np.inf)
+    start = np.where(ok, cs[np.maximum(kc, 0)] if len(cs) else 0.0, 0.0)
+    end = np.where(ok, h.part_t[np.maximum(kc, 0)] if len(cs) else 0.0, 0.0)
     length = np.maximum(end - start, 1.0)
     phase = np.where(ok & (t < end), (t - start) / length, (since % 60.0) / 60.0)
     secs = np.where(ok & (t < end), t - start, since % 60.0)
     # tool wear: cutting current creeps up through an order, back down after a changeover
     wear = 1.0 + 0.08 * np.minimum(since / 14400.0, 1.0)
     p = profile.pattern
+    left = length - secs  # seconds to the end of the cycle
     if p == "cut":
-        cycle = np.where(secs < 1.5, 2.2, np.where(phase > 0.9, 0.45, 1.0 + 0.08 * np.sin(secs / 7.0))) * wear
-        running = np.where(secs < 1.5, run * cycle, np.maximum(run * cycle, idle * 1.3))
+        # the part's program, the same for every part: a spindle start, passes (operations on
+        # a machining center) at their own loads with a rapid move (a tool change) before each,
+        # and the part change at the end with the spindle stopped (the idle draw)
+        mc = profile.kind == "machining_center"
+        starts_at, loads = np.array([0.0, 0.3, 0.55, 0.78]), np.array([1.0, 0.8, 1.15, 0.9])
+        op = np.searchsorted(starts_at, phase, side="right") - 1
+        into = secs - starts_at[op] * length
+        between = 3.0 if mc else 1.5
+        change = 8.0 if mc else 5.0
+        level = run * loads[op] * wear
+        # a rapid move, or a tool change (spindle orients and stops, the changer and axes move)
+        level = np.where((op > 0) & (into < between), idle + 0.25 * run if mc else run * 0.45, level)
+        running = np.where(secs < 1.0, run * 2.2, np.where(left < change, idle, level))
     elif p == "stroke":
-        running = np.where(secs < 1.0, run * 1.9, np.where(secs < 3.0, run * 1.15, run * 0.85))
+        # a flywheel press in single strokes: the motor draws little more than idle between
+        # strokes, and a peak as the flywheel gives its energy to the stroke
+        running = np.where(secs < 1.0, run * 1.9, np.where(secs < 2.0, idle * 1.3, idle * 1.06))
     elif p == "hydraulic":
-        running = run * np.select([phase < 0.1, phase < 0.3, phase < 0.7], [1.5, 1.1, 0.85], 1.15)
+        # close, inject, hold, cool (the pump unloads to its idle draw), open and eject
+        running = run * np.select(
+            [phase < 0.1, phase < 0.25, phase < 0.45, phase < 0.8], [1.0, 1.4, 0.95, 0.0], 0.9
+        )
+        running = np.where(running == 0.0, idle * 1.02, running)
     elif p == "arc":
-        # arcs of 4-12 s with gaps of 2-5 s at the welder's idle draw; the last 15 % is fitting
-        arc = (np.sin(secs * 0.55) > -0.35) & (phase < 0.85)
-        running = np.where(arc, run, idle * 1.1)
-    else:  # "load": a compressor loads two thirds of its cycle
+        # one weld per part, then the torch is put down and the next part clamped (idle draw)
+        running = np.where(
+            left < np.minimum(8.0, 0.3 * length), idle * 1.05, run * (0.9 + 0.1 * np.sin(secs))
+        )
+    else:  # "load": a compressor loads two thirds of its cycle and unloads the rest
         running = np.where(phase < 0.67, run, idle * 1.15)
     amps = np.where(e == 2, running, np.where(e == 1, idle, 0.0)) * mains
     # power-on inrush: the first second after an off -> idle
     first = (e > 0) & (powered_for < 1.0)
     amps = np.where(first, np.maximum(amps, 5.0 * profile.idle_a), amps)
-    amps = amps * rng.lognormal(0.0, 0.03, n) + np.abs(rng.normal(0.0, 0.05, n))
+    # the sensor's noise floor: the RMS of the converter's noise, steady from second to second
+    amps = amps * rng.lognormal(0.0, 0.03, n) + 0.03 * rng.lognormal(0.0, 0.1, n)
     return np.round(amps, 3)
 
 

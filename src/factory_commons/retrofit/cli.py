@@ -314,6 +314,24 @@ def correct(
         _infer_one(st, m, None, None, signal, True)
 
 
+def demo_retrofit(store, out=console) -> None:
+    """The demo's legacy machines: learn each current sensor's model and write its inferred
+    states and cycle counts, so that the report shows their OEE beside the networked ones."""
+    table = _summary_table(_t("demo_title"))
+    for m in records.current_machines(store):
+        ts, amps = records.read_current(store, m)
+        if len(ts) < 10:
+            continue
+        model = CurrentModel.learn(ts, amps)
+        records.save_model(store, m, model)
+        inf = model.infer(ts, amps)
+        lo, hi = _span(ts, None, None)
+        records.write_inference(store, m, inf, lo, hi)
+        table.add_row(*_summary_row(m, inf))
+    if table.row_count:
+        out.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add the `retrofit` command group to `app`."""
     app.add_typer(retrofit_app, name="retrofit")
