@@ -400,3 +400,57 @@ def test_the_firms_store_view_refuses_another_firms_machines_before_writing(tmp_
         assert [m.path for m in view.machines()] == ["acme/s/a/l/m"]
     finally:
         store.close()
+
+
+def test_an_excel_log_in_english_and_a_correction_the_importer_refuses(plant, tmp_path):
+    """An .xlsx export with English headers: the page speaks English (the guesser's notes
+    too); corrections that leave no mapping are named and the import is not offered."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Machine", "Start", "End", "Status", "Good", "Scrap"])
+    ws.append(["Lathe 2", datetime(2026, 11, 3, 8), datetime(2026, 11, 3, 12), "Run", 50, 1])
+    ws.append(["Lathe 2", datetime(2026, 11, 3, 12), datetime(2026, 11, 3, 13), "Down", 0, 0])
+    ws.append(["Lathe 2", datetime(2026, 11, 3, 13), datetime(2026, 11, 3, 17), "Run", 60, 0])
+    path = tmp_path / "export.xlsx"
+    wb.save(path)
+    c = login(plant["app"], "owner@acme.example", lang="en")
+    token = c.cookies.get("fc_csrf")
+    lid = upload_id(send(c, "export.xlsx", path.read_bytes()))
+    page = c.get(f"/upload/{lid}").text
+    assert 'data-kind="log"' in page
+    notes = re.search(r'<section class="panel" id="notes">(.*?)</section>', page, re.S).group(1)
+    assert not re.search("[\uac00-\ud7a3]", notes), notes  # English only
+    assert kpi_cell(page, "availability") == f"{8 / 9:.1%}"  # 8 h running of 9 h logged
+    roles = dict(
+        re.findall(
+            r'name="(role_\d+)" class="role" data-column="[^"]+">.*?value="(\w+)" selected', page, re.S
+        )
+    )
+    assert list(roles.values())[:4] == ["machine", "start", "end", "state"]
+    roles["role_1"] = roles["role_2"] = "ignore"  # no time left: a list of machines, no log
+    c.post(f"/upload/{lid}/roles", data={"csrf_token": token, **roles})
+    page = c.get(f"/upload/{lid}").text
+    assert 'data-kind="machines"' in page and 'id="reset"' in page
+    r = c.post(f"/upload/{lid}/roles", data={"csrf_token": token, "reset": "1"}, follow_redirects=False)
+    assert r.status_code == 303
+    page = c.get(f"/upload/{lid}").text
+    assert 'data-kind="log"' in page and 'id="reset"' not in page
+    assert kpi_cell(page, "availability") == f"{8 / 9:.1%}"
+
+
+def test_a_machine_master_file_registers_the_firms_machines(plant):
+    c = login(plant["app"], "owner@acme.example")
+    master = (
+        "설비코드,설비명,라인\r\nm-01,프레스 1호기,프레스라인\r\nm-02,프레스 2호기,프레스라인\r\n".encode(
+            "cp949"
+        )
+    )
+    mid = upload_id(send(c, "설비.csv", master))
+    page = c.get(f"/upload/{mid}").text
+    assert 'data-kind="machines"' in page and "프레스 2호기" in page
+    r = c.post(f"/upload/{mid}/accept", data={"csrf_token": c.cookies.get("fc_csrf")}, follow_redirects=False)
+    assert 'data-n="2"' in c.get(r.headers["location"]).text
+    mine = {m.display_name: m.path for m in plant["store"].machines() if m.path.startswith("acme/")}
+    assert set(mine) == {"프레스 1호기", "프레스 2호기"}

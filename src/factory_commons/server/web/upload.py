@@ -460,6 +460,10 @@ def add_upload_pages(
         up = found(request, upload_id, c)
         if isinstance(up, Response):
             return up
+        if form.get("reset"):  # back to the proposal as guessed
+            up.roles = {}
+            uploads.save(up)
+            return RedirectResponse(f"/upload/{up.id}#mapping", status_code=303)
         proposal = guess(up, {}, c)
         chosen = {}
         for i, col in enumerate(proposal.columns):
@@ -533,6 +537,7 @@ def add_upload_pages(
             "kind": proposal.kind,
             "notes": [one_language(n, lang) for n in proposal.notes],
             "size_kb": max(1, round(up.size / 1024)),
+            "corrected": bool(up.roles),
             "rows": PREVIEW_ROWS,
             "problem": "",
         }
