@@ -130,7 +130,8 @@ def test_date_column_with_start_and_end_times_of_day_csv(tmp_path, encoding):
     check_shift_log(store)
 
 
-def test_date_column_excel_cells_dates_times_and_serials(tmp_path):
+@pytest.mark.parametrize("time_format", ["auto", "excel"])
+def test_date_column_excel_cells_dates_times_and_serials(tmp_path, time_format):
     from datetime import date, time
 
     rows = [SHIFT_LOG[0]]
@@ -144,7 +145,7 @@ def test_date_column_excel_cells_dates_times_and_serials(tmp_path):
         rows.append([day_cell, start, end, *r[3:5], int(r[5]) if r[5] else None, int(r[6]) if r[6] else None])
     path = write_xlsx(tmp_path / "log.xlsx", rows, {1: "hh:mm"})
     store = DuckDBStore()
-    s = import_file(path, shift_mapping(), store)
+    s = import_file(path, shift_mapping(time_format=time_format), store)
     assert s.rows_rejected == 0, s.first_rejections
     check_shift_log(store)
 
@@ -618,3 +619,14 @@ def test_both_stores_products_night_shift_and_nul_rows(tmp_path, store_factory):
     ]
     again = import_file(path, product_mapping(), store, resume=False)
     assert again.records_written == 0 and again.rows_rejected == 1
+
+
+@pytest.mark.parametrize("key", ["date", "duration"])
+def test_a_date_or_duration_column_missing_from_the_file_is_named(tmp_path, key):
+    path = write_csv(tmp_path / "d.csv", [["시작", "구분"], ["2026-11-23 08:00", "가동"]])
+    m = {"shape": "intervals", "start": "시작", key: "없는열", "machine": CNC}
+    m["columns"] = {"구분": {"kind": "state", "state_codes": STATES}}
+    store = DuckDBStore()
+    with pytest.raises(MappingError, match=f"key '{key}': column '없는열' is not in d.csv"):
+        import_file(path, parse_mapping(m), store)
+    assert rows_of(store, "state") == []
