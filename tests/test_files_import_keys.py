@@ -321,12 +321,13 @@ def test_times_before_1970_or_in_the_future_are_rejected(tmp_path):
         ("s", ["7200", "1800", "0:01:30", "90"], [120, 30, 1.5, 1.5]),
     ],
 )
-def test_duration_column_instead_of_end(tmp_path, unit, cells, minutes):
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp949"])
+def test_duration_column_instead_of_end(tmp_path, unit, cells, minutes, encoding):
     rows = [["일자", "시작", "시간", "구분", "양품"]]
     starts = ["08:00", "10:00", "23:00", "12:00"]
     for s_, c in zip(starts, cells, strict=True):
         rows.append(["2026-11-23", s_, c, "가동", "10"])
-    path = write_csv(tmp_path / "d.csv", rows, "cp949")
+    path = write_csv(tmp_path / "d.csv", rows, encoding)
     m = {
         "shape": "intervals",
         "date": "일자",
