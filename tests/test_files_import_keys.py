@@ -631,3 +631,14 @@ def test_a_date_or_duration_column_missing_from_the_file_is_named(tmp_path, key)
     with pytest.raises(MappingError, match=f"key '{key}': column '없는열' is not in d.csv"):
         import_file(path, parse_mapping(m), store)
     assert rows_of(store, "state") == []
+
+
+def test_a_long_history_without_gaps_gives_no_far_warning(tmp_path):
+    rows = [["시각", "상태"]] + [
+        [(datetime(2026, 6, 1, 8) + timedelta(days=d)).strftime("%Y-%m-%d %H:%M"), "running"]
+        for d in range(150)
+    ]
+    path = write_csv(tmp_path / "e.csv", rows)
+    m = {"shape": "events", "time": "시각", "machine": CNC, "columns": {"상태": {"kind": "state"}}}
+    s = import_file(path, parse_mapping(m), DuckDBStore())
+    assert s.rows_imported == 150 and s.warnings == []

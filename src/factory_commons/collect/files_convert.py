@@ -241,18 +241,29 @@ class Converter:
         ts[old | future] = NAT
 
     def _far(self, ts: np.ndarray, ok: np.ndarray, cells: list, name: str, out: Converted) -> None:
-        """Count the imported times far from the chunk's median (a typo in a year, a wrong
-        format for a few rows)."""
-        good = ok & ~np.isnat(ts)
-        if good.sum() < 3:
+        """Count the imported times set apart from the chunk's others (a typo in a year, a wrong
+        format for a few rows): sorted, the times fall into groups wherever two neighbours are
+        more than FAR_DAYS apart; the rows of small groups (under a tenth of the rows) are far.
+        A long history with no such gap gives no warning."""
+        rows = np.flatnonzero(ok & ~np.isnat(ts))
+        if len(rows) < 3:
             return
-        median = np.sort(ts[good])[int(good.sum()) // 2]
-        far = good & (np.abs(ts - median) > np.timedelta64(FAR_DAYS, "D"))
-        if far.any():
-            i = int(np.flatnonzero(far)[0])
-            out.far.append(
-                (name, int(far.sum()), i, repr(cells[i]), self._local(ts[i]), self._local(median)[:10])
-            )
+        order = np.argsort(ts[rows], kind="stable")
+        sorted_ts = ts[rows][order]
+        group = np.concatenate([[0], np.cumsum(np.diff(sorted_ts) > np.timedelta64(FAR_DAYS, "D"))])
+        if group[-1] == 0:
+            return
+        sizes = np.bincount(group)
+        main = int(np.argmax(sizes))
+        small = (sizes < max(2, len(rows) // 10)) & (np.arange(len(sizes)) != main)
+        far_sorted = small[group]
+        if not far_sorted.any():
+            return
+        far_rows = np.sort(rows[order][far_sorted])
+        i = int(far_rows[0])
+        in_main = sorted_ts[group == main]
+        median = in_main[len(in_main) // 2]
+        out.far.append((name, len(far_rows), i, repr(cells[i]), self._local(ts[i]), self._local(median)[:10]))
 
     def _ends(self, rows: list[list], t0: np.ndarray, rej: _Rejects) -> np.ndarray:
         """Interval ends from the `duration` column: start + length."""
