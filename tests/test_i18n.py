@@ -106,6 +106,8 @@ FUNCTIONS = {
     ("factory_commons.collect.files_read", "collect_text_english_first"): "collect",
     ("factory_commons.collect.files_guess_read", "guess_text"): "guess",
     ("factory_commons.collect.files_mapping", "importer_text"): "importer",
+    ("factory_commons.collect.master_files", "master_text"): "master",
+    ("factory_commons.collect.master_cli", "_t"): "master",
     ("factory_commons.cooperate.model", "msg"): "commons_errors",
     ("factory_commons.cooperate.model", "msg_pair"): "commons_errors",
     ("factory_commons.cooperate.model", "msg_both"): "commons_errors",
