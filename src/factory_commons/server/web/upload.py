@@ -28,6 +28,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -372,6 +374,8 @@ def add_upload_pages(
         return translator(lang, reasons, catalogs=(UPLOAD, WEB, STATES, KPI))
 
     pages = Pages(accounts, now, translate, Markup=Markup)
+    running: set[str] = set()  # uploads being imported (a second accept waits for the first)
+    running_lock = threading.Lock()
 
     def may_import(c: Caller) -> bool:
         return c.user.role in PERMISSIONS["write_records"] and bool(c.firm.enterprises)
@@ -464,14 +468,14 @@ def add_upload_pages(
             up.roles = {}
             uploads.save(up)
             return RedirectResponse(f"/upload/{up.id}#mapping", status_code=303)
-        proposal = guess(up, {}, c)
+        proposal = await run_in_threadpool(guess, up, {}, c)
         chosen = {}
         for i, col in enumerate(proposal.columns):
             role = form.get(f"role_{i}")
             if role in ROLES and role != col.role:
                 chosen[col.name] = role
         try:
-            guess(up, chosen, c)
+            await run_in_threadpool(guess, up, chosen, c)
         except UploadError as e:  # a combination the guesser refuses: the roles stay as they were
             return back(f"/upload/{up.id}", err=e.text(pages.t(request, c)), anchor="#mapping")
         up.roles = chosen
@@ -486,10 +490,17 @@ def add_upload_pages(
         if isinstance(up, Response):
             return up
         t = pages.t(request, c)
+        with running_lock:
+            if up.id in running:
+                return back(f"/upload/{up.id}", err=t("import_running"))
+            running.add(up.id)
         try:
-            up.result = accept(up, c, t)
+            up.result = await run_in_threadpool(accept, up, c, t)  # the server answers others meanwhile
         except UploadError as e:  # back to the proposal, with what went wrong
             return back(f"/upload/{up.id}", err=e.text(t))
+        finally:
+            with running_lock:
+                running.discard(up.id)
         uploads.save(up)
         return RedirectResponse(f"/upload/{up.id}/result", status_code=303)
 
