@@ -205,7 +205,7 @@ class Converter:
                 rej.add(
                     no_date,
                     name,
-                    lambda i: importer_text("reject_time_no_date", cell=repr(cells[i]), year=1900, date=hint),
+                    lambda i: importer_text("reject_clock_no_date", cell=repr(cells[i]), date=hint),
                 )
             ts[no_date] = NAT
         self._plausible(ts, cells, name, rej)
