@@ -242,7 +242,7 @@ def test_machines_get_paths_from_line_and_area(tmp_path):
 def test_machines_default_prefix_known_machines_and_full_paths(tmp_path):
     f = _write(
         tmp_path / "m.csv",
-        "machine,name,calendar\ncnc-01,CNC one,main\nNEW,New one,\nacme/x/a/l/m9,Given path,\n",
+        "machine,name,calendar\nCNC-01,CNC one,main\nNEW,New one,\nacme/x/a/l/m9,Given path,\n",
     )
     known = [Machine(path="acme/plant-2/machining/line-1/cnc-01"), Machine(path="acme/plant-2/p/l/other")]
     got = {m.display_name: m for m in read_machines(f, known=known)}
@@ -356,3 +356,9 @@ def test_calendars_import_and_plant_zone(tmp_path, store_file):
     assert r.exit_code == 0 and "Europe/Berlin" in _out(r)
     bad = _write(tmp_path / "bad.csv", "shift,start,end\nday,8h,17:00\n")
     assert runner.invoke(app, ["calendars", "import", str(bad), "--store", store_file]).exit_code == 2
+
+
+def test_line_numbers_count_blank_lines_and_quoted_line_breaks(tmp_path):
+    f = _write(tmp_path / "p.csv", 'product,name,CT (s)\n\nA,"two\nlines",3\nB,x,-1\n')
+    e = _refused(f)
+    assert [p.line for p in e.problems] == [5]

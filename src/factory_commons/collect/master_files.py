@@ -23,6 +23,7 @@ nothing.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 import tomllib
@@ -153,7 +154,7 @@ def _raw_rows(path: Path, sheet: str | None) -> tuple[list[tuple[int, list]], st
     text = text.removeprefix("\ufeff")
     lines = text.splitlines()
     delimiter = sniff_delimiter(next((ln for ln in lines if ln.strip()), ""))
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows, start = [], 1
     for cells in reader:
         if any(c.strip() for c in cells):
@@ -496,7 +497,9 @@ def read_machines_report(
                 why = master_text("bad_path", value=code)
                 problems.append(Problem(line, cols.names["machine"], why))
                 continue
-            machine_path = by_name.get(code) or (by_name.get(name) if name else None) or ""
+            machine_path = (
+                by_name.get(code) or by_name.get(slug(code)) or (by_name.get(name) if name else None) or ""
+            )
             if not machine_path:
                 area = _text_cell(cells, idx.get("area")) or "area-1"
                 line_name = _text_cell(cells, idx.get("line")) or "line-1"
