@@ -176,3 +176,22 @@ def test_state_codes_and_prus_sql_and_python_agree():
     assert el.count_prus(config, products, order_prus, machine_prus)[3:5] == [None, 9.0]
     startup = el.startup_mask(config, counts.column("reason").to_pylist())
     assert [r[1] for r in got] == np.where(startup, counts.column("scrap"), 0).tolist() == [1, 0, 0, 4, 0, 0]
+
+
+def test_count_window_sql_and_numpy_agree():
+    # a count belongs to (s, e]: at s to the piece before, at e to the piece it ends
+    edges = np.array([0, 10, 20, 30])
+    ts = np.array([0, 1, 10, 11, 20, 29, 30, 31])
+    got = el.count_piece(edges, ts).tolist()
+    assert got == [-1, 0, 0, 1, 1, 2, 2, 3]
+    t = pa.table({"ts": ts})
+    con = duckdb.connect()
+    con.register("t", t)
+    for i in range(3):
+        inside = [
+            r[0]
+            for r in con.execute(
+                f"SELECT {el.count_in_sql('ts', str(edges[i]), str(edges[i + 1]))} FROM t"
+            ).fetchall()
+        ]
+        assert inside == [g == i for g in got]
