@@ -168,6 +168,9 @@ class LineSpec:
     thermal_tau_min: float
     micro_every_min: float  # mean running minutes between micro-stops
     order_hours: tuple[float, float]  # how long an order takes, roughly
+    #: short stops and waits come between two parts (an operator finishes the part first);
+    #: breakdowns still strike mid-part
+    stops_between_parts: bool = False
 
 
 @dataclass(frozen=True)
@@ -695,6 +698,13 @@ class FactorySimulator:
             options = (seg_end - t, finish, math.ceil(ttf), math.ceil(micro), math.ceil(wait))
             which = int(np.argmin(options))
             dt = max(1, options[which])
+            if line.stops_between_parts and which in (3, 4):
+                ideal = order["ideal_cycle_time_s"]
+                done = order["quantity"] * ideal - order["work"]
+                boundary = math.ceil((done + dt / factor) / ideal - 1e-9) * ideal
+                to_end = math.ceil((boundary - done) * factor)
+                if to_end <= min(options[0], options[2]):
+                    dt = max(dt, to_end)
             emit(t, RUNNING, None, order)
             runs.append((t, t + dt, order["index"], factor, startup_k))
             startup_k = 0
@@ -1117,6 +1127,7 @@ def _legacy_line(kind: str, display: str, product: Product, mtbf_h: float, micro
         thermal_tau_min=30.0,
         micro_every_min=micro_min,
         order_hours=(2.0, 8.0),
+        stops_between_parts=True,
     )
 
 

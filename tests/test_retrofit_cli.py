@@ -1,0 +1,193 @@
+"""`factory-commons retrofit learn|infer|show|correct` and `infer --csv` on small generated traces."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from factory_commons.cli import app
+from factory_commons.model import Machine
+from factory_commons.retrofit import records
+from factory_commons.retrofit.traces import trace, write_csv
+from factory_commons.store import DuckDBStore
+
+runner = CliRunner()
+PRESS = "acme/changwon/legacy/legacy-1/press-09"
+LATHE = "acme/changwon/legacy/legacy-1/lathe-09"
+START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+HANGUL = ("\uac00", "\ud7a3")
+
+
+def _korean(text: str) -> bool:
+    return any(HANGUL[0] <= ch <= HANGUL[1] for ch in text)
+
+
+def _signal(machine: str, ts: np.ndarray, amps: np.ndarray) -> list[dict]:
+    keep = np.isfinite(amps)
+    return [
+        {"machine": machine, "name": "current", "ts": t, "value": float(a), "unit": "A"}
+        for t, a in zip(ts[keep].astype(datetime).tolist(), amps[keep].tolist(), strict=True)
+    ]
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory) -> tuple[Path, dict]:
+    """Four hours of a mechanical press and a lathe at 1 Hz, with their truth."""
+    path = tmp_path_factory.mktemp("retrofit") / "r.duckdb"
+    truth = {}
+    with DuckDBStore(path) as st:
+        st.register_machines([Machine(path=PRESS, default_ideal_cycle_time_s=4.0), Machine(path=LATHE)])
+        for k, (m, kind) in enumerate(((PRESS, "mechanical_press"), (LATHE, "lathe"))):
+            ts, amps, state, cycle = trace(kind, START, 4 * 3600, np.random.default_rng(k + 1), hz=1.0)
+            st.write_table("signal", _signal(m, ts, amps))
+            truth[m] = (ts, state, cycle)
+    return path, truth
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["retrofit", *args])
+
+
+def test_learn_infer_show_and_infer_again_changes_nothing(store_path):
+    path, truth = store_path
+    r = _run("learn", "--store", str(path))
+    assert r.exit_code == 0, r.output
+    assert PRESS in r.output and "idle" in r.output and "learned from" in r.output
+    with DuckDBStore(path) as st:
+        model = records.load_model(st, PRESS)
+    assert model is not None and "running" in model.level_states
+
+    r = _run("infer", "--store", str(path))
+    assert r.exit_code == 0, r.output
+    assert "state changes" in r.output
+    with DuckDBStore(path) as st:
+        rows = st.query("SELECT source, confidence, state FROM states").to_pylist()
+        counts = st.query("SELECT sum(good) AS g, min(source) AS s FROM counts").to_pylist()[0]
+        ts, state, cycle = truth[LATHE]
+        pred = records.read_current(st, LATHE)  # stored samples
+        stored = st.query(
+            "SELECT x.ts, x.state FROM states x JOIN machines m USING (machine_id) WHERE m.path = ? ORDER BY ts",
+            [LATHE],
+        ).to_pylist()
+        from factory_commons.kpi import compute_kpis
+
+        k = compute_kpis(st, START, START + timedelta(hours=4)).set_index("machine")
+    assert rows and {r["source"] for r in rows} == {"inferred"}
+    assert all(0.0 <= r["confidence"] <= 1.0 for r in rows)
+    assert {r["state"] for r in rows} <= {"running", "idle", "planned_stop"}
+    assert counts["s"] == "inferred" and counts["g"] > 0
+    # the stored states follow the truth on most samples (off is stored as planned_stop)
+    st_ts = np.array([r["ts"] for r in stored], dtype="datetime64[us]")
+    names = np.array([{"planned_stop": "off"}.get(r["state"], r["state"]) for r in stored])
+    at = names[np.maximum(np.searchsorted(st_ts, pred[0], side="right") - 1, 0)]
+    want = state[np.isin(ts, pred[0])]
+    assert np.mean(at == want) > 0.9
+    assert 0.0 < k.loc[PRESS, "availability"] <= 1.0  # the OEE reads the inferred states
+
+    r = _run("infer", "--store", str(path), "--machine", PRESS)
+    assert r.exit_code == 0, r.output
+    assert "nothing written" in r.output and _korean(r.output)
+
+    r = _run("show", "--store", str(path), "-m", LATHE)
+    assert r.exit_code == 0, r.output
+    assert "A" in r.output and "cycle period" in r.output and LATHE[:20] in r.output
+
+
+def _cycles(path: Path, machine: str) -> int:
+    with DuckDBStore(path) as st:
+        got = st.query(
+            "SELECT coalesce(sum(good), 0) AS g FROM counts x JOIN machines m USING (machine_id) WHERE m.path = ?",
+            [machine],
+        ).to_pylist()
+    return int(got[0]["g"])
+
+
+def test_press_cycles_are_counted(store_path):
+    path, truth = store_path
+    assert _run("infer", "--store", str(path), "-m", PRESS).exit_code == 0
+    found, true = _cycles(path, PRESS), int(truth[PRESS][2][-1])
+    assert abs(found - true) / true < 0.05, (found, true)
+
+
+def test_a_correction_is_kept_and_the_states_are_rewritten(store_path):
+    path, truth = store_path
+    ts, state, _ = truth[LATHE]
+    idle = np.flatnonzero(state == "idle")
+    a = ts[idle[len(idle) // 2]].astype(datetime).replace(tzinfo=UTC)
+    start, end = a.isoformat(), (a + timedelta(minutes=2)).isoformat()
+    assert _run("infer", "--store", str(path), "-m", LATHE).exit_code == 0
+    r = _run("correct", "--store", str(path), "-m", LATHE, "--from", start, "--to", end, "--state", "running")
+    assert r.exit_code == 0, r.output
+    with DuckDBStore(path) as st:
+        model = records.load_model(st, LATHE)
+        at = st.query(
+            "SELECT x.state FROM states x JOIN machines m USING (machine_id) WHERE m.path = ? AND x.ts <= ? "
+            "ORDER BY x.ts DESC LIMIT 1",
+            [LATHE, (a + timedelta(minutes=1)).replace(tzinfo=None)],
+        ).to_pylist()
+    assert len(model.corrections) == 1
+    assert at == [{"state": "running"}]  # the person's word holds for that stretch
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (
+            ("correct", "-m", LATHE, "--from", "2026-03-02", "--to", "2026-03-03", "--state", "walking"),
+            "walking",
+        ),
+        (("correct", "-m", LATHE, "--from", "2026-03-03", "--to", "2026-03-02", "--state", "idle"), "--to"),
+        (("infer", "-m", "acme/changwon/legacy/legacy-1/none"), "no current signal"),
+        (("show", "--from", "yesterday"), "not a date"),
+    ],
+)
+def test_bad_options_are_refused_in_korean_and_english(store_path, args, why):
+    path, _ = store_path
+    r = _run(*args, "--store", str(path))
+    assert r.exit_code == 2, r.output
+    assert why in r.output and _korean(r.output)
+
+
+def test_infer_needs_a_store_or_a_file(store_path):
+    r = _run("infer")
+    assert r.exit_code == 2 and "--csv" in r.output
+
+
+def test_infer_csv_scores_a_benchmark_file_and_reads_a_bare_sensor_file(tmp_path):
+    ts, amps, state, cycle = trace("hydraulic_press", START, 3 * 3600, np.random.default_rng(5), hz=2.0)
+    f = tmp_path / "inj.csv"
+    write_csv(f, ts, amps, state, cycle)
+    r = _run("infer", "--csv", str(f))
+    assert r.exit_code == 0, r.output
+    assert "balanced accuracy" in r.output and "inj.csv" in r.output
+    acc = float(r.output.split("accuracy ")[1].split(",")[0])  # the Korean text comes first
+    assert acc > 0.9
+    bare = tmp_path / "new_sensor.csv"
+    bare.write_text(
+        "ts,current_a\n"
+        + "".join(f"2026-03-02T08:00:{s:02d}+09:00,{1.0 + 9 * (s % 20 > 9)}\n" for s in range(60)),
+        encoding="utf-8",
+    )
+    r = _run("infer", "--csv", str(bare))
+    assert r.exit_code == 0, r.output
+    assert "balanced" not in r.output
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("time,amps\n1,2\n", "'ts'"),
+        ("ts,current_a\n2026-03-02T08:00:00+09:00,abc\n", "line 2"),
+        ("ts,current_a\nnot-a-time,1.0\n", "line 2"),
+    ],
+)
+def test_a_bad_csv_names_the_file_line_and_field(tmp_path, text, why):
+    f = tmp_path / "bad.csv"
+    f.write_text(text, encoding="utf-8")
+    r = _run("infer", "--csv", str(f))
+    assert r.exit_code == 2, r.output
+    assert "bad.csv" in r.output and why in r.output and _korean(r.output)
