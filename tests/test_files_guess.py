@@ -13,7 +13,7 @@ import json
 import shutil
 import tomllib
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,8 @@ from exports_data import (
     STATE_OF,
     write_all,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from factory_commons.cli import app
@@ -473,3 +475,99 @@ def test_the_issue_cp949_log_and_product_master_end_to_end(exports, tmp_path):
         assert k["effectiveness"] == pytest.approx(e, abs=1e-9)
         assert k["quality_ratio"] == pytest.approx(q, abs=1e-9)
         assert k["oee"] == pytest.approx(a * e * q, abs=1e-9)
+
+
+def test_rows_after_midnight_with_the_shift_date_are_noted(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["작업일", "설비", "시작", "종료", "구분", "양품"])
+    day = datetime(2026, 11, 23)
+    ws.append([day, "3호기", time(22, 0), time(2, 0), "가동", 400])
+    ws.append([day, "3호기", time(2, 0), time(3, 0), "고장", None])  # the shift's date, not the calendar's
+    path = tmp_path / "night.xlsx"
+    wb.save(path)
+    p = guess_mapping(path)
+    note = next(n for n in p.notes if "6" in n and "'작업일'" in n)
+    assert "calendar date" in note and note.split(" / ")[0] in p.toml
+    # written with calendar dates, no such note (the committed night shift file)
+    q = guess_mapping(EXPORTS / "excel_night_shift.xlsx")
+    assert not [n for n in q.notes if "go back in time" in n]
+
+
+def test_a_running_flag_column(tmp_path):
+    f = tmp_path / "flags.csv"
+    f.write_text(
+        "시각,설비,가동여부\n2026-11-23 08:00,A1,1\n2026-11-23 09:00,A1,0\n2026-11-23 09:30,A1,1\n",
+        encoding="utf-8",
+    )
+    store, mapping, _ = _import(f)
+    assert mapping["columns"]["가동여부"]["state_codes"] == {"1": "running", "0": "unplanned_down"}
+    assert [s for (_m, _t), (s, _r) in sorted(_states(store).items(), key=lambda kv: kv[0][1])] == [
+        "running",
+        "unplanned_down",
+        "running",
+    ]
+
+
+# -- files not seen before: never a crash, always a mapping the importer takes or a note why not
+WORDS = [
+    "일자",
+    "시작",
+    "종료",
+    "설비",
+    "상태",
+    "사유",
+    "양품",
+    "불량",
+    "time",
+    "machine",
+    "qty",
+    "메모",
+    "값",
+    "x",
+]
+CELLS = [
+    "2026-11-23 08:00",
+    "08:30",
+    "2026.11.23",
+    "가동",
+    "비가동",
+    "12",
+    "0",
+    "",
+    "CNC-01",
+    "1:30",
+    "46349.5",
+    "a;b",
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    header=st.lists(st.sampled_from(WORDS), min_size=1, max_size=6, unique=True),
+    rows=st.lists(st.lists(st.sampled_from(CELLS), min_size=6, max_size=6), min_size=1, max_size=8),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp949"]),
+)
+def test_any_file_gives_a_proposal_or_a_clear_error(tmp_path, header, rows, delimiter, encoding):
+    f = tmp_path / "any.csv"
+    lines = [delimiter.join(header)] + [delimiter.join(r[: len(header)]) for r in rows]
+    f.write_bytes("\n".join(lines).encode(encoding))
+    try:
+        p = guess_mapping(f)
+    except FileReadError as e:
+        assert "any.csv" in str(e) and " / " in str(e)
+        return
+    if p.mapping:
+        assert tomllib.loads(p.toml) == p.mapping
+        try:
+            fm = parse_mapping(p.mapping)
+        except ValueError:
+            assert any("not complete" in n for n in p.notes)
+            return
+        summary = import_file(f, fm, DuckDBStore(), resume=False)
+        assert summary.rows_read == sum(1 for r in rows if any(c for c in r[: len(header)]))
+    else:
+        assert p.kind in ("unknown", "products", "machines") and p.notes

@@ -50,8 +50,10 @@ from .files_guess_words import (
     MACHINE_LIKE,
     PLANNED_REASON_WORDS,
     ROLE_WORDS,
+    RUN_FLAGS,
     SETUP_REASON_WORDS,
     STATE_WORDS,
+    STOP_FLAGS,
     TAIL_UNITS,
     UNIT_WORDS,
     bracket,
@@ -199,8 +201,8 @@ def _stateness(p: Profile) -> float:
     if p.kind not in ("text", "num") or not p.distinct or p.n_distinct > 40:
         return 0.0
     known = [state_of(v)[1] for v in p.distinct]
-    if p.kind == "num" and set(p.distinct) <= {"0", "1", "2", "3"}:
-        return 0.5
+    if {norm(v) for v in p.distinct} <= {*RUN_FLAGS, *STOP_FLAGS}:
+        return 0.5  # a flag column: a state column when its name says so
     return sum(known) / len(known)
 
 
@@ -524,6 +526,7 @@ class _Builder:
                     self.note("note_date_time", date=date_col, times=", ".join(time_cols), where="date")
                     if m["shape"] == "intervals" and m.get("end"):
                         self._midnight_note(m["start"], m["end"])
+                    self._shift_date_note(date_col, m.get("start") or m["time"])
                 else:
                     self.note("note_no_date_support", column=date_col)
             else:
@@ -587,6 +590,31 @@ class _Builder:
         if a.numbers is not None and b.numbers is not None and len(a.numbers) == len(b.numbers):
             if (b.numbers < a.numbers).any():
                 self.note("note_past_midnight", start=start, end=end, where="date")
+
+    def _shift_date_note(self, date_col: str, time_col: str) -> None:
+        """Rows after midnight that keep the shift's date go back in time: say so (they would be
+        read a day early) when a machine's rows, in file order, jump back by more than 6 hours."""
+        di, ti = self.t.header.index(date_col), self.t.header.index(time_col)
+        mcol = self.col("machine")
+        mi = self.t.header.index(mcol) if mcol else None
+        last: dict[Any, float] = {}
+        back = 0
+        for r in self.t.rows:
+            d = r[di] if di < len(r) else None
+            t = r[ti] if ti < len(r) else None
+            if d is None or t is None:
+                continue
+            day = times([d], "auto", ZoneInfo("UTC")).ts[0]
+            kind, secs = cell_kind(t)
+            if np.isnat(day) or kind != "tod" or secs is None:
+                continue
+            at = day.astype("datetime64[s]").astype(np.int64) + secs
+            who = r[mi] if mi is not None and mi < len(r) else None
+            if who in last and at < last[who] - 6 * 3600:
+                back += 1
+            last[who] = at
+        if back:
+            self.note("note_shift_date", date=date_col, time=time_col, n=back, where="date")
 
     def _day_month_note(self, cols: list[str], fmt: str) -> None:
         """Say so when the cells read as well with day and month the other way round."""
@@ -775,6 +803,17 @@ class _Builder:
         words = list(dict.fromkeys(v[0] for v in pairs if v[0] is not None))
         codes: dict[str, str] = {}
         unknown, plain = [], []
+        flags = {norm(w) for w in words}
+        if (
+            flags
+            and flags <= {*RUN_FLAGS, *STOP_FLAGS}
+            and flags & set(RUN_FLAGS)
+            and not flags <= set(STATE_WORDS)
+        ):
+            codes = {w: "running" if norm(w) in RUN_FLAGS else "unplanned_down" for w in words}
+            self.note("note_run_flag", column=c, where=f"columns.{c}")
+            self.detail[c] = {"state_codes": codes}
+            return {"kind": "state", "state_codes": codes}
         for w in words:
             st, known = state_of(w)
             if st is None:
@@ -929,6 +968,8 @@ def render_toml(mapping: dict, comments: dict[str, list[str]], file: str, kind: 
     if mapping.get("machines"):
         out.append("\n" + _comment(comments.get("machines", [])) + "[machines]\n")
         out += [f"{_q(k)} = {_q(v)}\n" for k, v in mapping["machines"].items()]
+    if "columns" in mapping and not mapping["columns"]:
+        out.append("\n[columns]\n")
     for col, spec in mapping.get("columns", {}).items():
         out.append("\n" + _comment(comments.get(f"columns.{col}", [])) + f"[columns.{_q(col)}]\n")
         out += [f"{k} = {_q(v)}\n" for k, v in spec.items()]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .files_guess_read import guess_text
 from .files_mapping import FileMapping, parse_mapping
@@ -135,8 +136,9 @@ def preview(
             _copy_master(store, st)
             summary = import_file(part, fm, st, resume=False)
             warnings += list(getattr(summary, "warnings", []) or [])
+            zone = ZoneInfo(fm.timezone)
             records = {
-                kind: _records(st, table)
+                kind: _records(st, table, zone)
                 for kind, table in (("state", "states"), ("count", "counts"), ("signal", "signals"))
             }
             window = _window(st)
@@ -145,7 +147,8 @@ def preview(
                 df = compute_kpis(st, window[0], window[1], ("machine",), kpi_config)
                 names = {m.path: m.display_name for m in st.machines()}
                 for r in df.to_dict("records"):
-                    row = {"machine": r["machine"], "name": names.get(r["machine"]) or r["machine"]}
+                    name = names.get(r["machine"]) or r["machine"].rsplit("/", 1)[-1]
+                    row = {"machine": r["machine"], "name": name}
                     row |= {k: _plain(r.get(k)) for k in KPI_KEYS if k in r}
                     kpis.append(row)
                 warnings += _kpi_warnings(st, window, kpi_config, df)
@@ -177,7 +180,8 @@ def _copy_master(src: Any, dst: Any) -> None:
         dst.set_plant_timezone(src.plant_timezone())
 
 
-def _records(st: Any, table: str) -> list[dict]:
+def _records(st: Any, table: str, zone: ZoneInfo) -> list[dict]:
+    """The first records of a table, machines by path, times in the file's zone (as written)."""
     rows = st.query(f"SELECT * FROM {table} ORDER BY ts LIMIT {SHOWN}").to_pylist()  # noqa: S608 - fixed names
     paths = {
         m["machine_id"]: m["path"] for m in st.query("SELECT machine_id, path FROM machines").to_pylist()
@@ -186,7 +190,9 @@ def _records(st: Any, table: str) -> list[dict]:
     for r in rows:
         if "machine_id" in r:
             r["machine"] = paths.get(r.pop("machine_id"))
-        out.append({k: v for k, v in r.items() if v is not None})
+        if isinstance(r.get("ts"), datetime):
+            r["ts"] = r["ts"].replace(tzinfo=UTC).astimezone(zone)
+        out.append({k: v for k, v in r.items() if v is not None and k not in ("source", "confidence")})
     return out
 
 
@@ -213,16 +219,14 @@ def _plain(v: Any) -> Any:
 
 
 def _kpi_warnings(st: Any, window: tuple[datetime, datetime], config: Any, df: Any) -> list[str]:
-    """The KPI module's plausibility warnings when it has them (kpi.warnings), else our own few."""
-    from .. import kpi
-
-    fn = getattr(kpi, "warnings", None)
-    if callable(fn):
-        try:
-            got = fn(st, window[0], window[1], df=df, config=config)
-            return [str(w) for w in got]
-        except TypeError:
-            pass
+    """The KPI module's plausibility warnings (kpi/plausibility.py), else our own few."""
+    try:
+        from ..kpi.plausibility import plausibility
+    except ImportError:  # an older KPI module without them
+        plausibility = None
+    if plausibility is not None:
+        got = plausibility(df, ("machine",), store=st, start=window[0], end=window[1], config=config)
+        return [w.text() if hasattr(w, "text") else str(w) for w in got]
     out = []
     for r in df.to_dict("records"):
         produced = r.get("produced_quantity") or 0

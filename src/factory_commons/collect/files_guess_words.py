@@ -606,3 +606,6 @@ TIME_OF_DAY = re.compile(
 )
 #: a value that looks like a machine name: CNC-01, M3, 프레스 2호기, 3호기
 MACHINE_LIKE = re.compile(r"^([A-Za-z가-힣]{1,12}[\s_-]?\d{1,4}|\d{1,3}\s*호기|.*\d+\s*호기)$")
+#: a state column of flags (가동여부 1/0, Y/N): these say running, the others not running
+RUN_FLAGS = ("1", "y", "yes", "true", "o", "on", "가동", "예")
+STOP_FLAGS = ("0", "n", "no", "false", "x", "off", "정지", "아니오")
