@@ -324,6 +324,27 @@ def test_days_cut_in_another_zone_than_the_plants_are_named(store_factory):
     assert ("day_zone", M2) in _keys(ws)
     w = next(w for w in ws if w.key == "day_zone")
     assert "UTC" in w.en and "Asia/Seoul" in w.en and "utc-day" in w.en
+    assert "plant's zone is Asia/Seoul" in w.en
+    # a machine with a zone of its own: its calendar should cut in that zone; a 24/7 machine
+    # has the days of its own zone, no warning
+    seoul_cal = ShiftCalendar(
+        name="seoul-day", timezone="Asia/Seoul", shifts=[Shift(name="A", start=time(8), end=time(16))]
+    )
+    st = new_store(
+        store_factory,
+        *shift_log(),
+        *shift_log(M2),
+        ProductionOrder(order_id="O1", product="BRK", ideal_cycle_time_s=27),
+        machines=(
+            Machine(path=M, timezone="UTC", calendar="seoul-day"),
+            Machine(path=M2, timezone="Europe/Berlin"),
+        ),
+        calendars=[seoul_cal],
+    )
+    ws = plausibility(compute_kpis(st, s, e, ("day",)), ("day",), store=st, start=s, end=e)
+    assert [(w.key, w.group) for w in ws if w.key == "day_zone"] == [("day_zone", M)]
+    w = next(w for w in ws if w.key == "day_zone")
+    assert "machine's zone is UTC" in w.en and "설비" in w.ko
     # not grouped by day: days are not cut, no warning
     assert "day_zone" not in [w.key for w in plausibility(compute_kpis(st, s, e), ("machine",), store=st)]
 

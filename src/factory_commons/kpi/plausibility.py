@@ -9,8 +9,8 @@ the import preview can show them):
   unknown, NaN, never 0 %): load the product master or set kpi.toml's `[ideal_cycle_times]`;
 - `above_100`: availability, performance, quality or OEE above 100 %: the ideal cycle time is
   likely too long, or parts are counted twice;
-- `day_zone`: grouped by day or shift, a machine's days are cut in another time zone than the
-  plant's (its calendar's zone, or its own);
+- `day_zone`: grouped by day or shift, a machine's days are cut by its calendar in another
+  time zone than the machine's own (when it has one) or else the plant's;
 - `no_state_data`: a group without any machine state in the window.
 
 The texts are in the `kpi_cli` catalog (docs/kpi.md, "Warnings").
@@ -161,8 +161,9 @@ def products_without_ideal(
 def day_zone_warnings(
     store: Store, config: KpiConfig | None = None, machines: Sequence[str] | None = None
 ) -> list[KpiWarning]:
-    """A warning per machine whose days are cut in another zone than the plant's: its calendar's
-    (or kpi.toml's default calendar's) zone, or for a machine planned 24/7 its own zone."""
+    """A warning per machine whose days are cut in another zone than its own (when it has one)
+    or else the plant's: its calendar's (or kpi.toml's default calendar's) zone; a machine
+    planned 24/7 has the days of its own zone, else the plant's, so it never gets one."""
     config = config or KpiConfig()
     plant = store.plant_timezone()
     cals = store.calendars()
@@ -172,15 +173,23 @@ def day_zone_warnings(
         if wanted is not None and m.path not in wanted:
             continue
         name = m.calendar or config.default_calendar
-        if name in cals:
-            zone, why = (
-                cals[name].timezone,
-                tuple(t.format(calendar=name) for t in TEXTS.pair("why_calendar")),
-            )
-        else:
-            zone, why = getattr(m, "timezone", None) or plant, TEXTS.pair("why_machine")
-        if zone != plant:
+        if name not in cals:
+            continue
+        own = getattr(m, "timezone", None)
+        expected, whose = (own, TEXTS.pair("whose_machine")) if own else (plant, TEXTS.pair("whose_plant"))
+        zone = cals[name].timezone
+        if zone != expected:
+            why = tuple(t.format(calendar=name) for t in TEXTS.pair("why_calendar"))
             out.append(
-                _warning("day_zone", "warn_day_zone", m.path, group=m.path, zone=zone, why=why, plant=plant)
+                _warning(
+                    "day_zone",
+                    "warn_day_zone",
+                    m.path,
+                    group=m.path,
+                    zone=zone,
+                    why=why,
+                    whose=whose,
+                    expected=expected,
+                )
             )
     return out
