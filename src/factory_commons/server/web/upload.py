@@ -30,6 +30,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -211,6 +212,29 @@ class Uploads:
                 continue
 
 
+class Proposals:
+    """The last few proposals made, by (firm, upload, the firm's machines, corrections): a page
+    view or a correction does not read a large file again."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size, self.items = size, OrderedDict[tuple, Any]()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple) -> Any:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, proposal: Any) -> Any:
+        with self.lock:
+            self.items[key] = proposal
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return proposal
+
+
 class FirmStore:
     """The store as one firm's import sees it: every machine it registers or writes must be
     under the firm's enterprises (PermissionError otherwise, before that batch is written),
@@ -374,6 +398,7 @@ def add_upload_pages(
         return translator(lang, reasons, catalogs=(UPLOAD, WEB, STATES, KPI))
 
     pages = Pages(accounts, now, translate, Markup=Markup)
+    proposals = Proposals()  # the guesser reads the whole file: each proposal is made once
     running: set[str] = set()  # uploads being imported (a second accept waits for the first)
     running_lock = threading.Lock()
 
@@ -535,10 +560,19 @@ def add_upload_pages(
         get paths under the firm's enterprise, known machines of the firm keep theirs."""
         path = uploads.file(up)
         view = FirmStore(store, c.owns)
-        prefix = None if view.machines() else f"{c.firm.enterprises[0]}/plant-1"
+        known = view.machines()
+        prefix = None if known else f"{c.firm.enterprises[0]}/plant-1"
+        machines = hash(tuple((m.path, m.display_name) for m in known))
+        key = (up.firm_id, up.id, machines, tuple(sorted(roles.items())))
+        base_key = (up.firm_id, up.id, machines, ())
         try:
-            proposal = guess_mapping(path, store=view, prefix=prefix)
-            return with_roles(proposal, roles) if roles else proposal
+            proposal = proposals.get(key)
+            if proposal is None:
+                base = proposals.get(base_key)
+                if base is None:
+                    base = proposals.put(base_key, guess_mapping(path, store=view, prefix=prefix))
+                proposal = proposals.put(key, with_roles(base, roles)) if roles else base
+            return proposal
         except (ValueError, OSError) as e:  # FileReadError, MappingError, a file openpyxl cannot open
             raise UploadError("cannot_read", name=up.name, why=str(e)) from None
 
