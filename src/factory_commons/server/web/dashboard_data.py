@@ -87,22 +87,43 @@ def live_states(store: Store, paths: list[str], at: datetime, tz: ZoneInfo) -> d
     return {p: out[p] for p in paths if p in out}
 
 
-def last_seen(store: Store, paths: list[str], at: datetime) -> dict[str, datetime]:
-    """The newest state change or count of each machine at or before `at` (none: not there)."""
+def _newest(
+    store: Store, views: tuple[str, ...], paths: list[str], since: datetime | None, at: datetime
+) -> dict[str, datetime]:
+    """The newest ts of each machine in `views`, in [since, at] (since None: from the start)."""
+    out: dict[str, datetime] = {}
     if not paths:
-        return {}
+        return out
     marks = ", ".join("?" for _ in paths)
     end = at.astimezone(UTC).replace(tzinfo=None) + timedelta(microseconds=1)
-    out: dict[str, datetime] = {}
-    for view in ("v_states", "v_counts"):
+    lower, params = "", [end]
+    if since is not None:
+        lower, params = " AND ts >= ?", [end, since.astimezone(UTC).replace(tzinfo=None)]
+    for view in views:
         rows = store.query(
-            f"SELECT machine, max(ts) AS ts FROM {view} WHERE ts < ? AND machine IN ({marks}) GROUP BY machine",
-            [end, *paths],
+            f"SELECT machine, max(ts) AS ts FROM {view} WHERE ts < ?{lower} AND machine IN ({marks}) "
+            "GROUP BY machine",
+            [*params, *paths],
         ).to_pylist()
         for r in rows:
             if r["ts"] is not None:
                 ts = _utc(r["ts"])
                 out[r["machine"]] = max(ts, out.get(r["machine"], ts))
+    return out
+
+
+def last_seen(store: Store, paths: list[str], at: datetime) -> dict[str, datetime]:
+    """The newest state change or count of each machine at or before `at` (none: not there).
+
+    Cheap for the live overview, refreshed every few seconds: the last STALE_AFTER first (the
+    stores prune reads by time); only for machines silent that long, counts of the last 60
+    days and state changes of all time (state changes are few; counts may be many)."""
+    out = _newest(store, ("v_states", "v_counts"), paths, at - STALE_AFTER, at)
+    rest = [p for p in paths if p not in out]
+    for p, ts in _newest(store, ("v_counts",), rest, at - timedelta(days=60), at).items():
+        out[p] = ts
+    for p, ts in _newest(store, ("v_states",), rest, None, at).items():
+        out[p] = max(ts, out.get(p, ts))
     return out
 
 
