@@ -571,3 +571,24 @@ def test_any_file_gives_a_proposal_or_a_clear_error(tmp_path, header, rows, deli
         assert summary.rows_read == sum(1 for r in rows if any(c for c in r[: len(header)]))
     else:
         assert p.kind in ("unknown", "products", "machines") and p.notes
+
+
+def test_the_newcomer_doc_shows_the_figures_the_sample_gives(exports, tmp_path):
+    """docs/own-data.md's OEE table is what the sample log and product master give, and the
+    README's "Use it on your own data" points to it."""
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "own-data.md").read_text(encoding="utf-8")
+    store = str(tmp_path / "factory.duckdb")
+    assert _run("import", str(exports / "kr_intervals_cp949.csv"), "--store", store, "--yes").exit_code == 0
+    assert _run("products", "import", str(exports / "products_cp949.csv"), "--store", store).exit_code == 0
+    r = _run("kpi", "--store", store, "--by", "machine", "--format", "json")
+    rows = json.loads(r.stdout[r.stdout.index("[") :])
+    for row in rows:
+        name = row["machine"].rsplit("/", 1)[1]
+        line = next(ln for ln in doc.splitlines() if ln.startswith(f"│ {name} "))
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        shown = [f"{row[k]:.1%}" for k in ("oee", "availability", "effectiveness", "quality_ratio")]
+        assert cells[1:5] == shown and cells[5] == str(row["produced_quantity"]), line
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it on your own data", 1)[1].split("\n## ", 1)[0]
+    assert "docs/own-data.md" in section and "factory-commons import my-log.csv" in section
