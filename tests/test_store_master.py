@@ -264,3 +264,28 @@ def test_master_data_through_the_owner_of_a_shared_file():
         remote.close()
         server.shutdown()
         store.close()
+
+
+def test_an_order_without_quantity_or_cycle_time_keeps_the_stored_ones(store_factory):
+    store = store_factory()
+    store.write_orders(
+        [ProductionOrder(order_id="o", product="P", quantity=100, ideal_cycle_time_s=8, machine=M1)]
+    )
+    got = store.write_orders([ProductionOrder(order_id="o", product="P", machine=M1)])
+    assert got.written == 0  # nothing changes
+    (row,) = store.read("order").to_pylist()
+    assert (row["quantity"], row["ideal_cycle_time_s"]) == (100, 8.0)
+    store.write_orders(
+        [ProductionOrder(order_id="o", product="P", ideal_cycle_time_s=6)]
+    )  # a known one replaces
+    (row,) = store.read("order").to_pylist()
+    assert (row["quantity"], row["ideal_cycle_time_s"], row["machine"]) == (100, 6.0, None)
+    # in one batch the first row of an order id wins
+    store.write_table(
+        "order",
+        [
+            {"order_id": "p", "product": "A", "ideal_cycle_time_s": 1.0},
+            {"order_id": "p", "product": "B", "ideal_cycle_time_s": 2.0},
+        ],
+    )
+    assert {r["order_id"]: r["product"] for r in store.read("order").to_pylist()}["p"] == "A"

@@ -369,15 +369,22 @@ class DuckDBStore(Store):
         con = self._con
         con.begin()
         try:
-            con.register("_orders", batch)
+            con.register("_orders", batch.append_column("_row", pa.array(np.arange(batch.num_rows))))
             cols = "order_id, product, quantity, ideal_cycle_time_s, machine_id, planned_start, due"
-            changed = con.execute(
-                f"CREATE TEMP TABLE _changed AS SELECT DISTINCT ON (order_id) {cols} FROM _orders b "
+            # the first row of an order id wins; an unknown (NULL) quantity or cycle time keeps
+            # the stored one, so that an order named in a machine log does not erase them
+            merged = (
+                "SELECT b.order_id, b.product, coalesce(b.quantity, o.quantity) AS quantity, "
+                "coalesce(b.ideal_cycle_time_s, o.ideal_cycle_time_s) AS ideal_cycle_time_s, "
+                "b.machine_id, b.planned_start, b.due FROM (SELECT DISTINCT ON (order_id) * FROM _orders "
+                "ORDER BY order_id, _row) b LEFT JOIN orders o ON o.order_id = b.order_id"
+            )
+            con.execute(
+                f"CREATE TEMP TABLE _changed AS SELECT {cols} FROM ({merged}) b "
                 f"WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE "
                 + " AND ".join(f"o.{c} IS NOT DISTINCT FROM b.{c}" for c in cols.split(", "))
                 + ")"
-            ).fetchone()
-            del changed
+            )
             n = con.execute("SELECT count(*) FROM _changed").fetchone()[0]
             con.execute(f"INSERT OR REPLACE INTO orders SELECT {cols} FROM _changed")
             if n:

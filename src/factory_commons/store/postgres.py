@@ -456,12 +456,20 @@ class PostgresStore(Store):
         cols = ["order_id", "product", "quantity", "ideal_cycle_time_s", "machine_id", "planned_start", "due"]
         same = " AND ".join(f"o.{c} IS NOT DISTINCT FROM b.{c}" for c in cols)
         update = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+        # the first row of an order id wins; an unknown (NULL) quantity or cycle time keeps the
+        # stored one, so that an order named in a machine log does not erase them
+        merged = (
+            "SELECT b.order_id, b.product, coalesce(b.quantity, o.quantity) AS quantity, "
+            "coalesce(b.ideal_cycle_time_s, o.ideal_cycle_time_s) AS ideal_cycle_time_s, "
+            "b.machine_id, b.planned_start, b.due FROM (SELECT DISTINCT ON (order_id) * FROM _orders "
+            "ORDER BY order_id, _row) b LEFT JOIN orders o ON o.order_id = b.order_id"
+        )
         with self._con.cursor() as cur:
             self._load_temp(cur, "_orders", batch)
             cur.execute(
                 f"INSERT INTO orders ({', '.join(cols)}) "
-                f"SELECT DISTINCT ON (order_id) {', '.join('b.' + c for c in cols)} FROM _orders b "
-                f"WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE {same}) ORDER BY order_id, _row "
+                f"SELECT {', '.join('b.' + c for c in cols)} FROM ({merged}) b "
+                f"WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE {same}) "
                 f"ON CONFLICT (order_id) DO UPDATE SET {update}"
             )
             n = cur.rowcount
