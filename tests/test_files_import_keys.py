@@ -121,11 +121,12 @@ def check_shift_log(store) -> None:
     }
 
 
+@pytest.mark.parametrize("time_format", ["auto", "%H:%M"])
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp949"])
-def test_date_column_with_start_and_end_times_of_day_csv(tmp_path, encoding):
+def test_date_column_with_start_and_end_times_of_day_csv(tmp_path, encoding, time_format):
     path = write_csv(tmp_path / "log.csv", SHIFT_LOG, encoding)
     store = DuckDBStore()
-    s = import_file(path, shift_mapping(), store)
+    s = import_file(path, shift_mapping(time_format=time_format), store)
     assert s.rows_rejected == 0 and s.rows_read == 4, s.first_rejections
     check_shift_log(store)
 
