@@ -431,7 +431,7 @@ def clock_times(values: list, fmt: str) -> Clock:
     return Clock(us, mask)
 
 
-def _clock_cell(v, fmt: str) -> int | None:
+def _clock_cell(v: object, fmt: str) -> int | None:
     if isinstance(v, str):
         got = _clock_text(v, fmt)
         if got is None and fmt in ("auto", "excel") and _NUMERIC.fullmatch(v.strip()):
@@ -542,7 +542,7 @@ def dates(values: list, fmt: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return days, empty, bad
 
 
-def _serial_day(x: float, fmt: str):
+def _serial_day(x: float, fmt: str) -> np.datetime64 | None:
     """The day of an Excel serial number (auto: 1954-2119 only; 20261123 reads as YYYYMMDD)."""
     if fmt == "auto" and x.is_integer() and 19_000_101 <= x <= 21_001_231:
         try:
