@@ -328,6 +328,8 @@ def test_upload_products_then_a_cp949_log_correct_a_column_and_import(plant):
     }
     want = hand_oee()
     assert kpi_cell(page, "quality_ratio") == f"{want['quality_ratio']:.1%}"
+    assert re.search(r'id="preview-rejections">.*?<tr><td>7</td><td>종료시간</td><td>[^<]*25:99', page, re.S)
+    assert "<td>CNC 1호기</td>" in page  # records name the machine as the file does
     # a person says the scrap column is not to be used: the preview is computed again
     fields = {f"role_{i}": role for i, role in enumerate(roles.values())}
     fields["role_7"] = "ignore"

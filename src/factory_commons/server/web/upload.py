@@ -623,7 +623,14 @@ def add_upload_pages(
             ctx["problem"] = t("mapping_invalid", why=str(e))
             return ctx
         ctx["warnings"] = [one_language(w, lang) for w in pv.warnings]
-        ctx["rejections"] = pv.rejections
+        summary = pv.summary
+        if summary is not None and getattr(summary, "first_rejections", None) is not None:
+            ctx["rejections"] = [
+                (r.line, r.column, one_language(r.why, lang)) for r in summary.first_rejections
+            ]
+        else:
+            ctx["rejections"] = [("", "", r) for r in pv.rejections]
+        names = {row.get("machine"): row.get("name") for row in pv.kpis if row.get("name")}
         for row in pv.kpis:
             shown = [kpi_text(k, row.get(k), t) for k in ctx["kpi_keys"]]
             ctx["kpi_rows"].append({"path": row.get("machine"), "name": row.get("name"), "values": shown})
@@ -633,7 +640,12 @@ def add_upload_pages(
                 keys = list(dict.fromkeys(k for r in records for k in r if k not in HIDDEN_FIELDS))
                 head = [t(f"field_{k}") if UPLOAD.has(f"field_{k}") else k for k in keys]
                 body = [
-                    [cell_text(r.get(k), zone, t if k == "state" else None) for k in keys]
+                    [
+                        names.get(r.get(k)) or r.get(k)
+                        if k == "machine"
+                        else cell_text(r.get(k), zone, t if k == "state" else None)
+                        for k in keys
+                    ]
                     for r in records[:PREVIEW_SHOWN]
                 ]
                 ctx["records"].append((kind, head, body))
