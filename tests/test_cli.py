@@ -38,7 +38,7 @@ def test_kpi_csv_matches_plant_identity(demo_dir: Path):
         app, ["kpi", "--store", str(demo_dir / "demo.duckdb"), "--by", "line", "--format", "csv"]
     )
     assert result.exit_code == 0, result.output
-    df = pd.read_csv(io.StringIO(result.output))
+    df = pd.read_csv(io.StringIO(result.stdout))  # warnings, if any, go to stderr
     assert len(df) == 3
     assert ((df["oee"] > 0) & (df["oee"] < 1)).all()
     assert (df["oee"] - df["availability"] * df["effectiveness"] * df["quality_ratio"]).abs().max() < 1e-9

@@ -110,7 +110,7 @@ def test_kpi_table_shows_names_unknown_cells_and_why(store: str):
     assert r.exit_code == 0, r.output
     assert "프레스 1호" in r.stdout and "75.0%" in r.stdout
     assert "unknown (see the warnings below)" in r.stdout
-    assert "808 parts have no ideal cycle time" in r.stderr
+    assert "parts without an ideal cycle time: 808" in r.stderr
 
 
 def test_from_and_to_are_days_of_the_plants_zone(store: str):

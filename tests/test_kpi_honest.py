@@ -284,6 +284,7 @@ def test_parts_without_cycle_time_are_named_with_the_way_to_fix_it(store_factory
     s, e = T0, T0 + timedelta(hours=8)
     ws = plausibility(compute_kpis(st, s, e), ("machine",), store=st, start=s, end=e)
     assert _keys(ws) == [("no_ideal_cycle_time", M)]
+    assert "parts without an ideal cycle time: 800" in ws[0].en
     w = ws[0]
     assert "800" in w.en and "BRK-100" in w.en and "products import" in w.en and "kpi.toml" in w.en
     assert "800" in w.ko and "BRK-100" in w.ko and "이상 사이클 타임" in w.ko
@@ -368,3 +369,14 @@ def test_naive_and_aware_windows_agree(store_factory):
     a = compute_kpis(st, s, s + timedelta(hours=8)).iloc[0]
     b = compute_kpis(st, s.replace(tzinfo=None), (s + timedelta(hours=8)).replace(tzinfo=None)).iloc[0]
     assert a["produced_quantity"] == b["produced_quantity"] == 800
+
+
+def test_counts_without_a_product_are_named_in_each_language(store_factory):
+    recs = [
+        StateChange(ts=T0, machine=M, state="running"),
+        PartCount(ts=T0 + timedelta(hours=1), machine=M, good=5, scrap=0),
+    ]
+    st = new_store(store_factory, *recs)
+    s, e = T0, T0 + timedelta(hours=2)
+    (w,) = plausibility(compute_kpis(st, s, e), ("machine",), store=st, start=s, end=e)
+    assert "(products: no product)" in w.en and "(제품: 제품 없음)" in w.ko

@@ -114,11 +114,16 @@ def plausibility(
         if n > 0:
             if products is None and store is not None and start is not None and end is not None:
                 products = products_without_ideal(store, start, end, config, machines)
-            shown = ""
+            shown: str | tuple[str, str] = ""
             if products:
-                codes = [p if p is not None else TEXTS.get("warn_no_product") for p in products[:10]]
-                shown = TEXTS.pair("warn_products")
-                shown = tuple(t.format(codes=", ".join(codes)) for t in shown)
+                shown = tuple(
+                    TEXTS.get("warn_products", lang).format(
+                        codes=", ".join(
+                            p if p is not None else TEXTS.get("warn_no_product", lang) for p in products[:10]
+                        )
+                    )
+                    for lang in ("ko", "en")
+                )
             out.append(
                 _warning("no_ideal_cycle_time", "warn_no_ideal", group, group=name, n=n, products=shown)
             )
