@@ -253,13 +253,13 @@ def pandas_kpis(inp: dict[str, pd.DataFrame], start: datetime, end: datetime, cf
             "status": ce["status"].map(STATUS).astype(float),
         }
     )
-    in_win = ((cnt_all["ts"] >= s) & (cnt_all["ts"] < e)).to_numpy()
+    in_win = ((cnt_all["ts"] > s) & (cnt_all["ts"] <= e)).to_numpy()  # a count at e is e's (kpi.md)
     cnt = cnt_all[in_win]
     ce_c = pd.DataFrame(
         {
             "machine_id": cnt["machine_id"],
             "ts": cnt["ts"],
-            "k": np.int8(2),
+            "k": np.int8(-1),  # before a boundary or state change at its own instant
             "good": cnt["good"],
             "scrap": cnt["scrap"],
             "rework": cnt["rework"],
@@ -292,7 +292,7 @@ def pandas_kpis(inp: dict[str, pd.DataFrame], start: datetime, end: datetime, cf
         [9, E_CODE["production"], 7, E_CODE["planned_downtime"], E_CODE["planned_downtime"]],
         default=f_cls,
     ).astype(np.int64)  # 7 not scheduled, 9 no data
-    is_count = (ev["k"] == 2).to_numpy()
+    is_count = (ev["k"] == -1).to_numpy()
     ord2 = ev["c_ord"].fillna(filled["ord"]).to_numpy()
     pru = np.full(len(ev), np.nan)
     ok = is_count & ~np.isnan(ord2) & (ord2 >= 0)
