@@ -13,6 +13,7 @@ A `KpiConfig` is built in Python or loaded from a TOML file::
     "unplanned_down:tool_change" = "setup"
 
     [ideal_cycle_times]              # seconds per part by product, overriding the orders
+                                     # and the store's product master (Store.products)
     "BRK-100" = 42.0
 
 A `state_map` key is a machine state, or `state:reason_code` for one reason of that state (the
@@ -71,7 +72,8 @@ class KpiConfig(BaseModel):
         default=("startup",), description="scrap reasons counted as reduced yield (startup losses)"
     )
     ideal_cycle_times: dict[str, float] = Field(
-        default_factory=dict, description="product -> ideal cycle time (s), overrides orders"
+        default_factory=dict,
+        description="product -> ideal cycle time (s), overrides the orders and the product master",
     )
     default_calendar: str | None = Field(
         default=None,
