@@ -191,3 +191,48 @@ def test_a_bad_csv_names_the_file_line_and_field(tmp_path, text, why):
     r = _run("infer", "--csv", str(f))
     assert r.exit_code == 2, r.output
     assert "bad.csv" in r.output and why in r.output and _korean(r.output)
+
+
+# -- the page: the current trace with the inferred states ------------------------------------
+def test_the_page_draws_the_trace_and_states_for_the_firms_own_machines(tmp_path):
+    from argon2 import PasswordHasher
+    from fastapi.testclient import TestClient
+
+    from factory_commons.accounts import Accounts
+    from factory_commons.server import create_app
+
+    own, other = "acme/s1/old/l1/press-01", "beta/s1/old/l1/lathe-01"
+    store = DuckDBStore(tmp_path / "p.duckdb")
+    store.register_machines([Machine(path=own), Machine(path=other)])
+    for k, m in enumerate((own, other)):
+        ts, amps, _, _ = trace("mechanical_press", START, 2 * 3600, np.random.default_rng(k + 7), hz=1.0)
+        store.write_table("signal", _signal(m, ts, amps))
+    accounts = Accounts(":memory:", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    firm = accounts.create_firm("acme", ["acme"])
+    accounts.create_user(firm.id, "owner@acme.example", "acme owner", "owner", "correct horse 1")
+    app = create_app(store, accounts, clock=lambda: START + timedelta(hours=3))
+    c = TestClient(app)
+    token = c.get("/login").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = c.post(
+        "/login",
+        data={"email": "owner@acme.example", "password": "correct horse 1", "csrf_token": token, "next": "/"},
+    )
+    assert r.status_code == 200
+    page = c.get("/retrofit")
+    assert page.status_code == 200 and own in page.text and other not in page.text
+    page = c.get(f"/retrofit/{own}")
+    assert page.status_code == 200, page.text[:500]
+    assert 'id="retrofit-chart"' in page.text and "band-running" in page.text and "band-off" in page.text
+    assert "retrofit-learned-here" in page.text  # no stored model yet: learned on the data shown
+    assert "<script" not in page.text.split('id="retrofit-chart"')[1].split("</svg>")[0]
+    c.cookies.set("lang", "en")
+    page = c.get(
+        f"/retrofit/{own}", params={"from": "2026-03-02T06:00+00:00", "to": "2026-03-02T07:00+00:00"}
+    )
+    assert page.status_code == 200 and "Levels learned" in page.text
+    assert c.get(f"/retrofit/{other}").status_code == 404  # another firm's machine
+    bad = c.get(f"/retrofit/{own}", params={"from": "yesterday"})
+    assert bad.status_code == 400 and "bad period" in bad.text
+    bad = c.get(f"/retrofit/{own}", params={"from": "2026-03-02T07:00", "to": "2026-03-02T06:00"})
+    assert bad.status_code == 400
+    store.close()

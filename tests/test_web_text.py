@@ -32,6 +32,7 @@ COMMONS_PAGES = {p.name for p in TEMPLATES if p.name.startswith("commons_")}
 DASHBOARD_CATALOGS = (WEB, Catalog("dashboard"), Catalog("states"), Catalog("kpi"))
 COMMONS_CATALOGS = (COMMONS, WEB, Catalog("states"), Catalog("kpi"), Catalog("commons_terms"))
 UPLOAD_CATALOGS = (Catalog("upload"), *DASHBOARD_CATALOGS)  # the upload pages (web/upload.py)
+RETROFIT_CATALOGS = (Catalog("retrofit_ui"), *DASHBOARD_CATALOGS)  # the retrofit page (web/retrofit.py)
 
 
 def _without_comments(html: str) -> str:
@@ -73,6 +74,7 @@ def test_every_key_a_template_names_is_in_a_catalog_of_its_pages():
         is_commons = path.name in COMMONS_PAGES or path.name == "_macros.html"
         catalogs = COMMONS_CATALOGS if is_commons else DASHBOARD_CATALOGS
         catalogs = UPLOAD_CATALOGS if path.name.startswith("upload") else catalogs
+        catalogs = RETROFIT_CATALOGS if path.name.startswith("retrofit") else catalogs
         for key in re.findall(r"\bt\('([^']+)'[,)]", html):
             if not _known(key, catalogs):
                 missing.append(f"{path.name}: {key}")

@@ -23,6 +23,7 @@ from .auth import Caller, api_text, authenticate
 from .ratelimit import LoginLimiter
 from .web.commons import add_commons_pages
 from .web.dashboard import add_dashboard
+from .web.retrofit import add_retrofit_pages
 from .web.upload import add_upload_pages
 
 
@@ -65,4 +66,5 @@ def create_app(
     add_dashboard(app, store, accounts, now, secure_cookies)  # the web pages (web/dashboard.py)
     add_commons_pages(app, commons, accounts, now, store)  # commons pages and /catalog (web/commons.py)
     add_upload_pages(app, store, accounts, now)  # /upload: a CSV/Excel file to the firm's store (web/upload.py)
+    add_retrofit_pages(app, store, accounts, now)  # /retrofit: a current sensor's trace and states (web/retrofit.py)
     return app
