@@ -643,3 +643,20 @@ def test_a_long_history_without_gaps_gives_no_far_warning(tmp_path):
     m = {"shape": "events", "time": "시각", "machine": CNC, "columns": {"상태": {"kind": "state"}}}
     s = import_file(path, parse_mapping(m), DuckDBStore())
     assert s.rows_imported == 150 and s.warnings == []
+
+
+def test_rows_after_midnight_that_keep_the_shift_date_give_a_warning(tmp_path):
+    rows = [
+        *SHIFT_LOG[:2],
+        ["2026-11-23", "22:00", "02:00", "가동", "", "300", "0"],
+        ["2026-11-23", "02:00", "02:30", "고장", "스핀들 알람", "", ""],  # line 4: the shift's date
+        ["2026-11-23", "02:30", "06:00", "가동", "", "200", "1"],
+    ]
+    path = write_csv(tmp_path / "night.csv", rows, "cp949")
+    s = import_file(path, shift_mapping(), DuckDBStore())
+    assert s.rows_rejected == 0 and len(s.warnings) == 1
+    w = s.warnings[0]
+    assert w.startswith("night.csv, 열 '일자' + '시작': 1개 행") and "line 4" in w and "calendar date" in w
+    rows[3][0] = rows[4][0] = "2026-11-24"  # the calendar date: no warning
+    path = write_csv(tmp_path / "fixed.csv", rows, "cp949")
+    assert import_file(path, shift_mapping(), DuckDBStore()).warnings == []

@@ -34,7 +34,7 @@ import pyarrow as pa
 from ..model.hierarchy import Machine
 from ..model.records import ProductionOrder
 from ..store.base import Store
-from .files_convert import FAR_DAYS, Converter
+from .files_convert import BACK_HOURS, FAR_DAYS, Converter
 from .files_mapping import FileMapping, MappingError, importer_text, load_mapping
 from .files_read import (
     FileReadError,
@@ -221,6 +221,7 @@ def import_file(
     pending: list = []
     rejects_size = 0
     far: dict[str, list] = {}  # column -> [rows far from their chunk's median, line, cell, time, median]
+    back: list | None = None  # [rows going back in time on their date, the first line]
     if saved is not None:
         after_line = int(saved["line"])
         carry = saved.get("carry", {})
@@ -233,6 +234,7 @@ def import_file(
         summary.written = dict(totals.get("written", {}))
         summary.duplicates = dict(totals.get("duplicates", {}))
         far = {k: list(v) for k, v in totals.get("far", {}).items()}
+        back = totals.get("back")
         summary.resumed_after_line = after_line
     if rejects_size and not rejects_path(path).exists():
         rejects_size = 0
@@ -271,6 +273,9 @@ def import_file(
             summary.rows_read += len(chunk.rows)
             summary.rows_rejected += len(bad)
             summary.rows_no_parts += out.no_parts
+            if out.back is not None:
+                back = back or [0, chunk.lines[out.back[1]]]
+                back[0] += out.back[0]
             for column, count, i, cell, ts, median in out.far:
                 seen = far.setdefault(column, [0, chunk.lines[i], cell, ts, median])
                 seen[0] += count
@@ -290,6 +295,7 @@ def import_file(
                         "written": summary.written,
                         "duplicates": summary.duplicates,
                         "far": far,
+                        "back": back,
                     },
                 },
             )
@@ -310,7 +316,7 @@ def import_file(
         # the others coincide with the next interval's start (or were imported before)
         summary.written["state"] = summary.written.get("state", 0) + r.written
     sp.unlink(missing_ok=True)
-    summary.warnings += _warnings(path, fm, far, bool(pending))
+    summary.warnings += _warnings(path, fm, far, bool(pending), back)
     if sum(summary.written.values()) >= OPTIMIZE_AFTER_ROWS:
         store.optimize()  # a backfill: keep the store's time-range reads cheap
     if summary.rows_rejected:
@@ -321,7 +327,9 @@ def import_file(
     return summary
 
 
-def _warnings(path: Path, fm: FileMapping, far: dict[str, list], ends_written: bool) -> list[str]:
+def _warnings(
+    path: Path, fm: FileMapping, far: dict[str, list], ends_written: bool, back: list | None
+) -> list[str]:
     """What the imported data says that cannot be right (Korean / English, file, column, what
     to change): times far from the file's others, and end states that count as a loss."""
     out = []
@@ -337,6 +345,19 @@ def _warnings(path: Path, fm: FileMapping, far: dict[str, list], ends_written: b
                 line=line,
                 cell=cell,
                 ts=ts,
+            )
+        )
+    if back is not None:
+        time = fm.time or fm.start
+        out.append(
+            importer_text(
+                "warn_back_in_time",
+                file=path.name,
+                date=fm.date,
+                time=time,
+                count=back[0],
+                line=back[1],
+                hours=BACK_HOURS,
             )
         )
     if ends_written and fm.state_after is not None and fm.state_after.value in LOSS_AFTER:

@@ -45,6 +45,8 @@ EARLIEST = np.datetime64("1970-01-01T00:00:00", "us")
 FAR_DAYS = 30
 #: the longest order or product code the store keeps
 CODE_MAX = 200
+#: a row that starts this much earlier than the row above it (same machine and date) goes back
+BACK_HOURS = 6
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Converted:
     machines: set[str] = field(default_factory=set)
     orders: dict[str, str] = field(default_factory=dict)  # order id -> product, from the product column
     far: list[tuple[str, int, int, str, str, str]] = field(default_factory=list)
+    back: tuple[int, int] | None = None  # (rows going back in time on their date, the first of them)
     # (column, rows far from the chunk's median time, first such row, its cell, its time, the median)
 
 
@@ -265,6 +268,25 @@ class Converter:
         median = in_main[len(in_main) // 2]
         out.far.append((name, len(far_rows), i, repr(cells[i]), self._local(ts[i]), self._local(median)[:10]))
 
+    @staticmethod
+    def _back_in_time(
+        day: np.ndarray, machine: np.ndarray, t0: np.ndarray, ok: np.ndarray
+    ) -> tuple[int, int] | None:
+        """Rows that, in file order, start more than BACK_HOURS before the row above them of
+        the same machine and date: rows after midnight that keep the shift's date (read a day
+        early). (How many, the first of them.)"""
+        rows = np.flatnonzero(ok & ~np.isnat(day) & ~np.isnat(t0))
+        if len(rows) < 2:
+            return None
+        key = machine[rows].astype(np.int64) * 1_000_000 + day[rows].astype(np.int64)
+        order = np.argsort(key, kind="stable")  # file order kept within a machine and date
+        k, t = key[order], t0[rows][order]
+        back = (k[1:] == k[:-1]) & (t[1:] < t[:-1] - np.timedelta64(BACK_HOURS, "h"))
+        if not back.any():
+            return None
+        found = np.sort(rows[order][1:][back])
+        return len(found), int(found[0])
+
     def _ends(self, rows: list[list], t0: np.ndarray, rej: _Rejects) -> np.ndarray:
         """Interval ends from the `duration` column: start + length."""
         name = self.m.duration
@@ -407,6 +429,10 @@ class Converter:
             t0 = t1 = self._times(rows, m.time, rej, required=True, day=day)
         machine = self._machines(rows, rej)
         cols = {name: self._read(rows, name, spec, rej) for name, spec in m.columns.items()}
+        if day is not None:
+            out_back = self._back_in_time(day, machine, t0, ~rej.bad)
+        else:
+            out_back = None
         self._presence(cols, t1, n, rej)
         out = Converted()
         for _ in range(3):  # store-side problems reject rows; rebuilding without them is final
@@ -419,6 +445,7 @@ class Converter:
                 rej.one(i, column, why)
         self.carry = carry
         out.rejected = rej.why
+        out.back = out_back
         first = m.time or m.start
         assert first is not None
         self._far(t0, ~rej.bad, self._cells(rows, first), first, out)
