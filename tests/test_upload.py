@@ -356,11 +356,22 @@ def test_upload_products_then_a_cp949_log_correct_a_column_and_import(plant):
     mine = [p for p in machines if p.startswith("acme/")]
     assert len(mine) == 1 and machines[mine[0]] == "CNC 1호기"
 
+    # importing again adds nothing; the start page lists the firm's uploads
+    c.post(f"/upload/{lid}/accept", data={"csrf_token": token})
+    again = c.get(f"/upload/{lid}/result").text
+    assert re.search(r'id="records-written">0<', again) and not re.search(r'id="records-duplicate">0<', again)
+    start = c.get("/upload").text
+    assert (
+        f'href="/upload/{lid}/result">가동기록.csv<' in start
+        and f'href="/upload/{pid}/result">품목.csv<' in start
+    )
+
     # the dashboard shows the same OEE for that day, to this firm only
     oee = c.get("/oee?from=2026-11-02&to=2026-11-02").text
     assert f"{want['oee']:.1%}" in oee
     beta = login(plant["app"], "owner@beta.example")
     assert "CNC 1호기" not in beta.get("/oee?from=2026-11-02&to=2026-11-02").text
+    assert 'id="recent"' not in beta.get("/upload").text
 
 
 def kpi_cell(page: str, key: str) -> str:

@@ -160,6 +160,15 @@ class Uploads:
         up = Upload(**json.loads((folder / "upload.json").read_text(encoding="utf-8")))
         return up if up.firm_id == firm_id else None
 
+    def recent(self, firm_id: int, most: int = 10) -> list[Upload]:
+        """The firm's uploads still kept, newest first."""
+        found = []
+        for meta in (self.root / str(int(firm_id))).glob("*/upload.json"):
+            up = self.load(firm_id, meta.parent.name)
+            if up is not None:
+                found.append(up)
+        return sorted(found, key=lambda u: u.created, reverse=True)[:most]
+
     def file(self, up: Upload) -> Path:
         return self.root / str(up.firm_id) / up.id / up.name
 
@@ -418,6 +427,16 @@ def add_upload_pages(
             error=error,
             max_mb=uploads.max_bytes // (1024 * 1024),
             suffixes=", ".join(SUFFIXES),
+            keep_hours=int(uploads.keep.total_seconds() // 3600),
+            recent=[
+                (
+                    up,
+                    datetime.fromisoformat(up.created)
+                    .astimezone(plant_zone(store))
+                    .strftime("%Y-%m-%d %H:%M"),
+                )
+                for up in uploads.recent(c.firm.id)
+            ],
         )
 
     @router.get("/upload", response_class=HTMLResponse)
