@@ -175,6 +175,8 @@ def test_pages_speak_one_language_and_show_names_not_codes(plant):
             html = re.sub(r"<textarea.*?</textarea>", "", html, flags=re.S)  # the firm's list, as typed
             for name in names:  # machines' display names are the firm's data, shown as written
                 html = html.replace(name, "")
+            for word in {w for name in names for w in name.split()}:  # wrapped under a chart's bar
+                html = html.replace(f">{word}<", "><").replace(f">{word} ", ">").replace(f" {word}<", "<")
             texts = [x.strip() for x in visible.findall(html) if x.strip()]
             if lang == "en":
                 assert not [x for x in texts if hangul.search(x)], path

@@ -27,7 +27,7 @@ from factory_commons.collect.files import import_file
 from factory_commons.collect.files_mapping import parse_mapping
 from factory_commons.collect.master_files import read_machines
 from factory_commons.kpi import compute_kpis
-from factory_commons.model import Machine, StateChange
+from factory_commons.model import Machine, PartCount, StateChange
 from factory_commons.report import svg
 from factory_commons.report.data import gather
 from factory_commons.report.html import write_html
@@ -330,6 +330,25 @@ def test_a_new_machine_says_no_data_yet_and_a_live_one_its_state(tmp_path):
         "since": "",
     }
     assert live[PRESS] == {"state": "running", "label": "Running", "since": "12-07 13:00"}
+    # parts without an ideal cycle time: the OEE page says so, naming the machine and what to do
+    new = "acme/changwon/cnc/line-1/cnc-09"
+    t0 = datetime(2026, 11, 10, 8, tzinfo=SEOUL)
+    plant.store.write(
+        [
+            StateChange(ts=t0, machine=new, state="running"),
+            StateChange(ts=t0 + timedelta(hours=2), machine=new, state="planned_stop"),
+            PartCount(ts=t0 + timedelta(hours=1), machine=new, good=40),
+        ]
+    )
+    page = c.get("/oee", params={"range": "last_month"}).text
+    warning = re.search(rf'<li data-key="no_ideal_cycle_time" data-group="{new}">([^<]+)</li>', page)
+    assert warning and warning.group(1).startswith("cnc-09: ")  # the machine by its name
+    assert "ideal cycle time" in warning.group(1) and "40" in warning.group(1)
+    assert "products import" in warning.group(1)  # what to change
+    row = re.search(rf'<tr data-key="{new}">(.*?)</tr>', page, re.S).group(1)
+    assert re.findall(r"<td>([^<]*)</td>", row)[:3] == ["–", "100.0%", "–"]  # OEE, availability, performance
+    ko = plant.client().get("/oee", params={"range": "last_month"}).text
+    assert 'id="warnings"' in ko and "확인이 필요한 데이터" in ko
     plant.store.close()
 
 

@@ -208,7 +208,7 @@ def add_dashboard(
     @ranged("/oee", "oee.html", "oee", "7d")
     def oee(request: Request, c: Caller, period: Period) -> dict[str, Any]:
         paths = visible_paths(c)
-        return oee_view(store, paths, period, names_of(paths), pages.t(request, c))
+        return oee_view(store, paths, period, names_of(paths), pages.t(request, c), pages.lang(request))
 
     @ranged("/downtime", "downtime.html", "downtime", "7d")
     def downtime(request: Request, c: Caller, period: Period) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from ...kpi import LOSS_COLUMNS, compute_kpis
 from ...kpi.downtime import downtime_pareto
+from ...kpi.plausibility import day_zone_warnings, plausibility
 from ...report import svg
 from ...report.loss_tree import loss_tree
 from ...store.base import Store
@@ -29,8 +30,8 @@ KPI_KEYS = ("oee", "availability", "effectiveness", "quality_ratio")
 MAX_POINTS = 2000
 #: a machine whose newest state or count is older than this shows "no data since …"
 STALE_AFTER = timedelta(hours=24)
-#: stop time by machine: the time elements of planned busy time lost to stops
-STOP_COLUMNS = ("down_time_s", "setup_time_s", "delay_time_s", "micro_stop_time_s")
+#: the KPI warnings the OEE page shows (a machine without state data already says so in its row)
+WARNINGS = ("no_ideal_cycle_time", "above_100", "day_zone")
 Translate = Callable[..., str]
 
 
@@ -256,8 +257,12 @@ def chart_data(
     }
 
 
-def oee_view(store: Store, paths: list[str], period: Period, names: dict[str, str], t: Translate) -> dict:
-    """Plant OEE cards, the loss waterfall and tree, the daily trend, tables by line and machine."""
+def oee_view(
+    store: Store, paths: list[str], period: Period, names: dict[str, str], t: Translate, lang: str = "ko"
+) -> dict:
+    """Plant OEE cards, the loss waterfall and tree, the daily trend, tables by line and machine,
+    and the KPI warnings (kpi/plausibility.py: parts without an ideal cycle time, a ratio above
+    100 %, days cut in another zone) in the page's language, machines by their names."""
     if not paths:
         return {"empty": True, "cards": []}
     s, e = period.start, period.end
@@ -281,15 +286,26 @@ def oee_view(store: Store, paths: list[str], period: Period, names: dict[str, st
         days=True,
     )
     line_names = {line_of(p): short_name(line_of(p)) for p in paths}
+    by_machine = compute_kpis(store, s, e, ("machine",), machines=paths)
+    found = plausibility(by_machine, ("machine",), store=store, start=s, end=e, machines=paths)
+    found += day_zone_warnings(store, machines=paths)
+    warnings = []
+    for w in found:
+        if w.key in WARNINGS:
+            text = w.text(lang)
+            if w.group and w.group in names:  # the machine as people know it
+                text = text.replace(w.group, names[w.group], 1)
+            warnings.append({"key": w.key, "group": w.group, "text": text})
     return {
         "empty": False,
+        "warnings": warnings,
         "no_data": not _has_data(plant),
         "cards": [(t(k), pct(plant[k])) for k in KPI_KEYS],
         "waterfall": Markup(waterfall),
         "tree": loss_tree_rows(plant, t),
         "trend": trend,
         "by_line": _kpi_rows(compute_kpis(store, s, e, ("line",), machines=paths), "line", line_names, t),
-        "by_machine": _kpi_rows(compute_kpis(store, s, e, ("machine",), machines=paths), "machine", names, t),
+        "by_machine": _kpi_rows(by_machine, "machine", names, t),
     }
 
 
@@ -317,19 +333,18 @@ def downtime_view(
     chart = svg.pareto(
         [r["reason"] for r in rows], [float(x) / 3600 for x in df["seconds"]], t("downtime_pareto")
     )
-    by_machine = compute_kpis(store, s, e, ("machine",), machines=paths)
-    stops = []
-    for _, r in by_machine.iterrows():
-        sec = sum(_num(r[c]) or 0.0 for c in STOP_COLUMNS)
-        if sec > 0:
-            path = str(r["machine"])
-            stops.append({"key": path, "name": names.get(path, short_name(path)), "seconds": sec})
-    stops.sort(key=lambda x: (-x["seconds"], x["name"]))
-    total = sum(x["seconds"] for x in stops) or 1.0
-    cum = 0.0
-    for x in stops:
-        cum += x["seconds"]
-        x.update(hours=f"{x['seconds'] / 3600:.1f}", share=pct(x["seconds"] / total), cum=pct(cum / total))
+    stops = [
+        {
+            "key": str(r["machine"]),
+            "name": names.get(str(r["machine"]), short_name(str(r["machine"]))),
+            "seconds": float(r["seconds"]),
+            "episodes": int(r["episodes"]),
+            "hours": f"{float(r['seconds']) / 3600:.1f}",
+            "share": pct(r["share"]),
+            "cum": pct(r["cumulative_share"]),
+        }
+        for _, r in downtime_pareto(store, s, e, machines=paths, by="machine").iterrows()
+    ]
     top = stops[:15]
     machine_chart = svg.pareto(
         [x["name"] for x in top], [x["seconds"] / 3600 for x in top], t("dash_stops_by_machine")
