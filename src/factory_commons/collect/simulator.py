@@ -1186,7 +1186,10 @@ def legacy_machines(calendar: str = CALENDAR_NAME) -> list[MachineSpec]:
             display_name=f"{line.display} 1호기",
             kind=line.kind,
             calendar=calendar,
-            default_ideal_cycle_time_s=round(line.products[0].ideal_cycle_time_s * speed, 2),
+            # a compressor makes no parts: no cycle time, so no performance or OEE, only its states
+            default_ideal_cycle_time_s=None
+            if line.kind == "compressor"
+            else round(line.products[0].ideal_cycle_time_s * speed, 2),
         )
         specs.append(
             MachineSpec(

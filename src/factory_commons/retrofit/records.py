@@ -249,7 +249,8 @@ def simulated_oee(
 ) -> list[dict]:
     """OEE of the simulator's legacy machines from inferred states and cycles against OEE from
     their true states and counts, over the days their sensors were on; one dict per machine
-    (and one for the whole legacy line, machine "legacy-1").
+    (and one for the whole legacy line, machine "legacy-1"); a machine without a cycle time
+    (the compressor makes no parts) has no OEE and is left out.
 
     A current sensor cannot tell a good part from a bad one, so the inferred side takes the
     true quality ratio (as when the shop records scrap by hand): `oee_inferred` = inferred
@@ -287,6 +288,8 @@ def simulated_oee(
             ki = compute_kpis(inferred, a, b, by).set_index(by[0])
             kt = compute_kpis(truth, a, b, by).set_index(by[0])
             for key in kt.index:
+                if not np.isfinite(kt.loc[key, "oee"]):
+                    continue  # a machine without a cycle time (the compressor) has no OEE
                 q = float(kt.loc[key, "quality_ratio"])
                 row = {
                     "machine": key.rsplit("/", 1)[-1],

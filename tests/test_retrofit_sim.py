@@ -1,0 +1,92 @@
+"""The simulator's legacy machines: only a current signal, drawn from a true state timeline
+that is kept for scoring, and OEE from the inferred states close to OEE from the true ones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from factory_commons.collect.simulator import FactorySimulator
+
+START = datetime(2026, 10, 5, tzinfo=ZoneInfo("Asia/Seoul"))  # a Monday
+
+
+def _tables(sim: FactorySimulator) -> dict[str, pa.Table]:
+    out: dict[str, list[pa.Table]] = {}
+    for _, batches in sim.iter_days():
+        for kind, t in batches.items():
+            out.setdefault(kind, []).append(t)
+    return {k: pa.concat_tables(v) for k, v in out.items()}
+
+
+@pytest.fixture(scope="module")
+def legacy() -> tuple[FactorySimulator, dict[str, pa.Table]]:
+    sim = FactorySimulator(seed=7, start=START, days=2, legacy=True, legacy_days=1)
+    return sim, _tables(sim)
+
+
+def test_legacy_machines_leave_the_networked_ones_as_they_were(legacy):
+    sim, t = legacy
+    plain = _tables(FactorySimulator(seed=7, start=START, days=2))
+    for kind, table in plain.items():
+        got = t[kind]
+        if kind == "signal":
+            got = got.filter(pc.not_equal(got["name"], "current"))
+        assert got.equals(table), kind
+    assert len(sim.machines()) == 18 and len(sim.legacy_paths()) == 6
+    kinds = {m.kind for m in sim.machines() if m.path in sim.legacy_paths()}
+    assert kinds == {"lathe", "machining_center", "mechanical_press", "injection", "welding", "compressor"}
+
+
+def test_legacy_machines_report_only_their_current_after_the_sensor_went_on(legacy):
+    sim, t = legacy
+    paths = set(sim.legacy_paths())
+    for kind in ("state", "count", "order", "alarm", "quality"):
+        assert not paths & set(t[kind].column("machine").to_pylist()), kind
+    cur = t["signal"].filter(pc.is_in(t["signal"]["machine"], pa.array(sorted(paths))))
+    assert set(cur.column("name").to_pylist()) == {"current"} and set(cur.column("unit").to_pylist()) == {"A"}
+    assert set(cur.column("machine").to_pylist()) == paths
+    first = pc.min(cur["ts"]).as_py()
+    assert first >= sim.sensor_start and (first - sim.sensor_start).total_seconds() < 5
+    per_machine = cur.num_rows / len(paths)
+    assert 80_000 < per_machine <= 86_400  # 1 Hz for a day, a few dropouts
+
+
+def test_the_current_follows_the_true_states(legacy):
+    sim, t = legacy
+    sig = t["signal"]
+    for path in sim.legacy_paths():
+        cur = sig.filter(pc.equal(sig["machine"], path))
+        ts = cur["ts"].cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]")
+        amps = cur["value"].to_numpy()
+        truth = sim.legacy_truth(path)
+        e = truth["electrical"]
+        state = e["state"][np.searchsorted(e["ts"], ts, side="right") - 1]
+        mean = {s: float(np.median(amps[state == s])) for s in ("off", "idle", "running")}
+        assert mean["off"] < 0.1 < mean["idle"] < mean["running"], (path, mean)
+        assert len(truth["cycles"]) > 100 and truth["state"].num_rows > 10
+
+
+def test_bad_legacy_options_are_refused():
+    with pytest.raises(ValueError, match="legacy_days"):
+        FactorySimulator(legacy=True, legacy_days=0)
+    with pytest.raises(ValueError, match="current_interval_s"):
+        FactorySimulator(legacy=True, current_interval_s=0.0)
+    with pytest.raises(KeyError):
+        FactorySimulator(days=1).legacy_truth("acme/changwon/legacy/legacy-1/lathe-01")
+
+
+def test_oee_from_inferred_states_is_within_two_points_of_the_truth():
+    from factory_commons.retrofit.records import simulated_oee
+
+    rows = simulated_oee(seed=7, days=1, sensor_days=1, kinds=("lathe", "mechanical_press", "welding"))
+    assert {r["machine"] for r in rows} == {"lathe-01", "mpress-01", "weld-01", "legacy-1"}
+    for r in rows:
+        assert 0.3 < r["oee_true"] < 1.0
+        assert abs(r["difference_points"]) <= 2.0, r
+        assert abs(r["cycles_inferred"] - r["parts_true"]) <= 0.02 * r["parts_true"] + 2, r
