@@ -313,6 +313,26 @@ def write_dayfirst(d: Path) -> Path:
     return _csv(d / "press7_dayfirst.csv", rows, "utf-8")
 
 
+def write_kr_ampm_dates(d: Path) -> Path:
+    """EUC-KR, Korean dates with the weekday (2026년 11월 23일 (월)), 오전/오후 times, one machine
+    per file with its name in the title row, a 비고 column."""
+    rows: list[list] = [["1호기 작업일보"]]
+    rows.append(["작업일", "시작시각", "종료시각", "상태", "비고", "생산량"])
+    for i in INTERVALS:
+        if i.machine != "1호기":
+            continue
+        rows.append(
+            [f"{i.start.year}년 {i.start.month}월 {i.start.day}일 (월)", _ampm(i.start), _ampm(i.end), i.state,
+             i.reason, _n(i.good)]
+        )  # fmt: skip
+    return _csv(d / "kr_ampm_dates.csv", rows, "euc-kr")
+
+
+def _ampm(t: datetime) -> str:
+    half = "오전" if t.hour < 12 else "오후"
+    return f"{half} {(t.hour - 1) % 12 + 1}:{t.minute:02d}"
+
+
 def write_products(d: Path) -> Path:
     """The product master of the issue: product, name, ideal cycle time in seconds (CP949)."""
     rows = [["품번", "품명", "사이클타임(초)"]]
@@ -334,6 +354,7 @@ WRITERS = [
     write_signals_long,
     write_downtime_log,
     write_dayfirst,
+    write_kr_ampm_dates,
     write_products,
 ]
 

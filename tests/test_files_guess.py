@@ -592,3 +592,15 @@ def test_the_newcomer_doc_shows_the_figures_the_sample_gives(exports, tmp_path):
     readme = (root / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Use it on your own data", 1)[1].split("\n## ", 1)[0]
     assert "docs/own-data.md" in section and "factory-commons import my-log.csv" in section
+
+
+def test_korean_dates_am_pm_times_and_the_machine_from_the_title(exports):
+    store, mapping, _ = _import(exports / "kr_ampm_dates.csv")
+    assert mapping["date"] == "작업일" and mapping["header_row"] == 2 and mapping["encoding"] == "cp949"
+    assert mapping["machine"] == f"{DEFAULT_PREFIX}/area-1/line-1/1호기"
+    rows = [i for i in INTERVALS if i.machine == "1호기"]
+    want_states, want_counts = _expected_intervals(
+        rows, lambda m: mapping["machine"], STATE_OF.get, "planned_stop", reasons=False
+    )
+    assert _states(store) == want_states
+    assert _counts(store) == {k: (g, 0) for k, (g, _s) in want_counts.items()}

@@ -38,11 +38,11 @@ from .files_guess_read import (
     TIME_ROLES,
     Profile,
     Table,
-    all_values,
     cell_kind,
     guess_text,
     profile_column,
     read_table,
+    value_counts,
 )
 from .files_guess_words import (
     AMBIGUOUS_UNIT,
@@ -60,7 +60,7 @@ from .files_guess_words import (
     norm,
 )
 from .files_mapping import ColumnMapping, FileMapping, parse_mapping
-from .files_values import texts, times
+from .files_values import times
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -312,6 +312,8 @@ class _Builder:
         self.roles: dict[str, str] = {}
         self.why: dict[str, str] = {}
         self.detail: dict[str, dict] = {}
+        self._counts: Counter | None = None
+        self._wide: list[str] = []
 
     def note(self, key: str, where: str | None = None, **values: Any) -> None:
         text = guess_text(key, **values)
@@ -370,6 +372,10 @@ class _Builder:
         if role in TIME_ROLES:
             if k in ("num", "hmm") and _unit_seconds(p.name):
                 return False  # 시간(분): a duration
+            if k == "num" and p.numbers is not None and ((p.numbers >= 0) & (p.numbers < 1)).all():
+                if not p.integers:  # Excel times of day kept as fractions of a day (0.375 = 09:00)
+                    p.kind = "tod"
+                    return True
             return k in ("ts", "serial_ts", "tod", "date", "serial_date") and p.share >= 0.9
         if role == "date":
             return k in ("date", "serial_date") or (k in ("ts", "serial_ts") and self._midnight(p))
@@ -632,27 +638,26 @@ class _Builder:
         mcol = self.col("machine")
         area_col, line_col = self.col("area"), self.col("line")
         if not mcol:
-            name = slug(re.sub(r"[^\w\-가-힣]+", "-", self.t.path.stem))[:40] or "machine-1"
-            path = self.p.known_machines.get(name) or "/".join(
+            titled = self._machine_in_title()
+            name = titled or slug(re.sub(r"[^\w\-가-힣]+", "-", self.t.path.stem))[:40] or "machine-1"
+            path = self.p.known_machines.get(titled or name) or "/".join(
                 [
                     self.p.prefix,
                     slug(self._first(area_col) or "area-1"),
                     slug(self._first(line_col) or "line-1"),
-                    name,
+                    slug(name),
                 ]
             )
             m["machine"] = path
+            if titled:
+                self.note("note_machine_in_title", name=titled, where="machine")
             self.note("note_one_machine", path=path, where="machine")
             return
         m["machine_column"] = mcol
-        idx = [self.t.header.index(c) for c in (mcol, area_col, line_col) if c]
-        rows = all_values(self.t, idx)
         names: dict[str, Counter] = {}
-        for r in rows:
-            vals = texts(r)
-            if vals[0] is None:
-                continue
-            names.setdefault(vals[0], Counter())[tuple(vals[1:])] += 1
+        for vals, n in self.counts([c for c in (mcol, area_col, line_col) if c]).items():
+            if vals[0] is not None:
+                names.setdefault(vals[0], Counter())[vals[1:]] += n
         table: dict[str, str] = {}
         used: dict[str, str] = {}
         kept: list[str] = []
@@ -693,6 +698,29 @@ class _Builder:
             self.note("note_machines_known", names=", ".join(kept[:5]))
         if not area_col or not line_col:
             self.note("note_default_levels", where="machines")
+
+    def counts(self, cols: list[str]) -> Counter:
+        """value_counts of some columns; the file is read once for every column that needs the
+        whole file (machine, area, line, state, reason)."""
+        if self._counts is None:
+            self._wide = [c for r in ("machine", "area", "line", "state", "reason") if (c := self.col(r))]
+            self._counts = value_counts(self.t, [self.t.header.index(c) for c in self._wide])
+        if any(c not in self._wide for c in cols):  # a role changed since: read those columns
+            return value_counts(self.t, [self.t.header.index(c) for c in cols])
+        pos = [self._wide.index(c) for c in cols]
+        out: Counter = Counter()
+        for key, n in self._counts.items():
+            out[tuple(key[i] for i in pos)] += n
+        return out
+
+    def _machine_in_title(self) -> str | None:
+        """A machine name in the title rows above the header ("1호기 작업일보", "CNC-03 log")."""
+        for line in self.t.title:
+            for word in re.split(r"\s{2,}|[,;:()\[\]]", line):
+                for token in [word.strip(), *word.split()]:
+                    if token and MACHINE_LIKE.match(token) and not token.isdigit():
+                        return token
+        return None
 
     def _first(self, col: str | None) -> str | None:
         if not col:
@@ -796,10 +824,8 @@ class _Builder:
         return total >= 4 and rising / total >= 0.95 and big
 
     def _state_column(self, c: str) -> dict:
-        idx = self.t.header.index(c)
         reason = self.col("reason")
-        ridx = [idx] + ([self.t.header.index(reason)] if reason else [])
-        pairs = [texts(r) for r in all_values(self.t, ridx)]
+        pairs = list(self.counts([c, reason] if reason else [c]))
         words = list(dict.fromkeys(v[0] for v in pairs if v[0] is not None))
         codes: dict[str, str] = {}
         unknown, plain = [], []

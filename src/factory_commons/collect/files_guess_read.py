@@ -25,7 +25,7 @@ import numpy as np
 from ..i18n import Catalog
 from .files_guess_words import AM_WORDS, PM_WORDS, TIME_OF_DAY
 from .files_read import EXCEL_SUFFIXES, FileReadError, collect_text, detect_encoding, sniff_delimiter
-from .files_values import texts, times
+from .files_values import dates, texts, times
 
 GUESS = Catalog("guess")
 
@@ -213,19 +213,27 @@ def read_table(path: Path, sheet: str | None = None) -> Table:
     return _read_csv(path)
 
 
-def all_values(table: Table, columns: list[int]) -> list[list]:
-    """Every data row's cells of some columns (the whole file: machine and state names)."""
+def value_counts(table: Table, columns: list[int]) -> Counter:
+    """How often each combination of cells occurs in some columns over the whole file (the
+    machine, line, state and reason names), cells as `texts` gives them (None where empty)."""
+    counts: Counter = Counter()
     if not table.more_rows:
-        return [[r[i] if i < len(r) else None for i in columns] for r in table.rows]
-    out: list[list] = []
+        for r in table.rows:
+            counts[tuple(texts([r[i] if i < len(r) else None for i in columns]))] += 1
+        return counts
     if table.kind == "csv":
         assert table.encoding and table.delimiter
         with table.path.open(encoding=table.encoding, errors="replace", newline="") as f:
             reader = csv.reader(f, delimiter=table.delimiter)
+            for _ in range(table.header_row):
+                next(reader, None)
             for cells in reader:
-                if reader.line_num <= table.header_row:
-                    continue
-                out.append([_cell(cells[i]) if i < len(cells) else None for i in columns])
+                if cells:
+                    counts[tuple(cells[i] if i < len(cells) else "" for i in columns)] += 1
+        out: Counter = Counter()
+        for key, n in counts.items():
+            out[tuple((c.replace("\ufeff", "").strip() or None) for c in key)] += n
+        out.pop(tuple(None for _ in columns), None)
         return out
     import openpyxl
 
@@ -233,10 +241,11 @@ def all_values(table: Table, columns: list[int]) -> list[list]:
     try:
         ws = wb[table.sheet] if table.sheet else wb.worksheets[0]
         for cells in ws.iter_rows(min_row=table.header_row + 1, values_only=True):
-            out.append([_cell(cells[i]) if i < len(cells) else None for i in columns])
+            counts[tuple(texts([_cell(cells[i]) if i < len(cells) else None for i in columns]))] += 1
     finally:
         wb.close()
-    return out
+    counts.pop(tuple(None for _ in columns), None)
+    return counts
 
 
 # -- values ---------------------------------------------------------------------------------
@@ -312,6 +321,13 @@ def profile_column(name: str, index: int, cells: list, zone: ZoneInfo) -> Profil
                 if fmt != "auto":
                     p.time_format = fmt
                 break
+        else:  # dates the importer reads: 2026년 11월 23일, 2026. 11. 23.(월) ...
+            _days, empty, bad = dates(strs, "auto")
+            ok = ~bad & ~empty
+            if ok.mean() >= 0.9:
+                counts["date"] += int(ok.sum())
+                counts["text"] -= int(ok.sum())
+    counts = +counts  # without the kinds no cell has any more
     kind, n = counts.most_common(1)[0]
     share = n / len(values)
     if {"tod", "hmm"} >= set(counts) and counts["hmm"]:
