@@ -30,9 +30,9 @@ PASSWORD = "correct horse 1"
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture()
-def plant(tmp_path) -> Iterator[dict]:
-    store = DuckDBStore(tmp_path / "plant.duckdb")
+def make_plant(store) -> dict:
+    """The app over `store`, with firms acme and beta (owner, engineer, operator each) and one
+    machine of beta."""
     store.register_machines([Machine(path="beta/s1/a1/l1/m1", display_name="beta m1")])
     accounts = Accounts(":memory:", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     for name in ("acme", "beta"):
@@ -40,8 +40,20 @@ def plant(tmp_path) -> Iterator[dict]:
         for role in ("owner", "engineer", "operator"):
             accounts.create_user(firm.id, f"{role}@{name}.example", f"{name} {role}", role, PASSWORD)
     app = create_app(store, accounts, clock=lambda: NOW)
-    yield {"store": store, "accounts": accounts, "app": app, "uploads": app.state.uploads}
+    return {"store": store, "accounts": accounts, "app": app, "uploads": app.state.uploads}
+
+
+@pytest.fixture()
+def plant(tmp_path) -> Iterator[dict]:
+    store = DuckDBStore(tmp_path / "plant.duckdb")
+    yield make_plant(store)
     store.close()
+
+
+@pytest.fixture()
+def plant_any(store_factory) -> dict:
+    """The same over each store backend (DuckDB, PostgreSQL)."""
+    return make_plant(store_factory())
 
 
 def login(app, email: str, lang: str = "en") -> TestClient:
@@ -292,7 +304,8 @@ def upload_id(r) -> str:
     return r.headers["location"].rsplit("/", 1)[1]
 
 
-def test_upload_products_then_a_cp949_log_correct_a_column_and_import(plant):
+def test_upload_products_then_a_cp949_log_correct_a_column_and_import(plant_any):
+    plant = plant_any
     c = login(plant["app"], "owner@acme.example")
     token = c.cookies.get("fc_csrf")
     # the product master is recognised as such and saved as products
