@@ -362,3 +362,28 @@ def test_line_numbers_count_blank_lines_and_quoted_line_breaks(tmp_path):
     f = _write(tmp_path / "p.csv", 'product,name,CT (s)\n\nA,"two\nlines",3\nB,x,-1\n')
     e = _refused(f)
     assert [p.line for p in e.problems] == [5]
+
+
+def test_machines_and_calendars_from_excel(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["설비코드", "설비명", "라인", "캘린더", "기준 사이클타임", "단위"])
+    ws.append(["M-1", "밀링 1", "A라인", "본사", 1.5, "min"])
+    wb.save(tmp_path / "m.xlsx")
+    (m,) = read_machines(tmp_path / "m.xlsx", prefix="acme/p1")
+    assert (m.path, m.calendar, m.default_ideal_cycle_time_s) == ("acme/p1/area-1/A라인/m-1", "본사", 90.0)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "근무"
+    ws.append(["근무조", "시작", "종료", "요일", "휴일"])
+    ws.append(["주간", time(8, 0), time(17, 0), "평일", date(2026, 1, 1)])
+    ws.append(["야간", "20:00", "04:00", "매일", None])
+    wb.save(tmp_path / "c.xlsx")
+    (cal,) = read_calendars(tmp_path / "c.xlsx")
+    assert [(s.name, s.start, s.end, len(s.days)) for s in cal.shifts] == [
+        ("주간", time(8), time(17), 5),
+        ("야간", time(20), time(4), 7),
+    ]
+    assert cal.holidays == (date(2026, 1, 1),) and cal.name == "default"
