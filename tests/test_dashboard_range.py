@@ -349,6 +349,9 @@ def test_a_new_machine_says_no_data_yet_and_a_live_one_its_state(tmp_path):
     assert re.findall(r"<td>([^<]*)</td>", row)[:3] == ["–", "100.0%", "–"]  # OEE, availability, performance
     ko = plant.client().get("/oee", params={"range": "last_month"}).text
     assert 'id="warnings"' in ko and "확인이 필요한 데이터" in ko
+    report = gather(plant.store, datetime(2026, 11, 1, tzinfo=SEOUL), datetime(2026, 12, 1, tzinfo=SEOUL))
+    html = write_html(report, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert 'id="warnings"' in html and "cnc-09: " in html and "products import" in html  # the report too
     plant.store.close()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..i18n import display, label
@@ -68,6 +69,8 @@ def render(data: ReportData, console: Console | None = None) -> None:
     p = data.plant.iloc[0]
     console.rule(label("report_title"))
     console.print(f"{label('period')}: {data.period_text()} ({data.zone})")
+    for text in data.warning_texts():
+        console.print(f"[yellow]! {escape(text)}[/]")
     console.print(
         f"[bold]{label('oee')}: {pct(p['oee'])}[/]   "
         f"{label('availability')} {pct(p['availability'])} × {label('effectiveness')} "

@@ -5,7 +5,7 @@ display names (else the last segment of their path)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..kpi import LOSS_COLUMNS, KpiConfig, compute_kpis
 from ..kpi.downtime import downtime_pareto
+from ..kpi.plausibility import KpiWarning, day_zone_warnings, plausibility
 from ..store.base import Store
 
 
@@ -28,6 +29,17 @@ class ReportData:
     pareto: pd.DataFrame
     names: dict[str, str]  # machine path -> display name
     zone: str = "Asia/Seoul"  # the plant's time zone: the period is shown in it
+    warnings: list[KpiWarning] = field(default_factory=list)  # kpi/plausibility.py
+
+    def warning_texts(self, lang: str = "both") -> list[str]:
+        """The warnings' texts, machines by their display names."""
+        out = []
+        for w in self.warnings:
+            text = w.text(lang)
+            if w.group and w.group in self.names:
+                text = text.replace(w.group, self.names[w.group])
+            out.append(text)
+        return out
 
     @property
     def tz(self) -> ZoneInfo:
@@ -66,4 +78,6 @@ def gather(store: Store, start: datetime, end: datetime, config: KpiConfig | Non
         pareto=downtime_pareto(store, start, end, config),
         names={m.path: m.display_name or m.path.rsplit("/", 1)[-1] for m in store.machines()},
         zone=store.plant_timezone(),
+        warnings=plausibility(by_machine, ("machine",), store=store, start=start, end=end, config=config)
+        + day_zone_warnings(store, config),
     )

@@ -53,6 +53,7 @@ svg{max-width:100%;height:auto}
 </style></head><body><main>
 <h1>{{ title }}</h1>
 <p id="period">{{ period_label }}: {{ period }}</p>
+{% if warnings %}<section id="warnings" style="border-left:6px solid #d97706"><h2>{{ warnings_title }}</h2><ul>{% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul></section>{% endif %}
 <div class="cards">{% for name, value in cards %}<div class="card">{{ name }}<b>{{ value }}</b></div>{% endfor %}</div>
 <section><h2>{{ trend_title }}</h2>{{ trend_svg }}</section>
 <section><h2>{{ waterfall_title }}</h2>{{ waterfall_svg }}
@@ -135,6 +136,8 @@ def write_html(data: ReportData, path: str | Path) -> Path:
         title=escape(label("report_title")),
         period_label=escape(_both("dash_report_period", zone=data.zone)),
         period=escape(data.period_text()),
+        warnings_title=escape(_both("dash_warnings")),
+        warnings=[escape(w) for w in data.warning_texts()],
         cards=[
             (escape(label(k)), pct(p[k])) for k in ("oee", "availability", "effectiveness", "quality_ratio")
         ],
