@@ -480,3 +480,34 @@ def test_a_machine_master_file_registers_the_firms_machines(plant):
     assert 'data-n="2"' in c.get(r.headers["location"]).text
     mine = {m.display_name: m.path for m in plant["store"].machines() if m.path.startswith("acme/")}
     assert set(mine) == {"프레스 1호기", "프레스 2호기"}
+
+
+def test_an_excel_workbook_with_several_sheets_reads_the_one_chosen(plant, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "표지"
+    wb.active.append(["11월 가동 기록"])
+    for sheet, machine in (("1라인", "프레스 1호기"), ("2라인", "프레스 2호기")):
+        ws = wb.create_sheet(sheet)
+        ws.append(["설비", "시작", "종료", "상태", "양품"])
+        ws.append([machine, datetime(2026, 11, 3, 8), datetime(2026, 11, 3, 12), "가동", 40])
+        ws.append([machine, datetime(2026, 11, 3, 12), datetime(2026, 11, 3, 13), "비가동", 0])
+    path = tmp_path / "book.xlsx"
+    wb.save(path)
+    c = login(plant["app"], "owner@acme.example")
+    token = c.cookies.get("fc_csrf")
+    lid = upload_id(send(c, "book.xlsx", path.read_bytes()))
+    page = c.get(f"/upload/{lid}").text
+    chosen = re.search(r'<option value="([^"]+)" selected>', page[page.index('id="sheet"') :]).group(1)
+    other = {"1라인": "2라인", "2라인": "1라인"}[chosen]
+    assert f"프레스 {chosen[0]}호기" in page
+    r = c.post(f"/upload/{lid}/sheet", data={"csrf_token": token, "sheet": other}, follow_redirects=False)
+    assert r.headers["location"] == f"/upload/{lid}"
+    page = c.get(f"/upload/{lid}").text
+    assert f"<td>프레스 {other[0]}호기</td>" in page and f"프레스 {chosen[0]}호기" not in page
+    r = c.post(
+        f"/upload/{lid}/sheet", data={"csrf_token": token, "sheet": "없는 시트"}, follow_redirects=False
+    )
+    assert "err=" in r.headers["location"]
+    assert "has no sheet" in c.get(r.headers["location"]).text

@@ -99,6 +99,7 @@ class Upload:
     size: int
     created: str  # ISO time, UTC
     roles: dict[str, str] = field(default_factory=dict)  # column -> role a person chose
+    sheet: str | None = None  # the Excel sheet a person chose (None: the guesser's)
     result: dict[str, Any] | None = None  # the last import's summary
 
 
@@ -526,6 +527,21 @@ def add_upload_pages(
         uploads.save(up)
         return RedirectResponse(f"/upload/{up.id}#mapping", status_code=303)
 
+    @router.post("/upload/{upload_id}/sheet", response_class=HTMLResponse)
+    async def sheet_post(request: Request, upload_id: str) -> Response:
+        form = Form(await request.form())
+        c = pages.form_caller(request, form.get("csrf_token"))
+        up = found(request, upload_id, c)
+        if isinstance(up, Response):
+            return up
+        proposal = await run_in_threadpool(guess, up, {}, c)
+        sheet = form.get("sheet")
+        if sheet not in proposal.sheets:
+            return back(f"/upload/{up.id}", err=pages.t(request, c)("no_such_sheet", sheet=sheet[:80]))
+        up.sheet, up.roles = sheet, {}  # another table: the corrections of the old one do not apply
+        uploads.save(up)
+        return RedirectResponse(f"/upload/{up.id}", status_code=303)
+
     @router.post("/upload/{upload_id}/accept", response_class=HTMLResponse)
     async def accept_post(request: Request, upload_id: str) -> Response:
         form = Form(await request.form())
@@ -582,14 +598,16 @@ def add_upload_pages(
         known = view.machines()
         prefix = None if known else f"{c.firm.enterprises[0]}/plant-1"
         machines = hash(tuple((m.path, m.display_name) for m in known))
-        key = (up.firm_id, up.id, machines, tuple(sorted(roles.items())))
-        base_key = (up.firm_id, up.id, machines, ())
+        key = (up.firm_id, up.id, up.sheet, machines, tuple(sorted(roles.items())))
+        base_key = (up.firm_id, up.id, up.sheet, machines, ())
         try:
             proposal = proposals.get(key)
             if proposal is None:
                 base = proposals.get(base_key)
                 if base is None:
-                    base = proposals.put(base_key, guess_mapping(path, store=view, prefix=prefix))
+                    base = proposals.put(
+                        base_key, guess_mapping(path, sheet=up.sheet, store=view, prefix=prefix)
+                    )
                 proposal = proposals.put(key, with_roles(base, roles)) if roles else base
             return proposal
         except (ValueError, OSError) as e:  # FileReadError, MappingError, a file openpyxl cannot open
@@ -602,12 +620,14 @@ def add_upload_pages(
             "notes": [one_language(n, lang) for n in proposal.notes],
             "size_kb": max(1, round(up.size / 1024)),
             "corrected": bool(up.roles),
+            "sheet": proposal.sheet,
+            "sheets": proposal.sheets,
             "rows": PREVIEW_ROWS,
             "problem": "",
         }
         path = uploads.file(up)
         if proposal.kind == "products":
-            ctx["products"] = master(lambda: read_products(path), up)
+            ctx["products"] = master(lambda: read_products(path, sheet=proposal.sheet), up)
             return ctx
         if proposal.kind == "machines":
             ctx["machines"] = firm_machines(up, c)
@@ -674,7 +694,7 @@ def add_upload_pages(
         """The machines of a machine master file, their paths under the firm's enterprise."""
         known = FirmStore(store, c.owns).machines()
         prefix = None if known else f"{c.firm.enterprises[0]}/plant-1"
-        read = master(lambda: read_machines(uploads.file(up), prefix=prefix, known=known), up)
+        read = master(lambda: read_machines(uploads.file(up), prefix=prefix, known=known, sheet=up.sheet), up)
         return [m.model_copy(update={"path": in_firm(m.path, c.firm.enterprises)}) for m in read]
 
     def master(read: Callable[[], list[Any]], up: Upload) -> list[Any]:
@@ -687,7 +707,7 @@ def add_upload_pages(
         proposal = guess(up, up.roles, c)
         path = uploads.file(up)
         if proposal.kind == "products":
-            products = master(lambda: read_products(path), up)
+            products = master(lambda: read_products(path, sheet=proposal.sheet), up)
             return {"kind": "products", "saved": store.save_products(products)}
         if proposal.kind == "machines":
             ms = firm_machines(up, c)
