@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="folder of benchmark CSV files")
     args = ap.parse_args(argv)
-    console = Console(stderr=False)
+    console = Console(stderr=False, width=150)
     if not args.data.is_dir():
         print(f"error: --data {args.data}: not a folder / 폴더가 아닙니다", file=sys.stderr)
         return 2

@@ -83,15 +83,17 @@ def _data(store, machine: str, start: datetime | None, end: datetime | None, sig
     return ts, amps
 
 
-def _span(ts: np.ndarray, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    """The range the inference covers: the options, else the data's first and last sample."""
+def _span(
+    ts: np.ndarray, inf: Inference, start: datetime | None, end: datetime | None
+) -> tuple[datetime, datetime]:
+    """The range the inference covers: the options, else from the data's first sample to the
+    end of its last (where the "no data" that follows it is written)."""
 
     def dt(x: np.datetime64) -> datetime:
         return datetime.fromtimestamp(x.astype("datetime64[us]").astype(np.int64) / 1e6, UTC)
 
-    lo = start or dt(ts[0])
-    hi = end or dt(ts[-1]) + timedelta(microseconds=1)
-    return lo, hi
+    last = ts[-1] if inf.end is None else max(ts[-1], np.datetime64(inf.end, "us"))
+    return start or dt(ts[0]), end or dt(last) + timedelta(microseconds=1)
 
 
 def _learn(ts: np.ndarray, amps: np.ndarray, kind: str | None) -> CurrentModel:
@@ -155,7 +157,7 @@ def _infer_one(st, m: str, s, e, signal: str, counts: bool) -> Inference:
         records.save_model(st, m, model)
         console.print(f"{m}: {_t('learned_first')}")
     inf = model.infer(ts, amps)
-    lo, hi = _span(ts, s, e)
+    lo, hi = _span(ts, inf, s, e)
     w = records.write_inference(st, m, inf, lo, hi, counts=counts)
     if w.unchanged:
         console.print(f"{m}: {_t('unchanged')}")
@@ -325,7 +327,7 @@ def demo_retrofit(store, out=console) -> None:
         model = CurrentModel.learn(ts, amps)
         records.save_model(store, m, model)
         inf = model.infer(ts, amps)
-        lo, hi = _span(ts, None, None)
+        lo, hi = _span(ts, inf, None, None)
         records.write_inference(store, m, inf, lo, hi)
         table.add_row(*_summary_row(m, inf))
     if table.row_count:

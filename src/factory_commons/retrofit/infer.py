@@ -43,25 +43,42 @@ from .text import retrofit_error
 
 STATES = ("off", "idle", "running")
 UNKNOWN = "unknown"
-#: Ashman's D under which two neighbouring mixture components are one level
-SEPARATION = 2.0
+#: Ashman's D under which two neighbouring mixture components are one level (clearly apart: 3)
+SEPARATION = 3.0
 #: the drift offset is re-estimated per block of this many seconds
-DRIFT_BLOCK_S = 900.0
+DRIFT_BLOCK_S = 600.0
 #: a gap in time longer than this many sampling intervals (and GAP_MIN_S) has no state
 GAP_SAMPLES = 10
 GAP_MIN_S = 30.0
 #: dips inside running form their own group when the next longer dip is this factor longer
-GAP_JUMP = 1.8
+GAP_JUMP = 1.5
+#: ... and the group holds at least this many dips
+GAP_MIN_DIPS = 20
 #: idle between two running stretches, shorter than this, is a micro-stop (a common 5-minute rule)
 MICRO_STOP_S = 300.0
-#: runs shorter than this (seconds, and at least 2 samples) merge into their neighbours
+#: a running run this short (seconds) right after off is the motor's inrush at switch-on
 MIN_RUN_S = 2.0
+#: a powered level above this fraction of the next one up is idle only with more evidence
+#: (an induction motor turning free draws 25-50 % of its rated current; a pump or flywheel more)
+IDLE_RATIO = 0.6
+#: the short-term spread of the current is taken over this many seconds (at least 5 samples)
+ACTIVITY_S = 10.0
+#: a group (of spreads, of levels inside running) smaller than this fraction is not a group
+MIN_GROUP = 0.05
+#: degrees of freedom of the levels' Student-t likelihood
+TAIL_DOF = 4.0
+#: a sample changes the state only when the new state's posterior is at least this
+SURE = 0.8
+#: drift: the offset may move by this many nats of mean log-likelihood per unit of log-current
+DRIFT_STIFFNESS = 10.0
+#: drift: the largest offset searched (log-current, about +-35 %)
+DRIFT_RANGE = 0.3
 #: the lowest level is "off" when it is below this fraction of the top level ...
 OFF_FRACTION = 0.02
 #: ... or when it is below OFF_RATIO of the next level and its spread in log is this large
 OFF_RATIO = 0.2
 OFF_SPREAD = 0.1
-_MAX_FIT = 20000
+_MAX_FIT = 8000
 
 
 def _seconds(ts: np.ndarray) -> np.ndarray:
@@ -134,6 +151,12 @@ class CurrentModel:
     weights: tuple[float, ...]
     level_states: tuple[str, ...]
     fill_gap_s: float = 0.0  # idle dips up to this long inside running are running
+    #: quiet/active groups of the short-term spread (log), when one powered level holds both
+    #: idle and running (a pump or flywheel at rest draws as much as at work, but steadily)
+    activity: tuple[tuple[float, float, float], ...] = ()
+    #: low/high groups of the drift-corrected log-current inside running (a cycle's quiet and
+    #: working parts: the rises into high are the cycle starts), when running has two
+    cycle_split: tuple[tuple[float, float, float], ...] = ()
     period_s: float | None = None  # the repeated cycle period in running, when there is one
     kind: str | None = None
     corrections: tuple[tuple[float, float, str], ...] = field(default_factory=tuple)
@@ -147,48 +170,116 @@ class CurrentModel:
         if valid.sum() < 10:
             raise ValueError(retrofit_error("err_too_few", n=int(valid.sum()), least=10))
         y = _log(x[valid])
+        tv = t[valid]
         means, sigmas, weights = _levels(y)
         states = _label_levels(means, sigmas)
+        for _ in range(2):  # take the drift out and fit the levels again, sharper
+            model = cls(tuple(means), tuple(sigmas), tuple(weights), tuple(states), kind=kind)
+            powered, shift = model._shift(tv, y)
+            means, sigmas, weights = _levels(np.where(powered, y - shift, y))
+            states = _label_levels(means, sigmas)
         model = cls(tuple(means), tuple(sigmas), tuple(weights), tuple(states), kind=kind)
-        labels, _post = model._sample_labels(t, x)
-        gap = _learn_fill_gap(t, labels, _interval(t))
+        dt = _interval(t)
+        if sum(st != "off" for st in states) == 1:
+            model = replace(model, activity=_activity_groups(t, x, model))
+        labels, _post, yc = model._sample_labels(t, x)
+        gap = _learn_fill_gap(t, labels, dt)
         model = replace(model, fill_gap_s=gap)
-        lab2 = _fill(t, labels, gap, _interval(t))
-        return replace(model, period_s=_period(t, x, lab2, _interval(t)))
+        model, labels, gap = model._decide_high_idle(t, x, labels, gap)
+        lab2 = _structure(t, labels, gap, dt)
+        run = (lab2 == 2) & np.isfinite(yc)
+        split = _two_groups(yc[run]) if run.sum() >= 50 else ()
+        return replace(model, period_s=_period(yc, lab2, dt), cycle_split=split)
+
+    def _decide_high_idle(self, t, x, labels, gap) -> tuple[CurrentModel, np.ndarray, float]:
+        """Is a powered level close under the running one idle, or a lighter load of running?
+
+        Idle when it is well below (under IDLE_RATIO of the next level up), when running dips
+        into it in short gaps (bursts: a learned cycle gap), or when the machine is switched on
+        and off only from it; otherwise (a continuous machine with load steps) it is running.
+        """
+        codes = self._codes()
+        on = np.flatnonzero(codes > 0)
+        if len(on) < 2 or self.level_states[on[0]] != "idle":
+            return self, labels, gap
+        if math.exp(self.means[on[0]] - self.means[on[1]]) < IDLE_RATIO or gap > 0:
+            return self, labels, gap
+        lab = _structure(t, labels, 0.0, _interval(t))
+        s, e, v = _runs(lab)
+        touch = np.concatenate([v[1:][v[:-1] == 0], v[:-1][v[1:] == 0]])
+        if len(touch) >= 2 and np.all(touch == 1):
+            return self, labels, gap
+        states = list(self.level_states)
+        states[on[0]] = "running"
+        model = replace(self, level_states=tuple(states))
+        labels, _, _ = model._sample_labels(t, x)
+        gap = _learn_fill_gap(t, labels, _interval(t))
+        return replace(model, fill_gap_s=gap), labels, gap
 
     # -- inference ---------------------------------------------------------------------------
-    def _sample_labels(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Level-state code per sample (0 off, 1 idle, 2 running, -1 no value) and its posterior."""
+    def _codes(self) -> np.ndarray:
+        return np.array([STATES.index(s) for s in self.level_states])
+
+    def _shift(self, t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which valid samples are powered (not at the off level) and the drift of their levels."""
         mu = np.array(self.means)
         sd = np.maximum(np.array(self.sigmas), 1e-3)
         w = np.array(self.weights)
-        codes = np.array([STATES.index(s) for s in self.level_states])
+        codes = self._codes()
+        ll = _loglik(y[:, None], mu[None, :], sd, w)
+        powered = codes[np.argmax(ll, axis=1)] > 0
+        on = codes > 0
+        if not on.any() or not powered.any():
+            return powered, np.zeros(len(y))
+        shift = _drift(t, y, powered, mu[on], sd[on], np.full(int(on.sum()), 1.0 / on.sum()))
+        return powered, shift
+
+    def _sample_labels(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """State code per sample (0 off, 1 idle, 2 running, -1 no value), its posterior and the
+        log-current with the drift taken out (NaN where there is no value).
+
+        A sample changes the state only when it is sure of the new one (`SURE`); unsure samples
+        keep the state of the sure sample before them (hysteresis, so noise at a border does
+        not flicker).
+        """
+        mu = np.array(self.means)
+        sd = np.maximum(np.array(self.sigmas), 1e-3)
+        w = np.array(self.weights)
+        codes = self._codes()
         valid = np.isfinite(x)
-        y = np.where(valid, _log(np.where(valid, x, 1.0)), np.nan)
-        powered = codes > 0
-        off_sample = np.zeros(len(x), dtype=bool)
-        shift = np.zeros(len(x))
-        for _ in range(2):
-            ll = _loglik(
-                y[:, None], mu[None, :] + np.where(powered, 1.0, 0.0)[None, :] * shift[:, None], sd, w
-            )
-            best = np.argmax(np.where(np.isfinite(ll), ll, -np.inf), axis=1)
-            off_sample = codes[best] == 0
-            resid = y - mu[best]
-            use = valid & ~off_sample
-            shift = _block_shift(t, resid, use)
-        ll = _loglik(y[:, None], mu[None, :] + np.where(powered, 1.0, 0.0)[None, :] * shift[:, None], sd, w)
-        ll = np.where(np.isfinite(ll), ll, -1e300)
-        # posterior per state (levels of the same state add up)
+        lab = np.full(len(x), -1, dtype=np.int8)
+        conf = np.zeros(len(x))
+        yc = np.full(len(x), np.nan)
+        if not valid.any():
+            return lab, conf, yc
+        y = _log(x[valid])
+        powered, shift = self._shift(t[valid], y)
+        on = (codes > 0).astype(np.float64)
+        ll = _loglik(y[:, None], mu[None, :] + on[None, :] * np.where(powered, shift, 0.0)[:, None], sd, w)
         m = ll.max(axis=1, keepdims=True)
         p = np.exp(ll - m)
         p /= p.sum(axis=1, keepdims=True)
-        post = np.zeros((len(x), 3))
+        post = np.zeros((len(y), 3))
         for j, c in enumerate(codes):
             post[:, c] += p[:, j]
-        lab = np.argmax(post, axis=1).astype(np.int8)
-        lab[~valid] = -1
-        return lab, post.max(axis=1)
+        if self.activity:
+            # the one powered level splits by short-term spread: quiet is idle, active running
+            q = _activity_posterior(t[valid], y, self.activity)
+            powered_p = post[:, 1] + post[:, 2]
+            post[:, 1] = powered_p * q
+            post[:, 2] = powered_p * (1 - q)
+        best = np.argmax(post, axis=1)
+        pmax = post.max(axis=1)
+        sure = pmax >= SURE
+        idx = np.where(sure, np.arange(len(y)), 0)
+        np.maximum.accumulate(idx, out=idx)
+        held = best[idx]
+        first = int(np.argmax(sure)) if sure.any() else len(y)
+        held[:first] = best[:first]
+        lab[valid] = held
+        conf[valid] = np.where(held == best, pmax, 1 - pmax)
+        yc[valid] = y - np.where(powered, shift, 0.0)
+        return lab, conf, yc
 
     def infer(self, ts: np.ndarray, amps: np.ndarray) -> Inference:
         """States, cycles and micro-stops of new data with this model (levels follow drift)."""
@@ -198,16 +289,18 @@ class CurrentModel:
             return Inference(empty, np.array([], dtype=str), np.array([]), empty, [])
         dt = _interval(t)
         model = self._with_corrections(t, x)
-        lab, post = model._sample_labels(t, x)
+        lab, post, yc = model._sample_labels(t, x)
         raw = lab.copy()
-        lab = _fill(t, lab, model.fill_gap_s, dt)
+        lab = _structure(t, lab, model.fill_gap_s, dt)
+        high = _high(yc, model.cycle_split)
+        lab = _complete_last_cycles(t, lab, high, model.period_s, yc)
         conf = np.where(lab == raw, post, 0.5)
         conf[raw < 0] = 0.3
         for s, e, state in model.corrections:
             inside = (t >= s) & (t < e)
             lab[inside] = STATES.index(state)
             conf[inside] = 1.0
-        return _segments(t, lab, raw, conf, dt, model.period_s)
+        return _segments(t, lab, raw, conf, dt, model.period_s, high, yc)
 
     def correct(self, start, end, state: str, ts: np.ndarray | None = None, amps: np.ndarray | None = None):
         """A person says the machine was in `state` from `start` to `end`: learned from then on.
@@ -244,7 +337,7 @@ class CurrentModel:
             model = replace(model, level_states=tuple(states))
             if state == "running":
                 # the stretch is running as a whole: dips inside it are part of the cycle
-                lab, _ = model._sample_labels(t[inside], x[inside])
+                lab, _, _ = model._sample_labels(t[inside], x[inside])
                 longest = _longest_dip(t[inside], lab)
                 if longest > model.fill_gap_s:
                     model = replace(model, fill_gap_s=longest * 1.05)
@@ -260,6 +353,8 @@ class CurrentModel:
             "weights": list(self.weights),
             "level_states": list(self.level_states),
             "fill_gap_s": self.fill_gap_s,
+            "activity": [list(a) for a in self.activity],
+            "cycle_split": [list(a) for a in self.cycle_split],
             "period_s": self.period_s,
             "kind": self.kind,
             "corrections": [[s, e, st] for s, e, st in self.corrections],
@@ -280,6 +375,8 @@ class CurrentModel:
                 weights=tuple(float(v) for v in d["weights"]),
                 level_states=tuple(str(s) for s in d["level_states"]),
                 fill_gap_s=float(d.get("fill_gap_s", 0.0)),
+                activity=tuple(tuple(float(v) for v in a) for a in d.get("activity", [])),
+                cycle_split=tuple(tuple(float(v) for v in a) for a in d.get("cycle_split", [])),
                 period_s=None if d.get("period_s") is None else float(d["period_s"]),
                 kind=d.get("kind"),
                 corrections=tuple((float(s), float(e), str(st)) for s, e, st in d.get("corrections", [])),
@@ -324,8 +421,11 @@ def _log(x: np.ndarray) -> np.ndarray:
 
 
 def _loglik(y: np.ndarray, mu: np.ndarray, sd: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Log-likelihood of each level, Student-t with TAIL_DOF degrees of freedom (a sample far
+    from every level, such as one straddling a change, goes to the nearest, not the widest)."""
     with np.errstate(invalid="ignore"):
-        return np.log(w) - np.log(sd) - 0.5 * ((y - mu) / sd) ** 2
+        z2 = ((y - mu) / sd) ** 2
+        return np.log(w) - np.log(sd) - 0.5 * (TAIL_DOF + 1) * np.log1p(z2 / TAIL_DOF)
 
 
 def _levels(y: np.ndarray) -> tuple[list[float], list[float], list[float]]:
@@ -382,23 +482,64 @@ def _label_levels(means: list[float], sigmas: list[float]) -> list[str]:
     return states
 
 
-def _block_shift(t: np.ndarray, resid: np.ndarray, use: np.ndarray) -> np.ndarray:
-    """The common log-offset of the powered levels per block, interpolated over time."""
-    if not use.any():
-        return np.zeros(len(t))
-    b = np.floor((t - t[0]) / DRIFT_BLOCK_S).astype(np.int64)
-    nb = int(b[-1]) + 1
-    centers, values = [], []
-    for k in range(nb):
-        sel = use & (b == k)
-        if sel.sum() >= 10:
-            centers.append(t[0] + (k + 0.5) * DRIFT_BLOCK_S)
-            values.append(float(np.median(resid[sel])))
-    if not centers:
-        return np.zeros(len(t))
-    v = np.array(values)
-    v -= np.median(v)  # the levels are the day's; the shift is relative to them
-    return np.interp(t, np.array(centers), v)
+def _drift(
+    t: np.ndarray, y: np.ndarray, powered: np.ndarray, mu: np.ndarray, sd: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    """The common log-offset of the powered levels over time (per sample), smooth in time.
+
+    Each block of DRIFT_BLOCK_S scores every offset in +-DRIFT_RANGE by the mean log-likelihood
+    of its powered samples, shifted back, under the levels' mixture; a dynamic programme picks
+    the offsets that score best with a cost DRIFT_STIFFNESS per unit of change between blocks.
+    """
+    yp, tp = y[powered], t[powered]
+    if len(yp) < 20:
+        return np.zeros(len(y))
+    step = 0.01
+    k = int(round(DRIFT_RANGE / step))
+    lo, hi = float(yp.min()) - DRIFT_RANGE - step, float(yp.max()) + DRIFT_RANGE + step
+    grid = np.arange(lo, hi + step, step)
+    dens = (w[None, :] / sd[None, :] * np.exp(-0.5 * ((grid[:, None] - mu[None, :]) / sd[None, :]) ** 2)).sum(
+        1
+    )
+    ref = np.log(np.maximum(dens, 1e-300))
+    ref = np.maximum(ref, ref.max() - 12.0)  # an outlier costs at most this much
+    b = np.floor((tp - t[0]) / DRIFT_BLOCK_S).astype(np.int64)
+    nb = int(b.max()) + 1
+    gi = np.clip(np.round((yp - lo) / step).astype(np.int64), 0, len(grid) - 1)
+    hist = np.zeros((nb, len(grid)))
+    np.add.at(hist, (b, gi), 1.0)
+    n = hist.sum(axis=1)
+    shifts = np.arange(-k, k + 1)
+    score = np.zeros((nb, len(shifts)))
+    for j, sh in enumerate(shifts):  # data shifted by -sh steps against ref
+        r = np.roll(ref, sh)
+        if sh > 0:
+            r[:sh] = ref.min()
+        elif sh < 0:
+            r[sh:] = ref.min()
+        score[:, j] = hist @ r
+    has = n >= 10
+    score[has] /= n[has, None]
+    score[~has] = 0.0
+    # dynamic programme over blocks: maximise score - stiffness * |change|
+    pen = DRIFT_STIFFNESS * step * np.abs(shifts[:, None] - shifts[None, :])
+    score -= 0.5 * DRIFT_STIFFNESS * step * np.abs(shifts)[None, :]  # no drift unless the data says
+    acc = score[0].copy()
+    back = np.zeros((nb, len(shifts)), dtype=np.int64)
+    for i in range(1, nb):
+        cand = acc[:, None] - pen
+        back[i] = np.argmax(cand, axis=0)
+        acc = cand[back[i], np.arange(len(shifts))] + score[i]
+    path = np.zeros(nb, dtype=np.int64)
+    path[-1] = int(np.argmax(acc))
+    for i in range(nb - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    off = shifts[path] * step
+    centers = t[0] + (np.arange(nb) + 0.5) * DRIFT_BLOCK_S
+    if has.any():
+        off = off - np.median(off[has])
+        return np.interp(t, centers[has], off[has])
+    return np.zeros(len(y))
 
 
 def _runs(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -440,63 +581,68 @@ def _dip_seconds(t: np.ndarray, a: int, b: int, dt: float) -> float:
     return float(end - t[a])
 
 
-def _smooth(t: np.ndarray, lab: np.ndarray, dt: float) -> np.ndarray:
-    """NaN bridged, runs shorter than MIN_RUN_S (and 2 samples) merged into the run before."""
+def _structure(t: np.ndarray, lab: np.ndarray, gap_s: float, dt: float) -> np.ndarray:
+    """Labels with their time structure: NaN bridged, cycle gaps filled, inrush spikes removed."""
     out = _bridge_nan(lab)
-    min_n = max(2, int(round(MIN_RUN_S / dt)))
-    for _ in range(3):
-        s, e, v = _runs(out)
-        short = (e - s) < min_n
-        if not short.any():
-            break
-        for i in np.flatnonzero(short):
-            if i == 0:
-                continue
-            # an inrush spike right after off: the state that follows, else the one before
-            if v[i] == 2 and v[i - 1] == 0 and i + 1 < len(v):
-                out[s[i] : e[i]] = v[i + 1]
-            else:
-                out[s[i] : e[i]] = out[s[i] - 1]
+    if gap_s > 0:
+        for a, b in _dips(t, out, dt):
+            if _dip_seconds(t, a, b, dt) <= gap_s:
+                out[a:b] = 2
+    s, e, v = _runs(out)
+    for i in range(1, len(v)):
+        if v[i] == 2 and v[i - 1] == 0 and _dip_seconds(t, s[i], e[i], dt) <= max(MIN_RUN_S, 1.5 * dt):
+            out[s[i] : e[i]] = v[i + 1] if i + 1 < len(v) else 0
+    # a single sample that is not running between two other runs: noise at the floor, or a
+    # sample whose RMS window straddles a change (it belongs to the state that follows)
+    s, e, v = _runs(out)
+    for i in range(1, len(v) - 1):
+        if e[i] - s[i] == 1 and v[i] != 2:
+            out[s[i]] = v[i - 1] if v[i - 1] == v[i + 1] else v[i + 1]
     return out
 
 
 def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> float:
-    """The longest idle dip that belongs to running: the short dips' own group, when there is one."""
-    lab = _smooth(t, lab, dt)
+    """The longest idle dip that belongs to running: the short dips' own group, when there is one.
+
+    Dips are idle runs between two running runs. The short ones (a cycle's own pauses: between
+    weld seams, press strokes, the cooling of a shot) form a group of their own when, going up
+    from the most common dip duration, the sorted durations leave an empty stretch of a factor
+    GAP_JUMP before the next dip (the stops), wide against the group's own spread (half its
+    10-90 % range in log), and the group holds most dips (at least half and GAP_MIN_DIPS). Without such a group nothing is filled: stops of one spread are all idle.
+    """
+    lab = _structure(t, lab, 0.0, dt)
     d = np.sort([_dip_seconds(t, a, b, dt) for a, b in _dips(t, lab, dt)])
-    if len(d) < 5:
+    if len(d) < GAP_MIN_DIPS:
         return 0.0
-    ratio = d[1:] / np.maximum(d[:-1], 1e-9)
-    # the first clear jump in the sorted durations, with at least 5 short dips below it
-    for i in range(4, len(ratio)):
-        if ratio[i] >= GAP_JUMP and i + 1 >= 0.2 * len(d):
+    z = np.log(np.maximum(d, dt))
+    bins = np.floor(z / 0.1).astype(np.int64)
+    vals, counts = np.unique(bins, return_counts=True)
+    mode = vals[np.argmax(counts)] * 0.1
+    jump = np.diff(z)
+    for i in np.flatnonzero(jump >= math.log(GAP_JUMP)):
+        if z[i] < mode:
+            continue
+        group = z[: i + 1]
+        spread = float(np.percentile(group, 90) - np.percentile(group, 10))
+        if i + 1 >= max(GAP_MIN_DIPS, 0.5 * len(d)) and jump[i] >= 0.5 * spread:
             return float(d[i] * 1.1)
+        break
     return 0.0
-
-
-def _fill(t: np.ndarray, lab: np.ndarray, gap_s: float, dt: float) -> np.ndarray:
-    out = _smooth(t, lab, dt)
-    if gap_s <= 0:
-        return out
-    for a, b in _dips(t, out, dt):
-        if _dip_seconds(t, a, b, dt) <= gap_s:
-            out[a:b] = 2
-    return out
 
 
 def _longest_dip(t: np.ndarray, lab: np.ndarray) -> float:
     dt = _interval(t)
-    lab = _smooth(t, lab, dt)
+    lab = _structure(t, lab, 0.0, dt)
     d = [_dip_seconds(t, a, b, dt) for a, b in _dips(t, lab, dt)]
     return max(d) if d else 0.0
 
 
-def _period(t: np.ndarray, x: np.ndarray, lab: np.ndarray, dt: float) -> float | None:
+def _period(yc: np.ndarray, lab: np.ndarray, dt: float) -> float | None:
     """The repeated period of the current inside running (autocorrelation), if there is one."""
-    run = (lab == 2) & np.isfinite(x)
+    run = (lab == 2) & np.isfinite(yc)
     if run.sum() < 50:
         return None
-    y = _log(x[run])
+    y = yc[run]
     y = y - y.mean()
     n = min(len(y), 200000)
     y = y[:n]
@@ -515,7 +661,14 @@ def _period(t: np.ndarray, x: np.ndarray, lab: np.ndarray, dt: float) -> float |
 
 
 def _segments(
-    t: np.ndarray, lab: np.ndarray, raw: np.ndarray, conf: np.ndarray, dt: float, period: float | None
+    t: np.ndarray,
+    lab: np.ndarray,
+    raw: np.ndarray,
+    conf: np.ndarray,
+    dt: float,
+    period: float | None,
+    high: np.ndarray | None,
+    yc: np.ndarray | None = None,
 ) -> Inference:
     gap_limit = max(GAP_SAMPLES * dt, GAP_MIN_S)
     codes = lab.astype(np.int16)
@@ -566,7 +719,7 @@ def _segments(
     st_arr = np.array(seg_s)[order]
     cf_arr = np.array(seg_c)[order]
     # cycles: rises into running after a raw dip, merged closer than 0.6 period
-    cycles = _cycles(t, codes, raw, period)
+    cycles = _cycles(t, codes, high, period, yc)
     micro = []
     rs, re_, rv = _runs(codes)
     for i in range(1, len(rv) - 1):
@@ -585,18 +738,204 @@ def _segments(
     )
 
 
-def _cycles(t: np.ndarray, codes: np.ndarray, raw: np.ndarray, period: float | None) -> np.ndarray:
-    """Cycle starts: where a running stretch begins and where running rises again inside it."""
-    rawb = _bridge_nan(raw)
+def _cycles(
+    t: np.ndarray,
+    codes: np.ndarray,
+    high: np.ndarray | None,
+    period: float | None,
+    yc: np.ndarray | None = None,
+) -> np.ndarray:
+    """Cycle starts inside each running stretch.
+
+    Periodic running (a period found): one peak of the current per period at most (peaks at
+    least 0.6 period apart, prominent against the spread of running), the cycle starting where
+    the current rose to it. Otherwise the rises into the high part of running when running has
+    a low and a high part; otherwise each running stretch is one cycle.
+    """
     running = codes == 2
-    rise = running & (np.concatenate([[False], ~running[:-1]]))
-    inner = running & (rawb == 2) & np.concatenate([[False], rawb[:-1] != 2]) & ~rise
-    idx = np.flatnonzero(rise | inner)
+    seg_start = running & np.concatenate([[True], ~running[:-1]])
+    if period and yc is not None:
+        return _peak_starts(t, codes, yc, period)
+    if high is None:
+        return t[seg_start]
+    h = running & high
+    prev = np.concatenate([[False], h[:-1]]) & ~seg_start
+    rise = h & ~prev
+    seg_id = np.cumsum(seg_start)
+    # a running stretch without any high sample is one cycle too
+    has_high = np.zeros(int(seg_id.max()) + 1, dtype=bool)
+    has_high[seg_id[h]] = True
+    lone = seg_start & ~has_high[seg_id]
+    idx = np.flatnonzero(rise | lone)
     starts = t[idx]
     if period and len(starts) > 1:
+        sid = seg_id[idx]
         keep = [0]
         for i in range(1, len(starts)):
-            if starts[i] - starts[keep[-1]] >= 0.6 * period or rise[idx[i]]:
+            if sid[i] != sid[keep[-1]] or starts[i] - starts[keep[-1]] >= 0.6 * period:
                 keep.append(i)
         starts = starts[keep]
     return starts
+
+
+def _peak_starts(t: np.ndarray, codes: np.ndarray, yc: np.ndarray, period: float) -> np.ndarray:
+    """Periodic running: a cycle per prominent peak, starting where the current rose to it."""
+    from scipy.signal import find_peaks
+
+    running = codes == 2
+    y_all = yc[running & np.isfinite(yc)]
+    if len(y_all) < 10:
+        return t[running & np.concatenate([[True], ~running[:-1]])]
+    lo, hi = np.percentile(y_all, [5, 95])
+    prom = 0.3 * (hi - lo)
+    dist = max(1, int(0.6 * period / _interval(t)))
+    s, e, v = _runs(running.astype(np.int8))
+    out: list[float] = []
+    for a, b, val in zip(s, e, v, strict=True):
+        if not val:
+            continue
+        y = _ffill(yc[a:b], lo)
+        pad = np.concatenate([[lo - 1.0], y, [lo - 1.0]])
+        peaks, _ = find_peaks(pad, distance=dist, prominence=prom)
+        peaks = peaks - 1
+        if len(peaks) == 0:
+            out.append(t[a])
+            continue
+        for k in peaks:
+            mid = 0.5 * (y[k] + lo)
+            below = np.flatnonzero(y[:k] <= mid)
+            out.append(t[a + (below[-1] + 1 if len(below) else 0)])
+    return np.unique(np.array(out))
+
+
+def _ffill(y: np.ndarray, first: float) -> np.ndarray:
+    """NaN values take the value before them (`first` before any)."""
+    ok = np.isfinite(y)
+    if ok.all():
+        return y
+    idx = np.where(ok, np.arange(len(y)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    return np.where(idx >= 0, y[np.maximum(idx, 0)], first)
+
+
+def _two_groups(v: np.ndarray) -> tuple[tuple[float, float, float], ...]:
+    """(weight, mean, sigma) of a low and a high group of `v`, when two clearly apart fit better."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    fit = (v if len(v) <= _MAX_FIT else rng.choice(v, _MAX_FIT, replace=False)).reshape(-1, 1)
+    if len(np.unique(fit)) < 3:
+        return ()
+    g1 = GaussianMixture(1, random_state=0).fit(fit)
+    g2 = GaussianMixture(2, random_state=0, n_init=2, reg_covar=1e-4).fit(fit)
+    if g2.bic(fit) >= g1.bic(fit):
+        return ()
+    m = g2.means_.ravel()
+    sd = np.sqrt(g2.covariances_.ravel())
+    if (
+        abs(m[1] - m[0]) / math.sqrt((sd[0] ** 2 + sd[1] ** 2) / 2) < SEPARATION
+        or g2.weights_.min() < MIN_GROUP
+    ):
+        return ()
+    lo = int(np.argmin(m))
+    return tuple((float(g2.weights_[i]), float(m[i]), float(sd[i])) for i in (lo, 1 - lo))
+
+
+def _high(yc: np.ndarray, split) -> np.ndarray | None:
+    """Per sample: in the high group of running (sure samples decide, unsure ones keep)."""
+    if not split:
+        return None
+    (wl, ml, sl), (wh, mh, sh) = split
+    known = np.isfinite(yc)
+    y = np.where(known, yc, ml)
+    ll = math.log(wl) - math.log(sl) - 0.5 * ((y - ml) / sl) ** 2
+    lh = math.log(wh) - math.log(sh) - 0.5 * ((y - mh) / sh) ** 2
+    p = 1.0 / (1.0 + np.exp(np.clip(ll - lh, -50, 50)))
+    sure = ((p >= SURE) | (p <= 1 - SURE)) & known
+    idx = np.where(sure, np.arange(len(y)), 0)
+    np.maximum.accumulate(idx, out=idx)
+    return p[idx] >= 0.5
+
+
+def _complete_last_cycles(
+    t: np.ndarray, lab: np.ndarray, high: np.ndarray | None, period: float | None, yc: np.ndarray | None
+) -> np.ndarray:
+    """A periodic machine's last cycle in a running stretch lasts its usual time.
+
+    Where running repeats with a period, a cycle's quiet part (cooling of a shot, the rest
+    after a press stroke, the part change of a lathe) looks idle; inside a stretch the gap fill
+    covers it, after the last cycle it is extended here to the median cycle interval.
+    """
+    if not period:
+        return lab
+    starts = _cycles(t, lab.astype(np.int16), high, period, yc)
+    if len(starts) < 6:
+        return lab
+    s, e, v = _runs(lab)
+    run_of = np.searchsorted(t[s], starts, side="right") - 1
+    same = run_of[1:] == run_of[:-1]
+    if same.sum() < 5:
+        return lab
+    interval = float(np.median(np.diff(starts)[same]))
+    out = lab.copy()
+    last = {}
+    for r, st in zip(run_of.tolist(), starts.tolist(), strict=True):
+        last[r] = st
+    for r, st in last.items():
+        if v[r] != 2 or r + 1 >= len(v) or v[r + 1] != 1:
+            continue
+        if np.sum(run_of == r) < 2:
+            continue
+        a, b = e[r], e[r + 1]
+        k = a + int(np.searchsorted(t[a:b], st + interval))
+        out[a:k] = 2
+    return out
+
+
+def _spread(t: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Log of the standard deviation of log-current over ACTIVITY_S around each sample."""
+    dt = _interval(t)
+    w = max(5, int(round(ACTIVITY_S / dt)))
+    c1 = np.concatenate([[0.0], np.cumsum(y)])
+    c2 = np.concatenate([[0.0], np.cumsum(y * y)])
+    i = np.arange(len(y))
+    a = np.clip(i - w // 2, 0, len(y))
+    b = np.clip(a + w, 0, len(y))
+    n = np.maximum(b - a, 1)
+    mean = (c1[b] - c1[a]) / n
+    var = np.maximum((c2[b] - c2[a]) / n - mean * mean, 0.0)
+    return np.log(np.sqrt(var) + 1e-4)
+
+
+def _activity_groups(
+    t: np.ndarray, x: np.ndarray, model: CurrentModel
+) -> tuple[tuple[float, float, float], ...]:
+    """(weight, mean, sigma) of the quiet and the active group of the powered samples' spread.
+
+    Only when two groups fit better than one (BIC), lie clearly apart and the quiet one draws
+    less current than the active one; else () and the powered level stays one state.
+    """
+    valid = np.isfinite(x)
+    y = _log(x[valid])
+    powered, _ = model._shift(t[valid], y)
+    v = _spread(t[valid], y)[powered]
+    if len(v) < 50:
+        return ()
+    groups = _two_groups(v)
+    if not groups:
+        return ()
+    (wq, mq, sq), (wa, ma, sa) = groups
+    quiet = _activity_posterior(t[valid], y, groups)[powered] >= 0.5
+    yp = y[powered]
+    if quiet.all() or not quiet.any() or yp[quiet].mean() >= yp[~quiet].mean():
+        return ()
+    return groups
+
+
+def _activity_posterior(t: np.ndarray, y: np.ndarray, groups) -> np.ndarray:
+    """Probability that each sample is quiet (idle) by its short-term spread."""
+    v = _spread(t, y)
+    (wq, mq, sq), (wa, ma, sa) = groups
+    lq = math.log(wq) - math.log(sq) - 0.5 * ((v - mq) / sq) ** 2
+    la = math.log(wa) - math.log(sa) - 0.5 * ((v - ma) / sa) ** 2
+    return 1.0 / (1.0 + np.exp(np.clip(la - lq, -50, 50)))

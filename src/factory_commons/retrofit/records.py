@@ -8,6 +8,8 @@ An `Inference` (retrofit/infer.py) becomes the records every other part already 
   micro-stop: a short idle between two runs); off -> `planned_stop` with reason `power_off`
   (the machine had no power: switched off); a gap in the data ("unknown") -> `planned_stop`
   with reason `gap`, confidence 0, so that a sensor outage is neither production nor a loss;
+  the same from the end of the data on (what comes after the last sample is not known yet: the
+  next inference replaces it);
 * the cycle starts, grouped per `count_interval_s`, become `PartCount`s (good = cycles,
   `source = "inferred"`) at the last cycle start of each group.
 
@@ -76,6 +78,10 @@ def state_table(machine: str, inf: Inference) -> pa.Table:
         if rows and rows[-1][1] == state and rows[-1][2] == reason:
             continue
         rows.append((t, state, reason, round(conf, 4)))
+    if rows and inf.end is not None:  # after the last sample nothing is known: a gap
+        end = int(_us(np.array([inf.end]))[0])
+        if end > rows[-1][0] and rows[-1][1:3] != ("planned_stop", "gap"):
+            rows.append((end, "planned_stop", "gap", 0.0))
     n = len(rows)
     return pa.table(
         {
@@ -171,7 +177,7 @@ def write_inference(
         confidence=np.asarray(inf.confidence)[keep_s],
         cycles=inf.cycles[keep_c] if counts else inf.cycles[:0],
         micro_stops=inf.micro_stops,
-        end=inf.end,
+        end=inf.end if inf.end is not None and lo < inf.end < hi else None,
         period_s=inf.period_s,
     )
     states, cnts = state_table(machine, inf), count_table(machine, inf, count_interval_s)
@@ -268,7 +274,7 @@ def simulated_oee(
         start = datetime(2026, 10, 5, tzinfo=ZoneInfo("Asia/Seoul"))
     sim = FactorySimulator(seed=seed, start=start, days=days, legacy=True, legacy_days=sensor_days)
     legacy = [s.path for s in sim.legacy_specs if kinds is None or s.machine.kind in kinds]
-    a, b = sim.sensor_start, sim.end
+    a, b = sim.sensor_start, sim.sensor_end
     out = []
     with DuckDBStore() as inferred, DuckDBStore() as truth:
         for st in (inferred, truth):

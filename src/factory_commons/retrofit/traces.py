@@ -173,7 +173,8 @@ def _run_block(kind: str, b: _Builder, n_cycles: int, p: dict) -> None:
             ripple = 1 + 0.03 * np.sin(np.arange(n) / b.fhz / 7.0)
             b.add(ripple, RUN, cycle_start=True)
             if _ < n_cycles - 1:
-                b.level(float(rng.uniform(10, 120)), p["idle"], IDLE)  # unloaded
+                # unloaded until the pressure falls: seconds to minutes, as the air demand goes
+                b.level(float(np.exp(rng.uniform(np.log(10), np.log(600)))), p["idle"], IDLE)
     else:  # pragma: no cover - guarded by trace()
         raise ValueError(kind)
 
@@ -209,7 +210,7 @@ def _never_idle(b: _Builder, duration_s: float) -> list[int]:
         power_on.append(b.n)
         n = b.n_of(float(rng.uniform(1800, 4 * 3600)))
         walk = np.cumsum(rng.standard_normal(n)) / np.sqrt(b.fhz * 600)
-        load = np.clip(1.0 + 0.1 * walk, 0.7, 1.3)
+        load = 1.0 + 0.3 * np.tanh(walk / 3.0)  # wanders, softly bounded
         steps = rng.choice([0.85, 1.0, 1.15], size=n // b.n_of(600) + 1)
         load = load * np.repeat(steps, b.n_of(600))[:n]
         b.add(load, RUN, cycle_start=True)
@@ -297,7 +298,7 @@ def trace(
     if kind == "never_idle":
         power_on = _never_idle(b, duration_s)
     elif kind == "mostly_off":
-        power_on = _mostly_off(b, duration_s, p["idle"])
+        power_on = _mostly_off(b, duration_s, float(rng.uniform(0.1, 0.5)))  # a saw turning free
     elif kind == "step_levels":
         power_on = _step_levels(b, duration_s, p["idle"])
     else:
@@ -306,6 +307,7 @@ def trace(
     state = np.concatenate(b.states)
     starts = np.concatenate(b.starts)
     nf = len(rel)
+    power_on = [i for i in power_on if i < nf]
     t_f = np.arange(nf) / fhz
 
     # drift: mains voltage over the day, warm-up after each power-on, tool wear in running
