@@ -328,6 +328,20 @@ def write_kr_ampm_dates(d: Path) -> Path:
     return _csv(d / "kr_ampm_dates.csv", rows, "euc-kr")
 
 
+def write_mes_export(d: Path) -> Path:
+    """An English MES export: a work center instead of a machine column, start and end each as a
+    date column and a time column, upper-case state words, reason codes."""
+    rows = [["Work Center", "Start Date", "Start Time", "End Date", "End Time", "Status", "Reason Code",
+             "Qty Good", "Qty Scrap"]]  # fmt: skip
+    for i in INTERVALS:
+        rows.append(
+            [EN_MACHINE[i.machine].replace("CNC-0", "WC-"), f"{i.start:%Y-%m-%d}", f"{i.start:%H:%M:%S}",
+             f"{i.end:%Y-%m-%d}", f"{i.end:%H:%M:%S}", EN_STATE[i.state].upper(), i.reason, _n(i.good),
+             _n(i.scrap)]
+        )  # fmt: skip
+    return _csv(d / "mes_export.csv", rows, "utf-8")
+
+
 def _ampm(t: datetime) -> str:
     half = "오전" if t.hour < 12 else "오후"
     return f"{half} {(t.hour - 1) % 12 + 1}:{t.minute:02d}"
@@ -355,6 +369,7 @@ WRITERS = [
     write_downtime_log,
     write_dayfirst,
     write_kr_ampm_dates,
+    write_mes_export,
     write_products,
 ]
 

@@ -135,6 +135,12 @@ INTERVAL_SHAPES = {
     "en_duration_tab.tsv": (INTERVALS, EN_MACHINE.get, lambda w: STATE_OF[EN_STATE[w]], "line-a"),
     "excel_serial_title.xlsx": (INTERVALS, lambda m: f"가공 {m}", STATE_OF.get, "line-1"),
     "excel_night_shift.xlsx": (NIGHT, lambda m: m, STATE_OF.get, "line-1"),
+    "mes_export.csv": (
+        INTERVALS,
+        lambda m: EN_MACHINE[m].replace("CNC-0", "WC-"),
+        lambda w: STATE_OF[EN_STATE[w]],
+        "line-1",
+    ),
 }
 
 
@@ -604,3 +610,14 @@ def test_korean_dates_am_pm_times_and_the_machine_from_the_title(exports):
     )
     assert _states(store) == want_states
     assert _counts(store) == {k: (g, 0) for k, (g, _s) in want_counts.items()}
+
+
+def test_numeric_state_codes_are_not_guessed(tmp_path):
+    f = tmp_path / "codes.csv"
+    f.write_text(
+        "시각,설비,상태,온도\n2026-11-23 08:00,A1,1,40.5\n2026-11-23 08:05,A1,2,41.5\n", encoding="utf-8"
+    )
+    p = guess_mapping(f)
+    assert p.mapping["columns"]["상태"] == {"kind": "signal", "name": "상태"}
+    note = next(n for n in p.notes if "'상태'" in n and "state_codes" in n)
+    assert "1, 2" in note

@@ -361,6 +361,8 @@ class _Builder:
         if p.kind == "text" and p.n_distinct and all(MACHINE_LIKE.match(v) for v in p.distinct[:20]):
             return "machine?", guess_text("why_values_machine")
         if p.kind == "num" and p.share >= 0.9:
+            if named & {"state"} and p.integers and p.n_distinct <= 12:
+                self.note("note_state_numbers", column=p.name, codes=", ".join(p.distinct[:12]))
             return "signal", guess_text("why_values_number")
         if by_name and by_name[0][1] == "ignore":
             return "ignore", guess_text("why_name", role="ignore")
@@ -376,7 +378,8 @@ class _Builder:
                 if not p.integers:  # Excel times of day kept as fractions of a day (0.375 = 09:00)
                     p.kind = "tod"
                     return True
-            return k in ("ts", "serial_ts", "tod", "date", "serial_date") and p.share >= 0.9
+            # a column of dates only ("Start Date") is the date beside a time column, not a time
+            return k in ("ts", "serial_ts", "tod") and p.share >= 0.9
         if role == "date":
             return k in ("date", "serial_date") or (k in ("ts", "serial_ts") and self._midnight(p))
         if role == "duration":
@@ -421,6 +424,13 @@ class _Builder:
             self.roles[c] = "ignore" if has else "machine"
             if not has:
                 self.note("note_machine_from_values", column=c)
+        if not any(self.roles.get(c) == "machine" for c in cols) and "machine" not in fixed.values():
+            # no machine column: the most specific level there is (a line, a work center) is the
+            # unit the rows are about
+            level = next((c for r in ("line", "area") for c in cols if self.roles.get(c) == r), None)
+            if level is not None and level not in fixed:
+                self.roles[level] = "machine"
+                self.note("note_machine_from_level", column=level)
         for role in single:
             holders = [c for c in cols if self.roles.get(c) == role]
             if len(holders) < 2:
