@@ -660,3 +660,33 @@ def test_rows_after_midnight_that_keep_the_shift_date_give_a_warning(tmp_path):
     rows[3][0] = rows[4][0] = "2026-11-24"  # the calendar date: no warning
     path = write_csv(tmp_path / "fixed.csv", rows, "cp949")
     assert import_file(path, shift_mapping(), DuckDBStore()).warnings == []
+
+
+def test_long_product_codes_and_dst_gaps_of_times_of_day_are_rejected(tmp_path):
+    rows = [
+        ["일자", "시작", "종료", "구분", "품번", "양품"],
+        ["2026-03-29", "01:00", "01:30", "가동", "P" * 201, "5"],  # line 2: code too long
+        ["2026-03-29", "02:30", "03:30", "가동", "P-1", "5"],  # line 3: 02:30 does not exist in Berlin
+        ["2026-03-29", "04:00", "05:00", "가동", "P-1", "5"],
+    ]
+    path = write_csv(tmp_path / "dst.csv", rows)
+    m = {
+        "shape": "intervals",
+        "date": "일자",
+        "start": "시작",
+        "end": "종료",
+        "timezone": "Europe/Berlin",
+        "machine": CNC,
+        "columns": {
+            "구분": {"kind": "state", "state_codes": STATES},
+            "품번": {"kind": "product"},
+            "양품": {"kind": "count"},
+        },
+    }
+    store = DuckDBStore()
+    s = import_file(path, parse_mapping(m), store)
+    why = {r.line: (r.column, r.why) for r in s.first_rejections}
+    assert set(why) == {2, 3}
+    assert why[2][0] == "품번" and "200" in why[2][1]
+    assert why[3][0] == "시작" and "'02:30'" in why[3][1] and "DST" in why[3][1]
+    assert [r["order_id"] for r in rows_of(store, "order")] == ["P-1"]
