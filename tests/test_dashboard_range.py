@@ -256,6 +256,11 @@ def test_long_labels_wrap_and_are_never_cut():
     lines = svg.wrap(long, 60)
     assert len(lines) > 1 and "".join(lines).replace(" ", "") == long.replace(" ", "")
     assert all(svg.text_width(x) <= 60 for x in lines)
+    assert svg.fit("Changeover", 62) == (["Changeover"], pytest.approx(62 / svg.text_width("Changeover")))
+    lines, scale = svg.fit("Supercalifragilisticexpialidocious", 62)  # too long even shrunk: broken
+    assert (
+        scale == svg.MIN_SCALE and len(lines) > 1 and "".join(lines) == "Supercalifragilisticexpialidocious"
+    )
     chart = svg.pareto([long, "Waiting for material from the upstream press line"], [3.0, 1.0], "p")
     texts = "".join(re.findall(r"<tspan[^>]*>([^<]*)</tspan>", chart))
     assert long.replace(" ", "") in texts.replace(" ", "") and "…" not in chart

@@ -15,7 +15,7 @@ PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#d
 
 
 #: the width of one character of the 12 px chart font, roughly: East Asian wide ones, others
-WIDE_PX, NARROW_PX = 12.5, 7.0
+WIDE_PX, NARROW_PX = 12.5, 7.2
 LINE_PX = 14
 
 
@@ -48,13 +48,27 @@ def wrap(text: str, max_px: float) -> list[str]:
     return lines
 
 
-def _label(x: float, y: float, lines: list[str], anchor: str = "middle") -> str:
-    """A text of several lines (tspans), its first line's baseline at `y`."""
+#: the smallest font a label is shrunk to (of 12 px) before a word that still does not fit is broken
+MIN_SCALE = 0.75
+
+
+def fit(text: str, max_px: float) -> tuple[list[str], float]:
+    """`text` wrapped into `max_px`, and the font scale (MIN_SCALE to 1) that lets its longest
+    word fit on one line where shrinking a little is enough ("Changeover" under a narrow bar)."""
+    widest = max((text_width(w) for w in text.split(" ")), default=0.0)
+    scale = 1.0 if widest <= max_px else max(MIN_SCALE, max_px / widest)
+    return wrap(text, max_px / scale), scale
+
+
+def _label(x: float, y: float, lines: list[str], anchor: str = "middle", scale: float = 1.0) -> str:
+    """A text of several lines (tspans), its first line's baseline at `y`; `scale`: of 12 px."""
+    step = LINE_PX * scale
     spans = "".join(
-        f'<tspan x="{x:.1f}" dy="{0 if i == 0 else LINE_PX}">{escape(line)}</tspan>'
+        f'<tspan x="{x:.1f}" dy="{0 if i == 0 else step:.1f}">{escape(line)}</tspan>'
         for i, line in enumerate(lines)
     )
-    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">{spans}</text>'
+    size = "" if scale == 1.0 else f' style="font-size:{12 * scale:.1f}px"'
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"{size}>{spans}</text>'
 
 
 def _frame(width: int, height: int, body: str, title: str) -> str:
@@ -137,8 +151,8 @@ def waterfall(
     bars.append((end_label, 0.0, level, "#16a34a"))
     pw = width - left - 20
     bw = pw / len(bars)
-    labels = [wrap(name, bw * 0.95) for name, *_ in bars]
-    bottom = 24 + LINE_PX * max(len(x) for x in labels)
+    labels = [fit(name, bw * 0.95) for name, *_ in bars]
+    bottom = 24 + LINE_PX * max(len(x) * scale for x, scale in labels)
     ph = max(height - 120 - top, 120)
     height = top + ph + bottom
     top_v = max(start, 1e-9)
@@ -156,7 +170,7 @@ def waterfall(
         parts.append(
             f'<text x="{x0 + bw * 0.35:.1f}" y="{y(hi) - 4:.1f}" text-anchor="middle">{hi - lo:.1f}{unit}</text>'
         )
-        parts.append(_label(x0 + bw * 0.35, top + ph + 18, labels[i]))
+        parts.append(_label(x0 + bw * 0.35, top + ph + 18, labels[i][0], "middle", labels[i][1]))
     return _frame(width, height, "".join(parts), title)
 
 
@@ -168,8 +182,8 @@ def pareto(
     pw = width - left - right
     n = max(len(values), 1)
     bw = pw / n
-    wrapped = [wrap(name, bw * 0.95) for name in labels]
-    bottom = 24 + LINE_PX * max((len(x) for x in wrapped), default=1)
+    wrapped = [fit(name, bw * 0.95) for name in labels]
+    bottom = 24 + LINE_PX * max((len(x) * scale for x, scale in wrapped), default=1)
     ph = max(height - 120 - top, 120)
     height = top + ph + bottom
     vmax = max(values) if values else 1.0
@@ -186,7 +200,7 @@ def pareto(
         parts.append(
             f'<text x="{x0 + bw * 0.35:.1f}" y="{top + ph - h - 4:.1f}" text-anchor="middle">{v:.1f}{unit}</text>'
         )
-        parts.append(_label(x0 + bw * 0.35, top + ph + 18, wrapped[i]))
+        parts.append(_label(x0 + bw * 0.35, top + ph + 18, wrapped[i][0], "middle", wrapped[i][1]))
         cum += v
         pts.append(f"{x0 + bw * 0.35:.1f},{top + ph * (1 - cum / total):.1f}")
     if pts:
