@@ -511,3 +511,21 @@ def test_an_excel_workbook_with_several_sheets_reads_the_one_chosen(plant, tmp_p
     )
     assert "err=" in r.headers["location"]
     assert "has no sheet" in c.get(r.headers["location"]).text
+
+
+def test_a_product_master_with_a_bad_row_names_its_line_and_saves_nothing(plant):
+    c = login(plant["app"], "owner@acme.example")
+    bad = "품번,사이클타임(초)\r\nP-100,60\r\nP-200,빠름\r\n".encode("cp949")
+    r = c.get(f"/upload/{upload_id(send(c, '품목.csv', bad))}")
+    assert r.status_code == 422
+    assert "품목.csv, 3행 / line 3" in error_of(r) and "/tmp" not in error_of(r)
+    assert plant["store"].products() == []
+
+
+def test_a_firm_without_enterprises_is_told_why_it_cannot_upload(plant):
+    accounts = plant["accounts"]
+    hub = accounts.create_firm("university", [])
+    accounts.create_user(hub.id, "owner@uni.example", "uni owner", "owner", PASSWORD)
+    c = login(plant["app"], "owner@uni.example")
+    r = c.get("/upload")
+    assert r.status_code == 403 and "no enterprise" in r.text

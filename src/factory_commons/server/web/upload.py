@@ -173,6 +173,12 @@ class Uploads:
     def file(self, up: Upload) -> Path:
         return self.root / str(up.firm_id) / up.id / up.name
 
+    def why(self, e: Exception | str, up: Upload) -> str:
+        """An error's text with the file named as the person knows it, not where the server
+        keeps it."""
+        path = self.file(up)
+        return str(e).replace(str(path), up.name).replace(str(path.parent) + "/", "")
+
     def save(self, up: Upload) -> None:
         folder = self.root / str(up.firm_id) / up.id
         tmp = folder / "upload.json.tmp"
@@ -416,6 +422,8 @@ def add_upload_pages(
         return c.user.role in PERMISSIONS["write_records"] and bool(c.firm.enterprises)
 
     def refused(request: Request, c: Caller | None) -> Response:
+        if c is not None and c.user.role in PERMISSIONS["write_records"]:  # a firm without machines
+            return pages.message(request, c, "no_enterprise", 403)
         return pages.message(request, c, "not_allowed", 403)
 
     def start_page(request: Request, c: Caller, status: int = 200, error: str = "") -> Response:
@@ -611,7 +619,7 @@ def add_upload_pages(
                 proposal = proposals.put(key, with_roles(base, roles)) if roles else base
             return proposal
         except (ValueError, OSError) as e:  # FileReadError, MappingError, a file openpyxl cannot open
-            raise UploadError("cannot_read", name=up.name, why=str(e)) from None
+            raise UploadError("cannot_read", name=up.name, why=uploads.why(e, up)) from None
 
     def review_context(up: Upload, c: Caller, t: Translate, lang: str) -> dict[str, Any]:
         proposal = guess(up, up.roles, c)
@@ -659,9 +667,9 @@ def add_upload_pages(
                 store=FirmStore(store, c.owns),
             )
         except (ValueError, OSError) as e:  # MappingError after a person's correction, FileReadError
-            ctx["problem"] = t("mapping_invalid", why=str(e))
+            ctx["problem"] = t("mapping_invalid", why=uploads.why(e, up))
             return ctx
-        ctx["warnings"] = [one_language(w, lang) for w in pv.warnings]
+        ctx["warnings"] = [one_language(uploads.why(w, up), lang) for w in pv.warnings]
         summary = pv.summary
         if summary is not None and getattr(summary, "first_rejections", None) is not None:
             ctx["rejections"] = [
@@ -701,7 +709,7 @@ def add_upload_pages(
         try:
             return read()
         except (ValueError, OSError) as e:  # MasterFileError names the file, line and column
-            raise UploadError("cannot_read", name=up.name, why=str(e)) from None
+            raise UploadError("cannot_read", name=up.name, why=uploads.why(e, up)) from None
 
     def accept(up: Upload, c: Caller, t: Translate) -> dict[str, Any]:
         proposal = guess(up, up.roles, c)
@@ -720,14 +728,14 @@ def add_upload_pages(
         try:
             mapping = parse_mapping(firm_mapping(proposal.mapping, c.firm.enterprises), up.name)
         except ValueError as e:
-            raise UploadError("mapping_invalid", why=str(e)) from None
+            raise UploadError("mapping_invalid", why=uploads.why(e, up)) from None
         guarded = FirmStore(store, c.owns)
         try:
             summary = import_file(path, mapping, guarded, store_id=f"firm-{c.firm.id}")
         except PermissionError as e:
             raise UploadError("not_firms_machine", 403, paths=str(e)) from None
         except ValueError as e:  # FileReadError, MappingError
-            raise UploadError("cannot_read", name=up.name, why=str(e)) from None
+            raise UploadError("cannot_read", name=up.name, why=uploads.why(e, up)) from None
         zone = plant_zone(store)
         days = [d.astimezone(zone).date().isoformat() for d in (guarded.first, guarded.last) if d]
         return {
@@ -737,7 +745,7 @@ def add_upload_pages(
             "records_duplicate": summary.records_duplicate,
             "rejections": [[r.line, r.column, r.why] for r in summary.first_rejections],
             "has_rejects": bool(summary.rejects_file),
-            "warnings": list(getattr(summary, "warnings", []) or []),
+            "warnings": [uploads.why(w, up) for w in getattr(summary, "warnings", []) or []],
             "first_day": days[0] if days else None,
             "last_day": days[-1] if days else None,
         }
