@@ -39,7 +39,7 @@ def test_kpi_csv_matches_plant_identity(demo_dir: Path):
     )
     assert result.exit_code == 0, result.output
     df = pd.read_csv(io.StringIO(result.stdout))  # warnings, if any, go to stderr
-    assert len(df) == 3
+    assert len(df) == 4  # cnc, press, weld and the legacy line whose states come from current sensors
     assert ((df["oee"] > 0) & (df["oee"] < 1)).all()
     assert (df["oee"] - df["availability"] * df["effectiveness"] * df["quality_ratio"]).abs().max() < 1e-9
 

@@ -21,10 +21,21 @@ app = typer.Typer(
 )
 
 
-def _simulate_into(store, seed: int, start: datetime, days: int, signal_interval_s: int) -> dict:
+def _simulate_into(
+    store, seed: int, start: datetime, days: int, signal_interval_s: int, legacy: bool = False
+) -> dict:
     from .collect.simulator import FactorySimulator
+    from .retrofit.cli import demo_sensor_window
 
-    sim = FactorySimulator(seed=seed, start=start, days=days, signal_interval_s=signal_interval_s)
+    window = demo_sensor_window(start, days) if legacy else None  # legacy: machines with only a CT
+    sim = FactorySimulator(
+        seed=seed,
+        start=start,
+        days=days,
+        signal_interval_s=signal_interval_s,
+        legacy=legacy,
+        legacy_window=window,
+    )
     with Progress(
         TextColumn(f"[bold]{label('simulating')}"),
         BarColumn(),
@@ -59,7 +70,10 @@ def demo(
     start = datetime.now(SEOUL).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
     t0 = time.perf_counter()
     with open_store_or_exit(str(db), must_exist=False) as store:
-        summary = _simulate_into(store, seed, start, days, 60)
+        summary = _simulate_into(store, seed, start, days, 60, legacy=True)
+        from .retrofit.cli import demo_retrofit  # legacy machines: states from their current sensor
+
+        demo_retrofit(store, console)
         t1 = time.perf_counter()
         console.print(
             f"{cli_text('stored')}: "

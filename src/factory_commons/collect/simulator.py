@@ -12,8 +12,8 @@ With `legacy=True` the shop also has six old machines without a network port (a 
 machining center, a mechanical press, an injection machine, a manual welder and a compressor)
 on the line `legacy/legacy-1`. They run through the same event loop, but report only the RMS
 current of one phase from a clamp-on sensor (the signal `current`, in A, every
-`current_interval_s` seconds, for the last `legacy_days` days: the day the sensor was clamped
-on), drawn from their true state timeline and cycles: `legacy_truth()` keeps those (states,
+`current_interval_s` seconds, for the last `legacy_days` days (the day the sensor was clamped
+on) or over `legacy_window` (a sensor tried out for a few hours)), drawn from their true state timeline and cycles: `legacy_truth()` keeps those (states,
 counts, the electrical off/idle/running timeline, cycle starts) for scoring the retrofit
 inference of `factory_commons.retrofit`.
 
@@ -410,6 +410,7 @@ class FactorySimulator:
         specs: list[MachineSpec] | None = None,
         legacy: bool = False,
         legacy_days: int | None = None,
+        legacy_window: tuple[datetime, datetime] | None = None,
         current_interval_s: float = 1.0,
     ):
         if days < 1:
@@ -437,6 +438,12 @@ class FactorySimulator:
         self.legacy_days = min(legacy_days or self.days, self.days)
         self.current_interval_s = float(current_interval_s)
         self._bounds = [int((start + timedelta(days=i)).timestamp()) for i in range(self.days + 1)]
+        self._window = (self._bounds[self.days - self.legacy_days], self._bounds[-1])
+        if legacy_window is not None:
+            w0, w1 = (int(w.timestamp()) for w in legacy_window)
+            if not self._bounds[0] <= w0 < w1 <= self._bounds[-1]:
+                raise ValueError("legacy_window must be a non-empty stretch inside the simulated days")
+            self._window = (w0, w1)
         self._histories: list[_History] | None = None
         self._legacy: list[_History] = []
 
@@ -451,7 +458,12 @@ class FactorySimulator:
     @property
     def sensor_start(self) -> datetime:
         """When the legacy machines' current sensors were clamped on (their first sample)."""
-        return _dt(self._bounds[self.days - self.legacy_days])
+        return _dt(self._window[0])
+
+    @property
+    def sensor_end(self) -> datetime:
+        """When the legacy machines' current sensors were taken off (the end, unless a window)."""
+        return _dt(self._window[1])
 
     def calendar(self) -> ShiftCalendar:
         return self._calendar
@@ -490,8 +502,9 @@ class FactorySimulator:
             batches["state"] = self._states_table(histories, ta, tb)
             batches["count"] = self._counts_table(histories, ta, tb)
             signal, warnings = self._signals_table(histories, d, ta, tb, warn_carry)
-            if self._legacy and d >= self.days - self.legacy_days:
-                signal = pa.concat_tables([signal, self._current_table(d, ta, tb)])
+            wa, wb = max(ta, self._window[0]), min(tb, self._window[1])
+            if self._legacy and wa < wb:
+                signal = pa.concat_tables([signal, self._current_table(d, wa, wb)])
             batches["signal"] = signal
             batches["alarm"] = self._alarms_table(histories, ta, tb, warnings)
             batches["quality"] = self._quality_table(histories, d, ta, tb)
@@ -556,7 +569,7 @@ class FactorySimulator:
         h = next((x for x in self._legacy if x.spec.path == machine), None)
         if h is None:
             raise KeyError(f"{machine} is not a legacy machine of this simulator")
-        t0, t1 = self._bounds[self.days - self.legacy_days], self._bounds[-1]
+        t0, t1 = self._window
         elec = electrical_states(h.state, h.reason)
         k0 = max(int(np.searchsorted(h.state_t, t0, side="right")) - 1, 0)
         k1 = int(np.searchsorted(h.state_t, t1))
@@ -565,8 +578,8 @@ class FactorySimulator:
         change = np.concatenate([[True], ev[1:] != ev[:-1]])
         cyc = h.part_start[(h.part_start >= t0) & (h.part_start < t1)]
         return {
-            "state": self._states_table([h], self._bounds[0], t1),
-            "count": self._counts_table([h], self._bounds[0], t1),
+            "state": self._states_table([h], self._bounds[0], self._bounds[-1]),
+            "count": self._counts_table([h], self._bounds[0], self._bounds[-1]),
             "electrical": {
                 "ts": (et[change] * 1_000_000).astype("datetime64[us]"),
                 "state": np.array(ELECTRICAL, dtype=object)[ev[change]],

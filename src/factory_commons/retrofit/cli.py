@@ -316,10 +316,24 @@ def correct(
         _infer_one(st, m, None, None, signal, True)
 
 
+def demo_sensor_window(start: datetime, days: int) -> tuple[datetime, datetime]:
+    """When the demo's legacy machines carry a current sensor: the last weekday of the
+    simulated days (or the last day), 07:00-17:30 plant time (switched off, start-up, the day
+    shift with its breaks): enough to learn from, quick to learn."""
+    first = start.astimezone(SEOUL)
+    day = first + timedelta(days=days - 1)
+    while day.weekday() >= 5 and day > first:
+        day -= timedelta(days=1)
+    a = max(day.replace(hour=7, minute=0, second=0, microsecond=0), first)
+    return a, min(a + timedelta(hours=10.5), first + timedelta(days=days))
+
+
 def demo_retrofit(store, out=console) -> None:
     """The demo's legacy machines: learn each current sensor's model and write its inferred
-    states and cycle counts, so that the report shows their OEE beside the networked ones."""
+    states and cycle counts, so that the report shows their OEE beside the networked ones
+    (over the hours their sensors were on, `demo_sensor_window`)."""
     table = _summary_table(_t("demo_title"))
+    cycle_time = {x.path: x.default_ideal_cycle_time_s for x in store.machines()}
     for m in records.current_machines(store):
         ts, amps = records.read_current(store, m)
         if len(ts) < 10:
@@ -328,7 +342,8 @@ def demo_retrofit(store, out=console) -> None:
         records.save_model(store, m, model)
         inf = model.infer(ts, amps)
         lo, hi = _span(ts, inf, None, None)
-        records.write_inference(store, m, inf, lo, hi)
+        # parts only where they mean something: a compressor's load cycles are not parts
+        records.write_inference(store, m, inf, lo, hi, counts=cycle_time.get(m) is not None)
         table.add_row(*_summary_row(m, inf))
     if table.row_count:
         out.print(table)
