@@ -175,6 +175,12 @@ def test_last_month_in_january_and_a_day_cut_in_another_zone():
     assert y.start == datetime(2026, 12, 6, tzinfo=berlin) and y.end == datetime(2026, 12, 7, tzinfo=berlin)
 
 
+def test_today_at_the_stroke_of_midnight_is_the_last_24_hours():
+    midnight = datetime(2026, 12, 7, tzinfo=SEOUL)
+    p = parse_period({"range": "today"}, midnight, SEOUL)
+    assert (p.start, p.end, p.days) == (midnight - timedelta(days=1), midnight, 1)
+
+
 def test_rolling_days_and_defaults():
     p = parse_period({"days": "1"}, NOW, SEOUL)
     assert (p.start, p.end, p.days) == (NOW - timedelta(days=1), NOW, 1)

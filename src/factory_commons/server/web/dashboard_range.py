@@ -125,14 +125,14 @@ def preset_days(preset: str, today: date) -> tuple[date, date]:
     raise RangeError("range", "dash_err_bad_preset", value=preset[:40], presets=", ".join(PRESETS))
 
 
-def _span(
-    first: date, last: date, at: datetime, tz: ZoneInfo, field: str = "from"
-) -> tuple[datetime, datetime]:
+def _period(first: date, last: date, at: datetime, tz: ZoneInfo, field: str, preset: str | None) -> Period:
     start = local_midnight(first, tz)
     end = min(local_midnight(last + timedelta(days=1), tz), at)
     if start >= at:
+        if first == at.astimezone(tz).date():  # today, asked for at the very stroke of midnight
+            return rolling(1, at, tz)
         raise RangeError(field, "dash_err_future", value=first.isoformat())
-    return start, end
+    return Period(start, end, tz, first, last, preset=preset)
 
 
 def parse_period(query: Mapping[str, str], at: datetime, tz: ZoneInfo, default: str | int = "7d") -> Period:
@@ -150,8 +150,7 @@ def parse_period(query: Mapping[str, str], at: datetime, tz: ZoneInfo, default: 
             raise RangeError("to", "dash_err_reversed", first=first.isoformat(), last=last.isoformat())
         if (last - first).days + 1 > MOST_DAYS:
             raise RangeError("to", "dash_err_too_long", most=MOST_DAYS)
-        start, end = _span(first, last, at, tz)
-        return Period(start, end, tz, first, last)
+        return _period(first, last, at, tz, "from", None)
     preset = query.get("range", "").strip()
     if not preset and "days" in query:
         try:
@@ -164,8 +163,7 @@ def parse_period(query: Mapping[str, str], at: datetime, tz: ZoneInfo, default: 
             return rolling(default, at, tz)
         preset = default
     first, last = preset_days(preset, today)
-    start, end = _span(first, last, at, tz, "range")
-    return Period(start, end, tz, first, last, preset=preset)
+    return _period(first, last, at, tz, "range", preset)
 
 
 def rolling(days: int, at: datetime, tz: ZoneInfo) -> Period:
