@@ -583,7 +583,6 @@ def add_upload_pages(
         lang = pages.lang(request)
         r = dict(up.result)
         r["warnings"] = [one_language(w, lang) for w in r.get("warnings", [])]
-        r["rejections"] = [(line, col, one_language(why, lang)) for line, col, why in r.get("rejections", [])]
         return pages.render(request, "upload_result.html", c, page="upload", up=up, r=r)
 
     @router.get("/upload/{upload_id}/rejects.csv")
@@ -670,11 +669,9 @@ def add_upload_pages(
             ctx["problem"] = t("mapping_invalid", why=uploads.why(e, up))
             return ctx
         ctx["warnings"] = [one_language(uploads.why(w, up), lang) for w in pv.warnings]
-        summary = pv.summary
+        summary = pv.summary  # rejection reasons stay in both languages, as in the rejects file
         if summary is not None and getattr(summary, "first_rejections", None) is not None:
-            ctx["rejections"] = [
-                (r.line, r.column, one_language(r.why, lang)) for r in summary.first_rejections
-            ]
+            ctx["rejections"] = [(r.line, r.column, r.why) for r in summary.first_rejections]
         else:
             ctx["rejections"] = [("", "", r) for r in pv.rejections]
         names = {row.get("machine"): row.get("name") for row in pv.kpis if row.get("name")}
