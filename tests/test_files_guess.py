@@ -435,6 +435,12 @@ def test_an_edited_mapping_beside_the_file_is_used(exports, tmp_path):
     mapping = f.with_name(f.name + ".mapping.toml")
     edited = mapping.read_text(encoding="utf-8").replace("/wld-01", "/welder-1")
     mapping.write_text(edited, encoding="utf-8")
+    broken = tmp_path / "broken.toml"
+    broken.write_text('shape = "events"\n', encoding="utf-8")
+    r = _run("import", str(f), "--store", str(store), "--mapping-out", str(broken), "--yes")
+    assert r.exit_code == 2 and "broken.toml" in r.output and "'columns'" in r.output
+    r = _run("import", str(f), "--store", str(store))  # shown and asked: no terminal, no import
+    assert r.exit_code == 0 and "welder-1" in r.output and not store.exists(), r.output
     r = _run("import", str(f), "--store", str(store), "--yes")
     assert r.exit_code == 0, r.output
     with DuckDBStore(store) as st:

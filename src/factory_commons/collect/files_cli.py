@@ -6,7 +6,7 @@ guessed and written beside it as `<FILE>.mapping.toml` (or `--mapping-out`), the
 warnings) are printed, and the import runs after a yes: `--yes` says it in advance, and with no
 terminal to ask (a script, CI) nothing is imported unless `--yes` is given. `--guess` only
 writes the mapping. A mapping file already beside the data file (one the person edited) is
-used instead of a new guess. With `--mapping M` the import runs at once, as it always did.
+used instead of a new guess, with the same preview and question. With `--mapping M` the import runs at once, as it always did.
 
 Exit status: 0 all rows imported (or, guided, nothing imported because nobody said yes, or only
 the mapping written), 1 some rows rejected (see the rejects file), 2 the mapping or the file
@@ -32,6 +32,7 @@ from .files_guess_read import guess_text
 if TYPE_CHECKING:
     from .files_guess import Proposal
     from .files_guess_preview import Preview
+    from .files_mapping import FileMapping
 
 console = Console()
 err = Console(stderr=True)
@@ -99,33 +100,25 @@ def _guided(
     """Guess, write, show and ask; the mapping file to import with, or None to stop (exit 0)."""
     from ..store import open_store
     from .files import FileReadError, MappingError
-    from .files_guess import guess_mapping, preview
+    from .files_guess import preview
+    from .files_mapping import load_mapping
 
     out = out or file.with_name(file.name + ".mapping.toml")
-    if out.exists() and not guess_only:
-        console.print(guess_text("cli_using_existing", path=escape(str(out))))
-        return out
+    edited = out.exists() and not guess_only
     opened = open_store(store) if _store_exists(store) else None
     try:
-        try:
-            proposal = guess_mapping(file, sheet=sheet, prefix=prefix, store=opened)
-        except (FileReadError, ValueError) as e:
-            err.print(f"[red]{cli_text('cannot_import')}:[/] {escape(str(e))}")
-            raise typer.Exit(2) from None
-        _show_proposal(proposal)
-        if proposal.kind != "log":
-            err.print(f"[yellow]{escape(guess_text('cli_not_a_log', file=file.name))}[/]")
-            raise typer.Exit(2)
-        out.write_text(proposal.toml, encoding="utf-8")
-        console.print(guess_text("cli_wrote", path=escape(str(out))))
-        try:
-            fm = proposal.file_mapping()
-        except MappingError as e:
-            err.print(f"[red]{escape(guess_text('cli_incomplete', path=str(out)))}[/] {escape(str(e))}")
-            raise typer.Exit(2) from None
-        if guess_only:
-            console.print(escape(guess_text("cli_next", file=str(file), mapping=str(out), store=store)))
-            return None
+        if edited:  # the mapping the person edited: shown with its preview, asked like a guess
+            console.print(guess_text("cli_using_existing", path=escape(str(out))))
+            try:
+                fm, _ = load_mapping(out)
+            except MappingError as e:
+                err.print(f"[red]{cli_text('cannot_import')}:[/] {escape(str(e))}")
+                raise typer.Exit(2) from None
+        else:
+            fm = _guess_and_write(file, out, store, opened, sheet=sheet, prefix=prefix)
+            if guess_only:
+                console.print(escape(guess_text("cli_next", file=str(file), mapping=str(out), store=store)))
+                return None
         try:
             shown = preview(file, fm, rows=PREVIEW_ROWS, store=opened)
         except (FileReadError, MappingError) as e:
@@ -144,6 +137,32 @@ def _guided(
         return out
     console.print(escape(guess_text("cli_next", file=str(file), mapping=str(out), store=store)))
     return None
+
+
+def _guess_and_write(
+    file: Path, out: Path, store: str, opened: Any, *, sheet: str | None, prefix: str | None
+) -> FileMapping:
+    """Guess the mapping, show it, write it to `out`; exit 2 when the file is not machine data
+    or the guess is not complete (the TOML is written then, to be fixed)."""
+    from .files import FileReadError, MappingError
+    from .files_guess import guess_mapping
+
+    try:
+        proposal = guess_mapping(file, sheet=sheet, prefix=prefix, store=opened)
+    except (FileReadError, ValueError) as e:
+        err.print(f"[red]{cli_text('cannot_import')}:[/] {escape(str(e))}")
+        raise typer.Exit(2) from None
+    _show_proposal(proposal)
+    if proposal.kind != "log":
+        err.print(f"[yellow]{escape(guess_text('cli_not_a_log', file=file.name))}[/]")
+        raise typer.Exit(2)
+    out.write_text(proposal.toml, encoding="utf-8")
+    console.print(guess_text("cli_wrote", path=escape(str(out))))
+    try:
+        return proposal.file_mapping()
+    except MappingError as e:
+        err.print(f"[red]{escape(guess_text('cli_incomplete', path=str(out)))}[/] {escape(str(e))}")
+        raise typer.Exit(2) from None
 
 
 def _show_proposal(p: Proposal) -> None:
