@@ -67,8 +67,8 @@ def test_export_then_import_round_trip(demo_dir: Path, tmp_path: Path):
     assert re.search(r"states: \+[1-9]", first.output)
     again = runner.invoke(app, ["import-parquet", str(out), "--store", copy])
     assert "states: +0" in again.output
-    a = runner.invoke(app, ["kpi", "--store", store, "--by", "machine", "--format", "csv"]).output
-    b = runner.invoke(app, ["kpi", "--store", copy, "--by", "machine", "--format", "csv"]).output
+    a = runner.invoke(app, ["kpi", "--store", store, "--by", "machine", "--format", "csv"]).stdout
+    b = runner.invoke(app, ["kpi", "--store", copy, "--by", "machine", "--format", "csv"]).stdout
     # the same KPIs; the original store may answer from its hourly rollup and the copy from raw
     # rows, so float sums may differ in the last bits (summation order), nothing more
     fa, fb = (pd.read_csv(io.StringIO(x)) for x in (a, b))

@@ -284,7 +284,7 @@ def test_parts_without_cycle_time_are_named_with_the_way_to_fix_it(store_factory
     s, e = T0, T0 + timedelta(hours=8)
     ws = plausibility(compute_kpis(st, s, e), ("machine",), store=st, start=s, end=e)
     assert _keys(ws) == [("no_ideal_cycle_time", M)]
-    assert "parts without an ideal cycle time: 800" in ws[0].en
+    assert "800 parts have no ideal cycle time" in ws[0].en
     w = ws[0]
     assert "800" in w.en and "BRK-100" in w.en and "products import" in w.en and "kpi.toml" in w.en
     assert "800" in w.ko and "BRK-100" in w.ko and "이상 사이클 타임" in w.ko

@@ -127,6 +127,8 @@ def kpi(
         df = compute_kpis(st, s, e, groups, cfg)
         warnings = plausibility(df, groups, store=st, start=s, end=e, config=cfg)
         names = {m.path: m.display_name for m in st.machines()}
+    if "day" in groups:  # an ISO date (YYYY-MM-DD), not a timestamp
+        df["day"] = [None if _is_nan(d) else str(d) for d in df["day"]]
     if "machine" in groups:  # display names beside the paths
         df.insert(
             list(df.columns).index("machine") + 1, "display_name", [names.get(p) for p in df["machine"]]
