@@ -529,3 +529,12 @@ def test_a_firm_without_enterprises_is_told_why_it_cannot_upload(plant):
     c = login(plant["app"], "owner@uni.example")
     r = c.get("/upload")
     assert r.status_code == 403 and "no enterprise" in r.text
+
+
+def test_a_table_without_times_asks_which_column_holds_them(plant):
+    c = login(plant["app"], "owner@acme.example")
+    lid = upload_id(send(c, "ab.csv", b"a,b\n1,2\n3,4\n"))
+    page = c.get(f"/upload/{lid}").text
+    problem = re.search(r'id="mapping-problem">([^<]*)<', page).group(1)
+    assert problem.startswith("No column of times") and re.search(r'id="accept"\s+disabled', page)
+    assert 'data-kind="unknown"' in page and 'name="role_0"' in page

@@ -658,6 +658,9 @@ def add_upload_pages(
             "records": [],
             "rejections": [],
         }
+        if proposal.kind == "unknown" or not proposal.mapping:
+            ctx["problem"] = t("no_time_column")
+            return ctx
         try:
             pv = preview(
                 path,
