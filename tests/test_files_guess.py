@@ -627,3 +627,23 @@ def test_numeric_state_codes_are_not_guessed(tmp_path):
     assert p.mapping["columns"]["상태"] == {"kind": "signal", "name": "상태"}
     note = next(n for n in p.notes if "'상태'" in n and "state_codes" in n)
     assert "1, 2" in note
+
+
+def test_utc_names_unix_times_and_time_ranges(tmp_path):
+    utc_file = tmp_path / "utc.csv"
+    utc_file.write_text("Timestamp (UTC),machine,state\n2026-11-23 00:00:00,M1,running\n", encoding="utf-8")
+    store, mapping, _ = _import(utc_file)
+    assert mapping["timezone"] == "UTC"
+    assert list(_states(store)) == [("M1", datetime(2026, 11, 23, 0, 0))]
+    unix = tmp_path / "unix.csv"
+    unix.write_text("ts,machine,good\n1763856000,M1,5\n1763859600,M1,7\n", encoding="utf-8")
+    store, mapping, _ = _import(unix)
+    assert _counts(store) == {
+        ("M1", datetime(2025, 11, 23, 0, 0)): (5, 0),
+        ("M1", datetime(2025, 11, 23, 1, 0)): (7, 0),
+    }
+    ranges = tmp_path / "range.csv"
+    ranges.write_text("일자,설비,작업시간,구분\n2026-11-23,A1,08:00~10:00,가동\n", encoding="utf-8")
+    p = guess_mapping(ranges)
+    assert next(c for c in p.columns if c.name == "작업시간").role == "ignore"
+    assert any("'작업시간'" in n and "08:00~10:00" in n and "split" in n for n in p.notes)

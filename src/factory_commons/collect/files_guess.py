@@ -55,6 +55,7 @@ from .files_guess_words import (
     STATE_WORDS,
     STOP_FLAGS,
     TAIL_UNITS,
+    TIME_RANGE,
     UNIT_WORDS,
     bracket,
     norm,
@@ -340,6 +341,9 @@ class _Builder:
     def _role(self, p: Profile) -> tuple[str, str]:
         if p.filled == 0:
             return "ignore", guess_text("why_empty")
+        if p.kind == "text" and sum(bool(TIME_RANGE.match(v)) for v in p.distinct) >= 0.8 * len(p.distinct):
+            self.note("note_time_range", column=p.name, sample=p.distinct[0])
+            return "ignore", guess_text("why_time_range")
         by_name = [(s, "signal" if r == "signal_value" else r) for s, r in _name_roles(p.name)]
         unit = _unit_seconds(p.name)
         named = {r for _s, r in by_name}
@@ -377,6 +381,12 @@ class _Builder:
             if k == "num" and p.numbers is not None and ((p.numbers >= 0) & (p.numbers < 1)).all():
                 if not p.integers:  # Excel times of day kept as fractions of a day (0.375 = 09:00)
                     p.kind = "tod"
+                    return True
+            if k == "num" and p.numbers is not None and len(p.numbers):
+                x = p.numbers
+                if ((x >= 1e8) & (x < 1e10)).all() or ((x >= 1e11) & (x < 1e13)).all():
+                    p.kind = "ts"  # Unix seconds or milliseconds, read by size
+                    self.note("note_unix_time", column=p.name)
                     return True
             # a column of dates only ("Start Date") is the date beside a time column, not a time
             return k in ("ts", "serial_ts", "tod") and p.share >= 0.9
@@ -558,6 +568,10 @@ class _Builder:
             m["time_format"] = fmts.pop()
             self._day_month_note(time_cols, m["time_format"])
         m["timezone"] = self.p.timezone
+        utc_named = [c for c in time_cols if re.search(r"\b(utc|gmt|zulu)\b", c.lower())]
+        if utc_named:
+            m["timezone"] = "UTC"
+            self.note("note_utc", columns=", ".join(utc_named), where="timezone")
         if self.t.kind == "csv":
             m["encoding"] = self.t.encoding
             m["delimiter"] = self.t.delimiter

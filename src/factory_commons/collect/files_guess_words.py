@@ -609,3 +609,9 @@ MACHINE_LIKE = re.compile(r"^([A-Za-z가-힣]{1,12}[\s_-]?\d{1,4}|\d{1,3}\s*호�
 #: a state column of flags (가동여부 1/0, Y/N): these say running, the others not running
 RUN_FLAGS = ("1", "y", "yes", "true", "o", "on", "가동", "예")
 STOP_FLAGS = ("0", "n", "no", "false", "x", "off", "정지", "아니오")
+#: a time range written in one cell: 08:00~10:00, 오전 8:00 - 오전 10:00
+TIME_RANGE = re.compile(
+    r"^\s*(?:(?:오전|오후|am|pm)\s*)?\d{1,2}:\d{2}(?::\d{2})?\s*(?:am|pm)?\s*[~\-–]\s*"
+    r"(?:(?:오전|오후|am|pm)\s*)?\d{1,2}:\d{2}(?::\d{2})?\s*(?:am|pm)?\s*$",
+    re.IGNORECASE,
+)
