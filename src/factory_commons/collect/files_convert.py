@@ -9,13 +9,15 @@ each record came from so that a store-side problem can be traced back to a line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 
 from ..model.hierarchy import parse_machine_path
+from ..model.policy import EARLIEST as EARLIEST_UTC
+from ..model.policy import latest
 from ..model.records import MachineState
 from ..store.validate import prepare
 from .files_mapping import ColumnMapping, FileMapping, importer_text
@@ -40,7 +42,7 @@ from .files_values import (
 
 _STATES = {s.value: s.value for s in MachineState}
 #: no machine record is older than this (a time before it is a misread cell)
-EARLIEST = np.datetime64("1970-01-01T00:00:00", "us")
+EARLIEST = np.datetime64(EARLIEST_UTC.replace(tzinfo=None), "us")  # the time policy, model/policy.py
 #: a time this far from the median of its chunk is worth a warning
 FAR_DAYS = 30
 #: the longest order or product code the store keeps
@@ -223,7 +225,7 @@ class Converter:
         with np.errstate(invalid="ignore"):
             old = ok & (ts < EARLIEST)
             no_day = old & (ts < np.datetime64("1901-01-01T00:00:00", "us"))
-            now = np.datetime64(datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1), "us")
+            now = np.datetime64(latest().replace(tzinfo=None), "us")  # now + FC_MAX_FUTURE_HOURS
             future = ok & (ts > now)
         if no_day.any():
             hint = self._date_hint()

@@ -6,19 +6,31 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .policy import MAX_PATH, MAX_SEGMENT, Name, bad_character, limit_text
+
 LEVELS = ("enterprise", "site", "area", "line", "machine")
 _FORBIDDEN = set("/+#\x00")
 
 
 def check_segment(value: str, level: str) -> str:
-    """Validate one hierarchy level name; Korean and other Unicode names are welcome."""
+    """Validate one hierarchy level name; Korean and other Unicode names are welcome.
+
+    At most `MAX_SEGMENT` (64) characters, no control character (model/policy.py)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{level} name must not be empty")
+    if len(value) > MAX_SEGMENT:
+        raise ValueError(
+            f"{level} name {value[:20]!r}...: {limit_text('too_long', n=len(value), max=MAX_SEGMENT)}"
+        )
     if value != value.strip():
         raise ValueError(f"{level} name {value!r} has leading or trailing spaces")
     bad = sorted(set(value) & _FORBIDDEN)
     if bad:
         raise ValueError(f"{level} name {value!r} contains {''.join(bad)!r}, not allowed in a topic")
+    pos = bad_character(value)
+    if pos is not None:
+        char = f"U+{ord(value[pos]):04X}"
+        raise ValueError(f"{level} name {value!r}: {limit_text('control_char', char=char, pos=pos + 1)}")
     return value
 
 
@@ -37,6 +49,10 @@ def parse_machine_path(path: str) -> tuple[str, str, str, str, str]:
     """Split 'enterprise/site/area/line/machine' into its five levels, validating each."""
     if not isinstance(path, str):
         raise ValueError(f"machine path must be a string, got {type(path).__name__}")
+    if len(path) > MAX_PATH:
+        raise ValueError(
+            f"machine path {path[:40]!r}...: {limit_text('too_long', n=len(path), max=MAX_PATH)}"
+        )
     parts = path.split("/")
     if len(parts) != len(LEVELS):
         raise ValueError(
@@ -61,9 +77,9 @@ class Machine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: str = Field(description="enterprise/site/area/line/machine")
-    display_name: str | None = Field(default=None, description="name shown to people, e.g. Korean")
-    kind: str | None = Field(default=None, description="machine type, e.g. 'cnc', 'press'")
-    calendar: str | None = Field(default=None, description="shift calendar name")
+    display_name: Name | None = Field(default=None, description="name shown to people, e.g. Korean")
+    kind: Name | None = Field(default=None, description="machine type, e.g. 'cnc', 'press'")
+    calendar: Name | None = Field(default=None, description="shift calendar name")
     default_ideal_cycle_time_s: float | None = Field(
         default=None, gt=0, description="ideal cycle time when a count names no order or product"
     )

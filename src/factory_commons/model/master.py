@@ -12,6 +12,8 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .policy import Code, Name
+
 #: The plant's time zone when none is set (`Store.plant_timezone`).
 DEFAULT_PLANT_TIMEZONE = "Asia/Seoul"
 
@@ -25,10 +27,10 @@ class Product(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    product: str = Field(min_length=1, max_length=200, description="product code (part number)")
+    product: Code = Field(description="product code (part number)")
     ideal_cycle_time_s: float = Field(gt=0, description="ISO 22400 PRU: ideal seconds per piece")
-    display_name: str | None = Field(default=None, description="name shown to people, e.g. Korean")
-    unit: str | None = Field(default=None, description="unit a piece is counted in, e.g. EA")
+    display_name: Name | None = Field(default=None, description="name shown to people, e.g. Korean")
+    unit: Name | None = Field(default=None, description="unit a piece is counted in, e.g. EA")
 
     @field_validator("product")
     @classmethod

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -24,12 +23,7 @@ from pydantic import (
 )
 
 from .hierarchy import check_segment, parse_machine_path
-
-
-def _to_utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+from .policy import Code, EventTime, FreeText, Name, PlannedTime
 
 
 def _machine_path(value: str) -> str:
@@ -37,9 +31,9 @@ def _machine_path(value: str) -> str:
     return value
 
 
-Timestamp = Annotated[datetime, AfterValidator(_to_utc)]
+#: an event time: aware UTC (a naive one is taken as UTC), within the time policy (model/policy.py)
+Timestamp = EventTime
 MachinePath = Annotated[str, AfterValidator(_machine_path)]
-Code = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class MachineState(StrEnum):
@@ -114,7 +108,7 @@ class Signal(_Record):
     machine: MachinePath
     name: Code
     value: float
-    unit: str | None = None
+    unit: Name | None = None
 
     @field_validator("name")
     @classmethod
@@ -143,7 +137,7 @@ class Alarm(_Record):
     machine: MachinePath
     code: Code
     severity: Severity = Severity.WARNING
-    message: str = ""
+    message: FreeText = ""
     active: bool = True
 
 
@@ -165,8 +159,8 @@ class ProductionOrder(_Record):
         description="ISO 22400 PRU: planned run time per unit; None: from the product master",
     )
     machine: MachinePath | None = None
-    planned_start: Timestamp | None = None
-    due: Timestamp | None = None
+    planned_start: PlannedTime | None = None
+    due: PlannedTime | None = None
 
     @field_validator("ideal_cycle_time_s")
     @classmethod
@@ -187,8 +181,8 @@ class QualityMeasurement(_Record):
     lsl: float | None = Field(default=None, description="lower spec limit")
     usl: float | None = Field(default=None, description="upper spec limit")
     target: float | None = None
-    unit: str | None = None
-    sample_id: str | None = None
+    unit: Name | None = None
+    sample_id: Code | None = None
     order_id: Code | None = None
 
     @field_validator("value", "lsl", "usl", "target")
@@ -222,7 +216,7 @@ class AnomalyAlert(_Record):
     threshold: float = Field(description="the detector's alarm threshold")
     ts_end: Timestamp | None = Field(default=None, description="last anomalous sample of the episode")
     evidence: str = Field(default="{}", description='JSON object signal -> share, e.g. {"vibration": 0.8}')
-    message: str = ""
+    message: FreeText = ""
 
     @field_validator("score", "threshold")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import numpy as np
@@ -18,6 +18,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model.hierarchy import check_segment, parse_machine_path
+from ..model.policy import (
+    ARROW_LINE_BAD,
+    ARROW_TEXT_BAD,
+    EARLIEST,
+    LATEST_PLANNED,
+    MAX_CODE,
+    MAX_TEXT,
+    bad_character,
+    check_event_time,
+    check_planned_time,
+    latest,
+    limit_text,
+)
 from ..model.records import check_evidence
 from .schema import DEFAULTS, EVENT_TABLES, ORDER_COLUMNS, Column
 
@@ -173,6 +186,7 @@ def prepare(kind: str, data) -> tuple[pa.Table, list[RowProblem]]:
             cast = pc.fill_null(cast, pa.scalar(default, col.arrow))
         out[col.name] = cast
         problems += _check_column(col, cast)
+        problems += _check_policy(kind, col, cast)
         if col.name in checks:
             problems += _check_values(cast, col.name, checks[col.name], skip_empty=col.required)
     result = pa.table(out)
@@ -257,6 +271,51 @@ def _check_column(col: Column, arr: pa.ChunkedArray) -> list[RowProblem]:
         empty = pc.equal(pc.utf8_length(arr), 0)
         problems += [RowProblem(i, col.name, "must not be empty") for i in _rows(empty)]
     return problems
+
+
+#: string columns that hold a free text (tabs and line breaks allowed, longer)
+_FREE_TEXT = frozenset({"message"})
+#: planned times (an order's), not event times
+_PLANNED = frozenset({"planned_start", "due"})
+
+
+def _check_policy(kind: str, col: Column, arr: pa.ChunkedArray) -> list[RowProblem]:
+    """The input policy of model/policy.py on a whole column: event times within 1970..now +
+    a day (planned times 1970..2100), strings without control characters and not too long.
+    Machine paths, signal names and evidence are checked per distinct value (`_value_checks`)."""
+    if arr.null_count == len(arr):
+        return []
+    if pa.types.is_timestamp(col.arrow):
+        planned = kind == "order" and col.name in _PLANNED
+        low = EARLIEST.replace(tzinfo=None)
+        high = (LATEST_PLANNED if planned else latest()).replace(tzinfo=None)
+        bad = pc.or_(pc.less(arr, pa.scalar(low, col.arrow)), pc.greater(arr, pa.scalar(high, col.arrow)))
+        check = check_planned_time if planned else check_event_time
+        return [RowProblem(i, col.name, _why_time(check, arr[i].as_py())) for i in _rows(bad)]
+    if not pa.types.is_string(col.arrow):
+        return []
+    free = col.name in _FREE_TEXT
+    longest = MAX_TEXT if free else MAX_CODE
+    too_long = pc.greater(pc.utf8_length(arr), longest)
+    problems = [
+        RowProblem(i, col.name, limit_text("too_long", n=len(arr[i].as_py()), max=longest))
+        for i in _rows(too_long)
+    ]
+    control = pc.match_substring_regex(arr, ARROW_TEXT_BAD if free else ARROW_LINE_BAD)
+    for i in _rows(control):
+        v = arr[i].as_py()
+        pos = bad_character(v, free) or 0
+        why = limit_text("control_char", char=f"U+{ord(v[pos]):04X}", pos=pos + 1)
+        problems.append(RowProblem(i, col.name, why))
+    return problems
+
+
+def _why_time(check: Callable[[datetime], object], value: datetime) -> str:
+    try:
+        check(value)
+    except ValueError as e:
+        return str(e)
+    return limit_text("time_out_of_range", ts=value, last=LATEST_PLANNED.date())  # moved past a bound
 
 
 def _check_values(
