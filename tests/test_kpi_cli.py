@@ -241,3 +241,27 @@ def test_unknown_is_never_zero_in_csv(store: str):
     r = kpi(store, "--format", "csv")
     df = pd.read_csv(io.StringIO(r.stdout))
     assert math.isnan(df.loc[df["machine"] == M2, "oee"].iloc[0])
+
+
+def test_downtime_names_reasons_from_the_firms_own_list(store: str, tmp_path: Path):
+    from factory_commons.accounts import Accounts
+    from factory_commons.accounts.db import default_accounts_path
+
+    acc = Accounts(default_accounts_path(store))
+    acme = acc.create_firm("acme", ["acme"])
+    acc.set_stop_reasons(acme.id, [("hydraulic", "유압 누유", "Hydraulic leak")])
+    acc.create_firm("other", ["other"])
+    acc.close()
+    r = downtime(store, "--firm", "acme", "--format", "json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert {(x["reason"], x["reason_ko"], x["reason_en"]) for x in rows} == {
+        ("hydraulic", "유압 누유", "Hydraulic leak")
+    }
+    r = downtime(store, "--firm", "other", "--format", "json")  # no machines of its own here
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == []
+    r = downtime(store, "--firm", "nobody")
+    assert r.exit_code == 2 and "no such firm: nobody" in r.output
+    r = downtime(store, "--firm", "acme", "--accounts", str(tmp_path / "missing.sqlite"))
+    assert r.exit_code == 2 and "missing.sqlite" in r.output

@@ -185,8 +185,15 @@ def downtime(
     config: ConfigOpt = None,
     fmt: FormatOpt = "table",
     top: Annotated[int | None, typer.Option(help=TEXTS.both("opt_top", " / "), min=1)] = None,
+    firm: Annotated[str | None, typer.Option(help=TEXTS.both("opt_firm", " / "))] = None,
+    accounts: Annotated[
+        str | None, typer.Option("--accounts", help=TEXTS.both("opt_accounts", " / "))
+    ] = None,
 ) -> None:
-    """The downtime Pareto of a store: stop time by reason, machine or state, largest first."""
+    """The downtime Pareto of a store: stop time by reason, machine or state, largest first.
+
+    With --firm, the reason names come from the firm's own stop reasons (the list its
+    operators pick from, in the accounts database) and only the firm's machines count."""
     from rich.table import Table
 
     from ..i18n import display
@@ -198,10 +205,17 @@ def downtime(
         raise typer.Exit(2)
     _check_format(fmt)
     cfg = _config(config)
+    reasons, enterprises = _firm_reasons(store, firm, accounts) if firm else ({}, None)
     with open_store_or_exit(store) as st:
         s, e, tz = window(st, start, end)
-        df = downtime_pareto(st, s, e, cfg, by=by)
-        names = {m.path: m.display_name for m in st.machines()}
+        machines = st.machines()
+        paths = None
+        if enterprises is not None:
+            paths = [m.path for m in machines if m.path.split("/", 1)[0] in enterprises]
+        df = downtime_pareto(st, s, e, cfg, machines=paths, by=by)
+        if paths == []:  # a firm without machines here (None or [] is every machine to the Pareto)
+            df = df.iloc[0:0]
+        names = {m.path: m.display_name for m in machines}
     if top is not None:
         df = df.head(top)
     df = df.copy()
@@ -212,8 +226,13 @@ def downtime(
     else:
         for col in [c for c in ("state", "reason") if c in df.columns]:
             codes = [None if c == "(none)" else c for c in df[col]]
-            df.insert(list(df.columns).index(col) + 1, f"{col}_ko", [_name(c, "ko", display) for c in codes])
-            df.insert(list(df.columns).index(col) + 2, f"{col}_en", [_name(c, "en", display) for c in codes])
+            own = reasons if col == "reason" else {}
+            df.insert(
+                list(df.columns).index(col) + 1, f"{col}_ko", [_name(c, "ko", display, own) for c in codes]
+            )
+            df.insert(
+                list(df.columns).index(col) + 2, f"{col}_en", [_name(c, "en", display, own) for c in codes]
+            )
     if fmt == "csv":
         print(df.to_csv(index=False), end="")
         return
@@ -257,12 +276,38 @@ def _head(key: str) -> str:
     return TEXTS.both(key, "\n")
 
 
-def _name(code: str | None, lang: str, display) -> str:
-    """A state or reason code's name in `lang` (the states catalog; a minor stop's from ours;
-    an unknown code as it is)."""
+def _name(code: str | None, lang: str, display, own: dict[str, tuple[str, str]] | None = None) -> str:
+    """A state or reason code's name in `lang`: the firm's own (`own`: code -> (Korean,
+    English)), else the states catalog; a minor stop's from ours; an unknown code as it is."""
     if code == "micro_stop":
         return TEXTS.get("micro_stop", lang)
+    if own and code in own:
+        return own[code][0 if lang == "ko" else 1]
     return display(code, lang)
+
+
+def _firm_reasons(store: str, firm: str, accounts: str | None) -> tuple[dict[str, tuple[str, str]], set[str]]:
+    """The firm's stop reasons (code -> (Korean, English); its own list, else the defaults its
+    operators see) and its enterprises, from the accounts database (exit 2 when the firm is not
+    there)."""
+    from ..accounts import Accounts
+    from ..accounts.db import default_accounts_path
+    from ..accounts.stop_reasons import DEFAULT_STOP_REASONS, firm_stop_reasons
+
+    path = accounts or default_accounts_path(store)
+    if not path.startswith(("postgresql://", "postgres://")) and not Path(path).exists():
+        err.print(f"[red]{escape(_text('unknown_firm', firm=firm, path=path))}[/]")
+        raise typer.Exit(2)
+    acc = Accounts(path)
+    try:
+        f = acc.firm_by_name(firm)
+        if f is None:
+            err.print(f"[red]{escape(_text('unknown_firm', firm=firm, path=path))}[/]")
+            raise typer.Exit(2)
+        own = firm_stop_reasons(acc, f.id, DEFAULT_STOP_REASONS)
+    finally:
+        acc.close()
+    return {code: (ko, en) for code, ko, en in own}, set(f.enterprises)
 
 
 def register(app: typer.Typer) -> None:
