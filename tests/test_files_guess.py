@@ -647,3 +647,14 @@ def test_utc_names_unix_times_and_time_ranges(tmp_path):
     p = guess_mapping(ranges)
     assert next(c for c in p.columns if c.name == "작업시간").role == "ignore"
     assert any("'작업시간'" in n and "08:00~10:00" in n and "split" in n for n in p.notes)
+
+
+def test_day_first_dates_in_a_date_column_are_read_and_the_ambiguity_said(tmp_path):
+    f = tmp_path / "dm.csv"
+    f.write_text("Date,Machine,Start,End,State\n05/11/2026,M1,08:00,10:00,Running\n", encoding="utf-8")
+    store, mapping, _ = _import(f)
+    assert mapping["date_format"] == "%d/%m/%Y"
+    assert any(
+        "date_format" in n and "%d/%m/%Y" in n for n in guess_mapping(f).notes
+    )  # 05/11 reads both ways
+    assert ("M1", utc(datetime(2026, 11, 5, 8, 0))) in _states(store)

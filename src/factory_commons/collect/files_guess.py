@@ -61,7 +61,7 @@ from .files_guess_words import (
     norm,
 )
 from .files_mapping import ColumnMapping, FileMapping, parse_mapping
-from .files_values import times
+from .files_values import dates, times
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -549,6 +549,9 @@ class _Builder:
                     dp = self._profile_of(date_col)
                     if dp.kind == "serial_date":
                         m["date_format"] = "excel"
+                    elif dp.date_format != "auto":
+                        m["date_format"] = dp.date_format
+                        self._day_month_note([date_col], dp.date_format, key="date_format")
                     self.note("note_date_time", date=date_col, times=", ".join(time_cols), where="date")
                     if m["shape"] == "intervals" and m.get("end"):
                         self._midnight_note(m["start"], m["end"])
@@ -646,7 +649,7 @@ class _Builder:
         if back:
             self.note("note_shift_date", date=date_col, time=time_col, n=back, where="date")
 
-    def _day_month_note(self, cols: list[str], fmt: str) -> None:
+    def _day_month_note(self, cols: list[str], fmt: str, key: str = "time_format") -> None:
         """Say so when the cells read as well with day and month the other way round."""
         swapped = fmt.replace("%d", "%_").replace("%m", "%d").replace("%_", "%m")
         if swapped == fmt:
@@ -654,9 +657,13 @@ class _Builder:
         cells = [
             r[self.t.header.index(c)] for c in cols for r in self.t.rows if self.t.header.index(c) < len(r)
         ]
-        got = times([c for c in cells if c is not None], swapped, self.zone)
-        if (~got.bad).all():
-            self.note("note_day_month", columns=", ".join(cols), fmt=fmt, where="time_format")
+        cells = [c for c in cells if c is not None]
+        if key == "date_format":
+            bad = dates(cells, swapped)[2]
+        else:
+            bad = times(cells, swapped, self.zone).bad
+        if not bad.any():
+            self.note("note_day_month", columns=", ".join(cols), fmt=fmt, option=key, where=key)
 
     def _machines(self, m: dict) -> None:
         mcol = self.col("machine")

@@ -54,6 +54,10 @@ _OTHER_FORMATS = (
 )
 
 
+#: day-first and month-first dates tried when the importer's own reading fails
+_DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%y-%m-%d", "%y/%m/%d", "%y.%m.%d")
+
+
 def guess_text(key: str, **values: Any) -> str:
     """A text of the `guess` catalog in both languages ("Korean / English"), fields filled."""
     text = GUESS.both(key, " / ")
@@ -93,6 +97,7 @@ class Profile:
     n_distinct: int = 0
     samples: list[str] = field(default_factory=list)
     time_format: str = "auto"
+    date_format: str = "auto"
     ts: np.ndarray | None = None  # parsed timestamps (UTC) for ts / serial_ts / date
 
 
@@ -321,12 +326,15 @@ def profile_column(name: str, index: int, cells: list, zone: ZoneInfo) -> Profil
                 if fmt != "auto":
                     p.time_format = fmt
                 break
-        else:  # dates the importer reads: 2026년 11월 23일, 2026. 11. 23.(월) ...
-            _days, empty, bad = dates(strs, "auto")
-            ok = ~bad & ~empty
-            if ok.mean() >= 0.9:
-                counts["date"] += int(ok.sum())
-                counts["text"] -= int(ok.sum())
+        else:  # dates the importer reads: 2026년 11월 23일, 2026. 11. 23.(월), 23/11/2026 ...
+            for fmt in ("auto", *_DATE_FORMATS):
+                _days, empty, bad = dates(strs, fmt)
+                ok = ~bad & ~empty
+                if ok.mean() >= 0.9:
+                    counts["date"] += int(ok.sum())
+                    counts["text"] -= int(ok.sum())
+                    p.date_format = fmt
+                    break
     counts = +counts  # without the kinds no cell has any more
     kind, n = counts.most_common(1)[0]
     share = n / len(values)
