@@ -159,7 +159,10 @@ class PointMapping(BaseModel):
             if not isinstance(raw, list | tuple) or len(raw) != 3:
                 why = RETROFIT.both("bad_phases", " / ")
                 raise ValueRejected(f"{self.machine} {self.name}: {why}: {raw!r}")
-            return sum(self._phase_rms(p) for p in raw) / 3.0
+            from ..retrofit.features import rms_three_phase
+
+            a, b, c = ([self._phase_rms(p)] for p in raw)
+            return float(rms_three_phase(a, b, c)[0])
         return self._phase_rms(raw)
 
     def _phase_rms(self, raw: Any) -> float:
@@ -191,11 +194,15 @@ class PointMapping(BaseModel):
 
 
 def ac_rms(samples: list[float]) -> float:
-    """RMS of instantaneous current samples with their mean removed: a CT carries no direct
-    current, so the mean is the ADC's bias (a mis-set offset) and must not count as amps."""
-    n = len(samples)
-    mean = sum(samples) / n
-    return math.sqrt(sum((x - mean) ** 2 for x in samples) / n)
+    """RMS of instantaneous current samples with their mean removed (retrofit.features.rms of
+    the centred window): a CT carries no direct current, so the mean is the ADC's bias (a
+    mis-set offset) and must not count as amps."""
+    import numpy as np
+
+    from ..retrofit.features import rms
+
+    x = np.asarray(samples, dtype=np.float64)
+    return float(rms(x - x.mean(), len(x))[0])
 
 
 def _ts(value: datetime) -> datetime:
