@@ -476,8 +476,9 @@ class _Builder:
                 if ok.any() and (pb.ts[ok] >= pa_.ts[ok]).mean() > 0.95:
                     self.roles[a], self.roles[b] = "start", "end"
                     self.note("note_two_times", start=a, end=b)
-        elif len(times_) > 1:
-            for c in times_[1:]:
+        times_ = [c for c in cols if self.roles.get(c) == "time"]
+        for c in times_[1:]:  # one time column for events: the first
+            if c not in fixed:
                 self.roles[c] = "ignore"
                 self.note("note_extra_time", column=c)
 
@@ -564,11 +565,17 @@ class _Builder:
         elif kinds & {"tod"}:
             self.note("note_time_without_date", columns=", ".join(time_cols), where="shape")
         fmts = {self._profile_of(c).time_format for c in time_cols} - {"auto"}
+        only_dates = [
+            self._profile_of(c).date_format for c in time_cols if self._profile_of(c).kind == "date"
+        ]
         if kinds <= {"serial_ts", "serial_date"}:
             m["time_format"] = "excel"
             self.note("note_excel_serial", columns=", ".join(time_cols), where="time_format")
         elif len(fmts) == 1:
             m["time_format"] = fmts.pop()
+            self._day_month_note(time_cols, m["time_format"])
+        elif only_dates and only_dates[0] != "auto":  # a date column as the time: 23/11/2026
+            m["time_format"] = only_dates[0]
             self._day_month_note(time_cols, m["time_format"])
         m["timezone"] = self.p.timezone
         utc_named = [c for c in time_cols if re.search(r"\b(utc|gmt|zulu)\b", c.lower())]
