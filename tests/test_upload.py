@@ -538,3 +538,12 @@ def test_a_table_without_times_asks_which_column_holds_them(plant):
     problem = re.search(r'id="mapping-problem">([^<]*)<', page).group(1)
     assert problem.startswith("No column of times") and re.search(r'id="accept"\s+disabled', page)
     assert 'data-kind="unknown"' in page and 'name="role_0"' in page
+
+
+def test_a_server_keeps_uploads_beside_its_store_for_all_its_workers(tmp_path):
+    from factory_commons.server.web.upload import default_uploads_path
+
+    assert default_uploads_path(str(tmp_path / "plant.duckdb")) == tmp_path / "plant.duckdb.uploads"
+    assert default_uploads_path(":memory:") is None
+    a = default_uploads_path("postgresql://u@h/db1")
+    assert a == default_uploads_path("postgresql://u@h/db1") != default_uploads_path("postgresql://u@h/db2")

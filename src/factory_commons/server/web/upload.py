@@ -23,6 +23,7 @@ upload id of another firm is not found. Text: the `upload` catalog (then `web`, 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import re
 import secrets
@@ -75,6 +76,18 @@ HIDDEN_FIELDS = ("machine_id", "id", "ingested_at", "seq")
 PREVIEW_SHOWN = 10
 _ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 _UNSAFE = re.compile(r"[^\w.\-]+")
+
+
+def default_uploads_path(store: str) -> Path | None:
+    """Where a server keeps its uploads, shared by its worker processes: beside a store file
+    (`<store>.uploads/`), or for a PostgreSQL store a folder of the temp directory named by
+    the URL's hash; None for an in-memory store (a temporary folder of the process)."""
+    if store.startswith(("postgresql://", "postgres://")):
+        digest = hashlib.sha256(store.encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"factory-commons-uploads-{digest}"
+    if not store or store.startswith(":memory:"):
+        return None
+    return Path(f"{store}.uploads")
 
 
 class UploadError(ValueError):
@@ -146,7 +159,7 @@ class Uploads:
 
     def __init__(self, root: Path, max_bytes: int = MAX_BYTES, keep: timedelta = KEEP) -> None:
         self.root, self.max_bytes, self.keep = root, max_bytes, keep
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # firms' data: the server's user only
 
     def folder(self, firm_id: int, upload_id: str) -> Path | None:
         if not _ID.match(upload_id):
@@ -400,12 +413,13 @@ def add_upload_pages(
     store: Store,
     accounts: Accounts,
     now: Callable[[], datetime],
-    root: Path | None = None,
+    root: Path | str | None = None,
     max_bytes: int = MAX_BYTES,
 ) -> Uploads:
     """Mount the upload pages on `app`; uploads are kept under `root` (default: a new
-    temporary folder of this process). Returns the Uploads (tests look into it)."""
-    uploads = Uploads(root or Path(tempfile.mkdtemp(prefix="fc-uploads-")), max_bytes)
+    temporary folder of this process; `serve` gives `default_uploads_path`, one folder for all
+    its workers). Returns the Uploads (tests look into it)."""
+    uploads = Uploads(Path(root) if root else Path(tempfile.mkdtemp(prefix="fc-uploads-")), max_bytes)
     app.state.uploads = uploads
     router = APIRouter(include_in_schema=False)
 
