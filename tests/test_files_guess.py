@@ -658,3 +658,45 @@ def test_day_first_dates_in_a_date_column_are_read_and_the_ambiguity_said(tmp_pa
         "date_format" in n and "%d/%m/%Y" in n for n in guess_mapping(f).notes
     )  # 05/11 reads both ways
     assert ("M1", utc(datetime(2026, 11, 5, 8, 0))) in _states(store)
+
+
+# -- files written by someone else: the repository's examples, with their hand-written mappings
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize(
+    ("data", "mapping"),
+    [
+        ("state_log_cp949.csv", "state_log.toml"),
+        ("shift_intervals.csv", "intervals.toml"),
+        ("signals_wide.csv", "signals_wide.toml"),
+        ("count_log.xlsx", "count_log_excel.toml"),
+    ],
+)
+def test_the_guess_gives_the_records_of_the_hand_written_example_mappings(tmp_path, data, mapping):
+    path = tmp_path / data
+    shutil.copy(EXAMPLES / "data" / data, path)
+    hand = DuckDBStore()
+    assert import_file(path, EXAMPLES / "mappings" / mapping, hand, resume=False).rows_rejected == 0
+    guessed, fm, _ = _import(path)
+
+    def by_name(store, kind, fields):
+        names = {m.path: m.display_name or "the machine" for m in store.machines()}
+        return sorted(
+            (names[r["machine"]], r["ts"], *(r[f] for f in fields)) for r in store.read(kind).to_pylist()
+        )
+
+    want = by_name(hand, "state", ("state", "reason_code", "order_id"))
+    got = by_name(guessed, "state", ("state", "reason_code", "order_id"))
+    if fm.get("state_after"):  # the example counts the time after an interval as idle; the guess,
+        # outside planned time (said in its notes): the same records otherwise
+        assert fm["state_after"] == "planned_stop"
+        want = [(m, t, "planned_stop" if s == "idle" and r is None else s, r, o) for m, t, s, r, o in want]
+        got = [(m, t, s, r, None) for m, t, s, r, _o in got]
+        want = [(m, t, s, r, None) for m, t, s, r, _o in want]
+    assert got == want
+    assert by_name(guessed, "count", ("good", "scrap")) == by_name(hand, "count", ("good", "scrap"))
+    values = [(r["ts"], round(r["value"], 6)) for r in hand.read("signal").to_pylist()]
+    assert sorted((r["ts"], round(r["value"], 6)) for r in guessed.read("signal").to_pylist()) == sorted(
+        values
+    )

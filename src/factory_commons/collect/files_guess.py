@@ -808,6 +808,11 @@ class _Builder:
                 name = _signal_name(c, signal_names)
                 spec = {"kind": "signal", "name": name}
                 unit = bracket(c)
+                scaled = re.fullmatch(r"(0?\.\d+)\s*(\S.*)", unit or "")
+                if scaled:  # 온도(0.1℃): the cells count tenths of a degree
+                    spec["scale"] = float(scaled.group(1))
+                    unit = scaled.group(2)
+                    self.note("note_scale", column=c, scale=scaled.group(1), unit=unit, where=f"columns.{c}")
                 if unit:
                     spec["unit"] = unit
                 out[c] = spec
