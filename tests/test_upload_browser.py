@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from test_upload import PRODUCTS, day_log_bytes, hand_oee
+from test_upload import HEADER, PRODUCTS, day_log_bytes, hand_oee
 
 from factory_commons.accounts import Accounts
 from factory_commons.server import create_app
@@ -134,6 +134,7 @@ def test_browser_upload_a_product_master_and_a_cp949_log_then_see_oee_and_pareto
     page.wait_for_url(re.compile(r"/upload/[\w-]{16}$"))
     assert page.locator("#file-kind").get_attribute("data-kind") == "log"
     assert page.locator("#file-name").inner_text() == "가동기록_11월.csv"
+    review = page.url
     role = page.locator("select.role[data-column='불량']")
     assert role.input_value() == "scrap"
     assert page.locator("select.role[data-column='품번']").input_value() == "product"
@@ -184,4 +185,13 @@ def test_browser_upload_a_product_master_and_a_cp949_log_then_see_oee_and_pareto
     page.click("#lang-en")
     page.goto(f"{server}/upload")
     assert page.locator("h1").inner_text() == "Upload your own data"
+    assert page.locator("#table-recent tr").count() == 3  # the two files of this test
+    page.goto(review)
+    assert page.locator("#file-kind").inner_text() == "Machine log"
+    assert page.locator("select.role[data-column='불량'] option:checked").inner_text() == "Scrap parts"
+    notes = page.locator("#notes").inner_text()
+    for word in [*HEADER.split(","), "CNC 1호기", "CNC-1호기", "비가동", "계획정지", "가동"]:
+        notes = notes.replace(word, "")  # the file's own words
+    assert not re.search("[\uac00-\ud7a3]", notes), notes  # the notes in English only
+    shot(page, "log-review-en")
     ctx.close()
