@@ -379,6 +379,10 @@ def test_files_that_cannot_be_guessed_say_why(tmp_path):
     numbers.write_text("1,2,3\n4,5,6\n", encoding="utf-8")
     with pytest.raises(FileReadError, match="numbers.csv.*no header row"):
         guess_mapping(numbers)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("시각,설비,상태\n", encoding="utf-8")
+    with pytest.raises(FileReadError, match="header.csv.*no data rows below the header on line 1"):
+        guess_mapping(header_only)
     old = tmp_path / "old.xls"
     old.write_bytes(b"\xd0\xcf\x11\xe0")
     with pytest.raises(FileReadError, match=r"old.xls.*\.xlsx"):

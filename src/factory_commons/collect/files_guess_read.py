@@ -203,6 +203,8 @@ def _table(path: Path, kind: str, numbered: list[tuple[int, list]], more: bool, 
     while names and not names[-1]:
         names.pop()
     data = [cells for _, cells in rows[best + 1 :]][:SAMPLE_ROWS]
+    if not data:
+        raise FileReadError(f"{path}: {guess_text('no_rows', line=header_line)}")
     title = [" ".join(str(c) for c in cells if c is not None) for _, cells in rows[:best]]
     return Table(path, kind, names, header_line, data, title=title, more_rows=more, **kw)
 
