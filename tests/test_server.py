@@ -120,8 +120,8 @@ def test_kpi_downtime_hierarchy_alarms(plant):
     assert (ov[A1]["active_alarms"], ov[A2]["active_alarms"]) == (0, 1)
     one = c.get("/api/alarms", params={**DAY, "limit": 1}).json()
     assert [a["code"] for a in one["rows"]] == ["E2"] and one["truncated"]
-    too_long = c.get("/api/kpi", params={"start": "1000-01-01T00:00:00Z", "end": "2024-03-05T00:00:00Z"})
-    assert too_long.status_code == 422 and "window too long" in too_long.json()["detail"]
+    too_long = c.get("/api/kpi", params={"start": "2019-01-01T00:00:00Z", "end": "2024-03-05T00:00:00Z"})
+    assert too_long.status_code == 422 and "window too long" in str(too_long.json()["detail"])
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from .api.commons import commons_router
 from .api.plant import plant_router
 from .api.tenancy import tenancy_router
 from .auth import Caller, api_text, authenticate
+from .limits import BodyLimit, Limits
 from .ratelimit import LoginLimiter
 from .web.commons import add_commons_pages
 from .web.dashboard import add_dashboard
@@ -34,6 +35,7 @@ def create_app(
     secure_cookies: bool = False,
     commons: CommonsDB | str | None = None,
     login_limiter: LoginLimiter | None = None,
+    limits: Limits | None = None,
 ) -> FastAPI:
     """The API over `store`.
 
@@ -41,7 +43,8 @@ def create_app(
     default: in memory); `clock` gives the current time (default: UTC now; tests inject one);
     `commons` is the commons database or where to open one (default: in memory; see
     cooperate/db.py `default_commons_path`); `login_limiter` refuses logins after too many
-    failures (default: server/ratelimit.py limits on the same clock).
+    failures (default: server/ratelimit.py limits on the same clock); `limits` the request
+    size limits and quotas (default: `Limits.from_env()`, server/limits.py).
     """
     accounts = Accounts(accounts) if isinstance(accounts, str) else accounts or Accounts(":memory:")
     commons = CommonsDB(commons) if isinstance(commons, str) else commons or CommonsDB(":memory:")
@@ -52,6 +55,8 @@ def create_app(
         description=api_text("app_description"),
     )
     app.state.store, app.state.accounts = store, accounts
+    app.state.limits = limits = limits or Limits.from_env()
+    app.add_middleware(BodyLimit, limits=limits)  # body sizes and the text policy, before any parsing
     app.state.login_limiter = limiter = login_limiter or LoginLimiter(clock=now)
 
     def caller(request: Request) -> Caller:

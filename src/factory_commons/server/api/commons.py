@@ -60,6 +60,7 @@ from ...cooperate.model import (
 from ...cooperate.okw import from_okw, to_okw
 from ...store.base import Store
 from ..auth import NOT_FOUND, Caller, api_text, forbidden
+from ..limits import commons_write_quota
 from .common import errors
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -568,8 +569,9 @@ def commons_router(
     `store` the firm data that problems' evidence comes from, `accounts` where grants go."""
 
     CallerDep = Annotated[Caller, Depends(caller)]
-    router = APIRouter(prefix="/api/commons", tags=["commons"])
-    READ, WRITE = errors(401, 403, 404, 422), errors(400, 401, 403, 404, 409, 422)
+    quota = Depends(commons_write_quota(commons, caller, now))  # per-firm write quotas (server/limits.py)
+    router = APIRouter(prefix="/api/commons", tags=["commons"], dependencies=[quota])
+    READ, WRITE = errors(401, 403, 404, 422), errors(400, 401, 403, 404, 409, 413, 422, 429)
 
     # -- profile -----------------------------------------------------------------------------
     @router.get("/profile", response_model=Profile, responses=READ)

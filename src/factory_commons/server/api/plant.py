@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter
 
 from ...accounts.stop_reasons import StopGone, set_stop_reason
@@ -21,8 +21,9 @@ from ...kpi.oee import GROUPS, compute_kpis
 from ...store.base import Store
 from ...store.validate import BatchError
 from ..auth import NOT_FOUND, Caller, api_text, forbidden
+from ..limits import check_record_batch
 from ..reads import overview_rows, read_limited
-from .common import READ_ERRORS, errors
+from .common import READ_ERRORS, errors, query_window
 from .common import utc as _utc
 
 #: record kinds readable through the API (each has a machine column, so it can be scoped)
@@ -133,13 +134,7 @@ def plant_router(store: Store, caller: Callable[..., Caller], now: Callable[[], 
         return paths
 
     def window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-        e = _utc(end) if end else now()
-        s = _utc(start) if start else e - timedelta(days=1)
-        if not s < e:
-            raise HTTPException(422, api_text("start_after_end"))
-        if e - s > MAX_WINDOW:
-            raise HTTPException(422, api_text("window_too_long", days=MAX_WINDOW.days))
-        return s, e
+        return query_window(start, end, now(), MAX_WINDOW)  # 422 naming the parameter (api/common.py)
 
     MachinesQ = Annotated[list[str] | None, Query(description="machine paths (repeat); default: all visible")]
 
@@ -207,13 +202,16 @@ def plant_router(store: Store, caller: Callable[..., Caller], now: Callable[[], 
     @router.post(
         "/api/records/{kind}",
         response_model=WriteOut,
-        responses=errors(400, 401, 403, 404, 422),
+        responses=errors(400, 401, 403, 404, 413, 422),
         tags=["records"],
     )
-    def write_records(c: CallerDep, kind: str, rows: Annotated[list[dict[str, Any]], Body()]) -> WriteOut:
+    def write_records(
+        c: CallerDep, request: Request, kind: str, rows: Annotated[list[dict[str, Any]], Body()]
+    ) -> WriteOut:
         c.require("write_records")
         if kind not in WRITE_KINDS:
             raise HTTPException(404, f"{NOT_FOUND}: kind {kind!r}; kinds: {', '.join(WRITE_KINDS)}")
+        check_record_batch(rows, store, c.owns, request.app.state.limits)  # 413/403 (server/limits.py)
         bad = [
             i + 1
             for i, r in enumerate(rows)
