@@ -704,3 +704,16 @@ def test_the_guess_gives_the_records_of_the_hand_written_example_mappings(tmp_pa
     assert sorted((r["ts"], round(r["value"], 6)) for r in guessed.read("signal").to_pylist()) == sorted(
         values
     )
+
+
+def test_bare_machine_numbers_get_readable_paths(tmp_path):
+    f = tmp_path / "hogi.csv"
+    f.write_text("시각,호기,상태\n2026-11-23 08:00,1,가동\n2026-11-23 09:00,2,고장\n", encoding="utf-8")
+    store, mapping, _ = _import(f)
+    assert mapping["machines"] == {
+        "1": f"{DEFAULT_PREFIX}/area-1/line-1/1호기",
+        "2": f"{DEFAULT_PREFIX}/area-1/line-1/2호기",
+    }
+    g = tmp_path / "num.csv"
+    g.write_text("time,machine,state\n2026-11-23 08:00,7,running\n", encoding="utf-8")
+    assert guess_mapping(g).mapping["machines"] == {"7": f"{DEFAULT_PREFIX}/area-1/line-1/machine-7"}

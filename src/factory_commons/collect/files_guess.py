@@ -46,6 +46,7 @@ from .files_guess_read import (
 )
 from .files_guess_words import (
     AMBIGUOUS_UNIT,
+    COUNTER_SUFFIX_HEADERS,
     GOOD_FIRST,
     MACHINE_LIKE,
     PLANNED_REASON_WORDS,
@@ -713,6 +714,9 @@ class _Builder:
             area = place[0] if area_col else None
             line = place[-1] if line_col else None
             leaf = slug(name)
+            if name.isdigit():  # 호기 = 3: "3호기"; machine = 3: "machine-3"
+                suffix = norm(mcol) in COUNTER_SUFFIX_HEADERS
+                leaf = slug(f"{name}{mcol}" if suffix else f"{mcol}-{name}")
             base = "/".join([self.p.prefix, slug(area or "area-1"), slug(line or "line-1")])
             path = f"{base}/{leaf}"
             n = 2

@@ -615,3 +615,5 @@ TIME_RANGE = re.compile(
     r"(?:(?:오전|오후|am|pm)\s*)?\d{1,2}:\d{2}(?::\d{2})?\s*(?:am|pm)?\s*$",
     re.IGNORECASE,
 )
+#: a machine column of bare numbers named so: the name follows the number (3 -> 3호기)
+COUNTER_SUFFIX_HEADERS = ("호기", "번기", "호")
