@@ -255,8 +255,8 @@ def simulated_oee(
 ) -> list[dict]:
     """OEE of the simulator's legacy machines from inferred states and cycles against OEE from
     their true states and counts, over the days their sensors were on; one dict per machine
-    (and one for the whole legacy line, machine "legacy-1"); a machine without a cycle time
-    (the compressor makes no parts) has no OEE and is left out.
+    (and one for the legacy line, machine "legacy-1"); a machine without a cycle time (the
+    compressor makes no parts) has no OEE and is left out, of the line too.
 
     A current sensor cannot tell a good part from a bad one, so the inferred side takes the
     true quality ratio (as when the shop records scrap by hand): `oee_inferred` = inferred
@@ -290,9 +290,10 @@ def simulated_oee(
             t = sim.legacy_truth(m)
             truth.write_table("state", t["state"])
             truth.write_table("count", t["count"])
+        parts = [x.path for x in sim.machines() if x.path in legacy and x.default_ideal_cycle_time_s]
         for by in (("machine",), ("line",)):
-            ki = compute_kpis(inferred, a, b, by).set_index(by[0])
-            kt = compute_kpis(truth, a, b, by).set_index(by[0])
+            ki = compute_kpis(inferred, a, b, by, machines=parts).set_index(by[0])
+            kt = compute_kpis(truth, a, b, by, machines=parts).set_index(by[0])
             for key in kt.index:
                 if not np.isfinite(kt.loc[key, "oee"]):
                     continue  # a machine without a cycle time (the compressor) has no OEE
