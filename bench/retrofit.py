@@ -11,7 +11,9 @@ factory_commons.retrofit.traces OUT SEED` writes such a folder.
 Each file's states and cycles are inferred from `ts` and `current_a` alone; `state` and `cycle`
 are read only to score. Scores: accuracy and balanced accuracy (mean recall of off, idle and
 running, over the states present) per file and over all samples of all files; cycle-count error
-|found - true| / true per file and over all files. Compared in the same run:
+|found - true| / true per file and over all files, where "true" counts the cycles started while
+the sensor reported (increments of `cycle` between consecutive rows, not across a gap in time
+longer than the inference's gap limit: nothing can be seen there). Compared in the same run:
 
 - **ours**: `infer_states` (factory_commons/retrofit/infer.py), learned on each file itself;
 - **threshold**: the anchors' way, one global pair of amp thresholds (off/idle, idle/running)
@@ -39,6 +41,7 @@ from rich.table import Table
 
 from factory_commons.retrofit.infer import infer_states
 from factory_commons.retrofit.traces import STATES as STATE_NAMES
+from factory_commons.retrofit.traces import observed_cycles
 from factory_commons.retrofit.traces import read_csv as read_trace
 
 STATES = STATE_NAMES
@@ -127,7 +130,6 @@ def run_file(path: Path) -> FileResult:
     inf = infer_states(ts, amps)  # current only
     ours = codes(inf.sample_states(ts))
     seconds = time.perf_counter() - t0
-    inc = np.diff(truth_cycle)
     found = int(np.sum((inf.cycles > ts[0]) & (inf.cycles <= ts[-1])))
     return FileResult(
         name=str(path.name),
@@ -136,7 +138,7 @@ def run_file(path: Path) -> FileResult:
         ours=ours,
         kmeans=kmeans3(amps),
         amps=amps,
-        true_cycles=int(inc[inc > 0].sum()),
+        true_cycles=observed_cycles(ts, truth_cycle),
         our_cycles=found,
         seconds=seconds,
     )

@@ -44,9 +44,9 @@ def rms_three_phase(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     Takes RMS values (one per window and phase) of equal length; a NaN phase is left out of the
     mean, so one broken clamp still gives a signal.
     """
-    arr = np.vstack([np.asarray(v, dtype=np.float64) for v in (a, b, c)])
-    if arr.shape[0] != 3 or len({len(a), len(b), len(c)}) != 1:
+    if len({len(a), len(b), len(c)}) != 1:
         raise ValueError(retrofit_error("err_phases", a=len(a), b=len(b), c=len(c)))
+    arr = np.vstack([np.asarray(v, dtype=np.float64) for v in (a, b, c)])
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(arr)
         total = np.where(valid, arr, 0.0).sum(axis=0)

@@ -195,8 +195,9 @@ class CurrentModel:
         """Is a powered level close under the running one idle, or a lighter load of running?
 
         Idle when it is well below (under IDLE_RATIO of the next level up), when running dips
-        into it in short gaps (bursts: a learned cycle gap), or when the machine is switched on
-        and off only from it; otherwise (a continuous machine with load steps) it is running.
+        into it in short gaps (bursts: a learned cycle gap), or unless the machine goes from off
+        straight to the higher level at most switch-ons (a machine with an idle state powers up
+        into idle; a continuous one starts into its load): then it is a lighter load of running.
         """
         codes = self._codes()
         on = np.flatnonzero(codes > 0)
@@ -206,8 +207,8 @@ class CurrentModel:
             return self, labels, gap
         lab = _structure(t, labels, 0.0, _interval(t))
         s, e, v = _runs(lab)
-        touch = np.concatenate([v[1:][v[:-1] == 0], v[:-1][v[1:] == 0]])
-        if len(touch) >= 2 and np.all(touch == 1):
+        switch_on = v[1:][v[:-1] == 0]
+        if len(switch_on) == 0 or np.mean(switch_on == 2) < 0.5:
             return self, labels, gap
         states = list(self.level_states)
         states[on[0]] = "running"
@@ -439,7 +440,7 @@ def _levels(y: np.ndarray) -> tuple[list[float], list[float], list[float]]:
     for k in range(1, 6):
         if len(np.unique(fit)) < k:
             break
-        g = GaussianMixture(k, covariance_type="full", random_state=0, reg_covar=1e-4, n_init=2).fit(fit)
+        g = GaussianMixture(k, random_state=0, reg_covar=1e-4, n_init=2, init_params="k-means++").fit(fit)
         bic = g.bic(fit)
         if bic < best_bic:
             best, best_bic = g, bic
@@ -826,8 +827,8 @@ def _two_groups(v: np.ndarray) -> tuple[tuple[float, float, float], ...]:
     fit = (v if len(v) <= _MAX_FIT else rng.choice(v, _MAX_FIT, replace=False)).reshape(-1, 1)
     if len(np.unique(fit)) < 3:
         return ()
-    g1 = GaussianMixture(1, random_state=0).fit(fit)
-    g2 = GaussianMixture(2, random_state=0, n_init=2, reg_covar=1e-4).fit(fit)
+    g1 = GaussianMixture(1, random_state=0, init_params="k-means++").fit(fit)
+    g2 = GaussianMixture(2, random_state=0, n_init=2, reg_covar=1e-4, init_params="k-means++").fit(fit)
     if g2.bic(fit) >= g1.bic(fit):
         return ()
     m = g2.means_.ravel()

@@ -467,3 +467,22 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
         i = int(np.flatnonzero(np.diff(t) < np.timedelta64(0, "us"))[0]) + 1
         raise ValueError(retrofit_error("err_csv_order", file=path, line=i + 2))
     return t, amps, state.astype(str), cycle.astype(np.int64)
+
+
+def observed_cycles(ts: np.ndarray, cycle: np.ndarray) -> int:
+    """Production cycles started while the sensor was reporting (the benchmark's true count).
+
+    The increments of `cycle` between consecutive rows, except across a gap in time longer than
+    the inference's gap limit (infer.GAP_SAMPLES intervals, at least infer.GAP_MIN_S): what
+    happened there cannot be seen in the current, and no state is inferred for it.
+    """
+    from .infer import GAP_MIN_S, GAP_SAMPLES
+
+    if len(ts) < 2:
+        return 0
+    t = ts.astype("datetime64[us]").astype(np.int64) / 1e6
+    step = np.diff(t)
+    pos = step[step > 0]
+    limit = max(GAP_SAMPLES * (float(np.median(pos)) if len(pos) else 1.0), GAP_MIN_S)
+    inc = np.diff(np.asarray(cycle, dtype=np.int64))
+    return int(inc[(inc > 0) & (step <= limit)].sum())
