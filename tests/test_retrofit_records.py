@@ -123,3 +123,34 @@ def test_a_confidence_outside_0_1_is_refused():
 
     with pytest.raises(RecordError, match="confidence"):
         parse_record({"kind": "state", "ts": T.isoformat(), "machine": M, "state": "idle", "confidence": 1.5})
+
+
+def test_a_process_that_does_not_own_the_store_replaces_inferred_rows_too():
+    from datetime import timedelta
+
+    from factory_commons.model import StateChange
+    from factory_commons.retrofit import records
+    from factory_commons.retrofit.infer import CurrentModel
+    from factory_commons.store import DuckDBStore
+    from factory_commons.store.remote import FlightStoreServer, RemoteStore
+
+    store = DuckDBStore()
+    server = FlightStoreServer(store)
+    remote = RemoteStore(server.location, server.token)
+    try:
+        remote.register_machines([_machine()])
+        remote.write([StateChange(ts=T, machine=M, state="idle", source="inferred", confidence=0.5)])
+        assert remote.delete_inferred(M, T, T + timedelta(hours=1)) == {"state": 1, "count": 0}
+        import numpy as np
+
+        from factory_commons.retrofit.traces import trace
+
+        ts, amps, _, _ = trace("compressor", T, 3600, np.random.default_rng(3), hz=1.0)
+        model = CurrentModel.learn(ts, amps)
+        records.save_model(remote, M, model)  # kept in the owner's store, read back here
+        assert records.load_model(remote, M) == model
+        assert records.load_model(remote, "acme/x/y/z/none") is None
+    finally:
+        remote.close()
+        server.shutdown()
+        store.close()
