@@ -717,3 +717,22 @@ def test_bare_machine_numbers_get_readable_paths(tmp_path):
     g = tmp_path / "num.csv"
     g.write_text("time,machine,state\n2026-11-23 08:00,7,running\n", encoding="utf-8")
     assert guess_mapping(g).mapping["machines"] == {"7": f"{DEFAULT_PREFIX}/area-1/line-1/machine-7"}
+
+
+def test_start_and_end_words_of_a_state_event_log(tmp_path):
+    f = tmp_path / "startstop.csv"
+    f.write_text(
+        "일시,설비,구분\n2026-11-23 08:00,A1,가동시작\n2026-11-23 10:00,A1,정지시작\n"
+        "2026-11-23 10:30,A1,정지종료\n2026-11-23 17:00,A1,가동종료\n",
+        encoding="utf-8",
+    )
+    store, mapping, _ = _import(f)
+    assert mapping["columns"]["구분"]["state_codes"] == {
+        "가동시작": "running",
+        "정지시작": "unplanned_down",
+        "정지종료": "running",
+        "가동종료": "planned_stop",
+    }
+    assert any("가동종료" in n and "planned" in n for n in guess_mapping(f).notes)
+    states = [s for (_m, _t), (s, _r) in sorted(_states(store).items(), key=lambda kv: kv[0][1])]
+    assert states == ["running", "unplanned_down", "running", "planned_stop"]

@@ -47,6 +47,7 @@ from .files_guess_read import (
 from .files_guess_words import (
     AMBIGUOUS_UNIT,
     COUNTER_SUFFIX_HEADERS,
+    END_MARKERS,
     GOOD_FIRST,
     MACHINE_LIKE,
     PLANNED_REASON_WORDS,
@@ -191,11 +192,22 @@ def state_of(word: str) -> tuple[str | None, bool]:
     n = norm(word)
     if n in STATE_WORDS:
         return STATE_WORDS[n], True
+    end = _end_of(n)
+    if end is not None:  # 가동종료: no longer running (outside OEE, as after an interval log's
+        # last row); 정지해제, 고장복구, 셋업완료: running again
+        before, known = state_of(n[: -len(end)])
+        if known:
+            return ("planned_stop" if before == "running" else "running"), True
     hits = [w for w in STATE_WORDS if len(w) >= 2 and not w.isdigit() and w in n]
     if hits:
         best = max(hits, key=len)
         return STATE_WORDS[best], True
     return None, False
+
+
+def _end_of(n: str) -> str | None:
+    """The end marker a normalised state word ends with (가동종료 -> 종료), else None."""
+    return next((m for m in END_MARKERS if n.endswith(m) and len(n) > len(m)), None)
 
 
 def _stateness(p: Profile) -> float:
@@ -887,8 +899,11 @@ class _Builder:
             self.note("note_run_flag", column=c, where=f"columns.{c}")
             self.detail[c] = {"state_codes": codes}
             return {"kind": "state", "state_codes": codes}
+        ended = []
         for w in words:
             st, known = state_of(w)
+            if st == "planned_stop" and _end_of(norm(w)) and norm(w) not in STATE_WORDS:
+                ended.append(w)
             if st is None:
                 codes[w] = "unplanned_down"
                 (plain if known else unknown).append(w)
@@ -898,6 +913,8 @@ class _Builder:
             self.note("note_plain_stop", words=", ".join(plain), column=c, where=f"columns.{c}")
             if reason:
                 self._reason_hints(pairs, set(plain), reason)
+        if ended:
+            self.note("note_run_end", words=", ".join(ended), column=c, where=f"columns.{c}")
         if unknown:
             self.note("note_unknown_state", words=", ".join(unknown[:10]), column=c, where=f"columns.{c}")
         self.detail[c] = {"state_codes": codes}

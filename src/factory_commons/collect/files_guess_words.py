@@ -617,3 +617,5 @@ TIME_RANGE = re.compile(
 )
 #: a machine column of bare numbers named so: the name follows the number (3 -> 3호기)
 COUNTER_SUFFIX_HEADERS = ("호기", "번기", "호")
+#: a state word ending so says the state is over (가동종료, 정지해제, 고장복구, setup end)
+END_MARKERS = ("종료", "끝", "해제", "완료", "복구", "end", "ended", "finished", "cleared", "over")
