@@ -154,3 +154,48 @@ def test_a_process_that_does_not_own_the_store_replaces_inferred_rows_too():
         remote.close()
         server.shutdown()
         store.close()
+
+
+def test_an_inference_becomes_state_changes_and_counts():
+    import numpy as np
+
+    from factory_commons.retrofit.infer import Inference
+    from factory_commons.retrofit.records import count_table, state_table
+
+    def at(*seconds: int) -> np.ndarray:
+        return (np.datetime64("2026-10-05T01:00:00", "us") + np.array(seconds) * 1_000_000).astype(
+            "datetime64[us]"
+        )
+
+    inf = Inference(
+        ts=at(0, 100, 160, 400, 500, 520),
+        state=np.array(["running", "idle", "running", "off", "unknown", "unknown"]),
+        confidence=np.array([0.9, 0.8, 0.95, 1.0, 0.7, 0.7]),
+        cycles=at(0, 30, 59, 61, 160, 190),
+        micro_stops=[(at(100)[0], at(160)[0])],
+        end=at(600)[0],
+    )
+    s = state_table(M, inf).to_pylist()
+    got = [(r["state"], r["reason_code"], r["confidence"], r["source"]) for r in s]
+    assert got == [
+        ("running", None, 0.9, "inferred"),
+        ("idle", "micro_stop", 0.8, "inferred"),
+        ("running", None, 0.95, "inferred"),
+        ("planned_stop", "power_off", 1.0, "inferred"),
+        ("planned_stop", "gap", 0.0, "inferred"),  # no data: neither production nor a loss
+    ]  # the two unknown segments are one record, and the end of the data is already a gap
+    c = count_table(M, inf).to_pylist()
+    assert [r["good"] for r in c] == [3, 1, 1, 1]  # per minute: 0-59 s, 61 s, 160 s, 190 s
+    assert c[0]["ts"].second == 59 and {r["source"] for r in c} == {"inferred"}
+    inf2 = Inference(
+        ts=at(0),
+        state=np.array(["idle"]),
+        confidence=np.array([0.9]),
+        cycles=at(),
+        micro_stops=[],
+        end=at(60)[0],
+    )
+    assert [r["reason_code"] for r in state_table(M, inf2).to_pylist()] == [
+        None,
+        "gap",
+    ]  # after the data: a gap
