@@ -163,9 +163,9 @@ def test_an_inference_becomes_state_changes_and_counts():
     from factory_commons.retrofit.records import count_table, state_table
 
     def at(*seconds: int) -> np.ndarray:
-        return (np.datetime64("2026-10-05T01:00:00", "us") + np.array(seconds) * 1_000_000).astype(
-            "datetime64[us]"
-        )
+        return (
+            np.datetime64("2026-10-05T01:00:00", "us") + np.array(seconds, dtype=np.int64) * 1_000_000
+        ).astype("datetime64[us]")
 
     inf = Inference(
         ts=at(0, 100, 160, 400, 500, 520),
