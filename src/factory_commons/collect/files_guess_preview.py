@@ -51,31 +51,31 @@ KPI_KEYS = (
 )
 
 
-def _cut_csv(path: Path, fm: FileMapping, header_row: int, rows: int, out: Path) -> None:
-    """The lines of `path` up to its header and `rows` data rows, bytes unchanged."""
+def _cut_csv(src: Any, rows: int, out: Path) -> None:
+    """The lines of the file up to its header and `rows` data rows, bytes unchanged (read as
+    far as needed, not the whole file)."""
     import csv
     import io
 
-    from .files_read import detect_encoding
-
-    enc = fm.encoding if fm.encoding != "auto" else detect_encoding(path)
-    enc = "utf-8" if enc == "ascii" else enc
-    raw = path.read_bytes()
-    text = raw.decode(enc, errors="surrogateescape")
-    delim = fm.delimiter if fm.delimiter != "auto" else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
-    last = header_row
+    last = src.header_row
     seen = 0
-    for cells in reader:
-        if reader.line_num <= header_row:
-            continue
-        if any(c.strip() for c in cells):
-            seen += 1
-            last = reader.line_num
-            if seen >= rows:
+    with io.TextIOWrapper(
+        src.path.open("rb"), encoding=src.encoding, errors="surrogateescape", newline=""
+    ) as f:
+        reader = csv.reader(f, delimiter=src.delimiter)
+        for cells in reader:
+            if reader.line_num <= src.header_row:
+                continue
+            if any(c.strip() for c in cells):
+                seen += 1
+                last = reader.line_num
+                if seen >= rows:
+                    break
+    with src.path.open("rb") as f, out.open("wb") as w:
+        for n, line in enumerate(f, start=1):  # physical lines end with \n in UTF-8 and CP949
+            w.write(line)
+            if n >= last:
                 break
-    lines = raw.split(b"\n")
-    out.write_bytes(b"\n".join(lines[:last]) + (b"\n" if len(lines) > last else b""))
 
 
 def _cut_excel(path: Path, fm: FileMapping, header_row: int, rows: int, out: Path) -> None:
@@ -128,7 +128,7 @@ def preview(
     with tempfile.TemporaryDirectory(prefix="fc-preview-") as tmp:
         part = Path(tmp) / path.name
         if src.kind == "csv":
-            _cut_csv(path, fm, fm.header_row, rows, part)
+            _cut_csv(src, rows, part)
         else:
             _cut_excel(path, fm, fm.header_row, rows, part)
         st = DuckDBStore()
