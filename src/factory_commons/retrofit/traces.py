@@ -377,15 +377,21 @@ def write_csv(
 
 
 def make_folder(
-    out: Path, seed: int, *, hours: tuple[float, float] = (6, 12), repeats: int = 2, hz_choices=(1, 2, 5, 10)
+    out: Path,
+    seed: int,
+    *,
+    hours: tuple[float, float] = (6, 12),
+    repeats: int = 2,
+    hz_choices: tuple[float, ...] = (1, 2, 5, 10),
+    kinds: tuple[str, ...] = KINDS + HAND_KINDS,
 ) -> list[Path]:
-    """A development folder: every kind `repeats` times, random rate, length and disturbances."""
+    """A development folder: each kind `repeats` times, random rate, length and disturbances."""
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     start = datetime(2026, 3, 2, 6, 0, tzinfo=timezone(timedelta(hours=9)))
     for r in range(repeats):
-        for kind in KINDS + HAND_KINDS:
+        for kind in kinds:
             hz = float(rng.choice(hz_choices))
             dist = Disturbances(
                 drift=float(rng.uniform(0.0, 0.08)),
@@ -402,15 +408,6 @@ def make_folder(
             write_csv(path, ts, amps, state, cycle)
             written.append(path)
     return written
-
-
-if __name__ == "__main__":  # python -m factory_commons.retrofit.traces OUT SEED [REPEATS]
-    import sys
-
-    paths = make_folder(
-        Path(sys.argv[1]), int(sys.argv[2]), repeats=int(sys.argv[3]) if len(sys.argv) > 3 else 2
-    )
-    print(f"{len(paths)} files in {sys.argv[1]}")
 
 
 def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -486,3 +483,26 @@ def observed_cycles(ts: np.ndarray, cycle: np.ndarray) -> int:
     limit = max(GAP_SAMPLES * (float(np.median(pos)) if len(pos) else 1.0), GAP_MIN_S)
     inc = np.diff(np.asarray(cycle, dtype=np.int64))
     return int(inc[(inc > 0) & (step <= limit)].sum())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m factory_commons.retrofit.traces OUT SEED [--repeats N] [--hours A B] [--hz ...]"""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="write a folder of benchmark current traces")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("seed", type=int)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--hours", type=float, nargs=2, default=(6.0, 12.0))
+    ap.add_argument("--hz", type=float, nargs="+", default=[1, 2, 5, 10])
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS + HAND_KINDS))
+    a = ap.parse_args(argv)
+    paths = make_folder(
+        a.out, a.seed, hours=tuple(a.hours), repeats=a.repeats, hz_choices=tuple(a.hz), kinds=tuple(a.kinds)
+    )
+    print(f"{len(paths)} files in {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
