@@ -22,7 +22,7 @@ in the store's `settings` table under `retrofit_model:<machine path>`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -171,14 +171,13 @@ def write_inference(
     lo, hi = np.datetime64(_naive(start), "us"), np.datetime64(_naive(end), "us")
     keep_s = (inf.ts >= lo) & (inf.ts < hi)
     keep_c = (inf.cycles >= lo) & (inf.cycles < hi)
-    inf = Inference(
+    inf = replace(
+        inf,
         ts=inf.ts[keep_s],
         state=inf.state[keep_s],
         confidence=np.asarray(inf.confidence)[keep_s],
         cycles=inf.cycles[keep_c] if counts else inf.cycles[:0],
-        micro_stops=inf.micro_stops,
         end=inf.end if inf.end is not None and lo < inf.end < hi else None,
-        period_s=inf.period_s,
     )
     states, cnts = state_table(machine, inf), count_table(machine, inf, count_interval_s)
     old_s, old_c = _stored(store, machine, start, end)
