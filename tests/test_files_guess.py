@@ -736,3 +736,17 @@ def test_start_and_end_words_of_a_state_event_log(tmp_path):
     assert any("가동종료" in n and "planned" in n for n in guess_mapping(f).notes)
     states = [s for (_m, _t), (s, _r) in sorted(_states(store).items(), key=lambda kv: kv[0][1])]
     assert states == ["running", "unplanned_down", "running", "planned_stop"]
+
+
+def test_machines_and_state_words_after_the_sampled_rows_are_mapped(tmp_path):
+    f = tmp_path / "long.csv"
+    lines = ["시각,설비,상태"]
+    for i in range(2500):
+        late = i >= 2400  # beyond the rows the guess samples
+        t = datetime(2026, 11, 23) + (datetime(2026, 11, 23, 0, 1) - datetime(2026, 11, 23)) * i
+        lines.append(f"{t:%Y-%m-%d %H:%M},{'M9' if late else 'M1'},{'셋업' if late else '가동'}")
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store, mapping, summary = _import(f)
+    assert set(mapping["machines"]) == {"M1", "M9"}
+    assert mapping["columns"]["상태"]["state_codes"] == {"가동": "running", "셋업": "setup"}
+    assert summary.rows_read == 2500

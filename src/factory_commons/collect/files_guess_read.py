@@ -202,7 +202,9 @@ def _table(path: Path, kind: str, numbered: list[tuple[int, list]], more: bool, 
     names = ["" if c is None else str(c).strip() for c in header]
     while names and not names[-1]:
         names.pop()
-    data = [cells for _, cells in rows[best + 1 :]][:SAMPLE_ROWS]
+    data = [cells for _, cells in rows[best + 1 :]]
+    if len(data) > SAMPLE_ROWS:  # the machine and state names are then read from the whole file
+        data, more = data[:SAMPLE_ROWS], True
     if not data:
         raise FileReadError(f"{path}: {guess_text('no_rows', line=header_line)}")
     title = [" ".join(str(c) for c in cells if c is not None) for _, cells in rows[:best]]
