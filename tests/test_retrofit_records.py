@@ -199,3 +199,31 @@ def test_an_inference_becomes_state_changes_and_counts():
         None,
         "gap",
     ]  # after the data: a gap
+
+
+def test_writing_an_inference_twice_changes_nothing_and_a_new_one_replaces_it(store_factory):
+    from datetime import timedelta
+
+    import numpy as np
+
+    from factory_commons.retrofit import records
+    from factory_commons.retrofit.infer import CurrentModel
+    from factory_commons.retrofit.traces import trace
+
+    store = store_factory()
+    store.register_machines([_machine()])
+    ts, amps, _, _ = trace("hydraulic_press", T, 2 * 3600, np.random.default_rng(11), hz=1.0)
+    inf = CurrentModel.learn(ts, amps).infer(ts, amps)
+    a, b = T, T + timedelta(hours=3)
+    first = records.write_inference(store, M, inf, a, b)
+    assert first.states > 2 and first.counts > 10 and not first.unchanged
+    again = records.write_inference(store, M, inf, a, b)
+    assert again.unchanged and again.states == again.counts == 0
+    n = store.query("SELECT count(*) AS n FROM states").to_pylist()[0]["n"]
+    assert n == first.states
+    # a person says the first hour was all idle: the new inference replaces the old rows
+    other = CurrentModel.learn(ts, amps).correct(T, T + timedelta(hours=1), "idle", ts, amps).infer(ts, amps)
+    third = records.write_inference(store, M, other, a, b)
+    assert third.deleted_states == first.states and third.deleted_counts == first.counts
+    stored = store.query("SELECT count(*) AS n FROM states").to_pylist()[0]["n"]
+    assert stored == third.states
