@@ -15,6 +15,8 @@ Domains, one catalog per kind of text (a translator opens one file):
 - `commons_terms`: the commons' topic tags, expert kinds, project roles and match factors;
 - `web`, `commons`, `cli`: the dashboard, the commons pages and the command line;
 - `upload`: the upload page (a CSV/Excel file from the browser, server/web/upload.py);
+- `retrofit` (the current-sensor inference's errors, retrofit/) and `retrofit_ui` (its
+  commands, page and the `current` point's messages: retrofit/cli.py, server/web/retrofit.py);
 - `dashboard`: the dashboard's periods, machine states explained, the loss tree, and the
   HTML report's period and loss tree (server/web/dashboard*.py, report/);
 - errors and explanations, one catalog per part: `api` (HTTP answers), `accounts`,
