@@ -82,7 +82,9 @@ class _TooLarge(Exception):
 
 
 def _problem(loc: list, kind: str, msg: str, value: object = None) -> dict[str, Any]:
-    shown = value[:40] + "..." if isinstance(value, str) and len(value) > 40 else value
+    shown = value
+    if isinstance(value, str):  # a short, printable excerpt (a lone surrogate cannot go out as UTF-8)
+        shown = value[:40].encode("utf-8", "backslashreplace").decode() + ("..." if len(value) > 40 else "")
     return {"type": kind, "loc": loc, "msg": msg, "input": shown}
 
 
