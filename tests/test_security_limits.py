@@ -346,3 +346,18 @@ def test_limits_are_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("FC_MAX_BATCH_ROWS", "many")
     with pytest.raises(ValueError, match="FC_MAX_BATCH_ROWS"):
         Limits.from_env()
+
+
+def test_dashboard_periods_far_from_now_are_refused_not_500():
+    plant = make_plant(DuckDBStore(":memory:"))
+    c = TestClient(plant.app)
+    token = c.get("/login").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    form = {"email": plant.emails["acme:owner"], "password": PASSWORD, "csrf_token": token, "next": "/"}
+    assert c.post("/login", data=form, follow_redirects=False).status_code == 303
+    for page in ("/", "/oee", "/downtime", f"/machines/{A1}"):
+        for period in (
+            {"from": "0001-01-01", "to": "0001-01-02"},
+            {"from": "9999-12-30", "to": "9999-12-31"},
+        ):
+            r = c.get(page, params=period)
+            assert r.status_code < 500, (page, period, r.status_code)

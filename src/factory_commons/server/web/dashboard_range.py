@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...model.hierarchy import Machine
+from ...model.policy import EARLIEST, LATEST_PLANNED
 from ...store.base import Store
 
 #: the zone used where the store keeps none (the samples' plant)
@@ -102,9 +103,12 @@ def _day(value: str, field: str) -> date:
     if not _ISO_DAY.fullmatch(value):
         raise RangeError(field, "dash_err_bad_date", value=value[:40])
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise RangeError(field, "dash_err_bad_date", value=value) from None
+    if not EARLIEST.date() <= day < LATEST_PLANNED.date():  # the time policy (model/policy.py)
+        raise RangeError(field, "dash_err_bad_date", value=value)
+    return day
 
 
 def preset_days(preset: str, today: date) -> tuple[date, date]:
