@@ -8,6 +8,7 @@ The OpenAPI document is served at /openapi.json. See docs/server.md.
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 
@@ -36,6 +37,7 @@ def create_app(
     commons: CommonsDB | str | None = None,
     login_limiter: LoginLimiter | None = None,
     limits: Limits | None = None,
+    uploads: str | Path | None = None,
 ) -> FastAPI:
     """The API over `store`.
 
@@ -44,7 +46,9 @@ def create_app(
     `commons` is the commons database or where to open one (default: in memory; see
     cooperate/db.py `default_commons_path`); `login_limiter` refuses logins after too many
     failures (default: server/ratelimit.py limits on the same clock); `limits` the request
-    size limits and quotas (default: `Limits.from_env()`, server/limits.py).
+    size limits and quotas (default: `Limits.from_env()`, server/limits.py); `uploads` the
+    folder of the upload page's files (default: a temporary one; see web/upload.py
+    `default_uploads_path`).
     """
     accounts = Accounts(accounts) if isinstance(accounts, str) else accounts or Accounts(":memory:")
     commons = CommonsDB(commons) if isinstance(commons, str) else commons or CommonsDB(":memory:")
@@ -70,6 +74,6 @@ def create_app(
     app.include_router(account_router(accounts, caller, now, reasons))  # users, tokens (api/accounts.py)
     add_dashboard(app, store, accounts, now, secure_cookies)  # the web pages (web/dashboard.py)
     add_commons_pages(app, commons, accounts, now, store)  # commons pages and /catalog (web/commons.py)
-    add_upload_pages(app, store, accounts, now)  # /upload: a CSV/Excel file to the firm's store (web/upload.py)
+    add_upload_pages(app, store, accounts, now, uploads)  # /upload: files to the store (web/upload.py)
     add_retrofit_pages(app, store, accounts, now)  # /retrofit: a current sensor's trace and states (web/retrofit.py)
     return app

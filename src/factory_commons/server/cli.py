@@ -35,7 +35,15 @@ def _open_app(target: str, acc_path: str, secure_cookies: bool):
 
     st = open_store(target)
     acc = Accounts(acc_path)
-    app = create_app(st, acc, secure_cookies=secure_cookies, commons=default_commons_path(target))
+    from .web.upload import default_uploads_path
+
+    app = create_app(
+        st,
+        acc,
+        secure_cookies=secure_cookies,
+        commons=default_commons_path(target),
+        uploads=default_uploads_path(target),
+    )
     return app, st, acc
 
 
