@@ -750,3 +750,17 @@ def test_machines_and_state_words_after_the_sampled_rows_are_mapped(tmp_path):
     assert set(mapping["machines"]) == {"M1", "M9"}
     assert mapping["columns"]["상태"]["state_codes"] == {"가동": "running", "셋업": "setup"}
     assert summary.rows_read == 2500
+
+
+def test_import_refuses_a_bad_prefix_and_a_missing_sheet(exports, tmp_path):
+    f = exports / "excel_serial_title.xlsx"
+    store = str(tmp_path / "s.duckdb")
+    r = _run("import", str(f), "--store", store, "--prefix", "bad", "--yes")
+    assert r.exit_code == 2 and "'bad'" in r.output and "enterprise/site" in r.output
+    r = _run("import", str(f), "--store", store, "--sheet", "없음", "--yes")
+    assert r.exit_code == 2 and "'없음'" in r.output and "가동기록" in r.output
+    assert not f.with_name(f.name + ".mapping.toml").exists()
+    r = _run("import", str(f), "--store", store, "--sheet", "가동기록", "--prefix", "busan/plant-2", "--yes")
+    assert r.exit_code == 0, r.output
+    with DuckDBStore(store) as st:
+        assert all(m.path.startswith("busan/plant-2/") for m in st.machines())
