@@ -545,5 +545,14 @@ def test_a_server_keeps_uploads_beside_its_store_for_all_its_workers(tmp_path):
 
     assert default_uploads_path(str(tmp_path / "plant.duckdb")) == tmp_path / "plant.duckdb.uploads"
     assert default_uploads_path(":memory:") is None
+    from factory_commons.server.cli import _open_app
+
+    app, store, accounts = _open_app(str(tmp_path / "plant.duckdb"), str(tmp_path / "acc.sqlite"), False)
+    try:
+        assert app.state.uploads.root == tmp_path / "plant.duckdb.uploads"  # what serve's workers share
+        assert (tmp_path / "plant.duckdb.uploads").stat().st_mode & 0o777 == 0o700
+    finally:
+        accounts.close()
+        store.close()
     a = default_uploads_path("postgresql://u@h/db1")
     assert a == default_uploads_path("postgresql://u@h/db1") != default_uploads_path("postgresql://u@h/db2")
