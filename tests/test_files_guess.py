@@ -764,3 +764,19 @@ def test_import_refuses_a_bad_prefix_and_a_missing_sheet(exports, tmp_path):
     assert r.exit_code == 0, r.output
     with DuckDBStore(store) as st:
         assert all(m.path.startswith("busan/plant-2/") for m in st.machines())
+
+
+def test_gaps_between_intervals_are_said(tmp_path):
+    f = tmp_path / "gaps.csv"
+    f.write_text(
+        "시작,종료,구분,양품\n2026-11-23 08:00,2026-11-23 10:00,가동,10\n"
+        "2026-11-23 10:30,2026-11-23 12:00,가동,10\n2026-11-23 13:00,2026-11-23 17:00,가동,5\n",
+        encoding="utf-8",
+    )
+    p = guess_mapping(f)
+    note = next(n for n in p.notes if "2 gaps, 90 min" in n)
+    lines = p.toml.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("state_after ="))
+    assert any(note.split(" / ")[0] in ln for ln in lines[at - 3 : at])
+    # contiguous rows: no such note
+    assert not [n for n in guess_mapping(EXPORTS / "kr_intervals_cp949.csv").notes if "gaps," in n]

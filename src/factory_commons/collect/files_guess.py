@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ..model.hierarchy import parse_machine_path
+from .files_convert import Converter
 from .files_guess_preview import Preview, preview
 from .files_guess_read import (
     SAMPLE_ROWS,
@@ -63,6 +64,7 @@ from .files_guess_words import (
     norm,
 )
 from .files_mapping import ColumnMapping, FileMapping, parse_mapping
+from .files_read import Chunk
 from .files_values import dates, times
 
 __all__ = [
@@ -959,6 +961,34 @@ class _Builder:
         m["state_after"] = "planned_stop"
         self.note("note_state_after", where="state_after")
 
+    def gap_note(self, mapping: dict) -> None:
+        """Say how much time between the sampled rows (gaps under 4 hours inside a machine's
+        log) state_after turns into planned stops: there the file says nothing."""
+        try:
+            fm = parse_mapping(mapping)
+            conv = Converter(fm, self.t.header, strict_width=False)
+            n = len(self.t.rows)
+            out = conv.convert(Chunk(list(range(2, n + 2)), self.t.rows, list(range(2, n + 2)), 0))
+        except (ValueError, KeyError, TypeError, IndexError):  # a hint only: never in the way
+            return
+        starts: dict[str, list[int]] = {}
+        table = out.tables.get("state")
+        if table is None:
+            return
+        us = table.column("ts").to_numpy().astype("datetime64[us]").astype(np.int64).tolist()
+        for machine, t in zip(table.column("machine").to_pylist(), us, strict=True):
+            starts.setdefault(machine, []).append(t)
+        for v in starts.values():
+            v.sort()
+        gaps, total = 0, 0
+        for machine, end_us, _state in out.after:
+            later = [t for t in starts.get(machine, []) if t >= end_us]
+            if later and 0 < later[0] - end_us < 4 * 3600 * 1_000_000:
+                gaps += 1
+                total += later[0] - end_us
+        if gaps:
+            self.note("note_gaps", n=gaps, minutes=round(total / 60e6), where="state_after")
+
 
 def _signal_name(column: str, taken: set[str]) -> str:
     base = re.sub(r"\s*[\(\[\{（［].*?[\)\]\}）］]\s*", "", column).strip() or column
@@ -1006,6 +1036,8 @@ def _build(proposal: Proposal) -> Proposal:
         if role not in ROLES:
             role = "ignore"
         columns.append(ColumnGuess(p.name, role, p.samples, b.why.get(p.name, ""), b.detail.get(p.name, {})))
+    if mapping.get("state_after") == "planned_stop":
+        b.gap_note(mapping)
     toml = render_toml(mapping, b.comments, t.path.name, kind) if mapping else _master_toml(kind, t.path.name)
     if mapping:
         check = tomllib.loads(toml)
