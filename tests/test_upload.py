@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -30,7 +31,7 @@ PASSWORD = "correct horse 1"
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 
 
-def make_plant(store) -> dict:
+def make_plant(store, uploads: Path) -> dict:
     """The app over `store`, with firms acme and beta (owner, engineer, operator each) and one
     machine of beta."""
     store.register_machines([Machine(path="beta/s1/a1/l1/m1", display_name="beta m1")])
@@ -39,21 +40,21 @@ def make_plant(store) -> dict:
         firm = accounts.create_firm(name, [name])
         for role in ("owner", "engineer", "operator"):
             accounts.create_user(firm.id, f"{role}@{name}.example", f"{name} {role}", role, PASSWORD)
-    app = create_app(store, accounts, clock=lambda: NOW)
+    app = create_app(store, accounts, clock=lambda: NOW, uploads=uploads)
     return {"store": store, "accounts": accounts, "app": app, "uploads": app.state.uploads}
 
 
 @pytest.fixture()
 def plant(tmp_path) -> Iterator[dict]:
     store = DuckDBStore(tmp_path / "plant.duckdb")
-    yield make_plant(store)
+    yield make_plant(store, tmp_path / "uploads")
     store.close()
 
 
 @pytest.fixture()
-def plant_any(store_factory) -> dict:
+def plant_any(store_factory, tmp_path) -> dict:
     """The same over each store backend (DuckDB, PostgreSQL)."""
-    return make_plant(store_factory())
+    return make_plant(store_factory(), tmp_path / "uploads")
 
 
 def login(app, email: str, lang: str = "en") -> TestClient:

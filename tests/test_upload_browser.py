@@ -46,7 +46,7 @@ def plant(tmp_path_factory) -> Iterator[dict]:
     accounts = Accounts(":memory:", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     firm = accounts.create_firm("acme", ["acme"])
     accounts.create_user(firm.id, "owner@acme.example", "김사장", "owner", PASSWORD)
-    app = create_app(store, accounts, clock=lambda: NOW)
+    app = create_app(store, accounts, clock=lambda: NOW, uploads=tmp_path_factory.mktemp("uploads"))
     yield {"store": store, "app": app}
     store.close()
 

@@ -157,9 +157,17 @@ class Uploads:
     """The uploads of every firm under `root`: `root/<firm id>/<upload id>/` holds the file
     and `upload.json`. A firm only ever looks in its own folder."""
 
-    def __init__(self, root: Path, max_bytes: int = MAX_BYTES, keep: timedelta = KEEP) -> None:
-        self.root, self.max_bytes, self.keep = root, max_bytes, keep
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # firms' data: the server's user only
+    def __init__(self, root: Path | None, max_bytes: int = MAX_BYTES, keep: timedelta = KEEP) -> None:
+        self._root, self.max_bytes, self.keep = root, max_bytes, keep
+        if root is not None:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)  # firms' data: the server's user only
+
+    @property
+    def root(self) -> Path:
+        """The folder (without one given, a temporary folder made at the first use)."""
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="fc-uploads-"))
+        return self._root
 
     def folder(self, firm_id: int, upload_id: str) -> Path | None:
         if not _ID.match(upload_id):
@@ -419,7 +427,7 @@ def add_upload_pages(
     """Mount the upload pages on `app`; uploads are kept under `root` (default: a new
     temporary folder of this process; `serve` gives `default_uploads_path`, one folder for all
     its workers). Returns the Uploads (tests look into it)."""
-    uploads = Uploads(Path(root) if root else Path(tempfile.mkdtemp(prefix="fc-uploads-")), max_bytes)
+    uploads = Uploads(Path(root) if root else None, max_bytes)
     app.state.uploads = uploads
     router = APIRouter(include_in_schema=False)
 
