@@ -122,7 +122,7 @@ def _summary_row(machine: str, inf: Inference) -> list[str]:
     weights = np.diff(np.append(inf.ts, inf.end if inf.end is not None else inf.ts[-1]).astype(np.int64))
     mean = float(np.average(conf, weights=np.maximum(weights, 1))) if len(conf) else float("nan")
     return [
-        "/".join(machine.split("/")[-2:]),  # line/machine (or a file name): short enough for the table
+        machine.rsplit("/", 1)[-1],  # the machine (or a file name): short enough for the table
         *(f"{100 * d.get(s, 0.0) / total:.1f} %" for s in STATES),
         f"{len(inf.cycles):,}",
         f"{len(inf.micro_stops):,}",
