@@ -1,6 +1,6 @@
 """OEE of the simulated legacy machines from their current sensor alone, against the truth.
 
-    python bench/retrofit_oee.py [--seed 7] [--days 3] [--sensor-days 2]
+    python bench/retrofit_oee.py [--seed 7] [--days 3] [--sensor-days 2] [--write DIR]
 
 Simulates the demo factory with its six legacy machines (lathe, machining center, mechanical
 press, injection machine, manual welder, compressor), which report only a clamp-on current
@@ -11,7 +11,8 @@ sensor cannot see scrap, so the inferred side takes the true quality ratio. The 
 
     retrofit_oee_max_difference_points: <largest |difference| over machines> line: <line's difference>
 
-(target: within 2 points).
+(target: within 2 points). `--write DIR` also writes the legacy machines' current in the
+benchmark format (one CSV per machine), for `bench/retrofit.py --data DIR`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--sensor-days", type=int, default=2)
+    ap.add_argument("--write", type=str, default=None, help="also write the traces as a benchmark folder")
     args = ap.parse_args(argv)
+    if args.write:
+        from factory_commons.retrofit.records import write_simulated_folder
+
+        paths = write_simulated_folder(args.write, args.seed, args.days, args.sensor_days)
+        print(f"{len(paths)} files in {args.write}")
     t0 = time.perf_counter()
     rows = simulated_oee(seed=args.seed, days=args.days, sensor_days=args.sensor_days)
     print(

@@ -116,3 +116,16 @@ def test_availability_from_inferred_states_is_within_two_points_of_the_truth(oee
 def test_oee_from_inferred_states_and_cycles_is_within_two_points_of_the_truth(oee_rows):
     far = [r for r in oee_rows if abs(r["difference_points"]) > 2.0]
     assert not far, far
+
+
+def test_the_legacy_machines_in_the_benchmark_format(tmp_path):
+    from factory_commons.retrofit.records import write_simulated_folder
+    from factory_commons.retrofit.traces import read_csv
+
+    paths = write_simulated_folder(tmp_path, seed=3, days=1, sensor_days=1)
+    assert len(paths) == 6 and all(
+        p.read_text(encoding="utf-8").startswith("ts,current_a,state,cycle\n") for p in paths
+    )
+    ts, amps, state, cycle = read_csv(paths[0])  # the benchmark's own reader accepts it
+    assert set(state) == {"off", "idle", "running"} and len(ts) > 80_000
+    assert np.all(np.diff(cycle) >= 0) and cycle[-1] > 100

@@ -309,3 +309,35 @@ def simulated_oee(
                 row["difference_points"] = 100.0 * (row["oee_inferred"] - row["oee_true"])
                 out.append(row)
     return out
+
+
+def write_simulated_folder(out, seed: int = 7, days: int = 3, sensor_days: int = 2) -> list:
+    """The simulator's legacy machines as a folder in the benchmark format (one CSV per machine:
+    ts, current_a, state, cycle), so that `bench/retrofit.py --data DIR` runs on traces made
+    apart from retrofit/traces.py. `state` is what the current can show of the true state
+    (simulator.electrical_states); `cycle` counts the parts begun (a compressor's load cycles)."""
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from ..collect.simulator import FactorySimulator
+    from .traces import write_csv
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = datetime(2026, 10, 5, tzinfo=ZoneInfo("Asia/Seoul"))
+    sim = FactorySimulator(seed=seed, start=start, days=days, legacy=True, legacy_days=sensor_days)
+    tables = [b["signal"] for _d, b in sim.iter_days()]
+    sig = pa.concat_tables(tables)
+    written = []
+    for m in sim.legacy_paths():
+        cur = sig.filter(pa.compute.equal(sig["machine"], m))
+        ts = cur["ts"].cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]")
+        amps = cur["value"].to_numpy()
+        truth = sim.legacy_truth(m)
+        e = truth["electrical"]
+        state = e["state"][np.maximum(np.searchsorted(e["ts"], ts, side="right") - 1, 0)]
+        cycle = np.searchsorted(truth["cycles"], ts, side="right")
+        path = out / f"sim_{m.rsplit('/', 1)[-1]}_{seed}.csv"
+        write_csv(path, ts, amps, np.asarray(state, dtype=str), cycle)
+        written.append(path)
+    return written
