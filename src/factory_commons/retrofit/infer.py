@@ -63,6 +63,14 @@ MIN_RUN_S = 2.0
 IDLE_RATIO = 0.6
 #: the short-term spread of the current is taken over this many seconds (at least 5 samples)
 ACTIVITY_S = 10.0
+#: a period of running needs an autocorrelation peak of at least this ...
+PERIOD_MIN = 0.3
+#: ... in the current less its moving mean over this many seconds (a cycle is shorter)
+PERIOD_DETREND_S = 900.0
+#: ... and is the first lag whose peak reaches this fraction of the highest one
+PERIOD_NEAR = 0.95
+#: a cycle's peak stands out of the noise of running by at least this many noise deviations
+PEAK_NOISE = 4.0
 #: a group (of spreads, of levels inside running) smaller than this fraction is not a group
 MIN_GROUP = 0.05
 #: degrees of freedom of the levels' Student-t likelihood
@@ -294,7 +302,7 @@ class CurrentModel:
         raw = lab.copy()
         lab = _structure(t, lab, model.fill_gap_s, dt)
         high = _high(yc, model.cycle_split)
-        lab = _complete_last_cycles(t, lab, high, model.period_s, yc)
+        lab = _complete_last_cycles(t, lab, high, model.period_s, yc, model.fill_gap_s)
         conf = np.where(lab == raw, post, 0.5)
         conf[raw < 0] = 0.3
         for s, e, state in model.corrections:
@@ -639,25 +647,44 @@ def _longest_dip(t: np.ndarray, lab: np.ndarray) -> float:
 
 
 def _period(yc: np.ndarray, lab: np.ndarray, dt: float) -> float | None:
-    """The repeated period of the current inside running (autocorrelation), if there is one."""
+    """The repeated period of the current inside running, if there is one.
+
+    Autocorrelation of the drift-free log-current over the running samples, less its moving
+    mean over PERIOD_DETREND_S (so that warm-up and slow wander do not count as a period):
+    after the first zero crossing, the first peak that reaches PERIOD_NEAR of the highest one,
+    when that is at least PERIOD_MIN (a clear repetition; a multiple of the period is not taken).
+    """
     run = (lab == 2) & np.isfinite(yc)
     if run.sum() < 50:
         return None
     y = yc[run]
+    w = max(3, int(PERIOD_DETREND_S / dt))
+    if len(y) > w:
+        c = np.concatenate([[0.0], np.cumsum(y)])
+        i = np.arange(len(y))
+        a = np.clip(i - w // 2, 0, len(y))
+        b = np.clip(a + w, 0, len(y))
+        y = y - (c[b] - c[a]) / (b - a)
     y = y - y.mean()
-    n = min(len(y), 200000)
+    n = min(len(y), 400000)
     y = y[:n]
     f = np.fft.rfft(y, 2 * n)
     ac = np.fft.irfft(f * np.conj(f))[: n // 2]
-    if ac[0] <= 0:
+    if len(ac) < 5 or ac[0] <= 0:
         return None
     ac /= ac[0]
     neg = np.flatnonzero(ac < 0)
     if len(neg) == 0:
         return None
-    lag = int(neg[0] + np.argmax(ac[neg[0] :]))
-    if ac[lag] < 0.3:
+    start = max(int(neg[0]), 1)
+    inner = ac[start:-1]
+    peaks = np.flatnonzero((inner > ac[start - 1 : -2]) & (inner >= ac[start + 1 :])) + start
+    if len(peaks) == 0:
         return None
+    best = float(ac[peaks].max())
+    if best < PERIOD_MIN:
+        return None
+    lag = int(peaks[np.argmax(ac[peaks] >= PERIOD_NEAR * best)])
     return float(lag * dt)
 
 
@@ -748,16 +775,17 @@ def _cycles(
 ) -> np.ndarray:
     """Cycle starts inside each running stretch.
 
-    Periodic running (a period found): one peak of the current per period at most (peaks at
-    least 0.6 period apart, prominent against the spread of running), the cycle starting where
-    the current rose to it. Otherwise the rises into the high part of running when running has
-    a low and a high part; otherwise each running stretch is one cycle.
+    When running has a low and a high part: the rises into the high part, those closer than
+    0.6 period to the previous start of the same stretch merged (a tool change inside a cycle).
+    Otherwise, periodic running (a period found): one prominent peak of the current per period
+    at most, the cycle starting where the current rose to it. Otherwise each running stretch
+    is one cycle.
     """
     running = codes == 2
     seg_start = running & np.concatenate([[True], ~running[:-1]])
-    if period and yc is not None:
-        return _peak_starts(t, codes, yc, period)
     if high is None:
+        if period and yc is not None:
+            return _peak_starts(t, codes, yc, period)
         return t[seg_start]
     h = running & high
     prev = np.concatenate([[False], h[:-1]]) & ~seg_start
@@ -788,7 +816,9 @@ def _peak_starts(t: np.ndarray, codes: np.ndarray, yc: np.ndarray, period: float
     if len(y_all) < 10:
         return t[running & np.concatenate([[True], ~running[:-1]])]
     lo, hi = np.percentile(y_all, [5, 95])
-    prom = 0.3 * (hi - lo)
+    d = np.diff(y_all)
+    noise = float(np.median(np.abs(d - np.median(d)))) / 0.6745 / math.sqrt(2) if len(d) else 0.0
+    prom = max(0.3 * (hi - lo), PEAK_NOISE * noise)
     dist = max(1, int(0.6 * period / _interval(t)))
     s, e, v = _runs(running.astype(np.int8))
     out: list[float] = []
@@ -797,8 +827,11 @@ def _peak_starts(t: np.ndarray, codes: np.ndarray, yc: np.ndarray, period: float
             continue
         y = _ffill(yc[a:b], lo)
         pad = np.concatenate([[lo - 1.0], y, [lo - 1.0]])
-        peaks, _ = find_peaks(pad, distance=dist, prominence=prom)
+        peaks, props = find_peaks(pad, distance=dist, prominence=prom)
         peaks = peaks - 1
+        most = max(1, math.ceil((t[b - 1] - t[a]) / period))  # no more cycles than fit
+        if len(peaks) > most:
+            peaks = np.sort(peaks[np.argsort(props["prominences"])[::-1][:most]])
         if len(peaks) == 0:
             out.append(t[a])
             continue
@@ -859,15 +892,21 @@ def _high(yc: np.ndarray, split) -> np.ndarray | None:
 
 
 def _complete_last_cycles(
-    t: np.ndarray, lab: np.ndarray, high: np.ndarray | None, period: float | None, yc: np.ndarray | None
+    t: np.ndarray,
+    lab: np.ndarray,
+    high: np.ndarray | None,
+    period: float | None,
+    yc: np.ndarray | None,
+    gap_s: float,
 ) -> np.ndarray:
     """A periodic machine's last cycle in a running stretch lasts its usual time.
 
     Where running repeats with a period, a cycle's quiet part (cooling of a shot, the rest
     after a press stroke, the part change of a lathe) looks idle; inside a stretch the gap fill
-    covers it, after the last cycle it is extended here to the median cycle interval.
+    covers it, after the last cycle it is extended here to the median cycle interval, by no
+    more than the learned cycle gap.
     """
-    if not period:
+    if not period or gap_s <= 0:
         return lab
     starts = _cycles(t, lab.astype(np.int16), high, period, yc)
     if len(starts) < 6:
@@ -888,7 +927,8 @@ def _complete_last_cycles(
         if np.sum(run_of == r) < 2:
             continue
         a, b = e[r], e[r + 1]
-        k = a + int(np.searchsorted(t[a:b], st + interval))
+        # the tail is a cycle's own pause: never longer than the learned cycle gap
+        k = a + int(np.searchsorted(t[a:b], min(st + interval, t[a] + gap_s)))
         out[a:k] = 2
     return out
 
