@@ -780,3 +780,29 @@ def test_gaps_between_intervals_are_said(tmp_path):
     assert any(note.split(" / ")[0] in ln for ln in lines[at - 3 : at])
     # contiguous rows: no such note
     assert not [n for n in guess_mapping(EXPORTS / "kr_intervals_cp949.csv").notes if "gaps," in n]
+
+
+def test_one_sheet_per_machine_each_imported_with_its_own_mapping(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for machine in ("1호기", "2호기"):
+        ws = wb.create_sheet(machine)
+        ws.append(["시작", "종료", "구분", "양품"])
+        for i in INTERVALS:
+            if i.machine == machine:
+                ws.append([i.start, i.end, i.state, i.good])
+    path = tmp_path / "by_machine.xlsx"
+    wb.save(path)
+    p = guess_mapping(path)
+    assert any("--sheet" in n for n in p.notes)
+    store = str(tmp_path / "s.duckdb")
+    for machine in ("1호기", "2호기"):
+        r = _run("import", str(path), "--sheet", machine, "--store", store, "--yes")
+        assert r.exit_code == 0, r.output
+        assert path.with_name(f"{path.name}.{machine}.mapping.toml").exists()
+    with DuckDBStore(store) as st:
+        got = {(r["machine"].rsplit("/", 1)[1], r["ts"]): r["state"] for r in st.read("state").to_pylist()}
+    for i in INTERVALS:
+        assert got[(i.machine, utc(i.start))] == STATE_OF[i.state]

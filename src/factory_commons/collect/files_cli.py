@@ -103,7 +103,10 @@ def _guided(
     from .files_guess import preview
     from .files_mapping import load_mapping
 
-    out = out or file.with_name(file.name + ".mapping.toml")
+    if out is None:  # one mapping per sheet when a sheet is named: sheets often differ
+        from .files_guess import slug
+
+        out = file.with_name(file.name + (f".{slug(sheet)}" if sheet else "") + ".mapping.toml")
     edited = out.exists() and not guess_only
     opened = open_store(store) if _store_exists(store) else None
     try:

@@ -770,8 +770,10 @@ class _Builder:
         return out
 
     def _machine_in_title(self) -> str | None:
-        """A machine name in the title rows above the header ("1호기 작업일보", "CNC-03 log")."""
-        for line in self.t.title:
+        """A machine name in the title rows above the header ("1호기 작업일보", "CNC-03 log"),
+        else an Excel sheet named like a machine (one sheet per machine)."""
+        sheet = [self.t.sheet] if self.t.sheet and MACHINE_LIKE.match(self.t.sheet.strip()) else []
+        for line in [*self.t.title, *sheet]:
             for word in re.split(r"\s{2,}|[,;:()\[\]]", line):
                 for token in [word.strip(), *word.split()]:
                     if token and MACHINE_LIKE.match(token) and not token.isdigit():
