@@ -798,6 +798,12 @@ def test_one_sheet_per_machine_each_imported_with_its_own_mapping(tmp_path):
     p = guess_mapping(path)
     assert any("--sheet" in n for n in p.notes)
     store = str(tmp_path / "s.duckdb")
+    plain = openpyxl.Workbook()
+    plain.active.title = "Sheet1"
+    plain.active.append(["시작", "종료", "구분"])
+    plain.active.append([INTERVALS[0].start, INTERVALS[0].end, INTERVALS[0].state])
+    plain.save(tmp_path / "plain.xlsx")
+    assert guess_mapping(tmp_path / "plain.xlsx").mapping["machine"].endswith("/plain")  # not "Sheet1"
     for machine in ("1호기", "2호기"):
         r = _run("import", str(path), "--sheet", machine, "--store", store, "--yes")
         assert r.exit_code == 0, r.output

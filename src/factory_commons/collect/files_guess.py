@@ -48,6 +48,7 @@ from .files_guess_read import (
 from .files_guess_words import (
     AMBIGUOUS_UNIT,
     COUNTER_SUFFIX_HEADERS,
+    DEFAULT_SHEET,
     END_MARKERS,
     GOOD_FIRST,
     MACHINE_LIKE,
@@ -772,7 +773,8 @@ class _Builder:
     def _machine_in_title(self) -> str | None:
         """A machine name in the title rows above the header ("1호기 작업일보", "CNC-03 log"),
         else an Excel sheet named like a machine (one sheet per machine)."""
-        sheet = [self.t.sheet] if self.t.sheet and MACHINE_LIKE.match(self.t.sheet.strip()) else []
+        name = (self.t.sheet or "").strip()
+        sheet = [name] if MACHINE_LIKE.match(name) and not DEFAULT_SHEET.match(name) else []
         for line in [*self.t.title, *sheet]:
             for word in re.split(r"\s{2,}|[,;:()\[\]]", line):
                 for token in [word.strip(), *word.split()]:

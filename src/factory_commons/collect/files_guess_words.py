@@ -619,3 +619,5 @@ TIME_RANGE = re.compile(
 COUNTER_SUFFIX_HEADERS = ("호기", "번기", "호")
 #: a state word ending so says the state is over (가동종료, 정지해제, 고장복구, setup end)
 END_MARKERS = ("종료", "끝", "해제", "완료", "복구", "end", "ended", "finished", "cleared", "over")
+#: the names a spreadsheet gives new sheets (Sheet1, 시트1, Feuil1): never a machine's name
+DEFAULT_SHEET = re.compile(r"^(sheet|시트|feuil|tabelle|hoja|foglio)\s*\d+$", re.IGNORECASE)
