@@ -93,6 +93,9 @@ def _attacks(plant, b_grant: int, b_firm: int, b_user: int) -> dict[tuple[str, s
         ("POST", "/api/auth/logout"): {},
         ("GET", "/api/auth/me"): {},
         ("POST", "/api/auth/tokens"): {"json": {"name": "t"}},
+        ("POST", "/api/auth/password"): {"json": {"old_password": "guess", "new_password": "sabotage-12345"}},
+        ("POST", "/api/auth/logout-all"): {},
+        ("GET", "/api/security-log"): {},
         # managing accounts (server/api/accounts.py)
         ("GET", "/api/users/{user_id}"): {"url": f"/api/users/{b_user}"},
         ("PATCH", "/api/users/{user_id}"): {
@@ -131,6 +134,9 @@ SELF_ONLY = {
     ("DELETE", "/api/settings/stop-reasons"),
     ("POST", "/api/auth/logout"),
     ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/password"),
+    ("POST", "/api/auth/logout-all"),
+    ("GET", "/api/security-log"),
 }
 
 

@@ -5,6 +5,17 @@ The tenancy core sits below the commons, the server and the CLI: `cooperate/`, `
 the regional view import it; it imports none of them.
 """
 
-from .db import ROLES, AccountError, Accounts, Firm, Grant, LastOwnerError, User
+from .db import ROLES, Accounts, Firm, Grant, User
+from .errors import AccountError, LastOwnerError, PasswordError, WrongPassword
 
-__all__ = ["ROLES", "AccountError", "Accounts", "Firm", "Grant", "LastOwnerError", "User"]
+__all__ = [
+    "ROLES",
+    "AccountError",
+    "Accounts",
+    "Firm",
+    "Grant",
+    "LastOwnerError",
+    "PasswordError",
+    "User",
+    "WrongPassword",
+]

@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from ..cli_common import CLI, StoreOpt, cli_text, console, err
+from ..i18n import Catalog
 from .db import default_accounts_path
 
 DatabaseOpt = Annotated[str | None, typer.Option("--database", help=cli_text("opt_database"))]
@@ -28,6 +29,7 @@ def accounts_path(store: str, database: str | None, accounts: str | None) -> str
     return accounts or default_accounts_path(database or store)
 
 
+SEC = Catalog("security")
 users_app = typer.Typer(help=cli_text("users_help"), no_args_is_help=True)
 
 
@@ -176,13 +178,35 @@ def users_reset_password(
     database: DatabaseOpt = None,
     accounts: AccountsOpt = None,
 ) -> None:
-    """Set a new password; the user's sessions end (API tokens stay)."""
+    """Set a new password; the user's sessions end and their API tokens are revoked."""
     with _user_of(email, store, database, accounts) as (acc, user):
         if password_stdin:
             password = sys.stdin.readline().rstrip("\n")
         else:
             password = typer.prompt(cli_text("new_password"), hide_input=True, confirmation_prompt=True)
         acc.set_password(user.id, password)
+    console.print(f"{cli_text('password_reset')}: {email}")
+
+
+@users_app.command("change-password", help=SEC.both("cmd_change_password", " / "))
+def users_change_password(
+    email: EmailArg,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help=SEC.both("opt_two_lines", " / "))
+    ] = False,
+    store: StoreOpt = "factory.duckdb",
+    database: DatabaseOpt = None,
+    accounts: AccountsOpt = None,
+) -> None:
+    """Change one's own password, giving the current one (stdin: two lines, current then new):
+    every session ends and the API tokens are revoked."""
+    with _user_of(email, store, database, accounts) as (acc, user):
+        if password_stdin:
+            old, new = sys.stdin.readline().rstrip("\n"), sys.stdin.readline().rstrip("\n")
+        else:
+            old = typer.prompt(SEC.both("current_password", " / "), hide_input=True)
+            new = typer.prompt(cli_text("new_password"), hide_input=True, confirmation_prompt=True)
+        acc.change_password(user.id, old, new)
     console.print(f"{cli_text('password_reset')}: {email}")
 
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +27,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..i18n import Catalog
+from .errors import AccountError, LastOwnerError, PasswordError, WrongPassword
+from .passwords import check_password, security_text
 
 ACCOUNT_TEXTS = Catalog("accounts")
 
@@ -66,12 +71,41 @@ CREATE TABLE IF NOT EXISTS audit_log (
 CREATE TABLE IF NOT EXISTS firm_settings (
     firm_id INTEGER PRIMARY KEY REFERENCES firms(id), stop_reasons TEXT
 );
+CREATE TABLE IF NOT EXISTS login_throttle (
+    key TEXT PRIMARY KEY, failures INTEGER NOT NULL, last_failure DOUBLE PRECISION NOT NULL,
+    next_allowed DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS security_log (
+    id INTEGER PRIMARY KEY, ts TEXT NOT NULL, firm_id INTEGER, actor_id INTEGER, actor TEXT NOT NULL,
+    event TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, address TEXT
+);
 """
 
 #: columns added after the first release: (table, column, declaration), added when missing
 _ADDED_COLUMNS = (
     ("users", "active", "INTEGER NOT NULL DEFAULT 1"),
     ("api_tokens", "last_used", "TEXT"),
+)
+
+#: the events of the security log (`Accounts.log_event`, `security_log`): admin acts and logins
+EVENTS = (
+    "login_ok",
+    "login_failed",
+    "login_delayed",
+    "user_created",
+    "user_deleted",
+    "role_changed",
+    "user_renamed",
+    "user_deactivated",
+    "user_activated",
+    "password_reset",
+    "password_changed",
+    "token_created",
+    "token_revoked",
+    "grant_created",
+    "grant_revoked",
+    "stop_reasons_changed",
+    "firm_created",
 )
 
 SESSION_HOURS = 12
@@ -129,20 +163,25 @@ class Grant:
         return any(machine_path == s or machine_path.startswith(s.rstrip("/") + "/") for s in self.scope)
 
 
-class AccountError(ValueError):
-    """A request the accounts database refuses (duplicate e-mail, unknown role, ...)."""
-
-
-class LastOwnerError(AccountError):
-    """The change would leave a firm without an active owner."""
-
-
 class _Duplicate(Exception):
     """A unique key of the accounts database was violated (either backend)."""
 
 
 def _is_url(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
+
+
+def _private_file(path: str, create: bool = True) -> None:
+    """Make the accounts file readable by its owner only (0600), creating it empty if asked:
+    it holds password hashes and the security log."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    p = Path(path)
+    if create and not p.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o600))
+    if p.exists():
+        os.chmod(p, 0o600)
 
 
 class Accounts:
@@ -183,6 +222,7 @@ class Accounts:
                 for table, column, decl in _ADDED_COLUMNS:
                     self._con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {decl}")
         else:
+            _private_file(self.path)
             self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._con.execute("PRAGMA foreign_keys = ON")
             if self.path != ":memory:":  # server workers share the file: readers never wait for a writer
@@ -195,6 +235,9 @@ class Accounts:
                     have = {r[1] for r in self._con.execute(f"PRAGMA table_info({table})")}
                     if column not in have:
                         self._con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            if self.path != ":memory:":  # the -wal and -shm files exist now: private too
+                for extra in ("", "-wal", "-shm"):
+                    _private_file(self.path + extra, create=False)
 
     def close(self) -> None:
         self._con.close()
@@ -218,8 +261,25 @@ class Accounts:
                 raise _Duplicate(str(e)) from None
         return int(row[0]) if row else 0
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction that other workers wait for: SQLite `BEGIN IMMEDIATE` (the
+        file's write lock), PostgreSQL a transaction whose rows are locked `FOR UPDATE`."""
+        with self._lock:
+            if self._mark == "%s":
+                with self._con.transaction():
+                    yield
+                return
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
     # -- firms -----------------------------------------------------------------------------
-    def create_firm(self, name: str, enterprises: list[str]) -> Firm:
+    def create_firm(self, name: str, enterprises: list[str], by: User | None = None) -> Firm:
         if any(not e or "/" in e for e in enterprises):
             raise AccountError("enterprise names must be non-empty and without '/'")
         taken = {e for f in self.firms() for e in f.enterprises}
@@ -234,6 +294,7 @@ class Accounts:
             )
         except _Duplicate:
             raise AccountError(f"firm {name!r} exists") from None
+        self.log_event("firm_created", by, fid, name, ", ".join(enterprises))
         return Firm(fid, name, tuple(enterprises))
 
     def firms(self) -> list[Firm]:
@@ -246,14 +307,17 @@ class Accounts:
         return next((f for f in self.firms() if f.name == name), None)
 
     # -- users -----------------------------------------------------------------------------
-    def create_user(self, firm_id: int, email: str, display_name: str, role: str, password: str) -> User:
+    def create_user(
+        self, firm_id: int, email: str, display_name: str, role: str, password: str, by: User | None = None
+    ) -> User:
+        """A new user; the password must pass `check_password` (PasswordError). A taken e-mail
+        is refused with the same words whichever firm has it (it reveals no other firm's user)."""
         if role not in ROLES:
             raise AccountError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
-        if len(password) < 8:
-            raise AccountError("password must have at least 8 characters")
+        email = email.strip().lower()
+        check_password(password, email, display_name)
         if self.firm(firm_id) is None:
             raise AccountError(f"no firm {firm_id}")
-        email = email.strip().lower()
         try:
             uid = self._exec(
                 "INSERT INTO users (firm_id, email, display_name, role, password_hash) VALUES (?, ?, ?, ?, ?)",
@@ -261,7 +325,8 @@ class Accounts:
                 returning=True,
             )
         except _Duplicate:
-            raise AccountError(f"user {email!r} exists") from None
+            raise AccountError(security_text("email_taken")) from None
+        self.log_event("user_created", by, firm_id, email, role)
         return User(uid, firm_id, email, display_name, role)
 
     def _user_rows(self, where: str, params: tuple) -> list[User]:
@@ -302,6 +367,7 @@ class Accounts:
         role: str | None = None,
         display_name: str | None = None,
         active: bool | None = None,
+        by: User | None = None,
     ) -> User:
         """Change a user's role, display name or active flag (None: unchanged).
 
@@ -330,6 +396,12 @@ class Accounts:
             if active is False:
                 self._exec("DELETE FROM sessions WHERE user_id = ?", (user_id,))
                 self._exec("DELETE FROM api_tokens WHERE user_id = ?", (user_id,))
+            if role is not None and role != u.role:
+                self.log_event("role_changed", by, u.firm_id, u.email, f"{u.role} -> {role}")
+            if display_name is not None and display_name.strip() != u.display_name:
+                self.log_event("user_renamed", by, u.firm_id, u.email, display_name.strip())
+            if active is not None and active != u.active:
+                self.log_event("user_activated" if active else "user_deactivated", by, u.firm_id, u.email)
         return self.user(user_id)  # type: ignore[return-value]
 
     def _is_last_owner(self, u: User) -> bool:
@@ -340,19 +412,63 @@ class Accounts:
         )
         return rows[0][0] <= 1
 
-    def set_password(self, user_id: int, password: str) -> None:
-        """A new password (at least 8 characters); the user's sessions end (API tokens stay)."""
-        if len(password) < 8:
-            raise AccountError("password must have at least 8 characters")
-        if self.user(user_id) is None:
+    def set_password(self, user_id: int, password: str, by: User | None = None) -> None:
+        """A new password (it must pass `check_password`): the user's sessions end and their API
+        tokens are revoked, so whoever knew the old password keeps no door open."""
+        u = self.user(user_id)
+        if u is None:
             raise AccountError(f"no user {user_id}")
+        check_password(password, u.email, u.display_name)
         with self._lock:
             self._exec(
                 "UPDATE users SET password_hash = ? WHERE id = ?", (self._hasher.hash(password), user_id)
             )
             self._exec("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            self._exec("DELETE FROM api_tokens WHERE user_id = ?", (user_id,))
+        own = by is not None and by.id == user_id
+        self.log_event("password_changed" if own else "password_reset", by, u.firm_id, u.email)
 
-    def delete_user(self, user_id: int) -> None:
+    def change_password(self, user_id: int, old: str, new: str, keep_session: str | None = None) -> None:
+        """The user changes their own password, proving the old one (WrongPassword otherwise):
+        every other session ends and the API tokens are revoked; `keep_session` (the session
+        token of the request) stays open."""
+        u = self.user(user_id)
+        if u is None:
+            raise AccountError(f"no user {user_id}")
+        rows = self._all("SELECT password_hash FROM users WHERE id = ?", (user_id,))
+        try:
+            self._hasher.verify(rows[0][0], old)
+        except (VerificationError, InvalidHashError):
+            raise WrongPassword(security_text("old_password_wrong")) from None
+        if old == new:
+            raise PasswordError(security_text("password_same"))
+        with self._lock:
+            csrf = None
+            if keep_session:
+                kept = self._all(
+                    "SELECT csrf, created, expires FROM sessions WHERE token_hash = ? AND user_id = ?",
+                    (_hash_token(keep_session), user_id),
+                )
+                csrf = kept[0] if kept else None
+            self.set_password(user_id, new, by=u)
+            if csrf is not None:
+                self._exec(
+                    "INSERT INTO sessions (token_hash, user_id, csrf, created, expires) VALUES (?, ?, ?, ?, ?)",
+                    (_hash_token(keep_session or ""), user_id, *csrf),
+                )
+
+    def end_all_sessions(self, user_id: int, keep_session: str | None = None) -> int:
+        """Log the user out everywhere (but `keep_session`); returns how many sessions ended."""
+        count = "SELECT count(*) FROM sessions WHERE user_id = ?"
+        with self._lock:
+            before = self._all(count, (user_id,))[0][0]
+            self._exec(
+                "DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?",
+                (user_id, _hash_token(keep_session) if keep_session else ""),
+            )
+            return before - self._all(count, (user_id,))[0][0]
+
+    def delete_user(self, user_id: int, by: User | None = None) -> None:
         """Remove a user who left no trace (no grants given or held, no audit rows).
 
         A user with history is deactivated instead (AccountError says so), so that the audit log
@@ -374,6 +490,7 @@ class Accounts:
             self._exec("DELETE FROM sessions WHERE user_id = ?", (user_id,))
             self._exec("DELETE FROM api_tokens WHERE user_id = ?", (user_id,))
             self._exec("DELETE FROM users WHERE id = ?", (user_id,))
+        self.log_event("user_deleted", by, u.firm_id, u.email)
 
     # -- sessions and tokens ---------------------------------------------------------------
     def create_session(self, user_id: int, now: datetime) -> tuple[str, str]:
@@ -399,12 +516,15 @@ class Accounts:
     def end_session(self, token: str) -> None:
         self._exec("DELETE FROM sessions WHERE token_hash = ?", (_hash_token(token),))
 
-    def create_token(self, user_id: int, name: str, now: datetime) -> str:
+    def create_token(self, user_id: int, name: str, now: datetime, by: User | None = None) -> str:
         token = "fct_" + secrets.token_urlsafe(32)
         self._exec(
             "INSERT INTO api_tokens (token_hash, user_id, name, created) VALUES (?, ?, ?, ?)",
             (_hash_token(token), user_id, name, _iso(now)),
         )
+        u = self.user(user_id)
+        if u is not None:
+            self.log_event("token_created", by, u.firm_id, u.email, f"{_hash_token(token)[:12]} {name}")
         return token
 
     def token_user(self, token: str, now: datetime | None = None) -> User | None:
@@ -431,7 +551,7 @@ class Accounts:
         )
         return [{"id": h[:12], "name": n, "created": _dt(c), "last_used": _dt(u)} for h, n, c, u in rows]
 
-    def revoke_token(self, user_id: int, token_id: str) -> bool:
+    def revoke_token(self, user_id: int, token_id: str, by: User | None = None) -> bool:
         """Revoke (delete) the user's token with this id; False when the user has none such."""
         if not (len(token_id) == 12 and all(ch in "0123456789abcdef" for ch in token_id)):
             return False
@@ -442,6 +562,9 @@ class Accounts:
             )
             for (h,) in rows:
                 self._exec("DELETE FROM api_tokens WHERE token_hash = ?", (h,))
+        u = self.user(user_id)
+        if rows and u is not None:
+            self.log_event("token_revoked", by, u.firm_id, u.email, token_id)
         return bool(rows)
 
     # -- firm settings ---------------------------------------------------------------------
@@ -452,7 +575,9 @@ class Accounts:
             return None
         return [tuple(r) for r in json.loads(rows[0][0])]  # type: ignore[misc]
 
-    def set_stop_reasons(self, firm_id: int, reasons: list[tuple[str, str, str]] | None) -> None:
+    def set_stop_reasons(
+        self, firm_id: int, reasons: list[tuple[str, str, str]] | None, by: User | None = None
+    ) -> None:
         """Store the firm's stop reasons (already validated, see stops.check_stop_reasons); None:
         back to the defaults."""
         value = None if reasons is None else json.dumps([list(r) for r in reasons], ensure_ascii=False)
@@ -462,6 +587,8 @@ class Accounts:
                 self._exec(
                     "INSERT INTO firm_settings (firm_id, stop_reasons) VALUES (?, ?)", (firm_id, value)
                 )
+        detail = "defaults" if reasons is None else ", ".join(r[0] for r in reasons)
+        self.log_event("stop_reasons_changed", by, firm_id, "stop_reasons", detail)
 
     # -- grants ----------------------------------------------------------------------------
     def create_grant(
@@ -473,6 +600,7 @@ class Accounts:
         expires: datetime,
         created_by: int,
     ) -> Grant:
+        """A grant to an expert; logged in the security log as done by `created_by`."""
         if not starts < expires:
             raise AccountError("starts must be before expires")
         if not scope:
@@ -481,6 +609,14 @@ class Accounts:
             "INSERT INTO grants (firm_id, expert_id, scope, starts, expires, created_by) VALUES (?, ?, ?, ?, ?, ?)",
             (firm_id, expert_id, json.dumps(scope), _iso(starts), _iso(expires), created_by),
             returning=True,
+        )
+        expert = self.user(expert_id)
+        self.log_event(
+            "grant_created",
+            self.user(created_by),
+            firm_id,
+            expert.email if expert else str(expert_id),
+            f"#{gid} {', '.join(scope)[:500]} {_iso(starts)} .. {_iso(expires)}",
         )
         return self.grant(gid)  # type: ignore[return-value]
 
@@ -501,10 +637,14 @@ class Accounts:
     def grants_of_expert(self, expert_id: int) -> list[Grant]:
         return self._grants("WHERE expert_id = ?", (expert_id,))
 
-    def revoke_grant(self, grant_id: int, now: datetime) -> Grant | None:
-        self._exec(
-            "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (_iso(now), grant_id)
-        )
+    def revoke_grant(self, grant_id: int, now: datetime, by: User | None = None) -> Grant | None:
+        with self._lock:
+            before = self.grant(grant_id)
+            self._exec(
+                "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (_iso(now), grant_id)
+            )
+        if before is not None and before.revoked_at is None:
+            self.log_event("grant_revoked", by, before.firm_id, f"#{grant_id}")
         return self.grant(grant_id)
 
     # -- audit -----------------------------------------------------------------------------
@@ -533,6 +673,118 @@ class Accounts:
         )
         keys = ("id", "ts", "user_id", "user_email", "grant_id", "method", "path", "object", "outcome")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- the security log: every admin act and login -----------------------------------------
+    def log_event(
+        self,
+        event: str,
+        by: User | None,
+        firm_id: int | None,
+        target: str,
+        detail: str = "",
+        address: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """One row of the security log: `event` (one of EVENTS) done by `by` (None: the command
+        line or the system) to `target` (an e-mail, a grant...) of firm `firm_id` (None: no
+        firm, e.g. a login with an unknown e-mail: the hub admin sees it)."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown security event {event!r}")
+        self._exec(
+            "INSERT INTO security_log (ts, firm_id, actor_id, actor, event, target, detail, address)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                _iso(now or datetime.now(UTC)),
+                firm_id,
+                by.id if by else None,
+                by.email if by else "cli",
+                event,
+                target[:300],
+                detail[:1000],
+                address,
+            ),
+        )
+
+    def security_log(self, firm_id: int | None, limit: int = 1000, event: str | None = None) -> list[dict]:
+        """The newest rows of the security log, of one firm (None: of all firms, the hub admin's
+        view), optionally of one event."""
+        where, params = [], []
+        if firm_id is not None:
+            where.append("firm_id = ?")
+            params.append(firm_id)
+        if event is not None:
+            where.append("event = ?")
+            params.append(event)
+        sql = (
+            "SELECT id, ts, firm_id, actor_id, actor, event, target, detail, address FROM security_log"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY id DESC LIMIT ?"
+        )
+        rows = self._all(sql, (*params, limit))
+        keys = ("id", "ts", "firm_id", "actor_id", "actor", "event", "target", "detail", "address")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- login throttling (server/ratelimit.py): shared by every worker ---------------------
+    def throttle_claim(
+        self, delays: dict[str, tuple[Callable[[int], float], float]], now: float, forget_after: float
+    ) -> float:
+        """Check and count one login attempt against each key at once (one transaction, rows
+        locked): 0.0 when every key lets it go ahead (each key's count goes up by one and its
+        next attempt waits `delays[key][0](count)` seconds, at most `delays[key][1]`); else the
+        seconds to wait, counting nothing. A key whose last attempt is older than `forget_after`
+        seconds starts again; a wait longer than the key's longest (the clock went back) is void."""
+        keys = sorted(delays)
+        lock = " FOR UPDATE" if self._mark == "%s" else ""
+        with self._transaction():
+            self._purge_throttle(now, forget_after)
+            rows = {}
+            for key in keys:
+                self._con.execute(
+                    self._sql(
+                        "INSERT INTO login_throttle (key, failures, last_failure, next_allowed)"
+                        " VALUES (?, 0, ?, 0) ON CONFLICT (key) DO NOTHING"
+                    ),
+                    (key, now),
+                )
+                rows[key] = self._con.execute(
+                    self._sql(
+                        f"SELECT failures, last_failure, next_allowed FROM login_throttle WHERE key = ?{lock}"
+                    ),
+                    (key,),
+                ).fetchone()
+            waits = [float(r[2]) - now for k, r in rows.items() if float(r[2]) - now <= delays[k][1]]
+            wait = max(waits, default=0.0)
+            if wait > 0:
+                return wait
+            for key in keys:
+                failures, last, _ = rows[key]
+                count = (0 if abs(now - float(last)) > forget_after else int(failures)) + 1
+                self._con.execute(
+                    self._sql(
+                        "UPDATE login_throttle SET failures = ?, last_failure = ?, next_allowed = ? WHERE key = ?"
+                    ),
+                    (count, now, now + min(delays[key][0](count), delays[key][1]), key),
+                )
+        return 0.0
+
+    def throttle_release(self, key: str, forget: bool) -> None:
+        """After a successful login: `forget` the key (the account), or take back the one attempt
+        the claim counted (the address)."""
+        if forget:
+            self._exec("DELETE FROM login_throttle WHERE key = ?", (key,))
+        else:
+            self._exec(
+                "UPDATE login_throttle SET failures = failures - 1 WHERE key = ? AND failures > 0", (key,)
+            )
+
+    def _purge_throttle(self, now: float, forget_after: float) -> None:
+        """Drop forgotten keys now and then (the table stays small under a spray of e-mails)."""
+        self._claims = getattr(self, "_claims", 0) + 1
+        if self._claims % 200 == 1:
+            self._con.execute(
+                self._sql("DELETE FROM login_throttle WHERE last_failure < ? AND next_allowed < ?"),
+                (now - forget_after, now),
+            )
 
 
 def default_accounts_path(store_target: str) -> str:

@@ -94,13 +94,14 @@ def serve(
             host=host,
             port=port,
             log_level="info",
+            proxy_headers=False,  # X-Forwarded-For: only from FC_TRUSTED_PROXIES (server/ratelimit.py)
         )
         return
     app, st, acc = _open_app(target, acc_path, secure_cookies)
     _warn_if_no_users(acc)
     console.print(f"Factory Commons API: http://{host}:{port}/docs  (store: {target}, accounts: {acc.path})")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
     finally:
         acc.close()
         st.close()

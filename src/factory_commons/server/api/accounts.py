@@ -123,7 +123,7 @@ def account_router(
                 api_text("cannot_change_self"),
             )
         try:
-            return _managed(accounts.update_user(u.id, body.role, body.display_name, body.active))
+            return _managed(accounts.update_user(u.id, body.role, body.display_name, body.active, by=c.user))
         except AccountError as err:
             raise conflict(err) from None
 
@@ -134,10 +134,10 @@ def account_router(
         tags=["users"],
     )
     def reset_password(c: CallerDep, user_id: UserId, body: PasswordIn) -> Response:
-        """Set a new password; the user's sessions end (their API tokens stay)."""
+        """Set a new password; the user's sessions end and their API tokens are revoked."""
         u = target(c, user_id)
         try:
-            accounts.set_password(u.id, body.password)
+            accounts.set_password(u.id, body.password, by=c.user)
         except AccountError as err:
             raise HTTPException(422, str(err)) from None
         return Response(status_code=204)
@@ -151,7 +151,7 @@ def account_router(
         if u.id == c.user.id:
             raise HTTPException(409, api_text("cannot_delete_self"))
         try:
-            accounts.delete_user(u.id)
+            accounts.delete_user(u.id, by=c.user)
         except AccountError as err:
             raise conflict(err) from None
         return Response(status_code=204)
@@ -176,7 +176,7 @@ def account_router(
     )
     def revoke_token(c: CallerDep, token_id: TokenId) -> Response:
         """Revoke one of the caller's tokens: it fails with 401 from now on."""
-        if not accounts.revoke_token(c.user.id, token_id):
+        if not accounts.revoke_token(c.user.id, token_id, by=c.user):
             raise HTTPException(404, NOT_FOUND)
         return Response(status_code=204)
 
@@ -220,7 +220,7 @@ def account_router(
                     for p in problems
                 ],
             )
-        accounts.set_stop_reasons(c.firm.id, reasons)
+        accounts.set_stop_reasons(c.firm.id, reasons, by=c.user)
         return reasons_out(c.firm.id)
 
     @router.delete(
@@ -232,7 +232,7 @@ def account_router(
     def reset_stop_reasons(c: CallerDep) -> StopReasonsOut:
         """Back to the default list."""
         c.require("configure")
-        accounts.set_stop_reasons(c.firm.id, None)
+        accounts.set_stop_reasons(c.firm.id, None, by=c.user)
         return reasons_out(c.firm.id)
 
     return router

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from ...accounts import ROLES, AccountError, Accounts, Grant, User
+from ...accounts import ROLES, AccountError, Accounts, Grant, PasswordError, User, WrongPassword
+from ...accounts.db import EVENTS
 from ..auth import CSRF_COOKIE, NOT_FOUND, SESSION_COOKIE, Caller, api_text, forbidden
 from ..ratelimit import LoginLimiter
 from .common import READ_ERRORS, WRITE_ERRORS, errors
@@ -83,6 +84,27 @@ class GrantOut(BaseModel):
     active: bool
 
 
+class PasswordChangeIn(BaseModel):
+    old_password: str = Field(min_length=1, max_length=1000)
+    new_password: str = Field(min_length=8, max_length=1000)
+
+
+class SessionsEndedOut(BaseModel):
+    ended: int = Field(description="how many of the caller's other sessions ended")
+
+
+class SecurityEventOut(BaseModel):
+    id: int
+    ts: datetime
+    firm_id: int | None = Field(description="the firm concerned; null: none (a login with an unknown e-mail)")
+    actor_id: int | None = Field(description="who acted; null: the command line, or nobody logged in")
+    actor: str = Field(description="the actor's e-mail, or 'cli'")
+    event: str = Field(description=f"one of {', '.join(EVENTS)}")
+    target: str = Field(description="the user's e-mail, the grant (#id) or the setting acted on")
+    detail: str
+    address: str | None = Field(description="the client address of a login")
+
+
 class AuditOut(BaseModel):
     id: int
     ts: datetime
@@ -127,25 +149,23 @@ def tenancy_router(
     """The auth, firm, user, grant and audit routes over `accounts`."""
     router = APIRouter()
     CallerDep = Annotated[Caller, Depends(caller)]
+    limiter.bind(accounts)  # the counts live in the accounts database, shared by all workers
 
     # -- auth --------------------------------------------------------------------------------
     @router.post(
         "/api/auth/login", response_model=LoginOut, responses=errors(400, 401, 422, 429), tags=["auth"]
     )
     def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
-        address = request.client.host if request.client else None
-        wait = limiter.retry_after(body.email, address)
-        if wait is not None:
+        result = limiter.login(body.email, body.password, limiter.address(request))
+        if result.wait is not None:
             raise HTTPException(
                 429,
-                api_text("too_many_logins", wait=wait),
-                headers={"Retry-After": str(wait)},
+                api_text("too_many_logins", wait=result.wait),
+                headers={"Retry-After": str(result.wait)},
             )
-        user = accounts.authenticate(body.email, body.password)
+        user = result.user
         if user is None:
-            limiter.failed(body.email, address)
             raise HTTPException(401, api_text("wrong_login"))
-        limiter.succeeded(body.email)
         token, csrf = accounts.create_session(user.id, now())
         kw = {"secure": secure_cookies, "samesite": "lax", "path": "/"}
         response.set_cookie(SESSION_COOKIE, token, httponly=True, **kw)
@@ -170,7 +190,34 @@ def tenancy_router(
         "/api/auth/tokens", response_model=TokenOut, status_code=201, responses=WRITE_ERRORS, tags=["auth"]
     )
     def new_token(c: CallerDep, body: TokenIn) -> TokenOut:
-        return TokenOut(token=accounts.create_token(c.user.id, body.name, now()))
+        return TokenOut(token=accounts.create_token(c.user.id, body.name, now(), by=c.user))
+
+    @router.post("/api/auth/password", status_code=204, responses=errors(401, 403, 422), tags=["auth"])
+    def change_password(c: CallerDep, body: PasswordChangeIn, request: Request) -> Response:
+        """Change one's own password, giving the current one: other sessions end, API tokens
+        are revoked; this session stays."""
+        try:
+            accounts.change_password(
+                c.user.id, body.old_password, body.new_password, request.cookies.get(SESSION_COOKIE)
+            )
+        except WrongPassword as err:
+            raise HTTPException(
+                422, [{"loc": ["body", "old_password"], "msg": str(err), "type": "value_error"}]
+            ) from None
+        except AccountError as err:
+            raise HTTPException(
+                422, [{"loc": ["body", "new_password"], "msg": str(err), "type": "value_error"}]
+            ) from None
+        return Response(status_code=204)
+
+    @router.post(
+        "/api/auth/logout-all", response_model=SessionsEndedOut, responses=errors(401, 403), tags=["auth"]
+    )
+    def logout_everywhere(c: CallerDep, request: Request) -> SessionsEndedOut:
+        """Log out everywhere else: every other session of the caller ends (this one stays)."""
+        return SessionsEndedOut(
+            ended=accounts.end_all_sessions(c.user.id, request.cookies.get(SESSION_COOKIE))
+        )
 
     # -- firms and users ---------------------------------------------------------------------
     @router.get("/api/firms", response_model=list[FirmOut], responses=errors(401), tags=["users"])
@@ -188,7 +235,7 @@ def tenancy_router(
     def create_firm(c: CallerDep, body: FirmIn) -> FirmOut:
         c.require("manage_firms")
         try:
-            f = accounts.create_firm(body.name, body.enterprises)
+            f = accounts.create_firm(body.name, body.enterprises, by=c.user)
         except AccountError as err:
             raise HTTPException(409, str(err)) from None
         return FirmOut(id=f.id, name=f.name, enterprises=list(f.enterprises))
@@ -218,8 +265,14 @@ def tenancy_router(
         if body.role not in ROLES:
             raise HTTPException(422, f"role: one of {', '.join(ROLES)}")
         try:
-            u = accounts.create_user(firm_id, body.email, body.display_name, body.role, body.password)
-        except AccountError as err:
+            u = accounts.create_user(
+                firm_id, body.email, body.display_name, body.role, body.password, by=c.user
+            )
+        except PasswordError as err:
+            raise HTTPException(
+                422, [{"loc": ["body", "password"], "msg": str(err), "type": "value_error"}]
+            ) from None
+        except AccountError as err:  # the same words whichever firm has the e-mail
             raise HTTPException(409, str(err)) from None
         return _user_out(u)
 
@@ -262,11 +315,26 @@ def tenancy_router(
         g = accounts.grant(grant_id)
         if g is None or g.firm_id != c.firm.id:
             raise HTTPException(404, NOT_FOUND)
-        return _grant_out(accounts.revoke_grant(grant_id, now()), now())  # type: ignore[arg-type]
+        return _grant_out(accounts.revoke_grant(grant_id, now(), by=c.user), now())  # type: ignore[arg-type]
 
     @router.get("/api/audit", response_model=list[AuditOut], responses=READ_ERRORS, tags=["grants"])
     def audit(c: CallerDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[AuditOut]:
         c.require("read_audit")
         return [AuditOut(**r) for r in accounts.audit_log(c.firm.id, limit)]
+
+    @router.get(
+        "/api/security-log", response_model=list[SecurityEventOut], responses=READ_ERRORS, tags=["grants"]
+    )
+    def security_log(
+        c: CallerDep,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        event: Annotated[str | None, Query(max_length=40, description="only this event")] = None,
+    ) -> list[SecurityEventOut]:
+        """Admin and security events (role changes, users, passwords, tokens, grants, stop
+        reasons, logins): the firm's for its owner, every firm's for the hub admin."""
+        if c.user.role != "hub_admin":
+            c.require("read_audit")
+        firm_id = None if c.user.role == "hub_admin" else c.firm.id
+        return [SecurityEventOut(**r) for r in accounts.security_log(firm_id, limit, event)]
 
     return router

@@ -115,20 +115,15 @@ def add_dashboard(
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not expected or not secrets.compare_digest(expected, csrf_token):
             return pages.message(request, None, "not_allowed", 403)
-        limiter = getattr(app.state, "login_limiter", None)  # set by create_app (ratelimit.py)
-        address = request.client.host if request.client else None
-        wait = limiter.retry_after(email, address) if limiter else None
-        if wait is not None:
-            r = pages.message(request, None, "too_many_logins", 429, wait=wait)
-            r.headers["Retry-After"] = str(wait)
+        limiter = app.state.login_limiter.bind(accounts)  # shared with the API login (ratelimit.py)
+        result = limiter.login(email, password, limiter.address(request))
+        if result.wait is not None:
+            r = pages.message(request, None, "too_many_logins", 429, wait=result.wait)
+            r.headers["Retry-After"] = str(result.wait)
             return r
-        user = accounts.authenticate(email, password)
+        user = result.user
         if user is None:
-            if limiter:
-                limiter.failed(email, address)
             return login_form(request, next, status=401, failed=True)
-        if limiter:
-            limiter.succeeded(email)
         session, csrf = accounts.create_session(user.id, now())
         r = RedirectResponse(_safe_next(next), status_code=303)
         r.set_cookie(SESSION_COOKIE, session, httponly=True, **cookie_kw)

@@ -57,5 +57,5 @@ def add_settings_pages(router: APIRouter, pages: Pages, reasons_of: Callable[[Ca
             return pages.render(
                 request, "settings.html", c, status=422, page="settings", **context(c, reasons, errors)
             )
-        pages.accounts.set_stop_reasons(c.firm.id, checked)
+        pages.accounts.set_stop_reasons(c.firm.id, checked, by=c.user)
         return RedirectResponse("/settings/stop-reasons?saved=1", status_code=303)
