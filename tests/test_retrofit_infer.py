@@ -299,3 +299,18 @@ def test_bad_inference_input():
         CurrentModel.from_dict({**d, "level_states": ["warp"] * len(d["means"])})
     with pytest.raises(ValueError, match="same, non-zero length|level_states"):
         CurrentModel.from_dict({**d, "sigmas": []})
+
+
+def test_a_noise_floor_of_two_kinds_is_still_off():
+    """The converter's floor differs between two periods off (another range, a warmer board):
+    two low mixture components, both indistinguishable from zero, are both off."""
+    rng = np.random.default_rng(17)
+    parts = [("off", 0.02, 1800), ("idle", 6.0, 900), ("running", 18.0, 1800), ("off", 0.25, 1800)]
+    parts += [("idle", 6.0, 600), ("running", 18.0, 1200), ("idle", 6.0, 300), ("off", 0.02, 1200)]
+    state = np.concatenate([[s] * n for s, _, n in parts])
+    level = np.concatenate([np.full(n, a) for _, a, n in parts])
+    amps = np.abs(level * (1 + 0.02 * rng.standard_normal(len(level))))
+    ts = np.datetime64("2026-03-02T00:00:00", "us") + np.arange(len(amps)).astype("timedelta64[s]")
+    model = CurrentModel.learn(ts, amps)
+    assert model.level_states[:2] == ("off", "off")  # the case: two components at the floor
+    assert balanced(state, model.infer(ts, amps).sample_states(ts)) >= 0.99

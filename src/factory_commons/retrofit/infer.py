@@ -75,6 +75,8 @@ PEAK_NOISE = 4.0
 MIN_GROUP = 0.05
 #: degrees of freedom of the levels' Student-t likelihood
 TAIL_DOF = 4.0
+#: a powered level whose spread is this many times the next one's is a wandering load, not idle
+STEADY = 3.0
 #: a sample changes the state only when the new state's posterior is at least this
 SURE = 0.8
 #: drift: the offset may move by this many nats of mean log-likelihood per unit of log-current
@@ -202,7 +204,9 @@ class CurrentModel:
     def _decide_high_idle(self, t, x, labels, gap) -> tuple[CurrentModel, np.ndarray, float]:
         """Is a powered level close under the running one idle, or a lighter load of running?
 
-        Idle when it is well below (under IDLE_RATIO of the next level up), when running dips
+        Idle when it is well below (under IDLE_RATIO of the next level up). Closer than that, a
+        level that spreads STEADY times wider than the next one up is a wandering load, not idle;
+        otherwise it is idle when running dips
         into it in short gaps (bursts: a learned cycle gap), or unless the machine goes from off
         straight to the higher level at most switch-ons (a machine with an idle state powers up
         into idle; a continuous one starts into its load): then it is a lighter load of running.
@@ -211,12 +215,15 @@ class CurrentModel:
         on = np.flatnonzero(codes > 0)
         if len(on) < 2 or self.level_states[on[0]] != "idle":
             return self, labels, gap
-        if math.exp(self.means[on[0]] - self.means[on[1]]) < IDLE_RATIO or gap > 0:
+        if math.exp(self.means[on[0]] - self.means[on[1]]) < IDLE_RATIO:
+            return self, labels, gap
+        wandering = self.sigmas[on[0]] > STEADY * self.sigmas[on[1]]  # idle draws steadily
+        if not wandering and gap > 0:
             return self, labels, gap
         lab = _structure(t, labels, 0.0, _interval(t))
         s, e, v = _runs(lab)
         switch_on = v[1:][v[:-1] == 0]
-        if len(switch_on) == 0 or np.mean(switch_on == 2) < 0.5:
+        if not wandering and (len(switch_on) == 0 or np.mean(switch_on == 2) < 0.5):
             return self, labels, gap
         states = list(self.level_states)
         states[on[0]] = "running"
@@ -482,10 +489,14 @@ def _label_levels(means: list[float], sigmas: list[float]) -> list[str]:
     states = ["running"] * n
     lvl = np.exp(np.array(means))
     first = 0
-    low_is_off = lvl[0] < OFF_FRACTION * lvl[-1] or (lvl[0] < OFF_RATIO * lvl[1] and sigmas[0] > OFF_SPREAD)
-    if low_is_off:
-        states[0] = "off"
-        first = 1
+    # the lowest levels, as long as they are indistinguishable from zero (a sensor's noise floor
+    # may take two mixture components)
+    while first < n - 1 and (
+        lvl[first] < OFF_FRACTION * lvl[-1]
+        or (lvl[first] < OFF_RATIO * lvl[first + 1] and sigmas[first] > OFF_SPREAD)
+    ):
+        states[first] = "off"
+        first += 1
     if n - first >= 2:
         states[first] = "idle"
     return states
