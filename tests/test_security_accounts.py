@@ -353,3 +353,58 @@ def test_the_accounts_file_is_private(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+# -- 4. tokens that expire and are scoped; idle sessions -----------------------------------------
+def test_api_tokens_expire_after_90_days_by_default_or_as_asked(plant, monkeypatch):
+    """Today: tokens lived for ever."""
+    owner = plant.client("acme:owner")
+    assert owner.post("/api/auth/tokens", json={"name": "d", "days": -1}).status_code == 422
+    default = owner.post("/api/auth/tokens", json={"name": "a"}).json()["token"]
+    week = owner.post("/api/auth/tokens", json={"name": "b", "days": 7}).json()["token"]
+    listed = {t["name"]: t for t in owner.get("/api/auth/tokens").json()}
+    assert listed["a"]["expires"] and listed["b"]["expires"]
+
+    def works(token: str) -> bool:
+        return (
+            TestClient(plant.app, headers={"Authorization": f"Bearer {token}"})
+            .get("/api/auth/me")
+            .status_code
+            == 200
+        )
+
+    assert works(default) and works(week)
+    plant.clock.now += timedelta(days=8)
+    assert works(default) and not works(week)
+    plant.clock.now += timedelta(days=83)
+    assert not works(default)
+    monkeypatch.setenv("FC_TOKEN_DAYS", "0")  # the setting: no end
+    forever = plant.client("acme:owner").post("/api/auth/tokens", json={"name": "c"}).json()["token"]
+    plant.clock.now += timedelta(days=4000)
+    assert works(forever)
+
+
+def test_a_read_only_token_cannot_write(plant):
+    owner = plant.client("acme:owner")
+    token = owner.post("/api/auth/tokens", json={"name": "report", "scope": "read"}).json()["token"]
+    bearer = TestClient(plant.app, headers={"Authorization": f"Bearer {token}"})
+    assert bearer.get("/api/machines").status_code == 200
+    r = bearer.put("/api/settings/stop-reasons", json={"reasons": [{"code": "x", "ko": "엑스", "en": "x"}]})
+    assert r.status_code == 403
+    assert bearer.post("/api/auth/tokens", json={"name": "escalate"}).status_code == 403
+    assert [t["scope"] for t in owner.get("/api/auth/tokens").json()] == ["read"]
+
+
+def test_an_idle_session_ends(plant, monkeypatch):
+    """Today: a session lived its 12 hours whether used or not."""
+    c = plant.client("acme:operator")
+    plant.clock.now += timedelta(minutes=100)
+    assert c.get("/api/auth/me").status_code == 200  # used: the idle time starts again
+    plant.clock.now += timedelta(minutes=100)
+    assert c.get("/api/auth/me").status_code == 200
+    plant.clock.now += timedelta(minutes=121)
+    assert c.get("/api/auth/me").status_code == 401  # idle longer than 2 h
+    monkeypatch.setenv("FC_SESSION_IDLE_MINUTES", "10")
+    c = plant.client("acme:operator")
+    plant.clock.now += timedelta(minutes=11)
+    assert c.get("/api/auth/me").status_code == 401

@@ -85,7 +85,35 @@ CREATE TABLE IF NOT EXISTS security_log (
 _ADDED_COLUMNS = (
     ("users", "active", "INTEGER NOT NULL DEFAULT 1"),
     ("api_tokens", "last_used", "TEXT"),
+    ("api_tokens", "expires", "TEXT"),
+    ("api_tokens", "scope", "TEXT NOT NULL DEFAULT 'write'"),
+    ("sessions", "last_seen", "TEXT"),
 )
+
+#: API token scopes: `read` tokens may only read (GET); `write` tokens act as their user
+TOKEN_SCOPES = ("read", "write")
+#: settings: days an API token lives by default (0: no end), minutes a session may sit idle
+TOKEN_DAYS_ENV, DEFAULT_TOKEN_DAYS = "FC_TOKEN_DAYS", 90
+SESSION_IDLE_ENV, DEFAULT_SESSION_IDLE_MINUTES = "FC_SESSION_IDLE_MINUTES", 120
+
+
+def _setting(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return max(0, int(raw)) if raw else default
+    except ValueError:
+        raise AccountError(f"{name}: not a whole number: {raw!r}") from None
+
+
+def token_days() -> int:
+    """Days a new API token lives when none is given (setting FC_TOKEN_DAYS; 0: no end)."""
+    return _setting(TOKEN_DAYS_ENV, DEFAULT_TOKEN_DAYS)
+
+
+def session_idle_minutes() -> int:
+    """Minutes a session may go unused before it ends (setting FC_SESSION_IDLE_MINUTES; 0: no limit)."""
+    return _setting(SESSION_IDLE_ENV, DEFAULT_SESSION_IDLE_MINUTES)
+
 
 #: the events of the security log (`Accounts.log_event`, `security_log`): admin acts and logins
 EVENTS = (
@@ -499,40 +527,83 @@ class Accounts:
 
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         self._exec(
-            "INSERT INTO sessions (token_hash, user_id, csrf, created, expires) VALUES (?, ?, ?, ?, ?)",
-            (_hash_token(token), user_id, csrf, _iso(now), _iso(now + timedelta(hours=SESSION_HOURS))),
+            "INSERT INTO sessions (token_hash, user_id, csrf, created, expires, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                _hash_token(token),
+                user_id,
+                csrf,
+                _iso(now),
+                _iso(now + timedelta(hours=SESSION_HOURS)),
+                _iso(now),
+            ),
         )
         return token, csrf
 
     def session(self, token: str, now: datetime) -> tuple[User, str] | None:
-        rows = self._all(
-            "SELECT user_id, csrf, expires FROM sessions WHERE token_hash = ?", (_hash_token(token),)
-        )
+        """The user and CSRF token of a live session: not past its end (SESSION_HOURS) nor idle
+        longer than `session_idle_minutes()` (an idle session is ended)."""
+        h = _hash_token(token)
+        rows = self._all("SELECT user_id, csrf, expires, last_seen FROM sessions WHERE token_hash = ?", (h,))
         if not rows or _dt(rows[0][2]) <= now:
             return None
+        idle, seen = session_idle_minutes(), _dt(rows[0][3])
+        if idle and seen is not None and (now - seen).total_seconds() > idle * 60:
+            self._exec("DELETE FROM sessions WHERE token_hash = ?", (h,))
+            return None
+        if seen is None or (now - seen).total_seconds() >= LAST_USED_RESOLUTION_S:
+            self._exec("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (_iso(now), h))
         user = self.user(rows[0][0])
         return (user, rows[0][1]) if user and user.active else None
 
     def end_session(self, token: str) -> None:
         self._exec("DELETE FROM sessions WHERE token_hash = ?", (_hash_token(token),))
 
-    def create_token(self, user_id: int, name: str, now: datetime, by: User | None = None) -> str:
+    def create_token(
+        self,
+        user_id: int,
+        name: str,
+        now: datetime,
+        by: User | None = None,
+        days: int | None = None,
+        scope: str = "write",
+    ) -> str:
+        """A new API token (returned once; only its hash is kept) that ends after `days`
+        (default `token_days()`; 0: no end) and may only read with `scope="read"`."""
+        from datetime import timedelta
+
+        if scope not in TOKEN_SCOPES:
+            raise AccountError(f"scope: one of {', '.join(TOKEN_SCOPES)}")
+        days = token_days() if days is None else days
+        if days < 0 or days > 3650:
+            raise AccountError("days: 0 to 3650")
+        expires = _iso(now + timedelta(days=days)) if days else None
         token = "fct_" + secrets.token_urlsafe(32)
         self._exec(
-            "INSERT INTO api_tokens (token_hash, user_id, name, created) VALUES (?, ?, ?, ?)",
-            (_hash_token(token), user_id, name, _iso(now)),
+            "INSERT INTO api_tokens (token_hash, user_id, name, created, expires, scope) VALUES (?, ?, ?, ?, ?, ?)",
+            (_hash_token(token), user_id, name, _iso(now), expires, scope),
         )
         u = self.user(user_id)
         if u is not None:
-            self.log_event("token_created", by, u.firm_id, u.email, f"{_hash_token(token)[:12]} {name}")
+            detail = (
+                f"{_hash_token(token)[:12]} {name} ({scope}, {'until ' + expires if expires else 'no end'})"
+            )
+            self.log_event("token_created", by, u.firm_id, u.email, detail)
         return token
+
+    def token_scope(self, token: str) -> str | None:
+        """The scope of an API token (`read` or `write`; None: unknown)."""
+        rows = self._all("SELECT scope FROM api_tokens WHERE token_hash = ?", (_hash_token(token),))
+        return rows[0][0] if rows else None
 
     def token_user(self, token: str, now: datetime | None = None) -> User | None:
         """The active user of an API token (None for an unknown or revoked token); with `now`,
         the token's `last_used` is brought up to date (to LAST_USED_RESOLUTION_S)."""
         h = _hash_token(token)
-        rows = self._all("SELECT user_id, last_used FROM api_tokens WHERE token_hash = ?", (h,))
+        rows = self._all("SELECT user_id, last_used, expires FROM api_tokens WHERE token_hash = ?", (h,))
         if not rows:
+            return None
+        ends = _dt(rows[0][2])
+        if ends is not None and ends <= (now or datetime.now(UTC)):
             return None
         user = self.user(rows[0][0])
         if user is None or not user.active:
@@ -546,10 +617,14 @@ class Accounts:
         """The user's API tokens: id (the first 12 hex digits of the token's hash), name, created,
         last_used; never the token itself (it is not stored)."""
         rows = self._all(
-            "SELECT token_hash, name, created, last_used FROM api_tokens WHERE user_id = ? ORDER BY created, name",
+            "SELECT token_hash, name, created, last_used, expires, scope FROM api_tokens"
+            " WHERE user_id = ? ORDER BY created, name",
             (user_id,),
         )
-        return [{"id": h[:12], "name": n, "created": _dt(c), "last_used": _dt(u)} for h, n, c, u in rows]
+        return [
+            {"id": h[:12], "name": n, "created": _dt(c), "last_used": _dt(u), "expires": _dt(e), "scope": sc}
+            for h, n, c, u, e, sc in rows
+        ]
 
     def revoke_token(self, user_id: int, token_id: str, by: User | None = None) -> bool:
         """Revoke (delete) the user's token with this id; False when the user has none such."""

@@ -6,6 +6,13 @@ CSRF token in an `X-CSRF-Token` header, double-submit) or by `Authorization: Bea
 see: the machines of their firm's enterprises, plus, for an outside expert, the machines
 covered by grants that are active now. Every access under a grant, allowed or denied, is
 written to the audit log of the firm that granted it.
+
+Who may call which route is decided here, in one place: `ROUTES` names the permission of every
+route of the app (API and pages) and `authenticate` (which every route and page calls) refuses
+(403, `Denied`) a caller whose role lacks it. A route missing from `ROUTES` fails
+tests/test_security_roles.py, which walks every route of the app as each role. What a caller may
+read is decided by `Caller.may_read`: only roles with `read_kpi`; an expert (even one created
+inside a firm that owns machines) reads nothing but the machines of active grants, audited.
 """
 
 from __future__ import annotations
@@ -42,6 +49,91 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_audit": frozenset({"owner"}),
 }
 
+#: what a route needs besides its permission: "public" (no login), "logged_in" (any role; the
+#: route checks more itself, e.g. per object in the commons or the accounts routes)
+PUBLIC, LOGGED_IN = "public", "logged_in"
+
+#: "METHOD path-template" (or a "METHOD prefix*") -> the permission it needs (see docs/security.md)
+ROUTES: dict[str, str] = {
+    # documents, login, language
+    "GET /openapi.json": PUBLIC,
+    "GET /docs": PUBLIC,
+    "GET /docs/oauth2-redirect": PUBLIC,
+    "GET /redoc": PUBLIC,
+    "GET /lang/{code}": PUBLIC,
+    "GET /login": PUBLIC,
+    "POST /login": PUBLIC,
+    "POST /logout": LOGGED_IN,
+    "POST /api/auth/login": PUBLIC,
+    "* /api/auth/*": LOGGED_IN,  # the caller's own session, password and tokens (api/tenancy.py)
+    # firms, users, grants, audit (api/tenancy.py, api/accounts.py check the firm themselves)
+    "GET /api/firms": LOGGED_IN,
+    "POST /api/firms": "manage_firms",
+    "* /api/users*": "manage_users",
+    "* /api/grants*": LOGGED_IN,  # owners give and revoke; experts list their own
+    "GET /api/audit": LOGGED_IN,
+    "GET /api/security-log": LOGGED_IN,
+    "GET /api/settings/stop-reasons": "stop_reasons",
+    "PUT /api/settings/stop-reasons": "configure",
+    "DELETE /api/settings/stop-reasons": "configure",
+    # plant data (api/plant.py)
+    "GET /api/machines": "read_kpi",
+    "GET /api/hierarchy": "read_kpi",
+    "GET /api/overview": "read_kpi",
+    "GET /api/records/{kind}": "read_records",
+    "POST /api/records/{kind}": "write_records",
+    "GET /api/kpi": "read_kpi",
+    "GET /api/downtime": "read_kpi",
+    "GET /api/alarms": "read_records",  # alarm texts are raw records, not aggregates
+    "POST /api/stop-reasons": "stop_reasons",
+    # the dashboard (web/dashboard.py, web/settings.py)
+    "GET /": "read_kpi",
+    "GET /live.json": "read_kpi",
+    "GET /oee": "read_kpi",
+    "GET /downtime": "read_kpi",
+    "GET /machines/{path:path}": "read_records",  # signal trends and alarms
+    "GET /stops": "read_kpi",
+    "POST /stops": "stop_reasons",
+    "GET /settings/stop-reasons": "configure",
+    "POST /settings/stop-reasons": "configure",
+    # files into the store (web/upload.py), a current sensor's raw trace (web/retrofit.py)
+    "* /upload*": "write_records",
+    "GET /retrofit": "read_records",
+    "GET /retrofit/{path:path}": "read_records",
+    # the commons: every firm takes part; cooperate/ decides per object (api/commons.py, web/commons.py)
+    "GET /api/commons/catalog": PUBLIC,  # the public catalog of published profiles
+    "* /api/commons/*": LOGGED_IN,
+    "* /commons/*": LOGGED_IN,
+    "GET /catalog": PUBLIC,
+    "GET /catalog/{firm_id}": PUBLIC,
+}
+
+
+def route_permission(method: str, template: str) -> str | None:
+    """The permission `ROUTES` gives the route `template` for `method` (None: not listed)."""
+    method = "GET" if method == "HEAD" else method
+    found = ROUTES.get(f"{method} {template}")
+    if found is not None:
+        return found
+    for key, permission in ROUTES.items():
+        m, _, pattern = key.partition(" ")
+        if m in ("*", method) and pattern.endswith("*") and template.startswith(pattern[:-1]):
+            return permission
+    return None
+
+
+def allowed(role: str, permission: str) -> bool:
+    """Whether `role` has `permission` (PUBLIC and LOGGED_IN: every role)."""
+    return permission in (PUBLIC, LOGGED_IN) or role in PERMISSIONS[permission]
+
+
+class Denied(HTTPException):
+    """403: the caller's role lacks the permission of the route (`ROUTES`)."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(403, detail or NOT_ALLOWED)
+
+
 SESSION_COOKIE = "fc_session"
 CSRF_COOKIE = "fc_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -67,18 +159,28 @@ class Caller:
     path: str
     grants: list[Grant] = field(default_factory=list)
 
+    def allowed(self, permission: str) -> bool:
+        return allowed(self.user.role, permission)
+
     def require(self, permission: str) -> None:
-        if self.user.role not in PERMISSIONS[permission]:
-            raise forbidden()
+        if not self.allowed(permission):
+            raise Denied()
 
     def owns(self, machine_path: str) -> bool:
+        """The machine is of the caller's firm (writes; reads go through `may_read`)."""
         return machine_path.split("/", 1)[0] in self.firm.enterprises
+
+    def _reads_own(self, machine_path: str) -> bool:
+        """Reads the machine as its firm's: an expert reads only under grants, even in their firm."""
+        return self.user.role != "expert" and self.owns(machine_path)
 
     def _active_grants(self, machine_path: str) -> list[Grant]:
         return [g for g in self.grants if g.active(self.now) and g.covers(machine_path)]
 
     def may_read(self, machine_path: str) -> bool:
-        return self.owns(machine_path) or bool(self._active_grants(machine_path))
+        if not self.allowed("read_kpi"):  # e.g. the hub admin: no shop-floor data at all
+            return False
+        return self._reads_own(machine_path) or bool(self._active_grants(machine_path))
 
     def visible(self, paths: Iterable[str]) -> list[str]:
         """The paths (of all machines) this caller may read."""
@@ -101,7 +203,7 @@ class Caller:
         """One audit row per grant used to read these machines (none for the firm's own)."""
         used: dict[int, tuple[Grant, list[str]]] = {}
         for p in paths:
-            if self.owns(p):
+            if self._reads_own(p):
                 continue
             for g in self._active_grants(p):
                 used.setdefault(g.id, (g, []))[1].append(p)
@@ -132,6 +234,8 @@ def authenticate(request: Request, accounts: Accounts, now: datetime) -> Caller:
         user = accounts.token_user(header[7:].strip(), now)
         if user is None:
             raise HTTPException(401, LOGIN_REQUIRED)
+        if request.method not in SAFE_METHODS and accounts.token_scope(header[7:].strip()) == "read":
+            raise forbidden()  # a read-only token (accounts/db.py TOKEN_SCOPES)
     else:
         token = request.cookies.get(SESSION_COOKIE)
         found = accounts.session(token, now) if token else None
@@ -145,7 +249,12 @@ def authenticate(request: Request, accounts: Accounts, now: datetime) -> Caller:
     firm = accounts.firm(user.firm_id)
     assert firm is not None
     grants = accounts.grants_of_expert(user.id) if user.role == "expert" else []
-    return Caller(user, firm, accounts, now, request.method, request.url.path, grants)
+    caller = Caller(user, firm, accounts, now, request.method, request.url.path, grants)
+    route = request.scope.get("route")
+    permission = route_permission(request.method, route.path) if route is not None else None
+    if permission is not None:
+        caller.require(permission)  # the one role check of every route and page (ROUTES)
+    return caller
 
 
 def caller_dependency(accounts: Accounts, clock: Callable[[], datetime]) -> Callable[[Request], Caller]:

@@ -50,6 +50,8 @@ class TokenInfoOut(BaseModel):
     name: str
     created: datetime
     last_used: datetime | None = Field(description="to the minute; null: never used")
+    expires: datetime | None = Field(default=None, description="when the token stops working; null: no end")
+    scope: str = Field(default="write", description="read: GET requests only; write: acts as its user")
 
 
 class StopReasonItem(BaseModel):

@@ -6,7 +6,7 @@ managing existing users, tokens and the firm's stop reasons is `accounts.account
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
@@ -41,6 +41,13 @@ class LoginOut(BaseModel):
 
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
+    days: int | None = Field(
+        default=None,
+        ge=0,
+        le=3650,
+        description="days the token lives (default: setting FC_TOKEN_DAYS, 90; 0: no end)",
+    )
+    scope: Literal["read", "write"] = Field(default="write", description="read: GET requests only")
 
 
 class TokenOut(BaseModel):
@@ -190,7 +197,10 @@ def tenancy_router(
         "/api/auth/tokens", response_model=TokenOut, status_code=201, responses=WRITE_ERRORS, tags=["auth"]
     )
     def new_token(c: CallerDep, body: TokenIn) -> TokenOut:
-        return TokenOut(token=accounts.create_token(c.user.id, body.name, now(), by=c.user))
+        token = accounts.create_token(
+            c.user.id, body.name, now(), by=c.user, days=body.days, scope=body.scope
+        )
+        return TokenOut(token=token)
 
     @router.post("/api/auth/password", status_code=204, responses=errors(401, 403, 422), tags=["auth"])
     def change_password(c: CallerDep, body: PasswordChangeIn, request: Request) -> Response:
