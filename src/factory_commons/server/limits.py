@@ -19,6 +19,7 @@ worker of `serve --workers N` reads the same), listed in `Limits.ENV` and docs/s
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -108,6 +109,8 @@ def json_problems(data: Any, max_string: int, root: str = "body") -> list[dict[s
         if isinstance(value, str):
             if (p := _text_problem(loc, value, max_string)) is not None:
                 found.append(p)
+        elif isinstance(value, float) and not math.isfinite(value):  # NaN, Infinity, 1e999
+            found.append(_problem(loc, "number_not_finite", limit_text("not_finite"), str(value)))
         elif isinstance(value, dict | list):
             if depth >= MAX_DEPTH:
                 found.append(_problem(loc, "too_deep", limit_text("too_deep", max=MAX_DEPTH)))
