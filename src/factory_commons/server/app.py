@@ -20,11 +20,12 @@ from .api.accounts import account_router
 from .api.commons import commons_router
 from .api.plant import plant_router
 from .api.tenancy import tenancy_router
-from .auth import Caller, api_text, authenticate
+from .auth import Caller, Denied, api_text, authenticate
 from .limits import BodyLimit, Limits
 from .ratelimit import LoginLimiter
 from .web.commons import add_commons_pages
 from .web.dashboard import add_dashboard
+from .web.pages import denied_answer
 from .web.retrofit import add_retrofit_pages
 from .web.upload import add_upload_pages
 
@@ -61,6 +62,7 @@ def create_app(
     app.state.store, app.state.accounts = store, accounts
     app.state.limits = limits = limits or Limits.from_env()
     app.add_middleware(BodyLimit, limits=limits)  # body sizes and the text policy, before any parsing
+    app.add_exception_handler(Denied, denied_answer)  # a role without the route's permission (auth.ROUTES)
     app.state.login_limiter = limiter = login_limiter or LoginLimiter(clock=now)
 
     def caller(request: Request) -> Caller:

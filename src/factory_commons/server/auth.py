@@ -102,6 +102,7 @@ ROUTES: dict[str, str] = {
     "GET /retrofit/{path:path}": "read_records",
     # the commons: every firm takes part; cooperate/ decides per object (api/commons.py, web/commons.py)
     "GET /api/commons/catalog": PUBLIC,  # the public catalog of published profiles
+    "GET /api/commons/firms/{firm_id}": PUBLIC,
     "* /api/commons/*": LOGGED_IN,
     "* /commons/*": LOGGED_IN,
     "GET /catalog": PUBLIC,

@@ -278,7 +278,7 @@ def plant_router(store: Store, caller: Callable[..., Caller], now: Callable[[], 
         machine: MachinesQ = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000,
     ) -> RecordsOut:
-        c.require("read_kpi")
+        c.require("read_records")  # alarm texts are raw records (auth.ROUTES)
         s, e = window(start, end)
         paths = scoped(c, machine)
         table = read_limited(store, "alarm", s, e, paths, limit + 1, newest_first=True)

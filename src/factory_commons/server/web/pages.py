@@ -16,14 +16,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from ...accounts import Accounts
-from ..auth import CSRF_COOKIE, Caller, authenticate
-from .i18n import LANG_COOKIE, LANGS, Translate, lang_name, pick_lang
+from ..auth import CSRF_COOKIE, Caller, Denied, authenticate
+from .i18n import LANG_COOKIE, LANGS, WEB, Translate, lang_name, pick_lang, translator
 
 HERE = Path(__file__).parent.parent  # server/: templates/ and static/
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -106,6 +106,8 @@ class Pages:
         """The logged-in caller of a page, or None."""
         try:
             return authenticate(request, self.accounts, self.now())
+        except Denied:
+            raise  # logged in, but the role may not open this page: `denied_answer`, 403
         except HTTPException:
             return None
 
@@ -201,3 +203,13 @@ class Pages:
             return action
 
         return register
+
+
+def denied_answer(request: Request, exc: Exception) -> Response:
+    """The 403 of `auth.Denied` (a role without the route's permission): JSON under /api, a
+    message page in the page's language elsewhere (app.py registers it)."""
+    detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": detail}, status_code=403)
+    pages = Pages(None, lambda: None, lambda lang, c: translator(lang, (), (WEB,)))  # type: ignore[arg-type]
+    return pages.message(request, None, "not_allowed", 403)
