@@ -202,7 +202,7 @@ def tenancy_router(
         )
         return TokenOut(token=token)
 
-    @router.post("/api/auth/password", status_code=204, responses=errors(401, 403, 422), tags=["auth"])
+    @router.post("/api/auth/password", status_code=204, responses=errors(400, 401, 403, 422), tags=["auth"])
     def change_password(c: CallerDep, body: PasswordChangeIn, request: Request) -> Response:
         """Change one's own password, giving the current one: other sessions end, API tokens
         are revoked; this session stays."""
