@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .policy import MAX_PATH, MAX_SEGMENT, Name, bad_character, limit_text
+from .policy import MAX_PATH, MAX_SEGMENT, Line, Name, bad_character, limit_text
 
 LEVELS = ("enterprise", "site", "area", "line", "machine")
 _FORBIDDEN = set("/+#\x00")
@@ -78,8 +78,8 @@ class Machine(BaseModel):
 
     path: str = Field(description="enterprise/site/area/line/machine")
     display_name: Name | None = Field(default=None, description="name shown to people, e.g. Korean")
-    kind: Name | None = Field(default=None, description="machine type, e.g. 'cnc', 'press'")
-    calendar: Name | None = Field(default=None, description="shift calendar name")
+    kind: Line | None = Field(default=None, description="machine type, e.g. 'cnc', 'press'")
+    calendar: Line | None = Field(default=None, description="shift calendar name")
     default_ideal_cycle_time_s: float | None = Field(
         default=None, gt=0, description="ideal cycle time when a count names no order or product"
     )

@@ -12,7 +12,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .policy import Code, Name
+from .policy import Code, Line, Name
 
 #: The plant's time zone when none is set (`Store.plant_timezone`).
 DEFAULT_PLANT_TIMEZONE = "Asia/Seoul"
@@ -30,7 +30,7 @@ class Product(BaseModel):
     product: Code = Field(description="product code (part number)")
     ideal_cycle_time_s: float = Field(gt=0, description="ISO 22400 PRU: ideal seconds per piece")
     display_name: Name | None = Field(default=None, description="name shown to people, e.g. Korean")
-    unit: Name | None = Field(default=None, description="unit a piece is counted in, e.g. EA")
+    unit: Line | None = Field(default=None, description="unit a piece is counted in, e.g. EA")
 
     @field_validator("product")
     @classmethod

@@ -82,8 +82,11 @@ def _free(v: str) -> str:
 
 #: a code: reason code, order id, product, detector (one line, 1..200 characters)
 Code = Annotated[str, Field(min_length=1, max_length=MAX_CODE), AfterValidator(_line(MAX_CODE))]
-#: a name shown to people or a unit (one line, at most 200 characters)
-Name = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_line(MAX_NAME))]
+#: a unit, a machine kind, a calendar name (one line, at most 200 characters)
+Line = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_line(MAX_NAME))]
+#: a name shown to people (at most 200 characters; a line break is kept: an Excel cell may
+#: wrap a long name)
+Name = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(lambda v: check_text(v, MAX_NAME, True))]
 #: a free text (alarm message, note): tabs and line breaks allowed, at most 4000 characters
 FreeText = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_free)]
 

@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from .hierarchy import check_segment, parse_machine_path
-from .policy import Code, EventTime, FreeText, Name, PlannedTime
+from .policy import Code, EventTime, FreeText, Line, PlannedTime
 
 
 def _machine_path(value: str) -> str:
@@ -108,7 +108,7 @@ class Signal(_Record):
     machine: MachinePath
     name: Code
     value: float
-    unit: Name | None = None
+    unit: Line | None = None
 
     @field_validator("name")
     @classmethod
@@ -181,7 +181,7 @@ class QualityMeasurement(_Record):
     lsl: float | None = Field(default=None, description="lower spec limit")
     usl: float | None = Field(default=None, description="upper spec limit")
     target: float | None = None
-    unit: Name | None = None
+    unit: Line | None = None
     sample_id: Code | None = None
     order_id: Code | None = None
 
