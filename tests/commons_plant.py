@@ -18,6 +18,7 @@ from factory_commons.cooperate.model import (
     CapacityEvidence,
     CapacityWeek,
     Certification,
+    Cooperative,
     DeliveryEvidence,
     Equipment,
     Evidence,
@@ -114,6 +115,13 @@ def commons_plant(store: Store, firms: int = 200, commons: str | None = None) ->
     )
     db.put("profile", "acme", "acme", acme)
     db.put("profile", "beta", "beta", beta)
+    # the cooperative granted acme and beta membership (membership.py); gamma is outside it
+    db.put(
+        "cooperative",
+        COOP,
+        COOP,
+        Cooperative(id=COOP, name=Text(ko="금천조합", en="Geumcheon"), members=("acme", "beta")),
+    )
     coop = plant.accounts.create_firm(COOP, [])
     plant.accounts.create_user(coop.id, "office@coop.example", "금천조합 사무국", "owner", PASSWORD)
     plant.emails["coop"] = "office@coop.example"

@@ -235,12 +235,17 @@ def test_award_and_two_sided_ratings_feed_the_rating_factor(plant):
         .status_code
         == 404
     )
+    # the award counts only once beta, the supplier, accepts it (tests/test_security_commons.py)
+    early = acme.post(f"/api/commons/requests/{req['id']}/rating", json={"scores": five})
+    assert early.status_code == 409 and "accepted" in early.text
+    r = beta.post(f"/api/commons/requests/{req['id']}/award/accept")
+    assert r.status_code == 200 and r.json()["state"] == "accepted"
     r = acme.post(
         f"/api/commons/requests/{req['id']}/rating", json={"scores": five, "comment": "정확한 납기"}
     )
     assert r.status_code == 201 and r.json()["ratee"] == "beta" and r.json()["ratee_role"] == "supplier"
     again = acme.post(f"/api/commons/requests/{req['id']}/rating", json={"scores": five})
-    assert again.status_code == 422 and "already rated" in again.text
+    assert again.status_code == 409 and "already rated" in again.text
     bad = beta.post(f"/api/commons/requests/{req['id']}/rating", json={"scores": five})
     assert bad.status_code == 422 and "specification" in bad.text  # a buyer is rated on other criteria
     ok = beta.post(
@@ -370,12 +375,13 @@ def test_pool_commit_close_and_split(plant):
     assert r.status_code == 200 and D(r.json()["progress"]["own"]["quantity"]) == D("3000.5")
     r = beta.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "2400"})
     prog = r.json()["progress"]
-    assert (
-        prog["total_quantity"] == "5400.5"
-        and prog["tier"] == 1
-        and prog["own"]["quantity"] == "2400"  # no "2.4E+3"
-    )
-    assert "3000.5" not in r.text  # beta never sees acme's quantity
+    # while open a member sees its own commitment and how many committed, never the total
+    # (it would give acme's quantity away: tests/test_security_commons.py)
+    assert prog["own"]["quantity"] == "2400" and prog["members_committed"] == 2  # no "2.4E+3"
+    assert prog["total_quantity"] is None and prog["tier"] is None and prog["disclosed"] is False
+    assert "3000.5" not in r.text and "5400.5" not in r.text  # beta never sees acme's quantity
+    prog = plant.client("coop").get(f"/api/commons/pools/{pool['id']}").json()["progress"]
+    assert prog["total_quantity"] == "5400.5" and prog["tier"] == 1  # the cooperative sees it
     assert (
         plant.client("acme:operator")
         .post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "1"})
@@ -392,7 +398,9 @@ def test_pool_commit_close_and_split(plant):
     assert s["outcome"] == "settled" and s["total_cost_krw"] == 5_400_500  # 5400.5 kg x 1000 won
     assert sum(x["cost_krw"] for x in s["lines"]) == s["total_cost_krw"] and len(s["lines"]) == 2
     mine = acme.get(f"/api/commons/pools/{pool['id']}/settlement").json()
-    assert [x["firm_id"] for x in mine["lines"]] == ["acme"] and mine["total_cost_krw"] == 5_400_500
+    # two firms committed, fewer than the default k = 3: a member sees only its own line
+    assert [x["firm_id"] for x in mine["lines"]] == ["acme"] and mine["total_cost_krw"] is None
+    assert mine["disclosed"] is False and "5400.5" not in str(mine) and "2400" not in str(mine)
     line = mine["lines"][0]
     assert line["deposit_krw"] == line["cost_krw"] + line["refund_krw"]
 

@@ -118,6 +118,10 @@ SELF_ONLY = {  # answer about the caller only, or public data: must not carry ac
     ("GET", "/api/commons/bookings"),
     ("GET", "/api/commons/projects"),
     ("POST", "/api/commons/projects"),
+    ("GET", "/api/commons/awards"),
+    ("GET", "/api/commons/cooperatives"),
+    ("POST", "/api/commons/cooperatives/{coop_id}/join"),  # asking to join is the caller's own act
+    ("POST", "/api/commons/cooperatives/{coop_id}/leave"),
 }
 
 
@@ -219,6 +223,29 @@ def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
             "url": f"/api/commons/requests/{o['nda']}/rating",
             "json": {"scores": {"quality": 1, "on_time": 1, "communication": 1}},
         },
+        ("GET", "/api/commons/awards"): {},
+        ("POST", "/api/commons/requests/{request_id}/award/accept"): {
+            "url": f"/api/commons/requests/{o['nda']}/award/accept"
+        },
+        ("POST", "/api/commons/requests/{request_id}/award/decline"): {
+            "url": f"/api/commons/requests/{o['nda']}/award/decline"
+        },
+        ("GET", "/api/commons/cooperatives"): {},
+        ("GET", "/api/commons/cooperatives/{coop_id}"): {"url": "/api/commons/cooperatives/coop-acme"},
+        ("POST", "/api/commons/cooperatives/{coop_id}/invite"): {
+            "url": "/api/commons/cooperatives/coop-acme/invite",
+            "json": {"firm_id": "gamma"},
+        },
+        ("POST", "/api/commons/cooperatives/{coop_id}/remove"): {
+            "url": "/api/commons/cooperatives/coop-acme/remove",
+            "json": {"firm_id": "acme"},
+        },
+        ("POST", "/api/commons/cooperatives/{coop_id}/join"): {
+            "url": "/api/commons/cooperatives/coop-acme/join"
+        },
+        ("POST", "/api/commons/cooperatives/{coop_id}/leave"): {
+            "url": "/api/commons/cooperatives/coop-acme/leave"
+        },
         ("GET", "/api/commons/requests/{request_id}/team"): {"url": f"/api/commons/requests/{o['nda']}/team"},
         ("POST", "/api/commons/requests/allocate"): {"json": {"request_ids": [o["nda"]]}},
         ("GET", "/api/commons/slots"): {},
@@ -259,6 +286,7 @@ def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
     db = plant.app.state.commons
     keys = [("profile", "acme"), ("pool", o["pool"]), ("campaign", o["campaign"]), ("request", o["nda"])]
     keys.append(("booking", o["booking"]))
+    keys.append(("cooperative", "coop-acme"))
     before = {k: db.raw(*k) for k in [*keys, ("mission", o["mission"]), ("problem", o["problem"])]}
     secrets = ("777.25", "9876543", o["nda"], o["booking"], "비밀", "pwned", str(SECRET_SCRAP))
     c = plant.client(who)
@@ -332,7 +360,12 @@ def test_a_firm_that_publishes_nothing_is_never_seen_through_its_private_data(pl
     fac = facility(X, "엑스정밀", "X Precision", "금천구", 37.4780, 126.8960)
     db.put("profile", X, X, Profile(facility=fac, evidence=_x_evidence(), published=frozenset()))
     xc, acme = plant.client("x:owner"), plant.client("acme:owner")
-    pool = open_pool(plant)  # X is a member (its profile names the cooperative)
+    assert (
+        plant.client("coop").post(f"/api/commons/cooperatives/{COOP}/invite", json={"firm_id": X}).status_code
+        == 200
+    )
+    assert xc.post(f"/api/commons/cooperatives/{COOP}/join").status_code == 200
+    pool = open_pool(plant)  # X is a member: the cooperative invited it and it accepted
     assert xc.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": X_QTY}).status_code == 200
     post_request(xc, "nda", budget_krw=X_BUDGET)
     assert acme.post(f"/api/commons/pools/{pool['id']}/commit", json={"quantity": "1000"}).status_code == 200
@@ -352,6 +385,7 @@ def test_a_firm_that_publishes_nothing_is_never_seen_through_its_private_data(pl
         "problem_id": "none",
         "mission_id": "none",
         "project_id": "none",
+        "coop_id": COOP,
     }
     gets = sorted(
         p

@@ -387,10 +387,19 @@ def test_ratings_enter_the_match_and_back_the_confidence():
 
 def test_buyer_award_rate_is_smoothed_and_two_sided():
     awards = [
-        Award(request_id=f"q{i}", buyer="buyerA", ordered=i < 8, supplier="s" if i < 8 else None, day=TODAY)
+        Award(
+            request_id=f"q{i}",
+            buyer="buyerA",
+            ordered=i < 8,
+            supplier="s" if i < 8 else None,
+            day=TODAY,
+            state="accepted" if i < 8 else "proposed",
+        )
         for i in range(10)
     ]
-    book = RatingBook([_rating(1, "buyerA", 4, role="buyer", rater="s")], awards)
+    # an order its supplier never accepted counts for nothing (the buyer cannot inflate its rate)
+    unconfirmed = Award(request_id="q99", buyer="buyerA", ordered=True, supplier="fake", day=TODAY)
+    book = RatingBook([_rating(1, "buyerA", 4, role="buyer", rater="s")], [*awards, unconfirmed])
     b = book.buyer("buyerA")
     assert (b.requests, b.orders) == (10, 8)
     assert 0.3 < b.award_rate < 0.8  # pulled from 0.8 toward the 0.3 prior
@@ -426,6 +435,15 @@ def test_rating_validation_names_the_field():
 
 
 def _persist_roundtrip(db: CommonsDB) -> None:
+    from factory_commons.cooperate.ratings import answer_award
+
+    for i in (1, 2):  # ratings count only for awards the supplier accepted
+        save_award(
+            db, Award(request_id=f"r{i}", buyer=f"buyer{i}", ordered=True, supplier="공급사", day=TODAY)
+        )
+        with pytest.raises(ValueError, match="accepted"):
+            save_rating(db, _rating(i, "공급사", 1))
+        answer_award(db, f"r{i}", "공급사", True, TODAY)
     save_rating(db, _rating(1, "공급사", 5))
     save_rating(db, _rating(2, "공급사", 3))
     save_award(db, Award(request_id="q1", buyer="buyer1", ordered=True, supplier="공급사", day=TODAY))
@@ -433,7 +451,7 @@ def _persist_roundtrip(db: CommonsDB) -> None:
         save_rating(db, _rating(1, "공급사", 4).model_copy(update={"id": "other"}))
     book = load_book(db)
     assert book.supplier("공급사").n == 2
-    assert book.buyer("buyer1").orders == 1
+    assert book.buyer("buyer1").orders == 1  # r1 accepted; q1 still waits for the supplier
     assert db.owner("rating", "x1") == "buyer1"
 
 

@@ -13,7 +13,8 @@ The flow (docs/commons/missions.md has the whole story):
 4. `accept(...)` turns a problem and an expert into a `Mission` and opens a grant through
    `Accounts.create_grant` for exactly the mission's weeks; the grant ends by itself, the
    mission records its id (kind "mission", owner = the firm).
-5. `close_mission(...)` keeps the report (text, findings, the fix that worked) with the firm,
+5. `close_mission(...)` (the expert, or an owner or engineer of the firm: `CLOSING_ROLES`;
+   only the firm rates, and an operator neither closes nor rates) keeps the report (text, findings, the fix that worked) with the firm,
    revokes the grant if it is still running and adds the outcome to the expert's record.
 
 Only the firm's own users (owner, engineer, operator) and the mission's expert may read a
@@ -52,8 +53,11 @@ MIN_WEEKS, MAX_WEEKS = 2, 26  # fixed-length missions: Smart Meister runs 3 mont
 
 #: Roles of the firm that may accept an expert (open a grant), as `server.auth.PERMISSIONS["grant"]`.
 GRANTING_ROLES = ("owner",)
-#: Roles of the firm that may read its problems and missions and write a mission report.
+#: Roles of the firm that may read its problems and missions.
 FIRM_READ_ROLES = ("owner", "engineer", "operator")
+#: Roles of the firm that may close a mission (with the report), rate the expert or abandon it:
+#: those who act for the firm in the commons. An operator reads, never closes nor rates.
+CLOSING_ROLES = ("owner", "engineer")
 
 #: KPIs a problem may cite: code -> (Korean, English, "ratio" or "seconds").
 METRICS: dict[str, tuple[str, str, str]] = {
@@ -547,8 +551,8 @@ def close_mission(
 ) -> Mission:
     """Close a mission with its report; revoke the grant if it still runs; record the outcome.
 
-    `closed_by` is the expert's accounts user or a user of the firm (owner, engineer,
-    operator). Only the firm may rate the expert (1–5) or close the mission as "abandoned"
+    `closed_by` is the expert's accounts user or a user of the firm with a role of
+    `CLOSING_ROLES` (owner, engineer; never an operator). Only the firm may rate the expert (1–5) or close the mission as "abandoned"
     (the expert did not deliver; it counts as the lowest rating in later matching). The
     report is stored inside the mission, owned by the firm; the expert's record gets the
     outcome for later matching.
@@ -564,7 +568,7 @@ def close_mission(
             raise MissionError(f"mission_id: {mission_id!r} is already closed")
         by_expert = closed_by == mission.expert_user_id
         if not by_expert:
-            _firm_user(accounts, mission.firm_id, closed_by, FIRM_READ_ROLES)
+            _firm_user(accounts, mission.firm_id, closed_by, CLOSING_ROLES)
         elif rating is not None or outcome != "completed":
             raise MissionAccessError("rating: the expert cannot rate or abandon their own mission")
         report = MissionReport(

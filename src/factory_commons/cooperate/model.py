@@ -152,7 +152,7 @@ class Facility(_Model):
     equipment: tuple[Equipment, ...] = ()
     certifications: tuple[Certification, ...] = ()
     unspsc: tuple[str, ...] = ()
-    cooperatives: tuple[str, ...] = ()
+    cooperatives: tuple[str, ...] = ()  # self-declared; grants no membership (membership.py)
     employees: int | None = Field(default=None, ge=0)
     contact_email: str = ""
     website: str = ""
@@ -218,11 +218,17 @@ class Profile(_Model):
 
 
 class Cooperative(_Model):
-    """A cooperative (협동조합) of firms: its members and the processes it is focused on."""
+    """A cooperative (협동조합) of firms: its members and the processes it is focused on.
+
+    Membership is granted by the cooperative (`membership.py`): `members` are the firms the
+    manager invited and that accepted, or that asked and were approved; `invited` and
+    `requested` are the open invitations and requests. A firm's profile grants nothing."""
 
     id: str
     name: Text
     members: tuple[str, ...] = ()  # firm ids
+    invited: tuple[str, ...] = ()  # invited by the manager, not yet accepted
+    requested: tuple[str, ...] = ()  # asked to join, not yet approved
     focus: tuple[ProcessCode, ...] = ()
     location: Location | None = None
 

@@ -20,6 +20,18 @@ settlement) the pool either
   proportion; every member gets back ``deposit - cost``; or
 * is **refunded**: the minimum was missed and every deposit comes back in full.
 
+Who may commit, and what members see of others (docs/commons.md, "Commons rules"):
+
+* only the cooperative's *granted* members (`membership.py`: invited and accepted, or asked and
+  approved) commit or join; when the cooperative has a record, membership is read from it at
+  every commitment, so a firm removed from the cooperative can no longer commit. A firm's profile
+  grants nothing.
+* another member's quantity must not be readable from the change of the total: while a pool or
+  campaign is open its members see their own commitment and how many firms committed, never the
+  total, the tier reached or how far the next tier is; after the close they see the totals only
+  when at least ``disclosure_min_firms`` firms committed (a pool setting, at least 2, default
+  `DISCLOSURE_MIN_FIRMS` = 3), else only their own line. The cooperative sees everything.
+
 A **campaign** (`Campaign`: joint expo booth, joint catalog, joint market research) uses the
 same commitment and split mechanics for a fixed total cost: participants take shares (one each
 for an equal split, or booth area / catalog pages / ... for a split by shares); it runs when at
@@ -51,6 +63,9 @@ from .vocab import MATERIALS
 QUANTITY_PLACES = 3  # quantities: up to 3 decimals (0.001 kg)
 PRICE_PLACES = 2  # unit prices: up to 2 decimals of a won
 MAX_AMOUNT = Decimal(10) ** 12  # no quantity, price or share beyond a trillion
+#: the default of `disclosure_min_firms`: totals reach members only after the close, and only
+#: when at least this many firms committed (with 2, each of them could subtract its own share)
+DISCLOSURE_MIN_FIRMS = 3
 
 ErrorCode = Literal["invalid", "not_found", "forbidden", "conflict"]
 
@@ -196,11 +211,27 @@ def _check_open(opens: datetime, closes: datetime, state: str, now: datetime, wh
         raise CommonsError.of("now", "window_closed", "conflict", closes=closes)
 
 
+def _k(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 1000:
+        raise CommonsError.of("disclosure_min_firms", "bad_disclosure_min", value=value)
+    return value
+
+
 def _members(members: Iterable[str]) -> tuple[str, ...]:
     out = tuple(sorted({str(m).strip() for m in members}))
     if not out or any(not m for m in out):
         raise CommonsError.of("members", "no_members")
     return out
+
+
+def may_take_part(db: CommonsDB, window: _CommitmentWindow, firm_id: str) -> bool:
+    """Whether a firm may commit to a pool or join a campaign: a granted member of the
+    cooperative now (its record, `membership.py`), or, for a cooperative without a record (a
+    pool opened by library code with an explicit member list), one of the listed members."""
+    from .model import Cooperative
+
+    coop = db.get("cooperative", window.cooperative, Cooperative)
+    return firm_id in (coop.members if coop is not None else window.members)
 
 
 def _new_id(prefix: str, given: str | None) -> str:
@@ -374,6 +405,12 @@ class _CommitmentWindow(_Model):
     commitments: tuple[Commitment, ...] = ()
     history: tuple[CommitmentEvent, ...] = ()
     settlement: Settlement | None = None
+    #: totals are shown to members only after the close and when at least this many committed
+    disclosure_min_firms: int = Field(default=DISCLOSURE_MIN_FIRMS, ge=2, le=1000)
+
+    def discloses_totals(self) -> bool:
+        """Whether members (not the cooperative) may see the totals: closed, and k firms in."""
+        return self.state != "open" and len(self.commitments) >= self.disclosure_min_firms
 
     def commitment_of(self, firm_id: str) -> Commitment | None:
         return next((c for c in self.commitments if c.firm_id == firm_id), None)
@@ -419,10 +456,11 @@ class PoolProgress(_Model):
 
     pool_id: str
     state: str
-    total_quantity: Amount
+    disclosed: bool = True  # False: the totals are withheld (open pool, or fewer than k firms)
+    total_quantity: Amount | None
     members_committed: int
     minimum_quantity: Amount
-    minimum_reached: bool
+    minimum_reached: bool | None
     tier: int | None
     unit_price_krw: Amount | None
     next_tier_quantity: Amount | None  # how much more the total needs for the next tier
@@ -483,6 +521,7 @@ def open_pool(
     supplier: str = "",
     pool_id: str | None = None,
     now: datetime | None = None,
+    disclosure_min_firms: int = DISCLOSURE_MIN_FIRMS,
 ) -> PurchasePool:
     """Open a purchasing pool for the members of `cooperative` and store it (kind ``"pool"``).
 
@@ -520,6 +559,7 @@ def open_pool(
         opens=opens,
         closes=closes,
         created=now,
+        disclosure_min_firms=_k(disclosure_min_firms),
     )
     with db.transaction():
         if db.owner("pool", pool.id) is not None:
@@ -552,7 +592,7 @@ def commit(
     now = _now(now)
     with db.transaction():
         pool = get_pool(db, pool_id)
-        if firm_id not in pool.members:
+        if not may_take_part(db, pool, firm_id):
             raise CommonsError.of(
                 "firm_id", "not_a_member", "forbidden", firm=firm_id, cooperative=pool.cooperative
             )
@@ -646,8 +686,24 @@ def cancel_pool(db: CommonsDB, pool_id: str, reason: Text, now: datetime | None 
     return s
 
 
-def progress(pool: PurchasePool, viewer: str | None = None) -> PoolProgress:
-    """A pool's progress as a member (or anyone) may see it, without others' quantities."""
+def progress(pool: PurchasePool, viewer: str | None = None, *, admin: bool = False) -> PoolProgress:
+    """A pool's progress as a member may see it: no total, tier or distance to the next tier
+    unless `pool.discloses_totals()` (closed, at least k firms) or `admin` (the cooperative)."""
+    if not (admin or pool.discloses_totals()):
+        return PoolProgress(
+            pool_id=pool.id,
+            state=pool.state,
+            disclosed=False,
+            total_quantity=None,
+            members_committed=len(pool.commitments),
+            minimum_quantity=pool.minimum_quantity,
+            minimum_reached=None,
+            tier=None,
+            unit_price_krw=None,
+            next_tier_quantity=None,
+            next_unit_price_krw=None,
+            own=pool.commitment_of(viewer) if viewer else None,
+        )
     total = pool.total_quantity
     tier = pool.tier_for(total)
     nxt = (tier + 1) if tier is not None else 0
@@ -744,6 +800,7 @@ def open_campaign(
     description: Text | None = None,
     campaign_id: str | None = None,
     now: datetime | None = None,
+    disclosure_min_firms: int = DISCLOSURE_MIN_FIRMS,
 ) -> Campaign:
     """Open a campaign and store it (kind ``"campaign"``, owner the cooperative).
 
@@ -804,6 +861,7 @@ def open_campaign(
         opens=opens,
         closes=closes,
         created=now,
+        disclosure_min_firms=_k(disclosure_min_firms),
     )
     with db.transaction():
         if db.owner("campaign", camp.id) is not None:
@@ -835,7 +893,7 @@ def join_campaign(
     now = _now(now)
     with db.transaction():
         camp = get_campaign(db, campaign_id)
-        if firm_id not in camp.members:
+        if not may_take_part(db, camp, firm_id):
             raise CommonsError.of(
                 "firm_id", "not_a_member", "forbidden", firm=firm_id, cooperative=camp.cooperative
             )
@@ -854,9 +912,14 @@ def join_campaign(
         if camp.max_total_shares is not None:
             others = sum((c.quantity for c in camp.commitments if c.firm_id != firm_id), Decimal(0))
             if others + s > camp.max_total_shares:
-                left = camp.max_total_shares - others
+                # never the number left: it would tell a member the others' shares
                 raise CommonsError.of(
-                    "shares", "shares_left", "conflict", left=left, unit=camp.share_unit, shares=s
+                    "shares",
+                    "shares_over_max",
+                    "conflict",
+                    max=camp.max_total_shares,
+                    unit=camp.share_unit,
+                    shares=s,
                 )
         cs, hist, new = _recommit(camp.commitments, camp.history, firm_id, s, camp.deposit_for(s), now)
         db.put(

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ...accounts import AccountError, Accounts
 from ...cooperate import booking as bk
+from ...cooperate import membership as mb
 from ...cooperate import missions as ms
 from ...cooperate import pools as pl
 from ...cooperate import profiles as pf
@@ -127,6 +128,12 @@ class PoolIn(BaseModel):
     per_member_max: Decimal | None = Field(default=None, gt=0, le=10**12)
     opens: datetime | None = Field(default=None, description="default: now")
     closes: datetime
+    disclosure_min_firms: int = Field(
+        default=pl.DISCLOSURE_MIN_FIRMS,
+        ge=2,
+        le=1000,
+        description="members see the totals only after the close and when at least this many firms committed",
+    )
 
 
 class QuantityIn(BaseModel):
@@ -155,19 +162,21 @@ class PoolOut(BaseModel):
 
 
 class SettlementOut(BaseModel):
-    """A close: totals for everyone, the lines of the caller's firm (all lines for the cooperative)."""
+    """A close: the lines of the caller's firm (all lines for the cooperative); the totals for
+    members only when the pool's disclosure rule allows (`disclosed`; else they are null)."""
 
     outcome: str
     closed_at: datetime
-    total_quantity: pl.Amount
+    disclosed: bool = True
+    total_quantity: pl.Amount | None
     tier: int | None
     unit_price_krw: pl.Amount | None
-    total_cost_krw: int
-    deposits_krw: int
-    refunds_krw: int
+    total_cost_krw: int | None
+    deposits_krw: int | None
+    refunds_krw: int | None
     members: int
     lines: list[pl.SettlementLine]
-    reason: Text
+    reason: Text | None
 
 
 class CampaignIn(BaseModel):
@@ -184,6 +193,7 @@ class CampaignIn(BaseModel):
     per_member_max_shares: Decimal | None = Field(default=None, gt=0, le=10**9)
     opens: datetime | None = None
     closes: datetime
+    disclosure_min_firms: int = Field(default=pl.DISCLOSURE_MIN_FIRMS, ge=2, le=1000)
 
 
 class CampaignOut(BaseModel):
@@ -202,7 +212,7 @@ class CampaignOut(BaseModel):
     closes: datetime
     state: str
     participants: int
-    total_shares: pl.Amount
+    total_shares: pl.Amount | None = Field(description="null for members until the rules allow")
     admin: bool
     own: pl.Commitment | None
 
@@ -327,6 +337,42 @@ class RatingIn(BaseModel):
     comment: str = Field(default="", max_length=2000)
 
 
+class FirmIn(BaseModel):
+    """A firm the cooperative's manager invites, approves or removes."""
+
+    firm_id: str = Field(min_length=1, max_length=200)
+
+
+class CooperativeOut(BaseModel):
+    """A cooperative as the caller sees it: its manager sees who is in, invited and asking;
+    a firm sees its own status and the number of members."""
+
+    id: str
+    name: Text
+    status: Literal["manager", "member", "invited", "requested"]
+    members: int
+    member_ids: list[str] = Field(description="the manager only (else empty)")
+    invited: list[str] = Field(description="the manager only (else empty)")
+    requested: list[str] = Field(description="the manager only (else empty)")
+
+
+def cooperative_out(coop: Cooperative, c: Caller) -> CooperativeOut | None:
+    """The caller's view of a cooperative, or None when the caller has nothing to do with it."""
+    manager = runs(c, coop.id) or firm_key(c) == coop.id
+    status = "manager" if manager else mb.status_of(coop, firm_key(c))
+    if status == "none":
+        return None
+    return CooperativeOut(
+        id=coop.id,
+        name=coop.name,
+        status=status,
+        members=len(coop.members),
+        member_ids=list(coop.members) if manager else [],
+        invited=list(coop.invited) if manager else [],
+        requested=list(coop.requested) if manager else [],
+    )
+
+
 def today_of(now: datetime) -> date:
     return now.astimezone(SEOUL).date()
 
@@ -366,10 +412,14 @@ def guard() -> Iterator[None]:
 
 
 def cooperative_members(commons: CommonsDB, cooperative: str) -> list[str]:
-    """The member firms of a cooperative: its stored record and the profiles that name it."""
-    found = {m for c in commons.all("cooperative", Cooperative) if c.id == cooperative for m in c.members}
-    found |= {p.firm_id for p in public_profiles(commons) if cooperative in p.facility.cooperatives}
-    return sorted(found)
+    """The granted members of a cooperative (`membership.py`); a firm's profile grants nothing."""
+    return list(mb.members_of(commons, cooperative))
+
+
+def takes_part(commons: CommonsDB, c: Caller, w: pl.PurchasePool | pl.Campaign) -> bool:
+    """Whether the caller's firm runs the pool or campaign's cooperative or is a granted member now."""
+    me = firm_key(c)
+    return me == w.cooperative or pl.may_take_part(commons, w, me)
 
 
 def runs(c: Caller, cooperative: str) -> bool:
@@ -394,13 +444,31 @@ def pool_out(pool: pl.PurchasePool, c: Caller) -> PoolOut:
         state=pool.state,
         members=len(pool.members),
         admin=runs(c, pool.cooperative),
-        progress=pl.progress(pool, firm_key(c)),
+        progress=pl.progress(pool, firm_key(c), admin=runs(c, pool.cooperative)),
     )
 
 
-def settlement_out(s: pl.Settlement, members: int, c: Caller, cooperative: str) -> SettlementOut:
+def settlement_out(
+    s: pl.Settlement, members: int, c: Caller, cooperative: str, min_firms: int = pl.DISCLOSURE_MIN_FIRMS
+) -> SettlementOut:
     me = firm_key(c)
-    lines = list(s.lines) if runs(c, cooperative) else [x for x in s.lines if x.firm_id == me]
+    admin = runs(c, cooperative)
+    lines = list(s.lines) if admin else [x for x in s.lines if x.firm_id == me]
+    if not admin and len(s.lines) < min_firms:  # fewer than k firms: a member could subtract its own
+        return SettlementOut(
+            outcome=s.outcome,
+            closed_at=s.closed_at,
+            disclosed=False,
+            total_quantity=None,
+            tier=None,
+            unit_price_krw=None,
+            total_cost_krw=None,
+            deposits_krw=None,
+            refunds_krw=None,
+            members=members,
+            lines=lines,
+            reason=None,
+        )
     return SettlementOut(
         outcome=s.outcome,
         closed_at=s.closed_at,
@@ -433,7 +501,7 @@ def campaign_out(camp: pl.Campaign, c: Caller) -> CampaignOut:
         closes=camp.closes,
         state=camp.state,
         participants=len(camp.commitments),
-        total_shares=camp.total_shares,
+        total_shares=camp.total_shares if runs(c, camp.cooperative) or camp.discloses_totals() else None,
         admin=runs(c, camp.cooperative),
         own=next((x for x in camp.commitments if x.firm_id == firm_key(c)), None),
     )
@@ -460,16 +528,14 @@ def expert_out(e: Expert) -> ExpertOut:
 def visible_pool(commons: CommonsDB, c: Caller, pool_id: str) -> pl.PurchasePool:
     """A pool of a cooperative the caller belongs to or runs (404 otherwise)."""
     pool = commons.get("pool", pool_id, pl.PurchasePool)
-    me = firm_key(c)
-    if pool is None or (me not in pool.members and me != pool.cooperative):
+    if pool is None or not takes_part(commons, c, pool):
         raise HTTPException(404, NOT_FOUND)
     return pool
 
 
 def visible_campaign(commons: CommonsDB, c: Caller, campaign_id: str) -> pl.Campaign:
     camp = commons.get("campaign", campaign_id, pl.Campaign)
-    me = firm_key(c)
-    if camp is None or (me not in camp.members and me != camp.cooperative):
+    if camp is None or not takes_part(commons, c, camp):
         raise HTTPException(404, NOT_FOUND)
     return camp
 
@@ -766,8 +832,7 @@ def commons_router(
                 day=today_of(now()),
                 value_krw=body.value_krw,
             )
-            rt.save_award(commons, a)
-        return a
+            return rt.save_award(commons, a)
 
     @router.post("/requests/{request_id}/rating", response_model=rt.Rating, status_code=201, responses=WRITE)
     def rate(c: CallerDep, request_id: IdPath, body: RatingIn) -> rt.Rating:
@@ -794,6 +859,88 @@ def commons_router(
             )
             rt.save_rating(commons, rating)
         return rating
+
+    @router.get("/awards", response_model=list[rt.Award], responses=READ)
+    def awards(c: CallerDep) -> list[rt.Award]:
+        """Awards of the caller's firm: those it gave as the buyer and those naming it as the
+        supplier (to accept or decline)."""
+        me = firm_key(c)
+        return [a for a in commons.all("award", rt.Award) if me in (a.buyer, a.supplier)]
+
+    def answer(c: Caller, request_id: str, accept: bool) -> rt.Award:
+        me = act(c)
+        a = commons.get("award", request_id, rt.Award)
+        if a is None or a.supplier != me:  # the same answer as for a request that does not exist
+            raise HTTPException(404, NOT_FOUND)
+        with guard():
+            return rt.answer_award(commons, request_id, me, accept, today_of(now()))
+
+    @router.post("/requests/{request_id}/award/accept", response_model=rt.Award, responses=WRITE)
+    def accept_award(c: CallerDep, request_id: IdPath) -> rt.Award:
+        """The supplier named in an award confirms the order: only then it counts and both
+        sides may rate each other."""
+        return answer(c, request_id, True)
+
+    @router.post("/requests/{request_id}/award/decline", response_model=rt.Award, responses=WRITE)
+    def decline_award(c: CallerDep, request_id: IdPath) -> rt.Award:
+        """The supplier named in an award says there was no such order: it never counts."""
+        return answer(c, request_id, False)
+
+    # -- cooperative membership ----------------------------------------------------------------
+    def coop_view(c: Caller, coop_id: str) -> CooperativeOut:
+        coop = mb.get_cooperative(commons, coop_id)
+        out = cooperative_out(coop, c) if coop is not None else None
+        if out is None:
+            raise HTTPException(404, NOT_FOUND)
+        return out
+
+    def manage(c: Caller, coop_id: str) -> None:
+        if not runs(c, coop_id):
+            raise forbidden(api_text("coop_only_pool"))
+
+    @router.get("/cooperatives", response_model=list[CooperativeOut], responses=READ)
+    def cooperatives(c: CallerDep) -> list[CooperativeOut]:
+        """The cooperatives the caller's firm runs, belongs to, is invited to or asked to join."""
+        views = (cooperative_out(x, c) for x in commons.all(mb.KIND, Cooperative))
+        return [v for v in views if v is not None]
+
+    @router.get("/cooperatives/{coop_id}", response_model=CooperativeOut, responses=READ)
+    def cooperative(c: CallerDep, coop_id: IdPath) -> CooperativeOut:
+        return coop_view(c, coop_id)
+
+    @router.post("/cooperatives/{coop_id}/invite", response_model=CooperativeOut, responses=WRITE)
+    def invite(c: CallerDep, coop_id: IdPath, body: FirmIn) -> CooperativeOut:
+        """The manager invites a firm, or approves its request (it becomes a member)."""
+        manage(c, coop_id)
+        known = accounts.firm_by_name(body.firm_id) is not None or commons.get(PROFILE, body.firm_id, Profile)
+        if not known:
+            raise HTTPException(422, "firm_id: " + api_text("no_such_firm", firm=repr(body.firm_id)))
+        with guard():
+            mb.invite(commons, coop_id, body.firm_id)
+        return coop_view(c, coop_id)
+
+    @router.post("/cooperatives/{coop_id}/remove", response_model=CooperativeOut, responses=WRITE)
+    def remove(c: CallerDep, coop_id: IdPath, body: FirmIn) -> CooperativeOut:
+        """The manager removes a member, withdraws an invitation or refuses a request."""
+        manage(c, coop_id)
+        with guard():
+            mb.remove(commons, coop_id, body.firm_id)
+        return coop_view(c, coop_id)
+
+    @router.post("/cooperatives/{coop_id}/join", response_model=CooperativeOut, responses=WRITE)
+    def join_cooperative(c: CallerDep, coop_id: IdPath) -> CooperativeOut:
+        """The caller's firm asks to join, or accepts the invitation (it becomes a member)."""
+        me = act(c)
+        with guard():
+            mb.request_join(commons, coop_id, me)
+        return coop_view(c, coop_id)
+
+    @router.post("/cooperatives/{coop_id}/leave", response_model=None, status_code=204, responses=WRITE)
+    def leave_cooperative(c: CallerDep, coop_id: IdPath) -> None:
+        """The caller's firm leaves, withdraws its request or declines the invitation."""
+        me = act(c)
+        with guard():
+            mb.leave(commons, coop_id, me)
 
     # -- visits and shared machine hours -----------------------------------------------------
     @router.get("/slots", response_model=list[bk.VisitSlot], responses=READ)
@@ -917,8 +1064,7 @@ def commons_router(
     @router.get("/pools", response_model=list[PoolOut], responses=READ)
     def pools(c: CallerDep) -> list[PoolOut]:
         """The pools of the cooperatives the caller's firm belongs to (or runs)."""
-        me = firm_key(c)
-        return [pool_out(p, c) for p in pl.list_pools(commons) if me in p.members or me == p.cooperative]
+        return [pool_out(p, c) for p in pl.list_pools(commons) if takes_part(commons, c, p)]
 
     @router.post("/pools", response_model=PoolOut, status_code=201, responses=WRITE)
     def open_pool(c: CallerDep, body: PoolIn) -> PoolOut:
@@ -941,6 +1087,7 @@ def commons_router(
                 per_member_max=body.per_member_max,
                 supplier=body.supplier,
                 now=now(),
+                disclosure_min_firms=body.disclosure_min_firms,
             )
         return pool_out(pool, c)
 
@@ -975,22 +1122,19 @@ def commons_router(
             raise forbidden()
         with guard():
             s = pl.close_pool(commons, pool_id, now())
-        return settlement_out(s, len(p.members), c, p.cooperative)
+        return settlement_out(s, len(p.members), c, p.cooperative, p.disclosure_min_firms)
 
     @router.get("/pools/{pool_id}/settlement", response_model=SettlementOut, responses=READ)
     def pool_settlement(c: CallerDep, pool_id: IdPath) -> SettlementOut:
         p = visible_pool(commons, c, pool_id)
         if p.settlement is None:
             raise HTTPException(409, api_text("pool_not_closed"))
-        return settlement_out(p.settlement, len(p.members), c, p.cooperative)
+        return settlement_out(p.settlement, len(p.members), c, p.cooperative, p.disclosure_min_firms)
 
     # -- co-marketing campaigns --------------------------------------------------------------
     @router.get("/campaigns", response_model=list[CampaignOut], responses=READ)
     def campaigns(c: CallerDep) -> list[CampaignOut]:
-        me = firm_key(c)
-        return [
-            campaign_out(x, c) for x in pl.list_campaigns(commons) if me in x.members or me == x.cooperative
-        ]
+        return [campaign_out(x, c) for x in pl.list_campaigns(commons) if takes_part(commons, c, x)]
 
     @router.post("/campaigns", response_model=CampaignOut, status_code=201, responses=WRITE)
     def open_campaign(c: CallerDep, body: CampaignIn) -> CampaignOut:
@@ -1014,6 +1158,7 @@ def commons_router(
                 opens=body.opens or now(),
                 closes=body.closes,
                 now=now(),
+                disclosure_min_firms=body.disclosure_min_firms,
             )
         return campaign_out(camp, c)
 
@@ -1046,7 +1191,7 @@ def commons_router(
             raise forbidden()
         with guard():
             s = pl.close_campaign(commons, campaign_id, now())
-        return settlement_out(s, len(camp.members), c, camp.cooperative)
+        return settlement_out(s, len(camp.members), c, camp.cooperative, camp.disclosure_min_firms)
 
     @router.get("/campaigns/{campaign_id}/results", response_model=list[pl.CampaignResult], responses=READ)
     def campaign_results(c: CallerDep, campaign_id: IdPath) -> list[pl.CampaignResult]:

@@ -29,10 +29,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ...accounts import Accounts
 from ...cooperate import booking as bk
+from ...cooperate import membership as mb
 from ...cooperate import missions as ms
 from ...cooperate import pools as pl
 from ...cooperate import profiles as pf
 from ...cooperate import projects as pj
+from ...cooperate import ratings as rt
 from ...cooperate.catalog import (
     PROFILE,
     REQUEST,
@@ -45,7 +47,7 @@ from ...cooperate.catalog import (
 from ...cooperate.db import CommonsDB
 from ...cooperate.evidence import firm_evidence
 from ...cooperate.experts import load_experts
-from ...cooperate.model import EVIDENCE_KINDS, Match, Profile, Step, Text
+from ...cooperate.model import EVIDENCE_KINDS, Cooperative, Match, Profile, Step, Text
 from ...cooperate.model import Request as CommonsRequest
 from ...cooperate.vocab import MATERIALS, PROCESSES
 from ...i18n import KPI, STATES
@@ -55,11 +57,14 @@ from ..api.commons import (
     SEOUL,
     ProblemIn,
     catalog_entry,
+    cooperative_out,
     create_problem,
     firm_key,
     offer_out,
     pool_out,
     runs,
+    settlement_out,
+    takes_part,
     today_of,
 )
 from ..auth import Caller
@@ -267,9 +272,19 @@ def add_commons_pages(
         mine = commons.all(REQUEST, CommonsRequest, owner=firm_key(c))
         return sorted(mine, key=lambda r: (r.posted, r.id), reverse=True)
 
-    @page(router, "/commons/requests", "commons_requests.html", "requests")
+    def awards_of(c: Caller) -> dict[str, list[rt.Award]]:
+        """Awards naming the firm as the supplier (to accept or decline) and those it gave."""
+        me = firm_key(c)
+        every = commons.all("award", rt.Award)
+        return {
+            "awards_in": [a for a in every if a.ordered and a.supplier == me],
+            "awards_out": [a for a in every if a.buyer == me and a.ordered],
+        }
+
+    @page(router, "/commons/requests", "commons_requests.html", "requests", flash=True)
     def requests_page(request: Request, c: Caller) -> dict[str, Any]:
         return {
+            **awards_of(c),
             "mine": my_requests(c),
             "may_act": c.user.role in ACTORS,
             "today": today_of(now()),
@@ -320,6 +335,7 @@ def add_commons_pages(
         except ValueError as e:
             why = error_text(e, lang, pages.t(request, c))
             ctx = {"mine": my_requests(c), "may_act": True, "today": today, "error": why, "form": form}
+            ctx |= {**awards_of(c), "ok": "", "err": ""}
             return pages.render(request, "commons_requests.html", c, status=422, page="requests", **ctx)
         commons.put(REQUEST, r.id, r.requester, r)
         return RedirectResponse(f"/commons/requests/{quote(r.id)}", status_code=303)
@@ -338,35 +354,83 @@ def add_commons_pages(
         team = plan_request_team(commons, r, today) if len(r.steps) > 1 else None
         return {"r": r, "steps": steps, "team": team, "names": names}
 
+    @post(router, "/commons/awards/{request_id}", "/commons/requests", ACTORS, anchor="#awards")
+    def award_answer(request: Request, c: Caller, form: Form, request_id: str) -> str:
+        """The supplier named in an award accepts the order (it then counts) or declines it."""
+        a = commons.get("award", request_id, rt.Award)
+        if a is None or a.supplier != firm_key(c):
+            raise Refused("not_found", 404)
+        rt.answer_award(commons, request_id, firm_key(c), form.get("action") == "accept", today_of(now()))
+        return request_id
+
     # -- pools and campaigns -----------------------------------------------------------------
     @page(router, "/commons/pools", "commons_pools.html", "pools", flash=True)
     def pools_page(request: Request, c: Caller) -> dict[str, Any]:
         me = firm_key(c)
-        mine = [p for p in pl.list_pools(commons) if me in p.members or me == p.cooperative]
-        camps = [x for x in pl.list_campaigns(commons) if me in x.members or me == x.cooperative]
+        mine = [p for p in pl.list_pools(commons) if takes_part(commons, c, p)]
+        camps = [x for x in pl.list_campaigns(commons) if takes_part(commons, c, x)]
         rows = []
         for p in mine:
             out = pool_out(p, c)
             s = p.settlement
             own_line = next((x for x in s.lines if x.firm_id == me), None) if s else None
             reach = float(p.tiers[-1].min_quantity) or 1.0
+            total = out.progress.total_quantity  # None while the pool's rules withhold it
             rows.append(
                 {
                     "p": out,
-                    "settlement": s,
+                    "settlement": settlement_out(s, len(p.members), c, p.cooperative, p.disclosure_min_firms)
+                    if s
+                    else None,
                     "own_line": own_line,
                     "all_lines": list(s.lines) if s and runs(c, p.cooperative) else [],
-                    "fill": min(100.0, 100.0 * float(out.progress.total_quantity) / reach),
+                    "fill": None if total is None else min(100.0, 100.0 * float(total) / reach),
                     "open": p.state == "open" and p.opens <= now() < p.closes,
                 }
             )
-        return {"rows": rows, "camps": camps, "me": me, "may_act": c.user.role in ACTORS}
+        coops = [v for v in (cooperative_out(x, c) for x in commons.all(mb.KIND, Cooperative)) if v]
+        return {
+            "rows": rows,
+            "camps": camps,
+            "me": me,
+            "may_act": c.user.role in ACTORS,
+            "coops": coops,
+            "runs_coop": runs(c, me),  # the invite form, also before the cooperative's first member
+        }
+
+    @post(router, "/commons/cooperatives/{coop_id}/invite", "/commons/pools", ACTORS, anchor="#coops")
+    def coop_invite(request: Request, c: Caller, form: Form, coop_id: str) -> str:
+        """The manager invites a firm or approves its request (`membership.invite`)."""
+        if not runs(c, coop_id):
+            raise Refused("not_found", 404)
+        firm = form.get("firm_id").strip()
+        if accounts.firm_by_name(firm) is None and commons.get(PROFILE, firm, Profile) is None:
+            raise pl.CommonsError.of("firm_id", "bad_firm_id", firm=firm)
+        mb.invite(commons, coop_id, firm)
+        return firm
+
+    @post(router, "/commons/cooperatives/{coop_id}/remove", "/commons/pools", ACTORS, anchor="#coops")
+    def coop_remove(request: Request, c: Caller, form: Form, coop_id: str) -> str:
+        if not runs(c, coop_id):
+            raise Refused("not_found", 404)
+        mb.remove(commons, coop_id, form.get("firm_id").strip())
+        return coop_id
+
+    @post(router, "/commons/cooperatives/join", "/commons/pools", ACTORS, anchor="#coops")
+    def coop_join(request: Request, c: Caller, form: Form) -> str:
+        """The firm asks to join, or accepts an invitation (`membership.request_join`)."""
+        coop_id = form.get("coop_id").strip()
+        if form.get("action", "join") == "leave":
+            mb.leave(commons, coop_id, firm_key(c))
+        else:
+            mb.request_join(commons, coop_id, firm_key(c))
+        return coop_id
 
     @post(router, "/commons/pools/{pool_id}/commit", "/commons/pools", ACTORS, anchor="#pool-{ok}")
     def pool_commit(request: Request, c: Caller, form: Form, pool_id: str) -> str:
         me = firm_key(c)
         pool = commons.get("pool", pool_id, pl.PurchasePool)
-        if pool is None or me not in pool.members:
+        if pool is None or not pl.may_take_part(commons, pool, me):
             raise Refused("not_found", 404)
         if form.get("action", "commit") == "withdraw":
             pl.withdraw(commons, pool_id, me, now())
@@ -378,7 +442,7 @@ def add_commons_pages(
     def campaign_join(request: Request, c: Caller, form: Form, campaign_id: str) -> str:
         me = firm_key(c)
         camp = commons.get("campaign", campaign_id, pl.Campaign)
-        if c.user.role not in ACTORS or camp is None or me not in camp.members:
+        if c.user.role not in ACTORS or camp is None or not pl.may_take_part(commons, camp, me):
             raise Refused("not_found", 404)
         pl.join_campaign(commons, campaign_id, me, form.get("shares") or "1", now())
         return campaign_id
