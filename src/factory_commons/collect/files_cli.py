@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..cli_common import CLI, cli_text
+from ..i18n import label
 from .files_guess_read import guess_text
 
 if TYPE_CHECKING:
@@ -205,7 +206,10 @@ def _show_preview(pv: Preview) -> None:
         t = Table(title=guess_text("cli_preview_kpi"), title_justify="left")
         cols = ("name", "oee", "availability", "effectiveness", "quality_ratio", "produced_quantity")
         for k in cols:
-            t.add_column(k, justify="left" if k == "name" else "right")
+            key = "machine" if k == "name" else k
+            t.add_column(
+                f"{label(key, 'ko')}\n{label(key, 'en')}", justify="left" if k == "name" else "right"
+            )
         for r in pv.kpis:
             t.add_row(*[escape(_fmt(r.get(k), pct=k not in ("name", "produced_quantity"))) for k in cols])
         console.print(t)
