@@ -291,7 +291,7 @@ def _check_policy(kind: str, col: Column, arr: pa.ChunkedArray) -> list[RowProbl
         high = (LATEST_PLANNED if planned else latest()).replace(tzinfo=None)
         bad = pc.or_(pc.less(arr, pa.scalar(low, col.arrow)), pc.greater(arr, pa.scalar(high, col.arrow)))
         check = check_planned_time if planned else check_event_time
-        return [RowProblem(i, col.name, _why_time(check, arr[i].as_py())) for i in _rows(bad)]
+        return [RowProblem(i, col.name, _why_time(check, arr[i])) for i in _rows(bad)]
     if not pa.types.is_string(col.arrow):
         return []
     free = col.name in _FREE_TEXT
@@ -310,7 +310,15 @@ def _check_policy(kind: str, col: Column, arr: pa.ChunkedArray) -> list[RowProbl
     return problems
 
 
-def _why_time(check: Callable[[datetime], object], value: datetime) -> str:
+def _why_time(check: Callable[[datetime], object], scalar: pa.Scalar) -> str:
+    try:
+        value = scalar.as_py()
+    except (OverflowError, ValueError):  # in UTC before year 1 or after 9999 (e.g. 9999-12-31T23:00-14:00)
+        return limit_text(
+            "time_out_of_range",
+            ts=pc.strftime(scalar, "%Y-%m-%dT%H:%M:%SZ").as_py(),
+            last=LATEST_PLANNED.date(),
+        )
     try:
         check(value)
     except ValueError as e:
