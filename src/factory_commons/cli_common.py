@@ -10,6 +10,7 @@ languages, "Korean / English": `cli_text(key, name=value)` fills the `{name}` fi
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +30,16 @@ def cli_text(key: str, **values) -> str:
     return text.format(**values) if values else text
 
 
+#: the password of a URL's user info (`scheme://user:password@host`) and a `password=` setting
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#\s]*):[^/?#\s]*@")
+_KEY_PASSWORD = re.compile(r"(?P<head>\bpassword=)[^&\s]*", re.IGNORECASE)
+
+
+def mask_url(text: str) -> str:
+    """`text` with every database password hidden: user:***@ and password=*** (issue 20)."""
+    return _KEY_PASSWORD.sub(r"\g<head>***", _URL_PASSWORD.sub(r"\g<head>:***@", str(text)))
+
+
 console = Console()
 err = Console(stderr=True)
 
@@ -41,7 +52,7 @@ def open_store_or_exit(path: str, must_exist: bool = True):
 
     is_url = path.startswith(("postgresql://", "postgres://"))
     if must_exist and path != ":memory:" and not is_url and not Path(path).exists():
-        err.print(f"[red]{cli_text('store_not_found')}:[/] {path}")
+        err.print(f"[red]{cli_text('store_not_found')}:[/] {mask_url(path)}")
         raise typer.Exit(2)
     return open_store(path)
 

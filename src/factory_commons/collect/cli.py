@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from ..cli_common import CLI, cli_text
+from ..cli_common import CLI, cli_text, mask_url
 from ..i18n import STATES
 
 console = Console()
@@ -147,7 +147,7 @@ def collect_events(
     from ..store import open_store
 
     if not Path(store).exists():
-        err.print(f"[red]{cli_text('store_not_found')}:[/] {store}")
+        err.print(f"[red]{cli_text('store_not_found')}:[/] {mask_url(store)}")
         raise typer.Exit(2)
     with open_store(store) as s:
         rows = s.query(

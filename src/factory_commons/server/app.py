@@ -21,6 +21,7 @@ from .api.commons import commons_router
 from .api.plant import plant_router
 from .api.tenancy import tenancy_router
 from .auth import Caller, Denied, api_text, authenticate
+from .headers import SecurityHeaders, add_docs_page
 from .limits import BodyLimit, Limits
 from .ratelimit import LoginLimiter
 from .web.commons import add_commons_pages
@@ -58,10 +59,14 @@ def create_app(
         title="Factory Commons API",
         version=__version__,
         description=api_text("app_description"),
+        docs_url=None,  # /docs from the vendored Swagger UI, not a CDN (headers.add_docs_page)
+        redoc_url=None,
     )
+    add_docs_page(app)
     app.state.store, app.state.accounts = store, accounts
     app.state.limits = limits = limits or Limits.from_env()
     app.add_middleware(BodyLimit, limits=limits)  # body sizes and the text policy, before any parsing
+    app.add_middleware(SecurityHeaders)  # CSP, nosniff, frame-ancestors, HSTS and Secure cookies behind TLS
     app.add_exception_handler(Denied, denied_answer)  # a role without the route's permission (auth.ROUTES)
     app.state.login_limiter = limiter = login_limiter or LoginLimiter(clock=now)
 

@@ -58,8 +58,6 @@ ROUTES: dict[str, str] = {
     # documents, login, language
     "GET /openapi.json": PUBLIC,
     "GET /docs": PUBLIC,
-    "GET /docs/oauth2-redirect": PUBLIC,
-    "GET /redoc": PUBLIC,
     "GET /lang/{code}": PUBLIC,
     "GET /login": PUBLIC,
     "POST /login": PUBLIC,

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from ..accounts.cli import AccountsOpt, DatabaseOpt, StoreOpt, accounts_path
-from ..cli_common import cli_text, console, err
+from ..cli_common import cli_text, console, err, mask_url
 
 _WORKER_ENV = "FACTORY_COMMONS_SERVE"
 
@@ -83,7 +83,9 @@ def serve(
             _warn_if_no_users(acc)
         finally:
             acc.close()
-        console.print(f"Factory Commons API: http://{host}:{port}/docs  ({workers} workers, store: {target})")
+        console.print(
+            f"Factory Commons API: http://{host}:{port}/docs  ({workers} workers, store: {mask_url(target)})"
+        )
         os.environ[_WORKER_ENV] = json.dumps(
             {"target": target, "accounts": acc_path, "secure_cookies": secure_cookies}
         )
@@ -99,7 +101,9 @@ def serve(
         return
     app, st, acc = _open_app(target, acc_path, secure_cookies)
     _warn_if_no_users(acc)
-    console.print(f"Factory Commons API: http://{host}:{port}/docs  (store: {target}, accounts: {acc.path})")
+    console.print(
+        f"Factory Commons API: http://{host}:{port}/docs  (store: {mask_url(target)}, accounts: {mask_url(acc.path)})"
+    )
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
     finally:
