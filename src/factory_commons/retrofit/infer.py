@@ -52,6 +52,8 @@ GAP_SAMPLES = 10
 GAP_MIN_S = 30.0
 #: dips inside running form their own group when the next longer dip is this factor longer
 GAP_JUMP = 1.5
+#: ... and that factor (in log) is at least this fraction of the group's own 10-90 % range
+GAP_SPREAD = 0.35
 #: ... and the group holds at least this many dips
 GAP_MIN_DIPS = 20
 #: idle between two running stretches, shorter than this, is a micro-stop (a common 5-minute rule)
@@ -627,8 +629,8 @@ def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> float:
     Dips are idle runs between two running runs. The short ones (a cycle's own pauses: between
     weld seams, press strokes, the cooling of a shot) form a group of their own when, going up
     from the most common dip duration, the sorted durations leave an empty stretch of a factor
-    GAP_JUMP before the next dip (the stops), wide against the group's own spread (half its
-    10-90 % range in log), and the group holds most dips (at least half and GAP_MIN_DIPS). Without such a group nothing is filled: stops of one spread are all idle.
+    GAP_JUMP before the next dip (the stops), wide against the group's own spread (GAP_SPREAD of
+    its 10-90 % range in log), and the group holds most dips (at least half and GAP_MIN_DIPS). Without such a group nothing is filled: stops of one spread are all idle.
     """
     lab = _structure(t, lab, 0.0, dt)
     d = np.sort([_dip_seconds(t, a, b, dt) for a, b in _dips(t, lab, dt)])
@@ -644,9 +646,8 @@ def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> float:
             continue
         group = z[: i + 1]
         spread = float(np.percentile(group, 90) - np.percentile(group, 10))
-        if i + 1 >= max(GAP_MIN_DIPS, 0.5 * len(d)) and jump[i] >= 0.5 * spread:
+        if i + 1 >= max(GAP_MIN_DIPS, 0.5 * len(d)) and jump[i] >= GAP_SPREAD * spread:
             return float(d[i] * 1.1)
-        break
     return 0.0
 
 
