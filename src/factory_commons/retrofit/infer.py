@@ -7,24 +7,31 @@ How (each step is data-driven; the few constants are physical or structural, nam
 
 1. Levels: a Gaussian mixture on log-RMS with 1-5 components, chosen by BIC; neighbouring
    components that are not clearly apart (Ashman's D below `SEPARATION`) are merged, so a
-   wandering load is one level, a pump at rest and a pump working are two.
-2. Which level is which state: "off" is the lowest level when it is indistinguishable from zero
-   (its spread is large against its level, as a sensor's noise floor is, or it is a tiny fraction
-   of the running level); of the levels above it the lowest is "idle" when there are two or more,
-   the rest are "running".
-3. Drift: a common multiplicative offset of the powered levels is re-estimated in blocks of
-   `DRIFT_BLOCK_S` (a robust median of each sample's distance to its level) and interpolated,
-   so warm-up, tool wear and mains voltage move the levels with them.
-4. Time structure: runs shorter than a few samples merge into their neighbours (inrush spikes at
-   switch-on, flicker); idle dips between running bursts that are shorter than a learned cycle
-   gap are filled (welding arcs, press strokes, the cooling phase of an injection shot). The gap
-   is learned from the durations of the dips: it exists only when the short dips form a group of
-   their own, clearly apart (a factor `GAP_JUMP`) from the longer stops.
-5. Gaps: where no sample came for longer than `max(GAP_SAMPLES * interval, GAP_MIN_S)` the state
-   is "unknown" (no state is invented across a long gap), with confidence 0; NaN samples take the
-   state around them with a low confidence.
-6. Cycles: the starts of running bursts (a rise after a dip), merged where closer than 0.6 of
-   the repeated period found by autocorrelation; a running stretch with no inner dips counts one.
+   wandering load is one level, a pump at rest and a pump working are two. Learning first
+   takes the drift out (3, tracked against the machine's own first hours) and fits again.
+2. Which level is which state: "off" are the lowest levels indistinguishable from zero (a tiny
+   fraction of the top level, or wide against their level as a sensor's noise floor is). Of
+   the levels above, the lowest is "idle" when well under the next (`IDLE_RATIO`); closer than
+   that it is idle only if it is steady (not `STEADY` times wider than the next) and running
+   dips into it in short gaps or the machine switches on into it, else it is a lighter load of
+   a continuous machine. One powered level only (a pump or flywheel that idles at its working
+   draw): split by the short-term spread over `ACTIVITY_S` (quiet = idle, active = running)
+   when that spread has two clear groups.
+3. Drift: per block of `DRIFT_BLOCK_S` a common log-offset of the powered levels, chosen by a
+   dynamic programme (likelihood under the levels against a cost per change,
+   `DRIFT_STIFFNESS`), so warm-up, tool wear and mains voltage move the levels with them.
+4. Samples: Student-t likelihood per level, hysteresis (`SURE`); then the time structure:
+   inrush spikes at switch-on and single-sample flicker removed; idle dips between running
+   bursts shorter than a learned cycle gap filled (welding arcs, press strokes, the cooling of
+   an injection shot). The gap exists only when the short dips form a group of their own, apart
+   from the longer stops by a factor (`GAP_JUMP`, `GAP_SPREAD`); the last cycle of a periodic
+   stretch keeps its tail (at most the gap).
+5. Gaps: where no sample came for longer than `max(GAP_SAMPLES * interval, GAP_MIN_S)`, or the
+   values are NaN that long, the state is "unknown" (nothing is invented), with confidence 0;
+   shorter NaN runs take the state before them.
+6. Cycles: where running has a low and a high part, the rises into the high part, merged where
+   closer than 0.6 of the period (autocorrelation of the detrended current); otherwise, when
+   running is periodic, one prominent peak per period; otherwise one per running stretch.
    Micro-stops: idle stretches between two running stretches shorter than `MICRO_STOP_S`.
 
 A person's correction (`correct`) is remembered: the level that dominates the corrected stretch
