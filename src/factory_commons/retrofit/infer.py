@@ -7,8 +7,8 @@ How (each step is data-driven; the few constants are physical or structural, nam
 
 1. Levels: a Gaussian mixture on log-RMS with 1-5 components, chosen by BIC; neighbouring
    components that are not clearly apart (Ashman's D below `SEPARATION`) are merged, so a
-   wandering load is one level, a pump at rest and a pump working are two. Learning first
-   takes the drift out (3, tracked against the machine's own first hours) and fits again.
+   wandering load is one level, a pump at rest and a pump working are two. Learning fits,
+   takes the drift out (3) and fits again, twice, so the levels are sharp.
 2. Which level is which state: "off" are the lowest levels indistinguishable from zero (a tiny
    fraction of the top level, or wide against their level as a sensor's noise floor is). Of
    the levels above, the lowest is "idle" when well under the next (`IDLE_RATIO`); closer than
