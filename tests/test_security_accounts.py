@@ -408,3 +408,55 @@ def test_an_idle_session_ends(plant, monkeypatch):
     c = plant.client("acme:operator")
     plant.clock.now += timedelta(minutes=11)
     assert c.get("/api/auth/me").status_code == 401
+
+
+# -- 5. TOTP second factor -----------------------------------------------------------------------
+def test_totp_enrol_confirm_and_login_asks_for_the_code(plant):
+    import pyotp
+
+    email = plant.emails["acme:engineer"]
+    me = plant.client("acme:engineer")
+    secret = me.post("/api/auth/totp").json()["secret"]
+    assert _login(plant.app, email).status_code == 200  # not on until confirmed
+    totp = pyotp.TOTP(secret)
+    bad = me.post("/api/auth/totp/confirm", json={"code": "000000"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "code"]
+    now = plant.clock()
+    assert me.post("/api/auth/totp/confirm", json={"code": totp.at(now)}).status_code == 204
+    r = _login(plant.app, email)  # the password alone is not enough now
+    assert r.status_code == 401 and "TOTP" in r.json()["detail"]
+    plant.clock.now += timedelta(seconds=30)
+    code = totp.at(plant.clock())
+    ok = TestClient(plant.app, client=("127.0.0.1", 1)).post(
+        "/api/auth/login", json={"email": email, "password": PASSWORD, "code": code}
+    )
+    assert ok.status_code == 200
+    again = TestClient(plant.app, client=("127.0.0.1", 1)).post(
+        "/api/auth/login", json={"email": email, "password": PASSWORD, "code": code}
+    )
+    assert again.status_code == 401  # a code is good once
+    off = plant.client("acme:owner")  # switching it off needs the user's own password
+    assert me.post("/api/auth/totp/off", json={"password": "wrong"}).status_code == 422
+    assert me.post("/api/auth/totp/off", json={"password": PASSWORD}).status_code == 204
+    assert _login(plant.app, email).status_code == 200
+    events = [e["event"] for e in off.get("/api/security-log").json()]
+    assert "totp_enabled" in events and "totp_disabled" in events
+
+
+def test_the_login_form_asks_for_the_code_too(plant):
+    import pyotp
+
+    email = plant.emails["acme:operator"]
+    me = plant.client("acme:operator")
+    totp = pyotp.TOTP(me.post("/api/auth/totp").json()["secret"])
+    assert me.post("/api/auth/totp/confirm", json={"code": totp.at(plant.clock())}).status_code == 204
+    plant.clock.now += timedelta(seconds=30)
+    c = TestClient(plant.app)
+    page = c.get("/login")
+    assert 'name="code"' in page.text and ("Second-factor" in page.text or "2단계" in page.text)
+    form = {"email": email, "password": PASSWORD, "csrf_token": c.cookies.get("fc_login_csrf"), "next": "/"}
+    assert c.post("/login", data=form, follow_redirects=False).status_code == 401
+    c.get("/login")
+    form["csrf_token"] = c.cookies.get("fc_login_csrf")
+    r = c.post("/login", data={**form, "code": totp.at(plant.clock())}, follow_redirects=False)
+    assert r.status_code == 303 and c.get("/api/auth/me").status_code == 200

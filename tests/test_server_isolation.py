@@ -96,6 +96,9 @@ def _attacks(plant, b_grant: int, b_firm: int, b_user: int) -> dict[tuple[str, s
         ("POST", "/api/auth/password"): {"json": {"old_password": "guess", "new_password": "sabotage-12345"}},
         ("POST", "/api/auth/logout-all"): {},
         ("GET", "/api/security-log"): {},
+        ("POST", "/api/auth/totp"): {},
+        ("POST", "/api/auth/totp/confirm"): {"json": {"code": "123456"}},
+        ("POST", "/api/auth/totp/off"): {"json": {"password": "guess"}},
         # managing accounts (server/api/accounts.py)
         ("GET", "/api/users/{user_id}"): {"url": f"/api/users/{b_user}"},
         ("PATCH", "/api/users/{user_id}"): {
@@ -137,6 +140,9 @@ SELF_ONLY = {
     ("POST", "/api/auth/password"),
     ("POST", "/api/auth/logout-all"),
     ("GET", "/api/security-log"),
+    ("POST", "/api/auth/totp"),
+    ("POST", "/api/auth/totp/confirm"),
+    ("POST", "/api/auth/totp/off"),
 }
 
 

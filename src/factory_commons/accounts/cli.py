@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..cli_common import CLI, StoreOpt, cli_text, console, err
+from ..cli_common import CLI, StoreOpt, cli_text, console, err, mask_url
 from ..i18n import Catalog
 from .db import default_accounts_path
 
@@ -72,7 +72,7 @@ def users_create(
         raise typer.Exit(2) from None
     finally:
         acc.close()
-    console.print(f"{cli_text('user_created')}: {u.email} ({u.role}, firm {f.name}) in {acc.path}")
+    console.print(f"{cli_text('user_created')}: {u.email} ({u.role}, firm {f.name}) in {mask_url(acc.path)}")
 
 
 @users_app.command("list", help=cli_text("cmd_users_list"))
@@ -170,7 +170,7 @@ def users_rename(
     console.print(f"{cli_text('renamed')}: {u.email} -> {u.display_name}")
 
 
-@users_app.command("reset-password", help=cli_text("cmd_users_reset_password"))
+@users_app.command("reset-password", help=SEC.both("cmd_reset_password", " / "))
 def users_reset_password(
     email: EmailArg,
     password_stdin: PasswordStdinOpt = False,

@@ -88,6 +88,9 @@ _ADDED_COLUMNS = (
     ("api_tokens", "expires", "TEXT"),
     ("api_tokens", "scope", "TEXT NOT NULL DEFAULT 'write'"),
     ("sessions", "last_seen", "TEXT"),
+    ("users", "totp_secret", "TEXT"),
+    ("users", "totp_on", "INTEGER NOT NULL DEFAULT 0"),
+    ("users", "totp_last", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 #: API token scopes: `read` tokens may only read (GET); `write` tokens act as their user
@@ -134,6 +137,8 @@ EVENTS = (
     "grant_revoked",
     "stop_reasons_changed",
     "firm_created",
+    "totp_enabled",
+    "totp_disabled",
 )
 
 SESSION_HOURS = 12
@@ -748,6 +753,67 @@ class Accounts:
         )
         keys = ("id", "ts", "user_id", "user_email", "grant_id", "method", "path", "object", "outcome")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- TOTP second factor (optional, per user) ------------------------------------------
+    def totp_begin(self, user_id: int) -> str:
+        """A new TOTP secret (base32) for the user to enter in an authenticator app; it counts
+        only once confirmed with a code (`totp_confirm`). Returns the secret."""
+        import pyotp
+
+        secret = pyotp.random_base32()
+        self._exec("UPDATE users SET totp_secret = ?, totp_on = 0 WHERE id = ?", (secret, user_id))
+        return secret
+
+    def totp_on(self, user_id: int) -> bool:
+        rows = self._all("SELECT totp_on FROM users WHERE id = ?", (user_id,))
+        return bool(rows and rows[0][0])
+
+    def totp_check(self, user_id: int, code: str, now: datetime) -> bool:
+        """Is `code` the user's current TOTP code (30 s steps, one step of drift either way)?
+        A code is good once: a step already used is refused (no replay)."""
+        import pyotp
+
+        rows = self._all("SELECT totp_secret, totp_last FROM users WHERE id = ?", (user_id,))
+        code = (code or "").strip().replace(" ", "")
+        if not rows or not rows[0][0] or not code.isdigit() or len(code) != 6:
+            return False
+        totp, ts = pyotp.TOTP(rows[0][0]), now.timestamp()
+        for drift in (0, -1, 1):
+            step = int(ts // totp.interval) + drift
+            if step > int(rows[0][1]) and secrets.compare_digest(totp.at(step * totp.interval), code):
+                with self._transaction():  # the step is used: only the first of two racing requests wins
+                    done = self._con.execute(
+                        self._sql(
+                            "UPDATE users SET totp_last = ? WHERE id = ? AND totp_last < ? RETURNING id"
+                        ),
+                        (step, user_id, step),
+                    ).fetchone()
+                return done is not None
+        return False
+
+    def totp_confirm(self, user_id: int, code: str, now: datetime) -> bool:
+        """Switch the second factor on once the user shows a code of the new secret."""
+        u = self.user(user_id)
+        if u is None or not self.totp_check(user_id, code, now):
+            return False
+        self._exec("UPDATE users SET totp_on = 1 WHERE id = ?", (user_id,))
+        self.log_event("totp_enabled", u, u.firm_id, u.email, now=now)
+        return True
+
+    def totp_off(self, user_id: int, by: User | None = None) -> None:
+        """Switch the second factor off (the user with their password, or an owner's reset)."""
+        u = self.user(user_id)
+        if u is None:
+            raise AccountError(f"no user {user_id}")
+        self._exec("UPDATE users SET totp_secret = NULL, totp_on = 0 WHERE id = ?", (user_id,))
+        self.log_event("totp_disabled", by, u.firm_id, u.email)
+
+    def password_ok(self, user_id: int, password: str) -> bool:
+        rows = self._all("SELECT password_hash FROM users WHERE id = ?", (user_id,))
+        try:
+            return bool(rows) and self._hasher.verify(rows[0][0], password)
+        except (VerificationError, InvalidHashError):
+            return False
 
     # -- the security log: every admin act and login -----------------------------------------
     def log_event(

@@ -90,6 +90,8 @@ class LoginResult:
 
     user: User | None
     wait: int | None = None
+    #: the password was right but the user's TOTP code is missing (or wrong: `user` is None)
+    code_needed: bool = False
 
 
 class LoginLimiter:
@@ -152,8 +154,10 @@ class LoginLimiter:
         wait = acc.throttle_claim(delays, now, self.forget_after.total_seconds())
         return max(1, math.ceil(wait)) if wait > 0 else None
 
-    def login(self, email: str, password: str, address: str | None) -> LoginResult:
-        """One login attempt: throttle, check the password, log the outcome in the security log."""
+    def login(self, email: str, password: str, address: str | None, code: str | None = None) -> LoginResult:
+        """One login attempt: throttle, check the password (and the TOTP `code` of a user who
+        switched the second factor on), log the outcome in the security log. A missing or
+        wrong code counts as a failed attempt."""
         acc = self._db()
         now = self._clock()
         known = acc.user_by_email(email) if "\x00" not in email else None
@@ -172,6 +176,9 @@ class LoginLimiter:
         if user is None:
             acc.log_event("login_failed", None, firm_id, target, "", address, now)
             return LoginResult(None)
+        if acc.totp_on(user.id) and not acc.totp_check(user.id, code or "", now):
+            acc.log_event("login_failed", None, user.firm_id, user.email, "totp code", address, now)
+            return LoginResult(None, code_needed=True)
         account, addr = self._keys(email, address)
         acc.throttle_release(account, forget=True)
         if addr:

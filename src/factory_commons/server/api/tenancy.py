@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from ...accounts import ROLES, AccountError, Accounts, Grant, PasswordError, User, WrongPassword
 from ...accounts.db import EVENTS
+from ...accounts.passwords import security_text
 from ..auth import CSRF_COOKIE, NOT_FOUND, SESSION_COOKIE, Caller, api_text, forbidden
 from ..ratelimit import LoginLimiter
 from .common import READ_ERRORS, WRITE_ERRORS, errors
@@ -32,6 +33,22 @@ class UserOut(BaseModel):
 class LoginIn(BaseModel):
     email: str
     password: str
+    code: str | None = Field(
+        default=None, max_length=12, description="the TOTP code, for users who switched it on"
+    )
+
+
+class TotpOut(BaseModel):
+    secret: str = Field(description="base32; enter it in an authenticator app, then confirm with a code")
+    uri: str = Field(description="otpauth:// URI (for a QR code)")
+
+
+class TotpCodeIn(BaseModel):
+    code: str = Field(min_length=6, max_length=12)
+
+
+class TotpOffIn(BaseModel):
+    password: str = Field(min_length=1, max_length=1000)
 
 
 class LoginOut(BaseModel):
@@ -163,7 +180,7 @@ def tenancy_router(
         "/api/auth/login", response_model=LoginOut, responses=errors(400, 401, 422, 429), tags=["auth"]
     )
     def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
-        result = limiter.login(body.email, body.password, limiter.address(request))
+        result = limiter.login(body.email, body.password, limiter.address(request), body.code)
         if result.wait is not None:
             raise HTTPException(
                 429,
@@ -171,6 +188,8 @@ def tenancy_router(
                 headers={"Retry-After": str(result.wait)},
             )
         user = result.user
+        if result.code_needed:
+            raise HTTPException(401, security_text("totp_needed"))
         if user is None:
             raise HTTPException(401, api_text("wrong_login"))
         token, csrf = accounts.create_session(user.id, now())
@@ -218,6 +237,41 @@ def tenancy_router(
             raise HTTPException(
                 422, [{"loc": ["body", "new_password"], "msg": str(err), "type": "value_error"}]
             ) from None
+        return Response(status_code=204)
+
+    @router.post("/api/auth/totp", response_model=TotpOut, responses=errors(401, 403), tags=["auth"])
+    def totp_begin(c: CallerDep) -> TotpOut:
+        """Start the TOTP second factor: a new secret, on once confirmed with a code."""
+        import pyotp
+
+        secret = accounts.totp_begin(c.user.id)
+        uri = pyotp.TOTP(secret).provisioning_uri(name=c.user.email, issuer_name="Factory Commons")
+        return TotpOut(secret=secret, uri=uri)
+
+    @router.post("/api/auth/totp/confirm", status_code=204, responses=errors(401, 403, 422), tags=["auth"])
+    def totp_confirm(c: CallerDep, body: TotpCodeIn) -> Response:
+        """Switch the second factor on with a code from the app: every later login asks for one."""
+        if not accounts.totp_confirm(c.user.id, body.code, now()):
+            raise HTTPException(
+                422, [{"loc": ["body", "code"], "msg": security_text("totp_wrong"), "type": "value_error"}]
+            )
+        return Response(status_code=204)
+
+    @router.post("/api/auth/totp/off", status_code=204, responses=errors(401, 403, 422), tags=["auth"])
+    def totp_off(c: CallerDep, body: TotpOffIn) -> Response:
+        """Switch the second factor off, giving one's password."""
+        if not accounts.password_ok(c.user.id, body.password):
+            raise HTTPException(
+                422,
+                [
+                    {
+                        "loc": ["body", "password"],
+                        "msg": security_text("old_password_wrong"),
+                        "type": "value_error",
+                    }
+                ],
+            )
+        accounts.totp_off(c.user.id, by=c.user)
         return Response(status_code=204)
 
     @router.post(

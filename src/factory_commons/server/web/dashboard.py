@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup
 
 from ...accounts import Accounts
+from ...accounts.passwords import SECURITY
 from ...accounts.stop_reasons import DEFAULT_STOP_REASONS, firm_stop_reasons, set_stop_reason
 from ...i18n import KPI, STATES, Catalog
 from ...store.base import Store
@@ -40,7 +41,7 @@ from .settings import add_settings_pages
 
 DISPLAY_TZ = ZoneInfo("Asia/Seoul")  # where the store keeps no plant zone (dashboard_range.plant_zone)
 DASHBOARD = Catalog("dashboard")
-CATALOGS = (WEB, DASHBOARD, STATES, KPI)
+CATALOGS = (WEB, DASHBOARD, STATES, KPI, SECURITY)  # SECURITY: the login's TOTP field
 LOGIN_CSRF_COOKIE = "fc_login_csrf"
 #: the errors the stop-reason screen may be sent back with (catalog keys)
 STOP_ERRORS = ("not_allowed", "not_stopped")
@@ -111,12 +112,13 @@ def add_dashboard(
         password: str = Form(...),
         csrf_token: str = Form(""),
         next: str = Form("/"),
+        code: str = Form(""),
     ) -> Response:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not expected or not secrets.compare_digest(expected, csrf_token):
             return pages.message(request, None, "not_allowed", 403)
         limiter = app.state.login_limiter.bind(accounts)  # shared with the API login (ratelimit.py)
-        result = limiter.login(email, password, limiter.address(request))
+        result = limiter.login(email, password, limiter.address(request), code or None)
         if result.wait is not None:
             r = pages.message(request, None, "too_many_logins", 429, wait=result.wait)
             r.headers["Retry-After"] = str(result.wait)
