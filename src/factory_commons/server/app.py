@@ -17,6 +17,7 @@ from ..accounts import Accounts
 from ..cooperate.db import CommonsDB
 from ..store.base import Store
 from .api.accounts import account_router
+from .api.common import document_framework_errors
 from .api.commons import commons_router
 from .api.plant import plant_router
 from .api.tenancy import tenancy_router
@@ -83,4 +84,5 @@ def create_app(
     add_commons_pages(app, commons, accounts, now, store)  # commons pages and /catalog (web/commons.py)
     add_upload_pages(app, store, accounts, now, uploads)  # /upload: files to the store (web/upload.py)
     add_retrofit_pages(app, store, accounts, now)  # /retrofit: a current sensor's trace and states (web/retrofit.py)
+    document_framework_errors(app)  # 400, 413, 422 of every API route in the document (api/common.py)
     return app

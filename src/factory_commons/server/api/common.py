@@ -4,7 +4,7 @@ the time window of a query (`query_window`, within the time policy of model/poli
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 from ...model.policy import check_planned_time
@@ -37,6 +37,35 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 READ_ERRORS = errors(401, 403, 422)
 WRITE_ERRORS = errors(400, 401, 403, 413, 422)
+
+
+def document_framework_errors(app: FastAPI) -> None:
+    """Declare on every operation of the OpenAPI document the errors that the framework and the
+    middleware answer for it whatever its handler does: an operation with a body answers 400
+    (not JSON), 413 (over the body limit, server/limits.py) and 422 (the text policy, the
+    model); one with parameters 422. Called once by create_app (through FastAPI's `app.openapi`
+    hook), so a new route is documented truly without remembering these codes
+    (tests/test_api_schemathesis.py checks the document)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = build()
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault(
+            "ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        for operations in doc.get("paths", {}).values():
+            for op in operations.values():
+                codes = (400, 413, 422) if "requestBody" in op else (422,) if op.get("parameters") else ()
+                for code in codes:
+                    op["responses"].setdefault(str(code), {"description": _WHY[code], "content": error})
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def utc(value: datetime) -> datetime:
