@@ -8,6 +8,11 @@ is seeded (tests/commons_plant.py: 60 generated firms, acme's and beta's profile
 and an expert) with a request of acme, a purchasing pool acme committed to and an offer of idle
 machine hours, so the commons routes run over real documents, not an empty database.
 Generation is bounded (a few examples per operation, no shrinking) so the file stays fast.
+
+Schemathesis only sees the status codes its examples happen to reach; `test_the_document_
+declares_every_error_it_can_answer` checks the whole document without examples: every
+operation with a body declares 400, 413 and 422, with parameters 422, every operation behind a
+login 401 (and 403 where a role, the CSRF check or a read-only token can refuse it), all errors with the one error model (server/api/common.py `ErrorOut`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from test_server_plant import T0
 
+from factory_commons.server.auth import LOGGED_IN, PUBLIC, route_permission
 from factory_commons.store import DuckDBStore
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -79,6 +85,30 @@ def test_api_as_owner(case):
 @SETTINGS
 def test_api_reads_as_expert_with_grant(case):
     case.call_and_validate(headers=EXPERT, checks=CHECKS, timeout=120)
+
+
+def test_the_document_declares_every_error_it_can_answer():
+    doc = PLANT.app.openapi()
+    missing = []
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            want = set()
+            if "requestBody" in op:
+                want |= {"400", "413", "422"}
+            if op.get("parameters"):
+                want.add("422")
+            permission = route_permission(method.upper(), path)
+            if permission != PUBLIC:
+                want.add("401")
+                if permission != LOGGED_IN or method != "get":  # a role without it; CSRF, read-only token
+                    want.add("403")
+            if lacking := want - set(op["responses"]):
+                missing.append(f"{method.upper()} {path}: {sorted(lacking)}")
+            for code, answer in op["responses"].items():
+                if code[0] in "45":
+                    schema = answer["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorOut"}, (method, path, code, schema)
+    assert not missing, "\n".join(missing)
 
 
 @pytest.fixture(scope="module", autouse=True)
