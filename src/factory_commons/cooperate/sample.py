@@ -747,7 +747,10 @@ COOPS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...], str | None], ...]
 
 
 def _cooperatives(rng: random.Random, docs: list[dict], archs: list[Archetype]) -> list[Cooperative]:
-    """Cooperatives of firms of the right kinds (and city); 12-160 members each."""
+    """Cooperatives of firms of the right kinds (and city); 12-160 members each.
+
+    The members are stored as granted (`Cooperative.members`, as if each accepted the
+    cooperative's invitation: `membership.py`); the profiles naming the cooperative only say so."""
     coops = []
     for k, (ko, en, focus, kinds, city) in enumerate(COOPS):
         pool = [
