@@ -431,6 +431,29 @@ def test_browser_join_a_pool_and_see_the_settlement(browser, server, plant):
     ctx.close()
 
 
+def test_browser_cooperative_invites_and_the_firm_accepts(browser, server, plant):
+    """Membership is granted by the cooperative: the manager invites gamma on the pools page,
+    gamma accepts there, and only then sees the cooperative's pool."""
+    pid = open_pool(plant)
+    ctx, page = browser_login(browser, server, "office@coop.example", "/commons/pools")
+    page.fill("#invite-firm", "gamma")
+    page.click("#coop-invite button")
+    page.wait_for_url(re.compile(r".*/commons/pools\?ok=gamma.*"))
+    assert page.locator('#coops .invited li[data-firm="gamma"]').count() == 1
+    shot(page, "coop-invited")
+    ctx.close()
+    ctx, page = browser_login(browser, server, "owner@gamma.example", "/commons/pools")
+    assert page.locator(f"#pool-{pid}").count() == 0  # invited is not a member yet
+    coop = page.locator(f'#coops .coop[data-coop="{COOP}"]')
+    assert coop.get_attribute("data-status") == "invited"
+    coop.locator("button.accept-invite").click()
+    page.wait_for_url(re.compile(r".*/commons/pools\?ok=.*"))
+    assert page.locator(f'#coops .coop[data-coop="{COOP}"]').get_attribute("data-status") == "member"
+    assert page.locator(f"#pool-{pid}").count() == 1
+    shot(page, "coop-joined")
+    ctx.close()
+
+
 def test_browser_offer_and_book_machine_hours(browser, server):
     monday = TODAY + timedelta(days=14 - TODAY.weekday())
     ctx, page = browser_login(browser, server, "owner@acme.example", "/commons/booking")
