@@ -117,6 +117,7 @@ def test_an_invitation_is_a_membership_only_once_the_firm_accepts(plant):
 def test_the_pages_offer_invite_approve_and_accept(plant):
     coop, gamma = plant.client("coop"), plant.client("gamma:owner")
     assert 'id="coop-invite"' in coop.get("/commons/pools").text
+    assert 'id="coop-invite"' not in gamma.get("/commons/pools").text  # a firm runs no cooperative
     r = _page_post(gamma, "/commons/cooperatives/join", coop_id=COOP, action="join")
     assert r.status_code == 303 and "err=" not in r.headers["location"]
     page = coop.get("/commons/pools", headers={"Accept-Language": "en"}).text

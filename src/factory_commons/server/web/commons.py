@@ -395,7 +395,9 @@ def add_commons_pages(
             "me": me,
             "may_act": c.user.role in ACTORS,
             "coops": coops,
-            "runs_coop": runs(c, me),  # the invite form, also before the cooperative's first member
+            # the invite form: for the manager of a cooperative on record (a new cooperative
+            # starts with its first invitation, POST /api/commons/cooperatives/{id}/invite)
+            "runs_coop": runs(c, me) and any(v.status == "manager" and v.id == me for v in coops),
         }
 
     @post(router, "/commons/cooperatives/{coop_id}/invite", "/commons/pools", ACTORS, anchor="#coops")
