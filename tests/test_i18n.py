@@ -112,7 +112,6 @@ FUNCTIONS = {
     ("factory_commons.cooperate.model", "msg_pair"): "commons_errors",
     ("factory_commons.cooperate.model", "msg_both"): "commons_errors",
     ("factory_commons.retrofit.text", "retrofit_error"): "retrofit",
-    ("factory_commons.retrofit.text", "retrofit_error"): "retrofit",
 }
 ANY_DOMAIN = "*"  # N_("code") marks an id of some catalog
 
