@@ -318,3 +318,19 @@ def test_browser_overview_refreshes_live_states(browser, server, plant):
     assert state.inner_text() == "비계획 정지"
     shot(page, "overview-refreshed-ko")
     ctx.close()
+
+
+def test_a_hub_admin_logging_in_lands_on_the_commons_not_on_a_refusal(plant):
+    plant["accounts"].create_user(plant["accounts"].firm_by_name("acme").id, "hub@region.example", "hub", "hub_admin", PASSWORD)
+    c = TestClient(plant["app"])
+    page = c.get("/login")
+    token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = c.post(
+        "/login",
+        data={"email": "hub@region.example", "password": PASSWORD, "csrf_token": token, "next": "/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/catalog"
+    assert c.get("/catalog").status_code == 200
+    owner = login(TestClient(plant["app"]), "owner@acme.example")  # a firm's owner still lands on /
+    assert owner.get("/").status_code == 200

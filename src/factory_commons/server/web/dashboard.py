@@ -31,7 +31,7 @@ from ...accounts.passwords import SECURITY
 from ...accounts.stop_reasons import DEFAULT_STOP_REASONS, firm_stop_reasons, set_stop_reason
 from ...i18n import KPI, STATES, Catalog
 from ...store.base import Store
-from ..auth import CSRF_COOKIE, PERMISSIONS, SESSION_COOKIE, Caller
+from ..auth import CSRF_COOKIE, PERMISSIONS, SESSION_COOKIE, Caller, allowed, route_permission
 from .dashboard_data import downtime_view, live_states, machine_status, machine_view, oee_view, overview_view
 from .dashboard_range import PRESETS, Period, RangeError, machine_names, parse_period, plant_zone, rolling
 from .i18n import LANG_COOKIE, WEB, pick_lang, translator
@@ -127,7 +127,10 @@ def add_dashboard(
         if user is None:
             return login_form(request, next, status=401, failed=True)
         session, csrf = accounts.create_session(user.id, now())
-        r = RedirectResponse(_safe_next(next), status_code=303)
+        target = _safe_next(next)
+        if target == "/" and not allowed(user.role, route_permission("GET", "/") or "read_kpi"):
+            target = "/catalog"  # e.g. the hub admin, who reads no shop-floor data: the commons
+        r = RedirectResponse(target, status_code=303)
         r.set_cookie(SESSION_COOKIE, session, httponly=True, **cookie_kw)
         r.set_cookie(CSRF_COOKIE, csrf, httponly=False, **cookie_kw)
         r.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
