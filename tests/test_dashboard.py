@@ -7,11 +7,7 @@ Screenshots go to test-artifacts/dashboard/.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +17,7 @@ import pyarrow.compute as pc
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from web_browser import chromium, served
 
 from factory_commons.accounts import Accounts
 from factory_commons.collect.simulator import FactorySimulator
@@ -28,7 +25,6 @@ from factory_commons.model import Machine, StateChange
 from factory_commons.server import create_app
 from factory_commons.store import DuckDBStore
 
-CHROMIUM = "/usr/bin/chromium"
 SEOUL = ZoneInfo("Asia/Seoul")
 START = datetime(2026, 10, 5, tzinfo=SEOUL)  # a Monday
 NOW = START + timedelta(days=2, hours=16)  # Wednesday 16:00, in the day shift
@@ -187,38 +183,16 @@ def test_pages_speak_one_language_and_show_names_not_codes(plant):
 
 
 # -- in Chromium -----------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(plant) -> Iterator[str]:
-    import uvicorn
-
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(plant["app"], host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(plant["app"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI installs it")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def shot(page, name: str) -> None:
@@ -321,7 +295,9 @@ def test_browser_overview_refreshes_live_states(browser, server, plant):
 
 
 def test_a_hub_admin_logging_in_lands_on_the_commons_not_on_a_refusal(plant):
-    plant["accounts"].create_user(plant["accounts"].firm_by_name("acme").id, "hub@region.example", "hub", "hub_admin", PASSWORD)
+    plant["accounts"].create_user(
+        plant["accounts"].firm_by_name("acme").id, "hub@region.example", "hub", "hub_admin", PASSWORD
+    )
     c = TestClient(plant["app"])
     page = c.get("/login")
     token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]

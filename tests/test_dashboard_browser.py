@@ -11,13 +11,12 @@ value, and zooms in by dragging. Screenshots go to test-artifacts/dashboard/.
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-from test_dashboard import CHROMIUM, _free_port, shot
+from test_dashboard import shot
 from test_dashboard_range import CNC, NAMES, PASSWORD, PRESS, Imported, imported_plant
+from web_browser import chromium, served
 
 
 @pytest.fixture(scope="module")
@@ -29,32 +28,14 @@ def plant(tmp_path_factory) -> Iterator[Imported]:
 
 @pytest.fixture(scope="module")
 def server(plant) -> Iterator[str]:
-    import uvicorn
-
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(plant.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(plant.app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    import os
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI installs it")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def login(browser, server: str, lang: str = "ko"):

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from test_server_plant import A1, PASSWORD, make_plant
+from web_browser import chromium, served
 
 from factory_commons.server.headers import CSP, over_tls
 from factory_commons.store.duckdb import DuckDBStore
@@ -123,32 +123,12 @@ def test_swagger_ui_is_vendored_unchanged_and_docs_loads_it(plant):
 
 @pytest.fixture(scope="module")
 def server(plant):
-    import uvicorn
-    from test_dashboard import _free_port
-
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(plant.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(plant.app) as url:
+        yield url
 
 
 def test_pages_in_chromium_have_no_csp_violation(plant, server):
-    import os
-
-    from test_dashboard import CHROMIUM
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as b:
         page = b.new_context().new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -164,7 +144,6 @@ def test_pages_in_chromium_have_no_csp_violation(plant, server):
             page.goto(server + url)
             page.wait_for_load_state("networkidle")
         assert "Factory Commons API" in page.locator(".swagger-ui .info .title").inner_text()  # /docs runs
-        b.close()
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
     missing = [u for u in missing if not u.endswith("/favicon.ico")]  # the browser asks by itself
     assert not missing, missing
@@ -193,7 +172,7 @@ def test_serve_banner_prints_no_password(pg_url, tmp_path):
     import sys
     import uuid
 
-    from test_dashboard import _free_port
+    from web_browser import free_port
 
     secret = "hunter2-" + uuid.uuid4().hex[:8]
     url = pg_url.replace("://postgres@", f"://postgres:{secret}@") + f"?schema=s{uuid.uuid4().hex[:10]}"
@@ -206,7 +185,7 @@ def test_serve_banner_prints_no_password(pg_url, tmp_path):
         "--database",
         url,
         "--port",
-        str(_free_port()),
+        str(free_port()),
     ]
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

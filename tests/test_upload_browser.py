@@ -11,11 +11,7 @@ test-artifacts/upload/.
 from __future__ import annotations
 
 import base64
-import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,21 +19,15 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 from test_upload import HEADER, PRODUCTS, day_log_bytes, hand_oee
+from web_browser import chromium, served
 
 from factory_commons.accounts import Accounts
 from factory_commons.server import create_app
 from factory_commons.store import DuckDBStore
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse 1"
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "upload"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -53,30 +43,14 @@ def plant(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def server(plant) -> Iterator[str]:
-    import uvicorn
-
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(plant["app"], host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(plant["app"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI installs it")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def shot(page, name: str) -> None:
