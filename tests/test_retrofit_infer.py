@@ -314,3 +314,53 @@ def test_a_noise_floor_of_two_kinds_is_still_off():
     model = CurrentModel.learn(ts, amps)
     assert model.level_states[:2] == ("off", "off")  # the case: two components at the floor
     assert balanced(state, model.infer(ts, amps).sample_states(ts)) >= 0.99
+
+
+# -- cycles inside a running stretch ----------------------------------------------------------
+def _by_hand(pieces: list[tuple[float, int, str]], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """1 Hz samples of (amps, seconds, state) pieces with 3 % noise; the times and the states."""
+    rng = np.random.default_rng(seed)
+    amps = np.concatenate([np.full(n, a) for a, n, _ in pieces]) * rng.lognormal(
+        0, 0.03, sum(n for _, n, _ in pieces)
+    )
+    state = np.concatenate([np.full(n, s) for _, n, s in pieces])
+    t0 = np.datetime64(START.replace(tzinfo=None), "us")
+    ts = t0 + np.arange(len(amps)) * np.timedelta64(1, "s")
+    return ts, amps, state
+
+
+def test_a_lathe_s_parts_are_counted_by_the_part_change_between_them():
+    """Parts of uneven length (no repeating period) run back to back, the spindle stopped at
+    the idle draw for 5 s between two: the part change is running, and each part a cycle."""
+    rng = np.random.default_rng(31)
+    pieces: list[tuple[float, int, str]] = [(0.03, 600, "off"), (2.4, 300, "idle")]
+    parts = 0
+    for _stretch in range(12):
+        for _ in range(int(rng.integers(8, 15))):
+            cut = int(rng.integers(40, 160))
+            pieces += [(30.0, 1, "running"), (14.0, cut // 2, "running"), (11.0, cut - cut // 2, "running")]
+            pieces += [(2.4, 5, "running")]
+            parts += 1
+        pieces += [(2.4, int(rng.integers(400, 1500)), "idle")]
+    ts, amps, state = _by_hand(pieces, 32)
+    inf = infer_states(ts, amps)
+    assert balanced(state, inf.sample_states(ts)) >= 0.98
+    assert abs(len(inf.cycles) - parts) <= max(2, 0.02 * parts), (len(inf.cycles), parts)
+
+
+def test_a_press_stroke_whose_peak_fell_between_two_samples_still_counts():
+    """A flywheel press at 1 Hz: one stroke in five shows only its tail (the peak fell between
+    two samples); it still starts a cycle. Stops of 8 s and more are idle."""
+    rng = np.random.default_rng(33)
+    pieces: list[tuple[float, int, str]] = [(0.03, 300, "off"), (7.0, 300, "idle")]
+    strokes = 0
+    for _stretch in range(40):
+        for k in range(int(rng.integers(60, 120))):
+            peak = (9.1, 1, "running") if k % 5 == 4 else (21.0, 1, "running")
+            pieces += [peak, (9.1, 1, "running"), (7.4, int(rng.integers(2, 4)), "running")]
+            strokes += 1
+        pieces += [(7.0, int(rng.integers(60, 600)), "idle")]
+    ts, amps, state = _by_hand(pieces, 34)
+    inf = infer_states(ts, amps)
+    assert balanced(state, inf.sample_states(ts)) >= 0.95
+    assert abs(len(inf.cycles) - strokes) <= max(2, 0.02 * strokes), (len(inf.cycles), strokes)

@@ -206,9 +206,10 @@ class CurrentModel:
         model = replace(model, fill_gap_s=gap)
         model, labels, gap = model._decide_high_idle(t, x, labels, gap)
         lab2 = _structure(t, labels, gap, dt)
+        period = _period(yc, lab2, dt)
         run = (lab2 == 2) & np.isfinite(yc)
         split = _two_groups(yc[run]) if run.sum() >= 50 else ()
-        return replace(model, period_s=_period(yc, lab2, dt), cycle_split=split)
+        return replace(model, period_s=period, cycle_split=split)
 
     def _decide_high_idle(self, t, x, labels, gap) -> tuple[CurrentModel, np.ndarray, float]:
         """Is a powered level close under the running one idle, or a lighter load of running?
@@ -316,16 +317,19 @@ class CurrentModel:
         model = self._with_corrections(t, x)
         lab, post, yc = model._sample_labels(t, x)
         raw = lab.copy()
+        # running before the cycle gaps are filled, where a level of its own tells running from
+        # idle (a quiet stretch of a pump that idles at its working draw is no gap between cycles)
+        bursts = None if model.activity else _structure(t, lab, 0.0, dt) == 2
         lab = _structure(t, lab, model.fill_gap_s, dt)
         high = _high(yc, model.cycle_split)
-        lab = _complete_last_cycles(t, lab, high, model.period_s, yc, model.fill_gap_s)
+        lab = _complete_last_cycles(t, lab, high, model.period_s, yc, model.fill_gap_s, bursts)
         conf = np.where(lab == raw, post, 0.5)
         conf[raw < 0] = 0.3
         for s, e, state in model.corrections:
             inside = (t >= s) & (t < e)
             lab[inside] = STATES.index(state)
             conf[inside] = 1.0
-        return _segments(t, lab, raw, conf, dt, model.period_s, high, yc)
+        return _segments(t, lab, raw, conf, dt, model.period_s, high, yc, bursts)
 
     def correct(self, start, end, state: str, ts: np.ndarray | None = None, amps: np.ndarray | None = None):
         """A person says the machine was in `state` from `start` to `end`: learned from then on.
@@ -716,6 +720,7 @@ def _segments(
     period: float | None,
     high: np.ndarray | None,
     yc: np.ndarray | None = None,
+    bursts: np.ndarray | None = None,
 ) -> Inference:
     gap_limit = max(GAP_SAMPLES * dt, GAP_MIN_S)
     codes = lab.astype(np.int16)
@@ -766,7 +771,7 @@ def _segments(
     st_arr = np.array(seg_s)[order]
     cf_arr = np.array(seg_c)[order]
     # cycles: rises into running after a raw dip, merged closer than 0.6 period
-    cycles = _cycles(t, codes, high, period, yc)
+    cycles = _cycles(t, codes, high, period, yc, bursts)
     micro = []
     rs, re_, rv = _runs(codes)
     for i in range(1, len(rv) - 1):
@@ -791,20 +796,25 @@ def _cycles(
     high: np.ndarray | None,
     period: float | None,
     yc: np.ndarray | None = None,
+    bursts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cycle starts inside each running stretch.
 
     When running has a low and a high part: the rises into the high part, those closer than
     0.6 period to the previous start of the same stretch merged (a tool change inside a cycle).
     Otherwise, periodic running (a period found): one prominent peak of the current per period
-    at most, the cycle starting where the current rose to it. Otherwise each running stretch
-    is one cycle.
+    at most, the cycle starting where the current rose to it. Otherwise each burst of running
+    is one cycle: a stretch starts one, and so does each rise out of a cycle gap that was
+    filled (`bursts`: running before the fill; a lathe's part change with the spindle
+    stopped, the clamping between two welds).
     """
     running = codes == 2
     seg_start = running & np.concatenate([[True], ~running[:-1]])
     if high is None:
         if period and yc is not None:
             return _peak_starts(t, codes, yc, period)
+        if bursts is not None:
+            return t[seg_start | _pause_ends(t, running, bursts)]
         return t[seg_start]
     h = running & high
     prev = np.concatenate([[False], h[:-1]]) & ~seg_start
@@ -814,6 +824,15 @@ def _cycles(
     has_high = np.zeros(int(seg_id.max()) + 1, dtype=bool)
     has_high[seg_id[h]] = True
     lone = seg_start & ~has_high[seg_id]
+    if bursts is not None:
+        # a burst of running without a high sample (a stroke whose peak fell between two
+        # samples) starts a cycle too
+        b = running & bursts
+        b_start = b & ~np.concatenate([[False], b[:-1]])
+        b_id = np.cumsum(b_start)
+        b_high = np.zeros(int(b_id.max()) + 1, dtype=bool)
+        b_high[b_id[h & b]] = True
+        lone |= b_start & ~b_high[b_id]
     idx = np.flatnonzero(rise | lone)
     starts = t[idx]
     if period and len(starts) > 1:
@@ -824,6 +843,27 @@ def _cycles(
                 keep.append(i)
         starts = starts[keep]
     return starts
+
+
+def _pause_ends(t: np.ndarray, running: np.ndarray, bursts: np.ndarray) -> np.ndarray:
+    """Per sample: where running rises out of a filled cycle pause (a dip inside running).
+
+    A dip much shorter than the machine's usual pause (under half the median filled dip) is a
+    flicker inside a cycle (a rapid move that touched the idle level), not the pause between two.
+    """
+    b = running & bursts
+    gap = running & ~bursts
+    rise = b & ~np.concatenate([[False], b[:-1]])
+    s, e, v = _runs(gap.astype(np.int8))
+    dips = [(a, z) for a, z, val in zip(s, e, v, strict=True) if val and a > 0 and z < len(t)]
+    if not dips:
+        return rise
+    secs = np.array([t[z] - t[a] for a, z in dips])
+    short = secs < 0.5 * float(np.median(secs))
+    for (_a, z), drop in zip(dips, short, strict=True):
+        if drop:
+            rise[z] = False
+    return rise
 
 
 def _peak_starts(t: np.ndarray, codes: np.ndarray, yc: np.ndarray, period: float) -> np.ndarray:
@@ -917,6 +957,7 @@ def _complete_last_cycles(
     period: float | None,
     yc: np.ndarray | None,
     gap_s: float,
+    bursts: np.ndarray | None = None,
 ) -> np.ndarray:
     """A periodic machine's last cycle in a running stretch lasts its usual time.
 
@@ -927,7 +968,7 @@ def _complete_last_cycles(
     """
     if not period or gap_s <= 0:
         return lab
-    starts = _cycles(t, lab.astype(np.int16), high, period, yc)
+    starts = _cycles(t, lab.astype(np.int16), high, period, yc, bursts)
     if len(starts) < 6:
         return lab
     s, e, v = _runs(lab)
