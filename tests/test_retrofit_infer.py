@@ -364,3 +364,25 @@ def test_a_press_stroke_whose_peak_fell_between_two_samples_still_counts():
     inf = infer_states(ts, amps)
     assert balanced(state, inf.sample_states(ts)) >= 0.95
     assert abs(len(inf.cycles) - strokes) <= max(2, 0.02 * strokes), (len(inf.cycles), strokes)
+
+
+def test_a_welder_s_low_idle_draw_under_a_wide_noise_floor_is_idle_not_off():
+    """The sensor's floor reads about 1 A and wanders widely from sample to sample; the welder
+    at rest draws 5 A, steady over minutes; the arcs draw 200 A. Two low levels, both wide and
+    far under the arcs: the floor flips sample by sample, idle keeps its stretches."""
+    rng = np.random.default_rng(35)
+    amps, state = [], []
+    for _shift in range(6):
+        n_off = int(rng.integers(1800, 3600))
+        amps.append(np.exp(rng.normal(0.0, 0.33, n_off)))
+        state += ["off"] * n_off
+        for _ in range(int(rng.integers(20, 40))):
+            rest, arc = int(rng.integers(20, 120)), int(rng.integers(10, 40))
+            amps += [4.9 * np.exp(rng.normal(0, 0.15, rest)), 200 * np.exp(rng.normal(0, 0.1, arc))]
+            state += ["idle"] * rest + ["running"] * arc
+    x = np.concatenate(amps)
+    ts = np.datetime64(START.replace(tzinfo=None), "us") + np.arange(len(x)) * np.timedelta64(1, "s")
+    inf = infer_states(ts, x)
+    pred = inf.sample_states(ts)
+    assert np.mean(pred[np.array(state) == "idle"] == "idle") >= 0.95
+    assert balanced(np.array(state), pred) >= 0.95

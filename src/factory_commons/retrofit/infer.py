@@ -197,6 +197,7 @@ class CurrentModel:
             powered, shift = model._shift(tv, y)
             means, sigmas, weights = _levels(np.where(powered, y - shift, y))
             states = _label_levels(means, sigmas)
+        states = _floor_or_idle(y, means, sigmas, weights, states)
         model = cls(tuple(means), tuple(sigmas), tuple(weights), tuple(states), kind=kind)
         dt = _interval(t)
         if sum(st != "off" for st in states) == 1:
@@ -512,6 +513,34 @@ def _label_levels(means: list[float], sigmas: list[float]) -> list[str]:
         first += 1
     if n - first >= 2:
         states[first] = "idle"
+    return states
+
+
+def _floor_or_idle(
+    y: np.ndarray, means: list[float], sigmas: list[float], weights: list[float], states: list[str]
+) -> list[str]:
+    """The upper of two "off" levels is idle when it keeps its samples in long stretches.
+
+    A sensor's noise floor split into two mixture components flips between them from sample to
+    sample; a low idle draw (a welder's transformer at rest) under a wide floor holds its own
+    stretches. Idle when, of its samples, the next one leaves it less than half as often as it
+    would if the floor's samples fell at random between the two, and no level is idle yet.
+    """
+    off = [i for i, st in enumerate(states) if st == "off"]
+    if len(off) < 2 or "idle" in states:
+        return states
+    mu = np.array(means)
+    sd = np.maximum(np.array(sigmas), 1e-3)
+    lvl = np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(weights)), axis=1)
+    j = off[-1]
+    here = lvl[:-1] == j
+    if here.sum() < 20:
+        return states
+    leave = float(np.mean(lvl[1:][here] != j))
+    floor = np.isin(lvl, off)
+    random_leave = 1.0 - float(np.mean(lvl[floor] == j))
+    if leave < 0.5 * random_leave:
+        return [*states[:j], "idle", *states[j + 1 :]]
     return states
 
 
