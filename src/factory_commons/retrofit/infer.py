@@ -861,7 +861,9 @@ def _cycles(
         b_id = np.cumsum(b_start)
         b_high = np.zeros(int(b_id.max()) + 1, dtype=bool)
         b_high[b_id[h & b]] = True
-        lone |= b_start & ~b_high[b_id]
+        if period:
+            tail = b_start & ~b_high[b_id] & ~seg_start
+            lone |= tail
     idx = np.flatnonzero(rise | lone)
     starts = t[idx]
     if period and len(starts) > 1:
@@ -870,6 +872,20 @@ def _cycles(
         for i in range(1, len(starts)):
             if sid[i] != sid[keep[-1]] or starts[i] - starts[keep[-1]] >= 0.6 * period:
                 keep.append(i)
+        if bursts is not None:
+            # a burst without a high sample is a cycle only when a start of the same stretch
+            # follows it, a period's part away (else it is a flicker of running inside a
+            # cycle, or the last phase of the stretch's last cycle)
+            keep = [
+                k
+                for n, k in enumerate(keep)
+                if not tail[idx[k]]
+                or (
+                    n + 1 < len(keep)
+                    and sid[keep[n + 1]] == sid[k]
+                    and starts[keep[n + 1]] - starts[k] >= 0.6 * period
+                )
+            ]
         starts = starts[keep]
     return starts
 
