@@ -10,7 +10,9 @@ How (each step is data-driven; the few constants are physical or structural, nam
    wandering load is one level, a pump at rest and a pump working are two. Learning fits,
    takes the drift out (3) and fits again, twice, so the levels are sharp.
 2. Which level is which state: "off" are the lowest levels indistinguishable from zero (a tiny
-   fraction of the top level, or wide against their level as a sensor's noise floor is). Of
+   fraction of the top level, or wide against their level as a sensor's noise floor is); of
+   two such, the upper one is idle when it holds its samples in stretches where a floor's
+   two components would flip from sample to sample (a welder's low idle draw). Of
    the levels above, the lowest is "idle" when well under the next (`IDLE_RATIO`); closer than
    that it is idle only if it is steady (not `STEADY` times wider than the next) and running
    dips into it in short gaps or the machine switches on into it, else it is a lighter load of
@@ -30,8 +32,11 @@ How (each step is data-driven; the few constants are physical or structural, nam
    values are NaN that long, the state is "unknown" (nothing is invented), with confidence 0;
    shorter NaN runs take the state before them.
 6. Cycles: where running has a low and a high part, the rises into the high part, merged where
-   closer than 0.6 of the period (autocorrelation of the detrended current); otherwise, when
-   running is periodic, one prominent peak per period; otherwise one per running stretch.
+   closer than 0.6 of the period (autocorrelation of the detrended current), and a burst of
+   running without a high sample (a stroke whose peak fell between two samples) between two
+   starts a period's part apart; otherwise, when running is periodic, one prominent peak per
+   period; otherwise each rise out of a filled cycle pause (a lathe's part change with the
+   spindle stopped) and each running stretch starts one.
    Micro-stops: idle stretches between two running stretches shorter than `MICRO_STOP_S`.
 
 A person's correction (`correct`) is remembered: the level that dominates the corrected stretch
