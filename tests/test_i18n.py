@@ -311,3 +311,12 @@ def test_states_and_reason_codes_have_a_name_in_both_languages():
     assert (
         display(None, "en") == "No reason" and display("전원 차단", "ko") == "전원 차단"
     )  # unknown: as it is
+
+
+def test_a_catalog_without_a_creation_date_compiles_the_same_at_any_time(tmp_path):
+    """Babel dates an undated header 'now': the .mo must not change from minute to minute."""
+    po = tmp_path / "x.po"
+    po.write_text('msgid ""\nmsgstr ""\n"Language: ko\\n"\n\nmsgid "a"\nmsgstr "가"\n', encoding="utf-8")
+    first = tools.read_catalog(po)
+    assert first.creation_date == tools.UNDATED
+    assert tools.mo_bytes(first) == tools.mo_bytes(tools.read_catalog(po))

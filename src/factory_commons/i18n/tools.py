@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -24,9 +25,17 @@ def po_path(domain: str, lang: str) -> Path:
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
 
 
+#: the creation date given to a catalog whose header has none: Babel would take the current
+#: time, and the compiled `.mo` would then differ from minute to minute (never "current")
+UNDATED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def read_catalog(path: Path) -> Catalog:
-    with path.open("rb") as f:
-        return read_po(f)
+    raw = path.read_bytes()
+    catalog = read_po(io.BytesIO(raw))
+    if b"POT-Creation-Date:" not in raw:
+        catalog.creation_date = UNDATED
+    return catalog
 
 
 def mo_bytes(catalog: Catalog) -> bytes:
