@@ -22,6 +22,7 @@ from factory_commons.cooperate import projects as pj
 from factory_commons.i18n import LANGS, Catalog
 from factory_commons.model.records import Severity
 from factory_commons.server.web.commons import commons_translator
+from factory_commons.server.web.dashboard import CATALOGS as DASHBOARD_PAGE_CATALOGS
 from factory_commons.server.web.i18n import COMMONS, WEB, lang_name, translator
 
 SERVER = Path(__file__).resolve().parent.parent / "src" / "factory_commons" / "server"
@@ -29,7 +30,7 @@ TEMPLATES = sorted((SERVER / "templates").glob("*.html"))
 MODULES = sorted((SERVER / "web").glob("*.py"))
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 COMMONS_PAGES = {p.name for p in TEMPLATES if p.name.startswith("commons_")}
-DASHBOARD_CATALOGS = (WEB, Catalog("dashboard"), Catalog("states"), Catalog("kpi"))
+DASHBOARD_CATALOGS = DASHBOARD_PAGE_CATALOGS  # what the dashboard pages translate with (web/dashboard.py)
 COMMONS_CATALOGS = (COMMONS, WEB, Catalog("states"), Catalog("kpi"), Catalog("commons_terms"))
 UPLOAD_CATALOGS = (Catalog("upload"), *DASHBOARD_CATALOGS)  # the upload pages (web/upload.py)
 RETROFIT_CATALOGS = (Catalog("retrofit_ui"), *DASHBOARD_CATALOGS)  # the retrofit page (web/retrofit.py)
