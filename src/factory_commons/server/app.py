@@ -83,6 +83,8 @@ def create_app(
     add_dashboard(app, store, accounts, now, secure_cookies)  # the web pages (web/dashboard.py)
     add_commons_pages(app, commons, accounts, now, store)  # commons pages and /catalog (web/commons.py)
     add_upload_pages(app, store, accounts, now, uploads)  # /upload: files to the store (web/upload.py)
-    add_retrofit_pages(app, store, accounts, now)  # /retrofit: a current sensor's trace and states (web/retrofit.py)
+    add_retrofit_pages(
+        app, store, accounts, now
+    )  # /retrofit: a current sensor's trace and states (web/retrofit.py)
     document_framework_errors(app)  # 400, 413, 422 of every API route in the document (api/common.py)
     return app
