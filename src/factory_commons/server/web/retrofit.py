@@ -134,9 +134,8 @@ def add_retrofit_pages(app: FastAPI, store: Store, accounts: Accounts, now: Call
             return pages.message(request, c, "not_found", 404)
         t = pages.t(request, c)
         q = request.query_params
-        try:
-            hi, lo = _when(q.get("to")), _when(q.get("from"))
-        except ValueError:
+
+        def bad_range() -> Response:
             return pages.render(
                 request,
                 "retrofit.html",
@@ -147,6 +146,11 @@ def add_retrofit_pages(app: FastAPI, store: Store, accounts: Accounts, now: Call
                 machines=[],
                 error=t("bad_range"),
             )
+
+        try:
+            hi, lo = _when(q.get("to")), _when(q.get("from"))
+        except ValueError:
+            return bad_range()
         if hi is None:
             last = store.query(
                 "SELECT max(ts) AS t FROM v_signals WHERE machine = ? AND name = ?", [path, records.SIGNAL]
@@ -154,16 +158,7 @@ def add_retrofit_pages(app: FastAPI, store: Store, accounts: Accounts, now: Call
             hi = (last.replace(tzinfo=UTC) if last else now()) + timedelta(seconds=1)
         lo = lo or hi - timedelta(hours=DEFAULT_HOURS)
         if not lo < hi or hi - lo > timedelta(hours=MAX_HOURS):
-            return pages.render(
-                request,
-                "retrofit.html",
-                c,
-                status=400,
-                page="retrofit",
-                machine=path,
-                machines=[],
-                error=t("bad_range"),
-            )
+            return bad_range()
         ts, amps = records.read_current(store, path, lo, hi)
         ctx: dict[str, Any] = {
             "machine": path,

@@ -516,6 +516,16 @@ def add_upload_pages(
             )
         return up
 
+    async def posted(request: Request, upload_id: str) -> tuple[Form, Caller, Upload] | Response:
+        """A form posted about an upload: the form, its caller (CSRF checked) and the upload,
+        or the page that says why not."""
+        form = Form(await request.form())
+        c = pages.form_caller(request, form.get("csrf_token"))
+        up = found(request, upload_id, c)
+        if isinstance(up, Response):
+            return up
+        return form, c, up
+
     @router.get("/upload/{upload_id}", response_class=HTMLResponse)
     def review(request: Request, upload_id: str) -> Response:
         c = pages.caller(request)
@@ -534,11 +544,10 @@ def add_upload_pages(
 
     @router.post("/upload/{upload_id}/roles", response_class=HTMLResponse)
     async def roles_post(request: Request, upload_id: str) -> Response:
-        form = Form(await request.form())
-        c = pages.form_caller(request, form.get("csrf_token"))
-        up = found(request, upload_id, c)
-        if isinstance(up, Response):
-            return up
+        got = await posted(request, upload_id)
+        if isinstance(got, Response):
+            return got
+        form, c, up = got
         if form.get("reset"):  # back to the proposal as guessed
             up.roles = {}
             uploads.save(up)
@@ -559,11 +568,10 @@ def add_upload_pages(
 
     @router.post("/upload/{upload_id}/sheet", response_class=HTMLResponse)
     async def sheet_post(request: Request, upload_id: str) -> Response:
-        form = Form(await request.form())
-        c = pages.form_caller(request, form.get("csrf_token"))
-        up = found(request, upload_id, c)
-        if isinstance(up, Response):
-            return up
+        got = await posted(request, upload_id)
+        if isinstance(got, Response):
+            return got
+        form, c, up = got
         proposal = await run_in_threadpool(guess, up, {}, c)
         sheet = form.get("sheet")
         if sheet not in proposal.sheets:
@@ -574,11 +582,10 @@ def add_upload_pages(
 
     @router.post("/upload/{upload_id}/accept", response_class=HTMLResponse)
     async def accept_post(request: Request, upload_id: str) -> Response:
-        form = Form(await request.form())
-        c = pages.form_caller(request, form.get("csrf_token"))
-        up = found(request, upload_id, c)
-        if isinstance(up, Response):
-            return up
+        got = await posted(request, upload_id)
+        if isinstance(got, Response):
+            return got
+        form, c, up = got
         t = pages.t(request, c)
         with running_lock:
             if up.id in running:
