@@ -243,6 +243,7 @@ class Step(_Model):
     envelope_mm: tuple[float, float, float] | None = None
     certifications: tuple[str, ...] = ()
     machine_hours: float | None = Field(default=None, gt=0, description="estimate; default from vocab")
+    weight_kg: float | None = Field(default=None, gt=0, le=100_000, description="weight of one part")
 
     def hours(self) -> float:
         from .vocab import PROCESSES
@@ -252,8 +253,23 @@ class Step(_Model):
         return self.quantity * PROCESSES[self.process].minutes_per_unit / 60.0
 
 
+class Attachment(_Model):
+    """A drawing or CAD file attached to a request (its bytes are kept by cooperate/orders.py):
+    only the requester and the firms it invited may fetch it."""
+
+    id: str
+    filename: str = Field(min_length=1, max_length=200)
+    content_type: str
+    size: int = Field(ge=1)
+    sha256: str
+    uploaded: datetime
+
+
 class Request(_Model):
-    """A request posted by a consumer, designer or firm: steps in order, due date, budget."""
+    """A request posted by a consumer, designer or firm: steps in order, due date, budget.
+
+    `location` with `max_distance_km` is the radius firms must be within; `attachments` are its
+    drawings; `invited` the firms the requester asked for a quote (cooperate/orders.py)."""
 
     id: str
     requester: str  # a firm id, or "person:<name>" for a consumer or designer
@@ -266,6 +282,8 @@ class Request(_Model):
     budget_krw: int | None = Field(default=None, ge=0)
     confidentiality: Literal["public", "nda"] = "public"
     unspsc: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    invited: tuple[str, ...] = ()
 
 
 class Factor(_Model):

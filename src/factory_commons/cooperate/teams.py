@@ -38,8 +38,9 @@ from .model import Profile, Request, Text, msg
 
 
 def _why(t: Text) -> str:
-    """Why no team: English, then Korean ("no feasible firm / 가능한 업체 없음")."""
-    return f"{t.en} / {t.ko}"
+    """Why no team: Korean, then English ("가능한 업체 없음 / no feasible firm"), the order of
+    every "Korean / English" note, which the pages split (web/commons.py `note_in`)."""
+    return f"{t.ko} / {t.en}"
 
 
 @dataclass(frozen=True)
