@@ -42,7 +42,7 @@ from psycopg.types.numeric import FloatLoader
 
 from ..i18n import Catalog
 from ..model.hierarchy import Machine, parse_machine_path
-from . import rollup
+from . import partitions, rollup
 from .base import RetentionPolicy, RetentionReport, Store, WriteResult
 from .latest import UPSERT as LATEST_UPSERT
 from .latest import newest_rows
@@ -423,6 +423,7 @@ class PostgresStore(Store):
         cols = ", ".join(c for c, _ in spec.stored_columns)
         order = " ORDER BY _row" if "_row" in batch.column_names else ""
         with self._con.cursor() as cur:
+            partitions.ensure(cur, t, ts)  # the monthly partitions of the batch's times
             self._load_temp(cur, "_batch", batch)
             cur.execute(f"INSERT INTO {t} ({cols}) SELECT {cols} FROM _batch{order} ON CONFLICT DO NOTHING")
             written = cur.rowcount
@@ -743,8 +744,7 @@ class PostgresStore(Store):
             )
             report.aggregates_written = cur.rowcount
             cur.execute("DROP TABLE _new")
-            cur.execute("DELETE FROM signals WHERE ts < %s", [cutoff])
-            report.deleted["signals"] = cur.rowcount
+            report.deleted["signals"] = partitions.delete_before(cur, "signals", cutoff)
             if policy.aggregate_days is not None:
                 cur.execute(
                     "DELETE FROM signals_1m WHERE ts < %s", [now - timedelta(days=policy.aggregate_days)]
@@ -753,11 +753,9 @@ class PostgresStore(Store):
             if policy.event_days is not None:
                 for spec in EVENT_TABLES.values():
                     if spec.kind != "signal":
-                        cur.execute(
-                            f"DELETE FROM {spec.table} WHERE ts < %s",
-                            [now - timedelta(days=policy.event_days)],
+                        report.deleted[spec.table] = partitions.delete_before(
+                            cur, spec.table, now - timedelta(days=policy.event_days)
                         )
-                        report.deleted[spec.table] = cur.rowcount
                 cur.execute(
                     "DELETE FROM latest_states WHERE ts < %s", [now - timedelta(days=policy.event_days)]
                 )
