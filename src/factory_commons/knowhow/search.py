@@ -1,0 +1,220 @@
+"""Hybrid search over cases: BM25 on terms, embeddings, situational boosts, rank fusion.
+
+Three rankings of all cases for a query, fused by reciprocal rank fusion (RRF, Cormack et al.,
+SIGIR 2009: score = sum of weight / (k + rank)):
+
+* lexical: BM25 (Robertson and Zaragoza 2009; k1 1.2, b 0.75) over `text.terms()` — Kiwi
+  morphemes, character bigrams, thesaurus concepts — with the concepts related to the query's
+  added at a lower weight;
+* semantic: cosine of the query's e5 embedding (the query with its concepts' English names
+  appended) with each case's stored embedding (one matrix product);
+* situational boosts, added to the fused score of the candidates: same machine, same machine
+  type, same alarm or reason code, verified, fixed (success) and recent.
+
+The weights (`Weights`) were chosen on the development half of our evaluation set only
+(bench/knowhow.py --tune, docs/knowhow.md); the test half was scored once with them.
+BM25 itself is a sparse matrix of per-term weights (scipy), so a query is a sum of a few
+columns: p95 well under the 50 ms budget for 100,000 cases (bench/knowhow.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from scipy import sparse
+
+from . import text as txt
+from .cases import Case
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How the rankings are fused; chosen on the evaluation set's dev part (docs/knowhow.md)."""
+
+    lexical: float = 1.0
+    semantic: float = 1.0
+    related: float = 0.3  # query weight of a related concept's term
+    concept: float = 2.0  # query weight of a concept term (a morpheme or bigram weighs 1)
+    rrf_k: float = 60.0
+    pool: int = 200  # candidates taken from each ranking
+    same_machine: float = 0.004
+    same_type: float = 0.003
+    same_code: float = 0.006
+    verified: float = 0.002
+    success: float = 0.001
+    recent: float = 0.001  # at most, fading over a year
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+class BM25:
+    """Okapi BM25 as a sparse (documents x terms) matrix of term weights."""
+
+    def __init__(self, docs: list[list[str]], k1: float = 1.2, b: float = 0.75):
+        self.vocab: dict[str, int] = {}
+        rows, cols, tfs = [], [], []
+        lengths = np.zeros(len(docs), dtype=np.float32)
+        for i, doc in enumerate(docs):
+            lengths[i] = len(doc)
+            for term, tf in Counter(doc).items():
+                j = self.vocab.setdefault(term, len(self.vocab))
+                rows.append(i)
+                cols.append(j)
+                tfs.append(tf)
+        n = len(docs)
+        rows_a, cols_a = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        tf_a = np.asarray(tfs, dtype=np.float32)
+        df = np.bincount(cols_a, minlength=len(self.vocab)).astype(np.float32)
+        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        avg = float(lengths.mean()) if n else 1.0
+        norm = k1 * (1 - b + b * lengths[rows_a] / max(avg, 1e-9))
+        w = idf[cols_a] * tf_a * (k1 + 1) / (tf_a + norm)
+        self.matrix = sparse.csc_matrix((w, (rows_a, cols_a)), shape=(n, len(self.vocab)), dtype=np.float32)
+        self.n = n
+
+    def scores(self, query: dict[str, float]) -> np.ndarray:
+        """Score of every document for weighted query terms (unknown terms count nothing)."""
+        idx = [self.vocab[t] for t in query if t in self.vocab]
+        if not idx:
+            return np.zeros(self.n, dtype=np.float32)
+        wts = np.asarray([query[t] for t in query if t in self.vocab], dtype=np.float32)
+        return np.asarray(self.matrix[:, idx] @ wts).ravel()
+
+
+def case_terms(case: Case) -> list[str]:
+    """The terms a case is found by: its text, machine type and product."""
+    parts = [case.text(), case.machine_type or "", case.product or ""]
+    return txt.terms("\n".join(p for p in parts if p))
+
+
+def query_terms(text: str, weights: Weights = DEFAULT_WEIGHTS) -> dict[str, float]:
+    """Weighted query terms: morphemes and bigrams 1, concepts `concept`, related `related`."""
+    q: dict[str, float] = {}
+    for t in txt.terms(text):
+        w = weights.concept if t.startswith("c:") else 1.0
+        q[t] = q.get(t, 0.0) + w
+    for c in txt.related_concepts(txt.concepts(text)):
+        q.setdefault("c:" + c, weights.related)
+    return q
+
+
+def semantic_query_text(text: str) -> str:
+    """The query as embedded: with its concepts' names appended (their English gloss)."""
+    found = txt.concepts(text)
+    return text + (" (" + ", ".join(c.replace("_", " ") for c in found) + ")" if found else "")
+
+
+def _ranks(scores: np.ndarray, pool: int) -> dict[int, int]:
+    """Rank (1 = best) of the `pool` best documents with a positive score."""
+    n = len(scores)
+    if n == 0:
+        return {}
+    k = min(pool, n)
+    top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return {int(i): r + 1 for r, i in enumerate(top) if scores[i] > 0}
+
+
+@dataclass
+class Hit:
+    """One found case, its fused score and what made it (per ranking and boost)."""
+
+    case: Case
+    score: float
+    why: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        c = self.case
+        return {"ref": c.ref or c.id, "id": c.id, "score": round(self.score, 6), "title": c.title,
+                "machine": c.machine, "machine_type": c.machine_type, "verified": c.verified,
+                "why": {k: round(v, 6) for k, v in self.why.items()}}
+
+
+class CaseIndex:
+    """All cases with their BM25 matrix and embedding matrix, ready to search."""
+
+    def __init__(self, cases: list[Case], bm25: BM25, embeddings: np.ndarray):
+        self.cases = cases
+        self.bm25 = bm25
+        self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+
+    @classmethod
+    def build(cls, cases: list[Case], embeddings: np.ndarray | None = None,
+              terms: list[list[str]] | None = None) -> CaseIndex:
+        """Index cases; embeddings are computed when not given, terms too."""
+        if embeddings is None:
+            from .embed import embed_passages
+
+            embeddings = embed_passages([c.embed_text() for c in cases])
+        if terms is None:
+            terms = [case_terms(c) for c in cases]
+        return cls(cases, BM25(terms), embeddings)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    # -- the rankings ----------------------------------------------------------------------
+    def lexical_scores(self, text: str, weights: Weights = DEFAULT_WEIGHTS) -> np.ndarray:
+        return self.bm25.scores(query_terms(text, weights))
+
+    def semantic_scores(self, text: str, query_vec: np.ndarray | None = None) -> np.ndarray:
+        if query_vec is None:
+            from .embed import embed_query
+
+            query_vec = embed_query(semantic_query_text(text))
+        if not len(self.cases):
+            return np.zeros(0, dtype=np.float32)
+        # cosine in [-1, 1] shifted positive, so every case has a rank
+        return self.embeddings @ query_vec + 1.0
+
+    def _boost(self, case: Case, w: Weights, machine, machine_type, code, now) -> dict[str, float]:
+        b: dict[str, float] = {}
+        if machine and case.machine == machine:
+            b["same_machine"] = w.same_machine
+        if machine_type and case.machine_type and case.machine_type.lower() == machine_type.lower():
+            b["same_type"] = w.same_type
+        if code and code in (case.alarm_code, case.reason_code):
+            b["same_code"] = w.same_code
+        if case.verified:
+            b["verified"] = w.verified
+        if case.success:
+            b["success"] = w.success
+        when = case.occurred or case.created
+        if when is not None and w.recent:
+            age_days = (now - (when if when.tzinfo else when.replace(tzinfo=UTC))).total_seconds() / 86400
+            b["recent"] = w.recent * max(0.0, 1.0 - max(age_days, 0.0) / 365.0)
+        return b
+
+    def search(
+        self, text: str, limit: int = 10, *, machine: str | None = None, machine_type: str | None = None,
+        code: str | None = None, firm: str | None = None, weights: Weights = DEFAULT_WEIGHTS,
+        mode: str = "hybrid", query_vec: np.ndarray | None = None, now: datetime | None = None,
+    ) -> list[Hit]:
+        """Best cases for `text`, best first. `mode`: hybrid, lexical or semantic (the latter two
+        without boosts, for the benchmark). `code` is the alarm or reason code of the event."""
+        if not len(self.cases) or not text.strip():
+            return []
+        now = now or datetime.now(UTC)
+        rankings: dict[str, tuple[float, dict[int, int]]] = {}
+        if mode in ("hybrid", "lexical"):
+            rankings["lexical"] = (weights.lexical, _ranks(self.lexical_scores(text, weights), weights.pool))
+        if mode in ("hybrid", "semantic"):
+            rankings["semantic"] = (weights.semantic, _ranks(self.semantic_scores(text, query_vec), weights.pool))
+        fused: dict[int, dict[str, float]] = {}
+        for name, (w, ranks) in rankings.items():
+            for i, r in ranks.items():
+                fused.setdefault(i, {})[name] = w / (weights.rrf_k + r)
+        hits = []
+        for i, parts in fused.items():
+            case = self.cases[i]
+            if firm is not None and case.firm != firm:
+                continue
+            if mode == "hybrid":
+                parts.update(self._boost(case, weights, machine, machine_type, code, now))
+            hits.append(Hit(case, sum(parts.values()), parts))
+        hits.sort(key=lambda h: (-h.score, h.case.id))
+        return hits[:limit]

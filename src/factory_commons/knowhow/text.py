@@ -1,0 +1,134 @@
+"""Turning a case or a query into search terms: morphemes, character bigrams and concepts.
+
+* morphemes (`m:`) from Kiwi (kiwipiepy, its model from the kiwipiepy-model package; nothing is
+  downloaded): nouns, verb and adjective stems, roots, foreign words; English words lower-cased
+  with a light suffix stemmer (leaking -> leak); the thesaurus' Korean nouns are added to Kiwi's
+  dictionary so 유압실린더 splits into 유압 + 실린더;
+* character bigrams (`b:`) of the text without spaces, so spacing variants (오일 샘 / 오일샘) and
+  typos that keep most of a word still meet;
+* concepts (`c:`) of the shop-floor thesaurus (`thesaurus.py`): Korean forms found in the text
+  without spaces, English forms as whole words. `related_concepts` gives the concepts usually
+  written up with them.
+
+`bigrams()` alone is the plain baseline of the benchmark (`bench/knowhow.py`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import unicodedata
+
+from .thesaurus import CONCEPTS, RELATED
+
+_HANGUL = re.compile("[\uac00-\ud7a3]")
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+_EN_WORD = re.compile(r"[a-z][a-z0-9\-]*")
+#: Kiwi tags kept as terms: nouns, verb/adjective stems, roots, foreign words, numbers, adverbs
+_KEEP_TAGS = ("NNG", "NNP", "VV", "VA", "XR", "SL", "SH", "MAG", "NR")
+_STOP_EN = frozenset(
+    "a an the of on in at to is are was were be been it its and or for from with by this that as after "
+    "before when while not no".split()
+)
+_lock = threading.Lock()
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width letters, compatibility jamo), lower case."""
+    return unicodedata.normalize("NFKC", text or "").lower()
+
+
+def squeeze(text: str) -> str:
+    """The normalized text without spaces or punctuation (where Korean forms are looked for)."""
+    return _NON_WORD.sub("", normalize(text)).replace("_", "")
+
+
+def stem_en(word: str) -> str:
+    """A light English stemmer: leaking, leaks, leaked -> leak; vibrating -> vibrat."""
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+@functools.cache
+def _kiwi():
+    from kiwipiepy import Kiwi
+
+    kiwi = Kiwi()
+    for forms in CONCEPTS.values():
+        for f in forms:
+            if _HANGUL.search(f) and len(f) >= 2 and f.isalnum():
+                kiwi.add_user_word(f, "NNG", 0.0)
+    return kiwi
+
+
+def morphemes(text: str) -> list[str]:
+    """Kiwi morphemes of the kept tags (Korean stems, nouns; English words stemmed)."""
+    norm = normalize(text)
+    if not norm.strip():
+        return []
+    with _lock:
+        tokens = _kiwi().tokenize(norm)
+    out = []
+    for t in tokens:
+        if t.tag not in _KEEP_TAGS:
+            continue
+        form = t.form.lower()
+        if t.tag == "SL":
+            if form in _STOP_EN or len(form) < 2:
+                continue
+            form = stem_en(form)
+        out.append(form)
+    return out
+
+
+def bigrams(text: str) -> list[str]:
+    """Character bigrams of the text without spaces (the plain baseline's terms)."""
+    s = squeeze(text)
+    if len(s) < 2:
+        return [s] if s else []
+    return [s[i : i + 2] for i in range(len(s) - 1)]
+
+
+@functools.cache
+def _matchers() -> tuple[tuple[str, tuple[str, ...], re.Pattern | None], ...]:
+    out = []
+    for concept, forms in CONCEPTS.items():
+        ko = tuple(f for f in forms if _HANGUL.search(f))
+        en = [re.escape(f) for f in forms if not _HANGUL.search(f)]
+        pattern = re.compile(r"(?<![a-z0-9])(?:" + "|".join(sorted(en, key=len, reverse=True)) + r")(?![a-z0-9])") if en else None
+        out.append((concept, ko, pattern))
+    return tuple(out)
+
+
+def concepts(text: str) -> list[str]:
+    """The thesaurus concepts the text mentions, each once, in thesaurus order."""
+    norm, sq = normalize(text), squeeze(text)
+    found = []
+    for concept, ko, pattern in _matchers():
+        if any(f in sq for f in ko) or (pattern is not None and pattern.search(norm)):
+            found.append(concept)
+    return found
+
+
+def related_concepts(found: list[str]) -> list[str]:
+    """Concepts usually written up with the found ones, not already found."""
+    seen = set(found)
+    out = []
+    for c in found:
+        for r in RELATED.get(c, ()):
+            if r not in seen:
+                seen.add(r)
+                out.append(r)
+    return out
+
+
+def terms(text: str) -> list[str]:
+    """All search terms of a text: `m:` morphemes, `b:` bigrams, `c:` concepts (with repeats)."""
+    return (
+        ["m:" + m for m in morphemes(text)]
+        + ["b:" + b for b in bigrams(text)]
+        + ["c:" + c for c in concepts(text)]
+    )

@@ -1,0 +1,138 @@
+"""The shop-floor thesaurus: colloquial and technical words, Korean and English, for one idea.
+
+Each concept (a key such as `leak`) lists the surface forms it is written in on a shop floor:
+technical Korean (누유), colloquial Korean (기름 새요, 오일이 샌다), English (hydraulic leak,
+leaking), common spacing variants. `text.concepts()` finds them in a case or a query (Korean
+forms without spaces, English forms as words), so 기름 새요 and "oil leak" meet under `leak`
+even where they share no character. `RELATED` links a symptom to the parts and causes it is
+usually written up with (a leak is fixed at a seal), searched with a lower weight.
+
+This is data, written here from general maintenance vocabulary (not from the evaluation set):
+extend it with a shop's own words. Korean forms are matched without spaces, so write them
+without spaces; English forms are matched as whole words, lower case.
+"""
+
+from __future__ import annotations
+
+#: concept -> surface forms (Korean without spaces; English lower case)
+CONCEPTS: dict[str, tuple[str, ...]] = {
+    # -- symptoms ------------------------------------------------------------------------
+    "leak": ("누유", "누수", "누설", "새요", "샌다", "새는", "새고", "새서", "새네", "샙니다", "새어", "흘러", "흐른다",
+             "흘러나", "떨어져요", "떨어짐", "번져", "젖어", "축축", "맺혀", "leak", "leaks", "leaking", "leakage",
+             "drip", "dripping", "seeping", "weeping"),
+    "oil": ("오일", "기름", "유압유", "작동유", "윤활유", "그리스", "구리스", "oil", "grease", "lubricant"),
+    "water": ("물이", "물새", "물샘", "냉각수", "절삭유", "쿨런트", "쿨란트", "water", "coolant"),
+    "air": ("에어", "공압", "압축공기", "바람", "air", "pneumatic", "compressed"),
+    "noise": ("소음", "소리", "이음", "잡음", "굉음", "끽끽", "삐걱", "덜컥", "딱딱", "탁탁", "웅웅", "윙윙", "끼익", "쇳소리",
+              "갈리는", "긁히는", "noise", "noisy", "sound", "squeal", "squeak", "rattle", "grinding", "knocking",
+              "humming", "whine"),
+    "vibration": ("진동", "떨림", "떨려", "떨리", "흔들", "덜덜", "부르르", "채터", "채터링", "떨린다", "vibration", "vibrate",
+                  "vibrating", "shaking", "shake", "chatter", "wobble"),
+    "overheat": ("과열", "발열", "뜨거", "뜨겁", "열나", "열이나", "온도상승", "고온", "타는냄새", "탄내", "연기", "overheat",
+                 "overheating", "hot", "temperature", "smoke", "burning"),
+    "no_start": ("안켜", "안켜져", "기동불가", "시동불가", "전원안", "전원이안", "안돌아", "안움직", "멈춤", "멈췄", "멈춰", "정지",
+                 "서버려", "서버림", "섰어요", "꺼져", "꺼짐", "꺼졌", "동작안", "작동안", "작동불량", "동작불량", "먹통", "죽었", "죽어",
+                 "won't", "stopped", "stop", "stops", "dead", "start", "starting", "inoperative", "shutdown", "trip", "tripped"),
+    "stuck": ("걸림", "걸려", "끼임", "끼었", "끼여", "끼어", "물림", "막힘", "막혀", "걸렸", "안빠", "고착", "뻑뻑", "빡빡", "jam", "jammed",
+              "stuck", "seized", "clog", "clogged", "blocked", "binding"),
+    "misfeed": ("이송불량", "공급불량", "피딩", "오피드", "미스피드", "안들어가", "안넘어가", "misfeed", "feed", "feeding", "feeder"),
+    "pressure_low": ("압력저하", "압력이안", "압력부족", "압이안", "압이떨어", "압력떨어", "압력이떨어", "압빠", "힘이없", "힘이약", "힘이딸",
+                     "압력강하", "low pressure", "pressure drop", "pressure loss", "weak"),
+    "pressure": ("압력", "게이지", "pressure", "psi", "bar"),
+    "dimension": ("치수", "치수불량", "공차", "규격", "사이즈", "크기", "두께", "길이", "편차", "틀어", "틀려", "안맞", "안맞아", "벗어",
+                  "dimension", "dimensional", "tolerance", "size", "out of spec", "deviation", "oversize", "undersize"),
+    "surface_defect": ("표면", "흠집", "스크래치", "긁힘", "찍힘", "자국", "얼룩", "거칠", "조도", "면조도", "광택", "무늬", "줄무늬",
+                       "surface", "scratch", "scratches", "mark", "marks", "rough", "roughness", "finish"),
+    "burr": ("버르", "버발생", "버생김", "버가생", "바리", "거스러미", "burr", "burrs", "deburr"),
+    "crack": ("크랙", "균열", "깨짐", "깨졌", "갈라", "금이", "파손", "부러", "부러짐", "부러졌", "crack", "cracked", "fracture", "broken",
+              "break", "breakage"),
+    "wear": ("마모", "닳", "닳았", "마멸", "무뎌", "무딘", "헐거", "wear", "worn", "dull"),
+    "loose": ("풀림", "풀려", "헐겁", "헐거", "유격", "덜렁", "느슨", "백래시", "백래쉬", "loose", "looseness", "play", "backlash",
+              "slack"),
+    "misalign": ("정렬", "틀어짐", "틀어졌", "편심", "센터링", "어긋", "비뚤", "삐뚤", "기울", "평행", "직각", "misalignment",
+                 "misaligned", "alignment", "offset", "eccentric", "runout"),
+    "alarm": ("알람", "경보", "에러", "오류", "이상신호", "경고등", "빨간불", "alarm", "error", "fault", "warning"),
+    "comm_error": ("통신", "통신에러", "통신불량", "연결끊", "끊김", "끊겨", "네트워크", "이더넷", "communication", "comm",
+                   "network", "ethernet", "timeout", "disconnect", "disconnected"),
+    "electrical": ("전기", "전원", "전압", "누전", "합선", "쇼트", "단선", "퓨즈", "차단기", "브레이커", "배선", "케이블", "접촉불량",
+                   "스파크", "감전", "electrical", "power", "voltage", "short", "fuse", "breaker", "wiring", "cable",
+                   "spark"),
+    "slow": ("느려", "느림", "늦어", "지연", "사이클타임", "택트", "오래걸", "slow", "delay", "delayed", "cycle time"),
+    "contamination": ("이물", "이물질", "칩", "찌꺼기", "슬러지", "먼지", "분진", "오염", "녹슬", "녹이", "스케일", "chip", "chips", "debris",
+                      "sludge", "dust", "dirt", "contamination", "contaminated", "rust", "scale"),
+    # -- parts ---------------------------------------------------------------------------
+    "hydraulic": ("유압", "유압실린더", "유압펌프", "유압유닛", "파워팩", "hydraulic", "hydraulics"),
+    "cylinder": ("실린더", "피스톤", "로드", "cylinder", "piston", "rod"),
+    "seal": ("씰", "실링", "패킹", "오링", "o링", "가스켓", "개스킷", "seal", "seals", "packing", "o-ring", "oring", "gasket"),
+    "hose": ("호스", "배관", "파이프", "피팅", "니플", "커플링", "hose", "pipe", "piping", "fitting"),
+    "pump": ("펌프", "pump"),
+    "valve": ("밸브", "솔레노이드", "솔밸브", "전자밸브", "valve", "solenoid"),
+    "filter": ("필터", "스트레이너", "여과기", "filter", "strainer"),
+    "spindle": ("스핀들", "주축", "spindle"),
+    "bearing": ("베어링", "bearing", "bearings"),
+    "motor": ("모터", "전동기", "motor"),
+    "servo": ("서보", "서보모터", "서보앰프", "드라이브", "인버터", "servo", "drive", "amplifier", "inverter", "vfd"),
+    "encoder": ("엔코더", "인코더", "encoder"),
+    "sensor": ("센서", "근접센서", "광센서", "리밋", "리미트", "리밋스위치", "감지", "sensor", "proximity", "photoelectric",
+               "limit switch", "detect"),
+    "belt": ("벨트", "타이밍벨트", "체인", "풀리", "스프로킷", "belt", "chain", "pulley", "sprocket"),
+    "gear": ("기어", "감속기", "gear", "gearbox", "reducer"),
+    "ball_screw": ("볼스크류", "볼스크루", "리드스크류", "lm가이드", "가이드", "습동면", "ball screw", "ballscrew", "guide", "slideway"),
+    "tool": ("공구", "툴", "인서트", "팁", "엔드밀", "드릴", "바이트", "탭", "tool", "insert", "endmill", "drill", "tap", "cutter"),
+    "tool_break": ("공구파손", "툴파손", "부러짐", "날이나", "치핑", "이빨", "chipping", "tool breakage", "broken tool"),
+    "chuck": ("척", "콜렛", "클램프", "클램핑", "바이스", "지그", "고정", "물려", "물리", "chuck", "collet", "jaw", "clamp",
+              "clamping", "vise", "jig", "fixture"),
+    "die": ("금형", "다이", "펀치", "몰드", "코어", "캐비티", "die", "punch", "mold", "mould", "cavity"),
+    "conveyor": ("컨베이어", "컨베어", "롤러", "conveyor", "roller"),
+    "robot": ("로봇", "그리퍼", "흡착", "진공패드", "robot", "gripper", "suction", "vacuum"),
+    "heater": ("히터", "가열", "밴드히터", "열선", "heater", "heating"),
+    "thermocouple": ("열전대", "온도센서", "thermocouple", "rtd"),
+    "lubrication": ("윤활", "급유", "주유", "그리스업", "구리스업", "자동급유", "lubrication", "lubricate", "lube", "greasing"),
+    "cooling": ("냉각", "쿨러", "칠러", "팬", "냉각팬", "방열", "cooling", "cooler", "chiller", "fan", "radiator"),
+    "plc": ("plc", "프로그램", "래더", "시퀀스", "ladder", "program", "sequence"),
+    "door": ("도어", "문열림", "문닫", "인터록", "인터락", "안전커버", "door", "interlock", "guard", "cover"),
+    "emergency": ("비상정지", "비상", "이머전시", "emergency", "e-stop", "estop"),
+    "nozzle": ("노즐", "토치", "nozzle", "torch"),
+    # -- processes and defects of processes ------------------------------------------------
+    "welding": ("용접", "비드", "스패터", "기공", "언더컷", "weld", "welding", "bead", "spatter", "porosity", "undercut"),
+    "short_shot": ("미성형", "쇼트", "덜채워", "덜차", "short shot", "incomplete fill"),
+    "flash": ("플래시", "살이넘", "넘쳐", "flash", "flashing"),
+    "sink_mark": ("싱크마크", "수축", "함몰", "sink", "shrinkage"),
+    "press": ("프레스", "press", "stamping", "stroke", "슬라이드"),
+    "injection": ("사출", "사출기", "injection", "molding", "moulding"),
+    "cnc": ("cnc", "머시닝", "선반", "밀링", "가공", "machining", "lathe", "milling", "turning"),
+    "changeover": ("셋업", "세팅", "교체작업", "품종교체", "금형교체", "준비교체", "setup", "changeover", "die change"),
+    # -- actions ---------------------------------------------------------------------------
+    "replace": ("교체", "교환", "바꿈", "바꿔", "갈았", "갈아", "신품", "replace", "replaced", "replacement", "change", "changed",
+                "swap", "swapped", "new"),
+    "adjust": ("조정", "조절", "맞춤", "맞췄", "세팅", "보정", "튜닝", "adjust", "adjusted", "adjustment", "tune", "calibrate",
+               "calibration", "set"),
+    "clean": ("청소", "세척", "제거", "닦", "불어", "털어", "clean", "cleaned", "cleaning", "flush", "remove", "removed"),
+    "tighten": ("조임", "조여", "조였", "체결", "토크", "tighten", "tightened", "torque", "retighten"),
+    "reset": ("리셋", "재부팅", "재시작", "껐다", "reset", "reboot", "restart", "restarted"),
+    "refill": ("보충", "채움", "채웠", "주입", "refill", "refilled", "top up", "topped"),
+}
+
+#: concept -> concepts it is usually written up with (searched with a lower weight)
+RELATED: dict[str, tuple[str, ...]] = {
+    "leak": ("seal", "hose", "oil", "hydraulic", "water", "air"),
+    "oil": ("leak", "hydraulic", "lubrication"),
+    "pressure_low": ("leak", "pump", "valve", "filter", "hydraulic", "air", "seal"),
+    "noise": ("bearing", "vibration", "gear", "belt", "lubrication"),
+    "vibration": ("bearing", "noise", "loose", "misalign", "spindle", "tool"),
+    "overheat": ("cooling", "motor", "lubrication", "heater", "bearing"),
+    "no_start": ("electrical", "emergency", "door", "sensor", "alarm", "servo"),
+    "stuck": ("contamination", "misfeed", "lubrication"),
+    "misfeed": ("stuck", "sensor", "conveyor"),
+    "dimension": ("wear", "tool", "misalign", "loose", "adjust"),
+    "surface_defect": ("tool", "wear", "vibration", "contamination"),
+    "burr": ("tool", "wear", "die"),
+    "crack": ("die", "tool", "tool_break"),
+    "comm_error": ("plc", "electrical", "sensor"),
+    "electrical": ("no_start", "motor"),
+    "short_shot": ("injection", "heater", "pressure_low", "nozzle"),
+    "flash": ("injection", "die", "pressure"),
+    "tool_break": ("tool", "crack", "vibration"),
+    "alarm": ("sensor", "servo", "electrical"),
+    "slow": ("hydraulic", "pressure_low", "servo"),
+}
