@@ -30,6 +30,7 @@ DATA_MODULES = {
     "cooperate/experts.py",
     "cooperate/cli.py",
     "collect/simulator.py",
+    "knowhow/thesaurus.py",  # the shop-floor words a know-how search recognises
 }
 
 
