@@ -16,12 +16,15 @@ from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, Field
 
+from . import places
 from . import profiles as pf
 from . import ratings as rt
 from .db import CommonsDB
-from .model import Evidence, Match, Profile, Request
+from .model import Evidence, Location, Match, Profile, Request
+from .orders import error as orders_error
 from .pools import CommonsError
 from .teams import TeamStep, allocate_batch, plan_team
+from .vocab import MATERIALS, PROCESSES
 
 PROFILE, REQUEST = pf.KIND, "request"
 
@@ -152,13 +155,14 @@ class _PublicView:
         self.profiles: list[Profile] = []
         self.by_firm: dict[str, Profile] = {}
         self.index: Any = None
+        self.texts: dict[str, str] = {}  # firm id -> search_text, filled by searches
 
     def refresh(self, commons: CommonsDB) -> _PublicView:
         key = commons.version(PROFILE)
         if key != self.key:
             self.profiles = [p.public() for p in commons.all(PROFILE, Profile)]
             self.by_firm = {p.firm_id: p for p in self.profiles}
-            self.index, self.key = None, key
+            self.index, self.key, self.texts = None, key, {}
         return self
 
 
@@ -178,28 +182,106 @@ def public_profiles(commons: CommonsDB) -> list[Profile]:
     return public_view(commons).profiles
 
 
+def search_text(p: Profile) -> str:
+    """What a free-text search looks through, folded to lower case: the firm's names and id, its
+    city and district in Korean and romanised, its processes and materials by code and by Korean
+    and English name, its certificates and UNSPSC codes ("incheon", "남동구", "powder", "분체")."""
+    f = p.facility
+    loc = f.location
+    words = [f.name.ko, f.name.en, f.firm_id, loc.city, loc.district, loc.address]
+    words += [places.korean(loc.city), places.romanise(loc.district)]
+    codes = f.processes() | {m for e in f.equipment for m in e.materials}
+    for code in codes:
+        v = PROCESSES.get(code) or MATERIALS.get(code)
+        words += [code.replace("_", " "), v.ko, v.en] if v else [code]
+    words += [c.code for c in f.certifications] + list(f.unspsc)
+    return " ".join(w for w in words if w).lower()
+
+
+def _as_set(value: str | Sequence[str] | None) -> set[str]:
+    if not value:
+        return set()
+    return {value} if isinstance(value, str) else {v for v in value if v}
+
+
 def search_catalog(
     profiles: list[Profile],
-    process: str | None = None,
+    process: str | Sequence[str] | None = None,
     material: str | None = None,
     district: str | None = None,
     q: str | None = None,
+    city: str | None = None,
+    texts: dict[str, str] | None = None,
 ) -> list[Profile]:
-    """Public profiles that fit the search (each filter optional; `q` matches names, Korean too)."""
+    """Public profiles that fit the search (each filter optional): every process of `process`
+    (one or several), the material, the city and district (Korean or romanised: "Incheon",
+    "Namdong-gu"), and every word of `q` somewhere in `search_text` (Korean or English).
+    `texts` caches `search_text` by firm id (`PublicView.texts`)."""
     out = []
-    needle = (q or "").strip().lower()
+    wanted = _as_set(process)
+    city_k = places.city_key(city) or city.strip() if city else None
+    district_k = places.district_key(district, city_k) if district else None
+    words = (q or "").lower().split()
     for p in profiles:
         f = p.facility
-        if process and process not in f.processes():
+        if wanted and not wanted <= f.processes():
             continue
         if material and not any(material in e.materials for e in f.equipment):
             continue
-        if district and district not in (f.location.district, f.location.city):
+        if city_k and f.location.city != city_k:
             continue
-        if needle and needle not in f"{f.name.ko} {f.name.en} {f.firm_id}".lower():
+        if district_k and district_k not in (f.location.district, f.location.city):
             continue
+        if words:
+            text = texts.get(f.firm_id) if texts is not None else None
+            if text is None:
+                text = search_text(p)
+                if texts is not None:
+                    texts[f.firm_id] = text
+            if not all(w in text for w in words):
+                continue
         out.append(p)
     return out
+
+
+def search_public(commons: CommonsDB, **filters: Any) -> list[Profile]:
+    """`search_catalog` over the public profiles, with their search texts cached."""
+    view = public_view(commons)
+    return search_catalog(view.profiles, texts=view.texts, **filters)
+
+
+def locate(commons: CommonsDB, city: str = "", district: str = "", address: str = "") -> Location:
+    """A request's location from a district (or an address naming one): the mean position of the
+    commons' firms in that district (no geocoding service is used); `CommonsError` when the
+    place is unknown or no firm is there to place it."""
+    place = district or address
+    found = None
+    if district:
+        d = places.district_of(district, places.city_key(city) if city else None)
+        found = (d.city, d.ko) if d else None
+    elif address:
+        found = places.find_district(address)
+    if found is None:
+        raise orders_error("district" if district else "address", "no_place", place=place or city)
+    there = [
+        p.facility.location
+        for p in public_view(commons).profiles
+        if (p.facility.location.city, p.facility.location.district) == found
+    ]
+    if not there:
+        raise orders_error("district" if district else "address", "no_place", place=place)
+    return Location(
+        city=found[0],
+        district=found[1],
+        address=address,
+        lat=round(sum(x.lat for x in there) / len(there), 5),
+        lon=round(sum(x.lon for x in there) / len(there), 5),
+    )
+
+
+def near_misses_of(commons: CommonsDB, r: Request, today: date, step: int = 0) -> Any:
+    """Why few or no firms fit a step of a request (cooperate.match `near_misses`)."""
+    return public_index(commons).near_misses(r, today, step=step)
 
 
 def rank_request(commons: CommonsDB, r: Request, today: date, step: int = 0, limit: int = 20) -> list[Match]:

@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..i18n import Catalog
 from .model import Factor, Match, Profile, Request, Text, msg, msg_both, msg_pair
-from .vocab import MATERIALS
+from .vocab import MATERIALS, PROCESSES
 
 if TYPE_CHECKING:
     from .ratings import RatingBook
@@ -143,6 +144,46 @@ class Rejection:
     equipment_id: str
     failed: tuple[str, ...]
     reasons: tuple[str, ...]
+
+
+@dataclass
+class NearMiss:
+    """The firms that meet every hard constraint of a step but `check`, and what they offer."""
+
+    check: str
+    firms: int
+    text: Text
+
+
+@dataclass
+class NearMisses:
+    """Why few or no firms fit a step: firms with the process, feasible firms, and per relaxed
+    constraint the firms it keeps out (most first)."""
+
+    process_firms: int
+    feasible_firms: int
+    misses: list[NearMiss]
+    summary: Text
+
+
+#: the hard constraints a near-miss explanation relaxes, one at a time (never process nor own)
+_RELAXABLE = ("material", "envelope", "tolerance", "certification", "capacity", "distance")
+NEAR = Catalog("commons_orders")
+
+
+def near_text(key: str, **params: object) -> Text:
+    """The message `key` of the `commons_orders` catalog in both languages; a (Korean, English)
+    pair parameter gives each language its own value."""
+    ko, en = NEAR.pair(key)
+    kp = {k: v[0] if isinstance(v, tuple) else v for k, v in params.items()}
+    ep = {k: v[1] if isinstance(v, tuple) else v for k, v in params.items()}
+    return Text.model_construct(ko=ko.format(**kp), en=en.format(**ep))
+
+
+def _vocab_pair(code: str) -> tuple[str, str]:
+    """(Korean, English) name of a process or material code."""
+    v = PROCESSES.get(code) or MATERIALS.get(code)
+    return (v.ko, v.en) if v else (code, code)
 
 
 @dataclass
@@ -410,6 +451,100 @@ class MatchIndex:
             )
         return out
 
+    def near_misses(self, request: Request, today: date, *, step: int = 0) -> NearMisses:
+        """What keeps firms out of a step, one constraint relaxed at a time: for each hard
+        constraint, the firms that meet every other one but not this, and the best they offer
+        ("3 firms bend steel, none has a 400 mm envelope: the largest is 300 x 200 x 20 mm")."""
+        _check_step(request, step)
+        st = request.steps[step]
+        proc, mat = _vocab_pair(st.process), _vocab_pair(st.material)
+        t, ok = self._checks(request, step, today)
+        if t is None:
+            return NearMisses(0, 0, [], near_text("near_no_process", process=proc))
+        every = np.ones(len(t.firm), dtype=bool)
+        for v in ok.values():
+            every &= v
+        feasible = set(t.firm[every].tolist())
+        process_firms = len(set(t.firm.tolist()))
+        misses: list[NearMiss] = []
+        for k in _RELAXABLE:
+            others = np.ones(len(t.firm), dtype=bool)
+            for j, v in ok.items():
+                if j != k:
+                    others &= v
+            rows = np.flatnonzero(others & ~ok[k])
+            firms = set(t.firm[rows].tolist()) - feasible
+            if not firms:
+                continue
+            rows = rows[[int(f) in firms for f in t.firm[rows].tolist()]]
+            misses.append(
+                NearMiss(k, len(firms), self._near_text(k, request, step, today, t, rows, len(firms)))
+            )
+        misses.sort(key=lambda m: (-m.firms, _RELAXABLE.index(m.check)))
+        summary = near_text(
+            "near_summary", n=process_firms, process=proc, material=mat, feasible=len(feasible)
+        )
+        return NearMisses(process_firms, len(feasible), misses, summary)
+
+    def _near_text(
+        self, k: str, request: Request, step: int, today: date, t: _ProcTable, rows: np.ndarray, n: int
+    ) -> Text:
+        st = request.steps[step]
+        proc, mat = _vocab_pair(st.process), _vocab_pair(st.material)
+        if k == "material":
+            counts: dict[str, int] = {}
+            for m in t.mats[rows].tolist():
+                for code, bit in _MAT_BIT.items():
+                    if m & bit:
+                        counts[code] = counts.get(code, 0) + 1
+            top = sorted(counts, key=lambda c: (-counts[c], c))[:3]
+            names = tuple(", ".join(_vocab_pair(c)[i] for c in top) for i in (0, 1))
+            return near_text("near_material", n=n, process=proc, material=mat, others=names)
+        if k == "envelope":
+            need = np.array(_sorted_env(st.envelope_mm))
+            fit = (t.env[rows] / np.maximum(need, 1e-9)).min(axis=1)
+            best = t.env[rows[int(np.argmax(fit))]]
+            return near_text(
+                "near_envelope", n=n, process=proc, material=mat, needs=_env(need), has=_env(best)
+            )
+        if k == "tolerance":
+            return near_text(
+                "near_tolerance",
+                n=n,
+                process=proc,
+                best=f"{float(t.tol[rows].min()):g}",
+                asked=f"{st.tolerance_mm:g}",
+            )
+        if k == "certification":
+            return near_text(
+                "near_certification", n=n, process=proc, codes=", ".join(st.certifications), due=request.due
+            )
+        if k == "capacity":
+            free = self.free.get(st.process)
+            wf = np.full(len(rows), np.nan) if free is None else free[t.firm[rows]]
+            known = wf[~np.isnan(wf)]
+            if not len(known):
+                return near_text("near_capacity_unpublished", n=n, process=proc)
+            most = float(known.max()) * weeks_left(today, request.due)
+            return near_text(
+                "near_capacity",
+                n=n,
+                process=proc,
+                free=_fmt_h(most),
+                hours=_fmt_h(st.hours()),
+                due=request.due,
+            )
+        d = haversine_km(
+            request.location.lat, request.location.lon, self.lat[t.firm[rows]], self.lon[t.firm[rows]]
+        )
+        return near_text(
+            "near_distance",
+            n=n,
+            process=proc,
+            km=f"{float(np.min(d)):.1f}",
+            max=f"{request.max_distance_km:g}",
+        )
+
     def explain_rejections(
         self, request: Request, today: date, *, step: int = 0, limit: int = 10
     ) -> list[Rejection]:
@@ -580,6 +715,13 @@ def rank(
     return _index(profiles).rank(request, today, step=step, limit=limit, ratings=ratings)
 
 
+def near_misses(
+    request: Request, profiles: Sequence[Profile] | MatchIndex, today: date, *, step: int = 0
+) -> NearMisses:
+    """Why few or no firms fit a step, one hard constraint relaxed at a time."""
+    return _index(profiles).near_misses(request, today, step=step)
+
+
 def explain_rejections(
     request: Request, profiles: Sequence[Profile] | MatchIndex, today: date, *, step: int = 0, limit: int = 10
 ) -> list[Rejection]:
@@ -594,6 +736,9 @@ __all__ = [
     "Candidates",
     "rank",
     "explain_rejections",
+    "near_misses",
+    "NearMiss",
+    "NearMisses",
     "hard_failures",
     "haversine_km",
     "weeks_left",

@@ -20,7 +20,8 @@ Both sides confirm (docs/commons.md, "Commons rules"): a buyer's award of an ord
 supplier and stays ``proposed`` until that supplier accepts it (``accepted``) or declines it
 (``declined``). Only an accepted award is an order: it counts in the buyer's award rate, and
 only its two parties may rate each other, once each (one rating per award per rater), fixed once
-given. An accepted award cannot be changed (nor can one that was rated); a proposed one may be
+given; an order made on the commons (cooperate/orders.py) may be rated once the buyer received
+it. An accepted award cannot be changed (nor can one that was rated); a proposed one may be
 changed or withdrawn by the buyer. `load_book` counts only ratings that fulfil these rules, so a
 rating written any other way counts for nothing: a buyer cannot "award" a firm that never
 worked for it and rate it down.
@@ -38,6 +39,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..i18n import Catalog
 from .db import CommonsDB
 from .pools import CommonsError
 
@@ -225,6 +227,10 @@ def save_rating(db: CommonsDB, rating: Rating) -> None:
             )
         if not counted(rating, award):
             raise CommonsError.of("rater", "rating_not_party", "forbidden", firm=rating.rater)
+        order = db.raw("order", rating.request_id)  # an order of cooperate/orders.py
+        if order is not None and order.get("status") != "received":
+            ko, en = Catalog("commons_orders").pair("rating_needs_received")
+            raise CommonsError("request_id", ko, en, "conflict")
         if db.owner("rating", rating.id) is not None:
             raise CommonsError.of("rating", "rating_exists", "conflict", request=rating.request_id)
         for old in db.all("rating", Rating, owner=rating.rater):

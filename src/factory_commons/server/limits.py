@@ -50,7 +50,11 @@ class Limits:
 
     max_body_bytes: int = 1 * MiB
     #: path prefix -> its own body limit (the upload page counts its body itself, 50 MiB)
-    route_body_bytes: tuple[tuple[str, int], ...] = (("/upload", UPLOAD_MAX_BYTES + 2 * MiB),)
+    route_body_bytes: tuple[tuple[str, int], ...] = (
+        ("/upload", UPLOAD_MAX_BYTES + 2 * MiB),
+        ("/commons/uploads", 22 * MiB),  # a request's drawing (cooperate/orders.py, 20 MiB)
+        ("/api/commons/uploads", 22 * MiB),
+    )
     max_string: int = MAX_ANY_STRING
     max_batch_rows: int = 20_000
     max_machines_per_firm: int = 2_000

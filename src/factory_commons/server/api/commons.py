@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, UploadFile
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, ValidationError
 
@@ -28,6 +29,7 @@ from ...accounts import AccountError, Accounts
 from ...cooperate import booking as bk
 from ...cooperate import membership as mb
 from ...cooperate import missions as ms
+from ...cooperate import orders
 from ...cooperate import pools as pl
 from ...cooperate import profiles as pf
 from ...cooperate import projects as pj
@@ -38,16 +40,19 @@ from ...cooperate.catalog import (
     BatchOut,
     TeamOut,
     allocate_requests,
+    locate,
+    near_misses_of,
     plan_request_team,
     public_profiles,
     rank_request,
     save_evidence,
-    search_catalog,
+    search_public,
 )
 from ...cooperate.db import CommonsDB
 from ...cooperate.evidence import firm_evidence
 from ...cooperate.experts import Expert, load_experts
 from ...cooperate.model import (
+    Attachment,
     Cooperative,
     EvidenceKind,
     Facility,
@@ -76,6 +81,15 @@ class PublishIn(BaseModel):
     kinds: list[EvidenceKind] = Field(min_length=1, description="capacity, quality and/or delivery")
 
 
+class PlaceIn(BaseModel):
+    """Where a request is, by name: a district (Korean or romanised, e.g. "Namdong-gu") or an
+    address naming one; placed at the mean position of the commons' firms there."""
+
+    city: str = Field(default="", max_length=50)
+    district: str = Field(default="", max_length=50)
+    address: str = Field(default="", max_length=300)
+
+
 class RequestIn(BaseModel):
     """A request as posted: the server fills in id, requester and posted date."""
 
@@ -87,6 +101,47 @@ class RequestIn(BaseModel):
     budget_krw: int | None = Field(default=None, ge=0)
     confidentiality: Literal["public", "nda"] = "public"
     unspsc: str | None = Field(default=None, max_length=8)
+    place: PlaceIn | None = Field(default=None, description="instead of location: a district or address")
+    invite: list[str] = Field(default=[], max_length=30, description="firms invited to quote at once")
+
+
+class InviteIn(BaseModel):
+    firm_ids: list[str] = Field(min_length=1, max_length=orders.MAX_INVITED)
+
+
+class QuoteIn(BaseModel):
+    """An invited firm's quote: total price, lead time in days, conditions."""
+
+    price_krw: int = Field(ge=0, le=10**13)
+    lead_days: int = Field(ge=1, le=3650)
+    conditions: str = Field(default="", max_length=2000)
+
+
+class StatusIn(BaseModel):
+    status: orders.OrderStatus
+
+
+class MessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=5000)
+    thread: str | None = Field(default=None, max_length=200, description="the requester: which invited firm")
+
+
+class NearMissOut(BaseModel):
+    check: str
+    firms: int
+    text: Text
+
+
+class NearMissesOut(BaseModel):
+    """Why few or no firms fit a step: the firms with its process, those meeting every
+    condition, and per hard constraint relaxed the firms it alone keeps out."""
+
+    request_id: str
+    step: int
+    process_firms: int
+    feasible_firms: int
+    summary: Text
+    misses: list[NearMissOut]
 
 
 class CatalogEntry(BaseModel):
@@ -411,6 +466,24 @@ def guard() -> Iterator[None]:
         raise HTTPException(422, api_text("invalid_input", why=e)) from None
 
 
+def drawing_response(commons: CommonsDB, request_id: str, file_id: str, firm: str) -> Response:
+    """The bytes of a drawing as a download, or 404 for anybody but the request's parties."""
+    try:
+        a, data = orders.read_file(commons, request_id, file_id, firm)
+    except pl.CommonsError:
+        raise HTTPException(404, NOT_FOUND) from None
+    name = quote(a.filename)
+    return Response(
+        data,
+        media_type=a.content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 def cooperative_members(commons: CommonsDB, cooperative: str) -> list[str]:
     """The granted members of a cooperative (`membership.py`); a firm's profile grants nothing."""
     return list(mb.members_of(commons, cooperative))
@@ -608,10 +681,25 @@ def catalog_entry(p: Profile) -> CatalogEntry:
     )
 
 
+def shown_request(r: Request, firm: str) -> Request:
+    """A request as `firm` may see it: its drawings and invited firms for its parties only."""
+    return r if orders.is_party(r, firm) else r.model_copy(update={"attachments": (), "invited": ()})
+
+
 def visible_request(commons: CommonsDB, c: Caller, request_id: str) -> Request:
-    """A request the caller may read: its own, or another's public one (404 otherwise)."""
+    """A request the caller may read: its own, one it is invited to, or another's public one
+    (without drawings and invitations; 404 otherwise)."""
     r = commons.get(REQUEST, request_id, Request)
-    if r is None or (r.requester != firm_key(c) and r.confidentiality != "public"):
+    me = firm_key(c)
+    if r is None or (not orders.is_party(r, me) and r.confidentiality != "public"):
+        raise HTTPException(404, NOT_FOUND)
+    return shown_request(r, me)
+
+
+def party_request(commons: CommonsDB, c: Caller, request_id: str) -> Request:
+    """A request of the caller or one it is invited to (404 otherwise, as for no request)."""
+    r = commons.get(REQUEST, request_id, Request)
+    if r is None or not orders.is_party(r, firm_key(c)):
         raise HTTPException(404, NOT_FOUND)
     return r
 
@@ -684,15 +772,19 @@ def commons_router(
     # -- catalog (public) --------------------------------------------------------------------
     @router.get("/catalog", response_model=CatalogOut, responses=errors(422))
     def catalog(
-        process: Annotated[str | None, Query(max_length=50)] = None,
+        process: Annotated[list[str] | None, Query(max_length=10)] = None,
         material: Annotated[str | None, Query(max_length=50)] = None,
         district: Annotated[str | None, Query(max_length=50)] = None,
         q: Annotated[str | None, Query(max_length=100)] = None,
+        city: Annotated[str | None, Query(max_length=50)] = None,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> CatalogOut:
-        """The public catalog (no login): firms with only what they published."""
-        found = search_catalog(public_profiles(commons), process, material, district, q)
+        """The public catalog (no login): firms with only what they published. `process` may be
+        given several times (a firm must do all); `city` and `district` take Korean or
+        romanised names ("Incheon", "Namdong-gu"); `q` searches names, places, processes and
+        materials in Korean and English."""
+        found = search_public(commons, process=process, material=material, district=district, q=q, city=city)
         return CatalogOut(total=len(found), firms=[catalog_entry(p) for p in found[offset : offset + limit]])
 
     @router.get("/firms/{firm_id}", response_model=Profile, responses=errors(404, 422))
@@ -711,13 +803,14 @@ def commons_router(
         today = today_of(now())
         if body.due < today:
             raise HTTPException(422, "due: " + api_text("due_passed", due=body.due, today=today))
-        r = Request(
-            id=f"r-{secrets.token_hex(5)}",
-            requester=me,
-            posted=today,
-            **body.model_dump(),
-        )
-        commons.put(REQUEST, r.id, me, r)
+        fields = body.model_dump(exclude={"place", "invite"})
+        with guard():
+            if body.location is None and body.place is not None:
+                fields["location"] = locate(commons, **body.place.model_dump()).model_dump()
+            r = Request(id=f"r-{secrets.token_hex(5)}", requester=me, posted=today, **fields)
+            commons.put(REQUEST, r.id, me, r)
+            if body.invite:
+                r = orders.invite(commons, r.id, me, body.invite)
         return r
 
     @router.get("/requests", response_model=list[Request], responses=READ)
@@ -730,7 +823,7 @@ def commons_router(
         """Other firms' public requests that are still open (never NDA ones)."""
         me, today = firm_key(c), today_of(now())
         rs = [
-            r
+            shown_request(r, me)
             for r in commons.all(REQUEST, Request)
             if r.requester != me and r.confidentiality == "public" and r.due >= today
         ]
@@ -885,6 +978,118 @@ def commons_router(
     def decline_award(c: CallerDep, request_id: IdPath) -> rt.Award:
         """The supplier named in an award says there was no such order: it never counts."""
         return answer(c, request_id, False)
+
+    # -- invitations, quotes, orders, messages, drawings (cooperate/orders.py) ----------------
+    @router.get("/requests/{request_id}/near-misses", response_model=NearMissesOut, responses=READ)
+    def near_misses(
+        c: CallerDep, request_id: IdPath, step: Annotated[int, Query(ge=0, le=19)] = 0
+    ) -> NearMissesOut:
+        """Why few or no firms fit a step of the caller's request, one constraint relaxed at a time."""
+        r = own_request(commons, c, request_id)
+        if step >= len(r.steps):
+            raise HTTPException(422, "step: " + api_text("step_count", n=len(r.steps)))
+        nm = near_misses_of(commons, r, today_of(now()), step)
+        return NearMissesOut(
+            request_id=r.id,
+            step=step,
+            process_firms=nm.process_firms,
+            feasible_firms=nm.feasible_firms,
+            summary=nm.summary,
+            misses=[NearMissOut(check=m.check, firms=m.firms, text=m.text) for m in nm.misses],
+        )
+
+    @router.post("/requests/{request_id}/invite", response_model=Request, responses=WRITE)
+    def invite_firms(c: CallerDep, request_id: IdPath, body: InviteIn) -> Request:
+        """Invite firms to quote on the caller's request: they then see it, its drawings, and
+        may quote and write to the requester."""
+        me = act(c)
+        own_request(commons, c, request_id)
+        with guard():
+            return orders.invite(commons, request_id, me, body.firm_ids)
+
+    @router.get("/invitations", response_model=list[Request], responses=READ)
+    def invitations(c: CallerDep) -> list[Request]:
+        """Requests that invited the caller's firm to quote."""
+        return orders.invitations_of(commons, firm_key(c))
+
+    @router.get("/requests/{request_id}/quotes", response_model=list[orders.Quote], responses=READ)
+    def quotes(c: CallerDep, request_id: IdPath) -> list[orders.Quote]:
+        """Every quote on the caller's request; an invited firm sees only its own."""
+        r = party_request(commons, c, request_id)
+        return orders.visible_quotes(commons, r, firm_key(c))
+
+    @router.post(
+        "/requests/{request_id}/quotes", response_model=orders.Quote, status_code=201, responses=WRITE
+    )
+    def send_quote(c: CallerDep, request_id: IdPath, body: QuoteIn) -> orders.Quote:
+        """An invited firm quotes (price, lead time, conditions); a new quote replaces its open one."""
+        me = act(c)
+        party_request(commons, c, request_id)
+        with guard():
+            return orders.submit_quote(
+                commons, request_id, me, body.price_krw, body.lead_days, body.conditions, today_of(now())
+            )
+
+    @router.post("/quotes/{quote_id}/accept", response_model=orders.Order, status_code=201, responses=WRITE)
+    def accept_quote(c: CallerDep, quote_id: IdPath) -> orders.Order:
+        """The requester accepts a quote: the order, the other quotes declined, the award proposed."""
+        me = act(c)
+        with guard():
+            return orders.accept_quote(commons, quote_id, me, now())
+
+    @router.get("/orders", response_model=list[orders.Order], responses=READ)
+    def my_orders(c: CallerDep) -> list[orders.Order]:
+        """Orders of the caller's firm, as the buyer or the supplier."""
+        return orders.orders_of(commons, firm_key(c))
+
+    @router.get("/requests/{request_id}/order", response_model=orders.Order, responses=READ)
+    def order(c: CallerDep, request_id: IdPath) -> orders.Order:
+        o = orders.get_order(commons, request_id)
+        if o is None or firm_key(c) not in (o.buyer, o.supplier):
+            raise HTTPException(404, NOT_FOUND)
+        return o
+
+    @router.post("/requests/{request_id}/order/status", response_model=orders.Order, responses=WRITE)
+    def order_status(c: CallerDep, request_id: IdPath, body: StatusIn) -> orders.Order:
+        """Move the order on: the supplier to in_production (confirming the award) and shipped,
+        the buyer to received (then both may rate)."""
+        me = act(c)
+        with guard():
+            return orders.advance(commons, request_id, me, body.status, now())
+
+    @router.get("/requests/{request_id}/messages", response_model=list[orders.Message], responses=READ)
+    def messages(c: CallerDep, request_id: IdPath) -> list[orders.Message]:
+        """The requester reads every thread; an invited firm its own."""
+        r = party_request(commons, c, request_id)
+        return orders.messages_of(commons, r, firm_key(c))
+
+    @router.post(
+        "/requests/{request_id}/messages", response_model=orders.Message, status_code=201, responses=WRITE
+    )
+    def send_message(c: CallerDep, request_id: IdPath, body: MessageIn) -> orders.Message:
+        me = act(c)
+        party_request(commons, c, request_id)
+        with guard():
+            return orders.post_message(commons, request_id, me, body.text, now(), thread=body.thread)
+
+    @router.post("/uploads/{request_id}", response_model=Attachment, status_code=201, responses=WRITE)
+    async def upload_drawing(c: CallerDep, request_id: IdPath, file: UploadFile) -> Attachment:
+        """Attach a drawing or CAD file to the caller's request (PDF, PNG, JPEG, DXF, DWG, STEP,
+        IGES, STL; at most 20 MB): only the caller and the firms it invites may fetch it."""
+        me = act(c)
+        own_request(commons, c, request_id)
+        data = await file.read(orders.MAX_FILE_BYTES + 1)
+        with guard():
+            return orders.attach(commons, request_id, me, file.filename or "", data, now())
+
+    @router.get(
+        "/requests/{request_id}/files/{file_id}",
+        response_class=Response,
+        responses={**READ, 200: {"content": {"application/octet-stream": {}}}},
+    )
+    def drawing(c: CallerDep, request_id: IdPath, file_id: IdPath) -> Response:
+        """A drawing of a request: for the requester and the invited firms only (404 for others)."""
+        return drawing_response(commons, request_id, file_id, firm_key(c))
 
     # -- cooperative membership ----------------------------------------------------------------
     def coop_view(c: Caller, coop_id: str) -> CooperativeOut:
