@@ -37,6 +37,9 @@ DATA_MODULES = {
 #: module constants whose Korean words are data: the words a name is recognised by
 DATA_CONSTANTS = {
     ("collect/opcua_browse.py", "COUNTER_NAME"),  # 수량, 생산량: a node named like a counter
+    ("cooperate/romanise.py", "KNOWN"),  # Korean place names with their settled English names
+    ("cooperate/romanise.py", "UNITS"),  # administrative units (구, 동, ...) and their romanisation
+    ("cooperate/romanise.py", "COMPANY"),  # (주), the company mark in a firm's name
 }
 
 

@@ -19,20 +19,33 @@ view of a profile that may leave the firm.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from ..i18n import Catalog
-from .vocab import check_material, check_process
+from .vocab import check_certification, check_material, check_process, check_unspsc
 
 #: the commons' error and explanation messages: id -> a Korean and an English text whose
 #: `{placeholders}` are filled with `str.format` (see `msg`)
 ERRORS = Catalog("commons_errors")
 
-ProcessCode = Annotated[str, AfterValidator(check_process)]
-MaterialCode = Annotated[str, AfterValidator(check_material)]
+
+def _vocabulary(check: Callable[[str, str], str]) -> AfterValidator:
+    """A pydantic check of a vocabulary code whose error names the model's field."""
+
+    def run(value: str, info: ValidationInfo) -> str:
+        return check(value, info.field_name) if info.field_name else check(value)
+
+    return AfterValidator(run)
+
+
+ProcessCode = Annotated[str, _vocabulary(check_process)]
+MaterialCode = Annotated[str, _vocabulary(check_material)]
+CertificationCode = Annotated[str, _vocabulary(check_certification)]
+UnspscCode = Annotated[str, _vocabulary(check_unspsc)]
 EvidenceKind = Literal["capacity", "quality", "delivery"]
 EVIDENCE_KINDS: tuple[EvidenceKind, ...] = ("capacity", "quality", "delivery")
 
@@ -119,7 +132,7 @@ class Location(_Model):
 class Certification(_Model):
     """A certificate with the date somebody last checked it (lapsed logos linger otherwise)."""
 
-    code: str
+    code: CertificationCode
     last_checked: date
     valid_until: date | None = None
 
@@ -151,11 +164,14 @@ class Facility(_Model):
     location: Location
     equipment: tuple[Equipment, ...] = ()
     certifications: tuple[Certification, ...] = ()
-    unspsc: tuple[str, ...] = ()
+    unspsc: tuple[UnspscCode, ...] = ()
     cooperatives: tuple[str, ...] = ()  # self-declared; grants no membership (membership.py)
     employees: int | None = Field(default=None, ge=0)
     contact_email: str = ""
     website: str = ""
+    okw_extra: dict[str, Any] = Field(
+        default_factory=dict, description="OKW fields we do not model, kept from an import (okw.py)"
+    )
 
     def processes(self) -> set[str]:
         return {e.process for e in self.equipment}
@@ -241,7 +257,7 @@ class Step(_Model):
     quantity: int = Field(ge=1)
     tolerance_mm: float | None = Field(default=None, gt=0, description="± mm the part needs")
     envelope_mm: tuple[float, float, float] | None = None
-    certifications: tuple[str, ...] = ()
+    certifications: tuple[CertificationCode, ...] = ()
     machine_hours: float | None = Field(default=None, gt=0, description="estimate; default from vocab")
     weight_kg: float | None = Field(default=None, gt=0, le=100_000, description="weight of one part")
 
@@ -281,7 +297,7 @@ class Request(_Model):
     max_distance_km: float | None = Field(default=None, gt=0)
     budget_krw: int | None = Field(default=None, ge=0)
     confidentiality: Literal["public", "nda"] = "public"
-    unspsc: str | None = None
+    unspsc: UnspscCode | None = None
     attachments: tuple[Attachment, ...] = ()
     invited: tuple[str, ...] = ()
 

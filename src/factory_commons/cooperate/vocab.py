@@ -263,16 +263,83 @@ UNSPSC: dict[str, UnspscClass] = {
 
 
 class VocabularyError(ValueError):
-    """A code that is not in the shared vocabulary."""
+    """A code that is not in the shared vocabulary: `field`, the `code`, the `closest` known codes,
+    and the message in Korean (`ko`) and English (`en`), each starting with the field.
+
+    `str(error)` is "field: Korean / field: English", so each half reads on its own."""
+
+    def __init__(self, field: str, kind: str, code: object, closest: tuple[str, ...]) -> None:
+        from ..i18n import Catalog
+
+        texts, terms = Catalog("commons_okw"), Catalog("commons_terms")
+        self.field, self.kind, self.code, self.closest = field, kind, code, closest
+        halves = []
+        for lang in ("ko", "en"):
+            names = ((c, name_of(kind, c, lang)) for c in closest)
+            shown = ", ".join(n if n.startswith(c) else f"{c} ({n})" for c, n in names) or "-"
+            text = texts.get("unknown_code", lang).format(
+                kind=terms.get(f"vocab_{kind}", lang), code=repr(code), closest=shown
+            )
+            halves.append(f"{field}: {text}")
+        self.ko, self.en = halves
+        super().__init__(f"{self.ko} / {self.en}")
+
+
+#: vocabulary kind -> its table (code -> entry with `ko` and `en` names)
+TABLES: dict[str, dict] = {
+    "process": PROCESSES,
+    "material": MATERIALS,
+    "certification": CERTIFICATIONS,
+    "unspsc": UNSPSC,
+}
+
+
+def name_of(kind: str, code: str, lang: str) -> str:
+    """The Korean or English name of a vocabulary code (the code itself when unknown)."""
+    entry = TABLES[kind].get(code)
+    return code if entry is None else getattr(entry, "ko" if lang == "ko" else "en")
+
+
+def closest(kind: str, code: object, n: int = 3) -> tuple[str, ...]:
+    """The known codes of `kind` nearest to `code`: by spelling (case and spacing ignored), by
+    Korean or English name, or for a number (UNSPSC) by numeric distance."""
+    import difflib
+
+    table = TABLES[kind]
+    text = str(code)
+    key = "".join(text.lower().split()).replace("-", "").replace("_", "")
+    folded = {"".join(c.lower().split()).replace("-", "").replace("_", ""): c for c in table}
+    if key in folded:
+        return (folded[key],)
+    found = [folded[k] for k in difflib.get_close_matches(key, list(folded), n=n, cutoff=0.6)]
+    for entry in table.values():  # a Korean or English name typed instead of the code
+        if text and text.lower() in (entry.ko.lower(), entry.en.lower()) and entry.code not in found:
+            found.insert(0, entry.code)
+    if not found and text.isdigit():
+        found = sorted(table, key=lambda c: (abs(int(c) - int(text)), c))[:n]
+    if not found:
+        found = [folded[k] for k in difflib.get_close_matches(key, list(folded), n=n, cutoff=0.0)]
+    return tuple(found[:n])
+
+
+def _check(kind: str, code: object, field: str) -> str:
+    if not isinstance(code, str) or code not in TABLES[kind]:
+        raise VocabularyError(field, kind, code, closest(kind, code))
+    return code
 
 
 def check_process(code: str, field: str = "process") -> str:
-    if code not in PROCESSES:
-        raise VocabularyError(f"{field}: unknown process {code!r}; known: {', '.join(sorted(PROCESSES))}")
-    return code
+    """`code` when it is a process of the vocabulary; VocabularyError naming the field otherwise."""
+    return _check("process", code, field)
 
 
 def check_material(code: str, field: str = "material") -> str:
-    if code not in MATERIALS:
-        raise VocabularyError(f"{field}: unknown material {code!r}; known: {', '.join(sorted(MATERIALS))}")
-    return code
+    return _check("material", code, field)
+
+
+def check_certification(code: str, field: str = "certification") -> str:
+    return _check("certification", code, field)
+
+
+def check_unspsc(code: str, field: str = "unspsc") -> str:
+    return _check("unspsc", code, field)
