@@ -203,6 +203,7 @@ def _register_feature_commands() -> None:
     from .collect.master_cli import register as register_master
     from .cooperate.cli import register as register_commons
     from .kpi.cli import register as register_kpi
+    from .knowhow.cli import register as register_knowhow
     from .retrofit.cli import register as register_retrofit
     from .server.cli import register as register_server
     from .spc.cli import register as register_spc
@@ -216,6 +217,7 @@ def _register_feature_commands() -> None:
     register_accounts(app)
     register_commons(app)
     register_retrofit(app)
+    register_knowhow(app)
 
 
 _register_feature_commands()
