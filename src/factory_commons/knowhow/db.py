@@ -138,8 +138,17 @@ class KnowhowDB:
                     "ref = excluded.ref, machine = excluded.machine, machine_type = excluded.machine_type, "
                     "verified = excluded.verified, body = excluded.body, embedding = excluded.embedding, "
                     "updated = excluded.updated",
-                    (case.id, case.firm, case.ref, case.machine, case.machine_type, int(case.verified),
-                     case.model_dump_json(), blob, now),
+                    (
+                        case.id,
+                        case.firm,
+                        case.ref,
+                        case.machine,
+                        case.machine_type,
+                        int(case.verified),
+                        case.model_dump_json(),
+                        blob,
+                        now,
+                    ),
                 )
                 stored.append(case)
         return stored
@@ -153,12 +162,17 @@ class KnowhowDB:
         case = self.get(case_id)
         if case is None:
             raise KeyError(case_id)
-        upd = {"verified": verified, "verifier": verifier if verified else None,
-               "verified_at": datetime.now(UTC) if verified else None}
+        upd = {
+            "verified": verified,
+            "verifier": verifier if verified else None,
+            "verified_at": datetime.now(UTC) if verified else None,
+        }
         case = case.model_copy(update=upd)
         now = datetime.now(UTC).isoformat()
-        self._q("UPDATE cases SET verified = ?, body = ?, updated = ? WHERE id = ?",
-                (int(verified), case.model_dump_json(), now, case.id))
+        self._q(
+            "UPDATE cases SET verified = ?, body = ?, updated = ? WHERE id = ?",
+            (int(verified), case.model_dump_json(), now, case.id),
+        )
         return case
 
     def delete(self, case_id: str) -> bool:
@@ -187,8 +201,12 @@ class KnowhowDB:
         return Case.model_validate_json(rows[0][0]) if len(rows) == 1 else None
 
     def cases(
-        self, firm: str | None = None, machine: str | None = None, machine_type: str | None = None,
-        verified: bool | None = None, limit: int | None = None,
+        self,
+        firm: str | None = None,
+        machine: str | None = None,
+        machine_type: str | None = None,
+        verified: bool | None = None,
+        limit: int | None = None,
     ) -> list[Case]:
         """Cases, newest change first, filtered by firm, machine, machine type or verification."""
         where, params = [], []

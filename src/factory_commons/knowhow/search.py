@@ -129,9 +129,16 @@ class Hit:
 
     def as_dict(self) -> dict:
         c = self.case
-        return {"ref": c.ref or c.id, "id": c.id, "score": round(self.score, 6), "title": c.title,
-                "machine": c.machine, "machine_type": c.machine_type, "verified": c.verified,
-                "why": {k: round(v, 6) for k, v in self.why.items()}}
+        return {
+            "ref": c.ref or c.id,
+            "id": c.id,
+            "score": round(self.score, 6),
+            "title": c.title,
+            "machine": c.machine,
+            "machine_type": c.machine_type,
+            "verified": c.verified,
+            "why": {k: round(v, 6) for k, v in self.why.items()},
+        }
 
 
 class CaseIndex:
@@ -143,8 +150,9 @@ class CaseIndex:
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
 
     @classmethod
-    def build(cls, cases: list[Case], embeddings: np.ndarray | None = None,
-              terms: list[list[str]] | None = None) -> CaseIndex:
+    def build(
+        cls, cases: list[Case], embeddings: np.ndarray | None = None, terms: list[list[str]] | None = None
+    ) -> CaseIndex:
         """Index cases; embeddings are computed when not given, terms too."""
         if embeddings is None:
             from .embed import embed_passages
@@ -190,9 +198,18 @@ class CaseIndex:
         return b
 
     def search(
-        self, text: str, limit: int = 10, *, machine: str | None = None, machine_type: str | None = None,
-        code: str | None = None, firm: str | None = None, weights: Weights = DEFAULT_WEIGHTS,
-        mode: str = "hybrid", query_vec: np.ndarray | None = None, now: datetime | None = None,
+        self,
+        text: str,
+        limit: int = 10,
+        *,
+        machine: str | None = None,
+        machine_type: str | None = None,
+        code: str | None = None,
+        firm: str | None = None,
+        weights: Weights = DEFAULT_WEIGHTS,
+        mode: str = "hybrid",
+        query_vec: np.ndarray | None = None,
+        now: datetime | None = None,
     ) -> list[Hit]:
         """Best cases for `text`, best first. `mode`: hybrid, lexical or semantic (the latter two
         without boosts, for the benchmark). `code` is the alarm or reason code of the event."""
@@ -203,7 +220,10 @@ class CaseIndex:
         if mode in ("hybrid", "lexical"):
             rankings["lexical"] = (weights.lexical, _ranks(self.lexical_scores(text, weights), weights.pool))
         if mode in ("hybrid", "semantic"):
-            rankings["semantic"] = (weights.semantic, _ranks(self.semantic_scores(text, query_vec), weights.pool))
+            rankings["semantic"] = (
+                weights.semantic,
+                _ranks(self.semantic_scores(text, query_vec), weights.pool),
+            )
         fused: dict[int, dict[str, float]] = {}
         for name, (w, ranks) in rankings.items():
             for i, r in ranks.items():

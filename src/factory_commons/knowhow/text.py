@@ -98,7 +98,11 @@ def _matchers() -> tuple[tuple[str, tuple[str, ...], re.Pattern | None], ...]:
     for concept, forms in CONCEPTS.items():
         ko = tuple(f for f in forms if _HANGUL.search(f))
         en = [re.escape(f) for f in forms if not _HANGUL.search(f)]
-        pattern = re.compile(r"(?<![a-z0-9])(?:" + "|".join(sorted(en, key=len, reverse=True)) + r")(?![a-z0-9])") if en else None
+        pattern = (
+            re.compile(r"(?<![a-z0-9])(?:" + "|".join(sorted(en, key=len, reverse=True)) + r")(?![a-z0-9])")
+            if en
+            else None
+        )
         out.append((concept, ko, pattern))
     return tuple(out)
 
