@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal

@@ -318,7 +318,10 @@ def commons_write_quota(
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return
         c = caller(request)  # 401/403 as the route would answer
-        size = len(await request.body())
+        if request.url.path.startswith("/api/commons/uploads/"):
+            size = 0  # a drawing counts as a write; its size has its own limits (cooperate/orders.py)
+        else:
+            size = len(await request.body())
         limits: Limits = getattr(request.app.state, "limits", None) or Limits()
         try:
             charge(commons, c.firm.name, size, now(), limits.commons)
