@@ -202,6 +202,7 @@ def _register_feature_commands() -> None:
     from .collect.cli import register as register_collect
     from .collect.master_cli import register as register_master
     from .cooperate.cli import register as register_commons
+    from .hub.cli import register as register_hub
     from .kpi.cli import register as register_kpi
     from .knowhow.cli import register as register_knowhow
     from .retrofit.cli import register as register_retrofit
@@ -217,6 +218,7 @@ def _register_feature_commands() -> None:
     register_accounts(app)
     register_commons(app)
     register_retrofit(app)
+    register_hub(app)
     register_knowhow(app)
 
 

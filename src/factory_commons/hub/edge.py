@@ -1,0 +1,178 @@
+"""Edge to hub: the collector's durable buffer -> the hub's JetStream stream.
+
+Takes the oldest pending puts of the buffer (collect/buffer.py), publishes each, cut in pieces
+of at most `PIECE_ROWS` rows, to `fc.<firm>.<kind>` with a message id made of the buffer's own
+id and the put's number, waits for the stream's acknowledgement of every piece, and only then
+deletes the puts from the buffer. A put whose acknowledgement was lost is sent again with the
+same id: the stream drops it inside its duplicate window, the store's keys after it. While the
+hub cannot be reached (link down, every node away) everything stays in the buffer and the
+forwarder retries with backoff; when the link is back it catches up by itself, oldest first,
+and marks what it sends more than `late_after_s` after it arrived as late (the hub records a
+`late` collection event for it, so KPIs computed meanwhile can be recomputed). The buffer's
+collection events travel too, as kind `_events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ..collect.buffer import Buffer, Pending
+from .natsconf import Credentials
+from .stream import connect
+from .subjects import EVENTS_KIND, PIECE_ROWS, STREAM, Piece, message_id, subject
+
+EDGE_ID_KEY = "hub.edge_id"
+
+
+@dataclass
+class EdgeStats:
+    """What the forwarder has done, for its status line and the tests."""
+
+    published: int = 0  # pieces acknowledged by the stream
+    rows: int = 0
+    duplicates: int = 0  # pieces the stream already had (a re-send)
+    late_rows: int = 0
+    errors: int = 0
+    last_error: str = ""
+    connected: bool = False
+    last_ack_at: float = 0.0
+    history: list[str] = field(default_factory=list)
+
+
+def edge_id(buffer: Buffer) -> str:
+    """This buffer's id (kept in the buffer, so that a restarted collector re-sends with the same
+    message ids)."""
+    found = buffer.get_state(EDGE_ID_KEY)
+    if not found:
+        found = uuid.uuid4().hex[:16]
+        buffer.set_state(EDGE_ID_KEY, found)
+    return found
+
+
+class EdgeForwarder:
+    """Runs until `stop` is set; `run` is a coroutine (asyncio)."""
+
+    def __init__(
+        self,
+        buffer: Buffer,
+        firm: str,
+        credentials: Credentials,
+        servers: list[str] | None = None,
+        late_after_s: float = 60.0,
+        max_rows: int = 20_000,
+        ack_timeout_s: float = 5.0,
+    ) -> None:
+        self.buffer = buffer
+        self.firm = firm
+        self.credentials = credentials
+        self.servers = servers or list(credentials.servers)
+        self.late_after_s = late_after_s
+        self.max_rows = max_rows
+        self.ack_timeout_s = ack_timeout_s
+        self.edge_id = edge_id(buffer)
+        self.stats = EdgeStats()
+        subject(firm, "state")  # the firm id is valid
+
+    async def _publish(self, js, put: Pending, late: bool) -> None:
+        pieces = [put.rows[i : i + PIECE_ROWS] for i in range(0, len(put.rows), PIECE_ROWS)] or [[]]
+        futures = []
+        for k, rows in enumerate(pieces):
+            body = Piece(put.source, put.received_at, late, rows).encode()
+            futures.append(
+                await js.publish_async(
+                    subject(self.firm, put.kind),
+                    body,
+                    headers={"Nats-Msg-Id": message_id(self.edge_id, put.id, k)},
+                    stream=STREAM,
+                )
+            )
+        for f in futures:
+            ack = await f
+            self.stats.published += 1
+            if ack.duplicate:
+                self.stats.duplicates += 1
+
+    async def forward_once(self, js) -> int:
+        """Publish one batch of pending puts (and the pending events); the rows sent."""
+        events = self.buffer.unforwarded_events()
+        if events:
+            rows = [{**e, "logged_at": str(e["logged_at"])} for e in events]
+            for e in rows:
+                for k in ("start_ts", "end_ts"):
+                    e[k] = None if e[k] is None else str(e[k])
+            put = Pending(0, "edge", EVENTS_KIND, rows, time.time(), False)
+            ids = ",".join(e["event_id"] for e in events)
+            body = Piece(put.source, put.received_at, False, rows).encode()
+            ack = await js.publish(
+                subject(self.firm, EVENTS_KIND),
+                body,
+                headers={"Nats-Msg-Id": f"{self.edge_id}:ev:{uuid.uuid5(uuid.NAMESPACE_OID, ids).hex}"},
+                stream=STREAM,
+                timeout=self.ack_timeout_s,
+            )
+            if ack.duplicate:
+                self.stats.duplicates += 1
+            self.buffer.mark_events_forwarded([e["event_id"] for e in events])
+        batch = self.buffer.take(self.max_rows)
+        if not batch:
+            return 0
+        now = time.time()
+        tasks = []
+        for put in batch:
+            late = put.late or now - put.received_at > self.late_after_s
+            if late:
+                self.stats.late_rows += len(put.rows)
+            tasks.append(self._publish(js, put, late))
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=self.ack_timeout_s + 0.5 * len(batch) / 100)
+        self.buffer.ack([p.id for p in batch])  # only now: the stream has every piece
+        n = sum(len(p.rows) for p in batch)
+        self.stats.rows += n
+        self.stats.last_ack_at = time.time()
+        return n
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Forward until `stop`; then what is left, while the hub answers."""
+        backoff = 0.2
+        nc = js = None
+        while not stop.is_set():
+            try:
+                if nc is None:
+                    nc = await connect(self.credentials, self.servers, name=f"edge-{self.firm}")
+                    js = nc.jetstream(timeout=self.ack_timeout_s)
+                n = await self.forward_once(js)
+                self.stats.connected = True
+                backoff = 0.2
+                if n == 0:
+                    try:
+                        await asyncio.wait_for(stop.wait(), 0.1)
+                    except TimeoutError:
+                        pass
+            except Exception as e:  # noqa: BLE001 - hub away: keep everything, retry
+                self.stats.errors += 1
+                self.stats.connected = False
+                self.stats.last_error = f"{type(e).__name__}: {e}"
+                if nc is not None:  # a fresh connection: no acknowledgements left waiting
+                    await _close(nc)
+                    nc = js = None
+                try:
+                    await asyncio.wait_for(stop.wait(), backoff)
+                except TimeoutError:
+                    pass
+                backoff = min(backoff * 2, 5.0)
+        if nc is not None:
+            try:
+                while await self.forward_once(js):
+                    pass
+            except Exception as e:  # noqa: BLE001 - the rest stays in the buffer
+                self.stats.last_error = f"{type(e).__name__}: {e}"
+            await _close(nc)
+
+
+async def _close(nc) -> None:
+    try:
+        await asyncio.wait_for(nc.close(), 2.0)
+    except Exception:  # noqa: BLE001 - it is gone either way
+        pass

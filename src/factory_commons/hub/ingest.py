@@ -1,0 +1,313 @@
+"""Hub ingest: the stream's durable pull consumer -> each firm's PostgreSQL schema.
+
+Every worker process (`factory-commons hub ingest`, one or several per host, on one or several
+hosts) binds to the one durable consumer `ingest`, so JetStream gives each message to one of
+them. A worker fetches what is there (up to `batch` messages), groups the rows by firm and
+kind, and writes each group with the store's write path (`PostgresStore.write_table`: COPY into
+a temporary table, INSERT ... ON CONFLICT DO NOTHING on the table's key, machines and series
+numbered, latest states and the KPI rollup kept up to date, all as for any other write), every
+group of the batch inside one PostgreSQL transaction, one commit. Only after the commit does it
+acknowledge the messages. A worker killed before that leaves them unacknowledged: after
+`ack_wait` JetStream gives them to another worker, whose write skips the rows already stored, so
+nothing is lost and nothing counted twice. When PostgreSQL is away the worker gives the batch
+back (nak) and reconnects with backoff; the stream keeps everything meanwhile.
+
+Where the rows go: schema `schema_template.format(firm=...)`, by default `fc_<firm>` (one
+schema per firm: a firm's rows can only land in its own schema). A template without `{firm}`
+puts every firm into one schema (the layout `serve` reads); then a row must name a machine of
+the firm's own enterprise (`<firm>/...`), and others are rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import nats.errors
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+from psycopg import sql as psql
+
+from ..store.postgres import PostgresStore
+from ..store.validate import BatchError, to_arrow
+from .metrics import HubMetrics
+from .natsconf import Credentials
+from .stream import connect, consumer_config, ensure_stream
+from .subjects import CONSUMER, EVENTS_KIND, STREAM, Piece, hub_text, parse_subject
+
+DEFAULT_SCHEMA_TEMPLATE = "fc_{firm}"
+
+
+class FirmStore(PostgresStore):
+    """A firm's schema written over the worker's one connection (a worker serves thousands of
+    firms; PostgreSQL serves a hundred connections): `activate` points the connection at this
+    schema before each write."""
+
+    def __init__(self, con: psycopg.Connection, schema: str) -> None:
+        self._shared = con
+        super().__init__("", schema=schema)
+
+    def _connect(self) -> psycopg.Connection:
+        self.activate()
+        return self._shared
+
+    def activate(self) -> None:
+        self._shared.execute(psql.SQL("SET search_path TO {}").format(psql.Identifier(self.schema)))
+
+    def close(self) -> None:  # the connection belongs to the worker
+        return None
+
+
+def _table(rows: list[dict]) -> pa.Table:
+    """Rows as the buffer keeps them (`ts` in epoch microseconds) as an Arrow table."""
+    table = to_arrow(rows)
+    if "ts" in table.column_names and pa.types.is_integer(table.schema.field("ts").type):
+        i = table.column_names.index("ts")
+        table = table.set_column(i, "ts", pc.cast(table.column("ts"), pa.timestamp("us")))
+    return table
+
+
+def _when(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1_000_000, UTC).replace(tzinfo=None)
+    return datetime.fromisoformat(str(value))
+
+
+@dataclass
+class _Group:
+    firm: str
+    kind: str
+    pieces: list[tuple[str, Piece]]  # (message id, piece)
+
+
+class IngestWorker:
+    """One worker: `run(stop)` until `stop` is set (asyncio)."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        pg_url: str,
+        servers: list[str] | None = None,
+        schema_template: str = DEFAULT_SCHEMA_TEMPLATE,
+        batch: int = 2_000,
+        fetch_wait_s: float = 0.5,
+        ack_wait_s: float = 30.0,
+        replicas: int = 1,
+        metrics: HubMetrics | None = None,
+        name: str = "ingest",
+    ) -> None:
+        self.credentials = credentials
+        self.servers = servers or list(credentials.servers)
+        self.pg_url = pg_url
+        self.schema_template = schema_template
+        self.per_firm = "{firm}" in schema_template
+        self.batch = batch
+        self.fetch_wait_s = fetch_wait_s
+        self.ack_wait_s = ack_wait_s
+        self.replicas = replicas
+        self.metrics = metrics or HubMetrics()
+        self.name = name
+        self._con: psycopg.Connection | None = None
+        self._stores: dict[str, FirmStore] = {}
+
+    # -- PostgreSQL ----------------------------------------------------------------------------
+    def _pg(self) -> psycopg.Connection:
+        if self._con is None or self._con.closed or self._con.broken:
+            self._stores.clear()
+            self._con = psycopg.connect(self.pg_url, autocommit=True, connect_timeout=3)
+            self._con.execute("SET TIME ZONE 'UTC'")
+            self._con.execute("SET work_mem = '64MB'")
+            self.metrics.set_pg(True)
+        return self._con
+
+    def _drop_pg(self) -> None:
+        self.metrics.set_pg(False)
+        if self._con is not None:
+            try:
+                self._con.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+        self._con = None
+        self._stores.clear()
+
+    def store_of(self, firm: str) -> FirmStore:
+        schema = self.schema_template.format(firm=firm)
+        found = self._stores.get(schema)
+        if found is None:
+            found = self._stores[schema] = FirmStore(self._pg(), schema)
+        return found
+
+    # -- one batch ---------------------------------------------------------------------------
+    def write(self, msgs: list) -> tuple[list, list]:
+        """Write a fetched batch in one transaction; (messages to ack, messages refused for good)."""
+        groups: dict[tuple[str, str], _Group] = {}
+        refused = []
+        for m in msgs:
+            try:
+                firm, kind = parse_subject(m.subject)
+                piece = Piece.decode(m.data)
+            except ValueError as e:
+                self.metrics.refused(str(e))
+                refused.append(m)
+                continue
+            mid = (m.headers or {}).get("Nats-Msg-Id") or f"{m.metadata.stream}:{m.metadata.sequence.stream}"
+            groups.setdefault((firm, kind), _Group(firm, kind, [])).pieces.append((mid, piece))
+        con = self._pg()
+        for firm in {g.firm for g in groups.values()}:
+            self.store_of(firm)  # a new firm's schema is migrated in its own transactions
+        now = time.time()
+        rows_by_firm: dict[str, int] = defaultdict(int)
+        with con.transaction():
+            for g in groups.values():
+                store = self.store_of(g.firm)
+                store.activate()
+                rows_by_firm[g.firm] += self._write_group(store, g)
+        done = time.time()
+        stream_times = [m.metadata.timestamp for m in msgs if m.metadata and m.metadata.timestamp]
+        self.metrics.batch_done(
+            rows_by_firm,
+            lags=[done - t.timestamp() for t in stream_times],
+            edge_lags=[done - p.received_at for g in groups.values() for _, p in g.pieces if p.received_at],
+            pending=msgs[-1].metadata.num_pending if msgs and msgs[-1].metadata else None,
+            seconds=done - now,
+        )
+        return [m for m in msgs if m not in refused], refused
+
+    def _write_group(self, store: FirmStore, g: _Group) -> int:
+        if g.kind == EVENTS_KIND:
+            rows = [r for _, p in g.pieces for r in p.rows]
+            for r in rows:
+                for k in ("logged_at", "start_ts", "end_ts"):
+                    r[k] = _when(r.get(k))
+                r["source"] = f"{g.firm}/{r.get('source', '')}"
+            store.query_write("collect_events", rows)
+            return 0
+        rows = [r for _, p in g.pieces for r in p.rows]
+        if not self.per_firm:
+            rows = self._own_rows(g, rows)
+        written = 0
+        if rows:
+            try:
+                result = store.write_table(g.kind, _table(rows))
+            except BatchError as e:  # bad rows are counted and reported, the rest is written
+                bad = {p.row for p in e.problems}
+                for p in e.problems[:3]:
+                    self.metrics.refused(f"{g.firm} {g.kind} row {p.row + 1}: {p.field}: {p.why}")
+                self.metrics.rejected_rows += len(bad)
+                good = [r for i, r in enumerate(rows) if i not in bad]
+                result = store.write_table(g.kind, _table(good)) if good else None
+            except (ValueError, TypeError, pa.ArrowException) as e:  # an unknown kind, a bad column
+                self.metrics.refused(f"{g.firm} {g.kind}: {e}")
+                self.metrics.rejected_rows += len(rows)
+                result = None
+            if result is not None:
+                written = result.written
+                self.metrics.duplicate_rows += result.duplicates
+        late = [(mid, p) for mid, p in g.pieces if p.late and p.rows]
+        if late:
+            store.query_write("collect_events", [self._late_event(g, mid, p) for mid, p in late])
+        return written
+
+    def _own_rows(self, g: _Group, rows: list[dict]) -> list[dict]:
+        own = [r for r in rows if str(r.get("machine", "")).split("/")[0] == g.firm]
+        if len(own) < len(rows):
+            self.metrics.rejected_rows += len(rows) - len(own)
+            self.metrics.refused(f"{g.firm} {g.kind}: {hub_text('foreign_machine')}")
+        return own
+
+    def _late_event(self, g: _Group, mid: str, p: Piece) -> dict:
+        ts = [r["ts"] for r in p.rows if isinstance(r.get("ts"), int)]
+        delay = time.time() - p.received_at
+        return {
+            "event_id": uuid.uuid5(uuid.NAMESPACE_URL, f"late:{mid}").hex,
+            "logged_at": datetime.now(UTC).replace(tzinfo=None),
+            "source": f"{g.firm}/{p.source}",
+            "event": "late",
+            "machine": None,
+            "start_ts": _when(min(ts)) if ts else None,
+            "end_ts": _when(max(ts)) if ts else None,
+            "rows": len(p.rows),
+            "detail": hub_text("late_at_hub", kind=g.kind, delay=f"{delay:.0f}"),
+        }
+
+    # -- the loop ----------------------------------------------------------------------------
+    async def _subscribe(self, js):
+        await ensure_stream(js, replicas=self.replicas)
+        try:
+            await js.add_consumer(STREAM, consumer_config(self.ack_wait_s))
+        except nats.js.errors.BadRequestError:
+            pass  # it exists (another worker made it, perhaps with other settings)
+        return await js.pull_subscribe_bind(durable=CONSUMER, stream=STREAM)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 0.2
+        nc = psub = None
+        while not stop.is_set():
+            try:
+                if nc is None:
+                    nc = await connect(self.credentials, self.servers, name=self.name)
+                    self.metrics.set_nats(True)
+                if psub is None:
+                    psub = await self._subscribe(nc.jetstream(timeout=5))
+                await asyncio.to_thread(self._pg)
+            except Exception as e:  # noqa: BLE001 - NATS or PostgreSQL away: retry
+                self.metrics.error(e)
+                if isinstance(e, psycopg.Error):
+                    self._drop_pg()
+                else:
+                    psub = None
+                await _sleep(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            try:
+                msgs = await psub.fetch(self.batch, timeout=self.fetch_wait_s)
+            except (nats.errors.TimeoutError, TimeoutError):
+                self.metrics.idle()
+                continue
+            except Exception as e:  # noqa: BLE001 - a leader moving, a node away: retry
+                self.metrics.error(e)
+                await _sleep(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            try:
+                ok, refused = await asyncio.to_thread(self.write, msgs)
+            except Exception as e:  # noqa: BLE001 - PostgreSQL away: give the batch back
+                self.metrics.error(e)
+                self._drop_pg()
+                for m in msgs:
+                    await _quietly(m.nak(delay=1.0))
+                await _sleep(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.2
+            for m in ok:
+                await _quietly(m.ack())
+            for m in refused:
+                await _quietly(m.term())
+        if nc is not None:
+            try:
+                await asyncio.wait_for(nc.close(), 3.0)
+            except Exception:  # noqa: BLE001 - ending anyway
+                pass
+        self._drop_pg()
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def _quietly(coro) -> None:
+    try:
+        await coro
+    except Exception:  # noqa: BLE001 - an unacknowledged message comes again after ack_wait
+        pass
