@@ -27,6 +27,7 @@ DATA_MODULES = {
     "collect/files_guess_words.py",  # the header and state words the import guesser knows
     "cooperate/sample.py",
     "cooperate/vocab.py",
+    "cooperate/places.py",  # the districts of Seoul and Incheon with their romanised names
     "cooperate/experts.py",
     "cooperate/cli.py",
     "collect/simulator.py",
