@@ -205,7 +205,9 @@ def test_sequence_gap_is_recorded_and_answered_with_a_rebirth(tmp_path, group):
         assert run.connector.gaps == 1 and run.connector.rebirth_requests == 1
         gaps = [e for e in run.connector.buffer.events() if e["event"] == "gap"]
         assert {e["machine"] for e in gaps} == {M1, M2}
-        assert "expected" in gaps[0]["detail"]
+        assert "3 message(s) lost (sequence numbers" in gaps[0]["detail"]
+        # from the data time of the last message before the loss to the first after it
+        assert {(e["start_ts"], e["end_ts"]) for e in gaps} == {(_ms(1) * 1000, _ms(2) * 1000)}
         edge.stop()
         run.wait_stored(4)
     with DuckDBStore(tmp_path / "store.duckdb") as store:
@@ -273,13 +275,21 @@ def test_bad_payloads_are_rejected_and_a_restarted_host_reads_data_at_once(tmp_p
         assert all("DDATA from" in r["reason"] for r in run.connector.buffer.rejects())
         assert run.connector.health.state == HealthState.CONNECTED
     run.connector.buffer.close()
-    # a new host process: alias tables come from the buffer, data is read at once, a rebirth is asked for
+    # a new host process: alias tables and the last sequence number come from the buffer, so the
+    # next message is read at once and checked: nothing was lost, no gap and no rebirth needed
     with Running(_connector(tmp_path, group), tmp_path / "store.duckdb") as run:
         edge.publish("press01", {"load": 2.0}, timestamp_ms=_ms(2))
-        wait_until(lambda: edge.rebirth_requests == 1, 10, "rebirth requested by the new host")
-        run.wait_stored(2)  # the data, and the value in the new birth
-        assert not [e for e in run.connector.buffer.events() if e["event"] == "gap"]
+        run.wait_stored(1)
+        assert run.connector.rebirth_requests == 0
+        edge.skip_seq(2)
+        edge.publish("press01", {"load": 3.0}, timestamp_ms=_ms(3))
+        wait_until(lambda: edge.rebirth_requests == 1, 10, "rebirth requested after a lost message")
+        gaps = [e for e in run.connector.buffer.events() if e["event"] == "gap"]
+        assert {(e["start_ts"], e["end_ts"]) for e in gaps} == {(_ms(2) * 1000, _ms(3) * 1000)}
+        wait_until(lambda: edge.births == 2, 10, "the edge node reborn")
+        edge.publish("press01", {"load": 4.0}, timestamp_ms=_ms(4))
+        run.wait_stored(3)  # 2.0, 3.0 (its loss is before it), the birth's 3.0 again (now), 4.0
         edge.stop()
     with DuckDBStore(tmp_path / "store.duckdb") as store:
         day = store.read("signal", end=datetime(2025, 3, 2, tzinfo=UTC))
-        assert day.column("value").to_pylist() == [1.0, 2.0]
+        assert day.column("value").to_pylist() == [1.0, 2.0, 3.0, 4.0]

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .faults import BufferWriteError, describe_failure, is_disk_full
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -114,6 +116,8 @@ class Buffer:
         self._con.execute(f"PRAGMA synchronous={synchronous}")
         self._con.execute("PRAGMA busy_timeout=10000")
         self._con.executescript(SCHEMA)
+        #: rows waiting for the store, kept up to date by put and ack (read often, by back-pressure)
+        self.backlog_rows: int = self._con.execute("SELECT coalesce(sum(n), 0) FROM pending").fetchone()[0]
 
     def close(self) -> None:
         with self._lock:
@@ -139,34 +143,59 @@ class Buffer:
     ) -> None:
         """Commit rows of several kinds, and connector state, in one transaction."""
         now = time.time()
+        added = 0
         with self._lock:
             cur = self._con.cursor()
-            cur.execute("BEGIN")
             try:
+                cur.execute("BEGIN")
                 for kind, rows in by_kind.items():
                     if rows:
                         cur.execute(
                             "INSERT INTO pending (source, kind, rows, n, received_at, late) VALUES (?, ?, ?, ?, ?, ?)",
                             (source, kind, _encode_rows(rows), len(rows), now, int(late)),
                         )
+                        added += len(rows)
                 for key, value in (state or {}).items():
                     cur.execute(
                         "INSERT OR REPLACE INTO state VALUES (?, ?)",
                         (key, json.dumps(value, ensure_ascii=False)),
                     )
                 cur.execute("COMMIT")
+            except sqlite3.Error as e:
+                self._rollback()
+                raise BufferWriteError(
+                    describe_failure(e, f"buffer {self.path}"), disk_full=is_disk_full(e)
+                ) from e
             except BaseException:
-                cur.execute("ROLLBACK")
+                self._rollback()
                 raise
+            self.backlog_rows += added
+
+    def _write(self, sql: str, params: tuple | list = ()) -> None:
+        """One autocommitted write; a failure is a BufferWriteError that names a full disk."""
+        try:
+            with self._lock:
+                self._con.execute(sql, params)
+        except sqlite3.Error as e:
+            raise BufferWriteError(
+                describe_failure(e, f"buffer {self.path}"), disk_full=is_disk_full(e)
+            ) from e
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open (SQLite ends it itself on a full disk)."""
+        if self._con.in_transaction:
+            try:
+                self._con.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def reject(self, source: str, kind: str, row: dict | str, reason: str) -> None:
         """Keep a value that could not be used, with the reason, for the user to see."""
         text = row if isinstance(row, str) else json.dumps(row, ensure_ascii=False, default=str)
-        with self._lock:
-            self._con.execute(
-                "INSERT INTO rejected (at, source, kind, row, reason) VALUES (?, ?, ?, ?, ?)",
-                (time.time(), source, kind, text, reason),
-            )
+        self._write(
+            "INSERT INTO rejected (at, source, kind, row, reason) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), source, kind, text, reason),
+        )
 
     def log_event(
         self,
@@ -180,22 +209,21 @@ class Buffer:
     ) -> str:
         """Record a collection event ('gap', 'late', 'stale', 'rebirth', ...) for the store."""
         event_id = uuid.uuid4().hex
-        with self._lock:
-            self._con.execute(
-                "INSERT INTO events (event_id, logged_at, source, event, machine, start_ts, end_ts, rows, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event_id,
-                    time.time(),
-                    source,
-                    event,
-                    machine,
-                    to_micros(start) if start else None,
-                    to_micros(end) if end else None,
-                    rows,
-                    detail,
-                ),
-            )
+        self._write(
+            "INSERT INTO events (event_id, logged_at, source, event, machine, start_ts, end_ts, rows, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                time.time(),
+                source,
+                event,
+                machine,
+                to_micros(start) if start else None,
+                to_micros(end) if end else None,
+                rows,
+                detail,
+            ),
+        )
         return event_id
 
     # -- small durable state ---------------------------------------------------------------
@@ -205,10 +233,9 @@ class Buffer:
         return json.loads(row[0]) if row else None
 
     def set_state(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._con.execute(
-                "INSERT OR REPLACE INTO state VALUES (?, ?)", (key, json.dumps(value, ensure_ascii=False))
-            )
+        self._write(
+            "INSERT OR REPLACE INTO state VALUES (?, ?)", (key, json.dumps(value, ensure_ascii=False))
+        )
 
     # -- reading (the forwarder) -------------------------------------------------------------
     def take(self, max_rows: int = 50_000) -> list[Pending]:
@@ -231,9 +258,23 @@ class Buffer:
         if not ids:
             return
         with self._lock:
-            self._con.execute("BEGIN")
-            self._con.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
-            self._con.execute("COMMIT")
+            try:
+                self._con.execute("BEGIN")
+                removed = 0
+                for i in range(0, len(ids), 500):
+                    chunk = ids[i : i + 500]
+                    marks = ",".join("?" * len(chunk))
+                    removed += self._con.execute(
+                        f"SELECT coalesce(sum(n), 0) FROM pending WHERE id IN ({marks})", chunk
+                    ).fetchone()[0]
+                self._con.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
+                self._con.execute("COMMIT")
+            except sqlite3.Error as e:
+                self._rollback()
+                raise BufferWriteError(
+                    describe_failure(e, f"buffer {self.path}"), disk_full=is_disk_full(e)
+                ) from e
+            self.backlog_rows = max(0, self.backlog_rows - removed)
 
     def unforwarded_events(self) -> list[dict]:
         with self._lock:

@@ -48,14 +48,34 @@ class _Source(BaseModel):
     enabled: bool = True
 
 
-class MqttSource(_Source):
-    """Plain JSON records (or bare values mapped by `points`) on Unified-Namespace topics."""
+class _MqttLink(_Source):
+    """Where the broker is and how to log in: address, client id, TLS with certificates, user/password."""
 
     host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: int = Field(default=1883, ge=1, le=65535, description="1883, or usually 8883 with TLS")
     client_id: str | None = None
     username: str | None = None
     password: str | None = None
+    tls: bool = Field(default=False, description="TLS; on by itself when a certificate file is given")
+    ca_file: str | None = Field(default=None, description="CA certificate(s) that signed the broker's")
+    cert_file: str | None = Field(default=None, description="our client certificate (PEM)")
+    key_file: str | None = Field(default=None, description="its private key (PEM)")
+    tls_insecure: bool = Field(default=False, description="accept a broker name not in its certificate")
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> _MqttLink:
+        for field in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, field)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{field}: file {path!r} not found")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file (the client certificate it belongs to)")
+        return self
+
+
+class MqttSource(_MqttLink):
+    """Plain JSON records (or bare values mapped by `points`) on Unified-Namespace topics."""
+
     topics: list[str] = Field(default_factory=list, description="topic filters carrying JSON records")
     qos: Literal[0, 1, 2] = 1
     points: dict[str, PointMapping] = Field(
@@ -69,15 +89,18 @@ class MqttSource(_Source):
         return self
 
 
-class SparkplugSource(_Source):
+class SparkplugSource(_MqttLink):
     """Sparkplug B edge nodes of one group; points map `node/device/metric` (or `node/metric`)."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    client_id: str | None = None
-    username: str | None = None
-    password: str | None = None
     group: str = Field(min_length=1)
+    host_id: str | None = Field(
+        default=None,
+        pattern=r"^[^/+#]+$",
+        description="act as the Sparkplug primary host with this id (STATE on spBv1.0/STATE/<host_id>)",
+    )
+    reorder_window_s: float = Field(
+        default=2.0, ge=0, le=60, description="how long a missing sequence number may arrive late"
+    )
     points: dict[str, PointMapping] = Field(default_factory=dict)
 
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from .faults import clean_reason, describe_failure
 from .mapping import PointConverter, PointMapping, ValueRejected
 
 if TYPE_CHECKING:
@@ -87,6 +88,11 @@ class Backoff:
     backoff has grown to half a minute. `report_due()` keeps the exponential schedule for what
     is logged (at INFO, on the `factory_commons.collect.connector` logger), so a device that is
     away for an hour does not fill the log.
+
+    `reset()` says the link works again. The schedule starts over only if the link then stays
+    up for `stable_s`: a broker that accepts the connection and drops it at once (a full disk
+    on its side, a refused subscription, a second collector with our client id) keeps the
+    grown backoff instead of reconnecting hundreds of times a minute.
     """
 
     def __init__(
@@ -96,24 +102,42 @@ class Backoff:
         factor: float = 2.0,
         probe_max: float | None = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        stable_s: float = 10.0,
     ) -> None:
         self.initial, self.maximum, self.factor, self.probe_max = initial, maximum, factor, probe_max
         self.clock = clock
+        self.stable_s = stable_s
         self.attempt = 0
         self._reports = 0
         self._report_at: float | None = None
+        self._up_since: float | None = None
+        #: the link came up and failed again within `stable_s` (the last time it came up)
+        self.flapping = False
 
     def reset(self) -> None:
-        self.attempt = 0
-        self._reports = 0
-        self._report_at = None
+        """The link works (again); the schedule starts over once it has stayed up for `stable_s`."""
+        if self._up_since is None:
+            self._up_since = self.clock()
+
+    def _failed(self) -> None:
+        """Called on the next failure: start over only after a stable stretch."""
+        if self._up_since is not None:
+            self.flapping = self.clock() - self._up_since < self.stable_s
+            if not self.flapping:
+                self.attempt = 0
+                self._reports = 0
+                self._report_at = None
+        self._up_since = None
 
     def _exponential(self, n: int) -> float:
         return min(self.maximum, self.initial * self.factor**n)
 
     def next_delay(self) -> float:
+        self._failed()
         cap = self._exponential(self.attempt)
-        if self.probe_max is not None:
+        # a closed port is probed often (cheap, and noticed quickly when it opens); a link that
+        # was up and failed again at once waits the whole exponential delay
+        if self.probe_max is not None and not self.flapping:
             cap = min(cap, self.probe_max)
         self.attempt += 1
         return random.uniform(cap / 2, cap)
@@ -149,6 +173,7 @@ class Connector(ABC):
 
     # -- health --------------------------------------------------------------------------
     def set_health(self, state: HealthState, reason: str = "") -> None:
+        reason = clean_reason(reason)
         with self._lock:
             if state != self.health.state or reason != self.health.reason:
                 self.health.state, self.health.reason, self.health.since = state, reason, time.time()
@@ -156,6 +181,7 @@ class Connector(ABC):
                 self.health.last_error = reason
 
     def count_error(self, reason: str) -> None:
+        reason = clean_reason(reason)
         with self._lock:
             self.health.errors += 1
             self.health.last_error = reason
@@ -179,10 +205,25 @@ class Connector(ABC):
         for kind, row in rows:
             by_kind.setdefault(kind, []).append(row)
         states = {k: c.state_dict() for k, c in self.converters.items() if c.last is not None}
-        self.buffer.put_many(self.name, by_kind, late=late, state={f"converters:{self.name}": states})
+        state = {f"converters:{self.name}": states, **self.durable_state()}
+        self.buffer.put_many(self.name, by_kind, late=late, state=state)
         with self._lock:
             self.health.points += len(rows)
             self.health.last_value_at = time.time()
+
+    def durable_state(self) -> dict[str, Any]:
+        """State to commit in the same transaction as the rows (Sparkplug: sequence numbers)."""
+        return {}
+
+    def set_detail(self, key: str, value: Any) -> None:
+        """Set (or with None remove) one entry of `health.details`; the dict is replaced, not changed."""
+        with self._lock:
+            details = dict(self.health.details)
+            if value is None:
+                details.pop(key, None)
+            else:
+                details[key] = value
+            self.health.details = details
 
     # -- life cycle ----------------------------------------------------------------------
     @abstractmethod
@@ -199,7 +240,7 @@ class Connector(ABC):
                 log.info("%s %s: failed, not retried: %s", self.kind, self.name, e)
                 return
             except Exception as e:  # noqa: BLE001 - any link failure is retried
-                reason = f"{type(e).__name__}: {e}"
+                reason = describe_failure(e)
                 self.set_health(HealthState.RETRYING, reason)
                 with self._lock:
                     self.health.reconnects += 1

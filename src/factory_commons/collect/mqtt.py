@@ -41,13 +41,17 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ..i18n import Catalog
 from ..model.hierarchy import parse_machine_path
 from ..model.records import RECORD_TYPES, RecordError, parse_record
-from .connector import Connector, HealthState
+from .connector import Connector, HealthState, log
+from .faults import BufferWriteError
 from .mapping import PointMapping, ValueRejected
 
 if TYPE_CHECKING:
     from .buffer import Buffer
+
+EDGE = Catalog("collect_edge")
 
 #: the field of each record kind that the last topic level names
 NAME_FIELD = {"signal": "name", "quality": "characteristic", "alarm": "code", "anomaly": "detector"}
@@ -118,6 +122,12 @@ class MqttConnector(Connector):
         receive_maximum: int = 1000,
         tls: bool = False,
         connect_timeout_s: float = 10.0,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        tls_insecure: bool = False,
+        inbox_max: int | None = None,
+        backlog_limit_rows: int = 2_000_000,
     ) -> None:
         super().__init__(name, buffer, points)
         self.host, self.port = host, port
@@ -129,8 +139,17 @@ class MqttConnector(Connector):
         self.batch_max = batch_max
         self.session_expiry_s = session_expiry_s
         self.receive_maximum = receive_maximum
-        self.tls = tls
+        self.tls = tls or bool(ca_file or cert_file)
+        self.ca_file, self.cert_file, self.key_file = ca_file, cert_file, key_file
+        self.tls_insecure = tls_insecure
         self.connect_timeout_s = connect_timeout_s
+        #: messages received but not yet in the buffer; when full, paho's network thread waits
+        #: (the socket is not read, TCP and the broker hold the rest): memory stays bounded
+        self.inbox_max = inbox_max or 2 * batch_max
+        #: rows waiting in the buffer for the store above which intake is slowed
+        self.backlog_limit_rows = backlog_limit_rows
+        self._inbox_full_at = 0.0
+        self.slowed = 0  # times intake was slowed (inbox full or buffer backlog over the limit)
         self.client: mqtt.Client | None = None
         self._route_cache: dict[str, str | None] = {}
         self._topic_cache: dict[str, tuple[str, str, str | None]] = {}
@@ -150,6 +169,11 @@ class MqttConnector(Connector):
             username=source.username,
             password=source.password,
             qos=source.qos,
+            tls=source.tls,
+            ca_file=source.ca_file,
+            cert_file=source.cert_file,
+            key_file=source.key_file,
+            tls_insecure=source.tls_insecure,
         )
 
     # -- what to subscribe, how to read a message (overridden by Sparkplug) ---------------------
@@ -295,20 +319,37 @@ class MqttConnector(Connector):
         if self.username is not None:
             client.username_pw_set(self.username, self.password)
         if self.tls:
-            client.tls_set()
+            client.tls_set(ca_certs=self.ca_file, certfile=self.cert_file, keyfile=self.key_file)
+            if self.tls_insecure:
+                client.tls_insecure_set(True)
         client.max_queued_messages_set(0)
+        self.prepare_client(client)
         return client
 
+    def prepare_client(self, client: mqtt.Client) -> None:
+        """Called before connecting (Sparkplug: the primary host's STATE will)."""
+
+    def healthy(self) -> None:
+        """Set the health of a working link (Sparkplug adds what it knows of its edge nodes)."""
+        self.set_health(HealthState.CONNECTED, f"{self.host}:{self.port}")
+
     def collect_once(self, stop: threading.Event) -> None:
-        inbox: queue.Queue = queue.Queue()
+        inbox: queue.Queue = queue.Queue(maxsize=self.inbox_max)
         connected = threading.Event()
+        closing = threading.Event()
         problem: dict[str, str] = {}
         filters = self.subscriptions()
+
+        def wake() -> None:
+            try:
+                inbox.put_nowait(None)
+            except queue.Full:
+                pass  # the pump is busy and will see `problem`
 
         def on_connect(client, userdata, flags, reason_code, properties) -> None:
             if reason_code.is_failure:
                 problem["refused"] = f"broker refused the connection: {reason_code}"
-                inbox.put(None)
+                wake()
                 return
             if filters:
                 client.subscribe([(f, SubscribeOptions(qos=self.qos)) for f in filters])
@@ -321,10 +362,16 @@ class MqttConnector(Connector):
 
         def on_disconnect(client, userdata, flags, reason_code, properties) -> None:
             problem.setdefault("lost", f"connection lost: {reason_code}")
-            inbox.put(None)
+            wake()
 
         def on_message(client, userdata, message) -> None:
-            inbox.put(message)
+            # back-pressure: wait here (paho stops reading the socket) rather than hold more in RAM
+            while not closing.is_set():
+                try:
+                    inbox.put(message, timeout=0.5)
+                    return
+                except queue.Full:
+                    self._inbox_full_at = time.monotonic()
 
         client = self._client()
         client.on_connect, client.on_subscribe = on_connect, on_subscribe
@@ -347,19 +394,66 @@ class MqttConnector(Connector):
                     )
                 connected.wait(0.05)
             self.client = client
-            self.set_health(HealthState.CONNECTED, f"{self.host}:{self.port}")
+            self.healthy()
             self.backoff.reset()
             self.on_connected(client)
             self._pump(client, inbox, problem, stop)
         finally:
+            closing.set()
             self.client = None
+            self.on_disconnecting(client)
             client.disconnect()
             client.loop_stop()
+
+    def on_disconnecting(self, client: mqtt.Client) -> None:
+        """Called before a clean disconnect (Sparkplug: STATE offline)."""
+
+    def _slow_down(self, stop: threading.Event) -> None:
+        """Report (and, with a backlog over the limit, apply) back-pressure before the next group."""
+        backlog = self.buffer.backlog_rows
+        over = backlog > self.backlog_limit_rows
+        inbox_full = time.monotonic() - self._inbox_full_at < 2.0
+        if over or inbox_full:
+            key, args = ("slowed_backlog", {"rows": backlog}) if over else ("slowed_inbox", {})
+            why = " / ".join(t.format(**args) for t in EDGE.pair(key))
+            if self.health.details.get("backpressure") != why:
+                self.slowed += 1
+                log.info("%s %s: %s", self.kind, self.name, why)
+            self.set_detail("backpressure", why)
+            if over:
+                stop.wait(0.2)  # the inbox fills, paho stops reading, the broker holds the rest
+        elif "backpressure" in self.health.details:
+            self.set_detail("backpressure", None)
+
+    def _commit(self, messages: list[Any], problem: dict, stop: threading.Event) -> bool:
+        """`process` until it is on disk; while the buffer cannot write (a full disk) keep the
+        connection, say so in health and try again. False if stopped before it was written."""
+        failing = False
+        while True:
+            saved = {k: c.state_dict() for k, c in self.converters.items()}
+            try:
+                self.process(messages)
+            except BufferWriteError as e:
+                for key, state in saved.items():  # the conversion is repeated from the same state
+                    self.converters[key].last = state.get("last")
+                self.count_error(str(e))
+                self.set_health(HealthState.RETRYING, str(e))
+                if not failing:
+                    log.warning("%s %s: %s", self.kind, self.name, e)
+                failing = True
+                if stop.wait(min(5.0, self.backoff.next_delay())) or problem:
+                    return False
+                continue
+            if failing:
+                self.healthy()
+                log.warning("%s %s: the buffer writes again", self.kind, self.name)
+            return True
 
     def _pump(self, client: mqtt.Client, inbox: queue.Queue, problem: dict, stop: threading.Event) -> None:
         while not stop.is_set():
             if problem:
                 raise ConnectionError(problem.get("refused") or problem["lost"])
+            self._slow_down(stop)
             try:
                 first = inbox.get(timeout=0.2)
             except queue.Empty:
@@ -374,7 +468,8 @@ class MqttConnector(Connector):
             messages = [m for m in group if m is not None]
             if not messages:
                 continue
-            self.process(messages)  # committed when this returns
+            if not self._commit(messages, problem, stop):
+                continue  # not acknowledged: the broker sends QoS 1 messages again
             for m in messages:
                 if m.qos > 0:
                     rc = client.ack(m.mid, m.qos)

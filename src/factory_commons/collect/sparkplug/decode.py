@@ -74,6 +74,8 @@ class Metric:
     is_historical: bool = False
     is_transient: bool = False
     is_null: bool = False
+    #: simple metric properties ("engUnit" -> "degC", "Quality" -> 192); nested property sets left out
+    properties: dict[str, Any] = field(default_factory=dict)
 
     @property
     def datatype_name(self) -> str:
@@ -210,7 +212,21 @@ def _metric(m: pb.Payload.Metric, where: str, known: dict | None = None) -> Metr
             }
         elif datatype == 18:
             value = bytes(value)
+    properties: dict[str, Any] = {}
+    if m.HasField("properties"):
+        for key, pv in zip(m.properties.keys, m.properties.values, strict=False):
+            pkind = pv.WhichOneof("value")
+            if pkind in (
+                "int_value",
+                "long_value",
+                "float_value",
+                "double_value",
+                "boolean_value",
+                "string_value",
+            ):
+                properties[key] = getattr(pv, pkind)
     return Metric(
+        properties=properties,
         name=m.name if has_name else None,
         alias=m.alias if has_alias else None,
         timestamp=m.timestamp if m.HasField("timestamp") else None,
@@ -314,4 +330,11 @@ def encode_payload(
         if spec.get("is_transient"):
             m.is_transient = True
         _fill_value(m, dt, spec.get("value"))
+        for key, value in (spec.get("properties") or {}).items():
+            m.properties.keys.append(key)
+            pv = m.properties.values.add()
+            if isinstance(value, str):
+                pv.type, pv.string_value = 12, value
+            else:
+                pv.type, pv.double_value = 10, float(value)
     return msg.SerializeToString()
