@@ -52,6 +52,7 @@ class Cell:
     ci_low: float | None = None
     ci_high: float | None = None
     note: str = ""
+    dp_epsilon: float | None = None  # the budget this cell's noise spent (privacy.py), if any
 
     @property
     def key(self) -> tuple[str, frozenset]:
@@ -77,6 +78,7 @@ class Cell:
             "suppressed": self.suppressed,
             "ci_low": self.ci_low,
             "ci_high": self.ci_high,
+            "dp_epsilon": self.dp_epsilon,
         }
 
 
