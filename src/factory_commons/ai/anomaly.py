@@ -17,10 +17,17 @@ Every detector here shares one pipeline (`WindowedDetector`):
      operating point"): it handles machines with several normal states (running, idle, setup).
 3. **Smoothing**: the mean of the raw scores of the last `window` rows (causal), so that single
    noisy samples do not alarm and a sustained shift does.
-4. **Threshold** fitted on training data only: `factor` x the `quantile` of out-of-fold
-   smoothed training scores (the training rows are split into `folds` contiguous blocks, each
-   scored by a model fitted on the others), so that a flexible model does not set its
-   threshold on rows it has memorised.
+4. **Threshold** fitted on each series' own training (normal) rows only, never on labels:
+   `factor` x the `quantile` of out-of-fold smoothed training scores (the training rows are
+   split into `folds` contiguous blocks, each scored by a model fitted on the others), so that
+   a flexible model does not set its threshold on rows it has memorised. Normal operation
+   drifts beyond a short training window, so the out-of-fold quantile alone under-states the
+   false alarms on later normal rows; `factor` is the margin for that, chosen against a
+   false-alarm budget (`FAR_BUDGET`) on normal rows only: fitted on the first half of each
+   SKAB file's training part and scored on the second half (bench/skab.py prints it), the
+   smallest margin on a 0.25 grid whose false-alarm rate stayed within the budget for the
+   default detector (`knn`: 1.5 gave 16.2 %, 1.75 13.8 %, 2.0 12.1 %). No test row and no label
+   took part. The same default on every machine and every folder.
 
 `DEFAULT_DETECTOR` names the product's default; its settings are the class defaults below.
 """
@@ -34,6 +41,7 @@ import numpy as np
 from .base import AnomalyDetector, ModelFileError, register
 
 DEFAULT_DETECTOR = "knn"
+FAR_BUDGET = 13.55  # % of normal rows: the false-alarm budget the margin is chosen for (issue 24)
 MIN_TRAIN_ROWS = 20
 
 
@@ -81,7 +89,7 @@ class WindowedDetector(AnomalyDetector):
         self,
         window: int = 10,
         quantile: float = 0.99,
-        factor: float = 1.5,
+        factor: float = 2.0,
         folds: int = 5,
         lr_cap: float = 5.0,
     ):
