@@ -178,7 +178,8 @@ class Pages:
         """Register `action(request, caller, form, **path_params) -> id | Response` as a form
         post: the caller (session and the form's CSRF token), the role check (`roles`; None: any
         role), the action, then 303
-        back to `back_to` with `?ok=<id>` (and `anchor`, formatted with `ok`) or with `?err=`,
+        back to `back_to` (its `{names}` filled with the path's parameters) with `?ok=<id>` (and
+        `anchor`, formatted with `ok`) or with `?err=`,
         the error in the page's language. `Refused` shows a message page instead."""
 
         def register(action: Callable[..., str | Response]) -> Callable:
@@ -186,6 +187,8 @@ class Pages:
                 form = Form(await request.form())
                 c = self.form_caller(request, form.get("csrf_token"))
                 lang = self.lang(request)
+                params = {k: quote(str(v), safe="") for k, v in request.path_params.items()}
+                to = back_to.format(**params)  # e.g. "/commons/requests/{request_id}"
                 try:
                     if roles is not None and c.user.role not in roles:
                         raise Refused()
@@ -193,10 +196,10 @@ class Pages:
                 except Refused as e:
                     return self.message(request, c, e.key, e.status)
                 except (ValueError, HTTPException) as e:
-                    return back(back_to, err=error_text(e, lang, self.translate(lang, c)))
+                    return back(to, err=error_text(e, lang, self.translate(lang, c)))
                 if isinstance(made, Response):
                     return made
-                return back(back_to, ok=made, anchor=anchor.format(ok=made) if made else "")
+                return back(to, ok=made, anchor=anchor.format(ok=made) if made else "")
 
             endpoint.__name__ = action.__name__
             router.add_api_route(path, endpoint, methods=["POST"])
