@@ -205,6 +205,7 @@ def _register_feature_commands() -> None:
     from .hub.cli import register as register_hub
     from .kpi.cli import register as register_kpi
     from .knowhow.cli import register as register_knowhow
+    from .region.cli import register as register_region
     from .retrofit.cli import register as register_retrofit
     from .server.cli import register as register_server
     from .spc.cli import register as register_spc
@@ -218,6 +219,7 @@ def _register_feature_commands() -> None:
     register_accounts(app)
     register_commons(app)
     register_retrofit(app)
+    register_region(app)
     register_hub(app)
     register_knowhow(app)
 
