@@ -29,13 +29,7 @@ from .models import EvidenceValue, MaturityAnswers
 MODEL_FILE = Path(__file__).with_name("maturity_model.toml")
 LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
 #: catalog ids of the level names (region catalog)
-LEVEL_KEYS: dict[int, str] = {
-    1: "level_1_checking",
-    2: "level_2_monitoring",
-    3: "level_3_analysis",
-    4: "level_4_optimisation",
-    5: "level_5_autonomous",
-}
+LEVEL_KEYS: dict[int, str] = {n: f"level_{n}" for n in LEVELS}
 AREAS: tuple[str, ...] = ("management", "process", "systems", "performance")
 
 
