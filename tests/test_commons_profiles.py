@@ -67,8 +67,15 @@ def _overlap(a0, a1, b0, b1) -> float:
 
 def _expected_free_hours(store, machines: list[str], w0: datetime, w1: datetime) -> float:
     """Delay time: idle / no_order episodes of 120 s or more (or the last one) inside work time."""
+    return _expected_free_hours_between(store, machines, w0, w1, START - timedelta(days=3), 12)
+
+
+def _expected_free_hours_between(
+    store, machines: list[str], w0: datetime, w1: datetime, day0: date | None = None, days: int = 0
+) -> float:
     states = store.read("state").to_pandas()
-    work = _work_intervals(START - timedelta(days=3), 12)
+    day0 = day0 or w0.date() - timedelta(days=2)
+    work = _work_intervals(day0, days or (w1 - w0).days + 4)
     total = 0.0
     for m in machines:
         s = states[states.machine == m].sort_values("ts")
@@ -191,6 +198,55 @@ def test_mapping_resolution_and_errors(plant):
         capacity_evidence(plant, START, END, mapping={"loom": ["welding"]})
     with pytest.raises(EvidenceError, match="must be before"):
         capacity_evidence(plant, END, START)
+
+
+def test_evidence_covers_the_datas_own_span():
+    """Twelve days of data from Wednesday 14 October: one whole ISO week (19-25 October) and two
+    partial ones. Asked for nine weeks, the evidence counts no zero week before the data began
+    (issue 27: 12 h/week shown where the plant measured 32), states the week it measured, and
+    matching and the booking cap use that figure."""
+    from factory_commons.cooperate.booking import capacity_basis
+    from factory_commons.cooperate.evidence import data_span, delivery_evidence
+    from factory_commons.cooperate.match import weekly_free_hours
+    from factory_commons.cooperate.sample import demo_firm_profile
+
+    sim = FactorySimulator(
+        seed=5,
+        start=datetime(2026, 10, 14, tzinfo=SEOUL),
+        days=12,
+        signal_interval_s=1800,
+        quality_interval_s=7200,
+    )
+    store = DuckDBStore(":memory:")
+    sim.write_to(store)
+    first, last = data_span(store)
+    # the last state change is Saturday's end of shift: the plant is off until Monday
+    assert first.astimezone(SEOUL).date() == date(2026, 10, 14)
+    assert last.astimezone(SEOUL).date() == date(2026, 10, 24)
+    asked = capacity_evidence(store, date(2026, 8, 31), date(2026, 11, 2))  # nine weeks asked
+    assert {w.week_start for w in asked.weeks} == {date(2026, 10, 19)}
+    assert (asked.period_start, asked.period_end) == (date(2026, 10, 19), date(2026, 10, 25))
+    assert asked == capacity_evidence(store, date(2026, 10, 19), date(2026, 10, 26))
+    milling = next(w.free_hours for w in asked.weeks if w.process == "milling")
+    assert milling > 0
+    # the same week counted by hand (the CNC line's delay time), so the figure is not diluted
+    paths = [m.path for m in store.machines() if "machining/cnc-1" in m.path]
+    w0, w1 = datetime(2026, 10, 19, tzinfo=SEOUL), datetime(2026, 10, 26, tzinfo=SEOUL)
+    hand = _expected_free_hours_between(store, paths, w0, w1)
+    assert milling == pytest.approx(hand, abs=0.01)
+    # matching and the booking cap read the same weekly figure
+    acme = demo_firm_profile(store, start=date(2026, 8, 31), end=date(2026, 11, 2), published={"capacity"})
+    assert weekly_free_hours(acme.public(), "milling") == pytest.approx(milling)
+    basis = capacity_basis(acme, "milling", date(2026, 11, 9))
+    assert float(basis.free_hours) == pytest.approx(milling, abs=0.01) and basis.weeks_measured == 1
+    # delivery and quality over the data's days only: orders due before the data are not late
+    assert delivery_evidence(store, date(2026, 8, 31), date(2026, 11, 2)) == delivery_evidence(
+        store, date(2026, 10, 14), date(2026, 10, 26)
+    )
+    # no data in the period: no evidence at all
+    before = compute_evidence(store, date(2026, 9, 1), date(2026, 9, 8))
+    assert before.capacity is None and before.quality is None and before.delivery is None
+    store.close()
 
 
 def test_no_orders_means_no_delivery_evidence():
@@ -506,10 +562,11 @@ def test_refresh_evidence_from_the_firms_store(plant):
     p = prof.refresh_evidence(db, "acme", plant, START, END)
     assert p.evidence == compute_evidence(plant, START, END)
     assert p.evidence != acme.evidence and p.published == {"capacity", "delivery"}
-    # default period: the full ISO weeks before today's week (here: the week of 5 October)
+    # default period: the full ISO weeks before today's week (here: the week of 5 October), cut
+    # to the days the store has data for (from Thursday 8 October)
     p = prof.refresh_evidence(db, "acme", plant, today=date(2026, 10, 14), weeks=1)
     assert (p.evidence.capacity.period_start, p.evidence.capacity.period_end) == (
-        date(2026, 10, 5),
+        date(2026, 10, 8),
         date(2026, 10, 11),
     )
     assert {w.week_start for w in p.evidence.capacity.weeks} == {date(2026, 10, 5)}

@@ -30,6 +30,15 @@ Three records, each with the period it covers (first and last day, inclusive, pl
   by its due time is late). on_time_ratio = on-time orders / orders. None when the store has
   no order due in the period.
 
+**The data's own span.** Every record covers only the days the store has state data for (of
+the firm scope's machines): a period that begins before the first record, or ends after the
+ISO week of the last one, is cut to the data (`data_span`), so weeks before a plant was
+connected are not counted as 0 free hours and orders due before the data began are not
+counted late. Free capacity counts
+whole ISO weeks when the cut period holds at least one (a partial first or last week would
+lower the weekly mean); its `period_start`/`period_end` say which days were measured. No data
+in the period: no capacity, quality or delivery evidence (None).
+
 Which machines do which process is a mapping; `SIMULATOR_PROCESSES` is the default for the
 simulated plant (CNC line → milling and turning, press → stamping, welding robots → welding).
 
@@ -140,6 +149,50 @@ def _days(s: datetime, e: datetime, tz: ZoneInfo) -> tuple[date, date]:
     return s.astimezone(tz).date(), (e.astimezone(tz) - timedelta(microseconds=1)).date()
 
 
+def data_span(store: Store, scope: Sequence[str] | None = None) -> tuple[datetime, datetime] | None:
+    """(first, last) UTC time of the state data of the firm scope's machines; None without data."""
+    rows = store.query(
+        "SELECT machine, min(ts) AS a, max(ts) AS b FROM v_states GROUP BY machine"
+    ).to_pylist()
+    rows = [r for r in rows if r["a"] is not None and in_scope(r["machine"], scope)]
+    if not rows:
+        return None
+
+    def utc(ts: datetime) -> datetime:
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+    return min(utc(r["a"]) for r in rows), max(utc(r["b"]) for r in rows)
+
+
+def _within_data(
+    store: Store, s: datetime, e: datetime, zone: ZoneInfo, scope: Sequence[str] | None
+) -> tuple[datetime, datetime] | None:
+    """[s, e) cut to the store's data: from the plant-local day of the first record to the end of
+    the ISO week of the last one (a machine's last state lasts; a plant that stops on Saturday
+    has data for its quiet Sunday). None when they do not meet."""
+    span = data_span(store, scope)
+    if span is None:
+        return None
+    first = datetime.combine(span[0].astimezone(zone).date(), time(0), tzinfo=zone)
+    last_day = span[1].astimezone(zone).date()
+    last = datetime.combine(last_day + timedelta(days=7 - last_day.weekday()), time(0), tzinfo=zone)
+    a, b = max(s, first), min(e, last)
+    return (a, b) if a < b else None
+
+
+def _whole_weeks(s: datetime, e: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The whole ISO weeks (Monday 00:00 to Monday 00:00, plant-local) inside [s, e), if there is
+    at least one; else [s, e) as it is."""
+    day = s.astimezone(zone).date()
+    monday = day + timedelta(days=(7 - day.weekday()) % 7)
+    a = datetime.combine(monday, time(0), tzinfo=zone)
+    if a < s:  # s is a Monday after midnight
+        a += timedelta(days=7)
+    end_day = e.astimezone(zone).date()
+    b = datetime.combine(end_day - timedelta(days=end_day.weekday()), time(0), tzinfo=zone)
+    return (a, b) if a < b else (s, e)
+
+
 def free_time_config(config: KpiConfig | None = None) -> KpiConfig:
     """The firm's KPI configuration with `no_order` counted as delay (free, unused plan)."""
     base = (config or KpiConfig()).model_dump()
@@ -163,13 +216,19 @@ def capacity_evidence(
     config: KpiConfig | None = None,
     tz: str | None = None,
     scope: Sequence[str] | None = None,
-) -> CapacityEvidence:
-    """Free machine hours per process per ISO week in [start, end) of the firm scope's machines."""
+) -> CapacityEvidence | None:
+    """Free machine hours per process per ISO week of the firm scope's machines, over the whole
+    weeks of [start, end) that the store has data for (see "The data's own span"); None when
+    the store has no data in the period."""
     zone = ZoneInfo(tz or plant_timezone(store, scope))
     s, e = _period(start, end, zone)
     procs = machine_processes(scoped_machines(store, scope), mapping)
     if not procs:
         raise EvidenceError("mapping: no machine of the store does any process (check the mapping's keys)")
+    cut = _within_data(store, s, e, zone, scope)
+    if cut is None:
+        return None
+    s, e = _whole_weeks(*cut, zone)
     cfg = free_time_config(config)
     weeks: list[CapacityWeek] = []
     monday = s.astimezone(zone).date()
@@ -198,9 +257,13 @@ def quality_evidence(
     scope: Sequence[str] | None = None,
 ) -> QualityEvidence | None:
     """Scrap ratio and first pass yield over [start, end) of `machines` (default: every machine
-    of the firm scope); None when nothing was produced."""
+    of the firm scope), cut to the days with data; None when nothing was produced."""
     zone = ZoneInfo(tz or plant_timezone(store, scope))
     s, e = _period(start, end, zone)
+    cut = _within_data(store, s, e, zone, scope)
+    if cut is None:
+        return None
+    s, e = cut
     paths = [p for p in machines if in_scope(p, scope)] if machines else None
     if paths is None and scope is not None:
         paths = sorted(m.path for m in scoped_machines(store, scope))
@@ -269,9 +332,14 @@ def delivery_evidence(
     """Share of the orders due in [start, end) completed by their due time; None without orders.
 
     With a firm scope only the orders assigned to its machines count (an order with no machine
-    belongs to no firm of a shared store and is left out)."""
+    belongs to no firm of a shared store and is left out). The period is cut to the days with
+    data: an order due before the data began cannot be judged."""
     zone = ZoneInfo(tz or plant_timezone(store, scope))
     s, e = _period(start, end, zone)
+    cut = _within_data(store, s, e, zone, scope)
+    if cut is None:
+        return None
+    s, e = cut
     due = store.query(
         "SELECT order_id, due, machine FROM v_orders WHERE due >= ? AND due < ? ORDER BY order_id",
         [_naive_utc(s), _naive_utc(e)],
