@@ -153,6 +153,10 @@ class Equipment(_Model):
     tolerance_mm: float = Field(gt=0, description="tightest tolerance held, ± mm")
     hourly_rate_krw: int = Field(ge=0, description="price of one machine hour")
     core: bool = Field(default=True, description="done in house (core) or subcontracted (supplementary)")
+    okw_extra: dict[str, Any] = Field(
+        default_factory=dict,
+        description="OKW fields we do not model (make, serial number, ...), from an import",
+    )
 
 
 class Facility(_Model):
