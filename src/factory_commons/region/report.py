@@ -8,9 +8,11 @@ Tables (rows × columns, each with its totals `_all`):
   domain: its mean score);
 * population `platform` (opted-in firms): `platform_district`, `platform_industry_size`
   (measures: the share of firms with each cooperation indicator from behaviour, platform.py);
-* population `survey:<survey>:<question>` (respondents who answered, without the firms that
-  declined regional statistics): `survey_<question>_<dim>` for dim industry, size and district
-  (measure: the weighted share of yes with its design-based interval, estimates.py).
+* population `survey:<survey>:<question>` (respondents who answered): `survey_<question>_<dim>`
+  for dim industry, size and district (measure: the weighted share of yes with its
+  design-based interval, estimates.py). A respondent answered the survey for its statistics,
+  so every response counts (dropping some would break the design's weights); the opt-in of
+  the platform's firms governs their maturity and platform data.
 
 All tables go through `disclosure.protect` together, so no cell of fewer than k firms is
 published or recoverable by differencing the tables. With `dp_epsilon`, the maturity and
@@ -128,11 +130,9 @@ def platform_cells(data: RegionData, levels: dict[str, list[str]]) -> list[Cell]
 
 
 def survey_cells(data: RegionData, levels: dict[str, list[str]]) -> list[Cell]:
-    declined = {f.firm_id for f in data.firms if not f.opted_in}
     by_survey: dict[str, list[SurveyResponse]] = {}
     for r in data.survey:
-        if r.firm_id not in declined:
-            by_survey.setdefault(r.survey, []).append(r)
+        by_survey.setdefault(r.survey, []).append(r)
     cells: list[Cell] = []
     for survey, responses in sorted(by_survey.items()):
         questions = [q for q in QUESTION_IDS if any(q in r.answers for r in responses)]
