@@ -32,6 +32,8 @@ DATA_MODULES = {
     "cooperate/cli.py",
     "collect/simulator.py",
     "knowhow/thesaurus.py",  # the shop-floor words a know-how search recognises
+    "region/survey_words.py",  # the Korean headers and answers a survey file is recognised by
+    "region/sample.py",  # the sample region's programme names
 }
 
 
