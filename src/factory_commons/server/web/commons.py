@@ -22,35 +22,31 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from ...accounts import Accounts
 from ...cooperate import booking as bk
 from ...cooperate import membership as mb
 from ...cooperate import missions as ms
+from ...cooperate import places
 from ...cooperate import pools as pl
 from ...cooperate import profiles as pf
 from ...cooperate import projects as pj
-from ...cooperate import ratings as rt
 from ...cooperate.catalog import (
     PROFILE,
-    REQUEST,
-    plan_request_team,
     public_profiles,
-    rank_request,
     save_evidence,
-    search_catalog,
+    search_public,
 )
 from ...cooperate.db import CommonsDB
 from ...cooperate.evidence import firm_evidence
 from ...cooperate.experts import load_experts
-from ...cooperate.model import EVIDENCE_KINDS, Cooperative, Match, Profile, Step, Text
-from ...cooperate.model import Request as CommonsRequest
+from ...cooperate.model import EVIDENCE_KINDS, Cooperative, Profile, Text
 from ...cooperate.vocab import MATERIALS, PROCESSES
-from ...i18n import KPI, STATES
+from ...i18n import KPI, STATES, Catalog
 from ...store.base import Store
 from ..api.commons import (
     ACTORS,
@@ -69,9 +65,10 @@ from ..api.commons import (
 )
 from ..auth import Caller
 from .i18n import COMMONS, TERMS, WEB, Translate, translator
-from .pages import Form, FormError, Pages, Refused, back, error_text
+from .pages import Form, FormError, Pages, Refused, back
 
 PAGE_SIZE = 30
+ORDERS = Catalog("commons_orders")  # the request, quote and order pages' text (commons_requests.py)
 T = TypeVar("T")
 CHECK = re.compile(r"^(\w+)/([^:]+): (.*)$")  # "process/공정: milling"
 #: process and material names (cooperate/vocab.py): code -> (Korean, English)
@@ -81,7 +78,7 @@ VOCAB = {c: (p.ko, p.en) for c, p in PROCESSES.items()} | {c: (m.ko, m.en) for c
 def commons_translator(lang: str, c: Caller | None = None) -> Translate:
     """The `t` of the commons pages: vocabulary names, then the commons, web, states, kpi and
     commons_terms catalogs (a commons key wins over a web key of the same name)."""
-    return translator(lang, (), (COMMONS, WEB, STATES, KPI, TERMS), names=VOCAB)
+    return translator(lang, (), (COMMONS, WEB, STATES, KPI, TERMS, ORDERS), names=VOCAB)
 
 
 def _parse(value: str, field: str, parse: Callable[[str], T], key: str) -> T:
@@ -162,22 +159,6 @@ def check_in(check: str, lang: str, t: Translate) -> str:
     return f"{ko if lang == 'ko' else en}: {t(value) if value in VOCAB else value}"
 
 
-def bars(m: Match) -> list[dict[str, Any]]:
-    """The factors of a match for the template: label data and bar widths (share of the best)."""
-    top = max((f.contribution for f in m.factors), default=0.0) or 1.0
-    return [
-        {
-            "name": f.name,
-            "value": f.value,
-            "weight": f.weight,
-            "contribution": f.contribution,
-            "note": f.note,
-            "width": max(0.0, min(100.0, 100.0 * f.contribution / top)),
-        }
-        for f in m.factors
-    ]
-
-
 def add_commons_pages(
     app: FastAPI, commons: CommonsDB, accounts: Accounts, now: Callable[[], datetime], store: Store
 ) -> None:
@@ -202,22 +183,31 @@ def add_commons_pages(
     @router.get("/catalog", response_class=HTMLResponse)
     def catalog(
         request: Request,
-        process: str = "",
         material: str = "",
         district: str = "",
+        city: str = "",
         q: str = "",
         page: int = 1,
     ) -> Response:
         profiles = public_profiles(commons)
-        districts = sorted({p.facility.location.district for p in profiles})
-        process = process if process in PROCESSES else ""
+        districts = sorted({(p.facility.location.city, p.facility.location.district) for p in profiles})
+        chosen = [x for x in request.query_params.getlist("process") if x in PROCESSES][:10]
         material = material if material in MATERIALS else ""
-        district = district if district in districts else ""
-        found = search_catalog(profiles, process or None, material or None, district or None, q[:100])
+        city = places.city_key(city) or ""
+        district = places.district_key(district, city or None)
+        district = district if district in {d for _, d in districts} else ""
+        found = search_public(
+            commons,
+            process=chosen,
+            material=material or None,
+            district=district or None,
+            q=q[:100],
+            city=city,
+        )
         pages_n = max(1, -(-len(found) // PAGE_SIZE))
         page = min(max(page, 1), pages_n)
         shown = [catalog_entry(p) for p in found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
-        query = {"process": process, "material": material, "district": district, "q": q}
+        query = {"material": material, "district": district, "city": city, "q": q}
         return pages.render(
             request,
             "commons_catalog.html",
@@ -226,10 +216,15 @@ def add_commons_pages(
             entries=shown,
             total=len(found),
             districts=districts,
+            cities=sorted({c for c, _ in districts}),
+            chosen=chosen,
             query=query,
             pageno=page,
             pages=pages_n,
-            qs=lambda n: urlencode({**{k: v for k, v in query.items() if v}, "page": n}),
+            romanise=places.romanise,
+            qs=lambda n: urlencode(
+                [("process", x) for x in chosen] + [(k, v) for k, v in query.items() if v] + [("page", n)]
+            ),
         )
 
     @router.get("/catalog/{firm_id}", response_class=HTMLResponse)
@@ -238,13 +233,15 @@ def add_commons_pages(
         p = commons.get(PROFILE, firm_id, Profile)
         if p is None:
             return pages.message(request, c, "not_found", 404)
-        return pages.render(request, "commons_firm.html", c, page="catalog", p=p.public(), own=False)
+        return pages.render(
+            request, "commons_firm.html", c, page="catalog", p=p.public(), own=False, romanise=places.romanise
+        )
 
     # -- my profile --------------------------------------------------------------------------
     @page(router, "/commons/profile", "commons_firm.html", "profile", flash=True)
     def my_profile(request: Request, c: Caller) -> dict[str, Any]:
         p = commons.get(PROFILE, firm_key(c), Profile)
-        return {"p": p, "own": True, "may_act": c.user.role in ACTORS}
+        return {"p": p, "own": True, "may_act": c.user.role in ACTORS, "romanise": places.romanise}
 
     @post(router, "/commons/profile/publish", "/commons/profile", ACTORS)
     def publish_post(request: Request, c: Caller, form: Form) -> str | Response:
@@ -267,101 +264,7 @@ def add_commons_pages(
         save_evidence(commons, me, firm_evidence(store, c.firm.enterprises, today_of(now())))
         return "1"
 
-    # -- requests and matches ----------------------------------------------------------------
-    def my_requests(c: Caller) -> list[CommonsRequest]:
-        mine = commons.all(REQUEST, CommonsRequest, owner=firm_key(c))
-        return sorted(mine, key=lambda r: (r.posted, r.id), reverse=True)
-
-    def awards_of(c: Caller) -> dict[str, list[rt.Award]]:
-        """Awards naming the firm as the supplier (to accept or decline) and those it gave."""
-        me = firm_key(c)
-        every = commons.all("award", rt.Award)
-        return {
-            "awards_in": [a for a in every if a.ordered and a.supplier == me],
-            "awards_out": [a for a in every if a.buyer == me and a.ordered],
-        }
-
-    @page(router, "/commons/requests", "commons_requests.html", "requests", flash=True)
-    def requests_page(request: Request, c: Caller) -> dict[str, Any]:
-        return {
-            **awards_of(c),
-            "mine": my_requests(c),
-            "may_act": c.user.role in ACTORS,
-            "today": today_of(now()),
-            "error": None,
-            "form": {},
-        }
-
-    def new_request(c: Caller, form: Form, lang: str, today: date) -> CommonsRequest:
-        steps = []
-        for i in (1, 2, 3):
-            proc = form.get(f"process{i}")
-            if not proc:
-                continue
-            steps.append(
-                Step(
-                    process=proc,
-                    material=form.get(f"material{i}"),
-                    quantity=_int(form.get(f"quantity{i}"), f"quantity{i}", 1) or 1,
-                    tolerance_mm=_float(form.get(f"tolerance{i}"), f"tolerance{i}"),
-                )
-            )
-        if not steps:
-            raise FormError("process1", "err_no_process")
-        due = _date(form.get("due"), "due")
-        if due < today:
-            raise FormError("due", "err_due_past", due=due, today=today)
-        title = form.get("title")[:200] or f"{steps[0].process} × {steps[0].quantity}"
-        me = firm_key(c)
-        own = commons.get(PROFILE, me, Profile)
-        return CommonsRequest(
-            id=f"r-{secrets.token_hex(5)}",
-            requester=me,
-            title=_text(title, lang),
-            steps=tuple(steps),
-            due=due,
-            posted=today,
-            location=own.facility.location if own else None,
-            budget_krw=_int(form.get("budget"), "budget"),
-            confidentiality="nda" if form.get("confidentiality") == "nda" else "public",
-        )
-
-    @post(router, "/commons/requests", "/commons/requests", ACTORS)
-    def requests_post(request: Request, c: Caller, form: Form) -> Response:
-        """Post a request and go to its matches; a bad field shows the form again, as typed."""
-        lang, today = pages.lang(request), today_of(now())
-        try:
-            r = new_request(c, form, lang, today)
-        except ValueError as e:
-            why = error_text(e, lang, pages.t(request, c))
-            ctx = {"mine": my_requests(c), "may_act": True, "today": today, "error": why, "form": form}
-            ctx |= {**awards_of(c), "ok": "", "err": ""}
-            return pages.render(request, "commons_requests.html", c, status=422, page="requests", **ctx)
-        commons.put(REQUEST, r.id, r.requester, r)
-        return RedirectResponse(f"/commons/requests/{quote(r.id)}", status_code=303)
-
-    @page(router, "/commons/requests/{request_id}", "commons_request.html", "requests")
-    def request_page(request: Request, c: Caller, request_id: str) -> dict[str, Any] | Response:
-        r = commons.get(REQUEST, request_id, CommonsRequest)
-        if r is None or r.requester != firm_key(c):
-            return pages.message(request, c, "not_found", 404)
-        today = today_of(now())
-        names = {p.firm_id: p.facility.name for p in commons.all(PROFILE, Profile)}
-        steps = []
-        for i, _ in enumerate(r.steps):
-            ranked = rank_request(commons, r, today, i, 10)
-            steps.append([{"m": m, "bars": bars(m), "name": names.get(m.firm_id)} for m in ranked])
-        team = plan_request_team(commons, r, today) if len(r.steps) > 1 else None
-        return {"r": r, "steps": steps, "team": team, "names": names}
-
-    @post(router, "/commons/awards/{request_id}", "/commons/requests", ACTORS, anchor="#awards")
-    def award_answer(request: Request, c: Caller, form: Form, request_id: str) -> str:
-        """The supplier named in an award accepts the order (it then counts) or declines it."""
-        a = commons.get("award", request_id, rt.Award)
-        if a is None or a.supplier != firm_key(c):
-            raise Refused("not_found", 404)
-        rt.answer_award(commons, request_id, firm_key(c), form.get("action") == "accept", today_of(now()))
-        return request_id
+    # -- requests, quotes and orders: web/commons_requests.py ---------------------------------
 
     # -- pools and campaigns -----------------------------------------------------------------
     @page(router, "/commons/pools", "commons_pools.html", "pools", flash=True)
