@@ -26,6 +26,7 @@ from .headers import SecurityHeaders, add_docs_page
 from .limits import BodyLimit, Limits
 from .ratelimit import LoginLimiter
 from .web.commons import add_commons_pages
+from .web.commons_requests import add_request_pages
 from .web.dashboard import add_dashboard
 from .web.pages import denied_answer
 from .web.retrofit import add_retrofit_pages
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(account_router(accounts, caller, now, reasons))  # users, tokens (api/accounts.py)
     add_dashboard(app, store, accounts, now, secure_cookies)  # the web pages (web/dashboard.py)
     add_commons_pages(app, commons, accounts, now, store)  # commons pages and /catalog (web/commons.py)
+    add_request_pages(app, commons, accounts, now)  # requests, quotes, orders (web/commons_requests.py)
     add_upload_pages(app, store, accounts, now, uploads)  # /upload: files to the store (web/upload.py)
     add_retrofit_pages(
         app, store, accounts, now
