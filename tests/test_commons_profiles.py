@@ -258,151 +258,14 @@ def test_no_orders_means_no_delivery_evidence():
     store.close()
 
 
-# -- Open Know-Where ------------------------------------------------------------------------------
+# -- a generated region and a hand-made profile (OKW export and import: tests/test_okw.py) ----------
 
-from factory_commons.cooperate import okw  # noqa: E402
 from factory_commons.cooperate.sample import generate_region  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def region():
     return generate_region(seed=11, firms=300, requests=20)
-
-
-def test_okw_round_trip_korean_and_english(region):
-    for p in region.profiles[:80]:
-        for lang in ("ko", "en"):
-            text = okw.dumps(p, lang=lang, private=True)
-            assert okw.loads(text) == p
-            assert okw.from_okw(okw.to_okw(p, lang)) == p.public()
-    p = region.profiles[0]
-    assert okw.to_okw(p, "ko")["name"] == p.facility.name.ko
-    assert okw.to_okw(p, "en")["name"] == p.facility.name.en
-    doc = okw.to_okw(p)
-    assert doc["equipment"][0]["manufacturing-process"].startswith("https://en.wikipedia.org/wiki/")
-    assert set(doc["manufacturing-processes"]) == {e["manufacturing-process"] for e in doc["equipment"]}
-
-
-def test_okw_public_export_leaves_out_unpublished_evidence(region):
-    partial = [p for p in region.profiles if p.evidence.capacity and p.published and len(p.published) < 3]
-    assert partial
-    for p in partial[:20]:
-        doc = okw.to_okw(p)
-        for kind in ("capacity", "quality", "delivery"):
-            if kind not in p.published:
-                assert doc["x-fc-evidence"][kind] is None
-        private = okw.to_okw(p, private=True)
-        hidden = [k for k in ("capacity", "quality") if k not in p.published and getattr(p.evidence, k)]
-        for k in hidden:
-            assert private["x-fc-evidence"][k] is not None
-    nothing = next(p for p in region.profiles if not p.published and p.evidence.capacity)
-    assert okw.to_okw(nothing)["x-fc-evidence"] == {"capacity": None, "quality": None, "delivery": None}
-
-
-def test_okw_plain_facility_from_elsewhere():
-    doc = {
-        "name": "한빛정밀",
-        "location": {"address": {"city": "Seoul", "district": "금천구"}, "gps-coordinates": "37.47,126.89"},
-        "equipment": [
-            {
-                "manufacturing-process": "https://en.wikipedia.org/wiki/Milling_(machining)",
-                "materials-worked": [{"material-type": "https://en.wikipedia.org/wiki/Aluminium_alloy"}],
-                "x-fc-envelope-mm": [800, 400, 400],
-                "x-fc-tolerance-mm": 0.02,
-                "x-fc-hourly-rate-krw": 55000,
-            }
-        ],
-    }
-    p = okw.from_okw(json.dumps(doc, ensure_ascii=False).encode("utf-8"), firm_id="hanbit")
-    assert p.facility.name.ko == "한빛정밀" and p.facility.name.en == ""
-    assert p.facility.equipment[0].process == "milling"
-    assert p.facility.equipment[0].materials == ("aluminium",)
-    assert p.published == frozenset() and p.evidence.capacity is None
-    with pytest.raises(okw.OkwError, match="x-fc-firm-id: missing"):
-        okw.from_okw(doc)
-    cp949 = okw.loads(json.dumps(doc, ensure_ascii=False).encode("cp949"), firm_id="hanbit")  # Korean Windows
-    assert cp949 == p
-    with pytest.raises(okw.OkwError, match="not UTF-8 or CP949"):
-        okw.loads(b'{"name": "\xff\xff"}', firm_id="x")
-
-
-def _bad(doc: dict, path: list, value) -> dict:
-    d = json.loads(json.dumps(doc))
-    target = d
-    for k in path[:-1]:
-        target = target[k]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return d
-
-
-@pytest.mark.parametrize(
-    ("path", "value", "message"),
-    [
-        (["equipment", 2, "x-fc-process"], "x", r"^equipment\[2\]\.x-fc-process: unknown process 'x'"),
-        (
-            ["equipment", 2, "x-fc-process"],
-            "milling",
-            r"^equipment\[2\]\.x-fc-process: 'milling' does not match",
-        ),
-        (
-            ["equipment", 1, "manufacturing-process"],
-            "https://en.wikipedia.org/wiki/Knitting",
-            r"^equipment\[1\]\.manufacturing-process: unknown process",
-        ),
-        (
-            ["equipment", 0, "materials-worked", 0, "material-type"],
-            "unobtainium",
-            r"^equipment\[0\]\.materials-worked\[0\]\.material-type: unknown material 'unobtainium'",
-        ),
-        (
-            ["equipment", 0, "materials-worked", 0, "material-type"],
-            "https://en.wikipedia.org/wiki/Polypropylene",
-            r"^equipment\[0\]\.materials-worked\[0\]: process 'milling' does not work material 'polypropylene'",
-        ),
-        (["equipment", 0, "x-fc-tolerance-mm"], -0.1, r"^equipment\[0\]\.x-fc-tolerance-mm: must be > 0"),
-        (
-            ["equipment", 0, "x-fc-tolerance-mm"],
-            "fine",
-            r"^equipment\[0\]\.x-fc-tolerance-mm: expected float",
-        ),
-        (
-            ["equipment", 0, "x-fc-envelope-mm"],
-            [100, 100],
-            r"^equipment\[0\]\.x-fc-envelope-mm: expected three",
-        ),
-        (["equipment", 0, "quantity"], 0, r"^equipment\[0\]\.quantity: must be at least 1"),
-        (["location", "gps-coordinates"], "north", r"^location\.gps-coordinates: expected 'lat,lon'"),
-        (["location", "gps-coordinates"], "137.5,126.9", r"^location\.gps-coordinates: out of range"),
-        (["location", "address", "district"], KeyError, r"^location\.address\.district: missing"),
-        (["name"], KeyError, r"^name: missing"),
-        (
-            ["x-fc-certifications", 0, "last-checked"],
-            "last spring",
-            r"^x-fc-certifications\[0\]\.last-checked: not an ISO date",
-        ),
-        (["x-fc-certifications"], KeyError, r"^certifications: certificates need the date"),
-        (["x-fc-published"], ["capacity", "gossip"], r"^x-fc-published\[1\]: unknown evidence kind 'gossip'"),
-        (["x-fc-evidence", "quality", "scrap_ratio"], 1.5, r"^x-fc-evidence\.quality\.scrap_ratio: "),
-        (["x-fc-unspsc"], ["3128"], r"^x-fc-unspsc\[0\]: a UNSPSC code has 8 digits"),
-    ],
-)
-def test_okw_bad_input_names_the_path(path, value, message):
-    from factory_commons.cooperate.model import Profile
-
-    base = okw.to_okw(_three_machine_profile(), private=True)
-    with pytest.raises(okw.OkwError, match=message):
-        okw.from_okw(_bad(base, path, value))
-    assert isinstance(okw.from_okw(base), Profile)
-
-
-def test_okw_not_json_and_not_an_object():
-    with pytest.raises(okw.OkwError, match="not JSON: .* line 1"):
-        okw.loads("{name: 1")
-    with pytest.raises(okw.OkwError, match="expected a JSON object"):
-        okw.loads("[1, 2]")
 
 
 def _three_machine_profile():
@@ -476,6 +339,7 @@ def _three_machine_profile():
 
 # -- saving, publishing, withdrawing ------------------------------------------------------------------
 
+from factory_commons.cooperate import okw  # noqa: E402
 from factory_commons.cooperate import profiles as prof  # noqa: E402
 from factory_commons.cooperate.db import CommonsDB  # noqa: E402
 from factory_commons.cooperate.sample import demo_firm_profile  # noqa: E402

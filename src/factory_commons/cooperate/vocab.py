@@ -262,6 +262,111 @@ UNSPSC: dict[str, UnspscClass] = {
 }
 
 
+#: Other Wikipedia pages (the last part of the URL, lower case) that OKW documents from elsewhere
+#: use for our processes and materials: the OKW specification's own examples name plain
+#: materials (Aluminium, Steel, Nylon), makerspaces name machines (Lathe, Press brake).
+PROCESS_ALIASES: dict[str, str] = {
+    "milling": "milling",
+    "milling_machine": "milling",
+    "cnc_milling": "milling",
+    "lathe": "turning",
+    "turning": "turning",
+    "3d_printing": "additive_manufacturing",
+    "additive_manufacturing": "additive_manufacturing",
+    "fused_filament_fabrication": "additive_manufacturing",
+    "selective_laser_sintering": "additive_manufacturing",
+    "stereolithography": "additive_manufacturing",
+    "injection_molding": "injection_moulding",
+    "laser_cutting": "laser_cutting",
+    "laser_cutter": "laser_cutting",
+    "press_brake": "sheet_bending",
+    "bending_(metalworking)": "sheet_bending",
+    "sheet_metal": "sheet_bending",
+    "stamping_press": "stamping",
+    "metal_stamping": "stamping",
+    "punching": "stamping",
+    "shearing": "sheet_cutting",
+    "water_jet_cutter": "waterjet_cutting",
+    "waterjet_cutting": "waterjet_cutting",
+    "drilling": "drilling",
+    "drill": "drilling",
+    "grinding": "grinding",
+    "grinding_machine": "grinding",
+    "electric_discharge_machining": "edm",
+    "welding": "welding",
+    "gas_metal_arc_welding": "welding",
+    "gas_tungsten_arc_welding": "welding",
+    "soldering": "brazing",
+    "painting": "painting",
+    "spray_painting": "painting",
+    "plating": "plating",
+    "anodising": "anodizing",
+    "heat_treatment": "heat_treatment",
+    "casting": "casting",
+    "sand_casting": "casting",
+    "investment_casting": "casting",
+    "extrusion": "extrusion",
+    "forging": "forging",
+    "assembly": "assembly",
+}
+MATERIAL_ALIASES: dict[str, str] = {
+    "aluminium": "aluminium",
+    "aluminum": "aluminium",
+    "aluminum_alloy": "aluminium",
+    "steel": "steel",
+    "mild_steel": "steel",
+    "low-carbon_steel": "steel",
+    "stainless": "stainless_steel",
+    "brass": "brass",
+    "copper": "copper",
+    "titanium": "titanium",
+    "titanium_alloy": "titanium",
+    "cast_iron": "cast_iron",
+    "abs": "abs",
+    "acrylonitrile_butadiene_styrene": "abs",
+    "polycarbonate": "polycarbonate",
+    "nylon": "polyamide",
+    "polyamide": "polyamide",
+    "nylon_6": "polyamide",
+    "nylon_66": "polyamide",
+    "polyoxymethylene": "pom",
+    "acetal": "pom",
+    "polypropylene": "polypropylene",
+}
+
+
+def _page(ref: str) -> str:
+    """The page name of a Wikipedia URL (or a bare name), lower case with underscores."""
+    from urllib.parse import unquote
+
+    name = unquote(ref.strip().rstrip("/").rsplit("/", 1)[-1]).split("#", 1)[0]
+    return name.replace(" ", "_").lower()
+
+
+def process_from_ref(ref: str) -> str | None:
+    """Our process code for a Wikipedia URL (ours or a common other page), a page name or a
+    code; None when the vocabulary has no such process."""
+    if ref in PROCESSES:
+        return ref
+    page = _page(ref)
+    for code, p in PROCESSES.items():
+        if _page(p.wikipedia) == page:
+            return code
+    return PROCESS_ALIASES.get(page) or (page if page in PROCESSES else None)
+
+
+def material_from_ref(ref: str) -> str | None:
+    """Our material code for a Wikipedia URL (ours or the OKW specification's plain pages such as
+    Aluminium, Steel, Nylon), a page name or a code; None when the vocabulary has none."""
+    if ref in MATERIALS:
+        return ref
+    page = _page(ref)
+    for code, m in MATERIALS.items():
+        if _page(m.wikipedia) == page:
+            return code
+    return MATERIAL_ALIASES.get(page) or (page if page in MATERIALS else None)
+
+
 class VocabularyError(ValueError):
     """A code that is not in the shared vocabulary: `field`, the `code`, the `closest` known codes,
     and the message in Korean (`ko`) and English (`en`), each starting with the field.
@@ -273,15 +378,18 @@ class VocabularyError(ValueError):
 
         texts, terms = Catalog("commons_okw"), Catalog("commons_terms")
         self.field, self.kind, self.code, self.closest = field, kind, code, closest
-        halves = []
+        why = []
         for lang in ("ko", "en"):
             names = ((c, name_of(kind, c, lang)) for c in closest)
             shown = ", ".join(n if n.startswith(c) else f"{c} ({n})" for c, n in names) or "-"
-            text = texts.get("unknown_code", lang).format(
-                kind=terms.get(f"vocab_{kind}", lang), code=repr(code), closest=shown
+            why.append(
+                texts.get("unknown_code", lang).format(
+                    kind=terms.get(f"vocab_{kind}", lang), code=repr(code), closest=shown
+                )
             )
-            halves.append(f"{field}: {text}")
-        self.ko, self.en = halves
+        #: the reason without the field, in Korean and English
+        self.why_ko, self.why_en = why
+        self.ko, self.en = (f"{field}: {w}" for w in why)
         super().__init__(f"{self.ko} / {self.en}")
 
 
