@@ -63,7 +63,7 @@ class EdgeForwarder:
         servers: list[str] | None = None,
         late_after_s: float = 60.0,
         max_rows: int = 20_000,
-        ack_timeout_s: float = 5.0,
+        ack_timeout_s: float = 2.0,
     ) -> None:
         self.buffer = buffer
         self.firm = firm
@@ -161,7 +161,7 @@ class EdgeForwarder:
                     await asyncio.wait_for(stop.wait(), backoff)
                 except TimeoutError:
                     pass
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 1.5, 2.0)
         if nc is not None:
             try:
                 while await self.forward_once(js):

@@ -276,6 +276,7 @@ class IngestWorker:
                 await _sleep(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            self.metrics.in_flight = len(msgs)
             try:
                 ok, refused = await asyncio.to_thread(self.write, msgs)
             except Exception as e:  # noqa: BLE001 - PostgreSQL away: give the batch back
@@ -283,6 +284,7 @@ class IngestWorker:
                 self._drop_pg()
                 for m in msgs:
                     await _quietly(m.nak(delay=1.0))
+                self.metrics.in_flight = 0
                 await _sleep(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -291,6 +293,7 @@ class IngestWorker:
                 await _quietly(m.ack())
             for m in refused:
                 await _quietly(m.term())
+            self.metrics.in_flight = 0
         if nc is not None:
             try:
                 await asyncio.wait_for(nc.close(), 3.0)

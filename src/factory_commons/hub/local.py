@@ -90,7 +90,7 @@ class LocalHub:
     def start(self, timeout: float = 20.0) -> LocalHub:
         for i in range(len(self.nodes)):
             self._spawn(i)
-        for i, n in enumerate(self.nodes):
+        for i in range(len(self.nodes)):
             self._wait_up(i, timeout)
         self.wait_ready(timeout)
         return self

@@ -9,6 +9,7 @@ the reason) when not; `/metrics` is the Prometheus text format:
   last minute's messages; `fc_hub_edge_lag_seconds{quantile=...}`: collector arrival -> commit
   (includes the time a firm was offline);
 - `fc_hub_consumer_pending`: messages the stream holds for the consumer and not yet delivered;
+  `fc_hub_in_flight_messages`: messages this worker has fetched and not yet acknowledged;
 - `fc_hub_firm_last_data_timestamp_seconds{firm="..."}`: when each firm's last rows were stored;
 - `fc_hub_duplicate_rows_total`, `fc_hub_rejected_rows_total`, `fc_hub_refused_messages_total`,
   `fc_hub_errors_total`, `fc_hub_batches_total`, `fc_hub_up{link="nats"|"postgresql"}`.
@@ -43,6 +44,7 @@ class HubMetrics:
         self.rejected_rows = 0
         self.duplicate_rows = 0
         self.pending: int | None = None
+        self.in_flight = 0  # messages fetched and not yet acknowledged
         self.last_error = ""
         self.last_refusal = ""
         self.firm_last: dict[str, float] = {}
@@ -116,6 +118,7 @@ class HubMetrics:
                 "edge_lag_p50_s": _quantile(edge, 0.5),
                 "edge_lag_p95_s": _quantile(edge, 0.95),
                 "pending": self.pending,
+                "in_flight": self.in_flight,
                 "batches": self.batches,
                 "errors": self.errors,
                 "refused_messages": self.refused_messages,
@@ -136,6 +139,10 @@ class HubMetrics:
             "nats": s["nats_up"],
             "postgresql": s["pg_up"],
             "consumer_pending": s["pending"],
+            "in_flight": s["in_flight"],
+            "points": s["points"],
+            "duplicate_rows": s["duplicate_rows"],
+            "errors": s["errors"],
             "points_per_s": round(s["points_per_s"], 1),
             "last_error": s["last_error"],
         }
@@ -161,6 +168,9 @@ class HubMetrics:
             "# HELP fc_hub_consumer_pending Messages in the stream not yet delivered to the consumer.",
             "# TYPE fc_hub_consumer_pending gauge",
             f"fc_hub_consumer_pending {s['pending'] if s['pending'] is not None else 'NaN'}",
+            "# HELP fc_hub_in_flight_messages Messages this worker holds, fetched and not yet acknowledged.",
+            "# TYPE fc_hub_in_flight_messages gauge",
+            f"fc_hub_in_flight_messages {s['in_flight']}",
         ]
         for name, key, text in (
             ("fc_hub_batches_total", "batches", "Batches committed."),

@@ -1,0 +1,173 @@
+"""The hub's permissions, names, wire format, configs and metrics (hub/).
+
+A firm's NATS credentials may publish only to its own subjects: publishing to another firm's
+subject, reading the stream or calling the JetStream API is refused by nats-server itself
+(checked against a real server on a free loopback port).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import nats.errors
+import pytest
+from typer.testing import CliRunner
+
+from factory_commons.cli import app
+from factory_commons.hub.local import LocalHub
+from factory_commons.hub.metrics import HubMetrics
+from factory_commons.hub.natsconf import Credentials
+from factory_commons.hub.stream import connect, ensure_stream
+from factory_commons.hub.subjects import STREAM, Piece, check_firm, parse_subject, subject
+
+NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
+needs_nats = pytest.mark.skipif(not Path(NATS).exists(), reason="nats-server is not installed")
+
+
+@needs_nats
+def test_a_firm_cannot_publish_to_another_firms_subjects(tmp_path):
+    async def scenario(hub: LocalHub) -> dict:
+        admin = await connect(hub.admin, hub.servers)
+        js = admin.jetstream(timeout=3)
+        await ensure_stream(js)
+        acme = await connect(hub.firm("acme"), hub.servers)
+        errors: list[str] = []
+
+        async def on_error(e: Exception) -> None:
+            errors.append(str(e))
+
+        acme._error_cb = on_error  # noqa: SLF001 - collect the server's permission violations
+        ajs = acme.jetstream(timeout=0.5)
+        own = await ajs.publish(subject("acme", "count"), Piece("t", 0, False, []).encode(), stream=STREAM)
+        refused = {}
+        for name in (subject("beta", "count"), "fc.beta.state", "fc.>", "$JS.API.STREAM.DELETE.FC"):
+            try:
+                await ajs.publish(name, b"{}")
+                refused[name] = False
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.Error):
+                refused[name] = True
+        try:  # nor read the stream of every firm
+            await acme.subscribe("fc.>")
+            await acme.flush(timeout=2)
+        except Exception:  # noqa: BLE001 - refused is what we expect
+            pass
+        await asyncio.sleep(0.3)
+        first = (await js.get_msg(STREAM, 1)).subject
+        total = (await js.stream_info(STREAM)).state.messages
+        await acme.close()
+        await admin.close()
+        return {
+            "own_seq": own.seq,
+            "refused": refused,
+            "first": first,
+            "total": total,
+            "errors": errors,
+        }
+
+    with LocalHub(tmp_path, ["acme", "beta"]) as hub:
+        r = asyncio.run(scenario(hub))
+    assert r["own_seq"] == 1  # its own subject: stored
+    assert all(r["refused"].values()), r
+    assert r["total"] == 1 and r["first"] == "fc.acme.count", r  # nothing else reached the stream
+    violations = " ".join(r["errors"]).lower()
+    assert "permissions violation" in violations and "fc.beta.count" in violations, r["errors"]
+    assert 'subscription to "fc.>"' in violations or 'subscription to "fc.>"' in violations, r["errors"]
+
+
+@needs_nats
+def test_wrong_password_is_refused(tmp_path):
+    with LocalHub(tmp_path, ["acme"]) as hub:
+        wrong = Credentials("firm_acme", "not-the-password", "acme", hub.servers)
+
+        async def attempt() -> None:
+            nc = await __import__("nats").connect(
+                servers=list(hub.servers), user=wrong.user, password=wrong.password, allow_reconnect=False
+            )
+            await nc.close()
+
+        with pytest.raises(Exception, match="(?i)authorization"):
+            asyncio.run(attempt())
+
+
+def test_firm_ids_and_subjects():
+    assert subject("acme_2", "state") == "fc.acme_2.state"
+    assert parse_subject("fc.acme.count") == ("acme", "count")
+    assert parse_subject("fc.acme._events") == ("acme", "_events")
+    for bad in ("Acme", "a.b", "a*", "", "1abc", "a" * 41, "acme-x"):
+        with pytest.raises(ValueError, match="firm id"):
+            check_firm(bad)
+    for bad in ("fc.acme", "fc.acme.count.x", "xx.acme.count", "fc.ACME.count", "fc.acme.>"):
+        with pytest.raises(ValueError, match="fc.<firm>.<kind>"):
+            parse_subject(bad)
+    with pytest.raises(ValueError, match="record kind"):
+        subject("acme", "a.b")
+
+
+def test_piece_round_trip_and_bad_messages():
+    p = Piece("opc", 1.5, True, [{"machine": "acme/s/a/l/m", "ts": 1, "good": 2}])
+    assert Piece.decode(p.encode()) == p
+    with pytest.raises(ValueError, match="cannot be read"):
+        Piece.decode(b"\xff not json")
+    with pytest.raises(ValueError, match="rows"):
+        Piece.decode(b'{"rows": 3}')
+    with pytest.raises(ValueError, match="rows"):
+        Piece.decode(b'{"rows": [1, 2]}')
+
+
+def test_nats_config_writes_hashed_passwords_and_permissions(tmp_path):
+    firms = tmp_path / "firms.txt"
+    firms.write_text("acme\nbeta  # a comment\n\n")
+    r = CliRunner().invoke(
+        app, ["hub", "nats-config", "--out", str(tmp_path / "out"), "--firms-file", str(firms)]
+    )
+    assert r.exit_code == 0, r.output
+    conf = (tmp_path / "out" / "accounts.conf").read_text()
+    acme = Credentials.load(tmp_path / "out" / "creds" / "firm_acme.json")
+    assert acme.firm == "acme" and acme.password not in conf  # only the bcrypt hash is in the server's file
+    assert 'publish: { allow: ["fc.acme.>"] }' in conf and 'subscribe: { allow: ["_INBOX.acme.>"] }' in conf
+    assert (tmp_path / "out" / "creds" / "ingest.json").stat().st_mode & 0o077 == 0
+
+
+def test_nats_config_names_the_bad_line(tmp_path):
+    firms = tmp_path / "firms.txt"
+    firms.write_text("acme\nBad-Firm\n")
+    r = CliRunner().invoke(
+        app, ["hub", "nats-config", "--out", str(tmp_path / "o"), "--firms-file", str(firms)]
+    )
+    assert r.exit_code == 2
+    assert f"{firms}:2" in r.output.replace("\n", "") and "firm id" in r.output
+
+
+def test_cluster_config_three_nodes_route_to_each_other(tmp_path):
+    r = CliRunner().invoke(app, ["hub", "cluster-config", "--out", str(tmp_path), "--nodes", "3"])
+    assert r.exit_code == 0, r.output
+    confs = [(tmp_path / f"n{i}.conf").read_text() for i in (1, 2, 3)]
+    assert "listen: 127.0.0.1:4222" in confs[0] and "listen: 127.0.0.1:4224" in confs[2]
+    assert "nats-route://127.0.0.1:6223" in confs[0] and "nats-route://127.0.0.1:6222" not in confs[0]
+    assert all('include "accounts.conf"' in c and "jetstream" in c for c in confs)
+
+
+def test_bad_credentials_file_is_named(tmp_path):
+    bad = tmp_path / "c.json"
+    bad.write_text(json.dumps({"user": "x"}))
+    r = CliRunner().invoke(app, ["hub", "status", "--creds", str(bad)])
+    out = " ".join(r.output.split())
+    assert r.exit_code == 2 and "'password' missing" in out and "c.json" in out
+
+
+def test_metrics_text_and_health():
+    m = HubMetrics()
+    assert m.health()[0] == 503  # neither NATS nor PostgreSQL yet
+    m.set_nats(True)
+    m.set_pg(True)
+    m.batch_done({"acme": 10, "beta": 0}, lags=[0.1, 0.2], edge_lags=[1.0], pending=7, seconds=0.05)
+    code, body = m.health()
+    assert code == 200 and body["consumer_pending"] == 7
+    text = m.prometheus()
+    assert "fc_hub_points_total 10" in text
+    assert 'fc_hub_firm_last_data_timestamp_seconds{firm="acme"}' in text and 'firm="beta"' not in text
+    assert 'fc_hub_ingest_lag_seconds{quantile="0.95"} 0.2' in text
+    assert "fc_hub_consumer_pending 7" in text
