@@ -204,7 +204,7 @@ def test_due_date_binds_and_infeasible_is_reported():
     assert not plan.feasible and plan.reason  # 8 h at 40 h/week = 1.4 days > 1 day
     turning = Step(process="turning", material="aluminium", quantity=5)
     plan2 = plan_team(req.model_copy(update={"steps": (turning,)}), profiles, TODAY)
-    assert not plan2.feasible and "step 0" in plan2.reason and "turning" in plan2.reason
+    assert not plan2.feasible and "step 1 (Turning)" in plan2.reason and "1단계(선반 가공)" in plan2.reason
     with pytest.raises(ValueError, match="time_limit_s"):
         plan_team(req, profiles, TODAY, time_limit_s=0)
 

@@ -180,7 +180,7 @@ def near_text(key: str, **params: object) -> Text:
     return Text.model_construct(ko=ko.format(**kp), en=en.format(**ep))
 
 
-def _vocab_pair(code: str) -> tuple[str, str]:
+def vocab_pair(code: str) -> tuple[str, str]:
     """(Korean, English) name of a process or material code."""
     v = PROCESSES.get(code) or MATERIALS.get(code)
     return (v.ko, v.en) if v else (code, code)
@@ -457,7 +457,7 @@ class MatchIndex:
         ("3 firms bend steel, none has a 400 mm envelope: the largest is 300 x 200 x 20 mm")."""
         _check_step(request, step)
         st = request.steps[step]
-        proc, mat = _vocab_pair(st.process), _vocab_pair(st.material)
+        proc, mat = vocab_pair(st.process), vocab_pair(st.material)
         t, ok = self._checks(request, step, today)
         if t is None:
             return NearMisses(0, 0, [], near_text("near_no_process", process=proc))
@@ -490,7 +490,7 @@ class MatchIndex:
         self, k: str, request: Request, step: int, today: date, t: _ProcTable, rows: np.ndarray, n: int
     ) -> Text:
         st = request.steps[step]
-        proc, mat = _vocab_pair(st.process), _vocab_pair(st.material)
+        proc, mat = vocab_pair(st.process), vocab_pair(st.material)
         if k == "material":
             counts: dict[str, int] = {}
             for m in t.mats[rows].tolist():
@@ -498,7 +498,7 @@ class MatchIndex:
                     if m & bit:
                         counts[code] = counts.get(code, 0) + 1
             top = sorted(counts, key=lambda c: (-counts[c], c))[:3]
-            names = tuple(", ".join(_vocab_pair(c)[i] for c in top) for i in (0, 1))
+            names = tuple(", ".join(vocab_pair(c)[i] for c in top) for i in (0, 1))
             return near_text("near_material", n=n, process=proc, material=mat, others=names)
         if k == "envelope":
             need = np.array(_sorted_env(st.envelope_mm))
@@ -652,8 +652,10 @@ def _note(
         return "{} / {}".format(*msg_pair("note_capability", tolerance=tol, kind=kind))
     if name == "capacity":
         fc = c.weekly_free[r] * weeks_left(today, request.due)
-        src = "declared" if ix.declared[f] else "KPI"
-        return msg_both("note_capacity", free=_fmt_h(fc), hours=_fmt_h(c.hours), source=src)
+        src = ("신고", "declared") if ix.declared[f] else ("KPI", "KPI")
+        return "{} / {}".format(
+            *msg_pair("note_capacity", free=_fmt_h(fc), hours=_fmt_h(c.hours), source=src)
+        )
     if name == "quality":
         if not backed:
             return msg_both("note_quality_unpublished")
@@ -677,7 +679,7 @@ def _reason(
     st = request.steps[step]
     f = int(t.firm[r])
     if check == "material":
-        return msg_both("fail_material", material=st.material)
+        return "{} / {}".format(*msg_pair("fail_material", material=vocab_pair(st.material)))
     if check == "envelope":
         return msg_both("fail_envelope", has=_env(t.env[r]), needs=_env(_sorted_env(st.envelope_mm)))
     if check == "tolerance":
@@ -695,7 +697,7 @@ def _reason(
         return msg_both("fail_distance", km=d, max=request.max_distance_km)
     if check == "own":
         return msg_both("fail_own")
-    return msg_both("fail_process", process=st.process)
+    return "{} / {}".format(*msg_pair("fail_process", process=vocab_pair(st.process)))
 
 
 def _index(profiles: Sequence[Profile] | MatchIndex) -> MatchIndex:

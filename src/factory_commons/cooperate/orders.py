@@ -316,8 +316,13 @@ def post_message(
     text = text.strip()
     if not text:
         raise error("text", "empty_message")
-    m = Message(
-        id=f"m-{secrets.token_hex(6)}", request_id=r.id, thread=thread, sender=sender, text=text, at=now
+    m = Message(  # ids sort in the order written, so messages of one clock tick keep their order
+        id=f"m-{time.time_ns():016x}-{secrets.token_hex(3)}",
+        request_id=r.id,
+        thread=thread,
+        sender=sender,
+        text=text,
+        at=now,
     )
     db.put(MESSAGE, m.id, sender, m)
     return m

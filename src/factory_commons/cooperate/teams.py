@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from .match import MatchIndex, haversine_km, weeks_left
+from .match import MatchIndex, haversine_km, near_text, vocab_pair, weeks_left
 from .model import Profile, Request, Text, msg
 
 
@@ -149,9 +149,9 @@ def _graph(request: Request, ix: MatchIndex, today: date, costs: TeamCosts) -> t
     for s, st in enumerate(request.steps):
         c = ix.candidates(request, s, today)
         if len(c.rows) == 0:
-            return _Graph(
-                request, [], 0, ix, costs
-            ), f"step {s} ({st.process}): {_why(msg('team_no_feasible_firm'))}"
+            return _Graph(request, [], 0, ix, costs), _why(
+                near_text("team_step_none", step=s + 1, process=vocab_pair(st.process))
+            )
         # one node per firm: its cheapest equipment (same place, same capacity, same days)
         order = np.lexsort((c.rate, c.firm))
         _, first = np.unique(c.firm[order], return_index=True)
