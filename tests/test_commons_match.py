@@ -507,3 +507,68 @@ def test_on_the_generated_region_index_equals_plain_python_and_private_data_stay
                         hidden += 1
                         assert f[kind].value == 0.5 and "not published" in f[kind].note
     assert ranked_steps > 100 and hidden > 10
+
+
+# -- near misses: one hard constraint relaxed at a time (issue 27) ---------------------------
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), days=st.integers(0, 60))
+def test_near_misses_count_the_firms_that_fail_only_that_constraint(seed, days):
+    """For each constraint, the firms (not feasible) with some equipment of the step's process
+    that fails exactly that constraint, checked against the plain-Python `hard_failures`."""
+    req = toy_request(seed, days=days)
+    nm = INDEX.near_misses(req, TODAY)
+    st0 = req.steps[0]
+    expected: dict[str, set[str]] = {}
+    feasible, with_process = set(), set()
+    for p in PROFILES:
+        for e in p.public().facility.equipment:
+            if e.process != st0.process:
+                continue
+            with_process.add(p.firm_id)
+            failed = hard_failures(req, 0, p, e.id, TODAY)
+            if not failed:
+                feasible.add(p.firm_id)
+            elif len(failed) == 1:
+                expected.setdefault(failed[0], set()).add(p.firm_id)
+    expected = {k: v - feasible for k, v in expected.items() if v - feasible}
+    assert nm.process_firms == len(with_process) and nm.feasible_firms == len(feasible)
+    assert {m.check: m.firms for m in nm.misses} == {k: len(v) for k, v in expected.items()}
+    assert [m.firms for m in nm.misses] == sorted((m.firms for m in nm.misses), reverse=True)
+    for m in nm.misses:
+        assert m.text.ko and m.text.en and str(m.firms) in m.text.en
+
+
+def test_near_misses_name_the_best_on_offer_in_each_language():
+    step = Step(process="milling", material="aluminium", quantity=5, envelope_mm=(2000, 900, 600))
+    req = toy_request(3).model_copy(update={"steps": (step,), "max_distance_km": None})
+    assert INDEX.rank(req, TODAY) == []
+    nm = INDEX.near_misses(req, TODAY)
+    env = next(m for m in nm.misses if m.check == "envelope")
+    assert "600 x 900 x 2000 mm envelope: the largest is" in env.text.en and "작업 범위" in env.text.ko
+    assert "Milling" in env.text.en and "밀링" in env.text.ko and "milling" not in env.text.ko
+    none = INDEX.near_misses(
+        req.model_copy(update={"steps": (step.model_copy(update={"process": "casting"}),)}), TODAY
+    )
+    assert none.misses == [] and none.process_firms == 0 and "Casting" in none.summary.en
+    with pytest.raises(ValueError, match="step"):
+        INDEX.near_misses(req, TODAY, step=3)
+
+
+def test_match_notes_speak_one_language_each():
+    """The Korean half of every note and check has no English word, the English half no Hangul
+    (units and certificate codes aside)."""
+    import re
+
+    allowed = {"mm", "km", "h", "KPI", "ISO"}
+    for seed in range(5):
+        req = toy_request(seed)
+        for m in INDEX.rank(req, TODAY, limit=5):
+            for f in m.factors:
+                ko, en = f.note.split(" / ", 1)
+                assert not re.search("[\uac00-\ud7a3]", en), f.note
+                assert not set(re.findall(r"\b[A-Za-z]{2,}\b", ko)) - allowed, f.note
+        for rej in INDEX.explain_rejections(req, TODAY, limit=5):
+            for reason in rej.reasons:
+                ko, en = reason.split(" / ", 1)
+                assert not re.search("[\uac00-\ud7a3]", en), reason
+                assert not set(re.findall(r"\b[A-Za-z]{2,}\b", ko)) - allowed, reason
