@@ -1,14 +1,18 @@
-"""Command-line commands of the commons: `factory-commons commons region|catalog|match|team`.
+"""Command-line commands of the commons: `factory-commons commons region|catalog|match|team|
+allocate|okw-export|okw-import`.
 
 `register(app)` adds the `commons` group to the main app. `demo_commons(...)` is the commons
-half of `factory-commons demo`: the simulated factory's profile (evidence computed from its own
-store, published) joins a generated region and a sample request is matched, with explanations.
+half of `factory-commons demo`: the simulated factory's profile (`sample.demo_firm_profile`,
+evidence computed from its own store, published) joins the generated sample region, both are
+saved in the commons database beside the demo's store (so `serve` on that store shows a living
+commons), and a sample request is matched, with explanations.
 Heavy imports stay inside the functions so that `factory-commons --help` stays fast.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -36,6 +40,8 @@ LangOpt = Annotated[str, typer.Option("--lang", help=cli_text("opt_lang"))]
 
 #: names of the match factors (cooperate/match.py WEIGHTS), project roles, expert kinds and topics
 TERMS = Catalog("commons_terms")
+#: the OKW commands', the vocabulary's and the demo's evidence texts
+OKW_TEXT = Catalog("commons_okw")
 
 
 def factor_label(name: str, lang: str) -> str:
@@ -427,69 +433,155 @@ def allocate_cmd(
         raise typer.Exit(1)
 
 
+@commons_app.command("okw-export", help=OKW_TEXT.both("cmd_okw_export", " / "))
+def okw_export_cmd(
+    out: Annotated[Path, typer.Option("--out", help=OKW_TEXT.both("opt_okw_out", " / "))],
+    store: StoreOpt = "factory.duckdb",
+    commons: CommonsOpt = None,
+    lang: LangOpt = "en",
+) -> None:
+    """One OKW JSON document per firm of the commons (its public view) into `out`."""
+    import json
+    import re
+
+    from .model import Cooperative
+    from .okw import to_okw
+    from .profiles import public_profiles
+
+    lang = _lang(lang)
+    db = _open(store, commons)
+    try:
+        profiles = public_profiles(db)
+        names = {c.id: c.name for c in db.all("cooperative", Cooperative)}
+    finally:
+        db.close()
+    if not profiles:
+        err.print(f"[red]{OKW_TEXT.both('no_firms', ' / ')}[/]")
+        raise typer.Exit(1)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in profiles:
+        doc = to_okw(p, lang, cooperatives=names)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", p.firm_id)
+        (out / f"{name}.json").write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
+    console.print(
+        OKW_TEXT.both("export_written", " / ").format(n=len(profiles), lang=lang, out=out.resolve())
+    )
+
+
+@commons_app.command("okw-import", help=OKW_TEXT.both("cmd_okw_import", " / "))
+def okw_import_cmd(
+    file: Annotated[Path, typer.Argument(help=OKW_TEXT.both("opt_okw_file", " / "))],
+    firm_id: Annotated[
+        str | None, typer.Option("--firm-id", help=OKW_TEXT.both("opt_okw_firm", " / "))
+    ] = None,
+    store: StoreOpt = "factory.duckdb",
+    commons: CommonsOpt = None,
+) -> None:
+    """Read a facility from an OKW document into the commons (warnings say what was defaulted)."""
+    from .okw import OkwError, read_okw
+    from .profiles import get_profile, save_profile
+
+    try:
+        raw = file.read_bytes()
+    except OSError as e:
+        err.print(f"[red]{file}: {OKW_TEXT.both('not_readable', ' / ')} ({e.strerror})[/]")
+        raise typer.Exit(2) from None
+    try:
+        profile, warnings = read_okw(raw, firm_id)
+    except OkwError as e:
+        err.print(f"[red]{file}: {e}[/]")
+        raise typer.Exit(2) from None
+    db = _open(store, commons)
+    try:
+        with db.transaction():
+            old = get_profile(db, profile.firm_id)
+            if old is not None:  # a new description; the evidence and what is published stay
+                profile = old.model_copy(update={"facility": profile.facility})
+            save_profile(db, profile)
+    finally:
+        db.close()
+    for w in warnings:
+        console.print(f"[yellow]{OKW_TEXT.both('warning', ' / ')}:[/] {w}")
+    console.print(
+        OKW_TEXT.both("imported", " / ").format(
+            firm=profile.firm_id, equipment=len(profile.facility.equipment)
+        )
+    )
+
+
 # -- the demo ----------------------------------------------------------------------------------
-def demo_facility(store: Store, firm_id: str) -> Profile:
-    """The simulated plant as a commons profile: one equipment entry per process its machines do."""
-    from .evidence import machine_processes
-    from .model import Certification, Equipment, Facility, Location, Profile, Text
-    from .vocab import PROCESSES
+def _evidence_lines(profile: Profile) -> list[str]:
+    """The demo firm's evidence in Korean and English: free hours a week per process over the
+    measured weeks (with the period), scrap and first pass yield (직행률)."""
+    from .evidence import weekly_free_hours
 
-    materials = {
-        "milling": ("aluminium", "steel", "stainless_steel"),
-        "turning": ("aluminium", "steel", "brass"),
-        "stamping": ("steel", "stainless_steel"),
-        "welding": ("steel", "stainless_steel"),
-    }
-    envelope = {
-        "milling": (800.0, 500.0, 450.0),
-        "turning": (300.0, 300.0, 600.0),
-        "stamping": (1200.0, 800.0, 300.0),
-        "welding": (1500.0, 1000.0, 800.0),
-    }
-    rate = {"milling": 65_000, "turning": 55_000, "stamping": 50_000, "welding": 45_000}
-    count: dict[str, int] = {}
-    for procs in machine_processes(store.machines()).values():
-        for p in procs:
-            count[p] = count.get(p, 0) + 1
-    equipment = tuple(
-        Equipment(
-            id=f"{firm_id}-{p}",
-            process=p,
-            count=n,
-            materials=materials.get(p, ("steel",)),
-            envelope_mm=envelope.get(p, (500.0, 500.0, 500.0)),
-            tolerance_mm=max(PROCESSES[p].best_tolerance_mm * 2, 0.01),
-            hourly_rate_krw=rate.get(p, 50_000),
-        )
-        for p, n in sorted(count.items())
-    )
-    today = date.today()
-    return Profile(
-        facility=Facility(
-            firm_id=firm_id,
-            name=Text(ko=CLI.get("demo_firm", "ko"), en=CLI.get("demo_firm", "en")),
-            location=Location(city="Seoul", district="금천구", lat=37.4772, lon=126.8956),
-            equipment=equipment,
-            certifications=(Certification(code="ISO 9001", last_checked=today - timedelta(days=60)),),
-        )
-    )
+    ev, lines = profile.evidence, []
+    cap = ev.capacity
+    if cap is not None:
+        per = weekly_free_hours(cap)
+        weeks = len({w.week_start for w in cap.weeks})
+        for lang in ("ko", "en"):
+            hours = ", ".join(
+                OKW_TEXT.get("free_per_week", lang).format(process=_process(p, lang), hours=h)
+                for p, h in per.items()
+            )
+            period = OKW_TEXT.get("evidence_period", lang).format(
+                first=cap.period_start, last=cap.period_end, weeks=weeks
+            )
+            lines.append(f"  {CLI.get('free_capacity', lang)}: {hours} ({period})")
+    if ev.quality is not None:
+        q = ev.quality
+        lines += [
+            f"  {CLI.get('quality', lang)}: "
+            + OKW_TEXT.get("quality_line", lang).format(scrap=q.scrap_ratio, fpy=q.first_pass_yield)
+            for lang in ("ko", "en")
+        ]
+    return lines
 
 
-def demo_commons(store: Store, start: datetime, end: datetime, out_console: Console, seed: int = 7) -> None:
-    """The commons half of the demo: publish the demo plant's profile into a generated region and
-    match a sample request, printing the top matches with their explanations."""
-    from .evidence import compute_evidence
+def save_demo_commons(target: str, region, profile: Profile) -> None:
+    """A fresh commons database at `target` with the region and the demo firm's profile."""
+    from pathlib import Path
+
+    from .db import CommonsDB
+    from .experts import save_experts
+
+    if not target.startswith(("postgresql://", "postgres://")):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(target + suffix).unlink(missing_ok=True)
+    db = CommonsDB(target)
+    try:
+        db.put_many("profile", [(p.firm_id, p.firm_id, p) for p in [*region.profiles, profile]])
+        db.put_many("cooperative", [(c.id, c.id, c) for c in region.cooperatives])
+        db.put_many("request", [(r.id, r.requester, r) for r in region.requests])
+        save_experts(db, region.experts)
+    finally:
+        db.close()
+
+
+def demo_commons(
+    store: Store,
+    start: datetime,
+    end: datetime,
+    out_console: Console,
+    seed: int = 7,
+    commons: str | None = None,
+) -> None:
+    """The commons half of the demo: the simulated plant's profile (the one
+    docs/commons/profiles.md describes) with its evidence over [start, end), published, joins
+    the sample region; with `commons` both are saved there (beside the demo's store); a sample
+    request is matched and the top matches printed with their explanations."""
     from .match import rank
-    from .model import Location, Request, Step, Text
-    from .sample import generate_region
+    from .model import EVIDENCE_KINDS, Location, Request, Step, Text
+    from .sample import demo_firm_profile, generate_region
 
     today = end.date()
-    firm = "demo-factory"
-    profile = demo_facility(store, firm)
-    evidence = compute_evidence(store, start, end)
-    kinds = frozenset(k for k in ("capacity", "quality", "delivery") if getattr(evidence, k) is not None)
-    profile = profile.model_copy(update={"evidence": evidence, "published": kinds, "published_at": end})
-    region = generate_region(seed=seed, firms=2000, requests=0, today=today)
+    firm = "acme"
+    profile = demo_firm_profile(store, firm, start, end, today=today, published=EVIDENCE_KINDS)
+    kinds = sorted(profile.published)
+    region = generate_region(seed=seed, firms=2000, requests=300, today=today, experts=120)
+    if commons is not None:
+        save_demo_commons(commons, region, profile)
     profiles = [p.public() for p in [*region.profiles, profile]]
     request = Request(
         id="demo-request",
@@ -499,7 +591,6 @@ def demo_commons(store: Store, start: datetime, end: datetime, out_console: Cons
         due=today + timedelta(days=21),
         posted=today,
         location=Location(city="Seoul", district="구로구", lat=37.4954, lon=126.8874),
-        max_distance_km=30,
     )
     full = rank(request, profiles, today, limit=len(profiles))
     ms, ranks = full[:5], list(range(1, min(5, len(full)) + 1))
@@ -509,29 +600,28 @@ def demo_commons(store: Store, start: datetime, end: datetime, out_console: Cons
     names = {p.firm_id: p for p in profiles}
     out_console.print(
         f"\n[bold]{cli_text('the_commons')}[/]: "
-        + cli_text("demo_published", kinds=", ".join(sorted(kinds)) or "nothing", firms=len(region.profiles))
+        + cli_text("demo_published", kinds=", ".join(kinds) or "-", firms=len(region.profiles))
     )
-    cap = evidence.capacity
-    if cap is not None:
-        weeks = len({w.week_start for w in cap.weeks}) or 1
-        per: dict[str, float] = {}
-        for w in cap.weeks:
-            per[w.process] = per.get(w.process, 0.0) + w.free_hours / weeks
+    out_console.print(f"  {profile.facility.name.ko} / {profile.facility.name.en}")
+    for line in _evidence_lines(profile):
+        out_console.print(line)
+    if commons is not None:
         out_console.print(
-            f"  {cli_text('free_capacity')}: "
-            + ", ".join(f"{_process(p, 'ko')} {h:.0f} h/week" for p, h in sorted(per.items()))
+            OKW_TEXT.both("commons_saved", " / ").format(
+                firms=len(region.profiles) + 1,
+                coops=len(region.cooperatives),
+                requests=len(region.requests),
+                target=commons,
+            )
         )
-    if evidence.quality is not None:
-        q = evidence.quality
-        out_console.print(
-            f"  {cli_text('quality')}: scrap {q.scrap_ratio:.1%}, first pass yield {q.first_pass_yield:.1%}"
-        )
-    title = f"{cli_text('request')}: {cli_text('demo_request')}"
-    if ms:
-        out_console.print(matches_table(ms, names, "both", title, highlight=firm, ranks=ranks))
+        if commons.endswith(".commons.sqlite"):
+            hint = f"factory-commons serve --store {commons.removesuffix('.commons.sqlite')}"
+            out_console.print(f"  {OKW_TEXT.both('serve_hint', ' / ')}: {hint}")
+    title = f"{cli_text('request')}: {OKW_TEXT.both('demo_request', ' / ')}"
     if not ms:
         out_console.print(cli_text("no_firm_meets"))
         return
+    out_console.print(matches_table(ms, names, "both", title, highlight=firm, ranks=ranks))
     top = ms[0]
     out_console.print(f"{cli_text('why_first')} ({names[top.firm_id].facility.name.get('ko')}):")
     for ko, en in zip(explain(top, "ko"), explain(top, "en"), strict=True):

@@ -361,6 +361,16 @@ def delivery_evidence(
     )
 
 
+def weekly_free_hours(capacity: CapacityEvidence) -> dict[str, float]:
+    """Mean free hours a week of each process over the weeks the evidence measured."""
+    weeks: dict[str, set] = {}
+    total: dict[str, float] = {}
+    for w in capacity.weeks:
+        weeks.setdefault(w.process, set()).add(w.week_start)
+        total[w.process] = total.get(w.process, 0.0) + w.free_hours
+    return {p: total[p] / len(weeks[p]) for p in sorted(total)}
+
+
 def compute_evidence(
     store: Store,
     start: date | datetime,
