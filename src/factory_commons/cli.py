@@ -85,8 +85,10 @@ def demo(
         html = write_html(data, out / "report.html")
         t2 = time.perf_counter()
         from .cooperate.cli import demo_commons  # the commons half (cooperate/cli.py)
+        from .cooperate.db import default_commons_path
 
-        demo_commons(store, start, start + timedelta(days=days), console, seed=seed)
+        commons = default_commons_path(str(db))  # where `serve --store <db>` finds the commons
+        demo_commons(store, start, start + timedelta(days=days), console, seed=seed, commons=commons)
         console.print(f"({time.perf_counter() - t2:.1f} s)")
     console.print(f"\n{cli_text('html_report')}: [bold]{html.resolve()}[/]")
     console.print(f"{cli_text('store')}: {db.resolve()}  (factory-commons kpi --store {db} --by line)")
