@@ -121,8 +121,9 @@ class KnowhowDB:
             return []
         if embeddings is None:
             from .embed import embed_passages
+            from .search import passage_text
 
-            embeddings = embed_passages([c.embed_text() for c in cases])
+            embeddings = embed_passages([passage_text(c) for c in cases])
         now = datetime.now(UTC).isoformat()
         stored = []
         with self.transaction():

@@ -3,11 +3,14 @@
 Three rankings of all cases for a query, fused by reciprocal rank fusion (RRF, Cormack et al.,
 SIGIR 2009: score = sum of weight / (k + rank)):
 
-* lexical: BM25 (Robertson and Zaragoza 2009; k1 1.2, b 0.75) over `text.terms()` — Kiwi
-  morphemes, character bigrams, thesaurus concepts — with the concepts related to the query's
-  added at a lower weight;
-* semantic: cosine of the query's e5 embedding (the query with its concepts' English names
-  appended) with each case's stored embedding (one matrix product);
+* lexical: BM25 (Robertson and Zaragoza 2009; k1 1.2, b 0.75) over the surface terms of
+  `text.terms()`: Kiwi morphemes and character bigrams;
+* concept: BM25 over the thesaurus concepts only, with the concepts related to the query's
+  added at a lower weight. It knows no language, so a Korean query meets an English case as
+  well as a Korean one (a surface ranking favours cases in the query's language);
+* semantic: cosine of the query's e5 embedding with each case's stored embedding (one matrix
+  product); the query and the case are embedded with their concepts' English names appended,
+  which carries a Korean colloquial query towards an English case;
 * situational boosts, added to the fused score of the candidates: same machine, same machine
   type, same alarm or reason code, verified, fixed (success) and recent.
 
@@ -34,11 +37,12 @@ from .cases import Case
 class Weights:
     """How the rankings are fused; chosen on the evaluation set's dev part (docs/knowhow.md)."""
 
-    lexical: float = 1.0
+    lexical: float = 0.5
+    concept: float = 2.0
     semantic: float = 1.0
-    related: float = 0.3  # query weight of a related concept's term
-    concept: float = 2.0  # query weight of a concept term (a morpheme or bigram weighs 1)
-    rrf_k: float = 60.0
+    related: float = 0.3  # query weight of a related concept (a found concept weighs 1)
+    rrf_k: float = 60.0  # for fusion "rrf"
+    fusion: str = "linear"  # scores scaled to [0, 1] per ranking, weighted sum; or "rrf"
     pool: int = 200  # candidates taken from each ranking
     same_machine: float = 0.004
     same_type: float = 0.003
@@ -91,21 +95,32 @@ def case_terms(case: Case) -> list[str]:
     return txt.terms("\n".join(p for p in parts if p))
 
 
-def query_terms(text: str, weights: Weights = DEFAULT_WEIGHTS) -> dict[str, float]:
-    """Weighted query terms: morphemes and bigrams 1, concepts `concept`, related `related`."""
-    q: dict[str, float] = {}
+def query_terms(text: str, weights: Weights = DEFAULT_WEIGHTS) -> tuple[dict[str, float], dict[str, float]]:
+    """Weighted query terms: (surface: morphemes and bigrams, concept: found 1, related `related`)."""
+    surface: dict[str, float] = {}
+    concept: dict[str, float] = {}
     for t in txt.terms(text):
-        w = weights.concept if t.startswith("c:") else 1.0
-        q[t] = q.get(t, 0.0) + w
-    for c in txt.related_concepts(txt.concepts(text)):
-        q.setdefault("c:" + c, weights.related)
-    return q
+        target = concept if t.startswith("c:") else surface
+        target[t] = target.get(t, 0.0) + 1.0
+    if weights.related:
+        for c in txt.related_concepts(txt.concepts(text)):
+            concept.setdefault("c:" + c, weights.related)
+    return surface, concept
+
+
+def _gloss(text: str) -> str:
+    found = txt.concepts(text)
+    return text + (" (" + ", ".join(c.replace("_", " ") for c in found) + ")" if found else "")
 
 
 def semantic_query_text(text: str) -> str:
     """The query as embedded: with its concepts' names appended (their English gloss)."""
-    found = txt.concepts(text)
-    return text + (" (" + ", ".join(c.replace("_", " ") for c in found) + ")" if found else "")
+    return _gloss(text)
+
+
+def passage_text(case: Case) -> str:
+    """A case as embedded: title, symptom, cause, action and its concepts' English names."""
+    return _gloss(case.embed_text())
 
 
 def _ranks(scores: np.ndarray, pool: int) -> dict[int, int]:
@@ -144,9 +159,10 @@ class Hit:
 class CaseIndex:
     """All cases with their BM25 matrix and embedding matrix, ready to search."""
 
-    def __init__(self, cases: list[Case], bm25: BM25, embeddings: np.ndarray):
+    def __init__(self, cases: list[Case], bm25: BM25, concepts: BM25, embeddings: np.ndarray):
         self.cases = cases
         self.bm25 = bm25
+        self.concepts = concepts
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
 
     @classmethod
@@ -157,17 +173,21 @@ class CaseIndex:
         if embeddings is None:
             from .embed import embed_passages
 
-            embeddings = embed_passages([c.embed_text() for c in cases])
+            embeddings = embed_passages([passage_text(c) for c in cases])
         if terms is None:
             terms = [case_terms(c) for c in cases]
-        return cls(cases, BM25(terms), embeddings)
+        surface = [[t for t in ts if not t.startswith("c:")] for ts in terms]
+        concepts = [[t for t in ts if t.startswith("c:")] for ts in terms]
+        return cls(cases, BM25(surface), BM25(concepts), embeddings)
 
     def __len__(self) -> int:
         return len(self.cases)
 
     # -- the rankings ----------------------------------------------------------------------
-    def lexical_scores(self, text: str, weights: Weights = DEFAULT_WEIGHTS) -> np.ndarray:
-        return self.bm25.scores(query_terms(text, weights))
+    def lexical_scores(self, text: str, weights: Weights = DEFAULT_WEIGHTS) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 of the surface terms and of the concepts."""
+        surface, concept = query_terms(text, weights)
+        return self.bm25.scores(surface), self.concepts.scores(concept)
 
     def semantic_scores(self, text: str, query_vec: np.ndarray | None = None) -> np.ndarray:
         if query_vec is None:
@@ -216,18 +236,27 @@ class CaseIndex:
         if not len(self.cases) or not text.strip():
             return []
         now = now or datetime.now(UTC)
-        rankings: dict[str, tuple[float, dict[int, int]]] = {}
+        channels: dict[str, tuple[float, np.ndarray]] = {}
         if mode in ("hybrid", "lexical"):
-            rankings["lexical"] = (weights.lexical, _ranks(self.lexical_scores(text, weights), weights.pool))
+            surface, concept = self.lexical_scores(text, weights)
+            channels["lexical"] = (weights.lexical, surface)
+            channels["concept"] = (weights.concept, concept)
         if mode in ("hybrid", "semantic"):
-            rankings["semantic"] = (
-                weights.semantic,
-                _ranks(self.semantic_scores(text, query_vec), weights.pool),
-            )
+            channels["semantic"] = (weights.semantic, self.semantic_scores(text, query_vec))
         fused: dict[int, dict[str, float]] = {}
-        for name, (w, ranks) in rankings.items():
-            for i, r in ranks.items():
-                fused.setdefault(i, {})[name] = w / (weights.rrf_k + r)
+        for name, (w, scores) in channels.items():
+            ranks = _ranks(scores, weights.pool)
+            if weights.fusion == "rrf":
+                for i, r in ranks.items():
+                    fused.setdefault(i, {})[name] = w / (weights.rrf_k + r)
+            else:  # linear: each channel's scores of its pool scaled to [0, 1]
+                if not ranks:
+                    continue
+                idx = np.fromiter(ranks, dtype=np.int64)
+                top, low = float(scores[idx].max()), float(scores[idx].min())
+                span = (top - low) or 1.0
+                for i in ranks:
+                    fused.setdefault(i, {})[name] = w * (float(scores[i]) - low) / span
         hits = []
         for i, parts in fused.items():
             case = self.cases[i]

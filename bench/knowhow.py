@@ -1,0 +1,239 @@
+"""Know-how search benchmark: ours (hybrid) against lexical, semantic and plain bigram BM25.
+
+    python bench/knowhow.py --data DIR [--scale 100000] [--tune]
+
+DIR holds `cases.csv` (the columns `factory-commons knowhow import` reads: ref, machine_type,
+machine, title, symptom, cause, action, lang) and `queries.csv` (`qid,query,relevant[,kind][,split]`,
+`relevant` refs separated by `;`); bench/data/knowhow/README.md describes it. Queries without a
+`split` count as test.
+
+Compared in the same run on the same cases, each query searched alone (no machine or code is
+given, so the situational boosts do not help anyone):
+- **ours**: `CaseIndex.search` (knowhow/search.py), RRF of lexical and semantic;
+- **lexical**: the BM25 over morphemes, bigrams and thesaurus concepts alone;
+- **semantic**: the e5 embeddings alone;
+- **bm25**: plain character-bigram BM25 (k1 1.2, b 0.75) over the case text without spaces.
+
+Scores per split (dev, test, all): MRR@10, nDCG@10 (binary gains), recall@5, and per query kind.
+Then the latency: the cases perturbed into `--scale` synthetic cases (term lists with terms
+dropped and other cases' terms mixed in; embeddings with noise, renormalised), every query
+searched end to end (query embedding included) three times; p50/p95; a new case's embedding
+(each case of the set embedded alone); memory (the index's arrays and the process' peak RSS).
+`--tune` searches the fusion weights on the dev split only and prints the best.
+
+The last line: `knowhow_mrr: <ours, test> bm25: <baseline, test>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import math
+import os
+import resource
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("FC_KNOWHOW_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import numpy as np  # noqa: E402
+
+from factory_commons.knowhow import text as txt  # noqa: E402
+from factory_commons.knowhow.embed import embed_passages, embed_query  # noqa: E402
+from factory_commons.knowhow.files import read_cases  # noqa: E402
+from factory_commons.knowhow.search import (  # noqa: E402
+    BM25,
+    DEFAULT_WEIGHTS,
+    CaseIndex,
+    Weights,
+    case_terms,
+    passage_text,
+    semantic_query_text,
+)
+
+
+def read_queries(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["relevant"] = [x.strip() for x in (r.get("relevant") or "").split(";") if x.strip()]
+        r["split"] = (r.get("split") or "test").strip() or "test"
+        r["kind"] = (r.get("kind") or "").strip()
+    return rows
+
+
+def scores_of(ranked: list[str], relevant: list[str]) -> tuple[float, float, float]:
+    """MRR@10, nDCG@10 (binary gains), recall@5 of one ranking."""
+    rel = set(relevant)
+    mrr = next((1.0 / (i + 1) for i, r in enumerate(ranked[:10]) if r in rel), 0.0)
+    dcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(ranked[:10]) if r in rel)
+    idcg = sum(1.0 / math.log2(i + 2) for i in range(min(len(rel), 10)))
+    recall = len(rel & set(ranked[:5])) / len(rel) if rel else 0.0
+    return mrr, (dcg / idcg if idcg else 0.0), recall
+
+
+def bigram_baseline(cases):
+    bm = BM25([txt.bigrams(c.text()) for c in cases])
+
+    def search(q: str) -> list[str]:
+        s = bm.scores({b: float(n) for b, n in _count(txt.bigrams(q)).items()})
+        order = np.argsort(-s, kind="stable")[:10]
+        return [cases[i].ref for i in order if s[i] > 0]
+
+    return search
+
+
+def _count(items):
+    out: dict[str, int] = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return out
+
+
+def evaluate(methods: dict, queries: list[dict]) -> dict[str, dict[str, list[tuple]]]:
+    """{method: {qid: (mrr, ndcg, recall)}}"""
+    return {name: {q["qid"]: scores_of(fn(q), q["relevant"]) for q in queries} for name, fn in methods.items()}
+
+
+def table(results, queries, group_of) -> None:
+    groups = sorted({group_of(q) for q in queries})
+    print(f"{'method':<10} {'group':<13} {'n':>3} {'MRR@10':>7} {'nDCG@10':>8} {'R@5':>6}")
+    for name, per in results.items():
+        for g in groups:
+            qs = [q for q in queries if group_of(q) == g]
+            arr = np.array([per[q["qid"]] for q in qs])
+            print(f"{name:<10} {g:<13} {len(qs):>3} {arr[:, 0].mean():7.3f} {arr[:, 1].mean():8.3f} {arr[:, 2].mean():6.3f}")
+
+
+def mean_mrr(per: dict, queries: list[dict]) -> float:
+    return float(np.mean([per[q["qid"]][0] for q in queries])) if queries else float("nan")
+
+
+def tune(index: CaseIndex, dev: list[dict], qvecs: dict) -> Weights:
+    """Grid over the fusion weights on the dev queries only."""
+    best, best_w = -1.0, DEFAULT_WEIGHTS
+    grid = [("rrf", k) for k in (10.0, 30.0, 60.0)] + [("linear", 60.0)]
+    grid = itertools.product([0.5, 1.0, 1.5], [0.5, 1.0, 1.5, 2.0], [0.5, 1.0, 1.5], [0.0, 0.3, 0.6], grid)
+    for lex, con, sem, rel, (fusion, k) in grid:
+        w = replace(DEFAULT_WEIGHTS, lexical=lex, concept=con, semantic=sem, related=rel, rrf_k=k, fusion=fusion)
+        m = float(np.mean([scores_of(
+            [h.case.ref for h in index.search(q["query"], weights=w, query_vec=qvecs[q["qid"]])],
+            q["relevant"])[0] for q in dev]))
+        if m > best + 1e-9:
+            best, best_w = m, w
+    print(f"tuned on dev ({len(dev)} queries): MRR@10 {best:.3f} with {best_w}")
+    return best_w
+
+
+def synthetic_index(cases, embeddings, terms, scale: int, seed: int = 7) -> CaseIndex:
+    """`scale` cases made from the real ones: terms dropped and mixed, embeddings with noise."""
+    rng = np.random.default_rng(seed)
+    n = len(cases)
+    pool = [t for ts in terms for t in ts]
+    syn_cases, syn_terms = [], []
+    src = rng.integers(0, n, size=scale)
+    for j, i in enumerate(src):
+        ts = [t for t in terms[i] if rng.random() > 0.3] + list(rng.choice(pool, size=8))
+        syn_terms.append(ts)
+        syn_cases.append(cases[i].model_copy(update={"id": f"s{j}", "ref": f"S-{j}"}))
+    emb = embeddings[src] + rng.normal(0, 0.05, size=(scale, embeddings.shape[1])).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    surface = [[t for t in ts if not t.startswith("c:")] for ts in syn_terms]
+    concepts = [[t for t in ts if t.startswith("c:")] for ts in syn_terms]
+    return CaseIndex(syn_cases, BM25(surface), BM25(concepts), emb.astype(np.float32))
+
+
+def cached_embeddings(texts: list[str], query: bool, cache: Path | None) -> np.ndarray:
+    """Embeddings of texts, read from / added to an .npz cache (development runs only)."""
+    import hashlib
+
+    keys = [hashlib.sha1(("q:" if query else "p:").encode() + t.encode()).hexdigest() for t in texts]
+    known = dict(np.load(cache)) if cache and cache.exists() else {}
+    todo = [i for i, k in enumerate(keys) if k not in known]
+    if todo:
+        fresh = [embed_query(texts[i]) for i in todo] if query else embed_passages([texts[i] for i in todo])
+        for i, v in zip(todo, fresh, strict=True):
+            known[keys[i]] = np.asarray(v, dtype=np.float32)
+        if cache:
+            np.savez(cache, **known)
+    return np.stack([known[k] for k in keys]).astype(np.float32)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=Path(__file__).parent / "data" / "knowhow")
+    ap.add_argument("--scale", type=int, default=100_000, help="synthetic cases for the latency (0: skip)")
+    ap.add_argument("--tune", action="store_true", help="choose the fusion weights on the dev split")
+    ap.add_argument("--cache", type=Path, default=None, help="an .npz of embeddings kept between runs")
+    args = ap.parse_args()
+
+    cases = read_cases(args.data / "cases.csv")
+    queries = read_queries(args.data / "queries.csv")
+    print(f"{len(cases)} cases, {len(queries)} queries ({sum(q['split'] == 'dev' for q in queries)} dev) from {args.data}")
+    t = time.perf_counter()
+    embeddings = cached_embeddings([passage_text(c) for c in cases], False, args.cache)
+    terms = [case_terms(c) for c in cases]
+    index = CaseIndex.build(cases, embeddings, terms)
+    print(f"indexed in {time.perf_counter() - t:.1f} s")
+    qmat = cached_embeddings([semantic_query_text(q["query"]) for q in queries], True, args.cache)
+    qvecs = {q["qid"]: v for q, v in zip(queries, qmat, strict=True)}
+
+    weights = DEFAULT_WEIGHTS
+    if args.tune:
+        weights = tune(index, [q for q in queries if q["split"] == "dev"], qvecs)
+
+    def ours(mode):
+        return lambda q: [h.case.ref for h in index.search(q["query"], weights=weights, mode=mode, query_vec=qvecs[q["qid"]])]
+
+    methods = {"ours": ours("hybrid"), "lexical": ours("lexical"), "semantic": ours("semantic"),
+               "bm25": lambda q, s=bigram_baseline(cases): s(q["query"])}
+    results = evaluate(methods, queries)
+    print()
+    table(results, queries, lambda q: q["split"])
+    print()
+    table({k: results[k] for k in ("ours", "bm25")}, queries, lambda q: q["kind"] or "-")
+    print()
+    test = [q for q in queries if q["split"] == "test"]
+    for name, per in results.items():
+        print(f"{name:<10} all {mean_mrr(per, queries):.3f}  test {mean_mrr(per, test):.3f}")
+    # only the dev split's misses are shown: the test split is for scoring, not for looking at
+    misses = [q for q in queries if q["split"] == "dev" and results["ours"][q["qid"]][0] < 1.0]
+    print(f"\ndev queries ours did not rank first ({len(misses)}):")
+    for q in misses:
+        got = methods["ours"](q)[:3]
+        print(f"  {q['qid']} {q['query']!r} want {q['relevant']} got {got}")
+
+    # a new case's embedding, each alone
+    times = []
+    for c in cases:
+        t = time.perf_counter()
+        embed_passages([passage_text(c)])
+        times.append(time.perf_counter() - t)
+    print(f"\nnew case embedding: p50 {np.percentile(times, 50) * 1000:.1f} ms, p95 {np.percentile(times, 95) * 1000:.1f} ms")
+
+    if args.scale:
+        t = time.perf_counter()
+        big = synthetic_index(cases, embeddings, terms, args.scale)
+        print(f"{args.scale} synthetic cases indexed in {time.perf_counter() - t:.1f} s")
+        lat = []
+        for _ in range(3):
+            for q in queries:
+                t = time.perf_counter()
+                big.search(q["query"], limit=10)
+                lat.append(time.perf_counter() - t)
+        lat_ms = np.array(lat) * 1000
+        mat = big.bm25.matrix
+        mb = (mat.data.nbytes + mat.indices.nbytes + mat.indptr.nbytes + big.embeddings.nbytes) / 2**20
+        print(f"search over {args.scale} cases, end to end ({len(lat)} searches): "
+              f"p50 {np.percentile(lat_ms, 50):.1f} ms, p95 {np.percentile(lat_ms, 95):.1f} ms")
+        print(f"index arrays {mb:.0f} MiB (BM25 {mat.nnz} non-zeros, embeddings {big.embeddings.nbytes / 2**20:.0f} MiB)")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"knowhow_mrr: {mean_mrr(results['ours'], test):.3f} bm25: {mean_mrr(results['bm25'], test):.3f}")
+
+
+if __name__ == "__main__":
+    main()
