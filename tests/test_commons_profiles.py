@@ -608,3 +608,96 @@ def test_version_changes_with_every_change_of_its_kind():
     v3 = db.version("profile")
     assert v3 not in (v1, v2)
     db.close()
+
+
+# -- every code against the vocabulary ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "code", "closest"),
+    [
+        (lambda: _step(certifications=("GOSSIP-1",)), "certifications", "GOSSIP-1", "ISO 9001"),
+        (lambda: _step(certifications=("iso9001",)), "certifications", "iso9001", "ISO 9001"),
+        (lambda: _facility(unspsc=("99999999",)), "unspsc", "99999999", "73180000"),
+        (lambda: _facility(unspsc=("3128000",)), "unspsc", "3128000", "31280000"),
+        (lambda: _certificate("GOSSIP-1"), "code", "GOSSIP-1", "ISO 9001"),
+        (lambda: _step(material="unobtainium"), "material", "unobtainium", "aluminium"),
+        (lambda: _step(material="Aluminium"), "material", "Aluminium", "aluminium"),
+        (lambda: _step(process="knitting"), "process", "knitting", "painting"),
+        (lambda: _step(process="밀링 가공"), "process", "밀링 가공", "milling"),
+        (lambda: _request(unspsc="00000000"), "unspsc", "00000000", "31100000"),
+    ],
+)
+def test_every_code_is_checked_against_the_vocabulary(build, field, code, closest):
+    """Issue 27: an unknown certification or UNSPSC code was accepted. Every code is refused with
+    a Korean and an English message that names the field and the closest known codes."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        build()
+    text = str(caught.value)
+    assert f"{field}: 알 수 없는" in text and f"{field}: unknown" in text, text
+    assert f"{code!r}" in text and "closest known: " in text and "가까운 코드: " in text
+    assert closest in text.split("closest known: ")[1], text
+
+
+def test_vocabulary_error_carries_its_parts():
+    from factory_commons.cooperate.vocab import VocabularyError, check_certification, check_unspsc, closest
+
+    with pytest.raises(VocabularyError) as caught:
+        check_certification("GOSSIP-1", "steps[0].certifications[0]")
+    e = caught.value
+    assert (e.field, e.kind, e.code) == ("steps[0].certifications[0]", "certification", "GOSSIP-1")
+    assert e.ko.startswith("steps[0].certifications[0]: 알 수 없는 인증 코드 'GOSSIP-1'")
+    assert e.en.startswith("steps[0].certifications[0]: unknown certification 'GOSSIP-1'; closest known: ")
+    assert str(e) == f"{e.ko} / {e.en}" and e.why_en in e.en and e.why_ko in e.ko
+    assert check_unspsc("31280000") == "31280000" and check_certification("KS") == "KS"
+    assert closest("certification", "iso 9001") == ("ISO 9001",)  # spacing and case
+    assert closest("material", "나일론(PA66)") == ("polyamide",)  # a Korean name typed for the code
+    with pytest.raises(VocabularyError, match="unknown UNSPSC class 3128"):
+        check_unspsc(3128)  # type: ignore[arg-type]
+
+
+def test_first_pass_yield_has_one_korean_name():
+    """FPY is 직행률 in every Korean catalog (issue 27 found 초도 합격률 in one place)."""
+    from factory_commons.i18n import LOCALE_DIR
+
+    texts = {p.name: p.read_text(encoding="utf-8") for p in (LOCALE_DIR / "ko" / "LC_MESSAGES").glob("*.po")}
+    assert not [name for name, text in texts.items() if "초도 합격률" in text or "초도합격률" in text]
+    assert "직행률" in texts["commons.po"] and "직행률" in texts["commons_errors.po"]
+    assert "직행률" in texts["commons_okw.po"]
+
+
+def _step(**kw):
+    from factory_commons.cooperate.model import Step
+
+    return Step(**{"process": "milling", "material": "steel", "quantity": 10, **kw})
+
+
+def _facility(**kw):
+    from factory_commons.cooperate.model import Facility, Location, Text
+
+    loc = Location(city="Seoul", district="금천구", lat=37.47, lon=126.89)
+    return Facility(**{"firm_id": "f", "name": Text(ko="가"), "location": loc, **kw})
+
+
+def _certificate(code: str):
+    from factory_commons.cooperate.model import Certification
+
+    return Certification(code=code, last_checked=date(2026, 11, 1))
+
+
+def _request(**kw):
+    from factory_commons.cooperate.model import Request, Text
+
+    return Request(
+        **{
+            "id": "r",
+            "requester": "person:x",
+            "title": Text(en="x"),
+            "steps": (_step(),),
+            "due": date(2026, 12, 1),
+            "posted": date(2026, 11, 1),
+            **kw,
+        }
+    )
