@@ -197,33 +197,64 @@ class _System:
             return set(hidden)
         return {h for h, row in zip(hidden, ns, strict=True) if np.all(np.abs(row) < 1e-9)}
 
+    def _part(self, hidden: list[int], target: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """The sums linked to `target` through hidden variables: (variables, A, b) with A·x = b.
+
+        Only these sums can bound the target, so each linear programme is solved on them."""
+        is_hidden = np.zeros(len(self.vars), dtype=bool)
+        is_hidden[hidden] = True
+        rows_h = (np.abs(self.A) > 0) & is_hidden
+        part_vars, part_rows, frontier = {target}, set(), [target]
+        while frontier:
+            v = frontier.pop()
+            for r in np.flatnonzero(rows_h[:, v]):
+                if int(r) in part_rows:
+                    continue
+                part_rows.add(int(r))
+                for u in np.flatnonzero(rows_h[r]):
+                    if int(u) not in part_vars:
+                        part_vars.add(int(u))
+                        frontier.append(int(u))
+        cols, rows = sorted(part_vars), sorted(part_rows)
+        A = self.A[np.ix_(rows, cols)]
+        b = -(self.A[np.ix_(rows, np.flatnonzero(~is_hidden))] @ self.n[~is_hidden])
+        return cols, A, b
+
     def bounds(self, hidden: list[int], target: int) -> tuple[float, float]:
         """Smallest and largest value of a hidden variable given the published ones (x >= 1)."""
-        shown = [i for i in range(len(self.vars)) if i not in set(hidden)]
-        A_h = self.A[:, hidden]
-        b = -self.A[:, shown] @ self.n[shown] if shown else np.zeros(self.A.shape[0])
-        keep = np.any(np.abs(A_h) > 0, axis=1)
-        A_h, b = A_h[keep], b[keep]
-        j = hidden.index(target)
-        c = np.zeros(len(hidden))
-        c[j] = 1.0
+        cols, A, b = self._part(hidden, target)
+        if A.shape[0] == 0:
+            return 1.0, np.inf
+        c = np.zeros(len(cols))
+        c[cols.index(target)] = 1.0
         out = []
         for sign in (1.0, -1.0):
-            if A_h.shape[0] == 0:
-                out.append(1.0 if sign > 0 else np.inf)
-                continue
-            res = linprog(sign * c, A_eq=A_h, b_eq=b, bounds=[(1, None)] * len(hidden), method="highs")
+            res = linprog(sign * c, A_eq=A, b_eq=b, bounds=[(1, None)] * len(cols), method="highs")
             if res.status == 3:  # unbounded
-                out.append(np.inf)
-            elif res.status != 0:
-                out.append(self.n[target] * (1 if sign > 0 else 1))
+                out.append(np.inf if sign < 0 else 1.0)
+            elif res.status != 0:  # cannot happen for the true counts; count it as pinned
+                out.append(self.n[target])
             else:
                 out.append(sign * res.fun)
         return out[0], out[1]
 
     def protected(self, hidden: list[int], target: int) -> bool:
-        lo, hi = self.bounds(hidden, target)
-        return hi - lo >= 1.0 - 1e-6
+        """Whether the target could hold another count than its own (at least one more or one
+        fewer firm) with every sum kept: two feasibility checks at most, usually one."""
+        cols, A, b = self._part(hidden, target)
+        if A.shape[0] == 0:
+            return True
+        j = cols.index(target)
+        n = self.n[target]
+        for lo, hi in ((n + 1, None), (1, n - 1)):
+            if hi is not None and hi < lo:
+                continue
+            bounds = [(1, None)] * len(cols)
+            bounds[j] = (lo, hi)
+            res = linprog(np.zeros(len(cols)), A_eq=A, b_eq=b, bounds=bounds, method="highs")
+            if res.status == 0:
+                return True
+        return False
 
 
 def _choose_complement(system: _System, hidden: set[int], target: int) -> int | None:
@@ -260,6 +291,8 @@ def suppression(cells: Sequence[Cell], k: int = DEFAULT_K) -> dict[str, set[froz
         system = _System(variables, sums, {v: n_of.get((pop, v), 0) for v in variables})
         sensitive = [i for i, x in enumerate(system.n) if 1 <= x < k]
         hidden = set(sensitive)
+        # hiding more only widens what an attacker can infer: a protected cell stays protected
+        safe: set[int] = set()
         while True:
             while True:  # cheap pass: no sensitive cell is determined by the sums alone
                 pinned = system.pinned_linear(sorted(hidden)) & set(sensitive)
@@ -268,10 +301,16 @@ def suppression(cells: Sequence[Cell], k: int = DEFAULT_K) -> dict[str, set[froz
                     break
                 hidden.add(comp)
             order = sorted(hidden)
-            weak = [s for s in sensitive if not system.protected(order, s)]
-            comp = next(
-                (c for c in (_choose_complement(system, hidden, s) for s in weak) if c is not None), None
-            )
+            comp = None
+            for s in sensitive:
+                if s in safe:
+                    continue
+                if system.protected(order, s):
+                    safe.add(s)
+                    continue
+                comp = _choose_complement(system, hidden, s)
+                if comp is not None:
+                    break  # one complement at a time: it may protect the others too
             if comp is None:  # every sensitive cell protected, or nothing left to hide
                 break
             hidden.add(comp)
