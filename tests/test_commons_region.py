@@ -199,3 +199,27 @@ def test_region_has_experts_in_the_shared_vocabulary():
     for e in region.experts:
         assert all(skill_kind(s) in ("process", "material", "topic") for s in e.skills)
     assert generate_region(seed=3, firms=50, requests=5, experts=0).experts == []
+
+
+def test_every_place_of_the_region_romanises(region):
+    """English pages and OKW exports name places in Latin letters (issue 27): every district and
+    address of the region, and the demo plant's site, romanise with no Hangul left; districts
+    get their official names (places.py), areas their hyphenated units."""
+    from factory_commons.cooperate.romanise import romanise, romanise_place
+
+    places = {p.facility.location.district for p in region.profiles} | {
+        p.facility.location.address for p in region.profiles
+    }
+    left = sorted(x for x in places if HANGUL.search(romanise_place(x)))
+    assert left == []
+    assert {romanise_place(d.ko) for d in DISTRICTS} == {d.en for d in DISTRICTS}
+    assert (
+        romanise_place("서울특별시 영등포구 (문래동 철공소 골목)")
+        == "Seoul Yeongdeungpo-gu (Mullae-dong Ironworks Alley)"
+    )
+    assert romanise_place("경상남도 창원시 성산구 (창원국가산업단지)") == (
+        "Gyeongsangnam-do Changwon-si Seongsan-gu (Changwon National Industrial Complex)"
+    )
+    assert romanise_place("송도") == "Songdo" and romanise_place("종로") == "Jongno"  # names, not units
+    assert romanise("한빛정밀(주)") == "Hanbitjeongmil Co., Ltd." and romanise("Seoul") == "Seoul"
+    assert not [p.firm_id for p in region.profiles if HANGUL.search(romanise(p.facility.name.ko))]
