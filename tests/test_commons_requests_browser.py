@@ -205,6 +205,28 @@ def test_browser_designer_request_to_received_order(browser, server):
     dctx.close()
 
 
+def test_browser_booking_buttons_are_on_a_phone_screen(browser, server, plant):
+    monday = TODAY + timedelta(days=7 - TODAY.weekday())
+    r = plant.client("acme:owner").post(
+        "/api/commons/offers", json={"equipment_id": "acme-cnc", "week_start": str(monday), "hours": 6}
+    )
+    assert r.status_code == 201, r.text
+    slot = {"day": str(monday), "start": "10:00", "end": "11:30", "capacity": 6, "languages": ["ko", "en"]}
+    slot["title"] = {
+        "ko": "5축 가공 라인과 측정실 견학",
+        "en": "Five-axis machining line and metrology room visit",
+    }
+    s = plant.client("acme:owner").post("/api/commons/slots", json=slot)
+    assert s.status_code == 201, s.text
+    ctx, page = login(browser, server, "owner@beta.example", "/commons/booking", PHONE)
+    for row in (f'tr[data-offer="{r.json()["id"]}"]', f'tr[data-slot="{s.json()["id"]}"]'):
+        button = page.locator(row).locator("button.book").bounding_box()
+        assert button is not None and button["x"] >= 0 and button["x"] + button["width"] <= 390, (row, button)
+    no_sideways_scroll(page)
+    shot(page, "booking-phone")
+    ctx.close()
+
+
 def test_browser_buyer_abroad_finds_firms_and_asks_for_a_quote(browser, server):
     ctx = browser.new_context(**PHONE)
     page = ctx.new_page()
