@@ -80,6 +80,7 @@ class _Node:
     units: dict[str, dict[str, str]] = field(default_factory=dict)  # device -> name -> unit
     names: dict[str, dict[str, str | None]] = field(default_factory=dict)  # device -> data name -> birth name
     last_rebirth_request: float = 0.0
+    device_dead_ms: dict[str, int] = field(default_factory=dict)  # device -> data time of its DDEATH
 
 
 def _name_index(names: list[str]) -> dict[str, str | None]:
@@ -323,6 +324,22 @@ class SparkplugConnector(MqttConnector):
         if rebirth:
             self.request_rebirth(node, why)
 
+    def _device_gap(self, node: str, device: str | None, start_ms: int, end_ms: int) -> None:
+        """A device was dead (DDEATH) from `start_ms` until its DBIRTH at `end_ms`: no data between."""
+        self.gaps += 1
+        start = datetime.fromtimestamp(min(start_ms, end_ms) / 1000, tz=UTC)
+        end = datetime.fromtimestamp(max(start_ms, end_ms) / 1000, tz=UTC)
+        why = _english_first("birth_after_death")
+        for m in self.machines_of(node, device):
+            self.buffer.log_event(
+                self.name,
+                "gap",
+                machine=m,
+                start=start,
+                end=end,
+                detail=f"{self.group}/{node}/{device}: {why}",
+            )
+
     def _lost(self, node: str, runs: list[LostRun]) -> None:
         for run in runs:
             if run.count is None:
@@ -417,6 +434,7 @@ class SparkplugConnector(MqttConnector):
             self._mark_dead(node, None, "NDEATH")
             return [], []
         if mtype == "DDEATH" and p.seq is None:  # tolerated: some edge nodes send none
+            st.device_dead_ms[dev] = data_ms
             self._mark_dead(node, device, "DDEATH")
             return [], []
         if p.seq is None:
@@ -425,10 +443,14 @@ class SparkplugConnector(MqttConnector):
         self._sequence(node, st, mtype, p, data_ms)
         if mtype == "NBIRTH":
             st.aliases, st.types, st.units, st.names = {"": {}}, {"": {}}, {"": {}}, {"": {}}
+        if mtype == "DBIRTH" and dev in st.device_dead_ms:
+            dead_ms = st.device_dead_ms.pop(dev)
+            self._device_gap(node, device, dead_ms, data_ms)
         if mtype in ("NBIRTH", "DBIRTH"):
             self._birth(node, dev, st, mtype, p)
             self._revive(node, device)
         elif mtype == "DDEATH":
+            st.device_dead_ms[dev] = data_ms
             self._mark_dead(node, device, "DDEATH")
             return [], []
 
@@ -448,8 +470,15 @@ class SparkplugConnector(MqttConnector):
             last_ms = st.seqs.last_ms
             runs = st.seqs.birth(p.seq, data_ms)
             self._lost(node, runs)
-            if unseen_end:
-                key = "birth_after_restart" if restored else "new_session_unseen_death"
+            if unseen_end or (st.dead and last_ms is not None):
+                # no data from the last message before the death (or the unseen end) to this birth
+                key = (
+                    "birth_after_death"
+                    if st.dead
+                    else "birth_after_restart"
+                    if restored
+                    else "new_session_unseen_death"
+                )
                 self._gap(node, _english_first(key), last_ms, data_ms, rebirth=False)
             st.born, st.dead = True, False
             st.bd_seq = bd if bd is not None else st.bd_seq

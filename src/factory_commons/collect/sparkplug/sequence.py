@@ -46,6 +46,8 @@ class SeqTracker:
         self.last_ms: int | None = None  # data time (ms) of the highest number seen
         self.missing: dict[int, tuple[float, int | None, int | None]] = {}  # useq -> (noticed, start, end)
         self.recent: list[tuple[int, float, int]] = []  # (raw seq, arrival, data ms) of the last few
+        self.old_missing: dict[int, tuple[float, int | None, int | None]] = {}  # raw seq, before the birth
+        self.epoch_ms: int | None = None  # data time of the last birth
 
     # -- durable state ----------------------------------------------------------------------
     def state(self) -> dict:
@@ -62,32 +64,36 @@ class SeqTracker:
 
     # -- messages -----------------------------------------------------------------------------
     def birth(self, seq: int, data_ms: int) -> list[LostRun]:
-        """An NBIRTH: numbers start again. Returns what was missing from before it and is lost.
+        """An NBIRTH: numbers start again. Returns what is lost for certain.
 
-        Numbers noticed missing just before the birth (within `window_s`) are taken to be the
-        birth's own messages delivered ahead of it (a DBIRTH on another connection) and are
-        forgiven; those messages are counted again in the new numbering."""
-        now = self.clock()
-        lost = [u for u, (noticed, _, _) in self.missing.items() if now - noticed > self.window_s]
-        runs = self._runs(lost)
+        Messages that arrived before the birth but were sent after it (their data time is not
+        older than the birth's: a DBIRTH or DDATA on another connection, delivered ahead) are
+        counted again in the new numbering, and the numbers they made look missing are
+        forgiven. Numbers still missing from before the birth stay missing for `window_s` (a
+        message of the old numbering may still arrive, recognised by its older data time);
+        those of an even older numbering are lost now."""
+        runs = self._runs(list(self.old_missing), self.old_missing)
         ahead = sorted(
-            {
-                s
-                for s, at, _ in self.recent
-                if now - at <= self.window_s and 0 < (s - seq) % 256 <= self.window
-            }
+            {(s, ms) for s, _, ms in self.recent if ms >= data_ms and s != seq},
+            key=lambda item: (item[0] - seq) % 256,
         )
-        ahead_ms = {s: ms for s, _, ms in self.recent}
-        self.missing.clear()
+        self.old_missing = {
+            u % 256: entry for u, entry in self.missing.items() if entry[2] is None or entry[2] < data_ms
+        }
+        self.missing = {}
         self.recent = []
-        self.useq, self.last_ms = seq, data_ms
-        for s in ahead:  # replay them in the new numbering
-            runs += self.arrived(s, ahead_ms[s])
+        self.useq, self.last_ms, self.epoch_ms = seq, data_ms, data_ms
+        for s, ms in ahead:  # replay them in the new numbering
+            runs += self.arrived(s, ms)
         return runs
 
     def arrived(self, seq: int, data_ms: int) -> list[LostRun]:
         """A numbered message; returns runs that are lost for certain (the numbers went round)."""
         now = self.clock()
+        if self.epoch_ms is not None and data_ms < self.epoch_ms and seq in self.old_missing:
+            # sent before the last birth (the old numbering) and delivered after it
+            del self.old_missing[seq]
+            return []
         self.recent.append((seq, now, data_ms))
         if len(self.recent) > self.window:
             del self.recent[: len(self.recent) - self.window]
@@ -116,21 +122,25 @@ class SeqTracker:
 
     def expired(self) -> list[LostRun]:
         """Missing numbers that did not arrive in time: lost."""
-        if not self.missing or self.useq is None:
-            return []
         now = self.clock()
+        runs = self._runs(
+            [s for s, (noticed, _, _) in self.old_missing.items() if now - noticed > self.window_s],
+            self.old_missing,
+        )
+        if not self.missing or self.useq is None:
+            return runs
         lost = [
             u
             for u, (noticed, _, _) in self.missing.items()
             if now - noticed > self.window_s or self.useq - u > self.window
         ]
-        return self._runs(lost)
+        return runs + self._runs(lost, self.missing)
 
-    def _runs(self, lost: list[int]) -> list[LostRun]:
-        """Take `lost` out of `missing`, grouped into runs of consecutive numbers."""
+    def _runs(self, lost: list[int], table: dict) -> list[LostRun]:
+        """Take `lost` out of `table`, grouped into runs of consecutive numbers."""
         runs: list[LostRun] = []
         for u in sorted(lost):
-            _, start, end = self.missing.pop(u)
+            _, start, end = table.pop(u)
             prev = runs[-1] if runs else None
             if prev is not None and prev.last_seq is not None and (u - 1) % 256 == prev.last_seq:
                 runs[-1] = LostRun((prev.count or 0) + 1, prev.first_seq, u % 256, prev.start_ms, end)
