@@ -1,16 +1,18 @@
 """Web pages of the commons (server-rendered, Korean/English) and the public catalog.
 
 Pages: /catalog (no login, phone-friendly: firms with only what they published, search by
-several processes, material, city, district in Korean or romanised, words), /catalog/{firm} (one public profile), /commons/profile
-(my profile, publish/withdraw toggles), /commons/pools (join a purchasing pool, settlement), /commons/booking
-(visit slots and idle machine hours: offer, book, what is left), /commons/projects (co-R&D
-posts and recommended partners per role) and /commons/missions (post a problem whose KPI
-evidence the server computes; experts; accept). Logged-in pages use the API's session cookie
-and CSRF check, like the dashboard (server/web/pages.py), and read the commons through the same
-functions as the API (server/api/commons.py, cooperate/catalog.py), so they see exactly what
-the API would show the caller. The request, quote and order pages (/commons/requests...) are
-in web/commons_requests.py. Their text is in the `commons` catalog (then `web`, `states`,
-`kpi`, `commons_terms`; process and material names from cooperate/vocab.py).
+several processes, material, city, district in Korean or romanised, and words),
+/catalog/{firm} (one public profile, with "request a quote"), /commons/profile (my profile,
+publish/withdraw toggles), /commons/pools (join a purchasing pool, settlement),
+/commons/booking (visit slots and idle machine hours: offer, book, what is left),
+/commons/projects (co-R&D posts and recommended partners per role) and /commons/missions (post a
+problem whose KPI evidence the server computes; experts; accept). The request, quote and order
+pages (/commons/requests...) are in web/commons_requests.py. Logged-in pages use the API's
+session cookie and CSRF check, like the dashboard (server/web/pages.py), and read the commons
+through the same functions as the API (server/api/commons.py, cooperate/catalog.py), so they
+see exactly what the API would show the caller. Their text is in the `commons` catalog (then
+`web`, `states`, `kpi`, `commons_terms`, `commons_orders`; process and material names from
+cooperate/vocab.py).
 """
 
 from __future__ import annotations
