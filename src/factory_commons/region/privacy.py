@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import cache
 
 from .disclosure import Cell
 
@@ -40,6 +41,7 @@ DEFAULT_MAX = 1.0
 Z95 = 1.959963984540054
 
 
+@cache
 def _dp():
     import opendp.prelude as dp
 
@@ -47,12 +49,14 @@ def _dp():
     return dp
 
 
+@cache
 def count_mechanism(epsilon: float):
     """Discrete Laplace for an integer count with sensitivity 1, spending `epsilon`."""
     dp = _dp()
     return dp.m.make_laplace(dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=1.0 / epsilon)
 
 
+@cache
 def sum_mechanism(epsilon: float, hi: float):
     """Laplace for a sum of values in [0, hi] (sensitivity hi), spending `epsilon`."""
     dp = _dp()
