@@ -50,7 +50,7 @@ def test_bench_runs_on_six_conditions(bench, tmp_path: Path, capsys):
     _write_units(tmp_path / "train_FD002.txt", 15, rng, truncate=False)
     ruls = _write_units(tmp_path / "test_FD002.txt", 8, rng, truncate=True)
     (tmp_path / "RUL_FD002.txt").write_text("\n".join(str(r) for r in ruls) + "\n", encoding="ascii")
-    rc = bench.main(["--data", str(tmp_path), "--subset", "FD002", "--repeats", "1", "--no-nn"])
+    rc = bench.main(["--data", str(tmp_path), "--subset", "FD002", "--repeats", "1", "--life-repeats", "1"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "operating conditions found: 6" in out, out
@@ -66,7 +66,9 @@ def test_bench_names_a_bad_file(bench, tmp_path: Path, capsys):
     assert "train_FD001.txt:1: expected 26 columns" in capsys.readouterr().err
 
 
-def test_bench_headline_is_the_blend_with_the_gru(bench, tmp_path: Path, capsys, monkeypatch):
+def test_bench_headline_is_the_product_model_and_the_gru_blend_only_a_comparison(
+    bench, tmp_path: Path, capsys, monkeypatch
+):
     pytest.importorskip("torch")
     from factory_commons.ai.rul_gru import GruConfig
 
@@ -75,11 +77,13 @@ def test_bench_headline_is_the_blend_with_the_gru(bench, tmp_path: Path, capsys,
     _write_units(tmp_path / "train_FD001.txt", 10, rng, truncate=False)
     ruls = _write_units(tmp_path / "test_FD001.txt", 6, rng, truncate=True)
     (tmp_path / "RUL_FD001.txt").write_text("\n".join(str(r) for r in ruls) + "\n", encoding="ascii")
-    argv = ["--data", str(tmp_path), "--subset", "FD001", "--repeats", "1", "--gru-repeats", "2"]
+    argv = ["--data", str(tmp_path), "--repeats", "1", "--life-repeats", "1", "--gru-repeats", "1", "--nn"]
     assert bench.main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    blend = next(x for x in lines if "GruRul [headline]" in x)
-    assert any(x.startswith("ours: GruRul (2x5,") for x in lines)
-    assert not any("[product, headline]" in x for x in lines)
-    # the last line is the headline's (the blend's) test RMSE
-    assert lines[-1] == f"cmapss_rmse: {float(blend.split()[7]):.2f}", (blend, lines[-1])
+    head = next(x for x in lines if x.startswith("ours: GbmRul [product, headline]"))
+    assert any("GruRul" in x and "comparison, not the product" in x for x in lines)
+    assert not any("GruRul" in x and "headline" in x for x in lines)
+    # the last line is the headline's (the product model's) test RMSE; the summary gives gap and coverage
+    assert lines[-1] == f"cmapss_rmse: {float(head.split()[4]):.2f}", (head, lines[-1])
+    summary = next(x for x in lines if x.strip().startswith("FD001: RMSE"))
+    assert "gap" in summary and "coverage" in summary

@@ -7,6 +7,7 @@ imported inside the commands so that `factory-commons --help` stays fast.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -14,8 +15,9 @@ from typing import Annotated
 import typer
 
 from ..cli_common import cli_text
-from ..i18n import STATES
+from ..i18n import STATES, Catalog
 
+AI = Catalog("ai")
 ai_app = typer.Typer(help=cli_text("ai_help"), no_args_is_help=True)
 
 
@@ -204,13 +206,15 @@ def rul(
         table.add_column(col if col == "RUL h" else cli_text(col))
     for e in sorted(estimates, key=lambda e: e.rul_h):
         status = f"[yellow]{cli_text('wearing')}[/]" if e.wearing else cli_text("no_wear")
-        rul_text = f"{e.rul_h:.0f}" if e.wearing else f">= {e.rul_h:.0f}"
+        # no wear seen: "more than N" (N the band's lower bound) and an open band, not a capped number
+        rul_text = AI.both("rul_more_than", " / ").format(n=e.low_h) if e.open_ended else f"{e.rul_h:.0f}"
+        band = f"{e.low_h:.0f}-{e.high_h:.0f}" if math.isfinite(e.high_h) else f"{e.low_h:.0f}-"
         table.add_row(
             e.machine.rsplit("/", 1)[-1],
             f"{e.at:%Y-%m-%d %H:%M}",
             f"{e.run_hours:.0f}",
             rul_text,
-            f"{e.low_h:.0f}-{e.high_h:.0f}",
+            band,
             status,
         )
     Console(width=140).print(table)

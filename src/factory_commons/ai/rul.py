@@ -19,11 +19,24 @@ How it learns, and what it promises:
   One LightGBM model per fold is trained on the other folds' units and early-stopped on its
   own held-out units; the point estimate is the mean of the fold models. Nothing else is
   used for stopping or tuning, so an evaluation file stays unseen.
+- With `life_repeats` > 0, further fold models learn the true remaining life of every row,
+  not clipped ("life" models). Early in life, where the signals show no wear, the clipped
+  models can only say "at least the cap"; the life models give the expected remaining life of
+  a unit of that age and history, which is what a unit cut early (a test file, a machine early
+  in its run) needs. The point estimate is (1 - w) x clipped + w x life, with one weight w per
+  bin of the clipped estimate, chosen on the out-of-fold predictions of the training units
+  (`gate_bins` bins, w on a 0.05 grid): near failure the clipped models win, early in life
+  the life models. The life models need uncensored targets: runs that ended in the failure.
+- `open_ended` says where the clipped models see no wear (their estimate is at least 90% of
+  their largest value): the honest answer there is "more than N", N being the band's lower
+  bound, and the band is wide.
 - The band comes from the out-of-fold residuals (each row predicted by the model that did not
   see its unit), grouped into bins of the predicted value, because errors grow with the
   predicted life: the interval for coverage c is the prediction plus the (1-c)/2 and (1+c)/2
-  quantiles of its bin's residuals (split-conformal style, per bin). It covers the clipped
-  target min(RUL, r_early); an upper bound at r_early means "at least that".
+  quantiles of its bin's residuals (split-conformal style, per bin: Mondrian conformal, so
+  the coverage holds within each bin whatever the share of early and late rows in the data
+  predicted). With life models it covers the true remaining life; without, min(RUL, r_early),
+  and an upper bound that reaches r_early is open (infinite): "more than that".
 
 Metrics (standard C-MAPSS protocol, Saxena et al. 2008): `rmse` and the PHM08 `phm08_score`.
 """
@@ -110,6 +123,32 @@ def check_target(X: np.ndarray, y: np.ndarray | None, who: str) -> np.ndarray:
     return y
 
 
+OPEN_SHARE = 0.9  # clipped estimate at least this share of its largest value: "no wear seen"
+GATE_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
+
+
+def choose_gate(
+    wear: np.ndarray, life: np.ndarray, y: np.ndarray, n_bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bin edges of the clipped estimate and, per bin, the weight w of the life estimate in
+    (1 - w) x wear + w x life with the lowest squared error against y (out-of-fold rows)."""
+    edges = np.unique(np.quantile(wear, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    b = np.searchsorted(edges, wear, side="right")
+    weights = np.zeros(len(edges) + 1)
+    for i in range(len(edges) + 1):
+        sel = b == i
+        if sel.any():
+            errs = [float(np.sum(((1 - w) * wear[sel] + w * life[sel] - y[sel]) ** 2)) for w in GATE_GRID]
+            weights[i] = GATE_GRID[int(np.argmin(errs))]
+    return edges, weights
+
+
+def gate_mix(wear: np.ndarray, life: np.ndarray, edges: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(1 - w) x wear + w x life, w by the bin of the clipped estimate (`choose_gate`)."""
+    w = weights[np.searchsorted(edges, wear, side="right")]
+    return (1 - w) * wear + w * life
+
+
 class ResidualBand:
     """Uncertainty band from out-of-fold residuals, binned by the predicted value.
 
@@ -183,6 +222,8 @@ class GbmRul(RulModel):
         lgb_params: dict[str, Any] | None = None,
         features: FeatureConfig | None = None,
         inner_stop: bool = False,
+        life_repeats: int = 0,
+        gate_bins: int = 8,
     ):
         if r_early <= 0:
             raise ValueError(f"r_early must be positive, got {r_early}")
@@ -206,6 +247,12 @@ class GbmRul(RulModel):
         # fold's held-out units, so the out-of-fold predictions did not pick the rounds
         self.inner_stop = bool(inner_stop)
         self.caps: list[float] = []  # per booster: the cap of the label it learned
+        self.life_repeats = int(life_repeats)  # seeded fold splits of models on the true RUL
+        self.gate_bins = int(gate_bins)
+        self.life_boosters: list[Any] = []
+        self.life_hi_weights: list[np.ndarray] = []
+        self.gate_edges = np.zeros(0)
+        self.gate_weights = np.zeros(1)
         self.lgb_params = {**DEFAULT_LGB, **(lgb_params or {})}
         self.features = features or FeatureConfig(n_ops=n_ops)
         if features is not None and features.n_ops != n_ops and n_ops:
@@ -263,9 +310,17 @@ class GbmRul(RulModel):
                 rounds.append(int(booster.best_iteration))
                 self.boosters.append(booster)
                 self.caps.append(cap)
-        # the band covers min(RUL, r_early); rows beyond r_early only where no label drops them
-        target = np.minimum(y, self.r_early)
-        use = y <= self.r_early if any(d for _, d in self.labels) else np.ones(len(X), dtype=bool)
+        self.oof_wear_ = oof.copy()
+        self.life_boosters, self.life_hi_weights = [], []
+        if self.life_repeats:
+            life = self._fit_life(lgb, X, y, F, z, rounds)
+            self.gate_edges, self.gate_weights = choose_gate(oof, life, y, self.gate_bins)
+            oof = gate_mix(oof, life, self.gate_edges, self.gate_weights)
+            target, use = y, np.ones(len(X), dtype=bool)  # the band covers the true RUL
+        else:
+            # the band covers min(RUL, r_early); rows beyond r_early only where no label drops them
+            target = np.minimum(y, self.r_early)
+            use = y <= self.r_early if any(d for _, d in self.labels) else np.ones(len(X), dtype=bool)
         self._calibrate(oof[use], target[use])
         self.info = {
             "rows": int(len(X)),
@@ -274,17 +329,56 @@ class GbmRul(RulModel):
             "signals_kept": int(self.norm.keep.sum()),
             "features": int(Ff.shape[1]),
             "rounds": rounds,
-            "oof_rmse_clipped": rmse(oof[use], target[use]),
+            "oof_rmse_clipped": rmse(
+                np.minimum(oof[use], self.r_early), np.minimum(target[use], self.r_early)
+            ),
+            "oof_rmse": rmse(oof[use], target[use]),
             "train_seconds": round(_time.perf_counter() - t0, 2),
         }
         self.oof_ = oof  # out-of-fold predictions of the training rows (not saved)
         return self
 
-    def _with_hi(self, X: np.ndarray, F: np.ndarray, z: np.ndarray, fold: int) -> np.ndarray:
-        """Append the windowed features of fold `fold`'s health index (a ridge fit of the signals)."""
+    def _fit_life(
+        self, lgb: Any, X: np.ndarray, y: np.ndarray, F: np.ndarray, z: np.ndarray, rounds: list
+    ) -> np.ndarray:
+        """Fold models on the true remaining life of every row; their out-of-fold predictions."""
+        oof = np.zeros(len(X))
+        for rep in range(self.life_repeats):  # other seeded splits than the clipped models'
+            folds = unit_folds(X[:, 0], self.n_folds, self.seed + self.n_repeats + rep)
+            for f in range(self.n_folds):
+                held = folds == f
+                tr, va = ~held, held
+                if self.inner_stop:
+                    inner = np.isin(
+                        X[:, 0], stop_units(np.unique(X[~held, 0]), self.seed + 101 * f + 13 * rep)
+                    )
+                    tr, va = ~held & ~inner, ~held & inner
+                w = _ridge(z[tr], y[tr]) if self.health_index else np.zeros(0)
+                self.life_hi_weights.append(w)
+                Ff = self._with_hi(X, F, z, w)
+                params = {**self.lgb_params, "seed": self.seed + 101 * f + 13 * rep + 5}
+                dtrain = lgb.Dataset(Ff[tr], y[tr], params={"max_bin": params.get("max_bin", 255)})
+                booster = lgb.train(
+                    params,
+                    dtrain,
+                    num_boost_round=self.max_rounds,
+                    valid_sets=[lgb.Dataset(Ff[va], y[va], reference=dtrain)],
+                    callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)],
+                )
+                p = booster.predict(Ff[held], num_iteration=booster.best_iteration)
+                oof[held] += np.maximum(p, 0.0) / self.life_repeats
+                rounds.append(int(booster.best_iteration))
+                self.life_boosters.append(booster)
+        self.oof_life_ = oof
+        return oof
+
+    def _with_hi(self, X: np.ndarray, F: np.ndarray, z: np.ndarray, fold: int | np.ndarray) -> np.ndarray:
+        """Append the windowed features of a health index (a ridge fit of the signals): the
+        weights of clipped model `fold`, or the given weights."""
         if not self.health_index:
             return F
-        hi = z @ self.hi_weights[fold][1:] + self.hi_weights[fold][0]
+        w = self.hi_weights[fold] if isinstance(fold, int) else fold
+        hi = z @ w[1:] + w[0]
         cfg = self.features
         n = len(cfg.ewm_spans) + len(cfg.mean_windows) + len(cfg.std_windows) + len(cfg.slope_windows) + 1
         return np.hstack([F, build_features(X, self.norm, cfg, z=hi[:, None])[:, 1 : 1 + n]])
@@ -299,7 +393,12 @@ class GbmRul(RulModel):
             raise ValueError("the model is not fitted; call fit() or load a saved model")
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Remaining life for every row, from its unit's rows up to it (0..r_early)."""
+        """Remaining life for every row, from its unit's rows up to it (0..r_early without life
+        models; with them, not capped)."""
+        return self.predict_parts(X)[0]
+
+    def predict_parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The point estimate and the clipped models' estimate (what `open_ended` reads), per row."""
         self._check_fitted()
         X = check_rows(X, self.features.n_ops)
         F = build_features(X, self.norm, self.features)
@@ -312,7 +411,22 @@ class GbmRul(RulModel):
             ],
             axis=0,
         )
-        return np.clip(p, 0.0, self.r_early)
+        wear = np.clip(p, 0.0, self.r_early)
+        if not self.life_boosters:
+            return wear, wear
+        life = np.mean(
+            [
+                np.maximum(b.predict(self._with_hi(X, F, z, w), num_iteration=b.best_iteration), 0.0)
+                for b, w in zip(self.life_boosters, self.life_hi_weights, strict=True)
+            ],
+            axis=0,
+        )
+        return gate_mix(wear, life, self.gate_edges, self.gate_weights), wear
+
+    def open_ended(self, wear: np.ndarray) -> np.ndarray:
+        """True where the clipped models see no wear (at least 90% of their largest value)."""
+        caps = self.caps or [self.r_early] * len(self.boosters)
+        return np.asarray(wear) >= OPEN_SHARE * float(np.mean(caps))
 
     def predict_interval(self, X: np.ndarray, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
         """Band that holds min(true RUL, r_early) with probability `coverage` (from validation units)."""
@@ -322,8 +436,14 @@ class GbmRul(RulModel):
         return self.interval_around(p, coverage)
 
     def interval_around(self, p: np.ndarray, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
-        """The band for point predictions `p` already computed (saves predicting twice)."""
-        return ResidualBand(self.bin_edges, self.residuals).interval(p, coverage, self.r_early)
+        """The band for point predictions `p` already computed (saves predicting twice).
+
+        Without life models an upper bound that reaches r_early is infinite: "more than r_early"."""
+        band = ResidualBand(self.bin_edges, self.residuals)
+        if self.life_boosters:
+            return band.interval(p, coverage, np.inf)
+        lo, hi = band.interval(p, coverage, self.r_early)
+        return lo, np.where(hi >= self.r_early, np.inf, hi)
 
     def last_rows(self, X: np.ndarray) -> np.ndarray:
         """Index of each unit's last row (where the standard protocol predicts)."""
@@ -349,6 +469,9 @@ class GbmRul(RulModel):
             "lgb_params": self.lgb_params,
             "features": self.features.to_json(),
             "boosters": [b.model_to_string() for b in self.boosters],
+            "life_repeats": self.life_repeats,
+            "gate_bins": self.gate_bins,
+            "life_boosters": [b.model_to_string() for b in self.life_boosters],
             "info": self.info,
         }
         arrays = {f"norm_{k}": v for k, v in self.norm.get_state().items()}
@@ -357,6 +480,9 @@ class GbmRul(RulModel):
             arrays[f"hi_weights_{i}"] = w
         for i, r in enumerate(self.residuals):
             arrays[f"residuals_{i}"] = r
+        for i, w in enumerate(self.life_hi_weights):
+            arrays[f"life_hi_weights_{i}"] = w
+        arrays["gate_edges"], arrays["gate_weights"] = self.gate_edges, self.gate_weights
         return params, arrays
 
     def set_state(self, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -377,6 +503,8 @@ class GbmRul(RulModel):
                 lgb_params=params["lgb_params"],
                 features=FeatureConfig.from_json(params["features"]),
                 inner_stop=params.get("inner_stop", False),
+                life_repeats=params.get("life_repeats", 0),
+                gate_bins=params.get("gate_bins", 8),
             )
             self.norm = ConditionNormaliser.from_state(
                 {k.removeprefix("norm_"): v for k, v in arrays.items() if k.startswith("norm_")}
@@ -385,6 +513,17 @@ class GbmRul(RulModel):
             self.caps = [float(c) for c in params.get("caps", [self.r_early] * len(self.boosters))]
             if self.health_index:
                 self.hi_weights = [np.asarray(arrays[f"hi_weights_{i}"]) for i in range(len(self.boosters))]
+            self.life_boosters = [lgb.Booster(model_str=s) for s in params.get("life_boosters", [])]
+            self.life_hi_weights = [
+                np.asarray(arrays[f"life_hi_weights_{i}"]) for i in range(len(self.life_boosters))
+            ]
+            if self.life_boosters:
+                self.gate_edges = np.asarray(arrays["gate_edges"], dtype=np.float64)
+                self.gate_weights = np.asarray(arrays["gate_weights"], dtype=np.float64)
+                if self.gate_weights.shape != (len(self.gate_edges) + 1,):
+                    raise ValueError(
+                        f"gate_weights has {self.gate_weights.size} values for {len(self.gate_edges)} edges"
+                    )
             self.bin_edges = np.asarray(arrays["bin_edges"], dtype=np.float64)
             n = len(self.bin_edges) + 1
             self.residuals = [np.asarray(arrays[f"residuals_{i}"], dtype=np.float64) for i in range(n)]
@@ -392,4 +531,8 @@ class GbmRul(RulModel):
             from .base import ModelFileError
 
             raise ModelFileError(f"gbm_rul model: field {e.args[0]!r} is missing") from None
+        except ValueError as e:
+            from .base import ModelFileError
+
+            raise ModelFileError(f"gbm_rul model: {e}") from None
         self.info = dict(params.get("info", {}))

@@ -196,11 +196,13 @@ class RulEstimate:
     low_h: float
     high_h: float
     r_early: float
+    # the model sees no wear: the honest answer is "more than low_h" (high_h is then infinite)
+    open_ended: bool = False
 
     @property
     def wearing(self) -> bool:
         """True when the estimate is below R_early: the signals show wear."""
-        return self.rul_h < self.r_early * 0.9
+        return not self.open_ended and self.rul_h < self.r_early * 0.9
 
 
 def predict_store(
@@ -222,7 +224,7 @@ def predict_store(
         if mr.run.max() != len(mr.run_end) - 1:  # the machine is down now or has no hour since
             continue
         X = np.column_stack([np.zeros(last.sum()), mr.hours[last], mr.values[last]])
-        p_all = model.predict(X)
+        p_all, wear = model.predict_parts(X)
         lo, hi = model.interval_around(p_all[-1:], coverage)
         out.append(
             RulEstimate(
@@ -233,6 +235,7 @@ def predict_store(
                 low_h=float(lo[0]),
                 high_h=float(hi[0]),
                 r_early=model.r_early,
+                open_ended=bool(model.open_ended(wear[-1:])[0]),
             )
         )
     return out
