@@ -45,6 +45,7 @@ takes the corrected state from then on, and the stretch itself is forced.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -68,6 +69,8 @@ GAP_JUMP = 1.5
 GAP_SPREAD = 0.35
 #: ... and the group holds at least this many dips
 GAP_MIN_DIPS = 20
+#: ... and at most this fraction of the group's dips lies inside the empty stretch above it
+GAP_OUTLIERS = 0.01
 #: idle between two running stretches, shorter than this, is a micro-stop (a common 5-minute rule)
 MICRO_STOP_S = 300.0
 #: a running run this short (seconds) right after off is the motor's inrush at switch-on
@@ -83,6 +86,9 @@ PERIOD_MIN = 0.3
 PERIOD_DETREND_S = 900.0
 #: ... and is the first lag whose peak reaches this fraction of the highest one
 PERIOD_NEAR = 0.95
+#: ... or a whole fraction of that lag, when peaks of at least this fraction of it stand at its
+#: multiples (a period that falls between samples shows best at a multiple)
+PERIOD_MULTIPLE = 0.8
 #: a cycle's peak stands out of the noise of running by at least this many noise deviations
 PEAK_NOISE = 4.0
 #: a group (of spreads, of levels inside running) smaller than this fraction is not a group
@@ -322,12 +328,14 @@ class CurrentModel:
         dt = _interval(t)
         model = self._with_corrections(t, x)
         lab, post, yc = model._sample_labels(t, x)
+        high = _high(yc, model.cycle_split)
+        if high is not None and model.fill_gap_s > 0:
+            lab = _split_dips(t, lab, high, model.fill_gap_s, dt)
         raw = lab.copy()
         # running before the cycle gaps are filled, where a level of its own tells running from
         # idle (a quiet stretch of a pump that idles at its working draw is no gap between cycles)
         bursts = None if model.activity else _structure(t, lab, 0.0, dt) == 2
         lab = _structure(t, lab, model.fill_gap_s, dt)
-        high = _high(yc, model.cycle_split)
         lab = _complete_last_cycles(t, lab, high, model.period_s, yc, model.fill_gap_s, bursts)
         conf = np.where(lab == raw, post, 0.5)
         conf[raw < 0] = 0.3
@@ -656,8 +664,13 @@ def _structure(t: np.ndarray, lab: np.ndarray, gap_s: float, dt: float) -> np.nd
             if _dip_seconds(t, a, b, dt) <= gap_s:
                 out[a:b] = 2
     s, e, v = _runs(out)
+    short = max(MIN_RUN_S, 1.5 * dt)
     for i in range(1, len(v)):
-        if v[i] == 2 and v[i - 1] == 0 and _dip_seconds(t, s[i], e[i], dt) <= max(MIN_RUN_S, 1.5 * dt):
+        # right after off, or after a moment of idle right after off (the spike's decay)
+        after_off = v[i - 1] == 0 or (
+            i >= 2 and v[i - 1] == 1 and v[i - 2] == 0 and _dip_seconds(t, s[i - 1], e[i - 1], dt) <= short
+        )
+        if v[i] == 2 and after_off and _dip_seconds(t, s[i], e[i], dt) <= short:
             out[s[i] : e[i]] = v[i + 1] if i + 1 < len(v) else 0
     # a single sample that is not running between two other runs: noise at the floor, or a
     # sample whose RMS window straddles a change (it belongs to the state that follows)
@@ -668,14 +681,39 @@ def _structure(t: np.ndarray, lab: np.ndarray, gap_s: float, dt: float) -> np.nd
     return out
 
 
+def _split_dips(t: np.ndarray, lab: np.ndarray, high: np.ndarray, gap_s: float, dt: float) -> np.ndarray:
+    """Idle samples in running's high part, and short dropouts, are running where they split a
+    dip too long for a cycle pause into cycle pauses (a press stroke whose peak fell half
+    between two samples, or into a dropout)."""
+    out = lab.copy()
+    lifted = ((lab == 1) & high) | (lab < 0)
+    if not lifted.any():
+        return out
+    for a, b in _dips(t, _structure(t, lab, 0.0, dt), dt):
+        inner = np.flatnonzero(lifted[a:b]) + a
+        if len(inner) == 0 or _dip_seconds(t, a, b, dt) <= gap_s:
+            continue
+        starts = np.concatenate([[a], inner + 1])
+        ends = np.concatenate([inner, [b]])
+        pieces = [_dip_seconds(t, x, y, dt) for x, y in zip(starts, ends, strict=True) if y > x]
+        if pieces and max(pieces) <= gap_s:
+            out[inner] = 2
+    return out
+
+
 def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> float:
     """The longest idle dip that belongs to running: the short dips' own group, when there is one.
 
     Dips are idle runs between two running runs. The short ones (a cycle's own pauses: between
-    weld seams, press strokes, the cooling of a shot) form a group of their own when, going up
-    from the most common dip duration, the sorted durations leave an empty stretch of a factor
-    GAP_JUMP before the next dip (the stops), wide against the group's own spread (GAP_SPREAD of
-    its 10-90 % range in log), and the group holds most dips (at least half and GAP_MIN_DIPS). Without such a group nothing is filled: stops of one spread are all idle.
+    weld seams, press strokes, the cooling of a shot, a lathe's rapid moves and its part change)
+    form a group of their own when, going up from the most common dip duration, the sorted
+    durations leave an empty stretch of a factor GAP_JUMP before the next dips (the stops), wide
+    against the group's own spread (GAP_SPREAD of its 10-90 % range in log), and the group holds
+    most dips (at least half and GAP_MIN_DIPS). A few dips (GAP_OUTLIERS of the group) may lie in
+    the empty stretch (a pause merged with a missed short burst). Of several such groups (a
+    lathe's rapid moves, then its part changes, then the stops) the widest one is taken: a
+    cycle's pauses are all part of running. Without such a group nothing is filled: stops of
+    one spread are all idle.
     """
     lab = _structure(t, lab, 0.0, dt)
     d = np.sort([_dip_seconds(t, a, b, dt) for a, b in _dips(t, lab, dt)])
@@ -685,15 +723,57 @@ def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> float:
     bins = np.floor(z / 0.1).astype(np.int64)
     vals, counts = np.unique(bins, return_counts=True)
     mode = vals[np.argmax(counts)] * 0.1
-    jump = np.diff(z)
-    for i in np.flatnonzero(jump >= math.log(GAP_JUMP)):
-        if z[i] < mode:
-            continue
+    jumps = _dip_jumps(z)
+    for i in jumps:
         group = z[: i + 1]
+        if z[i] < mode or i + 1 < max(GAP_MIN_DIPS, 0.5 * len(d)):
+            continue
         spread = float(np.percentile(group, 90) - np.percentile(group, 10))
-        if i + 1 >= max(GAP_MIN_DIPS, 0.5 * len(d)) and jump[i] >= GAP_SPREAD * spread:
-            return float(d[i] * 1.1)
-    return 0.0
+        if jumps[i] >= GAP_SPREAD * spread:
+            break
+    else:
+        return 0.0
+    # the next tiers: tight groups of dips (a part change of the same program each time), each
+    # apart from the dips below and above it by more than its own spread
+    ends = [j for j in jumps if j > i]
+    while ends:
+        j = ends.pop(0)
+        tier = z[i + 1 : j + 1]
+        spread = float(np.percentile(tier, 90) - np.percentile(tier, 10))
+        if len(tier) < GAP_MIN_DIPS or spread >= min(jumps[i], jumps[j]):
+            break
+        i = j
+    return float(d[i] * 1.1)
+
+
+def _dip_jumps(z: np.ndarray) -> dict[int, float]:
+    """Sorted log-durations: {index: width} of the empty stretches above z[index] of at least
+    a factor GAP_JUMP. A few dips (GAP_OUTLIERS of those below) may lie inside a stretch: its
+    width is to the dip after them; of consecutive such indices (the outliers' own) the highest
+    that is still at the group's edge (within a factor GAP_JUMP of the lowest) is taken, with the
+    widest of their stretches."""
+    n = len(z)
+    k = (GAP_OUTLIERS * (np.arange(n) + 1)).astype(np.int64)
+    width = z[np.minimum(np.arange(n) + 1 + k, n - 1)] - z
+    wide = width >= math.log(GAP_JUMP)
+    out: dict[int, float] = {}
+    start = edge = -1
+    for i in range(n - 1):
+        if not wide[i]:
+            start = -1
+            continue
+        if z[i + 1] == z[i]:
+            continue
+        if start < 0:
+            start = edge = i
+            out[i] = float(width[i])
+            continue
+        if z[i] - z[start] < math.log(GAP_JUMP):  # still the group's edge
+            out[i] = max(out.pop(edge), float(width[i]))
+            edge = i
+        else:
+            out[edge] = max(out[edge], float(width[i]))
+    return out
 
 
 def _longest_dip(t: np.ndarray, lab: np.ndarray) -> float:
@@ -742,6 +822,13 @@ def _period(yc: np.ndarray, lab: np.ndarray, dt: float) -> float | None:
     if best < PERIOD_MIN:
         return None
     lag = int(peaks[np.argmax(ac[peaks] >= PERIOD_NEAR * best)])
+    # sampled slower than the period's fraction, a multiple of the period can stand out (the
+    # period falls between samples): lag / m is the period when peaks stand at each multiple
+    for m in range(lag // 2, 1, -1):
+        q = lag / m
+        near = [peaks[np.abs(peaks - j * q) <= 1.0] for j in range(1, m)]
+        if all(len(k) and ac[k].max() >= PERIOD_MULTIPLE * ac[lag] for k in near):
+            return float(q * dt)
     return float(lag * dt)
 
 
@@ -832,33 +919,75 @@ def _cycles(
     yc: np.ndarray | None = None,
     bursts: np.ndarray | None = None,
 ) -> np.ndarray:
+    """Cycle starts inside each running stretch (`_cycle_starts`), with those that periodic
+    running hid put back: where two starts inside one stretch lie twice or more the usual
+    interval around them apart (a stroke whose peak fell between two samples, or into a
+    dropout), the missing starts are spread evenly between them."""
+    starts = _cycle_starts(t, codes, high, period, yc, bursts)
+    if not period or len(starts) < 6:
+        return starts
+    idx = np.searchsorted(t, starts)
+    not_run = np.concatenate([[0], np.cumsum(codes != 2)])
+    gap = np.concatenate([[0], np.cumsum(np.diff(t) > max(GAP_SAMPLES * _interval(t), GAP_MIN_S))])
+    # no stop and no gap in the data between two starts
+    same = (not_run[idx[1:]] == not_run[idx[:-1]]) & (gap[idx[1:]] == gap[idx[:-1]])
+    span = np.diff(starts)
+    extra = []
+    for i in np.flatnonzero(same):
+        near = [j for j in range(max(0, i - 5), min(len(span), i + 6)) if j != i and same[j]]
+        if len(near) < 4:
+            continue
+        usual = float(np.median(span[near]))
+        n_more = int(round(span[i] / usual)) - 1
+        if span[i] >= 1.6 * usual and n_more >= 1:
+            extra.append(starts[i] + span[i] * np.arange(1, n_more + 1) / (n_more + 1))
+    return np.sort(np.concatenate([starts, *extra])) if extra else starts
+
+
+def _cycle_starts(
+    t: np.ndarray,
+    codes: np.ndarray,
+    high: np.ndarray | None,
+    period: float | None,
+    yc: np.ndarray | None = None,
+    bursts: np.ndarray | None = None,
+) -> np.ndarray:
     """Cycle starts inside each running stretch.
 
-    When running has a low and a high part: the rises into the high part, those closer than
-    0.6 period to the previous start of the same stretch merged (a tool change inside a cycle).
-    Otherwise, periodic running (a period found): one prominent peak of the current per period
-    at most, the cycle starting where the current rose to it. Otherwise each burst of running
-    is one cycle: a stretch starts one, and so does each rise out of a cycle gap that was
-    filled (`bursts`: running before the fill; a lathe's part change with the spindle
-    stopped, the clamping between two welds).
+    Candidates: where running has a low and a high part, the rises into the high part (and a
+    burst of running without a high sample, a stroke whose peak fell between two samples);
+    otherwise the rises out of a filled cycle pause (`bursts`: running before the fill; a
+    lathe's part change with the spindle stopped, the clamping between two welds). Each
+    running stretch starts a cycle. When running repeats with a period, the candidates are
+    grouped by it (`_one_per_period`): a part is made in several passes, tool changes or
+    strokes of the program, and its start is the rise after the longest quiet phase, the
+    candidates closer than 0.6 period to a chosen one belonging to the same part. Periodic
+    running without such pauses: one prominent peak of the current per period.
     """
     running = codes == 2
     seg_start = running & np.concatenate([[True], ~running[:-1]])
+    seg_id = np.cumsum(seg_start)
     if high is None:
-        if period and yc is not None:
+        if bursts is None:
+            if period and yc is not None:
+                return _peak_starts(t, codes, yc, period)
+            return t[seg_start]
+        pause_end = _pause_ends(t, running, bursts, grouped=bool(period))
+        if period and yc is not None and not _pauses_per_period(t, running, pause_end, period):
             return _peak_starts(t, codes, yc, period)
-        if bursts is not None:
-            return t[seg_start | _pause_ends(t, running, bursts)]
-        return t[seg_start]
+        idx = np.flatnonzero(seg_start | pause_end)
+        if not period:
+            return t[idx]
+        return t[_one_per_period(t, idx, seg_id, running & bursts, seg_start, period, running)]
     h = running & high
     prev = np.concatenate([[False], h[:-1]]) & ~seg_start
     rise = h & ~prev
-    seg_id = np.cumsum(seg_start)
     # a running stretch without any high sample is one cycle too
     has_high = np.zeros(int(seg_id.max()) + 1, dtype=bool)
     has_high[seg_id[h]] = True
     lone = seg_start & ~has_high[seg_id]
-    if bursts is not None:
+    tail = np.zeros(len(t), dtype=bool)
+    if bursts is not None and period:
         # a burst of running without a high sample (a stroke whose peak fell between two
         # samples) starts a cycle too
         b = running & bursts
@@ -866,47 +995,101 @@ def _cycles(
         b_id = np.cumsum(b_start)
         b_high = np.zeros(int(b_id.max()) + 1, dtype=bool)
         b_high[b_id[h & b]] = True
-        if period:
-            tail = b_start & ~b_high[b_id] & ~seg_start
-            lone |= tail
-    idx = np.flatnonzero(rise | lone)
-    starts = t[idx]
-    if period and len(starts) > 1:
-        sid = seg_id[idx]
-        keep = [0]
-        for i in range(1, len(starts)):
-            if sid[i] != sid[keep[-1]] or starts[i] - starts[keep[-1]] >= 0.6 * period:
-                keep.append(i)
-        if bursts is not None:
-            # a burst without a high sample is a cycle only when a start of the same stretch
-            # follows it, a period's part away (else it is a flicker of running inside a
-            # cycle, or the last phase of the stretch's last cycle)
-            keep = [
-                k
-                for n, k in enumerate(keep)
-                if not tail[idx[k]]
-                or (
-                    n + 1 < len(keep)
-                    and sid[keep[n + 1]] == sid[k]
-                    and starts[keep[n + 1]] - starts[k] >= 0.6 * period
-                )
-            ]
-        starts = starts[keep]
-    return starts
+        tail = b_start & ~b_high[b_id] & ~seg_start
+    idx = np.flatnonzero(rise | lone | tail)
+    if not period or len(idx) < 2:
+        return t[idx]
+    if bursts is None:
+        keep = _one_per_period(t, idx, seg_id, h, seg_start, period, running)
+    else:
+        # the rises out of the pauses at the idle level compete too: a part change is the
+        # longest quiet phase of a part, whatever load its passes have
+        pause_end = _pause_ends(t, running, bursts, grouped=True)
+        idx = np.flatnonzero(rise | lone | tail | pause_end)
+        keep = _one_per_period(t, idx, seg_id, running & bursts, seg_start, period, running)
+    sid = seg_id[keep]
+    # a burst without a high sample is a cycle only when a start of the same stretch follows
+    # it, a period's part away (else it is a flicker of running inside a cycle, or the last
+    # phase of the stretch's last cycle)
+    ok = [
+        not tail[k] or (n + 1 < len(keep) and sid[n + 1] == sid[n] and t[keep[n + 1]] - t[k] >= 0.6 * period)
+        for n, k in enumerate(keep)
+    ]
+    return t[keep[np.array(ok, dtype=bool)]]
 
 
-def _pause_ends(t: np.ndarray, running: np.ndarray, bursts: np.ndarray) -> np.ndarray:
+def _one_per_period(
+    t: np.ndarray,
+    idx: np.ndarray,
+    seg_id: np.ndarray,
+    active: np.ndarray,
+    seg_start: np.ndarray,
+    period: float,
+    running: np.ndarray,
+) -> np.ndarray:
+    """Of candidate cycle starts `idx`, those that begin a part: per running stretch, its start,
+    then greedily the rises after the longest quiet phase (time since the last `active` sample)
+    that lie at least 0.6 period from every start chosen, in the same stretch."""
+    last = np.where(active, np.arange(len(t)), -1)
+    np.maximum.accumulate(last, out=last)
+    before = np.concatenate([[-1], last[:-1]])[idx]
+    quiet = np.where(
+        (before >= 0) & (seg_id[np.maximum(before, 0)] == seg_id[idx]), t[idx] - t[np.maximum(before, 0)], np.inf
+    )
+    quiet[seg_start[idx]] = np.inf
+    least = 0.6 * period
+    keep: list[int] = []
+    sid = seg_id[idx]
+    bounds = np.flatnonzero(np.diff(sid)) + 1
+    for part in np.split(np.arange(len(idx)), bounds):
+        chosen: list[float] = []
+        for j in part[np.lexsort((t[idx[part]], -quiet[part]))]:
+            tj = t[idx[j]]
+            pos = bisect.bisect_left(chosen, tj)
+            if (pos > 0 and tj - chosen[pos - 1] < least) or (pos < len(chosen) and chosen[pos] - tj < least):
+                continue
+            chosen.insert(pos, tj)
+            keep.append(int(idx[j]))
+    keep_a = np.array(sorted(keep), dtype=np.int64)
+    if len(keep_a) < 3:
+        return keep_a
+    # the last start of a stretch begins a part only when as much work follows it as usually
+    # follows a start (else it is the last phase of the part before: an eject after the
+    # cooling, the last pass after a rapid move)
+    act_end = np.zeros(int(seg_id.max()) + 2)
+    np.maximum.at(act_end, seg_id[active], t[active])
+    k_sid = seg_id[keep_a]
+    k_quiet = quiet[np.searchsorted(idx, keep_a)]
+    nxt_same = np.append(k_sid[1:] == k_sid[:-1], False)
+    work = (np.roll(t[keep_a], -1) - np.roll(k_quiet, -1) - t[keep_a])[nxt_same]
+    if len(work) < 3:
+        return keep_a
+    usual = float(np.median(work))
+    last = ~nxt_same & ~seg_start[keep_a]
+    short = last & (act_end[k_sid] - t[keep_a] < 0.5 * usual)
+    return keep_a[~short]
+
+
+def _pauses_per_period(t: np.ndarray, running: np.ndarray, pause_end: np.ndarray, period: float) -> bool:
+    """Do the filled pauses mark the parts (at least one per two periods of running)?"""
+    s, e, v = _runs(running.astype(np.int8))
+    fits = sum(math.floor((t[b - 1] - t[a]) / period) for a, b, val in zip(s, e, v, strict=True) if val)
+    return fits == 0 or int(pause_end.sum()) >= 0.5 * fits
+
+
+def _pause_ends(t: np.ndarray, running: np.ndarray, bursts: np.ndarray, grouped: bool = False) -> np.ndarray:
     """Per sample: where running rises out of a filled cycle pause (a dip inside running).
 
-    A dip much shorter than the machine's usual pause (under half the median filled dip) is a
-    flicker inside a cycle (a rapid move that touched the idle level), not the pause between two.
+    Unless they are to be grouped by a period, a dip much shorter than the machine's usual pause
+    (under half the median filled dip) is a flicker inside a cycle (a rapid move that touched the
+    idle level), not the pause between two.
     """
     b = running & bursts
     gap = running & ~bursts
     rise = b & ~np.concatenate([[False], b[:-1]])
     s, e, v = _runs(gap.astype(np.int8))
     dips = [(a, z) for a, z, val in zip(s, e, v, strict=True) if val and a > 0 and z < len(t)]
-    if not dips:
+    if not dips or grouped:
         return rise
     secs = np.array([t[z] - t[a] for a, z in dips])
     short = secs < 0.5 * float(np.median(secs))
