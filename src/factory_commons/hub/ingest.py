@@ -2,8 +2,10 @@
 
 Every worker process (`factory-commons hub ingest`, one or several per host, on one or several
 hosts) binds to the one durable consumer `ingest`, so JetStream gives each message to one of
-them. A worker fetches what is there (up to `batch` messages), groups the rows by firm and
-kind, and writes each group with the store's write path (`PostgresStore.write_table`: COPY into
+them. A worker fetches what is there (up to `batch` messages), groups the rows by schema and
+kind (rows bound for one table of one schema are one write: a schema shared by many firms costs
+one write per kind and batch, one schema per firm one per firm and kind; see bench/hub.py), and
+writes each group with the store's write path (`PostgresStore.write_table`: COPY into
 a temporary table, INSERT ... ON CONFLICT DO NOTHING on the table's key, machines and series
 numbered, latest states and the KPI rollup kept up to date, all as for any other write), every
 group of the batch inside one PostgreSQL transaction, one commit. Only after the commit does it
@@ -82,9 +84,11 @@ def _when(value) -> datetime | None:
 
 @dataclass
 class _Group:
-    firm: str
+    """The pieces of one batch bound for one table of one schema: one write."""
+
+    schema: str
     kind: str
-    pieces: list[tuple[str, Piece]]  # (message id, piece)
+    pieces: list[tuple[str, str, Piece]]  # (firm, message id, piece)
 
 
 class IngestWorker:
@@ -121,7 +125,9 @@ class IngestWorker:
     def _pg(self) -> psycopg.Connection:
         if self._con is None or self._con.closed or self._con.broken:
             self._stores.clear()
-            self._con = psycopg.connect(self.pg_url, autocommit=True, connect_timeout=3)
+            self._con = psycopg.connect(
+                self.pg_url, autocommit=True, connect_timeout=3, application_name="fc-hub-ingest"
+            )
             self._con.execute("SET TIME ZONE 'UTC'")
             self._con.execute("SET work_mem = '64MB'")
             self.metrics.set_pg(True)
@@ -158,40 +164,49 @@ class IngestWorker:
                 refused.append(m)
                 continue
             mid = (m.headers or {}).get("Nats-Msg-Id") or f"{m.metadata.stream}:{m.metadata.sequence.stream}"
-            groups.setdefault((firm, kind), _Group(firm, kind, [])).pieces.append((mid, piece))
+            schema = self.schema_template.format(firm=firm)
+            groups.setdefault((schema, kind), _Group(schema, kind, [])).pieces.append((firm, mid, piece))
         con = self._pg()
-        for firm in {g.firm for g in groups.values()}:
-            self.store_of(firm)  # a new firm's schema is migrated in its own transactions
+        for g in groups.values():
+            self.store_of(g.pieces[0][0])  # a new schema is migrated in its own transactions
         now = time.time()
         rows_by_firm: dict[str, int] = defaultdict(int)
         with con.transaction():
             for g in groups.values():
-                store = self.store_of(g.firm)
+                store = self.store_of(g.pieces[0][0])
                 store.activate()
-                rows_by_firm[g.firm] += self._write_group(store, g)
+                self._write_group(store, g)
+                for firm, _, p in g.pieces:
+                    rows_by_firm[firm] += len(p.rows) if g.kind != EVENTS_KIND else 0
         done = time.time()
         stream_times = [m.metadata.timestamp for m in msgs if m.metadata and m.metadata.timestamp]
         self.metrics.batch_done(
             rows_by_firm,
             lags=[done - t.timestamp() for t in stream_times],
-            edge_lags=[done - p.received_at for g in groups.values() for _, p in g.pieces if p.received_at],
+            edge_lags=[
+                done - p.received_at for g in groups.values() for _, _, p in g.pieces if p.received_at
+            ],
             pending=msgs[-1].metadata.num_pending if msgs and msgs[-1].metadata else None,
             seconds=done - now,
         )
         return [m for m in msgs if m not in refused], refused
 
     def _write_group(self, store: FirmStore, g: _Group) -> int:
+        """Write the group's rows with one `write_table` (every firm of a shared schema at once)."""
         if g.kind == EVENTS_KIND:
-            rows = [r for _, p in g.pieces for r in p.rows]
-            for r in rows:
-                for k in ("logged_at", "start_ts", "end_ts"):
-                    r[k] = _when(r.get(k))
-                r["source"] = f"{g.firm}/{r.get('source', '')}"
+            rows = []
+            for firm, _, p in g.pieces:
+                for r in p.rows:
+                    for k in ("logged_at", "start_ts", "end_ts"):
+                        r[k] = _when(r.get(k))
+                    r["source"] = f"{firm}/{r.get('source', '')}"
+                    rows.append(r)
             store.query_write("collect_events", rows)
             return 0
-        rows = [r for _, p in g.pieces for r in p.rows]
-        if not self.per_firm:
-            rows = self._own_rows(g, rows)
+        if self.per_firm:
+            rows = [r for _, _, p in g.pieces for r in p.rows]
+        else:
+            rows = [r for firm, _, p in g.pieces for r in self._own_rows(firm, g.kind, p.rows)]
         written = 0
         if rows:
             try:
@@ -199,42 +214,43 @@ class IngestWorker:
             except BatchError as e:  # bad rows are counted and reported, the rest is written
                 bad = {p.row for p in e.problems}
                 for p in e.problems[:3]:
-                    self.metrics.refused(f"{g.firm} {g.kind} row {p.row + 1}: {p.field}: {p.why}")
+                    self.metrics.refused(f"{g.schema} {g.kind} row {p.row + 1}: {p.field}: {p.why}")
                 self.metrics.rejected_rows += len(bad)
                 good = [r for i, r in enumerate(rows) if i not in bad]
                 result = store.write_table(g.kind, _table(good)) if good else None
             except (ValueError, TypeError, pa.ArrowException) as e:  # an unknown kind, a bad column
-                self.metrics.refused(f"{g.firm} {g.kind}: {e}")
+                self.metrics.refused(f"{g.schema} {g.kind}: {e}")
                 self.metrics.rejected_rows += len(rows)
                 result = None
             if result is not None:
                 written = result.written
                 self.metrics.duplicate_rows += result.duplicates
-        late = [(mid, p) for mid, p in g.pieces if p.late and p.rows]
+        late = [(firm, mid, p) for firm, mid, p in g.pieces if p.late and p.rows]
         if late:
-            store.query_write("collect_events", [self._late_event(g, mid, p) for mid, p in late])
+            store.query_write("collect_events", [self._late_event(g.kind, *x) for x in late])
         return written
 
-    def _own_rows(self, g: _Group, rows: list[dict]) -> list[dict]:
-        own = [r for r in rows if str(r.get("machine", "")).split("/")[0] == g.firm]
+    def _own_rows(self, firm: str, kind: str, rows: list[dict]) -> list[dict]:
+        """In a shared schema: only the rows of the firm's own machines (`<firm>/...`)."""
+        own = [r for r in rows if str(r.get("machine", "")).split("/")[0] == firm]
         if len(own) < len(rows):
             self.metrics.rejected_rows += len(rows) - len(own)
-            self.metrics.refused(f"{g.firm} {g.kind}: {hub_text('foreign_machine')}")
+            self.metrics.refused(f"{firm} {kind}: {hub_text('foreign_machine')}")
         return own
 
-    def _late_event(self, g: _Group, mid: str, p: Piece) -> dict:
+    def _late_event(self, kind: str, firm: str, mid: str, p: Piece) -> dict:
         ts = [r["ts"] for r in p.rows if isinstance(r.get("ts"), int)]
         delay = time.time() - p.received_at
         return {
             "event_id": uuid.uuid5(uuid.NAMESPACE_URL, f"late:{mid}").hex,
             "logged_at": datetime.now(UTC).replace(tzinfo=None),
-            "source": f"{g.firm}/{p.source}",
+            "source": f"{firm}/{p.source}",
             "event": "late",
             "machine": None,
             "start_ts": _when(min(ts)) if ts else None,
             "end_ts": _when(max(ts)) if ts else None,
             "rows": len(p.rows),
-            "detail": hub_text("late_at_hub", kind=g.kind, delay=f"{delay:.0f}"),
+            "detail": hub_text("late_at_hub", kind=kind, delay=f"{delay:.0f}"),
         }
 
     # -- the loop ----------------------------------------------------------------------------

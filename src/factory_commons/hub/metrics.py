@@ -141,6 +141,8 @@ class HubMetrics:
             "consumer_pending": s["pending"],
             "in_flight": s["in_flight"],
             "points": s["points"],
+            "lag_p95_s": round(s["lag_p95_s"], 4),
+            "edge_lag_p95_s": round(s["edge_lag_p95_s"], 4),
             "duplicate_rows": s["duplicate_rows"],
             "errors": s["errors"],
             "points_per_s": round(s["points_per_s"], 1),
