@@ -1,7 +1,7 @@
 """Hub benchmark: a region of simulated firms through NATS JetStream into PostgreSQL, against a
 bare COPY of the same rows and a bare JetStream publish/consume loop, in the same run.
 
-Runnable alone:  python bench/hub.py [--firms 2000 --machines 12 --workers 2 --shared-schema]
+Runnable alone:  python bench/hub.py [--firms 2000 --machines 12 --workers 2 --per-firm-schemas]
 
 The region: FIRMS x MACHINES machines. Event-driven (the default shape), a machine sends on
 average 0.02 state changes, 0.1 part counts (a 10 s cycle) and 0.17 values on change per second:
@@ -18,7 +18,8 @@ Phases, one nats-server (R1, file storage) and one PostgreSQL database made for 
   live      the event-driven region at its real rate for --live-seconds: stored/s, ingest lag p95
   capacity  a backlog of --backlog-seconds of the region published at once, drained by --workers
             ingest processes: points/s through the whole path (stream -> workers -> PostgreSQL,
-            per-firm schemas or one shared schema, KPI rollup invalidation included)
+            KPI rollup invalidation included), into one schema shared by the firms (default here)
+            or one schema per firm (--per-firm-schemas: a write per firm and kind)
   10hz      the same for --hz-seconds of the 10-tags/s shape (skip with --skip-10hz)
 CPU per 1,000 points counts the ingest workers, their PostgreSQL backends and nats-server (from
 /proc), not this process's publishing. Last line:
@@ -80,10 +81,13 @@ def region_second(firms: list[str], machines: int, sec: int, rng, hz: int = 0) -
             if kind == "state":
                 rows = [
                     {"machine": paths[m], "ts": base + int(u), "state": STATES[int(u) % 4]}
-                    for m, u in zip(hit, us)
+                    for m, u in zip(hit, us, strict=True)
                 ]
             elif kind == "count":
-                rows = [{"machine": paths[m], "ts": base + int(u), "good": 1} for m, u in zip(hit, us)]
+                rows = [
+                    {"machine": paths[m], "ts": base + int(u), "good": 1}
+                    for m, u in zip(hit, us, strict=True)
+                ]
             else:
                 rows = [
                     {
@@ -92,7 +96,7 @@ def region_second(firms: list[str], machines: int, sec: int, rng, hz: int = 0) -
                         "ts": base + int(u),
                         "value": float(u % 100),
                     }
-                    for m, u in zip(hit, us)
+                    for m, u in zip(hit, us, strict=True)
                 ]
             out.append((f, kind, rows))
     return out
@@ -256,8 +260,12 @@ async def publish(js, msgs: list[tuple[str, bytes, str, int]]) -> None:
 async def run_capacity(hub, workers: Workers, url: str, messages, label: str) -> dict:
     points = sum(m[3] for sec in messages for m in sec)
     start_points = workers.points()
-    pids = [p.pid for p in workers.procs] + backend_pids(url) + [hub.procs[0].pid]
-    c0 = cpu_s(pids)
+    parts = {
+        "workers": [p.pid for p in workers.procs],
+        "postgres": backend_pids(url),
+        "nats": [hub.procs[0].pid],
+    }
+    c0 = {k: cpu_s(v) for k, v in parts.items()}
     nc = await connect(hub.admin, hub.servers)
     js = nc.jetstream(timeout=30)
     t0 = time.perf_counter()
@@ -267,7 +275,8 @@ async def run_capacity(hub, workers: Workers, url: str, messages, label: str) ->
     while workers.points() - start_points < points:
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - t0
-    cpu = cpu_s(pids) - c0
+    by = {k: cpu_s(v) - c0[k] for k, v in parts.items()}
+    cpu = sum(by.values())
     await nc.close()
     return {
         "phase": label,
@@ -276,6 +285,7 @@ async def run_capacity(hub, workers: Workers, url: str, messages, label: str) ->
         "points_per_s": points / elapsed,
         "publish_s": published,
         "cpu_ms_per_1000": 1000 * cpu / points * 1000,
+        "cpu_split": {k: round(1e6 * v / points) for k, v in by.items()},
     }
 
 
@@ -283,8 +293,12 @@ async def run_live(hub, workers: Workers, url: str, messages, label: str) -> dic
     """Publish second by second at the real rate; the lag the workers saw."""
     points = sum(m[3] for sec in messages for m in sec)
     start_points = workers.points()
-    pids = [p.pid for p in workers.procs] + backend_pids(url) + [hub.procs[0].pid]
-    c0 = cpu_s(pids)
+    parts = {
+        "workers": [p.pid for p in workers.procs],
+        "postgres": backend_pids(url),
+        "nats": [hub.procs[0].pid],
+    }
+    c0 = {k: cpu_s(v) for k, v in parts.items()}
     nc = await connect(hub.admin, hub.servers)
     js = nc.jetstream(timeout=30)
     t0 = time.perf_counter()
@@ -295,7 +309,8 @@ async def run_live(hub, workers: Workers, url: str, messages, label: str) -> dic
     while workers.points() - start_points < points and time.perf_counter() < end:
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - t0
-    cpu = cpu_s(pids) - c0
+    by = {k: cpu_s(v) - c0[k] for k, v in parts.items()}
+    cpu = sum(by.values())
     health = workers.health()
     await nc.close()
     return {
@@ -305,6 +320,7 @@ async def run_live(hub, workers: Workers, url: str, messages, label: str) -> dic
         "stored_per_s": (workers.points() - start_points) / elapsed,
         "lag_p95_s": max(h.get("lag_p95_s", 0) for h in health),
         "cpu_ms_per_1000": 1000 * cpu / points * 1000,
+        "cpu_split": {k: round(1e6 * v / points) for k, v in by.items()},
     }
 
 
@@ -341,7 +357,9 @@ def main() -> None:
     ap.add_argument("--hz-seconds", type=int, default=2)
     ap.add_argument("--skip-10hz", action="store_true")
     ap.add_argument(
-        "--shared-schema", action="store_true", help="every firm in one schema (default: one per firm)"
+        "--per-firm-schemas",
+        action="store_true",
+        help="one schema per firm (hub ingest default; ~1 s of DDL per firm here), not one shared schema",
     )
     ap.add_argument(
         "--database", default=os.environ.get("FC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -355,7 +373,7 @@ def main() -> None:
         admin.execute(f"CREATE DATABASE {dbname}")
     url = args.database.rsplit("/", 1)[0] + "/" + dbname
     folder = Path(tempfile.mkdtemp(prefix="fc-hub-bench-"))
-    template = "hub" if args.shared_schema else "fc_{firm}"
+    template = "fc_{firm}" if args.per_firm_schemas else "hub"
     results = {}
     try:
         with LocalHub(folder / "nats", firms[:1], nodes=1) as hub:
@@ -377,7 +395,7 @@ def main() -> None:
                 asyncio.run(run_capacity(hub, workers, url, encode(warm, "warm"), "warm"))
                 results["schema_setup_s"] = time.perf_counter() - t0
                 print(
-                    f"setup: {args.firms} firms ({'one shared schema' if args.shared_schema else 'one schema each'}) in {results['schema_setup_s']:.1f} s",
+                    f"setup: {args.firms} firms ({'one schema each' if args.per_firm_schemas else 'one shared schema'}) in {results['schema_setup_s']:.1f} s",
                     flush=True,
                 )
 
