@@ -414,14 +414,14 @@ def main() -> None:
                 r = asyncio.run(run_live(hub, workers, url, encode(live, "live"), "live"))
                 results["live"] = r
                 print(
-                    f"live region:      offered {r['offered_per_s']:,.0f} points/s, stored {r['stored_per_s']:,.0f}/s, ingest lag p95 {r['lag_p95_s']:.2f} s, CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points",
+                    f"live region:      offered {r['offered_per_s']:,.0f} points/s, stored {r['stored_per_s']:,.0f}/s, ingest lag p95 {r['lag_p95_s']:.2f} s, CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}",
                     flush=True,
                 )
 
                 r = asyncio.run(run_capacity(hub, workers, url, msgs, "capacity"))
                 results["capacity"] = r
                 print(
-                    f"capacity:         {r['points']:,} points in {r['messages']:,} messages  {r['points_per_s']:,.0f} points/s  (published in {r['publish_s']:.1f} s)  CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points",
+                    f"capacity:         {r['points']:,} points in {r['messages']:,} messages  {r['points_per_s']:,.0f} points/s  (published in {r['publish_s']:.1f} s)  CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}",
                     flush=True,
                 )
                 print(
@@ -437,7 +437,7 @@ def main() -> None:
                     r = asyncio.run(run_capacity(hub, workers, url, encode(hz, "hz"), "10hz"))
                     results["10hz"] = r
                     print(
-                        f"10 tags/s:        {r['points']:,} points  {r['points_per_s']:,.0f} points/s = {r['points_per_s'] / (args.firms * args.machines * 10):.2f}x of its {args.firms * args.machines * 10:,} points/s  CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points",
+                        f"10 tags/s:        {r['points']:,} points  {r['points_per_s']:,.0f} points/s = {r['points_per_s'] / (args.firms * args.machines * 10):.2f}x of its {args.firms * args.machines * 10:,} points/s  CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}",
                         flush=True,
                     )
 
