@@ -2,41 +2,29 @@
 
 Runnable alone:  python bench/cmapss.py [--data DIR] [--subset FD001 --subset FD003 ...]
 
-For each subset: `GbmRul` (src/factory_commons/ai/rul.py) is trained on train_FD00x.txt only,
-then predicts one RUL per test unit at its last cycle of test_FD00x.txt, compared with
-RUL_FD00x.txt (true RUL, not clipped): RMSE and the PHM08 score (Saxena et al. 2008).
+For each subset (default: every train_FD00x.txt in --data): `GbmRul` (src/factory_commons/ai/rul.py,
+the product's model, the headline) is trained on train_FD00x.txt only, then predicts one RUL per test
+unit at its last cycle of test_FD00x.txt, compared with RUL_FD00x.txt (true RUL, not clipped): RMSE,
+the PHM08 score (Saxena et al. 2008), the validation-to-test gap and the 80% band's coverage.
 
-Training labels (fixed in code, `LABELS`; chosen on the validation RMSE of the training units
-only): the repeats alternate between two labels, the usual clipped piece-wise linear
-min(RUL, 130), and the true RUL on the rows at most 150 cycles from failure (rows further away
-left out of that model's training); the prediction is the mean over all fold models, so it is
-the mean of the two kinds. Validation: the training file's units are shuffled with a fixed seed
-into 5 folds (four times, with seeds 0..3: `--repeats`); one LightGBM model per fold is trained
-on the other 4 folds' units and early-stopped on its own held-out units; the prediction is the
-mean of the 20 models. The test and RUL files are read only after training, for the final
-figures: never for training, tuning or early stopping.
+Training (fixed in code): clipped labels in turn (min(RUL, 130), and the true RUL of rows at most
+150 cycles from failure, `LABELS`, `REPEATS` seeded 5-fold unit splits) and models on the true RUL
+of every row (`LIFE_REPEATS` splits), mixed per bin of the clipped estimate with weights chosen on
+the out-of-fold predictions of the training units; the 80% band from the out-of-fold residuals
+binned by the prediction (rul.py). Operating conditions are found by k-means on the training
+settings and every signal is standardised within its condition, so the script runs unchanged on
+six-condition subsets (FD002, FD004).
 
-Validation figures (out-of-fold: each training row predicted by models that did not see its
-unit): 'val cut' cuts every training unit at 10 seeded random points with true RUL uniform in
-1..150 and scores the prediction there, as the test file cuts its units before failure;
-'val all' scores every training row with true RUL <= 150 (the mean over all cut points, so the
-same in expectation, with less noise). Both against the true RUL, not clipped.
+Validation: out-of-fold predictions (each training row predicted by models that did not see its
+unit), against the true RUL: 'val cut' at 10 seeded random cut points per training unit over its
+whole life, 'val all' at every row; gap = test RMSE - val cut. A second figure cuts every training
+unit at the test units' history lengths (the test file's inputs; its labels are read only after
+that). The test and RUL files are never used for training, tuning or stopping.
 
-Operating conditions are found by clustering the training file's settings, so the script runs
-unchanged on subsets with six conditions (FD002, FD004) and on any folder in the same format.
-
-Beside the product's method (GbmRul, fixed in code) it trains `GruRul` (src/factory_commons/ai/rul_gru.py,
-a GRU over each unit's whole history with two heads for the same two labels, 3 seeded shuffles x
-5 unit folds: `GRU_REPEATS`, `--gru-repeats`; each network trained through its whole 120-epoch
-cosine schedule on its 4 folds' units, the last weights kept: no held-out figure picks an epoch,
-so its out-of-fold figures are not flattered; PyTorch on one CPU thread) and their blend
-w * GbmRul + (1 - w) * GruRul, w chosen on the out-of-fold predictions of the training units
-(`BlendRul` in rul_blend.py trains the two and chooses w). **The blend is the headline** (chosen
-on validation: docs/ai.md); `--no-nn`, or no PyTorch, leaves GbmRul alone as the headline.
-
-Printed beside the published figures from ../shared/data/cmapss/README.md (authors' own
-numbers, not re-run here). The last line is `cmapss_rmse: <value>`: the headline's test RMSE on the
-last subset run.
+`--nn` also trains the GRU blend of earlier rounds (rul_blend.py, clipped labels) as a comparison
+row; it is not the headline. Printed beside the published figures from
+../shared/data/cmapss/README.md (authors' own numbers, not re-run here). The last line is
+`cmapss_rmse: <value>`: the headline's test RMSE on the last subset run.
 """
 
 from __future__ import annotations
