@@ -79,7 +79,7 @@ def collect(
 
     from .config import PlantConfig
     from .mapping import MappingError
-    from .runner import Collector
+    from .runner import AlreadyRunning, Collector
 
     try:
         plant = PlantConfig.from_toml(config)
@@ -90,6 +90,9 @@ def collect(
         plant.collector.store = store
     try:
         collector = Collector(plant)
+    except AlreadyRunning as e:
+        err.print(f"[red]{escape(str(e))}[/]")
+        raise typer.Exit(3) from None
     except (MappingError, ValueError, ImportError) as e:
         where = "" if str(e).startswith(plant.path) else f"{plant.path}: "
         err.print(f"[red]{cli_text('config_error')}:[/] {escape(where + str(e))}")

@@ -6,8 +6,9 @@ the store has them. If the store cannot be reached it reports `retrying`, keeps 
 in the buffer and tries again with backoff, reopening the store. Rows the store rejects
 (a bad value that got past a connector) go to the buffer's rejects with the store's reason;
 the rest of the batch is written. Data that reaches the store more than `late_after_s`
-after it arrived, or that a source marked as historical, is recorded as a `late` event, so
-a KPI that was computed before it arrived can be recomputed.
+after its own time (the row's `ts`), or that a source marked as historical, is recorded as a
+`late` event, so a KPI that was computed before it arrived can be recomputed. A store error
+is named in health as it is (`disk full: ...`, `store locked: ...`), never as a follow-up error.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..store.base import Store
 from ..store.validate import BatchError, to_arrow
 from .buffer import Buffer, Pending, from_micros
 from .connector import Backoff, Health, HealthState
+from .faults import describe_failure
 
 COLLECT = Catalog("collect")
 
@@ -127,29 +129,31 @@ class Forwarder:
         self.duplicates += result.duplicates
 
     def _log_late(self, batch: list[Pending]) -> None:
-        now = time.time()
-        late: dict[tuple[str, str], list[Pending]] = {}
+        """A `late` event for rows that reach the store more than `late_after_s` after their own
+        time (`ts`, the data's timestamp, not when the collector received them), and for rows a
+        source sent as historical: a KPI of their period may have been computed without them."""
+        now_us = int(time.time() * 1_000_000)
+        cutoff = now_us - int(self.late_after_s * 1_000_000)
+        late: dict[tuple[str, str, bool], list[int]] = {}
         for p in batch:
-            if p.late or now - p.received_at > self.late_after_s:
-                late.setdefault((p.source, p.kind), []).append(p)
-        for (source, kind), puts in late.items():
-            ts = [r["ts"] for p in puts for r in p.rows if isinstance(r.get("ts"), int)]
-            delay = now - min(p.received_at for p in puts)
-            historical = any(p.late for p in puts)
+            ts = [r["ts"] for r in p.rows if isinstance(r.get("ts"), int)]
+            old = ts if p.late else [t for t in ts if t < cutoff]
+            if old:
+                late.setdefault((p.source, p.kind, p.late), []).extend(old)
+        for (source, kind, historical), ts in late.items():
+            delay = (now_us - max(ts)) / 1_000_000
             why = (
                 "source sent it as historical"
                 if historical
-                else f"reached the store {delay:.0f} s after arrival"
+                else f"reached the store {delay:.0f} s or more after its own time"
             )
             self.buffer.log_event(
                 source,
                 "late",
-                start=from_micros(min(ts)) if ts else None,
-                end=from_micros(max(ts)) if ts else None,
-                rows=sum(len(p.rows) for p in puts),
-                detail=" / ".join(COLLECT.pair("late_data")[::-1]).format(
-                    kind=kind, why=why
-                ),  # English first
+                start=from_micros(min(ts)),
+                end=from_micros(max(ts)),
+                rows=len(ts),
+                detail=" / ".join(COLLECT.pair("late_data")[::-1]).format(kind=kind, why=why),  # English first
             )
 
     # -- the loop ------------------------------------------------------------------------------
@@ -173,7 +177,7 @@ class Forwarder:
                     stop.wait(self.small_batch_wait_s)
             except Exception as e:  # noqa: BLE001 - the store is away: keep everything, retry
                 self.health.errors += 1
-                self._set(HealthState.RETRYING, f"{type(e).__name__}: {e}")
+                self._set(HealthState.RETRYING, describe_failure(e, "store"))
                 self._drop_store()
                 if stopping:
                     break

@@ -7,6 +7,11 @@ starts them and the forwarder, and writes the health of each to a JSON file ever
 (a Modbus gateway's units: unit id -> state, reason, since). `stop()` stops the
 connectors first, then lets the forwarder drain what the store can still take; whatever it
 cannot stays in the buffer for the next start.
+
+One collector per plant configuration: `Collector` holds an exclusive lock on
+`<buffer>.lock` (with its pid inside) while it runs, so a second `factory-commons collect` on
+the same plant.toml stops at once with `AlreadyRunning` instead of fighting over the MQTT
+client id and the buffer.
 """
 
 from __future__ import annotations
@@ -19,10 +24,52 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..i18n import Catalog
 from .buffer import Buffer
 from .config import PlantConfig
 from .connector import Connector, Health
 from .forwarder import Forwarder
+
+EDGE = Catalog("collect_edge")
+
+
+class AlreadyRunning(RuntimeError):
+    """Another collector holds this plant configuration's lock."""
+
+
+class InstanceLock:
+    """An exclusive, non-blocking lock on a file, held until `release()` or the process ends."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while running
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            f.close()
+            raise AlreadyRunning(
+                " / ".join(t.format(pid=pid, lock=self.path) for t in EDGE.pair("already_running"))
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the file drops the lock
+            self._file = None
 
 
 def build_connector(kind: str, source: Any, buffer: Buffer) -> Connector:
@@ -63,16 +110,32 @@ class Collector:
     ) -> None:
         """`connectors` (factories taking the buffer) replaces the configured sources, for tests and embedding."""
         self.config = config
-        self.buffer = Buffer(config.buffer, synchronous=config.collector.buffer_synchronous)
+        self.lock = InstanceLock(f"{config.buffer}.lock") if config.buffer != ":memory:" else None
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self.buffer = Buffer(config.buffer, synchronous=config.collector.buffer_synchronous)
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
         self.forwarder = Forwarder(
             self.buffer,
             open_store or _default_open_store(config.store),
             late_after_s=config.collector.late_after_s,
         )
-        if connectors is None:
-            self.connectors = [build_connector(kind, source, self.buffer) for kind, source in config.sources]
-        else:
-            self.connectors = [make(self.buffer) for make in connectors]
+        try:
+            if connectors is None:
+                self.connectors = [
+                    build_connector(kind, source, self.buffer) for kind, source in config.sources
+                ]
+            else:
+                self.connectors = [make(self.buffer) for make in connectors]
+        except BaseException:
+            self.buffer.close()
+            if self.lock is not None:
+                self.lock.release()
+            raise
         self._stop_connectors = threading.Event()
         self._stop_forwarder = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -105,6 +168,8 @@ class Collector:
         self.write_health()
         self.final = self.snapshot()
         self.buffer.close()
+        if self.lock is not None:
+            self.lock.release()
 
     def __enter__(self) -> Collector:
         self.start()
