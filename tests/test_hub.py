@@ -171,3 +171,50 @@ def test_metrics_text_and_health():
     assert 'fc_hub_firm_last_data_timestamp_seconds{firm="acme"}' in text and 'firm="beta"' not in text
     assert 'fc_hub_ingest_lag_seconds{quantile="0.95"} 0.2' in text
     assert "fc_hub_consumer_pending 7" in text
+
+
+def _msg(subject_name: str, body: bytes, mid: str):
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    meta = SimpleNamespace(timestamp=datetime.now(UTC), num_pending=0, stream=STREAM, sequence=None)
+    return SimpleNamespace(subject=subject_name, data=body, headers={"Nats-Msg-Id": mid}, metadata=meta)
+
+
+def test_ingest_batch_refuses_foreign_and_bad_rows_and_records_late_data(pg_url):
+    """One batch as a worker writes it (no NATS needed): in a shared schema a firm's rows of
+    another firm's machines are refused, a bad row is refused with its reason and the rest
+    written, an unreadable message is refused, late data leaves a `late` collection event, and
+    the same batch again writes nothing."""
+    import psycopg
+
+    from factory_commons.hub.ingest import IngestWorker
+
+    ts = 1_793_577_600_000_000  # 2026-11-02 in epoch microseconds
+    good = [{"machine": "acme/s/a/l/m1", "ts": ts + i, "good": 1} for i in range(3)]
+    foreign = [{"machine": "beta/s/a/l/m1", "ts": ts, "good": 5}]
+    bad = [{"machine": "acme/s/a/l/m1", "ts": ts + 9, "good": -4}]
+    msgs = [
+        _msg("fc.acme.count", Piece("opc", 1.0, True, good + foreign + bad).encode(), "e:1:0"),
+        _msg("fc.acme.count", b"not json", "e:2:0"),
+        _msg("fc.acme", b"{}", "e:3:0"),
+    ]
+    worker = IngestWorker(Credentials("ingest", "x"), pg_url, schema_template="hub_shared_t")
+    try:
+        ok, refused = worker.write(msgs)
+        assert len(ok) == 1 and len(refused) == 2
+        assert worker.metrics.rejected_rows == 2  # the foreign row and the negative count
+        assert "good" in worker.metrics.last_refusal or "beta" in worker.metrics.last_refusal
+        worker.write(msgs[:1])  # again: nothing twice
+        with psycopg.connect(pg_url) as con:
+            rows = con.execute("SELECT count(*), sum(good) FROM hub_shared_t.v_counts").fetchone()
+            late = con.execute(
+                "SELECT source, rows FROM hub_shared_t.collect_events WHERE event = 'late'"
+            ).fetchall()
+        assert rows == (3, 3)
+        assert late == [("acme/opc", 5)]
+        assert worker.metrics.duplicate_rows == 3
+    finally:
+        worker._drop_pg()  # noqa: SLF001
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute("DROP SCHEMA IF EXISTS hub_shared_t CASCADE")
