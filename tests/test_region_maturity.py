@@ -264,3 +264,24 @@ def test_roadmap_links_weak_domains_to_experts_and_programmes():
     by_id = {e.id: e for e in experts}
     assert steps[0].experts and all(topics & set(by_id[x].skills) for x in steps[0].experts)
     assert steps[1].programmes == ()
+
+
+def test_codified_knowhow_is_read_from_the_knowhow_package_when_there_is_one(tmp_path):
+    pytest.importorskip("factory_commons.knowhow.metrics")
+    from factory_commons.knowhow.cases import Case
+    from factory_commons.knowhow.db import open_knowhow
+
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    target = str(tmp_path / "k.duckdb")
+    stops = [now - timedelta(days=d) for d in (1, 2, 3, 4)]
+    with open_store(target) as s:
+        s.write([StateChange(ts=t, machine="acme/s/a/l/m1", state="unplanned_down") for t in stops])
+        assert "codified_knowhow" not in measure(s, now=now, store_target=target)  # no know-how database yet
+        kdb = open_knowhow(target)
+        # one of the four stops is written down
+        kdb.add(Case(machine="acme/s/a/l/m1", title="bearing", occurred=stops[0]))
+        kdb.close()
+        value, basis = measure(s, now=now, store_target=target)["codified_knowhow"]
+    assert value == pytest.approx(1 / 4) and basis["stops"] == 4 and basis["with_case"] == 1
+    # 0.25 attains the thresholds 0.05 and 0.25: level 3
+    assert evidence_values({"codified_knowhow": (value, basis)})["mgmt_knowhow"].level == 3

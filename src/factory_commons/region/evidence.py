@@ -12,8 +12,9 @@ prefixes; none: the whole store is the firm):
 * `closed_loop_changes`: machines whose setpoint signal (a signal named `*setpoint*`) changed
   in the period / machines — a setting written back from data;
 * `order_coverage`: changes into `running` that name a production order / changes into running;
-* `codified_knowhow`: read from the know-how package when it is installed and offers
-  `knowhow.metrics.codified_share(store_target)` (a share 0-1); otherwise not measured.
+* `codified_knowhow`: unplanned stops in the period that have a written know-how case / stops,
+  from the know-how package (`knowhow.metrics.codification_metrics`) when it is installed and
+  a know-how database sits beside the store; otherwise not measured.
 
 A metric that cannot be measured (no machines, no alerts, no know-how package) is absent, and
 its item is answered by the firm instead. Each value becomes a level with the item's thresholds
@@ -25,6 +26,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from ..store.base import Store
 from .maturity import MaturityModel, load_model
@@ -48,20 +50,39 @@ def _machines_with(store: Store, sql: str, machines: set[str]) -> set[str]:
     return {m for m in store.query(sql).column("machine").to_pylist() if m in machines}
 
 
-def codified_share(store_target: str | None) -> float | None:
-    """The know-how package's codification share, when that package offers it (else None)."""
+def codified_share(
+    store: Store, store_target: str | None, start: datetime, end: datetime, machines: list[str]
+) -> tuple[float, dict] | None:
+    """Share of the period's unplanned stops that have a written know-how case, from the know-how
+    package (`knowhow.metrics.codification_metrics`) when it is installed and the store has a
+    know-how database beside it; None otherwise (the item is then answered)."""
     if not store_target:
         return None
     try:
+        kdb = importlib.import_module("factory_commons.knowhow.db")
         metrics = importlib.import_module("factory_commons.knowhow.metrics")
-        fn = metrics.codified_share
+        path = kdb.default_knowhow_path(store_target)
+        if not path.startswith(("postgresql://", "postgres://")) and not Path(path).exists():
+            return None
+        db = kdb.open_knowhow(store_target)
     except (ImportError, AttributeError):
         return None
     try:
-        value = fn(store_target)
-    except Exception:  # noqa: BLE001 - a failing optional source leaves the item to be answered
+        got = metrics.codification_metrics(store, db, start=start, end=end, machines=machines)
+    except Exception:  # noqa: BLE001 - an optional source that fails leaves the item to be answered
         return None
-    return None if value is None else float(value)
+    finally:
+        close = getattr(db, "close", None)
+        if close:
+            close()
+    share = got.get("share_with_case")
+    if share is None:
+        return None
+    return float(share), {
+        "source": "knowhow",
+        "stops": got.get("stops", 0),
+        "with_case": got.get("stops_with_case", 0),
+    }
 
 
 def measure(
@@ -76,11 +97,11 @@ def measure(
     start = now - timedelta(days=days)
     machines = set(_in_scope(store.machine_paths(), scope))
     out: dict[str, tuple[float, dict]] = {}
-    ks = codified_share(store_target)
-    if ks is not None:
-        out["codified_knowhow"] = (ks, {"source": "knowhow"})
     if not machines:
         return out
+    ks = codified_share(store, store_target, start, now, sorted(machines))
+    if ks is not None:
+        out["codified_knowhow"] = ks
     n = len(machines)
     period = f"ts >= {_lit(start)} AND ts <= {_lit(now)}"
     basis = {"machines": n, "days": days, "until": now.isoformat()}
