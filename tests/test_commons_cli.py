@@ -59,6 +59,8 @@ def test_catalog_lists_only_firms_that_fit(commons):
     assert "Firm catalog" in r.output and "Milling" in r.output
     bad = runner.invoke(app, ["commons", "catalog", "--commons", commons, "--process", "knitting"])
     assert bad.exit_code == 2 and "knitting" in bad.output
+    said = " ".join(bad.output.split())  # the option, the code and the closest known ones, ko / en
+    assert "--process: 알 수 없는 공정 코드 'knitting'" in said and "closest known: painting" in said
 
 
 def test_match_by_stored_request_and_by_options(commons):

@@ -83,6 +83,17 @@ def _half(note: str, lang: str) -> str:
     return ko if lang == "ko" else en
 
 
+def _vocab_option(option: str, kind: str, value: str | None) -> None:
+    """Exit 2 when an option's code is not in the vocabulary, naming the option and the closest
+    known codes in Korean and English."""
+    from .vocab import TABLES, VocabularyError, closest
+
+    if value is not None and value not in TABLES[kind]:
+        e = VocabularyError(option, kind, value, closest(kind, value))
+        err.print(f"[red]{option}: {e.why_ko} / {e.why_en}[/]")
+        raise typer.Exit(2)
+
+
 def _open(store: str, commons: str | None) -> CommonsDB:
     from .db import CommonsDB, default_commons_path
 
@@ -205,15 +216,11 @@ def catalog_cmd(
 ) -> None:
     """Search the public catalog (published data only)."""
     from .catalog import public_profiles, search_catalog
-    from .vocab import MATERIALS, PROCESSES
+    from .vocab import PROCESSES
 
     lang = _lang(lang)
-    for name, value, known in (("--process", process, PROCESSES), ("--material", material, MATERIALS)):
-        if value is not None and value not in known:
-            err.print(
-                f"[red]{name}: {cli_text('unknown_code', value=value, known=', '.join(sorted(known)))}[/]"
-            )
-            raise typer.Exit(2)
+    _vocab_option("--process", "process", process)
+    _vocab_option("--material", "material", material)
     db = _open(store, commons)
     try:
         found = search_catalog(public_profiles(db), process, material, district, q)
@@ -255,11 +262,11 @@ def _request_from_options(
     if not (process and material):
         err.print(f"[red]{cli_text('request_or_process')}[/]")
         raise typer.Exit(2)
-    from .vocab import VocabularyError
-
+    _vocab_option("--process", "process", process)
+    _vocab_option("--material", "material", material)
     try:
         step = Step(process=process, material=material, quantity=quantity)
-    except (VocabularyError, ValueError) as e:
+    except ValueError as e:
         err.print(f"[red]{e}[/]")
         raise typer.Exit(2) from None
     location = None
