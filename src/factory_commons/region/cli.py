@@ -231,7 +231,7 @@ def maturity_cmd(
         parts = []
         for i in d.items:
             lv = "·" if i.level is None else str(i.level)
-            mark = f" [{i.evidence.metric}={i.evidence.value:.2f}]" if i.evidence else ""
+            mark = f" ({i.evidence.metric} = {i.evidence.value:.2f})" if i.evidence else ""
             parts.append(f"{_t('item_' + i.item, lang)} {lv}{mark}")
         score_txt = "" if d.score is None else f"{d.score:.2f}"
         t.add_row(_t("domain_" + d.domain, lang), score_txt, str(d.level or ""), "\n".join(parts))

@@ -1,6 +1,7 @@
 """A firm's roadmap: its weakest maturity domains, the next step in each, and who in the commons helps.
 
-For each of the `n` domains with the lowest scores: the items with the lowest level (raise
+For each of the `n` domains with the lowest scores (below level 5; a domain without any
+answer is not ranked): the items with the lowest level (raise
 them first, one level at a time), the outside experts whose topics cover the domain (the
 domain's `topics` in `maturity_model.toml`; ranked by topics covered, then years), the
 region's support programmes that work on the domain (`Programme.domains`), and the firm's
@@ -43,7 +44,7 @@ def roadmap(
         if raw:
             coops = tuple(raw.get("facility", {}).get("cooperatives", ()))
     steps = []
-    for d in assessment.weakest(n):
+    for d in [d for d in assessment.weakest(len(assessment.domains)) if d.level < 5][:n]:
         topics = set(model.domain(d.domain).topics)
         levels = [(i.item, i.level) for i in d.items if i.level is not None]
         low = min(lv for _, lv in levels)
