@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -73,7 +72,7 @@ def to_arrow(data) -> pa.Table:
         return data
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
-    if isinstance(data, pd.DataFrame):
+    if type(data).__module__.startswith("pandas"):  # pandas is imported only where it is used
         return pa.Table.from_pandas(data, preserve_index=False)
     if isinstance(data, list):
         # every key of every row: from_pylist alone would take the columns of the first row
@@ -112,6 +111,8 @@ def _cast(arr: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
         if not (pa.types.is_integer(target) or pa.types.is_floating(target)):
             raise
     # words among numbers: the unreadable ones become null and are reported per row
+    import pandas as pd  # here, not at the top: a collector on a small box never loads it
+
     num = pd.to_numeric(arr.to_pandas(), errors="coerce")
     if pa.types.is_integer(target):
         whole = num.isna() | (num == num.round())
@@ -129,6 +130,8 @@ def _cast_ts(arr: pa.ChunkedArray) -> pa.ChunkedArray:
             )
         return pc.cast(arr, pa.timestamp("us"))
     if pa.types.is_string(t) or pa.types.is_large_string(t):
+        import pandas as pd
+
         s = pd.to_datetime(arr.to_pandas(), utc=True, errors="coerce", format="ISO8601")
         s = s.dt.tz_convert(UTC).dt.tz_localize(None)
         return pa.chunked_array([pa.array(s, type=pa.timestamp("us"))])
