@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from factory_commons.collect.buffer import Buffer  # noqa: E402
 from factory_commons.hub.edge import EdgeForwarder  # noqa: E402
 from factory_commons.hub.local import LocalHub, free_ports  # noqa: E402
-from factory_commons.hub.stream import connect, ensure_stream  # noqa: E402
+from factory_commons.hub.stream import connect, consumer_config, ensure_stream  # noqa: E402
 from factory_commons.hub.subjects import STREAM, Piece, subject  # noqa: E402
 
 RATES = {"state": 0.02, "count": 0.1, "signal": 0.17}  # per machine and second
@@ -169,7 +169,13 @@ async def bare_jetstream(hub: LocalHub, messages: list[list[tuple[str, bytes, st
     await js.add_stream(name="BARE", subjects=["bare.>"])
     flat = [m for sec in messages for m in sec]
     points = sum(m[3] for m in flat)
-    psub = await js.pull_subscribe("bare.>", durable="bare", stream="BARE")
+    # the same consumer settings and fetch as the ingest workers (the default max_ack_pending of
+    # 1,000 would stall every fetch of more)
+    config = consumer_config()
+    config.durable_name = "bare"
+    config.filter_subject = "bare.>"
+    await js.add_consumer("BARE", config)
+    psub = await js.pull_subscribe_bind(durable="bare", stream="BARE")
     t0 = time.perf_counter()
     futures = [
         await js.publish_async("bare." + s, body, headers={"Nats-Msg-Id": mid}) for s, body, mid, _ in flat
@@ -178,7 +184,7 @@ async def bare_jetstream(hub: LocalHub, messages: list[list[tuple[str, bytes, st
     got = 0
     while got < len(flat):
         try:
-            msgs = await psub.fetch(2000, timeout=2)
+            msgs = await psub.fetch(4000, timeout=0.5)
         except Exception:  # noqa: BLE001 - none yet
             continue
         for m in msgs:

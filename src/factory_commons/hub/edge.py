@@ -1,9 +1,10 @@
 """Edge to hub: the collector's durable buffer -> the hub's JetStream stream.
 
-Takes the oldest pending puts of the buffer (collect/buffer.py), publishes each, cut in pieces
-of at most `PIECE_ROWS` rows, to `fc.<firm>.<kind>` with a message id made of the buffer's own
-id and the put's number, waits for the stream's acknowledgement of every piece, and only then
-deletes the puts from the buffer. A put whose acknowledgement was lost is sent again with the
+Takes the oldest pending puts of the buffer (collect/buffer.py), joins those of one kind and
+source (many small puts of a connector, or hours of them after an outage, become few messages),
+publishes them cut in pieces of at most `PIECE_ROWS` rows to `fc.<firm>.<kind>` with a message
+id made of the buffer's own id and the puts' numbers, waits for the stream's acknowledgement of
+every piece, and only then deletes the puts from the buffer. A put whose acknowledgement was lost is sent again with the
 same id: the stream drops it inside its duplicate window, the store's keys after it. While the
 hub cannot be reached (link down, every node away) everything stays in the buffer and the
 forwarder retries with backoff; when the link is back it catches up by itself, oldest first,
@@ -76,16 +77,20 @@ class EdgeForwarder:
         self.stats = EdgeStats()
         subject(firm, "state")  # the firm id is valid
 
-    async def _publish(self, js, put: Pending, late: bool) -> None:
-        pieces = [put.rows[i : i + PIECE_ROWS] for i in range(0, len(put.rows), PIECE_ROWS)] or [[]]
+    async def _publish(self, js, puts: list[Pending], late: bool) -> None:
+        """Puts of one kind and source, their rows joined and cut in pieces of PIECE_ROWS."""
+        first = puts[0]
+        rows = [r for p in puts for r in p.rows]
+        pieces = [rows[i : i + PIECE_ROWS] for i in range(0, len(rows), PIECE_ROWS)] or [[]]
+        span = f"{first.id}" if len(puts) == 1 else f"{first.id}-{puts[-1].id}"
         futures = []
-        for k, rows in enumerate(pieces):
-            body = Piece(put.source, put.received_at, late, rows).encode()
+        for k, piece in enumerate(pieces):
+            body = Piece(first.source, first.received_at, late, piece).encode()
             futures.append(
                 await js.publish_async(
-                    subject(self.firm, put.kind),
+                    subject(self.firm, first.kind),
                     body,
-                    headers={"Nats-Msg-Id": message_id(self.edge_id, put.id, k)},
+                    headers={"Nats-Msg-Id": message_id(self.edge_id, span, k)},
                     stream=STREAM,
                 )
             )
@@ -120,12 +125,13 @@ class EdgeForwarder:
         if not batch:
             return 0
         now = time.time()
-        tasks = []
+        groups: dict[tuple[str, str, bool], list[Pending]] = {}  # in buffer order within each
         for put in batch:
             late = put.late or now - put.received_at > self.late_after_s
             if late:
                 self.stats.late_rows += len(put.rows)
-            tasks.append(self._publish(js, put, late))
+            groups.setdefault((put.kind, put.source, late), []).append(put)
+        tasks = [self._publish(js, puts, key[2]) for key, puts in groups.items()]
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=self.ack_timeout_s + 0.5 * len(batch) / 100)
         self.buffer.ack([p.id for p in batch])  # only now: the stream has every piece
         n = sum(len(p.rows) for p in batch)

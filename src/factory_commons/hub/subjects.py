@@ -4,7 +4,7 @@ Subjects: `fc.<firm>.<kind>` (kind: a record kind such as `state`, `count`, `sig
 `_events` for the collector's collection events). The stream `FC` holds `fc.>`. A message is
 one piece of one buffered put: JSON `{"source", "received_at", "late", "rows"}` (rows with
 `ts` as epoch microseconds, as the buffer keeps them), with the header `Nats-Msg-Id`
-`<edge id>:<put id>:<piece>` so that JetStream drops a re-sent copy inside its duplicate
+`<edge id>:<put numbers>:<piece>` so that JetStream drops a re-sent copy inside its duplicate
 window, and the store's keys drop one that comes later.
 """
 
@@ -94,5 +94,6 @@ class Piece:
         )
 
 
-def message_id(edge_id: str, put_id: int, piece: int) -> str:
-    return f"{edge_id}:{put_id}:{piece}"
+def message_id(edge_id: str, puts: int | str, piece: int) -> str:
+    """`<edge id>:<put number or first-last>:<piece>`."""
+    return f"{edge_id}:{puts}:{piece}"
