@@ -168,7 +168,8 @@ def test_demo_fills_the_commons_beside_its_store(tmp_path: Path):
     assert "2,000 firms" in text and "에이크미 정밀" in text and "ACME Precision" in text
     assert "1위의 근거 / why #1" in text and "Fit:" in text
     assert (
-        "(2026-11-02–2026-11-08, 1주 측정)" in text and "(2026-11-02 to 2026-11-08, measured weeks: 1)" in text
+        "(2026-11-02–2026-11-08, 1주 측정)" in text
+        and "(2026-11-02 to 2026-11-08, measured weeks: 1)" in text
     )
     assert "직행률" in text and "초도" not in text
     assert f"factory-commons serve --store {path}" in text
@@ -262,6 +263,7 @@ def test_okw_import_makes_a_profile_from_a_plain_document(tmp_path: Path):
     broken = tmp_path / "broken.json"
     broken.write_text('{"name": ', encoding="utf-8")
     r = runner.invoke(app, ["commons", "okw-import", str(broken), "--firm-id", "x", "--commons", commons])
-    assert r.exit_code == 2 and "broken.json: not JSON" in " ".join(r.output.split())
+    said = " ".join(r.output.split())
+    assert r.exit_code == 2 and "broken.json: JSON이 아닙니다" in said and "/ not JSON" in said
     r = runner.invoke(app, ["commons", "okw-import", str(tmp_path / "nope.json"), "--commons", commons])
     assert r.exit_code == 2 and "nope.json" in r.output

@@ -402,7 +402,7 @@ def _bad(doc: dict, path: list, value) -> dict:
         (
             ["x-fc-certifications", 0, "code"],
             "GOSSIP-1",
-            r"^x-fc-certifications\[0\]\.code: 알 수 없는 인증 .* / unknown certification 'GOSSIP-1'; closest known",
+            r"^x-fc-certifications\[0\]\.code: unknown certification 'GOSSIP-1'; closest known",
         ),
         (["x-fc-published"], ["capacity", "gossip"], r"^x-fc-published\[1\]: unknown evidence kind 'gossip'"),
         (["x-fc-evidence", "quality", "scrap_ratio"], 1.5, r"^x-fc-evidence\.quality\.scrap_ratio: "),
@@ -410,15 +410,35 @@ def _bad(doc: dict, path: list, value) -> dict:
         (
             ["x-fc-unspsc"],
             ["99999999"],
-            r"^x-fc-unspsc\[0\]: .* / unknown UNSPSC class '99999999'; closest known: 73180000",
+            r"^x-fc-unspsc\[0\]: unknown UNSPSC class '99999999'; closest known: 73180000",
         ),
     ],
 )
 def test_bad_input_names_the_path(path, value, message):
+    """Each error names the JSON path and why, in English (`en`) and Korean (`ko`), each half
+    starting with the path."""
     base = okw.to_okw(_three_machine_profile(), "ko", private=True)
-    with pytest.raises(okw.OkwError, match=message):
+    with pytest.raises(okw.OkwError) as caught:
         okw.from_okw(_bad(base, path, value))
+    e = caught.value
+    assert re.search(message, e.en), e.en
+    assert e.ko.startswith(f"{e.path}: ") and HANGUL.search(e.ko) and str(e) == f"{e.ko} / {e.en}"
     assert isinstance(okw.from_okw(base), Profile)
+
+
+def test_every_reason_has_a_korean_and_an_english_text():
+    from factory_commons.i18n import Catalog
+
+    texts = Catalog("commons_okw")
+    keys = set(
+        re.findall(
+            r'OkwError\(\s*[^,()]+(?:\([^()]*\))?[^,()]*,\s*"(\w+)"', Path(okw.__file__).read_text("utf-8")
+        )
+    )
+    assert len(keys) > 25
+    assert [
+        k for k in sorted(keys) if not all(texts.get(f"okw_{k}", lang) != f"okw_{k}" for lang in ("ko", "en"))
+    ] == []
 
 
 def test_not_json_and_not_an_object():

@@ -84,11 +84,26 @@ _LEGACY = {"okw_version"}
 
 
 class OkwError(ValueError):
-    """An OKW document we cannot read: `path` is the JSON path, the message says why."""
+    """An OKW document we cannot read: `path` is the JSON path; `why_ko`, `why_en` say why (the
+    `commons_okw` message `okw_<key>` filled with `params`), `ko` and `en` with the path before.
+    `str(error)` is "path: Korean / path: English", so each half reads on its own."""
 
-    def __init__(self, path: str, why: str):
-        self.path, self.why = path, why
-        super().__init__(f"{path}: {why}" if path else why)
+    def __init__(self, path: str, key: str, **params: object):
+        ko, en = TEXTS.pair(f"okw_{key}")
+        self._set(path, ko.format(**params), en.format(**params))
+
+    def _set(self, path: str, why_ko: str, why_en: str) -> None:
+        self.path, self.why_ko, self.why_en, self.why = path, why_ko, why_en, why_en
+        self.ko = f"{path}: {why_ko}" if path else why_ko
+        self.en = f"{path}: {why_en}" if path else why_en
+        ValueError.__init__(self, f"{self.ko} / {self.en}")
+
+    @classmethod
+    def texts(cls, path: str, why_ko: str, why_en: str) -> OkwError:
+        """An error whose reasons are written already (the vocabulary's, in both languages)."""
+        error = cls.__new__(cls)
+        error._set(path, why_ko, why_en)
+        return error
 
 
 def facility_id(firm_id: str) -> str:
@@ -276,7 +291,7 @@ def _get(d: dict, key: str, path: str, kind: type | tuple, required: bool = Fals
         v = float(v)
     if not isinstance(v, kind) or (isinstance(v, bool) and kind in (int, float)):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise OkwError(f"{path}{key}", f"expected {names}, got {type(v).__name__} {v!r}")
+        raise OkwError(f"{path}{key}", "expected_type", expected=names, got=f"{type(v).__name__} {v!r}")
     return v
 
 
@@ -288,18 +303,18 @@ def _as_text(value: Any, path: str) -> dict | None:
         return value
     if isinstance(value, str):
         return {"ko": value} if has_hangul(value) else {"en": value}
-    raise OkwError(path, f"expected a string or {{ko, en}}, got {type(value).__name__}")
+    raise OkwError(path, "expected_text", got=type(value).__name__)
 
 
 def _date(v: Any, path: str) -> date | None:
     if v is None:
         return None
     if not isinstance(v, str):
-        raise OkwError(path, f"expected an ISO date (YYYY-MM-DD), got {v!r}")
+        raise OkwError(path, "expected_date", got=repr(v))
     try:
         return date.fromisoformat(v)
     except ValueError:
-        raise OkwError(path, f"not an ISO date (YYYY-MM-DD): {v!r}") from None
+        raise OkwError(path, "not_a_date", got=repr(v)) from None
 
 
 def _process(e: dict, path: str) -> str:
@@ -307,22 +322,23 @@ def _process(e: dict, path: str) -> str:
     code = e.get("x-fc-process")
     url = e.get("manufacturing_process") or e.get("equipment_type")
     if code is not None and code not in PROCESSES:
-        raise OkwError(f"{path}x-fc-process", f"unknown process {code!r}")
+        raise OkwError(f"{path}x-fc-process", "unknown_process_code", code=repr(code))
     if url is None:
         if code is None:
             raise OkwError(f"{path}manufacturing_process", "missing")
         return code
     if not isinstance(url, str):
-        raise OkwError(f"{path}manufacturing_process", f"expected a Wikipedia URL, got {url!r}")
+        raise OkwError(f"{path}manufacturing_process", "expected_url", got=repr(url))
     found = process_from_ref(url)
     if found is None:
         raise OkwError(
             f"{path}manufacturing_process",
-            f"unknown process {url!r} (use a Wikipedia URL of the vocabulary: "
-            f"{', '.join(sorted(_page_names(PROCESSES)))})",
+            "unknown_process_url",
+            url=repr(url),
+            known=", ".join(sorted(_page_names(PROCESSES))),
         )
     if code is not None and code != found:
-        raise OkwError(f"{path}x-fc-process", f"{code!r} does not match manufacturing_process {url!r}")
+        raise OkwError(f"{path}x-fc-process", "process_mismatch", code=repr(code), url=repr(url))
     return found
 
 
@@ -336,11 +352,11 @@ def _material_ref(m: Any, mp: str) -> str:
     if isinstance(m, dict):
         url = m.get("material_type")
         if not isinstance(url, str):
-            raise OkwError(
-                f"{mp}.material_type", "missing" if url is None else f"expected a URL, got {url!r}"
-            )
+            if url is None:
+                raise OkwError(f"{mp}.material_type", "missing")
+            raise OkwError(f"{mp}.material_type", "expected_url", got=repr(url))
         return url
-    raise OkwError(mp, f"expected an object or a string, got {type(m).__name__}")
+    raise OkwError(mp, "expected_object_or_string", got=type(m).__name__)
 
 
 def _materials(e: dict, path: str, process: str, typical: list[str], warnings: list[str]) -> list[str]:
@@ -349,10 +365,7 @@ def _materials(e: dict, path: str, process: str, typical: list[str], warnings: l
     if items is None:  # plain OKW: the facility's typical materials that the process works
         out = [m for m in typical if process in MATERIALS[m].processes]
         if not out:
-            raise OkwError(
-                f"{path}materials_worked",
-                f"missing, and none of the facility's typical materials is worked by {process!r}",
-            )
+            raise OkwError(f"{path}materials_worked", "no_typical_material", process=repr(process))
         warnings.append(_warn("okw_default_extension", path=f"{path}materials_worked", value=out))
         return out
     for j, m in enumerate(items):
@@ -363,13 +376,13 @@ def _materials(e: dict, path: str, process: str, typical: list[str], warnings: l
             if url.startswith("http"):  # a material outside the vocabulary: kept out, said so
                 warnings.append(_warn("okw_unknown_material", path=mp, url=repr(url)))
                 continue
-            raise OkwError(f"{mp}.material_type", f"unknown material {url!r}")
+            raise OkwError(f"{mp}.material_type", "unknown_material_ref", url=repr(url))
         if process not in MATERIALS[code].processes:
-            raise OkwError(mp, f"process {process!r} does not work material {code!r}")
+            raise OkwError(mp, "process_material", process=repr(process), material=repr(code))
         if code not in out:
             out.append(code)
     if not out:
-        raise OkwError(f"{path}materials_worked", "empty: equipment works at least one material")
+        raise OkwError(f"{path}materials_worked", "no_material")
     return out
 
 
@@ -390,7 +403,7 @@ def _defaults(process: str) -> dict[str, Any]:
 def _equipment(e: Any, i: int, firm_id: str, typical: list[str], warnings: list[str]) -> dict:
     path = f"equipment[{i}]."
     if not isinstance(e, dict):
-        raise OkwError(path[:-1], f"expected an object, got {type(e).__name__}")
+        raise OkwError(path[:-1], "expected_object", got=type(e).__name__)
     process = _process(e, path)
     materials = _materials(e, path, process, typical, warnings)
     for key, value in _defaults(process).items():
@@ -401,23 +414,19 @@ def _equipment(e: Any, i: int, firm_id: str, typical: list[str], warnings: list[
     if len(env) != 3 or not all(
         isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in env
     ):
-        raise OkwError(
-            f"{path}x-fc-envelope-mm", f"expected three positive numbers (x, y, z in mm), got {env!r}"
-        )
+        raise OkwError(f"{path}x-fc-envelope-mm", "envelope", got=repr(env))
     tol = _get(e, "x-fc-tolerance-mm", path, float, required=True)
     if tol <= 0:
-        raise OkwError(f"{path}x-fc-tolerance-mm", f"must be > 0, got {tol}")
+        raise OkwError(f"{path}x-fc-tolerance-mm", "positive", got=tol)
     if tol < PROCESSES[process].best_tolerance_mm * 0.1:
-        raise OkwError(
-            f"{path}x-fc-tolerance-mm",
-            f"±{tol} mm is far tighter than {process} holds (best ±{PROCESSES[process].best_tolerance_mm} mm)",
-        )
+        best = PROCESSES[process].best_tolerance_mm
+        raise OkwError(f"{path}x-fc-tolerance-mm", "too_tight", tol=tol, process=process, best=best)
     count = _get(e, "quantity", path, int, default=1)
     if count < 1:
-        raise OkwError(f"{path}quantity", f"must be at least 1, got {count}")
+        raise OkwError(f"{path}quantity", "at_least_one", got=count)
     rate = _get(e, "x-fc-hourly-rate-krw", path, int, required=True)
     if rate < 0:
-        raise OkwError(f"{path}x-fc-hourly-rate-krw", f"must be 0 or more, got {rate}")
+        raise OkwError(f"{path}x-fc-hourly-rate-krw", "not_negative", got=rate)
     model = _get(e, "x-fc-model", path, str) or _get(e, "model", path, str, default="")
     kept = {k: v for k, v in e.items() if k not in _EQUIPMENT_READ and not k.startswith("x-fc-")}
     return {
@@ -448,9 +457,9 @@ def _location(doc: dict) -> dict:
     try:
         lat, lon = (float(x) for x in parts)
     except (TypeError, ValueError):
-        raise OkwError("location.gps_coordinates", f"expected 'lat,lon', got {gps!r}") from None
+        raise OkwError("location.gps_coordinates", "lat_lon", got=repr(gps)) from None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise OkwError("location.gps_coordinates", f"out of range: lat {lat}, lon {lon}")
+        raise OkwError("location.gps_coordinates", "out_of_range", lat=lat, lon=lon)
     street = original.get("address")
     if street is None:
         street = _get(addr, "street", "location.address.", str) or _get(
@@ -482,7 +491,7 @@ def _certifications(doc: dict, today: date, warnings: list[str]) -> list[dict]:
     for i, c in enumerate(dated):
         path = f"x-fc-certifications[{i}]."
         if not isinstance(c, dict):
-            raise OkwError(path[:-1], f"expected an object, got {type(c).__name__}")
+            raise OkwError(path[:-1], "expected_object", got=type(c).__name__)
         out.append(
             {
                 "code": _get(c, "code", path, str, required=True),
@@ -501,21 +510,21 @@ def _evidence(doc: dict) -> tuple[dict, list, datetime | None]:
     for i, k in enumerate(published):
         if k not in EVIDENCE_KINDS:
             raise OkwError(
-                f"x-fc-published[{i}]", f"unknown evidence kind {k!r}; known: {', '.join(EVIDENCE_KINDS)}"
+                f"x-fc-published[{i}]", "unknown_kind", kind=repr(k), known=", ".join(EVIDENCE_KINDS)
             )
     try:
         Evidence.model_validate(ev)
     except ValidationError as e:
         err = e.errors()[0]
         where = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"])
-        raise OkwError(f"x-fc-evidence{where}", err["msg"]) from None
+        raise OkwError(f"x-fc-evidence{where}", "invalid", msg=err["msg"]) from None
     at = doc.get("x-fc-published-at")
     when = None
     if at is not None:
         try:
             when = datetime.fromisoformat(at)
         except (TypeError, ValueError):
-            raise OkwError("x-fc-published-at", f"not an ISO date-time: {at!r}") from None
+            raise OkwError("x-fc-published-at", "not_datetime", got=repr(at)) from None
     return ev, published, when
 
 
@@ -528,7 +537,7 @@ def _decode(raw: bytes) -> str:
     try:
         return raw.decode("cp949")
     except UnicodeDecodeError as e:
-        raise OkwError("", f"not UTF-8 or CP949 text (byte {e.start})") from None
+        raise OkwError("", "encoding", byte=e.start) from None
 
 
 def _affiliations(doc: dict) -> tuple[list[str], list]:
@@ -542,7 +551,7 @@ def _affiliations(doc: dict) -> tuple[list[str], list]:
         elif isinstance(a, dict):
             others.append(a)
         else:
-            raise OkwError(f"affiliations[{i}]", f"expected an Agent (object), got {type(a).__name__}")
+            raise OkwError(f"affiliations[{i}]", "expected_agent", got=type(a).__name__)
     return ids, others
 
 
@@ -649,14 +658,14 @@ def read_okw(
         try:
             data = json.loads(data)
         except json.JSONDecodeError as e:
-            raise OkwError("", f"not JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+            raise OkwError("", "not_json", msg=e.msg, line=e.lineno, column=e.colno) from None
     if not isinstance(data, dict):
-        raise OkwError("", f"expected a JSON object (an OKW facility), got {type(data).__name__}")
+        raise OkwError("", "not_object", got=type(data).__name__)
     doc = _normalise(data)
     warnings: list[str] = []
     fid = firm_id or _get(doc, "x-fc-firm-id", "", str)
     if not fid:
-        raise OkwError("x-fc-firm-id", "missing: pass firm_id= for a facility without one")
+        raise OkwError("x-fc-firm-id", "no_firm_id")
     text = _get(doc, "x-fc-text", "", dict, default={})
     name = _as_text(text.get("name", _get(doc, "name", "", str, required=True)), "name")
     if name is None:
@@ -680,17 +689,17 @@ def read_okw(
     if len(set(ids)) != len(ids):
         dup = next(x for x in ids if ids.count(x) > 1)
         raise OkwError(
-            f"equipment[{ids.index(dup, ids.index(dup) + 1)}].x-fc-id", f"duplicate equipment id {dup!r}"
+            f"equipment[{ids.index(dup, ids.index(dup) + 1)}].x-fc-id", "duplicate_id", id=repr(dup)
         )
     unspsc = _get(doc, "x-fc-unspsc", "", list, default=[])
     for i, u in enumerate(unspsc):
         if not (isinstance(u, str) and len(u) == 8 and u.isdigit()):
-            raise OkwError(f"x-fc-unspsc[{i}]", f"a UNSPSC code has 8 digits, got {u!r}")
+            raise OkwError(f"x-fc-unspsc[{i}]", "unspsc_digits", got=repr(u))
     cooperatives, others = _affiliations(doc)
     evidence, published, published_at = _evidence(doc)
     missing = [k for k in published if evidence.get(k) is None]
     if missing:
-        raise OkwError("x-fc-published", f"published {missing[0]!r} but x-fc-evidence has no {missing[0]!r}")
+        raise OkwError("x-fc-published", "published_missing", kind=repr(missing[0]))
     owner = _get(doc, "owner", "", dict, default={})
     people = _get(doc, "human_capacity", "", dict, default={})
     facility = {
@@ -724,8 +733,9 @@ def read_okw(
             loc[0] = _DOC_KEYS[loc[0]]
         where = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".")
         cause = (err.get("ctx") or {}).get("error")
-        why = f"{cause.why_ko} / {cause.why_en}" if isinstance(cause, VocabularyError) else err["msg"]
-        raise OkwError(where, why) from None
+        if isinstance(cause, VocabularyError):
+            raise OkwError.texts(where, cause.why_ko, cause.why_en) from None
+        raise OkwError(where, "invalid", msg=err["msg"]) from None
     return profile, warnings
 
 
