@@ -73,19 +73,54 @@ class _MqttLink(_Source):
         return self
 
 
+class JsonPayload(BaseModel):
+    """A JSON object carrying several values (`{"ts": ..., "temp": 71.2, "spindle": {"rpm": 1200}}`,
+    as UMH and most gateways send): which field is the time, and how each value field is mapped.
+
+    Field paths are dotted (`spindle.rpm`). With `machine_level` set, the machine is read from
+    the topic (five levels from that 0-based level on, e.g. 2 for `umh/v1/<enterprise>/...`) and
+    every number not in `fields` becomes a signal named by its path; `fields` still override."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timestamp: str | None = Field(
+        default=None, description="dotted path of the time field (ISO 8601, epoch s or ms); none = arrival"
+    )
+    fields: dict[str, PointMapping] = Field(default_factory=dict, description="dotted path -> mapping")
+    machine_level: int | None = Field(
+        default=None, ge=0, le=20, description="the topic level where the 5-level machine path starts"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> JsonPayload:
+        if not self.fields and self.machine_level is None:
+            raise ValueError("needs 'fields' (path -> mapping) or 'machine_level' (machine from the topic)")
+        return self
+
+
 class MqttSource(_MqttLink):
     """Plain JSON records (or bare values mapped by `points`) on Unified-Namespace topics."""
 
     topics: list[str] = Field(default_factory=list, description="topic filters carrying JSON records")
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^([^/+#]+(/[^/+#]+)*)?$",
+        description="levels before the UNS path in record topics, e.g. 'umh/v1'",
+    )
     qos: Literal[0, 1, 2] = 1
     points: dict[str, PointMapping] = Field(
         default_factory=dict, description="topic -> mapping of a bare value"
     )
+    payloads: dict[str, JsonPayload] = Field(
+        default_factory=dict, description="topic filter -> fields of a JSON object with several values"
+    )
 
     @model_validator(mode="after")
     def _something(self) -> MqttSource:
-        if not self.topics and not self.points:
-            raise ValueError("needs 'topics' (JSON records) or 'points' (topic -> mapping), or both")
+        if not self.topics and not self.points and not self.payloads:
+            raise ValueError(
+                "needs 'topics' (JSON records), 'points' (topic -> mapping) or 'payloads' (JSON fields)"
+            )
         return self
 
 

@@ -46,7 +46,7 @@ from ..model.hierarchy import parse_machine_path
 from ..model.records import RECORD_TYPES, RecordError, parse_record
 from .connector import Connector, HealthState, log
 from .faults import BufferWriteError
-from .mapping import PointMapping, ValueRejected
+from .mapping import PointConverter, PointMapping, ValueRejected
 
 if TYPE_CHECKING:
     from .buffer import Buffer
@@ -94,6 +94,34 @@ def load_json(payload: bytes) -> Any:
         raise MessageRejected("payload is not JSON: nested too deeply") from None
 
 
+_MISSING = object()
+
+
+def _field_key(topic_filter: str, path: str) -> str:
+    return f"{topic_filter}::{path}"
+
+
+def json_field(data: Any, path: str) -> Any:
+    """The value at a dotted path of a JSON object (`spindle.rpm`), or `_MISSING`."""
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return _MISSING
+        data = data[part]
+    return data
+
+
+def json_numbers(data: dict, prefix: str = "") -> list[tuple[str, float]]:
+    """Every number in a JSON object with its dotted path (true/false as 1/0 are left out)."""
+    out: list[tuple[str, float]] = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out += json_numbers(value, path + ".")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out.append((path, float(value)))
+    return out
+
+
 def _preview(payload: bytes, limit: int = 500) -> str:
     text = payload[:limit].decode("utf-8", errors="replace")
     return text + ("..." if len(payload) > limit else "")
@@ -128,8 +156,16 @@ class MqttConnector(Connector):
         tls_insecure: bool = False,
         inbox_max: int | None = None,
         backlog_limit_rows: int = 2_000_000,
+        payloads: dict[str, Any] | None = None,
+        topic_prefix: str = "",
     ) -> None:
         super().__init__(name, buffer, points)
+        #: topic filter -> JsonPayload (config.py): several values in one JSON object
+        self.payloads = dict(payloads or {})
+        for f, spec in self.payloads.items():
+            for path, mapping in spec.fields.items():
+                self.converters[_field_key(f, path)] = PointConverter(mapping)
+        self.topic_prefix = topic_prefix.strip("/")
         self.host, self.port = host, port
         self.topics = list(topics or [])
         self.client_id = client_id or f"factory-commons-{name}"
@@ -165,6 +201,8 @@ class MqttConnector(Connector):
             port=source.port,
             topics=list(source.topics),
             points=dict(source.points),
+            payloads=dict(source.payloads),
+            topic_prefix=source.topic_prefix,
             client_id=source.client_id,
             username=source.username,
             password=source.password,
@@ -178,7 +216,7 @@ class MqttConnector(Connector):
 
     # -- what to subscribe, how to read a message (overridden by Sparkplug) ---------------------
     def subscriptions(self) -> list[str]:
-        return list(dict.fromkeys([*self.points, *self.topics]))
+        return list(dict.fromkeys([*self.payloads, *self.points, *self.topics]))
 
     def on_connected(self, client: mqtt.Client) -> None:
         """Called in the collector thread once connected and subscribed."""
@@ -188,10 +226,61 @@ class MqttConnector(Connector):
 
     def handle(self, topic: str, payload: bytes, received: datetime) -> tuple[Rows, Rows]:
         """One message -> (rows, historical rows); raise MessageRejected for an unusable message."""
+        if self.payloads:
+            f = self._payload_route(topic)
+            if f is not None:
+                return self._fields(f, topic, payload, received), []
         key = self._route(topic)
         if key is not None:
             return self._mapped(key, payload, received), []
         return self._records(topic, payload, received), []
+
+    def _payload_route(self, topic: str) -> str | None:
+        cache_key = "\x00payload:" + topic
+        if cache_key in self._route_cache:
+            return self._route_cache[cache_key]
+        f = next((f for f in self.payloads if mqtt.topic_matches_sub(f, topic)), None)
+        if len(self._route_cache) < 100_000:
+            self._route_cache[cache_key] = f
+        return f
+
+    def _fields(self, f: str, topic: str, payload: bytes, received: datetime) -> Rows:
+        """A JSON object with several values: the configured fields, and with `machine_level`
+        every other number as a signal of the machine named by the topic."""
+        spec = self.payloads[f]
+        data = load_json(payload)
+        if not isinstance(data, dict):
+            raise MessageRejected(f"{f}: a JSON object with fields expected, got {json.dumps(data)[:80]}")
+        ts = received
+        if spec.timestamp:
+            raw = json_field(data, spec.timestamp)
+            if raw is _MISSING:
+                raise MessageRejected(f"{f}: no time field '{spec.timestamp}'")
+            ts = parse_ts(raw, spec.timestamp)
+        rows: Rows = []
+        for path in spec.fields:
+            value = json_field(data, path)
+            if value is _MISSING or value is None:
+                continue  # a message may carry some of the fields only
+            row = self.convert(_field_key(f, path), value, ts)
+            if row is not None:
+                rows.append(row)
+        if spec.machine_level is not None:
+            levels = topic.split("/")[spec.machine_level : spec.machine_level + 5]
+            machine = "/".join(levels)
+            if len(levels) < 5:
+                raise MessageRejected(f"topic {topic!r} has no machine path from level {spec.machine_level}")
+            try:
+                parse_machine_path(machine)
+            except ValueError as e:
+                raise MessageRejected(f"topic: {e}") from None
+            for path, value in json_numbers(data):
+                if path in spec.fields or path == spec.timestamp:
+                    continue
+                rows.append(
+                    ("signal", {"machine": machine, "name": path, "ts": ts, "value": value, "unit": None})
+                )
+        return rows
 
     def _route(self, topic: str) -> str | None:
         if topic in self._route_cache:
@@ -237,9 +326,18 @@ class MqttConnector(Connector):
         if cached is not None:
             return cached
         parts = topic.split("/")
+        if self.topic_prefix:
+            prefix = self.topic_prefix.split("/")
+            if parts[: len(prefix)] != prefix:
+                raise MessageRejected(
+                    f"topic matches no mapping and does not start with {self.topic_prefix!r}"
+                )
+            parts = parts[len(prefix) :]
         if len(parts) not in (6, 7):
             raise MessageRejected(
-                "topic matches no mapping and is not enterprise/site/area/line/machine/kind[/name]"
+                "topic matches no mapping and is not "
+                + (f"{self.topic_prefix}/" if self.topic_prefix else "")
+                + "enterprise/site/area/line/machine/kind[/name]"
             )
         machine, kind = "/".join(parts[:5]), parts[5]
         name = parts[6] if len(parts) == 7 else None
