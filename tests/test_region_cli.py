@@ -116,3 +116,11 @@ def test_survey_import_and_its_errors(sampled, tmp_path):
     res = runner.invoke(app, ["region", "survey", "import", str(bad), "--store", sampled])
     assert res.exit_code == 2
     assert "b.csv:2: column '규모': unknown size: 거대기업" in res.output
+
+
+def test_report_table_sets_the_survey_beside_platform_behaviour_and_the_study(sampled):
+    res = runner.invoke(app, ["region", "report", "--store", sampled, "--lang", "en"])
+    assert res.exit_code == 0, res.output
+    assert "Cooperation indicators: survey, platform behaviour, the Seoul study" in res.output
+    assert "11.5%" in res.output and "14.3%" in res.output  # the study's co-R&D and linkage figures
+    assert "cooperation_anchors.md" in res.output  # with their source

@@ -149,7 +149,35 @@ def report_cmd(
             n = _t("suppressed", lang) if c.suppressed else str(c.n_firms)
             t.add_row(c.row, c.column, c.measure, value, ci, n)
         console.print(t)
+    from .questionnaire import SEOUL_STUDY_SOURCE
+    from .report import cooperation_comparison
+
+    t = Table(title=_t("comparison_title", lang), title_justify="left")
+    for col in ("indicator", "survey", "platform", "published"):
+        t.add_column(_t(f"col_{col}", lang))
+    for row in cooperation_comparison(cells):
+        s, p = row.survey, row.platform
+        t.add_row(
+            _t(row.question, lang),
+            _share(s, lang),
+            _share(p, lang),
+            "" if row.published is None else f"{row.published:.1%}",
+        )
+    console.print(t)
+    console.print(f"{_t('published_source', lang)}: {SEOUL_STUDY_SOURCE}")
     console.print(rt("report_note", k=k))
+
+
+def _share(c, lang: str) -> str:
+    """'13.4 % (10.3-17.2 %, 371)' for a published share; the reason when there is none."""
+    if c is None:
+        return "—"
+    if c.suppressed:
+        return _t("suppressed", lang)
+    if c.value is None:
+        return ""
+    ci = f"{c.ci_low:.1%}–{c.ci_high:.1%}, " if c.ci_low is not None and c.ci_high is not None else ""
+    return f"{c.value:.1%} ({ci}n={c.n_firms})"
 
 
 @region_app.command("maturity", help=rt("cmd_maturity"))

@@ -178,3 +178,42 @@ def published_cells(
 
         cells = add_noise(cells, dp_epsilon)
     return cells
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One cooperation indicator three ways: the survey's estimate, the platform's behaviour, the study."""
+
+    question: str
+    survey: Cell | None
+    platform: Cell | None
+    published: float | None
+
+
+def cooperation_comparison(cells: Sequence[Cell], survey: str = "cooperation") -> list[Comparison]:
+    """The questionnaire's indicators beside the platform's, from published cells only."""
+    from .questionnaire import COOPERATION_SURVEY
+
+    def total(table: str, measure: str) -> Cell | None:
+        return next(
+            (
+                c
+                for c in cells
+                if c.table == table and c.measure == measure and c.row == "_all" and c.column == "_all"
+            ),
+            None,
+        )
+
+    out = []
+    for q in COOPERATION_SURVEY:
+        s = next(
+            (
+                c
+                for c in cells
+                if c.population == f"survey:{survey}:{q.id}" and c.row == "_all" and c.table.endswith("_size")
+            ),
+            None,
+        )
+        p = total("platform_district", q.platform) if q.platform else None
+        out.append(Comparison(q.id, s, p, q.published))
+    return out
