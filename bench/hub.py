@@ -7,7 +7,7 @@ The region: FIRMS x MACHINES machines. Event-driven (the default shape), a machi
 average 0.02 state changes, 0.1 part counts (a 10 s cycle) and 0.17 values on change per second:
 0.29 points/s, so 2,000 x 12 machines = 24,000 machines send ~7,000 points/s. In the 10-tags/s
 shape every machine sends 10 signal values a second (240,000 points/s for the full region). Each
-firm sends, each second, one message per kind it has rows of, exactly as `hub.edge.EdgeForwarder`
+firm sends, each second (each --linger seconds), one message per kind it has rows of, as `hub.edge.EdgeForwarder`
 publishes a buffered put (`hub.subjects.Piece`, `fc.<firm>.<kind>`, a `Nats-Msg-Id`), pre-encoded
 here so that one Python process can stand in for thousands of shop PCs (a shop's own buffer and
 forwarder run on its PC; `edge_rows_per_s` below is one real forwarder from a buffer file).
@@ -102,16 +102,30 @@ def region_second(firms: list[str], machines: int, sec: int, rng, hz: int = 0) -
     return out
 
 
-def encode(seconds: list[list[tuple[str, str, list]]], tag: str) -> list[list[tuple[str, bytes, str, int]]]:
-    """Messages per second: (subject, body, message id, rows)."""
+def encode(
+    seconds: list[list[tuple[str, str, list]]], tag: str, linger: int = 1
+) -> list[list[tuple[str, bytes, str, int]]]:
+    """Messages per window of `linger` seconds (what a forwarder with `--linger` sends: a firm's
+    rows of one kind in the window as one message): (subject, body, message id, rows)."""
     now = time.time()
-    return [
-        [
-            (subject(f, kind), Piece("sim", now, False, rows).encode(), f"{tag}:{f}:{s}:{kind}", len(rows))
-            for f, kind, rows in sec
-        ]
-        for s, sec in enumerate(seconds)
-    ]
+    out = []
+    for w in range(0, len(seconds), linger):
+        joined: dict[tuple[str, str], list] = {}
+        for sec in seconds[w : w + linger]:
+            for f, kind, rows in sec:
+                joined.setdefault((f, kind), []).extend(rows)
+        out.append(
+            [
+                (
+                    subject(f, kind),
+                    Piece("sim", now, False, rows).encode(),
+                    f"{tag}:{f}:{w}:{kind}",
+                    len(rows),
+                )
+                for (f, kind), rows in joined.items()
+            ]
+        )
+    return out
 
 
 def cpu_s(pids: list[int]) -> float:
@@ -295,7 +309,7 @@ async def run_capacity(hub, workers: Workers, url: str, messages, label: str) ->
     }
 
 
-async def run_live(hub, workers: Workers, url: str, messages, label: str) -> dict:
+async def run_live(hub, workers: Workers, url: str, messages, label: str, linger: int = 1) -> dict:
     """Publish second by second at the real rate; the lag the workers saw."""
     points = sum(m[3] for sec in messages for m in sec)
     start_points = workers.points()
@@ -310,7 +324,7 @@ async def run_live(hub, workers: Workers, url: str, messages, label: str) -> dic
     t0 = time.perf_counter()
     for i, sec in enumerate(messages):
         await publish(js, sec)
-        await asyncio.sleep(max(0.0, t0 + i + 1 - time.perf_counter()))
+        await asyncio.sleep(max(0.0, t0 + (i + 1) * linger - time.perf_counter()))
     end = time.perf_counter() + 30
     while workers.points() - start_points < points and time.perf_counter() < end:
         await asyncio.sleep(0.05)
@@ -322,7 +336,7 @@ async def run_live(hub, workers: Workers, url: str, messages, label: str) -> dic
     return {
         "phase": label,
         "points": points,
-        "offered_per_s": points / len(messages),
+        "offered_per_s": points / (len(messages) * linger),
         "stored_per_s": (workers.points() - start_points) / elapsed,
         "lag_p95_s": max(h.get("lag_p95_s", 0) for h in health),
         "cpu_ms_per_1000": 1000 * cpu / points * 1000,
@@ -361,6 +375,9 @@ def main() -> None:
     ap.add_argument("--live-seconds", type=int, default=10)
     ap.add_argument("--backlog-seconds", type=int, default=20)
     ap.add_argument("--hz-seconds", type=int, default=2)
+    ap.add_argument(
+        "--linger", type=int, default=1, help="seconds of a firm's data per message (hub forward --linger)"
+    )
     ap.add_argument("--skip-10hz", action="store_true")
     ap.add_argument(
         "--per-firm-schemas",
@@ -409,7 +426,7 @@ def main() -> None:
                 n, copy_ps = bare_copy(url, backlog)
                 results["copy"] = copy_ps
                 print(f"bare COPY:        {n:,} rows  {copy_ps:,.0f} points/s", flush=True)
-                msgs = encode(backlog, "cap")
+                msgs = encode(backlog, "cap", args.linger)
                 results["jetstream"] = asyncio.run(bare_jetstream(hub, msgs))
                 print(
                     f"bare JetStream:   {sum(len(s) for s in msgs):,} messages  {results['jetstream']:,.0f} points/s",
@@ -417,7 +434,9 @@ def main() -> None:
                 )
 
                 live = [region_second(firms, args.machines, 1000 + s, rng) for s in range(args.live_seconds)]
-                r = asyncio.run(run_live(hub, workers, url, encode(live, "live"), "live"))
+                r = asyncio.run(
+                    run_live(hub, workers, url, encode(live, "live", args.linger), "live", args.linger)
+                )
                 results["live"] = r
                 print(
                     f"live region:      offered {r['offered_per_s']:,.0f} points/s, stored {r['stored_per_s']:,.0f}/s, ingest lag p95 {r['lag_p95_s']:.2f} s, CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}",

@@ -123,6 +123,7 @@ def forward(
     creds: CredsOpt,
     server: ServersOpt = None,
     late_after: Annotated[float, typer.Option(help=hub_text("opt_late_after"))] = 60.0,
+    linger: Annotated[float, typer.Option(help=hub_text("opt_linger"))] = 0.0,
     once: Annotated[bool, typer.Option("--once", help=hub_text("opt_once"))] = False,
 ) -> None:
     from ..collect.buffer import Buffer
@@ -139,7 +140,9 @@ def forward(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         with Buffer(buffer) as buf:
-            fwd = EdgeForwarder(buf, c.firm, c, servers=list(server or []) or None, late_after_s=late_after)
+            fwd = EdgeForwarder(
+                buf, c.firm, c, servers=list(server or []) or None, late_after_s=late_after, linger_s=linger
+            )
             task = asyncio.create_task(fwd.run(stop))
             last = 0.0
             while not task.done():

@@ -63,6 +63,7 @@ class EdgeForwarder:
         credentials: Credentials,
         servers: list[str] | None = None,
         late_after_s: float = 60.0,
+        linger_s: float = 0.0,
         max_rows: int = 20_000,
         ack_timeout_s: float = 2.0,
     ) -> None:
@@ -71,6 +72,7 @@ class EdgeForwarder:
         self.credentials = credentials
         self.servers = servers or list(credentials.servers)
         self.late_after_s = late_after_s
+        self.linger_s = linger_s
         self.max_rows = max_rows
         self.ack_timeout_s = ack_timeout_s
         self.edge_id = edge_id(buffer)
@@ -139,6 +141,20 @@ class EdgeForwarder:
         self.stats.last_ack_at = time.time()
         return n
 
+    def _due(self) -> bool:
+        """Whether to send now: always without a linger; with one, once the oldest pending put
+        has waited `linger_s` (or a full batch is waiting), so that a firm sends a few large
+        messages instead of many small ones."""
+        if self.linger_s <= 0:
+            return True
+        oldest = self.buffer.take(1)
+        if not oldest:
+            return bool(self.buffer.unforwarded_events())
+        return (
+            time.time() - oldest[0].received_at >= self.linger_s
+            or self.buffer.pending_rows() >= self.max_rows
+        )
+
     async def run(self, stop: asyncio.Event) -> None:
         """Forward until `stop`; then what is left, while the hub answers."""
         backoff = 0.2
@@ -148,7 +164,7 @@ class EdgeForwarder:
                 if nc is None:
                     nc = await connect(self.credentials, self.servers, name=f"edge-{self.firm}")
                     js = nc.jetstream(timeout=self.ack_timeout_s)
-                n = await self.forward_once(js)
+                n = await self.forward_once(js) if self._due() else 0
                 self.stats.connected = True
                 backoff = 0.2
                 if n == 0:
