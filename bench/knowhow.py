@@ -96,7 +96,9 @@ def _count(items):
 
 def evaluate(methods: dict, queries: list[dict]) -> dict[str, dict[str, list[tuple]]]:
     """{method: {qid: (mrr, ndcg, recall)}}"""
-    return {name: {q["qid"]: scores_of(fn(q), q["relevant"]) for q in queries} for name, fn in methods.items()}
+    return {
+        name: {q["qid"]: scores_of(fn(q), q["relevant"]) for q in queries} for name, fn in methods.items()
+    }
 
 
 def table(results, queries, group_of) -> None:
@@ -106,7 +108,9 @@ def table(results, queries, group_of) -> None:
         for g in groups:
             qs = [q for q in queries if group_of(q) == g]
             arr = np.array([per[q["qid"]] for q in qs])
-            print(f"{name:<10} {g:<13} {len(qs):>3} {arr[:, 0].mean():7.3f} {arr[:, 1].mean():8.3f} {arr[:, 2].mean():6.3f}")
+            print(
+                f"{name:<10} {g:<13} {len(qs):>3} {arr[:, 0].mean():7.3f} {arr[:, 1].mean():8.3f} {arr[:, 2].mean():6.3f}"
+            )
 
 
 def mean_mrr(per: dict, queries: list[dict]) -> float:
@@ -119,10 +123,20 @@ def tune(index: CaseIndex, dev: list[dict], qvecs: dict) -> Weights:
     grid = [("rrf", k) for k in (10.0, 30.0, 60.0)] + [("linear", 60.0)]
     grid = itertools.product([0.5, 1.0, 1.5], [0.5, 1.0, 1.5, 2.0], [0.5, 1.0, 1.5], [0.0, 0.3, 0.6], grid)
     for lex, con, sem, rel, (fusion, k) in grid:
-        w = replace(DEFAULT_WEIGHTS, lexical=lex, concept=con, semantic=sem, related=rel, rrf_k=k, fusion=fusion)
-        m = float(np.mean([scores_of(
-            [h.case.ref for h in index.search(q["query"], weights=w, query_vec=qvecs[q["qid"]])],
-            q["relevant"])[0] for q in dev]))
+        w = replace(
+            DEFAULT_WEIGHTS, lexical=lex, concept=con, semantic=sem, related=rel, rrf_k=k, fusion=fusion
+        )
+        m = float(
+            np.mean(
+                [
+                    scores_of(
+                        [h.case.ref for h in index.search(q["query"], weights=w, query_vec=qvecs[q["qid"]])],
+                        q["relevant"],
+                    )[0]
+                    for q in dev
+                ]
+            )
+        )
         if m > best + 1e-9:
             best, best_w = m, w
     print(f"tuned on dev ({len(dev)} queries): MRR@10 {best:.3f} with {best_w}")
@@ -136,9 +150,10 @@ def synthetic_index(cases, embeddings, terms, scale: int, seed: int = 7) -> Case
     pool = [t for ts in terms for t in ts]
     syn_cases, syn_terms = [], []
     src = rng.integers(0, n, size=scale)
+    mixed = rng.choice(len(pool), size=(scale, 8))
     for j, i in enumerate(src):
-        ts = [t for t in terms[i] if rng.random() > 0.3] + list(rng.choice(pool, size=8))
-        syn_terms.append(ts)
+        keep = rng.random(len(terms[i])) > 0.3
+        syn_terms.append([t for t, k in zip(terms[i], keep, strict=True) if k] + [pool[x] for x in mixed[j]])
         syn_cases.append(cases[i].model_copy(update={"id": f"s{j}", "ref": f"S-{j}"}))
     emb = embeddings[src] + rng.normal(0, 0.05, size=(scale, embeddings.shape[1])).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
@@ -173,7 +188,9 @@ def main() -> None:
 
     cases = read_cases(args.data / "cases.csv")
     queries = read_queries(args.data / "queries.csv")
-    print(f"{len(cases)} cases, {len(queries)} queries ({sum(q['split'] == 'dev' for q in queries)} dev) from {args.data}")
+    print(
+        f"{len(cases)} cases, {len(queries)} queries ({sum(q['split'] == 'dev' for q in queries)} dev) from {args.data}"
+    )
     t = time.perf_counter()
     embeddings = cached_embeddings([passage_text(c) for c in cases], False, args.cache)
     terms = [case_terms(c) for c in cases]
@@ -187,10 +204,18 @@ def main() -> None:
         weights = tune(index, [q for q in queries if q["split"] == "dev"], qvecs)
 
     def ours(mode):
-        return lambda q: [h.case.ref for h in index.search(q["query"], weights=weights, mode=mode, query_vec=qvecs[q["qid"]])]
+        return lambda q: [
+            h.case.ref
+            for h in index.search(q["query"], weights=weights, mode=mode, query_vec=qvecs[q["qid"]])
+        ]
 
-    methods = {"ours": ours("hybrid"), "lexical": ours("lexical"), "semantic": ours("semantic"),
-               "bm25": lambda q, s=bigram_baseline(cases): s(q["query"])}
+    baseline = bigram_baseline(cases)
+    methods = {
+        "ours": ours("hybrid"),
+        "lexical": ours("lexical"),
+        "semantic": ours("semantic"),
+        "bm25": lambda q: baseline(q["query"]),
+    }
     results = evaluate(methods, queries)
     print()
     table(results, queries, lambda q: q["split"])
@@ -213,7 +238,9 @@ def main() -> None:
         t = time.perf_counter()
         embed_passages([passage_text(c)])
         times.append(time.perf_counter() - t)
-    print(f"\nnew case embedding: p50 {np.percentile(times, 50) * 1000:.1f} ms, p95 {np.percentile(times, 95) * 1000:.1f} ms")
+    print(
+        f"\nnew case embedding: p50 {np.percentile(times, 50) * 1000:.1f} ms, p95 {np.percentile(times, 95) * 1000:.1f} ms"
+    )
 
     if args.scale:
         t = time.perf_counter()
@@ -228,9 +255,13 @@ def main() -> None:
         lat_ms = np.array(lat) * 1000
         mat = big.bm25.matrix
         mb = (mat.data.nbytes + mat.indices.nbytes + mat.indptr.nbytes + big.embeddings.nbytes) / 2**20
-        print(f"search over {args.scale} cases, end to end ({len(lat)} searches): "
-              f"p50 {np.percentile(lat_ms, 50):.1f} ms, p95 {np.percentile(lat_ms, 95):.1f} ms")
-        print(f"index arrays {mb:.0f} MiB (BM25 {mat.nnz} non-zeros, embeddings {big.embeddings.nbytes / 2**20:.0f} MiB)")
+        print(
+            f"search over {args.scale} cases, end to end ({len(lat)} searches): "
+            f"p50 {np.percentile(lat_ms, 50):.1f} ms, p95 {np.percentile(lat_ms, 95):.1f} ms"
+        )
+        print(
+            f"index arrays {mb:.0f} MiB (BM25 {mat.nnz} non-zeros, embeddings {big.embeddings.nbytes / 2**20:.0f} MiB)"
+        )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"knowhow_mrr: {mean_mrr(results['ours'], test):.3f} bm25: {mean_mrr(results['bm25'], test):.3f}")
 

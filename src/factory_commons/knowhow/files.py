@@ -25,14 +25,14 @@ from .cases import Case
 from .db import KnowhowDB
 
 KNOWHOW = Catalog("knowhow")
-FIELDS = set(Case.model_fields) - {"context", "extra", "created"}
+FIELDS = set(Case.model_fields) - {"extra"}
 TEXT_NEEDED = ("title", "symptom", "cause", "action")
 MAX_PROBLEMS = 50
 
 
-def knowhow_text(key: str, **values: object) -> str:
+def knowhow_text(msgid: str, /, **values: object) -> str:
     """A text of the `knowhow` catalog, "Korean / English", `{name}` fields filled."""
-    text = KNOWHOW.both(key, " / ")
+    text = KNOWHOW.both(msgid, " / ")
     return text.format(**values) if values else text
 
 
