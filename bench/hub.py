@@ -102,6 +102,21 @@ def region_second(firms: list[str], machines: int, sec: int, rng, hz: int = 0) -
     return out
 
 
+def warm_up(firms: list[str], machines: int, hz: int) -> list[tuple[str, str, list]]:
+    """One row of every machine and every series the runs below write, an hour before them."""
+    out = []
+    t = T0_US - 3_600_000_000
+    for f in firms:
+        paths = [f"{f}/site/area/line{m // 4}/m{m:02d}" for m in range(machines)]
+        out.append((f, "state", [{"machine": p, "ts": t, "state": "idle"} for p in paths]))
+        out.append((f, "count", [{"machine": p, "ts": t, "good": 0} for p in paths]))
+        names = ["spindle_load"] + [f"tag{k}" for k in range(hz)]
+        out.append(
+            (f, "signal", [{"machine": p, "name": n, "ts": t, "value": 0.0} for p in paths for n in names])
+        )
+    return out
+
+
 def encode(
     seconds: list[list[tuple[str, str, list]]], tag: str, linger: int = 1
 ) -> list[list[tuple[str, bytes, str, int]]]:
@@ -325,7 +340,7 @@ async def run_live(hub, workers: Workers, url: str, messages, label: str, linger
     for i, sec in enumerate(messages):
         await publish(js, sec)
         await asyncio.sleep(max(0.0, t0 + (i + 1) * linger - time.perf_counter()))
-    end = time.perf_counter() + 30
+    end = time.perf_counter() + 900  # drain what could not keep up
     while workers.points() - start_points < points and time.perf_counter() < end:
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - t0
@@ -403,18 +418,10 @@ def main() -> None:
             asyncio.run(_ensure(hub))
             workers = Workers(hub, url, args.workers, template, folder)
             try:
-                # schemas first, outside the timings (each per-firm schema is ~60 relations of DDL)
+                # schemas, machines and series first, outside the timings (a first write of a
+                # machine or series registers it; each per-firm schema is ~60 relations of DDL)
                 t0 = time.perf_counter()
-                warm = [
-                    [
-                        (
-                            f,
-                            "state",
-                            [{"machine": f"{f}/site/area/line0/m00", "ts": T0_US - 10**9, "state": "idle"}],
-                        )
-                        for f in firms
-                    ]
-                ]
+                warm = [warm_up(firms, args.machines, hz=0 if args.skip_10hz else 10)]
                 asyncio.run(run_capacity(hub, workers, url, encode(warm, "warm"), "warm"))
                 results["schema_setup_s"] = time.perf_counter() - t0
                 print(
