@@ -135,6 +135,14 @@ def test_weighted_shares_and_breakdowns():
     assert by["x"].n_firms == 9 and by["y"].n_firms == 10
 
 
+def test_a_survey_of_one_response_has_a_share_and_no_interval():
+    r = SurveyResponse(
+        survey="s", respondent="1", district="d", industry="x", size="small", answers={"q": 1.0}
+    )
+    (e,) = estimate_shares([r], ["q"])
+    assert e.value == 1.0 and e.n_firms == 1 and e.ci_low is None and e.ci_high is None
+
+
 def test_95_percent_intervals_cover_the_truth_93_to_97_percent_of_the_time():
     """400 stratified samples (with very different sampling fractions and weights) from one
     finite population of 2,000 firms; the share of intervals that hold the population's true

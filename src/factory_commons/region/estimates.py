@@ -66,12 +66,10 @@ def _sample(df: pl.DataFrame):
     import svy
 
     stratified = df["stratum"].n_unique() > 1
-    design = svy.Design(
-        stratum="stratum" if stratified else None,
-        wgt="weight",
-        pop_size="stratum_pop" if stratified else None,
-        singleton="center",
-    )
+    if stratified:
+        design = svy.Design(stratum="stratum", wgt="weight", pop_size="stratum_pop", singleton="center")
+    else:
+        design = svy.Design(wgt="weight")
     return svy.Sample(df, design)
 
 
@@ -94,7 +92,7 @@ def estimate_frame(
     sample = _sample(df)
     note = ""
     counts = df.group_by("stratum").len()
-    if (counts["len"] == 1).any():
+    if counts.height > 1 and (counts["len"] == 1).any():
         note = "singleton strata: center rule"
     out: list[Estimate] = []
     for q in questions:
