@@ -16,7 +16,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..cli_common import CLI, cli_text, mask_url
-from ..i18n import STATES
+from ..i18n import STATES, Catalog
+
+EDGE = Catalog("collect_edge")
 
 console = Console()
 err = Console(stderr=True)
@@ -64,16 +66,86 @@ def _status_table(snapshot: dict, rates: dict[str, float]) -> Table:
     return t
 
 
+collect_app = typer.Typer(help=cli_text("cmd_collect"), add_completion=False)
+
+
+@collect_app.callback(invoke_without_command=True)
 def collect(
-    config: Annotated[str, typer.Option("--config", "-c", help=cli_text("opt_plant_config"))],
+    ctx: typer.Context,
+    config: Annotated[str | None, typer.Option("--config", "-c", help=cli_text("opt_plant_config"))] = None,
     store: Annotated[str | None, typer.Option("--store", "-s", help=cli_text("opt_store_override"))] = None,
     duration: Annotated[float | None, typer.Option(help=cli_text("opt_duration"))] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=cli_text("opt_quiet"))] = False,
 ) -> None:
-    """Run the configured connectors into the store, through a durable buffer.
+    """Run the configured connectors into the store, through a durable buffer
+    (`collect --config plant.toml`); `collect discover mqtt://host:port` lists what a broker carries.
 
     Configuration errors are printed as written (`[[opcua]]`, `[[modbus]]`): the message is
     escaped, since Rich would read the brackets as markup."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config is None:
+        err.print(f"[red]{cli_text('config_error')}:[/] --config plant.toml")
+        raise typer.Exit(2)
+    run_collector(config, store, duration, quiet)
+
+
+@collect_app.command("discover", help=EDGE.both("cmd_discover", " / "))
+def discover_command(
+    url: Annotated[str, typer.Argument(help="mqtt://host:port | mqtts://host:port")],
+    seconds: Annotated[float, typer.Option("--seconds", "-n", help=EDGE.both("opt_seconds", " / "))] = 10.0,
+    topic: Annotated[str, typer.Option("--topic", help=EDGE.both("opt_topic_filter", " / "))] = "#",
+    snippet: Annotated[str | None, typer.Option("--snippet", help=EDGE.both("opt_snippet", " / "))] = None,
+    machine: Annotated[
+        str, typer.Option("--machine", help=EDGE.both("opt_machine", " / "))
+    ] = "my-enterprise/site/area/line/machine",
+    rebirth: Annotated[bool, typer.Option("--rebirth", help="Sparkplug: NCMD Node Control/Rebirth")] = False,
+    username: Annotated[str | None, typer.Option("--username")] = None,
+    password: Annotated[str | None, typer.Option("--password")] = None,
+    ca_file: Annotated[str | None, typer.Option("--ca-file")] = None,
+) -> None:
+    """List topics and Sparkplug metrics seen on a broker; write a plant.toml snippet."""
+    from pathlib import Path
+
+    from .discover import discover, parse_url
+
+    try:
+        parse_url(url)
+    except ValueError:
+        err.print(f"[red]{escape(url)}[/]: {EDGE.both('disc_bad_url', ' / ')}")
+        raise typer.Exit(2) from None
+    try:
+        found = discover(url, seconds, topic, rebirth, username, password, ca_file)
+    except (ConnectionError, OSError) as e:
+        err.print(f"[red]{EDGE.both('disc_cannot_connect', ' / ')}:[/] {escape(str(e))}")
+        raise typer.Exit(3) from None
+    if not found.topics and not found.metrics:
+        console.print(" / ".join(t.format(s=seconds) for t in EDGE.pair("disc_nothing")))
+    if found.topics:
+        t = Table(title=EDGE.both("disc_topics", " / "), title_justify="left")
+        for key in ("col_topic", "col_messages", "col_example"):
+            t.add_column(EDGE.both(key, "\n"))
+        for seen in sorted(found.topics.values(), key=lambda x: x.topic):
+            t.add_row(escape(seen.topic), f"{seen.messages:,}", escape(seen.example[:60]))
+        console.print(t)
+    if found.metrics:
+        t = Table(title=EDGE.both("disc_metrics", " / "), title_justify="left")
+        for key in ("col_node", "col_metric", "col_type", "col_unit", "col_messages"):
+            t.add_column(EDGE.both(key, "\n"))
+        for m in sorted(found.metrics.values(), key=lambda m: (m.group, m.point_key)):
+            where = f"{m.group}/{m.node}" + (f"/{m.device}" if m.device else "")
+            t.add_row(escape(where), escape(m.name), m.datatype, m.unit or "", f"{m.messages:,}")
+        console.print(t)
+    text = found.snippet(machine)
+    if snippet:
+        Path(snippet).write_text(text, encoding="utf-8")
+        console.print(f"{EDGE.both('disc_written', ' / ')}: {escape(snippet)}")
+    else:
+        console.print(escape(text), highlight=False)
+
+
+def run_collector(config: str, store: str | None, duration: float | None, quiet: bool) -> None:
+    """Run a plant configuration until stopped (SIGINT/SIGTERM) or `duration` seconds."""
     import signal
     import threading
 
@@ -192,7 +264,7 @@ def collect_events(
 
 def register(app: typer.Typer) -> None:
     """Add the collection commands to `app`."""
-    app.command("collect", help=cli_text("cmd_collect"))(collect)
+    app.add_typer(collect_app, name="collect", help=cli_text("cmd_collect"))
     app.command("collect-events", help=cli_text("cmd_collect_events"))(collect_events)
     from .opcua_browse import browse  # factory-commons browse opc.tcp://host:port
 
