@@ -17,6 +17,8 @@ from test_server_plant import A1
 
 from factory_commons.store import DuckDBStore
 
+DRAWING = b"%PDF-1.4\n% DRAWING-OF-ACME\n%%EOF\n"
+
 
 @pytest.fixture
 def plant():
@@ -82,7 +84,20 @@ def _acme_objects(plant) -> dict:
         },
     ).json()
     mission = acme.post(f"/api/commons/problems/{problem['id']}/accept", json={"expert_id": "x-kim"}).json()
+    # the NDA request's drawing, an invited firm's quote and a message (cooperate/orders.py)
+    from factory_commons.cooperate import orders
+
+    up = acme.post(f"/api/commons/uploads/{nda['id']}", files={"file": ("secret.pdf", DRAWING)})
+    assert up.status_code == 201, up.text
+    firm = next(f for f in db.ids("profile") if f.startswith("firm-"))
+    assert (
+        acme.post(f"/api/commons/requests/{nda['id']}/invite", json={"firm_ids": [firm]}).status_code == 200
+    )
+    quote = orders.submit_quote(db, nda["id"], firm, 4_747_471, 9, "비밀 조건", TODAY)
+    acme.post(f"/api/commons/requests/{nda['id']}/messages", json={"text": "비밀 메시지", "thread": firm})
     return {
+        "file": up.json()["id"],
+        "quote": quote.id,
         "pool": pool["id"],
         "campaign": camp["id"],
         "nda": nda["id"],
@@ -122,6 +137,8 @@ SELF_ONLY = {  # answer about the caller only, or public data: must not carry ac
     ("GET", "/api/commons/cooperatives"),
     ("POST", "/api/commons/cooperatives/{coop_id}/join"),  # asking to join is the caller's own act
     ("POST", "/api/commons/cooperatives/{coop_id}/leave"),
+    ("GET", "/api/commons/invitations"),
+    ("GET", "/api/commons/orders"),
 }
 
 
@@ -270,6 +287,46 @@ def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
         ("GET", "/api/commons/projects/{project_id}/partners"): {
             "url": "/api/commons/projects/none/partners"
         },
+        ("GET", "/api/commons/requests/{request_id}/near-misses"): {
+            "url": f"/api/commons/requests/{o['nda']}/near-misses"
+        },
+        ("POST", "/api/commons/requests/{request_id}/invite"): {
+            "url": f"/api/commons/requests/{o['nda']}/invite",
+            "json": {"firm_ids": ["beta"]},
+        },
+        ("GET", "/api/commons/invitations"): {},
+        ("GET", "/api/commons/requests/{request_id}/quotes"): {
+            "url": f"/api/commons/requests/{o['nda']}/quotes"
+        },
+        ("POST", "/api/commons/requests/{request_id}/quotes"): {
+            "url": f"/api/commons/requests/{o['nda']}/quotes",
+            "json": {"price_krw": 1, "lead_days": 1},
+        },
+        ("POST", "/api/commons/quotes/{quote_id}/accept"): {
+            "url": f"/api/commons/quotes/{o['quote']}/accept"
+        },
+        ("GET", "/api/commons/orders"): {},
+        ("GET", "/api/commons/requests/{request_id}/order"): {
+            "url": f"/api/commons/requests/{o['nda']}/order"
+        },
+        ("POST", "/api/commons/requests/{request_id}/order/status"): {
+            "url": f"/api/commons/requests/{o['nda']}/order/status",
+            "json": {"status": "in_production"},
+        },
+        ("GET", "/api/commons/requests/{request_id}/messages"): {
+            "url": f"/api/commons/requests/{o['nda']}/messages"
+        },
+        ("POST", "/api/commons/requests/{request_id}/messages"): {
+            "url": f"/api/commons/requests/{o['nda']}/messages",
+            "json": {"text": "pwned"},
+        },
+        ("POST", "/api/commons/uploads/{request_id}"): {
+            "url": f"/api/commons/uploads/{o['nda']}",
+            "files": {"file": ("pwned.pdf", b"%PDF-1.4 pwned")},
+        },
+        ("GET", "/api/commons/requests/{request_id}/files/{file_id}"): {
+            "url": f"/api/commons/requests/{o['nda']}/files/{o['file']}"
+        },
         ("GET", "/api/commons/missions/{mission_id}"): {"url": f"/api/commons/missions/{o['mission']}"},
         ("POST", "/api/commons/missions/{mission_id}/close"): {
             "url": f"/api/commons/missions/{o['mission']}/close",
@@ -287,11 +344,23 @@ def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
     keys = [("profile", "acme"), ("pool", o["pool"]), ("campaign", o["campaign"]), ("request", o["nda"])]
     keys.append(("booking", o["booking"]))
     keys.append(("cooperative", "coop-acme"))
+    keys.append(("quote", o["quote"]))
     before = {k: db.raw(*k) for k in [*keys, ("mission", o["mission"]), ("problem", o["problem"])]}
-    secrets = ("777.25", "9876543", o["nda"], o["booking"], "비밀", "pwned", str(SECRET_SCRAP))
+    secrets = (
+        "777.25",
+        "9876543",
+        o["nda"],
+        o["booking"],
+        "비밀",
+        "pwned",
+        str(SECRET_SCRAP),
+        "4747471",
+        "DRAWING-OF-ACME",
+    )
     c = plant.client(who)
     for (method, template), req in sorted(attacks.items()):
-        r = c.request(method, req.get("url", template), params=req.get("params"), json=req.get("json"))
+        url, params = req.get("url", template), req.get("params")
+        r = c.request(method, url, params=params, json=req.get("json"), files=req.get("files"))
         assert r.status_code < 500, (method, template, r.text)
         if (method, template) not in SELF_ONLY:
             assert r.status_code in (403, 404), (who, method, template, r.status_code, r.text)
@@ -386,6 +455,7 @@ def test_a_firm_that_publishes_nothing_is_never_seen_through_its_private_data(pl
         "mission_id": "none",
         "project_id": "none",
         "coop_id": COOP,
+        "file_id": "none",
     }
     gets = sorted(
         p

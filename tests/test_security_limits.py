@@ -153,11 +153,12 @@ def test_a_20mb_body_to_a_real_server_answers_413_fast_and_memory_stays(tmp_path
 def test_nul_is_refused_on_every_write_path_of_the_api_naming_the_field(plant):
     c = plant.client("acme:owner")
     doc = c.get("/openapi.json").json()
-    writes = [
+    writes = [  # a file upload (multipart) names its file: tested in test_commons_orders.py
         (method, path)
         for path, ops in doc["paths"].items()
         for method in ops
         if method in ("post", "put", "patch")
+        and "multipart/form-data" not in ops[method].get("requestBody", {}).get("content", {})
     ]
     assert len(writes) > 20
     for method, path in writes:

@@ -31,7 +31,14 @@ MODULES = sorted((SERVER / "web").glob("*.py"))
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 COMMONS_PAGES = {p.name for p in TEMPLATES if p.name.startswith("commons_")}
 DASHBOARD_CATALOGS = DASHBOARD_PAGE_CATALOGS  # what the dashboard pages translate with (web/dashboard.py)
-COMMONS_CATALOGS = (COMMONS, WEB, Catalog("states"), Catalog("kpi"), Catalog("commons_terms"))
+COMMONS_CATALOGS = (
+    COMMONS,
+    WEB,
+    Catalog("states"),
+    Catalog("kpi"),
+    Catalog("commons_terms"),
+    Catalog("commons_orders"),
+)
 UPLOAD_CATALOGS = (Catalog("upload"), *DASHBOARD_CATALOGS)  # the upload pages (web/upload.py)
 RETROFIT_CATALOGS = (Catalog("retrofit_ui"), *DASHBOARD_CATALOGS)  # the retrofit page (web/retrofit.py)
 
