@@ -59,11 +59,15 @@ def test_drawings_are_checked_kept_beside_a_file_db_and_read_by_parties_only(tmp
         "virus.exe": b"MZ\x90\x00",
         "fake.pdf": b"<html>not a pdf</html>",
         "empty.dxf": b"",
+        "a\x00b.pdf": PDF,
     }
     for name, data in refused.items():
         with pytest.raises(CommonsError) as e:
             orders.attach(db, "r-1", "designer", name, data, NOW)
-        assert e.value.field == "file" and name in e.value.en, (name, e.value.en)
+        assert e.value.field == "file" and repr(name)[1:-1] in e.value.en.replace(name, repr(name)[1:-1]), (
+            name,
+            e.value.en,
+        )
     (tmp_path / "s.duckdb.commons.sqlite.files" / "r-1" / a.id).write_bytes(b"changed")
     with pytest.raises(CommonsError) as e:
         orders.read_file(db, "r-1", a.id, "acme")

@@ -353,6 +353,8 @@ def check_file(filename: str, data: bytes) -> str:
     """The content type of a drawing, or `CommonsError` saying why it is refused."""
     name = Path(filename.replace("\\", "/")).name
     ext = Path(name).suffix.lower()
+    if not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or len(name) > 200:
+        raise error("file", "file_name", name=repr(name[:60]))
     if not data:
         raise error("file", "file_empty", name=name)
     if len(data) > MAX_FILE_BYTES:

@@ -1054,6 +1054,9 @@ def commons_router(
         """Move the order on: the supplier to in_production (confirming the award) and shipped,
         the buyer to received (then both may rate)."""
         me = act(c)
+        o = orders.get_order(commons, request_id)
+        if o is None or me not in (o.buyer, o.supplier):  # the same answer as for no request
+            raise HTTPException(404, NOT_FOUND)
         with guard():
             return orders.advance(commons, request_id, me, body.status, now())
 
