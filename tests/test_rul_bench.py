@@ -80,10 +80,10 @@ def test_bench_headline_is_the_product_model_and_the_gru_blend_only_a_comparison
     argv = ["--data", str(tmp_path), "--repeats", "1", "--life-repeats", "1", "--gru-repeats", "1", "--nn"]
     assert bench.main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    head = next(x for x in lines if x.startswith("ours: GbmRul [product, headline]"))
+    head = next(x for x in lines if x.startswith("ours: GbmRul, cut like the test [headline]"))
     assert any("GruRul" in x and "comparison, not the product" in x for x in lines)
     assert not any("GruRul" in x and "headline" in x for x in lines)
     # the last line is the headline's (the product model's) test RMSE; the summary gives gap and coverage
-    assert lines[-1] == f"cmapss_rmse: {float(head.split()[4]):.2f}", (head, lines[-1])
-    summary = next(x for x in lines if x.strip().startswith("FD001: RMSE"))
+    assert lines[-1] == f"cmapss_rmse: {float(head.split()[7]):.2f}", (head, lines[-1])
+    summary = next(x for x in lines if x.strip().startswith("FD001, cut like the test [headline]: RMSE"))
     assert "gap" in summary and "coverage" in summary

@@ -70,12 +70,12 @@ def test_band_covers_the_true_rul(models, held_out):
 def test_open_ended_where_no_wear_is_seen(models, held_out):
     clipped, life = models
     X, y = held_out
-    p, wear = life.predict_parts(X)
+    p, wear, _ = life.predict_parts(X)
     opened = life.open_ended(wear)
     assert opened.any() and (~opened).any()
     assert np.median(y[opened]) > 2 * np.median(y[~opened])  # flagged rows are early in life
     # without life models the band's top at the cap is open: "more than", not a number
-    p_clip, wear_clip = clipped.predict_parts(X)
+    p_clip, wear_clip, _ = clipped.predict_parts(X)
     assert np.array_equal(p_clip, wear_clip)
     lo, hi = clipped.interval_around(p_clip, 0.8)
     assert np.isinf(hi).any() and np.isfinite(hi).any() and (lo <= CAP).all()
@@ -122,7 +122,33 @@ def test_bench_cuts_over_the_whole_life():
     frac = X[cut, 1] / life  # where in its life each unit was cut
     assert frac.min() < 0.15 and frac.max() > 0.85  # early and late, not only near failure
     assert y[cut].max() > 100
-    # cut at given history lengths: every unit that outlives a length, once per test unit of it
-    m = bench.matched_rows(X[:, 0], X[:, 1], y, np.array([10, 10, 50]))
-    assert set(X[m, 1].tolist()) <= {10.0, 50.0}
-    assert np.sum(X[m, 1] == 10) == 2 * 30
+    late = bench.cut_rows(X[:, 0], y, seed=0, horizon=30)
+    assert (y[late] >= 1).all() and (y[late] <= 30).all() and y[late].max() > 20
+    # how late units were cut, from their ages: lives 100, cut with 1..H left, mean age 100 - (H+1)/2
+    lives = np.full(50, 100.0)
+    assert bench.horizon_from_ages(lives, np.full(10, 100 - 31 / 2)) == pytest.approx(30.0)
+    assert bench.horizon_from_ages(lives, np.full(10, 99.0)) == 10.0  # at least 10 cycles
+
+
+def test_recalibrate_to_units_cut_late_in_life(models, held_out):
+    clipped, life = models
+    X, _ = held_out
+    Xtr, ytr = make_units(40, seed=1)  # the fixture's training rows
+    before, wear, part = life.predict_parts(X)
+    band = life.interval_around(before, 0.8)
+    late = (ytr >= 1) & (ytr <= CAP)  # units looked at only in their last CAP cycles
+    life.recalibrate(ytr, late)
+    try:
+        after = life.mix(wear, part)
+        opened = life.open_ended(wear)
+        # where no wear is seen, units cut late have less life left than units cut anywhere
+        assert after[opened].mean() < before[opened].mean()
+        assert (
+            rmse(life.oof_[late], ytr[late]) <= rmse(before[:0].sum() + life.oof_wear_[late], ytr[late]) + 1.0
+        )
+    finally:
+        life.recalibrate(ytr, ytr >= 0)  # every row again: the fit's own gate and band
+    assert np.allclose(life.mix(wear, part), before)
+    assert all(np.allclose(a, b) for a, b in zip(life.interval_around(before, 0.8), band, strict=True))
+    with pytest.raises(ValueError, match="needs life models"):
+        clipped.recalibrate(ytr, late)

@@ -397,8 +397,9 @@ class GbmRul(RulModel):
         models; with them, not capped)."""
         return self.predict_parts(X)[0]
 
-    def predict_parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The point estimate and the clipped models' estimate (what `open_ended` reads), per row."""
+    def predict_parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the point estimate, the clipped models' estimate (what `open_ended` reads) and
+        the life models' (the clipped one again without life models)."""
         self._check_fitted()
         X = check_rows(X, self.features.n_ops)
         F = build_features(X, self.norm, self.features)
@@ -413,7 +414,7 @@ class GbmRul(RulModel):
         )
         wear = np.clip(p, 0.0, self.r_early)
         if not self.life_boosters:
-            return wear, wear
+            return wear, wear, wear
         life = np.mean(
             [
                 np.maximum(b.predict(self._with_hi(X, F, z, w), num_iteration=b.best_iteration), 0.0)
@@ -421,7 +422,28 @@ class GbmRul(RulModel):
             ],
             axis=0,
         )
-        return gate_mix(wear, life, self.gate_edges, self.gate_weights), wear
+        return gate_mix(wear, life, self.gate_edges, self.gate_weights), wear, life
+
+    def mix(self, wear: np.ndarray, life: np.ndarray) -> np.ndarray:
+        """The point estimate from the two parts of `predict_parts` (after `recalibrate`, say)."""
+        if not self.life_boosters:
+            return wear
+        return gate_mix(wear, life, self.gate_edges, self.gate_weights)
+
+    def recalibrate(self, y: np.ndarray, rows: np.ndarray) -> Self:
+        """Choose the gate and the band again on out-of-fold rows `rows` of the last `fit` (y: its
+        targets), e.g. a validation cut like the units to be predicted: the life a unit of some age
+        has left depends on how late in life units are looked at, which the training rows (every
+        cycle of every unit) do not say. The boosters stay; needs the in-memory out-of-fold
+        predictions of `fit` (not saved)."""
+        if not self.life_boosters or not hasattr(self, "oof_life_"):
+            raise ValueError("recalibrate needs life models and the out-of-fold predictions of fit()")
+        y = np.asarray(y, dtype=np.float64)
+        wear, life = self.oof_wear_[rows], self.oof_life_[rows]
+        self.gate_edges, self.gate_weights = choose_gate(wear, life, y[rows], self.gate_bins)
+        self.oof_ = gate_mix(self.oof_wear_, self.oof_life_, self.gate_edges, self.gate_weights)
+        self._calibrate(self.oof_[rows], y[rows])
+        return self
 
     def open_ended(self, wear: np.ndarray) -> np.ndarray:
         """True where the clipped models see no wear (at least 90% of their largest value)."""

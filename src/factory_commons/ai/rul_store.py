@@ -224,7 +224,7 @@ def predict_store(
         if mr.run.max() != len(mr.run_end) - 1:  # the machine is down now or has no hour since
             continue
         X = np.column_stack([np.zeros(last.sum()), mr.hours[last], mr.values[last]])
-        p_all, wear = model.predict_parts(X)
+        p_all, wear, _ = model.predict_parts(X)
         lo, hi = model.interval_around(p_all[-1:], coverage)
         out.append(
             RulEstimate(
