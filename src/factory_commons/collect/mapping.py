@@ -83,6 +83,26 @@ class PointMapping(BaseModel):
         description="current, raw: samples per RMS value when the samples arrive one by one",
     )
 
+    deadband: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="signal, quality, current: store a value only if it moved more than this "
+        "(after scaling) from the last one stored",
+    )
+    min_interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="sampling: at most one value per this many seconds",
+    )
+    max_interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="with a deadband: store an unchanged value again after this many seconds",
+    )
+
     @field_validator("machine")
     @classmethod
     def _machine(cls, v: str) -> str:
@@ -112,6 +132,16 @@ class PointMapping(BaseModel):
             raise ValueError(f"kind '{self.kind}' needs 'name' (the {what})")
         if not math.isfinite(self.scale) or not math.isfinite(self.offset):
             raise ValueError("scale and offset must be finite numbers")
+        if (self.deadband is not None or self.min_interval_s is not None) and self.kind not in (
+            "signal",
+            "quality",
+            "current",
+        ):
+            raise ValueError(
+                f"deadband and min_interval_s apply to measured values, not to kind '{self.kind}'"
+            )
+        if self.max_interval_s is not None and self.deadband is None:
+            raise ValueError("max_interval_s needs deadband (it re-sends a value the deadband held back)")
         return self
 
     @classmethod
@@ -218,6 +248,7 @@ class PointConverter:
         self.mapping = mapping
         self.last: Any = None  # last total, state or alarm bit
         self.samples: list[float] = []  # raw current samples arriving one by one, until a window
+        self.last_emitted: tuple[datetime, float] | None = None  # deadband and sampling
         if state:
             self.last = state.get("last")
 
@@ -226,6 +257,34 @@ class PointConverter:
         return {"last": self.last}
 
     def convert(self, raw: Any, ts: datetime) -> tuple[str, dict] | None:
+        row = self._convert(raw, ts)
+        m = self.mapping
+        if row is None or (m.deadband is None and m.min_interval_s is None):
+            return row
+        return row if self._passes(row[1]) else None
+
+    def _passes(self, row: dict) -> bool:
+        """Deadband and sampling: keep the value, or hold it back (a value without a time passes)."""
+        m, ts, value = self.mapping, row.get("ts"), row.get("value")
+        if not isinstance(ts, datetime) or not isinstance(value, float):
+            return True
+        last = self.last_emitted
+        if last is not None:
+            since = (ts - last[0]).total_seconds()
+            if since < 0:
+                return True  # older data (a replay): not filtered
+            if m.min_interval_s is not None and since < m.min_interval_s:
+                return False
+            if (
+                m.deadband is not None
+                and abs(value - last[1]) <= m.deadband
+                and not (m.max_interval_s is not None and since >= m.max_interval_s)
+            ):
+                return False
+        self.last_emitted = (ts, value)
+        return True
+
+    def _convert(self, raw: Any, ts: datetime) -> tuple[str, dict] | None:
         m = self.mapping
         ts = _ts(ts)
         if m.kind == "signal":
