@@ -46,6 +46,12 @@ class _Source(BaseModel):
 
     name: str = Field(min_length=1)
     enabled: bool = True
+    stale_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="record a 'stale' alert after this long without a value",
+    )
 
 
 class _MqttLink(_Source):

@@ -160,6 +160,8 @@ class Connector(ABC):
     """Base class: subclasses implement `collect_once`; `run` keeps it alive for ever."""
 
     kind: str = "connector"
+    #: record a `stale` alert after this many seconds without a value (collect/stale.py); None = never
+    stale_after_s: float | None = None
 
     def __init__(self, name: str, buffer: Buffer, points: dict[str, PointMapping] | None = None) -> None:
         self.name = name

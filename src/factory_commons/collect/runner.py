@@ -29,6 +29,7 @@ from .buffer import Buffer
 from .config import PlantConfig
 from .connector import Connector, Health
 from .forwarder import Forwarder
+from .stale import StaleWatch
 
 EDGE = Catalog("collect_edge")
 
@@ -126,9 +127,11 @@ class Collector:
         )
         try:
             if connectors is None:
-                self.connectors = [
-                    build_connector(kind, source, self.buffer) for kind, source in config.sources
-                ]
+                self.connectors = []
+                for kind, source in config.sources:
+                    connector = build_connector(kind, source, self.buffer)
+                    connector.stale_after_s = source.stale_after_s
+                    self.connectors.append(connector)
             else:
                 self.connectors = [make(self.buffer) for make in connectors]
         except BaseException:
@@ -206,7 +209,12 @@ class Collector:
             pass
 
     def _write_health_loop(self) -> None:
+        watch = StaleWatch(self.connectors)
         while not self._stop_forwarder.wait(1.0):
+            try:
+                watch.check()
+            except Exception:  # noqa: BLE001 - an alert that cannot be written must not stop health
+                pass
             self.write_health()
 
 
