@@ -30,8 +30,8 @@ Three records, each with the period it covers (first and last day, inclusive, pl
   by its due time is late). on_time_ratio = on-time orders / orders. None when the store has
   no order due in the period.
 
-**The data's own span.** Every record covers only the days the store has state data for (of
-the firm scope's machines): a period that begins before the first record, or ends after the
+**The data's own span.** Every record covers only the days the store has data for (state and
+count records of the firm scope's machines): a period that begins before the first record, or ends after the
 ISO week of the last one, is cut to the data (`data_span`), so weeks before a plant was
 connected are not counted as 0 free hours and orders due before the data began are not
 counted late. Free capacity counts
@@ -150,9 +150,11 @@ def _days(s: datetime, e: datetime, tz: ZoneInfo) -> tuple[date, date]:
 
 
 def data_span(store: Store, scope: Sequence[str] | None = None) -> tuple[datetime, datetime] | None:
-    """(first, last) UTC time of the state data of the firm scope's machines; None without data."""
+    """(first, last) UTC time of the state and count records of the firm scope's machines; None
+    without any."""
     rows = store.query(
-        "SELECT machine, min(ts) AS a, max(ts) AS b FROM v_states GROUP BY machine"
+        "SELECT machine, min(ts) AS a, max(ts) AS b FROM v_states GROUP BY machine "
+        "UNION ALL SELECT machine, min(ts) AS a, max(ts) AS b FROM v_counts GROUP BY machine"
     ).to_pylist()
     rows = [r for r in rows if r["a"] is not None and in_scope(r["machine"], scope)]
     if not rows:
