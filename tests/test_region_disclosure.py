@@ -219,6 +219,21 @@ def test_the_report_of_the_sample_region_exposes_no_firm(tmp_path):
     json.dumps([c.as_dict() for c in cells])  # the report is plain JSON
 
 
+def test_the_questions_of_one_survey_hide_the_same_cells():
+    # question a: industry x has 4 answers (hidden); question b: x has 5 (alone it would be shown)
+    def cells(question: str, n_x: int) -> list[Cell]:
+        pop = f"survey:s:{question}"
+        rows = {"x": n_x, "y": 20, "z": 20, ALL: n_x + 40}
+        return [
+            Cell(f"t_{question}", pop, "industry", r, None, ALL, question, 0.5, n) for r, n in rows.items()
+        ]
+
+    published = protect(cells("a", 4) + cells("b", 5), 5)
+    hidden = {(c.measure, c.row) for c in published if c.suppressed}
+    assert ("a", "x") in hidden and ("b", "x") in hidden  # b's 5 would bound a's hidden 4
+    assert {r for m, r in hidden if m == "a"} == {r for m, r in hidden if m == "b"}
+
+
 def test_k_must_be_positive():
     with pytest.raises(ValueError, match="k must be at least 1"):
         protect(_cells([]), 0)

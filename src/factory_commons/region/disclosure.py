@@ -318,13 +318,26 @@ def suppression(cells: Sequence[Cell], k: int = DEFAULT_K) -> dict[str, set[froz
     return out
 
 
+def population_group(population: str) -> str:
+    """Populations `<group>:<part>` (the questions of one survey, `survey:<survey>:<question>`) are
+    nearly the same firms: they share their hidden filters, so one question's published count
+    cannot tell another's hidden one."""
+    return population.rsplit(":", 1)[0] if population.count(":") >= 2 else population
+
+
 def protect(cells: Sequence[Cell], k: int = DEFAULT_K) -> list[Cell]:
-    """The cells as published: hidden ones with value, n_firms and interval nulled."""
+    """The cells as published: hidden ones with value, n_firms and interval nulled.
+
+    A filter hidden in one population of a group (`population_group`) is hidden in all of them
+    (hiding more only widens what an attacker can infer)."""
     hidden = suppression(cells, k)
+    by_group: dict[str, set[frozenset]] = {}
+    for pop, keys in hidden.items():
+        by_group.setdefault(population_group(pop), set()).update(keys)
     out = []
     for c in cells:
         pop, key = c.key
-        if key in hidden.get(pop, set()):
+        if key in by_group.get(population_group(pop), set()):
             out.append(replace(c, value=None, n_firms=None, ci_low=None, ci_high=None, suppressed=True))
         else:
             out.append(c)

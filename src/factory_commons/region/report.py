@@ -12,7 +12,8 @@ Tables (rows × columns, each with its totals `_all`):
   for dim industry, size and district (measure: the weighted share of yes with its
   design-based interval, estimates.py). A respondent answered the survey for its statistics,
   so every response counts (dropping some would break the design's weights); the opt-in of
-  the platform's firms governs their maturity and platform data.
+  the platform's firms governs their maturity and platform data. The questions of one survey share their
+  suppressed cells (disclosure.population_group).
 
 All tables go through `disclosure.protect` together, so no cell of fewer than k firms is
 published or recoverable by differencing the tables. With `dp_epsilon`, the maturity and
