@@ -280,7 +280,10 @@ def backend_pids(url: str) -> list[int]:
     with psycopg.connect(url) as con:
         return [
             r[0]
-            for r in con.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'fc-hub-ingest'")
+            for r in con.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'fc-hub-ingest' "
+                "AND datname = current_database()"
+            )
         ]
 
 
