@@ -52,6 +52,12 @@ class Weights:
     success: float = 0.05
     recent: float = 0.05  # at most, fading over a year
 
+    def max_boost(self) -> float:
+        """All boosts together: how far a case can climb."""
+        return (
+            self.same_machine + self.same_type + self.same_code + self.verified + self.success + self.recent
+        )
+
 
 DEFAULT_WEIGHTS = Weights()
 
@@ -194,7 +200,9 @@ class CaseIndex:
         if not len(self.cases):
             return np.zeros(0, dtype=np.float32)
         # cosine in [-1, 1] shifted positive, so every case has a rank
-        return self.embeddings @ query_vec + 1.0
+        scores = self.embeddings @ query_vec
+        scores += 1.0
+        return scores
 
     def _boost(self, case: Case, w: Weights, machine, machine_type, code, now) -> dict[str, float]:
         b: dict[str, float] = {}
@@ -255,12 +263,19 @@ class CaseIndex:
                 for i in ranks:
                     fused.setdefault(i, {})[name] = w * (float(scores[i]) - low) / span
         hits = []
-        for i, parts in fused.items():
-            case = self.cases[i]
-            if firm is not None and case.firm != firm:
-                continue
+        base = {
+            i: sum(parts.values()) for i, parts in fused.items() if firm is None or self.cases[i].firm == firm
+        }
+        if mode == "hybrid" and len(base) > limit:
+            # a case more than every boost together below the limit-th best cannot reach the list
+            floor = sorted(base.values(), reverse=True)[limit - 1] - weights.max_boost()
+            base = {i: v for i, v in base.items() if v >= floor}
+        for i, score in base.items():
+            case, parts = self.cases[i], fused[i]
             if mode == "hybrid":
-                parts.update(self._boost(case, weights, machine, machine_type, code, now))
-            hits.append(Hit(case, sum(parts.values()), parts))
+                boost = self._boost(case, weights, machine, machine_type, code, now)
+                parts.update(boost)
+                score += sum(boost.values())
+            hits.append(Hit(case, score, parts))
         hits.sort(key=lambda h: (-h.score, h.case.id))
         return hits[:limit]
