@@ -310,3 +310,37 @@ def test_catalog_search_for_a_buyer_abroad(plant):
     both = total(process=["sheet_bending", "powder_coating"], district="Namdong-gu")
     assert bend == total(process="sheet_bending", district="남동구") and 0 < both < bend
     assert total(q="incheon powder") == total(city="Incheon", process="powder_coating")
+
+
+def test_request_pages_speak_one_language(plant):
+    """An English request page (the requester's and an invited firm's), requests list, catalog and
+    firm page hold no Hangul but the language switch; the request's own title is the user's."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    rid = _post(plant, title={"en": "Housing"}, invite=["acme"])["id"]
+
+    def web(email: str) -> TestClient:
+        c = TestClient(plant.app)
+        token = c.get("/login").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        data = {"email": email, "password": PASSWORD, "csrf_token": token, "next": "/"}
+        assert c.post("/login", data=data).status_code == 200
+        c.cookies.set("lang", "en")
+        return c
+
+    hangul = re.compile("[\uac00-\ud7a3]+")
+    for email, paths in (
+        (
+            "lee@design.example",
+            [f"/commons/requests/{rid}", "/commons/requests", "/catalog", "/catalog/acme"],
+        ),
+        ("owner@acme.example", [f"/commons/requests/{rid}", "/commons/requests", "/catalog?q=Incheon"]),
+    ):
+        c = web(email)
+        for path in paths:
+            r = c.get(path)
+            assert r.status_code == 200, path
+            html = re.sub(r"<(textarea|script|style)\b.*?</\1>", "", r.text, flags=re.S)
+            shown = {x.strip() for x in re.findall(r">([^<>]+)<", html) if hangul.search(x)}
+            assert shown <= {"한국어"}, (email, path, shown)
