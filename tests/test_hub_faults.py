@@ -194,9 +194,9 @@ class Scenario:
         self,
         name: str,
         fault,
-        puts: int = 24,
+        puts: int = 15,
         rows: int = 40,
-        every_s: float = 0.08,
+        every_s: float = 0.05,
         timeout: float = 40,
         big_put: int = 0,
     ):
@@ -305,7 +305,7 @@ def test_ingest_worker_sigkilled(tmp_path, pg_url):
                             break
                     time.sleep(0.005)
 
-            report = s.run("ingest_worker_sigkill", kill_busy_worker, big_put=6000)
+            report = s.run("ingest_worker_sigkill", kill_busy_worker, big_put=3000)
             _check(report, s)
             assert killed, "no worker was seen holding messages"
         finally:

@@ -189,7 +189,8 @@ class IngestWorker:
             pending=msgs[-1].metadata.num_pending if msgs and msgs[-1].metadata else None,
             seconds=done - now,
         )
-        return [m for m in msgs if m not in refused], refused
+        gone = {id(m) for m in refused}
+        return [m for m in msgs if id(m) not in gone], refused
 
     def _write_group(self, store: FirmStore, g: _Group) -> int:
         """Write the group's rows with one `write_table` (every firm of a shared schema at once)."""
