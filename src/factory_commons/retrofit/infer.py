@@ -69,6 +69,8 @@ GAP_JUMP = 1.5
 GAP_SPREAD = 0.35
 #: ... and the group holds at least this many dips
 GAP_MIN_DIPS = 20
+#: a further tight group of longer dips is a cycle pause too when it is this fraction of those below
+TIER_MIN = 0.1
 #: ... and at most this fraction of the group's dips lies inside the empty stretch above it
 GAP_OUTLIERS = 0.01
 #: idle between two running stretches, shorter than this, is a micro-stop (a common 5-minute rule)
@@ -181,6 +183,7 @@ class CurrentModel:
     weights: tuple[float, ...]
     level_states: tuple[str, ...]
     fill_gap_s: float = 0.0  # idle dips up to this long inside running are running
+    part_pause_s: float = 0.0  # filled dips at least this long are the pauses between two parts
     #: quiet/active groups of the short-term spread (log), when one powered level holds both
     #: idle and running (a pump or flywheel at rest draws as much as at work, but steadily)
     activity: tuple[tuple[float, float, float], ...] = ()
@@ -214,8 +217,8 @@ class CurrentModel:
         if sum(st != "off" for st in states) == 1:
             model = replace(model, activity=_activity_groups(t, x, model))
         labels, _post, yc = model._sample_labels(t, x)
-        gap = _learn_fill_gap(t, labels, dt)
-        model = replace(model, fill_gap_s=gap)
+        gap, part = _learn_fill_gap(t, labels, dt)
+        model = replace(model, fill_gap_s=gap, part_pause_s=part)
         model, labels, gap = model._decide_high_idle(t, x, labels, gap)
         lab2 = _structure(t, labels, gap, dt)
         period = _period(yc, lab2, dt)
@@ -251,8 +254,8 @@ class CurrentModel:
         states[on[0]] = "running"
         model = replace(self, level_states=tuple(states))
         labels, _, _ = model._sample_labels(t, x)
-        gap = _learn_fill_gap(t, labels, _interval(t))
-        return replace(model, fill_gap_s=gap), labels, gap
+        gap, part = _learn_fill_gap(t, labels, _interval(t))
+        return replace(model, fill_gap_s=gap, part_pause_s=part), labels, gap
 
     # -- inference ---------------------------------------------------------------------------
     def _codes(self) -> np.ndarray:
@@ -336,14 +339,16 @@ class CurrentModel:
         # idle (a quiet stretch of a pump that idles at its working draw is no gap between cycles)
         bursts = None if model.activity else _structure(t, lab, 0.0, dt) == 2
         lab = _structure(t, lab, model.fill_gap_s, dt)
-        lab = _complete_last_cycles(t, lab, high, model.period_s, yc, model.fill_gap_s, bursts)
+        lab = _complete_last_cycles(
+            t, lab, high, model.period_s, yc, model.fill_gap_s, bursts, model.part_pause_s
+        )
         conf = np.where(lab == raw, post, 0.5)
         conf[raw < 0] = 0.3
         for s, e, state in model.corrections:
             inside = (t >= s) & (t < e)
             lab[inside] = STATES.index(state)
             conf[inside] = 1.0
-        return _segments(t, lab, raw, conf, dt, model.period_s, high, yc, bursts)
+        return _segments(t, lab, raw, conf, dt, model.period_s, high, yc, bursts, model.part_pause_s)
 
     def correct(self, start, end, state: str, ts: np.ndarray | None = None, amps: np.ndarray | None = None):
         """A person says the machine was in `state` from `start` to `end`: learned from then on.
@@ -396,6 +401,7 @@ class CurrentModel:
             "weights": list(self.weights),
             "level_states": list(self.level_states),
             "fill_gap_s": self.fill_gap_s,
+            "part_pause_s": self.part_pause_s,
             "activity": [list(a) for a in self.activity],
             "cycle_split": [list(a) for a in self.cycle_split],
             "period_s": self.period_s,
@@ -418,6 +424,7 @@ class CurrentModel:
                 weights=tuple(float(v) for v in d["weights"]),
                 level_states=tuple(str(s) for s in d["level_states"]),
                 fill_gap_s=float(d.get("fill_gap_s", 0.0)),
+                part_pause_s=float(d.get("part_pause_s", 0.0)),
                 activity=tuple(tuple(float(v) for v in a) for a in d.get("activity", [])),
                 cycle_split=tuple(tuple(float(v) for v in a) for a in d.get("cycle_split", [])),
                 period_s=None if d.get("period_s") is None else float(d["period_s"]),
@@ -701,8 +708,9 @@ def _split_dips(t: np.ndarray, lab: np.ndarray, high: np.ndarray, gap_s: float, 
     return out
 
 
-def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> float:
-    """The longest idle dip that belongs to running: the short dips' own group, when there is one.
+def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> tuple[float, float]:
+    """The longest idle dip that belongs to running (the short dips' own group, when there is
+    one) and, where these form tiers, the shortest pause between two parts (else 0).
 
     Dips are idle runs between two running runs. The short ones (a cycle's own pauses: between
     weld seams, press strokes, the cooling of a shot, a lathe's rapid moves and its part change)
@@ -712,13 +720,14 @@ def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> float:
     most dips (at least half and GAP_MIN_DIPS). A few dips (GAP_OUTLIERS of the group) may lie in
     the empty stretch (a pause merged with a missed short burst). Of several such groups (a
     lathe's rapid moves, then its part changes, then the stops) the widest one is taken: a
-    cycle's pauses are all part of running. Without such a group nothing is filled: stops of
-    one spread are all idle.
+    cycle's pauses are all part of running; the top tier is then the pause between two parts
+    (a part is made in several passes, spots or tool moves with shorter pauses between). Without
+    such a group nothing is filled: stops of one spread are all idle.
     """
     lab = _structure(t, lab, 0.0, dt)
     d = np.sort([_dip_seconds(t, a, b, dt) for a, b in _dips(t, lab, dt)])
     if len(d) < GAP_MIN_DIPS:
-        return 0.0
+        return 0.0, 0.0
     z = np.log(np.maximum(d, dt))
     bins = np.floor(z / 0.1).astype(np.int64)
     vals, counts = np.unique(bins, return_counts=True)
@@ -732,18 +741,28 @@ def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> float:
         if jumps[i] >= GAP_SPREAD * spread:
             break
     else:
-        return 0.0
-    # the next tiers: tight groups of dips (a part change of the same program each time), each
-    # apart from the dips below and above it by more than its own spread
+        return 0.0, 0.0
+    part = 0.0
+    # the next tiers: groups of dips (a part change), each apart from the dips below and above
+    # it by more than its own spread, and recurring with the cycles (at least TIER_MIN as many
+    # as the dips below; the stops are fewer)
     ends = [j for j in jumps if j > i]
     while ends:
         j = ends.pop(0)
         tier = z[i + 1 : j + 1]
         spread = float(np.percentile(tier, 90) - np.percentile(tier, 10))
-        if len(tier) < GAP_MIN_DIPS or spread >= min(jumps[i], jumps[j]):
+        if len(tier) < max(GAP_MIN_DIPS, TIER_MIN * (i + 1)) or spread >= min(jumps[i], jumps[j]):
             break
         i = j
-    return float(d[i] * 1.1)
+    # the pause between two parts: the top group of the filled dips, above a jump, as many as
+    # TIER_MIN of those below it and apart from them by more than its own spread
+    for j in sorted((j for j in jumps if j < i), reverse=True):
+        top = z[j + 1 : i + 1]
+        spread = float(np.percentile(top, 90) - np.percentile(top, 10))
+        if len(top) >= max(GAP_MIN_DIPS, TIER_MIN * (j + 1)) and j + 1 >= GAP_MIN_DIPS and spread < jumps[j]:
+            part = math.sqrt(float(d[j]) * math.exp(float(np.percentile(top, 10))))
+            break
+    return float(d[i] * 1.1), part
 
 
 def _dip_jumps(z: np.ndarray) -> dict[int, float]:
@@ -842,6 +861,7 @@ def _segments(
     high: np.ndarray | None,
     yc: np.ndarray | None = None,
     bursts: np.ndarray | None = None,
+    part_pause: float = 0.0,
 ) -> Inference:
     gap_limit = max(GAP_SAMPLES * dt, GAP_MIN_S)
     codes = lab.astype(np.int16)
@@ -892,7 +912,7 @@ def _segments(
     st_arr = np.array(seg_s)[order]
     cf_arr = np.array(seg_c)[order]
     # cycles: rises into running after a raw dip, merged closer than 0.6 period
-    cycles = _cycles(t, codes, high, period, yc, bursts)
+    cycles = _cycles(t, codes, high, period, yc, bursts, part_pause)
     micro = []
     rs, re_, rv = _runs(codes)
     for i in range(1, len(rv) - 1):
@@ -918,17 +938,19 @@ def _cycles(
     period: float | None,
     yc: np.ndarray | None = None,
     bursts: np.ndarray | None = None,
+    part_pause: float = 0.0,
 ) -> np.ndarray:
-    """Cycle starts inside each running stretch (`_cycle_starts`), with those that periodic
-    running hid put back: where two starts inside one stretch lie twice or more the usual
-    interval around them apart (a stroke whose peak fell between two samples, or into a
-    dropout), the missing starts are spread evenly between them."""
-    starts = _cycle_starts(t, codes, high, period, yc, bursts)
+    """Cycle starts inside each running stretch (`_cycle_starts`), with those that a dropout
+    of the sensor hid in periodic running put back: where two starts inside one stretch with a
+    dropout between them lie twice or more the usual interval around them apart, the missing
+    starts are spread evenly between them."""
+    starts = _cycle_starts(t, codes, high, period, yc, bursts, part_pause)
     if not period or len(starts) < 6:
         return starts
     idx = np.searchsorted(t, starts)
     not_run = np.concatenate([[0], np.cumsum(codes != 2)])
     gap = np.concatenate([[0], np.cumsum(np.diff(t) > max(GAP_SAMPLES * _interval(t), GAP_MIN_S))])
+    nan = np.concatenate([[0], np.cumsum(~np.isfinite(yc))]) if yc is not None else None
     # no stop and no gap in the data between two starts
     same = (not_run[idx[1:]] == not_run[idx[:-1]]) & (gap[idx[1:]] == gap[idx[:-1]])
     span = np.diff(starts)
@@ -939,7 +961,8 @@ def _cycles(
             continue
         usual = float(np.median(span[near]))
         n_more = int(round(span[i] / usual)) - 1
-        if span[i] >= 1.6 * usual and n_more >= 1:
+        hidden = nan is not None and nan[idx[i + 1]] > nan[idx[i]]  # a dropout between them
+        if hidden and span[i] >= 1.6 * usual and n_more >= 1:
             extra.append(starts[i] + span[i] * np.arange(1, n_more + 1) / (n_more + 1))
     return np.sort(np.concatenate([starts, *extra])) if extra else starts
 
@@ -951,6 +974,7 @@ def _cycle_starts(
     period: float | None,
     yc: np.ndarray | None = None,
     bursts: np.ndarray | None = None,
+    part_pause: float = 0.0,
 ) -> np.ndarray:
     """Cycle starts inside each running stretch.
 
@@ -967,6 +991,12 @@ def _cycle_starts(
     running = codes == 2
     seg_start = running & np.concatenate([[True], ~running[:-1]])
     seg_id = np.cumsum(seg_start)
+    if part_pause > 0 and bursts is not None:
+        # the cycle pauses form tiers: a part starts after a pause of the top tier only
+        idx = np.flatnonzero(seg_start | _pause_ends(t, running, bursts, grouped=True, least=part_pause))
+        if not period:
+            return t[idx]
+        return t[_one_per_period(t, idx, seg_id, running & bursts, seg_start, period, running)]
     if high is None:
         if bursts is None:
             if period and yc is not None:
@@ -1034,7 +1064,9 @@ def _one_per_period(
     np.maximum.accumulate(last, out=last)
     before = np.concatenate([[-1], last[:-1]])[idx]
     quiet = np.where(
-        (before >= 0) & (seg_id[np.maximum(before, 0)] == seg_id[idx]), t[idx] - t[np.maximum(before, 0)], np.inf
+        (before >= 0) & (seg_id[np.maximum(before, 0)] == seg_id[idx]),
+        t[idx] - t[np.maximum(before, 0)],
+        np.inf,
     )
     quiet[seg_start[idx]] = np.inf
     least = 0.6 * period
@@ -1077,22 +1109,24 @@ def _pauses_per_period(t: np.ndarray, running: np.ndarray, pause_end: np.ndarray
     return fits == 0 or int(pause_end.sum()) >= 0.5 * fits
 
 
-def _pause_ends(t: np.ndarray, running: np.ndarray, bursts: np.ndarray, grouped: bool = False) -> np.ndarray:
+def _pause_ends(
+    t: np.ndarray, running: np.ndarray, bursts: np.ndarray, grouped: bool = False, least: float = 0.0
+) -> np.ndarray:
     """Per sample: where running rises out of a filled cycle pause (a dip inside running).
 
     Unless they are to be grouped by a period, a dip much shorter than the machine's usual pause
     (under half the median filled dip) is a flicker inside a cycle (a rapid move that touched the
-    idle level), not the pause between two.
+    idle level), not the pause between two. With `least`, only pauses at least that long count.
     """
     b = running & bursts
     gap = running & ~bursts
     rise = b & ~np.concatenate([[False], b[:-1]])
     s, e, v = _runs(gap.astype(np.int8))
     dips = [(a, z) for a, z, val in zip(s, e, v, strict=True) if val and a > 0 and z < len(t)]
-    if not dips or grouped:
+    if not dips or (grouped and not least):
         return rise
     secs = np.array([t[z] - t[a] for a, z in dips])
-    short = secs < 0.5 * float(np.median(secs))
+    short = secs < (least if least else 0.5 * float(np.median(secs)))
     for (_a, z), drop in zip(dips, short, strict=True):
         if drop:
             rise[z] = False
@@ -1191,6 +1225,7 @@ def _complete_last_cycles(
     yc: np.ndarray | None,
     gap_s: float,
     bursts: np.ndarray | None = None,
+    part_pause: float = 0.0,
 ) -> np.ndarray:
     """A periodic machine's last cycle in a running stretch lasts its usual time.
 
@@ -1201,7 +1236,7 @@ def _complete_last_cycles(
     """
     if not period or gap_s <= 0:
         return lab
-    starts = _cycles(t, lab.astype(np.int16), high, period, yc, bursts)
+    starts = _cycles(t, lab.astype(np.int16), high, period, yc, bursts, part_pause)
     if len(starts) < 6:
         return lab
     s, e, v = _runs(lab)
