@@ -39,6 +39,11 @@ class CollectorSettings(BaseModel):
     health_file: str | None = Field(default=None, description="health JSON; default <store>.health.json")
     late_after_s: float = Field(default=60.0, gt=0, description="rows that reach the store later are 'late'")
     buffer_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    store_memory_mb: float | None = Field(
+        default=None,
+        ge=16,
+        description="cap on the DuckDB store's memory in this process (a small edge box: 64); none = DuckDB's own",
+    )
 
 
 class _Source(BaseModel):

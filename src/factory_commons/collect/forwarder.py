@@ -49,8 +49,10 @@ class Forwarder:
         open_store: Callable[[], Store],
         max_rows: int = 50_000,
         late_after_s: float = 60.0,
+        store_memory_mb: float | None = None,
     ) -> None:
         self.buffer = buffer
+        self.store_memory_mb = store_memory_mb
         self._open_store = open_store
         self.store: Store | None = None
         self.max_rows = max_rows
@@ -71,6 +73,11 @@ class Forwarder:
     def _store(self) -> Store:
         if self.store is None:
             self.store = self._open_store()
+            if self.store_memory_mb and getattr(self.store, "dialect", "") == "duckdb":
+                try:  # DuckDB's cache of the file: small on a small box (it spills to disk beyond)
+                    self.store.query(f"SET memory_limit = '{int(self.store_memory_mb)}MB'")
+                except Exception:  # noqa: BLE001 - a remote store refuses settings: it is not ours to size
+                    pass
         return self.store
 
     def close(self) -> None:
@@ -153,7 +160,9 @@ class Forwarder:
                 start=from_micros(min(ts)),
                 end=from_micros(max(ts)),
                 rows=len(ts),
-                detail=" / ".join(COLLECT.pair("late_data")[::-1]).format(kind=kind, why=why),  # English first
+                detail=" / ".join(COLLECT.pair("late_data")[::-1]).format(
+                    kind=kind, why=why
+                ),  # English first
             )
 
     # -- the loop ------------------------------------------------------------------------------

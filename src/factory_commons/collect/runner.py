@@ -124,6 +124,7 @@ class Collector:
             self.buffer,
             open_store or _default_open_store(config.store),
             late_after_s=config.collector.late_after_s,
+            store_memory_mb=config.collector.store_memory_mb,
         )
         try:
             if connectors is None:
