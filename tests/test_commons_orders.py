@@ -249,6 +249,8 @@ def test_api_quote_to_received_order_with_messages(plant):
     o = designer.post(f"/api/commons/quotes/{qa.json()['id']}/accept")
     assert o.status_code == 201 and o.json()["status"] == "accepted" and o.json()["supplier"] == "acme"
     assert beta.get(f"/api/commons/requests/{rid}/order").status_code == 404
+    r = designer.post(f"/api/commons/requests/{rid}/award", json={"ordered": True, "supplier": "beta"})
+    assert r.status_code == 409 and "order" in r.text  # the order's award is not re-assigned by hand
     assert (
         designer.post(
             f"/api/commons/requests/{rid}/order/status", json={"status": "in_production"}

@@ -917,6 +917,8 @@ def commons_router(
         if body.supplier is not None and commons.get(PROFILE, body.supplier, Profile) is None:
             raise HTTPException(422, "supplier: " + api_text("no_such_firm", firm=repr(body.supplier)))
         with guard():
+            if orders.get_order(commons, r.id) is not None:  # its award follows the order
+                raise orders.error("request_id", "order_exists", "conflict")
             a = rt.Award(
                 request_id=r.id,
                 buyer=me,
