@@ -208,12 +208,17 @@ def test_ingest_batch_refuses_foreign_and_bad_rows_and_records_late_data(pg_url)
         worker.write(msgs[:1])  # again: nothing twice
         with psycopg.connect(pg_url) as con:
             rows = con.execute("SELECT count(*), sum(good) FROM hub_shared_t.v_counts").fetchone()
+            # the KPI rollup is kept as on any write: the machine's version was raised
+            versions = con.execute("SELECT count(*) FROM hub_shared_t.kpi_versions WHERE ver > 0").fetchone()[
+                0
+            ]
             late = con.execute(
                 "SELECT source, rows FROM hub_shared_t.collect_events WHERE event = 'late'"
             ).fetchall()
         assert rows == (3, 3)
         assert late == [("acme/opc", 5)]
         assert worker.metrics.duplicate_rows == 3
+        assert versions == 1
     finally:
         worker._drop_pg()  # noqa: SLF001
         with psycopg.connect(pg_url, autocommit=True) as con:
