@@ -201,8 +201,8 @@ def test_mapping_resolution_and_errors(plant):
 
 
 def test_evidence_covers_the_datas_own_span():
-    """Twelve days of data from Wednesday 14 October: one whole ISO week (19-25 October) and two
-    partial ones. Asked for nine weeks, the evidence counts no zero week before the data began
+    """Nine days of data from Saturday 17 October: a partial ISO week and a whole one (19-25
+    October). Asked for nine weeks, the evidence counts no zero week before the data began
     (issue 27: 12 h/week shown where the plant measured 32), states the week it measured, and
     matching and the booking cap use that figure."""
     from factory_commons.cooperate.booking import capacity_basis
@@ -212,8 +212,8 @@ def test_evidence_covers_the_datas_own_span():
 
     sim = FactorySimulator(
         seed=5,
-        start=datetime(2026, 10, 14, tzinfo=SEOUL),
-        days=12,
+        start=datetime(2026, 10, 17, tzinfo=SEOUL),
+        days=9,
         signal_interval_s=1800,
         quality_interval_s=7200,
     )
@@ -221,7 +221,7 @@ def test_evidence_covers_the_datas_own_span():
     sim.write_to(store)
     first, last = data_span(store)
     # the last state change is Saturday's end of shift: the plant is off until Monday
-    assert first.astimezone(SEOUL).date() == date(2026, 10, 14)
+    assert first.astimezone(SEOUL).date() == date(2026, 10, 17)
     assert last.astimezone(SEOUL).date() == date(2026, 10, 24)
     asked = capacity_evidence(store, date(2026, 8, 31), date(2026, 11, 2))  # nine weeks asked
     assert {w.week_start for w in asked.weeks} == {date(2026, 10, 19)}
@@ -241,7 +241,7 @@ def test_evidence_covers_the_datas_own_span():
     assert float(basis.free_hours) == pytest.approx(milling, abs=0.01) and basis.weeks_measured == 1
     # delivery and quality over the data's days only: orders due before the data are not late
     assert delivery_evidence(store, date(2026, 8, 31), date(2026, 11, 2)) == delivery_evidence(
-        store, date(2026, 10, 14), date(2026, 10, 26)
+        store, date(2026, 10, 17), date(2026, 10, 26)
     )
     # no data in the period: no evidence at all
     before = compute_evidence(store, date(2026, 9, 1), date(2026, 9, 8))
