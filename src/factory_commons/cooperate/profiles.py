@@ -6,7 +6,7 @@ view for anyone else goes through `Profile.public()` (`public_profile`, `public_
 so evidence the firm did not publish never leaves it.
 
     save_profile(db, profile)
-    refresh_evidence(db, "acme", store)              # last 8 ISO weeks from the firm's KPIs
+    refresh_evidence(db, "acme", store)              # last 8 ISO weeks (those with data) from its KPIs
     refresh_evidence(db, "acme", shared, scope=["acme"])  # a server store: acme's machines only
     publish(db, "acme", ["capacity", "quality"])      # published_at = now
     withdraw(db, "acme", ["quality"])                 # gone from every public view at once
@@ -127,7 +127,9 @@ def refresh_evidence(
 ) -> Profile:
     """Recompute the firm's evidence from its store and keep it in the profile.
 
-    The period is [start, end), by default the `weeks` full ISO weeks before `today`'s week.
+    The period is [start, end), by default the `weeks` full ISO weeks before `today`'s week, cut
+    to the days the store has data for (no zero weeks before a plant was connected; see
+    `evidence.py`, "The data's own span").
     `scope`: the firm's machine paths or enterprises when the store is shared with other firms
     (a server store); only those machines and their orders count. None: the whole store is the
     firm's. What is published does not change (see the module docstring).
