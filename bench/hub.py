@@ -303,7 +303,7 @@ async def run_capacity(hub, workers: Workers, url: str, messages, label: str) ->
         "postgres": backend_pids(url),
         "nats": [hub.procs[0].pid],
     }
-    c0 = {k: cpu_s(v) for k, v in parts.items()}
+    c0 = {pid: cpu_s([pid]) for v in parts.values() for pid in v}
     nc = await connect(hub.admin, hub.servers)
     js = nc.jetstream(timeout=30)
     t0 = time.perf_counter()
@@ -313,7 +313,8 @@ async def run_capacity(hub, workers: Workers, url: str, messages, label: str) ->
     while workers.points() - start_points < points:
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - t0
-    by = {k: cpu_s(v) - c0[k] for k, v in parts.items()}
+    parts["postgres"] = sorted(set(parts["postgres"]) | set(backend_pids(url)))  # a reconnect's new backend
+    by = {k: sum(max(cpu_s([pid]) - c0.get(pid, 0.0), 0.0) for pid in v) for k, v in parts.items()}
     cpu = sum(by.values())
     await nc.close()
     return {
@@ -324,6 +325,7 @@ async def run_capacity(hub, workers: Workers, url: str, messages, label: str) ->
         "publish_s": published,
         "cpu_ms_per_1000": 1000 * cpu / points * 1000,
         "cpu_split": {k: round(1e6 * v / points) for k, v in by.items()},
+        "worker_errors": sum(h.get("errors", 0) for h in workers.health()),
     }
 
 
@@ -336,7 +338,7 @@ async def run_live(hub, workers: Workers, url: str, messages, label: str, linger
         "postgres": backend_pids(url),
         "nats": [hub.procs[0].pid],
     }
-    c0 = {k: cpu_s(v) for k, v in parts.items()}
+    c0 = {pid: cpu_s([pid]) for v in parts.values() for pid in v}
     nc = await connect(hub.admin, hub.servers)
     js = nc.jetstream(timeout=30)
     t0 = time.perf_counter()
@@ -347,7 +349,8 @@ async def run_live(hub, workers: Workers, url: str, messages, label: str, linger
     while workers.points() - start_points < points and time.perf_counter() < end:
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - t0
-    by = {k: cpu_s(v) - c0[k] for k, v in parts.items()}
+    parts["postgres"] = sorted(set(parts["postgres"]) | set(backend_pids(url)))  # a reconnect's new backend
+    by = {k: sum(max(cpu_s([pid]) - c0.get(pid, 0.0), 0.0) for pid in v) for k, v in parts.items()}
     cpu = sum(by.values())
     health = workers.health()
     await nc.close()
@@ -359,6 +362,7 @@ async def run_live(hub, workers: Workers, url: str, messages, label: str, linger
         "lag_p95_s": max(h.get("lag_p95_s", 0) for h in health),
         "cpu_ms_per_1000": 1000 * cpu / points * 1000,
         "cpu_split": {k: round(1e6 * v / points) for k, v in by.items()},
+        "worker_errors": sum(h.get("errors", 0) for h in workers.health()),
     }
 
 
@@ -449,14 +453,14 @@ def main() -> None:
                 )
                 results["live"] = r
                 print(
-                    f"live region:      offered {r['offered_per_s']:,.0f} points/s, stored {r['stored_per_s']:,.0f}/s, ingest lag p95 {r['lag_p95_s']:.2f} s, CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}",
+                    f"live region:      offered {r['offered_per_s']:,.0f} points/s, stored {r['stored_per_s']:,.0f}/s, ingest lag p95 {r['lag_p95_s']:.2f} s, CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}, worker errors {r['worker_errors']}",
                     flush=True,
                 )
 
                 r = asyncio.run(run_capacity(hub, workers, url, msgs, "capacity"))
                 results["capacity"] = r
                 print(
-                    f"capacity:         {r['points']:,} points in {r['messages']:,} messages  {r['points_per_s']:,.0f} points/s  (published in {r['publish_s']:.1f} s)  CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}",
+                    f"capacity:         {r['points']:,} points in {r['messages']:,} messages  {r['points_per_s']:,.0f} points/s  (published in {r['publish_s']:.1f} s)  CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}, worker errors {r['worker_errors']}",
                     flush=True,
                 )
                 print(
@@ -472,7 +476,7 @@ def main() -> None:
                     r = asyncio.run(run_capacity(hub, workers, url, encode(hz, "hz"), "10hz"))
                     results["10hz"] = r
                     print(
-                        f"10 tags/s:        {r['points']:,} points  {r['points_per_s']:,.0f} points/s = {r['points_per_s'] / (args.firms * args.machines * 10):.2f}x of its {args.firms * args.machines * 10:,} points/s  CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}",
+                        f"10 tags/s:        {r['points']:,} points  {r['points_per_s']:,.0f} points/s = {r['points_per_s'] / (args.firms * args.machines * 10):.2f}x of its {args.firms * args.machines * 10:,} points/s  CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}, worker errors {r['worker_errors']}",
                         flush=True,
                     )
 
