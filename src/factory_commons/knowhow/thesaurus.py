@@ -34,7 +34,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "vibration": (
         "진동", "떨림", "떨려", "떨리", "흔들", "덜덜", "부르르", "채터", "채터링", "떨린다", "vibration", "vibrate",
-        "vibrating", "shaking", "shake", "chatter", "wobble", "들썩", "요동", "덜덜거", "wobbly",
+        "vibrating", "shaking", "shake", "chatter", "wobble", "들썩", "요동", "덜덜거", "wobbly", "휘청",
     ),
     "overheat": (
         "과열", "발열", "뜨거", "뜨겁", "열나", "열이나", "온도상승", "고온", "타는냄새", "탄내", "연기", "overheat",
@@ -51,43 +51,48 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "stuck": (
         "걸림", "걸려", "끼임", "끼었", "끼여", "끼어", "물림", "막힘", "막혀", "걸렸", "안빠", "고착", "뻑뻑", "빡빡", "jam",
         "jammed", "stuck", "seized", "clog", "clogged", "blocked", "binding", "안빠져", "안빠지", "못움직",
-        "걸려서", "막혀서", "끼여서", "막혔",
+        "걸려서", "막혀서", "끼여서", "막혔", "눌어붙", "들러붙", "달라붙",
     ),
     "misfeed": ("이송불량", "공급불량", "피딩", "오피드", "미스피드", "안들어가", "안넘어가", "misfeed", "feed", "feeding", "feeder"),
     "pressure_low": (
         "압력저하", "압력이안", "압력부족", "압이안", "압이떨어", "압력떨어", "압력이떨어", "압빠", "힘이없", "힘이약", "힘이딸", "압력강하",
         "low pressure", "pressure drop", "pressure loss", "weak", "약해", "약함", "약한", "힘이", "세기가",
-        "가압력부족",
+        "가압력부족", "압력이안올라", "압이안올라", "압력안올라",
     ),
     "pressure": ("압력", "게이지", "pressure", "psi", "bar"),
     "dimension": (
         "치수", "치수불량", "공차", "규격", "사이즈", "크기", "두께", "길이", "편차", "틀어", "틀려", "안맞", "안맞아", "벗어",
         "dimension", "dimensional", "tolerance", "size", "out of spec", "deviation", "oversize",
         "undersize", "들쭉날쭉", "제각각", "커져", "작아져", "가늘", "굵어", "테이퍼", "불균일", "변해", "치수변", "taper",
-        "inconsistent",
+        "inconsistent", "짧아", "길어져",
     ),
     "surface_defect": (
         "표면", "흠집", "스크래치", "긁힘", "찍힘", "자국", "얼룩", "거칠", "조도", "면조도", "광택", "무늬", "줄무늬", "surface",
         "scratch", "scratches", "mark", "marks", "rough", "roughness", "finish", "물결", "빗살", "귤껍질",
-        "오렌지필", "거칠어", "orange peel", "wavy", "streak", "streaks",
+        "오렌지필", "거칠어", "orange peel", "wavy", "streak", "streaks", "들뜸", "박리", "벗겨", "peeling",
+        "blister", "변색", "그을", "탄자국", "discolor", "discoloration", "burn mark",
     ),
     "burr": ("버르", "버발생", "버생김", "버가생", "바리", "거스러미", "burr", "burrs", "deburr"),
     "crack": (
         "크랙", "균열", "깨짐", "깨졌", "갈라", "금이", "파손", "부러", "부러짐", "부러졌", "crack", "cracked", "fracture",
         "broken", "break", "breakage", "나갔", "나감", "깨져", "부러져", "금갔", "쪼개", "찢어", "찢김", "터짐", "터졌",
-        "터져", "파열", "burst", "torn", "tear",
+        "터져", "파열", "burst", "torn", "tear", "깨진", "금간",
     ),
     "wear": ("마모", "닳", "닳았", "마멸", "무뎌", "무딘", "헐거", "wear", "worn", "dull"),
     "loose": (
         "풀림", "풀려", "헐겁", "헐거", "유격", "덜렁", "느슨", "백래시", "백래쉬", "loose", "looseness", "play",
-        "backlash", "slack", "헐렁", "간극", "틈새", "gap", "clearance",
+        "backlash", "slack", "헐렁", "간극", "틈새", "gap", "clearance", "늘어나", "늘어났", "처짐", "처져",
+        "stretched", "sag", "sagging", "풀렸", "풀어져", "풀어짐",
     ),
     "misalign": (
         "정렬", "틀어짐", "틀어졌", "편심", "센터링", "어긋", "비뚤", "삐뚤", "기울", "평행", "직각", "misalignment",
         "misaligned", "alignment", "offset", "eccentric", "runout", "엉뚱", "위치가", "위치틀", "벗어나", "쏠려",
-        "치우쳐", "한쪽으로", "사행", "drift", "tracking", "shifted", "position",
+        "치우쳐", "한쪽으로", "사행", "drift", "tracking", "shifted", "position", "쏠림",
     ),
-    "alarm": ("알람", "경보", "에러", "오류", "이상신호", "경고등", "빨간불", "alarm", "error", "fault", "warning"),
+    "alarm": (
+        "알람", "경보", "에러", "오류", "이상신호", "경고등", "빨간불", "alarm", "error", "fault", "warning", "알람떠",
+        "알람이떠", "에러떠", "에러가떠", "경고떠",
+    ),
     "comm_error": (
         "통신", "통신에러", "통신불량", "연결끊", "끊김", "끊겨", "네트워크", "이더넷", "communication", "comm", "network",
         "ethernet", "timeout", "disconnect", "disconnected",
@@ -95,7 +100,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "electrical": (
         "전기", "전원", "전압", "누전", "합선", "쇼트", "단선", "퓨즈", "차단기", "브레이커", "배선", "케이블", "접촉불량", "스파크", "감전",
         "electrical", "power", "voltage", "short", "fuse", "breaker", "wiring", "cable", "spark",
-        "차단기가", "내려가", "트립", "퓨즈나", "정전", "순간정전", "결상", "phase", "tripping",
+        "차단기가", "내려가", "트립", "퓨즈나", "정전", "순간정전", "결상", "phase", "tripping", "찌릿", "전기가통", "전기오",
+        "불이안들어", "램프", "표시등", "lamp", "indicator",
     ),
     "slow": (
         "느려", "느림", "늦어", "지연", "사이클타임", "택트", "오래걸", "slow", "delay", "delayed", "cycle time", "천천히",
@@ -104,6 +110,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "contamination": (
         "이물", "이물질", "칩", "찌꺼기", "슬러지", "먼지", "분진", "오염", "녹슬", "녹이", "스케일", "chip", "chips", "debris",
         "sludge", "dust", "dirt", "contamination", "contaminated", "rust", "scale", "알갱이", "뭐가묻", "오물",
+        "가루", "분말", "powder",
     ),
     "hydraulic": ("유압", "유압실린더", "유압펌프", "유압유닛", "파워팩", "hydraulic", "hydraulics"),
     "cylinder": ("실린더", "피스톤", "로드", "cylinder", "piston", "rod"),
@@ -131,7 +138,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "tool": (
         "공구", "툴", "인서트", "팁", "엔드밀", "드릴", "바이트", "탭", "tool", "insert", "endmill", "drill", "tap",
-        "cutter", "칼날", "커터", "공구날",
+        "cutter", "칼날", "커터", "공구날", "안잘려", "안잘림", "절단불량",
     ),
     "tool_break": ("공구파손", "툴파손", "부러짐", "날이나", "치핑", "이빨", "chipping", "tool breakage", "broken tool"),
     "chuck": (
@@ -141,7 +148,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "die": ("금형", "다이", "펀치", "몰드", "코어", "캐비티", "die", "punch", "mold", "mould", "cavity"),
     "conveyor": ("컨베이어", "컨베어", "롤러", "conveyor", "roller"),
     "robot": ("로봇", "그리퍼", "흡착", "진공패드", "robot", "gripper", "suction", "vacuum"),
-    "heater": ("히터", "가열", "밴드히터", "열선", "heater", "heating"),
+    "heater": ("히터", "가열", "밴드히터", "열선", "heater", "heating", "온도가안올라", "안데워", "안뜨거", "히터안", "가열안", "예열"),
     "thermocouple": ("열전대", "온도센서", "thermocouple", "rtd"),
     "lubrication": (
         "윤활", "급유", "주유", "그리스업", "구리스업", "자동급유", "lubrication", "lubricate", "lube", "greasing",
@@ -178,7 +185,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "reset": ("리셋", "재부팅", "재시작", "껐다", "reset", "reboot", "restart", "restarted"),
     "refill": ("보충", "채움", "채웠", "주입", "refill", "refilled", "top up", "topped"),
     "compressor": ("컴프레서", "콤프레샤", "콤프레서", "컴프레샤", "컴프", "압축기", "compressor"),
-    "grinder": ("연삭", "연마", "숫돌", "그라인더", "grinding", "grinder", "wheel"),
+    "grinder": ("연삭", "연마", "숫돌", "그라인더", "grinding", "grinder", "wheel", "연마기"),
     "painting": ("도장", "페인트", "도료", "도막", "스프레이", "paint", "painting", "coating", "spray"),
     "collision": ("충돌", "부딪", "박았", "박아", "들이받", "crash", "collision", "collided", "hit"),
     "arc": ("아크", "불꽃", "arc"),
@@ -192,7 +199,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "count": ("카운트", "숫자가", "계수", "count", "counting", "counter"),
     "wire": ("와이어", "wire"),
     "smell": ("냄새", "악취", "썩은", "smell", "smells", "odor", "odour"),
-    "foam": ("거품", "foam", "foaming", "foams"),
+    "foam": ("거품", "foam", "foaming", "foams", "기포", "bubble", "bubbles"),
     "hole": ("구멍", "뚫려", "뚫림", "hole", "holes"),
     "magnet": ("자석", "마그넷", "마그네틱", "magnet", "magnetic"),
     "temperature": ("온도", "temperature", "temp"),
@@ -201,6 +208,21 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "hmi": ("화면", "터치", "모니터", "패널", "hmi", "screen", "display", "panel", "touch"),
     "button": ("버튼", "스위치", "switch", "button", "pushbutton"),
+    "brake": ("브레이크", "제동", "안멈", "오버런", "관성", "brake", "braking", "overrun", "coast"),
+    "corrosion": ("부식", "녹슬", "삭음", "corrosion", "corroded", "rusty"),
+    "fastener": ("나사산", "나사", "볼트", "너트", "thread", "bolt", "bolts", "nut", "screw"),
+    "laser": ("레이저", "laser"),
+    "bending": ("절곡", "벤딩", "밴딩", "벤더", "press brake", "bending", "bender"),
+    "cutting_machine": (
+        "전단기", "절단기", "시어", "shear", "shearing", "cutting machine", "saw", "톱날", "톱기계", "밴드쏘",
+    ),
+    "furnace": ("열처리로", "가열로", "오븐", "건조로", "소둔로", "furnace", "oven", "kiln"),
+    "boiler": ("보일러", "스팀", "증기", "boiler", "steam"),
+    "crane": ("크레인", "호이스트", "천장크레인", "crane", "hoist"),
+    "forklift": ("지게차", "forklift"),
+    "packaging": ("포장기", "포장", "라벨", "래핑", "packaging", "packing machine", "labeler", "wrapper"),
+    "mixer": ("믹서", "교반기", "혼합기", "mixer", "agitator"),
+    "blower": ("송풍기", "블로워", "블로어", "집진기", "blower", "dust collector"),
 }
 
 #: concept -> concepts it is usually written up with (searched with a lower weight)
@@ -232,5 +254,8 @@ RELATED: dict[str, tuple[str, ...]] = {
     "intermittent": ("electrical", "sensor", "overheat"),
     "deform": ("collision", "crack", "misalign"),
     "hmi": ("plc", "electrical", "comm_error"),
+    "brake": ("wear", "adjust", "no_start"),
+    "corrosion": ("water", "contamination"),
+    "fastener": ("loose", "tighten"),
 }
 # fmt: on
