@@ -254,11 +254,16 @@ def test_historical_metrics_are_stored_as_late_data(tmp_path, group):
         edge.stop()
     with DuckDBStore(tmp_path / "store.duckdb") as store:
         assert len(store.read("signal")) == 6
-        late = store.query("SELECT rows, start_ts, end_ts, detail FROM collect_events WHERE event = 'late'")
+        late = store.query(
+            "SELECT rows, start_ts, end_ts, detail FROM collect_events WHERE event = 'late'"
+            " AND detail LIKE '%historical%'"
+        )
         assert sum(late.column("rows").to_pylist()) == 5  # one event per forwarded batch
         assert min(late.column("start_ts").to_pylist()) == datetime(2025, 3, 1, 8, 0, 0)
         assert max(late.column("end_ts").to_pylist()) == datetime(2025, 3, 1, 8, 0, 4)
-        assert all("historical" in d for d in late.column("detail").to_pylist())
+        # the live value timed 2025 is late too: measured from its own time, not from its arrival
+        old = store.query("SELECT rows FROM collect_events WHERE event = 'late' AND detail LIKE '%own time%'")
+        assert sum(old.column("rows").to_pylist()) == 1
 
 
 @needs_broker

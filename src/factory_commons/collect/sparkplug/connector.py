@@ -540,6 +540,8 @@ class SparkplugConnector(MqttConnector):
         names = st.names.get(dev, {})
         rows: Rows = []
         late: Rows = []
+        last_ms: int | None = -1
+        ts = received
         for m in p.metrics:
             if m.name is not None:
                 name = names.get(m.name) or m.name  # 'x' in data for 'DATA/x' in the birth
@@ -553,7 +555,8 @@ class SparkplugConnector(MqttConnector):
             if key is None or m.is_null or m.is_transient:
                 continue
             ms = m.timestamp or p.timestamp
-            ts = datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else received
+            if ms != last_ms:  # the metrics of a message mostly share one time
+                last_ms, ts = ms, datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else received
             row = self.convert(key, m.value, ts)
             if row is not None:
                 (late if m.is_historical else rows).append(row)

@@ -160,11 +160,21 @@ _DEFAULT_TYPE = {  # a DATA metric may omit its datatype: the birth's, or this g
 }
 
 
-def _metric(m: pb.Payload.Metric, where: str, known: dict | None = None) -> Metric:
+_NO_PROPERTIES: dict[str, Any] = {}  # shared by metrics without properties (never changed)
+_UNSIGNED_LIMIT = {5: 0xFF, 6: 0xFFFF, 7: 0xFFFFFFFF}
+
+
+def _label(where: str | int, m: pb.Payload.Metric) -> str:
+    """Where a metric is, for an error message (built only when there is an error)."""
+    place = f"metric #{where}" if isinstance(where, int) else where
+    return f"{place} metric {m.name!r}" if m.HasField("name") else f"{place} metric alias {m.alias}"
+
+
+def _metric(m: pb.Payload.Metric, where: str | int, known: dict | None = None) -> Metric:
     has_name, has_alias = m.HasField("name"), m.HasField("alias")
     if not has_name and not has_alias:
-        raise SparkplugDecodeError(f"{where}: metric has neither a name nor an alias")
-    label = f"{where} metric {m.name!r}" if has_name else f"{where} metric alias {m.alias}"
+        place = f"metric #{where}" if isinstance(where, int) else where
+        raise SparkplugDecodeError(f"{place}: metric has neither a name nor an alias")
     kind = m.WhichOneof("value")
     if m.HasField("datatype"):
         datatype = m.datatype
@@ -176,11 +186,11 @@ def _metric(m: pb.Payload.Metric, where: str, known: dict | None = None) -> Metr
         if datatype is None:
             datatype = _DEFAULT_TYPE.get(kind, 0) if kind else 0
     if kind == "extension_value":
-        raise SparkplugDecodeError(f"{label}: extension values are not supported")
+        raise SparkplugDecodeError(f"{_label(where, m)}: extension values are not supported")
     if datatype == 0 and kind is not None:
-        raise SparkplugDecodeError(f"{label}: value with datatype Unknown")
+        raise SparkplugDecodeError(f"{_label(where, m)}: value with datatype Unknown")
     if datatype not in DATATYPES or datatype in (20, 21):
-        raise SparkplugDecodeError(f"{label}: {datatype} is not a metric datatype")
+        raise SparkplugDecodeError(f"{_label(where, m)}: {datatype} is not a metric datatype")
     if m.is_null or kind is None:
         # a null value, or a DATA metric that only names itself (allowed for e.g. properties)
         value = None
@@ -189,31 +199,33 @@ def _metric(m: pb.Payload.Metric, where: str, known: dict | None = None) -> Metr
         expected = _EXPECTED_FIELD.get(datatype)
         if kind != expected:
             raise SparkplugDecodeError(
-                f"{label}: a {DATATYPES[datatype]} value must be in {expected}, found {kind}"
+                f"{_label(where, m)}: a {DATATYPES[datatype]} value must be in {expected}, found {kind}"
             )
         is_null = False
         value = getattr(m, kind)
         if datatype in _SIGNED_32:
             value = _signed(value, _SIGNED_32[datatype])
         elif datatype in _UNSIGNED_32:
-            limit = {5: 0xFF, 6: 0xFFFF, 7: 0xFFFFFFFF}[datatype]
-            if value > limit:
-                raise SparkplugDecodeError(f"{label}: {value} does not fit a {DATATYPES[datatype]}")
+            if value > _UNSIGNED_LIMIT[datatype]:
+                raise SparkplugDecodeError(
+                    f"{_label(where, m)}: {value} does not fit a {DATATYPES[datatype]}"
+                )
         elif datatype == 4:
             value = _signed(value, 64)
-        elif datatype in range(22, 35):
-            value = _unpack_array(datatype, value, label)
+        elif 22 <= datatype <= 34:
+            value = _unpack_array(datatype, value, _label(where, m))
         elif datatype == 16:
-            value = _dataset(value, label)
+            value = _dataset(value, _label(where, m))
         elif datatype == 19:
             value = {
                 "template_ref": value.template_ref or None,
-                "metrics": [_metric(x, f"{label} template") for x in value.metrics],
+                "metrics": [_metric(x, f"{_label(where, m)} template") for x in value.metrics],
             }
         elif datatype == 18:
             value = bytes(value)
-    properties: dict[str, Any] = {}
+    properties: dict[str, Any] = _NO_PROPERTIES
     if m.HasField("properties"):
+        properties = {}
         for key, pv in zip(m.properties.keys, m.properties.values, strict=False):
             pkind = pv.WhichOneof("value")
             if pkind in (
@@ -255,7 +267,7 @@ def decode_payload(data: bytes, known: dict | None = None) -> Payload:
         raise SparkplugDecodeError(f"not a Sparkplug B payload ({type(e).__name__}: {e})") from None
     if msg.HasField("seq") and msg.seq > 255:
         raise SparkplugDecodeError(f"sequence number {msg.seq} is outside 0..255")
-    metrics = [_metric(m, f"metric #{i}", known) for i, m in enumerate(msg.metrics)]
+    metrics = [_metric(m, i, known) for i, m in enumerate(msg.metrics)]
     return Payload(
         timestamp=msg.timestamp if msg.HasField("timestamp") else None,
         seq=msg.seq if msg.HasField("seq") else None,
