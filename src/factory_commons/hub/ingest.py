@@ -171,13 +171,27 @@ class IngestWorker:
             self.store_of(g.pieces[0][0])  # a new schema is migrated in its own transactions
         now = time.time()
         rows_by_firm: dict[str, int] = defaultdict(int)
-        with con.transaction():
-            for g in groups.values():
-                store = self.store_of(g.pieces[0][0])
-                store.activate()
-                self._write_group(store, g)
-                for firm, _, p in g.pieces:
-                    rows_by_firm[firm] += len(p.rows) if g.kind != EVENTS_KIND else 0
+        for g in groups.values():
+            for firm, _, p in g.pieces:
+                rows_by_firm[firm] += len(p.rows) if g.kind != EVENTS_KIND else 0
+        # every worker takes the groups in one order (the row locks of the rollup's versions
+        # then mostly come in one order too); a deadlock with another worker is retried
+        ordered = [groups[k] for k in sorted(groups)]
+        for attempt in range(4):
+            try:
+                with con.transaction():
+                    for g in ordered:
+                        store = self.store_of(g.pieces[0][0])
+                        store.activate()
+                        self._write_group(store, g)
+                break
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as e:
+                self.metrics.error(e)
+                for g in ordered:  # ids numbered in the rolled-back transaction are gone
+                    self.store_of(g.pieces[0][0])._reload_ids()  # noqa: SLF001
+                if attempt == 3:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         done = time.time()
         stream_times = [m.metadata.timestamp for m in msgs if m.metadata and m.metadata.timestamp]
         self.metrics.batch_done(
@@ -195,13 +209,15 @@ class IngestWorker:
     def _write_group(self, store: FirmStore, g: _Group) -> int:
         """Write the group's rows with one `write_table` (every firm of a shared schema at once)."""
         if g.kind == EVENTS_KIND:
-            rows = []
-            for firm, _, p in g.pieces:
-                for r in p.rows:
-                    for k in ("logged_at", "start_ts", "end_ts"):
-                        r[k] = _when(r.get(k))
-                    r["source"] = f"{firm}/{r.get('source', '')}"
-                    rows.append(r)
+            rows = [
+                {
+                    **r,
+                    **{k: _when(r.get(k)) for k in ("logged_at", "start_ts", "end_ts")},
+                    "source": f"{firm}/{r.get('source', '')}",
+                }
+                for firm, _, p in g.pieces
+                for r in p.rows
+            ]
             store.query_write("collect_events", rows)
             return 0
         if self.per_firm:
@@ -294,6 +310,7 @@ class IngestWorker:
                 backoff = min(backoff * 2, 5.0)
                 continue
             self.metrics.in_flight = len(msgs)
+            beat = asyncio.create_task(_keep_in_progress(msgs, self.ack_wait_s / 3))
             try:
                 ok, refused = await asyncio.to_thread(self.write, msgs)
             except Exception as e:  # noqa: BLE001 - PostgreSQL away: give the batch back
@@ -305,6 +322,8 @@ class IngestWorker:
                 await _sleep(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            finally:
+                beat.cancel()
             backoff = 0.2
             for m in ok:
                 await _quietly(m.ack())
@@ -317,6 +336,15 @@ class IngestWorker:
             except Exception:  # noqa: BLE001 - ending anyway
                 pass
         self._drop_pg()
+
+
+async def _keep_in_progress(msgs: list, every_s: float) -> None:
+    """While a long batch is written, tell JetStream every `every_s` that its messages are still
+    being worked on, so that they are not given to another worker after `ack_wait`."""
+    while True:
+        await asyncio.sleep(every_s)
+        for m in msgs:
+            await _quietly(m.in_progress())
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
