@@ -652,7 +652,7 @@ def _note(
         return "{} / {}".format(*msg_pair("note_capability", tolerance=tol, kind=kind))
     if name == "capacity":
         fc = c.weekly_free[r] * weeks_left(today, request.due)
-        src = ("신고", "declared") if ix.declared[f] else ("KPI", "KPI")
+        src = NEAR.pair("source_declared" if ix.declared[f] else "source_kpi")
         return "{} / {}".format(
             *msg_pair("note_capacity", free=_fmt_h(fc), hours=_fmt_h(c.hours), source=src)
         )
