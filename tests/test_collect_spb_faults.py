@@ -239,7 +239,7 @@ def _plant(tmp: Path, port: int, group: str) -> tuple[Path, Path, Path]:
 
 
 def _collector(config: Path, log) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "factory_commons.cli", "collect", "--config", str(config), "--quiet"]
+    cmd = [sys.executable, "-m", "factory_commons.collect", "--config", str(config), "--quiet"]
     return subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
@@ -265,9 +265,15 @@ def _points(health: Path) -> int:
 
 
 def _settled(health: Path) -> bool:
+    """Connected (after a fault), everything forwarded, and nothing new for 1.5 s."""
     h = _health(health)
-    ages = [s["last_value_age_s"] for s in h.get("sources", []) if s["kind"] == "sparkplug"]
-    return bool(h) and h["pending_rows"] == 0 and bool(ages) and (ages[0] or 0) > 1.5
+    spb = [s for s in h.get("sources", []) if s["kind"] == "sparkplug"]
+    return (
+        bool(spb)
+        and spb[0]["state"] == "connected"
+        and h["pending_rows"] == 0
+        and (spb[0]["last_value_age_s"] or 0) > 1.5
+    )
 
 
 def _count(store_path: Path, edge: SpecEdgeNode) -> dict:
@@ -319,8 +325,8 @@ def _run(tmp_path: Path, fault: str) -> dict:
     try:
         procs.append(_collector(config, log))
         wait_until(lambda: _connected(health), 30, "collector connected")
-        edge.start(total=1500, per_s=300)
-        wait_until(lambda: _points(health) >= 300, 30, "the first collector storing")
+        edge.start(total=1000, per_s=300)
+        wait_until(lambda: _points(health) >= 200, 30, "the first collector storing")
         if fault in ("kill", "both"):
             procs[-1].send_signal(signal.SIGKILL)
             procs[-1].wait(10)
@@ -357,4 +363,4 @@ def test_spec_edge_node_through_faults_loses_nothing_unrecorded(tmp_path, fault)
     assert counts["stored_once"] + counts["lost"] == counts["sent"] + counts["failed_at_publisher"]
     if fault == "kill":
         # the broker kept the QoS 0 messages for the collector's session while it was down
-        assert counts["lost"] < 300, counts  # about 1.5 s of messages were sent while it was down
+        assert counts["lost"] < 250, counts  # about 1.5 s of messages (450) were sent while it was down

@@ -121,12 +121,14 @@ class Backoff:
 
     def _failed(self) -> None:
         """Called on the next failure: start over only after a stable stretch."""
-        if self._up_since is not None:
-            self.flapping = self.clock() - self._up_since < self.stable_s
-            if not self.flapping:
-                self.attempt = 0
-                self._reports = 0
-                self._report_at = None
+        if self._up_since is None:
+            self.flapping = False  # it did not come up (a closed port): probe often
+            return
+        self.flapping = self.clock() - self._up_since < self.stable_s
+        if not self.flapping:
+            self.attempt = 0
+            self._reports = 0
+            self._report_at = None
         self._up_since = None
 
     def _exponential(self, n: int) -> float:
