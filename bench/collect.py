@@ -376,7 +376,7 @@ def footprint(port: int, folder: Path, minutes: float, rate: float) -> dict:
         _wait(lambda: _health(health).get("pending_rows", 1) == 0, 120, "the steady load stored")
         out["steady_rss_mb"] = _rss_mb(proc.pid)
         sustained = 0
-        for step in (500, 1000, 1500, 2000, 3000, 4000):
+        for step in (100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 4000):
             before = sum(s["points"] for s in _health(health).get("sources", []) if s["kind"] == "sparkplug")
             n = int(step * 8)
             publish_qos0(port, spb_data(group, n, t0, seq), per_s=step)
