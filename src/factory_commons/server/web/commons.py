@@ -65,11 +65,13 @@ from ..api.commons import (
     today_of,
 )
 from ..auth import Caller
+from .commons_profile import add_profile_pages
 from .i18n import COMMONS, TERMS, WEB, Translate, translator
 from .pages import Form, FormError, Pages, Refused, back
 
 PAGE_SIZE = 30
 ORDERS = Catalog("commons_orders")  # the request, quote and order pages' text (commons_requests.py)
+PAGES = Catalog("commons_pages")  # the profile editor, the co-op manager's pages, sign-up
 T = TypeVar("T")
 CHECK = re.compile(r"^(\w+)/([^:]+): (.*)$")  # "process/공정: milling"
 #: process and material names (cooperate/vocab.py): code -> (Korean, English)
@@ -79,7 +81,7 @@ VOCAB = {c: (p.ko, p.en) for c, p in PROCESSES.items()} | {c: (m.ko, m.en) for c
 def commons_translator(lang: str, c: Caller | None = None) -> Translate:
     """The `t` of the commons pages: vocabulary names, then the commons, web, states, kpi and
     commons_terms catalogs (a commons key wins over a web key of the same name)."""
-    return translator(lang, (), (COMMONS, WEB, STATES, KPI, TERMS, ORDERS), names=VOCAB)
+    return translator(lang, (), (COMMONS, WEB, STATES, KPI, TERMS, ORDERS, PAGES), names=VOCAB)
 
 
 def _parse(value: str, field: str, parse: Callable[[str], T], key: str) -> T:
@@ -264,6 +266,9 @@ def add_commons_pages(
             return ""
         save_evidence(commons, me, firm_evidence(store, c.firm.enterprises, today_of(now())))
         return "1"
+
+    # the profile editor: web/commons_profile.py
+    add_profile_pages(router, commons, accounts, now, pages)
 
     # -- requests, quotes and orders: web/commons_requests.py ---------------------------------
 
