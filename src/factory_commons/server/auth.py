@@ -47,6 +47,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_firms": frozenset({"hub_admin"}),
     "grant": frozenset({"owner"}),
     "read_audit": frozenset({"owner"}),
+    # the region (api/region.py, web/region.py): published figures only; a firm's own assessment
+    "read_region": frozenset({"owner", "engineer", "regional_analyst"}),
+    "firm_region": frozenset({"owner", "engineer"}),
 }
 
 #: what a route needs besides its permission: "public" (no login), "logged_in" (any role; the
@@ -105,6 +108,21 @@ ROUTES: dict[str, str] = {
     "* /commons/*": LOGGED_IN,
     "GET /catalog": PUBLIC,
     "GET /catalog/{firm_id}": PUBLIC,
+    # the region (api/region.py, web/region.py); consent steps are the owner's, like grants
+    "GET /api/region/cells": "read_region",
+    "GET /api/region/programmes": "read_region",
+    "GET /api/region/self": "firm_region",
+    "GET /api/region/consents": "firm_region",
+    "GET /api/region/suppliers/{supplier}": "firm_region",
+    "POST /api/region/invitations": "grant",
+    "POST /api/region/consents": "grant",
+    "POST /api/region/consents/{policy_id}/revoke": "grant",
+    "POST /api/region/upgrades": "grant",
+    "GET /region": "read_region",
+    "GET /region/report": "read_region",
+    "GET /region/report.pdf": "read_region",
+    "GET /region/self": "firm_region",
+    "GET /region/suppliers/{supplier}": "firm_region",
 }
 
 
