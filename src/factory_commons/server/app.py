@@ -20,6 +20,7 @@ from .api.accounts import account_router
 from .api.common import document_framework_errors
 from .api.commons import commons_router
 from .api.plant import plant_router
+from .api.region import region_router
 from .api.tenancy import tenancy_router
 from .auth import Caller, Denied, api_text, authenticate
 from .headers import SecurityHeaders, add_docs_page
@@ -29,6 +30,7 @@ from .web.commons import add_commons_pages
 from .web.commons_requests import add_request_pages
 from .web.dashboard import add_dashboard
 from .web.pages import denied_answer
+from .web.region import add_region_pages
 from .web.retrofit import add_retrofit_pages
 from .web.upload import add_upload_pages
 
@@ -88,5 +90,7 @@ def create_app(
     add_retrofit_pages(
         app, store, accounts, now
     )  # /retrofit: a current sensor's trace and states (web/retrofit.py)
+    app.include_router(region_router(commons, caller, now, accounts))  # /api/region (api/region.py)
+    add_region_pages(app, commons, accounts, now)  # /region: funders, report, self-assessment (web/region.py)
     document_framework_errors(app)  # 400, 413, 422 of every API route in the document (api/common.py)
     return app
