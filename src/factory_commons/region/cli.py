@@ -344,4 +344,7 @@ def survey_import_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add the `region` command group to the main app."""
+    from .commands import register as add_commands  # programmes, print, consent (region/commands.py)
+
+    add_commands(region_app)
     app.add_typer(region_app, name="region")
