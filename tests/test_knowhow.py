@@ -18,6 +18,7 @@ from factory_commons.knowhow import Case, KnowhowDB
 from factory_commons.knowhow.context import capture_context, case_from_event
 from factory_commons.knowhow.files import CaseFileError, export_jsonl, import_cases, read_cases
 from factory_commons.knowhow.metrics import codification_metrics
+from factory_commons.knowhow.search import DEFAULT_WEIGHTS
 from factory_commons.knowhow.suggest import suggest
 from factory_commons.knowhow.text import concepts
 
@@ -140,8 +141,10 @@ def test_situation_boosts_and_firm_filter(loaded):
     }
     assert boosted["W-6"].why["same_machine"] > 0 and boosted["W-2"].why["same_type"] > 0
     assert "same_machine" not in boosted["W-2"].why and "same_machine" not in plain["W-6"].why
-    assert boosted["W-6"].score > plain["W-6"].score
-    assert list(boosted).index("W-2") < list(plain).index("W-2")  # the same type moves up
+    w = DEFAULT_WEIGHTS
+    assert boosted["W-6"].score - plain["W-6"].score == pytest.approx(w.same_machine + w.same_type, abs=1e-6)
+    assert boosted["W-2"].score - plain["W-2"].score == pytest.approx(w.same_type, abs=1e-6)
+    assert boosted["W-5"].score == pytest.approx(plain["W-5"].score, abs=1e-6)
     assert loaded.search("기름 새요", firm="other") == []
 
 

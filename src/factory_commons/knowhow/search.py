@@ -37,9 +37,9 @@ class Weights:
     """How the rankings are fused; chosen on the evaluation set's dev part (docs/knowhow.md)."""
 
     lexical: float = 0.5
-    concept: float = 2.0
+    concept: float = 1.5
     semantic: float = 1.0
-    related: float = 0.3  # query weight of a related concept (a found concept weighs 1)
+    related: float = 0.0  # query weight of a related concept (a found concept weighs 1); dev: 0 best
     rrf_k: float = 60.0  # for fusion "rrf"
     fusion: str = "linear"  # scores scaled to [0, 1] per ranking, weighted sum; or "rrf"
     pool: int = 200  # candidates taken from each ranking
@@ -258,7 +258,10 @@ class CaseIndex:
                 if not ranks:
                     continue
                 idx = np.fromiter(ranks, dtype=np.int64)
-                top, low = float(scores[idx].max()), float(scores[idx].min())
+                top = float(scores[idx].max())
+                # BM25 is 0 for no match: divided by the best, a weak match keeps a little; the
+                # cosines of a whole collection lie close together: spread from the pool's lowest
+                low = float(scores[idx].min()) if name == "semantic" and len(idx) > 1 else 0.0
                 span = (top - low) or 1.0
                 for i in ranks:
                     fused.setdefault(i, {})[name] = w * (float(scores[i]) - low) / span
