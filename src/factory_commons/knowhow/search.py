@@ -1,23 +1,25 @@
-"""Hybrid search over cases: BM25 on terms, embeddings, situational boosts, rank fusion.
+"""Hybrid search over cases: BM25 on terms and on concepts, embeddings, situational boosts.
 
-Three rankings of all cases for a query, fused by reciprocal rank fusion (RRF, Cormack et al.,
-SIGIR 2009: score = sum of weight / (k + rank)):
+Three rankings of all cases for a query, each scaled to [0, 1] over its best `pool` cases and
+added with weights (`fusion="linear"`; reciprocal rank fusion, Cormack et al., SIGIR 2009, is
+the other choice, `fusion="rrf"`):
 
 * lexical: BM25 (Robertson and Zaragoza 2009; k1 1.2, b 0.75) over the surface terms of
   `text.terms()`: Kiwi morphemes and character bigrams;
-* concept: BM25 over the thesaurus concepts only, with the concepts related to the query's
-  added at a lower weight. It knows no language, so a Korean query meets an English case as
-  well as a Korean one (a surface ranking favours cases in the query's language);
+* concept: BM25 over the thesaurus concepts only. It knows no language, so a Korean query meets
+  an English case as well as a Korean one (a surface ranking favours cases in the query's
+  language). The concepts related to the query's can be added at a lower weight (`related`,
+  0 by default: the dev half scored best without);
 * semantic: cosine of the query's e5 embedding with each case's stored embedding (one matrix
   product); the query and the case are embedded with their concepts' English names appended,
   which carries a Korean colloquial query towards an English case;
 * situational boosts, added to the fused score of the candidates: same machine, same machine
   type, same alarm or reason code, verified, fixed (success) and recent.
 
-The weights (`Weights`) were chosen on the development half of our evaluation set only
-(bench/knowhow.py --tune, docs/knowhow.md); the test half was scored once with them.
-BM25 itself is a sparse matrix of per-term weights (scipy), so a query is a sum of a few
-columns: p95 well under the 50 ms budget for 100,000 cases (bench/knowhow.py).
+The fusion and its weights (`Weights`) were chosen on the development half of our evaluation
+set only (bench/knowhow.py --tune, docs/knowhow.md). BM25 is a sparse matrix of per-term
+weights (scipy), so a query's BM25 is a sum of a few columns; at 100,000 cases most of a
+search's time is the query's embedding and the embedding product (bench/knowhow.py).
 """
 
 from __future__ import annotations
