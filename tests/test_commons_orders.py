@@ -234,6 +234,8 @@ def test_api_quote_to_received_order_with_messages(plant):
     assert acme.post(f"/api/commons/requests/{rid}/invite", json={"firm_ids": ["acme"]}).status_code == 404
     r = designer.post(f"/api/commons/requests/{rid}/invite", json={"firm_ids": ["acme", "beta"]})
     assert r.status_code == 200 and r.json()["invited"] == ["acme", "beta"]
+    assert beta.get(f"/api/commons/requests/{rid}").json()["invited"] == ["beta"]  # not who else
+    assert [x["invited"] for x in acme.get("/api/commons/invitations").json() if x["id"] == rid] == [["acme"]]
     qa = acme.post(f"/api/commons/requests/{rid}/quotes", json={"price_krw": 800_000, "lead_days": 12})
     qb = beta.post(
         f"/api/commons/requests/{rid}/quotes",

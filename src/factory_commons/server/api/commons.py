@@ -682,8 +682,13 @@ def catalog_entry(p: Profile) -> CatalogEntry:
 
 
 def shown_request(r: Request, firm: str) -> Request:
-    """A request as `firm` may see it: its drawings and invited firms for its parties only."""
-    return r if orders.is_party(r, firm) else r.model_copy(update={"attachments": (), "invited": ()})
+    """A request as `firm` may see it: the requester sees it all; an invited firm its drawings
+    but, of the invited firms, only itself (not its competitors); anybody else neither."""
+    if firm == r.requester:
+        return r
+    if firm in r.invited:
+        return r.model_copy(update={"invited": (firm,)})
+    return r.model_copy(update={"attachments": (), "invited": ()})
 
 
 def visible_request(commons: CommonsDB, c: Caller, request_id: str) -> Request:
@@ -1012,7 +1017,8 @@ def commons_router(
     @router.get("/invitations", response_model=list[Request], responses=READ)
     def invitations(c: CallerDep) -> list[Request]:
         """Requests that invited the caller's firm to quote."""
-        return orders.invitations_of(commons, firm_key(c))
+        me = firm_key(c)
+        return [shown_request(r, me) for r in orders.invitations_of(commons, me)]
 
     @router.get("/requests/{request_id}/quotes", response_model=list[orders.Quote], responses=READ)
     def quotes(c: CallerDep, request_id: IdPath) -> list[orders.Quote]:
