@@ -223,3 +223,54 @@ def test_ingest_batch_refuses_foreign_and_bad_rows_and_records_late_data(pg_url)
         worker._drop_pg()  # noqa: SLF001
         with psycopg.connect(pg_url, autocommit=True) as con:
             con.execute("DROP SCHEMA IF EXISTS hub_shared_t CASCADE")
+
+
+@needs_nats
+def test_a_shop_leaf_node_forwards_its_firms_subjects_only(tmp_path):
+    """A shop PC's leaf node (hub leaf-config) logs in as the firm's user: the collector talks to
+    the leaf without a password, its own subjects reach the hub stream, another firm's do not."""
+    import subprocess
+
+    from factory_commons.hub.local import free_ports, wait_port
+    from factory_commons.hub.natsconf import leaf_conf
+
+    with LocalHub(tmp_path / "hub", ["acme", "beta"], leaf=True) as hub:
+        port = free_ports(1)[0]
+        conf = tmp_path / "leaf.conf"
+        hub_leaf = f"nats-leaf://127.0.0.1:{hub.nodes[0].leaf_port}"
+        conf.write_text(leaf_conf("acme", [hub_leaf], hub.firm("acme"), f"127.0.0.1:{port}"))
+        leaf = subprocess.Popen([NATS, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_port("127.0.0.1", port)
+
+            async def scenario() -> tuple[int, list[str]]:
+                admin = await connect(hub.admin, hub.servers)
+                js = admin.jetstream(timeout=3)
+                await ensure_stream(js)
+                # the forwarder's connection: the firm's inbox prefix (its replies pass the leaf)
+                local = await connect(hub.firm("acme"), [f"nats://127.0.0.1:{port}"])
+                ljs = local.jetstream(timeout=1)
+                seq = 0
+                for _ in range(30):  # until the leaf connection is up
+                    try:
+                        seq = (await ljs.publish("fc.acme.count", b'{"rows": []}', stream=STREAM)).seq
+                        break
+                    except Exception:  # noqa: BLE001 - not linked yet
+                        await asyncio.sleep(0.25)
+                try:
+                    await ljs.publish("fc.beta.count", b'{"rows": []}')
+                except Exception:  # noqa: BLE001 - refused at the hub: no acknowledgement
+                    pass
+                await asyncio.sleep(0.3)
+                info = await js.stream_info(STREAM)
+                subjects = [(await js.get_msg(STREAM, s)).subject for s in range(1, info.state.messages + 1)]
+                await local.close()
+                await admin.close()
+                return seq, subjects
+
+            seq, subjects = asyncio.run(scenario())
+        finally:
+            leaf.terminate()
+            leaf.wait(5)
+    assert seq == 1
+    assert subjects == ["fc.acme.count"]
