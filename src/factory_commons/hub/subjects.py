@@ -10,6 +10,7 @@ window, and the store's keys drop one that comes later.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ def subject(firm: str, kind: str) -> str:
     return f"{ROOT}.{check_firm(firm)}.{kind}"
 
 
+@functools.lru_cache(maxsize=65_536)  # a region has a few thousand firms x kinds; each message asks
 def parse_subject(name: str) -> tuple[str, str]:
     """(firm, kind) of `fc.<firm>.<kind>`; ValueError for anything else."""
     parts = name.split(".")
@@ -79,7 +81,7 @@ class Piece:
     def decode(cls, data: bytes) -> Piece:
         """The piece in a message body; ValueError saying what is wrong."""
         try:
-            body = json.loads(data)
+            body = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ValueError(f"{hub_text('bad_message')}: {e}") from e
         if not isinstance(body, dict) or not isinstance(body.get("rows"), list):
