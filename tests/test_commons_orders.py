@@ -348,3 +348,41 @@ def test_request_pages_speak_one_language(plant):
             html = re.sub(r"<(textarea|script|style)\b.*?</\1>", "", r.text, flags=re.S)
             shown = {x.strip() for x in re.findall(r">([^<>]+)<", html) if hangul.search(x)}
             assert shown <= {"한국어"}, (email, path, shown)
+
+
+def test_request_form_takes_a_place_by_coordinates_address_or_district_and_says_why_not(plant):
+    """The page's form (no browser): latitude/longitude with a radius, an address naming a
+    district, a bad coordinate or an unknown place shown again with why; a drawing of the wrong
+    type refused before the request is kept."""
+    from fastapi.testclient import TestClient
+
+    c = TestClient(plant.app)
+    token = c.get("/login").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    data = {"email": "lee@design.example", "password": PASSWORD, "csrf_token": token, "next": "/"}
+    assert c.post("/login", data=data).status_code == 200
+    form = {
+        "process1": "milling",
+        "material1": "aluminium",
+        "quantity1": "5",
+        "csrf_token": c.cookies.get("fc_csrf"),
+    }
+    form["due"] = str(TODAY + timedelta(days=20))
+    designer = plant.client("designer")
+
+    def post(extra: dict, files=None):
+        return c.post("/commons/uploads/request", data={**form, **extra}, files=files, follow_redirects=False)
+
+    r = post({"lat": "37.4050", "lon": "126.6950", "radius": "8"})
+    assert r.status_code == 303, r.text[:500]
+    made = designer.get("/api/commons/" + r.headers["location"].removeprefix("/commons/")).json()
+    assert made["location"]["lat"] == 37.405 and made["max_distance_km"] == 8
+    r = post({"address": "인천광역시 남동구 남동대로 215", "radius": "5"})
+    made = designer.get("/api/commons/" + r.headers["location"].removeprefix("/commons/")).json()
+    assert (made["location"]["city"], made["location"]["district"]) == ("Incheon", "남동구")
+    before = len(designer.get("/api/commons/requests").json())
+    for extra, field in (({"lat": "north", "lon": "1"}, "lat"), ({"address": "Atlantis 1"}, "address")):
+        r = post(extra)
+        assert r.status_code == 422 and 'id="request-error"' in r.text and field in r.text, extra
+    r = post({}, files={"drawing": ("plan.pdf", b"<html>no</html>", "application/pdf")})
+    assert r.status_code == 422 and "plan.pdf" in r.text
+    assert len(designer.get("/api/commons/requests").json()) == before  # nothing kept
