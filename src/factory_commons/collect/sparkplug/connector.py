@@ -357,6 +357,8 @@ class SparkplugConnector(MqttConnector):
 
     def idle(self) -> None:
         self._flush_lost()
+        if self._dirty:
+            self.buffer.put_many(self.name, {}, state=self.durable_state())
 
     def _mark_dead(self, node: str, device: str | None, why: str) -> None:
         src = node if device is None else f"{node}/{device}"

@@ -51,12 +51,28 @@ class SeqTracker:
 
     # -- durable state ----------------------------------------------------------------------
     def state(self) -> dict:
-        return {"seq": None if self.useq is None else self.useq % 256, "last_ms": self.last_ms}
+        """The last number and data time, and what is still missing (so a restart forgets no loss)."""
+        if self.useq is None:
+            return {"seq": None, "last_ms": self.last_ms}
+        return {
+            "seq": self.useq % 256,
+            "last_ms": self.last_ms,
+            "missing": [[self.useq - u, start, end] for u, (_, start, end) in self.missing.items()],
+            "old_missing": [[s, start, end] for s, (_, start, end) in self.old_missing.items()],
+            "epoch_ms": self.epoch_ms,
+        }
 
     def restore(self, saved: dict | None) -> None:
+        """Continue from `state()`; numbers missing then get `window_s` from now to arrive."""
         if saved and saved.get("seq") is not None:
-            self.useq = int(saved["seq"])
+            self.useq = int(saved["seq"]) + 256  # room below for what is still missing
             self.last_ms = saved.get("last_ms")
+            self.epoch_ms = saved.get("epoch_ms")
+            now = self.clock()
+            for back, start, end in saved.get("missing") or []:
+                self.missing[self.useq - int(back)] = (now, start, end)
+            for seq, start, end in saved.get("old_missing") or []:
+                self.old_missing[int(seq)] = (now, start, end)
 
     @property
     def seq(self) -> int | None:
