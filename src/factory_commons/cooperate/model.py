@@ -264,6 +264,9 @@ class Step(_Model):
     certifications: tuple[CertificationCode, ...] = ()
     machine_hours: float | None = Field(default=None, gt=0, description="estimate; default from vocab")
     weight_kg: float | None = Field(default=None, gt=0, le=100_000, description="weight of one part")
+    sheet_thickness_mm: float | None = Field(
+        default=None, gt=0, le=500, description="the sheet a sheet process works (bending, cutting)"
+    )
 
     def hours(self) -> float:
         from .vocab import PROCESSES
