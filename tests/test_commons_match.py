@@ -572,3 +572,43 @@ def test_match_notes_speak_one_language_each():
                 ko, en = reason.split(" / ", 1)
                 assert not re.search("[\uac00-\ud7a3]", en), reason
                 assert not set(re.findall(r"\b[A-Za-z]{2,}\b", ko)) - allowed, reason
+
+
+def test_a_bent_part_is_compared_by_its_two_largest_axes_and_its_sheet_thickness():
+    """A press brake's smallest envelope axis is the thickest sheet it bends: a 400 x 200 x 60 mm
+    bent bracket of 3 mm sheet fits a 3000 x 1500 x 6 mm brake; 8 mm sheet does not."""
+    brake = Equipment(
+        id="brake",
+        process="sheet_bending",
+        materials=("steel",),
+        envelope_mm=(3000, 1500, 6),
+        tolerance_mm=0.2,
+        hourly_rate_krw=50_000,
+    )
+    p = toy_profiles(7, 1)[0]
+    weeks = tuple(
+        CapacityWeek(process="sheet_bending", week_start=TODAY - timedelta(weeks=k), free_hours=40)
+        for k in (1, 2)
+    )
+    p = p.model_copy(
+        update={
+            "facility": p.facility.model_copy(update={"equipment": (brake,)}),
+            "evidence": p.evidence.model_copy(
+                update={"capacity": p.evidence.capacity.model_copy(update={"weeks": weeks})}
+            ),
+            "published": frozenset({"capacity"}),
+        }
+    )
+    bracket = Step(process="sheet_bending", material="steel", quantity=20, envelope_mm=(400, 200, 60))
+    req = toy_request(1).model_copy(update={"steps": (bracket,), "max_distance_km": None})
+    assert hard_failures(req, 0, p, "brake", TODAY) == [] and len(rank(req, [p], TODAY)) == 1
+    thin = req.model_copy(update={"steps": (bracket.model_copy(update={"sheet_thickness_mm": 3}),)})
+    assert len(rank(thin, [p], TODAY)) == 1
+    thick = req.model_copy(update={"steps": (bracket.model_copy(update={"sheet_thickness_mm": 8}),)})
+    assert hard_failures(thick, 0, p, "brake", TODAY) == ["envelope"] and rank(thick, [p], TODAY) == []
+    assert "8 x 200 x 400" in MatchIndex([p]).near_misses(thick, TODAY).misses[0].text.en
+    # the rule is for sheet processes only: a mill of the same envelope takes no 60 mm part
+    mill = brake.model_copy(update={"id": "mill", "process": "milling"})
+    q = p.model_copy(update={"facility": p.facility.model_copy(update={"equipment": (mill,)})})
+    milled = req.model_copy(update={"steps": (bracket.model_copy(update={"process": "milling"}),)})
+    assert "envelope" in hard_failures(milled, 0, q, "mill", TODAY)

@@ -83,6 +83,7 @@ def test_browser_designer_request_to_received_order(browser, server):
     d.fill("#r-quantity1", "50")
     for k, v in (("length", "400"), ("width", "200"), ("height", "60")):
         d.fill(f"#r-{k}1", v)
+    d.fill("#r-thickness1", "30")  # thicker than any press brake of the region bends
     d.select_option("#r-process2", "milling")
     d.select_option("#r-material2", "aluminium")
     d.fill("#r-quantity2", "40")
@@ -102,12 +103,12 @@ def test_browser_designer_request_to_received_order(browser, server):
     rid = url.rsplit("/", 1)[1]
     assert "금천구" in d.locator("#request-facts").inner_text()
     assert d.locator("#drawings li[data-file]").count() == 1
-    # step 1: nobody bends a 400 x 200 x 60 part; the page says what keeps firms out
+    # step 1: nobody bends 30 mm sheet; the page says what keeps firms out
     assert d.locator("#matches-0 li.match").count() == 0
     near = d.locator("#near-0")
     assert near.is_visible()
     envelope = near.locator('li.near-miss[data-check="envelope"]')
-    assert envelope.count() == 1 and "60 x 200 x 400 mm" in envelope.inner_text()
+    assert envelope.count() == 1 and "30 x 200 x 400 mm" in envelope.inner_text()
     # step 2: ranked matches with every factor's reason visible on the phone, bars on one scale
     matches = d.locator("#matches-1 li.match")
     assert matches.count() >= 2
@@ -138,7 +139,7 @@ def test_browser_designer_request_to_received_order(browser, server):
     for sel in ("#near-0", "#matches-1 td.reason", "#matches-1 .checks"):
         text = " ".join(d.locator(sel).all_inner_texts())
         assert text and not HANGUL.search(text), (sel, text[:200])
-    assert "none has a 60 x 200 x 400 mm envelope" in d.locator("#near-0").inner_text()
+    assert "none has a 30 x 200 x 400 mm envelope" in d.locator("#near-0").inner_text()
     shot(d, "request-phone-en")
     d.click("#lang-ko")
     d.wait_for_load_state()

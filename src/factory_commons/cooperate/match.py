@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..i18n import Catalog
-from .model import Factor, Match, Profile, Request, Text, msg, msg_both, msg_pair
+from .model import Factor, Match, Profile, Request, Step, Text, msg, msg_both, msg_pair
 from .vocab import MATERIALS, PROCESSES
 
 if TYPE_CHECKING:
@@ -84,8 +84,22 @@ def weekly_free_hours(profile: Profile, process: str) -> float | None:
     return sum(hours) / len(hours) if hours else None
 
 
-def _sorted_env(env: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
-    return None if env is None else tuple(sorted(env))  # type: ignore[return-value]
+#: processes that work a sheet: the equipment's smallest envelope axis is the thickest sheet it
+#: takes, so a part is compared by its two largest axes (a bent bracket's height is not the
+#: sheet's) and by its sheet thickness, when the step gives one
+SHEET_PROCESSES = frozenset({"sheet_bending", "sheet_cutting", "laser_cutting", "waterjet_cutting"})
+
+
+def required_envelope(st: Step) -> tuple[float, float, float] | None:
+    """What the equipment's sorted envelope must hold for a step (None: nothing asked): the
+    part's sorted axes; for a sheet process (thickness or 0, the part's two largest axes)."""
+    env = None if st.envelope_mm is None else tuple(sorted(st.envelope_mm))
+    if st.process not in SHEET_PROCESSES:
+        return env  # type: ignore[return-value]
+    if env is None and st.sheet_thickness_mm is None:
+        return None
+    big = env[1:] if env is not None else (0.0, 0.0)
+    return (st.sheet_thickness_mm or 0.0, *big)  # type: ignore[return-value]
 
 
 def hard_failures(request: Request, step: int, profile: Profile, equipment_id: str, today: date) -> list[str]:
@@ -101,9 +115,8 @@ def hard_failures(request: Request, step: int, profile: Profile, equipment_id: s
         failed.append("process")
     if st.material not in eq.materials:
         failed.append("material")
-    if st.envelope_mm is not None and any(
-        a < b for a, b in zip(sorted(eq.envelope_mm), sorted(st.envelope_mm), strict=True)
-    ):
+    need = required_envelope(st)
+    if need is not None and any(a < b for a, b in zip(sorted(eq.envelope_mm), need, strict=True)):
         failed.append("envelope")
     if st.tolerance_mm is not None and eq.tolerance_mm > st.tolerance_mm:
         failed.append("tolerance")
@@ -289,7 +302,7 @@ class MatchIndex:
         n = len(t.firm)
         ok: dict[str, np.ndarray] = {"process": np.ones(n, dtype=bool)}
         ok["material"] = (t.mats & np.uint64(_MAT_BIT[st.material])) != 0
-        env = _sorted_env(st.envelope_mm)
+        env = required_envelope(st)
         ok["envelope"] = np.ones(n, dtype=bool) if env is None else (t.env >= np.array(env)).all(axis=1)
         ok["tolerance"] = np.ones(n, dtype=bool) if st.tolerance_mm is None else t.tol <= st.tolerance_mm
         cert = np.ones(n, dtype=bool)
@@ -359,7 +372,7 @@ class MatchIndex:
         back: dict[str, np.ndarray] = {}
         ones = np.ones(n)
         tol_fit = ones if st.tolerance_mm is None else np.clip(np.log10(st.tolerance_mm / c.tol), 0.0, 1.0)
-        env = _sorted_env(st.envelope_mm)
+        env = required_envelope(st)
         if env is None:
             env_fit = ones
         else:
@@ -501,7 +514,7 @@ class MatchIndex:
             names = tuple(", ".join(vocab_pair(c)[i] for c in top) for i in (0, 1))
             return near_text("near_material", n=n, process=proc, material=mat, others=names)
         if k == "envelope":
-            need = np.array(_sorted_env(st.envelope_mm))
+            need = np.array(required_envelope(st))
             fit = (t.env[rows] / np.maximum(need, 1e-9)).min(axis=1)
             best = t.env[rows[int(np.argmax(fit))]]
             return near_text(
@@ -599,8 +612,8 @@ def _passed(
 ) -> tuple[str, ...]:
     st = request.steps[step]
     out = [_check(CHECKS["process"], st.process), _check(CHECKS["material"], st.material)]
-    if st.envelope_mm is not None:
-        out.append(_check(CHECKS["envelope"], f"{_env(c.env[r])} >= {_env(_sorted_env(st.envelope_mm))} mm"))
+    if required_envelope(st) is not None:
+        out.append(_check(CHECKS["envelope"], f"{_env(c.env[r])} >= {_env(required_envelope(st))} mm"))
     if st.tolerance_mm is not None:
         out.append(_check(CHECKS["tolerance"], f"±{c.tol[r]:g} <= ±{st.tolerance_mm:g} mm"))
     for code in st.certifications:
@@ -681,7 +694,7 @@ def _reason(
     if check == "material":
         return "{} / {}".format(*msg_pair("fail_material", material=vocab_pair(st.material)))
     if check == "envelope":
-        return msg_both("fail_envelope", has=_env(t.env[r]), needs=_env(_sorted_env(st.envelope_mm)))
+        return msg_both("fail_envelope", has=_env(t.env[r]), needs=_env(required_envelope(st)))
     if check == "tolerance":
         return msg_both("fail_tolerance", held=t.tol[r], asked=st.tolerance_mm)
     if check == "certification":

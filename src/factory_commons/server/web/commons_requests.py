@@ -172,6 +172,7 @@ def add_request_pages(
                     tolerance_mm=_float(form.get(f"tolerance{i}"), f"tolerance{i}"),
                     envelope_mm=_envelope(form, i),
                     weight_kg=_float(form.get(f"weight{i}"), f"weight{i}"),
+                    sheet_thickness_mm=_float(form.get(f"thickness{i}"), f"thickness{i}"),
                     certifications=certs,
                 )
             )
