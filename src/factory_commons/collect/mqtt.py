@@ -449,14 +449,16 @@ class MqttConnector(Connector):
                 problem["refused"] = f"broker refused the connection: {reason_code}"
                 wake()
                 return
-            if filters:
+            if filters:  # connected (healthy) once the broker has confirmed the subscriptions
                 client.subscribe([(f, SubscribeOptions(qos=self.qos)) for f in filters])
-            connected.set()
+            else:
+                connected.set()
 
         def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:
             bad = [f"{f}: {rc}" for f, rc in zip(filters, reason_codes, strict=False) if rc.is_failure]
             if bad:
                 self.count_error("subscription refused: " + "; ".join(bad))
+            connected.set()
 
         def on_disconnect(client, userdata, flags, reason_code, properties) -> None:
             problem.setdefault("lost", f"connection lost: {reason_code}")
