@@ -215,6 +215,18 @@ def test_another_firm_never_reaches_acmes_commons_objects(plant, who):
         ("GET", "/api/commons/campaigns/{campaign_id}/results"): {
             "url": f"/api/commons/campaigns/{o['campaign']}/results"
         },
+        ("POST", "/api/commons/campaigns/{campaign_id}/results"): {
+            "url": f"/api/commons/campaigns/{o['campaign']}/results",
+            "json": {"title": {"en": "x"}, "ref": "x"},
+        },
+        ("POST", "/api/commons/campaigns/{campaign_id}/cancel"): {
+            "url": f"/api/commons/campaigns/{o['campaign']}/cancel",
+            "json": {"reason": {"en": "x"}},
+        },
+        ("POST", "/api/commons/pools/{pool_id}/cancel"): {
+            "url": f"/api/commons/pools/{o['pool']}/cancel",
+            "json": {"reason": {"en": "x"}},
+        },
         ("GET", "/api/commons/experts"): {},
         ("POST", "/api/commons/problems"): {
             "json": {"title": {"en": "x"}, "metric": "oee", "scope": [A1], "skills": ["spc"], "weeks": 2}

@@ -195,6 +195,20 @@ class QuantityIn(BaseModel):
     quantity: Decimal = Field(gt=0, le=10**12, description="units of the pool (or shares of a campaign)")
 
 
+class CallOffIn(BaseModel):
+    """Why the cooperative calls a pool or campaign off (shown to its members with the refund)."""
+
+    reason: Text
+
+
+class ResultIn(BaseModel):
+    """A result of a settled campaign shared with its participants: a report and/or leads."""
+
+    title: Text
+    ref: str = Field(default="", max_length=500, description="a report's file reference or URL")
+    leads: list[pl.Lead] = Field(default=[], max_length=1000)
+
+
 class PoolOut(BaseModel):
     """A pool as a member sees it: terms and progress, its own commitment, not others'."""
 
@@ -1340,6 +1354,16 @@ def commons_router(
             s = pl.close_pool(commons, pool_id, now())
         return settlement_out(s, len(p.members), c, p.cooperative, p.disclosure_min_firms)
 
+    @router.post("/pools/{pool_id}/cancel", response_model=SettlementOut, responses=WRITE)
+    def cancel_pool(c: CallerDep, pool_id: IdPath, body: CallOffIn) -> SettlementOut:
+        """Call the pool off before it settles (the cooperative): every deposit comes back."""
+        p = visible_pool(commons, c, pool_id)
+        if not runs(c, p.cooperative):
+            raise forbidden()
+        with guard():
+            s = pl.cancel_pool(commons, pool_id, body.reason, now())
+        return settlement_out(s, len(p.members), c, p.cooperative, p.disclosure_min_firms)
+
     @router.get("/pools/{pool_id}/settlement", response_model=SettlementOut, responses=READ)
     def pool_settlement(c: CallerDep, pool_id: IdPath) -> SettlementOut:
         p = visible_pool(commons, c, pool_id)
@@ -1408,6 +1432,28 @@ def commons_router(
         with guard():
             s = pl.close_campaign(commons, campaign_id, now())
         return settlement_out(s, len(camp.members), c, camp.cooperative, camp.disclosure_min_firms)
+
+    @router.post("/campaigns/{campaign_id}/cancel", response_model=SettlementOut, responses=WRITE)
+    def cancel_campaign(c: CallerDep, campaign_id: IdPath, body: CallOffIn) -> SettlementOut:
+        """Call the campaign off before it settles (the cooperative): every deposit comes back."""
+        camp = visible_campaign(commons, c, campaign_id)
+        if not runs(c, camp.cooperative):
+            raise forbidden()
+        with guard():
+            s = pl.cancel_campaign(commons, campaign_id, body.reason, now())
+        return settlement_out(s, len(camp.members), c, camp.cooperative, camp.disclosure_min_firms)
+
+    @router.post(
+        "/campaigns/{campaign_id}/results", response_model=pl.CampaignResult, status_code=201, responses=WRITE
+    )
+    def add_result(c: CallerDep, campaign_id: IdPath, body: ResultIn) -> pl.CampaignResult:
+        """Share a result of a settled campaign (its cooperative or a participant)."""
+        me = act(c)
+        visible_campaign(commons, c, campaign_id)
+        with guard():
+            return pl.add_campaign_result(
+                commons, campaign_id, me, body.title, ref=body.ref, leads=body.leads, now=now()
+            )
 
     @router.get("/campaigns/{campaign_id}/results", response_model=list[pl.CampaignResult], responses=READ)
     def campaign_results(c: CallerDep, campaign_id: IdPath) -> list[pl.CampaignResult]:
