@@ -386,3 +386,27 @@ def test_a_welder_s_low_idle_draw_under_a_wide_noise_floor_is_idle_not_off():
     pred = inf.sample_states(ts)
     assert np.mean(pred[np.array(state) == "idle"] == "idle") >= 0.95
     assert balanced(np.array(state), pred) >= 0.95
+
+
+def test_a_part_made_in_two_to_four_passes_is_one_cycle():
+    """Each part takes 2-4 passes (the count changes from part to part, so there is no clean
+    period), with 1-3 s at the idle draw between passes and 8-14 s between parts: the short
+    pauses and the part change are running; only the rise after a part change starts a part.
+    (The part change stands apart from the pauses between passes by more than its own spread.)"""
+    rng = np.random.default_rng(41)
+    pieces: list[tuple[float, int, str]] = [(0.03, 600, "off"), (3.0, 300, "idle")]
+    parts = 0
+    for _stretch in range(10):
+        for _ in range(int(rng.integers(8, 20))):
+            passes = int(rng.integers(2, 5))
+            for k in range(passes):
+                pieces += [(float(rng.uniform(14.0, 18.0)), int(rng.integers(8, 25)), "running")]
+                if k < passes - 1:
+                    pieces += [(3.0, int(rng.integers(1, 4)), "running")]
+            pieces += [(3.0, int(rng.integers(8, 15)), "running")]
+            parts += 1
+        pieces += [(3.0, int(rng.integers(120, 900)), "idle")]
+    ts, amps, state = _by_hand(pieces, 42)
+    inf = infer_states(ts, amps)
+    assert balanced(state, inf.sample_states(ts)) >= 0.97
+    assert abs(len(inf.cycles) - parts) <= max(2, 0.02 * parts), (len(inf.cycles), parts)

@@ -69,10 +69,13 @@ GAP_JUMP = 1.5
 GAP_SPREAD = 0.35
 #: ... and the group holds at least this many dips
 GAP_MIN_DIPS = 20
-#: a further tight group of longer dips is a cycle pause too when it is this fraction of those below
-TIER_MIN = 0.1
 #: ... and at most this fraction of the group's dips lies inside the empty stretch above it
 GAP_OUTLIERS = 0.01
+#: ... where the empty stretch is this many times as wide (in log)
+OUTLIER_WIDTH = 1.5
+#: a further group of longer dips (a part change) is a cycle pause too when it is at least this
+#: fraction of those below and apart from them by more than its own spread
+TIER_MIN = 0.1
 #: idle between two running stretches, shorter than this, is a micro-stop (a common 5-minute rule)
 MICRO_STOP_S = 300.0
 #: a running run this short (seconds) right after off is the motor's inrush at switch-on
@@ -89,8 +92,9 @@ PERIOD_DETREND_S = 900.0
 #: ... and is the first lag whose peak reaches this fraction of the highest one
 PERIOD_NEAR = 0.95
 #: ... or a whole fraction of that lag, when peaks of at least this fraction of it stand at its
-#: multiples (a period that falls between samples shows best at a multiple)
-PERIOD_MULTIPLE = 0.8
+#: multiples (a period that falls between samples shows best at a multiple; a short pulse half
+#: a sample off its place keeps about half its correlation)
+PERIOD_MULTIPLE = 0.5
 #: a cycle's peak stands out of the noise of running by at least this many noise deviations
 PEAK_NOISE = 4.0
 #: a group (of spreads, of levels inside running) smaller than this fraction is not a group
@@ -732,7 +736,7 @@ def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> tuple[float, f
     bins = np.floor(z / 0.1).astype(np.int64)
     vals, counts = np.unique(bins, return_counts=True)
     mode = vals[np.argmax(counts)] * 0.1
-    jumps = _dip_jumps(z)
+    jumps = _dip_jumps(z, dt)
     for i in jumps:
         group = z[: i + 1]
         if z[i] < mode or i + 1 < max(GAP_MIN_DIPS, 0.5 * len(d)):
@@ -765,16 +769,24 @@ def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> tuple[float, f
     return float(d[i] * 1.1), part
 
 
-def _dip_jumps(z: np.ndarray) -> dict[int, float]:
+def _dip_jumps(z: np.ndarray, dt: float) -> dict[int, float]:
     """Sorted log-durations: {index: width} of the empty stretches above z[index] of at least
-    a factor GAP_JUMP. A few dips (GAP_OUTLIERS of those below) may lie inside a stretch: its
-    width is to the dip after them; of consecutive such indices (the outliers' own) the highest
-    that is still at the group's edge (within a factor GAP_JUMP of the lowest) is taken, with the
-    widest of their stretches."""
+    a factor GAP_JUMP. A few dips (GAP_OUTLIERS of those below) may lie inside a stretch
+    OUTLIER_WIDTH times as wide (in log): its width is to the dip after them. Of consecutive
+    such indices (the outliers' own) the highest that is still at the group's edge (within a
+    factor GAP_JUMP of the lowest) is taken, with the widest of their stretches. Durations a
+    sample apart (`dt`) are never apart."""
     n = len(z)
     k = (GAP_OUTLIERS * (np.arange(n) + 1)).astype(np.int64)
     width = z[np.minimum(np.arange(n) + 1 + k, n - 1)] - z
-    wide = width >= math.log(GAP_JUMP)
+    bare = np.append(np.diff(z), 0.0)
+    # with outliers inside, the stretch is wider (else it is a thinning series of dips, not a
+    # group's end: strokes hidden between samples leave dips of 2, 3, ... periods)
+    spaced = width >= OUTLIER_WIDTH * math.log(GAP_JUMP)
+    wide = (bare >= math.log(GAP_JUMP)) | spaced
+    width = np.where(spaced, width, bare)
+    # durations one sample apart are no gap (2 and 3 samples at 1 Hz)
+    wide &= np.exp(z + width) - np.exp(z) > 1.5 * dt
     out: dict[int, float] = {}
     start = edge = -1
     for i in range(n - 1):
@@ -792,7 +804,15 @@ def _dip_jumps(z: np.ndarray) -> dict[int, float]:
             edge = i
         else:
             out[edge] = max(out[edge], float(width[i]))
-    return out
+    # a stretch that starts inside the one below (at one of its outliers) extends it
+    merged: dict[int, float] = {}
+    for i, w in out.items():
+        below = max(merged) if merged else -1
+        if below >= 0 and z[i] < z[below] + merged[below]:
+            merged[below] = max(merged[below], float(z[i] + w - z[below]))
+        else:
+            merged[i] = w
+    return merged
 
 
 def _longest_dip(t: np.ndarray, lab: np.ndarray) -> float:
