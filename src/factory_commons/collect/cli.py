@@ -30,6 +30,13 @@ def _heads(t: Table, keys: tuple[str, ...], max_width: dict[str, int] | None = N
         t.add_column(CLI.both(key, "\n"), max_width=(max_width or {}).get(key))
 
 
+def _reason(h: dict) -> str:
+    """The reason, with what the connector adds (back-pressure, a stale source, a broker warning)."""
+    details = h.get("details") or {}
+    notes = [str(details[k]) for k in ("backpressure", "stale", "broker_warning") if details.get(k)]
+    return " · ".join([h["reason"] or h["last_error"] or "", *notes]).strip(" ·")
+
+
 def _status_table(snapshot: dict, rates: dict[str, float]) -> Table:
     t = Table(title=f"{cli_text('collection_status')} — {snapshot['config']}", title_justify="left")
     _heads(
@@ -57,7 +64,7 @@ def _status_table(snapshot: dict, rates: dict[str, float]) -> Table:
             f"{h['points']:,}",
             "-" if age is None else f"{age:.1f} s",
             str(h["errors"]),
-            (h["reason"] or h["last_error"] or "")[:60],
+            _reason(h)[:80],
         )
     t.caption = (
         f"{cli_text('pending')} {snapshot['pending_rows']:,} · {cli_text('written')} {snapshot['written']:,} · "
