@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,3 +144,36 @@ def test_a_full_buffer_disk_keeps_the_connection_says_so_and_loses_nothing(tmp_p
         run.wait_stored(50)
         assert c.health.state == HealthState.CONNECTED and c.health.reconnects == 0
         pub.disconnect()
+
+
+@needs_broker
+def test_a_buffer_backlog_slows_intake_and_says_so(tmp_path: Path):
+    prefix = f"bp{uuid.uuid4().hex[:8]}"
+    buffer = Buffer(tmp_path / "b.sqlite")
+    c = MqttConnector(
+        "mqtt-bp", buffer, topics=[f"{prefix}/#"], client_id=f"fc-{prefix}", session_expiry_s=60, batch_max=10
+    )
+    c.backlog_limit_rows = 20  # the store "falls behind": no forwarder runs yet
+    assert c.inbox_max == 20  # memory is bounded: at most 2 groups wait for the buffer
+    stop = threading.Event()
+    t = threading.Thread(target=c.run, args=(stop,), daemon=True)
+    t.start()
+    wait_until(lambda: c.health.state == HealthState.CONNECTED, 10, "connected")
+    pub = publisher()
+    t0 = datetime(2025, 3, 1, tzinfo=UTC)
+    for i in range(100):
+        ts = (t0 + timedelta(seconds=i)).isoformat()
+        pub.publish(f"{prefix}/s/a/l/m1/signal/t", f'{{"ts": "{ts}", "value": {i}}}', qos=1)
+    wait_until(
+        lambda: "intake slowed" in c.health.details.get("backpressure", ""), 10, "back-pressure in health"
+    )
+    assert "rows wait in the buffer" in c.health.details["backpressure"] and c.slowed >= 1
+    f = Forwarder(buffer, lambda: DuckDBStore(tmp_path / "s.duckdb"))
+    ft = threading.Thread(target=f.run, args=(stop,), daemon=True)
+    ft.start()  # the store catches up: everything arrives, once
+    wait_until(lambda: f.written == 100 and buffer.pending_rows() == 0, 30, "all 100 stored")
+    wait_until(lambda: "backpressure" not in c.health.details, 10, "back-pressure cleared")
+    stop.set()
+    t.join(10)
+    ft.join(10)
+    pub.disconnect()
