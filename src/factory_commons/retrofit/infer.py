@@ -25,18 +25,28 @@ How (each step is data-driven; the few constants are physical or structural, nam
 4. Samples: Student-t likelihood per level, hysteresis (`SURE`); then the time structure:
    inrush spikes at switch-on and single-sample flicker removed; idle dips between running
    bursts shorter than a learned cycle gap filled (welding arcs, press strokes, the cooling of
-   an injection shot). The gap exists only when the short dips form a group of their own, apart
-   from the longer stops by a factor (`GAP_JUMP`, `GAP_SPREAD`); the last cycle of a periodic
-   stretch keeps its tail (at most the gap).
+   an injection shot, a lathe's rapid moves and part change). The gap exists only when the
+   short dips form a group of their own, apart from the longer stops by a factor (`GAP_JUMP`,
+   `GAP_SPREAD`; a few outliers, `GAP_OUTLIERS`, may lie in the empty stretch when it is wider,
+   `OUTLIER_WIDTH`); a further group of longer dips apart from it by more than its own spread
+   and recurring with the cycles (`TIER_MIN`) is a cycle pause too: the part change above the
+   pauses between a part's passes, spots or tool moves (`part_pause_s`). A long dip that a
+   stroke half between two samples, or a short dropout, splits into cycle pauses is filled
+   too. The last cycle of a periodic stretch keeps its tail (at most the gap).
 5. Gaps: where no sample came for longer than `max(GAP_SAMPLES * interval, GAP_MIN_S)`, or the
    values are NaN that long, the state is "unknown" (nothing is invented), with confidence 0;
    shorter NaN runs take the state before them.
-6. Cycles: where running has a low and a high part, the rises into the high part, merged where
-   closer than 0.6 of the period (autocorrelation of the detrended current), and a burst of
-   running without a high sample (a stroke whose peak fell between two samples) between two
-   starts a period's part apart; otherwise, when running is periodic, one prominent peak per
-   period; otherwise each rise out of a filled cycle pause (a lathe's part change with the
-   spindle stopped) and each running stretch starts one.
+6. Cycles: the period is the first strong peak of the autocorrelation of the detrended current
+   in running (or a whole fraction of it when peaks stand at its multiples, `PERIOD_MULTIPLE`:
+   a period that falls between samples). Candidate starts: each running stretch's start, the
+   rises out of filled cycle pauses and, where running has a low and a high part, the rises
+   into the high part (also a burst without a high sample, a stroke whose peak fell between
+   two samples). Where the pauses form tiers, only the rises after a part change
+   (`part_pause_s`) are candidates. With a period, the candidates are grouped: greedily the
+   one after the longest quiet phase, the others closer than 0.6 period to a chosen start
+   belonging to the same part, and a stretch's last start counts only when as much work as
+   usual follows it (not the eject after the cooling). Periodic running without any pause:
+   one prominent peak per period. Starts a dropout hid in periodic running are put back.
    Micro-stops: idle stretches between two running stretches shorter than `MICRO_STOP_S`.
 
 A person's correction (`correct`) is remembered: the level that dominates the corrected stretch
