@@ -24,7 +24,7 @@ from ...region.maturity import MaturityModelError, score
 from ...region.models import MaturityAnswers
 from ...region.published import published
 from ...region.roadmap import roadmap
-from ..auth import Caller, api_text, forbidden
+from ..auth import Caller, api_text
 from .common import errors
 
 _STATUS = {"invalid": 422, "not_found": 404, "forbidden": 403}
@@ -169,13 +169,13 @@ def region_router(
 
     @router.get("/suppliers/{supplier}", responses=READ)
     def supplier(c: CallerDep, supplier: str, purpose: str | None = None) -> dict:
-        """What the supplier's policy in force lets the caller's firm see (403 without one); audited."""
+        """What the supplier's policy in force lets the caller's firm see (404 without one); audited."""
         try:
             return cs.supplier_view(
                 db, firm_of(c), supplier, c.now, c.user.email, "api", purpose, audit_to(accounts, c)
             )
-        except cs.ConsentDenied:
-            raise forbidden() from None
+        except cs.ConsentDenied:  # 404 like an unknown supplier: no policy tells nothing
+            raise HTTPException(404, api_text("not_found")) from None
 
     @router.post("/upgrades", responses=WRITE, status_code=201)
     def upgrade(c: CallerDep, body: UpgradeIn) -> dict:

@@ -109,7 +109,7 @@ def add_region_pages(app: FastAPI, db: CommonsDB, accounts: Accounts, now: Calla
                 db, c.firm.name, supplier, c.now, c.user.email, "page", None, audit_to(accounts, c)
             )
         except cs.ConsentDenied:
-            return pages.message(request, c, "not_allowed", 403)
+            return pages.message(request, c, "not_found", 404)  # as for an unknown supplier
         return {"view": view, "supplier": supplier}
 
     app.include_router(router)
