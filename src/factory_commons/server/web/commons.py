@@ -65,6 +65,7 @@ from ..api.commons import (
     today_of,
 )
 from ..auth import Caller
+from .commons_coop import add_coop_pages
 from .commons_profile import add_profile_pages
 from .i18n import COMMONS, TERMS, WEB, Translate, translator
 from .pages import Form, FormError, Pages, Refused, back
@@ -267,8 +268,9 @@ def add_commons_pages(
         save_evidence(commons, me, firm_evidence(store, c.firm.enterprises, today_of(now())))
         return "1"
 
-    # the profile editor: web/commons_profile.py
+    # the profile editor and the co-op manager's pages: web/commons_profile.py, web/commons_coop.py
     add_profile_pages(router, commons, accounts, now, pages)
+    add_coop_pages(router, commons, accounts, now, pages)
 
     # -- requests, quotes and orders: web/commons_requests.py ---------------------------------
 
