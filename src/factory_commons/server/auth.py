@@ -108,6 +108,9 @@ ROUTES: dict[str, str] = {
     "* /commons/*": LOGGED_IN,
     "GET /catalog": PUBLIC,
     "GET /catalog/{firm_id}": PUBLIC,
+    "GET /signup": PUBLIC,  # requesters sign up, confirm by mail (web/signup.py)
+    "POST /signup": PUBLIC,
+    "GET /signup/verify": PUBLIC,
     # the region (api/region.py, web/region.py); consent steps are the owner's, like grants
     "GET /api/region/cells": "read_region",
     "GET /api/region/programmes": "read_region",
