@@ -15,10 +15,12 @@ from fastapi import FastAPI, Request
 from .. import __version__
 from ..accounts import Accounts
 from ..cooperate.db import CommonsDB
+from ..knowhow.db import KnowhowDB
 from ..store.base import Store
 from .api.accounts import account_router
 from .api.common import document_framework_errors
 from .api.commons import commons_router
+from .api.knowhow import knowhow_router
 from .api.plant import plant_router
 from .api.region import region_router
 from .api.tenancy import tenancy_router
@@ -29,6 +31,7 @@ from .ratelimit import LoginLimiter
 from .web.commons import add_commons_pages
 from .web.commons_requests import add_request_pages
 from .web.dashboard import add_dashboard
+from .web.knowhow import add_knowhow_pages
 from .web.pages import denied_answer
 from .web.region import add_region_pages
 from .web.retrofit import add_retrofit_pages
@@ -44,6 +47,7 @@ def create_app(
     login_limiter: LoginLimiter | None = None,
     limits: Limits | None = None,
     uploads: str | Path | None = None,
+    knowhow: KnowhowDB | str | None = None,
 ) -> FastAPI:
     """The API over `store`.
 
@@ -54,7 +58,8 @@ def create_app(
     failures (default: server/ratelimit.py limits on the same clock); `limits` the request
     size limits and quotas (default: `Limits.from_env()`, server/limits.py); `uploads` the
     folder of the upload page's files (default: a temporary one; see web/upload.py
-    `default_uploads_path`).
+    `default_uploads_path`); `knowhow` the know-how database or where to open one (default: in
+    memory; see knowhow/db.py `default_knowhow_path`).
     """
     accounts = Accounts(accounts) if isinstance(accounts, str) else accounts or Accounts(":memory:")
     commons = CommonsDB(commons) if isinstance(commons, str) else commons or CommonsDB(":memory:")
@@ -92,5 +97,8 @@ def create_app(
     )  # /retrofit: a current sensor's trace and states (web/retrofit.py)
     app.include_router(region_router(commons, caller, now, accounts))  # /api/region (api/region.py)
     add_region_pages(app, commons, accounts, now)  # /region: funders, report, self-assessment (web/region.py)
+    knowhow = KnowhowDB(knowhow) if isinstance(knowhow, str) else knowhow or KnowhowDB(":memory:")
+    app.include_router(knowhow_router(knowhow, store, caller))  # /api/knowhow (api/knowhow.py)
+    add_knowhow_pages(app, store, accounts, now, knowhow)  # /knowhow: capture and search (web/knowhow.py)
     document_framework_errors(app)  # 400, 413, 422 of every API route in the document (api/common.py)
     return app

@@ -50,6 +50,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the region (api/region.py, web/region.py): published figures only; a firm's own assessment
     "read_region": frozenset({"owner", "engineer", "regional_analyst"}),
     "firm_region": frozenset({"owner", "engineer"}),
+    # know-how (api/knowhow.py, web/knowhow.py): the firm's cases; a supervisor verifies them
+    "read_knowhow": frozenset({"owner", "engineer", "operator"}),
+    "write_knowhow": frozenset({"owner", "engineer", "operator"}),
+    "verify_knowhow": frozenset({"owner", "engineer"}),
 }
 
 #: what a route needs besides its permission: "public" (no login), "logged_in" (any role; the
@@ -126,6 +130,21 @@ ROUTES: dict[str, str] = {
     "GET /region/report.pdf": "read_region",
     "GET /region/self": "firm_region",
     "GET /region/suppliers/{supplier}": "firm_region",
+    # know-how: cases, search, capture when a stop ends (api/knowhow.py, web/knowhow.py)
+    "GET /api/knowhow/search": "read_knowhow",
+    "GET /api/knowhow/suggest": "read_knowhow",
+    "GET /api/knowhow/cases": "read_knowhow",
+    "GET /api/knowhow/cases/{case_id}": "read_knowhow",
+    "POST /api/knowhow/cases": "write_knowhow",
+    "POST /api/knowhow/cases/{case_id}/verify": "verify_knowhow",
+    "GET /knowhow": "read_knowhow",
+    "GET /knowhow/capture": "write_knowhow",
+    "GET /knowhow/capture/{path:path}": "write_knowhow",
+    "POST /knowhow/capture": "write_knowhow",
+    "GET /knowhow/cases/{case_id}": "read_knowhow",
+    "POST /knowhow/cases/{case_id}/add": "write_knowhow",
+    "POST /knowhow/cases/{case_id}/verify": "verify_knowhow",
+    "GET /knowhow/photos/{case_id}/{name}": "read_knowhow",
 }
 
 
