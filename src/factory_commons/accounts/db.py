@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -74,6 +74,9 @@ CREATE TABLE IF NOT EXISTS firm_settings (
 CREATE TABLE IF NOT EXISTS login_throttle (
     key TEXT PRIMARY KEY, failures INTEGER NOT NULL, last_failure DOUBLE PRECISION NOT NULL,
     next_allowed DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS email_checks (
+    token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), expires TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS security_log (
     id INTEGER PRIMARY KEY, ts TEXT NOT NULL, firm_id INTEGER, actor_id INTEGER, actor TEXT NOT NULL,
@@ -139,6 +142,8 @@ EVENTS = (
     "firm_created",
     "totp_enabled",
     "totp_disabled",
+    "user_signed_up",
+    "email_confirmed",
 )
 
 SESSION_HOURS = 12
@@ -361,6 +366,58 @@ class Accounts:
             raise AccountError(security_text("email_taken")) from None
         self.log_event("user_created", by, firm_id, email, role)
         return User(uid, firm_id, email, display_name, role)
+
+    # -- sign-up of requesters (server/web/signup.py) ---------------------------------------
+    def sign_up(
+        self, email: str, display_name: str, password: str, now: datetime, hours: int = 48
+    ) -> tuple[User, str]:
+        """A requester (designer, consumer, buyer) signs up: a firm of its own without machines
+        (`requester-<hex>`), its owner, inactive until the e-mail is confirmed with the returned
+        token (`confirm_email`, within `hours`). A taken e-mail raises AccountError (the caller
+        must not tell the person: see signup.py)."""
+        email = email.strip().lower()
+        check_password(password, email, display_name)
+        if not display_name.strip():
+            raise AccountError("display_name must not be empty")
+        with self._transaction():
+            if self.user_by_email(email) is not None:
+                raise AccountError(security_text("email_taken"))
+            firm = self.create_firm(f"requester-{secrets.token_hex(5)}", [])
+            try:
+                uid = self._exec(
+                    "INSERT INTO users (firm_id, email, display_name, role, password_hash, active) "
+                    "VALUES (?, ?, ?, ?, ?, 0)",
+                    (firm.id, email, display_name.strip(), "owner", self._hasher.hash(password)),
+                    returning=True,
+                )
+            except _Duplicate:
+                raise AccountError(security_text("email_taken")) from None
+            token = secrets.token_urlsafe(32)
+            expires = now + timedelta(hours=hours)
+            self._exec(
+                "INSERT INTO email_checks (token_hash, user_id, expires) VALUES (?, ?, ?)",
+                (_hash_token(token), uid, _iso(expires)),
+            )
+        self.log_event("user_signed_up", None, firm.id, email, "requester")
+        return User(uid, firm.id, email, display_name.strip(), "owner", False), token
+
+    def confirm_email(self, token: str, now: datetime) -> User | None:
+        """Activate the user of a sign-up token (once, before it expires); None otherwise."""
+        with self._transaction():
+            rows = self._all(
+                "SELECT user_id, expires FROM email_checks WHERE token_hash = ?", (_hash_token(token),)
+            )
+            if not rows:
+                return None
+            uid, expires = rows[0]
+            self._exec("DELETE FROM email_checks WHERE token_hash = ?", (_hash_token(token),))
+            if _dt(expires) is None or now >= _dt(expires):  # type: ignore[operator]
+                return None
+            self._exec("UPDATE users SET active = 1 WHERE id = ?", (uid,))
+        u = self.user(uid)
+        if u is not None:
+            self.log_event("email_confirmed", u, u.firm_id, u.email, "")
+        return u
 
     def _user_rows(self, where: str, params: tuple) -> list[User]:
         sql = f"SELECT id, firm_id, email, display_name, role, active FROM users {where} ORDER BY id"

@@ -69,6 +69,7 @@ from .commons_coop import add_coop_pages
 from .commons_profile import add_profile_pages
 from .i18n import COMMONS, TERMS, WEB, Translate, translator
 from .pages import Form, FormError, Pages, Refused, back
+from .signup import add_signup_pages
 
 PAGE_SIZE = 30
 ORDERS = Catalog("commons_orders")  # the request, quote and order pages' text (commons_requests.py)
@@ -271,6 +272,7 @@ def add_commons_pages(
     # the profile editor and the co-op manager's pages: web/commons_profile.py, web/commons_coop.py
     add_profile_pages(router, commons, accounts, now, pages)
     add_coop_pages(router, commons, accounts, now, pages)
+    add_signup_pages(app, accounts, now, pages)  # /signup: requesters sign up (web/signup.py)
 
     # -- requests, quotes and orders: web/commons_requests.py ---------------------------------
 
