@@ -41,6 +41,7 @@ COMMONS_CATALOGS = (
 )
 UPLOAD_CATALOGS = (Catalog("upload"), *DASHBOARD_CATALOGS)  # the upload pages (web/upload.py)
 RETROFIT_CATALOGS = (Catalog("retrofit_ui"), *DASHBOARD_CATALOGS)  # the retrofit page (web/retrofit.py)
+REGION_CATALOGS = (Catalog("region_ui"), Catalog("region"), *DASHBOARD_CATALOGS)  # web/region.py
 
 
 def _without_comments(html: str) -> str:
@@ -83,6 +84,7 @@ def test_every_key_a_template_names_is_in_a_catalog_of_its_pages():
         catalogs = COMMONS_CATALOGS if is_commons else DASHBOARD_CATALOGS
         catalogs = UPLOAD_CATALOGS if path.name.startswith("upload") else catalogs
         catalogs = RETROFIT_CATALOGS if path.name.startswith("retrofit") else catalogs
+        catalogs = REGION_CATALOGS if path.name.startswith("region") else catalogs
         for key in re.findall(r"\bt\('([^']+)'[,)]", html):
             if not _known(key, catalogs):
                 missing.append(f"{path.name}: {key}")
