@@ -28,7 +28,7 @@ from rich.markup import escape
 
 from ..cli_common import CLI, cli_text
 from ..i18n import label
-from .files_guess_read import guess_text
+from .files_guess_text import guess_text
 
 if TYPE_CHECKING:
     from .files_guess import Proposal

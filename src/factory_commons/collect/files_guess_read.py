@@ -22,12 +22,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ..i18n import Catalog
+from .files_guess_text import guess_text
 from .files_guess_words import AM_WORDS, PM_WORDS, TIME_OF_DAY
 from .files_read import EXCEL_SUFFIXES, FileReadError, collect_text, detect_encoding, sniff_delimiter
 from .files_values import dates, texts, times
-
-GUESS = Catalog("guess")
 
 #: data rows read to guess from (the machine and state columns are read whole)
 SAMPLE_ROWS = 2000
@@ -56,12 +54,6 @@ _OTHER_FORMATS = (
 
 #: day-first and month-first dates tried when the importer's own reading fails
 _DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%y-%m-%d", "%y/%m/%d", "%y.%m.%d")
-
-
-def guess_text(key: str, **values: Any) -> str:
-    """A text of the `guess` catalog in both languages ("Korean / English"), fields filled."""
-    text = GUESS.both(key, " / ")
-    return text.format(**values) if values else text
 
 
 # -- what was read --------------------------------------------------------------------------
