@@ -130,6 +130,9 @@ ROUTES: dict[str, str] = {
     "GET /region/report.pdf": "read_region",
     "GET /region/self": "firm_region",
     "GET /region/suppliers/{supplier}": "firm_region",
+    "GET /region/consents": "firm_region",
+    "POST /region/consents": "grant",
+    "POST /region/consents/{policy_id}/revoke": "grant",
     # know-how: cases, search, capture when a stop ends (api/knowhow.py, web/knowhow.py)
     "GET /api/knowhow/search": "read_knowhow",
     "GET /api/knowhow/suggest": "read_knowhow",
