@@ -205,3 +205,29 @@ def test_cli_steps_and_view(plant):
     assert r.exit_code == 0, r.output
     assert cli_view(plant)[0] == 3
     assert date.fromisoformat(until) > TODAY
+
+
+def test_the_supplier_grants_and_revokes_on_its_page(plant):
+    acme, beta = plant.client("acme:owner"), plant.client("beta:owner")
+    acme.post("/api/region/invitations", json={"supplier": "beta"})
+    page = beta.get("/region/consents", cookies={"lang": "en"})
+    assert page.status_code == 200 and 'data-buyer="acme"' in page.text
+    csrf = beta.headers["X-CSRF-Token"]
+    form = {"csrf_token": csrf, "buyer": "acme", "kpis": ["oee"], "aggregation": "yearly",
+            "purpose": "supplier_development", "until": "not-a-day"}  # fmt: skip
+    r = beta.post("/region/consents", data=form, follow_redirects=False)
+    assert r.status_code == 303 and "err=until" in r.headers["location"]
+    assert routes_see(plant) == NONE
+    until = (TODAY + timedelta(days=9)).isoformat()
+    r = beta.post("/region/consents", data=form | {"until": until}, follow_redirects=False)
+    assert r.status_code == 303 and "ok=pol-" in r.headers["location"], r.headers["location"]
+    policy = r.headers["location"].split("ok=", 1)[1]
+    assert routes_see(plant) == ALL
+    r = beta.post(f"/region/consents/{policy}/revoke", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert routes_see(plant) == NONE
+    page = beta.get("/region/consents", cookies={"lang": "en"}).text
+    assert "revoked" in page and "denied" in page  # the policy's end and the log of the refused views
+    eng = plant.client("beta:engineer")  # consent steps are the owner's: refused by role, not by CSRF
+    r = eng.post(f"/region/consents/{policy}/revoke", data={"csrf_token": eng.headers["X-CSRF-Token"]})
+    assert r.status_code == 403

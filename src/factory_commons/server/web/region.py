@@ -2,8 +2,8 @@
 and PDF), a firm's own self-assessment and roadmap, and a buyer's view of a consenting supplier.
 
 GET /region (tables by district and industry, by size, the cooperation indicators, programme
-outcomes), /region/report (printable, standalone), /region/report.pdf, /region/self, and
-/region/suppliers/{supplier}. Funders and regional analysts (`read_region`) see only what
+outcomes), /region/report (printable, standalone), /region/report.pdf, /region/self, /region/suppliers/{supplier}, and /region/consents (a supplier's
+invitations, policies and access log; the owner grants and revokes there). Funders and regional analysts (`read_region`) see only what
 `region.published` protected (no cell of fewer than k firms: a hidden cell reads "suppressed");
 a firm (`firm_region`) sees its own assessment; a buyer sees a supplier only through
 `region.consent.supplier_view` (policy checked at each access, audited). Text: `region_ui`,
@@ -13,7 +13,7 @@ then `region` (levels, domains, questions) and `web`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -31,6 +31,7 @@ from ...region.report import cooperation_comparison
 from ..api.region import audit_to, own_assessment
 from ..auth import Caller
 from .i18n import WEB, Translate, translator
+from .pages import Form as PostedForm
 from .pages import Pages
 
 REGION_UI = Catalog("region_ui")
@@ -111,5 +112,35 @@ def add_region_pages(app: FastAPI, db: CommonsDB, accounts: Accounts, now: Calla
         except cs.ConsentDenied:
             return pages.message(request, c, "not_found", 404)  # as for an unknown supplier
         return {"view": view, "supplier": supplier}
+
+    @pages.page(router, "/region/consents", "region_consents.html", "region_consents", flash=True)
+    def consents(request: Request, c: Caller) -> dict[str, Any]:
+        me = c.firm.name
+        return {
+            "me": me,
+            "invitations": cs.invitations_to(db, me),
+            "policies": cs.policies(db, me),
+            "accesses": cs.accesses(db, me)[-50:],
+            "shareable": cs.SHAREABLE,
+            "aggregations": cs.AGGREGATIONS,
+            "purposes": cs.PURPOSES,
+            "now": now(),
+        }
+
+    @pages.form_post(router, "/region/consents", "/region/consents", roles=("owner",))
+    def grant(request: Request, c: Caller, form: PostedForm) -> str:
+        try:
+            until = date.fromisoformat(form.get("until"))
+        except ValueError:
+            raise ValueError(f"until: {form.get('until')!r} is not a date (YYYY-MM-DD)") from None
+        p = cs.grant(
+            db, c.firm.name, form.get("buyer"), form.getlist("kpis"), form.get("aggregation"),
+            form.get("purpose"), until, now(),
+        )  # fmt: skip
+        return p.id
+
+    @pages.form_post(router, "/region/consents/{policy_id}/revoke", "/region/consents", roles=("owner",))
+    def revoke(request: Request, c: Caller, form: PostedForm, policy_id: str) -> str:
+        return cs.revoke(db, c.firm.name, policy_id, now()).id
 
     app.include_router(router)
