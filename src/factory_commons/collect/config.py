@@ -182,7 +182,32 @@ class OpcUaSource(_Source):
     )
     username: str | None = None
     password: str | None = None
+    password_env: str | None = Field(default=None, description="environment variable holding the password")
+    password_file: str | None = Field(default=None, description="file whose first line is the password")
+    security_policy: Literal["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"] = "None"
+    security_mode: Literal["Sign", "SignAndEncrypt"] = "SignAndEncrypt"
+    cert_file: str | None = Field(
+        default=None, description="our client certificate (DER or PEM); none = generated"
+    )
+    key_file: str | None = Field(default=None, description="its private key (PEM)")
+    pki_dir: str | None = Field(
+        default=None,
+        description="own/, trusted/ and rejected/ certificates; none = opcua-pki beside the buffer",
+    )
     points: dict[str, OpcUaPoint] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _security(self) -> OpcUaSource:
+        given = [f for f in ("password", "password_env", "password_file") if getattr(self, f)]
+        if len(given) > 1:
+            raise ValueError(f"give one of {', '.join(given)}, not several")
+        for field in ("cert_file", "key_file", "password_file"):
+            path = getattr(self, field)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{field}: file {path!r} not found")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file go together (the client certificate and its key)")
+        return self
 
 
 class ModbusPoint(PointMapping):
