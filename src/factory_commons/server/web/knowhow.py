@@ -24,15 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
 from ...accounts import Accounts
 from ...i18n import STATES, Catalog
+from ...knowhow import instructions as ins_db
+from ...knowhow import skills as skill_db
 from ...knowhow.cases import Case
 from ...knowhow.context import capture_context, case_from_event
 from ...knowhow.db import KnowhowDB
+from ...knowhow.instructions import Instruction, Step
+from ...knowhow.manual import manual_html, manual_pdf
+from ...knowhow.metrics import codification_metrics
 from ...knowhow.suggest import suggest
 from ...store.base import Store
 from ..auth import PERMISSIONS, Caller
@@ -87,6 +92,31 @@ def ended_stops(
 
 def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def parse_steps(text: str) -> list[Step]:
+    """Steps from the form's text: one step a line, `important step | key point; ... | reason; ...`."""
+    steps = []
+    for n, line in enumerate((x for x in text.splitlines() if x.strip()), 1):
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) > 3 or not parts[0]:
+            raise FormError("steps", "kh_bad_step", n=n)
+        points = [k.strip() for k in parts[1].split(";") if k.strip()] if len(parts) > 1 else []
+        reasons = [r.strip() for r in parts[2].split(";") if r.strip()] if len(parts) > 2 else []
+        if len(reasons) > len(points):
+            raise FormError("steps", "kh_bad_step", n=n)
+        steps.append(Step(important=parts[0], key_points=points, reasons=reasons))
+    if not steps:
+        raise FormError("steps", "kh_bad_step", n=1)
+    return steps
+
+
+def steps_text(steps: list[Step]) -> str:
+    return "\n".join(f"{s.important} | {'; '.join(s.key_points)} | {'; '.join(s.reasons)}" for s in steps)
+
+
+def _items(value: str) -> list[str]:
+    return [x.strip() for x in value.replace("\n", ",").split(",") if x.strip()]
 
 
 def photo_suffix(data: bytes) -> str | None:
@@ -258,6 +288,139 @@ def add_knowhow_pages(
         own_case(c, case_id)
         db.verify(case_id, c.user.display_name, form.get("verified", "1") != "0")
         return case_id
+
+    # -- instructions (TWI Job Instruction), manuals --------------------------------------------
+    @pages.page(router, "/knowhow/instructions", "knowhow_instructions.html", "knowhow", flash=True)
+    def instructions_page(request: Request, c: Caller) -> dict[str, Any]:
+        edit = request.query_params.get("edit", "")
+        current = ins_db.get(db, edit) if edit else None
+        if current is not None and current.firm != firm_key(c):
+            current = None
+        machines = own_paths(c)
+        return {
+            "instructions": ins_db.latest(db, firm_key(c)),
+            "current": current,
+            "current_steps": steps_text(current.steps) if current else "",
+            "machines": machines,
+            "names": names(machines),
+            "may_write": c.user.role in may_write,
+        }
+
+    @pages.form_post(router, "/knowhow/instructions", "/knowhow/instructions", may_write)
+    def instructions_post(request: Request, c: Caller, form: Form) -> str | Response:
+        fields: dict[str, Any] = {
+            "firm": firm_key(c),
+            "task": form.get("task"),
+            "title": form.get("title"),
+            "machines": _items(form.get("machines")),
+            "products": _items(form.get("products")),
+            "steps": parse_steps(form.get("steps")),
+            "author": c.user.display_name,
+            "lang": pages.lang(request),
+        }
+        if form.get("id"):
+            fields["id"] = form.get("id")
+        try:
+            saved = ins_db.save(db, Instruction(**fields))
+        except KeyError:
+            raise Refused("kh_not_found", 404) from None
+        return Response(
+            status_code=303, headers={"location": f"/knowhow/instructions/{saved.id}?ok={saved.version}"}
+        )
+
+    @pages.page(
+        router, "/knowhow/instructions/{instruction_id}", "knowhow_instruction.html", "knowhow", flash=True
+    )
+    def instruction_page(request: Request, c: Caller, instruction_id: str) -> dict[str, Any] | Response:
+        versions = ins_db.history(db, instruction_id)
+        if not versions or versions[0].firm != firm_key(c):
+            return pages.message(request, c, "kh_not_found", 404)
+        wanted = request.query_params.get("v", "")
+        shown = next((v for v in versions if str(v.version) == wanted), versions[-1])
+        return {"ins": shown, "versions": versions, "names": names(own_paths(c))}
+
+    @router.get("/knowhow/manual/{path:path}")
+    def manual(request: Request, path: str) -> Response:
+        c = pages.caller(request)
+        if c is None:
+            return pages.to_login(request)
+        if path not in own_paths(c):
+            return pages.message(request, c, "kh_not_found", 404)
+        kind, lang, firm = kind_of(path), pages.lang(request), firm_key(c)
+        found = ins_db.for_machine(db, path, kind, firm)
+        verified = [
+            x
+            for x in db.cases(firm=firm, verified=True)
+            if x.machine == path or (kind and x.machine_type == kind)
+        ]
+        name, on = names([path]).get(path, path), now().date()
+        if request.query_params.get("format") == "pdf":
+            pdf = manual_pdf(path, name, found, verified, lang, on)
+            return Response(pdf, media_type="application/pdf")
+        return HTMLResponse(manual_html(path, name, found, verified, lang, on))
+
+    # -- skills matrix, single-person tasks, training plans ---------------------------------------
+    @pages.page(router, "/knowhow/skills", "knowhow_skills.html", "knowhow", flash=True)
+    def skills_page(request: Request, c: Caller) -> dict[str, Any]:
+        firm = firm_key(c)
+        people, tasks, cells = skill_db.matrix(db, firm)
+        return {
+            "people": people,
+            "tasks": tasks,
+            "cells": cells,
+            "single": skill_db.single_person_tasks(db, firm),
+            "plan": skill_db.training_plan(db, firm),
+            "levels": skill_db.LEVELS,
+            "titles": {i.id: i.title or i.task for i in ins_db.latest(db, firm)},
+            "may_sign": c.user.role in PERMISSIONS["verify_knowhow"],
+            "today": now().date().isoformat(),
+        }
+
+    @pages.form_post(router, "/knowhow/skills", "/knowhow/skills", PERMISSIONS["verify_knowhow"])
+    def skills_post(request: Request, c: Caller, form: Form) -> str:
+        try:
+            on = datetime.fromisoformat(form.get("on")).date() if form.get("on") else now().date()
+        except ValueError:
+            raise FormError("on", "kh_bad_date") from None
+        try:
+            done = skill_db.sign_off(
+                db,
+                firm_key(c),
+                form.get("person"),
+                form.get("task"),
+                form.get("level"),
+                c.user.display_name,
+                on,
+            )
+        except skill_db.SkillError as e:
+            raise FormError(e.field, "kh_bad_skill", why=str(e).split(": ", 1)[-1]) from None
+        return f"{done.person}/{done.task}"
+
+    # -- codification metrics ---------------------------------------------------------------------
+    @pages.page(router, "/knowhow/metrics", "knowhow_metrics.html", "knowhow")
+    def metrics_page(request: Request, c: Caller) -> dict[str, Any]:
+        firm = firm_key(c)
+        paths = own_paths(c)
+        start, end = now() - timedelta(days=30), now()
+        single = sorted(skill_db.single_person_tasks(db, firm))
+        whole = codification_metrics(
+            store,
+            db,
+            start,
+            end,
+            firm=firm,
+            machines=paths,
+            instructions_per_product=ins_db.per_product(db, firm),
+            single_person_tasks=single,
+        )
+        by_line: dict[str, list[str]] = {}
+        for p in paths:
+            by_line.setdefault(p.rsplit("/", 1)[0], []).append(p)
+        lines = {
+            line: codification_metrics(store, db, start, end, firm=firm, machines=ms)
+            for line, ms in sorted(by_line.items())
+        }
+        return {"m": whole, "lines": lines, "names": names(paths), "firm_name": firm}
 
     @router.get("/knowhow/photos/{case_id}/{name}")
     def photo(request: Request, case_id: str, name: str) -> Response:
