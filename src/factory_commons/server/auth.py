@@ -148,6 +148,13 @@ ROUTES: dict[str, str] = {
     "POST /knowhow/cases/{case_id}/add": "write_knowhow",
     "POST /knowhow/cases/{case_id}/verify": "verify_knowhow",
     "GET /knowhow/photos/{case_id}/{name}": "read_knowhow",
+    "GET /knowhow/instructions": "read_knowhow",
+    "POST /knowhow/instructions": "write_knowhow",
+    "GET /knowhow/instructions/{instruction_id}": "read_knowhow",
+    "GET /knowhow/manual/{path:path}": "read_knowhow",
+    "GET /knowhow/skills": "read_knowhow",
+    "POST /knowhow/skills": "verify_knowhow",  # a supervisor signs levels off
+    "GET /knowhow/metrics": "read_knowhow",
 }
 
 
