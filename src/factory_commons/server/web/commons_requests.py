@@ -38,7 +38,7 @@ from ...cooperate.vocab import MATERIALS, PROCESSES
 from ...i18n import KPI, STATES, Catalog
 from ..api.commons import ACTORS, SEOUL, drawing_response, firm_key, today_of
 from ..auth import Caller
-from .commons import VOCAB, _date, _float, _int, _num, _text, check_in, note_in
+from .commons import PAGES, VOCAB, _date, _float, _int, _num, _text, check_in, note_in
 from .i18n import COMMONS, TERMS, WEB, Translate, translator
 from .pages import Form, FormError, Pages, Refused, back, error_text
 
@@ -48,8 +48,9 @@ STEPS = (1, 2, 3)
 
 
 def requests_translator(lang: str, c: Caller | None = None) -> Translate:
-    """The request pages' `t`: vocabulary names, then commons_orders and the commons catalogs."""
-    return translator(lang, (), (ORDERS, COMMONS, WEB, STATES, KPI, TERMS), names=VOCAB)
+    """The request pages' `t`: vocabulary names, then commons_orders and the commons catalogs
+    (commons_pages last: the sub-navigation's co-op and sign-up links)."""
+    return translator(lang, (), (ORDERS, COMMONS, WEB, STATES, KPI, TERMS, PAGES), names=VOCAB)
 
 
 def bars(m: Match) -> list[dict[str, Any]]:
