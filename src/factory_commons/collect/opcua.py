@@ -23,6 +23,12 @@ monitored item per configured node. A node is named by its node id (`ns=2;s=Pres
   subscribes again from scratch.
 - A refused user name or password stops the source with health `failed` and says so: a
   server that locks an account after repeated failures must not be retried for ever.
+- Security (`opcua_security`): policy and mode, our certificate (generated on first use into
+  `opcua-pki/` beside the buffer unless `pki_dir` or `cert_file`/`key_file` say otherwise), a
+  trusted/ folder for server certificates (an unknown server is refused with the file to move),
+  the password from `password`, `password_env` or `password_file`. A policy the server does not
+  offer, an untrusted server and a server that refuses our certificate stop the source with
+  `failed` and a message saying what to do; the password never appears in health or logs.
 - Values a server had while the link was down cannot be read afterwards (OPC UA serves
   current values): the time is recorded as a `gap` event per machine, from the last moment
   its values were known to the first value after reconnecting (see `GapTracker`). "Known" is
@@ -46,12 +52,14 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .connector import ConfigurationProblem, Connector, HealthState
 from .files_read import collect_text, collect_text_english_first
 from .gaps import GapTracker
 from .mapping import MappingError, PointMapping, ValueRejected
+from .opcua_security import OUR_CERT_REFUSED, Security, SecurityProblem, our_cert_refused, read_password
 
 if TYPE_CHECKING:
     from .buffer import Buffer
@@ -115,6 +123,7 @@ class OpcUaConnector(Connector):
         queue_size: int | None = None,
         username: str | None = None,
         password: str | None = None,
+        security: Security | None = None,
         watchdog_s: float = 1.0,
         timeout_s: float = 4.0,
         flush_s: float = 0.1,
@@ -145,6 +154,7 @@ class OpcUaConnector(Connector):
         self.granted: dict[str, tuple[float, int]] = {}  # node id -> what the server granted
         self.overflows = 0
         self.username, self.password = username, password
+        self.security = security or Security()
         self.watchdog_s, self.timeout_s, self.flush_s = watchdog_s, timeout_s, flush_s
         self.gaps = GapTracker(buffer, name)
         self.bad_nodes: dict[str, str] = {}  # spec -> why it could not be subscribed
@@ -153,7 +163,14 @@ class OpcUaConnector(Connector):
 
     @classmethod
     def from_source(cls, source: Any, buffer: Buffer) -> OpcUaConnector:
-        """Build from a validated `[[opcua]]` table of the plant configuration."""
+        """Build from a validated `[[opcua]]` table of the plant configuration; the certificates
+        live in `pki_dir`, else in `opcua-pki/` beside the buffer file."""
+        where = f"opcua {source.name}"
+        pki = source.pki_dir or str(Path(getattr(buffer, "path", "buffer")).parent / "opcua-pki")
+        security = Security(
+            source.security_policy, source.security_mode, source.cert_file, source.key_file, pki
+        )
+        password = read_password(source.password, source.password_env, source.password_file, where)
         return cls(
             source.name,
             buffer,
@@ -163,7 +180,8 @@ class OpcUaConnector(Connector):
             sampling_ms=source.sampling_ms,
             queue_size=source.queue_size,
             username=source.username,
-            password=source.password,
+            password=password,
+            security=security,
         )
 
     def settings(self, key: str) -> tuple[float, int]:
@@ -200,6 +218,7 @@ class OpcUaConnector(Connector):
         connected = False
         confirming: asyncio.Task | None = None
         try:
+            await self._secure(client)
             await self._connect(client)
             connected = True
             await self._subscribe(client)
@@ -227,6 +246,13 @@ class OpcUaConnector(Connector):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.disconnect(), timeout=2.0)
 
+    async def _secure(self, client: Any) -> None:
+        """Apply the security settings; a server that cannot be reached is retried, a policy it
+        does not offer or a certificate not trusted is a `SecurityProblem` (not retried)."""
+        from .opcua_security import apply
+
+        await apply(client, self.security, self.endpoint)
+
     async def _connect(self, client: Any) -> None:
         """Open the session; a refused user name or password is a `ConfigurationProblem`."""
         from asyncua import ua
@@ -235,6 +261,8 @@ class OpcUaConnector(Connector):
             await client.connect()
         except ua.UaStatusCodeError as e:
             name = type(e).__name__
+            if name in OUR_CERT_REFUSED and self.security.secured:
+                raise SecurityProblem(f"{our_cert_refused(self.security, name)} (not retried)") from None
             if name not in AUTH_REFUSED:
                 raise
             who = (

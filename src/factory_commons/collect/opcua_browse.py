@@ -7,7 +7,11 @@ kind guessed from the data type and name (`suggest_kind`).
 The server's own diagnostics object (`Server`, i=2253) is not expanded unless asked for.
 The default depth (6) reaches variables a few folders down (Objects/Plant/Line1/Press1/Temp);
 `max_nodes` bounds the walk. A server that wants a user gets `--user` and a password from
-`--password`, the environment variable FC_OPCUA_PASSWORD or `--password-stdin`.
+`--password`, the environment variable FC_OPCUA_PASSWORD, `--password-file` or `--password-stdin`.
+A secured server gets `--security Basic256Sha256,SignAndEncrypt` (see `opcua_security`): our
+certificate is `--cert`/`--key` or generated into `--pki` (default `opcua-pki` in the current
+folder, the same layout as the collector's), and the server's certificate must be in its
+`trusted/` folder.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from rich.tree import Tree
 
 from ..cli_common import cli_text
 from .files_read import collect_text
+from .opcua_security import Security, SecurityProblem, opcua_text
 
 SERVER_OBJECT = "i=2253"
 DEFAULT_DEPTH = 6
@@ -78,11 +83,13 @@ async def browse_server(
     max_nodes: int = 2000,
     user: str | None = None,
     password: str | None = None,
+    security: Security | None = None,
 ) -> Found:
     """Connect, walk the address space breadth-limited by `depth`, disconnect; return the tree."""
-    from asyncua import Client
+    from asyncua import Client, ua
 
     from .opcua import OpcUaConnector, _quiet_library_logs, is_node_id
+    from .opcua_security import OUR_CERT_REFUSED, apply, our_cert_refused
 
     _quiet_library_logs("asyncua")  # no "Requested session timeout ..." warning on the terminal
     client = Client(endpoint, timeout=timeout)
@@ -91,7 +98,14 @@ async def browse_server(
         client.set_user(user)
     if password:
         client.set_password(password)
-    await asyncio.wait_for(client.connect(), timeout=timeout + 1)
+    security = security or Security()
+    await asyncio.wait_for(apply(client, security, endpoint), timeout=timeout + 1)
+    try:
+        await asyncio.wait_for(client.connect(), timeout=timeout + 1)
+    except ua.UaStatusCodeError as e:
+        if security.secured and type(e).__name__ in OUR_CERT_REFUSED:
+            raise SecurityProblem(our_cert_refused(security, type(e).__name__)) from None
+        raise
     try:
         if path:
             start = (
@@ -202,10 +216,22 @@ def toml_snippet(root: Found, endpoint: str, name: str = "opcua-1") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _password(password: str | None, from_stdin: bool) -> str | None:
+def _password(password: str | None, from_stdin: bool, from_file: str | None = None) -> str | None:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if from_file:
+        from .opcua_security import read_password
+
+        return read_password(None, None, from_file, "--password-file")
     return password
+
+
+def _security(spec: str, pki: str, cert: str | None, key: str | None) -> Security:
+    """`Basic256Sha256,SignAndEncrypt` (the mode may be left out: SignAndEncrypt) -> Security."""
+    policy, _, mode = spec.partition(",")
+    if bool(cert) != bool(key):
+        raise SecurityProblem("--cert and --key go together")
+    return Security(policy.strip() or "None", mode.strip() or "SignAndEncrypt", cert, key, pki)
 
 
 def browse(
@@ -222,6 +248,13 @@ def browse(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help=cli_text("opt_browse_password_stdin"))
     ] = False,
+    password_file: Annotated[
+        str | None, typer.Option("--password-file", help=opcua_text("opt_password_file"))
+    ] = None,
+    security: Annotated[str, typer.Option("--security", help=opcua_text("opt_security"))] = "None",
+    pki: Annotated[str, typer.Option("--pki", help=opcua_text("opt_pki"))] = "opcua-pki",
+    cert: Annotated[str | None, typer.Option("--cert", help=opcua_text("opt_cert"))] = None,
+    key: Annotated[str | None, typer.Option("--key", help=opcua_text("opt_key"))] = None,
 ) -> None:
     """Show an OPC UA server's nodes, types and values. / OPC UA 서버의 노드 탐색."""
     from asyncua import ua
@@ -232,9 +265,15 @@ def browse(
     if not endpoint.startswith("opc.tcp://"):
         err.print(f"[red]{escape(cli_text('browse_bad_endpoint'))}:[/] {escape(endpoint)}")
         raise typer.Exit(2)
-    secret = _password(password, password_stdin)
     try:
-        root = asyncio.run(browse_server(endpoint, path, depth, timeout, user=user, password=secret))
+        secret = _password(password, password_stdin, password_file)
+        settings = _security(security, pki, cert, key)
+        root = asyncio.run(
+            browse_server(endpoint, path, depth, timeout, user=user, password=secret, security=settings)
+        )
+    except SecurityProblem as e:
+        err.print(f"[red]{escape(str(e))}[/]")
+        raise typer.Exit(2) from None
     except LookupError as e:
         err.print(f"[red]{escape(cli_text('browse_node_not_found'))}:[/] {escape(str(e))}")
         raise typer.Exit(2) from None
