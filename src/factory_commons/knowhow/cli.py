@@ -25,6 +25,7 @@ from rich.table import Table
 
 from ..cli_common import StoreOpt, console, err, mask_url
 from .db import open_knowhow
+from .failure_modes import FAILURE_MODES, suggest_failure_modes
 from .files import CaseFileError, export_jsonl, import_cases, knowhow_text
 
 knowhow_app = typer.Typer(help=knowhow_text("cmd_knowhow"), no_args_is_help=True)
@@ -149,6 +150,28 @@ def search_cmd(
             c.cause[:50],
             c.action[:50],
         )
+    console.print(table)
+
+
+@knowhow_app.command("failure-mode", help=FAILURE_MODES.both("cmd_failure_mode", " / "))
+def failure_mode_cmd(
+    text: Annotated[str, typer.Argument(help=FAILURE_MODES.both("opt_observation", " / "))],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=22, help=FAILURE_MODES.both("opt_k", " / "))] = 3,
+    fmt: Annotated[
+        Format, typer.Option("--format", help=FAILURE_MODES.both("opt_format", " / "))
+    ] = Format.table,
+) -> None:
+    """ISO 14224 failure modes of an observation (knowhow/failure_modes.py); no store needed."""
+    if not text.strip():
+        err.print(f"[red]{FAILURE_MODES.both('no_observation', ' / ')}[/]")
+        raise typer.Exit(2)
+    found = suggest_failure_modes(text, k)
+    if fmt is Format.json:
+        print(json.dumps([s.as_dict() for s in found], ensure_ascii=False))
+        return
+    table = Table(*[FAILURE_MODES.both(c, " / ") for c in ("col_mode", "col_iso", "col_score")])
+    for s in found:
+        table.add_row(s.name_ko, s.label, f"{s.score:.2f}")
     console.print(table)
 
 

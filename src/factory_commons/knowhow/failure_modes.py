@@ -5,7 +5,10 @@ observations of MWO2KG, Apache-2.0, see `data/FMC_LICENSE` and /work/shared/data
 The classifier is a weighted nearest-neighbour vote over the multilingual e5 embeddings of the
 training observations (knowhow/embed.py): the `K` most similar training observations vote for their
 label with weight exp((similarity - best) / `TEMPERATURE`). Because the embedding is multilingual,
-a Korean observation ("기름이 새요") lands near the English ones ("leaking oil") and gets the same modes.
+a Korean observation lands near the English ones ("leaking oil") and gets the same modes. The short
+Korean texts of the shop floor are weaker on their own, so for a text with Hangul the thesaurus
+concepts of knowhow/text.py (English words, e.g. "leak oil") are embedded too and the two vectors
+averaged (`observation_vector`); English texts are embedded as they are (as in bench/fmc.py).
 
 Only the training split is used; k and the temperature were chosen by 5-fold cross-validation on
 it and a look at the dev split (bench/fmc.py prints the test figures). The package ships the
@@ -29,6 +32,7 @@ import numpy as np
 
 from ..i18n import Catalog
 from . import embed
+from .text import concepts
 
 DATA_DIR = Path(__file__).parent / "data"
 TRAIN_FILE = DATA_DIR / "fmc_train.txt"
@@ -142,18 +146,35 @@ class FailureModeClassifier:
         return [self.classes[i] for i in self.scores_for(vectors).argmax(axis=1)]
 
     def suggest(self, text: str, k: int = 3) -> list[FailureModeSuggestion]:
-        scores = self.scores_for(embed.embed_query(text))[0]
-        order = np.argsort(-scores)[:k]
+        """The `k` best modes: by vote share, then (modes without a vote) by their most similar example."""
+        vector = observation_vector(text)
+        scores = self.scores_for(vector)[0]
+        best_sim = np.full(len(self.classes), -np.inf)
+        np.maximum.at(best_sim, self.label_ids, self.embeddings @ vector)
+        order = np.lexsort((-best_sim, -scores))[:k]
         return [
             FailureModeSuggestion(
                 self.classes[i],
                 mode_name(self.classes[i], "ko"),
                 mode_name(self.classes[i], "en"),
-                float(scores[i]),
+                round(float(scores[i]), 4),
             )
             for i in order
-            if scores[i] > 0
         ]
+
+
+HANGUL = re.compile(r"[\uac00-\ud7a3\u3131-\u318e]")
+
+
+def observation_vector(text: str) -> np.ndarray:
+    """The vector an observation is classified by: its embedding, plus its thesaurus concepts' for Korean."""
+    vector = embed.embed_query(text)
+    if HANGUL.search(text):
+        words = " ".join(c.replace("_", " ") for c in concepts(text))
+        if words:
+            vector = vector + embed.embed_query(words)
+            vector = vector / np.linalg.norm(vector)
+    return vector
 
 
 def model_fingerprint() -> str:
