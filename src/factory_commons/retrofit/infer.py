@@ -29,7 +29,8 @@ How (each step is data-driven; the few constants are physical or structural, nam
    short dips form a group of their own, apart from the longer stops by a factor (`GAP_JUMP`,
    `GAP_SPREAD`; a few outliers, `GAP_OUTLIERS`, may lie in the empty stretch when it is wider,
    `OUTLIER_WIDTH`); a further group of longer dips apart from it by more than its own spread
-   and recurring with the cycles (`TIER_MIN`) is a cycle pause too: the part change above the
+   and recurring with the cycles (`TIER_MIN`), shorter than half the period
+   (`PAUSE_OF_PERIOD`), is a cycle pause too: the part change above the
    pauses between a part's passes, spots or tool moves (`part_pause_s`). A long dip that a
    stroke half between two samples, or a short dropout, splits into cycle pauses is filled
    too. The last cycle of a periodic stretch keeps its tail (at most the gap).
@@ -86,6 +87,8 @@ OUTLIER_WIDTH = 1.5
 #: a further group of longer dips (a part change) is a cycle pause too when it is at least this
 #: fraction of those below and apart from them by more than its own spread
 TIER_MIN = 0.1
+#: ... and, where running repeats with a period, no longer than this fraction of it
+PAUSE_OF_PERIOD = 0.5
 #: idle between two running stretches, shorter than this, is a micro-stop (a common 5-minute rule)
 MICRO_STOP_S = 300.0
 #: a running run this short (seconds) right after off is the motor's inrush at switch-on
@@ -231,7 +234,7 @@ class CurrentModel:
         if sum(st != "off" for st in states) == 1:
             model = replace(model, activity=_activity_groups(t, x, model))
         labels, _post, yc = model._sample_labels(t, x)
-        gap, part = _learn_fill_gap(t, labels, dt)
+        gap, part = _learn_fill_gap(t, labels, dt, yc)
         model = replace(model, fill_gap_s=gap, part_pause_s=part)
         model, labels, gap = model._decide_high_idle(t, x, labels, gap)
         lab2 = _structure(t, labels, gap, dt)
@@ -267,8 +270,8 @@ class CurrentModel:
         states = list(self.level_states)
         states[on[0]] = "running"
         model = replace(self, level_states=tuple(states))
-        labels, _, _ = model._sample_labels(t, x)
-        gap, part = _learn_fill_gap(t, labels, _interval(t))
+        labels, _, yc = model._sample_labels(t, x)
+        gap, part = _learn_fill_gap(t, labels, _interval(t), yc)
         return replace(model, fill_gap_s=gap, part_pause_s=part), labels, gap
 
     # -- inference ---------------------------------------------------------------------------
@@ -722,7 +725,9 @@ def _split_dips(t: np.ndarray, lab: np.ndarray, high: np.ndarray, gap_s: float, 
     return out
 
 
-def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> tuple[float, float]:
+def _learn_fill_gap(
+    t: np.ndarray, lab: np.ndarray, dt: float, yc: np.ndarray | None = None
+) -> tuple[float, float]:
     """The longest idle dip that belongs to running (the short dips' own group, when there is
     one) and, where these form tiers, the shortest pause between two parts (else 0).
 
@@ -757,6 +762,9 @@ def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> tuple[float, f
     else:
         return 0.0, 0.0
     part = 0.0
+    # a pause inside a cycle is shorter than the cycle: with the first group filled, the
+    # repeated period of running (when there is one) bounds the tiers (the stops are longer)
+    period = _period(yc, _structure(t, lab, float(d[i] * 1.1), dt), dt) if yc is not None else None
     # the next tiers: groups of dips (a part change), each apart from the dips below and above
     # it by more than its own spread, and recurring with the cycles (at least TIER_MIN as many
     # as the dips below; the stops are fewer)
@@ -765,7 +773,11 @@ def _learn_fill_gap(t: np.ndarray, lab: np.ndarray, dt: float) -> tuple[float, f
         j = ends.pop(0)
         tier = z[i + 1 : j + 1]
         spread = float(np.percentile(tier, 90) - np.percentile(tier, 10))
-        if len(tier) < max(GAP_MIN_DIPS, TIER_MIN * (i + 1)) or spread >= min(jumps[i], jumps[j]):
+        if (
+            len(tier) < max(GAP_MIN_DIPS, TIER_MIN * (i + 1))
+            or spread >= min(jumps[i], jumps[j])
+            or (period and d[j] > PAUSE_OF_PERIOD * period)
+        ):
             break
         i = j
     # the pause between two parts: the top group of the filled dips, above a jump, as many as
