@@ -280,6 +280,8 @@ def add_coop_pages(
         c = pages.caller(request)
         if c is None:
             return pages.to_login(request)
+        if kind not in ("pool", "campaign"):
+            return pages.message(request, c, "not_found", 404)
         try:
             w = own_window(c, kind, window_id)
         except Refused as e:
@@ -305,8 +307,6 @@ def add_coop_pages(
 
     def sheet_route(fmt: str) -> Callable[..., Response]:
         def endpoint(request: Request, kind: str, window_id: str) -> Response:
-            if kind not in ("pool", "campaign"):
-                return pages.message(request, pages.caller(request), "not_found", 404)
             return sheet(request, kind, window_id, fmt)
 
         endpoint.__name__ = f"settlement_{fmt}"
