@@ -225,6 +225,26 @@ class Store(ABC):
             sql += " WHERE " + " AND ".join(where)
         return self.query(sql + f" ORDER BY {READ_ORDER[kind]}", params)
 
+    def collect_events(
+        self,
+        start: datetime,
+        end: datetime,
+        machines: Iterable[str],
+        events: Iterable[str] = ("stale", "gap"),
+        limit: int = 200,
+    ) -> pa.Table:
+        """Collection events ('stale', 'gap', ...) of some machine paths logged in [start, end),
+        newest first, at most `limit` (events without a machine are left out: no firm owns them)."""
+        ms, kinds = list(machines), list(events)
+        if not ms or not kinds:
+            ms, kinds = [""], [""]  # matches nothing, keeps the columns
+        return self.query(
+            "SELECT logged_at, source, event, machine, start_ts, end_ts, rows, detail FROM collect_events "
+            f"WHERE logged_at >= ? AND logged_at < ? AND machine IN ({', '.join('?' for _ in ms)}) "
+            f"AND event IN ({', '.join('?' for _ in kinds)}) ORDER BY logged_at DESC, event_id LIMIT ?",
+            [_naive_utc(start), _naive_utc(end), *ms, *kinds, limit],
+        )
+
     @abstractmethod
     def query(
         self, sql: str, params: list | None = None, tables: dict[str, pa.Table] | None = None
