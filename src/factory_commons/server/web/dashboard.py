@@ -6,10 +6,12 @@ operator's tablet screen). Every page authenticates with the API's session cooki
 (`auth.authenticate`, through server/web/pages.py) and shows only what the caller's `Caller`
 may read; forms carry the session's CSRF token, checked by the API's own double-submit check.
 Korean by default, English on request (cookie `lang`); the text is in the `web`, `dashboard`,
-`states` and `kpi` catalogs, a firm's stop reasons as the firm wrote them. Machines are shown
+`states`, `kpi` and `collect_alerts` catalogs, a firm's stop reasons as the firm wrote them. Machines are shown
 by their display names (the path on hover). The overview, /oee, /downtime and the machine page
 show a period: plant-local days `?from=YYYY-MM-DD&to=YYYY-MM-DD`, a preset `?range=` or the
 last `?days=N` (dashboard_range.py); a bad one is named on the page (HTTP 400), never a 500.
+The overview and the machine page list the collection alerts of their machines: stale sources
+and gaps the collector recorded (dashboard_data.collection_alerts, template _alerts.html).
 See docs/server.md, "The dashboard".
 """
 
@@ -32,7 +34,15 @@ from ...accounts.stop_reasons import DEFAULT_STOP_REASONS, firm_stop_reasons, se
 from ...i18n import KPI, STATES, Catalog
 from ...store.base import Store
 from ..auth import CSRF_COOKIE, PERMISSIONS, SESSION_COOKIE, Caller, allowed, route_permission
-from .dashboard_data import downtime_view, live_states, machine_status, machine_view, oee_view, overview_view
+from .dashboard_data import (
+    collection_alerts,
+    downtime_view,
+    live_states,
+    machine_status,
+    machine_view,
+    oee_view,
+    overview_view,
+)
 from .dashboard_range import PRESETS, Period, RangeError, machine_names, parse_period, plant_zone, rolling
 from .i18n import LANG_COOKIE, WEB, pick_lang, translator
 from .pages import HERE, Pages, back
@@ -41,7 +51,8 @@ from .settings import add_settings_pages
 
 DISPLAY_TZ = ZoneInfo("Asia/Seoul")  # where the store keeps no plant zone (dashboard_range.plant_zone)
 DASHBOARD = Catalog("dashboard")
-CATALOGS = (WEB, DASHBOARD, STATES, KPI, SECURITY)  # SECURITY: the login's TOTP field
+COLLECT_ALERTS = Catalog("collect_alerts")  # stale sources and gaps the collector recorded
+CATALOGS = (WEB, DASHBOARD, STATES, KPI, SECURITY, COLLECT_ALERTS)  # SECURITY: the login's TOTP field
 LOGIN_CSRF_COOKIE = "fc_login_csrf"
 #: the errors the stop-reason screen may be sent back with (catalog keys)
 STOP_ERRORS = ("not_allowed", "not_stopped")
@@ -194,8 +205,10 @@ def add_dashboard(
         if period.preset == "today" and period.end - period.start < timedelta(hours=1):
             period = rolling(1, period.end, period.tz)  # just after midnight: the last 24 hours
         paths = visible_paths(c)
-        view = overview_view(store, paths, now(), period, names_of(paths), pages.t(request, c))
-        return {"refresh_ms": app.state.live_refresh_ms, "period": period, **view}
+        names, t = names_of(paths), pages.t(request, c)
+        view = overview_view(store, paths, now(), period, names, t)
+        alerts = collection_alerts(store, paths, now(), period, names, t)
+        return {"refresh_ms": app.state.live_refresh_ms, "period": period, "alerts": alerts, **view}
 
     @router.get("/live.json")
     def live(request: Request) -> Response:
@@ -220,8 +233,10 @@ def add_dashboard(
         if path not in {m.path for m in store.machines()} or not c.may_read(path):
             return pages.message(request, c, "not_found", 404)
         c.audit_reads([path])
-        view = machine_view(store, path, now(), period, pages.t(request, c))
-        return {"path": path, "machine_name": names_of([path])[path], **view}
+        names, t = names_of([path]), pages.t(request, c)
+        view = machine_view(store, path, now(), period, t)
+        alerts = collection_alerts(store, [path], now(), period, names, t)
+        return {"path": path, "machine_name": names[path], "alerts": alerts, **view}
 
     @pages.page(router, "/stops", "stops.html", "stops", flash=True)
     def stops(request: Request, c: Caller) -> dict[str, Any]:

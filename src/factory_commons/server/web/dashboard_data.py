@@ -412,3 +412,62 @@ def machine_view(store: Store, path: str, at: datetime, period: Period, t: Trans
     status = machine_status(store, [path], at, tz, t)[path]
     rollup = any(c["rollup"] for c in charts)
     return {"charts": charts, "alarms": alarms, "live": status, "rollup": rollup}
+
+
+# -- collection alerts ------------------------------------------------------------------------
+#: how far back a stale source is still shown when it has sent nothing since
+STALE_LOOKBACK = timedelta(days=30)
+#: the most alerts one page lists
+MAX_ALERTS = 50
+
+
+def collection_alerts(
+    store: Store, paths: list[str], at: datetime, period: Period, names: dict[str, str], t: Translate
+) -> list[dict]:
+    """Stale sources and unrecoverable gaps the collector recorded (collect/stale.py, gaps.py).
+
+    Listed: every stale source of the last STALE_LOOKBACK that has sent nothing since ("current",
+    shown first), and the stale and gap events logged in the period. A stale source is current
+    while its machine has no state, count or signal newer than the source's last value. Only
+    events of `paths` (the caller's scoped machines); times plant-local.
+    """
+    if not paths:
+        return []
+    start = min(period.start, at - STALE_LOOKBACK)
+    rows = store.collect_events(
+        start, at + timedelta(microseconds=1), paths, ("stale", "gap"), limit=500
+    ).to_pylist()
+    newest = _newest(
+        store, ("v_states", "v_counts", "v_signals"), sorted({r["machine"] for r in rows}), start, at
+    )
+    tz, seen_stale, out = period.tz, set(), []
+    for r in rows:  # newest first
+        logged, since = _utc(r["logged_at"]), r["start_ts"] and _utc(r["start_ts"])
+        current = False
+        if r["event"] == "stale":
+            key = (r["source"], r["machine"])
+            latest = key not in seen_stale
+            seen_stale.add(key)
+            last_data = newest.get(r["machine"])
+            current = latest and (last_data is None or since is None or last_data <= since)
+        if not current and not period.start <= logged < period.end:
+            continue
+        until = r["end_ts"] and _utc(r["end_ts"])
+        when = local_text(since, tz) if since else ""
+        if r["event"] == "gap":
+            when = f"{when} – {local_text(until, tz) if until else ''}"
+        out.append(
+            {
+                "event": r["event"],
+                "label": t(f"alert_{r['event']}"),
+                "machine": r["machine"],
+                "name": names.get(r["machine"], short_name(r["machine"])),
+                "source": r["source"],
+                "when": when,
+                "status": t("alert_still_silent") if current else "",
+                "current": current,
+                "reason": r["detail"] or "",
+            }
+        )
+    out.sort(key=lambda a: not a["current"])  # stable: current stale sources first, then newest first
+    return out[:MAX_ALERTS]
