@@ -59,7 +59,14 @@ from .connector import ConfigurationProblem, Connector, HealthState
 from .files_read import collect_text, collect_text_english_first
 from .gaps import GapTracker
 from .mapping import MappingError, PointMapping, ValueRejected
-from .opcua_security import OUR_CERT_REFUSED, Security, SecurityProblem, our_cert_refused, read_password
+from .opcua_security import (
+    OUR_CERT_REFUSED,
+    Security,
+    SecurityProblem,
+    our_cert_refused,
+    read_password,
+    unsecured_refused,
+)
 
 if TYPE_CHECKING:
     from .buffer import Buffer
@@ -259,7 +266,10 @@ class OpcUaConnector(Connector):
 
         try:
             await client.connect()
-        except ua.UaStatusCodeError as e:
+        except ua.UaError as e:
+            if not isinstance(e, ua.UaStatusCodeError):
+                await unsecured_refused(client, self.security, self.endpoint, e)
+                raise
             name = type(e).__name__
             if name in OUR_CERT_REFUSED and self.security.secured:
                 raise SecurityProblem(f"{our_cert_refused(self.security, name)} (not retried)") from None

@@ -89,7 +89,7 @@ async def browse_server(
     from asyncua import Client, ua
 
     from .opcua import OpcUaConnector, _quiet_library_logs, is_node_id
-    from .opcua_security import OUR_CERT_REFUSED, apply, our_cert_refused
+    from .opcua_security import OUR_CERT_REFUSED, apply, our_cert_refused, unsecured_refused
 
     _quiet_library_logs("asyncua")  # no "Requested session timeout ..." warning on the terminal
     client = Client(endpoint, timeout=timeout)
@@ -102,7 +102,10 @@ async def browse_server(
     await asyncio.wait_for(apply(client, security, endpoint), timeout=timeout + 1)
     try:
         await asyncio.wait_for(client.connect(), timeout=timeout + 1)
-    except ua.UaStatusCodeError as e:
+    except ua.UaError as e:
+        if not isinstance(e, ua.UaStatusCodeError):
+            await unsecured_refused(client, security, endpoint, e)
+            raise
         if security.secured and type(e).__name__ in OUR_CERT_REFUSED:
             raise SecurityProblem(our_cert_refused(security, type(e).__name__)) from None
         raise

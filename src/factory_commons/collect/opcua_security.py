@@ -188,23 +188,12 @@ async def apply(client: Any, security: Security, endpoint: str) -> None:
     cert, key = own_certificate(security)
     policy = getattr(security_policies, f"SecurityPolicy{security.policy}")
     mode = getattr(ua.MessageSecurityMode, security.mode)
-    try:
-        endpoints = await client.connect_and_get_server_endpoints()
-    except ua.UaStatusCodeError:
-        raise
-    offered = [
-        (ep.SecurityPolicyUri.rpartition("#")[2], ep.SecurityMode.name)
-        for ep in endpoints
-        if ep.EndpointUrl.startswith(ua.OPC_TCP_SCHEME)
-    ]
+    endpoints = await client.connect_and_get_server_endpoints()
     match = next(
         (ep for ep in endpoints if ep.SecurityMode == mode and ep.SecurityPolicyUri == policy.URI), None
     )
     if match is None:
-        listed = ", ".join(sorted({f"{p} {m}" for p, m in offered})) or "-"
-        raise SecurityProblem(
-            opcua_text("policy_not_offered", wanted=security.describe(), endpoint=endpoint, offered=listed)
-        )
+        raise _not_offered(security, endpoint, endpoints)
     from asyncua.client.client import _first_cert_from_chain
 
     server_der = _first_cert_from_chain(match.ServerCertificate)
@@ -215,6 +204,32 @@ async def apply(client: Any, security: Security, endpoint: str) -> None:
         raise SecurityProblem(
             opcua_text("own_cert_unreadable", cert=cert, key=key, error=f"{type(e).__name__}: {e}")
         ) from None
+
+
+def _not_offered(security: Security, endpoint: str, endpoints: list[Any]) -> SecurityProblem:
+    from asyncua import ua
+
+    offered = {
+        f"{ep.SecurityPolicyUri.rpartition('#')[2]} {ep.SecurityMode.name}".replace("None None", "None")
+        for ep in endpoints
+        if ep.EndpointUrl.startswith(ua.OPC_TCP_SCHEME)
+    }
+    listed = ", ".join(sorted(offered)) or "-"
+    return SecurityProblem(
+        opcua_text("policy_not_offered", wanted=security.describe(), endpoint=endpoint, offered=listed)
+    )
+
+
+async def unsecured_refused(client: Any, security: Security, endpoint: str, error: Exception) -> None:
+    """Raise a `SecurityProblem` naming what the server offers if `error` is asyncua's "No
+    matching endpoints" for our settings (a secured-only server asked without security)."""
+    if "No matching endpoints" not in str(error):
+        return
+    try:
+        endpoints = await client.connect_and_get_server_endpoints()
+    except Exception:  # noqa: BLE001 - the original error says enough then
+        return
+    raise _not_offered(security, endpoint, endpoints) from None
 
 
 def our_cert_refused(security: Security, status: str) -> str:
