@@ -123,6 +123,9 @@ def test_calling_off_refunds_everything_and_results_reach_participants_only(plan
     )
     assert r.status_code == 201 and r.json()["added_by"] == "beta"
     assert "부스 상담" in coop.get("/commons/coop").text
+    shared = login(plant, "owner@acme.example").get("/commons/pools").text  # a participant's page
+    assert "부스 상담" in shared and "Hans Müller" in shared and "hans@example.de" in shared
+    assert "Hans Müller" not in login(plant, "owner@gamma.example").get("/commons/pools").text
     camp = plant.app.state.commons.get("campaign", cid, pl.Campaign)
     assert camp.settlement.total_cost_krw == 12_000_000
 

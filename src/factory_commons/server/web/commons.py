@@ -305,6 +305,12 @@ def add_commons_pages(
         return {
             "rows": rows,
             "camps": camps,
+            # a settled campaign's results, shared with its participants (added on /commons/coop)
+            "results": {
+                x.id: pl.campaign_results(commons, x.id, me)
+                for x in camps
+                if x.state == "settled" and (me in x.participants() or me == x.cooperative)
+            },
             "me": me,
             "may_act": c.user.role in ACTORS,
             "coops": coops,
