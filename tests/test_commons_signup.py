@@ -163,3 +163,18 @@ def test_sign_ups_are_throttled_like_logins(plant):
             break
     # 10 free attempts per address (the earlier tests used some), then delays
     assert codes[-1] == 429 and 1 <= codes.count(200) <= 10, codes
+
+
+def test_a_link_expires_after_48_hours():
+    from datetime import UTC, datetime, timedelta
+
+    from argon2 import PasswordHasher
+
+    from factory_commons.accounts import Accounts
+
+    a = Accounts(":memory:", hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    user, token = a.sign_up("late@design.example", "Late", GOOD_PASSWORD, now)
+    assert a.confirm_email(token, now + timedelta(hours=49)) is None
+    assert not a.user(user.id).active and a.authenticate("late@design.example", GOOD_PASSWORD) is None
+    assert a.security_log(user.firm_id, event="user_signed_up")  # logged like other account events
