@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from factory_commons.cli import app
 from factory_commons.knowhow import failure_modes as fm
+from factory_commons.knowhow.cases import Case
 
 CHECKS = Path(__file__).parent / "data" / "failure_modes_ko.csv"
 
@@ -99,3 +100,8 @@ def test_cli_failure_mode() -> None:
     assert table.exit_code == 0 and "진동" in table.output
     empty = runner.invoke(app, ["knowhow", "failure-mode", " "])
     assert empty.exit_code == 2 and "The observation is empty" in empty.output
+
+
+def test_a_case_gets_the_mode_of_its_symptom() -> None:
+    assert fm.case_failure_mode(Case(symptom="motor overheating", cause="fan blocked")) == "Overheating"
+    assert fm.case_failure_mode(Case(title="")) is None

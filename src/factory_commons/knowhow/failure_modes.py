@@ -32,6 +32,7 @@ import numpy as np
 
 from ..i18n import Catalog
 from . import embed
+from .cases import Case
 from .text import concepts
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -217,3 +218,14 @@ def suggest_failure_modes(text: str, k: int = 3) -> list[FailureModeSuggestion]:
     if not text or not text.strip():
         return []
     return default_classifier().suggest(text.strip(), k)
+
+
+def case_failure_mode(case: Case) -> str | None:
+    """The likeliest failure mode of a case from what was observed (symptom, else title); None if neither.
+
+    For `Case.failure_mode` where it is empty, e.g. `case.failure_mode = case.failure_mode or
+    case_failure_mode(case)` before `db.add(case)`.
+    """
+    observation = (case.symptom or case.title or "").strip()
+    found = suggest_failure_modes(observation, k=1)
+    return found[0].label if found else None
