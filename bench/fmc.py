@@ -19,12 +19,17 @@ hash: about 0.1 s of CPU per text the first time.
 `--write-model` writes the shipped embeddings of DIR's `train.txt` to the package
 (knowhow/data/fmc_train_e5.npz); it refuses unless `train.txt` is the one shipped.
 
+`--ko CSV` (default tests/data/failure_modes_ko.csv, columns text,en,label; written here, not from
+FMC) adds the Korean check: how often the expected mode comes first / in the first three for the
+Korean texts and for their English paraphrases (`suggest_failure_modes`, the shipped model).
+
 The last line: `fmc_micro_f1: <ours, test> tfidf_lr: <baseline, test>`.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import os
 import sys
@@ -68,11 +73,25 @@ def scores(gold: list[str], pred: list[str]) -> tuple[float, float]:
     )
 
 
+def korean_check(path: Path) -> None:
+    with path.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for column in ("text", "en"):
+        tops = [[s.label for s in fm.suggest_failure_modes(r[column], k=3)] for r in rows]
+        first = sum(t[0] == r["label"] for t, r in zip(tops, rows, strict=True))
+        three = sum(r["label"] in t for t, r in zip(tops, rows, strict=True))
+        name = "Korean" if column == "text" else "English paraphrase"
+        print(f"check {path.name} {name}: first {first}/{len(rows)}, in first three {three}/{len(rows)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--write-model", action="store_true")
+    ap.add_argument(
+        "--ko", type=Path, default=Path(__file__).resolve().parents[1] / "tests/data/failure_modes_ko.csv"
+    )
     args = ap.parse_args()
     data: Path = args.data
     cache = args.cache or Path(tempfile.gettempdir()) / "fc_fmc_cache"
@@ -114,6 +133,8 @@ def main() -> None:
     print("published, same test split (not re-run here):")
     for name, micro, macro in PUBLISHED:
         print(f"  {name}: micro-F1 {micro}, macro-F1 {macro}")
+    if args.ko and args.ko.exists():
+        korean_check(args.ko)
     print(f"fmc_micro_f1: {result[('test', 'ours')]:.3f} tfidf_lr: {result[('test', 'tfidf+lr')]:.3f}")
 
 
