@@ -20,7 +20,7 @@ hash: about 0.1 s of CPU per text the first time.
 (knowhow/data/fmc_train_e5.npz); it refuses unless `train.txt` is the one shipped.
 
 `--ko CSV` (default tests/data/failure_modes_ko.csv, columns text,en,label; written here, not from
-FMC) adds the Korean check: how often the expected mode comes first / in the first three for the
+FMC; `--ko ""` skips it) adds the Korean check: how often the expected mode comes first / in the first three for the
 Korean texts and for their English paraphrases (`suggest_failure_modes`, the shipped model).
 
 The last line: `fmc_micro_f1: <ours, test> tfidf_lr: <baseline, test>`.
@@ -133,7 +133,7 @@ def main() -> None:
     print("published, same test split (not re-run here):")
     for name, micro, macro in PUBLISHED:
         print(f"  {name}: micro-F1 {micro}, macro-F1 {macro}")
-    if args.ko and args.ko.exists():
+    if args.ko and args.ko.is_file():
         korean_check(args.ko)
     print(f"fmc_micro_f1: {result[('test', 'ours')]:.3f} tfidf_lr: {result[('test', 'tfidf+lr')]:.3f}")
 
