@@ -130,7 +130,7 @@ def main() -> None:
             micro, macro = scores(y, pred)
             result[(split, name)] = micro
             print(f"{split:6} {name:10} {micro:9.3f} {macro:9.3f}")
-    print("published, same test split (not re-run here):")
+    print("published on the FMC test.txt (comparable only when DIR is FMC; not re-run here):")
     for name, micro, macro in PUBLISHED:
         print(f"  {name}: micro-F1 {micro}, macro-F1 {macro}")
     if args.ko and args.ko.is_file():
