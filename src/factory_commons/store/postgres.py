@@ -433,12 +433,16 @@ class PostgresStore(Store):
             hi = np.full(size, _NONE, dtype=np.int64)
             np.maximum.at(hi, ids, ts)
             present = np.flatnonzero(hi != _NONE)
+            # the pairs as two array literals of plain integers (microseconds since 1970): a
+            # batch of 24,000 machines costs ~10 ms here, not the ~200 ms of dumping Python
+            # lists of ints and datetimes element by element
             cur.execute(
                 "INSERT INTO watermarks (tbl, id, max_ts) "
-                "SELECT %s, i, u FROM unnest(%s::integer[], %s::timestamp[]) AS x(i, u) "
+                "SELECT %s, i, timestamp '1970-01-01' + u * interval '1 microsecond' "
+                "FROM unnest(%s::integer[], %s::bigint[]) AS x(i, u) "
                 "ON CONFLICT (tbl, id) DO UPDATE SET max_ts = excluded.max_ts "
                 "WHERE excluded.max_ts > watermarks.max_ts",
-                [t, present.tolist(), pa.array(hi[present], pa.timestamp("us")).to_pylist()],
+                [t, _int_array(present), _int_array(hi[present])],
             )
         return written
 
@@ -798,6 +802,11 @@ def _naive(value):
 def _ts_micros(col: pa.ChunkedArray) -> np.ndarray:
     arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     return arr.to_numpy(zero_copy_only=False).view(np.int64)
+
+
+def _int_array(values: np.ndarray) -> str:
+    """A PostgreSQL array literal of integers: `{1,2,3}`."""
+    return "{" + ",".join(map(str, values.tolist())) + "}"
 
 
 def _provably_unique(ids: np.ndarray, ts: np.ndarray) -> bool:
