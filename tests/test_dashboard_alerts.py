@@ -141,3 +141,26 @@ def test_a_machine_without_alerts_shows_no_panel(app):
     acme = login(app, "owner@acme.example")
     m2_earlier = acme.get(f"/machines/{M2}?from=2026-10-01&to=2026-10-01").text
     assert 'id="collect-alerts"' not in m2_earlier  # m2's source came back: nothing current
+
+
+def test_the_store_reads_events_of_some_machines_newest_first(store_factory):
+    """Store.collect_events on DuckDB and PostgreSQL: window, machines, kinds, order, limit."""
+    store = store_factory()
+    h = timedelta(hours=1)
+    store.query_write(
+        "collect_events",
+        [
+            event("stale", M1, "a", NOW - 3 * h, NOW - 3 * h),
+            event("gap", M1, "a", NOW - 2 * h, NOW - 4 * h, NOW - 3 * h),
+            event("late", M1, "a", NOW - 2 * h, NOW - 2 * h),
+            event("gap", B1, "b", NOW - 2 * h, NOW - 4 * h, NOW - 3 * h),
+            event("stale", M1, "a", NOW - 30 * h, NOW - 30 * h),
+            event("stale", None, "c", NOW - 2 * h, NOW - 2 * h),
+        ],
+    )
+    rows = store.collect_events(NOW - 24 * h, NOW, [M1, M2]).to_pylist()
+    assert [(r["event"], r["machine"]) for r in rows] == [("gap", M1), ("stale", M1)]
+    assert rows[0]["start_ts"] == (NOW - 4 * h).astimezone(UTC).replace(tzinfo=None)
+    assert store.collect_events(NOW - 24 * h, NOW, [M1], limit=1).num_rows == 1
+    assert store.collect_events(NOW - 24 * h, NOW, [M1], ("late",)).num_rows == 1
+    assert store.collect_events(NOW - 24 * h, NOW, []).num_rows == 0
