@@ -30,6 +30,7 @@ def _open_app(target: str, acc_path: str, secure_cookies: bool):
     """(app, store, accounts) of one server process: the store, its accounts and commons."""
     from ..accounts import Accounts
     from ..cooperate.db import default_commons_path
+    from ..knowhow.db import default_knowhow_path
     from ..store import open_store
     from .app import create_app
 
@@ -43,6 +44,7 @@ def _open_app(target: str, acc_path: str, secure_cookies: bool):
         secure_cookies=secure_cookies,
         commons=default_commons_path(target),
         uploads=default_uploads_path(target),
+        knowhow=default_knowhow_path(target),
     )
     return app, st, acc
 

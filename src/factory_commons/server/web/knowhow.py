@@ -9,7 +9,10 @@ from past cases (`knowhow.suggest.suggest`, with the stop's context from
 case with its context; a short text or a photo may be added then or later on the case's page
 (GET /knowhow/cases/{id}, POST .../add). A supervisor (`verify_knowhow`: owner, engineer) marks
 a case verified (POST .../verify). Photos are JPEG, PNG or WebP up to `MAX_PHOTO_BYTES`, kept
-under `app.state.knowhow_photos` and served only to the case's firm.
+under `app.state.knowhow_photos` (`<knowhow file>.photos/`, a temporary folder for an in-memory
+or PostgreSQL database) and served only to the case's firm. Instructions (TWI Job Instruction),
+the machine manual (HTML, PDF), the skills matrix and the codification metrics have their
+pages under /knowhow/instructions, /knowhow/manual/{machine}, /knowhow/skills, /knowhow/metrics.
 
 Cases belong to the caller's firm (`Case.firm` = the accounts firm name, as
 `factory-commons knowhow import --firm NAME` writes it). Text: the `knowhow_ui` catalog.
@@ -119,6 +122,13 @@ def _items(value: str) -> list[str]:
     return [x.strip() for x in value.replace("\n", ",").split(",") if x.strip()]
 
 
+def default_photos_path(db: KnowhowDB) -> Path:
+    """Beside a know-how SQLite file (`<file>.photos/`), else a temporary folder."""
+    if db.target != ":memory:" and not db.target.startswith(("postgresql://", "postgres://")):
+        return Path(f"{db.target}.photos")
+    return Path(tempfile.mkdtemp(prefix="fc-knowhow-photos-"))
+
+
 def photo_suffix(data: bytes) -> str | None:
     """The file suffix of a JPEG, PNG or WebP image by its first bytes, else None."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -137,7 +147,7 @@ def add_knowhow_pages(
     """Mount the know-how pages on `app`; `db` holds the cases, `photos` their photo files."""
     app.state.knowhow = db
     TEMPLATES.env.globals["knowhow_text"] = KNOWHOW_UI.get  # (key, lang): base.html, stops.html
-    app.state.knowhow_photos = Path(photos or tempfile.mkdtemp(prefix="fc-knowhow-photos-"))
+    app.state.knowhow_photos = Path(photos or default_photos_path(db))
     router = APIRouter(include_in_schema=False)
     pages = Pages(
         accounts,
