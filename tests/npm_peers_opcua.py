@@ -62,9 +62,13 @@ class NodeOpcUaPeer:
         self._lock = threading.Lock()
         self.stderr = ""
 
-    def start(self, alarm: bool = True, user: str | None = None, password: str | None = None) -> None:
+    def start(
+        self, alarm: bool = True, user: str | None = None, password: str | None = None, secure: bool = False
+    ) -> None:
         args = ["node", str(PEER / "server.js"), "--port", str(self.port), "--fast-ms", str(self.fast_ms)]
         args += ["--pki", str(self.pki)]
+        if secure:  # only Basic256Sha256 SignAndEncrypt
+            args.append("--secure")
         if not alarm:
             args.append("--no-alarm")
         if user:

@@ -339,3 +339,41 @@ def test_browse_a_secured_server(server, tmp_path):
     bad = runner.invoke(app, [*args, "--password", "nope-nope"])
     assert bad.exit_code == 2 and "nope-nope" not in bad.output
     assert "BadUserAccessDenied" in bad.output or "BadIdentityToken" in bad.output
+
+
+def test_node_opcua_secured_server(tmp_path):
+    """node-opcua (an independent implementation) offering only Basic256Sha256 SignAndEncrypt
+    with a user: refused while unknown, collected once its certificate is trusted."""
+    from npm_peers_opcua import NodeOpcUaPeer, node_opcua_dir
+
+    peer = NodeOpcUaPeer(node_opcua_dir(), tmp_path / "server-pki", fast_ms=100)
+    peer.start(user=USER, password=PASSWORD, secure=True)
+    try:
+        pki = tmp_path / "opcua-pki"
+        buf = Buffer(tmp_path / "buffer.sqlite")
+        points = {"ns=1;s=Press1.Temp": PointMapping(machine=M, kind="signal", name="temp")}
+        make = lambda policy: OpcUaConnector(  # noqa: E731
+            "node-plc",
+            buf,
+            peer.url,
+            points,
+            interval_ms=100,
+            username=USER,
+            password=PASSWORD,
+            security=Security(policy, "SignAndEncrypt", pki_dir=str(pki)),
+        )
+        plain = make("None")
+        run_until_settled(plain, lambda: False, timeout=15)
+        assert "it offers: Basic256Sha256 SignAndEncrypt" in plain.health.reason, plain.health
+        conn = make("Basic256Sha256")
+        run_until_settled(conn, lambda: False, timeout=15)
+        assert "not trusted" in conn.health.reason, conn.health
+        (rejected,) = (pki / "rejected").iterdir()
+        shutil.move(rejected, pki / "trusted" / rejected.name)
+        conn = make("Basic256Sha256")
+        run_until_settled(conn, lambda: len(values(buf)) >= 3, timeout=20)
+        stored = values(buf)
+        assert len(stored) >= 3 and conn.health.errors == 0, conn.health
+        assert set(stored) <= {p.value for p in peer.values("Temp")}
+    finally:
+        peer.stop()

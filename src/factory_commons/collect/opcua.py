@@ -267,8 +267,8 @@ class OpcUaConnector(Connector):
         try:
             await client.connect()
         except ua.UaError as e:
+            await unsecured_refused(client, self.security, self.endpoint, e)
             if not isinstance(e, ua.UaStatusCodeError):
-                await unsecured_refused(client, self.security, self.endpoint, e)
                 raise
             name = type(e).__name__
             if name in OUR_CERT_REFUSED and self.security.secured:

@@ -103,8 +103,8 @@ async def browse_server(
     try:
         await asyncio.wait_for(client.connect(), timeout=timeout + 1)
     except ua.UaError as e:
+        await unsecured_refused(client, security, endpoint, e)
         if not isinstance(e, ua.UaStatusCodeError):
-            await unsecured_refused(client, security, endpoint, e)
             raise
         if security.secured and type(e).__name__ in OUR_CERT_REFUSED:
             raise SecurityProblem(our_cert_refused(security, type(e).__name__)) from None

@@ -32,6 +32,7 @@ APPLICATION_URI = "urn:factory-commons:collector"
 POLICIES = ("None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss")
 MODES = ("Sign", "SignAndEncrypt")
 CERT_DAYS = 5 * 365
+MODE_REJECTED = ("BadSecurityModeRejected", "BadSecurityPolicyRejected")
 # answers that mean the server did not accept our certificate
 OUR_CERT_REFUSED = (
     "BadSecurityChecksFailed",
@@ -221,9 +222,10 @@ def _not_offered(security: Security, endpoint: str, endpoints: list[Any]) -> Sec
 
 
 async def unsecured_refused(client: Any, security: Security, endpoint: str, error: Exception) -> None:
-    """Raise a `SecurityProblem` naming what the server offers if `error` is asyncua's "No
-    matching endpoints" for our settings (a secured-only server asked without security)."""
-    if "No matching endpoints" not in str(error):
+    """Raise a `SecurityProblem` naming what the server offers if `error` says our policy or
+    mode is not one it takes: asyncua's "No matching endpoints" (asyncua's server) or
+    BadSecurityModeRejected / BadSecurityPolicyRejected (node-opcua)."""
+    if "No matching endpoints" not in str(error) and type(error).__name__ not in MODE_REJECTED:
         return
     try:
         endpoints = await client.connect_and_get_server_endpoints()

@@ -1,7 +1,7 @@
 // An independent OPC UA server for the factory-commons interop tests (node-opcua, not asyncua).
 //
 // node server.js --port 4840 [--fast-ms 25] [--min-sample-ms 10] [--no-alarm] [--user U --password P]
-//                [--pki DIR]
+//                [--pki DIR] [--secure]
 //
 // Address space: Objects/Plant (folder)/Line1 (folder)/Press1 (object) with
 //   ns=1;s=Press1.Temp       Double, a new value every --fast-ms (0: never changes by itself)
@@ -15,6 +15,8 @@
 // so a test can count what was produced against what was stored. The first line is
 //   {"ready": PORT}
 // once the server listens. With --user/--password only that user may open a session.
+// --secure: the only endpoint is Basic256Sha256 SignAndEncrypt (its certificate is generated
+// into DIR/server/own/ on first start; any client certificate is accepted).
 // --min-sample-ms is the MinSupportedSampleRate the server advertises (node-opcua's default is
 // 50 ms): a client asking for sampling 0 gets every change, coalesced over that window.
 "use strict";
@@ -29,6 +31,8 @@ const {
     Variant,
     StatusCodes,
     nodesets,
+    MessageSecurityMode,
+    SecurityPolicy,
 } = require("node-opcua");
 
 function parseArgs(argv) {
@@ -42,6 +46,7 @@ function parseArgs(argv) {
         else if (a === "--user") args.user = argv[++i];
         else if (a === "--password") args.password = argv[++i];
         else if (a === "--pki") args.pki = argv[++i];
+        else if (a === "--secure") args.secure = true;
         else throw new Error("unknown argument " + a);
     }
     return args;
@@ -67,6 +72,10 @@ async function main() {
         buildInfo: { productName: "factory-commons node-opcua peer" },
         serverCapabilities: { minSupportedSampleRate: args.minSampleMs },
     };
+    if (args.secure) {
+        options.securityModes = [MessageSecurityMode.SignAndEncrypt];
+        options.securityPolicies = [SecurityPolicy.Basic256Sha256];
+    }
     if (args.user) {
         options.allowAnonymous = false;
         options.userManager = {
