@@ -59,8 +59,8 @@ def wait_until(cond, timeout: float = 15.0) -> bool:
     return bool(cond())
 
 
-def server_certificate() -> tuple[bytes, bytes]:
-    """A self-signed server certificate (DER) and key (PEM), as a PLC vendor's tool would make."""
+def server_certificate(uri: str = SERVER_URI) -> tuple[bytes, bytes]:
+    """A self-signed certificate (DER) and key (PEM), as a PLC vendor's tool would make."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -78,9 +78,7 @@ def server_certificate() -> tuple[bytes, bytes]:
         .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.UniformResourceIdentifier(SERVER_URI), x509.DNSName("localhost")]
-            ),
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri), x509.DNSName("localhost")]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -111,7 +109,8 @@ def server_certificate() -> tuple[bytes, bytes]:
 
 
 class SecureServer:
-    """asyncua's server with only Basic256Sha256 SignAndEncrypt and one user; setting
+    """asyncua's server with only Basic256Sha256 SignAndEncrypt and Aes128Sha256RsaOaep Sign and
+    one user; setting
     `trust_only` (a DER certificate) makes it refuse every other client certificate."""
 
     def __init__(self) -> None:
@@ -136,7 +135,12 @@ class SecureServer:
             await server.init()
             server.set_endpoint(self.url)
             await server.set_application_uri(SERVER_URI)
-            server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+            server.set_security_policy(
+                [
+                    ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+                    ua.SecurityPolicyType.Aes128Sha256RsaOaep_Sign,
+                ]
+            )
             await server.load_certificate(self.cert, format="der")
             await server.load_private_key(self.key, format="pem")
 
@@ -174,10 +178,17 @@ def server():
     s.stop()
 
 
-def connector(url: str, pki: Path, password: str = PASSWORD, policy: str = "Basic256Sha256", **kw):
+def connector(
+    url: str,
+    pki: Path,
+    password: str = PASSWORD,
+    policy: str = "Basic256Sha256",
+    mode: str = "SignAndEncrypt",
+    **kw,
+):
     buf = Buffer(pki.parent / "buffer.sqlite")
     points = {TEMP: PointMapping(machine=M, kind="signal", name="temp", unit="C")}
-    security = Security(policy, "SignAndEncrypt", pki_dir=str(pki), **kw)
+    security = Security(policy, mode, pki_dir=str(pki), **kw)
     conn = OpcUaConnector(
         "secure-plc", buf, url, points, interval_ms=50, username=USER, password=password, security=security
     )
@@ -200,7 +211,7 @@ def test_without_security_the_connector_says_what_the_server_offers(server, tmp_
     run_until_settled(conn, lambda: False, timeout=10)
     assert conn.health.state == HealthState.FAILED, conn.health
     assert "security None is not offered" in conn.health.reason
-    assert "it offers: Basic256Sha256 SignAndEncrypt" in conn.health.reason
+    assert "it offers: Aes128Sha256RsaOaep Sign, Basic256Sha256 SignAndEncrypt" in conn.health.reason
     assert conn.health.reconnects == 0
 
 
@@ -283,7 +294,33 @@ def test_a_policy_the_server_does_not_offer_is_named_with_what_it_offers(server,
     run_until_settled(conn, lambda: False, timeout=10)
     assert conn.health.state == HealthState.FAILED
     assert "Aes128Sha256RsaOaep SignAndEncrypt is not offered" in conn.health.reason
-    assert "Basic256Sha256 SignAndEncrypt" in conn.health.reason
+    assert "Aes128Sha256RsaOaep Sign, Basic256Sha256 SignAndEncrypt" in conn.health.reason
+
+
+def test_our_own_certificate_files_with_aes128_sign(server, tmp_path):
+    """cert_file/key_file instead of a generated certificate; the server trusts only that one."""
+    from factory_commons.collect.opcua_security import APPLICATION_URI
+
+    der, pem = server_certificate(APPLICATION_URI)
+    (tmp_path / "client.der").write_bytes(der)
+    (tmp_path / "client.key.pem").write_bytes(pem)
+    pki = trusted_pki(server, tmp_path)
+    server.trust_only = der
+    try:
+        conn, buf = connector(
+            server.url,
+            pki,
+            policy="Aes128Sha256RsaOaep",
+            mode="Sign",
+            cert_file=str(tmp_path / "client.der"),
+            key_file=str(tmp_path / "client.key.pem"),
+        )
+        server.write(12.25)
+        run_until_settled(conn, lambda: 12.25 in values(buf))
+    finally:
+        server.trust_only = None
+    assert 12.25 in values(buf), conn.health
+    assert not (pki / "own").exists()  # nothing generated
 
 
 def test_a_server_that_does_not_trust_our_certificate_says_which_one(server, tmp_path):
@@ -341,7 +378,7 @@ def test_browse_a_secured_server(server, tmp_path):
     assert "BadUserAccessDenied" in bad.output or "BadIdentityToken" in bad.output
     plain = runner.invoke(app, ["browse", server.url, "--user", USER, "--password-file", str(pw)])
     assert plain.exit_code == 2
-    assert "it offers: Basic256Sha256 SignAndEncrypt" in " ".join(plain.output.split())  # unwrapped
+    assert "it offers: Aes128Sha256RsaOaep Sign, Basic256Sha256" in " ".join(plain.output.split())
 
 
 def test_node_opcua_secured_server(tmp_path):

@@ -209,12 +209,16 @@ async def apply(client: Any, security: Security, endpoint: str) -> None:
 
 def _not_offered(security: Security, endpoint: str, endpoints: list[Any]) -> SecurityProblem:
     from asyncua import ua
+    from asyncua.crypto import security_policies
 
+    # the names as they are written in plant.toml (the URI says Aes128_Sha256_RsaOaep)
+    names = {getattr(security_policies, f"SecurityPolicy{name}").URI: name for name in POLICIES[1:]}
     offered = {
-        f"{ep.SecurityPolicyUri.rpartition('#')[2]} {ep.SecurityMode.name}".replace("None None", "None")
+        f"{names.get(ep.SecurityPolicyUri, ep.SecurityPolicyUri.rpartition('#')[2])} {ep.SecurityMode.name}"
         for ep in endpoints
         if ep.EndpointUrl.startswith(ua.OPC_TCP_SCHEME)
     }
+    offered = {"None" if text.startswith("None ") else text for text in offered}
     listed = ", ".join(sorted(offered)) or "-"
     return SecurityProblem(
         opcua_text("policy_not_offered", wanted=security.describe(), endpoint=endpoint, offered=listed)
