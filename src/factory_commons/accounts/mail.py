@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -37,7 +38,8 @@ def send(outbox: Path, to: str, subject: str, body: str, now: datetime) -> Path:
     msg["Date"] = format_datetime(now)
     msg.set_content(body)
     outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = outbox / f"{now.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}.eml"
+    # named by the message's date, then the moment it was written: sorted by name, oldest first
+    path = outbox / f"{now.strftime('%Y%m%dT%H%M%S')}-{time.time_ns()}-{secrets.token_hex(2)}.eml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(bytes(msg))
