@@ -176,6 +176,11 @@ def test_api_roles_who_may_add_and_verify(plant):
     empty = op.post("/api/knowhow/cases", json={"machine": PRESS}, headers=csrf(op))
     assert empty.status_code == 422 and "cause" in empty.text
     plant["db"].delete(case["id"])
+    # an empty ref is no ref: two such cases are two cases
+    twice = [op.post("/api/knowhow/cases", json={**body, "ref": ""}, headers=csrf(op)) for _ in range(2)]
+    assert [r.status_code for r in twice] == [201, 201] and twice[0].json()["ref"] is None
+    for r in twice:
+        plant["db"].delete(r.json()["id"])
 
 
 def test_api_suggest_names_the_past_cause(plant):

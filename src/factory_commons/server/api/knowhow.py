@@ -100,7 +100,10 @@ def knowhow_router(db: KnowhowDB, store: Store, caller: Callable[..., Caller]) -
             raise forbidden()
         if not (body.symptom or body.cause or body.action or body.title):
             raise HTTPException(422, "title/symptom/cause/action: at least one is needed")
-        case = Case(**body.model_dump(), firm=firm(c), author=c.user.display_name)
+        data = body.model_dump()
+        for key in ("ref", "machine", "machine_type", "product", "alarm_code", "reason_code"):
+            data[key] = data[key] or None  # an empty text is no value (an empty ref is no ref)
+        case = Case(**data, firm=firm(c), author=c.user.display_name)
         return db.add(case).model_dump(mode="json")
 
     @router.post("/cases/{case_id}/verify", responses=errors(400, 401, 403, 404, 413, 422))
