@@ -804,7 +804,8 @@ def _dip_jumps(z: np.ndarray, dt: float) -> dict[int, float]:
     bare = np.append(np.diff(z), 0.0)
     # with outliers inside, the stretch is wider (else it is a thinning series of dips, not a
     # group's end: strokes hidden between samples leave dips of 2, 3, ... periods)
-    spaced = width >= OUTLIER_WIDTH * math.log(GAP_JUMP)
+    # ... and outliers are outliers only with more dips beyond them (not the last few of all)
+    spaced = (width >= OUTLIER_WIDTH * math.log(GAP_JUMP)) & (np.arange(n) + 2 + k < n)
     wide = (bare >= math.log(GAP_JUMP)) | spaced
     width = np.where(spaced, width, bare)
     # durations one sample apart are no gap (2 and 3 samples at 1 Hz)
