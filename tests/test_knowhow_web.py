@@ -281,6 +281,8 @@ def test_browser_stop_ends_one_tap_cause_then_a_colleague_finds_it_on_a_phone(br
     page.wait_for_url(f"{server}/knowhow/capture")
     page.click(f'.kh-stop[data-path="{PRESS}"]')
     page.wait_for_selector("#kh-suggestions")
+    assert "13:00–13:30" in page.locator("#kh-event").inner_text()  # plant time (Seoul)
+    assert page.locator("[data-nav=oee]").inner_text() != "oee"  # the menu in words, not keys
     picks = page.locator(".kh-pick")
     assert 1 <= picks.count() <= 5 and "beta" not in page.locator("#kh-suggestions").inner_text()
     hydraulic = picks.filter(has_text="유압 호스 피팅 풀림")

@@ -32,7 +32,7 @@ from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
 from ...accounts import Accounts
-from ...i18n import STATES, Catalog
+from ...i18n import Catalog
 from ...knowhow import instructions as ins_db
 from ...knowhow import skills as skill_db
 from ...knowhow.cases import Case
@@ -44,8 +44,9 @@ from ...knowhow.metrics import codification_metrics
 from ...knowhow.suggest import suggest
 from ...store.base import Store
 from ..auth import PERMISSIONS, Caller
-from .dashboard_range import machine_names
-from .i18n import WEB, translator
+from .dashboard import CATALOGS
+from .dashboard_range import machine_names, plant_zone
+from .i18n import translator
 from .pages import TEMPLATES, Form, FormError, Pages, Refused
 
 KNOWHOW_UI = Catalog("knowhow_ui")
@@ -152,8 +153,9 @@ def add_knowhow_pages(
     pages = Pages(
         accounts,
         now,
-        lambda lang, c: translator(lang, getattr(app.state, "stop_reasons", ()), (KNOWHOW_UI, WEB, STATES)),
+        lambda lang, c: translator(lang, getattr(app.state, "stop_reasons", ()), (KNOWHOW_UI, *CATALOGS)),
         Markup=Markup,
+        plant_tz=lambda: plant_zone(store),  # the templates show times in the plant's zone
     )
 
     def names(paths: list[str]) -> dict[str, str]:
