@@ -23,7 +23,7 @@ from web_browser import chromium, served
 from factory_commons.accounts import Accounts
 from factory_commons.knowhow.cases import Case
 from factory_commons.knowhow.db import KnowhowDB
-from factory_commons.model import Machine, StateChange
+from factory_commons.model import Alarm, Machine, StateChange
 from factory_commons.server import create_app
 from factory_commons.store import DuckDBStore
 
@@ -96,6 +96,8 @@ def plant(tmp_path_factory) -> Iterator[dict]:
                 ts=NOW - timedelta(hours=2), machine=PRESS, state="unplanned_down", reason_code="breakdown"
             ),
             StateChange(ts=NOW - timedelta(minutes=90), machine=PRESS, state="running"),
+            Alarm(ts=NOW - timedelta(hours=4), machine=PRESS2, code="HYD-LOW", message="유압 저하"),
+            Alarm(ts=NOW - timedelta(hours=3, minutes=50), machine=PRESS2, code="HYD-LOW", active=False),
             StateChange(ts=NOW - timedelta(hours=5), machine=B1, state="running"),
             StateChange(ts=NOW - timedelta(hours=2), machine=B1, state="unplanned_down"),
             StateChange(ts=NOW - timedelta(hours=1), machine=B1, state="running"),
@@ -226,6 +228,16 @@ def test_capture_lists_the_ended_stop_and_checks_photos(plant):
     beta = as_(plant, "owner", "beta")
     assert beta.get(f"/knowhow/photos/{case_id}/{case.photos[0]}").status_code == 404
     assert beta.get(f"/knowhow/cases/{case_id}").status_code == 404
+    # an alarm that cleared is offered too, and its case carries the alarm code
+    assert 'data-code="HYD-LOW"' in page.text
+    alarm_start = (NOW - timedelta(hours=4)).astimezone(ZoneInfo("UTC")).isoformat()
+    shown = op.get(f"/knowhow/capture/{PRESS2}", params={"start": alarm_start, "code": "HYD-LOW"})
+    assert "HYD-LOW" in shown.text and "유압 저하" in shown.text
+    form2 = {**form, "machine": PRESS2, "start": alarm_start, "code": "HYD-LOW", "cause": "릴리프 밸브"}
+    made = op.post("/knowhow/capture", data=form2, follow_redirects=False)
+    alarm_case = plant["db"].get(made.headers["location"].split("/")[3].split("?")[0])
+    assert alarm_case.alarm_code == "HYD-LOW" and alarm_case.context.event == "alarm"
+    plant["db"].delete(alarm_case.id)
     # the operator may not verify on the page either; the owner may
     verify = {"csrf_token": op.cookies.get("fc_csrf"), "verified": "1"}
     assert op.post(f"/knowhow/cases/{case_id}/verify", data=verify).status_code == 403
@@ -279,7 +291,7 @@ def test_browser_stop_ends_one_tap_cause_then_a_colleague_finds_it_on_a_phone(br
     page.goto(f"{server}/stops")
     page.click("#to-knowhow-capture")
     page.wait_for_url(f"{server}/knowhow/capture")
-    page.click(f'.kh-stop[data-path="{PRESS}"]')
+    page.click(f'.kh-stop[data-path="{PRESS}"][data-code=""]')
     page.wait_for_selector("#kh-suggestions")
     assert "13:00–13:30" in page.locator("#kh-event").inner_text()  # plant time (Seoul)
     assert page.locator("[data-nav=oee]").inner_text() != "oee"  # the menu in words, not keys

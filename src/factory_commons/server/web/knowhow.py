@@ -91,7 +91,47 @@ def ended_stops(
                         "reason": s["reason_code"],
                     }
                 )
-    return sorted(out, key=lambda e: e["end"], reverse=True)
+    for e in out:
+        e |= {"kind": "stop", "code": "", "message": ""}
+    return sorted(out + ended_alarms(store, paths, now, within), key=lambda e: e["end"], reverse=True)
+
+
+def ended_alarms(
+    store: Store, paths: list[str], now: datetime, within: timedelta = ENDED_WITHIN
+) -> list[dict]:
+    """Alarms of `paths` raised and then cleared in `within` before `now` (same code)."""
+    rows = store.read(
+        "alarm", now - within - timedelta(days=1), now + timedelta(seconds=1), paths
+    ).to_pylist()
+    raised: dict[tuple[str, str], dict] = {}
+    out: list[dict] = []
+    for r in sorted(rows, key=lambda r: r["ts"]):
+        key = (r["machine"], r["code"])
+        if r["active"]:
+            raised.setdefault(key, r)
+        elif key in raised:
+            a = raised.pop(key)
+            start, end = _aware(a["ts"]), _aware(r["ts"])
+            if end >= now - within:
+                out.append(
+                    {
+                        "machine": r["machine"],
+                        "start": start,
+                        "end": end,
+                        "state": "alarm",
+                        "reason": None,
+                        "kind": "alarm",
+                        "code": r["code"],
+                        "message": a["message"] or "",
+                    }
+                )
+    return out
+
+
+def _event(store: Store, machine: str, now: datetime, start: str, code: str) -> dict | None:
+    """The ended stop or alarm of `machine` that began at `start` (ISO) with `code` ("" for a stop)."""
+    found = ended_stops(store, [machine], now)
+    return next((e for e in found if e["start"].isoformat() == start and e["code"] == code), None)
 
 
 def _aware(ts: datetime) -> datetime:
@@ -192,12 +232,14 @@ def add_knowhow_pages(
     def capture_one(request: Request, c: Caller, path: str) -> dict[str, Any] | Response:
         if path not in own_paths(c):
             return pages.message(request, c, "kh_not_found", 404)
+        q = request.query_params
         stops = ended_stops(store, [path], now())
-        start = request.query_params.get("start", "")
-        event = next((s for s in stops if s["start"].isoformat() == start), stops[0] if stops else None)
+        event = _event(store, path, now(), q.get("start", ""), q.get("code", "")) or (
+            stops[0] if stops else None
+        )
         if event is None:
             return pages.message(request, c, "kh_no_ended_stop", 404)
-        ctx = capture_context(store, path, event["start"], event["end"])
+        ctx = capture_context(store, path, event["start"], event["end"], event["code"] or None)
         kind = kind_of(path)
         found = suggest(db, machine=path, machine_type=kind, context=ctx, firm=firm_key(c))
         minutes = (event["end"] - event["start"]).total_seconds() / 60
@@ -217,10 +259,7 @@ def add_knowhow_pages(
         machine = form.get("machine")
         if machine not in own_paths(c):
             raise Refused("kh_not_found", 404)
-        event = next(
-            (s for s in ended_stops(store, [machine], now()) if s["start"].isoformat() == form.get("start")),
-            None,
-        )
+        event = _event(store, machine, now(), form.get("start"), form.get("code"))
         if event is None:
             raise FormError("start", "kh_no_ended_stop")
         cause, action, note = (
@@ -230,7 +269,7 @@ def add_knowhow_pages(
         )
         if not (cause or action or note):
             raise FormError("cause", "kh_say_something")
-        ctx = capture_context(store, machine, event["start"], event["end"])
+        ctx = capture_context(store, machine, event["start"], event["end"], event["code"] or None)
         case = case_from_event(
             ctx,
             machine,
