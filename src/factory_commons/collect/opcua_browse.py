@@ -29,7 +29,7 @@ from rich.tree import Tree
 
 from ..cli_common import cli_text
 from .files_read import collect_text
-from .opcua_security import Security, SecurityProblem, opcua_text
+from .opcua_security import OPCUA, Security, SecurityProblem
 
 SERVER_OBJECT = "i=2253"
 DEFAULT_DEPTH = 6
@@ -252,12 +252,12 @@ def browse(
         bool, typer.Option("--password-stdin", help=cli_text("opt_browse_password_stdin"))
     ] = False,
     password_file: Annotated[
-        str | None, typer.Option("--password-file", help=opcua_text("opt_password_file"))
+        str | None, typer.Option("--password-file", help=OPCUA.both("opt_password_file", " / "))
     ] = None,
-    security: Annotated[str, typer.Option("--security", help=opcua_text("opt_security"))] = "None",
-    pki: Annotated[str, typer.Option("--pki", help=opcua_text("opt_pki"))] = "opcua-pki",
-    cert: Annotated[str | None, typer.Option("--cert", help=opcua_text("opt_cert"))] = None,
-    key: Annotated[str | None, typer.Option("--key", help=opcua_text("opt_key"))] = None,
+    security: Annotated[str, typer.Option("--security", help=OPCUA.both("opt_security", " / "))] = "None",
+    pki: Annotated[str, typer.Option("--pki", help=OPCUA.both("opt_pki", " / "))] = "opcua-pki",
+    cert: Annotated[str | None, typer.Option("--cert", help=OPCUA.both("opt_cert", " / "))] = None,
+    key: Annotated[str | None, typer.Option("--key", help=OPCUA.both("opt_key", " / "))] = None,
 ) -> None:
     """Show an OPC UA server's nodes, types and values. / OPC UA 서버의 노드 탐색."""
     from asyncua import ua
