@@ -228,6 +228,7 @@ def test_capture_lists_the_ended_stop_and_checks_photos(plant):
     beta = as_(plant, "owner", "beta")
     assert beta.get(f"/knowhow/photos/{case_id}/{case.photos[0]}").status_code == 404
     assert beta.get(f"/knowhow/cases/{case_id}").status_code == 404
+    assert f'href="/knowhow/capture/{PRESS}"' in op.get(f"/machines/{PRESS}").text  # from the machine page
     # an alarm that cleared is offered too, and its case carries the alarm code
     assert 'data-code="HYD-LOW"' in page.text
     alarm_start = (NOW - timedelta(hours=4)).astimezone(ZoneInfo("UTC")).isoformat()
