@@ -336,6 +336,23 @@ def test_a_server_that_does_not_trust_our_certificate_says_which_one(server, tmp
     assert str(pki / "own" / "cert.der") in conn.health.reason
 
 
+def test_the_password_is_not_in_the_source_repr():
+    source = PlantConfig.from_dict(
+        {
+            "collector": {"store": "x.duckdb"},
+            "opcua": [
+                {
+                    "name": "plc",
+                    "endpoint": "opc.tcp://h:4840",
+                    "password": PASSWORD,
+                    "points": {TEMP: {"machine": M, "kind": "signal", "name": "t"}},
+                }
+            ],
+        }
+    ).sources[0][1]
+    assert source.password == PASSWORD and PASSWORD not in repr(source) and PASSWORD not in str(source)
+
+
 def test_unknown_policy_and_clashing_settings_are_named():
     with pytest.raises(SecurityProblem, match="unknown security policy 'Basic128'"):
         Security("Basic128")

@@ -181,7 +181,7 @@ class OpcUaSource(_Source):
         default=None, ge=1, le=100_000, description="changes the server keeps per node between two publishes"
     )
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, repr=False)  # never in a repr or a log line
     password_env: str | None = Field(default=None, description="environment variable holding the password")
     password_file: str | None = Field(default=None, description="file whose first line is the password")
     security_policy: Literal["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"] = "None"
