@@ -177,3 +177,12 @@ def test_a_buffer_backlog_slows_intake_and_says_so(tmp_path: Path):
     t.join(10)
     ft.join(10)
     pub.disconnect()
+
+
+def test_the_mqtt_password_is_not_in_the_source_repr():
+    """A broker password given in plant.toml never shows in a repr, a status line or a log of the config."""
+    from factory_commons.collect.config import MqttSource
+
+    source = MqttSource(name="line-1", topics=["acme/#"], username="collector", password="s3cret-pw")
+    assert source.password == "s3cret-pw"
+    assert "s3cret-pw" not in repr(source) and "s3cret-pw" not in str(source)

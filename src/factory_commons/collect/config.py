@@ -66,7 +66,7 @@ class _MqttLink(_Source):
     port: int = Field(default=1883, ge=1, le=65535, description="1883, or usually 8883 with TLS")
     client_id: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, repr=False)  # never in a repr or a log line
     tls: bool = Field(default=False, description="TLS; on by itself when a certificate file is given")
     ca_file: str | None = Field(default=None, description="CA certificate(s) that signed the broker's")
     cert_file: str | None = Field(default=None, description="our client certificate (PEM)")
