@@ -108,3 +108,13 @@ def test_the_firm_sees_its_own_assessment_evidence_and_roadmap(plant):
     assert plant.client("beta:owner").get("/api/region/self").status_code == 404  # beta has none
     r = owner.get("/region/self", cookies={"lang": "ko"})
     assert "로드맵" in r.text
+
+
+def test_the_menu_leads_each_role_to_its_region_page(plant):
+    """The owner's menu opens the self-assessment, the analyst's the published tables; an operator has none."""
+    page = plant.client("acme:owner").get("/region/self", cookies={"lang": "en"}).text
+    assert 'href="/region/self"' in page and "Maturity &amp; region" in page and "downtime_pareto" not in page
+    analyst = plant.client("acme:regional_analyst").get("/region", cookies={"lang": "ko"}).text
+    assert 'data-nav="region"' in analyst and 'href="/region/self"' not in analyst and "성숙도·지역" in analyst
+    operator = plant.client("acme:operator").get("/stops").text
+    assert 'data-nav="region"' not in operator

@@ -29,7 +29,7 @@ SERVER = Path(__file__).resolve().parent.parent / "src" / "factory_commons" / "s
 TEMPLATES = sorted((SERVER / "templates").glob("*.html"))
 MODULES = sorted((SERVER / "web").glob("*.py"))
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
-COMMONS_PAGES = {p.name for p in TEMPLATES if p.name.startswith("commons_")}
+COMMONS_PAGES = {p.name for p in TEMPLATES if p.name.startswith("commons_")} | {"signup.html"}
 DASHBOARD_CATALOGS = DASHBOARD_PAGE_CATALOGS  # what the dashboard pages translate with (web/dashboard.py)
 COMMONS_CATALOGS = (
     COMMONS,
@@ -38,10 +38,12 @@ COMMONS_CATALOGS = (
     Catalog("kpi"),
     Catalog("commons_terms"),
     Catalog("commons_orders"),
+    Catalog("commons_pages"),
 )
 UPLOAD_CATALOGS = (Catalog("upload"), *DASHBOARD_CATALOGS)  # the upload pages (web/upload.py)
 RETROFIT_CATALOGS = (Catalog("retrofit_ui"), *DASHBOARD_CATALOGS)  # the retrofit page (web/retrofit.py)
 REGION_CATALOGS = (Catalog("region_ui"), Catalog("region"), *DASHBOARD_CATALOGS)  # web/region.py
+KNOWHOW_CATALOGS = (Catalog("knowhow_ui"), *DASHBOARD_CATALOGS)  # the know-how pages (web/knowhow.py)
 
 
 def _without_comments(html: str) -> str:
@@ -85,6 +87,7 @@ def test_every_key_a_template_names_is_in_a_catalog_of_its_pages():
         catalogs = UPLOAD_CATALOGS if path.name.startswith("upload") else catalogs
         catalogs = RETROFIT_CATALOGS if path.name.startswith("retrofit") else catalogs
         catalogs = REGION_CATALOGS if path.name.startswith("region") else catalogs
+        catalogs = KNOWHOW_CATALOGS if path.name.startswith("knowhow") else catalogs
         for key in re.findall(r"\bt\('([^']+)'[,)]", html):
             if not _known(key, catalogs):
                 missing.append(f"{path.name}: {key}")
@@ -107,7 +110,8 @@ def test_every_key_a_web_module_names_is_in_a_catalog():
         for p in patterns:
             found.update(re.findall(p, source))
     assert {"not_found", "not_allowed", "err_not_integer", "err_no_role", "no_evidence"} <= found
-    assert not [k for k in sorted(found) if not _known(k, (*COMMONS_CATALOGS, *UPLOAD_CATALOGS))]
+    every = (*COMMONS_CATALOGS, *UPLOAD_CATALOGS, *KNOWHOW_CATALOGS, *REGION_CATALOGS)
+    assert not [k for k in sorted(found) if not _known(k, every)]
 
 
 def _values(model: type, field: str) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from ...region.questionnaire import SEOUL_STUDY_SOURCE
 from ...region.report import cooperation_comparison
 from ..api.region import audit_to, own_assessment
 from ..auth import Caller
-from .i18n import WEB, Translate, translator
+from .i18n import KPI, STATES, WEB, Translate, translator
 from .pages import Form as PostedForm
 from .pages import Pages
 
@@ -75,7 +75,7 @@ def add_region_pages(app: FastAPI, db: CommonsDB, accounts: Accounts, now: Calla
     router = APIRouter(include_in_schema=False)
 
     def translate(lang: str, c: Caller | None) -> Translate:
-        return translator(lang, (), catalogs=(REGION_UI, REGION, WEB))
+        return translator(lang, (), catalogs=(REGION_UI, REGION, WEB, STATES, KPI))  # base.html's menu: web, kpi
 
     pages = Pages(accounts, now, translate, Markup=Markup)
 
