@@ -237,7 +237,9 @@ def test_forwarder_keeps_everything_while_the_store_is_away(tmp_path: Path):
         f = Forwarder(b, flaky_open, late_after_s=3600)  # late: an hour after the data's own time
         f.backoff = Backoff(initial=0.01, maximum=0.05)
         fresh = datetime.now(UTC) - T0 - timedelta(seconds=300)
-        b.put("s", "signal", [{**r, "ts": r["ts"] + fresh} for r in _rows(200)])  # timed minutes ago: not late
+        b.put(
+            "s", "signal", [{**r, "ts": r["ts"] + fresh} for r in _rows(200)]
+        )  # timed minutes ago: not late
         stop = threading.Event()
         t = threading.Thread(target=f.run, args=(stop,))
         t.start()

@@ -115,6 +115,8 @@ def test_the_menu_leads_each_role_to_its_region_page(plant):
     page = plant.client("acme:owner").get("/region/self", cookies={"lang": "en"}).text
     assert 'href="/region/self"' in page and "Maturity &amp; region" in page and "downtime_pareto" not in page
     analyst = plant.client("acme:regional_analyst").get("/region", cookies={"lang": "ko"}).text
-    assert 'data-nav="region"' in analyst and 'href="/region/self"' not in analyst and "성숙도·지역" in analyst
+    assert (
+        'data-nav="region"' in analyst and 'href="/region/self"' not in analyst and "성숙도·지역" in analyst
+    )
     operator = plant.client("acme:operator").get("/stops").text
     assert 'data-nav="region"' not in operator

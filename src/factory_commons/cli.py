@@ -205,8 +205,8 @@ def _register_feature_commands() -> None:
     from .collect.master_cli import register as register_master
     from .cooperate.cli import register as register_commons
     from .hub.cli import register as register_hub
-    from .kpi.cli import register as register_kpi
     from .knowhow.cli import register as register_knowhow
+    from .kpi.cli import register as register_kpi
     from .region.cli import register as register_region
     from .retrofit.cli import register as register_retrofit
     from .server.cli import register as register_server

@@ -75,7 +75,9 @@ def add_region_pages(app: FastAPI, db: CommonsDB, accounts: Accounts, now: Calla
     router = APIRouter(include_in_schema=False)
 
     def translate(lang: str, c: Caller | None) -> Translate:
-        return translator(lang, (), catalogs=(REGION_UI, REGION, WEB, STATES, KPI))  # base.html's menu: web, kpi
+        return translator(
+            lang, (), catalogs=(REGION_UI, REGION, WEB, STATES, KPI)
+        )  # base.html's menu: web, kpi
 
     pages = Pages(accounts, now, translate, Markup=Markup)
 
