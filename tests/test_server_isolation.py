@@ -42,7 +42,7 @@ def _grant(
     return r.json()
 
 
-def _attacks(plant, b_grant: int, b_firm: int, b_user: int) -> dict[tuple[str, str], dict]:
+def _attacks(plant, b_grant: int, b_firm: int, b_user: int, b_case: str) -> dict[tuple[str, str], dict]:
     """For each operation (method, path template): a request aimed at firm B's objects."""
     row = {
         "machine": B1,
@@ -117,6 +117,41 @@ def _attacks(plant, b_grant: int, b_firm: int, b_user: int) -> dict[tuple[str, s
             "json": {"reasons": [{"code": "sabotage", "ko": "x", "en": "x"}]}
         },
         ("DELETE", "/api/settings/stop-reasons"): {},
+        # know-how (server/api/knowhow.py): firm B's case by id, a case on B's machine
+        ("GET", "/api/knowhow/search"): {"params": {"q": "hydraulic oil leak"}},
+        ("GET", "/api/knowhow/cases"): {},
+        ("GET", "/api/knowhow/cases/{case_id}"): {"url": f"/api/knowhow/cases/{b_case}"},
+        ("POST", "/api/knowhow/cases"): {"json": {"machine": B1, "title": "sabotage", "cause": "sabotage"}},
+        ("POST", "/api/knowhow/cases/{case_id}/verify"): {"url": f"/api/knowhow/cases/{b_case}/verify"},
+        ("GET", "/api/knowhow/suggest"): {"params": {"machine": B1, "text": "leak"}},
+        # the region (server/api/region.py): published figures and the caller's own; B's consents
+        ("GET", "/api/region/cells"): {},
+        ("GET", "/api/region/programmes"): {},
+        ("GET", "/api/region/self"): {},
+        ("GET", "/api/region/consents"): {},
+        ("POST", "/api/region/invitations"): {"json": {"supplier": "beta"}},
+        ("POST", "/api/region/consents"): {
+            "json": {
+                "buyer": "beta",
+                "kpis": ["oee"],
+                "aggregation": "yearly",
+                "purpose": "supplier_development",
+                "until": "2027-01-01",
+            }
+        },
+        ("POST", "/api/region/consents/{policy_id}/revoke"): {
+            "url": "/api/region/consents/beta-policy/revoke"
+        },
+        ("GET", "/api/region/suppliers/{supplier}"): {"url": "/api/region/suppliers/beta"},
+        ("POST", "/api/region/upgrades"): {
+            "json": {
+                "supplier": "beta",
+                "kind": "mission",
+                "ref": "m-1",
+                "start": "2026-01-01",
+                "end": "2026-02-01",
+            }
+        },
     }
 
 
@@ -143,6 +178,12 @@ SELF_ONLY = {
     ("POST", "/api/auth/totp"),
     ("POST", "/api/auth/totp/confirm"),
     ("POST", "/api/auth/totp/off"),
+    ("GET", "/api/knowhow/search"),
+    ("GET", "/api/knowhow/cases"),
+    ("GET", "/api/region/cells"),
+    ("GET", "/api/region/programmes"),
+    ("GET", "/api/region/self"),
+    ("GET", "/api/region/consents"),
 }
 
 
@@ -180,7 +221,11 @@ def test_firm_a_never_reaches_firm_b(plant, who):
     beta = plant.accounts.firm_by_name("beta")
     b_user = plant.accounts.user_by_email(plant.emails["beta:owner"]).id
     plant.accounts.set_stop_reasons(beta.id, [("b_only", "베타 전용", "only beta")])
-    attacks = _attacks(plant, b_grant, beta.id, b_user)
+    b_case = plant.client("beta:owner").post(
+        "/api/knowhow/cases", json={"machine": B1, "title": "hydraulic oil leak", "cause": "worn seal"}
+    )
+    assert b_case.status_code == 201, b_case.text
+    attacks = _attacks(plant, b_grant, beta.id, b_user, b_case.json()["id"])
     ops = {
         (m.upper(), p)
         for p, item in plant.app.openapi()["paths"].items()
