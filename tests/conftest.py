@@ -62,6 +62,15 @@ class _SchemaPool:
 
         store.close()
         with psycopg.connect(self.url, autocommit=True) as con, con.transaction():
+            # the monthly partitions a test's writes made (store/partitions.py) go too, so the
+            # next test sees the schema as a fresh one would be
+            children = con.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE c.relnamespace = %s::regnamespace",
+                [store.schema],
+            ).fetchall()
+            for (child,) in children:
+                con.execute(f'DROP TABLE IF EXISTS "{store.schema}"."{child}"')
             for t in ALL_TABLES:
                 con.execute(f'DELETE FROM "{store.schema}".{t}')
         self.free.append(store.schema)
