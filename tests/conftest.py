@@ -66,7 +66,7 @@ class _SchemaPool:
             # next test sees the schema as a fresh one would be
             children = con.execute(
                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE c.relnamespace = %s::regnamespace",
+                "WHERE c.relnamespace = %s::regnamespace AND c.relkind IN ('r', 'p')",  # tables, not indexes
                 [store.schema],
             ).fetchall()
             for (child,) in children:
