@@ -162,6 +162,9 @@ class SpecEdgeNode:
                     metric(f"m{i}", self._alias(d, i), ts, DOUBLE, 0.0) for i in range(1, self.metrics + 1)
                 ]
                 self.client.publish(self._topic("DBIRTH", d), payload(ts, ms, self._next_seq()), qos=0)
+            # data after a birth is at least a millisecond later: the store keeps one sample per
+            # (machine, name, ms), so a DDATA in the birth's millisecond would replace its value
+            self._last_ts = max(ts, getattr(self, "_last_ts", 0))
             self.born = True
             self.births += 1
 
