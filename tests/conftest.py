@@ -103,3 +103,12 @@ def store_factory(request, backend) -> Iterator[Callable[[], Store]]:
             pool.give_back(s)
         else:
             s.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium under Playwright for a module's browser tests (skipped where missing)."""
+    from web_browser import chromium
+
+    with chromium() as b:
+        yield b

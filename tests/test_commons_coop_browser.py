@@ -19,13 +19,11 @@ import pytest
 from commons_plant import COOP, commons_plant
 from fastapi.testclient import TestClient
 from test_server_plant import PASSWORD
-from web_browser import chromium, served
+from web_browser import served, shooter
 
 from factory_commons.cooperate import pools as pl
 from factory_commons.server.api.commons import SEOUL
 from factory_commons.store import DuckDBStore
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "commons"
 
 
 @pytest.fixture(scope="module")
@@ -130,21 +128,13 @@ def test_calling_off_refunds_everything_and_results_reach_participants_only(plan
     assert camp.settlement.total_cost_krw == 12_000_000
 
 
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+shot = shooter("commons")
 
 
 @pytest.fixture(scope="module")
 def server(plant):
     with served(plant.app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def browser_login(browser, server: str, email: str, target: str, viewport=(1280, 900)):

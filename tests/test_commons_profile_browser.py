@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from commons_plant import commons_plant
 from fastapi.testclient import TestClient
 from test_server_plant import PASSWORD, T0
-from web_browser import chromium, served
+from web_browser import served, shooter
 
 from factory_commons.cooperate.model import Profile
 from factory_commons.model import Machine, PartCount, StateChange
 from factory_commons.store import DuckDBStore
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "commons"
 CNC = "acme/s1/a1/l3/cnc9"
 
 
@@ -130,21 +128,13 @@ def test_saving_keeps_evidence_cooperatives_and_okw_extras(plant):
     plant.app.state.commons.delete("profile", "acme")
 
 
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+shot = shooter("commons")
 
 
 @pytest.fixture(scope="module")
 def server(plant):
     with served(plant.app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.mark.parametrize("viewport", [(390, 844), (1280, 900)], ids=["phone", "desktop"])

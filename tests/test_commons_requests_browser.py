@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 from commons_plant import TODAY, commons_plant
 from test_server_plant import PASSWORD
-from web_browser import chromium, served
+from web_browser import served, shooter
 
 from factory_commons.store import DuckDBStore
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "commons"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 PDF = b"%PDF-1.4\n% housing drawing\n" + b"0" * 3000 + b"\n%%EOF\n"
@@ -47,15 +46,7 @@ def server(plant):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+shot = shooter("commons")
 
 
 def login(browser, server: str, email: str, target: str, device: dict):

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 from commons_plant import commons_plant
 from fastapi.testclient import TestClient
-from web_browser import chromium, served
+from web_browser import served, shooter
 
 from factory_commons.accounts.mail import OUTBOX_ENV, read
 from factory_commons.store import DuckDBStore
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "commons"
 GOOD_PASSWORD = "blue-anvil-harbour-42"
 
 
@@ -92,21 +91,13 @@ def test_sign_up_checks_the_fields_and_the_account_waits_for_the_mail(plant, out
     assert "이미 계정이 있습니다" in mails_to(outbox, "mina@design.example")[-1].get_content()
 
 
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+shot = shooter("commons")
 
 
 @pytest.fixture(scope="module")
 def server(plant):
     with served(plant.app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.mark.parametrize(

@@ -11,17 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from commons_plant import COOP, SECRET_SCRAP, SECRET_UNITS, TODAY, commons_plant
 from fastapi.testclient import TestClient
 from test_server_plant import PASSWORD
-from web_browser import chromium, served
+from web_browser import served, shooter
 
 from factory_commons.store import DuckDBStore
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "commons"
 
 
 @pytest.fixture(scope="module")
@@ -311,15 +308,7 @@ def server(plant) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+shot = shooter("commons")
 
 
 def browser_login(browser, server: str, email: str, target: str, viewport=(1280, 900)):

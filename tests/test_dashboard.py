@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow.compute as pc
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from web_browser import chromium, served
+from web_browser import served, shooter
 
 from factory_commons.accounts import Accounts
 from factory_commons.collect.simulator import FactorySimulator
@@ -31,7 +30,6 @@ NOW = START + timedelta(days=2, hours=16)  # Wednesday 16:00, in the day shift
 STOP_AT = NOW - timedelta(hours=2)
 PASSWORD = "correct horse 1"
 B1 = "beta/s1/a1/l1/m1"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "dashboard"
 
 
 @pytest.fixture(scope="module")
@@ -189,15 +187,7 @@ def server(plant) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+shot = shooter("dashboard")
 
 
 def browser_login(browser, server: str, email: str, viewport=(1280, 900)):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from test_dashboard import shot
 from test_dashboard_range import CNC, NAMES, PASSWORD, PRESS, Imported, imported_plant
-from web_browser import chromium, served
+from web_browser import served
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,6 @@ def plant(tmp_path_factory) -> Iterator[Imported]:
 def server(plant) -> Iterator[str]:
     with served(plant.app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def login(browser, server: str, lang: str = "ko"):

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from web_browser import chromium, served
+from web_browser import served, shooter
 
 from factory_commons.accounts import Accounts
 from factory_commons.knowhow.cases import Case
@@ -33,7 +32,6 @@ PRESS = "acme/s1/a1/l1/press-01"
 PRESS2 = "acme/s1/a1/l1/press-02"
 B1 = "beta/s1/a1/l1/m1"
 PASSWORD = "correct horse 1"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "knowhow"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
@@ -258,12 +256,6 @@ def server(plant) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
 def browser_login(browser, server: str, email: str, viewport: tuple[int, int], mobile: bool = False):
     ctx = browser.new_context(
         viewport={"width": viewport[0], "height": viewport[1]}, is_mobile=mobile, has_touch=mobile
@@ -279,9 +271,7 @@ def browser_login(browser, server: str, email: str, viewport: tuple[int, int], m
     return ctx, page, errors
 
 
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+shot = shooter("knowhow")
 
 
 def test_browser_stop_ends_one_tap_cause_then_a_colleague_finds_it_on_a_phone(browser, server, plant):

@@ -14,12 +14,11 @@ import base64
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 from test_upload import HEADER, PRODUCTS, day_log_bytes, hand_oee
-from web_browser import chromium, served
+from web_browser import served, shooter
 
 from factory_commons.accounts import Accounts
 from factory_commons.server import create_app
@@ -27,7 +26,6 @@ from factory_commons.store import DuckDBStore
 
 PASSWORD = "correct horse 1"
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "upload"
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +45,7 @@ def server(plant) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+shot = shooter("upload")
 
 
 def drop_file(page, selector: str, name: str, data: bytes) -> None:

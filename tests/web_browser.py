@@ -7,12 +7,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 def free_port() -> int:
@@ -54,3 +57,13 @@ def chromium():
             yield b
         finally:
             b.close()
+
+
+def shooter(folder: str) -> Callable[[Any, str], None]:
+    """`shot(page, name)`: a full-page screenshot into test-artifacts/<folder>/<name>.png."""
+
+    def shot(page: Any, name: str) -> None:
+        (ARTIFACTS / folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / folder / f"{name}.png"), full_page=True)
+
+    return shot
