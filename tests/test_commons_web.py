@@ -299,6 +299,9 @@ def test_pages_speak_one_language_and_show_names_not_codes(plant):
             if lang == "en":
                 assert not texts & (korean - {"한국어"}), (path, texts & korean)  # 한국어: the switch
     assert "Hard constraints met: process: Milling" in c.get(r.headers["location"]).text
+    # the evidence says where it comes from in words, not as its code ('kpi')
+    firm = c.get("/catalog/acme").text
+    assert "own KPIs" in firm and "· kpi<" not in firm
 
 
 # -- in Chromium -----------------------------------------------------------------------------
