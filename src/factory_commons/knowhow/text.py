@@ -7,7 +7,7 @@
 * character bigrams (`b:`) of the text without spaces, so spacing variants (오일 샘 / 오일샘) and
   typos that keep most of a word still meet;
 * concepts (`c:`) of the shop-floor thesaurus (`thesaurus.py`): Korean forms found in the text
-  without spaces, English forms as whole words. `related_concepts` gives the concepts usually
+  without spaces, English forms as whole words (both stemmed, so drips meets drip). `related_concepts` gives the concepts usually
   written up with them.
 
 `bigrams()` alone is the plain baseline of the benchmark (`bench/knowhow.py`).
@@ -92,12 +92,18 @@ def bigrams(text: str) -> list[str]:
     return [s[i : i + 2] for i in range(len(s) - 1)]
 
 
+def stem_words(text: str) -> str:
+    """Every English word of a normalized text stemmed (`stem_en`), the rest kept."""
+    return _EN_WORD.sub(lambda m: stem_en(m.group()), text)
+
+
 @functools.cache
 def _matchers() -> tuple[tuple[str, tuple[str, ...], re.Pattern | None], ...]:
     out = []
     for concept, forms in CONCEPTS.items():
         ko = tuple(f for f in forms if _HANGUL.search(f))
-        en = [re.escape(f) for f in forms if not _HANGUL.search(f)]
+        # English forms match stemmed words on both sides: drips / dripping / drip meet
+        en = sorted({re.escape(stem_words(f)) for f in forms if not _HANGUL.search(f)})
         pattern = (
             re.compile(r"(?<![a-z0-9])(?:" + "|".join(sorted(en, key=len, reverse=True)) + r")(?![a-z0-9])")
             if en
@@ -109,7 +115,7 @@ def _matchers() -> tuple[tuple[str, tuple[str, ...], re.Pattern | None], ...]:
 
 def concepts(text: str) -> list[str]:
     """The thesaurus concepts the text mentions, each once, in thesaurus order."""
-    norm, sq = normalize(text), squeeze(text)
+    norm, sq = stem_words(normalize(text)), squeeze(text)
     found = []
     for concept, ko, pattern in _matchers():
         if any(f in sq for f in ko) or (pattern is not None and pattern.search(norm)):

@@ -225,6 +225,73 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "blower": ("송풍기", "블로워", "블로어", "집진기", "blower", "dust collector"),
 }
 
+#: More general shop-floor forms (issue 21, second pass): sound and defect words as a log writes
+#: them (마찰음, 이상음, 주름, 타원, 파단) and as an operator says them (끼이익, 쭈글쭈글, 뻗었어요,
+#: 미지근, 시커먼). Written from general maintenance vocabulary and the misses of the dev halves of
+#: both evaluation sets; merged into CONCEPTS (a form may name two concepts).
+MORE_FORMS: dict[str, tuple[str, ...]] = {
+    "noise": (
+        "이상음", "마찰음", "금속음", "타격음", "충격음", "고음", "저음", "비명", "끼이익", "끼긱", "끽", "삐익", "찌익", "갈갈", "덜그럭", "덜거덕", "틱틱", "따닥", "팍팍", "퍽", "퍽퍽", "땅땅",
+        "noise", "noises", "squealing", "screech", "screeching", "clatter", "clattering", "howl", "groan",
+    ),
+    "vibration": ("흔들림", "흔들려", "출렁", "떨어대", "덜컥거", "jitter", "shudder", "shuddering", "judder"),
+    "no_start": (
+        "서요", "서네", "서버", "섭니다", "뻗", "뻗어", "뻗었", "꺼져버", "안돌", "안움직여", "미동작",
+        "미기동", "not move", "does not move", "doesn't move", "won't move", "not running", "quit", "quits",
+        "died", "dies",
+    ),
+    "stuck": (
+        "꽉차", "꽉막", "뭉침", "덩어리", "달라붙어", "딱붙", "붙어서안", "안떨어", "안빠져요",
+        "stick", "sticks", "sticking", "clump", "clumping", "caked",
+    ),
+    "intermittent": ("툭하면", "이유없이", "수시로", "랜덤", "불규칙", "sporadic", "now and then"),
+    "overheat": ("탄냄새", "타는냄새", "뜨거워", "scorching", "smells burnt", "burnt"),
+    "crack": ("파단", "끊어져", "끊어짐", "끊어졌", "끊겨", "툭끊", "찢어짐", "파손", "rupture", "ruptured", "snapped", "snap"),
+    "surface_defect": (
+        "울퉁불퉁", "오돌토돌", "우둘투둘", "까끌", "꺼끌", "은줄", "실버", "흰줄", "하얀줄", "bumpy", "textured", "blemish",
+    ),
+    "misalign": ("비껴", "빗나", "비켜", "틀어져", "삐딱", "비스듬", "기울어", "askew", "skewed", "crooked"),
+    "dimension": ("진원도", "타원", "동그랗", "둥글", "원형", "roundness", "oval", "out of round", "왔다갔다", "오락가락"),
+    "contamination": ("slug", "slugs", "scrap", "스크랩", "부스러기", "쓰레기", "떡져"),
+    "leak": ("drips", "leaked", "흘러내", "새버", "새어요", "줄줄새"),
+}
+
+#: concepts added in the second pass (issue 21): technical and colloquial forms of each
+NEW_CONCEPTS: dict[str, tuple[str, ...]] = {
+    "wrinkle": ("주름", "쭈글", "쭈굴", "구김", "구겨", "우글", "wrinkle", "wrinkles", "wrinkling", "crease"),
+    "fume": (
+        "흄", "연기", "매연", "자욱", "미스트", "시커먼", "시꺼먼", "검은연기", "까만연기", "그을음",
+        "굴뚝", "연돌", "fume", "fumes", "smoke", "smoky", "mist", "haze", "hazy", "soot", "black smoke", "chimney", "stack",
+    ),
+    "level_low": (
+        "저수위", "수위", "유면", "레벨", "모자라", "모자르", "물이없", "물부족", "기름부족", "오일부족", "바닥났",
+        "low level", "level", "running dry", "ran dry",
+    ),
+    "cooling_poor": (
+        "미지근", "안차가", "안시원", "냉각불량", "냉각능력", "냉각부족", "냉각이안", "찬물이안", "냉동능력", "온도미달",
+        "not cold", "not cooling", "lukewarm", "warm",
+    ),
+    "algae": ("녹조", "조류", "이끼", "물때", "슬라임", "초록", "파랗게변", "algae", "slime", "green water"),
+    "burn": (
+        "버닝", "타요", "탔어", "타서", "타버", "그을", "변색", "파랗게", "시퍼렇", "누렇게", "burning", "burn", "burned",
+        "scorch", "scorched", "discolor", "discolored", "discoloration", "blued", "bluing",
+    ),
+    "bond_fail": (
+        "접착불량", "접착", "안붙", "잘안붙", "벌어져", "밀봉불량", "봉합", "실링불량", "adhesion",
+        "not sealing", "seal failure", "peel off", "come apart", "comes apart",
+    ),
+    "film": ("필름", "비닐", "랩핑", "스트레치", "film", "stretch film", "wrap", "wrapping"),
+    "fluid_degraded": (
+        "유화", "탁해", "탁함", "변질", "열화", "부패", "milky", "cloudy",
+        "degraded", "rancid", "spoiled",
+    ),
+    "spray": ("분무", "분사", "뿌리", "뿌려", "스프레이건", "spray pattern", "atomizing", "atomize"),
+    "drop": ("떨어뜨", "떨어트", "놓쳐", "낙하", "dropped", "falls off", "fell"),
+    "weight": ("중량", "무게", "계량", "저울", "로드셀", "weight", "weigher", "scale reading", "load cell"),
+    "label": ("라벨", "label", "labels", "sticker"),
+    "battery": ("배터리", "밧데리", "충전", "방전", "battery", "charge", "charging", "discharged", "flat battery"),
+}
+
 #: concept -> concepts it is usually written up with (searched with a lower weight)
 RELATED: dict[str, tuple[str, ...]] = {
     "leak": ("seal", "hose", "oil", "hydraulic", "water", "air"),
@@ -259,3 +326,8 @@ RELATED: dict[str, tuple[str, ...]] = {
     "fastener": ("loose", "tighten"),
 }
 # fmt: on
+
+for _concept, _forms in MORE_FORMS.items():
+    CONCEPTS[_concept] = CONCEPTS[_concept] + tuple(f for f in _forms if f not in CONCEPTS[_concept])
+for _concept, _forms in NEW_CONCEPTS.items():
+    CONCEPTS.setdefault(_concept, _forms)
