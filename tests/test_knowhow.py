@@ -60,6 +60,15 @@ def test_import_keeps_ref_and_other_columns_and_replaces_on_reimport(loaded, tmp
     assert loaded.by_ref("W-1").action == "패킹과 더스트 실 교체" and loaded.by_ref("W-1").id == case.id
 
 
+def test_cases_with_a_blank_ref_are_separate_cases():
+    """A blank `ref` (an empty work-order cell, a form left empty) is no ref: both cases are kept."""
+    db = KnowhowDB()
+    cases = [Case(title="누유", ref=""), Case(title="소음", ref="  ")]
+    assert [c.ref for c in cases] == [None, None]
+    db.add_many(cases, embeddings=__import__("numpy").zeros((2, 384), dtype="float32"))
+    assert db.count() == 2
+
+
 def test_cp949_csv_and_jsonl_round_trip(tmp_path):
     cp = tmp_path / "old_orders.csv"
     cp.write_bytes((HEADER + ROWS[0] + "\n").encode("cp949"))

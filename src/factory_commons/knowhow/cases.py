@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..model.policy import Code, FreeText, Line
 
@@ -87,6 +87,12 @@ class Case(BaseModel):
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
     extra: dict[str, str] = Field(default_factory=dict, description="imported columns kept as they were")
     context: CaseContext | None = None
+
+    @field_validator("ref", mode="before")
+    @classmethod
+    def _blank_ref_is_none(cls, v: object) -> object:
+        """An empty or blank `ref` means no external id (two such cases must not collide)."""
+        return None if isinstance(v, str) and not v.strip() else v
 
     def text(self) -> str:
         """All searchable text of the case, one field a line."""
