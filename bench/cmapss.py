@@ -17,9 +17,13 @@ six-condition subsets (FD002, FD004).
 
 Validation: out-of-fold predictions (each training row predicted by models that did not see its
 unit), against the true RUL: 'val cut' at 10 seeded random cut points per training unit over its
-whole life, 'val all' at every row; gap = test RMSE - val cut. A second figure cuts every training
-unit at the test units' history lengths (the test file's inputs; its labels are read only after
-that). The test and RUL files are never used for training, tuning or stopping.
+whole life, 'val all' at every row; gap = test RMSE - val cut. The headline cuts the training
+units like the test file's units: how late they were cut is learned from the test file's inputs
+alone, the units' ages and the clipped models' estimates (rul_cuts.CutModel: remaining life at
+the cut uniform in 1..H0 (L / mean life) ** beta, a posterior over (beta, H0)); the gate and the
+band are chosen again on the out-of-fold rows weighted by that cut, 'val cut' draws its cut
+points from it and 'val all' is the weighted RMSE. The RUL file is read only after that; the
+test and RUL files are never used for training, tuning or stopping.
 
 `--nn` also trains the GRU blend of earlier rounds (rul_blend.py, clipped labels) as a comparison
 row; it is not the headline. Printed beside the published figures from
@@ -41,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from factory_commons.ai.cmapss import CmapssFormatError, read_rul, read_split  # noqa: E402
 from factory_commons.ai.rul import GbmRul, phm08_score, rmse  # noqa: E402
+from factory_commons.ai.rul_cuts import CutModel, horizon_from_mean_age, unit_lives  # noqa: E402
 
 R_EARLY = 130.0  # clipped label, chosen on validation RMSE (125: 10.92/11.70, 130: 10.45/11.42, 140: 10.61)
 HORIZON = 150.0  # the other label: true RUL on rows at most this far from failure; the validation horizon
@@ -103,12 +108,9 @@ def cut_rows(
 
 
 def horizon_from_ages(lives: np.ndarray, ages: np.ndarray) -> float:
-    """How late in life the units to predict were cut, from their ages alone (no label): if a
-    unit's remaining life at the cut is uniform in 1..H and its life is like a training unit's,
-    mean age = mean life - (H + 1) / 2, so H = 2 (mean life - mean age) - 1 (at least 10 cycles,
-    at most the longest training life)."""
-    h = 2.0 * (float(np.mean(lives)) - float(np.mean(ages))) - 1.0
-    return float(np.clip(h, 10.0, float(np.max(lives))))
+    """The first-round estimate of how late the units to predict were cut (kept for comparison):
+    H = 2 (mean life - mean age) - 1 (rul_cuts.horizon_from_mean_age)."""
+    return horizon_from_mean_age(lives, ages)
 
 
 def coverage(lo: np.ndarray, hi: np.ndarray, true: np.ndarray) -> float:
@@ -143,14 +145,14 @@ def run_subset(
     info = model.info
     everyone = y >= 1
 
-    def validation(rows_cut: np.ndarray, rows_all: np.ndarray) -> tuple[float, float, float]:
+    def validation(
+        rows_cut: np.ndarray, rows_all: np.ndarray, weights: np.ndarray | None = None
+    ) -> tuple[float, float, float]:
         oof = model.oof_
         lo, hi = model.interval_around(oof[rows_cut], 0.8)
-        return (
-            rmse(oof[rows_cut], y[rows_cut]),
-            rmse(oof[rows_all], y[rows_all]),
-            coverage(lo, hi, y[rows_cut]),
-        )
+        w = None if weights is None else weights[rows_all]
+        v_all = float(np.sqrt(np.average((oof[rows_all] - y[rows_all]) ** 2, weights=w)))
+        return rmse(oof[rows_cut], y[rows_cut]), v_all, coverage(lo, hi, y[rows_cut])
 
     # (1) the product's default: units looked at anywhere in their life (validation cut over the whole life)
     whole = validation(cut_rows(X[:, 0], y, seed=seed), everyone)
@@ -165,17 +167,23 @@ def run_subset(
     p_whole = pred_all[last]
     lo_whole, hi_whole = model.interval_around(p_whole, 0.8)
 
-    # (2) cut like the test file: how late its units were cut, from their ages (inputs, no label);
-    # the gate and the band chosen again on out-of-fold rows cut that way (the boosters stay)
-    lives = np.array([y[X[:, 0] == u].max() + 1 for u in np.unique(X[:, 0])])
+    # (2) cut like the test file: how late its units were cut, from their ages and the clipped
+    # models' estimates (inputs, no label; rul_cuts.CutModel), the gate and the band chosen again
+    # on out-of-fold rows weighted by the chance that such a cut falls on them (the boosters stay)
+    lives = unit_lives(X[:, 0], y)
     h = horizon_from_ages(lives, Xt[last, 1])
-    near = everyone & (y <= h)
-    model.recalibrate(y, near)
-    cut_h = cut_rows(X[:, 0], y, seed=seed, horizon=h)
-    like_test = validation(cut_h, near)
+    t2 = time.perf_counter()
+    cuts = CutModel.fit_joint(X[:, 0], y, model.oof_wear_, Xt[last, 1], wear)
+    weights = cuts.row_weights(X[:, 0], y)
+    cut_s = time.perf_counter() - t2
+    near = weights > 0
+    model.recalibrate(y, near, weights)
+    cut_h = cuts.sample_cuts(X[:, 0], y, CUTS_PER_UNIT, seed=seed)
+    like_test = validation(cut_h, near, weights)
     pred = model.mix(wear, life)
     lo, hi = model.interval_around(pred, 0.8)
     opened = model.open_ended(wear)
+    v_open = float(np.average(model.open_ended(model.oof_wear_[near]), weights=weights[near]))
 
     true = read_rul(data / f"RUL_{subset}.txt", n_units=len(test.units))  # the labels: only now
     t_cover, w_cover = coverage(lo, hi, true), coverage(lo_whole, hi_whole, true)
@@ -195,7 +203,9 @@ def run_subset(
     )
     print(
         f"the test units' ages: mean {Xt[last, 1].mean():.1f} cycles against a mean training life of "
-        f"{lives.mean():.1f}, so they were cut with about 1..{h:.0f} cycles left (no test label used)"
+        f"{lives.mean():.1f} (first-round estimate: cut with 1..{h:.0f} cycles left); from the ages and the "
+        f"clipped estimates (no test label): {cuts.summary()} ({cut_s:.0f} s); 'no wear seen' in "
+        f"{float(np.mean(opened)):.0%} of the test units, {v_open:.0%} of the validation cuts"
     )
     print(
         f"{'method':<46} {'RMSE':>7} {'score':>9} {'val cut':>8} {'val all':>8} {'gap':>6} {'80% cover':>10}  note"
@@ -207,7 +217,7 @@ def run_subset(
         like_test[0],
         like_test[1],
         f"{t_cover:.0%} ({like_test[2]:.0%})",
-        f"gate and band on rows with RUL 1..{h:.0f}",
+        "gate and band on rows weighted like the test's cuts",
     )
     r_whole = _row(
         "ours: GbmRul, cut over the whole life",

@@ -128,19 +128,39 @@ GATE_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
 
 
 def choose_gate(
-    wear: np.ndarray, life: np.ndarray, y: np.ndarray, n_bins: int
+    wear: np.ndarray, life: np.ndarray, y: np.ndarray, n_bins: int, weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bin edges of the clipped estimate and, per bin, the weight w of the life estimate in
-    (1 - w) x wear + w x life with the lowest squared error against y (out-of-fold rows)."""
-    edges = np.unique(np.quantile(wear, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    (1 - w) x wear + w x life with the lowest (row-`weights`) squared error against y (out-of-fold
+    rows)."""
+    wt = np.ones(len(wear)) if weights is None else np.asarray(weights, dtype=np.float64)
+    edges = np.unique(weighted_quantile(wear, np.linspace(0, 1, n_bins + 1)[1:-1], weights))
     b = np.searchsorted(edges, wear, side="right")
-    weights = np.zeros(len(edges) + 1)
+    weights_out = np.zeros(len(edges) + 1)
     for i in range(len(edges) + 1):
-        sel = b == i
+        sel = (b == i) & (wt > 0)
         if sel.any():
-            errs = [float(np.sum(((1 - w) * wear[sel] + w * life[sel] - y[sel]) ** 2)) for w in GATE_GRID]
-            weights[i] = GATE_GRID[int(np.argmin(errs))]
-    return edges, weights
+            errs = [
+                float(np.sum(wt[sel] * ((1 - w) * wear[sel] + w * life[sel] - y[sel]) ** 2))
+                for w in GATE_GRID
+            ]
+            weights_out[i] = GATE_GRID[int(np.argmin(errs))]
+    return edges, weights_out
+
+
+def weighted_quantile(x: np.ndarray, q: np.ndarray | float, weights: np.ndarray | None = None) -> np.ndarray:
+    """Quantiles q of x, each value counted with its weight (np.quantile's 'linear' without them)."""
+    x = np.asarray(x, dtype=np.float64)
+    if weights is None:
+        return np.quantile(x, q)
+    w = np.asarray(weights, dtype=np.float64)
+    keep = w > 0
+    x, w = x[keep], w[keep]
+    order = np.argsort(x, kind="stable")
+    x, w = x[order], w[order]
+    cum = np.cumsum(w)
+    centre = (cum - 0.5 * w) / cum[-1]  # each value at the middle of its weight
+    return np.interp(q, centre, x)
 
 
 def gate_mix(wear: np.ndarray, life: np.ndarray, edges: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -162,15 +182,29 @@ class ResidualBand:
         self.residuals = residuals or [np.zeros(1)]
 
     @classmethod
-    def fit(cls, pred: np.ndarray, target: np.ndarray, n_bins: int, seed: int) -> ResidualBand:
+    def fit(
+        cls, pred: np.ndarray, target: np.ndarray, n_bins: int, seed: int, weights: np.ndarray | None = None
+    ) -> ResidualBand:
+        """Bins at quantiles of `pred` and each bin's residuals; with row `weights` (a validation
+        cut that looks like the units to predict) the bins and residuals are weighted, each bin's
+        residuals kept as 2,000 weighted quantiles."""
         qs = np.linspace(0, 1, n_bins + 1)[1:-1]
-        edges = np.unique(np.quantile(pred, qs))
+        edges = np.unique(weighted_quantile(pred, qs, weights))
         b = np.searchsorted(edges, pred, side="right")
         res = target - pred
         rng = np.random.default_rng(seed)
         residuals = []
         for i in range(len(edges) + 1):
-            r = res[b == i]
+            sel = b == i
+            if weights is not None:
+                sel &= np.asarray(weights) > 0
+                r = (
+                    weighted_quantile(res[sel], (np.arange(2000) + 0.5) / 2000, np.asarray(weights)[sel])
+                    if sel.any()
+                    else res[sel]
+                )
+            else:
+                r = res[sel]
             if len(r) > 5000:  # keep the saved model small; quantiles barely move
                 r = rng.choice(r, 5000, replace=False)
             residuals.append(np.sort(r) if len(r) else np.zeros(1))
@@ -430,19 +464,22 @@ class GbmRul(RulModel):
             return wear
         return gate_mix(wear, life, self.gate_edges, self.gate_weights)
 
-    def recalibrate(self, y: np.ndarray, rows: np.ndarray) -> Self:
+    def recalibrate(self, y: np.ndarray, rows: np.ndarray, weights: np.ndarray | None = None) -> Self:
         """Choose the gate and the band again on out-of-fold rows `rows` of the last `fit` (y: its
         targets), e.g. a validation cut like the units to be predicted: the life a unit of some age
         has left depends on how late in life units are looked at, which the training rows (every
-        cycle of every unit) do not say. The boosters stay; needs the in-memory out-of-fold
-        predictions of `fit` (not saved)."""
+        cycle of every unit) do not say. With `weights` (one per row of the fit, e.g.
+        `rul_cuts.CutModel.row_weights`) each row counts by the chance that a cut falls on it. The
+        boosters stay; needs the in-memory out-of-fold predictions of `fit` (not saved)."""
         if not self.life_boosters or not hasattr(self, "oof_life_"):
             raise ValueError("recalibrate needs life models and the out-of-fold predictions of fit()")
         y = np.asarray(y, dtype=np.float64)
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)[rows]
         wear, life = self.oof_wear_[rows], self.oof_life_[rows]
-        self.gate_edges, self.gate_weights = choose_gate(wear, life, y[rows], self.gate_bins)
+        self.gate_edges, self.gate_weights = choose_gate(wear, life, y[rows], self.gate_bins, w)
         self.oof_ = gate_mix(self.oof_wear_, self.oof_life_, self.gate_edges, self.gate_weights)
-        self._calibrate(self.oof_[rows], y[rows])
+        band = ResidualBand.fit(self.oof_[rows], y[rows], self.n_bins, self.seed, w)
+        self.bin_edges, self.residuals = band.edges, band.residuals
         return self
 
     def open_ended(self, wear: np.ndarray) -> np.ndarray:
