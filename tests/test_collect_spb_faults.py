@@ -12,13 +12,18 @@ connect and on a `Node Control/Rebirth` NCMD, DDATA by alias at QoS 0 with seq +
 
 Every DDATA carries `n`, its number. Faults: (a) `kill -9` of `factory-commons collect`
 mid-stream and a restart, (b) the broker stopped and started mid-stream, (c) both (the broker
-restarted while the collector is down). Counted: sent (handed to the broker), failed (the edge
-was not connected: lost on the publisher's side), stored once, duplicated, lost, gap events with
-start and end, and lost messages that no gap covers. Required: nothing duplicated and every lost
-message inside a recorded gap; the counts are printed (pytest -s).
+restarted while the collector is down). Counted: sent (handed to the broker's connection),
+accepted (received by the broker, from its debug log: a QoS 0 message written to the connection
+of a broker that is stopping is sent but never read), failed (the edge was not connected: lost
+on the publisher's side), stored once, duplicated, lost, gap events with
+start and end, and lost messages that no gap covers. Required: nothing duplicated, nothing lost
+of what the broker accepted, and every message lost on the publisher's side inside a recorded
+gap; the counts are printed (pytest -s).
 
-The broker runs with `queue_qos0_messages true` and `max_queued_messages 0` (docs/connect.md),
-so what it accepted while the collector was down is kept for the collector's session.
+The broker runs with `queue_qos0_messages true`, `max_queued_messages 0` and
+`upgrade_outgoing_qos true` (docs/connect.md): what it accepted while the collector was down is
+kept for the collector's session, and the QoS 0 data reaches the collector's QoS 1 subscription
+at QoS 1, acknowledged only once committed, so what a killed collector held is sent again.
 """
 
 from __future__ import annotations
@@ -107,10 +112,12 @@ class SpecEdgeNode:
         self.seq = 0
         self.lock = threading.Lock()
         self.born = False
-        self.sent: list[tuple[int, int]] = []  # (n, data ms) handed to the broker
+        self.sent: list[tuple[int, int]] = []  # (n, data ms) handed to the broker's connection
+        self.sent_after: list[int] = []  # for each of `sent`: how many NBIRTHs were published before it
         self.failed: list[tuple[int, int]] = []  # (n, data ms) that could not be
         self.births = 0
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"spec-edge-{group}-{node}")
+        self.client_id = f"spec-edge-{group}-{node}"
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id)
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -149,7 +156,8 @@ class SpecEdgeNode:
 
     def _births(self) -> None:
         with self.lock:
-            ts = now_ms()
+            # never before the data already sent: a birth's time closes the gap of what was lost
+            ts = max(now_ms(), getattr(self, "_last_ts", 0) + 1)
             self.seq = 0
             node_metrics = [
                 metric("bdSeq", None, ts, UINT64, self.bd_seq),
@@ -164,7 +172,7 @@ class SpecEdgeNode:
                 self.client.publish(self._topic("DBIRTH", d), payload(ts, ms, self._next_seq()), qos=0)
             # data after a birth is at least a millisecond later: the store keeps one sample per
             # (machine, name, ms), so a DDATA in the birth's millisecond would replace its value
-            self._last_ts = max(ts, getattr(self, "_last_ts", 0))
+            self._last_ts = ts
             self.born = True
             self.births += 1
 
@@ -198,7 +206,11 @@ class SpecEdgeNode:
                     info = self.client.publish(
                         self._topic("DDATA", d), payload(ts, ms, self._next_seq()), qos=0
                     )
-                    (self.sent if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS else self.failed).append((n, ts))
+                    if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                        self.sent.append((n, ts))
+                        self.sent_after.append(self.births)
+                    else:
+                        self.failed.append((n, ts))
             if self._stop.is_set():
                 return
             delay = start + n / per_s - time.monotonic()
@@ -218,12 +230,42 @@ M1, M2 = "spb/s/a/l/press-1", "spb/s/a/l/press-2"
 
 
 class Qos0Broker(Broker):
-    """Our own Mosquitto, set up for Sparkplug as docs/connect.md says: QoS 0 kept for offline sessions."""
+    """Our own Mosquitto, set up for Sparkplug as docs/connect.md says: QoS 0 kept for offline
+    sessions and delivered at the subscription's QoS (`upgrade=False`: kept, not upgraded)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, upgrade: bool = True) -> None:
         super().__init__(directory)
         with self.conf.open("a") as f:
-            f.write("queue_qos0_messages true\nmax_queued_bytes 0\n")
+            # debug: every PUBLISH the broker received is in its log (what it accepted, `accepted`)
+            f.write("queue_qos0_messages true\nmax_queued_bytes 0\nlog_type debug\nlog_type warning\n")
+            if upgrade:
+                f.write("upgrade_outgoing_qos true\n")
+
+
+def accepted(broker: Qos0Broker, edge: SpecEdgeNode) -> set[int]:
+    """The data messages the broker received (its debug log, over its restarts), by their `n`.
+
+    A QoS 0 publisher cannot tell: a message written to the connection of a broker that is
+    stopping counts as sent but was never read. The log lists the edge node's PUBLISH packets
+    in the order sent; after its k-th NBIRTH the first m DDATA received are the first m sent
+    after that birth (one connection, TCP keeps the order)."""
+    received: dict[int, int] = {}  # births before -> DDATA received
+    births = 0
+    who = f"Received PUBLISH from {edge.client_id} "
+    for line in (broker.dir / "mosquitto.log").read_text(encoding="utf-8", errors="replace").splitlines():
+        if who not in line:
+            continue
+        if "/NBIRTH/" in line:
+            births += 1
+        elif "/DDATA/" in line:
+            received[births] = received.get(births, 0) + 1
+    out: set[int] = set()
+    taken: dict[int, int] = {}
+    for (n, _), after in zip(edge.sent, edge.sent_after, strict=True):
+        if taken.get(after, 0) < received.get(after, 0):
+            taken[after] = taken.get(after, 0) + 1
+            out.add(n)
+    return out
 
 
 def _plant(tmp: Path, port: int, group: str) -> tuple[Path, Path, Path]:
@@ -279,7 +321,7 @@ def _settled(health: Path) -> bool:
     )
 
 
-def _count(store_path: Path, edge: SpecEdgeNode) -> dict:
+def _count(store_path: Path, edge: SpecEdgeNode, by_broker: set[int]) -> dict:
     with DuckDBStore(store_path) as store:
         rows = store.read("signal", end=datetime(2100, 1, 1, tzinfo=UTC)).to_pylist()
         ns = [int(r["value"]) for r in rows if r["name"] == "n" and r["value"]]  # 0: a birth's value
@@ -292,7 +334,7 @@ def _count(store_path: Path, edge: SpecEdgeNode) -> dict:
         t = datetime.fromtimestamp(ms / 1000, tz=UTC).replace(tzinfo=None)
         return any(g["start_ts"] is not None and g["start_ts"] <= t <= g["end_ts"] for g in gaps)
 
-    accepted = {n for n, _ in edge.sent}
+    sent = {n for n, _ in edge.sent}
     outside = [(n, ms) for n, ms in lost if not covered(ms)]
     if outside:
         print(
@@ -310,7 +352,8 @@ def _count(store_path: Path, edge: SpecEdgeNode) -> dict:
         "stored_once": len(stored & {n for n, _ in tried}),
         "duplicated": len(ns) - len(stored),
         "lost": len(lost),
-        "lost_accepted": sum(1 for n, _ in lost if n in accepted),
+        "sent_not_accepted": len(sent - by_broker),  # written to a stopping broker's connection
+        "lost_accepted": sum(1 for n, _ in lost if n in by_broker),
         "gap_events": len(gaps),
         "gaps_without_start": sum(1 for g in gaps if g["start_ts"] is None),
         "lost_outside_gaps": sum(1 for _, ms in lost if not covered(ms)),
@@ -352,7 +395,7 @@ def _run(tmp_path: Path, fault: str) -> dict:
                 p.kill()
         log.close()
         broker.stop()
-    counts = _count(store, edge)
+    counts = _count(store, edge, accepted(broker, edge))
     print(f"\nSparkplug {fault}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return counts
 
@@ -364,6 +407,35 @@ def test_spec_edge_node_through_faults_loses_nothing_unrecorded(tmp_path, fault)
     assert counts["gaps_without_start"] == 0
     assert counts["lost_outside_gaps"] == 0, counts
     assert counts["stored_once"] + counts["lost"] == counts["sent"] + counts["failed_at_publisher"]
+    # the broker kept the QoS 0 messages for the collector's session while it was down, and sent
+    # again the ones the killed collector had received but not committed (acknowledged at QoS 1)
+    assert counts["lost_accepted"] == 0, counts
     if fault == "kill":
-        # the broker kept the QoS 0 messages for the collector's session while it was down
-        assert counts["lost"] < 250, counts  # about 1.5 s of messages (450) were sent while it was down
+        assert counts["lost"] == 0 and counts["gap_events"] == 0, counts
+
+
+@pytest.mark.parametrize(
+    ("settings", "queues", "upgrades"),
+    [("plain", False, None), ("queue", True, False), ("queue+upgrade", True, True)],
+)
+def test_the_broker_check_sees_queueing_and_upgrade_and_warns(tmp_path, settings, queues, upgrades):
+    from factory_commons.collect.broker_check import probe
+    from factory_commons.collect.buffer import Buffer
+    from factory_commons.collect.sparkplug.connector import SparkplugConnector
+
+    broker = Broker(tmp_path) if settings == "plain" else Qos0Broker(tmp_path, upgrade=settings != "queue")
+    broker.start()
+    try:
+        seen = probe("127.0.0.1", broker.port, f"fc-check-{uuid.uuid4().hex[:6]}")
+        assert (seen.queues_qos0, seen.upgrades_qos0) == (queues, upgrades)
+        host = SparkplugConnector(
+            "edge", Buffer(tmp_path / "b.sqlite"), group="g", port=broker.port, client_id="fc-check"
+        )
+        host._check_broker()  # what the collector does at start, in a thread
+        details = host.health.details
+        assert details.get("broker_upgrades_qos0") is upgrades
+        warning = details.get("broker_warning") or ""
+        expected = {"plain": "does not keep QoS 0", "queue": "upgrade_outgoing_qos", "queue+upgrade": ""}
+        assert expected[settings] in warning and bool(warning) == (settings != "queue+upgrade")
+    finally:
+        broker.stop()

@@ -234,3 +234,39 @@ def test_sequence_state_is_committed_with_the_rows_and_checked_after_a_restart(t
     assert (gap["start_ts"], gap["end_ts"]) == ((T + 2) * 1000, (T + 9) * 1000)
     assert "6 message(s) lost (sequence numbers 3..8)" in gap["detail"]
     assert datetime.fromtimestamp(gap["start_ts"] / 1e6, tz=UTC).year == 2025
+
+
+def test_messages_redelivered_after_a_restart_are_neither_gaps_nor_new_data(tmp_path):
+    """QoS 1 redelivery (broker `upgrade_outgoing_qos`): a collector killed after committing but
+    before acknowledging gets the same birth and data again; the numbering goes on without a gap."""
+    points = {"n1/d1/temp": PointMapping(machine=M1, name="temp")}
+    birth = [
+        _msg(
+            "spBv1.0/g/NBIRTH/n1", encode_payload([{"name": "bdSeq", "datatype": "Int64", "value": 4}], 0, T)
+        ),
+        _msg(
+            "spBv1.0/g/DBIRTH/n1/d1",
+            encode_payload([{"name": "temp", "datatype": "Double", "value": 1, "alias": 7}], 1, T),
+        ),
+    ]
+
+    def data(seq: int) -> SimpleNamespace:
+        metrics = [{"alias": 7, "datatype": "Double", "value": float(seq)}]
+        return _msg("spBv1.0/g/DDATA/n1/d1", encode_payload(metrics, seq, T + seq))
+
+    c = _host(tmp_path, points)
+    c.process([*birth, *(data(s) for s in range(2, 6))])
+    committed = [(r["ts"], r["value"]) for r in _pending(c)]
+    c.buffer.close()
+    again = _host(tmp_path, points)  # killed before the acknowledgements: all of it comes again
+    again.process([*birth, *(data(s) for s in range(2, 9))])
+    again.idle()  # reorder window 0: a number taken for missing would be a gap now
+    assert again.gaps == 0 and again.rebirth_requests == 0
+    assert [e for e in again.buffer.events() if e["event"] == "gap"] == []
+    assert again.buffer.rejected_count() == 0
+    rows = [(r["ts"], r["value"]) for r in _pending(again)]
+    # the same rows again (the store keeps one per machine, name and time), then the new ones
+    assert sorted(set(rows)) == sorted(set(committed) | {((T + s) * 1000, float(s)) for s in (6, 7, 8)})
+    again.process([data(10)])
+    again.idle()
+    assert again.gaps == 1  # a real loss (9) is still seen after the redelivery

@@ -25,8 +25,17 @@ and handles the edge nodes of one group:
   with the data times around them as start and end, and answered with a rebirth request
   (NCMD `Node Control/Rebirth` = true). A new session of a node (another bdSeq) without a
   death seen, or a birth first after a restart, cannot be checked: recorded as a gap too.
+- **Nothing the broker accepted is lost** with a broker that upgrades outgoing QoS
+  (Mosquitto `upgrade_outgoing_qos true`): data published at QoS 0 reaches our QoS 1
+  subscription at QoS 1 and is acknowledged only after the buffer committed it (the MQTT
+  connector's manual acknowledgement), so what a killed collector held uncommitted is sent
+  again to its persistent session. A redelivered message is harmless: its sequence number is
+  behind the committed one (a duplicate, not a gap) and the store keys its rows by machine,
+  name and time.
 - At start the broker is asked whether it keeps QoS 0 messages for our session while we are
-  away (`broker_check.queues_qos0`); if not, health and the log say so.
+  away and whether it upgrades them (`broker_check.probe`); if not, health and the log say so.
+  Without the upgrade collection works as before, at QoS 0: what the collector held when it
+  was killed is lost (inside a recorded gap).
 
 `points` maps "<edge node>/<device>/<metric name>" (device metrics) or "<edge node>/<metric name>"
 (node metrics) to a PointMapping; metric names may contain '/', edge node and device ids cannot.
@@ -132,6 +141,7 @@ class SparkplugConnector(MqttConnector):
         self.rebirth_requests = 0
         self.gaps = 0
         self.broker_queues_qos0: bool | None = None
+        self.broker_upgrades_qos0: bool | None = None  # QoS 0 data delivered at QoS 1 (acknowledged)
         self._dirty: set[str] = set()  # nodes whose sequence state is not committed yet
         self._keys: dict[tuple[str, str], str | None] = {}  # (source, birth name) -> point key
         self._state_birth_ms = 0
@@ -265,16 +275,25 @@ class SparkplugConnector(MqttConnector):
                 pass
 
     def _check_broker(self) -> None:
-        from ..broker_check import queues_qos0
+        from ..broker_check import probe
 
         try:
-            self.broker_queues_qos0 = queues_qos0(self.host, self.port, self.client_id, self._secure)
+            seen = probe(self.host, self.port, self.client_id, self._secure)
         except Exception as e:  # noqa: BLE001 - the check is advice; collection goes on
             log.info("sparkplug %s: could not check the broker's QoS 0 queueing: %s", self.name, e)
             return
-        self.set_detail("broker_queues_qos0", self.broker_queues_qos0)
-        if not self.broker_queues_qos0:
-            warning = _english_first("broker_drops_qos0")
+        self.broker_queues_qos0, self.broker_upgrades_qos0 = seen.queues_qos0, seen.upgrades_qos0
+        self.set_detail("broker_queues_qos0", seen.queues_qos0)
+        self.set_detail("broker_upgrades_qos0", seen.upgrades_qos0)
+        key = (
+            "broker_drops_qos0"
+            if not seen.queues_qos0
+            else "broker_no_qos_upgrade"
+            if seen.upgrades_qos0 is False and self.qos > 0
+            else None
+        )
+        if key is not None:
+            warning = _english_first(key)
             self.set_detail("broker_warning", warning)
             self.count_error(warning)
             log.warning("sparkplug %s: %s", self.name, warning)
@@ -468,6 +487,10 @@ class SparkplugConnector(MqttConnector):
         if mtype == "NBIRTH":
             bd = next((m.value for m in p.metrics if m.name == "bdSeq"), None)
             bd = bd if isinstance(bd, int) else None
+            if bd is not None and bd == st.bd_seq and data_ms == st.seqs.epoch_ms:
+                # the birth already committed, sent again (QoS 1 redelivery of what was not
+                # acknowledged before a restart or a lost connection): the numbering goes on
+                return
             unseen_end = st.seqs.useq is not None and not st.dead and (restored or bd != st.bd_seq)
             last_ms = st.seqs.last_ms
             runs = st.seqs.birth(p.seq, data_ms)
