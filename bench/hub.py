@@ -7,8 +7,9 @@ The region: FIRMS x MACHINES machines. Event-driven (the default shape), a machi
 average 0.02 state changes, 0.1 part counts (a 10 s cycle) and 0.17 values on change per second:
 0.29 points/s, so 2,000 x 12 machines = 24,000 machines send ~7,000 points/s. In the 10-tags/s
 shape every machine sends 10 signal values a second (240,000 points/s for the full region). Each
-firm sends, each second (each --linger seconds), one message per kind it has rows of, as `hub.edge.EdgeForwarder`
-publishes a buffered put (`hub.subjects.Piece`, `fc.<firm>.<kind>`, a `Nats-Msg-Id`), pre-encoded
+firm sends, each second (each --linger seconds), one message with its rows of every kind, as
+`hub.edge.EdgeForwarder` publishes its buffered puts (`hub.subjects.Bundle`, `fc.<firm>._rows`,
+a `Nats-Msg-Id`), pre-encoded
 here so that one Python process can stand in for thousands of shop PCs (a shop's own buffer and
 forwarder run on its PC; `edge_rows_per_s` below is one real forwarder from a buffer file).
 
@@ -51,7 +52,7 @@ from factory_commons.collect.buffer import Buffer  # noqa: E402
 from factory_commons.hub.edge import EdgeForwarder  # noqa: E402
 from factory_commons.hub.local import LocalHub, free_ports  # noqa: E402
 from factory_commons.hub.stream import connect, consumer_config, ensure_stream  # noqa: E402
-from factory_commons.hub.subjects import STREAM, Piece, subject  # noqa: E402
+from factory_commons.hub.subjects import BUNDLE_KIND, STREAM, Bundle, subject  # noqa: E402
 
 RATES = {"state": 0.02, "count": 0.1, "signal": 0.17}  # per machine and second
 STATES = ["running", "idle", "down", "setup"]
@@ -121,23 +122,24 @@ def encode(
     seconds: list[list[tuple[str, str, list]]], tag: str, linger: int = 1
 ) -> list[list[tuple[str, bytes, str, int]]]:
     """Messages per window of `linger` seconds (what a forwarder with `--linger` sends: a firm's
-    rows of one kind in the window as one message): (subject, body, message id, rows)."""
+    rows of every kind in the window as one bundle, `fc.<firm>._rows`): (subject, body, message
+    id, rows)."""
     now = time.time()
     out = []
     for w in range(0, len(seconds), linger):
-        joined: dict[tuple[str, str], list] = {}
+        joined: dict[str, dict[str, list]] = {}
         for sec in seconds[w : w + linger]:
             for f, kind, rows in sec:
-                joined.setdefault((f, kind), []).extend(rows)
+                joined.setdefault(f, {}).setdefault(kind, []).extend(rows)
         out.append(
             [
                 (
-                    subject(f, kind),
-                    Piece("sim", now, False, rows).encode(),
-                    f"{tag}:{f}:{w}:{kind}",
-                    len(rows),
+                    subject(f, BUNDLE_KIND),
+                    Bundle.of_rows("sim", now, False, kinds).encode(),
+                    f"{tag}:{f}:{w}",
+                    sum(len(r) for r in kinds.values()),
                 )
-                for (f, kind), rows in joined.items()
+                for f, kinds in joined.items()
             ]
         )
     return out

@@ -44,7 +44,8 @@ def as_messages(windows, start: int) -> list:
         for s, body, mid, _n in w:
             start += 1
             meta = NS(stream="FC", sequence=NS(stream=start), timestamp=datetime.now(UTC), num_pending=0)
-            out.append(NS(subject=s, data=body, headers={"Nats-Msg-Id": mid}, metadata=meta))
+            reply = f"$JS.ACK.FC.ingest.1.{start}.{start}.{time.time_ns()}.0"  # what the stream sends
+            out.append(NS(subject=s, data=body, headers={"Nats-Msg-Id": mid}, metadata=meta, reply=reply))
     return out
 
 

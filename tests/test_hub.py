@@ -21,7 +21,17 @@ from factory_commons.hub.local import LocalHub
 from factory_commons.hub.metrics import HubMetrics
 from factory_commons.hub.natsconf import Credentials
 from factory_commons.hub.stream import connect, ensure_stream
-from factory_commons.hub.subjects import STREAM, Piece, check_firm, parse_subject, subject
+from factory_commons.hub.subjects import (
+    BUNDLE_KIND,
+    PIECE_ROWS,
+    STREAM,
+    Bundle,
+    Piece,
+    check_firm,
+    parse_subject,
+    read_message,
+    subject,
+)
 
 NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
 needs_nats = pytest.mark.skipif(not Path(NATS).exists(), reason="nats-server is not installed")
@@ -115,6 +125,66 @@ def test_piece_round_trip_and_bad_messages():
         Piece.decode(b'{"rows": 3}')
     with pytest.raises(ValueError, match="rows"):
         Piece.decode(b'{"rows": [1, 2]}')
+
+
+def test_bundle_round_trip_and_bad_bundles():
+    rows = {
+        "state": [{"machine": "acme/s/a/l/m", "ts": 1, "state": "running"}],
+        "count": [{"machine": "acme/s/a/l/m", "ts": 2, "good": 2}, {"machine": "acme/s/a/l/m", "ts": 3}],
+    }
+    b = Bundle.of_rows("opc", 1.5, True, rows)
+    assert b.kinds["count"] == {"machine": ["acme/s/a/l/m"] * 2, "ts": [2, 3], "good": [2, None]}
+    assert Bundle.decode(b.encode()) == b and b.rows("count") == 2 and b.rows("signal") == 0
+    assert read_message(BUNDLE_KIND, b.encode()) == b
+    # a one-kind piece (an older forwarder) reads as a bundle of its kind
+    one = read_message("count", Piece("opc", 1.5, True, rows["count"]).encode())
+    assert one.kinds == {"count": b.kinds["count"]} and one.late
+    for bad in (
+        b"\xff not json",
+        b'{"v": 2, "kinds": []}',
+        b'{"v": 2, "kinds": {"count": {"ts": [1, 2], "good": [1]}}}',  # columns of unequal length
+        b'{"v": 2, "kinds": {"count": {"ts": 3}}}',
+        b'{"v": 2, "kinds": {"_events": {"ts": [1]}}}',  # the hub's own kinds travel alone
+        b'{"v": 2, "kinds": {"Count": {"ts": [1]}}}',
+    ):
+        with pytest.raises(ValueError, match="cannot be read"):
+            Bundle.decode(bad)
+
+
+@needs_nats
+def test_forwarder_sends_a_sources_kinds_as_bundles(tmp_path):
+    """One source's puts of several kinds go as bundles of at most PIECE_ROWS rows on
+    `fc.<firm>._rows`, each with its own message id; every row arrives once."""
+    from factory_commons.collect.buffer import Buffer
+    from factory_commons.hub.edge import EdgeForwarder
+
+    ts = 1_793_577_600_000_000
+    m = "acme/s/a/l/m1"
+    with LocalHub(tmp_path / "hub", ["acme"]) as hub, Buffer(tmp_path / "b.sqlite") as buf:
+        buf.put("opc", "state", [{"machine": m, "ts": ts, "state": "running"}])
+        buf.put("opc", "count", [{"machine": m, "ts": ts + i, "good": 1} for i in range(PIECE_ROWS + 5)])
+        buf.put("opc", "state", [{"machine": m, "ts": ts + 9, "state": "idle"}])
+
+        async def scenario() -> list:
+            admin = await connect(hub.admin, hub.servers)
+            js = admin.jetstream(timeout=3)
+            await ensure_stream(js)
+            firm = await connect(hub.firm("acme"), hub.servers)
+            sent = await EdgeForwarder(buf, "acme", hub.firm("acme")).forward_once(firm.jetstream(timeout=3))
+            n = (await js.stream_info(STREAM)).state.messages
+            msgs = [await js.get_msg(STREAM, s) for s in range(1, n + 1)]
+            await firm.close()
+            await admin.close()
+            return [sent, msgs]
+
+        sent, msgs = asyncio.run(scenario())
+        assert buf.pending_rows() == 0
+    assert sent == PIECE_ROWS + 7
+    assert [x.subject for x in msgs] == ["fc.acme._rows"] * 2
+    assert len({x.headers["Nats-Msg-Id"] for x in msgs}) == 2
+    bundles = [Bundle.decode(x.data) for x in msgs]
+    assert [b.rows("count") for b in bundles] == [PIECE_ROWS - 1, 6]
+    assert sum(b.rows("state") for b in bundles) == 2 and bundles[0].kinds["state"]["ts"] == [ts]
 
 
 def test_nats_config_writes_hashed_passwords_and_permissions(tmp_path):
@@ -223,6 +293,55 @@ def test_ingest_batch_refuses_foreign_and_bad_rows_and_records_late_data(pg_url)
         worker._drop_pg()  # noqa: SLF001
         with psycopg.connect(pg_url, autocommit=True) as con:
             con.execute("DROP SCHEMA IF EXISTS hub_shared_t CASCADE")
+
+
+def test_ingest_reads_bundles_beside_one_kind_pieces(pg_url):
+    """A bundle's kinds land in their tables, beside a one-kind piece of an older forwarder in
+    the same batch; a foreign machine in a bundle is refused, its other rows written; a late
+    bundle leaves one `late` event per kind; the same batch again writes nothing."""
+    import psycopg
+
+    from factory_commons.hub.ingest import IngestWorker
+
+    ts = 1_793_577_600_000_000
+    m = "acme/s/a/l/m1"
+    bundle = Bundle.of_rows(
+        "opc",
+        1.0,
+        True,
+        {
+            "state": [
+                {"machine": m, "ts": ts, "state": "running"},
+                {"machine": "beta/s/a/l/m1", "ts": ts, "state": "idle"},
+            ],
+            "signal": [{"machine": m, "name": "load", "ts": ts + i, "value": i / 2} for i in range(4)],
+        },
+    )
+    piece = Piece("plc", 1.0, False, [{"machine": m, "ts": ts + 5, "good": 3}])
+    msgs = [
+        _msg("fc.acme._rows", bundle.encode(), "e:1-3:b0"),
+        _msg("fc.acme.count", piece.encode(), "o:4:0"),
+    ]
+    worker = IngestWorker(Credentials("ingest", "x"), pg_url, schema_template="hub_bundle_t")
+    try:
+        ok, refused = worker.write(msgs)
+        assert len(ok) == 2 and not refused and worker.metrics.rejected_rows == 1
+        worker.write(msgs)
+        with psycopg.connect(pg_url) as con:
+            got = [
+                con.execute(f"SELECT count(*) FROM hub_bundle_t.{t}").fetchone()[0]
+                for t in ("states", "signals", "counts")
+            ]
+            late = con.execute(
+                "SELECT rows FROM hub_bundle_t.collect_events WHERE event = 'late' ORDER BY rows"
+            ).fetchall()
+        assert got == [1, 4, 1]
+        assert late == [(2,), (4,)]  # the rows each kind of the message carried, as for a piece
+        assert worker.metrics.duplicate_rows == 6
+    finally:
+        worker._drop_pg()  # noqa: SLF001
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute("DROP SCHEMA IF EXISTS hub_bundle_t CASCADE")
 
 
 @needs_nats

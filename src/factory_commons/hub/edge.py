@@ -1,9 +1,10 @@
 """Edge to hub: the collector's durable buffer -> the hub's JetStream stream.
 
-Takes the oldest pending puts of the buffer (collect/buffer.py), joins those of one kind and
-source (many small puts of a connector, or hours of them after an outage, become few messages),
-publishes them cut in pieces of at most `PIECE_ROWS` rows to `fc.<firm>.<kind>` with a message
-id made of the buffer's own id and the puts' numbers, waits for the stream's acknowledgement of
+Takes the oldest pending puts of the buffer (collect/buffer.py), joins those of one source,
+every kind together (many small puts of a connector, or hours of them after an outage, become
+few messages), publishes them as bundles (`hub.subjects.Bundle`: each kind's rows in columns)
+of at most `PIECE_ROWS` rows to `fc.<firm>._rows` with a message id made of the buffer's own id
+and the puts' numbers, waits for the stream's acknowledgement of
 every piece, and only then deletes the puts from the buffer. A put whose acknowledgement was lost is sent again with the
 same id: the stream drops it inside its duplicate window, the store's keys after it. While the
 hub cannot be reached (link down, every node away) everything stays in the buffer and the
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from ..collect.buffer import Buffer, Pending
 from .natsconf import Credentials
 from .stream import connect
-from .subjects import EVENTS_KIND, PIECE_ROWS, STREAM, Piece, message_id, subject
+from .subjects import BUNDLE_KIND, EVENTS_KIND, PIECE_ROWS, STREAM, Bundle, Piece, message_id, subject
 
 EDGE_ID_KEY = "hub.edge_id"
 
@@ -80,19 +81,31 @@ class EdgeForwarder:
         subject(firm, "state")  # the firm id is valid
 
     async def _publish(self, js, puts: list[Pending], late: bool) -> None:
-        """Puts of one kind and source, their rows joined and cut in pieces of PIECE_ROWS."""
+        """Puts of one source (any kinds, in buffer order) as bundles of at most PIECE_ROWS rows:
+        a firm's rows of every kind in one message (`hub.subjects.Bundle`)."""
         first = puts[0]
-        rows = [r for p in puts for r in p.rows]
-        pieces = [rows[i : i + PIECE_ROWS] for i in range(0, len(rows), PIECE_ROWS)] or [[]]
+        pieces: list[dict[str, list[dict]]] = [{}]
+        room = PIECE_ROWS
+        for put in puts:
+            rows = put.rows
+            while rows:
+                if room == 0:
+                    pieces.append({})
+                    room = PIECE_ROWS
+                take, rows = rows[:room], rows[room:]
+                pieces[-1].setdefault(put.kind, []).extend(take)
+                room -= len(take)
         span = f"{first.id}" if len(puts) == 1 else f"{first.id}-{puts[-1].id}"
         futures = []
         for k, piece in enumerate(pieces):
-            body = Piece(first.source, first.received_at, late, piece).encode()
+            body = Bundle.of_rows(first.source, first.received_at, late, piece).encode()
             futures.append(
                 await js.publish_async(
-                    subject(self.firm, first.kind),
+                    subject(self.firm, BUNDLE_KIND),
                     body,
-                    headers={"Nats-Msg-Id": message_id(self.edge_id, span, k)},
+                    # "b": a bundle's id never equals the id of a one-kind piece that an older
+                    # forwarder sent for the same puts (the stream would drop it as a copy)
+                    headers={"Nats-Msg-Id": message_id(self.edge_id, span, f"b{k}")},
                     stream=STREAM,
                 )
             )
@@ -127,13 +140,13 @@ class EdgeForwarder:
         if not batch:
             return 0
         now = time.time()
-        groups: dict[tuple[str, str, bool], list[Pending]] = {}  # in buffer order within each
+        groups: dict[tuple[str, bool], list[Pending]] = {}  # in buffer order within each
         for put in batch:
             late = put.late or now - put.received_at > self.late_after_s
             if late:
                 self.stats.late_rows += len(put.rows)
-            groups.setdefault((put.kind, put.source, late), []).append(put)
-        tasks = [self._publish(js, puts, key[2]) for key, puts in groups.items()]
+            groups.setdefault((put.source, late), []).append(put)
+        tasks = [self._publish(js, puts, key[1]) for key, puts in groups.items()]
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=self.ack_timeout_s + 0.5 * len(batch) / 100)
         self.buffer.ack([p.id for p in batch])  # only now: the stream has every piece
         n = sum(len(p.rows) for p in batch)

@@ -36,11 +36,11 @@ import pyarrow.compute as pc
 from psycopg import sql as psql
 
 from ..store.postgres import PostgresStore
-from ..store.validate import BatchError, to_arrow
+from ..store.validate import BatchError
 from .metrics import HubMetrics
 from .natsconf import Credentials
 from .stream import connect, consumer_config, ensure_stream
-from .subjects import CONSUMER, EVENTS_KIND, STREAM, Piece, hub_text, parse_subject
+from .subjects import CONSUMER, EVENTS_KIND, STREAM, Bundle, hub_text, parse_subject, read_message, rows_of
 
 DEFAULT_SCHEMA_TEMPLATE = "fc_{firm}"
 
@@ -65,9 +65,18 @@ class FirmStore(PostgresStore):
         return None
 
 
-def _table(rows: list[dict]) -> pa.Table:
-    """Rows as the buffer keeps them (`ts` in epoch microseconds) as an Arrow table."""
-    table = to_arrow(rows)
+def _column(values: list) -> pa.Array:
+    """One column of a message's rows; mixed types (a number, then a word) become strings, so
+    that validation names the rows it cannot read instead of the whole group failing here."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _table(columns: dict[str, list]) -> pa.Table:
+    """Columns as the buffer keeps them (`ts` in epoch microseconds) as an Arrow table."""
+    table = pa.table({k: _column(v) for k, v in columns.items()})
     if "ts" in table.column_names and pa.types.is_integer(table.schema.field("ts").type):
         i = table.column_names.index("ts")
         table = table.set_column(i, "ts", pc.cast(table.column("ts"), pa.timestamp("us")))
@@ -82,13 +91,36 @@ def _when(value) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
+def _delivery(m) -> tuple[int | None, float | None, int | None]:
+    """(stream sequence, stream arrival in epoch seconds, consumer pending) of a delivered
+    message, read from its reply subject (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream
+    seq>.<consumer seq>.<ns>.<pending>`, or the longer form with a domain) without the client's
+    `metadata` (which builds a datetime and two objects per message)."""
+    reply = getattr(m, "reply", None)
+    if isinstance(reply, str) and reply.startswith("$JS.ACK."):
+        t = reply.split(".")
+        try:
+            if len(t) == 9:
+                return int(t[5]), int(t[7]) / 1e9, int(t[8])
+            if len(t) >= 11:
+                return int(t[7]), int(t[9]) / 1e9, int(t[10])
+        except ValueError:
+            pass
+    meta = getattr(m, "metadata", None)
+    if meta is None:
+        return None, None, None
+    seq = meta.sequence.stream if getattr(meta, "sequence", None) else None
+    when = meta.timestamp.timestamp() if getattr(meta, "timestamp", None) else None
+    return seq, when, getattr(meta, "num_pending", None)
+
+
 @dataclass
 class _Group:
-    """The pieces of one batch bound for one table of one schema: one write."""
+    """The rows of one batch bound for one table of one schema: one write."""
 
     schema: str
     kind: str
-    pieces: list[tuple[str, str, Piece]]  # (firm, message id, piece)
+    parts: list[tuple[str, str, Bundle]]  # (firm, message id, the message's rows)
 
 
 class IngestWorker:
@@ -155,25 +187,38 @@ class IngestWorker:
         """Write a fetched batch in one transaction; (messages to ack, messages refused for good)."""
         groups: dict[tuple[str, str], _Group] = {}
         refused = []
+        arrivals: list[float] = []
+        edge_lags: list[float] = []
+        pending = None
         for m in msgs:
+            seq, arrived, pending = _delivery(m)
+            if arrived is not None:
+                arrivals.append(arrived)
             try:
                 firm, kind = parse_subject(m.subject)
-                piece = Piece.decode(m.data)
+                bundle = read_message(kind, m.data)
             except ValueError as e:
                 self.metrics.refused(str(e))
                 refused.append(m)
                 continue
-            mid = (m.headers or {}).get("Nats-Msg-Id") or f"{m.metadata.stream}:{m.metadata.sequence.stream}"
+            mid = (m.headers or {}).get("Nats-Msg-Id") or f"{STREAM}:{seq}"
             schema = self.schema_template.format(firm=firm)
-            groups.setdefault((schema, kind), _Group(schema, kind, [])).pieces.append((firm, mid, piece))
+            for k in bundle.kinds:
+                g = groups.get((schema, k))
+                if g is None:
+                    g = groups[(schema, k)] = _Group(schema, k, [])
+                g.parts.append((firm, mid, bundle))
+            if bundle.received_at:
+                edge_lags.append(bundle.received_at)
         con = self._pg()
         for g in groups.values():
-            self.store_of(g.pieces[0][0])  # a new schema is migrated in its own transactions
+            self.store_of(g.parts[0][0])  # a new schema is migrated in its own transactions
         now = time.time()
         rows_by_firm: dict[str, int] = defaultdict(int)
         for g in groups.values():
-            for firm, _, p in g.pieces:
-                rows_by_firm[firm] += len(p.rows) if g.kind != EVENTS_KIND else 0
+            if g.kind != EVENTS_KIND:
+                for firm, _, b in g.parts:
+                    rows_by_firm[firm] += b.rows(g.kind)
         # every worker takes the groups in one order (the row locks of the rollup's versions
         # then mostly come in one order too); a deadlock with another worker is retried
         ordered = [groups[k] for k in sorted(groups)]
@@ -181,26 +226,23 @@ class IngestWorker:
             try:
                 with con.transaction():
                     for g in ordered:
-                        store = self.store_of(g.pieces[0][0])
+                        store = self.store_of(g.parts[0][0])
                         store.activate()
                         self._write_group(store, g)
                 break
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as e:
                 self.metrics.error(e)
                 for g in ordered:  # ids numbered in the rolled-back transaction are gone
-                    self.store_of(g.pieces[0][0])._reload_ids()  # noqa: SLF001
+                    self.store_of(g.parts[0][0])._reload_ids()  # noqa: SLF001
                 if attempt == 3:
                     raise
                 time.sleep(0.05 * (attempt + 1))
         done = time.time()
-        stream_times = [m.metadata.timestamp for m in msgs if m.metadata and m.metadata.timestamp]
         self.metrics.batch_done(
             rows_by_firm,
-            lags=[done - t.timestamp() for t in stream_times],
-            edge_lags=[
-                done - p.received_at for g in groups.values() for _, _, p in g.pieces if p.received_at
-            ],
-            pending=msgs[-1].metadata.num_pending if msgs and msgs[-1].metadata else None,
+            lags=[done - t for t in arrivals],
+            edge_lags=[done - t for t in edge_lags],
+            pending=pending,
             seconds=done - now,
         )
         gone = {id(m) for m in refused}
@@ -215,58 +257,84 @@ class IngestWorker:
                     **{k: _when(r.get(k)) for k in ("logged_at", "start_ts", "end_ts")},
                     "source": f"{firm}/{r.get('source', '')}",
                 }
-                for firm, _, p in g.pieces
-                for r in p.rows
+                for firm, _, b in g.parts
+                for r in rows_of(b.kinds[g.kind])
             ]
             store.query_write("collect_events", rows)
             return 0
-        if self.per_firm:
-            rows = [r for _, _, p in g.pieces for r in p.rows]
-        else:
-            rows = [r for firm, _, p in g.pieces for r in self._own_rows(firm, g.kind, p.rows)]
+        columns: dict[str, list] = {}
+        n = 0
+        for firm, _, b in g.parts:
+            part = b.kinds[g.kind]
+            k = b.rows(g.kind)
+            if not self.per_firm:
+                part, k = self._own_rows(firm, g.kind, part, k)
+            for name, values in part.items():
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = [None] * n
+                column.extend(values)
+            n += k
+            for column in columns.values():
+                if len(column) < n:  # a column the earlier messages had and this one lacks
+                    column.extend([None] * (n - len(column)))
         written = 0
-        if rows:
+        if n:
             try:
-                result = store.write_table(g.kind, _table(rows))
+                table = _table(columns)
+                result = store.write_table(g.kind, table)
             except BatchError as e:  # bad rows are counted and reported, the rest is written
                 bad = {p.row for p in e.problems}
                 for p in e.problems[:3]:
                     self.metrics.refused(f"{g.schema} {g.kind} row {p.row + 1}: {p.field}: {p.why}")
                 self.metrics.rejected_rows += len(bad)
-                good = [r for i, r in enumerate(rows) if i not in bad]
-                result = store.write_table(g.kind, _table(good)) if good else None
+                keep = pa.array([i not in bad for i in range(n)])
+                good = table.filter(keep)
+                result = store.write_table(g.kind, good) if good.num_rows else None
             except (ValueError, TypeError, pa.ArrowException) as e:  # an unknown kind, a bad column
                 self.metrics.refused(f"{g.schema} {g.kind}: {e}")
-                self.metrics.rejected_rows += len(rows)
+                self.metrics.rejected_rows += n
                 result = None
             if result is not None:
                 written = result.written
                 self.metrics.duplicate_rows += result.duplicates
-        late = [(firm, mid, p) for firm, mid, p in g.pieces if p.late and p.rows]
+        late = [(firm, mid, b) for firm, mid, b in g.parts if b.late and b.rows(g.kind)]
         if late:
             store.query_write("collect_events", [self._late_event(g.kind, *x) for x in late])
         return written
 
-    def _own_rows(self, firm: str, kind: str, rows: list[dict]) -> list[dict]:
+    def _own_rows(
+        self, firm: str, kind: str, columns: dict[str, list], n: int
+    ) -> tuple[dict[str, list], int]:
         """In a shared schema: only the rows of the firm's own machines (`<firm>/...`)."""
-        own = [r for r in rows if str(r.get("machine", "")).split("/")[0] == firm]
-        if len(own) < len(rows):
-            self.metrics.rejected_rows += len(rows) - len(own)
-            self.metrics.refused(f"{firm} {kind}: {hub_text('foreign_machine')}")
-        return own
-
-    def _late_event(self, kind: str, firm: str, mid: str, p: Piece) -> dict:
-        ts = [r["ts"] for r in p.rows if isinstance(r.get("ts"), int)]
-        delay = time.time() - p.received_at
+        machines = columns.get("machine")
+        if machines is None:
+            return columns, n
+        prefix = firm + "/"
+        own = [isinstance(m, str) and m.startswith(prefix) for m in machines]
+        kept = sum(own)
+        if kept == n:
+            return columns, n
+        self.metrics.rejected_rows += n - kept
+        self.metrics.refused(f"{firm} {kind}: {hub_text('foreign_machine')}")
         return {
-            "event_id": uuid.uuid5(uuid.NAMESPACE_URL, f"late:{mid}").hex,
+            k: [v for v, ok in zip(values, own, strict=True) if ok] for k, values in columns.items()
+        }, kept
+
+    def _late_event(self, kind: str, firm: str, mid: str, b: Bundle) -> dict:
+        ts = [t for t in b.kinds[kind].get("ts", ()) if isinstance(t, int)]
+        delay = time.time() - b.received_at
+        # one event per message and kind (a message of one kind keeps the id it always had)
+        key = f"late:{mid}" if len(b.kinds) == 1 else f"late:{mid}:{kind}"
+        return {
+            "event_id": uuid.uuid5(uuid.NAMESPACE_URL, key).hex,
             "logged_at": datetime.now(UTC).replace(tzinfo=None),
-            "source": f"{firm}/{p.source}",
+            "source": f"{firm}/{b.source}",
             "event": "late",
             "machine": None,
             "start_ts": _when(min(ts)) if ts else None,
             "end_ts": _when(max(ts)) if ts else None,
-            "rows": len(p.rows),
+            "rows": b.rows(kind),
             "detail": hub_text("late_at_hub", kind=kind, delay=f"{delay:.0f}"),
         }
 

@@ -54,6 +54,10 @@ STORE_TEXTS = Catalog("store")
 
 #: Reader connections per store (see `PostgresStore.query`).
 READERS = 4
+#: The tables whose per-id watermarks are kept: the ones read (kpi/inputs.py, a machine's
+#: newest state change). Every other table's would cost an upserted row per series or machine
+#: and batch, about as much as the batch's own rows in a region of sparse events (issue 25).
+WATERMARKED = frozenset({"states"})
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _FETCH_ROWS = 100_000
@@ -428,6 +432,8 @@ class PostgresStore(Store):
             cur.execute(f"INSERT INTO {t} ({cols}) SELECT {cols} FROM _batch{order} ON CONFLICT DO NOTHING")
             written = cur.rowcount
             cur.execute("DROP TABLE _batch")
+            if t not in WATERMARKED:  # no reader: the key index, not a watermark, keeps writes idempotent here
+                return written
             # per-id newest ts of the batch -> watermarks (only ever moved forward)
             size = int(ids.max()) + 1
             hi = np.full(size, _NONE, dtype=np.int64)
