@@ -234,3 +234,19 @@ def test_collector_killed_mid_stream_and_restarted(tmp_path, broker):
         f"points), stored {stored}; restarted collector received {_points(health)}, "
         f"wrote {final['written']}, duplicates skipped {final['duplicates']}"
     )
+
+
+def test_an_idle_collector_does_not_load_the_heavy_libraries_it_needs_only_for_data():
+    """pandas and pyarrow.compute are loaded where they are used (the first write), not when the
+    collector and its store start: an edge box waiting for data keeps ~50 MB (issue 19)."""
+    code = (
+        "import sys\n"
+        "import factory_commons.collect.cli, factory_commons.collect.runner\n"
+        "import factory_commons.collect.sparkplug.connector, factory_commons.collect.forwarder\n"
+        "from factory_commons.store import open_store\n"
+        "s = open_store(':memory:')\n"
+        "print(sorted(m for m in ('pandas', 'pyarrow.compute') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
