@@ -10,6 +10,7 @@ another's cases. Screenshots go to test-artifacts/knowhow/.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from PIL import Image
 from web_browser import served, shooter
 
 from factory_commons.accounts import Accounts
@@ -32,7 +34,15 @@ PRESS = "acme/s1/a1/l1/press-01"
 PRESS2 = "acme/s1/a1/l1/press-02"
 B1 = "beta/s1/a1/l1/m1"
 PASSWORD = "correct horse 1"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _image(fmt: str, size: tuple[int, int], **save) -> bytes:
+    out = io.BytesIO()
+    Image.effect_noise(size, 60).convert("RGB").save(out, fmt, **save)
+    return out.getvalue()
+
+
+PNG = _image("PNG", (32, 24))
 
 
 def past_cases() -> list[Case]:
@@ -194,6 +204,26 @@ def test_api_suggest_names_the_past_cause(plant):
     assert op.get("/api/knowhow/suggest", params={"machine": B1}).status_code == 403
 
 
+def test_a_phone_photo_is_taken_shrunk_upright_and_without_its_gps(plant):
+    """A 12-megapixel phone JPEG of several MB, lying on its side (EXIF orientation 6) and carrying
+    a GPS position, is kept at 1600 pixels on its longer side, upright and without metadata."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to show
+    exif[0x8825] = {1: "N", 2: (37.0, 27.0, 0.0)}  # GPS latitude
+    photo = _image("JPEG", (4000, 3000), quality=95, exif=exif)
+    assert len(photo) > 1_000_000
+    op = as_(plant, "operator")
+    start = (NOW - timedelta(hours=2)).astimezone(ZoneInfo("UTC")).isoformat()
+    form = {"machine": PRESS, "start": start, "cause": "c", "csrf_token": op.cookies.get("fc_csrf")}
+    r = op.post("/knowhow/capture", data=form, files={"photo": ("p.jpg", photo)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/knowhow/cases/"), r.headers
+    case = plant["db"].get(r.headers["location"].split("/")[3].split("?")[0])
+    kept = op.get(f"/knowhow/photos/{case.id}/{case.photos[0]}").content
+    im = Image.open(io.BytesIO(kept))
+    assert im.size == (1200, 1600) and len(kept) < len(photo) / 3
+    assert not im.getexif()  # no orientation left to apply, no GPS position
+
+
 def test_capture_lists_the_ended_stop_and_checks_photos(plant):
     op = as_(plant, "operator")
     page = op.get("/knowhow/capture")
@@ -207,10 +237,11 @@ def test_capture_lists_the_ended_stop_and_checks_photos(plant):
     big = op.post(
         "/knowhow/capture",
         data=form,
-        files={"photo": ("x.png", PNG + b"0" * 950_000)},
+        files={"photo": ("x.png", PNG + b"0" * 16 * 1024 * 1024)},
         follow_redirects=False,
     )
     assert big.status_code in (303, 413)
+    assert big.status_code == 413 or "err=" in big.headers["location"]
     n = plant["db"].count("acme")
     wrong = op.post(
         "/knowhow/capture", data={**form, "start": "2020-01-01T00:00:00+00:00"}, follow_redirects=False
@@ -222,7 +253,8 @@ def test_capture_lists_the_ended_stop_and_checks_photos(plant):
     case = plant["db"].get(case_id)
     assert case.photos and case.context is not None and case.context.reason_code == "breakdown"
     assert case.time_to_fix_min == 30.0 and case.machine_type == "press"
-    assert op.get(f"/knowhow/photos/{case_id}/{case.photos[0]}").content == PNG
+    kept = op.get(f"/knowhow/photos/{case_id}/{case.photos[0]}").content
+    assert kept.startswith(b"\xff\xd8\xff") and Image.open(io.BytesIO(kept)).size == (32, 24)
     beta = as_(plant, "owner", "beta")
     assert beta.get(f"/knowhow/photos/{case_id}/{case.photos[0]}").status_code == 404
     assert beta.get(f"/knowhow/cases/{case_id}").status_code == 404

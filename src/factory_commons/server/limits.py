@@ -54,6 +54,8 @@ class Limits:
         ("/upload", UPLOAD_MAX_BYTES + 2 * MiB),
         ("/commons/uploads", 22 * MiB),  # a request's drawing (cooperate/orders.py, 20 MiB)
         ("/api/commons/uploads", 22 * MiB),
+        ("/knowhow/capture", 16 * MiB),  # a phone's photo with the case (server/web/knowhow.py, 15 MiB)
+        ("/knowhow/cases", 16 * MiB),  # a photo added to a case
     )
     max_string: int = MAX_ANY_STRING
     max_batch_rows: int = 20_000

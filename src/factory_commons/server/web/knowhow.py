@@ -20,6 +20,7 @@ Cases belong to the caller's firm (`Case.firm` = the accounts firm name, as
 
 from __future__ import annotations
 
+import io
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,12 @@ from .i18n import translator
 from .pages import TEMPLATES, Form, FormError, Pages, Refused
 
 KNOWHOW_UI = Catalog("knowhow_ui")
-MAX_PHOTO_BYTES = 900 * 1024  # under the app's 1 MiB body limit (server/limits.py)
+#: a phone's photo as it comes (server/limits.py lets the capture and case pages take this much)
+MAX_PHOTO_BYTES = 15 * 1024 * 1024
+#: kept photos are at most this many pixels on their longer side (a phone's 12 MP shrinks to ~0.3 MB)
+PHOTO_MAX_SIDE = 1600
+#: larger images are refused before they are decoded (a small file can unpack into gigabytes)
+PHOTO_MAX_PIXELS = 50_000_000
 PHOTO_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png"}
 ENDED_WITHIN = timedelta(hours=24)
 SEARCH_LIMIT = 10
@@ -177,6 +183,33 @@ def photo_suffix(data: bytes) -> str | None:
     return next((s for magic, s in PHOTO_TYPES.items() if data.startswith(magic)), None)
 
 
+def kept_photo(data: bytes) -> tuple[bytes, str]:
+    """The photo as it is kept: turned upright, at most `PHOTO_MAX_SIDE` pixels a side, its metadata
+    (EXIF, GPS position) dropped; JPEG, or PNG where it has transparency. Raises ValueError when
+    `data` is not a JPEG, PNG or WebP image that decodes, or has more than `PHOTO_MAX_PIXELS`."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if photo_suffix(data) is None:
+        raise ValueError("type")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format not in ("JPEG", "PNG", "WEBP"):
+                raise ValueError("type")
+            if im.width * im.height > PHOTO_MAX_PIXELS:
+                raise ValueError("pixels")
+            im = ImageOps.exif_transpose(im)
+            im.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))
+            alpha = im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info)
+            out = io.BytesIO()
+            if alpha:
+                im.save(out, "PNG", optimize=True)
+                return out.getvalue(), ".png"
+            im.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
+            return out.getvalue(), ".jpg"
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as e:
+        raise ValueError("type") from e
+
+
 def add_knowhow_pages(
     app: FastAPI,
     store: Store,
@@ -294,9 +327,12 @@ def add_knowhow_pages(
         data = photo.file.read(MAX_PHOTO_BYTES + 1)
         if len(data) > MAX_PHOTO_BYTES:
             raise FormError("photo", "kh_photo_too_big", kb=MAX_PHOTO_BYTES // 1024)
-        suffix = photo_suffix(data)
-        if suffix is None:
-            raise FormError("photo", "kh_photo_type")
+        try:
+            data, suffix = kept_photo(data)
+        except ValueError as e:
+            if str(e) == "pixels":
+                raise FormError("photo", "kh_photo_pixels", mp=PHOTO_MAX_PIXELS // 1_000_000) from None
+            raise FormError("photo", "kh_photo_type") from None
         folder = app.state.knowhow_photos
         folder.mkdir(parents=True, exist_ok=True)
         n = len(list(folder.glob(f"{case_id}-*")))
