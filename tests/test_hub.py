@@ -241,6 +241,9 @@ def test_metrics_text_and_health():
     assert 'fc_hub_firm_last_data_timestamp_seconds{firm="acme"}' in text and 'firm="beta"' not in text
     assert 'fc_hub_ingest_lag_seconds{quantile="0.95"} 0.2' in text
     assert "fc_hub_consumer_pending 7" in text
+    # the lag quantiles are kept between polls, and follow the next batch
+    m.batch_done({"acme": 1}, lags=[9.0] * 40, edge_lags=[], pending=0, seconds=0.05)
+    assert m.health()[1]["lag_p95_s"] == 9.0 and "acme" not in str(m.health()[1])
 
 
 def _msg(subject_name: str, body: bytes, mid: str):

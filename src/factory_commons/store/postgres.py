@@ -11,7 +11,8 @@ of a key wins, writing rows again adds nothing, and a failed batch leaves nothin
 (machines and series it would have created included). Rows of a batch that may repeat a key
 are inserted in batch order, so the first row of a key wins, as in DuckDB. Machine and
 series ids are numbered 1, 2, ... as in DuckDB, under an advisory lock so that several
-processes writing to one database agree. Per-id watermarks are kept as in DuckDB.
+processes writing to one database agree. Per-id watermarks are kept for states (the ones read, see
+WATERMARKED).
 
 Reads: `query` runs on one of `READERS` reader connections (concurrent server requests do not
 queue behind one connection), takes DuckDB-style `?` placeholders and returns an Arrow table; `tables=`
