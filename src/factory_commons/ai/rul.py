@@ -210,7 +210,13 @@ class ResidualBand:
             residuals.append(np.sort(r) if len(r) else np.zeros(1))
         return cls(edges, residuals)
 
-    def interval(self, p: np.ndarray, coverage: float, r_early: float) -> tuple[np.ndarray, np.ndarray]:
+    def interval(
+        self, p: np.ndarray, coverage: float, r_early: float, excess: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The band around predictions p. `excess` (per prediction): how much more variance the
+        residuals it was fitted on carry than p's own, e.g. an out-of-fold prediction of few fold
+        models against the mean of all of them; each bin's spread around its median is narrowed to
+        match (to no less than half its width)."""
         if not 0 < coverage < 1:
             raise ValueError(f"coverage must be between 0 and 1, got {coverage}")
         b = np.searchsorted(self.edges, p, side="right")
@@ -219,8 +225,12 @@ class ResidualBand:
         for i, r in enumerate(self.residuals):
             sel = b == i
             if sel.any():
-                lo[sel] = p[sel] + np.quantile(r, a)
-                hi[sel] = p[sel] + np.quantile(r, 1 - a)
+                med, q_lo, q_hi = np.quantile(r, [0.5, a, 1 - a])
+                scale = np.ones(int(sel.sum()))
+                if excess is not None and float(np.var(r)) > 0:
+                    scale = np.sqrt(np.clip(1.0 - np.asarray(excess)[sel] / float(np.var(r)), 0.25, 1.0))
+                lo[sel] = p[sel] + med + (q_lo - med) * scale
+                hi[sel] = p[sel] + med + (q_hi - med) * scale
         return np.clip(lo, 0.0, r_early), np.clip(hi, 0.0, r_early)
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -434,29 +444,52 @@ class GbmRul(RulModel):
     def predict_parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row: the point estimate, the clipped models' estimate (what `open_ended` reads) and
         the life models' (the clipped one again without life models)."""
+        clipped, lives = self._members(X)
+        wear = np.clip(np.mean(clipped, axis=0), 0.0, self.r_early)
+        if not self.life_boosters:
+            return wear, wear, wear
+        life = np.mean(lives, axis=0)
+        return gate_mix(wear, life, self.gate_edges, self.gate_weights), wear, life
+
+    def _members(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every clipped booster's (clipped to its cap) and every life booster's prediction per row."""
         self._check_fitted()
         X = check_rows(X, self.features.n_ops)
         F = build_features(X, self.norm, self.features)
         _, z = normalise(X, self.norm, self.features)
         caps = self.caps or [self.r_early] * len(self.boosters)
-        p = np.mean(
+        clipped = np.array(
             [
                 np.clip(b.predict(self._with_hi(X, F, z, f), num_iteration=b.best_iteration), 0.0, cap)
                 for f, (b, cap) in enumerate(zip(self.boosters, caps, strict=True))
-            ],
-            axis=0,
+            ]
         )
-        wear = np.clip(p, 0.0, self.r_early)
-        if not self.life_boosters:
-            return wear, wear, wear
-        life = np.mean(
+        lives = np.array(
             [
                 np.maximum(b.predict(self._with_hi(X, F, z, w), num_iteration=b.best_iteration), 0.0)
                 for b, w in zip(self.life_boosters, self.life_hi_weights, strict=True)
-            ],
-            axis=0,
-        )
-        return gate_mix(wear, life, self.gate_edges, self.gate_weights), wear, life
+            ]
+        ).reshape(len(self.life_boosters), len(X))
+        return clipped, lives
+
+    def excess_variance(self, X: np.ndarray) -> np.ndarray:
+        """Per row: how much more variance an out-of-fold estimate (one fold model per seeded
+        split, what the band was fitted on) has than the mean of all fold models (what `predict`
+        gives): the spread of the n_folds one-model-per-split estimates, times (1 - 1 / n_folds).
+        Without it the band of the full ensemble is wider than it needs to be."""
+        clipped, lives = self._members(X)
+        nf = self.n_folds
+        if len(clipped) % nf or len(lives) % nf:
+            return np.zeros(len(X))
+        wear = np.clip(clipped.reshape(-1, nf, clipped.shape[1]).mean(axis=0), 0.0, self.r_early)
+        if self.life_boosters:
+            life = lives.reshape(-1, nf, lives.shape[1]).mean(axis=0)
+            draws = np.array(
+                [gate_mix(w, v, self.gate_edges, self.gate_weights) for w, v in zip(wear, life, strict=True)]
+            )
+        else:
+            draws = wear
+        return np.var(draws, axis=0, ddof=1) * (1.0 - 1.0 / nf)
 
     def mix(self, wear: np.ndarray, life: np.ndarray) -> np.ndarray:
         """The point estimate from the two parts of `predict_parts` (after `recalibrate`, say)."""
@@ -488,20 +521,23 @@ class GbmRul(RulModel):
         return np.asarray(wear) >= OPEN_SHARE * float(np.mean(caps))
 
     def predict_interval(self, X: np.ndarray, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
-        """Band that holds min(true RUL, r_early) with probability `coverage` (from validation units)."""
+        """Band that holds min(true RUL, r_early) (with life models: the true RUL) with probability
+        `coverage` (from validation units; narrowed to the full ensemble's own error)."""
         if not 0 < coverage < 1:
             raise ValueError(f"coverage must be between 0 and 1, got {coverage}")
-        p = self.predict(X)
-        return self.interval_around(p, coverage)
+        return self.interval_around(self.predict(X), coverage, self.excess_variance(X))
 
-    def interval_around(self, p: np.ndarray, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
-        """The band for point predictions `p` already computed (saves predicting twice).
+    def interval_around(
+        self, p: np.ndarray, coverage: float = 0.8, excess: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The band for point predictions `p` already computed (saves predicting twice); `excess`
+        from `excess_variance` narrows it to the full ensemble's own error (ResidualBand.interval).
 
         Without life models an upper bound that reaches r_early is infinite: "more than r_early"."""
         band = ResidualBand(self.bin_edges, self.residuals)
         if self.life_boosters:
-            return band.interval(p, coverage, np.inf)
-        lo, hi = band.interval(p, coverage, self.r_early)
+            return band.interval(p, coverage, np.inf, excess)
+        lo, hi = band.interval(p, coverage, self.r_early, excess)
         return lo, np.where(hi >= self.r_early, np.inf, hi)
 
     def last_rows(self, X: np.ndarray) -> np.ndarray:
