@@ -165,6 +165,36 @@ def test_suggest_when_a_stop_ends_and_verify(loaded):
     assert suggest(KnowhowDB(), machine="x") == []
 
 
+def test_a_code_alone_suggests_the_cases_that_carry_the_code():
+    """Only an alarm code, no words: the verified case with that code comes before a newer case
+    whose text merely mentions the code, and a code no case carries still finds the mention."""
+    db = KnowhowDB()
+    carried = Case(
+        title="스핀들 알람",
+        alarm_code="E-201",
+        cause="엔코더 케이블 접촉 불량",
+        action="커넥터 재체결",
+        machine="l2/mc-01",
+        verified=True,
+        created=datetime(2026, 1, 5, tzinfo=UTC),
+    )
+    mention = Case(
+        title="금형 마모 E-201 E-201 E-201 알람 뒤에 확인, 가끔 P-900 도",
+        cause="금형 마모",
+        action="금형 연마",
+        machine="l2/mc-01",
+        created=datetime(2026, 6, 1, tzinfo=UTC),
+    )
+    db.add_many([carried, mention], embeddings=__import__("numpy").zeros((2, 384), dtype="float32"))
+    got = suggest(db, machine="l2/mc-01", code="E-201")
+    assert [s.cause for s in got][:1] == ["엔코더 케이블 접촉 불량"] and got[0].verified
+    assert len(got) == 1  # only the case that carries the code: no other case of the machine
+    other = suggest(db, machine="l9/x", code="P-900")
+    assert other[0].cause == "금형 마모"
+    words = suggest(db, machine="l2/mc-01", code="E-201", text="금형 마모")
+    assert words[0].cause == "금형 마모"
+
+
 def test_context_from_the_store_and_metrics(loaded):
     from factory_commons.model import Alarm, AnomalyAlert, Signal, StateChange
     from factory_commons.store import open_store

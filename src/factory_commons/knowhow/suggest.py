@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .cases import CaseContext
+from .cases import Case, CaseContext
 from .db import KnowhowDB
+from .search import Hit
 from .text import squeeze
 
 EVIDENCE_BOOST = 0.004
@@ -74,29 +75,20 @@ def suggest(
     index = db.index()
     if not len(index):
         return []
-    if query:
+    # only a code (no words, alarm message or evidence): the cases that carry the code itself
+    # come first; searching the code as a word would favour any text that happens to mention it
+    only_code = not text.strip() and not (
+        context is not None and (context.alarm_message or context.anomaly_evidence)
+    )
+    hits = []
+    if only_code and code:
+        hits = _same_situation(index.cases, None, None, code, firm, machine)
+    if not hits and query:  # words, or a code no case carries: where the texts mention it
         hits = index.search(
             query, limit=POOL, machine=machine, machine_type=machine_type, code=code, firm=firm
         )
-    else:
-        hits = []
-    if not hits:  # no words at all: the cases of the same code, type or machine, newest first
-        from .search import Hit
-
-        same = [
-            c
-            for c in index.cases
-            if (firm is None or c.firm == firm)
-            and (
-                (code and code in (c.alarm_code, c.reason_code))
-                or (machine and c.machine == machine)
-                or (machine_type and c.machine_type == machine_type)
-            )
-        ]
-        hits = [
-            Hit(c, 1.0 / (60 + i + 1))
-            for i, c in enumerate(sorted(same, key=lambda c: c.created, reverse=True))
-        ]
+    if not hits:  # no words at all: the cases of the same code, machine or type
+        hits = _same_situation(index.cases, machine, machine_type, code, firm, machine)
     grouped: dict[str, Suggestion] = {}
     for h in hits:
         c = h.case
@@ -115,3 +107,35 @@ def suggest(
             s.refs.append(c.ref or c.id)
             s.verified = s.verified or c.verified
     return sorted(grouped.values(), key=lambda s: -s.score)[:limit]
+
+
+def _same_situation(
+    cases: list[Case],
+    machine: str | None,
+    machine_type: str | None,
+    code: str | None,
+    firm: str | None,
+    prefer_machine: str | None = None,
+) -> list[Hit]:
+    """Cases of the same code, machine or machine type: the same code first, then those of
+    `prefer_machine`; verified before unverified, newest first."""
+    same = [
+        c
+        for c in cases
+        if (firm is None or c.firm == firm)
+        and (
+            (code and code in (c.alarm_code, c.reason_code))
+            or (machine and c.machine == machine)
+            or (machine_type and c.machine_type == machine_type)
+        )
+    ]
+    same.sort(
+        key=lambda c: (
+            bool(code and code in (c.alarm_code, c.reason_code)),
+            bool(prefer_machine and c.machine == prefer_machine),
+            c.verified,
+            c.created,
+        ),
+        reverse=True,
+    )
+    return [Hit(c, 1.0 / (60 + i + 1)) for i, c in enumerate(same[:POOL])]
