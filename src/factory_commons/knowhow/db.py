@@ -120,10 +120,9 @@ class KnowhowDB:
         if not cases:
             return []
         if embeddings is None:
-            from .embed import embed_passages
-            from .search import passage_text
+            from .search import case_vectors
 
-            embeddings = embed_passages([passage_text(c) for c in cases])
+            embeddings = case_vectors(cases)
         now = datetime.now(UTC).isoformat()
         stored = []
         with self.transaction():

@@ -48,3 +48,13 @@ def embed_query(text: str) -> np.ndarray:
     """(DIM,) float32 unit vector of a search text."""
     with _lock:
         return np.asarray(_model().query(text or " "), dtype=np.float32).reshape(DIM)
+
+
+@functools.lru_cache(maxsize=1024)
+def concept_vector(name: str, query: bool) -> np.ndarray:
+    """(DIM,) unit vector of a thesaurus concept's English name ("pressure_low" -> "pressure low"),
+    as a query or as a passage; computed once per process (a few milliseconds each)."""
+    text = name.replace("_", " ")
+    vec = embed_query(text) if query else embed_passages([text])[0]
+    vec.setflags(write=False)
+    return vec

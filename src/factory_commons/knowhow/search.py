@@ -24,6 +24,7 @@ search's time is the query's embedding and the embedding product (bench/knowhow.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -38,9 +39,9 @@ from .cases import Case
 class Weights:
     """How the rankings are fused; chosen on the evaluation set's dev part (docs/knowhow.md)."""
 
-    lexical: float = 0.5
-    concept: float = 2.5
-    semantic: float = 1.0
+    lexical: float = 0.25
+    concept: float = 1.5
+    semantic: float = 2.0
     related: float = 0.0  # query weight of a related concept (a found concept weighs 1); dev: 0 best
     # semantic weight for a query with fewer than `few_concepts` thesaurus concepts; the dev halves
     # of both sets scored the same with it (their queries nearly all have a concept): off
@@ -53,6 +54,9 @@ class Weights:
     # queries carry no machine or code, so these are set by judgement, below one ranking's weight
     same_machine: float = 0.15
     same_type: float = 0.1
+    # the query names the case's kind of machine (콤프, 지게차, press: a thesaurus concept of its
+    # machine_type); dev halves of both sets: 0 to 0.4 lower, 0.6 to 1.5 the same
+    named_type: float = 0.6
     same_code: float = 0.3
     verified: float = 0.05
     success: float = 0.05
@@ -61,7 +65,13 @@ class Weights:
     def max_boost(self) -> float:
         """All boosts together: how far a case can climb."""
         return (
-            self.same_machine + self.same_type + self.same_code + self.verified + self.success + self.recent
+            self.same_machine
+            + self.same_type
+            + self.named_type
+            + self.same_code
+            + self.verified
+            + self.success
+            + self.recent
         )
 
 
@@ -117,21 +127,62 @@ def query_terms(text: str, weights: Weights = DEFAULT_WEIGHTS) -> tuple[dict[str
     return surface, concept
 
 
-def _gloss(text: str) -> str:
-    found = txt.concepts(text)
-    return text + (" (" + ", ".join(c.replace("_", " ") for c in found) + ")" if found else "")
+#: How much of a text's vector comes from its thesaurus concepts: the mean of the concepts' name
+#: embeddings ("leak", "seal"), times this, is added to the text's own embedding before it is
+#: normalised. Chosen on the dev halves of both evaluation sets (0.5 to 3 tried); it replaced
+#: appending the concept names to the text, which scored lower and made the text longer to embed.
+#: Cases are embedded with it when added: a change needs the cases embedded again.
+CONCEPT_MIX = 1.5
 
 
 def semantic_query_text(text: str) -> str:
-    """The query as embedded: with its concepts' names appended (their English gloss)."""
-    return _gloss(text)
+    """The query as given to the embedding model (its concepts are mixed in as vectors)."""
+    return text
 
 
 def passage_text(case: Case) -> str:
-    """A case as embedded: its title and symptom (what a query describes) and their concepts'
-    English names. The cause and action were left out: on the dev halves of both evaluation
-    sets the semantic ranking scored higher without them, and the text is half as long to embed."""
-    return _gloss(" ".join(x for x in (case.title, case.symptom) if x) or case.embed_text())
+    """A case as given to the embedding model: its title and symptom (what a query describes).
+    The cause and action were left out: on the dev halves of both evaluation sets the semantic
+    ranking scored higher without them, and the text is half as long to embed."""
+    return " ".join(x for x in (case.title, case.symptom) if x) or case.embed_text()
+
+
+def mix_concepts(raw: np.ndarray, texts: list[str], query: bool) -> np.ndarray:
+    """Each raw embedding plus `CONCEPT_MIX` times the mean of its text's concept vectors, unit length."""
+    from .embed import concept_vector
+
+    out = np.array(raw, dtype=np.float32, copy=True).reshape(len(texts), -1)
+    for i, t in enumerate(texts):
+        found = txt.concepts(t)
+        if found and CONCEPT_MIX:
+            out[i] += CONCEPT_MIX * np.mean([concept_vector(c, query) for c in found], axis=0)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms > 0, norms, 1.0)
+
+
+def case_vectors(cases: list[Case]) -> np.ndarray:
+    """(len(cases), DIM) unit vectors stored with the cases (`KnowhowDB.add_many`)."""
+    from .embed import embed_passages
+
+    texts = [passage_text(c) for c in cases]
+    return mix_concepts(embed_passages(texts), texts, query=False)
+
+
+@functools.lru_cache(maxsize=512)
+def query_vector(text: str) -> np.ndarray:
+    """The query's unit vector (read-only). The last 512 queries are kept: a phone search is
+    often repeated or refined, and suggestions repeat an alarm's text (`query_vector.cache_clear()`)."""
+    from .embed import embed_query
+
+    vec = mix_concepts(embed_query(semantic_query_text(text))[None, :], [text], query=True)[0]
+    vec.setflags(write=False)
+    return vec
+
+
+@functools.lru_cache(maxsize=4096)
+def _type_concepts(machine_type: str) -> frozenset[str]:
+    """The thesaurus concepts of a machine type's name (compressor, 콤프레서 -> compressor)."""
+    return frozenset(txt.concepts(machine_type))
 
 
 def _ranks(scores: np.ndarray, pool: int) -> dict[int, int]:
@@ -182,9 +233,7 @@ class CaseIndex:
     ) -> CaseIndex:
         """Index cases; embeddings are computed when not given, terms too."""
         if embeddings is None:
-            from .embed import embed_passages
-
-            embeddings = embed_passages([passage_text(c) for c in cases])
+            embeddings = case_vectors(cases)
         if terms is None:
             terms = [case_terms(c) for c in cases]
         surface = [[t for t in ts if not t.startswith("c:")] for ts in terms]
@@ -202,9 +251,7 @@ class CaseIndex:
 
     def semantic_scores(self, text: str, query_vec: np.ndarray | None = None) -> np.ndarray:
         if query_vec is None:
-            from .embed import embed_query
-
-            query_vec = embed_query(semantic_query_text(text))
+            query_vec = query_vector(text)
         if not len(self.cases):
             return np.zeros(0, dtype=np.float32)
         # cosine in [-1, 1] shifted positive, so every case has a rank
@@ -212,8 +259,12 @@ class CaseIndex:
         scores += 1.0
         return scores
 
-    def _boost(self, case: Case, w: Weights, machine, machine_type, code, now) -> dict[str, float]:
+    def _boost(
+        self, case: Case, w: Weights, machine, machine_type, code, now, named: frozenset[str] = frozenset()
+    ) -> dict[str, float]:
         b: dict[str, float] = {}
+        if named and w.named_type and named & _type_concepts(case.machine_type or ""):
+            b["named_type"] = w.named_type
         if machine and case.machine == machine:
             b["same_machine"] = w.same_machine
         if machine_type and case.machine_type and case.machine_type.lower() == machine_type.lower():
@@ -249,6 +300,7 @@ class CaseIndex:
         if not len(self.cases) or not text.strip():
             return []
         now = now or datetime.now(UTC)
+        named = frozenset(txt.concepts(text)) if mode == "hybrid" else frozenset()
         channels: dict[str, tuple[float, np.ndarray]] = {}
         sem_w = weights.semantic
         if mode in ("hybrid", "lexical"):
@@ -279,8 +331,11 @@ class CaseIndex:
                 for i in ranks:
                     fused.setdefault(i, {})[name] = w * (float(scores[i]) - low) / span
         hits = []
+        # a case no ranking gave anything (e.g. the lowest of the semantic pool) is not a hit
         base = {
-            i: sum(parts.values()) for i, parts in fused.items() if firm is None or self.cases[i].firm == firm
+            i: total
+            for i, parts in fused.items()
+            if (total := sum(parts.values())) > 0 and (firm is None or self.cases[i].firm == firm)
         }
         if mode == "hybrid" and len(base) > limit:
             # a case more than every boost together below the limit-th best cannot reach the list
@@ -289,7 +344,7 @@ class CaseIndex:
         for i, score in base.items():
             case, parts = self.cases[i], fused[i]
             if mode == "hybrid":
-                boost = self._boost(case, weights, machine, machine_type, code, now)
+                boost = self._boost(case, weights, machine, machine_type, code, now, named)
                 parts.update(boost)
                 score += sum(boost.values())
             hits.append(Hit(case, score, parts))
