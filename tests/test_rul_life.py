@@ -152,3 +152,21 @@ def test_recalibrate_to_units_cut_late_in_life(models, held_out):
     assert all(np.allclose(a, b) for a, b in zip(life.interval_around(before, 0.8), band, strict=True))
     with pytest.raises(ValueError, match="needs life models"):
         clipped.recalibrate(ytr, late)
+
+
+def test_band_narrowed_to_the_full_ensembles_own_error(models, held_out):
+    """The band is fitted on out-of-fold estimates (one fold model per split); the mean of all
+    fold models errs less, and `excess_variance` narrows the band by that much, not more."""
+    clipped, life = models
+    X, y = held_out
+    p = life.predict(X)
+    excess = life.excess_variance(X)
+    assert excess.shape == (len(X),) and (excess >= 0).all() and excess.mean() > 0
+    lo, hi = life.interval_around(p, 0.8, excess)
+    lo_w, hi_w = life.interval_around(p, 0.8)
+    assert (hi - lo <= hi_w - lo_w + 1e-9).all() and (hi - lo).mean() < (hi_w - lo_w).mean()
+    assert (hi - lo >= 0.5 * (hi_w - lo_w) - 1e-9).all()  # at most half the width goes
+    assert 0.65 <= np.mean((y >= lo) & (y <= hi)) <= 0.95  # still about the stated share
+    a, b = life.predict_interval(X, 0.8)
+    assert np.allclose(a, lo) and np.allclose(b, hi)  # the product's band is the narrowed one
+    assert clipped.excess_variance(X).shape == (len(X),)
