@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -69,20 +71,34 @@ def _now(value: str | None) -> datetime:
 NowOpt = Annotated[str | None, typer.Option("--now", help="ISO date-time (default: now)")]
 
 
+@contextmanager
+def _region_db(store: str, commons: str | None) -> Iterator:
+    """The region database for one command, closed afterwards; a refused consent step (a
+    `ConsentError`) is printed and ends the command with exit code 2."""
+    from .consent import ConsentError
+    from .db import open_region_db
+
+    db = open_region_db(store, commons)
+    try:
+        yield db
+    except ConsentError as e:
+        err.print(f"[red]{e}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        db.close()
+
+
 def programmes_cmd(
     store: StoreOpt = "factory.duckdb",
     commons: CommonsOpt = None,
     fmt: Annotated[str, typer.Option("--format")] = "table",
 ) -> None:
-    from .db import load, open_region_db
+    from .db import load
     from .models import KpiSnapshot, Programme, RegionFirm
     from .programmes import evaluate_all
 
-    db = open_region_db(store, commons)
-    try:
+    with _region_db(store, commons) as db:
         out = evaluate_all(load(db, Programme), load(db, KpiSnapshot), load(db, RegionFirm))
-    finally:
-        db.close()
     if fmt == "json":
         print(json.dumps([o.as_dict() for o in out], ensure_ascii=False, default=str))
         return
@@ -105,7 +121,6 @@ def print_cmd(
     lang: Annotated[str, typer.Option("--lang")] = "ko",
     k: Annotated[int, typer.Option("--k")] = 5,
 ) -> None:
-    from .db import open_region_db
     from .published import build
     from .report_pdf import FontMissing, report_pdf
 
@@ -115,11 +130,8 @@ def print_cmd(
     if k < 2:
         err.print(f"[red]--k: {k}: at least 2[/]")
         raise typer.Exit(2)
-    db = open_region_db(store, commons)
-    try:
+    with _region_db(store, commons) as db:
         pub = build(db, k)
-    finally:
-        db.close()
     try:
         body = report_pdf(pub, lang, date.today())
     except FontMissing as e:
@@ -141,16 +153,9 @@ def invite_cmd(
     now: NowOpt = None,
 ) -> None:
     from . import consent as cs
-    from .db import open_region_db
 
-    db = open_region_db(store, commons)
-    try:
+    with _region_db(store, commons) as db:
         inv = cs.invite(db, buyer, supplier, _now(now), purpose)
-    except cs.ConsentError as e:
-        err.print(f"[red]{e}[/]")
-        raise typer.Exit(2) from None
-    finally:
-        db.close()
     print(inv.model_dump_json())
 
 
@@ -167,26 +172,11 @@ def grant_cmd(
     now: NowOpt = None,
 ) -> None:
     from . import consent as cs
-    from .db import open_region_db
 
     day = _day("--until", until)
-    db = open_region_db(store, commons)
-    try:
-        p = cs.grant(
-            db,
-            supplier,
-            buyer,
-            [x.strip() for x in kpis.split(",") if x.strip()],
-            aggregation,
-            purpose,
-            day,
-            _now(now),
-        )
-    except cs.ConsentError as e:
-        err.print(f"[red]{e}[/]")
-        raise typer.Exit(2) from None
-    finally:
-        db.close()
+    kpi_list = [x.strip() for x in kpis.split(",") if x.strip()]
+    with _region_db(store, commons) as db:
+        p = cs.grant(db, supplier, buyer, kpi_list, aggregation, purpose, day, _now(now))
     print(p.model_dump_json())
 
 
@@ -199,16 +189,9 @@ def revoke_cmd(
     now: NowOpt = None,
 ) -> None:
     from . import consent as cs
-    from .db import open_region_db
 
-    db = open_region_db(store, commons)
-    try:
+    with _region_db(store, commons) as db:
         p = cs.revoke(db, supplier, policy, _now(now))
-    except cs.ConsentError as e:
-        err.print(f"[red]{e}[/]")
-        raise typer.Exit(2) from None
-    finally:
-        db.close()
     print(p.model_dump_json())
 
 
@@ -223,15 +206,12 @@ def view_cmd(
 ) -> None:
     """What the supplier's policy in force lets the buyer see (the access is logged as the supplier's)."""
     from . import consent as cs
-    from .db import open_region_db
 
     who = os.environ.get("USER", "cli")
-    db = open_region_db(store, commons)
-    try:
-        view = cs.supplier_view(db, buyer, supplier, _now(now), who, "cli", purpose)
-    except cs.ConsentDenied as e:
-        err.print(f"[red]{ut('consent_denied', why=e.why)}[/]")
-        raise typer.Exit(3) from None
-    finally:
-        db.close()
+    with _region_db(store, commons) as db:
+        try:
+            view = cs.supplier_view(db, buyer, supplier, _now(now), who, "cli", purpose)
+        except cs.ConsentDenied as e:  # before _region_db's ConsentError: its own exit code
+            err.print(f"[red]{ut('consent_denied', why=e.why)}[/]")
+            raise typer.Exit(3) from None
     print(json.dumps(view, ensure_ascii=False))
