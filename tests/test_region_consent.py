@@ -206,7 +206,9 @@ def test_cli_steps_and_view(plant):
     assert cli_view(plant)[0] == 3
     assert date.fromisoformat(until) > TODAY
     # a refused step is said and ends with exit code 2 (the view's refusal is 3, above)
-    r = runner.invoke(cli, ["region", "consent", "revoke", "--supplier", "beta", "--policy", "pol-none", *base])
+    r = runner.invoke(
+        cli, ["region", "consent", "revoke", "--supplier", "beta", "--policy", "pol-none", *base]
+    )
     assert r.exit_code == 2 and "pol-none" in r.output, r.output
 
 
