@@ -219,12 +219,14 @@ class IngestWorker:
             if g.kind != EVENTS_KIND:
                 for firm, _, b in g.parts:
                     rows_by_firm[firm] += b.rows(g.kind)
-        # every worker takes the groups in one order (the row locks of the rollup's versions
-        # then mostly come in one order too); a deadlock with another worker is retried
+        # every worker takes the groups in one order and first locks the rows that two
+        # workers' writes can share, in machine order (_lock_machines); a deadlock that is left
+        # (machines new to the schema) is retried
         ordered = [groups[k] for k in sorted(groups)]
         for attempt in range(4):
             try:
                 with con.transaction():
+                    self._lock_machines(ordered)
                     for g in ordered:
                         store = self.store_of(g.parts[0][0])
                         store.activate()
@@ -247,6 +249,37 @@ class IngestWorker:
         )
         gone = {id(m) for m in refused}
         return [m for m in msgs if id(m) not in gone], refused
+
+    def _lock_machines(self, ordered: list[_Group]) -> None:
+        """Lock, schema by schema and in machine id order, the rows of the machines of the
+        batch's state and count rows that the store's write will update: their rollup versions
+        (`kpi_versions`) and, for states, their latest state. The store's statements lock them
+        in no particular order, one kind after the other, so two workers writing overlapping
+        machines deadlocked (PostgreSQL aborts one; its whole batch was written again); locked
+        here first, the second waits for the first's commit. Machines without such rows yet are
+        not locked (their first write may still deadlock, and is retried)."""
+        wanted: dict[str, tuple[set[int], set[int]]] = {}
+        for g in ordered:
+            if g.kind not in ("state", "count"):
+                continue
+            store = self.store_of(g.parts[0][0])
+            known = store._machine_ids  # noqa: SLF001 - the store's cache of path -> id
+            machines = (m for _, _, b in g.parts for m in b.kinds[g.kind].get("machine", ()))
+            ids = {known[m] for m in machines if isinstance(m, str) and m in known}
+            versions, latest = wanted.setdefault(g.schema, (set(), set()))
+            versions |= ids
+            if g.kind == "state":
+                latest |= ids
+        for schema in sorted(wanted):
+            versions, latest = wanted[schema]
+            self._stores[schema].activate()
+            for table, ids in (("kpi_versions", versions), ("latest_states", latest)):
+                if ids:
+                    self._con.execute(
+                        f"SELECT 1 FROM {table} WHERE machine_id = ANY(%s::integer[]) "
+                        "ORDER BY machine_id FOR UPDATE",
+                        ["{" + ",".join(map(str, sorted(ids))) + "}"],
+                    )
 
     def _write_group(self, store: FirmStore, g: _Group) -> int:
         """Write the group's rows with one `write_table` (every firm of a shared schema at once)."""
