@@ -225,7 +225,8 @@ def predict_store(
             continue
         X = np.column_stack([np.zeros(last.sum()), mr.hours[last], mr.values[last]])
         p_all, wear, _ = model.predict_parts(X)
-        lo, hi = model.interval_around(p_all[-1:], coverage)
+        excess = model.excess_variance(X)[-1:]
+        lo, hi = model.interval_around(p_all[-1:], coverage, excess)  # narrowed as predict_interval
         out.append(
             RulEstimate(
                 machine=p,
