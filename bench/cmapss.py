@@ -203,7 +203,8 @@ def run_subset(
     print(
         f"validation: out-of-fold predictions of the training units ({model.n_repeats} x 5 folds for the clipped "
         f"labels, {model.life_repeats} x 5 for the true RUL; seeded unit shuffles) against the true RUL, at "
-        f"{CUTS_PER_UNIT} random cut points per unit ('val cut') and at every such row ('val all'); gap = test RMSE "
+        f"{CUTS_PER_UNIT} random cut points per unit ('val cut') and at every such row ('val all'; the headline: "
+        f"cut points drawn by, and rows weighted by, the learned cut); gap = test RMSE "
         f"- val cut; cover = share of test units (in brackets: validation cut points) inside the 80% band"
     )
     print(
