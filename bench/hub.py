@@ -161,7 +161,8 @@ def cpu_s(pids: list[int]) -> float:
 
 
 # -- baselines ------------------------------------------------------------------------------------
-def bare_copy(url: str, seconds: list[list[tuple[str, str, list]]]) -> tuple[int, float]:
+def bare_copy(url: str, seconds: list[list[tuple[str, str, list]]]) -> tuple[int, float, float]:
+    """(rows, points/s, CPU ms per 1,000 points of this process and its PostgreSQL backend)."""
     by_kind: dict[str, list[dict]] = {}
     for sec in seconds:
         for _f, kind, rows in sec:
@@ -186,15 +187,17 @@ def bare_copy(url: str, seconds: list[list[tuple[str, str, list]]]) -> tuple[int
         for kind, (cols, _, _) in tables.items():
             con.execute(f"DROP TABLE IF EXISTS bare_{kind}")
             con.execute(f"CREATE TABLE bare_{kind} ({', '.join(f'{c} {types[c]}' for c in cols)})")
-        t0 = time.perf_counter()
+        backend = con.info.backend_pid
+        t0, c0, b0 = time.perf_counter(), time.process_time(), cpu_s([backend])
         with con.transaction():
             for kind, (cols, data, _) in tables.items():
                 with con.cursor().copy(f"COPY bare_{kind} ({', '.join(cols)}) FROM STDIN (FORMAT CSV)") as cp:
                     cp.write(data)
         elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - c0 + cpu_s([backend]) - b0
         for kind in tables:
             con.execute(f"DROP TABLE bare_{kind}")
-    return n, n / elapsed
+    return n, n / elapsed, 1e6 * cpu / n
 
 
 async def bare_jetstream(hub: LocalHub, messages: list[list[tuple[str, bytes, str, int]]]) -> float:
@@ -461,9 +464,13 @@ def main() -> None:
                 )
 
                 backlog = [region_second(firms, args.machines, s, rng) for s in range(args.backlog_seconds)]
-                n, copy_ps = bare_copy(url, backlog)
+                n, copy_ps, copy_cpu = bare_copy(url, backlog)
                 results["copy"] = copy_ps
-                print(f"bare COPY:        {n:,} rows  {copy_ps:,.0f} points/s", flush=True)
+                results["copy_cpu"] = copy_cpu
+                print(
+                    f"bare COPY:        {n:,} rows  {copy_ps:,.0f} points/s  CPU {copy_cpu:.1f} ms per 1,000 points",
+                    flush=True,
+                )
                 msgs = encode(backlog, "cap", args.linger)
                 results["jetstream"] = asyncio.run(bare_jetstream(hub, msgs))
                 print(
@@ -515,6 +522,11 @@ def main() -> None:
         with psycopg.connect(args.database, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
     ours = results["capacity"]["points_per_s"]
+    # on a shared machine the wall-clock ratio moves with the load; CPU per point does not
+    print(
+        f"CPU per point, bare COPY / ours (capacity): {results['copy_cpu'] / results['capacity']['cpu_ms_per_1000']:.2f}",
+        flush=True,
+    )
     print(f"hub_points_per_s: {ours:.0f} copy_ratio: {ours / results['copy']:.2f}")
 
 
