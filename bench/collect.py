@@ -16,9 +16,14 @@ Sparkplug end to end: an edge node's DDATA of 20 metrics (by alias, 4 devices, Q
 Mosquitto -> SparkplugConnector -> Buffer -> Forwarder -> DuckDB, timed until the store holds
 every metric, against a bare paho subscriber counting the same messages, in the same run.
 Footprint: `python -m factory_commons.collect --config plant.toml` as its own process: RSS at idle
-(after 10 s), then after `--minutes` at `--rate` Sparkplug messages/s (20 metrics each), then a
+(after 10 s), then after `--minutes` at `--rate` Sparkplug messages/s (20 metrics each), with a
+reading every 30 s and their slope (MB per minute, least squares over the second half), then a
 ramp of rates, 8 s each: the sustained maximum is the highest rate whose metrics all reached the
-store within the step (the buffer's backlog did not grow).
+store within the step (the buffer's backlog did not grow). `--idle-baseline SRC` (a source tree
+of another commit, e.g. from `git archive <commit> src | tar -x -C /tmp/base`) measures the idle
+RSS of that version too, alternating with ours, in the same run.
+The broker has the settings docs/connect.md gives for Sparkplug (`queue_qos0_messages`,
+`upgrade_outgoing_qos`): the collector and the bare subscriber both get QoS 0 data at QoS 1.
 Last line: `mqtt_ratio: <ours/bare> spb_ratio: <ours/bare> idle_rss_mb: <MB>`.
 """
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import statistics
@@ -60,13 +66,14 @@ def _wait(cond, timeout: float, what: str) -> None:
         time.sleep(0.005)
 
 
-def start_broker(folder: Path) -> tuple[subprocess.Popen, int]:
+def start_broker(folder: Path, upgrade: bool = True) -> tuple[subprocess.Popen, int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    conf = folder / "mosquitto.conf"
+    conf = folder / f"mosquitto-{port}.conf"
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nqueue_qos0_messages true\nuser root\n"
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nqueue_qos0_messages true\n"
+        f"upgrade_outgoing_qos {str(upgrade).lower()}\nuser root\n"
     )
     exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     proc = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.DEVNULL)
@@ -334,26 +341,55 @@ def _health(path: Path) -> dict:
 MEMORY_LINE = ""  # e.g. "store_memory_mb = 64"
 
 
-def footprint(port: int, folder: Path, minutes: float, rate: float) -> dict:
+def _start_collector(port: int, folder: Path, src: str | None = None) -> tuple[subprocess.Popen, Path, str]:
+    """`python -m factory_commons.collect` on a fresh store for one Sparkplug group (from `src` if given)."""
     group = f"fp{uuid.uuid4().hex[:6]}"
-    store, health = folder / "fp.duckdb", folder / "fp.health.json"
+    store, health = folder / f"{group}.duckdb", folder / f"{group}.health.json"
     points = "\n".join(
         f'points."{k}" = {{ machine = "{m.machine}", name = "{m.name}" }}' for k, m in spb_points().items()
     )
-    config = folder / "plant.toml"
+    config = folder / f"{group}.toml"
     config.write_text(
         f'[collector]\nstore = "{store}"\nhealth_file = "{health}"\n{MEMORY_LINE}\n[[sparkplug]]\nname = "spb"\n'
         f'port = {port}\ngroup = "{group}"\nclient_id = "bench-fp-{group}"\n{points}\n',
         encoding="utf-8",
     )
+    env = {**os.environ, "PYTHONPATH": src} if src else None
     proc = subprocess.Popen(
         [sys.executable, "-m", "factory_commons.collect", "--config", str(config), "--quiet"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=env,
     )
+    _wait(lambda: _health(health).get("sources"), 60, "the collector process")
+    return proc, health, group
+
+
+def idle_rss(port: int, folder: Path, src: str | None = None) -> float:
+    """RSS (MB) of a collector 10 s after it started, waiting for data."""
+    proc, _, _ = _start_collector(port, folder, src)
+    try:
+        time.sleep(10)
+        return _rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def slope_mb_per_min(readings: list[float], every_s: float) -> float:
+    """Least-squares slope of the second half of the readings (the first minutes fill caches)."""
+    tail = readings[len(readings) // 2 :]
+    if len(tail) < 2:
+        return float("nan")
+    xs = [i * every_s / 60 for i in range(len(tail))]
+    mx, my = statistics.fmean(xs), statistics.fmean(tail)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, tail, strict=True)) / sum((x - mx) ** 2 for x in xs)
+
+
+def footprint(port: int, folder: Path, minutes: float, rate: float) -> dict:
+    proc, health, group = _start_collector(port, folder)
     out: dict = {}
     try:
-        _wait(lambda: _health(health).get("sources"), 60, "the collector process")
         time.sleep(10)
         out["idle_rss_mb"] = _rss_mb(proc.pid)
         publish_qos0(port, spb_births(group))
@@ -369,10 +405,12 @@ def footprint(port: int, folder: Path, minutes: float, rate: float) -> dict:
             t0 += n
             readings.append(_rss_mb(proc.pid))
             print(
-                f"  steady {(start + n) / rate:,.0f} s at {rate:,.0f} msg/s: RSS {readings[-1]:.0f} MB",
+                f"  steady {(start + n) / rate:,.0f} s at {rate:,.0f} msg/s: RSS {readings[-1]:.0f} MB, "
+                f"buffer backlog {_health(health).get('pending_rows', 0):,} rows",
                 flush=True,
             )
         out["steady_readings"] = readings
+        out["steady_slope_mb_min"] = slope_mb_per_min(readings, chunk / rate)
         _wait(lambda: _health(health).get("pending_rows", 1) == 0, 120, "the steady load stored")
         out["steady_rss_mb"] = _rss_mb(proc.pid)
         sustained = 0
@@ -403,6 +441,29 @@ def footprint(port: int, folder: Path, minutes: float, rate: float) -> dict:
     return out
 
 
+def compare_upgrade(n: int, rounds: int) -> None:
+    """Sparkplug end to end with and without the broker's `upgrade_outgoing_qos` (QoS 1 delivery and
+    acknowledgement after the commit, or plain QoS 0), alternating, in the same run; CPU seconds
+    of this process (collector and forwarder threads, the edge's publisher) per 1,000 messages."""
+    with tempfile.TemporaryDirectory() as tmp:
+        brokers = {u: start_broker(Path(tmp), upgrade=u) for u in (True, False)}
+        try:
+            for r in range(rounds):
+                for upgrade, (_, port) in brokers.items():
+                    cpu = time.process_time()
+                    rate = n / run_spb_ours(port, n, Path(tmp))
+                    cpu_k = (time.process_time() - cpu) / n * 1000
+                    print(
+                        f"round {r + 1} upgrade_outgoing_qos {str(upgrade).lower():5}: {rate:,.0f} msg/s, "
+                        f"{cpu_k:.2f} CPU s per 1,000 messages",
+                        flush=True,
+                    )
+        finally:
+            for proc, _ in brokers.values():
+                proc.terminate()
+                proc.wait(10)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=20_000)
@@ -413,7 +474,29 @@ def main() -> None:
         "--minutes", type=float, default=0.5, help="minutes of steady load before the RSS reading"
     )
     ap.add_argument("--rate", type=float, default=500, help="steady Sparkplug messages/s (20 metrics each)")
+    ap.add_argument(
+        "--store-memory-mb",
+        type=int,
+        default=None,
+        help="[collector] store_memory_mb of the footprint's collector (DuckDB's memory limit)",
+    )
+    ap.add_argument(
+        "--idle-baseline",
+        default=None,
+        help="source folder (holding factory_commons) of another version: its idle RSS too, same run",
+    )
+    ap.add_argument(
+        "--compare-upgrade",
+        action="store_true",
+        help="only Sparkplug end to end with and without upgrade_outgoing_qos (--spb-messages, --repeat)",
+    )
     args = ap.parse_args()
+    if args.compare_upgrade:
+        compare_upgrade(args.spb_messages, args.repeat)
+        return
+    if args.store_memory_mb:
+        global MEMORY_LINE
+        MEMORY_LINE = f"store_memory_mb = {args.store_memory_mb}"
     n = args.messages
     with tempfile.TemporaryDirectory() as tmp:
         proc, port = start_broker(Path(tmp))
@@ -433,6 +516,13 @@ def main() -> None:
                     f"({spb_ours[-1] * SPB_METRICS:,.0f} metrics/s)",
                     flush=True,
                 )
+            if args.idle_baseline:
+                pairs = [
+                    (idle_rss(port, Path(tmp), args.idle_baseline), idle_rss(port, Path(tmp)))
+                    for _ in range(3)
+                ]
+                for b, o in pairs:
+                    print(f"idle RSS: baseline {b:.1f} MB, ours {o:.1f} MB", flush=True)
             fp = footprint(port, Path(tmp), args.minutes, args.rate)
         finally:
             proc.terminate()
@@ -448,6 +538,10 @@ def main() -> None:
         f"collector process: idle {fp['idle_rss_mb']:.0f} MB RSS, after {args.minutes:g} min at {args.rate:,.0f} msg/s "
         f"{fp['steady_rss_mb']:.0f} MB, after the ramp {fp['after_ramp_rss_mb']:.0f} MB; sustained maximum "
         f"{fp['sustained_msg_s']:,} msg/s ({fp['sustained_msg_s'] * SPB_METRICS:,} metrics/s)"
+    )
+    print(
+        f"steady RSS slope (second half of {args.minutes:g} min at {args.rate:,.0f} msg/s): "
+        f"{fp['steady_slope_mb_min']:+.2f} MB/min"
     )
     p_s, m_s = sparkplug_rate()
     print(f"sparkplug decode: {p_s:,.0f} payloads/s, {m_s:,.0f} metrics/s (10 metrics per payload)")
