@@ -75,6 +75,29 @@ def scores(truth: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
     return acc, float(np.mean(recalls)) if recalls else float("nan")
 
 
+def confusion(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """3 x 4 counts: rows the true state (off, idle, running), columns the inferred one
+    (off, idle, running, unknown: a gap or a long dropout)."""
+    out = np.zeros((3, 4), dtype=np.int64)
+    for k in range(3):
+        p = pred[truth == k]
+        out[k] = np.bincount(np.where(p < 0, 3, p), minlength=4)[:4]
+    return out
+
+
+def worst_confusions(m: np.ndarray, top: int = 2) -> str:
+    """The largest errors of a confusion matrix as shares of their true state: `idle>run .31`."""
+    names = ("off", "idle", "run", "unk")
+    cells = []
+    for k in range(3):
+        total = m[k].sum()
+        for j in range(4):
+            if j != k and total and m[k, j]:
+                cells.append((m[k, j] / total, f"{names[k]}>{names[j]} {m[k, j] / total:.2f}"))
+    cells.sort(reverse=True)
+    return ", ".join(c for share, c in cells[:top] if share >= 0.005) or "-"
+
+
 def ffill(x: np.ndarray) -> np.ndarray:
     """NaN samples take the value before (the first ones the first valid one): for the baselines."""
     s = pd.Series(x)
@@ -153,8 +176,11 @@ def cycle_error(found: int, true: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="folder of benchmark CSV files")
+    ap.add_argument(
+        "--confusion", action="store_true", help="print each file's confusion matrix (true x inferred state)"
+    )
     args = ap.parse_args(argv)
-    console = Console(stderr=False, width=150)
+    console = Console(stderr=False, width=190)
     if not args.data.is_dir():
         print(f"error: --data {args.data}: not a folder / 폴더가 아닙니다", file=sys.stderr)
         return 2
@@ -193,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         "cycles true",
         "found",
         "cycle err",
+        "ours' largest errors",
     ):
         table.add_column(col, justify="right" if col != "file" else "left")
     offset = 0
@@ -213,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             str(r.true_cycles),
             str(r.our_cycles),
             f"{100 * err:.1f}%",
+            worst_confusions(confusion(r.truth, r.ours)),
         )
     truth = np.concatenate([r.truth for r in results])
     ours = np.concatenate([r.ours for r in results])
@@ -233,8 +261,16 @@ def main(argv: list[str] | None = None) -> int:
         str(true_c),
         str(found_c),
         f"{100 * abs_err / max(true_c, 1):.1f}%",
+        worst_confusions(confusion(truth, ours)),
     )
     console.print(table)
+    if args.confusion:
+        print("confusion (rows true off/idle/running; columns inferred off/idle/running/unknown):")
+        for r in results:
+            m = confusion(r.truth, r.ours)
+            print(f"  {r.name}: " + " | ".join(" ".join(f"{v:7d}" for v in row) for row in m))
+        m = confusion(truth, ours)
+        print("  overall: " + " | ".join(" ".join(f"{v:7d}" for v in row) for row in m))
     per_file_err = [cycle_error(r.our_cycles, r.true_cycles) for r in results if r.true_cycles]
     within = sum(e <= 0.02 for e in per_file_err)
     print(f"accuracy overall: ours {acc:.4f}, threshold {tacc:.4f}, 3-means {kacc:.4f}")

@@ -229,6 +229,7 @@ class CurrentModel:
             means, sigmas, weights = _levels(np.where(powered, y - shift, y))
             states = _label_levels(means, sigmas)
         states = _floor_or_idle(y, means, sigmas, weights, states)
+        states = _held_idle(y, means, sigmas, weights, states)
         model = cls(tuple(means), tuple(sigmas), tuple(weights), tuple(states), kind=kind)
         dt = _interval(t)
         if sum(st != "off" for st in states) == 1:
@@ -257,9 +258,15 @@ class CurrentModel:
         on = np.flatnonzero(codes > 0)
         if len(on) < 2 or self.level_states[on[0]] != "idle":
             return self, labels, gap
-        if math.exp(self.means[on[0]] - self.means[on[1]]) < IDLE_RATIO:
+        idle = [j for j in on if self.level_states[j] == "idle"]
+        up = next((j for j in on if self.level_states[j] == "running"), None)
+        if up is None or math.exp(self.means[idle[-1]] - self.means[up]) < IDLE_RATIO:
             return self, labels, gap
-        wandering = self.sigmas[on[0]] > STEADY * self.sigmas[on[1]]  # idle draws steadily
+        # idle draws steadily: a level that spreads STEADY times wider than the next one up, or
+        # than its own sample-to-sample noise explains, is a wandering load
+        wandering = self.sigmas[on[0]] > STEADY * self.sigmas[up] or (
+            _wander(t, x, self, on[0]) > STEADY and _period_powered(t, x, self) is None
+        )
         if not wandering and gap > 0:
             return self, labels, gap
         lab = _structure(t, labels, 0.0, _interval(t))
@@ -267,8 +274,7 @@ class CurrentModel:
         switch_on = v[1:][v[:-1] == 0]
         if not wandering and (len(switch_on) == 0 or np.mean(switch_on == 2) < 0.5):
             return self, labels, gap
-        states = list(self.level_states)
-        states[on[0]] = "running"
+        states = ["running" if st == "idle" else st for st in self.level_states]
         model = replace(self, level_states=tuple(states))
         labels, _, yc = model._sample_labels(t, x)
         gap, part = _learn_fill_gap(t, labels, _interval(t), yc)
@@ -550,7 +556,63 @@ def _label_levels(means: list[float], sigmas: list[float]) -> list[str]:
         first += 1
     if n - first >= 2:
         states[first] = "idle"
+        # levels close above it (it at least IDLE_RATIO of them) and well under the top one are
+        # the same unloaded draw a little higher (a compressor unloading in its cycle, a warm-up):
+        # idle too; the cycle gaps then tell the unloaded phases inside running from the stops
+        j = first + 1
+        while j < n - 1 and lvl[first] >= IDLE_RATIO * lvl[j] and lvl[j] < IDLE_RATIO * lvl[-1]:
+            states[j] = "idle"
+            j += 1
     return states
+
+
+def _period_powered(t: np.ndarray, x: np.ndarray, model: CurrentModel) -> float | None:
+    """The repeated period of the current while powered (idle and running together), if any:
+    a continuous machine's wandering load repeats nothing; a press's strokes, a shot's phases
+    and a compressor's load cycles do."""
+    lab, _, yc = model._sample_labels(t, x)
+    return _period(yc, np.where(lab > 0, 2, lab), _interval(t))
+
+
+def _held_idle(
+    y: np.ndarray, means: list[float], sigmas: list[float], weights: list[float], states: list[str]
+) -> list[str]:
+    """An idle level above the lowest one stays idle only when the machine holds it (a sample in
+    it is followed by one in it more often than not); a level made of one-sample transients (the
+    decay after a press stroke, a sample straddling a change) is part of running."""
+    idle = [j for j, st in enumerate(states) if st == "idle"]
+    if len(idle) < 2:
+        return states
+    mu = np.array(means)
+    sd = np.maximum(np.array(sigmas), 1e-3)
+    lvl = np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(weights)), axis=1)
+    out = list(states)
+    for j in idle[1:]:
+        here = lvl[:-1] == j
+        if here.sum() < 20 or float(np.mean(lvl[1:][here] == j)) < 0.5:
+            out[j] = "running"
+    return out
+
+
+def _wander(t: np.ndarray, x: np.ndarray, model: CurrentModel, level: int) -> float:
+    """How much wider a level spreads (10-90 % range, drift taken out) than the sample-to-sample
+    noise of its samples would make it: about 1 for a steady draw (a motor turning free, a pump
+    unloaded), several for a load that wanders over minutes (a grinder, an extruder)."""
+    valid = np.isfinite(x)
+    y = _log(x[valid])
+    tv = t[valid]
+    powered, shift = model._shift(tv, y)
+    yc = y - np.where(powered, shift, 0.0)
+    mu = np.array(model.means)
+    sd = np.maximum(np.array(model.sigmas), 1e-3)
+    here = np.argmax(_loglik(yc[:, None], mu[None, :], sd, np.array(model.weights)), axis=1) == level
+    both = here[1:] & here[:-1]
+    if both.sum() < 50:
+        return 0.0
+    d = np.diff(yc)[both]
+    noise = float(np.median(np.abs(d - np.median(d)))) / 0.6745 / math.sqrt(2)
+    spread = float(np.percentile(yc[here], 90) - np.percentile(yc[here], 10)) / 2.563
+    return spread / max(noise, 1e-4)
 
 
 def _floor_or_idle(
@@ -1169,7 +1231,16 @@ def _pause_ends(
     if not dips or (grouped and not least):
         return rise
     secs = np.array([t[z] - t[a] for a, z in dips])
-    short = secs < (least if least else 0.5 * float(np.median(secs)))
+    if least:
+        short = secs < least
+    else:
+        # flickers form a group of their own under the pauses: below an empty stretch of the
+        # sorted durations (`_dip_jumps`) that lies under half the median pause; pauses of one
+        # spread (a press loaded by hand, 6-30 s) are all pauses
+        d = np.sort(secs)
+        z = np.log(np.maximum(d, 1e-3))
+        below = [i for i in _dip_jumps(z, _interval(t)) if d[i] < 0.5 * float(np.median(secs))]
+        short = secs <= d[max(below)] if below else np.zeros(len(secs), dtype=bool)
     for (_a, z), drop in zip(dips, short, strict=True):
         if drop:
             rise[z] = False
