@@ -13,12 +13,19 @@ How (each step is data-driven; the few constants are physical or structural, nam
    fraction of the top level, or wide against their level as a sensor's noise floor is); of
    two such, the upper one is idle when it holds its samples in stretches where a floor's
    two components would flip from sample to sample (a welder's low idle draw). Of
-   the levels above, the lowest is "idle" when well under the next (`IDLE_RATIO`); closer than
-   that it is idle only if it is steady (not `STEADY` times wider than the next) and running
-   dips into it in short gaps or the machine switches on into it, else it is a lighter load of
-   a continuous machine. One powered level only (a pump or flywheel that idles at its working
-   draw): split by the short-term spread over `ACTIVITY_S` (quiet = idle, active = running)
-   when that spread has two clear groups.
+   the levels above, the lowest is "idle"; levels close above it (it at least `IDLE_RATIO` of
+   them) and well under the top one are idle too when the machine holds them (a sample in
+   one is followed by one in it more often than not: a compressor's unloaded phase a little
+   above its idle draw, a warm idle; not a stroke's one-sample decay), and the cycle gaps (4)
+   then tell the unloaded phases inside running from the stops. The idle levels are idle when
+   well under the next level (`IDLE_RATIO`); closer than that only if steady and running dips
+   into them in short gaps or the machine switches on into them, else they are a lighter load
+   of a continuous machine. Steady: not `STEADY` times wider than the next level, and not
+   `STEADY` times wider than the level's own sample-to-sample noise explains while the powered
+   current repeats no period (a grinder's light load wanders over minutes; a pump's idle, a
+   compressor's unloaded draw are flat; a press's strokes repeat). One powered level only (a
+   pump or flywheel that idles at its working draw): split by the short-term spread over
+   `ACTIVITY_S` (quiet = idle, active = running) when that spread has two clear groups.
 3. Drift: per block of `DRIFT_BLOCK_S` a common log-offset of the powered levels, chosen by a
    dynamic programme (likelihood under the levels against a cost per change,
    `DRIFT_STIFFNESS`), so warm-up, tool wear and mains voltage move the levels with them.
@@ -42,7 +49,9 @@ How (each step is data-driven; the few constants are physical or structural, nam
    a period that falls between samples). Candidate starts: each running stretch's start, the
    rises out of filled cycle pauses and, where running has a low and a high part, the rises
    into the high part (also a burst without a high sample, a stroke whose peak fell between
-   two samples). Where the pauses form tiers, only the rises after a part change
+   two samples); without a period, a rise out of a dip that belongs to a group of flickers
+   (below an empty stretch of the sorted dip durations, under half the median) is none.
+   Where the pauses form tiers, only the rises after a part change
    (`part_pause_s`) are candidates. With a period, the candidates are grouped: greedily the
    one after the longest quiet phase, the others closer than 0.6 period to a chosen start
    belonging to the same part, and a stretch's last start counts only when as much work as
