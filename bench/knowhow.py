@@ -52,7 +52,10 @@ from factory_commons.knowhow.search import (  # noqa: E402
     CaseIndex,
     Weights,
     case_terms,
+    case_vectors,
+    mix_concepts,
     passage_text,
+    query_vector,
     semantic_query_text,
 )
 
@@ -179,12 +182,67 @@ def cached_embeddings(texts: list[str], query: bool, cache: Path | None) -> np.n
     return np.stack([known[k] for k in keys]).astype(np.float32)
 
 
+def vectors(texts: list[str], query: bool, cache: Path | None) -> np.ndarray:
+    """The search's vectors of texts (`search.case_vectors` / `query_vector`), raw embeddings cached."""
+    return mix_concepts(cached_embeddings(texts, query, cache), texts, query)
+
+
+def _old_gloss(text: str) -> str:
+    """The first method's embedded text (before issue 21's second pass): concept names appended."""
+    found = txt.concepts(text)
+    return text + (" (" + ", ".join(c.replace("_", " ") for c in found) + ")" if found else "")
+
+
+def latency(big: CaseIndex, queries: list[dict], before: bool) -> None:
+    """CPU and wall time per search over `big`, each query searched as if for the first time
+    (its cached vector dropped); with `before`, the first method in the same run too: the query
+    embedded with its concept names appended and every case scored on the full embeddings."""
+    runs = {"now": (big, lambda q: None)}
+    if before:
+        exact = CaseIndex(big.cases, big.bm25, big.concepts, big.embeddings[:0])
+        exact.embeddings = big.embeddings  # the same arrays, no prefilter
+        runs["before"] = (exact, lambda q: embed_query(_old_gloss(q)))
+    for name, (index, old_vec) in runs.items():
+        lat, cpu, emb = [], [], []
+        for _ in range(3):
+            for q in queries:
+                query_vector.cache_clear()
+                t, cp = time.perf_counter(), time.process_time()
+                vec = old_vec(q["query"])
+                if vec is None:
+                    vec = query_vector(q["query"])
+                emb.append(time.process_time() - cp)
+                index.search(q["query"], limit=10, query_vec=vec)
+                lat.append(time.perf_counter() - t)
+                cpu.append(time.process_time() - cp)
+        lat_ms, cpu_ms, emb_ms = np.array(lat) * 1000, np.array(cpu) * 1000, np.array(emb) * 1000
+        print(
+            f"search {name:<6} over {len(index)} cases, end to end ({len(lat)} searches): "
+            f"p50 {np.percentile(lat_ms, 50):.1f} ms, p95 {np.percentile(lat_ms, 95):.1f} ms wall; "
+            f"CPU time p50 {np.percentile(cpu_ms, 50):.1f} ms, p95 {np.percentile(cpu_ms, 95):.1f} ms "
+            f"(of it the query's vector p50 {np.percentile(emb_ms, 50):.1f} ms)"
+        )
+    if before:
+        same = 0
+        for q in queries:
+            vec = query_vector(q["query"])
+            a = [h.case.id for h in big.search(q["query"], query_vec=vec)]
+            b = [h.case.id for h in runs["before"][0].search(q["query"], query_vec=vec)]
+            same += a == b
+        print(
+            f"prefiltered semantic ranking: the same 10 results as the exact one for {same} of {len(queries)} queries"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path(__file__).parent / "data" / "knowhow")
     ap.add_argument("--scale", type=int, default=100_000, help="synthetic cases for the latency (0: skip)")
     ap.add_argument("--tune", action="store_true", help="choose the fusion weights on the dev split")
     ap.add_argument("--cache", type=Path, default=None, help="an .npz of embeddings kept between runs")
+    ap.add_argument(
+        "--before", action="store_true", help="also time the first method (glossed text, no prefilter)"
+    )
     args = ap.parse_args()
 
     cases = read_cases(args.data / "cases.csv")
@@ -193,11 +251,11 @@ def main() -> None:
         f"{len(cases)} cases, {len(queries)} queries ({sum(q['split'] == 'dev' for q in queries)} dev) from {args.data}"
     )
     t = time.perf_counter()
-    embeddings = cached_embeddings([passage_text(c) for c in cases], False, args.cache)
+    embeddings = vectors([passage_text(c) for c in cases], False, args.cache)
     terms = [case_terms(c) for c in cases]
     index = CaseIndex.build(cases, embeddings, terms)
     print(f"indexed in {time.perf_counter() - t:.1f} s")
-    qmat = cached_embeddings([semantic_query_text(q["query"]) for q in queries], True, args.cache)
+    qmat = vectors([semantic_query_text(q["query"]) for q in queries], True, args.cache)
     qvecs = {q["qid"]: v for q, v in zip(queries, qmat, strict=True)}
 
     weights = DEFAULT_WEIGHTS
@@ -233,39 +291,36 @@ def main() -> None:
         got = methods["ours"](q)[:3]
         print(f"  {q['qid']} {q['query']!r} want {q['relevant']} got {got}")
 
-    # a new case's embedding, each alone
-    times, cpus = [], []
-    for c in cases:
-        t, cp = time.perf_counter(), time.process_time()
-        embed_passages([passage_text(c)])
-        times.append(time.perf_counter() - t)
-        cpus.append(time.process_time() - cp)
-    print(
-        f"\nnew case embedding: p50 {np.percentile(times, 50) * 1000:.1f} ms, p95 {np.percentile(times, 95) * 1000:.1f} ms"
-        f" wall; CPU time p50 {np.percentile(cpus, 50) * 1000:.1f} ms, p95 {np.percentile(cpus, 95) * 1000:.1f} ms"
-    )
+    # a new case's embedding, each alone (the concepts' name vectors are computed once a process)
+    runs = {"now": lambda c: case_vectors([c])}
+    if args.before:
+        runs["before"] = lambda c: embed_passages([_old_gloss(c.embed_text())])
+    for name, fn in runs.items():
+        times, cpus = [], []
+        for c in cases:
+            t, cp = time.perf_counter(), time.process_time()
+            fn(c)
+            times.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - cp)
+        print(
+            f"new case embedding {name:<6}: p50 {np.percentile(times, 50) * 1000:.1f} ms, "
+            f"p95 {np.percentile(times, 95) * 1000:.1f} ms wall; CPU time p50 "
+            f"{np.percentile(cpus, 50) * 1000:.1f} ms, p95 {np.percentile(cpus, 95) * 1000:.1f} ms"
+        )
 
     if args.scale:
         t = time.perf_counter()
         big = synthetic_index(cases, embeddings, terms, args.scale)
         print(f"{args.scale} synthetic cases indexed in {time.perf_counter() - t:.1f} s")
-        lat, cpu = [], []
-        for _ in range(3):
-            for q in queries:
-                t, cp = time.perf_counter(), time.process_time()
-                big.search(q["query"], limit=10)
-                lat.append(time.perf_counter() - t)
-                cpu.append(time.process_time() - cp)
-        lat_ms, cpu_ms = np.array(lat) * 1000, np.array(cpu) * 1000
+        latency(big, queries, args.before)
         mat = big.bm25.matrix
-        mb = (mat.data.nbytes + mat.indices.nbytes + mat.indptr.nbytes + big.embeddings.nbytes) / 2**20
+        extra = sum(a.nbytes for a in (big._reduced, big._proj) if a is not None)
+        mb = (
+            mat.data.nbytes + mat.indices.nbytes + mat.indptr.nbytes + big.embeddings.nbytes + extra
+        ) / 2**20
         print(
-            f"search over {args.scale} cases, end to end ({len(lat)} searches): "
-            f"p50 {np.percentile(lat_ms, 50):.1f} ms, p95 {np.percentile(lat_ms, 95):.1f} ms wall; "
-            f"CPU time p50 {np.percentile(cpu_ms, 50):.1f} ms, p95 {np.percentile(cpu_ms, 95):.1f} ms"
-        )
-        print(
-            f"index arrays {mb:.0f} MiB (BM25 {mat.nnz} non-zeros, embeddings {big.embeddings.nbytes / 2**20:.0f} MiB)"
+            f"index arrays {mb:.0f} MiB (BM25 {mat.nnz} non-zeros, embeddings "
+            f"{big.embeddings.nbytes / 2**20:.0f} MiB, prefilter {extra / 2**20:.0f} MiB)"
         )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"knowhow_mrr: {mean_mrr(results['ours'], test):.3f} bm25: {mean_mrr(results['bm25'], test):.3f}")

@@ -62,16 +62,19 @@ class Weights:
     success: float = 0.05
     recent: float = 0.05  # at most, fading over a year
 
-    def max_boost(self) -> float:
-        """All boosts together: how far a case can climb."""
+    def max_boost(
+        self, machine: bool = True, machine_type: bool = True, code: bool = True, named: bool = True
+    ) -> float:
+        """All boosts together (of a search with a machine, a type, a code, a named kind as
+        given): how far a case can climb."""
         return (
-            self.same_machine
-            + self.same_type
-            + self.named_type
-            + self.same_code
-            + self.verified
+            self.verified
             + self.success
             + self.recent
+            + (self.same_machine if machine else 0.0)
+            + (self.same_type if machine_type else 0.0)
+            + (self.same_code if code else 0.0)
+            + (self.named_type if named else 0.0)
         )
 
 
@@ -126,6 +129,13 @@ def query_terms(text: str, weights: Weights = DEFAULT_WEIGHTS) -> tuple[dict[str
             concept.setdefault("c:" + c, weights.related)
     return surface, concept
 
+
+#: From this many cases the semantic ranking first scores every case on the embeddings' first
+#: `PREFILTER_DIM` principal components and scores only the `PREFILTER_K` best exactly (the
+#: 100,000 x 384 product was most of a search's time); below it every case is scored exactly.
+PREFILTER_MIN = 20_000
+PREFILTER_DIM = 64
+PREFILTER_K = 4_000
 
 #: How much of a text's vector comes from its thesaurus concepts: the mean of the concepts' name
 #: embeddings ("leak", "seal"), times this, is added to the text's own embedding before it is
@@ -185,15 +195,15 @@ def _type_concepts(machine_type: str) -> frozenset[str]:
     return frozenset(txt.concepts(machine_type))
 
 
-def _ranks(scores: np.ndarray, pool: int) -> dict[int, int]:
-    """Rank (1 = best) of the `pool` best documents with a positive score."""
-    n = len(scores)
-    if n == 0:
-        return {}
-    k = min(pool, n)
-    top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return {int(i): r + 1 for r, i in enumerate(top) if scores[i] > 0}
+def _top(ids: np.ndarray, scores: np.ndarray, pool: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `pool` best (case number, score) with a positive score, best first (ties by number)."""
+    keep = scores > 0
+    ids, scores = ids[keep], scores[keep]
+    if len(ids) > pool:
+        part = np.argpartition(-scores, pool - 1)[:pool]
+        ids, scores = ids[part], scores[part]
+    order = np.lexsort((ids, -scores))
+    return ids[order], scores[order]
 
 
 @dataclass
@@ -226,6 +236,22 @@ class CaseIndex:
         self.bm25 = bm25
         self.concepts = concepts
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        self._mean: np.ndarray | None = None
+        self._proj: np.ndarray | None = None
+        self._reduced: np.ndarray | None = None
+        if len(self.embeddings) >= PREFILTER_MIN:
+            self._fit_prefilter()
+
+    def _fit_prefilter(self, seed: int = 0) -> None:
+        """The embeddings' first `PREFILTER_DIM` principal components (fitted on a sample), and
+        every case projected on them: the semantic ranking's cheap first pass."""
+        n = len(self.embeddings)
+        rng = np.random.default_rng(seed)
+        sample = self.embeddings[np.sort(rng.choice(n, size=min(n, 8192), replace=False))]
+        self._mean = sample.mean(axis=0)
+        _, _, vt = np.linalg.svd(sample - self._mean, full_matrices=False)
+        self._proj = np.ascontiguousarray(vt[:PREFILTER_DIM].T, dtype=np.float32)
+        self._reduced = np.ascontiguousarray((self.embeddings - self._mean) @ self._proj, dtype=np.float32)
 
     @classmethod
     def build(
@@ -250,14 +276,31 @@ class CaseIndex:
         return self.bm25.scores(surface), self.concepts.scores(concept)
 
     def semantic_scores(self, text: str, query_vec: np.ndarray | None = None) -> np.ndarray:
+        """Cosine of the query with every case, shifted to [0, 2] (every case has a rank)."""
         if query_vec is None:
             query_vec = query_vector(text)
         if not len(self.cases):
             return np.zeros(0, dtype=np.float32)
-        # cosine in [-1, 1] shifted positive, so every case has a rank
         scores = self.embeddings @ query_vec
         scores += 1.0
         return scores
+
+    def semantic_candidates(
+        self, text: str, query_vec: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(case numbers, shifted cosines) of the cases the semantic ranking considers: all of
+        them, or from `PREFILTER_MIN` cases the `PREFILTER_K` best by the reduced vectors, scored
+        exactly (a 384-value product per case becomes a 64-value one)."""
+        if query_vec is None:
+            query_vec = query_vector(text)
+        if self._reduced is None or self._proj is None:
+            return np.arange(len(self.cases)), self.semantic_scores(text, query_vec)
+        rough = self._reduced @ (np.asarray(query_vec, dtype=np.float32) @ self._proj)
+        k = min(PREFILTER_K, len(rough))
+        ids = np.sort(np.argpartition(-rough, k - 1)[:k])
+        scores = self.embeddings[ids] @ query_vec
+        scores += 1.0
+        return ids, scores
 
     def _boost(
         self, case: Case, w: Weights, machine, machine_type, code, now, named: frozenset[str] = frozenset()
@@ -300,36 +343,41 @@ class CaseIndex:
         if not len(self.cases) or not text.strip():
             return []
         now = now or datetime.now(UTC)
-        named = frozenset(txt.concepts(text)) if mode == "hybrid" else frozenset()
+        named: frozenset[str] = frozenset()
         channels: dict[str, tuple[float, np.ndarray]] = {}
         sem_w = weights.semantic
         if mode in ("hybrid", "lexical"):
             surface_q, concept_q = query_terms(text, weights)
-            channels["lexical"] = (weights.lexical, self.bm25.scores(surface_q))
-            channels["concept"] = (weights.concept, self.concepts.scores(concept_q))
+            for name, w, bm, q in (
+                ("lexical", weights.lexical, self.bm25, surface_q),
+                ("concept", weights.concept, self.concepts, concept_q),
+            ):
+                scores = bm.scores(q)
+                ids = np.flatnonzero(scores > 0)
+                channels[name] = (w, (ids, scores[ids]))
             found = sum(1 for v in concept_q.values() if v >= 1.0)
+            if mode == "hybrid":
+                named = frozenset(c[2:] for c, v in concept_q.items() if v >= 1.0)
             if found < weights.few_concepts:
                 # the thesaurus knows few of the query's words: lean on the embeddings
                 sem_w = weights.semantic_few
         if mode in ("hybrid", "semantic"):
-            channels["semantic"] = (sem_w, self.semantic_scores(text, query_vec))
+            channels["semantic"] = (sem_w, self.semantic_candidates(text, query_vec))
         fused: dict[int, dict[str, float]] = {}
-        for name, (w, scores) in channels.items():
-            ranks = _ranks(scores, weights.pool)
+        for name, (w, (ids, scores)) in channels.items():
+            top_ids, top_scores = _top(ids, scores, weights.pool)
+            if not len(top_ids):
+                continue
             if weights.fusion == "rrf":
-                for i, r in ranks.items():
-                    fused.setdefault(i, {})[name] = w / (weights.rrf_k + r)
+                parts = w / (weights.rrf_k + np.arange(1, len(top_ids) + 1))
             else:  # linear: each channel's scores of its pool scaled to [0, 1]
-                if not ranks:
-                    continue
-                idx = np.fromiter(ranks, dtype=np.int64)
-                top = float(scores[idx].max())
                 # BM25 is 0 for no match: divided by the best, a weak match keeps a little; the
                 # cosines of a whole collection lie close together: spread from the pool's lowest
-                low = float(scores[idx].min()) if name == "semantic" and len(idx) > 1 else 0.0
-                span = (top - low) or 1.0
-                for i in ranks:
-                    fused.setdefault(i, {})[name] = w * (float(scores[i]) - low) / span
+                top = float(top_scores[0])
+                low = float(top_scores[-1]) if name == "semantic" and len(top_ids) > 1 else 0.0
+                parts = w * (top_scores - low) / ((top - low) or 1.0)
+            for i, v in zip(top_ids.tolist(), parts.tolist(), strict=True):
+                fused.setdefault(i, {})[name] = v
         hits = []
         # a case no ranking gave anything (e.g. the lowest of the semantic pool) is not a hit
         base = {
@@ -339,7 +387,8 @@ class CaseIndex:
         }
         if mode == "hybrid" and len(base) > limit:
             # a case more than every boost together below the limit-th best cannot reach the list
-            floor = sorted(base.values(), reverse=True)[limit - 1] - weights.max_boost()
+            reach = weights.max_boost(bool(machine), bool(machine_type), bool(code), bool(named))
+            floor = sorted(base.values(), reverse=True)[limit - 1] - reach
             base = {i: v for i, v in base.items() if v >= floor}
         for i, score in base.items():
             case, parts = self.cases[i], fused[i]

@@ -253,6 +253,7 @@ MORE_FORMS: dict[str, tuple[str, ...]] = {
     "misalign": ("비껴", "빗나", "비켜", "틀어져", "삐딱", "비스듬", "기울어", "askew", "skewed", "crooked"),
     "dimension": ("진원도", "타원", "동그랗", "둥글", "원형", "roundness", "oval", "out of round", "왔다갔다", "오락가락"),
     "contamination": ("slug", "slugs", "scrap", "스크랩", "부스러기", "쓰레기", "떡져"),
+    "compressor": ("콤프",),
     "leak": ("drips", "leaked", "흘러내", "새버", "새어요", "줄줄새"),
 }
 
