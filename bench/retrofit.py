@@ -94,7 +94,7 @@ def worst_confusions(m: np.ndarray, top: int = 2) -> str:
         for j in range(4):
             if j != k and total and m[k, j]:
                 cells.append((m[k, j] / total, f"{names[k]}>{names[j]} {m[k, j] / total:.2f}"))
-    cells.sort(reverse=True)
+    cells.sort(key=lambda c: -c[0])  # ties in the order off, idle, running
     return ", ".join(c for share, c in cells[:top] if share >= 0.005) or "-"
 
 

@@ -65,6 +65,16 @@ def test_the_scores_and_the_threshold_baseline():
     assert list(b.codes(np.array(["off", "idle", "running", "unknown"]))) == [0, 1, 2, -1]
 
 
+def test_the_confusion_matrix_names_the_largest_errors():
+    b = bench()
+    truth = np.array([0, 0, 1, 1, 1, 1, 2, 2], dtype=np.int8)
+    pred = np.array([0, -1, 1, 2, 2, 1, 2, 1], dtype=np.int8)
+    m = b.confusion(truth, pred)
+    assert m.tolist() == [[1, 0, 0, 1], [0, 2, 2, 0], [0, 1, 1, 0]]
+    assert b.worst_confusions(m) == "off>unk 0.50, idle>run 0.50"
+    assert b.worst_confusions(b.confusion(truth, truth)) == "-"
+
+
 def test_bench_refuses_a_missing_or_empty_folder(tmp_path, capsys):
     assert bench().main(["--data", str(tmp_path / "nowhere")]) == 2
     assert bench().main(["--data", str(tmp_path)]) == 2
