@@ -8,8 +8,8 @@ machine, title, symptom, cause, action, lang) and `queries.csv` (`qid,query,rele
 `split` count as test.
 
 Compared in the same run on the same cases, each query searched alone (no machine or code is
-given, so the situational boosts do not help anyone):
-- **ours**: `CaseIndex.search` (knowhow/search.py), RRF of lexical and semantic;
+given, so the situational boosts do not help anyone; a machine kind named in the query does):
+- **ours**: `CaseIndex.search` (knowhow/search.py): lexical, concept and semantic rankings fused;
 - **lexical**: the BM25 over morphemes, bigrams and thesaurus concepts alone;
 - **semantic**: the e5 embeddings alone;
 - **bm25**: plain character-bigram BM25 (k1 1.2, b 0.75) over the case text without spaces.
@@ -17,9 +17,13 @@ given, so the situational boosts do not help anyone):
 Scores per split (dev, test, all): MRR@10, nDCG@10 (binary gains), recall@5, and per query kind.
 Then the latency: the cases perturbed into `--scale` synthetic cases (term lists with terms
 dropped and other cases' terms mixed in; embeddings with noise, renormalised), every query
-searched end to end (query embedding included) three times; p50/p95 of the wall time and of the
-process' CPU time (on a shared machine the wall time includes waiting for a core); a new case's embedding
-(each case of the set embedded alone); memory (the index's arrays and the process' peak RSS).
+searched end to end three times, each time as a new query (its vector computed, the query cache
+emptied); p50/p95 of the wall time and of the process' CPU time (on a shared machine the wall
+time includes waiting for a core); a new case's vector (each case of the set alone); memory (the
+index's arrays and the process' peak RSS). `--before` times the first method in the same run:
+the texts embedded with their concept names appended (the whole case for a case) and every case
+scored on the full embeddings; `--prefilter N` turns the semantic prefilter on from N cases,
+times the exact search beside it and counts the queries whose 10 results are the same.
 `--tune` searches the fusion weights on the dev split only and prints the best.
 
 The last line: `knowhow_mrr: <ours, test> bm25: <baseline, test>`.
@@ -43,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np  # noqa: E402
 
+from factory_commons.knowhow import search as search_module  # noqa: E402
 from factory_commons.knowhow import text as txt  # noqa: E402
 from factory_commons.knowhow.embed import embed_passages, embed_query  # noqa: E402
 from factory_commons.knowhow.files import read_cases  # noqa: E402
@@ -198,9 +203,11 @@ def latency(big: CaseIndex, queries: list[dict], before: bool) -> None:
     (its cached vector dropped); with `before`, the first method in the same run too: the query
     embedded with its concept names appended and every case scored on the full embeddings."""
     runs = {"now": (big, lambda q: None)}
+    exact = CaseIndex(big.cases, big.bm25, big.concepts, big.embeddings[:0])
+    exact.embeddings = big.embeddings  # the same arrays, no prefilter
+    if big._reduced is not None:
+        runs["exact"] = (exact, lambda q: None)
     if before:
-        exact = CaseIndex(big.cases, big.bm25, big.concepts, big.embeddings[:0])
-        exact.embeddings = big.embeddings  # the same arrays, no prefilter
         runs["before"] = (exact, lambda q: embed_query(_old_gloss(q)))
     for name, (index, old_vec) in runs.items():
         lat, cpu, emb = [], [], []
@@ -222,12 +229,12 @@ def latency(big: CaseIndex, queries: list[dict], before: bool) -> None:
             f"CPU time p50 {np.percentile(cpu_ms, 50):.1f} ms, p95 {np.percentile(cpu_ms, 95):.1f} ms "
             f"(of it the query's vector p50 {np.percentile(emb_ms, 50):.1f} ms)"
         )
-    if before:
+    if big._reduced is not None:
         same = 0
         for q in queries:
             vec = query_vector(q["query"])
             a = [h.case.id for h in big.search(q["query"], query_vec=vec)]
-            b = [h.case.id for h in runs["before"][0].search(q["query"], query_vec=vec)]
+            b = [h.case.id for h in exact.search(q["query"], query_vec=vec)]
             same += a == b
         print(
             f"prefiltered semantic ranking: the same 10 results as the exact one for {same} of {len(queries)} queries"
@@ -241,10 +248,18 @@ def main() -> None:
     ap.add_argument("--tune", action="store_true", help="choose the fusion weights on the dev split")
     ap.add_argument("--cache", type=Path, default=None, help="an .npz of embeddings kept between runs")
     ap.add_argument(
+        "--prefilter",
+        type=int,
+        default=None,
+        help="turn the semantic prefilter on from this many cases (search.PREFILTER_MIN)",
+    )
+    ap.add_argument(
         "--before", action="store_true", help="also time the first method (glossed text, no prefilter)"
     )
     args = ap.parse_args()
 
+    if args.prefilter is not None:
+        search_module.PREFILTER_MIN = args.prefilter
     cases = read_cases(args.data / "cases.csv")
     queries = read_queries(args.data / "queries.csv")
     print(

@@ -51,7 +51,10 @@ def test_prefilter_finds_the_same_best_cases_as_the_exact_product(monkeypatch):
         assert got == [index.cases[i].id for i in np.argsort(-exact, kind="stable")[:10]]
 
 
-def test_small_collections_are_scored_exactly():
+def test_small_collections_are_scored_exactly(monkeypatch):
+    index = _index(_clustered(600))
+    assert index._reduced is None  # off by default
+    monkeypatch.setattr(search, "PREFILTER_MIN", 500)
     index = _index(_clustered(200))
     assert index._reduced is None
     ids, _ = index.semantic_candidates("", _clustered(1, seed=9)[0])

@@ -130,10 +130,12 @@ def query_terms(text: str, weights: Weights = DEFAULT_WEIGHTS) -> tuple[dict[str
     return surface, concept
 
 
-#: From this many cases the semantic ranking first scores every case on the embeddings' first
-#: `PREFILTER_DIM` principal components and scores only the `PREFILTER_K` best exactly (the
-#: 100,000 x 384 product was most of a search's time); below it every case is scored exactly.
-PREFILTER_MIN = 20_000
+#: From this many cases (None: never, the default) the semantic ranking first scores every case
+#: on the embeddings' first `PREFILTER_DIM` principal components and scores only the
+#: `PREFILTER_K` best exactly. Off by default: on the benchmark's synthetic 100,000 cases it cut
+#: little CPU time and changed most result lists (docs/knowhow.md, "Figures"); a shop with
+#: hundreds of thousands of cases can turn it on after checking it on its own cases.
+PREFILTER_MIN: int | None = None
 PREFILTER_DIM = 64
 PREFILTER_K = 4_000
 
@@ -239,7 +241,7 @@ class CaseIndex:
         self._mean: np.ndarray | None = None
         self._proj: np.ndarray | None = None
         self._reduced: np.ndarray | None = None
-        if len(self.embeddings) >= PREFILTER_MIN:
+        if PREFILTER_MIN is not None and len(self.embeddings) >= PREFILTER_MIN:
             self._fit_prefilter()
 
     def _fit_prefilter(self, seed: int = 0) -> None:
