@@ -368,7 +368,7 @@ class _Builder:
         for _score, role in by_name[:3]:
             ok = self._fits(p, role)
             if ok:
-                return role, guess_text("why_name", role=role)
+                return role, guess_text("why_name_ignored" if role == "ignore" else "why_name", role=role)
         # from the values only
         if p.kind in ("ts", "serial_ts"):
             return "time", guess_text("why_values_ts")
@@ -385,7 +385,7 @@ class _Builder:
                 self.note("note_state_numbers", column=p.name, codes=", ".join(p.distinct[:12]))
             return "signal", guess_text("why_values_number")
         if by_name and by_name[0][1] == "ignore":
-            return "ignore", guess_text("why_name", role="ignore")
+            return "ignore", guess_text("why_name_ignored")
         return "ignore", guess_text("why_unknown")
 
     def _fits(self, p: Profile, role: str) -> bool:
@@ -423,6 +423,13 @@ class _Builder:
         if role in ("cycle_time", "rate", "display_name"):
             return True
         return role == "ignore"
+
+    def _note_good_total(self, cols: list[str]) -> None:
+        """A count named 생산량/output (not 양품/good) beside a scrap column: say it is read as good."""
+        good = [c for c in cols if self.roles.get(c) == "good"]
+        scrap = [c for c in cols if self.roles.get(c) == "scrap"]
+        if good and scrap and norm(good[0]) not in GOOD_FIRST:
+            self.note("note_good_not_total", column=good[0], scrap=scrap[0], where=f"columns.{good[0]}")
 
     def _midnight(self, p: Profile) -> bool:
         if p.ts is None:
@@ -471,6 +478,7 @@ class _Builder:
                 if c != keep:
                     self.roles[c] = "ignore"
                     self.note("note_second_column", column=c, role=role, kept=keep)
+        self._note_good_total(cols)
         # "time" columns: a time with start/end present is ignored; several times -> intervals
         times_ = [c for c in cols if self.roles.get(c) == "time"]
         has_start = any(self.roles.get(c) == "start" for c in cols)
