@@ -90,7 +90,7 @@ def test_the_levels_follow_drift_that_a_fixed_threshold_cannot():
 
 def test_scaling_the_current_changes_nothing():
     """No amp threshold anywhere: a CT ten times as sensitive gives the same states."""
-    ts, amps, _, _ = trace("machining_center", START, 3 * 3600, np.random.default_rng(3))
+    ts, amps, _, _ = trace("machining_center", START, 2 * 3600, np.random.default_rng(3))
     a = infer_states(ts, amps).sample_states(ts)
     b = infer_states(ts, amps * 10).sample_states(ts)
     assert np.mean(a == b) > 0.999
@@ -143,7 +143,7 @@ def test_high_idle_draw_hydraulic_press():
 def test_high_idle_draw_on_one_level_told_by_spread():
     """A flywheel press sampled fast: idle and running draw the same on average; the strokes
     make running's current restless, idle's is steady."""
-    ts, amps, state, cycle, inf = check("mechanical_press", 9, hours=3, hz=10)
+    ts, amps, state, cycle, inf = check("mechanical_press", 9, hours=2, hz=10)
     assert abs(found_cycles(inf, ts) - observed_cycles(ts, cycle)) <= max(
         2, 0.03 * observed_cycles(ts, cycle)
     )
