@@ -53,6 +53,9 @@ def test_remarks_and_production_columns_are_explained(tmp_path):
     m = proposal.mapping
     assert (m["header_row"], m["date"], m["duration_unit"], m["encoding"]) == (3, "작업일", "min", "cp949")
     why = {c.name: (c.role, c.why) for c in proposal.columns}
+    # the Korean half names the role in Korean, the English half by its code
+    ko, en = why["작업일"][1].split(" / ")
+    assert "'일자'" in ko and "'date'" not in ko and "'date'" in en
     role, text = why["비고"]
     assert role == "ignore"
     assert "'ignore'" not in text and "reason" in text, text
