@@ -309,6 +309,15 @@ def oee_view(
     }
 
 
+def pareto_labels(rows: list[dict]) -> list[str]:
+    """The bars' labels: the reason, with its state where several bars share that reason (three
+    stops without a reason, in idle, setup and down, are told apart as the CLI's table does)."""
+    seen: dict[str, int] = {}
+    for r in rows:
+        seen[r["reason"]] = seen.get(r["reason"], 0) + 1
+    return [f"{r['reason']} ({r['state']})" if seen[r["reason"]] > 1 else r["reason"] for r in rows]
+
+
 def downtime_view(
     store: Store, paths: list[str], period: Period, names: dict[str, str], t: Translate
 ) -> dict:
@@ -330,9 +339,7 @@ def downtime_view(
         }
         for _, r in df.iterrows()
     ]
-    chart = svg.pareto(
-        [r["reason"] for r in rows], [float(x) / 3600 for x in df["seconds"]], t("downtime_pareto")
-    )
+    chart = svg.pareto(pareto_labels(rows), [float(x) / 3600 for x in df["seconds"]], t("downtime_pareto"))
     stops = [
         {
             "key": str(r["machine"]),
