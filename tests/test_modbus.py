@@ -309,6 +309,43 @@ def _put_float(regs: dict[int, int], address: int, value: float, byte_order="big
         regs[address + i] = w
 
 
+def test_a_link_lost_mid_poll_keeps_what_was_read_before_it(sim):
+    """The counter is read, then the link fails before the coil's read in the same poll: the
+    counter's converter has moved past the new total, so its parts are handed on, not dropped."""
+    points = [
+        _p(4, dtype="uint32", mapping=PointMapping(machine=M, kind="count", counter="total")),
+        # unit 2 of the gateway, read after unit 1 (reads go by unit, then table)
+        _p(
+            5, table="coil", dtype="bool", unit_id=2, mapping=PointMapping(machine=M2, kind="alarm", name="E")
+        ),
+    ]
+    buf = Buffer(":memory:")
+    conn = ModbusConnector("plc", buf, "127.0.0.1", points, port=sim.port, timeout_s=1.0)
+    client = conn._client()
+    assert client.connect()
+    try:
+        sim.hr[4], sim.hr[5] = 0, 100
+        conn.poll(client)  # the baseline total
+        sim.hr[5] = 103
+        real_read = conn._read
+
+        done: list[str] = []
+
+        def read_then_fail(c, read):
+            if done:  # the poll's second read (its order is the connector's own)
+                raise ConnectionError("connection reset by peer")
+            done.append(read.table)
+            return real_read(c, read)
+
+        conn._read = read_then_fail
+        with pytest.raises(ConnectionError):
+            conn.poll(client)
+    finally:
+        client.close()
+    counts = [r for p in buf.take() if p.kind == "count" for r in p.rows]
+    assert done == ["holding"] and [r["good"] for r in counts] == [3]
+
+
 def test_polls_a_real_server_into_the_store_and_resumes_after_a_restart(sim, tmp_path):
     points = [
         _p(0, dtype="float32", mapping=PointMapping(machine=M, kind="signal", name="온도", unit="°C")),

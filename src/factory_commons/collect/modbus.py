@@ -416,32 +416,36 @@ class ModbusConnector(Connector):
         answered: set[int] = set()
         # while another unit answers, a silent one waits its turn; when none answers, ask them all
         others_answer = any(h.state == "answering" for h in self.unit_health.values())
-        for read in self.reads:
-            uh = self.unit_health[read.unit]
-            if read.unit in silent or (others_answer and uh.state == "silent" and now < uh.next_try):
-                continue
-            try:
-                results = self._read(client, read)
-            except UnitSilent as e:
-                silent[read.unit] = str(e)
-                continue
-            answered.add(read.unit)
-            for p in read.points:
-                words, refused = results[p.key]
-                unit = read.unit
-                if refused is not None:
-                    self._refuse(p, unit, refused)
+        try:
+            for read in self.reads:
+                uh = self.unit_health[read.unit]
+                if read.unit in silent or (others_answer and uh.state == "silent" and now < uh.next_try):
                     continue
-                self._refused.pop(p.key, None)
-                if p.mapping.kind == "state" and p.mapping.machine in in_gap:
-                    # after a gap the state is recorded again, even if it is the one before the gap:
-                    # the machine may have changed state and back meanwhile
-                    self.converters[p.key].last = None
-                row = self._convert(p, unit, words, ts)
-                self.gaps.seen(p.mapping.machine, ts)
-                if row is not None:
-                    rows.append(row)
-        self.emit(rows)
+                try:
+                    results = self._read(client, read)
+                except UnitSilent as e:
+                    silent[read.unit] = str(e)
+                    continue
+                answered.add(read.unit)
+                for p in read.points:
+                    words, refused = results[p.key]
+                    unit = read.unit
+                    if refused is not None:
+                        self._refuse(p, unit, refused)
+                        continue
+                    self._refused.pop(p.key, None)
+                    if p.mapping.kind == "state" and p.mapping.machine in in_gap:
+                        # after a gap the state is recorded again, even if it is the one before the gap:
+                        # the machine may have changed state and back meanwhile
+                        self.converters[p.key].last = None
+                    row = self._convert(p, unit, words, ts)
+                    self.gaps.seen(p.mapping.machine, ts)
+                    if row is not None:
+                        rows.append(row)
+        finally:
+            # what was read before a link failure mid-poll is kept: a counter's converter has
+            # already moved past those values, so dropping the rows would lose their parts
+            self.emit(rows)
         for u in answered:
             self._unit_answers(u)
         for u, why in silent.items():
