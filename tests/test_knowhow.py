@@ -69,6 +69,29 @@ def test_cases_with_a_blank_ref_are_separate_cases():
     assert db.count() == 2
 
 
+def test_vectors_made_another_way_are_made_again_on_open(tmp_path):
+    """A database whose vectors were made by another recipe or thesaurus (an older version, a
+    shop's own words added) is embedded again when opened: old vectors never meet new queries."""
+    import sqlite3
+
+    import numpy as np
+
+    from factory_commons.knowhow.search import case_vectors
+
+    path = tmp_path / "k.sqlite"
+    case = Case(title="유압 실린더 누유", symptom="바닥에 기름", cause="패킹 마모", action="패킹 교체")
+    with KnowhowDB(str(path)) as db:
+        db.add_many([case], embeddings=np.zeros((1, 384), dtype="float32"))  # as if made otherwise
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value = 'older' WHERE key = 'vectors'")
+    con.commit()
+    con.close()
+    with KnowhowDB(str(path)) as db:
+        stored = np.frombuffer(db._q("SELECT embedding FROM cases")[0][0], dtype=np.float32)
+        assert np.allclose(stored, case_vectors([case])[0], atol=1e-5)
+        assert db.search("기름 새요")[0].case.id == case.id
+
+
 def test_cp949_csv_and_jsonl_round_trip(tmp_path):
     cp = tmp_path / "old_orders.csv"
     cp.write_bytes((HEADER + ROWS[0] + "\n").encode("cp949"))

@@ -7,11 +7,14 @@ added, so a search only embeds the query. `ref` is unique per firm: adding a cas
 that is there replaces that case (an import run twice changes nothing).
 
 The search index (`search.CaseIndex`) is built from all cases on the first search and rebuilt
-when the cases changed (`version()`).
+when the cases changed (`version()`). The table `meta` keeps `search.vectors_fingerprint()` of
+the stored vectors: a database opened by a version that makes them differently (another
+recipe, thesaurus or model) embeds its cases again, so old vectors never mix with new queries.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -22,14 +25,19 @@ import numpy as np
 
 from .cases import Case
 
+log = logging.getLogger(__name__)
+
 _DDL = """
 CREATE TABLE IF NOT EXISTS cases (
     id TEXT PRIMARY KEY, firm TEXT NOT NULL, ref TEXT, machine TEXT, machine_type TEXT,
     verified INTEGER NOT NULL, body TEXT NOT NULL, embedding {blob}, updated TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS cases_ref ON cases (firm, ref) WHERE ref IS NOT NULL;
-CREATE INDEX IF NOT EXISTS cases_machine ON cases (firm, machine)
+CREATE INDEX IF NOT EXISTS cases_machine ON cases (firm, machine);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
 """
+#: cases embedded again per transaction when the stored vectors are stale
+REEMBED_BATCH = 256
 
 
 def default_knowhow_path(store: str) -> str:
@@ -77,6 +85,44 @@ class KnowhowDB:
             self._con.executescript(_DDL.format(blob="BLOB"))
             self._mark = "?"
             self._pg = False
+        self._refresh_vectors()
+
+    def _refresh_vectors(self) -> None:
+        """Embed every case again when its vector was made another way (see the module doc)."""
+        from .search import vectors_fingerprint
+
+        want = vectors_fingerprint()
+        with self.transaction():
+            if self._pg:
+                self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"fc.knowhow.{self.schema}"])
+            row = self._q("SELECT value FROM meta WHERE key = 'vectors'")
+            if row and row[0][0] == want:
+                return
+            ids = [r[0] for r in self._q("SELECT id FROM cases ORDER BY id")]
+            if ids:
+                log.warning(
+                    "know-how: %d cases embedded again (their vectors were made another way) / "
+                    "사례 %d건의 벡터를 다시 계산합니다",
+                    len(ids),
+                    len(ids),
+                )
+            for i in range(0, len(ids), REEMBED_BATCH):
+                self._reembed(ids[i : i + REEMBED_BATCH])
+            self._q(
+                "INSERT INTO meta (key, value) VALUES ('vectors', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (want,),
+            )
+
+    def _reembed(self, ids: list[str]) -> None:
+        from .search import case_vectors
+
+        marks = ", ".join("?" * len(ids))
+        rows = self._q(f"SELECT id, body FROM cases WHERE id IN ({marks})", ids)
+        cases = [Case.model_validate_json(body) for _, body in rows]
+        for (cid, _), vec in zip(rows, case_vectors(cases), strict=True):
+            blob = np.asarray(vec, dtype=np.float32).tobytes()
+            self._q("UPDATE cases SET embedding = ? WHERE id = ?", (blob, cid))
 
     def close(self) -> None:
         self._con.close()

@@ -172,6 +172,22 @@ def mix_concepts(raw: np.ndarray, texts: list[str], query: bool) -> np.ndarray:
     return out / np.where(norms > 0, norms, 1.0)
 
 
+#: how a case's stored vector is made; change it when `passage_text` or `mix_concepts` change
+VECTOR_RECIPE = "e5-small-q4 passage(title+symptom) + concepts"
+
+
+@functools.lru_cache(maxsize=1)
+def vectors_fingerprint() -> str:
+    """What stored case vectors depend on: the recipe, `CONCEPT_MIX` and the thesaurus (a shop's
+    own words added to it change the vectors too). `KnowhowDB` re-embeds cases made otherwise."""
+    import hashlib
+
+    from .thesaurus import CONCEPTS
+
+    body = repr((VECTOR_RECIPE, CONCEPT_MIX, sorted(CONCEPTS.items())))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+
 def case_vectors(cases: list[Case]) -> np.ndarray:
     """(len(cases), DIM) unit vectors stored with the cases (`KnowhowDB.add_many`)."""
     from .embed import embed_passages
