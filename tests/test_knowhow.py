@@ -92,6 +92,39 @@ def test_vectors_made_another_way_are_made_again_on_open(tmp_path):
         assert db.search("기름 새요")[0].case.id == case.id
 
 
+def test_a_korean_work_order_export_is_read_by_its_own_headers(tmp_path):
+    """Korean headers of a CMMS/Excel export fill the fields; dates with dots and 년월일 are read;
+    a column that fills no field (담당자) stays in extra; a header beside the field's own column
+    does not replace it."""
+    path = tmp_path / "작업이력.csv"
+    text = (
+        "작업지시번호,설비,설비 종류,증상,원인,조치 내용,발생일,담당자\n"
+        "WO-7,2호기,프레스,바닥에 기름 고임,로드 패킹 마모,패킹 교체,2023.03.14,김반장\n"
+        "WO-8,3호기,CNC,주축 소음,베어링 마모,베어링 교체,2023년 4월 2일 14:30,이주임\n"
+    )
+    path.write_bytes(text.encode("cp949"))
+    a, b = read_cases(path)
+    assert (a.ref, a.machine, a.machine_type, a.symptom, a.cause, a.action) == (
+        "WO-7",
+        "2호기",
+        "프레스",
+        "바닥에 기름 고임",
+        "로드 패킹 마모",
+        "패킹 교체",
+    )
+    assert a.occurred.date().isoformat() == "2023-03-14" and a.extra == {"담당자": "김반장"}
+    assert (b.occurred.month, b.occurred.day, b.occurred.hour, b.occurred.minute) == (4, 2, 14, 30)
+    both = tmp_path / "both.csv"
+    both.write_text("symptom,증상\nleak,누유\n", encoding="utf-8")
+    (c,) = read_cases(both)
+    assert c.symptom == "leak" and c.extra == {"증상": "누유"}
+    bad = tmp_path / "bad_date.csv"
+    bad.write_text("증상,발생일\n누유,어제\n", encoding="utf-8")
+    with pytest.raises(CaseFileError) as e:
+        read_cases(bad)
+    assert "bad_date.csv" in str(e.value) and "occurred" in str(e.value)
+
+
 def test_cp949_csv_and_jsonl_round_trip(tmp_path):
     cp = tmp_path / "old_orders.csv"
     cp.write_bytes((HEADER + ROWS[0] + "\n").encode("cp949"))

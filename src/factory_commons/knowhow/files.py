@@ -5,6 +5,11 @@ The columns are the fields of `Case` (`ref`, `machine_type`, `machine`, `title`,
 a column that is no field is kept in the case's `extra`. A row needs some text (a title,
 symptom, cause or action). `photos` is a list (JSON) or paths separated by `;` (CSV, Excel).
 
+Korean and common English headers of work-order exports are read as those fields too
+(`HEADER_WORDS`: 작업지시번호 -> ref, 설비 -> machine, 증상 -> symptom, 원인 -> cause, 조치 -> action,
+발생일 -> occurred, ...), unless the file also has the field's own column; dates may be written
+2023.03.14, 2023/03/14 or 2023년 3월 14일 (with a time after them or not).
+
 A file is read whole before anything is kept: one bad row refuses the file, and the error
 (`CaseFileError`) names every bad row by file, line and field, and says why. The CSV encoding
 is detected as the file importer does (`collect/files_read.detect_encoding`).
@@ -15,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import IO
 
@@ -28,6 +34,103 @@ KNOWHOW = Catalog("knowhow")
 FIELDS = set(Case.model_fields) - {"extra"}
 TEXT_NEEDED = ("title", "symptom", "cause", "action")
 MAX_PROBLEMS = 50
+
+#: header words of work-order exports (spaces, case and `_`/`-` ignored) -> the field they fill
+HEADER_WORDS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "작업지시번호",
+            "지시번호",
+            "작업번호",
+            "오더번호",
+            "관리번호",
+            "문서번호",
+            "workorder",
+            "wo",
+            "wono",
+            "workorderno",
+        ],
+        "ref",
+    ),
+    **dict.fromkeys(
+        ["설비종류", "설비유형", "설비구분", "기계종류", "기종", "장비종류", "machinetype", "equipmenttype"],
+        "machine_type",
+    ),
+    **dict.fromkeys(
+        ["설비", "설비명", "설비번호", "호기", "기계", "장비", "장비명", "equipment", "asset"], "machine"
+    ),
+    **dict.fromkeys(["제목", "건명", "고장명", "요약", "subject"], "title"),
+    **dict.fromkeys(
+        ["증상", "현상", "고장현상", "이상현상", "고장내용", "문제", "problem", "description"], "symptom"
+    ),
+    **dict.fromkeys(["원인", "고장원인", "발생원인", "rootcause"], "cause"),
+    **dict.fromkeys(
+        [
+            "조치",
+            "조치내용",
+            "조치사항",
+            "처리내용",
+            "수리내용",
+            "정비내용",
+            "대책",
+            "repair",
+            "fix",
+            "remedy",
+        ],
+        "action",
+    ),
+    **dict.fromkeys(["결과", "조치결과", "result"], "outcome"),
+    **dict.fromkeys(["제품", "품번", "품목", "품명"], "product"),
+    **dict.fromkeys(["알람코드", "알람번호", "에러코드", "오류코드", "alarmcode", "errorcode"], "alarm_code"),
+    **dict.fromkeys(
+        [
+            "발생일",
+            "발생일시",
+            "발생일자",
+            "고장일",
+            "고장일시",
+            "작업일",
+            "작업일자",
+            "일자",
+            "날짜",
+            "date",
+        ],
+        "occurred",
+    ),
+    **dict.fromkeys(["작성자", "등록자", "reporter"], "author"),
+    **dict.fromkeys(["언어", "language"], "lang"),
+}
+_DATE = re.compile(
+    r"^\s*(\d{4})\s*[./년-]\s*(\d{1,2})\s*[./월-]\s*(\d{1,2})\s*(?:일|\.)?"
+    r"(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$"
+)
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s_\-.]", "", name).lower()
+
+
+def _with_field_names(row: dict) -> dict:
+    """The row with export headers (`HEADER_WORDS`) renamed to the fields they fill, unless the
+    field's own column is there too; other columns stay as they are (kept in `extra`)."""
+    present = {str(k).strip() for k in row}
+    out: dict = {}
+    for key, value in row.items():
+        field = HEADER_WORDS.get(_header_key(str(key)))
+        if field and str(key).strip() not in FIELDS and field not in present and field not in out:
+            out[field] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _iso_date(value: str) -> str:
+    """2023.03.14, 2023/3/14 or 2023년 3월 14일 (and a time) as ISO 8601; anything else unchanged."""
+    m = _DATE.match(value)
+    if not m:
+        return value
+    y, mo, d, h, mi, sec = m.groups()
+    return f"{y}-{int(mo):02d}-{int(d):02d}" + (f"T{int(h):02d}:{mi}:{sec or '00'}" if h else "")
 
 
 def knowhow_text(msgid: str, /, **values: object) -> str:
@@ -97,7 +200,7 @@ def _rows_jsonl(path: Path) -> list[tuple[int, dict]]:
 def _case(row: dict, firm: str) -> Case:
     data: dict = {}
     extra: dict[str, str] = {}
-    for key, value in row.items():
+    for key, value in _with_field_names(row).items():
         k = str(key).strip()
         if not k:
             continue
@@ -108,6 +211,8 @@ def _case(row: dict, firm: str) -> Case:
                     continue
                 if k == "photos":
                     value = [p.strip() for p in value.split(";") if p.strip()]
+                elif k in ("occurred", "verified_at", "created"):
+                    value = _iso_date(value)
             if value is None:
                 continue
             data[k] = value
