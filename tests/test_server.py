@@ -210,6 +210,11 @@ def test_cli_users_create_then_login(tmp_path):
 
     store = str(tmp_path / "plant.duckdb")
     args = ["users", "create", "--firm", "acme", "--enterprise", "acme", "--email", "kim@acme.kr"]
+    # a refused password leaves no firm behind: the same command with a good one then works
+    r = CliRunner().invoke(
+        app, [*args, "--role", "owner", "--password-stdin", "--store", store], input="weak\n"
+    )
+    assert r.exit_code == 2 and "firm created" not in r.output, r.output
     r = CliRunner().invoke(
         app, [*args, "--role", "owner", "--password-stdin", "--store", store], input="pw-12345678\n"
     )

@@ -54,19 +54,22 @@ def users_create(
     acc = Accounts(accounts_path(store, database, accounts))
     try:
         f = acc.firm_by_name(firm)
-        if f is None:
-            f = acc.create_firm(firm, list(enterprise or []))
-            console.print(
-                f"{cli_text('firm_created')}: {f.name} (enterprises: {', '.join(f.enterprises) or '-'})"
-            )
-        elif enterprise and set(enterprise) != set(f.enterprises):
+        if f is not None and enterprise and set(enterprise) != set(f.enterprises):
             err.print(f"[red]{cli_text('firm_exists')}:[/] {', '.join(f.enterprises)}")
             raise typer.Exit(2)
         if password_stdin:
             password = sys.stdin.readline().rstrip("\n")
         else:
             password = typer.prompt(cli_text("password"), hide_input=True, confirmation_prompt=True)
-        u = acc.create_user(f.id, email, name or email, role, password)
+        if f is None:  # the firm and its first user together: a refused password leaves no firm
+            f, u = acc.create_firm_with_user(
+                firm, list(enterprise or []), email, name or email, role, password
+            )
+            console.print(
+                f"{cli_text('firm_created')}: {f.name} (enterprises: {', '.join(f.enterprises) or '-'})"
+            )
+        else:
+            u = acc.create_user(f.id, email, name or email, role, password)
     except AccountError as e:
         err.print(f"[red]{cli_text('cannot_create')}:[/] {e}")
         raise typer.Exit(2) from None

@@ -367,6 +367,15 @@ class Accounts:
         self.log_event("user_created", by, firm_id, email, role)
         return User(uid, firm_id, email, display_name, role)
 
+    def create_firm_with_user(
+        self, name: str, enterprises: list[str], email: str, display_name: str, role: str, password: str
+    ) -> tuple[Firm, User]:
+        """A new firm and its first user, both or neither: a refused password or a taken e-mail
+        leaves no firm behind (whose enterprises would then be taken)."""
+        with self._transaction():
+            firm = self.create_firm(name, enterprises)
+            return firm, self.create_user(firm.id, email, display_name, role, password)
+
     # -- sign-up of requesters (server/web/signup.py) ---------------------------------------
     def sign_up(
         self, email: str, display_name: str, password: str, now: datetime, hours: int = 48
