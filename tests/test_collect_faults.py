@@ -241,6 +241,7 @@ def test_an_idle_collector_does_not_load_the_heavy_libraries_it_needs_only_for_d
     collector and its store start: an edge box waiting for data keeps ~50 MB (issue 19)."""
     code = (
         "import sys\n"
+        "import factory_commons.cli  # `factory-commons collect` registers every command\n"
         "import factory_commons.collect.cli, factory_commons.collect.runner\n"
         "import factory_commons.collect.sparkplug.connector, factory_commons.collect.forwarder\n"
         "from factory_commons.store import open_store\n"

@@ -27,10 +27,18 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401 - pa.compute
 
 from ..store.base import Store
 from .infer import UNKNOWN, CurrentModel, Inference
+
+
+def _compute():  # noqa: ANN202 - the pyarrow.compute module
+    """pyarrow.compute, imported when first used: every command line loads this module, and an
+    idle collector need not carry pyarrow.compute (about 8 MB; docs/connect.md)."""
+    import pyarrow.compute as pc
+
+    return pc
+
 
 SOURCE = "inferred"
 SIGNAL = "current"
@@ -281,7 +289,7 @@ def simulated_oee(
             st.save_calendar(sim.calendar())
         for _d, batches in sim.iter_days():
             sig = batches["signal"]
-            inferred.write_table("signal", sig.filter(pa.compute.is_in(sig["machine"], pa.array(legacy))))
+            inferred.write_table("signal", sig.filter(_compute().is_in(sig["machine"], pa.array(legacy))))
         for m in legacy:
             ts, amps = read_current(inferred, m, a, b)
             inf = CurrentModel.learn(ts, amps).infer(ts, amps)
@@ -330,7 +338,7 @@ def write_simulated_folder(out, seed: int = 7, days: int = 3, sensor_days: int =
     sig = pa.concat_tables(tables)
     written = []
     for m in sim.legacy_paths():
-        cur = sig.filter(pa.compute.equal(sig["machine"], m))
+        cur = sig.filter(_compute().equal(sig["machine"], m))
         ts = cur["ts"].cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]")
         amps = cur["value"].to_numpy()
         truth = sim.legacy_truth(m)
