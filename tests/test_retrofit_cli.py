@@ -179,6 +179,16 @@ def test_infer_csv_scores_a_benchmark_file_and_reads_a_bare_sensor_file(tmp_path
     r = _run("infer", "--csv", str(bare))
     assert r.exit_code == 0, r.output
     assert "balanced" not in r.output
+    # saved from Korean Excel: CP949, with a Korean column beside the two that are read
+    kr = tmp_path / "센서_kr.csv"
+    kr.write_bytes(
+        (
+            "ts,current_a,비고\n"
+            + "".join(f"2026-03-02T08:00:{s:02d}+09:00,{1.0 + 9 * (s % 20 > 9)},가동\n" for s in range(60))
+        ).encode("cp949")
+    )
+    r = _run("infer", "--csv", str(kr))
+    assert r.exit_code == 0, r.output
 
 
 @pytest.mark.parametrize(

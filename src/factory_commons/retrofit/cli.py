@@ -201,8 +201,11 @@ def read_any_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
 
     if not path.is_file():
         raise ValueError(f"{path}: {_t('no_such_file')}")
+    from ..collect.files_read import detect_encoding
+
+    enc = detect_encoding(path)  # UTF-8 (with or without BOM) or CP949, as the file importer reads
     try:
-        header = pd.read_csv(path, nrows=0).columns
+        header = pd.read_csv(path, nrows=0, encoding=enc).columns
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: {_t('unreadable')} ({exc})") from None
     if "state" in header and "cycle" in header:
@@ -211,7 +214,7 @@ def read_any_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
     for col in ("ts", "current_a"):
         if col not in header:
             raise ValueError(f"{path}: {_t('missing_column', column=col)}")
-    df = pd.read_csv(path, dtype={"ts": str}, usecols=["ts", "current_a"])
+    df = pd.read_csv(path, dtype={"ts": str}, usecols=["ts", "current_a"], encoding=enc)
     t = pd.to_datetime(df["ts"], utc=True, format="ISO8601", errors="coerce")
     amps = pd.to_numeric(df["current_a"], errors="coerce").to_numpy(dtype=np.float64)
     bad_t = t.isna().to_numpy()

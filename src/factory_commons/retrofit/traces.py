@@ -417,9 +417,15 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     """
     import pandas as pd
 
+    from ..collect.files_read import detect_encoding
+
     try:
         df = pd.read_csv(
-            path, dtype={"ts": str, "state": str}, keep_default_na=False, na_values={"current_a": [""]}
+            path,
+            dtype={"ts": str, "state": str},
+            keep_default_na=False,
+            na_values={"current_a": [""]},
+            encoding=detect_encoding(Path(path)),
         )
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ValueError(retrofit_error("err_csv_unreadable", file=path, why=exc)) from None
