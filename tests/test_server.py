@@ -93,6 +93,9 @@ def test_bad_batch_is_422_naming_rows_and_fields(plant):
     assert r.status_code == 422
     problems = r.json()["detail"]["problems"]
     assert {"row": 2, "field": "good"}.items() <= problems[0].items()
+    message = r.json()["detail"]["message"]  # Korean first, then English, then the rows
+    assert message.startswith("count 기록 묶음을 받지 않았습니다") and "2 problem(s) in 2 rows" in message
+    assert "row 2, field 'good'" in message
 
 
 def test_kpi_downtime_hierarchy_alarms(plant):

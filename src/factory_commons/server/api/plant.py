@@ -225,7 +225,9 @@ def plant_router(store: Store, caller: Callable[..., Caller], now: Callable[[], 
             raise HTTPException(
                 422,
                 {
-                    "message": str(err),
+                    "message": api_text("batch_rejected", kind=kind, n=len(err.problems), total=len(rows))
+                    + ": "
+                    + "; ".join(str(p) for p in err.problems[:10]),
                     "problems": [{"row": p.row + 1, "field": p.field, "why": p.why} for p in err.problems],
                 },
             ) from None
