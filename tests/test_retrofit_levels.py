@@ -77,3 +77,24 @@ def test_a_compressor_unloading_a_little_above_its_idle_draw():
     got = inf.sample_states(ts_of(len(x)))
     assert np.mean(got[state == "idle"] == "idle") > 0.9
     assert balanced(state, got) >= 0.95
+
+
+def test_a_lighter_phase_inside_every_cycle_is_running_not_a_micro_stop():
+    """A machine tool's program: 15 A for 20 s, then 5.5 A for 10 s (its lighter phase,
+    running), every cycle of one production run; idle at 4 A before and after (a newcomer's
+    trace, 1 Hz). The lighter phase is close above the idle draw, as a compressor's unloading
+    would be, but it lasts the same in every cycle and the machine rests at the lower level:
+    running, not a micro-stop in every cycle."""
+    rng = np.random.default_rng(23)
+    levels = [(0.02, 900, "off"), (4.0, 600, "idle")]
+    levels += [(15.0, 20, "running"), (5.5, 10, "running")] * 150
+    levels += [(4.0, 1200, "idle"), (0.02, 300, "off")]
+    x = np.concatenate([np.full(n, a) for a, n, _ in levels])
+    state = np.array([s for _, n, s in levels for _ in range(n)])
+    x = np.abs(np.where(x > 0.1, x * (1 + 0.03 * rng.standard_normal(len(x))), 0.02))
+    inf = infer_states(ts_of(len(x)), x)
+    got = inf.sample_states(ts_of(len(x)))
+    assert np.mean(got[state == "running"] == "running") > 0.98
+    assert np.mean(got[state == "idle"] == "idle") > 0.98
+    assert len(inf.micro_stops) == 0
+    assert abs(len(inf.cycles) - 150) <= 2

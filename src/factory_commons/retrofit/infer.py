@@ -245,6 +245,12 @@ class CurrentModel:
             model = replace(model, activity=_activity_groups(t, x, model))
         labels, _post, yc = model._sample_labels(t, x)
         gap, part = _learn_fill_gap(t, labels, dt, yc)
+        if gap == 0.0:
+            phases = _cycle_phases(y, model)
+            if phases != model.level_states:
+                model = replace(model, level_states=phases)
+                labels, _post, yc = model._sample_labels(t, x)
+                gap, part = _learn_fill_gap(t, labels, dt, yc)
         model = replace(model, fill_gap_s=gap, part_pause_s=part)
         model, labels, gap = model._decide_high_idle(t, x, labels, gap)
         lab2 = _structure(t, labels, gap, dt)
@@ -601,6 +607,45 @@ def _held_idle(
         if here.sum() < 20 or float(np.mean(lvl[1:][here] == j)) < 0.5:
             out[j] = "running"
     return out
+
+
+def _cycle_phases(y: np.ndarray, model: CurrentModel) -> tuple[str, ...]:
+    """An idle level above the lowest idle one is a phase of the cycle (running) when the machine
+    is in it only between two runs of a running level, for one steady length (a program's
+    lighter phase: 15 A for 20 s, then 5.5 A for 10 s, every cycle) and rests at the lower idle
+    level instead. Learned only where no cycle gap is (the phase and no stops among the dips:
+    one production run): a compressor's unloading lasts as long as the air demand wants
+    (seconds to minutes) and stays idle; a phase that lasts the same in every cycle is read as
+    running rather than as a micro-stop in every cycle."""
+    states = list(model.level_states)
+    idle = [j for j, st in enumerate(states) if st == "idle"]
+    if len(idle) < 2:
+        return model.level_states
+    mu = np.array(model.means)
+    sd = np.maximum(np.array(model.sigmas), 1e-3)
+    lvl = np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(model.weights)), axis=1)
+    if np.sum(lvl == idle[0]) < GAP_MIN_DIPS:
+        return model.level_states
+    codes = model._codes()
+    cut = np.flatnonzero(np.diff(lvl)) + 1
+    starts = np.r_[0, cut]
+    ends = np.r_[cut, len(lvl)]
+    for j in idle[1:]:
+        inside, lengths = 0, []
+        for a, b in zip(starts, ends, strict=True):
+            if lvl[a] != j or a == 0 or b == len(lvl):
+                continue
+            if codes[lvl[a - 1]] == 2 and codes[lvl[b]] == 2:
+                inside += b - a
+                if b - a >= 2:
+                    lengths.append(b - a)
+        here = int(np.sum(lvl == j))
+        if len(lengths) < GAP_MIN_DIPS or inside < 0.9 * here:
+            continue
+        z = np.log(np.array(lengths, dtype=np.float64))
+        if float(np.percentile(z, 90) - np.percentile(z, 10)) < math.log(GAP_JUMP):
+            states[j] = "running"
+    return tuple(states)
 
 
 def _wander(t: np.ndarray, x: np.ndarray, model: CurrentModel, level: int) -> float:
