@@ -626,6 +626,10 @@ def _cycle_phases(y: np.ndarray, model: CurrentModel) -> tuple[str, ...]:
     lvl = np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(model.weights)), axis=1)
     if np.sum(lvl == idle[0]) < GAP_MIN_DIPS:
         return model.level_states
+    # a lone sample taken for the level beside (noise at the border of two close levels) does
+    # not cut a phase in two
+    lone = np.flatnonzero((lvl[1:-1] != lvl[:-2]) & (lvl[:-2] == lvl[2:])) + 1
+    lvl[lone] = lvl[lone - 1]
     codes = model._codes()
     cut = np.flatnonzero(np.diff(lvl)) + 1
     starts = np.r_[0, cut]
