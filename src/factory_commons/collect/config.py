@@ -42,7 +42,8 @@ class CollectorSettings(BaseModel):
     store_memory_mb: float | None = Field(
         default=None,
         ge=16,
-        description="cap on the DuckDB store's memory in this process (a small edge box: 64); none = DuckDB's own",
+        description="cap on the DuckDB store's memory in this process (a small edge box: 64); "
+        "none = 128 for a store file the collector owns",
     )
 
 

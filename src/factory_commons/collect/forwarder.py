@@ -29,6 +29,10 @@ from .faults import describe_failure
 
 COLLECT = Catalog("collect")
 
+#: DuckDB's memory limit (MB) for a store file the collector owns when `store_memory_mb` is not
+#: set: its cache stops growing there (queries spill to disk beyond it).
+DEFAULT_STORE_MEMORY_MB = 128
+
 
 def _table(rows: list[dict]) -> pa.Table:
     """Rows from the buffer as an Arrow table; `ts` (epoch microseconds) becomes a timestamp."""
@@ -74,9 +78,17 @@ class Forwarder:
     def _store(self) -> Store:
         if self.store is None:
             self.store = self._open_store()
-            if self.store_memory_mb and getattr(self.store, "dialect", "") == "duckdb":
+            from ..store.duckdb import DuckDBStore
+
+            memory_mb = self.store_memory_mb
+            if memory_mb is None and isinstance(self.store, DuckDBStore):
+                # a store file this process owns: DuckDB's own limit is 80 % of the machine's
+                # memory, and its cache of the file (blocks read back, the rows written) grows
+                # with the file up to that limit: RSS that rises for hours (issue 19)
+                memory_mb = DEFAULT_STORE_MEMORY_MB
+            if memory_mb and getattr(self.store, "dialect", "") == "duckdb":
                 try:  # DuckDB's cache of the file: small on a small box (it spills to disk beyond)
-                    self.store.query(f"SET memory_limit = '{int(self.store_memory_mb)}MB'")
+                    self.store.query(f"SET memory_limit = '{int(memory_mb)}MB'")
                 except Exception:  # noqa: BLE001 - a remote store refuses settings: it is not ours to size
                     pass
         return self.store
