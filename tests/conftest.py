@@ -15,7 +15,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from factory_commons.store import DuckDBStore, Store
+# command output is read by the tests: Rich wraps it at the console width (80 without a
+# terminal), which splits long temporary paths (`.../popen-gw1/...` under pytest-xdist) in two
+os.environ["COLUMNS"] = "200"
+
+from factory_commons.store import DuckDBStore, Store  # noqa: E402 - after COLUMNS is set
 
 PG_URL = os.environ.get("FC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ("duckdb", "postgresql")
