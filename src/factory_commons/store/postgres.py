@@ -433,7 +433,9 @@ class PostgresStore(Store):
             cur.execute(f"INSERT INTO {t} ({cols}) SELECT {cols} FROM _batch{order} ON CONFLICT DO NOTHING")
             written = cur.rowcount
             cur.execute("DROP TABLE _batch")
-            if t not in WATERMARKED:  # no reader: the key index, not a watermark, keeps writes idempotent here
+            if (
+                t not in WATERMARKED
+            ):  # no reader: the key index, not a watermark, keeps writes idempotent here
                 return written
             # per-id newest ts of the batch -> watermarks (only ever moved forward)
             size = int(ids.max()) + 1
