@@ -20,7 +20,9 @@ Cases belong to the caller's firm (`Case.firm` = the accounts firm name, as
 
 from __future__ import annotations
 
+import atexit
 import io
+import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -173,7 +175,9 @@ def default_photos_path(db: KnowhowDB) -> Path:
     """Beside a know-how SQLite file (`<file>.photos/`), else a temporary folder."""
     if db.target != ":memory:" and not db.target.startswith(("postgresql://", "postgres://")):
         return Path(f"{db.target}.photos")
-    return Path(tempfile.mkdtemp(prefix="fc-knowhow-photos-"))
+    folder = tempfile.mkdtemp(prefix="fc-knowhow-photos-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the cases' database goes with the process
+    return Path(folder)
 
 
 def photo_suffix(data: bytes) -> str | None:
