@@ -8,7 +8,12 @@ How (each step is data-driven; the few constants are physical or structural, nam
 1. Levels: a Gaussian mixture on log-RMS with 1-5 components, chosen by BIC; neighbouring
    components that are not clearly apart (Ashman's D below `SEPARATION`) are merged, so a
    wandering load is one level, a pump at rest and a pump working are two. Learning fits,
-   takes the drift out (3) and fits again, twice, so the levels are sharp.
+   takes the drift out (3) and fits again, twice, so the levels are sharp. A motor's inrush is
+   no level: where the powered samples in the first `INRUSH_S` after a switch-on that lie above
+   all of the next `ACTIVITY_S` make (at least half of) a level of their own, the levels are
+   fitted without them (a pump started every minute, sampled at 10 Hz: a small level above its
+   load, and the load then taken for idle under it), and so are the short-term spread's groups,
+   with the windows across a switch-off. Without such a level nothing changes.
 2. Which level is which state: "off" are the lowest levels indistinguishable from zero (a tiny
    fraction of the top level, or wide against their level as a sensor's noise floor is); of
    two such, the upper one is idle when it holds its samples in stretches where a floor's
@@ -102,6 +107,8 @@ PAUSE_OF_PERIOD = 0.5
 MICRO_STOP_S = 300.0
 #: a running run this short (seconds) right after off is the motor's inrush at switch-on
 MIN_RUN_S = 2.0
+#: powered samples this many seconds after a switch-on, above all that follow, are its inrush
+INRUSH_S = 2.0
 #: a powered level above this fraction of the next one up is idle only with more evidence
 #: (an induction motor turning free draws 25-50 % of its rated current; a pump or flywheel more)
 IDLE_RATIO = 0.6
@@ -232,17 +239,29 @@ class CurrentModel:
         tv = t[valid]
         means, sigmas, weights = _levels(y)
         states = _label_levels(means, sigmas)
+        # the inrush at switch-on is no level the machine holds: fitted without it
+        spike = _switch_on_spikes(tv, y, means, sigmas, weights, states)
+        if not _spike_level(y, means, sigmas, weights, spike):
+            spike = np.zeros(len(y), dtype=bool)  # no level of its own: everything as it was
+        held = ~spike
+        if spike.any():
+            means, sigmas, weights = _levels(y[held])
+            states = _label_levels(means, sigmas)
         for _ in range(2):  # take the drift out and fit the levels again, sharper
             model = cls(tuple(means), tuple(sigmas), tuple(weights), tuple(states), kind=kind)
             powered, shift = model._shift(tv, y)
-            means, sigmas, weights = _levels(np.where(powered, y - shift, y))
+            means, sigmas, weights = _levels(np.where(powered, y - shift, y)[held])
             states = _label_levels(means, sigmas)
         states = _floor_or_idle(y, means, sigmas, weights, states)
         states = _held_idle(y, means, sigmas, weights, states)
         model = cls(tuple(means), tuple(sigmas), tuple(weights), tuple(states), kind=kind)
         dt = _interval(t)
         if sum(st != "off" for st in states) == 1:
-            model = replace(model, activity=_activity_groups(t, x, model))
+            # the spread is learned where the machine holds its power: not over a switch-on's
+            # inrush or across a switch-off (windows holding off samples spread for that alone)
+            on, _ = model._shift(tv, y)
+            skip = _near(tv, spike | ~on, ACTIVITY_S / 2) if spike.any() else None
+            model = replace(model, activity=_activity_groups(t, x, model, skip))
         labels, _post, yc = model._sample_labels(t, x)
         gap, part = _learn_fill_gap(t, labels, dt, yc)
         if gap == 0.0:
@@ -579,6 +598,65 @@ def _label_levels(means: list[float], sigmas: list[float]) -> list[str]:
             states[j] = "idle"
             j += 1
     return states
+
+
+def _switch_on_spikes(
+    t: np.ndarray,
+    y: np.ndarray,
+    means: list[float],
+    sigmas: list[float],
+    weights: list[float],
+    states: list[str],
+) -> np.ndarray:
+    """Per sample: the motor's inrush at a switch-on, a transient and no level the machine holds.
+
+    The powered samples in the first `INRUSH_S` after a rise out of the off levels that lie above
+    every powered sample of the `ACTIVITY_S` after it. A machine switched on often, sampled fast,
+    makes a small level of them above its load (at 10 Hz a level of 1-2 % of the samples), which
+    would push the load under `IDLE_RATIO` of the "top" level, or a group of active spread that
+    would split one powered level into idle and running.
+    """
+    out = np.zeros(len(y), dtype=bool)
+    off = np.array([st == "off" for st in states])
+    if not off.any() or off.all() or len(y) < 3:
+        return out
+    mu = np.array(means)
+    sd = np.maximum(np.array(sigmas), 1e-3)
+    is_off = off[np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(weights)), axis=1)]
+    rises = np.flatnonzero(is_off[:-1] & ~is_off[1:]) + 1
+    for i in rises.tolist():
+        b = int(np.searchsorted(t, t[i] + INRUSH_S))
+        c = int(np.searchsorted(t, t[i] + INRUSH_S + ACTIVITY_S))
+        after = y[b:c][~is_off[b:c]]
+        if len(after) == 0 or is_off[b:c].any():
+            continue
+        out[i:b] = (y[i:b] > after.max()) & ~is_off[i:b]
+    return out
+
+
+def _spike_level(
+    y: np.ndarray, means: list[float], sigmas: list[float], weights: list[float], spike: np.ndarray
+) -> bool:
+    """Is a level made of inrush samples (at least half of its samples are)?"""
+    if not spike.any():
+        return False
+    mu = np.array(means)
+    sd = np.maximum(np.array(sigmas), 1e-3)
+    lvl = np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(weights)), axis=1)
+    n = np.bincount(lvl, minlength=len(mu))
+    k = np.bincount(lvl[spike], minlength=len(mu))
+    return bool(np.any((n > 0) & (k >= 0.5 * np.maximum(n, 1))))
+
+
+def _near(t: np.ndarray, mark: np.ndarray, within: float) -> np.ndarray:
+    """Per sample: within `within` seconds of a marked sample."""
+    if not mark.any():
+        return mark
+    tm = t[mark]
+    k = np.searchsorted(tm, t)
+    left = np.abs(t - tm[np.clip(k - 1, 0, len(tm) - 1)])
+    right = np.abs(tm[np.clip(k, 0, len(tm) - 1)] - t)
+    return np.minimum(left, right) <= within
 
 
 def _period_powered(t: np.ndarray, x: np.ndarray, model: CurrentModel) -> float | None:
@@ -1449,16 +1527,19 @@ def _spread(t: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _activity_groups(
-    t: np.ndarray, x: np.ndarray, model: CurrentModel
+    t: np.ndarray, x: np.ndarray, model: CurrentModel, skip: np.ndarray | None = None
 ) -> tuple[tuple[float, float, float], ...]:
     """(weight, mean, sigma) of the quiet and the active group of the powered samples' spread.
 
     Only when two groups fit better than one (BIC), lie clearly apart and the quiet one draws
-    less current than the active one; else () and the powered level stays one state.
+    less current than the active one; else () and the powered level stays one state. `skip`
+    (per valid sample): samples left out, those whose spread an inrush at switch-on makes.
     """
     valid = np.isfinite(x)
     y = _log(x[valid])
     powered, _ = model._shift(t[valid], y)
+    if skip is not None:
+        powered = powered & ~skip
     v = _spread(t[valid], y)[powered]
     if len(v) < 50:
         return ()
