@@ -43,6 +43,8 @@ DATA_CONSTANTS = {
     ("cooperate/romanise.py", "KNOWN"),  # Korean place names with their settled English names
     ("cooperate/romanise.py", "UNITS"),  # administrative units (구, 동, ...) and their romanisation
     ("cooperate/romanise.py", "COMPANY"),  # (주), the company mark in a firm's name
+    ("knowhow/files.py", "HEADER_WORDS"),  # the Korean headers of work-order exports
+    ("knowhow/files.py", "_DATE"),  # 2023년 3월 14일: the date words of those exports
 }
 
 

@@ -100,12 +100,9 @@ class KnowhowDB:
                 return
             ids = [r[0] for r in self._q("SELECT id FROM cases ORDER BY id")]
             if ids:
-                log.warning(
-                    "know-how: %d cases embedded again (their vectors were made another way) / "
-                    "사례 %d건의 벡터를 다시 계산합니다",
-                    len(ids),
-                    len(ids),
-                )
+                from ..i18n import Catalog
+
+                log.warning(Catalog("knowhow").both("vectors_reembedded", " / ").format(n=len(ids)))
             for i in range(0, len(ids), REEMBED_BATCH):
                 self._reembed(ids[i : i + REEMBED_BATCH])
             self._q(
