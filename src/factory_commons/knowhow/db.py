@@ -92,6 +92,9 @@ class KnowhowDB:
         from .search import vectors_fingerprint
 
         want = vectors_fingerprint()
+        row = self._q("SELECT value FROM meta WHERE key = 'vectors'")
+        if row and row[0][0] == want:
+            return  # the usual case: no write lock taken on open
         with self.transaction():
             if self._pg:
                 self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"fc.knowhow.{self.schema}"])
