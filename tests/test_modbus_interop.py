@@ -170,10 +170,19 @@ def test_both_stacks_every_change_once_every_part_and_gap_with_a_silent_unit(mod
 
     assert counts["lost_unrecorded"] == 0 and counts["duplicated"] == 0 and counts["extra"] == 0
     assert counts["stored_once"] + counts["lost_in_gap"] == counts["produced"] > 10
-    # one gap per machine, spanning the outage; none for unit 3's machine (it never had a value)
-    assert sorted(gaps) == [1, 2] and all(len(g) == 1 for g in gaps.values())
-    for ((start, end),) in gaps.values():
-        assert start <= killed + 0.05 and end >= restarted - 0.05
+    # per machine one gap spans the outage; none for unit 3's machine (it never had a value).
+    # On a loaded machine a read can also time out before or after the outage (the in-thread
+    # peer waits for the GIL): such a gap is real and recorded, but it must be short and must
+    # not overlap the outage's gap.
+    assert sorted(gaps) == [1, 2]
+    for unit, spans in gaps.items():
+        outage = [(s, e) for s, e in spans if s <= killed + 0.05 and e >= restarted - 0.05]
+        assert len(outage) == 1, (unit, spans, killed, restarted)
+        others = [(s, e) for s, e in spans if (s, e) not in outage]
+        assert all(e - s < 5.0 and (e <= outage[0][0] or s >= outage[0][1]) for s, e in others), (
+            unit,
+            spans,
+        )
     # every part, across the outage and unit 2's rollover at 2^32
     for u in (1, 2):
         good = sum(r["good"] for r in store.read("count", machines=[MACHINES[u]]).to_pylist())
