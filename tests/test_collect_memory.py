@@ -1,10 +1,19 @@
-"""The collector's store has a bounded memory: DuckDB's cache does not grow with the file (issue 19)."""
+"""The collector's store has a bounded memory: DuckDB's cache does not grow with the file, and a
+query that needs more than the cap still runs (issue 19)."""
 
 from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import duckdb
+import pytest
 
 from factory_commons.collect.buffer import Buffer
 from factory_commons.collect.forwarder import DEFAULT_STORE_MEMORY_MB, Forwarder
 from factory_commons.store import DuckDBStore
+from factory_commons.store.duckdb import default_burst_mb
+from factory_commons.store.remote import FlightStoreServer, RemoteStore
 
 
 def _limit_mb(store: DuckDBStore) -> float:
@@ -32,3 +41,74 @@ def test_configured_limit_wins(tmp_path):
     finally:
         fw.close()
         buffer.close()
+
+
+# a query that must hold 40 MB at once (one list of 5 million integers): DuckDB cannot spill it
+BIG = "SELECT len(list(i)) AS n FROM range(5000000) t(i)"
+
+
+def test_a_query_above_the_cap_runs_with_the_burst_and_the_cap_returns(tmp_path, caplog):
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    try:
+        store.set_memory_cap(16, burst_mb=256)
+        with pytest.raises(duckdb.OutOfMemoryException):
+            store._query(BIG, None, None)  # the cap alone is too small for it
+        with caplog.at_level(logging.INFO, logger="factory_commons.store.duckdb"):
+            assert store.query(BIG).column("n").to_pylist() == [5_000_000]
+        assert "more than the 16 MB cap" in caplog.text
+        assert store.memory_limit_mb() < 17  # back to the cap
+    finally:
+        store.close()
+
+
+def test_a_query_too_big_for_the_burst_still_fails_and_the_cap_returns(tmp_path):
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    try:
+        store.set_memory_cap(8, burst_mb=16)
+        with pytest.raises(duckdb.OutOfMemoryException):
+            store.query(BIG)
+        assert store.memory_limit_mb() < 9
+    finally:
+        store.close()
+
+
+def test_without_a_cap_an_out_of_memory_is_not_retried(tmp_path):
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    try:
+        store.query("SET memory_limit = '16MB'")  # someone else's limit: not ours to raise
+        with pytest.raises(duckdb.OutOfMemoryException):
+            store.query(BIG)
+    finally:
+        store.close()
+
+
+def test_parallel_queries_above_the_cap_share_one_burst(tmp_path):
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    try:
+        store.set_memory_cap(16, burst_mb=512)
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda _: store.query(BIG).column("n")[0].as_py(), range(8)))
+        assert got == [5_000_000] * 8
+        assert store.memory_limit_mb() < 17
+    finally:
+        store.close()
+
+
+def test_burst_default_is_at_least_512_mb_and_twice_the_cap():
+    assert default_burst_mb(128) >= 512
+    assert default_burst_mb(4096) >= 8192
+
+
+def test_a_dashboard_query_over_flight_runs_above_the_collectors_cap(tmp_path):
+    # the collector owns the file and serves it; `serve`'s dashboard asks through Flight
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    server = FlightStoreServer(store)
+    remote = RemoteStore(server.location, server.token)
+    try:
+        store.set_memory_cap(16, burst_mb=256)
+        assert remote.query(BIG).column("n").to_pylist() == [5_000_000]
+        assert store.memory_limit_mb() < 17
+    finally:
+        remote.close()
+        server.shutdown()
+        store.close()

@@ -30,7 +30,8 @@ from .faults import describe_failure
 COLLECT = Catalog("collect")
 
 #: DuckDB's memory limit (MB) for a store file the collector owns when `store_memory_mb` is not
-#: set: its cache stops growing there (queries spill to disk beyond it).
+#: set: its cache stops growing there (queries spill to disk beyond it; one that still runs out
+#: of memory runs again above the cap, `DuckDBStore.set_memory_cap`).
 DEFAULT_STORE_MEMORY_MB = 128
 
 
@@ -86,11 +87,10 @@ class Forwarder:
                 # memory, and its cache of the file (blocks read back, the rows written) grows
                 # with the file up to that limit: RSS that rises for hours (issue 19)
                 memory_mb = DEFAULT_STORE_MEMORY_MB
-            if memory_mb and getattr(self.store, "dialect", "") == "duckdb":
-                try:  # DuckDB's cache of the file: small on a small box (it spills to disk beyond)
-                    self.store.query(f"SET memory_limit = '{int(memory_mb)}MB'")
-                except Exception:  # noqa: BLE001 - a remote store refuses settings: it is not ours to size
-                    pass
+            if memory_mb and isinstance(self.store, DuckDBStore):
+                # DuckDB's cache of the file: small on a small box (it spills to disk beyond, and
+                # a query that needs more, e.g. a dashboard's year over Flight, gets it a while)
+                self.store.set_memory_cap(memory_mb)
         return self.store
 
     def close(self) -> None:

@@ -13,6 +13,8 @@ the same result: the first write of a key wins, and writing rows again adds noth
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import threading
 import warnings
 from datetime import UTC, datetime, timedelta
@@ -50,6 +52,19 @@ class StoreLockedError(RuntimeError):
     """Another process owns the DuckDB file."""
 
 
+log = logging.getLogger(__name__)
+
+
+def default_burst_mb(cap_mb: float) -> int:
+    """Memory a query may take for a while when the cap is too small for it: a quarter of the
+    machine's memory, at least 512 MB and at least twice the cap."""
+    try:
+        total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume a small box
+        total_mb = 4096
+    return int(max(512, 2 * cap_mb, total_mb / 4))
+
+
 class DuckDBStore(Store):
     dialect = "duckdb"
     kpi_rollup = True
@@ -68,6 +83,11 @@ class DuckDBStore(Store):
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
         self._lock = threading.RLock()
+        self._cap_mb: float | None = None  # set_memory_cap
+        self._burst_mb = 0
+        self._bursting = 0  # queries running above the cap
+        self._cap_pending = False  # the cap could not be set again yet (memory still in use)
+        self._burst_lock = threading.Lock()
         with self._lock:
             self._con.execute(BASE_DDL)
             for stmt in DUCKDB_UPGRADES:  # a file written by an older version
@@ -501,6 +521,21 @@ class DuckDBStore(Store):
         # run side by side instead of queueing on the store's lock; only making it is locked.
         # `execute` runs the statement at once; `sql()` first builds a lazy relation, which in
         # DuckDB 2.0's Python layer cost about 5 ms of CPU per KPI request of four small reads
+        try:
+            return self._query(sql, params, tables)
+        except duckdb.OutOfMemoryException:
+            if not self._cap_mb:
+                raise
+        finally:
+            if self._cap_pending:
+                self._restore_cap()
+        # the cap keeps DuckDB's cache of the file small in a long-running collector; a query
+        # that needs more (a year of KPIs for a dashboard over Flight) gets the burst for as long
+        # as it runs, then the cap returns and DuckDB evicts down to it (issue 19)
+        with self._above_cap():
+            return self._query(sql, params, tables)
+
+    def _query(self, sql: str, params: list | None, tables: dict[str, pa.Table] | None) -> pa.Table:
         with self._lock:
             cur = self._con.cursor()
         try:
@@ -509,6 +544,62 @@ class DuckDBStore(Store):
             return cur.execute(sql, params or None).to_arrow_table()
         finally:
             cur.close()
+
+    # -- memory ----------------------------------------------------------------------------
+    def set_memory_cap(self, cap_mb: float, burst_mb: float | None = None) -> None:
+        """Cap DuckDB's memory (its cache of the file, the rows being written) at `cap_mb`.
+
+        DuckDB's own limit is 80 % of the machine's memory, and a long-running process's cache
+        grows with the file up to it. A query that runs out of memory under the cap is run once
+        more with `burst_mb` (default: `default_burst_mb`); when no such query is left the cap
+        is set again.
+        """
+        self._cap_mb = float(cap_mb)
+        self._burst_mb = int(burst_mb) if burst_mb else default_burst_mb(cap_mb)
+        with self._lock:
+            self._con.execute(f"SET memory_limit = '{int(cap_mb)}MB'")
+
+    def memory_limit_mb(self) -> float:
+        """DuckDB's memory limit now, in MB."""
+        with self._lock:
+            got = self._con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        number, unit = str(got).split()
+        scale = {"bytes": 2**-20, "KiB": 2**-10, "KB": 2**-10, "MiB": 1, "MB": 1, "GiB": 1024, "GB": 1024}
+        return float(number) * scale.get(unit, 1)
+
+    @contextlib.contextmanager
+    def _above_cap(self):
+        with self._burst_lock:
+            self._bursting += 1
+            if self._bursting == 1:
+                log.info(
+                    "store %s: a query needs more than the %.0f MB cap; running it with %d MB",
+                    self.path,
+                    self._cap_mb,
+                    self._burst_mb,
+                )
+                with self._lock:
+                    self._con.execute(f"SET memory_limit = '{self._burst_mb}MB'")
+        try:
+            yield
+        finally:
+            with self._burst_lock:
+                self._bursting -= 1
+                self._cap_pending = True
+            self._restore_cap()
+
+    def _restore_cap(self) -> None:
+        """Set the cap again once no query runs above it; while other queries still hold more
+        memory than the cap, DuckDB refuses, and the next query that ends tries again."""
+        with self._burst_lock:
+            if self._bursting or not self._cap_pending or not self._cap_mb:
+                return
+            try:
+                with self._lock:
+                    self._con.execute(f"SET memory_limit = '{int(self._cap_mb)}MB'")
+            except duckdb.OutOfMemoryException:
+                return
+            self._cap_pending = False
 
     # -- maintenance -----------------------------------------------------------------------
     def export_parquet(self, directory: str | Path) -> dict[str, int]:
