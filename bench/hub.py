@@ -279,6 +279,9 @@ class Workers:
     def points(self) -> int:
         return sum(h.get("points", 0) for h in self.health())
 
+    def batches(self) -> int:
+        return sum(h.get("batches", 0) for h in self.health())
+
     def stop(self) -> None:
         for p in self.procs:
             p.terminate()
@@ -307,7 +310,7 @@ async def publish(js, msgs: list[tuple[str, bytes, str, int]]) -> None:
 
 async def run_capacity(hub, workers: Workers, url: str, messages, label: str) -> dict:
     points = sum(m[3] for sec in messages for m in sec)
-    start_points = workers.points()
+    start_points, start_batches = workers.points(), workers.batches()
     parts = {
         "workers": [p.pid for p in workers.procs],
         "postgres": backend_pids(url),
@@ -333,6 +336,7 @@ async def run_capacity(hub, workers: Workers, url: str, messages, label: str) ->
         "messages": sum(len(s) for s in messages),
         "points_per_s": points / elapsed,
         "publish_s": published,
+        "batches": workers.batches() - start_batches,
         "cpu_ms_per_1000": 1000 * cpu / points * 1000,
         "cpu_split": {k: round(1e6 * v / points) for k, v in by.items()},
         "worker_errors": sum(h.get("errors", 0) for h in workers.health()),
@@ -491,7 +495,7 @@ def main() -> None:
                 r = asyncio.run(run_capacity(hub, workers, url, msgs, "capacity"))
                 results["capacity"] = r
                 print(
-                    f"capacity:         {r['points']:,} points in {r['messages']:,} messages  {r['points_per_s']:,.0f} points/s  (published in {r['publish_s']:.1f} s)  CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}, worker errors {r['worker_errors']}",
+                    f"capacity:         {r['points']:,} points in {r['messages']:,} messages  {r['points_per_s']:,.0f} points/s  (published in {r['publish_s']:.1f} s, {r['batches']} batches)  CPU {r['cpu_ms_per_1000']:.0f} ms per 1,000 points {r['cpu_split']}, worker errors {r['worker_errors']}",
                     flush=True,
                 )
                 print(

@@ -347,6 +347,77 @@ def test_ingest_reads_bundles_beside_one_kind_pieces(pg_url):
             con.execute("DROP SCHEMA IF EXISTS hub_bundle_t CASCADE")
 
 
+def _delivered(subject_name: str, body: bytes, mid: str, seq: int, times: int = 1):
+    """A message as the pull consumer hands it over: its reply subject says how many times it
+    was delivered (the worker COPYs a batch delivered for the first time)."""
+    from types import SimpleNamespace
+
+    reply = f"$JS.ACK.{STREAM}.ingest.{times}.{seq}.{seq}.1793577600000000000.0"
+    return SimpleNamespace(subject=subject_name, data=body, headers={"Nats-Msg-Id": mid}, reply=reply)
+
+
+def test_first_delivery_is_copied_and_a_stored_key_falls_back_to_on_conflict(pg_url):
+    """A batch no worker saw before goes in by plain COPY; rows already stored (an edge that
+    sent them again after the duplicate window, under a new message id) or a key twice in one
+    batch make the key index refuse the COPY, and the rows then go in by ON CONFLICT DO NOTHING:
+    each row once, the first row of a repeated key kept. A redelivered batch is not COPY'd."""
+    import psycopg
+
+    from factory_commons.hub.ingest import IngestWorker, _delivery
+
+    ts = 1_793_577_600_000_000
+    m = "acme/s/a/l/m1"
+
+    def bundle(states, counts, signals) -> bytes:
+        return Bundle.of_rows(
+            "opc", 1.0, False, {"state": states, "count": counts, "signal": signals}
+        ).encode()
+
+    first = bundle(
+        [{"machine": m, "ts": ts, "state": "running"}],
+        [{"machine": m, "ts": ts + i, "good": 1} for i in range(3)],
+        [{"machine": m, "name": "load", "ts": ts + i, "value": i / 2} for i in range(4)],
+    )
+    again = bundle(  # the same rows, one new of each kind
+        [{"machine": m, "ts": ts, "state": "running"}, {"machine": m, "ts": ts + 9, "state": "idle"}],
+        [{"machine": m, "ts": ts + i, "good": 1} for i in range(4)],
+        [{"machine": m, "name": "load", "ts": ts + i, "value": i / 2} for i in range(5)],
+    )
+    twice = bundle(  # one key twice in the batch: the first row wins
+        [],
+        [{"machine": m, "ts": ts + 20, "good": 7}, {"machine": m, "ts": ts + 20, "good": 8}],
+        [],
+    )
+    redelivered = bundle([], [{"machine": m, "ts": ts + 30, "good": 2}], [])
+    assert _delivery(_delivered("fc.acme._rows", first, "x", 5, times=3))[::3] == (5, 3)
+    worker = IngestWorker(Credentials("ingest", "x"), pg_url, schema_template="hub_copy_t")
+    try:
+        worker.write([_delivered("fc.acme._rows", first, "e:1:b0", 1)])
+        store = worker.store_of("acme")
+        assert (store.copied_rows, store.copy_fallbacks) == (8, 0)
+        worker.write([_delivered("fc.acme._rows", again, "e2:1:b0", 2)])
+        assert store.copied_rows == 8 and store.copy_fallbacks == 3  # every kind refused
+        assert worker.metrics.duplicate_rows == 8
+        worker.write([_delivered("fc.acme._rows", twice, "e:2:b0", 3)])
+        assert store.copy_fallbacks == 4
+        worker.write([_delivered("fc.acme._rows", redelivered, "e:3:b0", 4, times=2)])
+        assert store.copied_rows == 8 and store.copy_fallbacks == 4
+        with psycopg.connect(pg_url) as con:
+            got = [
+                con.execute(f"SELECT count(*) FROM hub_copy_t.{t}").fetchone()[0]
+                for t in ("states", "counts", "signals")
+            ]
+            kept = con.execute("SELECT good FROM hub_copy_t.v_counts WHERE good > 1 ORDER BY ts").fetchall()
+            latest = con.execute("SELECT state FROM hub_copy_t.latest_states").fetchall()
+        assert got == [2, 6, 5]
+        assert kept == [(7,), (2,)]
+        assert latest == [("idle",)]
+    finally:
+        worker._drop_pg()  # noqa: SLF001
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute("DROP SCHEMA IF EXISTS hub_copy_t CASCADE")
+
+
 @needs_nats
 def test_a_shop_leaf_node_forwards_its_firms_subjects_only(tmp_path):
     """A shop PC's leaf node (hub leaf-config) logs in as the firm's user: the collector talks to

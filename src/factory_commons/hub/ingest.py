@@ -23,6 +23,8 @@ the firm's own enterprise (`<firm>/...`), and others are rejected.
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import time
 import uuid
 from collections import defaultdict
@@ -35,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql as psql
 
-from ..store.postgres import PostgresStore
+from ..store.postgres import PostgresStore, _binary_copy, _csv_chunks
 from ..store.validate import BatchError
 from .metrics import HubMetrics
 from .natsconf import Credentials
@@ -64,6 +66,40 @@ class FirmStore(PostgresStore):
     def close(self) -> None:  # the connection belongs to the worker
         return None
 
+    #: set by the worker per batch: True when none of the batch's messages was delivered before
+    copy_first = False
+
+    def _insert_rows(self, cur, spec, batch: pa.Table, ids, ts) -> int:
+        """Rows of a batch no worker has seen before are most likely new: COPY them straight
+        into the (partitioned) table, under a savepoint. A key already stored, or twice in the
+        batch, makes the table's unique key index refuse the COPY; the savepoint is rolled back
+        and the rows go in as for any other write (INSERT ... ON CONFLICT DO NOTHING from a
+        temporary table: first write wins). So the key index alone still keeps every row once;
+        the COPY saves the temporary table and ON CONFLICT's speculative insertion.
+        A redelivered batch (a worker died, PostgreSQL went away) goes the ON CONFLICT way."""
+        if not self.copy_first or batch.num_rows == 0:
+            return super()._insert_rows(cur, spec, batch, ids, ts)
+        ident = psql.Identifier(spec.table)
+        cols = psql.SQL(", ").join(psql.Identifier(c) for c, _ in spec.stored_columns)
+        binary = _binary_copy(batch)
+        fmt = psql.SQL("BINARY" if binary is not None else "CSV")
+        try:
+            with self._shared.transaction():
+                with cur.copy(psql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(ident, cols, fmt)) as cp:
+                    if binary is not None:
+                        cp.write(binary)
+                    else:
+                        for chunk in _csv_chunks(batch):
+                            cp.write(chunk)
+            self.copied_rows += batch.num_rows
+            return batch.num_rows
+        except psycopg.errors.UniqueViolation:
+            self.copy_fallbacks += 1
+        return super()._insert_rows(cur, spec, batch, ids, ts)
+
+    copied_rows = 0
+    copy_fallbacks = 0
+
 
 def _column(values: list) -> pa.Array:
     """One column of a message's rows; mixed types (a number, then a word) become strings, so
@@ -91,27 +127,28 @@ def _when(value) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
-def _delivery(m) -> tuple[int | None, float | None, int | None]:
-    """(stream sequence, stream arrival in epoch seconds, consumer pending) of a delivered
-    message, read from its reply subject (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream
-    seq>.<consumer seq>.<ns>.<pending>`, or the longer form with a domain) without the client's
-    `metadata` (which builds a datetime and two objects per message)."""
+def _delivery(m) -> tuple[int | None, float | None, int | None, int]:
+    """(stream sequence, stream arrival in epoch seconds, consumer pending, times delivered) of a
+    delivered message, read from its reply subject (`$JS.ACK.<stream>.<consumer>.<delivered>.
+    <stream seq>.<consumer seq>.<ns>.<pending>`, or the longer form with a domain) without the
+    client's `metadata` (which builds a datetime and two objects per message). Times delivered
+    is 0 when unknown (then the message counts as redelivered)."""
     reply = getattr(m, "reply", None)
     if isinstance(reply, str) and reply.startswith("$JS.ACK."):
         t = reply.split(".")
         try:
             if len(t) == 9:
-                return int(t[5]), int(t[7]) / 1e9, int(t[8])
+                return int(t[5]), int(t[7]) / 1e9, int(t[8]), int(t[4])
             if len(t) >= 11:
-                return int(t[7]), int(t[9]) / 1e9, int(t[10])
+                return int(t[7]), int(t[9]) / 1e9, int(t[10]), int(t[6])
         except ValueError:
             pass
     meta = getattr(m, "metadata", None)
     if meta is None:
-        return None, None, None
+        return None, None, None, 0
     seq = meta.sequence.stream if getattr(meta, "sequence", None) else None
     when = meta.timestamp.timestamp() if getattr(meta, "timestamp", None) else None
-    return seq, when, getattr(meta, "num_pending", None)
+    return seq, when, getattr(meta, "num_pending", None), getattr(meta, "num_delivered", None) or 0
 
 
 @dataclass
@@ -138,6 +175,8 @@ class IngestWorker:
         replicas: int = 1,
         metrics: HubMetrics | None = None,
         name: str = "ingest",
+        copy_first: bool = True,
+        prefetch: bool = True,
     ) -> None:
         self.credentials = credentials
         self.servers = servers or list(credentials.servers)
@@ -150,6 +189,10 @@ class IngestWorker:
         self.replicas = replicas
         self.metrics = metrics or HubMetrics()
         self.name = name
+        #: COPY a first-delivered batch straight into the tables (FirmStore._insert_rows)
+        self.copy_first = copy_first
+        #: pull the next batch while this one is written (run)
+        self.prefetch = prefetch
         self._con: psycopg.Connection | None = None
         self._stores: dict[str, FirmStore] = {}
 
@@ -184,14 +227,30 @@ class IngestWorker:
 
     # -- one batch ---------------------------------------------------------------------------
     def write(self, msgs: list) -> tuple[list, list]:
-        """Write a fetched batch in one transaction; (messages to ack, messages refused for good)."""
+        """Write a fetched batch in one transaction; (messages to ack, messages refused for good).
+
+        Python's cyclic garbage collector is off meanwhile: a batch holds ~10^5 live objects
+        (decoded messages, columns, the id caches' keys) and every collection triggered by the
+        write's allocations walked them (a third of the worker's CPU in bench/hub_write.py);
+        the rows make no reference cycles, and the collector runs again between batches."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._write(msgs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _write(self, msgs: list) -> tuple[list, list]:
         groups: dict[tuple[str, str], _Group] = {}
         refused = []
         arrivals: list[float] = []
         edge_lags: list[float] = []
         pending = None
+        first_delivery = True  # no message of the batch was given to a worker before
         for m in msgs:
-            seq, arrived, pending = _delivery(m)
+            seq, arrived, pending, delivered = _delivery(m)
+            first_delivery = first_delivery and delivered == 1
             if arrived is not None:
                 arrivals.append(arrived)
             try:
@@ -212,7 +271,8 @@ class IngestWorker:
                 edge_lags.append(bundle.received_at)
         con = self._pg()
         for g in groups.values():
-            self.store_of(g.parts[0][0])  # a new schema is migrated in its own transactions
+            # a new schema is migrated in its own transactions
+            self.store_of(g.parts[0][0]).copy_first = first_delivery and self.copy_first
         now = time.time()
         rows_by_firm: dict[str, int] = defaultdict(int)
         for g in groups.values():
@@ -383,6 +443,7 @@ class IngestWorker:
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.2
         nc = psub = None
+        ahead: list = []  # messages pulled while the batch before them was written
         while not stop.is_set():
             try:
                 if nc is None:
@@ -401,7 +462,8 @@ class IngestWorker:
                 backoff = min(backoff * 2, 5.0)
                 continue
             try:
-                msgs = await psub.fetch(self.batch, timeout=self.fetch_wait_s)
+                msgs = ahead or await psub.fetch(self.batch, timeout=self.fetch_wait_s)
+                ahead = []
             except (nats.errors.TimeoutError, TimeoutError):
                 self.metrics.idle()
                 continue
@@ -411,14 +473,23 @@ class IngestWorker:
                 backoff = min(backoff * 2, 5.0)
                 continue
             self.metrics.in_flight = len(msgs)
-            beat = asyncio.create_task(_keep_in_progress(msgs, self.ack_wait_s / 3))
+            held = list(msgs)  # every message this worker holds unacknowledged
+            beat = asyncio.create_task(_keep_in_progress(held, self.ack_wait_s / 3))
+            writing = asyncio.ensure_future(asyncio.to_thread(self.write, msgs))
             try:
-                ok, refused = await asyncio.to_thread(self.write, msgs)
+                if self.prefetch:
+                    # the next batch, pulled while PostgreSQL works on this one
+                    ahead = await _pull_now(psub, self.batch)
+                    held.extend(ahead)
+                ok, refused = await writing
             except Exception as e:  # noqa: BLE001 - PostgreSQL away: give the batch back
                 self.metrics.error(e)
+                if not writing.done():  # the pull failed (NATS away): the write still ends
+                    await asyncio.gather(writing, return_exceptions=True)
                 self._drop_pg()
-                for m in msgs:
+                for m in held:
                     await _quietly(m.nak(delay=1.0))
+                ahead = []
                 self.metrics.in_flight = 0
                 await _sleep(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -430,13 +501,53 @@ class IngestWorker:
                 await _quietly(m.ack())
             for m in refused:
                 await _quietly(m.term())
-            self.metrics.in_flight = 0
+            self.metrics.in_flight = len(ahead)
+        for m in ahead:  # pulled but not written: to another worker now, not after ack_wait
+            await _quietly(m.nak())
         if nc is not None:
             try:
                 await asyncio.wait_for(nc.close(), 3.0)
             except Exception:  # noqa: BLE001 - ending anyway
                 pass
         self._drop_pg()
+
+
+async def _pull_now(psub, batch: int, wait_s: float = 2.0) -> list:
+    """Up to `batch` messages the consumer has for this worker now, without waiting for more.
+
+    One pull request (`no_wait`), its messages taken from the subscription's queue as they
+    come, ending at the server's status (no more messages now). The client's own `fetch`
+    awaits every message in a new task with its own timeout (~35 us a message; see
+    docs/scale.md); this reads the queue directly and awaits only when it is empty. Anything
+    left in the queue (a late message of this request) is taken by the next fetch. Uses the
+    pull subscription's internals (`_sub`, `_nms`, `_deliver`); without them: nothing."""
+    sub = getattr(psub, "_sub", None)
+    queue = getattr(sub, "_pending_queue", None)
+    nms, deliver = getattr(psub, "_nms", None), getattr(psub, "_deliver", None)
+    if queue is None or not nms or not deliver:
+        return []
+    msgs: list = []
+    await sub._conn.publish(nms, json.dumps({"batch": batch, "no_wait": True}).encode(), deliver)  # noqa: SLF001
+    loop = asyncio.get_running_loop()
+    end = loop.time() + wait_s
+    while len(msgs) < batch:
+        if queue.empty():
+            left = end - loop.time()
+            if left <= 0:
+                break
+            try:
+                m = await asyncio.wait_for(queue.get(), left)
+            except TimeoutError:
+                break
+        else:
+            m = queue.get_nowait()
+        sub._pending_size -= len(m.data)  # noqa: SLF001 - as the client's fetch does
+        status = m.headers.get("Status") if m.headers else None
+        if not status:
+            msgs.append(m)
+        elif status != "100":  # 404 no messages, 408 request expired, 409 ...: no more now
+            break
+    return msgs
 
 
 async def _keep_in_progress(msgs: list, every_s: float) -> None:

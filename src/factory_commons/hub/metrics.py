@@ -150,6 +150,7 @@ class HubMetrics:
             "consumer_pending": s["pending"],
             "in_flight": s["in_flight"],
             "points": s["points"],
+            "batches": s["batches"],
             "lag_p95_s": round(s["lag_p95_s"], 4),
             "edge_lag_p95_s": round(s["edge_lag_p95_s"], 4),
             "duplicate_rows": s["duplicate_rows"],

@@ -423,16 +423,9 @@ class PostgresStore(Store):
         """Insert the rows whose key is not stored yet (first write wins); move the watermarks."""
         t = spec.table
         ts = _ts_micros(batch.column("ts"))
-        if not _provably_unique(ids, ts):  # repeated keys inside the batch: the first row wins
-            batch = batch.append_column("_row", pa.array(np.arange(batch.num_rows, dtype=np.int64)))
-        cols = ", ".join(c for c, _ in spec.stored_columns)
-        order = " ORDER BY _row" if "_row" in batch.column_names else ""
         with self._con.cursor() as cur:
             partitions.ensure(cur, t, ts)  # the monthly partitions of the batch's times
-            self._load_temp(cur, "_batch", batch)
-            cur.execute(f"INSERT INTO {t} ({cols}) SELECT {cols} FROM _batch{order} ON CONFLICT DO NOTHING")
-            written = cur.rowcount
-            cur.execute("DROP TABLE _batch")
+            written = self._insert_rows(cur, spec, batch, ids, ts)
             if (
                 t not in WATERMARKED
             ):  # no reader: the key index, not a watermark, keeps writes idempotent here
@@ -453,6 +446,22 @@ class PostgresStore(Store):
                 "WHERE excluded.max_ts > watermarks.max_ts",
                 [t, _int_array(present), _int_array(hi[present])],
             )
+        return written
+
+    def _insert_rows(
+        self, cur: psycopg.Cursor, spec: EventTable, batch: pa.Table, ids: np.ndarray, ts: np.ndarray
+    ) -> int:
+        """INSERT ... SELECT ... ON CONFLICT DO NOTHING from a temporary table: the rows written.
+        (The hub's ingest overrides it with a plain COPY where its batch is new, hub/ingest.py.)"""
+        t = spec.table
+        if not _provably_unique(ids, ts):  # repeated keys inside the batch: the first row wins
+            batch = batch.append_column("_row", pa.array(np.arange(batch.num_rows, dtype=np.int64)))
+        cols = ", ".join(c for c, _ in spec.stored_columns)
+        order = " ORDER BY _row" if "_row" in batch.column_names else ""
+        self._load_temp(cur, "_batch", batch)
+        cur.execute(f"INSERT INTO {t} ({cols}) SELECT {cols} FROM _batch{order} ON CONFLICT DO NOTHING")
+        written = cur.rowcount
+        cur.execute("DROP TABLE _batch")
         return written
 
     def _write_orders(self, table: pa.Table) -> int:
