@@ -17,13 +17,14 @@ given, so the situational boosts do not help anyone; a machine kind named in the
 Scores per split (dev, test, all): MRR@10, nDCG@10 (binary gains), recall@5, and per query kind.
 Then the latency: the cases perturbed into `--scale` synthetic cases (term lists with terms
 dropped and other cases' terms mixed in; embeddings with noise, renormalised), every query
-searched end to end three times, each time as a new query (its vector computed, the query cache
+searched end to end four times, each time as a new query (its vector computed, the query cache
 emptied); p50/p95 of the wall time and of the process' CPU time (on a shared machine the wall
 time includes waiting for a core); a new case's vector (each case of the set alone); memory (the
-index's arrays and the process' peak RSS). `--before` times the first method in the same run:
-the texts embedded with their concept names appended (the whole case for a case) and every case
-scored on the full embeddings; `--prefilter N` turns the semantic prefilter on from N cases,
-times the exact search beside it and counts the queries whose 10 results are the same.
+index's arrays and the process' peak RSS). From `search.DENSE_INDEX_MIN` cases (10,000) the
+vectors are scored from a float16 faiss index; `--before` times, in the same run, the method before
+it (numpy's float32 product over every case) and prints how far the two agree (the semantic top
+200, the hybrid top 10); `--dense-min N` sets the threshold (0: the float16 index on the evaluation
+sets too, to check their scores do not change).
 `--tune` searches the fusion weights on the dev split only and prints the best.
 
 The last line: `knowhow_mrr: <ours, test> bm25: <baseline, test>`.
@@ -192,52 +193,60 @@ def vectors(texts: list[str], query: bool, cache: Path | None) -> np.ndarray:
     return mix_concepts(cached_embeddings(texts, query, cache), texts, query)
 
 
-def _old_gloss(text: str) -> str:
-    """The first method's embedded text (before issue 21's second pass): concept names appended."""
-    found = txt.concepts(text)
-    return text + (" (" + ", ".join(c.replace("_", " ") for c in found) + ")" if found else "")
-
-
 def latency(big: CaseIndex, queries: list[dict], before: bool) -> None:
     """CPU and wall time per search over `big`, each query searched as if for the first time
-    (its cached vector dropped); with `before`, the first method in the same run too: the query
-    embedded with its concept names appended and every case scored on the full embeddings."""
-    runs = {"now": (big, lambda q: None)}
+    (its cached vector dropped); with `before`, in the same run, the method before the float16
+    index: every case scored by numpy's float32 product (the same arrays, `DENSE_INDEX_MIN` off).
+    Then how far the two agree: the semantic ranking's top `pool` and the hybrid's top 10."""
+    runs = {"now": big}
     exact = CaseIndex(big.cases, big.bm25, big.concepts, big.embeddings[:0])
-    exact.embeddings = big.embeddings  # the same arrays, no prefilter
-    if big._reduced is not None:
-        runs["exact"] = (exact, lambda q: None)
-    if before:
-        runs["before"] = (exact, lambda q: embed_query(_old_gloss(q)))
-    for name, (index, old_vec) in runs.items():
-        lat, cpu, emb = [], [], []
-        for _ in range(3):
+    exact.embeddings = big.embeddings  # the same arrays, no float16 index
+    if before and big._dense is not None:
+        runs["before"] = exact
+    times: dict[str, tuple[list, list, list]] = {name: ([], [], []) for name in runs}
+    for rep in range(4):
+        # the methods take turns, all queries each, in alternating order, so both meet the machine's
+        # load alike (query by query would charge one method's after-effects to the other: numpy's
+        # BLAS threads keep spinning for a while after its product)
+        for name in list(runs)[:: 1 if rep % 2 == 0 else -1]:
+            index = runs[name]
+            lat, cpu, emb = times[name]
             for q in queries:
                 query_vector.cache_clear()
                 t, cp = time.perf_counter(), time.process_time()
-                vec = old_vec(q["query"])
-                if vec is None:
-                    vec = query_vector(q["query"])
+                vec = query_vector(q["query"])
                 emb.append(time.process_time() - cp)
                 index.search(q["query"], limit=10, query_vec=vec)
                 lat.append(time.perf_counter() - t)
                 cpu.append(time.process_time() - cp)
+    for name, index in runs.items():
+        lat, cpu, emb = times[name]
         lat_ms, cpu_ms, emb_ms = np.array(lat) * 1000, np.array(cpu) * 1000, np.array(emb) * 1000
+        rest = cpu_ms - emb_ms
         print(
             f"search {name:<6} over {len(index)} cases, end to end ({len(lat)} searches): "
             f"p50 {np.percentile(lat_ms, 50):.1f} ms, p95 {np.percentile(lat_ms, 95):.1f} ms wall; "
             f"CPU time p50 {np.percentile(cpu_ms, 50):.1f} ms, p95 {np.percentile(cpu_ms, 95):.1f} ms "
-            f"(of it the query's vector p50 {np.percentile(emb_ms, 50):.1f} ms)"
+            f"(the query's vector p50 {np.percentile(emb_ms, 50):.1f} / p95 {np.percentile(emb_ms, 95):.1f} ms, "
+            f"the rest p50 {np.percentile(rest, 50):.1f} / p95 {np.percentile(rest, 95):.1f} ms)"
         )
-    if big._reduced is not None:
-        same = 0
+    if big._dense is not None:
+        pool = DEFAULT_WEIGHTS.pool
+        same10, over10, over_pool = 0, [], []
         for q in queries:
             vec = query_vector(q["query"])
+            ids, _ = big.semantic_candidates(q["query"], vec, pool)
+            full = exact.semantic_scores(q["query"], vec)
+            best = np.argpartition(-full, pool - 1)[:pool]
+            over_pool.append(len(set(ids.tolist()) & set(best.tolist())) / pool)
             a = [h.case.id for h in big.search(q["query"], query_vec=vec)]
             b = [h.case.id for h in exact.search(q["query"], query_vec=vec)]
-            same += a == b
+            same10 += a == b
+            over10.append(len(set(a) & set(b)) / max(len(b), 1))
         print(
-            f"prefiltered semantic ranking: the same 10 results as the exact one for {same} of {len(queries)} queries"
+            f"float16 index against the float32 product, {len(queries)} queries: semantic top {pool} "
+            f"overlap {np.mean(over_pool):.3f} (min {np.min(over_pool):.3f}); hybrid top 10 overlap "
+            f"{np.mean(over10):.3f} (min {np.min(over10):.3f}), the same 10 in the same order for {same10}"
         )
 
 
@@ -248,19 +257,25 @@ def main() -> None:
     ap.add_argument("--tune", action="store_true", help="choose the fusion weights on the dev split")
     ap.add_argument("--cache", type=Path, default=None, help="an .npz of embeddings kept between runs")
     ap.add_argument(
-        "--prefilter",
+        "--dense-min",
         type=int,
         default=None,
-        help="turn the semantic prefilter on from this many cases (search.PREFILTER_MIN)",
+        help="use the float16 vector index from this many cases (search.DENSE_INDEX_MIN; 0: always)",
     )
     ap.add_argument(
-        "--before", action="store_true", help="also time the first method (glossed text, no prefilter)"
+        "--before",
+        action="store_true",
+        help="also time the float32 product over every case (the method before the float16 index)",
     )
     args = ap.parse_args()
 
-    if args.prefilter is not None:
-        search_module.PREFILTER_MIN = args.prefilter
-    cases = read_cases(args.data / "cases.csv")
+    if args.dense_min is not None:
+        search_module.DENSE_INDEX_MIN = args.dense_min
+    # ids from the file's order: ties of the fused score are broken by id, and imported cases get
+    # random ids, which made the scores of one run differ from the next by up to 0.01
+    cases = [
+        c.model_copy(update={"id": f"b{i:05d}"}) for i, c in enumerate(read_cases(args.data / "cases.csv"))
+    ]
     queries = read_queries(args.data / "queries.csv")
     print(
         f"{len(cases)} cases, {len(queries)} queries ({sum(q['split'] == 'dev' for q in queries)} dev) from {args.data}"
@@ -308,8 +323,6 @@ def main() -> None:
 
     # a new case's embedding, each alone (the concepts' name vectors are computed once a process)
     runs = {"now": lambda c: case_vectors([c])}
-    if args.before:
-        runs["before"] = lambda c: embed_passages([_old_gloss(c.embed_text())])
     for name, fn in runs.items():
         times, cpus = [], []
         for c in cases:
@@ -328,14 +341,13 @@ def main() -> None:
         big = synthetic_index(cases, embeddings, terms, args.scale)
         print(f"{args.scale} synthetic cases indexed in {time.perf_counter() - t:.1f} s")
         latency(big, queries, args.before)
-        mat = big.bm25.matrix
-        extra = sum(a.nbytes for a in (big._reduced, big._proj) if a is not None)
-        mb = (
-            mat.data.nbytes + mat.indices.nbytes + mat.indptr.nbytes + big.embeddings.nbytes + extra
-        ) / 2**20
+        mats = (big.bm25.matrix, big.concepts.matrix)
+        bm = sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in mats)
+        extra = big.dense_bytes()
+        mb = (bm + big.embeddings.nbytes + extra) / 2**20
         print(
-            f"index arrays {mb:.0f} MiB (BM25 {mat.nnz} non-zeros, embeddings "
-            f"{big.embeddings.nbytes / 2**20:.0f} MiB, prefilter {extra / 2**20:.0f} MiB)"
+            f"index arrays {mb:.0f} MiB (BM25 {bm / 2**20:.0f} MiB, {sum(m.nnz for m in mats)} non-zeros; "
+            f"vectors float32 {big.embeddings.nbytes / 2**20:.0f} MiB, float16 index {extra / 2**20:.0f} MiB)"
         )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"knowhow_mrr: {mean_mrr(results['ours'], test):.3f} bm25: {mean_mrr(results['bm25'], test):.3f}")
