@@ -357,7 +357,8 @@ def _delivered(subject_name: str, body: bytes, mid: str, seq: int, times: int = 
 
 
 def test_first_delivery_is_copied_and_a_stored_key_falls_back_to_on_conflict(pg_url):
-    """A batch no worker saw before goes in by plain COPY; rows already stored (an edge that
+    """A batch no worker saw before goes in by plain COPY (binary where the columns allow),
+    the KPI rollup invalidated once per machine and batch; rows already stored (an edge that
     sent them again after the duplicate window, under a new message id) or a key twice in one
     batch make the key index refuse the COPY, and the rows then go in by ON CONFLICT DO NOTHING:
     each row once, the first row of a repeated key kept. A redelivered batch is not COPY'd."""
@@ -395,6 +396,8 @@ def test_first_delivery_is_copied_and_a_stored_key_falls_back_to_on_conflict(pg_
         worker.write([_delivered("fc.acme._rows", first, "e:1:b0", 1)])
         store = worker.store_of("acme")
         assert (store.copied_rows, store.copy_fallbacks) == (8, 0)
+        with psycopg.connect(pg_url) as con:  # states and counts of one machine: raised once
+            assert con.execute("SELECT ver FROM hub_copy_t.kpi_versions").fetchall() == [(1,)]
         worker.write([_delivered("fc.acme._rows", again, "e2:1:b0", 2)])
         assert store.copied_rows == 8 and store.copy_fallbacks == 3  # every kind refused
         assert worker.metrics.duplicate_rows == 8
