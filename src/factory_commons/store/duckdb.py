@@ -211,6 +211,9 @@ class DuckDBStore(Store):
 
     # -- writing ---------------------------------------------------------------------------
     def _write_valid(self, kind: str, table: pa.Table) -> WriteResult:
+        return self._with_burst(self._write_in_transaction, kind, table)
+
+    def _write_in_transaction(self, kind: str, table: pa.Table) -> WriteResult:
         with self._lock:
             if kind == "order":
                 return self._write_orders(table)
@@ -290,6 +293,9 @@ class DuckDBStore(Store):
         """Store computed KPI hours for the machines whose version is still `versions`' one."""
         if rows.num_rows == 0:
             return 0
+        return self._with_burst(self._kpi_rollup_save, rows, versions)
+
+    def _kpi_rollup_save(self, rows: pa.Table, versions: dict[int, int]) -> int:
         with self._lock:
             con = self._con
             con.begin()
@@ -521,19 +527,7 @@ class DuckDBStore(Store):
         # run side by side instead of queueing on the store's lock; only making it is locked.
         # `execute` runs the statement at once; `sql()` first builds a lazy relation, which in
         # DuckDB 2.0's Python layer cost about 5 ms of CPU per KPI request of four small reads
-        try:
-            return self._query(sql, params, tables)
-        except duckdb.OutOfMemoryException:
-            if not self._cap_mb:
-                raise
-        finally:
-            if self._cap_pending:
-                self._restore_cap()
-        # the cap keeps DuckDB's cache of the file small in a long-running collector; a query
-        # that needs more (a year of KPIs for a dashboard over Flight) gets the burst for as long
-        # as it runs, then the cap returns and DuckDB evicts down to it (issue 19)
-        with self._above_cap():
-            return self._query(sql, params, tables)
+        return self._with_burst(self._query, sql, params, tables)
 
     def _query(self, sql: str, params: list | None, tables: dict[str, pa.Table] | None) -> pa.Table:
         with self._lock:
@@ -550,14 +544,13 @@ class DuckDBStore(Store):
         """Cap DuckDB's memory (its cache of the file, the rows being written) at `cap_mb`.
 
         DuckDB's own limit is 80 % of the machine's memory, and a long-running process's cache
-        grows with the file up to it. A query that runs out of memory under the cap is run once
-        more with `burst_mb` (default: `default_burst_mb`); when no such query is left the cap
-        is set again.
+        grows with the file up to it. A query or write that runs out of memory under the cap
+        is run once more with `burst_mb` (default: `default_burst_mb`); when none is left
+        running above it, the cap is set again.
         """
         self._cap_mb = float(cap_mb)
         self._burst_mb = int(burst_mb) if burst_mb else default_burst_mb(cap_mb)
-        with self._lock:
-            self._con.execute(f"SET memory_limit = '{int(cap_mb)}MB'")
+        self._apply_limit()
 
     def memory_limit_mb(self) -> float:
         """DuckDB's memory limit now, in MB."""
@@ -567,39 +560,63 @@ class DuckDBStore(Store):
         scale = {"bytes": 2**-20, "KiB": 2**-10, "KB": 2**-10, "MiB": 1, "MB": 1, "GiB": 1024, "GB": 1024}
         return float(number) * scale.get(unit, 1)
 
-    @contextlib.contextmanager
-    def _above_cap(self):
+    def _with_burst(self, fn, *args):
+        """`fn(*args)`; if it runs out of memory under the cap, once more above it (issue 19).
+
+        The cap keeps DuckDB's cache of the file small in a long-running collector; a query
+        that needs more (a year of KPIs for a dashboard over Flight, and the KPI hours it then
+        saves) gets the burst for as long as it runs, then DuckDB evicts down to the cap.
+        """
+        try:
+            return fn(*args)
+        except duckdb.OutOfMemoryException:
+            if not self._cap_mb:
+                raise
+        finally:
+            if self._cap_pending:
+                self._apply_limit()
         with self._burst_lock:
             self._bursting += 1
-            if self._bursting == 1:
-                log.info(
-                    "store %s: a query needs more than the %.0f MB cap; running it with %d MB",
-                    self.path,
-                    self._cap_mb,
-                    self._burst_mb,
-                )
-                with self._lock:
-                    self._con.execute(f"SET memory_limit = '{self._burst_mb}MB'")
+            first = self._bursting == 1
+        if first:
+            log.info(
+                "store %s: a query or write needs more than the %.0f MB cap; running it with %d MB",
+                self.path,
+                self._cap_mb,
+                self._burst_mb,
+            )
         try:
-            yield
+            self._apply_limit()
+            return fn(*args)
         finally:
             with self._burst_lock:
                 self._bursting -= 1
-                self._cap_pending = True
-            self._restore_cap()
+            self._apply_limit()
 
-    def _restore_cap(self) -> None:
-        """Set the cap again once no query runs above it; while other queries still hold more
-        memory than the cap, DuckDB refuses, and the next query that ends tries again."""
-        with self._burst_lock:
-            if self._bursting or not self._cap_pending or not self._cap_mb:
-                return
+    def _apply_limit(self) -> None:
+        """Set DuckDB's limit to the burst while a call runs above the cap, else to the cap.
+
+        Lowering it fails while other queries still hold more than the cap: the cap is then
+        pending, and the next call that ends tries again. Lock order: the store's lock, then
+        the burst counter's."""
+        if not self._cap_mb:
+            return
+        with self._lock:
+            with self._burst_lock:
+                bursting = self._bursting > 0
+            mb = self._burst_mb if bursting else int(self._cap_mb)
             try:
-                with self._lock:
-                    self._con.execute(f"SET memory_limit = '{int(self._cap_mb)}MB'")
+                self._con.execute(f"SET memory_limit = '{mb}MB'")
             except duckdb.OutOfMemoryException:
+                # what DuckDB cannot evict (indexes, a running query) is above the cap: come as
+                # close to it as it lets, and try the cap itself again after the next call
+                self._cap_pending = True
+                used = self._con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
+                near = min(self._burst_mb, max(mb, int(1.5 * (used or 0) / 2**20) + 1))
+                with contextlib.suppress(duckdb.OutOfMemoryException):
+                    self._con.execute(f"SET memory_limit = '{near}MB'")
                 return
-            self._cap_pending = False
+            self._cap_pending = bursting
 
     # -- maintenance -----------------------------------------------------------------------
     def export_parquet(self, directory: str | Path) -> dict[str, int]:
