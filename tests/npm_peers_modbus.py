@@ -237,7 +237,10 @@ class PymodbusPeer:
 
 # -- counting -----------------------------------------------------------------------------------
 def interop_counts(
-    log: list[dict], stored: dict[int, list[tuple[float, str]]], gaps: dict[int, list[tuple[float, float]]]
+    log: list[dict],
+    stored: dict[int, list[tuple[float, str]]],
+    gaps: dict[int, list[tuple[float, float]]],
+    tol: float = 0.2,
 ) -> dict[str, int]:
     """Produced state changes (from the peer's log) against stored state rows, per unit.
 
@@ -253,8 +256,8 @@ def interop_counts(
     # s: one clock, but the collector stamps a poll when it sends the request and the peer logs a
     # step when a read reaches it; on a loaded machine that is 100 ms and more (a row stamped before
     # its change was logged matched the change before: 'duplicated' and 'lost' at once). Changes
-    # to the same state are two steps (800 ms) apart, so 0.2 s cannot match the wrong one.
-    tol = 0.2
+    # to the same state are two steps (800 ms at 400 ms a step) apart, so a `tol` under half of
+    # that cannot match the wrong one.
     for unit, rows in stored.items():
         changes: list[tuple[float, str]] = []
         fresh = True  # the first state a (re)started peer serves is produced anew

@@ -111,7 +111,9 @@ def _epoch(ts: datetime) -> float:
 
 
 def test_both_stacks_every_change_once_every_part_and_gap_with_a_silent_unit(modbus_peer, tmp_path):
-    settings = PeerSettings(port=free_port(), log=tmp_path / "peer.jsonl", step_ms=400, steps=20)
+    # 600 ms a step: a silent unit's retry holds the gateway's one connection for its 0.3 s timeout,
+    # and a loaded runner adds as much again; a state shorter than the polls' gap cannot be seen
+    settings = PeerSettings(port=free_port(), log=tmp_path / "peer.jsonl", step_ms=600, steps=20)
     peer = modbus_peer(settings)
     buf = Buffer(tmp_path / "buffer.sqlite")
     conn = ModbusConnector(
@@ -164,7 +166,7 @@ def test_both_stacks_every_change_once_every_part_and_gap_with_a_silent_unit(mod
     gaps: dict[int, list[tuple[float, float]]] = {}
     for g in gap_rows:
         gaps.setdefault(unit_of[g["machine"]], []).append((_epoch(g["start_ts"]), _epoch(g["end_ts"])))
-    counts = interop_counts(log, stored, gaps)
+    counts = interop_counts(log, stored, gaps, tol=0.3)  # same-state changes are 1.2 s apart
     counts["gaps"] = len(gap_rows)
     print(f"\n{modbus_peer.stack}: {counts}; reconnected {recovery:.2f} s after the peer listened again")
 
