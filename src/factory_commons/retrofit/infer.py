@@ -7,13 +7,15 @@ How (each step is data-driven; the few constants are physical or structural, nam
 
 1. Levels: a Gaussian mixture on log-RMS with 1-5 components, chosen by BIC; neighbouring
    components that are not clearly apart (Ashman's D below `SEPARATION`) are merged, so a
-   wandering load is one level, a pump at rest and a pump working are two. Learning fits,
+   wandering load is one level, a pump at rest and a pump working are two; but not a narrow,
+   heavy one and a wider, lighter one whose samples hardly mix (`_apart`: a flywheel's draw
+   and the press strokes over it). Learning fits,
    takes the drift out (3) and fits again, twice, so the levels are sharp. A motor's inrush is
    no level: where the powered samples in the first `INRUSH_S` after a switch-on that lie above
    all of the next `ACTIVITY_S` make (at least half of) a level of their own, the levels are
    fitted without them (a pump started every minute, sampled at 10 Hz: a small level above its
-   load, and the load then taken for idle under it), and so are the short-term spread's groups,
-   with the windows across a switch-off. Without such a level nothing changes.
+   load, and the load then taken for idle under it). The short-term spread's groups are always
+   learned away from the switch-ons' inrush and the windows across a switch-off.
 2. Which level is which state: "off" are the lowest levels indistinguishable from zero (a tiny
    fraction of the top level, or wide against their level as a sensor's noise floor is); of
    two such, the upper one is idle when it holds its samples in stretches where a floor's
@@ -54,8 +56,12 @@ How (each step is data-driven; the few constants are physical or structural, nam
    a period that falls between samples). Candidate starts: each running stretch's start, the
    rises out of filled cycle pauses and, where running has a low and a high part, the rises
    into the high part (also a burst without a high sample, a stroke whose peak fell between
-   two samples); without a period, a rise out of a dip that belongs to a group of flickers
-   (below an empty stretch of the sorted dip durations, under half the median) is none.
+   two samples), when the current steps into it (`_steps_between`: a load drifting between two
+   groups over minutes has no cycle phases). Without a period, where running pauses at the
+   idle draw between cycles, a rise into the high part counts only after such a pause (else it
+   is the next pass of the same part), and a rise out of a dip that belongs to a group of
+   flickers (below an empty stretch of the sorted dip durations, under half the median) is
+   none.
    Where the pauses form tiers, only the rises after a part change
    (`part_pause_s`) are candidates. With a period, the candidates are grouped: greedily the
    one after the longest quiet phase, the others closer than 0.6 period to a chosen start
@@ -241,6 +247,7 @@ class CurrentModel:
         states = _label_levels(means, sigmas)
         # the inrush at switch-on is no level the machine holds: fitted without it
         spike = _switch_on_spikes(tv, y, means, sigmas, weights, states)
+        inrush = spike
         if not _spike_level(y, means, sigmas, weights, spike):
             spike = np.zeros(len(y), dtype=bool)  # no level of its own: everything as it was
         held = ~spike
@@ -258,9 +265,11 @@ class CurrentModel:
         dt = _interval(t)
         if sum(st != "off" for st in states) == 1:
             # the spread is learned where the machine holds its power: not over a switch-on's
-            # inrush or across a switch-off (windows holding off samples spread for that alone)
+            # inrush or across a switch-off (windows holding off samples spread for that alone),
+            # whether or not the inrush makes a level of its own (a pump started every minute
+            # at 10 Hz: the windows around its starts and stops would be a group of their own)
             on, _ = model._shift(tv, y)
-            skip = _near(tv, spike | ~on, ACTIVITY_S / 2) if spike.any() else None
+            skip = _near(tv, inrush | ~on, ACTIVITY_S / 2)
             model = replace(model, activity=_activity_groups(t, x, model, skip))
         labels, _post, yc = model._sample_labels(t, x)
         gap, part = _learn_fill_gap(t, labels, dt, yc)
@@ -276,6 +285,8 @@ class CurrentModel:
         period = _period(yc, lab2, dt)
         run = (lab2 == 2) & np.isfinite(yc)
         split = _two_groups(yc[run]) if run.sum() >= 50 else ()
+        if split and not _steps_between(t, yc, lab2 == 2, split):
+            split = ()  # a load that wanders between two groups: its rises are no cycle starts
         return replace(model, period_s=period, cycle_split=split)
 
     def _decide_high_idle(self, t, x, labels, gap) -> tuple[CurrentModel, np.ndarray, float]:
@@ -562,7 +573,7 @@ def _levels(y: np.ndarray) -> tuple[list[float], list[float], list[float]]:
             w1, m1, s1 = comps[i]
             w2, m2, s2 = comps[i + 1]
             d = abs(m2 - m1) / math.sqrt((s1 * s1 + s2 * s2) / 2)
-            if d < SEPARATION:
+            if d < SEPARATION and not _apart(comps[i], comps[i + 1]):
                 w = w1 + w2
                 m = (w1 * m1 + w2 * m2) / w
                 v = (w1 * (s1 * s1 + (m1 - m) ** 2) + w2 * (s2 * s2 + (m2 - m) ** 2)) / w
@@ -570,6 +581,35 @@ def _levels(y: np.ndarray) -> tuple[list[float], list[float], list[float]]:
                 merged = True
                 break
     return [c[1] for c in comps], [c[2] for c in comps], [c[0] for c in comps]
+
+
+#: the share of either of two equal components SEPARATION apart that the other outweighs
+_OVERLAP_AT_SEPARATION = 0.5 * math.erfc(SEPARATION / 2 / math.sqrt(2))
+
+
+def _apart(a: list[float], b: list[float]) -> bool:
+    """Two components that Ashman's D does not call apart, apart even so: a narrow, heavy one (a
+    flywheel's steady draw) and a wider, lighter one off its side (the press strokes over it, 2 %
+    of the samples, each stroke's samples spread by where the sampling cut it). D, ruled by the
+    wide one's spread, would merge them and hide the strokes; their samples hardly mix: of
+    either, the other outweighs no more than of two like components SEPARATION apart. A narrow
+    one no heavier than the wide one beside it is a pile inside a wandering load (a bounded load
+    resting at its bound) and merges."""
+    narrow, wide = (a, b) if a[2] < b[2] else (b, a)
+    if narrow[0] <= wide[0]:
+        return False
+    return _overlap(a, b) <= _OVERLAP_AT_SEPARATION
+
+
+def _overlap(a: list[float], b: list[float]) -> float:
+    """The larger of the two shares: of a component's samples, those that the other one (its
+    weight times its density) outweighs."""
+    (w1, m1, s1), (w2, m2, s2) = a, b
+    wide = max(s1, s2)
+    g = np.linspace(min(m1, m2) - 6 * wide, max(m1, m2) + 6 * wide, 4001)
+    f1 = w1 / s1 * np.exp(-0.5 * ((g - m1) / s1) ** 2)
+    f2 = w2 / s2 * np.exp(-0.5 * ((g - m2) / s2) ** 2)
+    return max(float(f1[f2 > f1].sum() / f1.sum()), float(f2[f1 > f2].sum() / f2.sum()))
 
 
 def _label_levels(means: list[float], sigmas: list[float]) -> list[str]:
@@ -1153,7 +1193,7 @@ def _segments(
     st_arr = np.array(seg_s)[order]
     cf_arr = np.array(seg_c)[order]
     # cycles: rises into running after a raw dip, merged closer than 0.6 period
-    cycles = _cycles(t, codes, high, period, yc, bursts, part_pause)
+    cycles = _cycles(t, codes, high, period, yc, bursts, part_pause, raw == 1)
     micro = []
     rs, re_, rv = _runs(codes)
     for i in range(1, len(rv) - 1):
@@ -1180,12 +1220,13 @@ def _cycles(
     yc: np.ndarray | None = None,
     bursts: np.ndarray | None = None,
     part_pause: float = 0.0,
+    was_idle: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cycle starts inside each running stretch (`_cycle_starts`), with those that a dropout
     of the sensor hid in periodic running put back: where two starts inside one stretch with a
     dropout between them lie twice or more the usual interval around them apart, the missing
     starts are spread evenly between them."""
-    starts = _cycle_starts(t, codes, high, period, yc, bursts, part_pause)
+    starts = _cycle_starts(t, codes, high, period, yc, bursts, part_pause, was_idle)
     if not period or len(starts) < 6:
         return starts
     idx = np.searchsorted(t, starts)
@@ -1216,6 +1257,7 @@ def _cycle_starts(
     yc: np.ndarray | None = None,
     bursts: np.ndarray | None = None,
     part_pause: float = 0.0,
+    was_idle: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cycle starts inside each running stretch.
 
@@ -1253,6 +1295,16 @@ def _cycle_starts(
     h = running & high
     prev = np.concatenate([[False], h[:-1]]) & ~seg_start
     rise = h & ~prev
+    if not period and was_idle is not None and bursts is not None and (running & ~bursts).any():
+        # no period to group them by: where the machine pauses at its idle draw between cycles
+        # (filled cycle pauses), a rise into the high part counts only after a sample of such a
+        # pause; the rises out of running's low part alone are the next pass of the same part
+        # (a lathe whose parts take 1-3 passes with short moves between, a part change at idle)
+        paused = np.cumsum((running & was_idle) | seg_start)
+        last_h = np.where(h, np.arange(len(t)), 0)
+        np.maximum.accumulate(last_h, out=last_h)
+        before = np.concatenate([[0], last_h[:-1]])
+        rise &= paused > paused[before]
     # a running stretch without any high sample is one cycle too
     has_high = np.zeros(int(seg_id.max()) + 1, dtype=bool)
     has_high[seg_id[h]] = True
@@ -1449,6 +1501,26 @@ def _two_groups(v: np.ndarray) -> tuple[tuple[float, float, float], ...]:
         return ()
     lo = int(np.argmin(m))
     return tuple((float(g2.weights_[i]), float(m[i]), float(sd[i])) for i in (lo, 1 - lo))
+
+
+def _steps_between(t: np.ndarray, yc: np.ndarray, running: np.ndarray, split) -> bool:
+    """Does the current step from running's low group into its high one (a cycle's phases: a
+    tool engaging, a stroke, a valve), rather than drift there (a continuous machine's load
+    wandering over minutes)? Step: before the median rise into the high group the current lay
+    between the two groups' means for at most `ACTIVITY_S` (the short-term scale); a wandering
+    load crosses that band over minutes."""
+    high = _high(yc, split)
+    h = running & high
+    rise = np.flatnonzero(h[1:] & ~h[:-1] & running[:-1]) + 1
+    if len(rise) == 0:
+        return True
+    (_wl, ml, _sl), (_wh, mh, _sh) = split
+    y = np.where(np.isfinite(yc), yc, ml)
+    outside = (y <= ml) | (y >= mh)
+    last = np.where(outside, np.arange(len(y)), 0)
+    np.maximum.accumulate(last, out=last)
+    crossing = t[rise - 1] - t[last[rise - 1]]
+    return bool(np.median(crossing) <= ACTIVITY_S)
 
 
 def _high(yc: np.ndarray, split) -> np.ndarray | None:
