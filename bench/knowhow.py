@@ -25,7 +25,9 @@ vectors are scored from a float16 faiss index; `--before` times, in the same run
 it (numpy's float32 product over every case) and prints how far the two agree (the semantic top
 200, the hybrid top 10); `--dense-min N` sets the threshold (0: the float16 index on the evaluation
 sets too, to check their scores do not change).
-`--tune` searches the fusion weights on the dev split only and prints the best.
+`--tune` searches the fusion weights on the dev split only and prints the best. `--ablate` takes
+out of the thesaurus the Korean forms of the dev queries that no case has and scores the dev split
+only (words the thesaurus does not know); `--no-stems` searches without the query's stem concepts.
 
 The last line: `knowhow_mrr: <ours, test> bm25: <baseline, test>`.
 """
@@ -250,6 +252,33 @@ def latency(big: CaseIndex, queries: list[dict], before: bool) -> None:
         )
 
 
+def ablate_thesaurus(cases, dev: list[dict]) -> int:
+    """Take out of the thesaurus every Korean form found in a dev query and in no case's text (as
+    if the thesaurus' authors had not known the queries' words); the caches built on it are
+    emptied. Returns how many forms were taken out."""
+    from factory_commons.knowhow import thesaurus
+
+    queries = [txt.squeeze(q["query"]) for q in dev]
+    case_text = "\n".join(txt.squeeze(c.text()) for c in cases)
+    out = 0
+    for concept, forms in thesaurus.CONCEPTS.items():
+        drop = {
+            f for f in forms if txt._HANGUL.search(f) and any(f in q for q in queries) and f not in case_text
+        }
+        out += len(drop)
+        thesaurus.CONCEPTS[concept] = tuple(f for f in forms if f not in drop)
+    for cached in (
+        txt._kiwi,
+        txt._matchers,
+        txt._stem_index,
+        txt.stem_concepts,
+        search_module._type_concepts,
+    ):
+        cached.cache_clear()
+    search_module.vectors_fingerprint.cache_clear()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path(__file__).parent / "data" / "knowhow")
@@ -267,16 +296,32 @@ def main() -> None:
         action="store_true",
         help="also time the float32 product over every case (the method before the float16 index)",
     )
+    ap.add_argument(
+        "--ablate",
+        action="store_true",
+        help="take out of the thesaurus the Korean forms found in the dev queries and in no case, "
+        "and score the dev split only (how the search does on words the thesaurus does not know)",
+    )
+    ap.add_argument(
+        "--no-stems",
+        action="store_true",
+        help="without the concepts a query's verb and adjective stems find (the method before them)",
+    )
     args = ap.parse_args()
 
     if args.dense_min is not None:
         search_module.DENSE_INDEX_MIN = args.dense_min
+    if args.no_stems:
+        search_module.QUERY_STEMS = False
     # ids from the file's order: ties of the fused score are broken by id, and imported cases get
     # random ids, which made the scores of one run differ from the next by up to 0.01
     cases = [
         c.model_copy(update={"id": f"b{i:05d}"}) for i, c in enumerate(read_cases(args.data / "cases.csv"))
     ]
     queries = read_queries(args.data / "queries.csv")
+    if args.ablate:
+        queries = [q for q in queries if q["split"] == "dev"]
+        print(f"ablated: {ablate_thesaurus(cases, queries)} thesaurus forms of the dev queries taken out")
     print(
         f"{len(cases)} cases, {len(queries)} queries ({sum(q['split'] == 'dev' for q in queries)} dev) from {args.data}"
     )
@@ -289,6 +334,8 @@ def main() -> None:
     qvecs = {q["qid"]: v for q, v in zip(queries, qmat, strict=True)}
 
     weights = DEFAULT_WEIGHTS
+    if args.no_stems:
+        weights = replace(weights, stem=0.0)
     if args.tune:
         weights = tune(index, [q for q in queries if q["split"] == "dev"], qvecs)
 

@@ -123,3 +123,23 @@ def test_cases_no_ranking_found_are_not_hits():
     cases = [Case(id="a", title="스핀들 알람"), Case(id="b", title="금형 마모")]
     index = CaseIndex.build(cases, zero)
     assert index.search("E-777", query_vec=np.ones(384, dtype=np.float32) / np.sqrt(384)) == []
+
+
+def test_a_thesaurus_verb_is_found_with_an_ending_it_does_not_list():
+    from factory_commons.knowhow.text import stem_concepts
+
+    # 흐르 (흘러, 흐른다 are listed) with 더라: no surface form matches, the stem does
+    assert "leak" not in concepts("기름이 흐르더라") and stem_concepts("기름이 흐르더라") == ("leak",)
+    assert stem_concepts("화면이 자꾸 꺼지더니") == ("no_start",)
+    assert stem_concepts("기계가 흔들리던데") == ()  # 흔들 is a listed form: found by `concepts`
+    assert stem_concepts("새 부품에서 새던데") == ()  # no one-syllable stems (새 "new", 새다 "leak")
+    assert stem_concepts("oil drips") == ()
+
+
+def test_stem_concepts_weigh_on_the_query_side_only():
+    surface, concept = search.query_terms("기름이 흐르더라")
+    assert concept == {"c:oil": 1.0, "c:leak": search.DEFAULT_WEIGHTS.stem}
+    _, plain = search.query_terms("기름이 흐르더라", search.Weights(stem=0.0))
+    assert plain == {"c:oil": 1.0}
+    case = Case(id="a", title="기름이 흐르더라")  # a case is matched by its listed forms only
+    assert "c:leak" not in search.case_terms(case) and "c:oil" in search.case_terms(case)

@@ -9,7 +9,9 @@ the other choice, `fusion="rrf"`):
 * concept: BM25 over the thesaurus concepts only. It knows no language, so a Korean query meets
   an English case as well as a Korean one (a surface ranking favours cases in the query's
   language). The concepts related to the query's can be added at a lower weight (`related`,
-  0 by default: the dev half scored best without);
+  0 by default: the dev half scored best without); a query's concepts also come from the stems
+  of the thesaurus' verbs and adjectives (`text.stem_concepts`, weight `stem`), whatever ending
+  the query gives them;
 * semantic: cosine of the query's e5 embedding with each case's stored embedding (one matrix
   product); the query and the case are embedded with their concepts' English names appended,
   which carries a Korean colloquial query towards an English case;
@@ -43,6 +45,9 @@ class Weights:
     concept: float = 1.5
     semantic: float = 2.0
     related: float = 0.0  # query weight of a related concept (a found concept weighs 1); dev: 0 best
+    # query weight of a concept found by its verb's or adjective's stem only (text.stem_concepts);
+    # dev halves, whole and with the thesaurus forms of their queries taken out: 1 (0.5 lower)
+    stem: float = 1.0
     # semantic weight for a query with fewer than `few_concepts` thesaurus concepts; the dev halves
     # of both sets scored the same with it (their queries nearly all have a concept): off
     semantic_few: float = 1.5
@@ -118,12 +123,16 @@ def case_terms(case: Case) -> list[str]:
 
 
 def query_terms(text: str, weights: Weights = DEFAULT_WEIGHTS) -> tuple[dict[str, float], dict[str, float]]:
-    """Weighted query terms: (surface: morphemes and bigrams, concept: found 1, related `related`)."""
+    """Weighted query terms: (surface: morphemes and bigrams, concept: found 1, found by a stem
+    only `stem`, related `related`)."""
     surface: dict[str, float] = {}
     concept: dict[str, float] = {}
     for t in txt.terms(text):
         target = concept if t.startswith("c:") else surface
         target[t] = target.get(t, 0.0) + 1.0
+    if weights.stem:
+        for c in txt.stem_concepts(text):
+            concept.setdefault("c:" + c, weights.stem)
     if weights.related:
         for c in txt.related_concepts(txt.concepts(text)):
             concept.setdefault("c:" + c, weights.related)
@@ -169,6 +178,13 @@ def fp16_index(embeddings: np.ndarray):
 CONCEPT_MIX = 1.5
 
 
+#: A query's concepts found by a verb's or adjective's stem only (`text.stem_concepts`: 고였더라고요
+#: -> leak) are mixed into its vector too. Chosen on the dev halves of both sets, whole and with the
+#: thesaurus forms of their queries taken out (bench/knowhow.py --ablate): the same whole, higher
+#: without the forms. Cases are not matched by stems (written in technical words; no re-embedding).
+QUERY_STEMS = True
+
+
 def semantic_query_text(text: str) -> str:
     """The query as given to the embedding model (its concepts are mixed in as vectors)."""
     return text
@@ -188,6 +204,8 @@ def mix_concepts(raw: np.ndarray, texts: list[str], query: bool) -> np.ndarray:
     out = np.array(raw, dtype=np.float32, copy=True).reshape(len(texts), -1)
     for i, t in enumerate(texts):
         found = txt.concepts(t)
+        if query and QUERY_STEMS:
+            found = found + list(txt.stem_concepts(t))
         if found and CONCEPT_MIX:
             out[i] += CONCEPT_MIX * np.mean([concept_vector(c, query) for c in found], axis=0)
     norms = np.linalg.norm(out, axis=1, keepdims=True)
@@ -384,8 +402,9 @@ class CaseIndex:
                 ids = np.flatnonzero(scores > 0)
                 channels[name] = (w, (ids, scores[ids]))
             found = sum(1 for v in concept_q.values() if v >= 1.0)
-            if mode == "hybrid":
-                named = frozenset(c[2:] for c, v in concept_q.items() if v >= 1.0)
+            if mode == "hybrid":  # a kind of machine named in the query's words, not by a stem
+                stems = set(txt.stem_concepts(text)) if weights.stem else set()
+                named = frozenset(c[2:] for c, v in concept_q.items() if v >= 1.0 and c[2:] not in stems)
             if found < weights.few_concepts:
                 # the thesaurus knows few of the query's words: lean on the embeddings
                 sem_w = weights.semantic_few

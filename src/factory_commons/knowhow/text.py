@@ -8,7 +8,8 @@
   typos that keep most of a word still meet;
 * concepts (`c:`) of the shop-floor thesaurus (`thesaurus.py`): Korean forms found in the text
   without spaces, English forms as whole words (both stemmed, so drips meets drip). `related_concepts` gives the concepts usually
-  written up with them.
+  written up with them; `stem_concepts` (for queries) those whose verb or adjective the text
+  uses with an ending the thesaurus does not list.
 
 `bigrams()` alone is the plain baseline of the benchmark (`bench/knowhow.py`).
 """
@@ -121,6 +122,50 @@ def concepts(text: str) -> list[str]:
         if any(f in sq for f in ko) or (pattern is not None and pattern.search(norm)):
             found.append(concept)
     return found
+
+
+#: Kiwi tags of the thesaurus stems a query is also matched by: verbs and adjectives, whose endings
+#: a person writes in more ways than the thesaurus lists
+_STEM_TAGS = ("VV", "VA")
+
+
+@functools.cache
+def _stem_index() -> dict[tuple[str, str], tuple[str, ...]]:
+    """(stem, tag) -> concepts: each Korean thesaurus form that Kiwi reads as one verb or adjective
+    stem of two syllables or more plus endings or particles (고여 -> 고이/VV, 흘러 -> 흐르/VV,
+    떨려 -> 떨리/VV). One-syllable stems (새, 떨) match too much. Read with a Kiwi without the
+    thesaurus' own words (which keep a form whole), made for this and dropped (a few seconds, once
+    a process)."""
+    from kiwipiepy import Kiwi
+
+    plain = Kiwi()
+    out: dict[tuple[str, str], list[str]] = {}
+    for concept, forms in CONCEPTS.items():
+        for f in forms:
+            if not _HANGUL.search(f):
+                continue
+            kept = [(t.form, t.tag) for t in plain.tokenize(f) if not t.tag.startswith(("E", "J", "XS", "S"))]
+            if len(kept) == 1 and kept[0][1] in _STEM_TAGS and len(kept[0][0]) >= 2:
+                out.setdefault(kept[0], []).append(concept)
+    return {k: tuple(dict.fromkeys(v)) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=1024)
+def stem_concepts(text: str) -> tuple[str, ...]:
+    """The concepts of the thesaurus verbs and adjectives whose stem the text uses, in whatever
+    form (고였더라고요 -> 고이 -> leak; the surface forms list only some endings), not already
+    found by `concepts`, in thesaurus order. Used on the query side only (search.query_terms)."""
+    norm = normalize(text)
+    if not _HANGUL.search(norm):
+        return ()
+    index = _stem_index()
+    with _lock:
+        tokens = _kiwi().tokenize(norm)
+    hit = {c for t in tokens if t.tag in _STEM_TAGS for c in index.get((t.form, t.tag), ())}
+    if not hit:
+        return ()
+    found = set(concepts(text))
+    return tuple(c for c in CONCEPTS if c in hit and c not in found)
 
 
 def related_concepts(found: list[str]) -> list[str]:
