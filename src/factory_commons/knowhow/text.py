@@ -17,9 +17,13 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 import re
 import threading
 import unicodedata
+from pathlib import Path
 
 from .thesaurus import CONCEPTS, RELATED
 
@@ -129,13 +133,49 @@ def concepts(text: str) -> list[str]:
 _STEM_TAGS = ("VV", "VA")
 
 
+def _stem_cache_file() -> Path:
+    """Where the stem index is kept between processes: the user's cache folder, one file per
+    thesaurus and Kiwi version (`FC_CACHE_DIR`, else `XDG_CACHE_HOME`, else ~/.cache)."""
+    try:
+        from kiwipiepy import __version__ as kiwi_version
+    except ImportError:  # pragma: no cover - kiwipiepy is a dependency
+        kiwi_version = "?"
+    key = hashlib.sha256(json.dumps([sorted(CONCEPTS.items()), kiwi_version], ensure_ascii=False).encode())
+    base = os.environ.get("FC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "factory-commons"
+    )
+    return Path(base) / f"knowhow-stems-{key.hexdigest()[:16]}.json"
+
+
 @functools.cache
 def _stem_index() -> dict[tuple[str, str], tuple[str, ...]]:
     """(stem, tag) -> concepts: each Korean thesaurus form that Kiwi reads as one verb or adjective
     stem of two syllables or more plus endings or particles (고여 -> 고이/VV, 흘러 -> 흐르/VV,
-    떨려 -> 떨리/VV). One-syllable stems (새, 떨) match too much. Read with a Kiwi without the
-    thesaurus' own words (which keep a form whole), made for this and dropped (a few seconds, once
-    a process)."""
+    떨려 -> 떨리/VV). One-syllable stems (새, 떨) match too much.
+
+    Read with a Kiwi without the thesaurus' own words (which keep a form whole), made for this and
+    dropped: about 4 s of CPU, so the index is kept in the user's cache folder and the next
+    process (a `knowhow search` command) reads it in milliseconds."""
+    path = _stem_cache_file()
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        return {(form, tag): tuple(cs) for form, tag, cs in rows}
+    except (OSError, ValueError, TypeError):
+        pass
+    index = _read_stems()
+    try:  # a read-only home: computed again next time, nothing else changes
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(
+            json.dumps([[f, t, list(cs)] for (f, t), cs in index.items()], ensure_ascii=False), "utf-8"
+        )
+        tmp.replace(path)
+    except OSError:
+        pass
+    return index
+
+
+def _read_stems() -> dict[tuple[str, str], tuple[str, ...]]:
     from kiwipiepy import Kiwi
 
     plain = Kiwi()
