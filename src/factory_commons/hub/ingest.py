@@ -30,6 +30,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 
 import nats.errors
 import numpy as np
@@ -250,6 +251,7 @@ class IngestWorker:
         self.prefetch = prefetch
         self._con: psycopg.Connection | None = None
         self._stores: dict[str, FirmStore] = {}
+        self._schemas: dict[str, str] = {}  # firm -> its schema's name
 
     # -- PostgreSQL ----------------------------------------------------------------------------
     def _pg(self) -> psycopg.Connection:
@@ -316,7 +318,9 @@ class IngestWorker:
                 refused.append(m)
                 continue
             mid = (m.headers or {}).get("Nats-Msg-Id") or f"{STREAM}:{seq}"
-            schema = self.schema_template.format(firm=firm)
+            schema = self._schemas.get(firm)
+            if schema is None:
+                schema = self._schemas[firm] = self.schema_template.format(firm=firm)
             for k in bundle.kinds:
                 g = groups.get((schema, k))
                 if g is None:
@@ -330,32 +334,28 @@ class IngestWorker:
             self.store_of(g.parts[0][0]).copy_first = first_delivery and self.copy_first
         now = time.time()
         rows_by_firm: dict[str, int] = defaultdict(int)
-        for g in groups.values():
-            if g.kind != EVENTS_KIND:
-                for firm, _, b in g.parts:
-                    rows_by_firm[firm] += b.rows(g.kind)
         # every worker takes the groups in one order and first locks the rows that two
         # workers' writes can share, in machine order (_lock_machines); a deadlock that is left
-        # (machines new to the schema) is retried
-        ordered = [groups[k] for k in sorted(groups)]
+        # (machines new to the schema) is retried. The groups' tables are made once, before.
+        ordered = [(groups[k], self._group_table(groups[k], rows_by_firm)) for k in sorted(groups)]
         for attempt in range(4):
             try:
-                stores = sorted({g.schema: self.store_of(g.parts[0][0]) for g in ordered}.items())
+                stores = sorted({g.schema: self.store_of(g.parts[0][0]) for g, _ in ordered}.items())
                 with con.transaction():
                     for _, store in stores:
                         store.defer_rollup()
                     self._lock_machines(ordered)
-                    for g in ordered:
+                    for g, table in ordered:
                         store = self.store_of(g.parts[0][0])
                         store.activate()
-                        self._write_group(store, g)
+                        self._write_group(store, g, table)
                     for _, store in stores:  # each schema's machines once, in schema order
                         store.activate()
                         store.flush_rollup()
                 break
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as e:
                 self.metrics.error(e)
-                for g in ordered:  # ids numbered in the rolled-back transaction are gone
+                for g, _ in ordered:  # ids numbered in the rolled-back transaction are gone
                     self.store_of(g.parts[0][0])._reload_ids()  # noqa: SLF001
                 if attempt == 3:
                     raise
@@ -371,7 +371,7 @@ class IngestWorker:
         gone = {id(m) for m in refused}
         return [m for m in msgs if id(m) not in gone], refused
 
-    def _lock_machines(self, ordered: list[_Group]) -> None:
+    def _lock_machines(self, ordered: list[tuple[_Group, pa.Table | None]]) -> None:
         """Lock, schema by schema and in machine id order, the rows of the machines of the
         batch's state and count rows that the store's write will update: their rollup versions
         (`kpi_versions`) and, for states, their latest state. The store's statements lock them
@@ -380,12 +380,12 @@ class IngestWorker:
         here first, the second waits for the first's commit. Machines without such rows yet are
         not locked (their first write may still deadlock, and is retried)."""
         wanted: dict[str, tuple[set[int], set[int]]] = {}
-        for g in ordered:
-            if g.kind not in ("state", "count"):
+        for g, table in ordered:
+            if g.kind not in ("state", "count") or table is None or "machine" not in table.column_names:
                 continue
             store = self.store_of(g.parts[0][0])
             known = store._machine_ids  # noqa: SLF001 - the store's cache of path -> id
-            machines = (m for _, _, b in g.parts for m in b.kinds[g.kind].get("machine", ()))
+            machines = pc.unique(table.column("machine")).to_pylist()
             ids = {known[m] for m in machines if isinstance(m, str) and m in known}
             versions, latest = wanted.setdefault(g.schema, (set(), set()))
             versions |= ids
@@ -402,7 +402,52 @@ class IngestWorker:
                         ["{" + ",".join(map(str, sorted(ids))) + "}"],
                     )
 
-    def _write_group(self, store: FirmStore, g: _Group) -> int:
+    def _group_table(self, g: _Group, rows_by_firm: dict[str, int]) -> pa.Table | None:
+        """The group's rows as one Arrow table, in message order (None for collection events,
+        or when the columns cannot be read): runs of messages with the same columns are joined
+        column by column (one `extend` per column and run, not per message); in a shared schema
+        only the rows of each firm's own machines are kept. Counts every message's rows in
+        `rows_by_firm`."""
+        if g.kind == EVENTS_KIND:
+            return None
+        runs: list[tuple[tuple[str, ...], list[dict[str, list]], int]] = []
+        firms: list[tuple[str, int]] = []
+        for firm, _, b in g.parts:
+            part = b.kinds[g.kind]
+            k = len(next(iter(part.values())))
+            rows_by_firm[firm] += k
+            firms.append((firm, k))
+            names = tuple(part)
+            if runs and runs[-1][0] == names:
+                runs[-1][1].append(part)
+                runs[-1] = (names, runs[-1][1], runs[-1][2] + k)
+            else:
+                runs.append((names, [part], k))
+        columns: dict[str, list] = {}
+        n = 0
+        for names, parts, k in runs:
+            for name in names:
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = [None] * n
+                column.extend(chain.from_iterable(p[name] for p in parts))
+            n += k
+            for column in columns.values():
+                if len(column) < n:  # a column the earlier messages had and these lack
+                    column.extend([None] * (n - len(column)))
+        if not n:
+            return None
+        try:
+            table = _table(columns)
+        except (ValueError, TypeError, pa.ArrowException) as e:  # a bad column
+            self.metrics.refused(f"{g.schema} {g.kind}: {e}")
+            self.metrics.rejected_rows += n
+            return None
+        if not self.per_firm and "machine" in columns:
+            table = self._own_rows(g.kind, table, firms)
+        return table
+
+    def _write_group(self, store: FirmStore, g: _Group, table: pa.Table | None) -> int:
         """Write the group's rows with one `write_table` (every firm of a shared schema at once)."""
         if g.kind == EVENTS_KIND:
             rows = [
@@ -416,26 +461,10 @@ class IngestWorker:
             ]
             store.query_write("collect_events", rows)
             return 0
-        columns: dict[str, list] = {}
-        n = 0
-        for firm, _, b in g.parts:
-            part = b.kinds[g.kind]
-            k = b.rows(g.kind)
-            if not self.per_firm:
-                part, k = self._own_rows(firm, g.kind, part, k)
-            for name, values in part.items():
-                column = columns.get(name)
-                if column is None:
-                    column = columns[name] = [None] * n
-                column.extend(values)
-            n += k
-            for column in columns.values():
-                if len(column) < n:  # a column the earlier messages had and this one lacks
-                    column.extend([None] * (n - len(column)))
         written = 0
-        if n:
+        if table is not None and table.num_rows:
+            n = table.num_rows
             try:
-                table = _table(columns)
                 result = store.write_table(g.kind, table)
             except BatchError as e:  # bad rows are counted and reported, the rest is written
                 bad = {p.row for p in e.problems}
@@ -457,23 +486,34 @@ class IngestWorker:
             store.query_write("collect_events", [self._late_event(g.kind, *x) for x in late])
         return written
 
-    def _own_rows(
-        self, firm: str, kind: str, columns: dict[str, list], n: int
-    ) -> tuple[dict[str, list], int]:
-        """In a shared schema: only the rows of the firm's own machines (`<firm>/...`)."""
-        machines = columns.get("machine")
-        if machines is None:
-            return columns, n
-        prefix = firm + "/"
-        own = [isinstance(m, str) and m.startswith(prefix) for m in machines]
-        kept = sum(own)
-        if kept == n:
-            return columns, n
-        self.metrics.rejected_rows += n - kept
-        self.metrics.refused(f"{firm} {kind}: {hub_text('foreign_machine')}")
-        return {
-            k: [v for v, ok in zip(values, own, strict=True) if ok] for k, values in columns.items()
-        }, kept
+    def _own_rows(self, kind: str, table: pa.Table, firms: list[tuple[str, int]]) -> pa.Table:
+        """In a shared schema: only the rows of the firm's own machines (`<firm>/...`); `firms`
+        says whose each run of rows is ((firm, rows) in table order)."""
+        machine = table.column("machine")
+        whose = pa.array(
+            np.repeat(np.array([f for f, _ in firms], dtype=object), [k for _, k in firms]), pa.string()
+        )
+        try:
+            text = machine if pa.types.is_string(machine.type) else pc.cast(machine, pa.string())
+            parts = pc.split_pattern(text, "/", max_splits=1)
+            own = pc.and_(
+                pc.equal(pc.list_element(parts, 0), whose), pc.greater_equal(pc.list_value_length(parts), 2)
+            )
+            own = pc.fill_null(own, False)
+        except pa.ArrowException:  # a column of values without a text form: row by row
+            own = pa.array(
+                [
+                    isinstance(m, str) and m.startswith(f + "/")
+                    for m, f in zip(machine.to_pylist(), whose.to_pylist(), strict=True)
+                ]
+            )
+        kept = pc.sum(own).as_py() or 0
+        if kept == table.num_rows:
+            return table
+        self.metrics.rejected_rows += table.num_rows - kept
+        for firm in pc.unique(pc.filter(whose, pc.invert(own))).to_pylist():
+            self.metrics.refused(f"{firm} {kind}: {hub_text('foreign_machine')}")
+        return table.filter(own)
 
     def _late_event(self, kind: str, firm: str, mid: str, b: Bundle) -> dict:
         ts = [t for t in b.kinds[kind].get("ts", ()) if isinstance(t, int)]
