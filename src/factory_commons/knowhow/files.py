@@ -59,11 +59,25 @@ HEADER_WORDS: dict[str, str] = {
     **dict.fromkeys(
         ["설비", "설비명", "설비번호", "호기", "기계", "장비", "장비명", "equipment", "asset"], "machine"
     ),
-    **dict.fromkeys(["제목", "건명", "고장명", "요약", "subject"], "title"),
+    **dict.fromkeys(["제목", "건명", "고장명", "요약", "subject", "summary"], "title"),
     **dict.fromkeys(
-        ["증상", "현상", "고장현상", "이상현상", "고장내용", "문제", "problem", "description"], "symptom"
+        [
+            "증상",
+            "현상",
+            "고장현상",
+            "이상현상",
+            "고장내용",
+            "문제",
+            "problem",
+            "description",
+            "failure",
+            "fault",
+            "issue",
+            "observation",
+        ],
+        "symptom",
     ),
-    **dict.fromkeys(["원인", "고장원인", "발생원인", "rootcause"], "cause"),
+    **dict.fromkeys(["원인", "고장원인", "발생원인", "rootcause", "failurecause"], "cause"),
     **dict.fromkeys(
         [
             "조치",
@@ -76,6 +90,9 @@ HEADER_WORDS: dict[str, str] = {
             "repair",
             "fix",
             "remedy",
+            "actiontaken",
+            "correctiveaction",
+            "workdone",
         ],
         "action",
     ),
@@ -110,13 +127,22 @@ def _header_key(name: str) -> str:
     return re.sub(r"[\s_\-.]", "", name).lower()
 
 
+#: a field's own name written another way (Symptom, SYMPTOM, Machine Type, machine-type) -> the field
+FIELD_KEYS: dict[str, str] = {_header_key(f): f for f in FIELDS - {"id", "firm", "context", "created"}}
+
+
+def _field_of(header: str) -> str | None:
+    key = _header_key(header)
+    return FIELD_KEYS.get(key) or HEADER_WORDS.get(key)
+
+
 def _with_field_names(row: dict) -> dict:
     """The row with export headers (`HEADER_WORDS`) renamed to the fields they fill, unless the
     field's own column is there too; other columns stay as they are (kept in `extra`)."""
     present = {str(k).strip() for k in row}
     out: dict = {}
     for key, value in row.items():
-        field = HEADER_WORDS.get(_header_key(str(key)))
+        field = _field_of(str(key))
         if field and str(key).strip() not in FIELDS and field not in present and field not in out:
             out[field] = value
         else:
@@ -246,6 +272,11 @@ def read_cases(path: str | Path, firm: str = "") -> list[Case]:
             raise CaseFileError([(path.name, 0, "", knowhow_text("err_format", suffix=suffix or "-"))])
     except UnicodeDecodeError as e:
         raise CaseFileError([(path.name, 0, "", knowhow_text("err_encoding", why=str(e)))]) from None
+    headers = list(dict.fromkeys(str(k).strip() for _, row in rows for k in row))
+    if rows and not any(h in TEXT_NEEDED or _field_of(h) in TEXT_NEEDED for h in headers):
+        raise CaseFileError(
+            [(path.name, 0, "", knowhow_text("err_no_text_column", columns=", ".join(headers) or "-"))]
+        )
     problems: list[tuple[str, int, str, str]] = []
     cases: list[Case] = []
     refs: dict[str, int] = {}
