@@ -1,14 +1,26 @@
 """What a newcomer tripped on when following the docs with files of their own (Korean and English).
 
 Each test failed before its fix: an English work-order export with capitalised headers
-(Symptom, Cause, Machine type), ...
+(Symptom, Cause, Machine type); a gateway's JSON with plant-time stamps and no zone, stored
+nine hours off with nothing said (MQTT `timezone`, and `collect discover` writing it).
 """
 
 from __future__ import annotations
 
+import json
+import tomllib
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
 import pytest
 
+from factory_commons.collect.buffer import Buffer
+from factory_commons.collect.config import PlantConfig
+from factory_commons.collect.discover import Discovery
+from factory_commons.collect.mqtt import MqttConnector
 from factory_commons.knowhow.files import CaseFileError, read_cases
+
+M = "acme/changwon/press/line-2/press-03"
 
 
 def test_english_export_headers_in_any_case_fill_the_fields(tmp_path):
@@ -47,3 +59,74 @@ def test_a_file_without_any_text_column_says_so_once_with_its_columns(tmp_path):
         read_cases(path)
     assert len(e.value.problems) == 1
     assert "번호, 내용A, 내용B" in str(e.value) and "증상" in str(e.value)
+
+
+def _mqtt(tmp_path, zone_line: str) -> MqttConnector:
+    tmp_path.mkdir()
+    (tmp_path / "plant.toml").write_text(
+        f"""
+[collector]
+store = "s.duckdb"
+
+[[mqtt]]
+name = "gw"
+topics = ["acme/#"]
+{zone_line}
+
+[mqtt.points."gw/press03/temp"]
+machine = "{M}"
+name = "temp"
+
+[mqtt.payloads."gw/+/press-3"]
+timestamp = "time"
+fields."temp" = {{ machine = "{M}", name = "oil_temp" }}
+""",
+        encoding="utf-8",
+    )
+    plant = PlantConfig.from_toml(tmp_path / "plant.toml")
+    return MqttConnector.from_source(plant.sources[0][1], Buffer(tmp_path / "b.sqlite"))
+
+
+def _times(c: MqttConnector, messages: list[tuple[str, dict]]) -> list[datetime]:
+    c.process(
+        [
+            SimpleNamespace(topic=t, payload=json.dumps(p).encode(), qos=1, mid=i)
+            for i, (t, p) in enumerate(messages)
+        ]
+    )
+    rows = [r for p in c.buffer.take() for r in p.rows]
+    assert c.buffer.rejected_count() == 0
+    return [datetime.fromtimestamp(r["ts"] / 1e6, UTC) for r in rows]
+
+
+MESSAGES = [
+    ("gw/a/press-3", {"time": "2026-12-08 08:00:00", "temp": 41.5}),  # a payload with several fields
+    ("gw/press03/temp", {"value": 42.0, "ts": "2026-12-08T08:01:00"}),  # a bare value with its time
+    (f"{M}/signal/temp", {"ts": "2026-12-08T08:02:00", "value": 43.0}),  # a UNS record
+    ("gw/a/press-3", {"time": "2026-12-08T08:03:00+09:00", "temp": 44.0}),  # a zone given wins
+]
+
+
+def test_mqtt_times_without_a_zone_are_read_in_the_sources_timezone(tmp_path):
+    kst = _times(_mqtt(tmp_path / "kst", 'timezone = "Asia/Seoul"'), MESSAGES)
+    assert kst == [datetime(2026, 12, 7, 23, m, tzinfo=UTC) for m in range(4)]
+    utc = _times(_mqtt(tmp_path / "utc", ""), MESSAGES)  # the default is unchanged: UTC
+    assert utc[:3] == [datetime(2026, 12, 8, 8, m, tzinfo=UTC) for m in range(3)]
+    assert utc[3] == datetime(2026, 12, 7, 23, 3, tzinfo=UTC)
+    with pytest.raises(Exception, match="Asia/Sel"):
+        _mqtt(tmp_path / "bad", 'timezone = "Asia/Sel"')
+
+
+def test_discover_snippet_names_the_zone_of_times_written_without_one():
+    d = Discovery("127.0.0.1", 1883, 8.0)
+    d._plain("gw/gw1/press-3", json.dumps({"time": "2026-12-08 08:00:00", "temp": 71.5}).encode())
+    d._plain("gw/gw1/cnc-1", json.dumps({"ts": 1765152000000, "load": 3.0}).encode())
+    text = d.snippet(M)
+    data = tomllib.loads(text)
+    assert data["mqtt"][0]["timezone"] == "Asia/Seoul"
+    assert "시간대" in text and "no zone" in text and "설비 경로" in text
+    data["collector"] = {"store": "x.duckdb"}
+    PlantConfig.from_dict(data, "snippet")
+    zoned = Discovery("127.0.0.1", 1883, 8.0)
+    zoned._plain("gw/gw1/cnc-1", json.dumps({"ts": "2026-12-08T08:00:00+09:00", "load": 3.0}).encode())
+    assert "timezone" not in tomllib.loads(zoned.snippet(M))["mqtt"][0]

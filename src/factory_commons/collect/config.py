@@ -14,8 +14,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .files_read import collect_text
 from .mapping import MappingError, PointMapping
@@ -126,6 +127,19 @@ class MqttSource(_MqttLink):
     payloads: dict[str, JsonPayload] = Field(
         default_factory=dict, description="topic filter -> fields of a JSON object with several values"
     )
+    timezone: str = Field(
+        default="UTC",
+        description="zone of ISO 8601 times written without one (e.g. 'Asia/Seoul' for plant time)",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (e.g. 'Asia/Seoul', 'UTC')") from None
+        return v
 
     @model_validator(mode="after")
     def _something(self) -> MqttSource:

@@ -22,11 +22,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ..i18n import Catalog
 from .sparkplug.decode import SparkplugDecodeError, decode_payload, encode_payload
 
 NUMERIC = {
@@ -42,6 +44,7 @@ NUMERIC = {
     "Double",
     "Boolean",
 }
+EDGE = Catalog("collect_edge")
 _NAME_SAFE = re.compile(r"[^\w\-.]+")
 
 
@@ -51,6 +54,7 @@ class TopicSeen:
     messages: int = 0
     example: str = ""
     fields: dict[str, str] = field(default_factory=dict)  # dotted path -> JSON type
+    naive_times: set[str] = field(default_factory=set)  # paths of ISO 8601 times without a zone
 
 
 @dataclass
@@ -98,6 +102,7 @@ class Discovery:
             return
         if isinstance(data, dict):
             seen.fields = _fields(data)
+            seen.naive_times = _naive_times(data)
         elif isinstance(data, int | float) and not isinstance(data, bool):
             seen.fields = {"": "number"}
 
@@ -138,9 +143,10 @@ class Discovery:
     # -- plant.toml ----------------------------------------------------------------------------
     def snippet(self, machine: str = "my-enterprise/site/area/line/machine") -> str:
         """`[[sparkplug]]` per group and one `[[mqtt]]` table, every numeric value a signal of `machine`."""
+        url = f"mqtt://{self.host}:{self.port}"
         out = [
-            f"# written by factory-commons collect discover mqtt://{self.host}:{self.port}"
-            f" after {self.seconds:.0f} s; set each machine path and name, delete what is not wanted",
+            "# " + EDGE.get("snippet_header", lang).format(url=url, seconds=f"{self.seconds:.0f}")
+            for lang in ("en", "ko")  # English first: scripts look for "# written by factory-commons"
         ]
         groups = sorted({m.group for m in self.metrics.values()})
         for group in groups:
@@ -162,6 +168,9 @@ class Discovery:
         plain = [t for t in sorted(self.topics.values(), key=lambda t: t.topic) if t.fields]
         if plain:
             out += ["", "[[mqtt]]", 'name = "mqtt"', f'host = "{self.host}"', f"port = {self.port}"]
+            if any(t.naive_times for t in plain):
+                out += [*("# " + EDGE.get("snippet_naive_tz", lang) for lang in ("ko", "en"))]
+                out.append('timezone = "Asia/Seoul"')
             for t in plain:
                 if list(t.fields) == [""]:
                     out.append(
@@ -199,6 +208,23 @@ def _fields(data: dict, prefix: str = "") -> dict[str, str]:
             out[path] = "text"
         else:
             out[path] = "list" if isinstance(value, list) else "null"
+    return out
+
+
+def _naive_times(data: dict, prefix: str = "") -> set[str]:
+    """Dotted paths of text values that are ISO 8601 times without a zone (`2026-12-08 08:00:00`)."""
+    out: set[str] = set()
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out |= _naive_times(value, path + ".")
+        elif isinstance(value, str) and len(value) >= 10 and value[:1].isdigit():
+            try:
+                ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if ts.tzinfo is None:
+                out.add(path)
     return out
 
 

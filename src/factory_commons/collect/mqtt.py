@@ -32,8 +32,9 @@ import json
 import queue
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -62,8 +63,9 @@ class MessageRejected(ValueError):
     """One message cannot be used; the message says why (recorded in the buffer's rejects)."""
 
 
-def parse_ts(value: Any, where: str = "ts") -> datetime:
-    """A payload timestamp: ISO 8601 text (naive = UTC) or epoch seconds (milliseconds if > 1e11)."""
+def parse_ts(value: Any, where: str = "ts", tz: tzinfo = UTC) -> datetime:
+    """A payload timestamp: ISO 8601 text (naive = in `tz`, UTC unless the source's `timezone`
+    says otherwise) or epoch seconds (milliseconds if > 1e11)."""
     if isinstance(value, bool) or value is None:
         raise MessageRejected(f"{where}: not a timestamp: {value!r}")
     if isinstance(value, int | float):
@@ -77,7 +79,7 @@ def parse_ts(value: Any, where: str = "ts") -> datetime:
             ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise MessageRejected(f"{where}: {value!r} is not an ISO 8601 time") from None
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+        return ts if ts.tzinfo else ts.replace(tzinfo=tz)
     raise MessageRejected(f"{where}: not a timestamp: {value!r}")
 
 
@@ -158,8 +160,11 @@ class MqttConnector(Connector):
         backlog_limit_rows: int = 2_000_000,
         payloads: dict[str, Any] | None = None,
         topic_prefix: str = "",
+        timezone: str = "UTC",
     ) -> None:
         super().__init__(name, buffer, points)
+        #: the zone of ISO 8601 times written without one (the source's `timezone`)
+        self.tz: tzinfo = UTC if timezone == "UTC" else ZoneInfo(timezone)
         #: topic filter -> JsonPayload (config.py): several values in one JSON object
         self.payloads = dict(payloads or {})
         for f, spec in self.payloads.items():
@@ -203,6 +208,7 @@ class MqttConnector(Connector):
             points=dict(source.points),
             payloads=dict(source.payloads),
             topic_prefix=source.topic_prefix,
+            timezone=source.timezone,
             client_id=source.client_id,
             username=source.username,
             password=source.password,
@@ -256,7 +262,7 @@ class MqttConnector(Connector):
             raw = json_field(data, spec.timestamp)
             if raw is _MISSING:
                 raise MessageRejected(f"{f}: no time field '{spec.timestamp}'")
-            ts = parse_ts(raw, spec.timestamp)
+            ts = parse_ts(raw, spec.timestamp, self.tz)
         rows: Rows = []
         for path in spec.fields:
             value = json_field(data, path)
@@ -300,7 +306,7 @@ class MqttConnector(Connector):
             if extra:
                 raise MessageRejected(f"unexpected keys {sorted(extra)} (allowed: value, ts)")
             if "ts" in data:
-                ts = parse_ts(data["ts"])
+                ts = parse_ts(data["ts"], tz=self.tz)
             data = data["value"]
         if isinstance(data, dict | list) or data is None:
             raise MessageRejected(
@@ -375,6 +381,8 @@ class MqttConnector(Connector):
                 rec["ts"] = received
             elif isinstance(rec["ts"], int | float) and not isinstance(rec["ts"], bool):
                 rec["ts"] = parse_ts(rec["ts"], f"{where}field 'ts'")
+            elif isinstance(rec["ts"], str) and self.tz is not UTC:
+                rec["ts"] = parse_ts(rec["ts"], f"{where}field 'ts'", self.tz)
             try:
                 record = parse_record(rec, where)
             except RecordError as e:
