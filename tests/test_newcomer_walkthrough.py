@@ -2,7 +2,9 @@
 
 Each test failed before its fix: an English work-order export with capitalised headers
 (Symptom, Cause, Machine type); a gateway's JSON with plant-time stamps and no zone, stored
-nine hours off with nothing said (MQTT `timezone`, and `collect discover` writing it).
+nine hours off with nothing said (MQTT `timezone`, and `collect discover` writing it); a current
+sensor's file (`ts,current_a`, the retrofit format) imported as a signal `current_a` that
+`retrofit learn` never finds.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ import pytest
 from factory_commons.collect.buffer import Buffer
 from factory_commons.collect.config import PlantConfig
 from factory_commons.collect.discover import Discovery
+from factory_commons.collect.files import import_file
+from factory_commons.collect.files_guess import guess_mapping
+from factory_commons.collect.files_mapping import parse_mapping
 from factory_commons.collect.mqtt import MqttConnector
 from factory_commons.knowhow.files import CaseFileError, read_cases
+from factory_commons.retrofit.records import current_machines
+from factory_commons.store import DuckDBStore
 
 M = "acme/changwon/press/line-2/press-03"
 
@@ -130,3 +137,35 @@ def test_discover_snippet_names_the_zone_of_times_written_without_one():
     zoned = Discovery("127.0.0.1", 1883, 8.0)
     zoned._plain("gw/gw1/cnc-1", json.dumps({"ts": "2026-12-08T08:00:00+09:00", "load": 3.0}).encode())
     assert "timezone" not in tomllib.loads(zoned.snippet(M))["mqtt"][0]
+
+
+@pytest.mark.parametrize(
+    ("header", "encoding"),
+    [("ts,current_a", "utf-8"), ("시각,전류(A)", "cp949"), ("Time,Current (A)", "utf-8")],
+)
+def test_a_current_sensor_file_is_imported_as_the_signal_retrofit_reads(tmp_path, header, encoding):
+    path = tmp_path / "trace.csv"
+    lines = [header] + [
+        f"2026-11-03 07:{m:02d}:00,{0.02 if m < 5 else 12.5 if m % 2 else 3.4}" for m in range(30)
+    ]
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    proposal = guess_mapping(path)
+    column = header.split(",")[1]
+    assert proposal.mapping["columns"][column] == {"kind": "signal", "name": "current", "unit": "A"}
+    assert any("retrofit" in n for n in proposal.notes)
+    store = DuckDBStore()
+    import_file(path, parse_mapping(proposal.mapping), store, resume=False)
+    assert current_machines(store) == [proposal.mapping["machine"]]
+
+
+def test_other_amp_like_columns_stay_ordinary_signals(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        "ts,current (mA),temp\n" + "".join(f"2026-11-03 07:{m:02d}:00,{m},{20 + m}\n" for m in range(10)),
+        encoding="utf-8",
+    )
+    columns = guess_mapping(path).mapping["columns"]
+    assert columns["current (mA)"].get("unit") == "mA" and columns["temp"] == {
+        "kind": "signal",
+        "name": "temp",
+    }

@@ -48,6 +48,8 @@ from .files_guess_read import (
 from .files_guess_words import (
     AMBIGUOUS_UNIT,
     COUNTER_SUFFIX_HEADERS,
+    CURRENT_HEADERS,
+    CURRENT_UNITS,
     DEFAULT_SHEET,
     END_MARKERS,
     GOOD_FIRST,
@@ -835,6 +837,11 @@ class _Builder:
                     self.roles[c] = "ignore"
                     self.note("note_signal_in_intervals", column=c)
                     continue
+                if _is_current(c) and "current" not in signal_names:
+                    signal_names.add("current")
+                    out[c] = {"kind": "signal", "name": "current", "unit": "A"}
+                    self.note("note_current", column=c, where=f"columns.{c}")
+                    continue
                 name = _signal_name(c, signal_names)
                 spec = {"kind": "signal", "name": name}
                 unit = bracket(c)
@@ -1000,6 +1007,14 @@ class _Builder:
                 total += later[0] - end_us
         if gaps:
             self.note("note_gaps", n=gaps, minutes=round(total / 60e6), where="state_after")
+
+
+def _is_current(column: str) -> bool:
+    """`current_a`, `Current (A)`, `전류(A)`, `amps`: a clamp-on current sensor's column."""
+    unit = (bracket(column) or "").strip().lower()
+    base = re.sub(r"\s*[\(\[\{（［].*?[\)\]\}）］]\s*", "", column)
+    key = re.sub(r"[\s_\-.]", "", base).lower()
+    return key in CURRENT_HEADERS and unit in CURRENT_UNITS
 
 
 def _signal_name(column: str, taken: set[str]) -> str:

@@ -586,6 +586,32 @@ def norm(text: str) -> str:
     return _DROP.sub("", _BRACKET.sub("", str(text))).lower()
 
 
+#: a column of a clamp-on current sensor's amps (spaces, `_`, case and a bracketed unit ignored):
+#: stored as the signal `current` in A, the one `retrofit learn` reads (docs/retrofit.md)
+CURRENT_HEADERS = frozenset(
+    {
+        "current",
+        "currenta",
+        "currentamps",
+        "amps",
+        "amp",
+        "ampere",
+        "amperes",
+        "rmscurrent",
+        "currentrms",
+        "motorcurrent",
+        "전류",
+        "전류값",
+        "전류a",
+        "모터전류",
+        "부하전류",
+        "실효전류",
+    }
+)
+#: the units in brackets such a column may name (`전류(A)`); any other unit makes it an ordinary signal
+CURRENT_UNITS = frozenset({"", "a", "amp", "amps", "ampere", "암페어"})
+
+
 def bracket(text: str) -> str | None:
     """What a column name says in brackets (`시간(분)` -> `분`), else None."""
     m = _BRACKET.search(str(text))
