@@ -4,7 +4,7 @@ batches are the same in every run and the worker's CPU per point can be compared
 commits on a loaded machine (bench/hub.py's end-to-end CPU per point also moves with how full
 the workers' fetches happen to be).
 
-    python bench/hub_write.py [--firms 2000] [--seconds 20]
+    python bench/hub_write.py [--firms 2000] [--seconds 20] [--batch 4000]
     PYTHONPATH=/tmp/hub_before/src python /tmp/hub_before/bench/hub_write.py   # an older commit
 
 Prints points/s, the worker's CPU (this process) and its PostgreSQL backend's CPU per 1,000
@@ -54,6 +54,9 @@ def main() -> None:
     ap.add_argument("--firms", type=int, default=2000)
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument(
+        "--batch", type=int, default=BATCH, help="messages per batch (bench/hub.py's workers get ~1,000)"
+    )
+    ap.add_argument(
         "--database", default=os.environ.get("FC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
     )
     args = ap.parse_args()
@@ -73,8 +76,8 @@ def main() -> None:
         msgs = as_messages(hb.encode(backlog, "cap", 5), len(warm))
         points = sum(len(r) for sec in backlog for _, _, r in sec)
         pg0, cpu0, t0 = hb.cpu_s([backend]), time.process_time(), time.perf_counter()
-        for i in range(0, len(msgs), BATCH):
-            worker.write(msgs[i : i + BATCH])
+        for i in range(0, len(msgs), args.batch):
+            worker.write(msgs[i : i + args.batch])
         wall = time.perf_counter() - t0
         cpu, pg = time.process_time() - cpu0, hb.cpu_s([backend]) - pg0
         print(

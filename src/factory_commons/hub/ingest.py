@@ -5,10 +5,12 @@ hosts) binds to the one durable consumer `ingest`, so JetStream gives each messa
 them. A worker fetches what is there (up to `batch` messages), groups the rows by schema and
 kind (rows bound for one table of one schema are one write: a schema shared by many firms costs
 one write per kind and batch, one schema per firm one per firm and kind; see bench/hub.py), and
-writes each group with the store's write path (`PostgresStore.write_table`: COPY into
-a temporary table, INSERT ... ON CONFLICT DO NOTHING on the table's key, machines and series
-numbered, latest states and the KPI rollup kept up to date, all as for any other write), every
-group of the batch inside one PostgreSQL transaction, one commit. Only after the commit does it
+writes each group with the store's write path (`PostgresStore.write_table`: machines and series
+numbered, latest states and the KPI rollup kept up to date, all as for any other write; the rows
+of a batch delivered for the first time by a plain COPY into the table, else, or when the key
+index refuses that COPY, by INSERT ... ON CONFLICT DO NOTHING from a temporary table: see
+`FirmStore._insert_rows`), every group of the batch inside one PostgreSQL transaction, one
+commit. The worker pulls the next batch while PostgreSQL writes this one. Only after the commit does it
 acknowledge the messages. A worker killed before that leaves them unacknowledged: after
 `ack_wait` JetStream gives them to another worker, whose write skips the rows already stored, so
 nothing is lost and nothing counted twice. When PostgreSQL is away the worker gives the batch
