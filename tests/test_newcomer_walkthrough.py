@@ -4,14 +4,17 @@ Each test failed before its fix: an English work-order export with capitalised h
 (Symptom, Cause, Machine type); a gateway's JSON with plant-time stamps and no zone, stored
 nine hours off with nothing said (MQTT `timezone`, and `collect discover` writing it); a current
 sensor's file (`ts,current_a`, the retrofit format) imported as a signal `current_a` that
-`retrofit learn` never finds.
+`retrofit learn` never finds; `retrofit infer --csv` refusing Korean headers (시각, 전류(A)) and
+counting 2 Hz samples written to the whole second as fewer cycles, with nothing said.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import re
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -169,3 +172,39 @@ def test_other_amp_like_columns_stay_ordinary_signals(tmp_path):
         "kind": "signal",
         "name": "temp",
     }
+
+
+def _press_trace(path, header: str, encoding: str, fmt: str) -> int:
+    """A press of my own design: 5 min off, 40 strokes of 45 s loaded and 15 s loading, 5 min
+    off, 2 samples a second; returns the number of strokes."""
+    rng = random.Random(5)
+    t0, t, lines = datetime(2026, 11, 3, 7, 0, 0), 0.0, [header]
+    plan = [("off", 300)] + [("run", 45), ("idle", 15)] * 40 + [("off", 300)]
+    for state, seconds in plan:
+        for _ in range(seconds * 2):
+            base = {"off": 0.02, "idle": 3.5, "run": 14.0}[state]
+            lines.append(f"{(t0 + timedelta(seconds=t)).strftime(fmt)},{base * (1 + rng.gauss(0, 0.05)):.2f}")
+            t += 0.5
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return 40
+
+
+@pytest.mark.parametrize(
+    ("header", "encoding", "fmt"),
+    [
+        ("시각,전류(A)", "cp949", "%Y-%m-%d %H:%M:%S"),  # a Korean logger writing whole seconds
+        ("ts,current_a", "utf-8", "%Y-%m-%dT%H:%M:%S.%f"),  # the documented format, to the ms
+        ("ts,current_a", "utf-8", "%Y-%m-%dT%H:%M:%S"),  # the documented header, whole seconds
+    ],
+)
+def test_retrofit_infer_csv_reads_korean_headers_and_counts_every_cycle(tmp_path, header, encoding, fmt):
+    from typer.testing import CliRunner
+
+    from factory_commons.cli import app
+
+    path = tmp_path / "press.csv"
+    strokes = _press_trace(path, header, encoding, fmt)
+    result = CliRunner().invoke(app, ["retrofit", "infer", "--csv", str(path)])
+    assert result.exit_code == 0, result.output
+    assert re.search(rf"│\s+{strokes}\s+│", result.output), result.output
+    assert ("시각이 같아" in result.output) == fmt.endswith("%S")

@@ -191,6 +191,23 @@ def infer(
         console.print(table)
 
 
+def _trace_columns(header: list[str]) -> tuple[str | None, str | None]:
+    """The time and the amps columns of a sensor's file: `ts` and `current_a`, else a time column
+    the file importer knows (`시각`, `일시`, `time`, `timestamp`) and a current sensor's column
+    (`전류`, `전류(A)`, `current`, `Current (A)`, `amps`: collect/files_guess_words.py)."""
+    import re
+
+    from ..collect.files_guess import _is_current
+    from ..collect.files_guess_words import ROLE_WORDS
+
+    def key(c: str) -> str:
+        return re.sub(r"[\s_\-.]", "", re.sub(r"\s*[\(\[].*?[\)\]]\s*", "", c)).lower()
+
+    ts = "ts" if "ts" in header else next((c for c in header if key(c) in ROLE_WORDS["time"]), None)
+    amps = "current_a" if "current_a" in header else next((c for c in header if _is_current(c)), None)
+    return ts, amps
+
+
 def read_any_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """A benchmark file (ts, current_a, state, cycle) or a new sensor's (ts, current_a only):
     (ts UTC datetime64[us], amps, true state or None, cycle or None); ValueError names the file,
@@ -211,10 +228,12 @@ def read_any_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
     if "state" in header and "cycle" in header:
         ts, amps, state, cycle = read_csv(path)
         return ts, amps, state, cycle
-    for col in ("ts", "current_a"):
-        if col not in header:
+    ts_col, amp_col = _trace_columns(list(header))
+    for col, found in (("ts", ts_col), ("current_a", amp_col)):
+        if found is None:
             raise ValueError(f"{path}: {_t('missing_column', column=col)}")
-    df = pd.read_csv(path, dtype={"ts": str}, usecols=["ts", "current_a"], encoding=enc)
+    df = pd.read_csv(path, dtype={ts_col: str}, usecols=[ts_col, amp_col], encoding=enc)
+    df = df.rename(columns={ts_col: "ts", amp_col: "current_a"})
     t = pd.to_datetime(df["ts"], utc=True, format="ISO8601", errors="coerce")
     amps = pd.to_numeric(df["current_a"], errors="coerce").to_numpy(dtype=np.float64)
     bad_t = t.isna().to_numpy()
@@ -229,12 +248,27 @@ def read_any_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
     return ts[order], amps[order], None, None
 
 
+def one_per_time(ts: np.ndarray, *arrays: np.ndarray | None) -> tuple[int, np.ndarray, list]:
+    """Sorted samples with the first of each time kept, as the store keeps one value per machine,
+    signal and time: (samples dropped, ts, the arrays in the same order). A logger that writes
+    whole seconds at 2 Hz gives two samples a time, which the cycle finder reads as one
+    (150 cycles read as 66 before)."""
+    keep = np.r_[True, ts[1:] != ts[:-1]] if len(ts) else np.ones(0, dtype=bool)
+    dropped = int(len(ts) - keep.sum())
+    if not dropped:
+        return 0, ts, list(arrays)
+    return dropped, ts[keep], [a if a is None else a[keep] for a in arrays]
+
+
 def _infer_csv(path: Path) -> None:
     try:
         ts, amps, state, cycle = read_any_csv(path)
     except ValueError as e:
         err.print(f"[red]{e}[/]")
         raise typer.Exit(2) from None
+    dropped, ts, (amps, state, cycle) = one_per_time(ts, amps, state, cycle)
+    if dropped:
+        err.print(f"[yellow]{path.name}: {_t('same_time_dropped', n=dropped)}[/]")
     model = _learn(ts, amps, None)
     inf = model.infer(ts, amps)
     console.print(f"[bold]{path.name}[/]: {_t('learned', n=len(ts))} - {_levels_text(model)}")
