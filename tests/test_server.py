@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from test_server_plant import A1, A2, B1, PASSWORD, T0, accounts_db_for, make_plant
 
+from factory_commons.model.hierarchy import Machine
 from factory_commons.store import DuckDBStore
 
 DAY = {"start": T0.isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}
@@ -100,8 +101,10 @@ def test_bad_batch_is_422_naming_rows_and_fields(plant):
 
 def test_kpi_downtime_hierarchy_alarms(plant):
     c = plant.bearer("acme:owner")
+    plant.store.register_machines([Machine(path=A1, display_name="CNC 1호기")])
     kpi = c.get("/api/kpi", params=DAY).json()
     assert [k["machine"] for k in kpi] == sorted([A1, A2, "acme/s1/a1/l2/m3"])
+    assert [k["display_name"] for k in kpi] == ["CNC 1호기", None, None]  # the shop's own name
     assert kpi[0]["good_quantity"] == 10 and kpi[0]["down_time_s"] == 3600
     line = c.get("/api/kpi", params={**DAY, "by": "line", "machine": [A1, A2]}).json()
     assert len(line) == 1 and line[0]["good_quantity"] == 20

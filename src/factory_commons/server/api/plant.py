@@ -259,6 +259,9 @@ def plant_router(store: Store, caller: Callable[..., Caller], now: Callable[[], 
         df = compute_kpis(store, s, e, group_by, machines=pick)
         if not chosen:
             return []
+        if "machine" in df.columns:  # the name a shop gave the machine, beside its path
+            names = {m.path: m.display_name for m in store.machines() if m.display_name}
+            df.insert(df.columns.get_loc("machine") + 1, "display_name", df["machine"].map(names))
         return Response(_ROWS_JSON.dump_json(_records(df)), media_type="application/json")
 
     @router.get("/api/downtime", response_model=list[dict[str, Any]], responses=READ_ERRORS, tags=["kpi"])
