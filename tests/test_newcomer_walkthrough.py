@@ -208,3 +208,29 @@ def test_retrofit_infer_csv_reads_korean_headers_and_counts_every_cycle(tmp_path
     assert result.exit_code == 0, result.output
     assert re.search(rf"│\s+{strokes}\s+│", result.output), result.output
     assert ("시각이 같아" in result.output) == fmt.endswith("%S")
+
+
+def test_knowhow_search_json_says_what_was_seen_why_and_the_fix(tmp_path):
+    """A work-order export has no title: the JSON hits carried refs and scores and an empty title."""
+    from typer.testing import CliRunner
+
+    from factory_commons.cli import app
+
+    path = tmp_path / "orders.csv"
+    path.write_bytes(
+        "작업지시번호,설비,증상,원인,조치 내용\n"
+        "WO-1,프레스 3호기,실린더 아래 바닥에 기름이 흥건함,로드 패킹 마모,패킹 교체\n"
+        "WO-2,CNC 1호기,스핀들에서 끼이익 소리,베어링 윤활 부족,그리스 주입\n".encode("cp949")
+    )
+    store = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+    assert runner.invoke(app, ["knowhow", "import", str(path), "--store", store]).exit_code == 0
+    r = runner.invoke(app, ["knowhow", "search", "기름 새요", "--store", store, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    top = json.loads(r.stdout)[0]
+    assert top["ref"] == "WO-1" and top["title"] == ""
+    assert (top["symptom"], top["cause"], top["action"]) == (
+        "실린더 아래 바닥에 기름이 흥건함",
+        "로드 패킹 마모",
+        "패킹 교체",
+    )

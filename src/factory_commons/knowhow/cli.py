@@ -132,7 +132,13 @@ def search_cmd(
     with open_knowhow(store) as db:
         hits = db.search(text, limit=limit, machine=machine, machine_type=machine_type, code=code, firm=firm)
     if fmt is Format.json:
-        print(json.dumps([h.as_dict() for h in hits], ensure_ascii=False))
+        # what was seen, why and what fixed it, beside the contract's keys: a work-order export
+        # often has no title, and a hit of refs and scores alone tells a reader nothing
+        out = [
+            {**h.as_dict(), "symptom": h.case.symptom, "cause": h.case.cause, "action": h.case.action}
+            for h in hits
+        ]
+        print(json.dumps(out, ensure_ascii=False))
         return
     table = Table(
         *[
