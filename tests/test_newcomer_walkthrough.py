@@ -234,3 +234,17 @@ def test_knowhow_search_json_says_what_was_seen_why_and_the_fix(tmp_path):
         "로드 패킹 마모",
         "패킹 교체",
     )
+
+
+def test_knowhow_search_on_a_store_without_cases_says_so_and_creates_nothing(tmp_path):
+    """A mistyped --store gave [] and exit 0 and left an empty database behind, saying nothing."""
+    from typer.testing import CliRunner
+
+    from factory_commons.cli import app
+
+    store = tmp_path / "typo.duckdb"
+    for cmd in (["search", "기름 새요", "--format", "json"], ["list", "--format", "json"]):
+        r = CliRunner().invoke(app, ["knowhow", *cmd, "--store", str(store)])
+        assert r.exit_code == 0 and json.loads(r.stdout) == []
+        assert "knowhow import" in r.stderr and "사례가 없습니다" in r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -24,7 +24,7 @@ import typer
 from rich.table import Table
 
 from ..cli_common import StoreOpt, console, err, mask_url
-from .db import open_knowhow
+from .db import default_knowhow_path, open_knowhow
 from .failure_modes import FAILURE_MODES, suggest_failure_modes
 from .files import CaseFileError, export_jsonl, import_cases, knowhow_text
 
@@ -68,6 +68,18 @@ def export_cmd(
             err.print(knowhow_text("exported", n=n, file=str(out)))
 
 
+def _no_cases_file(store: str) -> bool:
+    """True, with a note on standard error, when the store has no know-how database yet (a
+    mistyped --store): nothing is created and the answer is empty, as before, but said."""
+    if store == ":memory:" or store.startswith(("postgresql://", "postgres://")):
+        return False
+    path = default_knowhow_path(store)
+    if Path(path).exists():
+        return False
+    err.print(f"[yellow]{knowhow_text('no_cases_file', path=path, store=store)}[/]", highlight=False)
+    return True
+
+
 @knowhow_app.command("list", help=knowhow_text("cmd_list"))
 def list_cmd(
     store: StoreOpt,
@@ -75,8 +87,11 @@ def list_cmd(
     limit: Annotated[int, typer.Option("--limit", min=1, help=knowhow_text("opt_limit"))] = 50,
     fmt: Annotated[Format, typer.Option("--format", help=knowhow_text("opt_format"))] = Format.table,
 ) -> None:
-    with open_knowhow(store) as db:
-        cases = db.cases(machine=machine, limit=limit)
+    if _no_cases_file(store):
+        cases = []
+    else:
+        with open_knowhow(store) as db:
+            cases = db.cases(machine=machine, limit=limit)
     if fmt is Format.json:
         print(
             json.dumps([json.loads(c.model_dump_json(exclude_none=True)) for c in cases], ensure_ascii=False)
@@ -129,8 +144,13 @@ def search_cmd(
     code: Annotated[str | None, typer.Option("--code", help=knowhow_text("opt_code"))] = None,
     firm: Annotated[str | None, typer.Option("--firm", help=knowhow_text("opt_firm"))] = None,
 ) -> None:
-    with open_knowhow(store) as db:
-        hits = db.search(text, limit=limit, machine=machine, machine_type=machine_type, code=code, firm=firm)
+    if _no_cases_file(store):
+        hits = []
+    else:
+        with open_knowhow(store) as db:
+            hits = db.search(
+                text, limit=limit, machine=machine, machine_type=machine_type, code=code, firm=firm
+            )
     if fmt is Format.json:
         # what was seen, why and what fixed it, beside the contract's keys: a work-order export
         # often has no title, and a hit of refs and scores alone tells a reader nothing
