@@ -248,3 +248,23 @@ def test_knowhow_search_on_a_store_without_cases_says_so_and_creates_nothing(tmp
         assert r.exit_code == 0 and json.loads(r.stdout) == []
         assert "knowhow import" in r.stderr and "사례가 없습니다" in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_discover_lists_numeric_fields_and_prints_a_snippet_that_pastes_as_toml(monkeypatch):
+    """The table promised "the numeric fields of JSON objects" and showed none; the printed snippet
+    was wrapped at 80 columns, so pasting it into plant.toml gave invalid TOML."""
+    from typer.testing import CliRunner
+
+    from factory_commons.cli import app
+    from factory_commons.collect import discover as discover_module
+
+    found = Discovery("127.0.0.1", 1883, 5.0)
+    payload = {"time": "2026-12-08 08:00:00", "온도": 71.5, "spindle": {"rpm": 1200}, "state": 1}
+    found._plain("nc/gw1/press-3", json.dumps(payload, ensure_ascii=False).encode())
+    assert found.topics["nc/gw1/press-3"].numbers() == "온도, spindle.rpm, state"
+    monkeypatch.setattr(discover_module, "discover", lambda *a, **k: found)
+    r = CliRunner().invoke(app, ["collect", "discover", "mqtt://127.0.0.1:1883", "--machine", M])
+    assert r.exit_code == 0, r.output
+    assert "spindle.rpm" in r.stdout.split("[[mqtt]]")[0]  # in the table, before the snippet
+    data = tomllib.loads("[[mqtt]]" + r.stdout.split("[[mqtt]]", 1)[1])
+    assert data["mqtt"][0]["payloads"]["nc/gw1/press-3"]["fields"]["spindle.rpm"]["machine"] == M

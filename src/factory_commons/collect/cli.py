@@ -130,10 +130,12 @@ def discover_command(
         console.print(" / ".join(t.format(s=seconds) for t in EDGE.pair("disc_nothing")))
     if found.topics:
         t = Table(title=EDGE.both("disc_topics", " / "), title_justify="left")
-        for key in ("col_topic", "col_messages", "col_example"):
+        for key in ("col_topic", "col_messages", "col_numbers", "col_example"):
             t.add_column(EDGE.both(key, "\n"))
         for seen in sorted(found.topics.values(), key=lambda x: x.topic):
-            t.add_row(escape(seen.topic), f"{seen.messages:,}", escape(seen.example[:60]))
+            t.add_row(
+                escape(seen.topic), f"{seen.messages:,}", escape(seen.numbers()), escape(seen.example[:60])
+            )
         console.print(t)
     if found.metrics:
         t = Table(title=EDGE.both("disc_metrics", " / "), title_justify="left")
@@ -148,7 +150,7 @@ def discover_command(
         Path(snippet).write_text(text, encoding="utf-8")
         console.print(f"{EDGE.both('disc_written', ' / ')}: {escape(snippet)}")
     else:
-        console.print(escape(text), highlight=False)
+        print(text, end="")  # as it is: a line wrapped at the terminal's width is no TOML
 
 
 def run_collector(config: str, store: str | None, duration: float | None, quiet: bool) -> None:

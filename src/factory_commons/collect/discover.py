@@ -56,6 +56,10 @@ class TopicSeen:
     fields: dict[str, str] = field(default_factory=dict)  # dotted path -> JSON type
     naive_times: set[str] = field(default_factory=set)  # paths of ISO 8601 times without a zone
 
+    def numbers(self) -> str:
+        """The numeric fields of a JSON object, as the table lists them (`temp, spindle.rpm`)."""
+        return ", ".join(p for p, kind in self.fields.items() if p and kind == "number")
+
 
 @dataclass
 class MetricSeen:
