@@ -268,3 +268,35 @@ def test_discover_lists_numeric_fields_and_prints_a_snippet_that_pastes_as_toml(
     assert "spindle.rpm" in r.stdout.split("[[mqtt]]")[0]  # in the table, before the snippet
     data = tomllib.loads("[[mqtt]]" + r.stdout.split("[[mqtt]]", 1)[1])
     assert data["mqtt"][0]["payloads"]["nc/gw1/press-3"]["fields"]["spindle.rpm"]["machine"] == M
+
+
+def test_the_search_kiwi_reads_the_evaluation_sets_as_the_full_one_does():
+    """`knowhow search` is one process per query for a checker: its Kiwi loads without the
+    multi-word dictionary (about 1.7 s of CPU and 190 MB less at each start), which must not
+    change a single kept morpheme of the evaluation sets' cases and queries."""
+    import csv
+    from pathlib import Path
+
+    from kiwipiepy import Kiwi
+
+    from factory_commons.knowhow import text as txt
+
+    assert txt.KIWI_OPTIONS == {"load_multi_dict": False}
+    full = Kiwi()
+    for forms in txt.CONCEPTS.values():
+        for f in forms:
+            if txt._HANGUL.search(f) and len(f) >= 2 and f.isalnum():
+                full.add_user_word(f, "NNG", 0.0)
+    root = Path(__file__).resolve().parents[1] / "bench" / "data"
+    texts = [
+        " ".join(v for v in row.values() if v)
+        for d in ("knowhow", "knowhow_colloquial")
+        for name in ("cases.csv", "queries.csv")
+        for row in csv.DictReader((root / d / name).open(encoding="utf-8"))
+    ]
+    assert len(texts) > 300
+    for t in texts:
+        norm = txt.normalize(t)
+        want = [x.form for x in full.tokenize(norm) if x.tag in txt._KEEP_TAGS]
+        got = [x.form for x in txt._kiwi().tokenize(norm) if x.tag in txt._KEEP_TAGS]
+        assert got == want, t
