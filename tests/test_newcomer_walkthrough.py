@@ -62,6 +62,32 @@ def test_english_export_headers_in_any_case_fill_the_fields(tmp_path):
     assert e.id != "1" and e.extra == {"ID": "1"}
 
 
+def test_an_excel_export_with_numbers_dates_and_minutes_to_fix(tmp_path):
+    """Excel gives numbers and dates as such; 수리시간(분) is the time to fix (was kept as text in extra)."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(
+        ["작업지시번호", "설비", "증상", "원인", "조치 내용", "발생일", "수리시간(분)", "Repair time (min)"]
+    )
+    wb.active.append(
+        [
+            2301,
+            "프레스 3호기",
+            "바닥에 기름 흥건",
+            "패킹 마모",
+            "패킹 교체",
+            datetime(2023, 3, 14, 9, 30),
+            45,
+            50,
+        ]
+    )
+    wb.save(tmp_path / "orders.xlsx")
+    (c,) = read_cases(tmp_path / "orders.xlsx")
+    assert (c.ref, c.occurred, c.time_to_fix_min) == ("2301", datetime(2023, 3, 14, 9, 30), 45)
+    assert c.extra == {"Repair time (min)": "50"}  # one column per field: the first one fills it
+
+
 def test_a_file_without_any_text_column_says_so_once_with_its_columns(tmp_path):
     path = tmp_path / "wrong.csv"
     path.write_text("번호,내용A,내용B\n1,a,b\n2,c,d\n", encoding="utf-8")

@@ -114,6 +114,20 @@ HEADER_WORDS: dict[str, str] = {
         ],
         "occurred",
     ),
+    **dict.fromkeys(
+        [
+            "수리시간(분)",
+            "조치시간(분)",
+            "소요시간(분)",
+            "정비시간(분)",
+            "고장시간(분)",
+            "수리분",
+            "repairtime(min)",
+            "timetofix(min)",
+            "repairminutes",
+        ],
+        "time_to_fix_min",
+    ),
     **dict.fromkeys(["작성자", "등록자", "reporter"], "author"),
     **dict.fromkeys(["언어", "language"], "lang"),
 }
