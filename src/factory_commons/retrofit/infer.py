@@ -259,6 +259,10 @@ class CurrentModel:
             powered, shift = model._shift(tv, y)
             means, sigmas, weights = _levels(np.where(powered, y - shift, y)[held])
             states = _label_levels(means, sigmas)
+        if _switch_on_surge(tv, y, means, sigmas, weights, states):
+            # a top level held mostly in the seconds after a switch-on (a soft start's surge) is
+            # running, and no measure for the levels under it
+            states = [*_label_levels(means[:-1], sigmas[:-1]), "running"]
         states = _floor_or_idle(y, means, sigmas, weights, states)
         states = _held_idle(y, means, sigmas, weights, states)
         model = cls(tuple(means), tuple(sigmas), tuple(weights), tuple(states), kind=kind)
@@ -686,6 +690,37 @@ def _spike_level(
     n = np.bincount(lvl, minlength=len(mu))
     k = np.bincount(lvl[spike], minlength=len(mu))
     return bool(np.any((n > 0) & (k >= 0.5 * np.maximum(n, 1))))
+
+
+def _switch_on_surge(
+    t: np.ndarray,
+    y: np.ndarray,
+    means: list[float],
+    sigmas: list[float],
+    weights: list[float],
+    states: list[str],
+) -> bool:
+    """Is the top level a switch-on's surge: reached mostly (at least half of its samples) in the
+    first `ACTIVITY_S` after a rise out of the off levels, with an idle level under it? A
+    continuous machine whose motor starts against its load (1.3-2 times the load for a few
+    seconds; with short offs, at 10 Hz, 1-2 % of the samples) makes such a level; taken for the
+    running level, it puts the load under `IDLE_RATIO` of it and the load is read as idle."""
+    powered = [j for j, st in enumerate(states) if st != "off"]
+    if "idle" not in states or len(powered) < 2 or len(powered) == len(states) or len(y) < 3:
+        return False
+    mu = np.array(means)
+    sd = np.maximum(np.array(sigmas), 1e-3)
+    lvl = np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(weights)), axis=1)
+    is_off = np.array([st == "off" for st in states])[lvl]
+    rises = np.flatnonzero(is_off[:-1] & ~is_off[1:]) + 1
+    top = lvl == powered[-1]
+    if len(rises) == 0 or not top.any():
+        return False
+    mark = np.zeros(len(y) + 1, dtype=np.int64)
+    np.add.at(mark, rises, 1)
+    np.add.at(mark, np.searchsorted(t, t[rises] + ACTIVITY_S), -1)
+    window = np.cumsum(mark)[:-1] > 0
+    return bool((top & window).sum() >= 0.5 * top.sum())
 
 
 def _near(t: np.ndarray, mark: np.ndarray, within: float) -> np.ndarray:
@@ -1124,10 +1159,21 @@ def _period(yc: np.ndarray, lab: np.ndarray, dt: float) -> float | None:
     lag = int(peaks[np.argmax(ac[peaks] >= PERIOD_NEAR * best)])
     # sampled slower than the period's fraction, a multiple of the period can stand out (the
     # period falls between samples): lag / m is the period when peaks stand at each multiple
-    for m in range(lag // 2, 1, -1):
+    # (a peak within a sample of each multiple j * lag / m, j < m, at least PERIOD_MULTIPLE as
+    # high as the lag's; the first multiple checked for every m at once: a long lag of a slow
+    # load's wander would otherwise take lag^2 steps)
+    good = peaks[ac[peaks] >= PERIOD_MULTIPLE * ac[lag]]
+
+    def near_good(v: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(good, v)
+        lo = good[np.clip(k - 1, 0, len(good) - 1)]
+        hi = good[np.clip(k, 0, len(good) - 1)]
+        return (np.abs(lo - v) <= 1.0) | (np.abs(hi - v) <= 1.0)
+
+    ms = np.arange(lag // 2, 1, -1)
+    for m in ms[near_good(lag / ms)].tolist():
         q = lag / m
-        near = [peaks[np.abs(peaks - j * q) <= 1.0] for j in range(1, m)]
-        if all(len(k) and ac[k].max() >= PERIOD_MULTIPLE * ac[lag] for k in near):
+        if near_good(np.arange(1, m) * q).all():
             return float(q * dt)
     return float(lag * dt)
 
@@ -1300,7 +1346,22 @@ def _cycle_starts(
         # (filled cycle pauses), a rise into the high part counts only after a sample of such a
         # pause; the rises out of running's low part alone are the next pass of the same part
         # (a lathe whose parts take 1-3 passes with short moves between, a part change at idle)
-        paused = np.cumsum((running & was_idle) | seg_start)
+        pause = running & was_idle
+        # a rapid move that touched the idle draw for a sample or a few (the sampling cut it
+        # there) is no pause: the dips far shorter than the usual one form a group of their own
+        # under them (`_dip_jumps`, as the flickers in `_pause_ends`) and do not split a part
+        s_, e_, v_ = _runs(pause.astype(np.int8))
+        runs = [(x, z) for x, z, val in zip(s_, e_, v_, strict=True) if val]
+        if runs:
+            secs = np.array([t[min(z, len(t) - 1)] - t[x] for x, z in runs])
+            d = np.sort(secs)
+            zz = np.log(np.maximum(d, 1e-3))
+            below = [i for i in _dip_jumps(zz, _interval(t)) if d[i] < 0.5 * float(np.median(secs))]
+            if below:
+                for (x, z), sec in zip(runs, secs, strict=True):
+                    if sec <= d[max(below)]:
+                        pause[x:z] = False
+        paused = np.cumsum(pause | seg_start)
         last_h = np.where(h, np.arange(len(t)), 0)
         np.maximum.accumulate(last_h, out=last_h)
         before = np.concatenate([[0], last_h[:-1]])
