@@ -250,3 +250,15 @@ def test_the_page_draws_the_trace_and_states_for_the_firms_own_machines(tmp_path
     bad = c.get(f"/retrofit/{own}", params={"from": "2026-03-02T07:00", "to": "2026-03-02T06:00"})
     assert bad.status_code == 400
     store.close()
+
+
+def test_levels_name_each_state_once_with_the_range_of_its_levels():
+    from types import SimpleNamespace
+
+    from factory_commons.retrofit.cli import _levels_text
+
+    model = SimpleNamespace(
+        means=np.log([4.0, 0.001, 15.0, 0.02, 16.0]),
+        level_states=["idle", "off", "running", "off", "running"],
+    )
+    assert _levels_text(model) == "off 0.00-0.02 A (2), idle 4.00 A, running 15.00-16.00 A (2)"
