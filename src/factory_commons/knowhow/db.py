@@ -14,6 +14,7 @@ recipe, thesaurus or model) embeds its cases again, so old vectors never mix wit
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS cases (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS cases_ref ON cases (firm, ref) WHERE ref IS NOT NULL;
 CREATE INDEX IF NOT EXISTS cases_machine ON cases (firm, machine);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS case_terms (id TEXT PRIMARY KEY, key TEXT NOT NULL, terms TEXT NOT NULL)
 """
 #: cases embedded again per transaction when the stored vectors are stale
 REEMBED_BATCH = 256
@@ -304,9 +306,43 @@ class KnowhowDB:
             v = self.version()
             if self._index is None or v != self._index_version:
                 cases, mat = self.with_embeddings()
-                self._index = CaseIndex.build(cases, mat)
+                self._index = CaseIndex.build(cases, mat, self._stored_terms(cases))
                 self._index_version = v
             return self._index
+
+    def _stored_terms(self, cases: list[Case]) -> list[list[str]]:
+        """Each case's search terms, kept beside it: splitting a case into terms (Kiwi) costs
+        about 1 ms of CPU, which every `knowhow search` process paid for every case. A row is
+        used only while its key (the terms' recipe, the thesaurus, Kiwi, the case's own text)
+        still matches; otherwise the terms are made again and kept."""
+        from .search import case_terms, terms_fingerprint, terms_key
+
+        fp = terms_fingerprint()
+        stored = {r[0]: (r[1], r[2]) for r in self._q("SELECT id, key, terms FROM case_terms")}
+        out: list[list[str]] = []
+        fresh: list[tuple[str, str, str]] = []
+        for c in cases:
+            key = terms_key(c, fp)
+            got = stored.get(c.id)
+            if got is not None and got[0] == key:
+                out.append(json.loads(got[1]))
+                continue
+            terms = case_terms(c)
+            out.append(terms)
+            fresh.append((c.id, key, json.dumps(terms, ensure_ascii=False)))
+        if fresh or len(stored) > len(cases):
+            try:
+                with self.transaction():
+                    for row in fresh:
+                        self._q(
+                            "INSERT INTO case_terms (id, key, terms) VALUES (?, ?, ?) "
+                            "ON CONFLICT (id) DO UPDATE SET key = excluded.key, terms = excluded.terms",
+                            row,
+                        )
+                    self._q("DELETE FROM case_terms WHERE id NOT IN (SELECT id FROM cases)")
+            except Exception as e:  # noqa: BLE001 - a read-only database: the terms are made again next time
+                log.debug("know-how terms not kept: %s", e)
+        return out
 
     def search(self, text: str, limit: int = 10, **situation):
         """Hybrid search (`search.CaseIndex.search`): hits best first; `situation` boosts."""

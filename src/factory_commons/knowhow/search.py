@@ -228,6 +228,33 @@ def vectors_fingerprint() -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
 
 
+#: bump when `case_terms` or `text.terms` make other terms from the same text
+TERMS_RECIPE = 1
+
+
+def terms_fingerprint() -> str:
+    """What a case's stored search terms depend on besides its own text: the recipe, the
+    thesaurus (with a shop's own words), Kiwi's version and options (`KnowhowDB.index`)."""
+    import hashlib
+
+    from .thesaurus import CONCEPTS
+
+    try:
+        from kiwipiepy import __version__ as kiwi_version
+    except ImportError:  # pragma: no cover - kiwipiepy is a dependency
+        kiwi_version = "?"
+    body = repr((TERMS_RECIPE, kiwi_version, sorted(txt.KIWI_OPTIONS.items()), sorted(CONCEPTS.items())))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+
+def terms_key(case: Case, fingerprint: str) -> str:
+    """The key a case's stored terms are valid for: the fingerprint and the text they came from."""
+    import hashlib
+
+    body = "\x1f".join((fingerprint, case.text(), case.machine_type or "", case.product or ""))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:24]
+
+
 def case_vectors(cases: list[Case]) -> np.ndarray:
     """(len(cases), DIM) unit vectors stored with the cases (`KnowhowDB.add_many`)."""
     from .embed import embed_passages
