@@ -14,10 +14,10 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..model.hierarchy import check_timezone
 from .files_read import collect_text
 from .mapping import MappingError, PointMapping
 
@@ -135,11 +135,7 @@ class MqttSource(_MqttLink):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (e.g. 'Asia/Seoul', 'UTC')") from None
-        return v
+        return check_timezone(v)
 
     @model_validator(mode="after")
     def _something(self) -> MqttSource:

@@ -23,12 +23,11 @@ import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..i18n import Catalog
-from ..model.hierarchy import check_segment, parse_machine_path
+from ..model.hierarchy import check_segment, check_timezone, parse_machine_path
 from ..model.records import MachineState, Severity
 from .mapping import MappingError  # one error type for every collect configuration
 
@@ -205,11 +204,7 @@ class FileMapping(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (e.g. Asia/Seoul, UTC)") from None
-        return v
+        return check_timezone(v)
 
     @field_validator("date_format")
     @classmethod
