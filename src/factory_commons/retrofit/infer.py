@@ -644,6 +644,13 @@ def _label_levels(means: list[float], sigmas: list[float]) -> list[str]:
     return states
 
 
+def _level_of(y: np.ndarray, means, sigmas, weights) -> np.ndarray:
+    """Per sample: the most likely of the fitted levels (log currents `y`)."""
+    mu = np.array(means)
+    sd = np.maximum(np.array(sigmas), 1e-3)
+    return np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(weights)), axis=1)
+
+
 def _switch_on_spikes(
     t: np.ndarray,
     y: np.ndarray,
@@ -664,9 +671,7 @@ def _switch_on_spikes(
     off = np.array([st == "off" for st in states])
     if not off.any() or off.all() or len(y) < 3:
         return out
-    mu = np.array(means)
-    sd = np.maximum(np.array(sigmas), 1e-3)
-    is_off = off[np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(weights)), axis=1)]
+    is_off = off[_level_of(y, means, sigmas, weights)]
     rises = np.flatnonzero(is_off[:-1] & ~is_off[1:]) + 1
     for i in rises.tolist():
         b = int(np.searchsorted(t, t[i] + INRUSH_S))
@@ -708,9 +713,7 @@ def _switch_on_surge(
     powered = [j for j, st in enumerate(states) if st != "off"]
     if "idle" not in states or len(powered) < 2 or len(powered) == len(states) or len(y) < 3:
         return False
-    mu = np.array(means)
-    sd = np.maximum(np.array(sigmas), 1e-3)
-    lvl = np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(weights)), axis=1)
+    lvl = _level_of(y, means, sigmas, weights)
     is_off = np.array([st == "off" for st in states])[lvl]
     rises = np.flatnonzero(is_off[:-1] & ~is_off[1:]) + 1
     top = lvl == powered[-1]
@@ -751,9 +754,7 @@ def _held_idle(
     idle = [j for j, st in enumerate(states) if st == "idle"]
     if len(idle) < 2:
         return states
-    mu = np.array(means)
-    sd = np.maximum(np.array(sigmas), 1e-3)
-    lvl = np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(weights)), axis=1)
+    lvl = _level_of(y, means, sigmas, weights)
     out = list(states)
     for j in idle[1:]:
         here = lvl[:-1] == j
@@ -774,9 +775,7 @@ def _cycle_phases(y: np.ndarray, model: CurrentModel) -> tuple[str, ...]:
     idle = [j for j, st in enumerate(states) if st == "idle"]
     if len(idle) < 2:
         return model.level_states
-    mu = np.array(model.means)
-    sd = np.maximum(np.array(model.sigmas), 1e-3)
-    lvl = np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(model.weights)), axis=1)
+    lvl = _level_of(y, model.means, model.sigmas, model.weights)
     if np.sum(lvl == idle[0]) < GAP_MIN_DIPS:
         return model.level_states
     # a lone sample taken for the level beside (noise at the border of two close levels) does
@@ -839,9 +838,7 @@ def _floor_or_idle(
     off = [i for i, st in enumerate(states) if st == "off"]
     if len(off) < 2 or "idle" in states:
         return states
-    mu = np.array(means)
-    sd = np.maximum(np.array(sigmas), 1e-3)
-    lvl = np.argmax(_loglik(y[:, None], mu[None, :], sd, np.array(weights)), axis=1)
+    lvl = _level_of(y, means, sigmas, weights)
     j = off[-1]
     here = lvl[:-1] == j
     if here.sum() < 20:
