@@ -13,11 +13,10 @@ Made apart from retrofit/traces.py; the newcomer's trace (15 A 20 s, 5.5 A 10 s,
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from factory_commons.retrofit.traces import write_csv
+from factory_commons.retrofit.traces import family_main
 
 T0 = np.datetime64("2026-12-01T07:30:00", "us")
 
@@ -64,15 +63,5 @@ def make(idle, high, high_s, ratio, low_s, jitter, hz, runs, cycles, rng) -> tup
     return ts, x, np.array(state), np.array(cyc)
 
 
-def main(argv: list[str]) -> int:
-    out = Path(argv[0])
-    seed = int(argv[1]) if len(argv) > 1 else 23
-    out.mkdir(parents=True, exist_ok=True)
-    for k, (name, p) in enumerate(FAMILY.items()):
-        ts, x, st, cy = make(*p, np.random.default_rng(seed + k))
-        write_csv(out / f"{name}_{seed}.csv", ts, x, st, cy)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(family_main(sys.argv[1:], FAMILY, make))

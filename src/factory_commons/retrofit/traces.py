@@ -362,6 +362,18 @@ def trace(
     return ts[keep], current[keep], states[keep].astype(str), cyc[keep].astype(np.int64)
 
 
+def family_main(argv: list[str], family: dict[str, tuple], make) -> int:
+    """`make_traces.py DIR [SEED]` of a development family (bench/data/retrofit_*/): one file per
+    member, `make(*params, rng)` -> (ts, amps, state, cycle), seeded seed + its place."""
+    out = Path(argv[0])
+    seed = int(argv[1]) if len(argv) > 1 else 23
+    out.mkdir(parents=True, exist_ok=True)
+    for k, (name, params) in enumerate(family.items()):
+        ts, x, st, cy = make(*params, np.random.default_rng(seed + k))
+        write_csv(out / f"{name}_{seed}.csv", ts, x, st, cy)
+    return 0
+
+
 def write_csv(
     path: Path, ts: np.ndarray, amps: np.ndarray, state: np.ndarray, cycle: np.ndarray, utc_offset_h: int = 9
 ) -> None:
